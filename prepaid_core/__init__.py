@@ -1,0 +1,15 @@
+"""Pure logic of the prepaid energy suite.
+
+Nothing in this package imports Odoo: the add-ons under ``addons/`` call it, and its tests
+run on any Python 3.10+.  One module per feature of SPEC.md:
+
+- ``tariff``      B1  tariff versions, ladder steps, time-of-use bands, interval pricing
+- ``balance``     B2 B6 B7  ledger kinds, recharge settlement order, refunds
+- ``alarm``       B8  alarm levels and the desired supply (relay) state
+- ``readings``    M5  reading validation (rollback, rollover, spike, gap)
+- ``protocols``   G2  DL/T645-2007/1997, Modbus-RTU register maps, MQTT schema
+- ``tokens``      G6  secure credit tokens
+- ``simulator``   G7  virtual meters, collectors, 4G and Bluetooth meters
+"""
+
+__version__ = "19.0.1.0.0"
