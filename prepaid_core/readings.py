@@ -1,0 +1,173 @@
+"""M5: validation of meter readings.
+
+A reading is a register total (kWh or m3) read at a time.  Billing charges the consumption
+between two readings of the same meter, so a reading that does not follow physically from the
+previous one must never be charged.  This module decides, for each new reading, the
+consumption it carries and the flags that explain why it may or may not be charged.
+
+Flags (several may apply to one reading):
+
+=============  ==========================================================  ==========  ========
+flag           condition                                                   charged     baseline
+=============  ==========================================================  ==========  ========
+``baseline``   first reading of a meter (nothing to compare with)           no (0)      moves
+``late``       read before the meter's latest accepted reading              no (0)      kept
+``rollback``   total below the previous total and not a rollover           no (0)      kept
+``rollover``   register wrapped: previous near the register maximum, new   yes         moves
+               near zero; consumption = max + 1 resolution - prev + new
+``spike``      more energy than the rated maximum current allows in the    no          kept
+               elapsed time (``max_kw`` x hours, water: ``max_flow``)
+``gap``        more than ``gap_factor`` x the expected interval elapsed     yes         moves
+=============  ==========================================================  ==========  ========
+
+"Baseline kept" means the meter's latest accepted total does not move: a glitch reading of
+999999 followed by a normal one must not charge the difference twice.  A manager who checks a
+flagged reading and finds it real accepts it as the new baseline (the add-on's action), which
+is the only way past a stuck baseline.
+
+Exact duplicates (same meter and time) are rejected by the caller before they reach this
+module; malformed values raise :class:`ReadingError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from .errors import PrepaidError
+
+FLAG_BASELINE = "baseline"
+FLAG_LATE = "late"
+FLAG_ROLLBACK = "rollback"
+FLAG_ROLLOVER = "rollover"
+FLAG_SPIKE = "spike"
+FLAG_GAP = "gap"
+
+#: flags that stop a reading's consumption from being charged
+UNCHARGED_FLAGS = frozenset({FLAG_BASELINE, FLAG_LATE, FLAG_ROLLBACK, FLAG_SPIKE})
+#: flags that keep the meter's baseline where it was
+BASELINE_KEPT_FLAGS = frozenset({FLAG_LATE, FLAG_ROLLBACK, FLAG_SPIKE})
+
+ZERO = Decimal(0)
+_HOUR = Decimal(3600)
+
+
+class ReadingError(PrepaidError):
+    """A reading that cannot be stored at all (negative, not a number, no time)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MeterLimits:
+    """What a meter can physically register.
+
+    ``max_rate`` is the highest consumption per hour on the primary side (kW for electricity,
+    m3/h for water), ``register_max`` the largest value the register shows before it wraps,
+    ``resolution`` its last digit, ``interval`` the expected time between readings.
+    """
+
+    max_rate: Decimal
+    register_max: Decimal = Decimal("999999.99")
+    resolution: Decimal = Decimal("0.01")
+    interval: timedelta = timedelta(minutes=30)
+    gap_factor: Decimal = Decimal("2.5")
+    #: a rollover is assumed only when the previous total was above this share of the maximum
+    rollover_zone: Decimal = Decimal("0.9")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a reading means for billing."""
+
+    consumption: Decimal
+    flags: tuple[str, ...]
+    reason: str
+    chargeable: bool
+    moves_baseline: bool
+
+
+def to_quantity(value, field: str = "value") -> Decimal:
+    """Parse a register value; refuse what is not a finite, non-negative number."""
+    if isinstance(value, bool):
+        raise ReadingError(f"{field}: {value!r} is not a number")
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise ReadingError(f"{field}: {value!r} is not a number") from exc
+    if not number.is_finite():
+        raise ReadingError(f"{field}: {value!r} is not a finite number")
+    if number < 0:
+        raise ReadingError(f"{field}: {value} is negative; meter registers only count up")
+    return number
+
+
+def effective_total(
+    forward: Decimal, reverse: Decimal | None, bidirectional: bool, multiplier: Decimal
+) -> Decimal:
+    """Primary-side total used for billing.
+
+    Bidirectional meters add reverse energy to forward energy (anti-theft: turning the
+    meter's wiring around must not earn credit); the multiplier is the CT x PT ratio.
+    """
+    total = forward + reverse if bidirectional and reverse else forward
+    return total * multiplier
+
+
+def validate(
+    prev_total: Decimal | None,
+    prev_at: datetime | None,
+    total: Decimal,
+    read_at: datetime,
+    limits: MeterLimits,
+    multiplier: Decimal = Decimal(1),
+) -> Verdict:
+    """Judge one reading against the meter's latest accepted one.
+
+    ``prev_total`` and ``total`` are primary-side totals (already multiplied); the register
+    limits are secondary-side values and are multiplied here.
+    """
+    if prev_total is None or prev_at is None:
+        return Verdict(ZERO, (FLAG_BASELINE,), "First reading of the meter: baseline.", False, True)
+    if read_at <= prev_at:
+        return Verdict(
+            ZERO,
+            (FLAG_LATE,),
+            f"Read at {read_at:%Y-%m-%d %H:%M:%S}, not after the latest reading "
+            f"({prev_at:%Y-%m-%d %H:%M:%S}).",
+            False,
+            False,
+        )
+    flags: list[str] = []
+    reasons: list[str] = []
+    consumption = total - prev_total
+    if consumption < 0:
+        register_max = limits.register_max * multiplier
+        wrap = register_max + limits.resolution * multiplier
+        if prev_total >= register_max * limits.rollover_zone and total < wrap - register_max * (
+            limits.rollover_zone
+        ):
+            consumption = wrap - prev_total + total
+            flags.append(FLAG_ROLLOVER)
+            reasons.append(f"Register rolled over at {register_max}.")
+        else:
+            return Verdict(
+                ZERO,
+                (FLAG_ROLLBACK,),
+                f"Total {total} is below the previous total {prev_total}: not charged.",
+                False,
+                False,
+            )
+    elapsed = read_at - prev_at
+    hours = Decimal(int(elapsed.total_seconds())) / _HOUR
+    allowed = limits.max_rate * multiplier * hours
+    if consumption > allowed:
+        flags.append(FLAG_SPIKE)
+        reasons.append(
+            f"{consumption} in {elapsed} is more than the rated maximum allows ({allowed:.4f})."
+        )
+    if elapsed > limits.interval * float(limits.gap_factor):
+        flags.append(FLAG_GAP)
+        reasons.append(f"No reading for {elapsed}.")
+    chargeable = not UNCHARGED_FLAGS.intersection(flags)
+    moves = not BASELINE_KEPT_FLAGS.intersection(flags)
+    return Verdict(consumption, tuple(flags), " ".join(reasons), chargeable, moves)

@@ -1,0 +1,123 @@
+"""M5: reading validation flags."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal as D
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from prepaid_core import readings as r
+
+T0 = datetime(2026, 3, 1, 0, 0)
+# DDSY 220 V 5(60) A: 13.2 kW at most
+DDSY = r.MeterLimits(max_rate=D("13.2"))
+
+
+def test_first_reading_is_baseline_not_charged():
+    v = r.validate(None, None, D("100.00"), T0, DDSY)
+    assert v.flags == (r.FLAG_BASELINE,)
+    assert v.consumption == 0 and not v.chargeable and v.moves_baseline
+
+
+def test_normal_reading_is_charged():
+    v = r.validate(D("100.00"), T0, D("101.50"), T0 + timedelta(minutes=30), DDSY)
+    assert v.flags == ()
+    assert v.consumption == D("1.50") and v.chargeable and v.moves_baseline
+
+
+def test_rollback_is_flagged_not_charged_and_keeps_baseline():
+    v = r.validate(D("100.00"), T0, D("99.00"), T0 + timedelta(minutes=30), DDSY)
+    assert v.flags == (r.FLAG_ROLLBACK,)
+    assert v.consumption == 0 and not v.chargeable and not v.moves_baseline
+    assert "below the previous total" in v.reason
+
+
+def test_rollover_charges_the_wrapped_consumption():
+    v = r.validate(D("999999.50"), T0, D("0.70"), T0 + timedelta(minutes=30), DDSY)
+    assert v.flags == (r.FLAG_ROLLOVER,)
+    # 999999.50 -> 999999.99 (0.49) -> wrap (0.01) -> 0.70
+    assert v.consumption == D("1.20") and v.chargeable and v.moves_baseline
+
+
+def test_rollover_with_multiplier():
+    v = r.validate(
+        D("999999.50") * 40, T0, D("0.70") * 40, T0 + timedelta(minutes=30), DDSY, D(40)
+    )
+    assert v.flags == (r.FLAG_ROLLOVER,)
+    assert v.consumption == D("48.00")
+
+
+def test_spike_beyond_rated_current_is_not_charged():
+    # 13.2 kW x 0.5 h = 6.6 kWh at most in 30 minutes
+    ok = r.validate(D("100"), T0, D("106.6"), T0 + timedelta(minutes=30), DDSY)
+    assert ok.chargeable and ok.flags == ()
+    v = r.validate(D("100"), T0, D("106.61"), T0 + timedelta(minutes=30), DDSY)
+    assert v.flags == (r.FLAG_SPIKE,)
+    assert not v.chargeable and not v.moves_baseline
+    assert v.consumption == D("6.61")
+
+
+def test_gap_is_flagged_but_charged():
+    v = r.validate(D("100"), T0, D("110"), T0 + timedelta(hours=6), DDSY)
+    assert v.flags == (r.FLAG_GAP,)
+    assert v.chargeable and v.moves_baseline and "No reading for 6:00:00" in v.reason
+
+
+def test_spike_and_gap_together():
+    v = r.validate(D("100"), T0, D("500"), T0 + timedelta(hours=6), DDSY)
+    assert v.flags == (r.FLAG_SPIKE, r.FLAG_GAP)
+    assert not v.chargeable
+
+
+@pytest.mark.parametrize("delta", [timedelta(0), timedelta(minutes=-5)])
+def test_late_or_same_time_reading(delta):
+    v = r.validate(D("100"), T0, D("101"), T0 + delta, DDSY)
+    assert v.flags == (r.FLAG_LATE,)
+    assert not v.chargeable and not v.moves_baseline
+
+
+@pytest.mark.parametrize("bad", ["-1", -0.5, "abc", "", None, "NaN", "Infinity", True])
+def test_bad_values_raise_typed_error(bad):
+    with pytest.raises(r.ReadingError):
+        r.to_quantity(bad, "forward_total")
+
+
+def test_good_values_parse_exactly():
+    assert r.to_quantity("12.34") == D("12.34")
+    assert r.to_quantity(7) == D(7)
+    assert r.to_quantity(0.1) == D("0.1")
+
+
+def test_bidirectional_adds_reverse_energy():
+    assert r.effective_total(D("10"), D("2"), True, D(1)) == D("12")
+    assert r.effective_total(D("10"), D("2"), False, D(1)) == D("10")
+    assert r.effective_total(D("10"), None, True, D(30)) == D("300")
+
+
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.decimals(min_value=0, max_value=6, places=2),
+            st.integers(min_value=1, max_value=60),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_charged_consumption_equals_register_advance(steps):
+    """Whatever the sequence of plausible readings, what is charged is what the register
+    advanced, never more."""
+    total, at = D("1000.00"), T0
+    baseline, base_at = total, at
+    charged = D(0)
+    for advance, minutes in steps:
+        total += advance
+        at += timedelta(minutes=minutes)
+        v = r.validate(baseline, base_at, total, at, DDSY)
+        if v.chargeable:
+            charged += v.consumption
+        if v.moves_baseline:
+            baseline, base_at = total, at
+    assert charged <= total - D("1000.00")
+    assert charged == baseline - D("1000.00")
