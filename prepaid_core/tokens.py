@@ -89,6 +89,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from prepaid_core.errors import PrepaidError
+
 __all__ = [
     "BINARY_TOKEN_LENGTH",
     "KEYPAD_MAX_SEQUENCE",
@@ -155,7 +157,7 @@ _KEYPAD_UNIT = {
 # === ERRORS === #
 
 
-class TokenError(ValueError):
+class TokenError(PrepaidError):
     """Base class of every token error; the message says what is wrong."""
 
 

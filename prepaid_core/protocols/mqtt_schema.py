@@ -1,0 +1,786 @@
+"""MQTT topics and JSON payloads of 4G prepaid meters, version 1 (feature G2, X1).
+
+Topics
+------
+Every topic is ``prepaid/v1/<address>/<kind>`` where ``<address>`` is the meter's
+12-digit communication address and ``<kind>`` is one of:
+
+=========  ===============  ===  ========  ===================================================
+kind       direction        QoS  retained  payload
+=========  ===============  ===  ========  ===================================================
+reading    meter -> server  1    no        ``Reading``: registers and instantaneous values
+event      meter -> server  1    no        ``Event``: relay, tamper, power, fault, alarm, token
+cmd        server -> meter  1    no        ``Command``: one instruction, ``cmd_id``
+ack        meter -> server  1    no        ``Ack``: result of one ``cmd_id``, actual relay
+status     meter -> server  1    yes       ``Status``: ``online`` on connect, ``offline`` as
+                                           the will (LWT) when the connection is lost
+=========  ===============  ===  ========  ===================================================
+
+The server subscribes to ``prepaid/v1/+/reading`` etc. (``SERVER_SUBSCRIPTIONS``); a meter
+subscribes to its own ``cmd`` topic with a persistent session, so commands sent while it
+is offline are delivered when it comes back. A breaking change of the schema gets a new
+topic version (``prepaid/v2/...``); the ``v`` field of every payload repeats it.
+
+Payloads
+--------
+UTF-8 JSON objects of at most ``MAX_PAYLOAD_BYTES`` bytes. Every payload has ``v`` (1),
+``msg_id`` (1-64 characters ``[A-Za-z0-9._:-]``, unique per publication: the receiver
+uses it to drop duplicates of QoS 1 redeliveries) and ``ts`` (ISO 8601 in UTC,
+``2025-01-31T12:00:00Z``, fractions of a second allowed). Numbers are JSON numbers and
+are read as ``Decimal`` (never float). Unknown fields are refused, so a typo never
+loses data silently; a new field means a new version.
+
+``reading``::
+
+    {"v": 1, "msg_id": "r-1", "ts": "2025-01-31T12:00:00Z",
+     "forward_kwh": 1234.56, "reverse_kwh": 0.0,
+     "tou_kwh": {"sharp": 100.0, "peak": 400.0, "flat": 500.0, "valley": 234.56},
+     "voltage_v": 229.8, "current_a": 4.35, "power_kw": 0.98, "pf": 0.98,
+     "balance": 56.78, "relay": "on", "status_word": 0}
+
+Required: ``forward_kwh``, ``relay``. ``tou_kwh`` may hold any of sharp, peak, flat,
+valley, deep_valley. ``balance`` is the meter-side balance in money (may be negative in
+overdraft). ``power_kw`` is signed (negative = export); ``pf`` is -1..1.
+
+``event``::
+
+    {"v": 1, "msg_id": "e-1", "ts": "...", "event": "tamper_cover", "code": null,
+     "detail": "cover opened", "relay": "off"}
+
+``event`` is one of ``EVENT_TYPES``; ``code`` (integer 0..65535) is required for
+``fault``; ``detail`` is free text of at most 200 characters.
+
+``cmd``::
+
+    {"v": 1, "msg_id": "m-1", "cmd_id": "c-42", "ts": "...", "cmd": "set_price",
+     "params": {"price": 0.6512}, "expires": "2025-01-31T13:00:00Z"}
+
+``cmd`` and its ``params``: ``relay_on`` {}, ``relay_off`` {}, ``protect``
+{"on": true|false}, ``set_price`` {"price": > 0}, ``set_thresholds`` {"alarm1": >= 0,
+"alarm2": >= 0, alarm1 >= alarm2, optional "overload_kw": > 0}, ``time_sync``
+{"time": ISO 8601 UTC}, ``zero`` {}, ``credit_token`` {"token": 64-character base32
+binary token or 20-digit keypad token, see ``prepaid_core.tokens``}, ``read_now`` {}.
+``cmd_id`` names the command: a retry republishes it with a new ``msg_id`` and the same
+``cmd_id``, and the meter answers a ``cmd_id`` it has already executed with the same
+result without executing it again. ``expires`` (optional): the meter refuses a command
+received after it.
+
+``ack``::
+
+    {"v": 1, "msg_id": "a-1", "ts": "...", "cmd_id": "c-42", "result": "ok",
+     "relay": "on", "error": null, "balance": 56.78, "duplicate": false}
+
+``result`` is ``ok`` or ``failed``; ``error`` (text) is required when failed;
+``relay`` is the actual relay state after the command; ``duplicate`` is true when the
+meter had already executed this ``cmd_id``.
+
+``status``::
+
+    {"v": 1, "msg_id": "s-1", "ts": "...", "state": "online"}
+
+Errors
+------
+Every problem raises ``SchemaError`` (a ``ValueError``) whose ``path`` names the field
+(``params.price``, ``tou_kwh.peak``; empty for the whole payload).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from prepaid_core.errors import PrepaidError
+
+__all__ = [
+    "ACK",
+    "CMD",
+    "COMMAND_TYPES",
+    "EVENT",
+    "EVENT_TYPES",
+    "KINDS",
+    "MAX_PAYLOAD_BYTES",
+    "READING",
+    "SCHEMA_VERSION",
+    "SERVER_SUBSCRIPTIONS",
+    "STATUS",
+    "TOPIC_PREFIX",
+    "Ack",
+    "Command",
+    "Event",
+    "Reading",
+    "SchemaError",
+    "Status",
+    "decode",
+    "encode",
+    "format_ts",
+    "parse_message",
+    "parse_topic",
+    "subscription",
+    "topic_for",
+]
+
+# === CONSTANTS === #
+
+SCHEMA_VERSION = 1
+TOPIC_PREFIX = f"prepaid/v{SCHEMA_VERSION}"
+READING, EVENT, CMD, ACK, STATUS = "reading", "event", "cmd", "ack", "status"
+KINDS = (READING, EVENT, CMD, ACK, STATUS)
+SERVER_SUBSCRIPTIONS = tuple(f"{TOPIC_PREFIX}/+/{kind}" for kind in (READING, EVENT, ACK, STATUS))
+MAX_PAYLOAD_BYTES = 4096
+
+RELAY_STATES = ("on", "off")
+TOU_BANDS = ("sharp", "peak", "flat", "valley", "deep_valley")
+EVENT_TYPES = (
+    "relay_on",
+    "relay_off",
+    "tamper_cover",
+    "tamper_magnet",
+    "tamper_cleared",
+    "power_fail",
+    "power_restore",
+    "fault",
+    "fault_cleared",
+    "alarm1",
+    "alarm2",
+    "credit_exhausted",
+    "overload",
+    "token_accepted",
+    "token_rejected",
+    "zeroed",
+)
+COMMAND_TYPES = (
+    "relay_on",
+    "relay_off",
+    "protect",
+    "set_price",
+    "set_thresholds",
+    "time_sync",
+    "zero",
+    "credit_token",
+    "read_now",
+)
+
+_ADDRESS_RE = re.compile(r"\d{12}")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_TS_RE = re.compile(
+    r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?(Z|[+-]00:00)",
+)
+_BASE32_TOKEN_RE = re.compile(r"[A-Z2-7]{64}")
+_KEYPAD_TOKEN_RE = re.compile(r"\d{20}")
+
+_MAX_ENERGY = Decimal("1e10")
+_MAX_MONEY = Decimal("1e12")
+
+
+# === ERRORS === #
+
+
+class SchemaError(PrepaidError):
+    """A topic or payload does not follow the schema; ``path`` names the field."""
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+# === TOPICS === #
+
+
+def _check_address(address: str, path: str = "address") -> str:
+    if not isinstance(address, str) or not _ADDRESS_RE.fullmatch(address):
+        raise SchemaError(path, f"meter address must be 12 decimal digits, got {address!r}")
+    return address
+
+
+def topic_for(address: str, kind: str) -> str:
+    """``prepaid/v1/<address>/<kind>``."""
+    if kind not in KINDS:
+        raise SchemaError("topic", f"unknown kind {kind!r}")
+    return f"{TOPIC_PREFIX}/{_check_address(address)}/{kind}"
+
+
+def subscription(kind: str, address: str = "+") -> str:
+    """A subscription filter for one kind, for one meter or (``+``) for all."""
+    if kind not in KINDS:
+        raise SchemaError("topic", f"unknown kind {kind!r}")
+    if address != "+":
+        _check_address(address)
+    return f"{TOPIC_PREFIX}/{address}/{kind}"
+
+
+def parse_topic(topic: str) -> tuple[str, str]:
+    """Return ``(address, kind)`` of a schema topic, or raise ``SchemaError``."""
+    if not isinstance(topic, str):
+        raise SchemaError("topic", "topic must be a string")
+    parts = topic.split("/")
+    if len(parts) != 4 or parts[0] != "prepaid" or not parts[1].startswith("v"):
+        raise SchemaError("topic", f"not a prepaid topic: {topic!r}")
+    if parts[1] != f"v{SCHEMA_VERSION}":
+        raise SchemaError("topic", f"unsupported schema version {parts[1]!r}")
+    if parts[3] not in KINDS:
+        raise SchemaError("topic", f"unknown kind {parts[3]!r}")
+    return _check_address(parts[2], "topic"), parts[3]
+
+
+# === FIELD VALIDATORS === #
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+class _Reader:
+    """Reads the fields of one JSON object, remembering which were used."""
+
+    def __init__(self, obj: Any, path: str):
+        if not isinstance(obj, dict):
+            raise SchemaError(path, f"must be an object, got {_json_type(obj)}")
+        self.obj = obj
+        self.path = path
+        self.used: set[str] = set()
+
+    def raw(self, name: str, required: bool) -> Any:
+        self.used.add(name)
+        value = self.obj.get(name)
+        if value is None and required:
+            raise SchemaError(_join(self.path, name), "is required")
+        return value
+
+    def number(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        low: Decimal | None = None,
+        high: Decimal | None = None,
+        low_open: bool = False,
+    ) -> Decimal | None:
+        value = self.raw(name, required)
+        if value is None:
+            return None
+        return _number(value, _join(self.path, name), low, high, low_open)
+
+    def integer(self, name: str, *, required: bool = False, low: int = 0, high: int = 65535):
+        value = self.raw(name, required)
+        if value is None:
+            return None
+        path = _join(self.path, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SchemaError(path, f"must be an integer, got {_json_type(value)}")
+        if not low <= value <= high:
+            raise SchemaError(path, f"must be in {low}..{high}, got {value}")
+        return value
+
+    def text(self, name: str, *, required: bool = False, max_length: int = 200, pattern=None):
+        value = self.raw(name, required)
+        if value is None:
+            return None
+        path = _join(self.path, name)
+        if not isinstance(value, str):
+            raise SchemaError(path, f"must be a string, got {_json_type(value)}")
+        if len(value) > max_length:
+            raise SchemaError(path, f"is longer than {max_length} characters")
+        if pattern is not None and not pattern.fullmatch(value):
+            raise SchemaError(path, f"is not valid: {value[:80]!r}")
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...], *, required: bool = False):
+        value = self.raw(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, str) or value not in choices:
+            raise SchemaError(
+                _join(self.path, name), f"must be one of {', '.join(choices)}, got {value!r}"
+            )
+        return value
+
+    def boolean(self, name: str, *, required: bool = False) -> bool | None:
+        value = self.raw(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, bool):
+            raise SchemaError(_join(self.path, name), f"must be true or false, got {value!r}")
+        return value
+
+    def timestamp(self, name: str, *, required: bool = False) -> datetime | None:
+        value = self.raw(name, required)
+        if value is None:
+            return None
+        return _timestamp(value, _join(self.path, name))
+
+    def done(self) -> None:
+        unknown = sorted(set(self.obj) - self.used)
+        if unknown:
+            raise SchemaError(_join(self.path, unknown[0]), "unknown field")
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, Decimal)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _number(value, path, low=None, high=None, low_open=False) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        raise SchemaError(path, f"must be a number, got {_json_type(value)}")
+    number = Decimal(value)
+    if not number.is_finite():
+        raise SchemaError(path, "must be a finite number")
+    if low is not None and (number <= low if low_open else number < low):
+        raise SchemaError(path, f"must be {'>' if low_open else '>='} {low}, got {number}")
+    if high is not None and number > high:
+        raise SchemaError(path, f"must be <= {high}, got {number}")
+    return number
+
+
+def _timestamp(value: Any, path: str) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() != timedelta(0):
+            raise SchemaError(path, "must be in UTC")
+        return value
+    if not isinstance(value, str):
+        raise SchemaError(path, f"must be an ISO 8601 UTC string, got {_json_type(value)}")
+    match = _TS_RE.fullmatch(value)
+    if not match:
+        raise SchemaError(path, f"must be ISO 8601 in UTC like 2025-01-31T12:00:00Z: {value!r}")
+    day, time_, fraction, _zone = match.groups()
+    try:
+        stamp = datetime.fromisoformat(f"{day}T{time_}.{(fraction or '').ljust(6, '0')}")
+    except ValueError as exc:
+        raise SchemaError(path, f"is not a valid date and time: {value!r}") from exc
+    return stamp.replace(tzinfo=timezone.utc)
+
+
+def format_ts(stamp: datetime) -> str:
+    """ISO 8601 UTC with ``Z`` (milliseconds only when present)."""
+    stamp = _timestamp(stamp, "ts").astimezone(timezone.utc)
+    if stamp.microsecond:
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# === MESSAGES === #
+
+
+@dataclass(frozen=True)
+class _Message:
+    kind: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, obj: Any, path: str = ""):
+        raise NotImplementedError
+
+
+def _head(obj: Any, path: str, id_fields: tuple[str, ...] = ("msg_id",)) -> _Reader:
+    reader = _Reader(obj, path)
+    version = reader.raw("v", True)
+    if isinstance(version, bool) or version != SCHEMA_VERSION:
+        raise SchemaError(_join(path, "v"), f"unsupported schema version {version!r}")
+    for name in id_fields:
+        reader.text(name, required=True, max_length=64, pattern=_ID_RE)
+    return reader
+
+
+def _strip_none(obj: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in obj.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class Reading(_Message):
+    """Registers and instantaneous values of one meter at ``ts``."""
+
+    kind: ClassVar[str] = READING
+
+    msg_id: str
+    ts: datetime
+    forward_kwh: Decimal
+    relay: str
+    reverse_kwh: Decimal | None = None
+    tou_kwh: Mapping[str, Decimal] = field(default_factory=dict)
+    voltage_v: Decimal | None = None
+    current_a: Decimal | None = None
+    power_kw: Decimal | None = None
+    pf: Decimal | None = None
+    balance: Decimal | None = None
+    status_word: int | None = None
+
+    @classmethod
+    def from_dict(cls, obj: Any, path: str = "") -> Reading:
+        reader = _head(obj, path)
+        tou_raw = reader.raw("tou_kwh", False)
+        tou: dict[str, Decimal] = {}
+        if tou_raw is not None:
+            tou_reader = _Reader(tou_raw, _join(path, "tou_kwh"))
+            for band in TOU_BANDS:
+                value = tou_reader.number(band, low=Decimal(0), high=_MAX_ENERGY)
+                if value is not None:
+                    tou[band] = value
+            tou_reader.done()
+        message = cls(
+            msg_id=obj["msg_id"],
+            ts=reader.timestamp("ts", required=True),
+            forward_kwh=reader.number(
+                "forward_kwh", required=True, low=Decimal(0), high=_MAX_ENERGY
+            ),
+            relay=reader.choice("relay", RELAY_STATES, required=True),
+            reverse_kwh=reader.number("reverse_kwh", low=Decimal(0), high=_MAX_ENERGY),
+            tou_kwh=tou,
+            voltage_v=reader.number("voltage_v", low=Decimal(0), high=Decimal(100000)),
+            current_a=reader.number("current_a", low=Decimal(0), high=Decimal(100000)),
+            power_kw=reader.number("power_kw", low=Decimal(-100000), high=Decimal(100000)),
+            pf=reader.number("pf", low=Decimal(-1), high=Decimal(1)),
+            balance=reader.number("balance", low=-_MAX_MONEY, high=_MAX_MONEY),
+            status_word=reader.integer("status_word", high=0xFFFFFFFF),
+        )
+        reader.done()
+        return message
+
+    def to_dict(self) -> dict[str, Any]:
+        return _strip_none(
+            {
+                "v": SCHEMA_VERSION,
+                "msg_id": self.msg_id,
+                "ts": format_ts(self.ts),
+                "forward_kwh": self.forward_kwh,
+                "reverse_kwh": self.reverse_kwh,
+                "tou_kwh": dict(self.tou_kwh) if self.tou_kwh else None,
+                "voltage_v": self.voltage_v,
+                "current_a": self.current_a,
+                "power_kw": self.power_kw,
+                "pf": self.pf,
+                "balance": self.balance,
+                "relay": self.relay,
+                "status_word": self.status_word,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Event(_Message):
+    """Something that happened on the meter."""
+
+    kind: ClassVar[str] = EVENT
+
+    msg_id: str
+    ts: datetime
+    event: str
+    code: int | None = None
+    detail: str | None = None
+    relay: str | None = None
+
+    @classmethod
+    def from_dict(cls, obj: Any, path: str = "") -> Event:
+        reader = _head(obj, path)
+        event = reader.choice("event", EVENT_TYPES, required=True)
+        message = cls(
+            msg_id=obj["msg_id"],
+            ts=reader.timestamp("ts", required=True),
+            event=event,
+            code=reader.integer("code", required=event == "fault"),
+            detail=reader.text("detail"),
+            relay=reader.choice("relay", RELAY_STATES),
+        )
+        reader.done()
+        return message
+
+    def to_dict(self) -> dict[str, Any]:
+        return _strip_none(
+            {
+                "v": SCHEMA_VERSION,
+                "msg_id": self.msg_id,
+                "ts": format_ts(self.ts),
+                "event": self.event,
+                "code": self.code,
+                "detail": self.detail,
+                "relay": self.relay,
+            }
+        )
+
+
+def _command_params(cmd: str, raw: Any, path: str) -> dict[str, Any]:
+    reader = _Reader({} if raw is None else raw, path)
+    params: dict[str, Any] = {}
+    if cmd == "protect":
+        params["on"] = reader.boolean("on", required=True)
+    elif cmd == "set_price":
+        params["price"] = reader.number(
+            "price", required=True, low=Decimal(0), low_open=True, high=_MAX_MONEY
+        )
+    elif cmd == "set_thresholds":
+        alarm1 = reader.number("alarm1", required=True, low=Decimal(0), high=_MAX_MONEY)
+        alarm2 = reader.number("alarm2", required=True, low=Decimal(0), high=_MAX_MONEY)
+        if alarm1 < alarm2:
+            raise SchemaError(_join(path, "alarm1"), "must be >= alarm2")
+        params["alarm1"], params["alarm2"] = alarm1, alarm2
+        overload = reader.number("overload_kw", low=Decimal(0), low_open=True, high=_MAX_ENERGY)
+        if overload is not None:
+            params["overload_kw"] = overload
+    elif cmd == "time_sync":
+        params["time"] = reader.timestamp("time", required=True)
+    elif cmd == "credit_token":
+        token = reader.text("token", required=True, max_length=64)
+        if not (_BASE32_TOKEN_RE.fullmatch(token) or _KEYPAD_TOKEN_RE.fullmatch(token)):
+            raise SchemaError(
+                _join(path, "token"), "must be a 64-character base32 or a 20-digit token"
+            )
+        params["token"] = token
+    reader.done()
+    return params
+
+
+def _params_to_json(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: format_ts(value) if isinstance(value, datetime) else value
+        for key, value in params.items()
+    }
+
+
+@dataclass(frozen=True)
+class Command(_Message):
+    """One instruction for one meter; ``params`` depends on ``cmd``."""
+
+    kind: ClassVar[str] = CMD
+
+    msg_id: str
+    cmd_id: str
+    ts: datetime
+    cmd: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    expires: datetime | None = None
+
+    @classmethod
+    def from_dict(cls, obj: Any, path: str = "") -> Command:
+        reader = _head(obj, path, ("msg_id", "cmd_id"))
+        cmd = reader.choice("cmd", COMMAND_TYPES, required=True)
+        message = cls(
+            msg_id=obj["msg_id"],
+            cmd_id=obj["cmd_id"],
+            ts=reader.timestamp("ts", required=True),
+            cmd=cmd,
+            params=_command_params(cmd, reader.raw("params", False), _join(path, "params")),
+            expires=reader.timestamp("expires"),
+        )
+        reader.done()
+        return message
+
+    def to_dict(self) -> dict[str, Any]:
+        return _strip_none(
+            {
+                "v": SCHEMA_VERSION,
+                "msg_id": self.msg_id,
+                "cmd_id": self.cmd_id,
+                "ts": format_ts(self.ts),
+                "cmd": self.cmd,
+                "params": _params_to_json(self.params),
+                "expires": format_ts(self.expires) if self.expires else None,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Ack(_Message):
+    """The meter's answer to one command."""
+
+    kind: ClassVar[str] = ACK
+
+    msg_id: str
+    ts: datetime
+    cmd_id: str
+    result: str
+    relay: str
+    error: str | None = None
+    balance: Decimal | None = None
+    duplicate: bool = False
+
+    @classmethod
+    def from_dict(cls, obj: Any, path: str = "") -> Ack:
+        reader = _head(obj, path, ("msg_id", "cmd_id"))
+        result = reader.choice("result", ("ok", "failed"), required=True)
+        message = cls(
+            msg_id=obj["msg_id"],
+            ts=reader.timestamp("ts", required=True),
+            cmd_id=obj["cmd_id"],
+            result=result,
+            relay=reader.choice("relay", RELAY_STATES, required=True),
+            error=reader.text("error", required=result == "failed"),
+            balance=reader.number("balance", low=-_MAX_MONEY, high=_MAX_MONEY),
+            duplicate=bool(reader.boolean("duplicate")),
+        )
+        reader.done()
+        return message
+
+    def to_dict(self) -> dict[str, Any]:
+        return _strip_none(
+            {
+                "v": SCHEMA_VERSION,
+                "msg_id": self.msg_id,
+                "ts": format_ts(self.ts),
+                "cmd_id": self.cmd_id,
+                "result": self.result,
+                "relay": self.relay,
+                "error": self.error,
+                "balance": self.balance,
+                "duplicate": self.duplicate or None,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Status(_Message):
+    """Online on connect, offline as the last will (retained)."""
+
+    kind: ClassVar[str] = STATUS
+
+    msg_id: str
+    ts: datetime
+    state: str
+
+    @classmethod
+    def from_dict(cls, obj: Any, path: str = "") -> Status:
+        reader = _head(obj, path)
+        message = cls(
+            msg_id=obj["msg_id"],
+            ts=reader.timestamp("ts", required=True),
+            state=reader.choice("state", ("online", "offline"), required=True),
+        )
+        reader.done()
+        return message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v": SCHEMA_VERSION,
+            "msg_id": self.msg_id,
+            "ts": format_ts(self.ts),
+            "state": self.state,
+        }
+
+
+_CLASSES: dict[str, type[_Message]] = {
+    READING: Reading,
+    EVENT: Event,
+    CMD: Command,
+    ACK: Ack,
+    STATUS: Status,
+}
+
+
+# === JSON === #
+
+
+def _reject_constant(name: str) -> Any:
+    raise SchemaError("", f"{name} is not a JSON number")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise SchemaError(key, "duplicate field")
+        obj[key] = value
+    return obj
+
+
+def _loads(payload: bytes | str) -> Any:
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise SchemaError("", f"payload is larger than {MAX_PAYLOAD_BYTES} bytes")
+        try:
+            payload = bytes(payload).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SchemaError("", "payload is not UTF-8") from exc
+    elif not isinstance(payload, str):
+        raise SchemaError("", "payload must be bytes or str")
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise SchemaError("", f"payload is larger than {MAX_PAYLOAD_BYTES} bytes")
+    try:
+        return json.loads(
+            payload,
+            parse_float=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_no_duplicates,
+        )
+    except SchemaError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise SchemaError("", f"payload is not valid JSON: {exc}") from exc
+
+
+def _dump(value: Any, out: list[str]) -> None:
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, str):
+        out.append(json.dumps(value, ensure_ascii=False))
+    elif isinstance(value, int):
+        out.append(str(value))
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise SchemaError("", f"{value} is not a JSON number")
+        out.append(format(value, "f"))
+    elif isinstance(value, Mapping):
+        out.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            if index:
+                out.append(",")
+            out.append(json.dumps(str(key)))
+            out.append(":")
+            _dump(item, out)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _dump(item, out)
+        out.append("]")
+    else:
+        raise SchemaError("", f"cannot write {type(value).__name__} as JSON")
+
+
+def encode(message: _Message, *, validate: bool = True) -> bytes:
+    """UTF-8 JSON of a message; with ``validate`` it is checked as a receiver would."""
+    obj = message.to_dict()
+    out: list[str] = []
+    _dump(obj, out)
+    payload = "".join(out).encode("utf-8")
+    if validate:
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise SchemaError("", f"payload is larger than {MAX_PAYLOAD_BYTES} bytes")
+        type(message).from_dict(_loads(payload))
+    return payload
+
+
+def decode(kind: str, payload: bytes | str):
+    """Validate a payload of ``kind`` and return its message (``Reading``, ``Event``...)."""
+    try:
+        cls = _CLASSES[kind]
+    except (KeyError, TypeError) as exc:
+        raise SchemaError("topic", f"unknown kind {kind!r}") from exc
+    return cls.from_dict(_loads(payload))
+
+
+def parse_message(topic: str, payload: bytes | str):
+    """Return ``(address, message)`` for a message received on a schema topic."""
+    address, kind = parse_topic(topic)
+    return address, decode(kind, payload)
