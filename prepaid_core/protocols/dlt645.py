@@ -311,8 +311,7 @@ def _decode_at(buf, pos: int, max_data_length: int) -> tuple[int, Frame | None]:
             )
         if sum(buf[start : end - 2]) & 0xFF != buf[end - 2]:
             raise ChecksumError(
-                f"checksum {buf[end - 2]:02X}H, computed "
-                f"{sum(buf[start : end - 2]) & 0xFF:02X}H",
+                f"checksum {buf[end - 2]:02X}H, computed {sum(buf[start : end - 2]) & 0xFF:02X}H",
                 used=start + 1 - pos,
             )
         address = _address_str(bytes(buf[start + 1 : start + 7]))
@@ -536,9 +535,7 @@ def read_address_request(*, preamble: int = 0) -> bytes:
     return encode_frame(WILDCARD_ADDRESS, Function.READ_ADDRESS, b"", preamble=preamble)
 
 
-def write_request(
-    address: str, di: int, value, password, operator, *, preamble: int = 0
-) -> bytes:
+def write_request(address: str, di: int, value, password, operator, *, preamble: int = 0) -> bytes:
     """Write data (14H): DI + password (4) + operator (4) + value."""
     data = (
         _di_bytes(di, 2007)
@@ -711,9 +708,7 @@ def parse_request(frame: Frame) -> Request:
     if fn == Function.READ_FOLLOW_UP:
         if len(data) != 5:
             raise DataFormatError("read follow-up request is DI + SEQ")
-        return Request(
-            frame, "read_follow_up", di=int.from_bytes(data[:4], "little"), seq=data[4]
-        )
+        return Request(frame, "read_follow_up", di=int.from_bytes(data[:4], "little"), seq=data[4])
     if fn == Function.READ_ADDRESS:
         return Request(frame, "read_address")
     if fn == Function.WRITE:

@@ -1,0 +1,666 @@
+"""Modbus-RTU for meters: register maps, request building, response decoding (G2).
+
+Framing, CRC and PDU encoding come from pymodbus (``FramerRTU``, ``DecodePDU`` and its PDU
+classes); nothing here does I/O.  This module adds what pymodbus does not know: which
+registers a meter model has, how to coalesce them into few requests, how raw registers
+become engineering values (type, word/byte order, scale, CT/PT multipliers), and typed
+errors.
+
+Public API (stable)
+===================
+
+Errors::
+
+    ModbusCodecError(ValueError)        base; ``used`` = bytes to drop (stream decoding)
+    ├── ModbusCRCError                  CRC mismatch
+    ├── ModbusFrameError                not the expected frame (unit, function, length)
+    ├── ModbusIncompleteError           a one-shot decoder got a truncated frame
+    └── ModbusExceptionResponse         the slave answered an exception (``.exception_code``,
+                                        ``.function``; ``ExceptionCode`` names the codes)
+
+Register maps (data: see ``modbus_maps``)::
+
+    Field(name, address, type="uint16", scale=Decimal(1), unit="", table="holding",
+          word_order="big", byte_order="big", apply="", writable=False)
+        .count                          registers used (1 for uint16/int16/coil, 2 for 32-bit)
+        type:  uint16 | int16 | uint32 | int32 | float32 | coil
+        table: holding (03H) | input (04H) | coil (01H)
+        word_order "big" = high word first (ABCD), "little" = low word first (CDAB);
+        byte_order "little" swaps the two bytes inside every register (BADC / DCBA)
+        apply: "" | "ct" | "pt" | "ctpt" - multiplier applied for primary-side values
+    RelayControl(field, trip_value, close_value)
+    RegisterMap(model, fields, max_registers=125, relay=None, description="")
+        [name] -> Field, .names
+    register_map(model) -> RegisterMap             the maps of ``modbus_maps``
+
+Master side::
+
+    build_read_requests(unit_id, regmap, names=None, *, max_gap=0) -> list[ReadRequest]
+        ReadRequest is a ``bytes`` (the RTU frame, write it as is) with attributes
+        unit_id, function, address, count, fields, response_length
+    decode_read_response(data, request, *, ct=1, pt=1) -> dict[str, Decimal]
+    build_write(unit_id, regmap, name, value, *, ct=1, pt=1) -> WriteRequest (bytes)
+    build_relay_write(unit_id, regmap, close: bool) -> WriteRequest
+    check_write_response(data, request) -> None
+    decode_frame(buf, *, server: bool) -> tuple[int, bytes | None]   stream splitter
+
+Slave side (simulated meters)::
+
+    encode_register_values(regmap, values: dict[str, value], *, ct=1, pt=1)
+        -> dict[int, int | bool]          engineering values -> raw registers (coils: bool)
+    answer_request(frame_bytes, register_values, *, unit_id=None, coils=None) -> bytes
+
+``decode_read_response`` takes exactly one complete response frame (request/response: the
+caller knows ``request.response_length``, or 5 bytes for an exception); ``decode_frame`` is
+the streaming form (``(used, frame)`` like the pymodbus framers, garbage and bad-CRC bytes
+skipped one at a time and counted in ``used``; ``(used, None)`` while incomplete).
+Values are ``Decimal``: ``Decimal(raw) * scale * multiplier``; a float32 register is rounded
+to 7 significant digits first; a coil reads as ``Decimal(0)`` / ``Decimal(1)``.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import struct
+from collections.abc import Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from pymodbus.framer import FramerRTU
+from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
+from pymodbus.pdu.bit_message import (
+    ReadCoilsRequest,
+    ReadCoilsResponse,
+    WriteSingleCoilRequest,
+    WriteSingleCoilResponse,
+)
+from pymodbus.pdu.register_message import (
+    ReadHoldingRegistersRequest,
+    ReadHoldingRegistersResponse,
+    ReadInputRegistersRequest,
+    ReadInputRegistersResponse,
+    WriteMultipleRegistersRequest,
+    WriteMultipleRegistersResponse,
+    WriteSingleRegisterRequest,
+    WriteSingleRegisterResponse,
+)
+
+__all__ = [
+    "ExceptionCode",
+    "Field",
+    "ModbusCRCError",
+    "ModbusCodecError",
+    "ModbusExceptionResponse",
+    "ModbusFrameError",
+    "ModbusIncompleteError",
+    "ReadRequest",
+    "RegisterMap",
+    "RelayControl",
+    "WriteRequest",
+    "answer_request",
+    "build_read_requests",
+    "build_relay_write",
+    "build_write",
+    "check_write_response",
+    "decode_frame",
+    "decode_read_response",
+    "encode_register_values",
+    "register_map",
+]
+
+# === ERRORS === #
+
+
+class ModbusCodecError(ValueError):
+    """Base of the Modbus codec errors; ``used`` = bytes to drop before decoding again."""
+
+    def __init__(self, message: str, *, used: int = 0):
+        super().__init__(message)
+        self.used = used
+
+
+class ModbusCRCError(ModbusCodecError):
+    """CRC mismatch."""
+
+
+class ModbusFrameError(ModbusCodecError):
+    """Not the frame expected (unit, function, byte count, trailing bytes)."""
+
+
+class ModbusIncompleteError(ModbusCodecError):
+    """A one-shot decoder was given a frame cut short."""
+
+
+class ExceptionCode(enum.IntEnum):
+    ILLEGAL_FUNCTION = 0x01
+    ILLEGAL_ADDRESS = 0x02
+    ILLEGAL_VALUE = 0x03
+    DEVICE_FAILURE = 0x04
+    ACKNOWLEDGE = 0x05
+    DEVICE_BUSY = 0x06
+    NEGATIVE_ACKNOWLEDGE = 0x07
+    MEMORY_PARITY_ERROR = 0x08
+    GATEWAY_PATH_UNAVAILABLE = 0x0A
+    GATEWAY_NO_RESPONSE = 0x0B
+
+
+class ModbusExceptionResponse(ModbusCodecError):
+    """The slave answered with an exception response."""
+
+    def __init__(self, function: int, exception_code: int, unit_id: int = 0):
+        try:
+            label = ExceptionCode(exception_code).name
+        except ValueError:
+            label = f"code {exception_code:#04x}"
+        super().__init__(f"unit {unit_id}: exception {label} to function {function:#04x}")
+        self.function = function
+        self.exception_code = exception_code
+        self.unit_id = unit_id
+
+
+# === REGISTER MAPS === #
+
+_TYPES = {"uint16": 1, "int16": 1, "uint32": 2, "int32": 2, "float32": 2, "coil": 1}
+_TABLE_FUNCTION = {"holding": 3, "input": 4, "coil": 1}
+_ONE = Decimal(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One value of a register map."""
+
+    name: str
+    address: int
+    type: str = "uint16"
+    scale: Decimal = _ONE
+    unit: str = ""
+    table: str = "holding"
+    word_order: str = "big"
+    byte_order: str = "big"
+    apply: str = ""  # "" | "ct" | "pt" | "ctpt"
+    writable: bool = False
+
+    def __post_init__(self):
+        if self.type not in _TYPES:
+            raise ValueError(f"{self.name}: unknown type {self.type!r}")
+        if self.table not in _TABLE_FUNCTION:
+            raise ValueError(f"{self.name}: unknown table {self.table!r}")
+        if (self.type == "coil") != (self.table == "coil"):
+            raise ValueError(f"{self.name}: coils live in the coil table")
+        if self.word_order not in ("big", "little") or self.byte_order not in ("big", "little"):
+            raise ValueError(f"{self.name}: word/byte order is 'big' or 'little'")
+        if self.apply not in ("", "ct", "pt", "ctpt"):
+            raise ValueError(f"{self.name}: apply is '', 'ct', 'pt' or 'ctpt'")
+        if not 0 <= self.address <= 0xFFFF - _TYPES[self.type] + 1:
+            raise ValueError(f"{self.name}: address out of range")
+        if not isinstance(self.scale, Decimal):
+            object.__setattr__(self, "scale", Decimal(str(self.scale)))
+
+    @property
+    def count(self) -> int:
+        return _TYPES[self.type]
+
+    @property
+    def function(self) -> int:
+        return _TABLE_FUNCTION[self.table]
+
+    def multiplier(self, ct, pt) -> Decimal:
+        if not self.apply:
+            return _ONE
+        m = _ONE
+        if "ct" in self.apply:
+            m *= Decimal(str(ct))
+        if "pt" in self.apply:
+            m *= Decimal(str(pt))
+        return m
+
+
+@dataclass(frozen=True, slots=True)
+class RelayControl:
+    """How a meter model's relay is commanded: value written to ``field``."""
+
+    field: str
+    trip_value: int
+    close_value: int
+
+
+@dataclass(frozen=True)
+class RegisterMap:
+    """The registers of one meter model."""
+
+    model: str
+    fields: tuple[Field, ...]
+    max_registers: int = 125  # per read request (some meters accept fewer)
+    relay: RelayControl | None = None
+    description: str = ""
+
+    def __post_init__(self):
+        by_name = {f.name: f for f in self.fields}
+        if len(by_name) != len(self.fields):
+            raise ValueError(f"{self.model}: duplicate field names")
+        object.__setattr__(self, "_by_name", by_name)
+        if self.relay is not None and self.relay.field not in by_name:
+            raise ValueError(f"{self.model}: relay field {self.relay.field!r} not in map")
+
+    def __getitem__(self, name: str) -> Field:
+        try:
+            return self._by_name[name]  # type: ignore[attr-defined]
+        except KeyError:
+            raise ModbusCodecError(f"{self.model}: no field {name!r}") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._by_name  # type: ignore[attr-defined]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+
+def register_map(model: str) -> RegisterMap:
+    """A register map of ``modbus_maps`` by model name."""
+    # modbus_maps imports this module: load it on first use
+    maps = importlib.import_module(".modbus_maps", __package__).REGISTER_MAPS
+    try:
+        return maps[model]
+    except KeyError:
+        raise ModbusCodecError(f"no register map for model {model!r}") from None
+
+
+# === RAW VALUE CONVERSION === #
+
+
+def _registers_to_bytes(field: Field, registers) -> bytes:
+    words = list(registers)
+    if field.word_order == "little":
+        words.reverse()
+    raw = b"".join(w.to_bytes(2, "big") for w in words)
+    if field.byte_order == "little":
+        raw = b"".join(raw[i + 1 : i + 2] + raw[i : i + 1] for i in range(0, len(raw), 2))
+    return raw
+
+
+def _bytes_to_registers(field: Field, raw: bytes) -> list[int]:
+    if field.byte_order == "little":
+        raw = b"".join(raw[i + 1 : i + 2] + raw[i : i + 1] for i in range(0, len(raw), 2))
+    words = [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
+    if field.word_order == "little":
+        words.reverse()
+    return words
+
+
+def _raw_value(field: Field, registers) -> Decimal:
+    raw = _registers_to_bytes(field, registers)
+    t = field.type
+    if t == "float32":
+        f = struct.unpack(">f", raw)[0]
+        if f != f or f in (float("inf"), float("-inf")):
+            raise ModbusFrameError(f"{field.name}: float32 is not a number")
+        return Decimal(f"{f:.7g}")
+    return Decimal(int.from_bytes(raw, "big", signed=t.startswith("int")))
+
+
+def _to_registers(field: Field, value, ct=1, pt=1) -> list[int]:
+    """Engineering value -> raw registers (inverse of scale and multiplier)."""
+    try:
+        d = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+        raw = d / field.scale / field.multiplier(ct, pt)
+    except (InvalidOperation, TypeError, ValueError, ArithmeticError) as exc:
+        raise ModbusCodecError(f"{field.name}: bad value {value!r}") from exc
+    t = field.type
+    if t == "float32":
+        return _bytes_to_registers(field, struct.pack(">f", float(raw)))
+    n = int(raw.quantize(_ONE, rounding=ROUND_HALF_UP))
+    bits = 16 * field.count
+    signed = t.startswith("int")
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    if not lo <= n <= hi:
+        raise ModbusCodecError(f"{field.name}: {value} does not fit {t}")
+    return _bytes_to_registers(field, n.to_bytes(2 * field.count, "big", signed=signed))
+
+
+def encode_register_values(
+    regmap: RegisterMap, values: Mapping[str, object], *, ct=1, pt=1
+) -> dict[int, int | bool]:
+    """Engineering values by field name -> raw register values by address (simulators).
+
+    Coils come out as ``bool``; keep them in a separate mapping for ``answer_request``.
+    """
+    out: dict[int, int | bool] = {}
+    for name, value in values.items():
+        field = regmap[name]
+        if field.type == "coil":
+            out[field.address] = bool(value)
+            continue
+        for i, word in enumerate(_to_registers(field, value, ct, pt)):
+            out[field.address + i] = word
+    return out
+
+
+# === MASTER SIDE === #
+
+_CLIENT_DECODER = DecodePDU(is_server=False)
+_SERVER_DECODER = DecodePDU(is_server=True)
+_FRAMER = FramerRTU(_CLIENT_DECODER)
+_READ_REQUESTS = {
+    3: ReadHoldingRegistersRequest,
+    4: ReadInputRegistersRequest,
+    1: ReadCoilsRequest,
+}
+
+
+def _crc_ok(frame: bytes) -> bool:
+    return FramerRTU.check_CRC(frame[:-2], int.from_bytes(frame[-2:], "big"))
+
+
+class ReadRequest(bytes):
+    """A read request frame (``bytes``) that remembers what it asked for."""
+
+    unit_id: int
+    function: int
+    address: int
+    count: int
+    fields: tuple[Field, ...]
+
+    @property
+    def response_length(self) -> int:
+        """Length of the normal response frame (an exception response is 5 bytes)."""
+        if self.function == 1:
+            return 5 + (self.count + 7) // 8
+        return 5 + 2 * self.count
+
+
+class WriteRequest(bytes):
+    """A write request frame (``bytes``); a normal response echoes 8 bytes."""
+
+    unit_id: int
+    function: int
+    address: int
+    field: Field
+
+    response_length = 8
+
+
+def _check_unit(unit_id: int) -> None:
+    if not isinstance(unit_id, int) or not 0 <= unit_id <= 247:
+        raise ModbusCodecError(f"unit id {unit_id!r} is not 0..247")
+
+
+def build_read_requests(
+    unit_id: int, regmap: RegisterMap, names: Iterable[str] | None = None, *, max_gap: int = 0
+) -> list[ReadRequest]:
+    """Read requests for ``names`` (all fields if None), contiguous registers coalesced.
+
+    Fields of the same table whose registers follow each other (or leave at most
+    ``max_gap`` unused registers between them) share one request, up to
+    ``regmap.max_registers`` registers.
+    """
+    _check_unit(unit_id)
+    if unit_id == 0:
+        raise ModbusCodecError("unit 0 is broadcast: nobody answers a broadcast read")
+    fields = regmap.fields if names is None else [regmap[n] for n in dict.fromkeys(names)]
+    groups: list[list[Field]] = []
+    for field in sorted(fields, key=lambda f: (f.function, f.address)):
+        limit = 2000 if field.table == "coil" else regmap.max_registers
+        if groups:
+            group = groups[-1]
+            start = group[0].address
+            end = max(f.address + f.count for f in group)
+            if (
+                field.function == group[0].function
+                and field.address <= end + max_gap
+                and max(end, field.address + field.count) - start <= limit
+            ):
+                group.append(field)
+                continue
+        groups.append([field])
+    requests = []
+    for group in groups:
+        start = group[0].address
+        count = max(f.address + f.count for f in group) - start
+        function = group[0].function
+        pdu = _READ_REQUESTS[function](address=start, count=count, dev_id=unit_id)
+        req = ReadRequest(_FRAMER.buildFrame(pdu))
+        req.unit_id, req.function, req.address, req.count = unit_id, function, start, count
+        req.fields = tuple(group)
+        requests.append(req)
+    return requests
+
+
+def _response_pdu(data: bytes, unit_id: int, function: int) -> ModbusPDU:
+    """Check one complete response frame and decode its PDU with pymodbus."""
+    data = bytes(data)
+    if len(data) < 5:
+        raise ModbusIncompleteError(f"{len(data)} bytes: a response is at least 5")
+    if data[0] != unit_id:
+        raise ModbusFrameError(f"response from unit {data[0]}, asked unit {unit_id}")
+    if data[1] == function | 0x80:
+        if len(data) != 5:
+            raise ModbusFrameError("exception response must be 5 bytes")
+        if not _crc_ok(data):
+            raise ModbusCRCError("CRC mismatch in exception response")
+        raise ModbusExceptionResponse(function, data[2], unit_id)
+    if data[1] != function:
+        raise ModbusFrameError(f"function {data[1]:#04x} in response, asked {function:#04x}")
+    pdu_class = _CLIENT_DECODER.lookupPduClass(data)
+    if pdu_class is None:  # pragma: no cover - functions we send are all known
+        raise ModbusFrameError(f"unknown function {function:#04x}")
+    size = pdu_class.calculateRtuFrameSize(data)
+    if len(data) < size:
+        raise ModbusIncompleteError(f"{len(data)} bytes, frame is {size}")
+    if len(data) > size:
+        raise ModbusFrameError(f"{len(data) - size} bytes after the frame")
+    if not _crc_ok(data):
+        raise ModbusCRCError("CRC mismatch")
+    pdu = _CLIENT_DECODER.decode(data[1:-2])
+    if pdu is None:
+        raise ModbusFrameError("pymodbus could not decode the PDU")
+    return pdu
+
+
+def decode_read_response(data: bytes, request: ReadRequest, *, ct=1, pt=1) -> dict[str, Decimal]:
+    """Values of ``request.fields`` from its response frame (one complete frame).
+
+    Raises ModbusExceptionResponse, ModbusCRCError, ModbusIncompleteError, ModbusFrameError.
+    """
+    pdu = _response_pdu(data, request.unit_id, request.function)
+    if request.function == 1:
+        if data[2] != (request.count + 7) // 8:
+            raise ModbusFrameError(f"byte count {data[2]} for {request.count} coils")
+        bits = pdu.bits
+        return {
+            f.name: Decimal(int(bool(bits[f.address - request.address]))) for f in request.fields
+        }
+    registers = pdu.registers
+    if len(registers) != request.count or data[2] != 2 * request.count:
+        raise ModbusFrameError(f"byte count {data[2]} for {request.count} registers")
+    out = {}
+    for f in request.fields:
+        offset = f.address - request.address
+        value = _raw_value(f, registers[offset : offset + f.count]) * f.scale
+        if f.apply:
+            value *= f.multiplier(ct, pt)
+        out[f.name] = value
+    return out
+
+
+def build_write(unit_id: int, regmap: RegisterMap, name: str, value, *, ct=1, pt=1) -> WriteRequest:
+    """Write one writable field: 06H (16-bit), 10H (32-bit) or 05H (coil)."""
+    _check_unit(unit_id)
+    field = regmap[name]
+    if not field.writable:
+        raise ModbusCodecError(f"{regmap.model}: field {name!r} is read-only")
+    if field.type == "coil":
+        pdu: ModbusPDU = WriteSingleCoilRequest(
+            address=field.address, bits=[bool(value)], dev_id=unit_id
+        )
+    else:
+        registers = _to_registers(field, value, ct, pt)
+        if field.count == 1:
+            pdu = WriteSingleRegisterRequest(
+                address=field.address, registers=registers, dev_id=unit_id
+            )
+        else:
+            pdu = WriteMultipleRegistersRequest(
+                address=field.address, registers=registers, dev_id=unit_id
+            )
+    req = WriteRequest(_FRAMER.buildFrame(pdu))
+    req.unit_id, req.function, req.address, req.field = (
+        unit_id,
+        pdu.function_code,
+        field.address,
+        field,
+    )
+    return req
+
+
+def build_relay_write(unit_id: int, regmap: RegisterMap, close: bool) -> WriteRequest:
+    """Trip (``close=False``) or close (``close=True``) the relay of a meter of ``regmap``."""
+    if regmap.relay is None:
+        raise ModbusCodecError(f"{regmap.model}: no relay control in the register map")
+    relay = regmap.relay
+    return build_write(
+        unit_id, regmap, relay.field, relay.close_value if close else relay.trip_value
+    )
+
+
+def check_write_response(data: bytes, request: WriteRequest) -> None:
+    """Check the response to a write (echo of address/value for 05H/06H, count for 10H)."""
+    if request.unit_id == 0:
+        raise ModbusCodecError("broadcast writes get no response")
+    _response_pdu(data, request.unit_id, request.function)
+    if bytes(data)[2:6] != bytes(request)[2:6]:
+        raise ModbusFrameError("write response does not echo the request")
+
+
+def decode_frame(buf: bytes, *, server: bool) -> tuple[int, bytes | None]:
+    """Split one RTU frame off a byte stream: ``(used, frame | None)``.
+
+    ``server=True`` decodes requests (a simulated meter), False responses.  Bytes that do
+    not start a frame with a valid CRC are skipped one at a time and counted in ``used``;
+    an incomplete frame returns ``(used, None)``.  Never raises on bad input.
+    """
+    buf = bytes(buf)
+    decoder = _SERVER_DECODER if server else _CLIENT_DECODER
+    n = len(buf)
+    pos = 0
+    while n - pos >= 4:
+        size = _candidate_size(decoder, buf, pos)
+        if size < 0 or size > _MAX_RTU:
+            pos += 1
+            continue
+        if size == 0 or size > n - pos:
+            if _complete_frame_after(decoder, buf, pos + 1):
+                pos += 1
+                continue
+            return pos, None
+        if _crc_ok(buf[pos : pos + size]):
+            return pos + size, buf[pos : pos + size]
+        pos += 1
+    return pos, None
+
+
+_MAX_RTU = 256
+
+
+def _candidate_size(decoder: DecodePDU, buf: bytes, pos: int) -> int:
+    """Frame size if a frame starts at ``pos``: -1 not a frame, 0 size not known yet."""
+    view = buf[pos:]
+    try:
+        pdu_class = decoder.lookupPduClass(view)
+        if pdu_class is None:
+            return -1
+        return pdu_class.calculateRtuFrameSize(view)
+    except Exception:
+        return -1
+
+
+def _complete_frame_after(decoder: DecodePDU, buf: bytes, pos: int) -> bool:
+    n = len(buf)
+    for p in range(pos, n - 3):
+        size = _candidate_size(decoder, buf, p)
+        if 4 <= size <= n - p and _crc_ok(buf[p : p + size]):
+            return True
+    return False
+
+
+# === SLAVE SIDE === #
+
+
+def _exception(unit_id: int, function: int, code: int) -> bytes:
+    return _FRAMER.buildFrame(ExceptionResponse(function, code, device_id=unit_id))
+
+
+def answer_request(
+    frame_bytes: bytes,
+    register_values: Mapping[int, int],
+    *,
+    unit_id: int | None = None,
+    coils: Mapping[int, bool] | None = None,
+) -> bytes:
+    """The response a meter with ``register_values`` (address -> 16-bit value, used for
+    both holding and input registers) and ``coils`` sends to one request frame.
+
+    Returns ``b""`` when a real meter stays silent: the request is for another unit
+    (``unit_id`` given) or a broadcast (unit 0; writes are still applied).  Writes update
+    ``register_values`` / ``coils`` in place when they are mutable.  Unknown addresses get
+    exception 02H, unknown functions 01H, bad values 03H.  A bad CRC or a truncated frame
+    raises ModbusCRCError / ModbusIncompleteError (a meter stays silent: catch them).
+    """
+    data = bytes(frame_bytes)
+    if len(data) < 4:
+        raise ModbusIncompleteError("a request is at least 4 bytes")
+    if not _crc_ok(data):
+        raise ModbusCRCError("CRC mismatch in request")
+    unit, function = data[0], data[1]
+    if unit_id is not None and unit not in (unit_id, 0):
+        return b""
+    coils = {} if coils is None else coils
+    try:
+        pdu = _SERVER_DECODER.decode(data[1:-2])
+    except Exception:  # pymodbus may raise several types on odd PDUs
+        pdu = None
+    if pdu is None or function not in (1, 3, 4, 5, 6, 16):
+        return b"" if unit == 0 else _exception(unit, function & 0x7F, 0x01)
+    response: ModbusPDU
+    if function in (3, 4):
+        addresses = range(pdu.address, pdu.address + pdu.count)
+        if not 1 <= pdu.count <= 125 or any(a not in register_values for a in addresses):
+            return _exception(unit, function, 0x02)
+        regs = [int(register_values[a]) & 0xFFFF for a in addresses]
+        cls = ReadHoldingRegistersResponse if function == 3 else ReadInputRegistersResponse
+        response = cls(registers=regs, dev_id=unit)
+    elif function == 1:
+        addresses = range(pdu.address, pdu.address + pdu.count)
+        if not 1 <= pdu.count <= 2000 or any(a not in coils for a in addresses):
+            return _exception(unit, function, 0x02)
+        response = ReadCoilsResponse(bits=[bool(coils[a]) for a in addresses], dev_id=unit)
+    elif function == 5:
+        if pdu.address not in coils:
+            return b"" if unit == 0 else _exception(unit, function, 0x02)
+        if data[4:6] not in (b"\xff\x00", b"\x00\x00"):
+            return b"" if unit == 0 else _exception(unit, function, 0x03)
+        if isinstance(coils, MutableMapping):
+            coils[pdu.address] = bool(pdu.bits[0])
+        response = WriteSingleCoilResponse(address=pdu.address, bits=pdu.bits, dev_id=unit)
+    elif function == 6:
+        if pdu.address not in register_values:
+            return b"" if unit == 0 else _exception(unit, function, 0x02)
+        if isinstance(register_values, MutableMapping):
+            register_values[pdu.address] = pdu.registers[0]
+        response = WriteSingleRegisterResponse(
+            address=pdu.address, registers=pdu.registers, dev_id=unit
+        )
+    else:  # 16
+        addresses = range(pdu.address, pdu.address + pdu.count)
+        if not 1 <= pdu.count <= 123 or len(pdu.registers) != pdu.count or data[6] != 2 * pdu.count:
+            return b"" if unit == 0 else _exception(unit, function, 0x03)
+        if any(a not in register_values for a in addresses):
+            return b"" if unit == 0 else _exception(unit, function, 0x02)
+        if isinstance(register_values, MutableMapping):
+            for a, v in zip(addresses, pdu.registers, strict=True):
+                register_values[a] = v
+        response = WriteMultipleRegistersResponse(address=pdu.address, count=pdu.count, dev_id=unit)
+    if unit == 0:
+        return b""
+    return _FRAMER.buildFrame(response)
