@@ -11,4 +11,5 @@ values.  Transport (serial, TCP collectors, MQTT) lives in the gateway and the s
                    response decoding with scales and CT/PT multipliers, relay writes,
                    slave-side answers for simulated meters, ``ModbusCodecError`` hierarchy
 - ``modbus_maps``  register maps per meter model (data, no code)
+- ``mqtt_schema``  MQTT topics and JSON payloads of 4G meters
 """

@@ -8,7 +8,7 @@ Public API
 
 Errors (re-exported by ``dlt645``)::
 
-    DLT645Error(ValueError)            base of every error this package raises on bad input
+    DLT645Error(PrepaidError)          base of every DL/T645 error (PrepaidError is a ValueError)
     ├── FrameFormatError               bad start/end byte, length, address, control
     │   └── DataFormatError            frame is fine, its data does not match the DI format
     ├── ChecksumError                  checksum mismatch
@@ -74,6 +74,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import NamedTuple
 
+from prepaid_core.errors import PrepaidError
+
 __all__ = [
     "DATA_ITEMS_1997",
     "DATA_ITEMS_2007",
@@ -99,7 +101,7 @@ __all__ = [
 # === ERRORS === #
 
 
-class DLT645Error(ValueError):
+class DLT645Error(PrepaidError):
     """Base of the DL/T645 errors; ``used`` = bytes to drop before decoding again."""
 
     def __init__(self, message: str, *, used: int = 0):

@@ -11,7 +11,7 @@ Public API (stable)
 
 Errors::
 
-    ModbusCodecError(ValueError)        base; ``used`` = bytes to drop (stream decoding)
+    ModbusCodecError(PrepaidError)      base (a ValueError); ``used`` = bytes to drop
     ├── ModbusCRCError                  CRC mismatch
     ├── ModbusFrameError                not the expected frame (unit, function, length)
     ├── ModbusIncompleteError           a one-shot decoder got a truncated frame
@@ -86,6 +86,8 @@ from pymodbus.pdu.register_message import (
     WriteSingleRegisterResponse,
 )
 
+from prepaid_core.errors import PrepaidError
+
 __all__ = [
     "ExceptionCode",
     "Field",
@@ -112,7 +114,7 @@ __all__ = [
 # === ERRORS === #
 
 
-class ModbusCodecError(ValueError):
+class ModbusCodecError(PrepaidError):
     """Base of the Modbus codec errors; ``used`` = bytes to drop before decoding again."""
 
     def __init__(self, message: str, *, used: int = 0):
