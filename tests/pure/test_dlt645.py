@@ -383,7 +383,7 @@ def test_data_item_lookup():
 # === ERROR REPLIES, ACKS, FOLLOW-UP === #
 
 
-@pytest.mark.parametrize("bits", list(ErrorBits) + [ErrorBits.OTHER | ErrorBits.UNAUTHORIZED])
+@pytest.mark.parametrize("bits", [*ErrorBits, ErrorBits.OTHER | ErrorBits.UNAUTHORIZED])
 def test_error_reply_raises_meter_error(bits):
     frame = parse_frame(build_error_reply(METER, 0x11, bits))
     assert frame.is_reply and frame.is_error and frame.function == 0x11
