@@ -622,8 +622,10 @@ def answer_request(
         pdu = _SERVER_DECODER.decode(data[1:-2])
     except Exception:  # pymodbus may raise several types on odd PDUs
         pdu = None
-    if pdu is None or function not in (1, 3, 4, 5, 6, 16):
+    if function not in (1, 3, 4, 5, 6, 16):
         return b"" if unit == 0 else _exception(unit, function & 0x7F, 0x01)
+    if pdu is None:  # a known function with a count or length pymodbus refuses
+        return b"" if unit == 0 else _exception(unit, function, 0x03)
     response: ModbusPDU
     if function in (3, 4):
         addresses = range(pdu.address, pdu.address + pdu.count)

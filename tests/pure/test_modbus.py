@@ -347,6 +347,7 @@ def test_answer_exceptions_and_silence():
     assert answer_request(request, registers) == H("01 83 02 C0 F1")
     assert answer_request(request, registers, unit_id=2) == b""
     assert answer_request(with_crc("01 2B 0E 01 00"), registers) == with_crc("01 AB 01")
+    assert answer_request(with_crc("01 03 00 00 00 00"), registers) == with_crc("01 83 03")
     broadcast = build_write(0, one_field_map(Field("x", 0, writable=True)), "x", 7)
     assert answer_request(broadcast, registers, unit_id=1) == b""
     assert registers[0] == 7
