@@ -1,0 +1,1142 @@
+"""Tariff engine (B1) and interval pricing (B3).
+
+Definitions (frozen dataclasses, validated when built, so an invalid tariff cannot exist):
+
+- :class:`Tariff` -- a name, a utility (electricity in kWh or water in m³), a settlement
+  :class:`CycleRule` (monthly or annual, with a billing day) and effective-dated
+  :class:`TariffVersion` s.
+- :class:`TariffVersion` -- from ``valid_from`` (until ``valid_to`` or the next version):
+  ladder ``step_limits`` and a price *per band per step*, and optionally a time-of-use
+  :class:`TouSchedule` (seasons of up to 14 daily :class:`TouSegment` s). A flat price is a
+  version with one band, one step and no schedule (:meth:`TariffVersion.flat`).
+
+The model, ladder x time-of-use
+-------------------------------
+* A ladder has 1 to 8 steps. ``step_limits=(200, 400)`` means: the first 200 units of the
+  settlement cycle are in step 1, the next 200 in step 2, everything above 400 in step 3.
+  Steps apply to the cycle's **total** consumption, all bands together (this is how prepaid
+  meters with ladder tariffs count).
+* Every band that the version uses has one price per step: ``prices={"peak": (p1, p2, p3),
+  "valley": (v1, v2, v3)}``. A unit consumed in band *b* while the cycle total is in step
+  *s* costs ``prices[b][s]``. Ladder only: one band (``flat``), no schedule. TOU only: one
+  step (no limits), several bands.
+* Step boundary inside an interval: consumption is charged **in time order**. The step
+  boundary falls at one point of the interval and splits the piece of consumption that
+  straddles it; everything before it is in the lower step, everything after in the upper one.
+  With time-of-use registers the order is that of the bands' periods inside the interval
+  (ties, e.g. a zero-length interval, in the order sharp, peak, flat, valley, deep valley).
+  Only subtraction is involved, so the split is exact.
+* A total given without registers is spread over the interval's time-of-use periods in
+  proportion to their duration (wall-clock, see below); a register is spread the same way
+  over the periods of its own band when a version change or a cycle boundary cuts the
+  interval. Shares are multiples of 10^-6 unit (finer if the quantity itself is finer),
+  and add up *exactly* to the quantity: largest remainder, ties to the earlier period.
+* A tariff version change inside an interval is split by time at the change; a settlement
+  cycle boundary likewise, and accumulation restarts at zero in the new cycle.
+
+Rounding and exactness
+----------------------
+Arithmetic is exact ``Decimal`` (a precision overflow raises :class:`PrecisionError`, it
+never rounds silently). Amounts have 4 decimals, ``ROUND_HALF_UP``, and rounding is defined
+on the **cumulative** cost of the cycle per (band, step): the amount of a line is
+``round(cost to date after) - round(cost to date before)`` for its (band, step). The lines
+of an interval add up to its amount, and the cycle's total is
+``sum(round(exact cost of (band, step)))``, the same whether the cycle is charged at once
+or in any number of intervals (proved by ``tests/pure/test_tariff_properties.py``).
+
+Calling it from Odoo, cheaply
+-----------------------------
+Build a :class:`CompiledTariff` once per tariff (``tariff.compile()``; cache it on the
+tariff's ``write_date``), keep one :class:`CycleState` per meter (``state.to_json()`` into
+a Json field) and for each new reading call::
+
+    result = compiled.price_interval(state, start, end, consumption)
+    # result.lines -> deduction lines, result.amount -> ledger, result.state -> store
+
+``consumption`` is a ``Decimal`` total (split by time over the periods) or a mapping
+``{band: Decimal}`` of time-of-use register deltas. The state remembers up to when it was
+charged (``priced_until``): a reading that overlaps what was already charged raises
+:class:`AlreadyPricedError`, so a reading is never charged twice (R11).
+
+Times are the tariff's wall-clock time: naive datetimes are taken as local time of the
+tariff; aware ones are converted to ``Tariff.timezone``. Durations are wall-clock durations:
+on the night of a daylight-saving change a time split is off by the hour that the clock
+skips or repeats, but quantities are still conserved exactly.
+"""
+
+from __future__ import annotations
+
+import bisect
+import decimal
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from prepaid_core.errors import PrepaidError
+
+# === CONSTANTS === #
+
+SHARP = "sharp"
+PEAK = "peak"
+FLAT = "flat"
+VALLEY = "valley"
+DEEP_VALLEY = "deep_valley"
+BANDS = (SHARP, PEAK, FLAT, VALLEY, DEEP_VALLEY)
+BAND_LABELS = {
+    SHARP: "sharp",
+    PEAK: "peak",
+    FLAT: "flat",
+    VALLEY: "valley",
+    DEEP_VALLEY: "deep valley",
+}
+_BAND_RANK = {band: rank for rank, band in enumerate(BANDS)}
+
+ELECTRICITY = "electricity"
+WATER = "water"
+UNITS = {ELECTRICITY: "kWh", WATER: "m³"}
+
+MONTHLY = "monthly"
+ANNUAL = "annual"
+
+MAX_STEPS = 8
+MAX_SEGMENTS = 14
+MONEY_PLACES = 4
+SPLIT_PLACES = 6
+
+ZERO = Decimal(0)
+MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
+ZERO_MONEY = Decimal(0).quantize(MONEY_QUANTUM)
+_MIDNIGHT = time.max  # end of a period that runs to 24:00
+_US = timedelta(microseconds=1)
+_END_OF_TIME = datetime.max
+
+# Exact arithmetic: any rounding raises (then PrecisionError) instead of losing a digit.
+_EXACT = decimal.Context(
+    prec=60,
+    rounding=ROUND_HALF_UP,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow, decimal.Inexact],
+)
+# Rounding of money to 4 decimals (passed explicitly to quantize).
+_ROUND = decimal.Context(prec=60, rounding=ROUND_HALF_UP, traps=[decimal.InvalidOperation])
+
+
+# === ERRORS === #
+
+
+class TariffError(PrepaidError):
+    """A tariff is defined wrongly or cannot price the interval asked."""
+
+
+class TooManyStepsError(TariffError):
+    """A ladder has more than 8 steps."""
+
+
+class StepLimitError(TariffError):
+    """Ladder step limits are not positive and increasing."""
+
+
+class PriceError(TariffError):
+    """A price is missing, negative or not an exact decimal."""
+
+
+class UnknownBandError(TariffError):
+    """A band name is not one of the five time-of-use bands, or has no price."""
+
+
+class TouScheduleError(TariffError):
+    """A time-of-use schedule or season is wrong."""
+
+
+class TooManySegmentsError(TouScheduleError):
+    """A day has more than 14 time-of-use periods."""
+
+
+class TouCoverageError(TouScheduleError):
+    """Time-of-use periods leave a gap in the day or overlap."""
+
+
+class CycleRuleError(TariffError):
+    """The settlement cycle (monthly/annual, billing day) is wrong."""
+
+
+class VersionOverlapError(TariffError):
+    """Two versions of a tariff are in force at the same time."""
+
+
+class NoVersionError(TariffError):
+    """No version of the tariff is in force at a time that must be priced."""
+
+
+class ConsumptionError(TariffError):
+    """A consumption figure is not an exact, finite decimal."""
+
+
+class NegativeConsumptionError(ConsumptionError):
+    """A consumption figure is negative."""
+
+
+class IntervalError(TariffError):
+    """The interval to price is inconsistent (ends before it starts, before the cycle)."""
+
+
+class AlreadyPricedError(IntervalError):
+    """The interval overlaps consumption that has already been charged."""
+
+
+class PrecisionError(TariffError):
+    """A figure has more digits than can be computed exactly."""
+
+
+# === HELPERS === #
+
+
+def _fmt_time(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+
+
+def _fmt_dt(value: datetime) -> str:
+    if value.hour == value.minute == value.second == 0:
+        return f"{value:%Y-%m-%d}"
+    return f"{value:%Y-%m-%d %H:%M}"
+
+
+def _as_datetime(value: date | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    raise TariffError(f"A date or a date and time is expected, not {value!r}.")
+
+
+def _as_decimal(value: object, what: str, error: type[TariffError] = PriceError) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
+        raise error(f"{what} must be an exact decimal number (e.g. '0.58'), not {value!r}.")
+    try:
+        result = Decimal(value)
+    except decimal.InvalidOperation:
+        raise error(f"{what} is not a number: {value!r}.") from None
+    if not result.is_finite():
+        raise error(f"{what} must be a finite number, not {value}.")
+    return result
+
+
+def _seconds(value: time) -> int:
+    return value.hour * 3600 + value.minute * 60 + value.second
+
+
+def _local(value: datetime, zone: ZoneInfo) -> datetime:
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(zone).replace(tzinfo=None)
+
+
+# === DEFINITIONS === #
+
+
+@dataclass(frozen=True)
+class TouSegment:
+    """One daily time-of-use period ``[start, end)`` priced at ``band``.
+
+    ``end`` equal to ``time(0)`` means midnight at the end of the day. A period may run past
+    midnight (``23:00`` to ``07:00``). ``start == end`` is the whole day.
+    """
+
+    start: time
+    end: time
+    band: str
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        if self.band not in _BAND_RANK:
+            raise UnknownBandError(
+                f"'{self.band}' is not a time-of-use band; use one of: "
+                + ", ".join(BAND_LABELS[b] for b in BANDS)
+                + "."
+            )
+        for value in (self.start, self.end):
+            if not isinstance(value, time) or value.tzinfo is not None:
+                raise TouScheduleError(
+                    f"A time-of-use period starts and ends at a time of day, not {value!r}."
+                )
+            if value.microsecond:
+                raise TouScheduleError(
+                    f"Time-of-use periods are set to the second, not {value.isoformat()}."
+                )
+
+    def spans(self) -> tuple[tuple[int, int], ...]:
+        """Seconds of the day covered, as one or two ``[start, end)`` pairs."""
+        start, end = _seconds(self.start), _seconds(self.end)
+        if end == 0:
+            end = 86_400
+        if start < end:
+            return ((start, end),)
+        if start == end:
+            return ((0, 86_400),)
+        return ((start, 86_400), (0, end))  # runs past midnight
+
+
+@dataclass(frozen=True)
+class TouSeason:
+    """The daily periods in force from ``start_month``/``start_day`` until the next season
+    starts (the last season of the year runs on into January until the first one starts).
+    """
+
+    segments: tuple[TouSegment, ...]
+    start_month: int = 1
+    start_day: int = 1
+    name: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "segments", tuple(self.segments))
+        self.validate()
+
+    @property
+    def label(self) -> str:
+        return self.name or f"from {self.start_month:02d}-{self.start_day:02d}"
+
+    def validate(self) -> None:
+        try:
+            date(2001, self.start_month, self.start_day)  # 2001: not a leap year
+        except (TypeError, ValueError):
+            raise TouScheduleError(
+                f"Season '{self.label}' starts on an impossible date "
+                f"(month {self.start_month}, day {self.start_day}); "
+                "use a date that exists every year."
+            ) from None
+        if not self.segments:
+            raise TouCoverageError(f"Season '{self.label}' has no time-of-use periods.")
+        if len(self.segments) > MAX_SEGMENTS:
+            raise TooManySegmentsError(
+                f"A day may have at most {MAX_SEGMENTS} time-of-use periods; "
+                f"season '{self.label}' has {len(self.segments)}."
+            )
+        spans = sorted(span for segment in self.segments for span in segment.spans())
+        cursor = 0
+        for start, end in spans:
+            if start > cursor:
+                raise TouCoverageError(
+                    f"The time-of-use periods of season '{self.label}' do not cover the whole "
+                    f"day: nothing is set from {_fmt_time(cursor)} to {_fmt_time(start)}."
+                )
+            if start < cursor:
+                raise TouCoverageError(
+                    f"The time-of-use periods of season '{self.label}' overlap between "
+                    f"{_fmt_time(start)} and {_fmt_time(min(cursor, end))}."
+                )
+            cursor = end
+        if cursor < 86_400:
+            raise TouCoverageError(
+                f"The time-of-use periods of season '{self.label}' do not cover the whole "
+                f"day: nothing is set from {_fmt_time(cursor)} to 24:00."
+            )
+
+    def day_table(self) -> tuple[tuple[time, ...], tuple[time, ...], tuple[str, ...]]:
+        """(starts, ends, bands) of the periods of a day, sorted, covering the day; an end
+        at midnight is ``time.max`` (the last instant of the day)."""
+        spans = sorted(
+            (start, end, segment.band)
+            for segment in self.segments
+            for start, end in segment.spans()
+        )
+
+        def as_time(seconds: int) -> time:
+            if seconds == 86_400:
+                return _MIDNIGHT
+            return time(seconds // 3600, seconds % 3600 // 60, seconds % 60)
+
+        return (
+            tuple(as_time(s[0]) for s in spans),
+            tuple(as_time(s[1]) for s in spans),
+            tuple(s[2] for s in spans),
+        )
+
+
+@dataclass(frozen=True)
+class TouSchedule:
+    """Time-of-use seasons; one season for a schedule that is the same all year."""
+
+    seasons: tuple[TouSeason, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "seasons", tuple(self.seasons))
+        self.validate()
+
+    @classmethod
+    def daily(cls, segments) -> TouSchedule:
+        """A schedule with the same periods every day of the year."""
+        return cls((TouSeason(tuple(segments)),))
+
+    def validate(self) -> None:
+        if not self.seasons:
+            raise TouScheduleError("A time-of-use schedule needs at least one season.")
+        starts = {}
+        for season in self.seasons:
+            key = (season.start_month, season.start_day)
+            if key in starts:
+                raise TouScheduleError(
+                    f"Seasons '{starts[key]}' and '{season.label}' start on the same day "
+                    f"({key[0]:02d}-{key[1]:02d})."
+                )
+            starts[key] = season.label
+
+    @property
+    def bands(self) -> frozenset[str]:
+        return frozenset(seg.band for season in self.seasons for seg in season.segments)
+
+
+@dataclass(frozen=True)
+class CycleRule:
+    """Settlement cycle of the ladder: accumulation restarts at 00:00 on the billing day,
+    every month (``monthly``) or every year on ``billing_month``/``billing_day`` (``annual``).
+    Billing days run from 1 to 28 so that every month has one.
+    """
+
+    period: str = MONTHLY
+    billing_day: int = 1
+    billing_month: int = 1
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        if self.period not in (MONTHLY, ANNUAL):
+            raise CycleRuleError(
+                f"The settlement cycle is '{MONTHLY}' or '{ANNUAL}', not '{self.period}'."
+            )
+        if not isinstance(self.billing_day, int) or not 1 <= self.billing_day <= 28:
+            raise CycleRuleError(
+                f"The billing day must be between 1 and 28 (every month has it), "
+                f"not {self.billing_day}."
+            )
+        if not isinstance(self.billing_month, int) or not 1 <= self.billing_month <= 12:
+            raise CycleRuleError(
+                f"The billing month must be between 1 and 12, not {self.billing_month}."
+            )
+
+    def bounds(self, at: datetime) -> tuple[datetime, datetime]:
+        """``(start, end)`` of the cycle that contains ``at`` (start included)."""
+        day = self.billing_day
+        if self.period == MONTHLY:
+            year, month = at.year, at.month
+            if at < datetime(year, month, day):
+                year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+            start = datetime(year, month, day)
+            end = datetime(year + 1, 1, day) if month == 12 else datetime(year, month + 1, day)
+            return start, end
+        year = at.year
+        if at < datetime(year, self.billing_month, day):
+            year -= 1
+        return datetime(year, self.billing_month, day), datetime(year + 1, self.billing_month, day)
+
+
+@dataclass(frozen=True)
+class TariffVersion:
+    """Prices in force from ``valid_from`` until ``valid_to`` (excluded) or the next version.
+
+    ``prices`` maps each band to its price per ladder step (one price per step, step 1
+    first); ``step_limits`` are the cumulative cycle quantities at which steps 2, 3... begin
+    (empty for a single step). Without ``tou`` schedule the version has exactly one band,
+    which applies at all hours.
+    """
+
+    valid_from: datetime
+    prices: Mapping[str, tuple[Decimal, ...]]
+    step_limits: tuple[Decimal, ...] = ()
+    tou: TouSchedule | None = None
+    valid_to: datetime | None = None
+    code: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "valid_from", _as_datetime(self.valid_from))
+        if self.valid_to is not None:
+            object.__setattr__(self, "valid_to", _as_datetime(self.valid_to))
+        if not self.code:
+            object.__setattr__(self, "code", _fmt_dt(self.valid_from))
+        if not isinstance(self.prices, Mapping):
+            raise PriceError(
+                f"Prices of tariff version {self.code} must be given per band, "
+                "e.g. {'flat': ('0.58',)}."
+            )
+        prices = {}
+        for band, band_prices in self.prices.items():
+            if isinstance(band_prices, (Decimal, int, str)):
+                band_prices = (band_prices,)
+            prices[band] = tuple(
+                _as_decimal(p, f"The {BAND_LABELS.get(band, band)} price of step {i}")
+                for i, p in enumerate(band_prices, 1)
+            )
+        object.__setattr__(self, "prices", types.MappingProxyType(prices))
+        limits = tuple(
+            _as_decimal(v, f"The limit of step {i}", StepLimitError)
+            for i, v in enumerate(self.step_limits, 1)
+        )
+        object.__setattr__(self, "step_limits", limits)
+        self.validate()
+
+    @classmethod
+    def flat(cls, valid_from, price, **kwargs) -> TariffVersion:
+        """One price at all hours, no ladder."""
+        return cls(valid_from=valid_from, prices={FLAT: (price,)}, **kwargs)
+
+    @property
+    def steps(self) -> int:
+        return len(self.step_limits) + 1
+
+    def validate(self) -> None:
+        name = f"Tariff version {self.code}"
+        if self.steps > MAX_STEPS:
+            raise TooManyStepsError(
+                f"A ladder may have at most {MAX_STEPS} steps; tariff version {self.code} "
+                f"has {self.steps}."
+            )
+        previous = ZERO
+        for i, limit in enumerate(self.step_limits, 1):
+            if limit <= previous:
+                raise StepLimitError(
+                    f"{name}: the limit of step {i} ({limit}) must be higher than "
+                    + (f"that of step {i - 1} ({previous})." if i > 1 else "zero.")
+                )
+            previous = limit
+        if not self.prices:
+            raise PriceError(f"{name} has no price.")
+        for band, band_prices in self.prices.items():
+            if band not in _BAND_RANK:
+                raise UnknownBandError(
+                    f"{name} has a price for '{band}', which is not a time-of-use band; use "
+                    + ", ".join(BAND_LABELS[b] for b in BANDS)
+                    + "."
+                )
+            label = BAND_LABELS[band]
+            if len(band_prices) != self.steps:
+                raise PriceError(
+                    f"{name}: the {label} band has {len(band_prices)} price(s) but the ladder "
+                    f"has {self.steps} step(s); give one price per step."
+                )
+            for i, price in enumerate(band_prices, 1):
+                if price < 0:
+                    raise PriceError(
+                        f"{name}: the {label} price of step {i} ({price}) cannot be negative."
+                    )
+        if self.tou is None:
+            if len(self.prices) != 1:
+                raise PriceError(
+                    f"{name} prices several bands ("
+                    + ", ".join(BAND_LABELS[b] for b in self.prices)
+                    + ") but has no time-of-use schedule saying when each applies."
+                )
+        else:
+            missing = self.tou.bands - set(self.prices)
+            if missing:
+                raise UnknownBandError(
+                    f"{name}: the time-of-use schedule uses the "
+                    + ", ".join(BAND_LABELS[b] for b in BANDS if b in missing)
+                    + " band(s), which have no price."
+                )
+        if self.valid_to is not None and self.valid_to <= self.valid_from:
+            raise TariffError(
+                f"{name} ends ({_fmt_dt(self.valid_to)}) before it starts "
+                f"({_fmt_dt(self.valid_from)})."
+            )
+
+
+@dataclass(frozen=True)
+class Tariff:
+    """A tariff and its effective-dated versions."""
+
+    name: str
+    versions: tuple[TariffVersion, ...]
+    utility: str = ELECTRICITY
+    cycle: CycleRule = field(default_factory=CycleRule)
+    timezone: str = "UTC"
+
+    def __post_init__(self):
+        object.__setattr__(
+            self, "versions", tuple(sorted(self.versions, key=lambda v: v.valid_from))
+        )
+        self.validate()
+
+    @property
+    def unit(self) -> str:
+        return UNITS[self.utility]
+
+    def validate(self) -> None:
+        if self.utility not in UNITS:
+            raise TariffError(
+                f"Tariff '{self.name}': the utility is '{ELECTRICITY}' or '{WATER}', "
+                f"not '{self.utility}'."
+            )
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise TariffError(
+                f"Tariff '{self.name}': '{self.timezone}' is not a known time zone."
+            ) from None
+        if not self.versions:
+            raise TariffError(f"Tariff '{self.name}' has no version (no prices).")
+        codes = set()
+        for version in self.versions:
+            if version.code in codes:
+                raise VersionOverlapError(
+                    f"Tariff '{self.name}' has two versions named '{version.code}'."
+                )
+            codes.add(version.code)
+        for first, second in zip(self.versions, self.versions[1:], strict=False):
+            if first.valid_from == second.valid_from:
+                raise VersionOverlapError(
+                    f"Tariff '{self.name}': versions '{first.code}' and '{second.code}' both "
+                    f"start on {_fmt_dt(first.valid_from)}."
+                )
+            if first.valid_to is not None and first.valid_to > second.valid_from:
+                raise VersionOverlapError(
+                    f"Tariff '{self.name}': versions '{first.code}' and '{second.code}' "
+                    f"overlap: '{first.code}' runs until {_fmt_dt(first.valid_to)}, after "
+                    f"'{second.code}' starts on {_fmt_dt(second.valid_from)}."
+                )
+
+    def compile(self) -> CompiledTariff:
+        """The fast pricing object; build it once and reuse it for every meter."""
+        return CompiledTariff(self)
+
+
+# === RESULTS AND STATE === #
+
+
+class CostLine(NamedTuple):
+    """One priced line of an interval: ``quantity`` of ``band`` in ladder ``step``."""
+
+    band: str
+    step: int  # 1 to 8
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal  # 4 decimals, cumulative rounding (see module docstring)
+    version: str  # code of the tariff version
+    cycle_start: datetime
+
+
+class CycleState(NamedTuple):
+    """What a meter has consumed and been charged in the current settlement cycle.
+
+    The caller stores it (``to_json``) and passes it to the next :meth:`price_interval`;
+    it is never modified in place. ``lines`` maps ``(band, step)`` to
+    ``(quantity, exact cost, rounded cost)`` accumulated in the cycle.
+    """
+
+    cycle_start: datetime
+    cycle_end: datetime
+    consumption: Decimal
+    charged: Decimal
+    lines: Mapping[tuple[str, int], tuple[Decimal, Decimal, Decimal]]
+    priced_until: datetime | None
+
+    def to_json(self) -> dict:
+        """A JSON-serialisable dict (decimals and times as strings)."""
+        return {
+            "cycle_start": self.cycle_start.isoformat(),
+            "cycle_end": self.cycle_end.isoformat(),
+            "consumption": str(self.consumption),
+            "charged": str(self.charged),
+            "lines": [
+                [band, step, str(q), str(cost), str(rounded)]
+                for (band, step), (q, cost, rounded) in self.lines.items()
+            ],
+            "priced_until": self.priced_until.isoformat() if self.priced_until else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> CycleState:
+        until = data.get("priced_until")
+        return cls(
+            cycle_start=datetime.fromisoformat(data["cycle_start"]),
+            cycle_end=datetime.fromisoformat(data["cycle_end"]),
+            consumption=Decimal(data["consumption"]),
+            charged=Decimal(data["charged"]),
+            lines={
+                (band, int(step)): (Decimal(q), Decimal(cost), Decimal(rounded))
+                for band, step, q, cost, rounded in data["lines"]
+            },
+            priced_until=datetime.fromisoformat(until) if until else None,
+        )
+
+    def consumption_by_band(self) -> dict[str, Decimal]:
+        result: dict[str, Decimal] = {}
+        for (band, _step), (q, _cost, _rounded) in self.lines.items():
+            result[band] = result.get(band, ZERO) + q
+        return result
+
+
+class PricedInterval(NamedTuple):
+    """Result of :meth:`CompiledTariff.price_interval`."""
+
+    lines: tuple[CostLine, ...]
+    amount: Decimal  # sum of the lines' amounts, 4 decimals
+    state: CycleState  # the state to store for the next interval
+    closed_cycles: tuple[CycleState, ...]  # cycles that ended inside this interval
+
+
+_new_line = tuple.__new__  # NamedTuple instances without the keyword-parsing __new__
+
+
+# === COMPILED TARIFF === #
+
+
+class _Version:
+    """A tariff version prepared for pricing (plain attributes, precomputed tables)."""
+
+    __slots__ = (
+        "code",
+        "days",
+        "end",
+        "keys",
+        "limits",
+        "period",
+        "prices",
+        "seasons",
+        "single_band",
+        "start",
+    )
+
+    def __init__(self, version: TariffVersion, end: datetime):
+        self.code = version.code
+        self.start = version.valid_from
+        self.end = end
+        self.limits = version.step_limits
+        self.prices = dict(version.prices)
+        self.keys = tuple({band: (band, step) for band in self.prices} for step in range(1, 9))
+        self.single_band = next(iter(self.prices)) if version.tou is None else None
+        if version.tou is None:
+            self.seasons = ()
+        else:
+            ordered = sorted(version.tou.seasons, key=lambda s: (s.start_month, s.start_day))
+            self.seasons = (
+                tuple(s.start_month * 100 + s.start_day for s in ordered),
+                tuple(s.day_table() for s in ordered),
+            )
+        self.days: dict[date, tuple] = {}
+        self.period: tuple[datetime, datetime, str] | None = None
+
+    def period_at(self, at: datetime) -> tuple[datetime, datetime, str]:
+        """``(start, end, band)`` of the time-of-use period around ``at`` (cached)."""
+        day = at.date()
+        starts, ends, bands = self.day_table(day)
+        index = bisect.bisect_right(starts, at.time()) - 1
+        midnight = datetime.combine(day, time())
+        if ends[index] is _MIDNIGHT:
+            end = midnight + timedelta(days=1)
+        else:
+            end = datetime.combine(day, ends[index])
+        self.period = period = (datetime.combine(day, starts[index]), end, bands[index])
+        return period
+
+    def day_table(self, day: date) -> tuple:
+        table = self.days.get(day)
+        if table is None:
+            keys, tables = self.seasons
+            index = bisect.bisect_right(keys, day.month * 100 + day.day) - 1
+            table = tables[index]  # index -1: the last season, carried over the new year
+            if len(self.days) > 4096:
+                self.days.clear()
+            self.days[day] = table
+        return table
+
+
+class CompiledTariff:
+    """Prices intervals of consumption for one :class:`Tariff` (see the module docstring).
+
+    Not thread-safe for construction, safe to share for pricing (only caches are written).
+    """
+
+    def __init__(self, tariff: Tariff):
+        tariff.validate()
+        self.tariff = tariff
+        self.cycle = tariff.cycle
+        self.zone = ZoneInfo(tariff.timezone)
+        versions = tariff.versions
+        self.versions = tuple(
+            _Version(
+                v,
+                v.valid_to
+                or (versions[i + 1].valid_from if i + 1 < len(versions) else _END_OF_TIME),
+            )
+            for i, v in enumerate(versions)
+        )
+        self._starts = tuple(v.start for v in self.versions)
+        self._last = self.versions[-1]
+
+    # --- lookups --- #
+
+    def _version(self, at: datetime) -> _Version:
+        index = bisect.bisect_right(self._starts, at) - 1
+        if index >= 0:
+            version = self.versions[index]
+            if at < version.end:
+                return version
+        raise NoVersionError(
+            f"Tariff '{self.tariff.name}' has no version in force on {_fmt_dt(at)}."
+        )
+
+    def version_at(self, at: datetime) -> TariffVersion:
+        """The tariff version in force at ``at``."""
+        at = _local(at, self.zone)
+        return self.tariff.versions[self.versions.index(self._version(at))]
+
+    def band_at(self, at: datetime) -> str:
+        """The time-of-use band in force at ``at``."""
+        at = _local(at, self.zone)
+        version = self._version(at)
+        if version.single_band:
+            return version.single_band
+        return version.period_at(at)[2]
+
+    def new_state(self, at: datetime) -> CycleState:
+        """An empty state for the settlement cycle that contains ``at``."""
+        start, end = self.cycle.bounds(_local(at, self.zone))
+        return CycleState(start, end, ZERO, ZERO_MONEY, {}, None)
+
+    # --- pricing --- #
+
+    def price_interval(
+        self,
+        state: CycleState | None,
+        start: datetime,
+        end: datetime,
+        consumption: Decimal | Mapping[str, Decimal],
+    ) -> PricedInterval:
+        """Price the consumption between two readings.
+
+        :param state: the meter's cycle state after the previous interval (``None`` for
+            the first one: a new cycle is started at ``start``).
+        :param start: time of the previous reading.
+        :param end: time of this reading.
+        :param consumption: a ``Decimal`` total, split over the time-of-use periods by time,
+            or ``{band: Decimal}`` deltas of the meter's time-of-use registers.
+        """
+        if start.tzinfo is not None or end.tzinfo is not None:
+            start, end = _local(start, self.zone), _local(end, self.zone)
+        if state is None:
+            state = self.new_state(start)
+        if consumption.__class__ is not Decimal and not hasattr(consumption, "items"):
+            consumption = _check_quantity(consumption, None)  # an int total, or refused
+        saved = decimal.getcontext()
+        decimal.setcontext(_EXACT)
+        try:
+            version = self._last
+            until = state.priced_until
+            if (
+                end < start
+                or start < state.cycle_start
+                or end > state.cycle_end
+                or start < version.start
+                or end > version.end
+                or (until is not None and start < until)
+            ):
+                return self._price_general(state, start, end, consumption)
+            return self._price_fast(state, version, start, end, consumption)
+        except (decimal.Inexact, decimal.Overflow):
+            raise PrecisionError(
+                "The consumption or the prices have too many digits to be charged exactly."
+            ) from None
+        finally:
+            decimal.setcontext(saved)
+
+    def _price_fast(self, state, version, start, end, consumption) -> PricedInterval:
+        """One cycle, one version, nothing charged after ``start``: the common case."""
+        single = version.single_band
+        if consumption.__class__ is Decimal:
+            q = added = consumption
+            if not q.is_finite() or q.is_signed():
+                q = added = _check_quantity(q, None)
+            if single:
+                band = single
+            else:
+                period = version.period
+                if period is None or not period[0] <= start < period[1]:
+                    period = version.period_at(start)
+                if end > period[1]:  # several time-of-use periods: split by time
+                    return self._price_general(state, start, end, consumption)
+                band = period[2]
+            items = ((band, q),) if q else ()
+        else:
+            items = []
+            added = ZERO
+            for band, q in consumption.items():
+                if band not in _BAND_RANK:
+                    _check_band(band)
+                if q.__class__ is not Decimal or not q.is_finite() or q.is_signed():
+                    q = _check_quantity(q, band)
+                if q:
+                    if single:
+                        band = single
+                    elif band not in version.prices:
+                        _missing_band(band, version)
+                    items.append((band, q))
+                    added += q
+            if single and len(items) > 1:
+                items = [(single, added)]
+        total = state.consumption
+        limits = version.limits
+        step = bisect.bisect_right(limits, total)
+        if step < len(limits) and total + added > limits[step]:
+            if len(items) > 1:  # a step boundary between bands: time order needed
+                return self._price_general(state, start, end, consumption)
+            lines, new_state = self._charge(state, [(version, *items[0])], end)
+            return _new_line(
+                PricedInterval, (lines, new_state.charged - state.charged, new_state, ())
+            )
+        # Everything in one step: one line per band.
+        book = dict(state.lines)
+        prices = version.prices
+        keys = version.keys[step]
+        cycle_start = state.cycle_start
+        code = version.code
+        lines = []
+        amount = ZERO_MONEY
+        for band, q in items:
+            price = prices[band][step]
+            key = keys[band]
+            previous = book.get(key)
+            if previous is None:
+                cost = q * price
+                paid = cost.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _ROUND)
+                book[key] = (q, cost, paid)
+                line_amount = paid
+            else:
+                cost = previous[1] + q * price
+                paid = cost.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _ROUND)
+                book[key] = (previous[0] + q, cost, paid)
+                line_amount = paid - previous[2]
+            amount += line_amount
+            lines.append(
+                _new_line(CostLine, (band, step + 1, q, price, line_amount, code, cycle_start))
+            )
+        new_state = _new_line(
+            CycleState,
+            (cycle_start, state.cycle_end, total + added, state.charged + amount, book, end),
+        )
+        return _new_line(PricedInterval, (tuple(lines), amount, new_state, ()))
+
+    def _charge(self, state: CycleState, pieces, until: datetime):
+        """Charge ordered pieces ``(version, band, q)`` of one cycle; new lines and state."""
+        total = state.consumption
+        quantities: dict[tuple, Decimal] = {}
+        for version, band, q in pieces:
+            limits = version.limits
+            step = bisect.bisect_right(limits, total)
+            while step < len(limits):
+                room = limits[step] - total
+                if q <= room:
+                    break
+                key = (version, band, step)
+                quantities[key] = quantities.get(key, ZERO) + room
+                total += room
+                q -= room
+                step += 1
+            key = (version, band, step)
+            quantities[key] = quantities.get(key, ZERO) + q
+            total += q
+        cycle_start = state.cycle_start
+        book = dict(state.lines)
+        charged = state.charged
+        lines = []
+        for (version, band, step), q in quantities.items():
+            if not q:
+                continue
+            price = version.prices[band][step]
+            key = (band, step + 1)
+            previous = book.get(key)
+            if previous is None:
+                cost = q * price
+                rounded = cost.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _ROUND)
+                amount = rounded
+                book[key] = (q, cost, rounded)
+            else:
+                cost = previous[1] + q * price
+                rounded = cost.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _ROUND)
+                amount = rounded - previous[2]
+                book[key] = (previous[0] + q, cost, rounded)
+            charged += amount
+            lines.append(
+                _new_line(CostLine, (band, step + 1, q, price, amount, version.code, cycle_start))
+            )
+        new_state = _new_line(
+            CycleState, (cycle_start, state.cycle_end, total, charged, book, until)
+        )
+        return tuple(lines), new_state
+
+    # --- general path: splits by time --- #
+
+    def _timeline(self, start: datetime, end: datetime):
+        """Periods ``[t0, t1, version, band, cycle_start, cycle_end]`` covering the interval,
+        cut at time-of-use period ends, midnight, version changes and cycle boundaries."""
+        pieces = []
+        cycle_start, cycle_end = self.cycle.bounds(start)
+        t = start
+        while True:
+            if t >= cycle_end:
+                cycle_start, cycle_end = self.cycle.bounds(t)
+            version = self._version(t)
+            if version.single_band:
+                band = version.single_band
+                limit = min(end, version.end, cycle_end)
+            else:
+                _period_start, period_end, band = version.period_at(t)
+                limit = min(end, version.end, cycle_end, period_end)
+            pieces.append((t, limit, version, band, cycle_start, cycle_end))
+            if limit >= end:
+                return pieces
+            t = limit
+
+    def _price_general(self, state, start, end, consumption) -> PricedInterval:
+        """Any interval: checks it, cuts it by time and charges the pieces in time order."""
+        if end < start:
+            raise IntervalError(
+                f"The reading of {_fmt_dt(end)} is earlier than the previous one "
+                f"({_fmt_dt(start)})."
+            )
+        until = state.priced_until
+        if until is not None and start < until:
+            raise AlreadyPricedError(
+                f"Consumption from {_fmt_dt(start)} to {_fmt_dt(end)} overlaps consumption "
+                f"already charged up to {_fmt_dt(until)}; a reading is charged only once."
+            )
+        if start < state.cycle_start:
+            raise IntervalError(
+                f"The interval starting {_fmt_dt(start)} is before the settlement cycle "
+                f"of the state given ({_fmt_dt(state.cycle_start)})."
+            )
+        registers = consumption.__class__ is not Decimal
+        timeline = self._timeline(start, end)
+        self._last = timeline[-1][2]
+        weights = [(t1 - t0) // _US for t0, t1, *_rest in timeline]
+        shares = []  # (t0, band rank, version, band, q, cycle_start)
+        if registers:
+            for band, q in sorted(consumption.items(), key=lambda i: _band_rank(i[0])):
+                q = _check_quantity(q, band)
+                if not q:
+                    continue
+                chosen = [
+                    i
+                    for i, (_t0, _t1, version, period_band, *_r) in enumerate(timeline)
+                    if version.single_band or period_band == band
+                ] or list(range(len(timeline)))
+                parts = _apportion(q, [weights[i] for i in chosen])
+                for i, part in zip(chosen, parts, strict=True):
+                    t0, _t1, version, _band, cycle_start, _end = timeline[i]
+                    priced = version.single_band or band
+                    if priced not in version.prices:
+                        _missing_band(band, version)
+                    shares.append((t0, _BAND_RANK[band], version, priced, part, cycle_start))
+        else:
+            q = _check_quantity(consumption, None)
+            if q:
+                parts = _apportion(q, weights)
+                for (t0, _t1, version, band, cycle_start, _end), part in zip(
+                    timeline, parts, strict=True
+                ):
+                    shares.append((t0, _BAND_RANK[band], version, band, part, cycle_start))
+        shares.sort(key=lambda s: (s[0], s[1]))
+        lines = []
+        closed = []
+        cycles = []
+        for *_head, cycle_start, cycle_end in timeline:
+            if not cycles or cycles[-1][0] != cycle_start:
+                cycles.append((cycle_start, cycle_end))
+        for cycle_start, cycle_end in cycles:
+            if state.cycle_start != cycle_start:
+                closed.append(state._replace(priced_until=state.cycle_end))
+                state = CycleState(cycle_start, cycle_end, ZERO, ZERO_MONEY, {}, None)
+            pieces = [(s[2], s[3], s[4]) for s in shares if s[5] == cycle_start]
+            new_lines, state = self._charge(state, pieces, min(end, cycle_end))
+            lines.extend(new_lines)
+        state = state._replace(priced_until=end)
+        amount = sum((line.amount for line in lines), ZERO_MONEY)
+        return PricedInterval(tuple(lines), amount, state, tuple(closed))
+
+
+# === MODULE-LEVEL API === #
+
+
+def compile_tariff(tariff: Tariff) -> CompiledTariff:
+    """Same as ``tariff.compile()``."""
+    return CompiledTariff(tariff)
+
+
+def price_interval(
+    tariff: CompiledTariff,
+    state: CycleState | None,
+    start: datetime,
+    end: datetime,
+    consumption: Decimal | Mapping[str, Decimal],
+) -> PricedInterval:
+    """Same as ``tariff.price_interval(state, start, end, consumption)``."""
+    return tariff.price_interval(state, start, end, consumption)
+
+
+# === INTERNALS === #
+
+
+def _band_rank(band: str) -> int:
+    _check_band(band)
+    return _BAND_RANK[band]
+
+
+def _check_band(band: str) -> None:
+    if band not in _BAND_RANK:
+        raise UnknownBandError(
+            f"The reading has consumption in '{band}', which is not a time-of-use band; "
+            "expected " + ", ".join(BAND_LABELS[b] for b in BANDS) + "."
+        )
+
+
+def _missing_band(band: str, version: _Version):
+    _check_band(band)
+    raise UnknownBandError(
+        f"The reading has consumption in the {BAND_LABELS[band]} band, which tariff version "
+        f"{version.code} does not price."
+    )
+
+
+def _check_quantity(q, band: str | None) -> Decimal:
+    what = f"Consumption in the {BAND_LABELS.get(band, band)} band" if band else "Consumption"
+    if isinstance(q, bool) or not isinstance(q, (Decimal, int)):
+        raise ConsumptionError(f"{what} must be an exact decimal number, not {q!r}.")
+    q = Decimal(q)
+    if not q.is_finite():
+        raise ConsumptionError(f"{what} must be a finite number, not {q}.")
+    if q < 0:
+        raise NegativeConsumptionError(
+            f"{what} cannot be negative ({q}); check the meter readings for a rollback or "
+            "a register rollover."
+        )
+    return q
+
+
+def _apportion(q: Decimal, weights: list[int]) -> list[Decimal]:
+    """Split ``q`` in proportion to integer ``weights``, exactly (largest remainder).
+
+    Shares are multiples of 10^-6 (or of q's own last digit if finer) and add up to ``q``;
+    equal remainders go to the earlier share. All weights zero: the first share takes all.
+    """
+    exponent = min(q.as_tuple().exponent, -SPLIT_PLACES)
+    units = int(q.scaleb(-exponent))
+    whole = sum(weights)
+    if whole == 0:
+        weights = [1] + [0] * (len(weights) - 1)
+        whole = 1
+    base = [units * w // whole for w in weights]
+    left = units - sum(base)
+    if left:
+        by_remainder = sorted(range(len(weights)), key=lambda i: (-(units * weights[i] % whole), i))
+        for i in by_remainder[:left]:
+            base[i] += 1
+    own = q.as_tuple().exponent
+    step = 10 ** (own - exponent)  # shares that fit q's own digits keep them ("1.50", not
+    return [  # "1.500000")
+        Decimal(b // step).scaleb(own) if b % step == 0 else Decimal(b).scaleb(exponent)
+        for b in base
+    ]
