@@ -386,7 +386,8 @@ def parse_frame(data: bytes, *, max_data_length: int = MAX_DATA_LENGTH) -> Frame
 class Framer:
     """Stateful stream decoder: ``feed(bytes) -> list[Frame]``.
 
-    Keeps partial data between calls; a bad frame is skipped and reported (appended to
+    Works in both directions (a master reading replies, a simulated meter reading
+    requests).  Keeps partial data between calls; a bad frame is skipped and reported (appended to
     ``errors``, a bounded deque of the last 100, and passed to ``on_error`` if given);
     decoding resumes on the next byte so a good frame after a bad one is never lost.
     ``discarded`` counts the bytes dropped (garbage and bad frames' first bytes).
@@ -425,8 +426,9 @@ class Framer:
             except DLT645Error as exc:
                 self.errors.append(exc)
                 self.error_count += 1
-                self.discarded += exc.used
-                pos += exc.used
+                skip = max(exc.used, 1)  # always move on: never loop on one byte
+                self.discarded += skip
+                pos += skip
                 if self.on_error is not None:
                     self.on_error(exc)
                 continue
