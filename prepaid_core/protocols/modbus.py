@@ -55,7 +55,8 @@ caller knows ``request.response_length``, or 5 bytes for an exception); ``decode
 the streaming form (``(used, frame)`` like the pymodbus framers, garbage and bad-CRC bytes
 skipped one at a time and counted in ``used``; ``(used, None)`` while incomplete).
 Values are ``Decimal``: ``Decimal(raw) * scale * multiplier``; a float32 register is rounded
-to 7 significant digits first; a coil reads as ``Decimal(0)`` / ``Decimal(1)``.
+to 7 significant digits first (NaN or infinity raises ModbusFrameError); a coil reads as
+``Decimal(0)`` / ``Decimal(1)``.
 """
 
 from __future__ import annotations

@@ -154,7 +154,7 @@ def test_coalescing_respects_max_registers_and_tables():
     assert requests[1].response_length == 21
 
 
-def test_whole_maps_build(subtests=None):
+def test_whole_maps_build():
     for regmap in REGISTER_MAPS.values():
         requests = build_read_requests(1, regmap)
         names = [f.name for r in requests for f in r.fields]
