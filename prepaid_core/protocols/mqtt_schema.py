@@ -368,10 +368,17 @@ def _timestamp(value: Any, path: str) -> datetime:
 
 def format_ts(stamp: datetime) -> str:
     """ISO 8601 UTC with ``Z`` (milliseconds only when present)."""
-    stamp = _timestamp(stamp, "ts").astimezone(timezone.utc)
+    if stamp.tzinfo is None:
+        raise SchemaError("ts", "must be in UTC")
+    if stamp.utcoffset():
+        stamp = stamp.astimezone(timezone.utc)
+    text = (
+        f"{stamp.year:04d}-{stamp.month:02d}-{stamp.day:02d}"
+        f"T{stamp.hour:02d}:{stamp.minute:02d}:{stamp.second:02d}"
+    )
     if stamp.microsecond:
-        return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{text}.{stamp.microsecond // 1000:03d}Z"
+    return text + "Z"
 
 
 # === MESSAGES === #
@@ -723,27 +730,55 @@ def _loads(payload: bytes | str) -> Any:
         raise SchemaError("", f"payload is not valid JSON: {exc}") from exc
 
 
+_PLAIN_STRING = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]*')
+
+
+_KEYS: dict[str, str] = {}
+
+
+def _dump_key(key: str) -> str:
+    encoded = _KEYS.get(key)
+    if encoded is None:
+        encoded = _dump_str(str(key))
+        if len(_KEYS) < 1024:
+            _KEYS[key] = encoded
+    return encoded
+
+
+def _dump_str(value: str) -> str:
+    if _PLAIN_STRING.fullmatch(value):
+        return f'"{value}"'
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _dump(value: Any, out: list[str]) -> None:
-    if value is None:
+    kind = type(value)
+    if kind is str:
+        out.append(_dump_str(value))
+    elif kind is Decimal:
+        if not value.is_finite():
+            raise SchemaError("", f"{value} is not a JSON number")
+        out.append(format(value, "f"))
+    elif value is None:
         out.append("null")
     elif value is True:
         out.append("true")
     elif value is False:
         out.append("false")
-    elif isinstance(value, str):
-        out.append(json.dumps(value, ensure_ascii=False))
     elif isinstance(value, int):
-        out.append(str(value))
+        out.append(str(int(value)))
     elif isinstance(value, Decimal):
-        if not value.is_finite():
-            raise SchemaError("", f"{value} is not a JSON number")
-        out.append(format(value, "f"))
+        _dump(Decimal(value), out)
+    elif isinstance(value, str):
+        out.append(_dump_str(str(value)))
     elif isinstance(value, Mapping):
         out.append("{")
-        for index, (key, item) in enumerate(value.items()):
-            if index:
+        first = True
+        for key, item in value.items():
+            if not first:
                 out.append(",")
-            out.append(json.dumps(str(key)))
+            first = False
+            out.append(_dump_key(key))
             out.append(":")
             _dump(item, out)
         out.append("}")

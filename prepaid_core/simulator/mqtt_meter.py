@@ -115,7 +115,8 @@ class MqttMeter:
         self.executed: OrderedDict[str, schema.Ack] = OrderedDict()
         self.phase = (zlib.crc32(self.address.encode()) % 1000) / 1000
         self._connack: asyncio.Future | None = None
-        self._misc_failures = 0
+        self._sock = None
+        self._writer = False
         self.client = self._make_client()
 
     # === CLIENT === #
@@ -137,12 +138,42 @@ class MqttMeter:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.message_callback_add(self.topics[schema.CMD], self._on_command)
-        loop = self.fleet.loop
-        client.on_socket_open = lambda c, u, sock: loop.add_reader(sock, c.loop_read)
-        client.on_socket_close = lambda c, u, sock: loop.remove_reader(sock)
-        client.on_socket_register_write = lambda c, u, sock: loop.add_writer(sock, c.loop_write)
-        client.on_socket_unregister_write = lambda c, u, sock: loop.remove_writer(sock)
+        # External loop without write registration: paho writes at once when it can (no
+        # epoll_ctl churn per message); what it cannot write yet is flushed by ``flush``,
+        # which waits for writability only then.
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
         return client
+
+    def _on_socket_open(self, client, userdata, sock) -> None:
+        self._sock = sock
+        self.fleet.loop.add_reader(sock, self._on_readable)
+
+    def _on_socket_close(self, client, userdata, sock) -> None:
+        self.fleet.loop.remove_reader(sock)
+        if self._writer:
+            self.fleet.loop.remove_writer(sock)
+            self._writer = False
+        self._sock = None
+
+    def _on_readable(self) -> None:
+        self.client.loop_read()
+        self.flush()
+
+    def _on_writable(self) -> None:
+        self.client.loop_write()
+        if not self.client.want_write() and self._writer:
+            self.fleet.loop.remove_writer(self._sock)
+            self._writer = False
+
+    def flush(self) -> None:
+        """Write what paho has queued (packets queued inside a callback wait for this)."""
+        client = self.client
+        if client.want_write() and self._sock is not None:
+            client.loop_write()
+            if client.want_write() and not self._writer:
+                self.fleet.loop.add_writer(self._sock, self._on_writable)
+                self._writer = True
 
     def next_msg_id(self, prefix: str) -> str:
         self.sequence += 1
@@ -202,6 +233,8 @@ class MqttMeter:
 
     def _publish(self, kind: str, payload: bytes, retain: bool = False) -> None:
         info = self.client.publish(self.topics[kind], payload, qos=1, retain=retain)
+        if self.client.want_write():
+            self.flush()
         if info.rc == paho.MQTT_ERR_SUCCESS:
             self.fleet.stats.published += 1
         else:
@@ -429,20 +462,31 @@ class MqttFleet:
             await asyncio.sleep(1.0)
 
     async def _reading_loop(self) -> None:
-        """Each meter publishes once per interval, at its own phase within it."""
+        """Each meter publishes once per interval, at its own phase within it.
+
+        The loop yields to the event loop at least every 64 publications (so PUBACKs and
+        commands are served even when the fleet runs behind) and counts readings
+        published more than one interval late in ``stats.extra["late"]``.
+        """
         interval = self.reading_interval
         order = sorted(self.meters.values(), key=lambda m: m.phase)
         if not order:
             return
-        start = self.clock.now()
+        start = self.clock.now().timestamp()
         cycle = 0
+        late = self.stats.extra.setdefault("late", 0)
         while True:
-            cycle_start = start.timestamp() + cycle * interval
-            for mqtt_meter in order:
+            cycle_start = start + cycle * interval
+            for index, mqtt_meter in enumerate(order):
                 due = cycle_start + mqtt_meter.phase * interval
                 wait = due - self.clock.now().timestamp()
                 if wait > 0:
                     await self.clock.sleep(wait)
+                elif index % 64 == 0:
+                    await asyncio.sleep(0)
+                    if wait < -interval:
+                        late += 1
+                        self.stats.extra["late"] = late
                 mqtt_meter.publish_reading()
             cycle += 1
             self.stats.extra["cycles"] = cycle
