@@ -82,6 +82,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .dlt645_data import (
+    DATA_ITEMS_1997,
+    DATA_ITEMS_2007,
     ChecksumError,
     DataFormatError,
     DLT645Error,
@@ -247,6 +249,10 @@ def _address_bytes(address: str) -> bytes:
     return bytes.fromhex(address)[::-1]
 
 
+_ADDRESS_CACHE: dict[bytes, str] = {}  # wire address -> string, for the decode hot path
+_ADDRESS_CACHE_SIZE = 100_000
+
+
 def _address_str(raw: bytes) -> str | None:
     """Wire address (low byte first) to its string, None if not BCD/AA."""
     s = raw[::-1].hex()
@@ -314,12 +320,16 @@ def _decode_at(buf, pos: int, max_data_length: int) -> tuple[int, Frame | None]:
                 f"checksum {buf[end - 2]:02X}H, computed {sum(buf[start : end - 2]) & 0xFF:02X}H",
                 used=start + 1 - pos,
             )
-        address = _address_str(bytes(buf[start + 1 : start + 7]))
+        raw_address = bytes(buf[start + 1 : start + 7])
+        address = _ADDRESS_CACHE.get(raw_address)
         if address is None:
-            raise FrameFormatError(
-                f"address {bytes(buf[start + 1 : start + 7]).hex(' ')} is not BCD",
-                used=start + 1 - pos,
-            )
+            address = _address_str(raw_address)
+            if address is None:
+                raise FrameFormatError(
+                    f"address {raw_address.hex(' ')} is not BCD", used=start + 1 - pos
+                )
+            if len(_ADDRESS_CACHE) < _ADDRESS_CACHE_SIZE:
+                _ADDRESS_CACHE[raw_address] = address
         data = bytes(buf[start + _HEADER : end - 2]).translate(_SUB33)
         return end, Frame(address, buf[start + 8], data)
 
@@ -622,7 +632,7 @@ def parse_read_reply(frame: Frame) -> ReadResult:
         raise DataFormatError(f"read reply of {len(data)} bytes has no DI")
     di = int.from_bytes(data[:size], "little")
     raw = data[size:]
-    item = data_item(di, version=version)
+    item = (DATA_ITEMS_2007 if version == 2007 else DATA_ITEMS_1997).get(di)
     if item is None:
         return ReadResult(di, raw, "", "", raw, bool(frame.control & FOLLOW_UP), seq)
     return ReadResult(

@@ -359,9 +359,20 @@ _SCALE = [Decimal(1).scaleb(-d) for d in range(9)]
 
 def _decode_one(item: DataItem, data: bytes):
     kind = item.kind
-    if kind == "num":
-        n = signed_bcd_to_int(data) if item.signed else bcd_to_int(data)
-        return Decimal(n).scaleb(-item.decimals) if item.decimals else Decimal(n)
+    if kind == "num":  # hot path: build the decimal string directly
+        sign = ""
+        if item.signed and data[-1] & 0x80:
+            digits = (bytes((data[-1] & 0x7F,)) + data[-2::-1]).hex()
+            if digits.strip("0"):
+                sign = "-"
+        else:
+            digits = data[::-1].hex()
+        if not digits.isdigit():
+            raise DataFormatError(f"{item.name}: not BCD: {data.hex(' ')}")
+        d = item.decimals
+        if d:
+            return Decimal(f"{sign}{digits[:-d]}.{digits[-d:]}")
+        return Decimal(sign + digits)
     if kind == "int":
         return signed_bcd_to_int(data) if item.signed else bcd_to_int(data)
     if kind == "bin":
