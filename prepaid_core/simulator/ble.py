@@ -1,0 +1,454 @@
+"""Bluetooth prepaid meters behind a fake bleak backend (feature G7, G2 BLE GATT).
+
+No Bluetooth hardware is needed: ``FakeBleakBackend`` is a bleak backend
+(``BleakClient(address, backend=FakeBleakBackend, network=...)``) that talks to
+``BlePeripheral`` objects registered in a ``FakeBleNetwork``. The client code is the real
+``bleak.BleakClient``, so what works against the fake works against a meter.
+
+GATT profile of the prepaid meter (version 1)
+=============================================
+
+Service ``6b1e0001-7d2c-4f0a-9c3e-5a8b9d0e1f20`` (``SERVICE_UUID``), characteristics on
+the same base with the 16-bit id in the first group:
+
+==========  ============  ===============  =============================================
+uuid id     name          properties       value
+==========  ============  ===============  =============================================
+6b1e0002    meter info    read             ``INFO_FORMAT``: profile version (1), meter
+                                           address as 6 BCD bytes, most significant first
+6b1e0003    reading       read, notify     ``READING_FORMAT`` (38 bytes, little-endian)
+6b1e0004    token         write            a 40-byte binary token or the 20 ASCII digits
+                                           of a keypad token (``prepaid_core.tokens``)
+6b1e0005    token result  read, notify     ``RESULT_FORMAT``: status, sequence, balance
+==========  ============  ===============  =============================================
+
+``READING_FORMAT`` ``<BIIiHIihBIII``: version (1); forward kWh x 100; reverse kWh x 100;
+balance x 100 (money, signed); voltage x 10; current in mA; active power in W (signed);
+power factor x 1000 (signed); relay (1 on, 0 off); status word (see ``meter``); last
+accepted token sequence; meter time (Unix seconds, UTC). 38 bytes: a client needs an ATT
+MTU of at least 41 (BLE 4.2 data length extension; the fake negotiates 247), or reads it
+with a long read.
+
+``RESULT_FORMAT`` ``<BIi``: status (``TokenStatus``: 0 accepted, 1 malformed, 2 not
+authentic, 3 wrong meter, 4 replayed, 5 bad amount), token sequence (0 if unknown),
+balance x 100 after the token. A token write is always answered by a notification
+on the token result characteristic; a write of the wrong length fails at the ATT level
+(``BleakGATTProtocolError``, "invalid attribute value length").
+
+Range: ``FakeBleNetwork.move_away(mac)`` takes a meter out of range (10 m in the seed
+documents); connecting then fails and a connected client is told through bleak's
+``disconnected_callback``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import IntEnum
+from typing import Any
+
+from bleak import BleakClient
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.client import BaseBleakClient
+from bleak.backends.descriptor import BleakGATTDescriptor
+from bleak.backends.device import BLEDevice
+from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
+from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
+
+from prepaid_core.simulator.meter import VirtualMeter
+from prepaid_core.tokens import (
+    BINARY_TOKEN_LENGTH,
+    KEYPAD_DIGITS,
+    TokenAmountError,
+    TokenAuthError,
+    TokenError,
+    TokenReplayError,
+    WrongMeterError,
+)
+
+__all__ = [
+    "INFO_UUID",
+    "READING_UUID",
+    "SERVICE_UUID",
+    "TOKEN_RESULT_UUID",
+    "TOKEN_UUID",
+    "BlePeripheral",
+    "BleReading",
+    "FakeBleNetwork",
+    "FakeBleakBackend",
+    "TokenResult",
+    "TokenStatus",
+    "decode_reading",
+    "decode_token_result",
+    "read_meter",
+    "send_token",
+]
+
+_BASE = "-7d2c-4f0a-9c3e-5a8b9d0e1f20"
+SERVICE_UUID = "6b1e0001" + _BASE
+INFO_UUID = "6b1e0002" + _BASE
+READING_UUID = "6b1e0003" + _BASE
+TOKEN_UUID = "6b1e0004" + _BASE
+TOKEN_RESULT_UUID = "6b1e0005" + _BASE
+
+PROFILE_VERSION = 1
+INFO_FORMAT = struct.Struct("<B6s")
+READING_FORMAT = struct.Struct("<BIIiHIihBIII")
+RESULT_FORMAT = struct.Struct("<BIi")
+MTU = 247
+_ATT_INVALID_LENGTH = 0x0D
+_ATT_READ_NOT_PERMITTED = 0x02
+_ATT_WRITE_NOT_PERMITTED = 0x03
+
+
+class TokenStatus(IntEnum):
+    ACCEPTED = 0
+    MALFORMED = 1
+    NOT_AUTHENTIC = 2
+    WRONG_METER = 3
+    REPLAYED = 4
+    BAD_AMOUNT = 5
+
+
+@dataclass(frozen=True)
+class BleReading:
+    address: str
+    forward_kwh: Decimal
+    reverse_kwh: Decimal
+    balance: Decimal
+    voltage_v: Decimal
+    current_a: Decimal
+    power_kw: Decimal
+    pf: Decimal
+    relay: str
+    status_word: int
+    last_token_sequence: int
+    meter_time: int
+
+
+@dataclass(frozen=True)
+class TokenResult:
+    status: TokenStatus
+    sequence: int
+    balance: Decimal
+
+
+def _cents(value: Decimal, scale: int = 100) -> int:
+    return int((value * scale).to_integral_value())
+
+
+def encode_reading(meter: VirtualMeter) -> bytes:
+    snap = meter.snapshot()
+    return READING_FORMAT.pack(
+        PROFILE_VERSION,
+        _cents(snap.forward_kwh),
+        _cents(snap.reverse_kwh),
+        max(min(_cents(snap.balance), 2**31 - 1), -(2**31)),
+        _cents(snap.voltage_v, 10),
+        _cents(snap.current_a, 1000),
+        _cents(snap.power_kw, 1000),
+        _cents(snap.pf, 1000),
+        1 if snap.relay == "on" else 0,
+        snap.status_word,
+        snap.last_token_sequence,
+        int(snap.ts.timestamp()),
+    )
+
+
+def decode_reading(address: str, data: bytes) -> BleReading:
+    if len(data) != READING_FORMAT.size:
+        raise ValueError(f"a reading is {READING_FORMAT.size} bytes, got {len(data)}")
+    (version, fwd, rev, bal, volt, cur, power, pf, relay, word, seq, when) = READING_FORMAT.unpack(
+        bytes(data)
+    )
+    if version != PROFILE_VERSION:
+        raise ValueError(f"unsupported profile version {version}")
+    return BleReading(
+        address=address,
+        forward_kwh=Decimal(fwd) / 100,
+        reverse_kwh=Decimal(rev) / 100,
+        balance=Decimal(bal) / 100,
+        voltage_v=Decimal(volt) / 10,
+        current_a=Decimal(cur) / 1000,
+        power_kw=Decimal(power) / 1000,
+        pf=Decimal(pf) / 1000,
+        relay="on" if relay else "off",
+        status_word=word,
+        last_token_sequence=seq,
+        meter_time=when,
+    )
+
+
+def decode_token_result(data: bytes) -> TokenResult:
+    if len(data) != RESULT_FORMAT.size:
+        raise ValueError(f"a token result is {RESULT_FORMAT.size} bytes, got {len(data)}")
+    status, sequence, balance = RESULT_FORMAT.unpack(bytes(data))
+    return TokenResult(TokenStatus(status), sequence, Decimal(balance) / 100)
+
+
+def _token_status(error: TokenError) -> TokenStatus:
+    if isinstance(error, WrongMeterError):
+        return TokenStatus.WRONG_METER
+    if isinstance(error, TokenAuthError):
+        return TokenStatus.NOT_AUTHENTIC
+    if isinstance(error, TokenReplayError):
+        return TokenStatus.REPLAYED
+    if isinstance(error, TokenAmountError):
+        return TokenStatus.BAD_AMOUNT
+    return TokenStatus.MALFORMED
+
+
+# === PERIPHERAL (the meter side) === #
+
+
+class BlePeripheral:
+    """The GATT server of one Bluetooth meter."""
+
+    def __init__(self, meter: VirtualMeter, mac: str, name: str | None = None):
+        self.meter = meter
+        self.mac = mac.upper()
+        self.name = name or f"PREPAID-{meter.address[-6:]}"
+        self.in_range = True
+        self.last_result = RESULT_FORMAT.pack(0, 0, 0)
+        self._subscribers: dict[str, list[Callable[[bytearray], None]]] = {}
+        self.connections: list[FakeBleakBackend] = []
+
+    def read(self, uuid: str) -> bytes:
+        if uuid == INFO_UUID:
+            return INFO_FORMAT.pack(PROFILE_VERSION, bytes.fromhex(self.meter.address))
+        if uuid == READING_UUID:
+            return encode_reading(self.meter)
+        if uuid == TOKEN_RESULT_UUID:
+            return self.last_result
+        raise BleakGATTProtocolError(_ATT_READ_NOT_PERMITTED)
+
+    def write(self, uuid: str, data: bytes) -> None:
+        if uuid != TOKEN_UUID:
+            raise BleakGATTProtocolError(_ATT_WRITE_NOT_PERMITTED)
+        if len(data) == BINARY_TOKEN_LENGTH:
+            token: bytes | str = bytes(data)
+        elif len(data) == KEYPAD_DIGITS:
+            try:
+                token = bytes(data).decode("ascii")
+            except UnicodeDecodeError:
+                token = "?" * KEYPAD_DIGITS  # rejected as malformed below
+        else:
+            raise BleakGATTProtocolError(_ATT_INVALID_LENGTH)
+        try:
+            accepted = self.meter.apply_token(token)
+        except TokenError as error:
+            status, sequence = _token_status(error), 0
+        else:
+            status, sequence = TokenStatus.ACCEPTED, accepted.sequence
+        balance = max(min(_cents(self.meter.balance), 2**31 - 1), -(2**31))
+        self.last_result = RESULT_FORMAT.pack(status, sequence, balance)
+        self.notify(TOKEN_RESULT_UUID, self.last_result)
+        self.notify(READING_UUID, encode_reading(self.meter))
+
+    def subscribe(self, uuid: str, callback: Callable[[bytearray], None]) -> None:
+        if uuid not in (READING_UUID, TOKEN_RESULT_UUID):
+            raise BleakGATTProtocolError(_ATT_READ_NOT_PERMITTED)
+        self._subscribers.setdefault(uuid, []).append(callback)
+
+    def unsubscribe(self, uuid: str, callback=None) -> None:
+        if callback is None:
+            self._subscribers.pop(uuid, None)
+        else:
+            self._subscribers.get(uuid, []).remove(callback)
+
+    def notify(self, uuid: str, value: bytes) -> None:
+        """Send a notification (delivered on the event loop, as a radio would)."""
+        loop = asyncio.get_running_loop()
+        for callback in list(self._subscribers.get(uuid, [])):
+            loop.call_soon(callback, bytearray(value))
+
+    def notify_reading(self) -> None:
+        self.notify(READING_UUID, encode_reading(self.meter))
+
+
+class FakeBleNetwork:
+    """The radio neighbourhood: which peripherals can be reached by MAC address."""
+
+    def __init__(self) -> None:
+        self.peripherals: dict[str, BlePeripheral] = {}
+
+    def add(self, peripheral: BlePeripheral) -> BlePeripheral:
+        self.peripherals[peripheral.mac] = peripheral
+        return peripheral
+
+    def find(self, mac: str) -> BlePeripheral | None:
+        peripheral = self.peripherals.get(mac.upper())
+        return peripheral if peripheral is not None and peripheral.in_range else None
+
+    def move_away(self, mac: str) -> None:
+        peripheral = self.peripherals[mac.upper()]
+        peripheral.in_range = False
+        for backend in list(peripheral.connections):
+            backend._lost()
+
+    def come_back(self, mac: str) -> None:
+        self.peripherals[mac.upper()].in_range = True
+
+
+DEFAULT_NETWORK = FakeBleNetwork()
+
+
+# === BACKEND (the bleak side) === #
+
+
+def _build_services(peripheral: BlePeripheral) -> BleakGATTServiceCollection:
+    services = BleakGATTServiceCollection()
+    service = BleakGATTService(peripheral, 1, SERVICE_UUID)
+    services.add_service(service)
+    layout = (
+        (INFO_UUID, ["read"]),
+        (READING_UUID, ["read", "notify"]),
+        (TOKEN_UUID, ["write"]),
+        (TOKEN_RESULT_UUID, ["read", "notify"]),
+    )
+    for index, (uuid, properties) in enumerate(layout):
+        characteristic = BleakGATTCharacteristic(
+            peripheral, 2 + 3 * index, uuid, properties, lambda: MTU - 3, service
+        )
+        services.add_characteristic(characteristic)  # also adds it to its service
+    return services
+
+
+class FakeBleakBackend(BaseBleakClient):
+    """A bleak backend over a ``FakeBleNetwork`` (keyword ``network``, default shared)."""
+
+    def __init__(
+        self,
+        address_or_ble_device: BLEDevice | str,
+        *,
+        disconnected_callback: Callable[[], None] | None = None,
+        timeout: float = 10.0,
+        network: FakeBleNetwork | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            address_or_ble_device, disconnected_callback=disconnected_callback, timeout=timeout
+        )
+        self.network = network or DEFAULT_NETWORK
+        self.peripheral: BlePeripheral | None = None
+
+    @property
+    def name(self) -> str:
+        return self.peripheral.name if self.peripheral else self.address
+
+    @property
+    def mtu_size(self) -> int:
+        return MTU
+
+    @property
+    def is_connected(self) -> bool:
+        return self.peripheral is not None
+
+    async def connect(self, pair: bool = False, **kwargs: Any) -> None:
+        await asyncio.sleep(0)
+        peripheral = self.network.find(self.address)
+        if peripheral is None:
+            raise BleakDeviceNotFoundError(self.address, f"Device {self.address} not found")
+        self.peripheral = peripheral
+        peripheral.connections.append(self)
+        self.services = _build_services(peripheral)
+
+    async def disconnect(self) -> None:
+        if self.peripheral is not None:
+            self._drop()
+
+    def _drop(self) -> None:
+        peripheral, self.peripheral = self.peripheral, None
+        if peripheral is not None:
+            if self in peripheral.connections:
+                peripheral.connections.remove(self)
+            for uuid in (READING_UUID, TOKEN_RESULT_UUID):
+                for callback in list(peripheral._subscribers.get(uuid, [])):
+                    if getattr(callback, "backend", None) is self:
+                        peripheral.unsubscribe(uuid, callback)
+        self.services = None
+
+    def _lost(self) -> None:
+        """The peripheral went out of range: unsolicited disconnection."""
+        self._drop()
+        if self._disconnected_callback is not None:
+            asyncio.get_running_loop().call_soon(self._disconnected_callback)
+
+    async def pair(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    async def unpair(self) -> None:
+        return None
+
+    def _connected(self) -> BlePeripheral:
+        if self.peripheral is None:
+            raise BleakError("Not connected")
+        return self.peripheral
+
+    async def read_gatt_char(
+        self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kwargs
+    ) -> bytearray:
+        await asyncio.sleep(0)
+        return bytearray(self._connected().read(characteristic.uuid))
+
+    async def read_gatt_descriptor(self, descriptor: BleakGATTDescriptor, **kwargs) -> bytearray:
+        raise BleakGATTProtocolError(_ATT_READ_NOT_PERMITTED)
+
+    async def write_gatt_char(
+        self, characteristic: BleakGATTCharacteristic, data, response: bool
+    ) -> None:
+        await asyncio.sleep(0)
+        self._connected().write(characteristic.uuid, bytes(data))
+
+    async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data) -> None:
+        raise BleakGATTProtocolError(_ATT_WRITE_NOT_PERMITTED)
+
+    async def start_notify(
+        self, characteristic: BleakGATTCharacteristic, callback: Callable, **kwargs
+    ) -> None:
+        def deliver(data: bytearray) -> None:
+            callback(data)
+
+        deliver.backend = self  # type: ignore[attr-defined]
+        deliver.uuid = characteristic.uuid  # type: ignore[attr-defined]
+        self._connected().subscribe(characteristic.uuid, deliver)
+
+    async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
+        peripheral = self._connected()
+        for callback in list(peripheral._subscribers.get(characteristic.uuid, [])):
+            if getattr(callback, "backend", None) is self:
+                peripheral.unsubscribe(characteristic.uuid, callback)
+
+
+# === CLIENT HELPERS (what a BLE bridge or a phone app does) === #
+
+
+async def read_meter(client: BleakClient) -> BleReading:
+    """Read the meter info and reading characteristics of a connected client."""
+    info = await client.read_gatt_char(INFO_UUID)
+    version, raw_address = INFO_FORMAT.unpack(bytes(info))
+    if version != PROFILE_VERSION:
+        raise ValueError(f"unsupported profile version {version}")
+    return decode_reading(raw_address.hex(), await client.read_gatt_char(READING_UUID))
+
+
+async def send_token(client: BleakClient, token: bytes | str, timeout: float = 5.0):
+    """Write a token and wait for its result notification."""
+    loop = asyncio.get_running_loop()
+    result: asyncio.Future[bytearray] = loop.create_future()
+
+    def on_result(_characteristic, data: bytearray) -> None:
+        if not result.done():
+            result.set_result(data)
+
+    await client.start_notify(TOKEN_RESULT_UUID, on_result)
+    try:
+        payload = token.encode("ascii") if isinstance(token, str) else bytes(token)
+        await client.write_gatt_char(TOKEN_UUID, payload, response=True)
+        return decode_token_result(await asyncio.wait_for(result, timeout))
+    finally:
+        if client.is_connected:
+            await client.stop_notify(TOKEN_RESULT_UUID)
