@@ -6,6 +6,7 @@ total once); the engine must agree with it however the stream is cut into interv
 """
 
 import decimal
+import itertools
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP
 from decimal import Decimal as D
@@ -94,7 +95,7 @@ def partition(draw, parts_count_max, total_parts):
     """Random cut points splitting ``total_parts`` items into contiguous groups."""
     cuts = draw(st.sets(st.integers(1, max(total_parts - 1, 1)), max_size=parts_count_max))
     bounds = [0, *sorted(c for c in cuts if c < total_parts), total_parts]
-    return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 @settings(max_examples=150, deadline=None)
@@ -177,7 +178,7 @@ def test_tou_registers_partition_invariance(data):
     version = t.TariffVersion(date(2026, 1, 1), table, tou=t.TouSchedule.daily(segments))
     tariff = t.Tariff("tou", (version,)).compile()
     intervals = data.draw(
-        st.lists(st.fixed_dictionaries({b: quantities for b in BANDS4}), min_size=1, max_size=10)
+        st.lists(st.fixed_dictionaries(dict.fromkeys(BANDS4, quantities)), min_size=1, max_size=10)
     )
     state = None
     total = D(0)
@@ -243,7 +244,7 @@ def exact_cost(state):
 @settings(max_examples=150, deadline=None)
 @given(
     data=st.data(),
-    registers=st.fixed_dictionaries({b: quantities for b in BANDS4}),
+    registers=st.fixed_dictionaries(dict.fromkeys(BANDS4, quantities)),
     band=st.sampled_from(BANDS4),
     extra=quantities,
     already=quantities,
@@ -287,21 +288,29 @@ def test_cycle_and_version_boundaries_conserve_quantity(data, cuts, q):
     )
     tariff = t.Tariff("two versions", (v1, v2)).compile()
     start = datetime(2026, 1, 20)
-    points = (
-        [start]
-        + sorted({start + timedelta(minutes=c) for c in cuts})
-        + [start + timedelta(days=80)]
-    )
+    points = [
+        start,
+        *sorted({start + timedelta(minutes=c) for c in cuts}),
+        start + timedelta(days=80),
+    ]
     state = None
     charged = D(0)
     consumed = D(0)
-    for a, b in zip(points, points[1:], strict=False):
+    closed = []
+    for a, b in itertools.pairwise(points):
         result = tariff.price_interval(state, a, b, q)
         check_result_across_cycles(result, state)
         charged += result.amount
         consumed += sum((line.quantity for line in result.lines), D(0))
+        closed.extend(result.closed_cycles)
         state = result.state
     assert consumed == q * (len(points) - 1)
+    assert charged == sum((c.charged for c in closed), state.charged)
+    assert [c.cycle_start for c in closed] == [
+        datetime(2026, 1, 1),
+        datetime(2026, 2, 1),
+        datetime(2026, 3, 1),
+    ]
     assert state.cycle_start == datetime(2026, 4, 1)
 
 
