@@ -1,5 +1,9 @@
 """A virtual prepaid meter (feature G7): pure state, no I/O.
 
+``forward_kwh`` of a snapshot is the billed total (import, plus export when
+``reverse_adds_to_forward``: DL/T645 "combined active energy"); ``import_kwh`` is the
+import alone ("forward active energy").
+
 The meter integrates energy from a deterministic ``LoadProfile`` over the time of a
 ``Clock``, splits it into time-of-use registers, keeps forward and reverse registers
 (reverse added to the billed total on bidirectional anti-theft meters), and runs the
@@ -158,6 +162,7 @@ class MeterSnapshot:
     forward_kwh: Decimal
     reverse_kwh: Decimal
     tou_kwh: dict[str, Decimal]
+    import_kwh: Decimal
     voltage_v: Decimal
     current_a: Decimal
     power_kw: Decimal
@@ -362,6 +367,7 @@ class VirtualMeter:
             forward_kwh=_kwh(self.import_uj + billed_reverse),
             reverse_kwh=_kwh(self.export_uj),
             tou_kwh={band: _kwh(uj) for band, uj in self.tou_uj.items()},
+            import_kwh=_kwh(self.import_uj),
             voltage_v=Decimal(voltage),
             current_a=current,
             power_kw=(Decimal(power_w) / 1000).quantize(Decimal("0.0001")),

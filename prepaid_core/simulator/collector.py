@@ -1,0 +1,526 @@
+"""TCP collectors (serial servers) with RS-485 buses of virtual meters (feature G7).
+
+A collector is what a serial device server does in the field: several RS-485 ports, each
+exposed as its own TCP port (``base_port``, ``base_port + 1``, ...) in transparent mode.
+Bytes written to the TCP port go onto the bus; whatever a meter answers comes back on the
+same connection. One bus carries at most 32 meters (unit load of RS-485) and one
+protocol: DL/T645-2007 (with the -1997 energy read) or Modbus-RTU.
+
+Wire time is emulated: a transaction holds the bus (one at a time, half duplex, so the
+meters of one bus are polled in turn while buses run concurrently) for
+``(request bytes + reply bytes) x 11 bits / baud`` (8E1: start, 8 data, parity, stop) plus
+the meter's turnaround time (``turnaround`` seconds, default 20 ms). Replies are sent
+after that time, as a whole frame. A frame with a bad checksum, a request for an address
+nobody has, or a meter whose power has failed: silence, as on a real bus (the master's
+timeout decides). A read-address request with the wildcard address on a bus of several
+meters is a collision: silence too.
+
+What a DL/T645-2007 meter answers (``Dlt645Responder``):
+
+- read 11H: energy (combined 0000xx00, forward 0001xx00, reverse total 00020000, blocks
+  0000FF00/0001FF00), voltage/current/power/power factor of phase A and totals, remaining
+  and overdraft amount (00900200/01), alarm amounts 1/2 (04001001/2), overdraft limit
+  (04001004), tariff prices 1-4 (04050101-04, one price for every band), status word 3
+  (04000503: relay, protect, pre-trip alarm), date and time (04000101/02, the meter's local
+  time), address and number (04000401/02); any other DI: error reply "no data" (02H);
+- read 01H (DL/T645-1997): 9010, 9020, 901F, B611, B621, B630, B650, C010, C011;
+- read address 13H (wildcard AAAAAAAAAAAA), broadcast time 08H (no reply);
+- write 14H (password checked, level 02 by default): alarm amounts, tariff prices, date
+  and time; others: error "other";
+- relay control 1CH (password checked): 1AH trip, 1BH/1CH close, 3AH/3BH protect on/off,
+  2AH/2BH alarm (acknowledged); a command whose validity time has passed is refused with
+  an error reply (a stale command never runs);
+- wrong password: error "unauthorised" (04H); malformed data: error "other" (01H).
+
+A Modbus-RTU meter (``ModbusResponder``) answers with the register map of its model
+(``modbus_maps``, unit id = position on the bus + 1 by default); writes to the relay
+control register, alarm amounts and price are applied to the virtual meter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from prepaid_core.protocols import dlt645, modbus
+from prepaid_core.protocols.dlt645_data import DLT645Error, MeterStatus3
+from prepaid_core.simulator.meter import VirtualMeter
+
+__all__ = [
+    "BITS_PER_BYTE",
+    "MAX_METERS_PER_BUS",
+    "Bus",
+    "Collector",
+    "Dlt645Responder",
+    "ModbusResponder",
+    "wire_time",
+]
+
+_logger = logging.getLogger(__name__)
+
+MAX_METERS_PER_BUS = 32
+BITS_PER_BYTE = 11  # 8E1
+WILDCARD = dlt645.WILDCARD_ADDRESS
+BROADCAST = dlt645.BROADCAST_ADDRESS
+_BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+
+
+def wire_time(n_bytes: int, baud: int) -> float:
+    """Seconds ``n_bytes`` take on an 8E1 serial line at ``baud``."""
+    return n_bytes * BITS_PER_BYTE / baud
+
+
+def _local_naive(meter: VirtualMeter) -> dt.datetime:
+    """The meter's local wall-clock time (DL/T645 times carry no zone)."""
+    offset = dt.timedelta(minutes=meter.profile.utc_offset_minutes)
+    return (meter.local_now() + offset).replace(tzinfo=None)
+
+
+def _from_local_naive(meter: VirtualMeter, when: dt.datetime) -> dt.datetime:
+    offset = dt.timedelta(minutes=meter.profile.utc_offset_minutes)
+    return (when - offset).replace(tzinfo=dt.timezone.utc)
+
+
+# === DL/T645 === #
+
+_TARIFF_BANDS = ("sharp", "peak", "flat", "valley")
+
+
+class Dlt645Responder:
+    """A DL/T645-2007 meter's protocol face over a ``VirtualMeter``."""
+
+    protocol = "dlt645"
+
+    def __init__(self, meter: VirtualMeter, *, password: str = "02000000", preamble: int = 4):
+        self.meter = meter
+        self.address = meter.address
+        self.password = password.upper()
+        self.preamble = preamble
+
+    def matches(self, address: str) -> bool:
+        """Exact address, or AA bytes as wildcards."""
+        return all(
+            want == "AA" or want == have
+            for want, have in zip(
+                (address[i : i + 2] for i in range(0, 12, 2)),
+                (self.address[i : i + 2] for i in range(0, 12, 2)),
+                strict=True,
+            )
+        )
+
+    # --- values --- #
+
+    def _values_2007(self) -> dict[int, object]:
+        snap = self.meter.snapshot()
+        tou = [snap.tou_kwh[band] for band in _TARIFF_BANDS]
+        now = _local_naive(self.meter)
+        meter = self.meter
+        values: dict[int, object] = {
+            0x00000000: snap.forward_kwh,
+            0x0000FF00: (snap.forward_kwh, *tou),
+            0x00010000: snap.import_kwh,
+            0x0001FF00: (snap.import_kwh, *tou),
+            0x00020000: snap.reverse_kwh,
+            0x02010100: snap.voltage_v,
+            0x0201FF00: (snap.voltage_v,),
+            0x02020100: snap.current_a,
+            0x0202FF00: (snap.current_a,),
+            0x02030000: snap.power_kw,
+            0x02030100: snap.power_kw,
+            0x0203FF00: (snap.power_kw, snap.power_kw),
+            0x02060000: snap.pf,
+            0x02060100: snap.pf,
+            0x00900200: max(snap.balance, Decimal(0)),
+            0x00900201: max(-snap.balance, Decimal(0)),
+            0x04001001: snap.alarm1,
+            0x04001002: snap.alarm2,
+            0x04001004: meter.config.overdraft_limit,
+            0x04000503: MeterStatus3.to_word(
+                relay_off=snap.relay == "off",
+                pre_trip_alarm=snap.balance < snap.alarm2,
+                relay_command_off="remote" in meter.cut_reasons,
+                protected=snap.protect,
+                prepaid_type=2,
+            ),
+            0x04000101: now.date(),
+            0x04000102: now.time(),
+            0x04000401: self.address,
+            0x04000402: self.address,
+        }
+        for n, band in enumerate(_TARIFF_BANDS, start=1):
+            values[0x00000000 + (n << 8)] = snap.tou_kwh[band]
+            values[0x00010000 + (n << 8)] = snap.tou_kwh[band]
+            values[0x04050100 + n] = snap.price
+        for n in (1, 2, 4, 5, 6, 7):
+            values[0x04000500 + n] = 0
+        return values
+
+    def _values_1997(self) -> dict[int, object]:
+        snap = self.meter.snapshot()
+        tou = [snap.tou_kwh[band] for band in _TARIFF_BANDS]
+        now = _local_naive(self.meter)
+        values: dict[int, object] = {
+            0x9010: snap.forward_kwh,
+            0x901F: (snap.forward_kwh, *tou),
+            0x9020: snap.reverse_kwh,
+            0xB611: snap.voltage_v.to_integral_value(),
+            0xB621: abs(snap.current_a).quantize(Decimal("0.01")),
+            0xB630: abs(snap.power_kw),
+            0xB650: abs(snap.pf),
+            0xC010: now.date(),
+            0xC011: now.time(),
+        }
+        for n, band in enumerate(_TARIFF_BANDS, start=1):
+            values[0x9010 + n] = snap.tou_kwh[band]
+        return values
+
+    # --- requests --- #
+
+    def answer(self, frame: dlt645.Frame) -> bytes:
+        """The reply to one request addressed to this meter (``b""`` = silence)."""
+        if not self.meter.powered:
+            return b""
+        try:
+            request = dlt645.parse_request(frame)
+        except DLT645Error:
+            return self._error(frame.control, dlt645.ErrorBits.OTHER)
+        handler = getattr(self, f"_on_{request.kind}", None)
+        if handler is None:
+            return self._error(frame.control, dlt645.ErrorBits.OTHER)
+        return handler(request)
+
+    def _error(self, control: int, bits: int) -> bytes:
+        return dlt645.build_error_reply(self.address, control, bits, preamble=self.preamble)
+
+    def _on_read(self, request: dlt645.Request) -> bytes:
+        value = self._values_2007().get(request.di)
+        if value is None:
+            return self._error(request.control, dlt645.ErrorBits.NO_DATA)
+        return dlt645.build_read_reply(self.address, request.di, value, preamble=self.preamble)
+
+    def _on_read_1997(self, request: dlt645.Request) -> bytes:
+        value = self._values_1997().get(request.di)
+        if value is None:
+            return self._error(request.control, dlt645.ErrorBits.NO_DATA)
+        return dlt645.build_read_reply(
+            self.address, request.di, value, version=1997, preamble=self.preamble
+        )
+
+    def _on_read_address(self, request: dlt645.Request) -> bytes:
+        return dlt645.build_address_reply(self.address, preamble=self.preamble)
+
+    def _on_broadcast_time(self, request: dlt645.Request) -> bytes:
+        self.meter.time_sync(_from_local_naive(self.meter, request.time))
+        return b""
+
+    def _authorised(self, request: dlt645.Request) -> bool:
+        return request.password.upper() == self.password
+
+    def _on_write(self, request: dlt645.Request) -> bytes:
+        if not self._authorised(request):
+            return self._error(request.control, dlt645.ErrorBits.UNAUTHORIZED)
+        meter, di, value = self.meter, request.di, request.value
+        try:
+            if di == 0x04001001:
+                meter.set_thresholds(value, min(meter.alarm2, value))
+            elif di == 0x04001002:
+                meter.set_thresholds(max(meter.alarm1, value), value)
+            elif 0x04050101 <= di <= 0x04050104:
+                meter.set_price(value)
+            elif di == 0x04000101:
+                local = _local_naive(meter)
+                meter.time_sync(_from_local_naive(meter, dt.datetime.combine(value, local.time())))
+            elif di == 0x04000102:
+                local = _local_naive(meter)
+                meter.time_sync(_from_local_naive(meter, dt.datetime.combine(local.date(), value)))
+            else:
+                return self._error(request.control, dlt645.ErrorBits.OTHER)
+        except (TypeError, ValueError):
+            return self._error(request.control, dlt645.ErrorBits.OTHER)
+        return dlt645.build_ack(self.address, request.control, preamble=self.preamble)
+
+    def _on_relay(self, request: dlt645.Request) -> bytes:
+        if not self._authorised(request):
+            return self._error(request.control, dlt645.ErrorBits.UNAUTHORIZED)
+        if request.valid_until is not None and request.valid_until < _local_naive(self.meter):
+            return self._error(request.control, dlt645.ErrorBits.OTHER)  # stale command
+        command = request.relay_command
+        RC = dlt645.RelayCommand
+        if command == RC.TRIP:
+            self.meter.relay_off()
+        elif command in (RC.CLOSE_ALLOWED, RC.DIRECT_CLOSE):
+            self.meter.relay_on()
+        elif command in (RC.PROTECT, RC.PROTECT_RELEASE):
+            self.meter.set_protect(command == RC.PROTECT)
+        elif command not in (RC.ALARM, RC.ALARM_RELEASE):
+            return self._error(request.control, dlt645.ErrorBits.OTHER)
+        return dlt645.build_ack(self.address, request.control, preamble=self.preamble)
+
+
+# === MODBUS === #
+
+
+def _field_value(field: modbus.Field, registers: dict[int, int]) -> Decimal:
+    """Raw registers of a written field -> engineering value (uint16/int16/uint32/int32).
+
+    Adapter: the Modbus codec has no public slave-side decoder for written fields.
+    """
+    words = [registers[field.address + i] & 0xFFFF for i in range(field.count)]
+    if field.word_order == "little":
+        words.reverse()
+    raw = 0
+    for word in words:
+        raw = (raw << 16) | word
+    bits = 16 * field.count
+    if field.type in ("int16", "int32") and raw >= 1 << (bits - 1):
+        raw -= 1 << bits
+    return Decimal(raw) * field.scale
+
+
+class ModbusResponder:
+    """A Modbus-RTU prepaid meter over a ``VirtualMeter`` (register map of ``model``)."""
+
+    protocol = "modbus"
+
+    def __init__(self, meter: VirtualMeter, unit_id: int, model: str = "acrel_prepaid_1p"):
+        if not 1 <= unit_id <= 247:
+            raise ValueError("a Modbus unit id is 1..247")
+        self.meter = meter
+        self.unit_id = unit_id
+        self.regmap = modbus.register_map(model)
+
+    def _values(self) -> dict[str, object]:
+        snap = self.meter.snapshot()
+        values = {
+            "total_energy": snap.forward_kwh,
+            "sharp_energy": snap.tou_kwh["sharp"],
+            "peak_energy": snap.tou_kwh["peak"],
+            "flat_energy": snap.tou_kwh["flat"],
+            "valley_energy": snap.tou_kwh["valley"],
+            "voltage": snap.voltage_v,
+            "current": snap.current_a,
+            "active_power": snap.power_kw,
+            "power_factor": snap.pf,
+            "frequency": Decimal("50.00"),
+            "remaining_balance": snap.balance,
+            "purchase_count": snap.last_token_sequence & 0xFFFF,
+            "cumulative_purchase": self.meter.credited_total,
+            "alarm_amount_1": snap.alarm1,
+            "alarm_amount_2": snap.alarm2,
+            "overdraft_limit": self.meter.config.overdraft_limit,
+            "price": snap.price,
+            "relay_state": 0 if snap.relay == "on" else 1,
+            "relay_control": 0,
+            "ct_ratio": 1,
+            "pt_ratio": 1,
+            "relay_coil": snap.relay == "off",
+        }
+        return {name: value for name, value in values.items() if name in self.regmap}
+
+    def answer(self, frame: bytes) -> bytes:
+        if not self.meter.powered:
+            return b""
+        values = self._values()
+        coil_names = {f.name for f in self.regmap.fields if f.type == "coil"}
+        # Coils and registers are encoded apart: they share addresses (coil 0, register 0).
+        registers = {
+            address: int(raw)
+            for address, raw in modbus.encode_register_values(
+                self.regmap, {k: v for k, v in values.items() if k not in coil_names}
+            ).items()
+        }
+        coils = {
+            address: bool(raw)
+            for address, raw in modbus.encode_register_values(
+                self.regmap, {k: v for k, v in values.items() if k in coil_names}
+            ).items()
+        }
+        before, coils_before = dict(registers), dict(coils)
+        try:
+            reply = modbus.answer_request(frame, registers, unit_id=self.unit_id, coils=coils)
+        except modbus.ModbusCodecError:
+            return b""
+        self._apply_writes(before, registers, coils_before, coils)
+        return reply
+
+    def _apply_writes(self, before, registers, coils_before, coils) -> None:
+        meter, regmap = self.meter, self.regmap
+        changed = {a for a, v in registers.items() if before.get(a) != v}
+        relay = regmap.relay
+        for field_ in regmap.fields:
+            if field_.type == "coil":
+                if coils.get(field_.address) != coils_before.get(field_.address):
+                    meter.relay_off() if coils[field_.address] else meter.relay_on()
+                continue
+            span = set(range(field_.address, field_.address + field_.count))
+            if not (span & changed) or not field_.writable:
+                continue
+            value = _field_value(field_, registers)
+            with contextlib.suppress(ValueError):
+                if relay is not None and field_.name == relay.field:
+                    if int(value) == relay.trip_value:
+                        meter.relay_off()
+                    elif int(value) == relay.close_value:
+                        meter.relay_on()
+                elif field_.name == "alarm_amount_1":
+                    meter.set_thresholds(value, min(meter.alarm2, value))
+                elif field_.name == "alarm_amount_2":
+                    meter.set_thresholds(max(meter.alarm1, value), value)
+                elif field_.name == "price":
+                    meter.set_price(value)
+
+
+# === BUS AND COLLECTOR === #
+
+
+@dataclass
+class Bus:
+    """One RS-485 bus: its meters, protocol, baud rate and TCP port."""
+
+    responders: list
+    protocol: str = "dlt645"
+    baud: int = 2400
+    port: int = 0
+    turnaround: float = 0.02
+    name: str = ""
+    transactions: int = 0
+    busy_seconds: float = 0.0
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.responders) > MAX_METERS_PER_BUS:
+            raise ValueError(f"an RS-485 bus carries at most {MAX_METERS_PER_BUS} meters")
+        if self.protocol not in ("dlt645", "modbus"):
+            raise ValueError("protocol is 'dlt645' or 'modbus'")
+        if self.baud not in _BAUD_RATES:
+            raise ValueError(f"baud rate must be one of {_BAUD_RATES}")
+        if any(r.protocol != self.protocol for r in self.responders):
+            raise ValueError("every meter of a bus speaks the bus protocol")
+
+    @classmethod
+    def of_meters(
+        cls,
+        meters: Iterable[VirtualMeter],
+        protocol: str = "dlt645",
+        *,
+        model: str = "acrel_prepaid_1p",
+        **kwargs,
+    ) -> Bus:
+        meters = list(meters)
+        if protocol == "modbus":
+            responders = [ModbusResponder(m, n, model) for n, m in enumerate(meters, start=1)]
+        else:
+            responders = [Dlt645Responder(m) for m in meters]
+        return cls(responders, protocol, **kwargs)
+
+    @property
+    def meters(self) -> list[VirtualMeter]:
+        return [r.meter for r in self.responders]
+
+    def _answer_dlt645(self, frame: dlt645.Frame) -> bytes:
+        address = frame.address
+        if address == BROADCAST:
+            for responder in self.responders:
+                if responder.meter.powered:
+                    responder.answer(frame)
+            return b""
+        targets = [r for r in self.responders if r.matches(address)]
+        if len(targets) != 1:
+            return b""  # nobody, or a collision of several answers
+        return targets[0].answer(frame)
+
+    def _answer_modbus(self, frame: bytes) -> bytes:
+        replies = [r.answer(frame) for r in self.responders]
+        replies = [reply for reply in replies if reply]
+        return replies[0] if len(replies) == 1 else b""
+
+    async def transact(self, frame, request_length: int) -> bytes:
+        """Put one request on the bus; return the reply (``b""``: silence)."""
+        async with self._lock:
+            start = asyncio.get_running_loop().time()
+            await asyncio.sleep(wire_time(request_length, self.baud))
+            if self.protocol == "dlt645":
+                reply = self._answer_dlt645(frame)
+            else:
+                reply = self._answer_modbus(frame)
+            if reply:
+                await asyncio.sleep(self.turnaround + wire_time(len(reply), self.baud))
+            self.transactions += 1
+            self.busy_seconds += asyncio.get_running_loop().time() - start
+            return reply
+
+
+class Collector:
+    """A serial device server: one TCP port per RS-485 bus (``base_port + index``)."""
+
+    def __init__(self, buses: list[Bus], *, host: str = "127.0.0.1", name: str = "collector"):
+        self.buses = buses
+        self.host = host
+        self.name = name
+        self._servers: list[asyncio.AbstractServer] = []
+        self._connections: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        for index, bus in enumerate(self.buses):
+            bus.name = bus.name or f"{self.name}/bus{index + 1}"
+            server = await asyncio.start_server(
+                lambda r, w, bus=bus: self._serve(bus, r, w), self.host, bus.port
+            )
+            bus.port = server.sockets[0].getsockname()[1]
+            self._servers.append(server)
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for writer in list(self._connections):
+            writer.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+
+    async def __aenter__(self) -> Collector:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def _serve(self, bus: Bus, reader: asyncio.StreamReader, writer) -> None:
+        self._connections.add(writer)
+        framer = dlt645.Framer() if bus.protocol == "dlt645" else None
+        buffer = b""
+        try:
+            while True:
+                data = await reader.read(4096)
+                if not data:
+                    break
+                if framer is not None:
+                    requests = [(f, len(f.encode()) + 4) for f in framer.feed(data)]
+                else:
+                    buffer += data
+                    requests = []
+                    while True:
+                        used, frame = modbus.decode_frame(buffer, server=True)
+                        buffer = buffer[used:]
+                        if frame is None:
+                            break
+                        requests.append((frame, len(frame)))
+                for frame, length in requests:
+                    reply = await bus.transact(frame, length)
+                    if reply:
+                        writer.write(reply)
+                        await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except Exception:  # a simulator bug must not kill the collector
+            _logger.exception("collector %s: bus %s failed", self.name, bus.name)
+        finally:
+            self._connections.discard(writer)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()

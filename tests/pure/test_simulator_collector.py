@@ -1,0 +1,291 @@
+"""G7: TCP collectors with RS-485 buses of virtual meters (real TCP on 127.0.0.1)."""
+
+import asyncio
+import datetime as dt
+import time
+from decimal import Decimal
+
+import pytest
+
+from prepaid_core.protocols import dlt645, modbus
+from prepaid_core.protocols.dlt645_data import MeterErrorReply, MeterStatus3
+from prepaid_core.simulator.clock import ManualClock, utc
+from prepaid_core.simulator.collector import (
+    MAX_METERS_PER_BUS,
+    Bus,
+    Collector,
+    Dlt645Responder,
+    wire_time,
+)
+from prepaid_core.simulator.meter import LoadProfile, MeterConfig, VirtualMeter
+
+FLAT = LoadProfile(base_w=1000, peak_w=1000, noise=0, shape=(1.0,) * 24, utc_offset_minutes=480)
+PASSWORD = "02000000"
+OPERATOR = "00000001"
+
+
+def meters(clock, count, first=1):
+    return [
+        VirtualMeter(
+            MeterConfig(f"{n:012d}", profile=FLAT, balance=Decimal(100), price=Decimal(1)),
+            clock,
+        )
+        for n in range(first, first + count)
+    ]
+
+
+class Master:
+    """A minimal polling master over one TCP connection (what the gateway does)."""
+
+    def __init__(self, reader, writer, protocol="dlt645"):
+        self.reader, self.writer = reader, writer
+        self.framer = dlt645.Framer()
+        self.buffer = b""
+        self.protocol = protocol
+
+    @classmethod
+    async def connect(cls, port, protocol="dlt645"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer, protocol)
+
+    async def ask(self, request: bytes, timeout=1.0):
+        self.writer.write(request)
+        await self.writer.drain()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return None
+            try:
+                data = await asyncio.wait_for(self.reader.read(4096), remaining)
+            except asyncio.TimeoutError:
+                return None
+            if self.protocol == "dlt645":
+                frames = self.framer.feed(data)
+                if frames:
+                    return frames[0]
+            else:
+                self.buffer += data
+                used, frame = modbus.decode_frame(self.buffer, server=False)
+                self.buffer = self.buffer[used:]
+                if frame is not None:
+                    return frame
+
+    async def read(self, address, di):
+        reply = await self.ask(dlt645.read_request(address, di, preamble=4))
+        return dlt645.parse_read_reply(reply).value
+
+    def close(self):
+        self.writer.close()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_dlt645_reads_over_tcp():
+    clock = ManualClock(utc(2025, 3, 1))
+    bus_meters = meters(clock, 3)
+
+    async def main():
+        async with Collector([Bus.of_meters(bus_meters, baud=115200)]) as collector:
+            clock.advance(hours=2)
+            master = await Master.connect(collector.buses[0].port)
+            address = "000000000002"
+            assert await master.read(address, 0x00000000) == Decimal("2.00")
+            assert await master.read(address, 0x00010000) == Decimal("2.00")
+            block = await master.read(address, 0x0000FF00)
+            assert block[0] == Decimal("2.00") and sum(block[1:]) == Decimal("2.00")
+            assert await master.read(address, 0x00900200) == Decimal("98.00")
+            assert Decimal(200) < await master.read(address, 0x02010100) < Decimal(240)
+            assert await master.read(address, 0x02030000) == Decimal(1)
+            assert await master.read(address, 0x04050101) == Decimal(1)
+            assert await master.read(address, 0x04000401) == address
+            assert await master.read(address, 0x04000102) == utc(2025, 3, 1, 10).time()
+            word = MeterStatus3.from_word(await master.read(address, 0x04000503))
+            assert not word.relay_off and word.prepaid_type == 2
+            reply = await master.ask(dlt645.read_request(address, 0x9010, version=1997))
+            assert dlt645.parse_read_reply(reply).value == Decimal("2.00")
+            with pytest.raises(MeterErrorReply) as info:
+                await master.read(address, 0x12345678)
+            assert info.value.error & dlt645.ErrorBits.NO_DATA
+            assert await master.ask(dlt645.read_request("000000000099", 0), 0.2) is None
+            master.close()
+
+    run(main())
+
+
+def test_dlt645_relay_write_and_broadcast_time():
+    clock = ManualClock(utc(2025, 3, 1))
+    bus_meters = meters(clock, 2)
+    meter = bus_meters[0]
+
+    async def main():
+        async with Collector([Bus.of_meters(bus_meters, baud=115200)]) as collector:
+            master = await Master.connect(collector.buses[0].port)
+            address = meter.address
+            later = dt_local(clock, hours=1)
+            trip = dlt645.relay_request(
+                address, dlt645.RelayCommand.TRIP, PASSWORD, OPERATOR, later
+            )
+            dlt645.check_ack(await master.ask(trip), dlt645.Function.RELAY)
+            assert meter.relay == "off"
+            word = MeterStatus3.from_word(await master.read(address, 0x04000503))
+            assert word.relay_off and word.relay_command_off
+            stale = dlt645.relay_request(
+                address, dlt645.RelayCommand.DIRECT_CLOSE, PASSWORD, OPERATOR,
+                dt_local(clock, hours=-1),
+            )  # fmt: skip
+            with pytest.raises(MeterErrorReply):
+                dlt645.check_ack(await master.ask(stale), dlt645.Function.RELAY)
+            assert meter.relay == "off"  # a stale command never runs
+            wrong = dlt645.relay_request(
+                address, dlt645.RelayCommand.DIRECT_CLOSE, "02999999", OPERATOR, later
+            )
+            with pytest.raises(MeterErrorReply) as info:
+                dlt645.check_ack(await master.ask(wrong), dlt645.Function.RELAY)
+            assert info.value.error & dlt645.ErrorBits.UNAUTHORIZED
+            close = dlt645.relay_request(
+                address, dlt645.RelayCommand.DIRECT_CLOSE, PASSWORD, OPERATOR, later
+            )
+            dlt645.check_ack(await master.ask(close), dlt645.Function.RELAY)
+            assert meter.relay == "on"
+            write = dlt645.write_request(address, 0x04001001, Decimal(30), PASSWORD, OPERATOR)
+            dlt645.check_ack(await master.ask(write), dlt645.Function.WRITE)
+            assert meter.alarm1 == 30
+            price = dlt645.write_request(address, 0x04050101, Decimal("0.75"), PASSWORD, OPERATOR)
+            dlt645.check_ack(await master.ask(price), dlt645.Function.WRITE)
+            assert meter.price == Decimal("0.75")
+            when = dt_local(clock, minutes=10).replace(microsecond=0)
+            assert await master.ask(dlt645.broadcast_time(when), 0.2) is None
+            for m in bus_meters:
+                assert m.snapshot().ts == utc(2025, 3, 1, 0, 10)
+            master.close()
+
+    run(main())
+
+
+def dt_local(clock, **delta):
+    """The meters' local time (UTC+8 here) as DL/T645 carries it, plus ``delta``."""
+    return (clock.now() + dt.timedelta(hours=8) + dt.timedelta(**delta)).replace(tzinfo=None)
+
+
+def test_read_address_alone_and_collision():
+    clock = ManualClock(utc(2025, 3, 1))
+
+    async def main():
+        buses = [
+            Bus.of_meters(meters(clock, 1, first=7), baud=115200),
+            Bus.of_meters(meters(clock, 2, first=8), baud=115200),
+        ]
+        async with Collector(buses) as collector:
+            alone = await Master.connect(collector.buses[0].port)
+            reply = await alone.ask(dlt645.read_address_request())
+            assert dlt645.parse_address_reply(reply) == "000000000007"
+            crowded = await Master.connect(collector.buses[1].port)
+            assert await crowded.ask(dlt645.read_address_request(), 0.2) is None
+            alone.close()
+            crowded.close()
+
+    run(main())
+
+
+def test_power_failed_meter_is_silent_and_garbage_is_ignored():
+    clock = ManualClock(utc(2025, 3, 1))
+    bus_meters = meters(clock, 2)
+
+    async def main():
+        async with Collector([Bus.of_meters(bus_meters, baud=115200)]) as collector:
+            master = await Master.connect(collector.buses[0].port)
+            bus_meters[0].power_fail()
+            assert await master.ask(dlt645.read_request(bus_meters[0].address, 0), 0.2) is None
+            bad = bytearray(dlt645.read_request(bus_meters[1].address, 0))
+            bad[-2] ^= 0xFF  # checksum
+            assert await master.ask(bytes(b"\x00\x11garbage" + bad), 0.2) is None
+            assert await master.read(bus_meters[1].address, 0) == Decimal(0)
+            master.close()
+
+    run(main())
+
+
+def test_wire_time_is_emulated_and_buses_run_concurrently():
+    clock = ManualClock(utc(2025, 3, 1))
+    a, b = meters(clock, 1, first=1), meters(clock, 1, first=2)
+
+    async def main():
+        buses = [
+            Bus.of_meters(a, baud=2400, turnaround=0),
+            Bus.of_meters(b, baud=2400, turnaround=0),
+        ]
+        async with Collector(buses) as collector:
+            m1 = await Master.connect(collector.buses[0].port)
+            m2 = await Master.connect(collector.buses[1].port)
+            request = dlt645.read_request(a[0].address, 0, preamble=4)
+            started = time.monotonic()
+            reply = await m1.ask(request)
+            single = time.monotonic() - started
+            assert (len(request), len(reply.encode(preamble=4))) == (20, 24)
+            expected = wire_time(20 + 24, 2400)
+            assert expected == pytest.approx(44 * 11 / 2400)  # 8E1: 11 bits a byte
+            assert expected * 0.95 <= single < expected + 0.3
+            started = time.monotonic()
+            await asyncio.gather(
+                m1.read(a[0].address, 0),
+                m2.read(b[0].address, 0),
+            )
+            both = time.monotonic() - started
+            assert both < 1.8 * expected  # two buses in parallel (in turn: >= 2x)
+            started = time.monotonic()
+            m3 = await Master.connect(collector.buses[0].port)
+            await asyncio.gather(m1.read(a[0].address, 0), m3.read(a[0].address, 0))
+            assert time.monotonic() - started >= 1.9 * expected  # one bus: in turn
+            assert collector.buses[0].transactions == 4
+            for m in (m1, m2, m3):
+                m.close()
+
+    run(main())
+
+
+def test_modbus_bus():
+    clock = ManualClock(utc(2025, 3, 1))
+    bus_meters = meters(clock, 3)
+    regmap = modbus.register_map("acrel_prepaid_1p")
+
+    async def main():
+        bus = Bus.of_meters(bus_meters, "modbus", baud=115200)
+        async with Collector([bus]) as collector:
+            clock.advance(hours=3)
+            master = await Master.connect(collector.buses[0].port, "modbus")
+            values = {}
+            for request in modbus.build_read_requests(2, regmap):
+                reply = await master.ask(bytes(request))
+                values.update(modbus.decode_read_response(reply, request))
+            assert values["total_energy"] == Decimal(3)
+            assert values["remaining_balance"] == Decimal(97)
+            assert values["relay_state"] == 0
+            assert values["price"] == Decimal(1)
+            trip = modbus.build_relay_write(2, regmap, close=False)
+            modbus.check_write_response(await master.ask(bytes(trip)), trip)
+            assert bus_meters[1].relay == "off" and bus_meters[0].relay == "on"
+            alarm = modbus.build_write(2, regmap, "alarm_amount_1", Decimal(40))
+            modbus.check_write_response(await master.ask(bytes(alarm)), alarm)
+            assert bus_meters[1].alarm1 == 40
+            close = modbus.build_relay_write(2, regmap, close=True)
+            modbus.check_write_response(await master.ask(bytes(close)), close)
+            assert bus_meters[1].relay == "on"
+            nobody = modbus.build_read_requests(9, regmap, ["total_energy"])[0]
+            assert await master.ask(bytes(nobody), 0.2) is None
+            master.close()
+
+    run(main())
+
+
+def test_bus_limits():
+    clock = ManualClock(utc(2025, 3, 1))
+    with pytest.raises(ValueError):
+        Bus.of_meters(meters(clock, MAX_METERS_PER_BUS + 1))
+    with pytest.raises(ValueError):
+        Bus.of_meters(meters(clock, 1), baud=1234)
+    responder = Dlt645Responder(meters(clock, 1)[0])
+    assert responder.matches("AAAAAAAAAAAA") and responder.matches("0000000000AA")
+    assert not responder.matches("000000000002")
