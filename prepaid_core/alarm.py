@@ -1,0 +1,463 @@
+"""Alarm levels and the desired supply state (B8): a pure state machine.
+
+``evaluate(state, inputs, now) -> (new_state, decision)``; the caller stores the state (a
+frozen :class:`AlarmState`) with the meter or account, writes ``decision.relay`` as the
+meter's *desired* relay state (the gateway makes the device follow it), sends
+``decision.notices`` (deduplicated by their ``key``) and evaluates again on every balance
+change, every change of the manager's settings, and at ``decision.wake_at``.
+
+Inputs (:class:`AlarmInputs`): the credit the tenant can still use (``balance``, i.e.
+:func:`prepaid_core.balance.available_credit`), the :class:`AlarmSettings` (alarm 1 > alarm 2
+>= 0, overdraft limit, reminder-cut duration, hysteresis, overload auto-reset), protect
+mode, the manager's forced state, the time of the last overload trip and of the manager's
+last overload reset, the time of the last recharge.
+
+Levels, from the balance ``b`` (A1, A2 = alarm thresholds, OD = overdraft limit)::
+
+    normal   b >= A1
+    alarm1   A2 <= b < A1          notify
+    alarm2   -OD < b < A2          notify, cut for the reminder (default 2 min), restore
+    arrears  b <= -OD              notify, cut until a recharge lifts b above -OD
+
+Transition table (each row is a parametrized test in ``tests/pure/test_alarm.py``)::
+
+    id   from      condition                          to       relay / reason      notice
+    T1   normal    b >= A1                            normal   on  credit_ok       -
+    T2   normal    A2 <= b < A1                       alarm1   on  credit_low      alarm1
+    T3   alarm1    -OD < b < A2                       alarm2   off reminder_cut    alarm2
+    T4   normal    -OD < b < A2 (big deduction)       alarm2   off reminder_cut    alarm2 only
+    T5   alarm2    now >= reminder end                alarm2   on  credit_low      -
+    T6   alarm2    b <= -OD                           arrears  off arrears         arrears
+    T7   normal    b <= -OD (big deduction)           arrears  off arrears         arrears only
+    T8   arrears   b <= -OD (still)                   arrears  off arrears         -
+    T9   arrears   b > -OD (recharge)                 by b     on  (by level)      restored
+    T10  alarm2    b >= A2 during the reminder        by b     on  (by level)      -
+    T11  alarm1    b >= A1 + hysteresis               normal   on  credit_ok       - (re-arms)
+    T12  alarm1    A1 <= b < A1 + H, then b < A1      alarm1   on  credit_low      - (no storm)
+    T13  alarm1    recharge, b >= A1, then b < A1     alarm1   on  credit_low      alarm1 again
+    T14  any       protect mode                       by b     on  protected       by level
+    T15  any       manager forced off                 by b     off forced_off      by level
+    T16  any       manager forced on (even arrears)   by b     on  forced_on       by level
+    T17  any       overload trip reported             by b     off overload        overload
+    T18  overload  manager reset after the trip       by b     by level            -
+    T19  overload  auto-reset time elapsed (if set)   by b     by level            -
+    T20  overload  protect mode                       by b     on  protected       overload
+    T21  alarm1    b < A2, reminder cut disabled (0)  alarm2   on  credit_low      alarm2
+    T22  normal    0 > b > -OD (overdraft in use)     alarm2   off reminder_cut    alarm2
+    T23  arrears   -OD < b < -OD + H, no recharge     arrears  off arrears         - (latched)
+
+An arrears cut is latched: supply comes back when a recharge (newer than the last one seen)
+lifts the balance above ``-OD``, or when the balance reaches ``-OD + hysteresis`` otherwise
+(an adjustment, a corrected deduction), so a balance moving around the cut-off never
+toggles the relay.
+
+Priority of the relay decision: manager's forced state > protect mode (never cuts) >
+overload trip > arrears > reminder cut > on. Notices do not depend on it: a protected or
+forced meter still tells its tenant that credit is low.
+
+No notice storms: a notice for a level is sent once when the balance enters the level. It
+is re-armed only when the balance has risen back to the level's threshold plus the
+hysteresis (``AlarmSettings.hysteresis``, default 1.00), or when a recharge newer than the
+last one seen has lifted the balance out of the level. When a big deduction crosses several
+thresholds at once only the most severe notice is sent (the others count as sent). The
+reminder cut happens once per alarm-2 notice, i.e. under the same re-arming rule.
+
+Notice keys are ``"<kind>#<n>"`` where ``n`` counts the re-armings of that level: evaluating
+again from the same stored state gives the same key, so a run killed after sending and
+before storing its new state sends nothing twice if the notice table has a unique key (R11).
+
+Overload: ``overload_at`` is the time of the latest trip (power above the meter's limit). The
+meter stays off from then until the manager resets it (``overload_reset_at`` later than the
+trip) or, if ``AlarmSettings.overload_auto_reset`` is set, until that much time has passed
+(then ``wake_at`` says when). Default: no auto-reset, a manager must reset.
+"""
+
+from __future__ import annotations
+
+import decimal
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from types import MappingProxyType
+from typing import NamedTuple
+
+from prepaid_core.errors import PrepaidError
+
+# === CONSTANTS === #
+
+NORMAL = "normal"
+ALARM1 = "alarm1"
+ALARM2 = "alarm2"
+ARREARS = "arrears"
+LEVELS = (NORMAL, ALARM1, ALARM2, ARREARS)
+LEVEL_LABELS = {
+    NORMAL: "Normal",
+    ALARM1: "Alarm 1",
+    ALARM2: "Alarm 2",
+    ARREARS: "Arrears",
+}
+
+ON = "on"
+OFF = "off"
+
+# Reasons of the desired relay state, by priority.
+FORCED_ON = "forced_on"
+FORCED_OFF = "forced_off"
+PROTECTED = "protected"
+OVERLOAD = "overload"
+CUT_ARREARS = "arrears"
+REMINDER_CUT = "reminder_cut"
+CREDIT_LOW = "credit_low"
+CREDIT_OK = "credit_ok"
+REASON_TEXTS = {
+    FORCED_ON: "Supply forced on by a manager.",
+    FORCED_OFF: "Supply forced off by a manager.",
+    PROTECTED: "Protect mode: supply is never cut.",
+    OVERLOAD: "Supply cut: power above the meter's limit (overload).",
+    CUT_ARREARS: "Supply cut: credit used up. It comes back on after a recharge.",
+    REMINDER_CUT: "Supply cut briefly to remind the tenant that credit is low.",
+    CREDIT_LOW: "Supply on; credit is low.",
+    CREDIT_OK: "Supply on.",
+}
+
+# Notice kinds.
+NOTICE_ALARM1 = ALARM1
+NOTICE_ALARM2 = ALARM2
+NOTICE_ARREARS = ARREARS
+NOTICE_RESTORED = "restored"
+NOTICE_OVERLOAD = "overload"
+
+DEFAULT_REMINDER_CUT = timedelta(minutes=2)
+DEFAULT_HYSTERESIS = Decimal("1.00")
+_ZERO = Decimal(0)
+_LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
+
+
+# === ERRORS === #
+
+
+class AlarmError(PrepaidError):
+    """Alarm settings or inputs are wrong."""
+
+
+class ThresholdError(AlarmError):
+    """Alarm thresholds are not alarm 1 > alarm 2 >= 0, or a limit is negative."""
+
+
+# === DEFINITIONS === #
+
+
+def _fmt(amount: Decimal) -> str:
+    if amount == amount.quantize(Decimal("0.01")):
+        return f"{amount.quantize(Decimal('0.01')):f}"
+    return f"{amount.normalize():f}"
+
+
+def _amount(value: object, what: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
+        raise ThresholdError(f"{what} must be an exact amount such as '10.00', not {value!r}.")
+    try:
+        amount = Decimal(value)
+    except decimal.InvalidOperation:
+        raise ThresholdError(f"{what} is not a number: {value!r}.") from None
+    if not amount.is_finite():
+        raise ThresholdError(f"{what} must be a finite amount, not {value}.")
+    return amount
+
+
+def validate_thresholds(alarm1: Decimal, alarm2: Decimal) -> None:
+    """Raise :class:`ThresholdError` unless alarm 1 > alarm 2 >= 0."""
+    if alarm2 < 0:
+        raise ThresholdError(f"Alarm 2 ({_fmt(alarm2)}) cannot be negative.")
+    if alarm1 <= alarm2:
+        raise ThresholdError(
+            f"Alarm 1 ({_fmt(alarm1)}) must be higher than alarm 2 ({_fmt(alarm2)})."
+        )
+
+
+@dataclass(frozen=True)
+class AlarmSettings:
+    """Per meter (or account) alarm configuration, validated when built."""
+
+    alarm1: Decimal
+    alarm2: Decimal
+    overdraft_limit: Decimal = _ZERO
+    reminder_cut: timedelta = DEFAULT_REMINDER_CUT
+    hysteresis: Decimal = DEFAULT_HYSTERESIS
+    overload_auto_reset: timedelta | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "alarm1", _amount(self.alarm1, "Alarm 1"))
+        object.__setattr__(self, "alarm2", _amount(self.alarm2, "Alarm 2"))
+        object.__setattr__(
+            self, "overdraft_limit", _amount(self.overdraft_limit, "The overdraft limit")
+        )
+        object.__setattr__(self, "hysteresis", _amount(self.hysteresis, "The hysteresis"))
+        self.validate()
+
+    def validate(self) -> None:
+        validate_thresholds(self.alarm1, self.alarm2)
+        if self.overdraft_limit < 0:
+            raise ThresholdError(
+                f"The overdraft limit ({_fmt(self.overdraft_limit)}) cannot be negative; "
+                "use 0 for no overdraft."
+            )
+        if self.hysteresis < 0:
+            raise ThresholdError(f"The hysteresis ({_fmt(self.hysteresis)}) cannot be negative.")
+        if not isinstance(self.reminder_cut, timedelta) or self.reminder_cut < timedelta(0):
+            raise ThresholdError(
+                "The reminder cut is a duration of zero (no reminder) or more, "
+                f"not {self.reminder_cut!r}."
+            )
+        if self.overload_auto_reset is not None and (
+            not isinstance(self.overload_auto_reset, timedelta)
+            or self.overload_auto_reset <= timedelta(0)
+        ):
+            raise ThresholdError(
+                "The overload auto-reset is a positive duration, or none for a manual reset, "
+                f"not {self.overload_auto_reset!r}."
+            )
+
+    @property
+    def cut_threshold(self) -> Decimal:
+        """Supply is cut when the balance is at or below this (minus the overdraft limit)."""
+        return -self.overdraft_limit
+
+    def level_of(self, balance: Decimal) -> str:
+        """The alarm level of ``balance``."""
+        if balance <= -self.overdraft_limit:
+            return ARREARS
+        if balance < self.alarm2:
+            return ALARM2
+        if balance < self.alarm1:
+            return ALARM1
+        return NORMAL
+
+    def threshold(self, level: str) -> Decimal:
+        """The balance at which ``level`` is entered (re-armed at it + hysteresis)."""
+        if level == ALARM1:
+            return self.alarm1
+        if level == ALARM2:
+            return self.alarm2
+        return -self.overdraft_limit
+
+
+class AlarmInputs(NamedTuple):
+    """What the state machine looks at, besides its state and the time."""
+
+    balance: Decimal  # credit the tenant can still use (balance + preset outstanding)
+    settings: AlarmSettings
+    protect: bool = False
+    forced: str | None = None  # None, "on" or "off": the manager's forced relay state
+    overload_at: datetime | None = None  # latest overload trip
+    overload_reset_at: datetime | None = None  # manager's latest overload reset
+    last_recharge_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AlarmState:
+    """What the machine remembers between evaluations (store it with the meter)."""
+
+    level: str = NORMAL
+    notified: frozenset[str] = frozenset()  # levels notified and not re-armed since
+    rearmed: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    reminder_until: datetime | None = None
+    overload_notified_at: datetime | None = None
+    recharge_seen_at: datetime | None = None
+    relay: str = ON
+    reason: str = CREDIT_OK
+
+    def to_json(self) -> dict:
+        def iso(value):
+            return value.isoformat() if value else None
+
+        return {
+            "level": self.level,
+            "notified": sorted(self.notified),
+            "rearmed": dict(self.rearmed),
+            "reminder_until": iso(self.reminder_until),
+            "overload_notified_at": iso(self.overload_notified_at),
+            "recharge_seen_at": iso(self.recharge_seen_at),
+            "relay": self.relay,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> AlarmState:
+        def dt(value):
+            return datetime.fromisoformat(value) if value else None
+
+        return cls(
+            level=data["level"],
+            notified=frozenset(data["notified"]),
+            rearmed=MappingProxyType(dict(data["rearmed"])),
+            reminder_until=dt(data["reminder_until"]),
+            overload_notified_at=dt(data["overload_notified_at"]),
+            recharge_seen_at=dt(data["recharge_seen_at"]),
+            relay=data["relay"],
+            reason=data["reason"],
+        )
+
+
+class Notice(NamedTuple):
+    """A message to send to the tenant (and managers); ``key`` deduplicates it."""
+
+    kind: str
+    key: str
+    text: str
+
+
+class Decision(NamedTuple):
+    """What to do now."""
+
+    level: str
+    relay: str  # "on" or "off": the meter's desired relay state
+    reason: str  # one of the reason codes above
+    text: str  # the reason for a human
+    notices: tuple[Notice, ...]
+    reminder_until: datetime | None  # end of the reminder cut, while it runs
+    wake_at: datetime | None  # evaluate again at this time (end of a cut window)
+    changed: bool  # relay differs from the previous decision
+
+
+# === STATE MACHINE === #
+
+
+def _notice(kind: str, count: int, balance: Decimal, settings: AlarmSettings) -> Notice:
+    b = _fmt(balance)
+    if kind == ALARM1:
+        text = f"Credit is low: {b} left (alarm 1 at {_fmt(settings.alarm1)}). Please recharge."
+    elif kind == ALARM2:
+        text = f"Credit is very low: {b} left (alarm 2 at {_fmt(settings.alarm2)})."
+        if settings.reminder_cut:
+            minutes = settings.reminder_cut.total_seconds() / 60
+            text += f" Supply is cut for {minutes:g} minute(s) as a reminder. Please recharge."
+        else:
+            text += " Please recharge."
+    elif kind == ARREARS:
+        text = f"Credit used up ({b}): supply is cut until you recharge."
+    else:  # restored
+        text = f"Credit is back ({b}): supply is restored."
+    return Notice(kind, f"{kind}#{count}", text)
+
+
+def evaluate(
+    state: AlarmState | None, inputs: AlarmInputs, now: datetime
+) -> tuple[AlarmState, Decision]:
+    """One step of the machine; pure: same state, inputs and time give the same result."""
+    state = state or AlarmState()
+    settings = inputs.settings
+    balance = inputs.balance
+    if isinstance(balance, bool) or not isinstance(balance, (Decimal, int)):
+        raise AlarmError(f"The balance must be an exact amount, not {balance!r}.")
+    if inputs.forced not in (None, ON, OFF):
+        raise AlarmError(
+            f"A manager forces supply 'on' or 'off' (or not at all), not {inputs.forced!r}."
+        )
+    level = settings.level_of(balance)
+    notified = set(state.notified)
+    rearmed = dict(state.rearmed)
+    notices: list[Notice] = []
+    recharge = inputs.last_recharge_at
+    new_recharge = recharge is not None and (
+        state.recharge_seen_at is None or recharge > state.recharge_seen_at
+    )
+
+    # Leaving arrears needs a recharge, or the hysteresis above the cut-off (latched cut);
+    # then tell the tenant supply is back (once per arrears episode).
+    if state.level == ARREARS and level != ARREARS:
+        if new_recharge or balance >= settings.cut_threshold + settings.hysteresis:
+            notices.append(_notice(NOTICE_RESTORED, rearmed.get(ARREARS, 0), balance, settings))
+        else:
+            level = ARREARS
+
+    # Re-arm levels the balance has clearly left (hysteresis) or left after a recharge.
+    for notified_level in sorted(notified, key=_LEVEL_RANK.__getitem__):
+        threshold = settings.threshold(notified_level)
+        left = _LEVEL_RANK[level] < _LEVEL_RANK[notified_level]
+        if balance >= threshold + settings.hysteresis or (new_recharge and left):
+            notified.discard(notified_level)
+            rearmed[notified_level] = rearmed.get(notified_level, 0) + 1
+
+    # Entering levels: one notice, for the most severe level newly entered.
+    entered = [
+        lvl
+        for lvl in (ALARM1, ALARM2, ARREARS)
+        if _LEVEL_RANK[lvl] <= _LEVEL_RANK[level] and lvl not in notified
+    ]
+    reminder_until = state.reminder_until
+    if entered:
+        worst = entered[-1]
+        notices.append(_notice(worst, rearmed.get(worst, 0), balance, settings))
+        notified.update(entered)
+        if worst == ALARM2 and settings.reminder_cut:
+            reminder_until = now + settings.reminder_cut
+    if level != ALARM2 or (reminder_until is not None and now >= reminder_until):
+        reminder_until = None
+
+    # Overload trip: from the trip until a manager reset or the auto-reset time.
+    overload_at = inputs.overload_at
+    tripped = False
+    overload_end = None
+    overload_notified_at = state.overload_notified_at
+    if overload_at is not None:
+        reset = inputs.overload_reset_at
+        tripped = reset is None or reset < overload_at
+        if tripped and settings.overload_auto_reset is not None:
+            overload_end = overload_at + settings.overload_auto_reset
+            tripped = now < overload_end
+        if tripped and overload_at != overload_notified_at:
+            notices.append(
+                Notice(
+                    NOTICE_OVERLOAD,
+                    f"{NOTICE_OVERLOAD}@{overload_at.isoformat()}",
+                    "Supply cut: the power drawn was above the meter's limit (overload). "
+                    + (
+                        "It comes back on automatically."
+                        if overload_end
+                        else "A manager must reset it."
+                    ),
+                )
+            )
+            overload_notified_at = overload_at
+
+    # Relay, by priority.
+    if inputs.forced == OFF:
+        relay, reason = OFF, FORCED_OFF
+    elif inputs.forced == ON:
+        relay, reason = ON, FORCED_ON
+    elif inputs.protect:
+        relay, reason = ON, PROTECTED
+    elif tripped:
+        relay, reason = OFF, OVERLOAD
+    elif level == ARREARS:
+        relay, reason = OFF, CUT_ARREARS
+    elif reminder_until is not None:
+        relay, reason = OFF, REMINDER_CUT
+    elif level == NORMAL:
+        relay, reason = ON, CREDIT_OK
+    else:
+        relay, reason = ON, CREDIT_LOW
+
+    wakes = [t for t in (reminder_until, overload_end if tripped else None) if t is not None]
+    new_state = AlarmState(
+        level=level,
+        notified=frozenset(notified),
+        rearmed=MappingProxyType(rearmed),
+        reminder_until=reminder_until,
+        overload_notified_at=overload_notified_at,
+        recharge_seen_at=recharge if new_recharge else state.recharge_seen_at,
+        relay=relay,
+        reason=reason,
+    )
+    decision = Decision(
+        level=level,
+        relay=relay,
+        reason=reason,
+        text=REASON_TEXTS[reason],
+        notices=tuple(notices),
+        reminder_until=reminder_until,
+        wake_at=min(wakes) if wakes else None,
+        changed=relay != state.relay,
+    )
+    return new_state, decision
