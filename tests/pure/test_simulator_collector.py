@@ -2,6 +2,10 @@
 
 import asyncio
 import datetime as dt
+import json
+import signal
+import subprocess
+import sys
 import time
 from decimal import Decimal
 
@@ -289,3 +293,38 @@ def test_bus_limits():
     responder = Dlt645Responder(meters(clock, 1)[0])
     assert responder.matches("AAAAAAAAAAAA") and responder.matches("0000000000AA")
     assert not responder.matches("000000000002")
+
+
+def test_cli_starts_a_fleet_and_prints_it():
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            *("-m", "prepaid_core.simulator", "--collectors", "1", "--buses", "2"),
+            *("--meters", "3", "--protocol", "mixed", "--base-port", "0", "--baud", "115200"),
+            *("--speed", "3600", "--duration", "20", "--json"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        fleet = json.loads(process.stdout.readline())
+        dlt_bus, modbus_bus = fleet["collectors"][0]["buses"]
+        assert dlt_bus["protocol"] == "dlt645" and modbus_bus["protocol"] == "modbus"
+        assert [m["address"] for m in dlt_bus["meters"]] == [
+            "000010010001",
+            "000010010002",
+            "000010010003",
+        ]
+        assert [m["unit_id"] for m in modbus_bus["meters"]] == [1, 2, 3]
+
+        async def main():
+            master = await Master.connect(dlt_bus["port"])
+            # speed 3600: a simulated hour per second, the meter has consumed something
+            await asyncio.sleep(0.5)
+            assert await master.read("000010010002", 0x00000000) > 0
+            master.close()
+
+        run(main())
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(10) == 0

@@ -1,0 +1,226 @@
+"""Start a fleet of simulated meters (G7, X3): ``python -m prepaid_core.simulator``.
+
+    python -m prepaid_core.simulator --collectors 2 --buses 2 --meters 32 \\
+        --mqtt-meters 100 --mqtt-host 127.0.0.1 --mqtt-port 1883 --speed 60 --base-port 9100
+
+Collector ``c`` (0-based), bus ``b`` listens on ``base_port + c * buses + b`` (``--base-port
+0``: free ports chosen by the system); its meters have the DL/T645 addresses
+``00 CCC BBB MMMM`` (collector, bus, meter, 1-based), e.g. ``000010010001``; on a Modbus
+bus (``--protocol modbus``, or ``mixed``: the last bus of each collector) the unit id is
+the meter's position (1..32). MQTT meters are ``9NNNNNNNNNNN``. ``--start-broker`` starts
+a private Mosquitto (Debian package) instead of using ``--mqtt-host/--mqtt-port``.
+``--json`` prints the same description as one JSON line (for scripts and tests). Every
+meter derives its token key from ``--vending-key`` (hex) and its address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import tempfile
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+from prepaid_core.simulator.clock import AcceleratedClock
+from prepaid_core.simulator.collector import MAX_METERS_PER_BUS, Bus, Collector
+from prepaid_core.simulator.meter import LoadProfile, MeterConfig, VirtualMeter
+
+__all__ = ["build_parser", "main", "run"]
+
+DEFAULT_VENDING_KEY = MeterConfig("000000000000").vending_key
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m prepaid_core.simulator",
+        description="Start simulated prepaid meters: TCP collectors and 4G MQTT meters.",
+    )
+    parser.add_argument("--collectors", type=int, default=1, help="TCP collectors")
+    parser.add_argument("--buses", type=int, default=2, help="RS-485 buses per collector")
+    parser.add_argument(
+        "--meters", type=int, default=8, help=f"meters per bus (<= {MAX_METERS_PER_BUS})"
+    )
+    parser.add_argument(
+        "--protocol", choices=("dlt645", "modbus", "mixed"), default="dlt645", help="bus protocol"
+    )
+    parser.add_argument("--baud", type=int, default=2400, help="bus baud rate (8E1)")
+    parser.add_argument("--base-port", type=int, default=9100, help="port of the first bus")
+    parser.add_argument("--host", default="127.0.0.1", help="address the collectors listen on")
+    parser.add_argument("--mqtt-meters", type=int, default=0, help="4G meters over MQTT")
+    parser.add_argument("--mqtt-host", default="127.0.0.1")
+    parser.add_argument("--mqtt-port", type=int, default=1883)
+    parser.add_argument(
+        "--start-broker", action="store_true", help="start a private mosquitto for MQTT meters"
+    )
+    parser.add_argument(
+        "--reading-interval", type=float, default=60.0, help="simulated seconds between readings"
+    )
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the load profiles")
+    parser.add_argument("--balance", type=Decimal, default=Decimal(100), help="initial balance")
+    parser.add_argument("--price", type=Decimal, default=Decimal("0.6"), help="price per kWh")
+    parser.add_argument(
+        "--vending-key", default=DEFAULT_VENDING_KEY.hex(), help="vending key (hex)"
+    )
+    parser.add_argument("--duration", type=float, default=0, help="stop after N s (0: never)")
+    parser.add_argument("--json", action="store_true", help="print the fleet as one JSON line")
+    return parser
+
+
+def _check(args: argparse.Namespace) -> None:
+    if not 0 < args.meters <= MAX_METERS_PER_BUS:
+        raise SystemExit(f"--meters must be 1..{MAX_METERS_PER_BUS} (an RS-485 bus)")
+    if args.collectors < 0 or args.buses < 1 or args.mqtt_meters < 0:
+        raise SystemExit("--collectors, --buses and --mqtt-meters must not be negative")
+    if args.collectors > 999 or args.buses > 999:
+        raise SystemExit("at most 999 collectors of 999 buses")
+    if args.speed <= 0:
+        raise SystemExit("--speed must be positive")
+    try:
+        bytes.fromhex(args.vending_key)
+    except ValueError:
+        raise SystemExit("--vending-key must be hex") from None
+
+
+def _meter(args, clock, address: str, index: int) -> VirtualMeter:
+    base = MeterConfig(
+        address,
+        vending_key=bytes.fromhex(args.vending_key),
+        balance=args.balance,
+        price=args.price,
+    )
+    return VirtualMeter(replace(base, profile=LoadProfile(seed=args.seed * 100_003 + index)), clock)
+
+
+async def run(args: argparse.Namespace, *, out=sys.stdout) -> None:
+    """Start the fleet, print what was started, run until ``--duration`` or a signal."""
+    _check(args)
+    clock = AcceleratedClock(speed=args.speed)
+    collectors: list[Collector] = []
+    description: dict = {"speed": args.speed, "collectors": [], "mqtt": None}
+    index = 0
+    for c in range(args.collectors):
+        buses = []
+        for b in range(args.buses):
+            meters = []
+            for m in range(args.meters):
+                index += 1
+                meters.append(_meter(args, clock, f"00{c + 1:03d}{b + 1:03d}{m + 1:04d}", index))
+            modbus = args.protocol == "modbus" or (args.protocol == "mixed" and b == args.buses - 1)
+            port = 0 if args.base_port == 0 else args.base_port + c * args.buses + b
+            buses.append(
+                Bus.of_meters(meters, "modbus" if modbus else "dlt645", baud=args.baud, port=port)
+            )
+        collector = Collector(buses, host=args.host, name=f"collector{c + 1}")
+        await collector.start()
+        collectors.append(collector)
+        description["collectors"].append(
+            {
+                "name": collector.name,
+                "buses": [
+                    {
+                        "host": args.host,
+                        "port": bus.port,
+                        "protocol": bus.protocol,
+                        "baud": bus.baud,
+                        "meters": [
+                            {"address": r.meter.address, "unit_id": getattr(r, "unit_id", None)}
+                            for r in bus.responders
+                        ],
+                    }
+                    for bus in collector.buses
+                ],
+            }
+        )
+
+    broker = None
+    fleet = None
+    tmp = None
+    try:
+        if args.mqtt_meters:
+            from prepaid_core.simulator.mqtt_meter import MqttFleet  # noqa: PLC0415 (optional)
+
+            host, port = args.mqtt_host, args.mqtt_port
+            if args.start_broker:
+                from prepaid_core.simulator.broker import start_mosquitto  # noqa: PLC0415
+
+                tmp = tempfile.TemporaryDirectory(prefix="prepaid-sim-broker-")
+                broker = start_mosquitto(Path(tmp.name))
+                host, port = broker.host, broker.port
+            meters = [
+                _meter(args, clock, f"9{n:011d}", index + n) for n in range(1, args.mqtt_meters + 1)
+            ]
+            fleet = MqttFleet(meters, host, port, clock, reading_interval=args.reading_interval)
+            await fleet.start()
+            description["mqtt"] = {
+                "host": host,
+                "port": port,
+                "meters": args.mqtt_meters,
+                "connected": fleet.stats.connected,
+                "first": meters[0].address,
+                "last": meters[-1].address,
+            }
+        _print(description, args, out)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        if args.duration:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), args.duration)
+        else:
+            await stop.wait()
+    finally:
+        if fleet is not None:
+            await fleet.stop()
+        for collector in collectors:
+            await collector.close()
+        if broker is not None:
+            broker.stop()
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _print(description: dict, args, out) -> None:
+    if args.json:
+        print(json.dumps(description), file=out, flush=True)
+        return
+    print(f"prepaid meter simulator, speed x{args.speed:g}", file=out)
+    for collector in description["collectors"]:
+        print(f"{collector['name']}:", file=out)
+        for bus in collector["buses"]:
+            meters = bus["meters"]
+            first, last = meters[0]["address"], meters[-1]["address"]
+            units = f", unit ids 1..{len(meters)}" if bus["protocol"] == "modbus" else ""
+            print(
+                f"  {bus['host']}:{bus['port']}  {bus['protocol']} {bus['baud']} baud 8E1, "
+                f"{len(meters)} meters {first}..{last}{units}",
+                file=out,
+            )
+    mqtt = description["mqtt"]
+    if mqtt:
+        print(
+            f"MQTT: {mqtt['meters']} meters {mqtt['first']}..{mqtt['last']} on "
+            f"{mqtt['host']}:{mqtt['port']} ({mqtt['connected']} connected), "
+            f"topics prepaid/v1/<address>/...",
+            file=out,
+        )
+    print("running; Ctrl-C stops", file=out, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        asyncio.run(run(args))
+    except KeyboardInterrupt:
+        pass
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
