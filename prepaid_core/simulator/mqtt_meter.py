@@ -268,9 +268,16 @@ class MqttMeter:
             if ack is not None:
                 self._publish(schema.ACK, schema.encode(ack, validate=False))
             self.publish_events()
-        finally:
-            if message.qos > 0:
-                client.ack(message.mid, message.qos)
+        except Exception:
+            # Not acknowledged: the broker delivers it again after a reconnect, and the
+            # cmd_id table answers it without executing twice if it had run.
+            _logger.exception("meter %s: command not processed", self.address)
+            self.fleet.stats.extra["command_errors"] = (
+                self.fleet.stats.extra.get("command_errors", 0) + 1
+            )
+            return
+        if message.qos > 0:
+            client.ack(message.mid, message.qos)
 
     def _ack(self, cmd_id: str, result: str, error: str | None = None, duplicate=False):
         now = self.meter.clock.now()

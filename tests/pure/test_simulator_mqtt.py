@@ -222,10 +222,32 @@ def test_lost_connection_reconnects(mosquitto):
         await until(lambda: fleet.stats.disconnects == 1, what="meter noticing the loss")
         await until(lambda: fleet[address].connected, what="reconnect")
         assert fleet.stats.connects == len(addresses) + 1
-        await until(
-            lambda: server.of(address, "status")[-1].state == "online", what="online again"
-        )
+        await until(lambda: server.of(address, "status")[-1].state == "online", what="online again")
         cmd_id = server.command(address, "read_now")
         await until(lambda: server.acks(address, cmd_id), what="read_now ack")
 
     run_fleet(mosquitto, 3, scenario, prefix=106)
+
+
+def test_command_is_acknowledged_to_the_broker_only_after_its_ack_is_published(mosquitto):
+    async def scenario(fleet, server, addresses):
+        mqtt_meter = fleet[addresses[0]]
+        calls = []
+        publish, ack = mqtt_meter.client.publish, mqtt_meter.client.ack
+
+        def spy_publish(topic, payload=None, *args, **kwargs):
+            calls.append(("publish", topic.rsplit("/", 1)[-1], mqtt_meter.meter.relay))
+            return publish(topic, payload, *args, **kwargs)
+
+        def spy_ack(mid, qos):
+            calls.append(("puback", mid, mqtt_meter.meter.relay))
+            return ack(mid, qos)
+
+        mqtt_meter.client.publish, mqtt_meter.client.ack = spy_publish, spy_ack
+        cmd_id = server.command(addresses[0], "relay_off")
+        await until(lambda: server.acks(addresses[0], cmd_id), what="ack")
+        kinds = [c[1] if c[0] == "publish" else "puback" for c in calls]
+        assert kinds.index("ack") < kinds.index("puback")
+        assert calls[kinds.index("puback")][2] == "off"  # executed before the PUBACK
+
+    run_fleet(mosquitto, 1, scenario, prefix=107)
