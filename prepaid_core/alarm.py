@@ -75,7 +75,8 @@ trip) or, if ``AlarmSettings.overload_auto_reset`` is set, until that much time 
 from __future__ import annotations
 
 import decimal
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
@@ -131,6 +132,7 @@ DEFAULT_REMINDER_CUT = timedelta(minutes=2)
 DEFAULT_HYSTERESIS = Decimal("1.00")
 _ZERO = Decimal(0)
 _LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
+_NOTICE_LEVELS = (ALARM1, ALARM2, ARREARS)
 
 
 # === ERRORS === #
@@ -254,13 +256,14 @@ class AlarmInputs(NamedTuple):
     last_recharge_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class AlarmState:
-    """What the machine remembers between evaluations (store it with the meter)."""
+class AlarmState(NamedTuple):
+    """What the machine remembers between evaluations (store it with the meter;
+    ``to_json``/``from_json``). ``rearmed`` counts, per level, how often its notice was
+    re-armed (it numbers the notice keys); treat it as read-only."""
 
     level: str = NORMAL
     notified: frozenset[str] = frozenset()  # levels notified and not re-armed since
-    rearmed: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    rearmed: Mapping[str, int] = MappingProxyType({})
     reminder_until: datetime | None = None
     overload_notified_at: datetime | None = None
     recharge_seen_at: datetime | None = None
@@ -322,6 +325,8 @@ class Decision(NamedTuple):
 
 # === STATE MACHINE === #
 
+_new = tuple.__new__  # NamedTuple instances without the keyword-parsing __new__
+
 
 def _notice(kind: str, count: int, balance: Decimal, settings: AlarmSettings) -> Notice:
     b = _fmt(balance)
@@ -355,8 +360,8 @@ def evaluate(
             f"A manager forces supply 'on' or 'off' (or not at all), not {inputs.forced!r}."
         )
     level = settings.level_of(balance)
-    notified = set(state.notified)
-    rearmed = dict(state.rearmed)
+    notified = state.notified
+    rearmed = state.rearmed
     notices: list[Notice] = []
     recharge = inputs.last_recharge_at
     new_recharge = recharge is not None and (
@@ -372,26 +377,29 @@ def evaluate(
             level = ARREARS
 
     # Re-arm levels the balance has clearly left (hysteresis) or left after a recharge.
-    for notified_level in sorted(notified, key=_LEVEL_RANK.__getitem__):
-        threshold = settings.threshold(notified_level)
-        left = _LEVEL_RANK[level] < _LEVEL_RANK[notified_level]
-        if balance >= threshold + settings.hysteresis or (new_recharge and left):
-            notified.discard(notified_level)
-            rearmed[notified_level] = rearmed.get(notified_level, 0) + 1
+    rank = _LEVEL_RANK[level]
+    if notified:
+        for notified_level in _NOTICE_LEVELS:
+            if notified_level not in notified:
+                continue
+            threshold = settings.threshold(notified_level)
+            left = rank < _LEVEL_RANK[notified_level]
+            if balance >= threshold + settings.hysteresis or (new_recharge and left):
+                notified = notified - {notified_level}
+                rearmed = MappingProxyType(
+                    {**rearmed, notified_level: rearmed.get(notified_level, 0) + 1}
+                )
 
     # Entering levels: one notice, for the most severe level newly entered.
-    entered = [
-        lvl
-        for lvl in (ALARM1, ALARM2, ARREARS)
-        if _LEVEL_RANK[lvl] <= _LEVEL_RANK[level] and lvl not in notified
-    ]
     reminder_until = state.reminder_until
-    if entered:
-        worst = entered[-1]
-        notices.append(_notice(worst, rearmed.get(worst, 0), balance, settings))
-        notified.update(entered)
-        if worst == ALARM2 and settings.reminder_cut:
-            reminder_until = now + settings.reminder_cut
+    if rank:
+        entered = [lvl for lvl in _NOTICE_LEVELS[:rank] if lvl not in notified]
+        if entered:
+            worst = entered[-1]
+            notices.append(_notice(worst, rearmed.get(worst, 0), balance, settings))
+            notified = notified.union(entered)
+            if worst == ALARM2 and settings.reminder_cut:
+                reminder_until = now + settings.reminder_cut
     if level != ALARM2 or (reminder_until is not None and now >= reminder_until):
         reminder_until = None
 
@@ -439,25 +447,36 @@ def evaluate(
     else:
         relay, reason = ON, CREDIT_LOW
 
-    wakes = [t for t in (reminder_until, overload_end if tripped else None) if t is not None]
-    new_state = AlarmState(
-        level=level,
-        notified=frozenset(notified),
-        rearmed=MappingProxyType(rearmed),
-        reminder_until=reminder_until,
-        overload_notified_at=overload_notified_at,
-        recharge_seen_at=recharge if new_recharge else state.recharge_seen_at,
-        relay=relay,
-        reason=reason,
+    if reminder_until is None:
+        wake_at = overload_end if tripped else None
+    elif tripped and overload_end is not None:
+        wake_at = min(reminder_until, overload_end)
+    else:
+        wake_at = reminder_until
+    new_state = _new(
+        AlarmState,
+        (
+            level,
+            notified,
+            rearmed,
+            reminder_until,
+            overload_notified_at,
+            recharge if new_recharge else state.recharge_seen_at,
+            relay,
+            reason,
+        ),
     )
-    decision = Decision(
-        level=level,
-        relay=relay,
-        reason=reason,
-        text=REASON_TEXTS[reason],
-        notices=tuple(notices),
-        reminder_until=reminder_until,
-        wake_at=min(wakes) if wakes else None,
-        changed=relay != state.relay,
+    decision = _new(
+        Decision,
+        (
+            level,
+            relay,
+            reason,
+            REASON_TEXTS[reason],
+            tuple(notices),
+            reminder_until,
+            wake_at,
+            relay != state.relay,
+        ),
     )
     return new_state, decision

@@ -864,18 +864,20 @@ class CompiledTariff:
         else:
             items = []
             added = ZERO
+            prices = version.prices
             for band, q in consumption.items():
                 if band not in _BAND_RANK:
                     _check_band(band)
+                if not q:  # most registers do not move in a 30-minute interval
+                    continue
                 if q.__class__ is not Decimal or not q.is_finite() or q.is_signed():
                     q = _check_quantity(q, band)
-                if q:
-                    if single:
-                        band = single
-                    elif band not in version.prices:
-                        _missing_band(band, version)
-                    items.append((band, q))
-                    added += q
+                if single:
+                    band = single
+                elif band not in prices:
+                    _missing_band(band, version)
+                items.append((band, q))
+                added += q
             if single and len(items) > 1:
                 items = [(single, added)]
         total = state.consumption

@@ -1,0 +1,169 @@
+"""Benchmark of the pure tariff engine (B1/B3) and alarm state machine (B8).
+
+Prices N intervals on an 8-step ladder x 4-band time-of-use tariff the way the billing
+scheduled action does: many meters, one state per meter, readings every 30 minutes, each
+run of the action pricing the new reading of every meter. Then runs the alarm state
+machine as often. Prints intervals/s and evaluations/s (wall clock and CPU time of this
+process, so that a busy machine can be told apart from a slow engine).
+
+    python benchmarks/bench_tariff_alarm.py [--intervals N] [--meters M]
+
+Scenarios:
+  registers  TOU register deltas as meters report them: the band(s) in force get the
+             consumption, the other registers are 0 (an interval across a period change
+             has two bands)
+  total      a total only, split over the time-of-use periods by time
+  worst      all four registers non-zero in every interval
+Not a test; exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time as clock
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from prepaid_core import alarm, tariff
+
+BANDS = (tariff.SHARP, tariff.PEAK, tariff.FLAT, tariff.VALLEY)
+START = datetime(2026, 3, 1)
+STEP = timedelta(minutes=30)
+
+
+def build_tariff() -> tariff.CompiledTariff:
+    segments = [
+        tariff.TouSegment(time(23), time(7), tariff.VALLEY),
+        tariff.TouSegment(time(7), time(10), tariff.FLAT),
+        tariff.TouSegment(time(10), time(11, 30), tariff.PEAK),
+        tariff.TouSegment(time(11, 30), time(13), tariff.SHARP),
+        tariff.TouSegment(time(13), time(18, 15), tariff.FLAT),
+        tariff.TouSegment(time(18, 15), time(21), tariff.PEAK),
+        tariff.TouSegment(time(21), time(23), tariff.FLAT),
+    ]
+    base = {tariff.SHARP: "1.1", tariff.PEAK: "0.9", tariff.FLAT: "0.6", tariff.VALLEY: "0.3"}
+    prices = {
+        band: tuple(Decimal(price) + Decimal("0.0537") * step for step in range(8))
+        for band, price in base.items()
+    }
+    limits = tuple(Decimal(v) for v in ("50", "100", "150", "200", "260", "330", "420"))
+    version = tariff.TariffVersion(
+        date(2026, 1, 1), prices, step_limits=limits, tou=tariff.TouSchedule.daily(segments)
+    )
+    return tariff.Tariff("Benchmark 8 steps x 4 bands", (version,)).compile()
+
+
+def workload(compiled, rounds, scenario):
+    """Per round: (start, end, [inputs for meters, cycled])."""
+    pool = [Decimal(n).scaleb(-3) for n in (53, 91, 120, 177, 240, 305, 388, 412)]
+    out = []
+    for r in range(rounds):
+        start = START + STEP * r
+        end = start + STEP
+        if scenario == "total":
+            inputs = pool
+        elif scenario == "worst":
+            inputs = [dict(zip(BANDS, pool[i : i + 4], strict=True)) for i in range(4)]
+        else:
+            first, last = compiled.band_at(start), compiled.band_at(end - timedelta(seconds=1))
+            inputs = []
+            for q in pool:
+                registers = dict.fromkeys(BANDS, Decimal("0.000"))
+                if first == last:
+                    registers[first] = q
+                else:  # a period change inside the interval: the consumption is shared
+                    registers[first] = q / 2
+                    registers[last] = q - q / 2
+                inputs.append(registers)
+        out.append((start, end, inputs))
+    return out
+
+
+def timed(function):
+    wall, cpu = clock.perf_counter(), clock.process_time()
+    result = function()
+    return result, clock.perf_counter() - wall, clock.process_time() - cpu
+
+
+def bench_pricing(compiled, meters, rounds, scenario):
+    work = workload(compiled, rounds, scenario)
+    states = [None] * meters
+    price = compiled.price_interval
+
+    def run():
+        charged = Decimal(0)
+        for start, end, inputs in work:
+            size = len(inputs)
+            for m in range(meters):
+                result = price(states[m], start, end, inputs[m % size])
+                states[m] = result.state
+                charged += result.amount
+        return charged
+
+    charged, wall, cpu = timed(run)
+    return meters * rounds, wall, cpu, charged
+
+
+def bench_alarm(meters, rounds):
+    settings = alarm.AlarmSettings(Decimal("20"), Decimal("10"), overdraft_limit=Decimal("5"))
+    states = [None] * meters
+    balances = [Decimal(30 + m % 17) for m in range(meters)]
+    usage = Decimal("0.4137")
+    evaluate = alarm.evaluate
+    inputs_type = alarm.AlarmInputs
+
+    def run():
+        notices = 0
+        for r in range(rounds):
+            now = START + STEP * r
+            for m in range(meters):
+                balance = balances[m] - usage
+                recharge = None
+                if balance < -5:  # the tenant recharges once cut
+                    balance += 50
+                    recharge = now
+                balances[m] = balance
+                states[m], decision = evaluate(
+                    states[m], inputs_type(balance, settings, last_recharge_at=recharge), now
+                )
+                notices += len(decision.notices)
+        return notices
+
+    notices, wall, cpu = timed(run)
+    return meters * rounds, wall, cpu, notices
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--intervals", type=int, default=1_000_000)
+    parser.add_argument("--meters", type=int, default=1000)
+    parser.add_argument("--scenarios", default="registers,total,worst")
+    args = parser.parse_args(argv)
+    meters = max(1, min(args.meters, args.intervals))
+    rounds = max(1, args.intervals // meters)
+    compiled = build_tariff()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), load {os.getloadavg()}")
+    print(f"{meters} meters x {rounds} readings of 30 min; 8-step ladder x 4-band TOU tariff")
+    for scenario in args.scenarios.split(","):
+        count, wall, cpu, charged = bench_pricing(compiled, meters, rounds, scenario)
+        print(
+            f"price_interval [{scenario:9s}] {count:>9,d} intervals in {wall:6.2f} s: "
+            f"{count / wall:>9,.0f} intervals/s wall, {count / cpu:>9,.0f}/s CPU "
+            f"(charged {charged})"
+        )
+    count, wall, cpu, notices = bench_alarm(meters, rounds)
+    print(
+        f"alarm.evaluate               {count:>9,d} evaluations in {wall:6.2f} s: "
+        f"{count / wall:>9,.0f} evaluations/s wall, {count / cpu:>9,.0f}/s CPU "
+        f"({notices} notices)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
