@@ -56,7 +56,11 @@ a Json field) and for each new reading call::
 ``consumption`` is a ``Decimal`` total (split by time over the periods) or a mapping
 ``{band: Decimal}`` of time-of-use register deltas. The state remembers up to when it was
 charged (``priced_until``): a reading that overlaps what was already charged raises
-:class:`AlreadyPricedError`, so a reading is never charged twice (R11).
+:class:`AlreadyPricedError`, so a reading is never charged twice (R11). Store the new state
+in the same transaction as the deduction it produced. ``result.closed_cycles`` are the
+cycles that ended inside the interval (for monthly/annual consumption reports). When a
+meter moves to another tariff, pass its state on if both tariffs settle on the same cycle
+(accumulation continues), otherwise start the new tariff with ``state=None``.
 
 Times are the tariff's wall-clock time: naive datetimes are taken as local time of the
 tariff; aware ones are converted to ``Tariff.timezone``. Durations are wall-clock durations:
