@@ -84,6 +84,7 @@ async def run(args, broker, counts) -> dict:
         clock,
         reading_interval=60,
         connect_concurrency=args.concurrency,
+        mqtt_version=args.mqtt_version,
     )
     started = time.monotonic()
     await fleet.start(timeout=120)
@@ -115,6 +116,7 @@ async def run(args, broker, counts) -> dict:
         "publish_errors": fleet.stats.publish_errors,
         "disconnects": fleet.stats.disconnects,
         "cycles": fleet.stats.extra.get("cycles", 0),
+        "late": fleet.stats.extra.get("late", 0),
         "window": (s0, s1),
     }
     await fleet.stop()
@@ -126,6 +128,9 @@ def main() -> int:
     parser.add_argument("--meters", type=int, default=10_000)
     parser.add_argument("--speed", type=float, default=10.0, help="simulated seconds per second")
     parser.add_argument("--seconds", type=float, default=30.0, help="measurement window")
+    parser.add_argument(
+        "--mqtt-version", type=int, choices=(4, 5), default=5, help="5 or 4 (3.1.1)"
+    )
     parser.add_argument("--concurrency", type=int, default=200, help="CONNECTs in flight")
     args = parser.parse_args()
     raise_fd_limit(args.meters + 1000)
@@ -153,6 +158,7 @@ def main() -> int:
     total = time.monotonic() - t0
     expected = args.meters * args.speed / 60
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"MQTT version:            {'5' if args.mqtt_version == 5 else '3.1.1'}")
     print(
         f"meters:                  {args.meters} (speed {args.speed:g}: a reading every "
         f"{60 / args.speed:.1f} s real per meter)"
@@ -175,6 +181,7 @@ def main() -> int:
     )
     print(f"event-loop lag (max):    {result['loop_lag_max'] * 1000:.0f} ms")
     print(f"publish errors:          {result['publish_errors']}")
+    print(f"readings > 1 interval late: {result['late']}")
     print(f"simulator peak RSS:      {rss_mb:,.0f} MB")
     return 0 if result["connected"] == args.meters else 1
 

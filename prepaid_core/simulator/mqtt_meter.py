@@ -12,9 +12,10 @@ client, no shared connection between meters. ``benchmarks/bench_mqtt_fleet.py`` 
 Each meter:
 
 - connects with MQTT 5, client id ``meter-<address>``, ``clean_start=False`` and a session
-  expiry interval (persistent session: commands sent while it is offline wait for it at
-  the broker), keepalive 60 s; the will is a retained ``offline`` status, and ``online`` is
-  published (retained) on every connect;
+  expiry interval of a week (persistent session: commands sent while it is offline wait
+  for it at the broker), keepalive 60 s (``mqtt_version=4``: MQTT 3.1.1 with
+  ``clean_session=False``, for meters and brokers without MQTT 5); the will is a retained
+  ``offline`` status, and ``online`` is published (retained) on every connect;
 - subscribes to ``prepaid/v1/<address>/cmd`` with QoS 1 and per-topic dispatch
   (``message_callback_add``);
 - publishes a reading every ``reading_interval`` simulated seconds (each meter at its own
@@ -122,10 +123,12 @@ class MqttMeter:
     # === CLIENT === #
 
     def _make_client(self) -> paho.Client:
+        v5 = self.fleet.mqtt_version == 5
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"meter-{self.address}",
-            protocol=paho.MQTTv5,
+            clean_session=None if v5 else False,
+            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
             manual_ack=True,
             reconnect_on_failure=False,
         )
@@ -186,8 +189,12 @@ class MqttMeter:
     def connect(self) -> asyncio.Future:
         """Open the TCP connection and send CONNECT; the future resolves on CONNACK."""
         self._connack = self.fleet.loop.create_future()
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
+        if self.fleet.mqtt_version == 5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
+            options = {"clean_start": False, "properties": properties}
+        else:
+            options = {}  # MQTT 3.1.1: clean_session=False on the client
         self.client.will_set(
             self.topics[schema.STATUS], self._status_payload("offline"), qos=1, retain=True
         )
@@ -196,8 +203,7 @@ class MqttMeter:
                 self.fleet.host,
                 self.fleet.port,
                 keepalive=self.fleet.keepalive,
-                clean_start=False,
-                properties=properties,
+                **options,
             )
         except OSError as error:
             self.fleet.stats.connect_errors += 1
@@ -358,7 +364,11 @@ class MqttFleet:
         keepalive: int = 60,
         connect_concurrency: int = 200,
         reconnect_delay: float = 1.0,
+        mqtt_version: int = 5,
     ):
+        if mqtt_version not in (4, 5):
+            raise ValueError("mqtt_version is 5 (MQTT 5) or 4 (MQTT 3.1.1)")
+        self.mqtt_version = mqtt_version
         self.host, self.port, self.clock = host, port, clock
         self.reading_interval = reading_interval
         self.keepalive = keepalive
@@ -489,11 +499,12 @@ class MqttFleet:
                 wait = due - self.clock.now().timestamp()
                 if wait > 0:
                     await self.clock.sleep(wait)
-                elif index % 64 == 0:
-                    await asyncio.sleep(0)
+                else:
                     if wait < -interval:
                         late += 1
                         self.stats.extra["late"] = late
+                    if index % 64 == 0:
+                        await asyncio.sleep(0)
                 mqtt_meter.publish_reading()
             cycle += 1
             self.stats.extra["cycles"] = cycle

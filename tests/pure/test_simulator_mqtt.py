@@ -7,6 +7,7 @@ import time
 from decimal import Decimal
 
 import paho.mqtt.client as paho
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from prepaid_core.protocols import mqtt_schema as schema
@@ -74,7 +75,7 @@ async def until(predicate, timeout=10.0, what="condition"):
         await asyncio.sleep(0.02)
 
 
-def run_fleet(broker, count, scenario, *, speed=600, prefix=100):
+def run_fleet(broker, count, scenario, *, speed=600, prefix=100, mqtt_version=5):
     """Start ``count`` meters, run ``scenario(fleet, server, addresses)``, stop."""
     server = Server(broker)
     addresses = [f"{prefix:06d}{n:06d}" for n in range(1, count + 1)]
@@ -85,7 +86,9 @@ def run_fleet(broker, count, scenario, *, speed=600, prefix=100):
             VirtualMeter(MeterConfig(address, vending_key=KEY, balance=Decimal(50)), clock)
             for address in addresses
         ]
-        fleet = MqttFleet(meters, broker.host, broker.port, clock, reading_interval=60)
+        fleet = MqttFleet(
+            meters, broker.host, broker.port, clock, reading_interval=60, mqtt_version=mqtt_version
+        )
         await fleet.start(timeout=20)
         try:
             await fleet.wait_connected(timeout=10)
@@ -190,7 +193,8 @@ def test_bad_commands_get_failed_acks_and_are_not_redelivered(mosquitto):
     run_fleet(mosquitto, 1, scenario, prefix=104)
 
 
-def test_persistent_session_delivers_commands_sent_while_offline(mosquitto):
+@pytest.mark.parametrize("mqtt_version", [5, 4])
+def test_persistent_session_delivers_commands_sent_while_offline(mosquitto, mqtt_version):
     async def scenario(fleet, server, addresses):
         address = addresses[0]
         fleet.go_offline(address)
@@ -208,7 +212,9 @@ def test_persistent_session_delivers_commands_sent_while_offline(mosquitto):
         assert server.acks(address, cmd_id)[0].relay == "off"
         assert server.of(address, "status")[-1].state == "online"
 
-    run_fleet(mosquitto, 1, scenario, prefix=105)
+    run_fleet(
+        mosquitto, 1, scenario, prefix=105 + 100 * (mqtt_version == 4), mqtt_version=mqtt_version
+    )
 
 
 def test_lost_connection_reconnects(mosquitto):
