@@ -1,0 +1,493 @@
+import base64
+import re
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from odoo.addons.prepaid_meter.const import (
+    ACTUAL_RELAY_STATES,
+    DEFAULT_LOST_AFTER_MINUTES,
+    RELAY_STATES,
+)
+from odoo.addons.prepaid_meter.models.prepaid_gateway_bus import MAX_METERS_PER_BUS
+
+ADDRESS_RE = re.compile(r"^\d{12}$")
+
+
+class PrepaidMeter(models.Model):
+    """M3: an electricity or water meter installed in a unit.
+
+    The relay has two states: the *desired* one, decided by billing (alarms, credit) or by a
+    manager, and the *actual* one, reported by the device.  meter_gateway makes the second
+    follow the first; nothing else talks to devices.
+    """
+
+    _name = "prepaid.meter"
+    _description = "Prepaid Meter"
+    _inherit = ["mail.thread", "mail.activity.mixin", "portal.mixin"]
+    _order = "site_id, building_id, unit_id, name"
+    _check_company_auto = True
+
+    # === IDENTITY === #
+    name = fields.Char(required=True, tracking=True, help="Name shown to managers and tenants.")
+    serial = fields.Char(string="Serial Number", tracking=True)
+    address = fields.Char(
+        string="Communication Address",
+        tracking=True,
+        help="12-digit DL/T645 / device address, unique on its gateway bus.",
+    )
+    model_id = fields.Many2one("prepaid.meter.model", required=True, tracking=True)
+    utility = fields.Selection(related="model_id.utility", store=True)
+    uom_name = fields.Char(related="model_id.uom_name")
+    protocol = fields.Selection(related="model_id.protocol")
+    state = fields.Selection(
+        [("draft", "Draft"), ("in_service", "In Service"), ("removed", "Removed")],
+        default="draft",
+        required=True,
+        tracking=True,
+        copy=False,
+    )
+    active = fields.Boolean(default=True)
+
+    # === WHERE === #
+    unit_id = fields.Many2one("prepaid.unit", index=True, tracking=True, check_company=True)
+    building_id = fields.Many2one(related="unit_id.building_id", store=True, index=True)
+    site_id = fields.Many2one(related="unit_id.site_id", store=True, index=True)
+    company_id = fields.Many2one(
+        "res.company",
+        compute="_compute_company_id",
+        store=True,
+        readonly=False,
+        required=True,
+        index=True,
+        precompute=True,
+    )
+    install_location = fields.Char(help="Where the meter hangs, e.g. 'Cabinet B2, left'.")
+    gateway_id = fields.Many2one("prepaid.gateway", index=True, tracking=True, check_company=True)
+    bus_id = fields.Many2one(
+        "prepaid.gateway.bus",
+        index=True,
+        domain="[('gateway_id', '=', gateway_id)]",
+        check_company=True,
+    )
+
+    # === METROLOGY === #
+    ct_ratio = fields.Float(string="CT Ratio", default=1.0, tracking=True)
+    pt_ratio = fields.Float(string="PT Ratio", default=1.0, tracking=True)
+    multiplier = fields.Float(
+        compute="_compute_multiplier",
+        store=True,
+        digits=(16, 4),
+        help="CT ratio × PT ratio: register values are multiplied by it.",
+    )
+
+    # === SUPPLY === #
+    desired_relay_state = fields.Selection(
+        RELAY_STATES, default="on", required=True, tracking=True, copy=False
+    )
+    desired_relay_reason = fields.Char(tracking=True, copy=False)
+    desired_relay_changed_at = fields.Datetime(copy=False, readonly=True)
+    actual_relay_state = fields.Selection(
+        ACTUAL_RELAY_STATES, default="unknown", required=True, tracking=True, copy=False
+    )
+    actual_relay_at = fields.Datetime(copy=False, readonly=True)
+    relay_mismatch = fields.Boolean(
+        compute="_compute_relay_mismatch",
+        store=True,
+        help="The device's relay does not (yet) match what was asked of it.",
+    )
+    protect_mode = fields.Boolean(
+        tracking=True, help="Protected meters are never cut, whatever the balance."
+    )
+
+    # === LATEST STATE (kept by the readings store) === #
+    last_reading_at = fields.Datetime(readonly=True, copy=False, help="Newest reading.")
+    last_total = fields.Float(
+        digits=(16, 4), readonly=True, copy=False, help="Primary-side total of the newest reading."
+    )
+    baseline_total = fields.Float(
+        digits=(16, 4),
+        readonly=True,
+        copy=False,
+        help="Total of the latest accepted reading: the next reading is judged against it. "
+        "A flagged reading (rollback, spike) does not move it.",
+    )
+    baseline_at = fields.Datetime(readonly=True, copy=False)
+    last_forward_total = fields.Float(digits=(16, 4), readonly=True, copy=False)
+    last_reverse_total = fields.Float(digits=(16, 4), readonly=True, copy=False)
+    last_power = fields.Float(digits=(16, 4), readonly=True, copy=False, string="Last Power (kW)")
+    last_meter_balance = fields.Float(
+        digits=(16, 4), readonly=True, copy=False, help="Balance the meter itself reported."
+    )
+    last_contact_at = fields.Datetime(readonly=True, copy=False)
+    connection_state = fields.Selection(
+        [("never", "Never Seen"), ("online", "Online"), ("lost", "Lost Connection")],
+        default="never",
+        required=True,
+        readonly=True,
+        copy=False,
+        tracking=True,
+    )
+    status = fields.Selection(
+        selection="_selection_status",
+        compute="_compute_status",
+        store=True,
+        index=True,
+        help="What the meter list colours: the most urgent condition of the meter.",
+    )
+
+    # === TENANCY === #
+    current_tenancy_id = fields.Many2one(
+        "prepaid.tenancy", compute="_compute_current_tenancy", string="Tenancy"
+    )
+    tenant_id = fields.Many2one(
+        "res.partner", compute="_compute_current_tenancy", search="_search_tenant_id"
+    )
+    replaced_by_id = fields.Many2one("prepaid.meter", readonly=True, copy=False)
+    replaces_id = fields.Many2one("prepaid.meter", readonly=True, copy=False)
+
+    # === RELATED RECORDS === #
+    reading_count = fields.Integer(compute="_compute_reading_count")
+    event_ids = fields.One2many("prepaid.meter.event", "meter_id", string="Events")
+    qr_url = fields.Char(
+        compute="_compute_qr_url",
+        string="QR Link",
+        help="What the meter's QR code opens: its page for the tenant.",
+    )
+    qr_image = fields.Binary(compute="_compute_qr_url", string="QR Code")
+
+    _address_bus_uniq = models.UniqueIndex(
+        "(gateway_id, COALESCE(bus_id, 0), address) "
+        "WHERE address IS NOT NULL AND gateway_id IS NOT NULL AND state != 'removed'",
+        "A communication address must be unique on its gateway bus.",
+    )
+    _serial_model_uniq = models.UniqueIndex(
+        "(model_id, serial) WHERE serial IS NOT NULL",
+        "A serial number must be unique for its meter model.",
+    )
+    _status_company_idx = models.Index("(company_id, status)")
+
+    # === COMPUTES === #
+    @api.model
+    def _selection_status(self):
+        """Most urgent first; prepaid_billing inserts its alarm levels."""
+        return [
+            ("removed", "Removed"),
+            ("draft", "Not Installed"),
+            ("lost", "Lost Connection"),
+            ("off", "Supply Off"),
+            ("protected", "Protected"),
+            ("normal", "Normal"),
+        ]
+
+    @api.depends("unit_id.company_id")
+    def _compute_company_id(self):
+        for meter in self:
+            if meter.unit_id:
+                meter.company_id = meter.unit_id.company_id
+            elif not meter.company_id:
+                meter.company_id = self.env.company
+
+    @api.depends("ct_ratio", "pt_ratio")
+    def _compute_multiplier(self):
+        for meter in self:
+            meter.multiplier = (meter.ct_ratio or 1.0) * (meter.pt_ratio or 1.0)
+
+    @api.depends("desired_relay_state", "actual_relay_state", "state")
+    def _compute_relay_mismatch(self):
+        for meter in self:
+            meter.relay_mismatch = (
+                meter.state == "in_service"
+                and meter.model_id.has_relay
+                and meter.actual_relay_state != meter.desired_relay_state
+            )
+
+    @api.depends("state", "connection_state", "protect_mode", "desired_relay_state")
+    def _compute_status(self):
+        for meter in self:
+            meter.status = meter._get_status()
+
+    def _get_status(self):
+        """Status of one meter; override and call super() to add conditions."""
+        self.ensure_one()
+        if self.state == "removed":
+            return "removed"
+        if self.state == "draft":
+            return "draft"
+        if self.connection_state == "lost":
+            return "lost"
+        if self.desired_relay_state == "off":
+            return "off"
+        if self.protect_mode:
+            return "protected"
+        return "normal"
+
+    @api.depends("unit_id.tenancy_ids.state")
+    def _compute_current_tenancy(self):
+        for meter in self:
+            tenancy = meter.unit_id.current_tenancy_id if meter.state != "removed" else False
+            meter.current_tenancy_id = tenancy
+            meter.tenant_id = tenancy.partner_id if tenancy else False
+
+    def _search_tenant_id(self, operator, value):
+        return [("unit_id", "any", [("tenant_id", operator, value)]), ("state", "!=", "removed")]
+
+    def _compute_reading_count(self):
+        counts = dict(
+            self.env["prepaid.meter.reading"]._read_group(
+                [("meter_id", "in", self.ids)], ["meter_id"], ["__count"]
+            )
+        )
+        for meter in self:
+            meter.reading_count = counts.get(meter, 0)
+
+    def _compute_access_url(self):
+        super()._compute_access_url()
+        for meter in self:
+            meter.access_url = f"/my/meters/{meter.id}"
+
+    def _compute_qr_url(self):
+        report = self.env["ir.actions.report"]
+        for meter in self:
+            if not meter.id:
+                meter.qr_url = meter.qr_image = False
+                continue
+            meter.qr_url = meter.get_base_url() + meter.sudo().get_portal_url()
+            meter.qr_image = base64.b64encode(
+                report.barcode("QR", meter.qr_url, width=240, height=240)
+            )
+
+    # === CONSTRAINTS === #
+    @api.constrains("address")
+    def _check_address(self):
+        for meter in self:
+            if meter.address and not ADDRESS_RE.match(meter.address):
+                raise ValidationError(
+                    self.env._(
+                        "The communication address of %(meter)s must be 12 digits "
+                        "(got %(address)r).",
+                        meter=meter.display_name,
+                        address=meter.address,
+                    )
+                )
+
+    @api.constrains("bus_id", "gateway_id", "state")
+    def _check_bus(self):
+        for bus in self.bus_id:
+            count = self.search_count([("bus_id", "=", bus.id), ("state", "!=", "removed")])
+            if count > MAX_METERS_PER_BUS:
+                raise ValidationError(
+                    self.env._(
+                        "Bus %(bus)s has %(count)s meters; an RS-485 bus carries at most %(max)s.",
+                        bus=bus.name,
+                        count=count,
+                        max=MAX_METERS_PER_BUS,
+                    )
+                )
+        for meter in self:
+            if meter.bus_id and meter.bus_id.gateway_id != meter.gateway_id:
+                raise ValidationError(
+                    self.env._(
+                        "Bus %(bus)s does not belong to gateway %(gateway)s.",
+                        bus=meter.bus_id.name,
+                        gateway=meter.gateway_id.name,
+                    )
+                )
+
+    @api.constrains("ct_ratio", "pt_ratio")
+    def _check_ratios(self):
+        for meter in self:
+            if meter.ct_ratio <= 0 or meter.pt_ratio <= 0:
+                raise ValidationError(self.env._("CT and PT ratios must be positive."))
+
+    # === CRUD === #
+    @api.onchange("model_id")
+    def _onchange_model_id(self):
+        if self.model_id:
+            self.ct_ratio = self.model_id.ct_ratio or 1.0
+            self.pt_ratio = self.model_id.pt_ratio or 1.0
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        models_by_id = {}
+        for vals in vals_list:
+            if vals.get("model_id") and ("ct_ratio" not in vals or "pt_ratio" not in vals):
+                model = models_by_id.setdefault(
+                    vals["model_id"], self.env["prepaid.meter.model"].browse(vals["model_id"])
+                )
+                vals.setdefault("ct_ratio", model.ct_ratio or 1.0)
+                vals.setdefault("pt_ratio", model.pt_ratio or 1.0)
+        meters = super().create(vals_list)
+        for meter in meters:
+            meter._portal_ensure_token()
+        return meters
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_with_readings(self):
+        if self.env["prepaid.meter.reading"].search_count([("meter_id", "in", self.ids)], limit=1):
+            raise UserError(
+                self.env._("A meter with readings cannot be deleted: mark it as removed instead.")
+            )
+
+    # === ACTIONS === #
+    def action_put_in_service(self):
+        for meter in self:
+            if meter.state == "removed":
+                raise UserError(
+                    self.env._("%(meter)s was removed; it cannot return.", meter=meter.name)
+                )
+            if not meter.unit_id:
+                raise UserError(
+                    self.env._("Install %(meter)s in a unit first.", meter=meter.name)
+                )
+        self.write({"state": "in_service"})
+
+    def action_remove(self):
+        self.write({"state": "removed"})
+
+    def action_set_draft(self):
+        self.filtered(lambda m: m.state == "in_service").write({"state": "draft"})
+
+    def action_view_readings(self):
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "prepaid_meter.prepaid_meter_reading_action"
+        )
+        action["domain"] = [("meter_id", "in", self.ids)]
+        action["context"] = {"default_meter_id": self.id} if len(self) == 1 else {}
+        return action
+
+    def action_view_events(self):
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "prepaid_meter.prepaid_meter_event_action"
+        )
+        action["domain"] = [("meter_id", "in", self.ids)]
+        return action
+
+    def action_print_label(self):
+        return self.env.ref("prepaid_meter.action_report_prepaid_meter_label").report_action(self)
+
+    def action_share(self):
+        """T7: open Odoo's share wizard on the meter's portal link."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "portal.share",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"active_model": self._name, "active_id": self.id},
+        }
+
+    # === BUSINESS METHODS === #
+    def _set_desired_relay(self, state, reason):
+        """Ask for supply on or off.  Billing and managers call this; meter_gateway makes the
+        device follow.  Records who and why as an event; a no-op for meters already there."""
+        to_change = self.filtered(
+            lambda m: m.desired_relay_state != state or m.desired_relay_reason != reason
+        )
+        if not to_change:
+            return to_change
+        changed_state = to_change.filtered(lambda m: m.desired_relay_state != state)
+        to_change.write(
+            {
+                "desired_relay_state": state,
+                "desired_relay_reason": reason,
+                "desired_relay_changed_at": fields.Datetime.now(),
+            }
+        )
+        changed_state._log_event(f"desired_{state}", reason=reason)
+        return to_change
+
+    def _record_actual_relay(self, state, at=None):
+        """The device reported its relay: record it, with an event when it changed."""
+        at = at or fields.Datetime.now()
+        changed = self.filtered(lambda m: m.actual_relay_state != state)
+        self.write({"actual_relay_state": state, "actual_relay_at": at})
+        changed._log_event(f"relay_{state}", event_at=at, source="device")
+        return changed
+
+    def _log_event(self, event_type, reason=None, event_at=None, source=None, code=None):
+        if not self:
+            return self.env["prepaid.meter.event"]
+        user = self.env.user
+        return (
+            self.env["prepaid.meter.event"]
+            .sudo()
+            .create(
+                [
+                    {
+                        "meter_id": meter.id,
+                        "event_type": event_type,
+                        "reason": reason,
+                        "code": code,
+                        "event_at": event_at or fields.Datetime.now(),
+                        "user_id": user.id if source != "device" else False,
+                        "source": source or ("system" if user._is_superuser() else "operator"),
+                    }
+                    for meter in self
+                ]
+            )
+        )
+
+    @api.model
+    def _lost_after(self):
+        param = self.env["ir.config_parameter"].sudo().get_param(
+            "prepaid_meter.lost_after_minutes"
+        )
+        return timedelta(minutes=int(param or DEFAULT_LOST_AFTER_MINUTES))
+
+    @api.model
+    def _cron_update_connection_state(self):
+        """Meters (and gateways) silent for too long are marked lost, with an event."""
+        limit = fields.Datetime.now() - self._lost_after()
+        lost = self.search(
+            [
+                ("state", "=", "in_service"),
+                ("connection_state", "=", "online"),
+                ("last_contact_at", "<", limit),
+            ]
+        )
+        lost.write({"connection_state": "lost"})
+        lost._log_event("connection_lost", reason=self.env._("No contact since %s", limit))
+        gateways = self.env["prepaid.gateway"].search(
+            [("connection_state", "=", "online"), ("last_contact_at", "<", limit)]
+        )
+        gateways.write({"connection_state": "lost"})
+        return lost
+
+    # === DEMO === #
+    @api.model
+    def _demo_generate_readings(self, days=3):
+        """Demo data: ``days`` of 30-minute readings for every meter in service, through the
+        same bulk path gateways use."""
+        import random  # noqa: PLC0415 -- demo only
+
+        meters = self.search([("state", "=", "in_service")])
+        end = fields.Datetime.now().replace(minute=0, second=0, microsecond=0)
+        start = end - timedelta(days=days)
+        steps = days * 48
+        rows = []
+        for meter in meters:
+            rnd = random.Random(meter.id)
+            total = rnd.uniform(100, 5000) if meter.utility == "electricity" else rnd.uniform(10, 300)
+            for step in range(steps + 1):
+                at = start + timedelta(minutes=30 * step)
+                hour = at.hour
+                if meter.utility == "water":
+                    total += rnd.uniform(0.0, 0.04) * (2 if 6 <= hour <= 9 else 1)
+                else:
+                    base = 1.6 if meter.unit_id.unit_type in ("shop", "office") else 0.4
+                    busy = 1.8 if 9 <= hour <= 20 else 0.3
+                    total += rnd.uniform(0.2, 1.0) * base * busy / (meter.multiplier or 1)
+                rows.append(
+                    {
+                        "meter_id": meter.id,
+                        "read_at": at,
+                        "forward_total": round(total, 2),
+                        "voltage": round(rnd.uniform(215, 232), 1),
+                        "power": round(rnd.uniform(0.1, 4.0), 3),
+                        "relay_state": "on",
+                        "source": "poll",
+                    }
+                )
+        return self.env["prepaid.meter.reading"]._ingest(rows)

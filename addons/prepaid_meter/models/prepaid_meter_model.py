@@ -1,0 +1,92 @@
+from decimal import Decimal
+
+from odoo import api, fields, models
+
+from odoo.addons.prepaid_meter.const import PROTOCOLS
+
+from prepaid_core.readings import MeterLimits
+
+
+class PrepaidMeterModel(models.Model):
+    """M2: a meter type as the manufacturer rates it (DDSY, DTSY, water meter...)."""
+
+    _name = "prepaid.meter.model"
+    _description = "Meter Model"
+    _order = "utility, name"
+
+    name = fields.Char(required=True, translate=True)
+    code = fields.Char(required=True, help="Manufacturer's model code, e.g. DDSY 5(60)A.")
+    active = fields.Boolean(default=True)
+    manufacturer = fields.Char()
+    utility = fields.Selection(
+        [("electricity", "Electricity"), ("water", "Water")], required=True, default="electricity"
+    )
+    phases = fields.Selection([("1", "Single-phase"), ("3", "Three-phase")], default="1")
+    voltage = fields.Float(string="Rated Voltage (V)", help="Phase voltage, e.g. 220.")
+    voltage_label = fields.Char(string="Voltage", help="As printed, e.g. 3×220/380 V.")
+    basic_current = fields.Float(string="Basic Current Ib (A)")
+    max_current = fields.Float(string="Maximum Current Imax (A)")
+    constant = fields.Integer(string="Constant", help="Pulses per kWh (or per m³).")
+    accuracy_class = fields.Char(default="1.0")
+    frequency = fields.Integer(string="Frequency (Hz)", default=50)
+    max_flow = fields.Float(string="Maximum Flow (m³/h)", help="Water meters: Q4 flow rate.")
+    has_relay = fields.Boolean(
+        string="Relay / Valve", default=True, help="The meter can cut supply itself."
+    )
+    bidirectional = fields.Boolean(
+        help="Reverse energy is added to forward energy (anti-theft metering)."
+    )
+    ct_ratio = fields.Float(string="CT Ratio", default=1.0, help="Default for new meters.")
+    pt_ratio = fields.Float(string="PT Ratio", default=1.0, help="Default for new meters.")
+    register_max = fields.Float(
+        digits=(16, 4), default=999999.99, help="Largest value the register shows before it wraps."
+    )
+    register_resolution = fields.Float(digits=(16, 4), default=0.01)
+    protocol = fields.Selection(PROTOCOLS, default="dlt645_2007", required=True)
+    channel_4g = fields.Boolean(string="4G / MQTT")
+    channel_rs485 = fields.Boolean(string="RS-485", default=True)
+    channel_bluetooth = fields.Boolean(string="Bluetooth")
+    channel_ir = fields.Boolean(string="Infrared", default=True)
+    max_rate = fields.Float(
+        compute="_compute_max_rate",
+        store=True,
+        digits=(16, 4),
+        string="Maximum Rate",
+        help="Most a meter can register per hour on its own side: kW from voltage × Imax × "
+        "phases, or the maximum flow for water. Readings above it are flagged as spikes.",
+    )
+    uom_name = fields.Char(compute="_compute_uom_name", string="Unit of Measure")
+    meter_count = fields.Integer(compute="_compute_meter_count")
+
+    _code_uniq = models.UniqueIndex("(code)", "A meter model code must be unique.")
+
+    @api.depends("utility", "phases", "voltage", "max_current", "max_flow")
+    def _compute_max_rate(self):
+        for model in self:
+            if model.utility == "water":
+                model.max_rate = model.max_flow
+            else:
+                model.max_rate = int(model.phases or 1) * model.voltage * model.max_current / 1000
+
+    @api.depends("utility")
+    def _compute_uom_name(self):
+        for model in self:
+            model.uom_name = "m³" if model.utility == "water" else "kWh"
+
+    def _compute_meter_count(self):
+        counts = dict(
+            self.env["prepaid.meter"]._read_group(
+                [("model_id", "in", self.ids)], ["model_id"], ["__count"]
+            )
+        )
+        for model in self:
+            model.meter_count = counts.get(model, 0)
+
+    def _limits(self):
+        """The pure validation limits of this model (prepaid_core.readings)."""
+        self.ensure_one()
+        return MeterLimits(
+            max_rate=Decimal(str(self.max_rate or 0)) or Decimal("1e9"),
+            register_max=Decimal(str(self.register_max or "999999.99")),
+            resolution=Decimal(str(self.register_resolution or "0.01")),
+        )

@@ -1,0 +1,186 @@
+from datetime import timedelta
+
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+
+from .common import PrepaidMeterCommon
+
+
+@tagged("post_install", "-at_install")
+class TestReading(PrepaidMeterCommon):
+    def test_ingest_charges_consumption_and_updates_latest_state(self):
+        result = self._ingest(self.meter, (0, 100), (30, 101.5), (60, 102.0))
+        self.assertEqual(result["stored"], 3)
+        self.assertFalse(result["rejected"])
+        readings = self._readings(self.meter)
+        self.assertEqual(readings.mapped("flags"), ["baseline", False, False])
+        self.assertEqual(readings.mapped("chargeable"), [False, True, True])
+        self.assertEqual([round(c, 4) for c in readings.mapped("consumption")], [0, 1.5, 0.5])
+        self.assertEqual(self.meter.last_total, 102.0)
+        self.assertEqual(self.meter.baseline_total, 102.0)
+        self.assertEqual(self.meter.last_reading_at, self.t0 + timedelta(minutes=60))
+        self.assertEqual(self.meter.connection_state, "online")
+        self.assertTrue(self.meter.last_contact_at)
+
+    def test_batch_out_of_order_is_sorted(self):
+        self._ingest(self.meter, (60, 102.0), (0, 100), (30, 101.5))
+        self.assertEqual(self._readings(self.meter).mapped("flags"), ["baseline", False, False])
+
+    def test_rollback_flagged_not_charged_baseline_kept(self):
+        self._ingest(self.meter, (0, 100), (30, 99.0), (60, 100.5))
+        readings = self._readings(self.meter)
+        self.assertEqual(readings[1].flags, "rollback")
+        self.assertFalse(readings[1].chargeable)
+        self.assertIn("below the previous total", readings[1].flag_reason)
+        self.assertAlmostEqual(readings[2].consumption, 0.5)  # against 100, not 99
+        self.assertEqual(self.meter.last_total, 100.5)
+
+    def test_rollover(self):
+        self._ingest(self.meter, (0, 999999.50), (30, 0.70))
+        reading = self._readings(self.meter)[1]
+        self.assertEqual(reading.flags, "rollover")
+        self.assertTrue(reading.chargeable)
+        self.assertAlmostEqual(reading.consumption, 1.2)
+
+    def test_spike_beyond_rated_current(self):
+        # DDSY: 13.2 kW at most -> 6.6 kWh in 30 minutes
+        self._ingest(self.meter, (0, 100), (30, 150), (60, 101))
+        readings = self._readings(self.meter)
+        self.assertEqual(readings[1].flags, "spike")
+        self.assertFalse(readings[1].chargeable)
+        self.assertAlmostEqual(readings[2].consumption, 1.0)
+        self.assertTrue(readings[2].chargeable)
+
+    def test_gap_flagged_and_charged(self):
+        self._ingest(self.meter, (0, 100), (600, 110))
+        reading = self._readings(self.meter)[1]
+        self.assertEqual(reading.flags, "gap")
+        self.assertTrue(reading.chargeable)
+
+    def test_multiplier_and_bidirectional(self):
+        meter = self._create_meter("CT", "000000000202", self.unit2, model=self.dtsy_ct, bus=self.bus2)
+        self.env["prepaid.meter.reading"]._ingest(
+            [
+                {"meter_id": meter.id, "read_at": self.t0, "forward_total": 10, "reverse_total": 1},
+                {
+                    "meter_id": meter.id,
+                    "read_at": self.t0 + timedelta(minutes=30),
+                    "forward_total": 10.05,
+                    "reverse_total": 1.01,
+                },
+            ]
+        )
+        reading = self._readings(meter)[1]
+        # (0.05 forward + 0.01 reverse) x CT 40
+        self.assertAlmostEqual(reading.consumption, 2.4)
+        self.assertAlmostEqual(reading.total, 442.4)
+
+    def test_resolve_by_gateway_and_address(self):
+        result = self.env["prepaid.meter.reading"]._ingest(
+            [
+                {
+                    "address": self.meter.address,
+                    "gateway_id": self.gateway.id,
+                    "read_at": "2026-03-02T00:00:00Z",
+                    "forward_total": "12.5",
+                }
+            ]
+        )
+        self.assertEqual(result["stored"], 1)
+        self.assertEqual(self.meter.last_total, 12.5)
+
+    def test_bad_input_rejected_with_reason_and_kept(self):
+        rows = [
+            {"address": "123456789012", "read_at": self.t0, "forward_total": 1},
+            {"meter_id": self.meter.id, "read_at": self.t0, "forward_total": -3},
+            {"meter_id": self.meter.id, "read_at": self.t0, "forward_total": "lots"},
+            {"meter_id": self.meter.id, "read_at": "yesterday", "forward_total": 5},
+            {"meter_id": self.meter.id, "read_at": self.t0, "forward_total": 5, "relay_state": "x"},
+            {"meter_id": self.meter.id, "read_at": self.t0, "forward_total": 7},
+        ]
+        result = self.env["prepaid.meter.reading"]._ingest(rows)
+        self.assertEqual(result["stored"], 1)
+        reasons = {r["index"]: r["reason"] for r in result["rejected"]}
+        self.assertEqual(set(reasons), {0, 1, 2, 3, 4})
+        self.assertIn("Unknown meter", reasons[0])
+        self.assertIn("negative", reasons[1])
+        self.assertIn("not a number", reasons[2])
+        self.assertIn("read_at", reasons[3])
+        self.assertIn("relay_state", reasons[4])
+        rejections = self.env["prepaid.meter.reading.rejection"].search([], order="id")
+        self.assertEqual(len(rejections), 5)
+        self.assertIn("123456789012", rejections[0].payload)
+
+    def test_duplicates_rejected_in_batch_and_on_resend(self):
+        first = self._ingest(self.meter, (0, 100), (30, 101), (30, 101))
+        self.assertEqual(first["stored"], 2)
+        self.assertEqual([r["reason"] for r in first["rejected"]], ["Duplicate reading."])
+        resend = self._ingest(self.meter, (0, 100), (30, 101), (60, 102))
+        self.assertEqual(resend["stored"], 1)
+        self.assertEqual(len(resend["rejected"]), 2)
+        self.assertTrue(all(r["reason"] == "Duplicate reading." for r in resend["rejected"]))
+        self.assertEqual(len(self._readings(self.meter)), 3)
+        self.assertEqual(self.meter.baseline_total, 102)
+
+    def test_relay_change_and_connection_restored_are_events(self):
+        self._ingest(self.meter, (0, 100), relay_state="on")
+        self.assertEqual(self.meter.actual_relay_state, "on")
+        self.meter.connection_state = "lost"
+        self._ingest(self.meter, (30, 101), relay_state="off")
+        self.assertEqual(self.meter.actual_relay_state, "off")
+        self.assertEqual(self.meter.connection_state, "online")
+        types = self.meter.event_ids.mapped("event_type")
+        self.assertIn("relay_off", types)
+        self.assertIn("connection_restored", types)
+
+    def test_manual_reading_validated_like_ingest(self):
+        readings = self.env["prepaid.meter.reading"]
+        readings.create({"meter_id": self.meter.id, "read_at": self.t0, "forward_total": 50})
+        manual = readings.create(
+            {"meter_id": self.meter.id, "read_at": self.t0 + timedelta(hours=1), "forward_total": 49}
+        )
+        self.assertEqual(manual.flags, "rollback")
+        self.assertEqual(manual.source, "manual")
+        with self.assertRaisesRegex(UserError, "negative"):
+            readings.create(
+                {"meter_id": self.meter.id, "read_at": self.t0, "forward_total": -1}
+            )
+
+    def test_accept_baseline(self):
+        self._ingest(self.meter, (0, 100), (30, 10))  # meter zeroed: rollback
+        flagged = self._readings(self.meter)[1]
+        self.assertEqual(flagged.flags, "rollback")
+        flagged.action_accept_baseline()
+        self._ingest(self.meter, (60, 11))
+        last = self._readings(self.meter)[2]
+        self.assertTrue(last.chargeable)
+        self.assertAlmostEqual(last.consumption, 1.0)
+        self.assertIn("baseline", self.meter.event_ids.mapped("event_type"))
+
+    def test_lost_connection_cron(self):
+        self._ingest(self.meter, (0, 100))
+        self.meter.sudo().write({"last_contact_at": self.t0 - timedelta(days=1)})
+        lost = self.env["prepaid.meter"]._cron_update_connection_state()
+        self.assertIn(self.meter, lost)
+        self.assertEqual(self.meter.connection_state, "lost")
+        self.assertEqual(self.meter.status, "lost")
+        self.assertIn("connection_lost", self.meter.event_ids.mapped("event_type"))
+
+    def test_daily_freeze(self):
+        # 48 readings over one day, 0.5 each after the baseline, one spike
+        points = [(30 * i, 100 + 0.5 * i) for i in range(48)]
+        points[10] = (300, 500)
+        self._ingest(self.meter, *points)
+        daily = self.env["prepaid.meter.reading.daily"]
+        daily._freeze(self.t0 - timedelta(days=1))
+        day = daily.search([("meter_id", "=", self.meter.id)])
+        self.assertEqual(len(day), 1)
+        self.assertEqual(day.reading_count, 48)
+        self.assertEqual(day.flagged_count, 2)  # baseline + spike
+        # charged: 47 steps of 0.5, the spike interval and the next are judged against the
+        # baseline kept before the spike: readings 9 -> 11 charge 1.0 together
+        self.assertAlmostEqual(day.consumption, 23.5)
+        self.assertEqual(day.unit_id, self.unit)
+        # running it again updates in place
+        daily._freeze(self.t0 - timedelta(days=1))
+        self.assertEqual(daily.search_count([("meter_id", "=", self.meter.id)]), 1)
