@@ -1,13 +1,15 @@
-from . import prepaid_site
-from . import prepaid_building
-from . import prepaid_floor
-from . import prepaid_unit
-from . import prepaid_meter_model
-from . import prepaid_gateway
-from . import prepaid_gateway_bus
-from . import prepaid_meter
-from . import prepaid_tenancy
-from . import prepaid_meter_reading
-from . import prepaid_meter_reading_daily
-from . import prepaid_meter_reading_rejection
-from . import prepaid_meter_event
+from . import (
+    prepaid_building,
+    prepaid_floor,
+    prepaid_gateway,
+    prepaid_gateway_bus,
+    prepaid_meter,
+    prepaid_meter_event,
+    prepaid_meter_model,
+    prepaid_meter_reading,
+    prepaid_meter_reading_daily,
+    prepaid_meter_reading_rejection,
+    prepaid_site,
+    prepaid_tenancy,
+    prepaid_unit,
+)

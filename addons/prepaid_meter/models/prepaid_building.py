@@ -44,8 +44,6 @@ class PrepaidBuilding(models.Model):
         return action
 
     def action_view_meters(self):
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "prepaid_meter.prepaid_meter_action"
-        )
+        action = self.env["ir.actions.act_window"]._for_xml_id("prepaid_meter.prepaid_meter_action")
         action["domain"] = [("building_id", "in", self.ids)]
         return action

@@ -56,9 +56,7 @@ class PrepaidGateway(models.Model):
             gateway.meter_count = counts.get(gateway, 0)
 
     def action_view_meters(self):
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "prepaid_meter.prepaid_meter_action"
-        )
+        action = self.env["ir.actions.act_window"]._for_xml_id("prepaid_meter.prepaid_meter_action")
         action["domain"] = [("gateway_id", "in", self.ids)]
         action["context"] = {"default_gateway_id": self.id} if len(self) == 1 else {}
         return action

@@ -1,6 +1,6 @@
 from odoo import api, fields, models
 
-from odoo.addons.prepaid_meter.const import PROTOCOLS
+from ..const import PROTOCOLS
 
 #: RS-485 allows 32 unit loads on one bus
 MAX_METERS_PER_BUS = 32

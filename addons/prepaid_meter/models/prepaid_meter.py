@@ -5,12 +5,12 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from odoo.addons.prepaid_meter.const import (
+from ..const import (
     ACTUAL_RELAY_STATES,
     DEFAULT_LOST_AFTER_MINUTES,
     RELAY_STATES,
 )
-from odoo.addons.prepaid_meter.models.prepaid_gateway_bus import MAX_METERS_PER_BUS
+from .prepaid_gateway_bus import MAX_METERS_PER_BUS
 
 ADDRESS_RE = re.compile(r"^\d{12}$")
 
@@ -242,7 +242,7 @@ class PrepaidMeter(models.Model):
         for meter in self:
             meter.reading_count = counts.get(meter, 0)
 
-    def _compute_access_url(self):
+    def _compute_access_url(self):  # pylint: disable=missing-return
         super()._compute_access_url()
         for meter in self:
             meter.access_url = f"/my/meters/{meter.id}"
@@ -338,9 +338,7 @@ class PrepaidMeter(models.Model):
                     self.env._("%(meter)s was removed; it cannot return.", meter=meter.name)
                 )
             if not meter.unit_id:
-                raise UserError(
-                    self.env._("Install %(meter)s in a unit first.", meter=meter.name)
-                )
+                raise UserError(self.env._("Install %(meter)s in a unit first.", meter=meter.name))
         self.write({"state": "in_service"})
 
     def action_remove(self):
@@ -431,9 +429,7 @@ class PrepaidMeter(models.Model):
 
     @api.model
     def _lost_after(self):
-        param = self.env["ir.config_parameter"].sudo().get_param(
-            "prepaid_meter.lost_after_minutes"
-        )
+        param = self.env["ir.config_parameter"].sudo().get_param("prepaid_meter.lost_after_minutes")
         return timedelta(minutes=int(param or DEFAULT_LOST_AFTER_MINUTES))
 
     @api.model
@@ -469,7 +465,9 @@ class PrepaidMeter(models.Model):
         rows = []
         for meter in meters:
             rnd = random.Random(meter.id)
-            total = rnd.uniform(100, 5000) if meter.utility == "electricity" else rnd.uniform(10, 300)
+            total = (
+                rnd.uniform(100, 5000) if meter.utility == "electricity" else rnd.uniform(10, 300)
+            )
             for step in range(steps + 1):
                 at = start + timedelta(minutes=30 * step)
                 hour = at.hour

@@ -1,6 +1,6 @@
 from odoo import fields, models
 
-from odoo.addons.prepaid_meter.const import EVENT_TYPES
+from ..const import EVENT_TYPES
 
 
 class PrepaidMeterEvent(models.Model):

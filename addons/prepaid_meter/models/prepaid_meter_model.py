@@ -2,9 +2,9 @@ from decimal import Decimal
 
 from odoo import api, fields, models
 
-from odoo.addons.prepaid_meter.const import PROTOCOLS
-
 from prepaid_core.readings import MeterLimits
+
+from ..const import PROTOCOLS
 
 
 class PrepaidMeterModel(models.Model):
@@ -26,7 +26,7 @@ class PrepaidMeterModel(models.Model):
     voltage_label = fields.Char(string="Voltage", help="As printed, e.g. 3×220/380 V.")
     basic_current = fields.Float(string="Basic Current Ib (A)")
     max_current = fields.Float(string="Maximum Current Imax (A)")
-    constant = fields.Integer(string="Constant", help="Pulses per kWh (or per m³).")
+    constant = fields.Integer(help="Pulses per kWh (or per m³).")
     accuracy_class = fields.Char(default="1.0")
     frequency = fields.Integer(string="Frequency (Hz)", default=50)
     max_flow = fields.Float(string="Maximum Flow (m³/h)", help="Water meters: Q4 flow rate.")

@@ -22,9 +22,9 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
-from odoo.addons.prepaid_meter.const import READING_SOURCES, RELAY_STATES
-
 from prepaid_core import readings as validation
+
+from ..const import READING_SOURCES, RELAY_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -79,14 +79,15 @@ class PrepaidMeterReading(models.Model):
 
     meter_id = fields.Many2one("prepaid.meter", required=True, ondelete="restrict", index=False)
     company_id = fields.Many2one("res.company", required=True, index=True)
-    read_at = fields.Datetime(required=True, string="Read At")
+    read_at = fields.Datetime(required=True)
     received_at = fields.Datetime(default=fields.Datetime.now)
     source = fields.Selection(READING_SOURCES, default="manual", required=True)
-    forward_total = fields.Float(digits=(16, 4), required=True, string="Forward Total")
-    reverse_total = fields.Float(digits=(16, 4), string="Reverse Total")
+    forward_total = fields.Float(digits=(16, 4), required=True)
+    reverse_total = fields.Float(digits=(16, 4))
     total = fields.Float(
-        digits=(16, 4), readonly=True, help="Primary-side total: (forward + reverse if "
-        "bidirectional) × multiplier."
+        digits=(16, 4),
+        readonly=True,
+        help="Primary-side total: (forward + reverse if bidirectional) × multiplier.",
     )
     consumption = fields.Float(
         digits=(16, 4), readonly=True, help="Consumption since the meter's previous baseline."
@@ -180,8 +181,10 @@ class PrepaidMeterReading(models.Model):
                     self._rejection(
                         index,
                         row,
-                        self.env._("Address %s is used on several gateways: name the gateway.",
-                                   row.get("address")),
+                        self.env._(
+                            "Address %s is used on several gateways: name the gateway.",
+                            row.get("address"),
+                        ),
                     )
                 )
                 continue
@@ -257,7 +260,9 @@ class PrepaidMeterReading(models.Model):
     @api.model
     def _load_meter_states(self, rows):
         ids = {row["meter_id"] for row in rows if row.get("meter_id")}
-        addresses = {row["address"] for row in rows if row.get("address") and not row.get("meter_id")}
+        addresses = {
+            row["address"] for row in rows if row.get("address") and not row.get("meter_id")
+        }
         self.env["prepaid.meter"].flush_model()
         self.env.cr.execute(
             SQL(
@@ -278,9 +283,17 @@ class PrepaidMeterReading(models.Model):
         limits = {}
         by_id, by_address = {}, {}
         models = self.env["prepaid.meter.model"]
-        for mid, address, gateway_id, company_id, mult, b_total, b_at, model_id, bidir in (
-            self.env.cr.fetchall()
-        ):
+        for (
+            mid,
+            address,
+            gateway_id,
+            company_id,
+            mult,
+            b_total,
+            b_at,
+            model_id,
+            bidir,
+        ) in self.env.cr.fetchall():
             if model_id not in limits:
                 limits[model_id] = models.browse(model_id)._limits()
             multiplier = Decimal(str(mult or 1))
@@ -343,7 +356,7 @@ class PrepaidMeterReading(models.Model):
                 cr._obj.copy_expert(f"COPY prepaid_meter_reading ({columns}) FROM STDIN", buffer)
             return prepared
         except psycopg2.errors.UniqueViolation:
-            pass
+            _logger.info("Batch holds readings already stored: inserting one by one")
         cr.execute(
             "CREATE TEMP TABLE IF NOT EXISTS prepaid_meter_reading_staging "
             "(LIKE prepaid_meter_reading INCLUDING DEFAULTS) ON COMMIT DROP"
@@ -351,13 +364,18 @@ class PrepaidMeterReading(models.Model):
         cr.execute("TRUNCATE prepaid_meter_reading_staging")
         buffer.seek(0)
         cr._obj.copy_expert(f"COPY prepaid_meter_reading_staging ({columns}) FROM STDIN", buffer)
+        column_list = SQL(", ").join(SQL.identifier(col) for col in COPY_COLUMNS)
         cr.execute(
-            f"""
-            INSERT INTO prepaid_meter_reading ({columns})
-            SELECT {columns} FROM prepaid_meter_reading_staging
-                ON CONFLICT (meter_id, read_at) DO NOTHING
-            RETURNING meter_id, read_at
-            """  # noqa: S608 -- columns are the module's constant
+            SQL(
+                """
+                INSERT INTO prepaid_meter_reading (%s)
+                SELECT %s FROM prepaid_meter_reading_staging
+                    ON CONFLICT (meter_id, read_at) DO NOTHING
+                RETURNING meter_id, read_at
+                """,
+                column_list,
+                column_list,
+            )
         )
         inserted = set(cr.fetchall())
         stored = []
@@ -460,7 +478,9 @@ class PrepaidMeterReading(models.Model):
             ]
         )
         # the few meters whose relay or connection changed: through the ORM, with events
-        relay_by_meter = {mid: row["relay_state"] for mid, row in latest.items() if row["relay_state"]}
+        relay_by_meter = {
+            mid: row["relay_state"] for mid, row in latest.items() if row["relay_state"]
+        }
         cr.execute(
             """
             SELECT id, actual_relay_state, connection_state FROM prepaid_meter

@@ -3,7 +3,7 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from odoo.addons.prepaid_meter.const import DEFAULT_READING_RETENTION_DAYS
+from ..const import DEFAULT_READING_RETENTION_DAYS
 
 
 class PrepaidMeterReadingDaily(models.Model):
@@ -99,9 +99,9 @@ class PrepaidMeterReadingDaily(models.Model):
         since = (now - timedelta(hours=50)).replace(hour=0, minute=0, second=0)
         count = self._freeze(since)
         retention = int(
-            self.env["ir.config_parameter"].sudo().get_param(
-                "prepaid_meter.reading_retention_days", DEFAULT_READING_RETENTION_DAYS
-            )
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("prepaid_meter.reading_retention_days", DEFAULT_READING_RETENTION_DAYS)
         )
         self.env.cr.execute(
             "DELETE FROM prepaid_meter_reading WHERE read_at < %s",

@@ -11,9 +11,7 @@ class PrepaidMeterReadingRejection(models.Model):
     _order = "id desc"
 
     meter_id = fields.Many2one("prepaid.meter", index=True, ondelete="cascade")
-    company_id = fields.Many2one(
-        "res.company", index=True, default=lambda self: self.env.company
-    )
+    company_id = fields.Many2one("res.company", index=True, default=lambda self: self.env.company)
     address = fields.Char()
     source = fields.Char()
     reason = fields.Char(required=True)

@@ -29,9 +29,7 @@ class PrepaidTenancy(models.Model):
     building_id = fields.Many2one(related="unit_id.building_id", store=True)
     site_id = fields.Many2one(related="unit_id.site_id", store=True, index=True)
     company_id = fields.Many2one(related="unit_id.company_id", store=True, index=True)
-    meter_ids = fields.Many2many(
-        "prepaid.meter", compute="_compute_meter_ids", string="Meters"
-    )
+    meter_ids = fields.Many2many("prepaid.meter", compute="_compute_meter_ids", string="Meters")
     meter_count = fields.Integer(compute="_compute_meter_ids")
     date_start = fields.Date(
         string="Start", required=True, default=fields.Date.context_today, tracking=True
@@ -60,8 +58,11 @@ class PrepaidTenancy(models.Model):
         for tenancy in self:
             if tenancy.date_end and tenancy.date_end < tenancy.date_start:
                 raise ValidationError(
-                    self.env._("A tenancy cannot end (%(end)s) before it starts (%(start)s).",
-                               end=tenancy.date_end, start=tenancy.date_start)
+                    self.env._(
+                        "A tenancy cannot end (%(end)s) before it starts (%(start)s).",
+                        end=tenancy.date_end,
+                        start=tenancy.date_start,
+                    )
                 )
 
     @api.constrains("unit_id", "date_start", "date_end", "state")
@@ -139,8 +140,6 @@ class PrepaidTenancy(models.Model):
         return True
 
     def action_view_meters(self):
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "prepaid_meter.prepaid_meter_action"
-        )
+        action = self.env["ir.actions.act_window"]._for_xml_id("prepaid_meter.prepaid_meter_action")
         action["domain"] = [("id", "in", self.meter_ids.ids)]
         return action

@@ -40,9 +40,7 @@ class PrepaidUnit(models.Model):
     meter_ids = fields.One2many("prepaid.meter", "unit_id", string="Meters")
     meter_count = fields.Integer(compute="_compute_meter_count")
     tenancy_ids = fields.One2many("prepaid.tenancy", "unit_id", string="Tenancies")
-    current_tenancy_id = fields.Many2one(
-        "prepaid.tenancy", compute="_compute_current_tenancy", string="Current Tenancy"
-    )
+    current_tenancy_id = fields.Many2one("prepaid.tenancy", compute="_compute_current_tenancy")
     tenant_id = fields.Many2one(
         "res.partner", compute="_compute_current_tenancy", search="_search_tenant_id"
     )
@@ -68,4 +66,6 @@ class PrepaidUnit(models.Model):
 
     def _compute_display_name(self):
         for unit in self:
-            unit.display_name = f"{unit.building_id.name} {unit.name}" if unit.building_id else unit.name
+            unit.display_name = (
+                f"{unit.building_id.name} {unit.name}" if unit.building_id else unit.name
+            )

@@ -1,5 +1,1 @@
-from . import test_meter
-from . import test_tenancy
-from . import test_replace
-from . import test_reading
-from . import test_security
+from . import test_meter, test_reading, test_replace, test_security, test_tenancy

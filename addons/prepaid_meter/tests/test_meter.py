@@ -50,9 +50,7 @@ class TestMeter(PrepaidMeterCommon):
     def test_max_rate_of_seed_models(self):
         # DDSY 220 V x 60 A single phase = 13.2 kW; DTSY 3 x 220 V x 100 A = 66 kW
         self.assertAlmostEqual(self.ddsy.max_rate, 13.2)
-        self.assertAlmostEqual(
-            self.env.ref("prepaid_meter.meter_model_dtsy_10_100").max_rate, 66.0
-        )
+        self.assertAlmostEqual(self.env.ref("prepaid_meter.meter_model_dtsy_10_100").max_rate, 66.0)
         self.assertAlmostEqual(self.water.max_rate, 5.0)
 
     def test_status_follows_state_connection_relay_protect(self):
@@ -98,7 +96,9 @@ class TestMeter(PrepaidMeterCommon):
         html, _ = report._render_qweb_html(report.report_name, self.meter.ids)
         html = html.decode()
         self.assertIn("Power T-101", html)
-        self.assertRegex(html, r'<img class="prepaid_meter_qr"[^>]* src="data:image/png;base64,iVBOR')
+        self.assertRegex(
+            html, r'<img class="prepaid_meter_qr"[^>]* src="data:image/png;base64,iVBOR'
+        )
         self.assertIn(self.meter.address, html)
 
     def test_label_report_pdf(self):

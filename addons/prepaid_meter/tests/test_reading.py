@@ -58,7 +58,9 @@ class TestReading(PrepaidMeterCommon):
         self.assertTrue(reading.chargeable)
 
     def test_multiplier_and_bidirectional(self):
-        meter = self._create_meter("CT", "000000000202", self.unit2, model=self.dtsy_ct, bus=self.bus2)
+        meter = self._create_meter(
+            "CT", "000000000202", self.unit2, model=self.dtsy_ct, bus=self.bus2
+        )
         self.env["prepaid.meter.reading"]._ingest(
             [
                 {"meter_id": meter.id, "read_at": self.t0, "forward_total": 10, "reverse_total": 1},
@@ -137,14 +139,16 @@ class TestReading(PrepaidMeterCommon):
         readings = self.env["prepaid.meter.reading"]
         readings.create({"meter_id": self.meter.id, "read_at": self.t0, "forward_total": 50})
         manual = readings.create(
-            {"meter_id": self.meter.id, "read_at": self.t0 + timedelta(hours=1), "forward_total": 49}
+            {
+                "meter_id": self.meter.id,
+                "read_at": self.t0 + timedelta(hours=1),
+                "forward_total": 49,
+            }
         )
         self.assertEqual(manual.flags, "rollback")
         self.assertEqual(manual.source, "manual")
         with self.assertRaisesRegex(UserError, "negative"):
-            readings.create(
-                {"meter_id": self.meter.id, "read_at": self.t0, "forward_total": -1}
-            )
+            readings.create({"meter_id": self.meter.id, "read_at": self.t0, "forward_total": -1})
 
     def test_accept_baseline(self):
         self._ingest(self.meter, (0, 100), (30, 10))  # meter zeroed: rollback

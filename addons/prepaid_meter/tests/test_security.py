@@ -31,9 +31,13 @@ class TestSecurity(PrepaidMeterCommon):
         cls.company2 = cls.env["res.company"].create({"name": "Other Landlord"})
         cls.operator2 = cls._user("op2", "prepaid_meter.group_prepaid_user", cls.company2)
         cls.portal = cls._user("tenant", "base.group_portal")
-        site2 = cls.env["prepaid.site"].create({"name": "Other Park", "company_id": cls.company2.id})
+        site2 = cls.env["prepaid.site"].create(
+            {"name": "Other Park", "company_id": cls.company2.id}
+        )
         building2 = cls.env["prepaid.building"].create({"name": "X", "site_id": site2.id})
-        cls.unit_other = cls.env["prepaid.unit"].create({"name": "X-1", "building_id": building2.id})
+        cls.unit_other = cls.env["prepaid.unit"].create(
+            {"name": "X-1", "building_id": building2.id}
+        )
         cls.meter_other = cls.env["prepaid.meter"].create(
             {
                 "name": "Other meter",

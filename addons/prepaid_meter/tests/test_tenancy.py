@@ -27,7 +27,9 @@ class TestTenancy(PrepaidMeterCommon):
         self.assertEqual(tenancy.meter_ids, self.meter | water)  # one household, two meters
         self.assertEqual(self.meter.tenant_id, self.tenant)
         self.assertEqual(self.unit.occupancy, "let")
-        self.assertIn(self.meter, self.env["prepaid.meter"].search([("tenant_id", "=", self.tenant.id)]))
+        self.assertIn(
+            self.meter, self.env["prepaid.meter"].search([("tenant_id", "=", self.tenant.id)])
+        )
 
     def test_overlap_refused(self):
         self._tenancy(date(2026, 1, 1), date(2026, 6, 30)).action_open()
@@ -51,7 +53,9 @@ class TestTenancy(PrepaidMeterCommon):
     def test_drafts_do_not_conflict(self):
         self._tenancy(date(2026, 1, 1))
         self._tenancy(date(2026, 1, 1))
-        self.assertEqual(self.env["prepaid.tenancy"].search_count([("unit_id", "=", self.unit.id)]), 2)
+        self.assertEqual(
+            self.env["prepaid.tenancy"].search_count([("unit_id", "=", self.unit.id)]), 2
+        )
 
     def test_close_is_cancellation(self):
         tenancy = self._tenancy(date(2026, 1, 1))

@@ -20,7 +20,7 @@ class PrepaidMeterReplace(models.TransientModel):
     company_id = fields.Many2one(related="old_meter_id.company_id")
     utility = fields.Selection(related="old_meter_id.utility")
     old_last_total = fields.Float(related="old_meter_id.last_forward_total", string="Last Reading")
-    final_reading = fields.Float(digits=(16, 4), required=True, string="Final Reading")
+    final_reading = fields.Float(digits=(16, 4), required=True)
     final_reverse = fields.Float(digits=(16, 4), string="Final Reverse Reading")
     new_meter_id = fields.Many2one(
         "prepaid.meter",
@@ -28,7 +28,7 @@ class PrepaidMeterReplace(models.TransientModel):
         domain="[('state', '=', 'draft'), ('company_id', '=', company_id), "
         "('utility', '=', utility), ('id', '!=', old_meter_id)]",
     )
-    initial_reading = fields.Float(digits=(16, 4), string="Initial Reading")
+    initial_reading = fields.Float(digits=(16, 4))
     replaced_at = fields.Datetime(required=True, default=fields.Datetime.now)
     reason = fields.Char(required=True, default=lambda self: self.env._("Meter replacement"))
 
