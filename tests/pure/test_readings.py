@@ -41,9 +41,7 @@ def test_rollover_charges_the_wrapped_consumption():
 
 
 def test_rollover_with_multiplier():
-    v = r.validate(
-        D("999999.50") * 40, T0, D("0.70") * 40, T0 + timedelta(minutes=30), DDSY, D(40)
-    )
+    v = r.validate(D("999999.50") * 40, T0, D("0.70") * 40, T0 + timedelta(minutes=30), DDSY, D(40))
     assert v.flags == (r.FLAG_ROLLOVER,)
     assert v.consumption == D("48.00")
 
