@@ -10,6 +10,8 @@ import time
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from prepaid_core.protocols import dlt645, modbus
 from prepaid_core.protocols.dlt645_data import MeterErrorReply, MeterStatus3
@@ -328,3 +330,42 @@ def test_cli_starts_a_fleet_and_prints_it():
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(10) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.binary(max_size=80)
+    | st.builds(
+        lambda control, data: dlt645.encode_frame("000000000001", control, data),
+        st.integers(0, 0x7F),
+        st.binary(max_size=40),
+    )
+)
+def test_fuzz_dlt645_meter_answers_anything_without_crashing(payload):
+    clock = ManualClock(utc(2025, 3, 1))
+    bus = Bus.of_meters(meters(clock, 2), baud=115200)
+    for frame in dlt645.Framer().feed(payload):
+        reply = bus._answer_dlt645(frame)
+        assert isinstance(reply, bytes)
+        if reply:
+            assert dlt645.parse_frame(reply.lstrip(b"\xfe")).is_reply
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=40), st.integers(0, 10))
+def test_fuzz_modbus_meter_answers_anything_without_crashing(payload, unit):
+    clock = ManualClock(utc(2025, 3, 1))
+    bus = Bus.of_meters(meters(clock, 2), "modbus", baud=115200)
+    frame = bytes([unit]) + payload
+    frame += modbus_crc(frame)
+    assert isinstance(bus._answer_modbus(frame), bytes)
+    assert isinstance(bus._answer_modbus(payload), bytes)
+
+
+def modbus_crc(data: bytes) -> bytes:
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc.to_bytes(2, "little")
