@@ -42,6 +42,10 @@ class Broker:
     process: subprocess.Popen
     log: Path
 
+    def __iter__(self):
+        """``host, port = broker``."""
+        return iter((self.host, self.port))
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -53,11 +57,26 @@ class Broker:
 
 
 def start_mosquitto(directory: Path, port: int | None = None, *, persistence=True) -> Broker:
-    """Start mosquitto with a generated config in ``directory``; wait until it listens."""
+    """Start mosquitto with a generated config in ``directory``; wait until it listens.
+
+    Without ``port`` a free loopback port is chosen (tried again with another port if
+    something took it in between).
+    """
+    if port is not None:
+        return _start(directory, port, persistence)
+    for attempt in range(3):
+        try:
+            return _start(directory, free_port(), persistence)
+        except RuntimeError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _start(directory: Path, port: int, persistence: bool) -> Broker:
     binary = find_mosquitto()
     if binary is None:
         raise FileNotFoundError(MOSQUITTO_INSTALL_HINT)
-    port = port or free_port()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "mosquitto.conf"
