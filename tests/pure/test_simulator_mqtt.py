@@ -29,11 +29,12 @@ class Server:
         self.lock = threading.Lock()
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"server-{time.time()}")
         self.client.on_message = self._on_message
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *args: subscribed.set()
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
-        for topic in schema.SERVER_SUBSCRIPTIONS:
-            self.client.subscribe(topic, qos=1)
-        time.sleep(0.2)
+        self.client.subscribe([(topic, 1) for topic in schema.SERVER_SUBSCRIPTIONS])
+        assert subscribed.wait(10), "the test server could not subscribe"
 
     def _on_message(self, client, userdata, message):
         try:
