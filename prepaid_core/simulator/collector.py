@@ -30,11 +30,18 @@ What a DL/T645-2007 meter answers (``Dlt645Responder``):
 - relay control 1CH (password checked): 1AH trip, 1BH/1CH close, 3AH/3BH protect on/off,
   2AH/2BH alarm (acknowledged); a command whose validity time has passed is refused with
   an error reply (a stale command never runs);
+- meter clear 1AH (password checked): zeroing of consumption and balance;
 - wrong password: error "unauthorised" (04H); malformed data: error "other" (01H).
 
 A Modbus-RTU meter (``ModbusResponder``) answers with the register map of its model
 (``modbus_maps``, unit id = position on the bus + 1 by default); writes to the relay
 control register, alarm amounts and price are applied to the virtual meter.
+
+Faults for the gateway's tests: ``Bus.drop_replies = n`` loses the next ``n`` replies
+after the meters have executed the requests (R8: a command executed whose answer is
+lost); ``VirtualMeter.power_fail()`` silences one meter; ``await collector.close()`` then
+``await collector.start()`` takes the whole collector offline and back on the same ports
+(an outage, R9).
 """
 
 from __future__ import annotations
@@ -244,6 +251,20 @@ class Dlt645Responder:
             return self._error(request.control, dlt645.ErrorBits.OTHER)
         return dlt645.build_ack(self.address, request.control, preamble=self.preamble)
 
+    def _on_other(self, request: dlt645.Request) -> bytes:
+        """Meter clear (1AH, "zeroing": consumption and balance): password + operator.
+
+        Adapter: the codec parses 1AH as ``other``; the password is read here as the codec
+        writes it (level byte, then the password low byte first).
+        """
+        if request.frame.function != dlt645.Function.CLEAR_METER or len(request.params) < 8:
+            return self._error(request.control, dlt645.ErrorBits.OTHER)
+        raw = request.params[:4]
+        if (raw[:1] + raw[:0:-1]).hex().upper() != self.password:
+            return self._error(request.control, dlt645.ErrorBits.UNAUTHORIZED)
+        self.meter.zero()
+        return dlt645.build_ack(self.address, request.control, preamble=self.preamble)
+
     def _on_relay(self, request: dlt645.Request) -> bytes:
         if not self._authorised(request):
             return self._error(request.control, dlt645.ErrorBits.UNAUTHORIZED)
@@ -388,6 +409,7 @@ class Bus:
     port: int = 0
     turnaround: float = 0.02
     name: str = ""
+    drop_replies: int = 0  # fault injection: the next N replies are lost on the wire
     transactions: int = 0
     busy_seconds: float = 0.0
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
@@ -450,6 +472,9 @@ class Bus:
                 reply = self._answer_modbus(frame)
             if reply:
                 await asyncio.sleep(self.turnaround + wire_time(len(reply), self.baud))
+                if self.drop_replies > 0:  # executed, but the answer never arrives
+                    self.drop_replies -= 1
+                    reply = b""
             self.transactions += 1
             self.busy_seconds += asyncio.get_running_loop().time() - start
             return reply

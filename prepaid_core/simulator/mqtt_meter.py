@@ -35,6 +35,7 @@ Each meter:
   (``duplicate: true``) without executing it twice (R8: one physical toggle);
 - reconnects with a back-off when the connection is lost.
 
+``MqttMeter.drop_acks = n`` executes the next ``n`` commands but loses their acks (R8).
 ``MqttFleet.kill(address)`` drops a meter's TCP connection without DISCONNECT (the broker
 then publishes its will); ``go_offline``/``go_online`` simulate a coverage gap.
 """
@@ -126,6 +127,7 @@ class MqttMeter:
         self._connack: asyncio.Future | None = None
         self._sock = None
         self._writer = False
+        self.drop_acks = 0  # fault injection: execute, but lose the next N ack messages
         self.client = self._make_client()
 
     # === CLIENT === #
@@ -279,7 +281,9 @@ class MqttMeter:
         self.fleet.stats.commands += 1
         try:
             ack = self._handle_command(message.payload)
-            if ack is not None:
+            if ack is not None and self.drop_acks > 0:
+                self.drop_acks -= 1  # executed; the ack is lost on the way (R8)
+            elif ack is not None:
                 self._publish(schema.ACK, schema.encode(ack, validate=False))
             self.publish_events()
         except Exception:

@@ -369,3 +369,49 @@ def modbus_crc(data: bytes) -> bytes:
         for _ in range(8):
             crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
     return crc.to_bytes(2, "little")
+
+
+def test_zeroing_and_lost_replies():
+    clock = ManualClock(utc(2025, 3, 1))
+    bus_meters = meters(clock, 1)
+    meter = bus_meters[0]
+
+    async def main():
+        bus = Bus.of_meters(bus_meters, baud=115200)
+        async with Collector([bus]) as collector:
+            clock.advance(hours=1)
+            master = await Master.connect(collector.buses[0].port)
+            clear = dlt645.encode_frame(
+                meter.address, dlt645.Function.CLEAR_METER, bytes.fromhex("0200000001000000")
+            )
+            dlt645.check_ack(await master.ask(clear), dlt645.Function.CLEAR_METER)
+            assert meter.snapshot().forward_kwh == 0 and meter.balance == 0
+            wrong = dlt645.encode_frame(
+                meter.address, dlt645.Function.CLEAR_METER, bytes.fromhex("0299999901000000")
+            )
+            with pytest.raises(MeterErrorReply):
+                dlt645.check_ack(await master.ask(wrong), dlt645.Function.CLEAR_METER)
+            # R8: the meter executes the trip, the reply is lost; a read-back shows it
+            bus.drop_replies = 1
+            later = dt_local(clock, hours=1)
+            trip = dlt645.relay_request(
+                meter.address, dlt645.RelayCommand.TRIP, PASSWORD, OPERATOR, later
+            )
+            assert await master.ask(trip, 0.3) is None
+            word = MeterStatus3.from_word(await master.read(meter.address, 0x04000503))
+            assert word.relay_off
+            toggles = meter.relay_toggles
+            master.close()
+            # an outage of the whole collector, back on the same port
+            port = collector.buses[0].port
+            await collector.close()
+            with pytest.raises(OSError):
+                await Master.connect(port)
+            await collector.start()
+            assert collector.buses[0].port == port
+            master = await Master.connect(port)
+            assert await master.read(meter.address, 0x00000000) == 0
+            assert meter.relay_toggles == toggles
+            master.close()
+
+    run(main())

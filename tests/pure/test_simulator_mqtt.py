@@ -258,3 +258,22 @@ def test_command_is_acknowledged_to_the_broker_only_after_its_ack_is_published(m
         assert calls[kinds.index("puback")][2] == "off"  # executed before the PUBACK
 
     run_fleet(mosquitto, 1, scenario, prefix=107)
+
+
+def test_lost_ack_read_back_and_no_second_toggle(mosquitto):
+    async def scenario(fleet, server, addresses):
+        address = addresses[0]
+        mqtt_meter = fleet[address]
+        mqtt_meter.drop_acks = 1
+        cmd_id = server.command(address, "relay_off")
+        await until(lambda: mqtt_meter.meter.relay == "off", what="execution")
+        await asyncio.sleep(0.2)
+        assert not server.acks(address, cmd_id)  # R8: executed, ack lost
+        toggles = mqtt_meter.meter.relay_toggles
+        server.command(address, "relay_off", cmd_id=cmd_id)  # the gateway retries
+        await until(lambda: server.acks(address, cmd_id), what="ack of the retry")
+        ack = server.acks(address, cmd_id)[0]
+        assert ack.duplicate and ack.result == "ok" and ack.relay == "off"
+        assert mqtt_meter.meter.relay_toggles == toggles
+
+    run_fleet(mosquitto, 1, scenario, prefix=108)
