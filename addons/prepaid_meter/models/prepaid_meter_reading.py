@@ -1,26 +1,37 @@
 """M5: the raw interval readings store.
 
 Volume decides the design: 100,000 meters read every 30 minutes are 4.8 million rows a day.
-So this table is narrow (no create/write log columns, no chatter), indexed on
-``(meter_id, read_at)`` (unique: a meter has one reading per instant) and with a BRIN index on
-``read_at``, and it is filled by :meth:`PrepaidMeterReading._ingest`, which validates a whole
-batch in Python (``prepaid_core.readings``), writes it with PostgreSQL ``COPY`` and updates
-each meter's latest state in one statement.  Each day is frozen into
-``prepaid.meter.reading.daily`` and raw rows older than the retention period are purged.
+So this table is narrow (no create/write log columns, no chatter) and is a PostgreSQL table
+partitioned by month of ``read_at``, ``prepaid_meter_reading_store``; the model reads and
+writes it through the plain view ``prepaid_meter_reading`` (``_auto = False``: :meth:`init`
+creates both):
+
+- old months are dropped whole when they pass the retention period, never deleted row by row;
+- queries for a period only touch its partitions;
+- no foreign-key trigger runs per inserted row (PostgreSQL checks none on a partitioned
+  table here; the meter's ``ondelete`` rule refuses to delete a meter that has readings).
+
+``(meter_id, read_at)`` is unique: a meter has one reading per instant.  The table is filled by
+:meth:`PrepaidMeterReading._ingest`, which validates a whole batch in Python
+(``prepaid_core.readings``), writes it with ``COPY`` and updates each meter's latest state in
+one statement.  Each day is frozen into ``prepaid.meter.reading.daily``.
 
 The ORM ``create`` runs the same validation for readings entered by hand.
 """
 
+import csv
 import io
 import logging
-from datetime import UTC, datetime
+import operator
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import psycopg2
+from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, sql
 
 from prepaid_core import readings as validation
 
@@ -60,20 +71,18 @@ COPY_COLUMNS = (
 )
 
 
-def _copy_value(value):
-    if value is None or value is False:
-        return r"\N"
-    if value is True:
-        return "t"
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    return str(value).replace("\\", "\\\\").replace("\t", " ").replace("\n", " ")
+#: the partitioned table behind the model's view
+STORE = "prepaid_meter_reading_store"
+_COPY_GETTER = operator.itemgetter(*COPY_COLUMNS)
+#: COPY options: tab-separated CSV (quoting done by the csv module, in C); empty is NULL
+_CSV = "WITH (FORMAT csv, DELIMITER E'\\t', NULL '')"
 
 
 class PrepaidMeterReading(models.Model):
     _name = "prepaid.meter.reading"
     _description = "Meter Reading"
     _order = "read_at desc, id desc"
+    _auto = False
     _log_access = False
     _rec_name = "read_at"
 
@@ -111,10 +120,127 @@ class PrepaidMeterReading(models.Model):
     unit_id = fields.Many2one(related="meter_id.unit_id")
     utility = fields.Selection(related="meter_id.utility")
 
-    _meter_read_uniq = models.UniqueIndex(
-        "(meter_id, read_at)", "A meter has one reading per instant: this one is a duplicate."
-    )
-    _read_at_brin = models.Index("USING brin (read_at)")
+    # === STORAGE === #
+    def init(self):
+        cr = self.env.cr
+        if sql.table_kind(cr, STORE) is None:
+            cr.execute(
+                """
+                CREATE TABLE prepaid_meter_reading_store (
+                    id serial NOT NULL,
+                    meter_id int4 NOT NULL,
+                    company_id int4 NOT NULL,
+                    read_at timestamp NOT NULL,
+                    received_at timestamp,
+                    source varchar NOT NULL,
+                    forward_total numeric NOT NULL,
+                    reverse_total numeric,
+                    total numeric,
+                    consumption numeric,
+                    tou_sharp numeric,
+                    tou_peak numeric,
+                    tou_flat numeric,
+                    tou_valley numeric,
+                    voltage numeric,
+                    current numeric,
+                    power numeric,
+                    power_factor numeric,
+                    meter_balance numeric,
+                    relay_state varchar,
+                    status_word int4,
+                    flags varchar,
+                    flag_reason varchar,
+                    chargeable bool DEFAULT false,
+                    PRIMARY KEY (id, read_at)
+                ) PARTITION BY RANGE (read_at)
+                """
+            )
+            cr.execute(
+                "CREATE UNIQUE INDEX prepaid_meter_reading_store_meter_read_uniq "
+                "ON prepaid_meter_reading_store (meter_id, read_at)"
+            )
+            cr.execute(
+                "CREATE TABLE prepaid_meter_reading_store_default "
+                "PARTITION OF prepaid_meter_reading_store DEFAULT"
+            )
+        # the ORM works on a plain (automatically updatable) view of the partitioned store
+        cr.execute(
+            "CREATE OR REPLACE VIEW prepaid_meter_reading AS "
+            "SELECT * FROM prepaid_meter_reading_store"
+        )
+        today = fields.Date.today()
+        self._ensure_partitions(
+            [today - relativedelta(months=1), today, today + relativedelta(months=1)]
+        )
+
+    @api.model
+    def _partition_name(self, month):
+        return f"{STORE}_{month:%Y_%m}"
+
+    @api.model
+    def _ensure_partitions(self, days):
+        """Create the monthly partitions holding ``days`` (dates or datetimes), moving any row
+        the default partition already holds for those months."""
+        months = {date(day.year, day.month, 1) for day in days}
+        cr = self.env.cr
+        cr.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'prepaid_meter_reading_store'::regclass"
+        )
+        existing = {row[0] for row in cr.fetchall()}
+        for month in sorted(months):
+            name = self._partition_name(month)
+            if name in existing:
+                continue
+            start, end = month, month + relativedelta(months=1)
+            table = SQL.identifier(name)
+            cr.execute(
+                SQL("CREATE TABLE %s (LIKE prepaid_meter_reading_store INCLUDING DEFAULTS)", table)
+            )
+            cr.execute(
+                SQL(
+                    """
+                    WITH moved AS (
+                        DELETE FROM prepaid_meter_reading_store_default
+                         WHERE read_at >= %s AND read_at < %s RETURNING *)
+                    INSERT INTO %s SELECT * FROM moved
+                    """,
+                    start,
+                    end,
+                    table,
+                )
+            )
+            cr.execute(
+                SQL(
+                    "ALTER TABLE prepaid_meter_reading_store ATTACH PARTITION %s "
+                    "FOR VALUES FROM (%s) TO (%s)",
+                    table,
+                    start,
+                    end,
+                )
+            )
+            _logger.info("Created readings partition %s", name)
+
+    @api.model
+    def _drop_partitions_before(self, day):
+        """Retention: drop the monthly partitions that end on or before ``day``."""
+        cr = self.env.cr
+        cr.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'prepaid_meter_reading_store'::regclass"
+        )
+        dropped = []
+        for (name,) in cr.fetchall():
+            suffix = name.removeprefix(f"{STORE}_")
+            try:
+                month = datetime.strptime(suffix, "%Y_%m").date()
+            except ValueError:
+                continue  # the default partition
+            if month + relativedelta(months=1) <= day:
+                cr.execute(SQL("DROP TABLE %s", SQL.identifier(name)))
+                dropped.append(name)
+        cr.execute("DELETE FROM prepaid_meter_reading_store_default WHERE read_at < %s", [day])
+        return dropped
 
     # === ORM PATH (manual entry, small batches) === #
     @api.model_create_multi
@@ -123,6 +249,7 @@ class PrepaidMeterReading(models.Model):
         prepared, rejections = self._prepare_batch(rows)
         if rejections:
             raise UserError("\n".join(r["reason"] for r in rejections))
+        self._ensure_partitions({row["read_at"] for row in prepared})
         for row in prepared:
             vals_list[row["_index"]].update(
                 {key: value for key, value in row.items() if not key.startswith("_")}
@@ -197,9 +324,10 @@ class PrepaidMeterReading(models.Model):
                     else None
                 )
                 measures = {
-                    name: float(row[name])
+                    name: None
+                    if (value := row.get(name)) is None or value is False
+                    else float(value)
                     for name in MEASURES
-                    if row.get(name) is not None and row.get(name) is not False
                 }
             except (validation.ReadingError, ValueError, TypeError) as exc:
                 rejections.append(self._rejection(index, row, str(exc), meter["id"]))
@@ -248,8 +376,8 @@ class PrepaidMeterReading(models.Model):
                     **measures,
                     "relay_state": relay,
                     "status_word": row.get("status_word"),
-                    "flags": ",".join(verdict.flags) or False,
-                    "flag_reason": verdict.reason or False,
+                    "flags": ",".join(verdict.flags) or None,
+                    "flag_reason": verdict.reason or None,
                     "chargeable": verdict.chargeable,
                     "_moves_baseline": verdict.moves_baseline,
                     "_index": index,
@@ -344,31 +472,33 @@ class PrepaidMeterReading(models.Model):
         the duplicates.  Returns the rows actually stored."""
         if not prepared:
             return []
+        self._ensure_partitions({row["read_at"] for row in prepared})
         buffer = io.StringIO()
-        buffer.writelines(
-            "\t".join(_copy_value(row.get(col)) for col in COPY_COLUMNS) + "\n" for row in prepared
-        )
+        csv.writer(buffer, delimiter="\t").writerows(map(_COPY_GETTER, prepared))
         cr = self.env.cr
         columns = ", ".join(COPY_COLUMNS)
         try:
             with cr.savepoint(flush=False):
                 buffer.seek(0)
-                cr._obj.copy_expert(f"COPY prepaid_meter_reading ({columns}) FROM STDIN", buffer)
+                cr._obj.copy_expert(f"COPY {STORE} ({columns}) FROM STDIN {_CSV}", buffer)
             return prepared
         except psycopg2.errors.UniqueViolation:
             _logger.info("Batch holds readings already stored: inserting one by one")
         cr.execute(
             "CREATE TEMP TABLE IF NOT EXISTS prepaid_meter_reading_staging "
-            "(LIKE prepaid_meter_reading INCLUDING DEFAULTS) ON COMMIT DROP"
+            "(LIKE prepaid_meter_reading_store INCLUDING DEFAULTS) ON COMMIT DROP"
         )
         cr.execute("TRUNCATE prepaid_meter_reading_staging")
         buffer.seek(0)
-        cr._obj.copy_expert(f"COPY prepaid_meter_reading_staging ({columns}) FROM STDIN", buffer)
+        cr._obj.copy_expert(
+            f"COPY prepaid_meter_reading_staging ({columns}) FROM STDIN {_CSV}", buffer
+        )
+        cr.execute("ANALYZE prepaid_meter_reading_staging")
         column_list = SQL(", ").join(SQL.identifier(col) for col in COPY_COLUMNS)
         cr.execute(
             SQL(
                 """
-                INSERT INTO prepaid_meter_reading (%s)
+                INSERT INTO prepaid_meter_reading_store (%s)
                 SELECT %s FROM prepaid_meter_reading_staging
                     ON CONFLICT (meter_id, read_at) DO NOTHING
                 RETURNING meter_id, read_at
@@ -408,39 +538,48 @@ class PrepaidMeterReading(models.Model):
         meter_ids = list({row["meter_id"] for row in stored})
         cr = self.env.cr
         buffer = io.StringIO()
-        for meter_id in meter_ids:
-            row = latest.get(meter_id) or {}
-            base = baseline.get(meter_id) or {}
-            buffer.write(
-                "\t".join(
-                    _copy_value(v)
-                    for v in (
-                        meter_id,
-                        row.get("read_at"),
-                        row.get("total"),
-                        row.get("forward_total"),
-                        row.get("reverse_total"),
-                        row.get("power"),
-                        row.get("meter_balance"),
-                        base.get("total"),
-                        base.get("read_at"),
-                    )
-                )
-                + "\n"
+        empty = {}
+        csv.writer(buffer, delimiter="\t").writerows(
+            (
+                meter_id,
+                (row := latest.get(meter_id, empty)).get("read_at"),
+                row.get("total"),
+                row.get("forward_total"),
+                row.get("reverse_total"),
+                row.get("power"),
+                row.get("meter_balance"),
+                row.get("relay_state"),
+                (base := baseline.get(meter_id, empty)).get("total"),
+                base.get("read_at"),
             )
+            for meter_id in meter_ids
+        )
         buffer.seek(0)
         self.env["prepaid.meter"].flush_model()
         cr.execute(
             """
             CREATE TEMP TABLE IF NOT EXISTS prepaid_meter_latest_staging (
                 meter_id int, read_at timestamp, total numeric, forward_total numeric,
-                reverse_total numeric, power numeric, meter_balance numeric,
+                reverse_total numeric, power numeric, meter_balance numeric, relay_state varchar,
                 baseline_total numeric, baseline_at timestamp
             ) ON COMMIT DROP
             """
         )
         cr.execute("TRUNCATE prepaid_meter_latest_staging")
-        cr._obj.copy_expert("COPY prepaid_meter_latest_staging FROM STDIN", buffer)
+        cr._obj.copy_expert(f"COPY prepaid_meter_latest_staging FROM STDIN {_CSV}", buffer)
+        cr.execute("ANALYZE prepaid_meter_latest_staging")  # a temp table has no statistics
+        # the few meters whose relay or connection really changes go through the ORM below
+        cr.execute(
+            """
+            SELECT m.id, s.relay_state, s.read_at, m.connection_state = 'lost'
+              FROM prepaid_meter m
+              JOIN prepaid_meter_latest_staging s ON s.meter_id = m.id
+             WHERE m.connection_state = 'lost'
+                OR (s.relay_state IS NOT NULL AND m.actual_relay_state != 'unknown'
+                    AND m.actual_relay_state != s.relay_state)
+            """
+        )
+        changes = cr.fetchall()
         cr.execute(
             SQL(
                 """
@@ -455,9 +594,21 @@ class PrepaidMeterReading(models.Model):
                        baseline_at = COALESCE(s.baseline_at, m.baseline_at),
                        last_contact_at = %(now)s,
                        connection_state = CASE WHEN m.connection_state = 'never'
-                                               THEN 'online' ELSE m.connection_state END
-                  FROM prepaid_meter_latest_staging s
-                 WHERE m.id = s.meter_id
+                                               THEN 'online' ELSE m.connection_state END,
+                       -- first report of the relay: known from now on, nothing changed
+                       actual_relay_state = CASE
+                           WHEN m.actual_relay_state = 'unknown' AND s.relay_state IS NOT NULL
+                           THEN s.relay_state ELSE m.actual_relay_state END,
+                       actual_relay_at = CASE
+                           WHEN m.actual_relay_state = 'unknown' AND s.relay_state IS NOT NULL
+                           THEN s.read_at ELSE m.actual_relay_at END,
+                       relay_mismatch = CASE
+                           WHEN m.actual_relay_state = 'unknown' AND s.relay_state IS NOT NULL
+                           THEN m.state = 'in_service' AND mm.has_relay
+                                AND s.relay_state != m.desired_relay_state
+                           ELSE m.relay_mismatch END
+                  FROM prepaid_meter_latest_staging s, prepaid_meter_model mm
+                 WHERE m.id = s.meter_id AND mm.id = m.model_id
                 """,
                 now=now,
             )
@@ -475,27 +626,18 @@ class PrepaidMeterReading(models.Model):
                 "baseline_at",
                 "last_contact_at",
                 "connection_state",
+                "actual_relay_state",
+                "actual_relay_at",
+                "relay_mismatch",
             ]
         )
-        # the few meters whose relay or connection changed: through the ORM, with events
-        relay_by_meter = {
-            mid: row["relay_state"] for mid, row in latest.items() if row["relay_state"]
-        }
-        cr.execute(
-            """
-            SELECT id, actual_relay_state, connection_state FROM prepaid_meter
-             WHERE id = ANY(%s) AND (connection_state = 'lost' OR id = ANY(%s))
-            """,
-            [meter_ids, list(relay_by_meter)],
-        )
-        for meter_id, actual, connection in cr.fetchall():
+        for meter_id, relay, read_at, was_lost in changes:
             meter = meters.browse(meter_id)
-            if connection == "lost":
+            if was_lost:
                 meter.connection_state = "online"
                 meter._log_event("connection_restored")
-            relay = relay_by_meter.get(meter_id)
-            if relay and relay != actual:
-                meter._record_actual_relay(relay, latest[meter_id]["read_at"])
+            if relay and relay != meter.actual_relay_state:
+                meter._record_actual_relay(relay, read_at)
 
     # === ACTIONS === #
     def action_accept_baseline(self):

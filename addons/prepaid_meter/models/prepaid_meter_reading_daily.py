@@ -103,8 +103,8 @@ class PrepaidMeterReadingDaily(models.Model):
             .sudo()
             .get_param("prepaid_meter.reading_retention_days", DEFAULT_READING_RETENTION_DAYS)
         )
-        self.env.cr.execute(
-            "DELETE FROM prepaid_meter_reading WHERE read_at < %s",
-            [now - timedelta(days=retention)],
+        self.env["prepaid.meter.reading"]._drop_partitions_before(
+            (now - timedelta(days=retention)).date()
         )
+        self.env["prepaid.meter.reading"]._ensure_partitions([now, now + timedelta(days=31)])
         return count

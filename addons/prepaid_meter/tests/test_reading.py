@@ -188,3 +188,33 @@ class TestReading(PrepaidMeterCommon):
         # running it again updates in place
         daily._freeze(self.t0 - timedelta(days=1))
         self.assertEqual(daily.search_count([("meter_id", "=", self.meter.id)]), 1)
+
+    def test_partitions_by_month_and_retention(self):
+        """Readings land in monthly partitions; retention drops whole months."""
+        old = self.t0.replace(year=2019, month=1)
+        readings = self.env["prepaid.meter.reading"]
+        cr = self.env.cr
+        # no partition for January 2019: the batch creates it
+        self._ingest(self.meter, (0, 100))
+        readings._ingest(
+            [{"meter_id": self.meter.id, "read_at": old, "forward_total": 50}]
+        )  # late: stored, flagged, in its own month
+        cr.execute("SELECT count(*) FROM prepaid_meter_reading_store_2019_01")
+        self.assertEqual(cr.fetchone()[0], 1)
+        # a row that reached the default partition is moved when its month gets a partition
+        cr.execute(
+            "INSERT INTO prepaid_meter_reading_store_default "
+            "(meter_id, company_id, read_at, source, forward_total) "
+            "VALUES (%s, %s, %s, 'import', 1)",
+            [self.meter.id, self.company.id, old.replace(year=2018)],
+        )
+        readings._ensure_partitions([old.replace(year=2018)])
+        cr.execute("SELECT count(*) FROM prepaid_meter_reading_store_2018_01")
+        self.assertEqual(cr.fetchone()[0], 1)
+        self.assertEqual(readings.search_count([("meter_id", "=", self.meter.id)]), 3)
+        dropped = readings._drop_partitions_before(old.date().replace(month=3))
+        self.assertEqual(
+            sorted(dropped),
+            ["prepaid_meter_reading_store_2018_01", "prepaid_meter_reading_store_2019_01"],
+        )
+        self.assertEqual(readings.search_count([("meter_id", "=", self.meter.id)]), 1)

@@ -1,0 +1,14 @@
+# The project's two commands (see README.md).
+.PHONY: demo test lint bench
+
+demo:            ## a database with the suite and demo data, served on http://127.0.0.1:8069
+	bash scripts/demo.sh
+
+test:            ## every test: pure pytest, Odoo tests on a fresh database, ruff, pylint-odoo
+	bash scripts/test.sh
+
+lint:
+	ruff check . && ruff format --check .
+
+bench:           ## the benchmarks under benchmarks/ (figures printed, nothing asserted)
+	for b in benchmarks/bench_*.py; do python3 $$b || exit 1; done

@@ -1,0 +1,182 @@
+"""M5 benchmark: one interval of readings for 100,000 meters into the readings store.
+
+Compares, in the same run and on the same database:
+- the baseline: ORM batch ``create`` of ``prepaid.meter.reading`` (same validation), on a
+  sample of meters, and
+- the project's bulk path, ``prepaid.meter.reading._ingest`` (validation in Python, COPY,
+  one UPDATE of every meter's latest state), on all meters;
+for a first interval (every reading is a meter's baseline) and a second one (every reading
+is charged).  Prints readings/s and the ratio.  Target: bulk >= 50,000 readings/s.
+
+Needs Odoo 19 and PostgreSQL (the project's scripts start the private cluster):
+    bash -c 'source scripts/common.sh && pg_start && python3 benchmarks/bench_readings_ingest.py'
+The benchmark database (``prepaid_bench``) is created on first use and kept; each run first
+deletes the readings of the previous one, so runs are comparable.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+
+import odoo
+from odoo import api
+from odoo.modules.registry import Registry
+from odoo.tools import config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def addons_path():
+    out = subprocess.run(
+        ["bash", "-c", f"source {ROOT}/scripts/common.sh && addons_path"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--meters", type=int, default=100_000)
+    parser.add_argument("--orm-sample", type=int, default=5_000)
+    parser.add_argument("--db", default="prepaid_bench")
+    args = parser.parse_args()
+
+    host, port = os.environ.get("PGHOST"), os.environ.get("PGPORT", "5432")
+    if not host:
+        sys.exit("Start PostgreSQL first: source scripts/common.sh && pg_start")
+    base = ["-c", f"{ROOT}/odoo.conf", f"--addons-path={addons_path()}"]
+    base += [f"--db_host={host}", f"--db_port={port}", "--db_user=odoo", "-d", args.db]
+    exists = subprocess.run(
+        ["psql", "-d", "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname='{args.db}'"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if exists != "1":
+        print(f"creating {args.db} with prepaid_meter ...", flush=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "odoo",
+                *base,
+                "-i",
+                "prepaid_meter",
+                "--stop-after-init",
+                "--log-level=warn",
+            ],
+            check=True,
+        )
+    config.parse_config(base)
+    registry = Registry(args.db)
+    with registry.cursor() as cr:
+        env = api.Environment(cr, odoo.SUPERUSER_ID, {})
+        meters = env["prepaid.meter"]
+        have = meters.search_count([("name", "=like", "bench-%")])
+        if have < args.meters:
+            print(f"creating {args.meters - have} meters ...", flush=True)
+            site = env["prepaid.site"].create({"name": "Bench site"})
+            building = env["prepaid.building"].create({"name": "Bench", "site_id": site.id})
+            unit = env["prepaid.unit"].create({"name": "Bench", "building_id": building.id})
+            gateway = env["prepaid.gateway"].create({"name": "Bench 4G", "gateway_type": "mqtt"})
+            model = env.ref("prepaid_meter.meter_model_ddsy_5_60")
+            cr.execute(
+                """
+                INSERT INTO prepaid_meter (name, address, model_id, unit_id, building_id,
+                    site_id, company_id, gateway_id, state, ct_ratio, pt_ratio, multiplier,
+                    desired_relay_state, actual_relay_state, connection_state, status, active,
+                    utility, access_token, create_uid, write_uid, create_date, write_date)
+                SELECT 'bench-' || n, lpad(n::text, 12, '0'), %s, %s, %s, %s, %s, %s,
+                       'in_service', 1, 1, 1, 'on', 'unknown', 'never', 'normal', true,
+                       'electricity', md5(random()::text), 1, 1, now(), now()
+                  FROM generate_series(%s, %s) n
+                """,
+                [
+                    model.id,
+                    unit.id,
+                    building.id,
+                    site.id,
+                    env.company.id,
+                    gateway.id,
+                    have + 1,
+                    args.meters,
+                ],
+            )
+            cr.commit()
+        # start every run from meters that were never read, like the first run
+        cr.execute(
+            "DELETE FROM prepaid_meter_reading_store r USING prepaid_meter m "
+            "WHERE m.id = r.meter_id AND m.name LIKE 'bench-%%'"
+        )
+        cr.execute(
+            "UPDATE prepaid_meter SET baseline_total = NULL, baseline_at = NULL, "
+            "last_reading_at = NULL, last_total = NULL, last_contact_at = NULL, "
+            "actual_relay_state = 'unknown', connection_state = 'never' WHERE name LIKE 'bench-%%'"
+        )
+        cr.commit()
+        subprocess.run(
+            ["psql", "-qd", args.db, "-c", "VACUUM prepaid_meter, prepaid_meter_reading_store"],
+            check=True,
+        )
+        cr.execute(
+            "SELECT id FROM prepaid_meter WHERE name LIKE 'bench-%%' ORDER BY id LIMIT %s",
+            [args.meters],
+        )
+        ids = [row[0] for row in cr.fetchall()]
+        t0 = datetime(2030, 1, 1)
+        results = {}
+        for label, minutes in (
+            ("first interval (baselines)", 0),
+            ("second interval (charged)", 30),
+        ):
+
+            def rows(sample, minutes=minutes):
+                return [
+                    {
+                        "meter_id": mid,
+                        "read_at": t0 + timedelta(minutes=minutes),
+                        "forward_total": 1000 + minutes / 30 * (1 + (mid % 7) / 10),
+                        "voltage": 221.5,
+                        "power": 1.25,
+                        "relay_state": "on",
+                        "source": "push",
+                    }
+                    for mid in sample
+                ]
+
+            readings = env["prepaid.meter.reading"]
+            sample = ids[: args.orm_sample]
+            vals = rows(sample)
+            cr.execute("SAVEPOINT orm_sample")
+            start = time.perf_counter()
+            readings.create(vals)
+            env.flush_all()
+            orm = len(sample) / (time.perf_counter() - start)
+            cr.execute(
+                "ROLLBACK TO SAVEPOINT orm_sample"
+            )  # the bulk path starts from the same state
+            env.invalidate_all()
+            batch = rows(ids)
+            start = time.perf_counter()
+            result = readings._ingest(batch)
+            env.flush_all()
+            bulk = len(ids) / (time.perf_counter() - start)
+            assert result["stored"] == len(ids), result["stored"]
+            cr.commit()  # as the gateway does after each batch
+            results[label] = (orm, bulk)
+            print(
+                f"{label}: ORM batch create {orm:,.0f} readings/s ({len(sample):,} meters); "
+                f"bulk _ingest {bulk:,.0f} readings/s ({len(ids):,} meters); "
+                f"ratio {bulk / orm:.1f}x",
+                flush=True,
+            )
+    worst = min(bulk for _, bulk in results.values())
+    print(f"bulk path, slowest interval: {worst:,.0f} readings/s (target 50,000)")
+
+
+if __name__ == "__main__":
+    main()
