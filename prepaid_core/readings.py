@@ -31,9 +31,10 @@ module; malformed values raise :class:`ReadingError`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from .errors import PrepaidError
 
@@ -73,10 +74,17 @@ class MeterLimits:
     gap_factor: Decimal = Decimal("2.5")
     #: a rollover is assumed only when the previous total was above this share of the maximum
     rollover_zone: Decimal = Decimal("0.9")
+    #: silence longer than this is a gap (derived)
+    gap_after: timedelta = field(init=False)
+    #: most consumption per second (derived)
+    max_per_second: Decimal = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "gap_after", self.interval * float(self.gap_factor))
+        object.__setattr__(self, "max_per_second", self.max_rate / _HOUR)
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """What a reading means for billing."""
 
     consumption: Decimal
@@ -88,6 +96,8 @@ class Verdict:
 
 def to_quantity(value, field: str = "value") -> Decimal:
     """Parse a register value; refuse what is not a finite, non-negative number."""
+    if type(value) is float and value >= 0 and value != float("inf"):  # the common case
+        return Decimal(repr(value))
     if isinstance(value, bool):
         raise ReadingError(f"{field}: {value!r} is not a number")
     try:
@@ -158,16 +168,17 @@ def validate(
                 False,
             )
     elapsed = read_at - prev_at
-    hours = Decimal(int(elapsed.total_seconds())) / _HOUR
-    allowed = limits.max_rate * multiplier * hours
+    allowed = limits.max_per_second * multiplier * int(elapsed.total_seconds())
     if consumption > allowed:
         flags.append(FLAG_SPIKE)
         reasons.append(
             f"{consumption} in {elapsed} is more than the rated maximum allows ({allowed:.4f})."
         )
-    if elapsed > limits.interval * float(limits.gap_factor):
+    if elapsed > limits.gap_after:
         flags.append(FLAG_GAP)
         reasons.append(f"No reading for {elapsed}.")
+    if not flags:
+        return Verdict(consumption, (), "", True, True)
     chargeable = not UNCHARGED_FLAGS.intersection(flags)
     moves = not BASELINE_KEPT_FLAGS.intersection(flags)
     return Verdict(consumption, tuple(flags), " ".join(reasons), chargeable, moves)

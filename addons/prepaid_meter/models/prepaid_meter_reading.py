@@ -245,8 +245,7 @@ class PrepaidMeterReading(models.Model):
     # === ORM PATH (manual entry, small batches) === #
     @api.model_create_multi
     def create(self, vals_list):
-        rows = [dict(vals, source=vals.get("source", "manual")) for vals in vals_list]
-        prepared, rejections = self._prepare_batch(rows)
+        prepared, rejections = self._prepare_batch(vals_list)
         if rejections:
             raise UserError("\n".join(r["reason"] for r in rejections))
         self._ensure_partitions({row["read_at"] for row in prepared})
@@ -272,12 +271,12 @@ class PrepaidMeterReading(models.Model):
         Rejected rows (unknown meter, bad value, duplicate) are logged and kept in
         ``prepaid.meter.reading.rejection``: nothing is dropped silently.
         """
-        rows = [dict(row, source=row.get("source", source)) for row in rows]
-        prepared, rejections = self._prepare_batch(rows)
+        rows = rows if isinstance(rows, list) else list(rows)
+        prepared, rejections = self._prepare_batch(rows, source)
         stored = self._copy_rows(prepared, rejections)
         self._update_meters(stored)
         if rejections:
-            self.env["prepaid.meter.reading.rejection"]._record(rejections, rows)
+            self.env["prepaid.meter.reading.rejection"]._record(rejections, rows, source)
         return {
             "stored": len(stored),
             "flagged": sum(1 for row in stored if row["flags"]),
@@ -285,7 +284,7 @@ class PrepaidMeterReading(models.Model):
         }
 
     @api.model
-    def _prepare_batch(self, rows):
+    def _prepare_batch(self, rows, source="manual"):
         """Resolve meters, parse values and validate; returns (prepared rows, rejections).
 
         Rows are validated in time order per meter, each against the previous accepted one.
@@ -368,7 +367,7 @@ class PrepaidMeterReading(models.Model):
                     "company_id": meter["company_id"],
                     "read_at": read_at,
                     "received_at": now,
-                    "source": row["source"],
+                    "source": row.get("source") or source,
                     "forward_total": forward,
                     "reverse_total": reverse,
                     "total": total,
@@ -447,6 +446,8 @@ class PrepaidMeterReading(models.Model):
 
     @api.model
     def _parse_time(self, value):
+        if type(value) is datetime and value.tzinfo is None and not value.microsecond:
+            return value
         if isinstance(value, datetime):
             if value.tzinfo:
                 value = value.astimezone(UTC).replace(tzinfo=None)

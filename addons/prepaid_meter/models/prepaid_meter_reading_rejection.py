@@ -18,7 +18,7 @@ class PrepaidMeterReadingRejection(models.Model):
     payload = fields.Text(help="The reading as it was received.")
 
     @api.model
-    def _record(self, rejections, rows):
+    def _record(self, rejections, rows, source=None):
         meters = self.env["prepaid.meter"].sudo()
         vals_list = []
         for rejection in rejections:
@@ -29,7 +29,7 @@ class PrepaidMeterReadingRejection(models.Model):
                     "meter_id": meter.id,
                     "company_id": meter.company_id.id or self.env.company.id,
                     "address": row.get("address") or meter.address,
-                    "source": row.get("source"),
+                    "source": row.get("source") or source,
                     "reason": rejection["reason"],
                     "payload": json.dumps(row, default=str, sort_keys=True),
                 }
