@@ -15,6 +15,7 @@ deletes the readings of the previous one, so runs are comparable.
 """
 
 import argparse
+import logging
 import os
 import subprocess
 import sys
@@ -72,6 +73,10 @@ def main():
             check=True,
         )
     config.parse_config(base)
+    # print the phases of each batch (stored / meters)
+    logging.getLogger("odoo.addons.prepaid_meter.models.prepaid_meter_reading").setLevel(
+        logging.DEBUG
+    )
     registry = Registry(args.db)
     with registry.cursor() as cr:
         env = api.Environment(cr, odoo.SUPERUSER_ID, {})

@@ -98,6 +98,7 @@ BAND_LABELS = {
     DEEP_VALLEY: "deep valley",
 }
 _BAND_RANK = {band: rank for rank, band in enumerate(BANDS)}
+_BAND_SET = frozenset(BANDS)
 
 ELECTRICITY = "electricity"
 WATER = "water"
@@ -126,6 +127,11 @@ _EXACT = decimal.Context(
 )
 # Rounding of money to 4 decimals (passed explicitly to quantize).
 _ROUND = decimal.Context(prec=60, rounding=ROUND_HALF_UP, traps=[decimal.InvalidOperation])
+# The exact context's arithmetic, for the fast path (no switching of the thread's context).
+_add = _EXACT.add
+_sub = _EXACT.subtract
+_mul = _EXACT.multiply
+_bisect_right = bisect.bisect_right
 
 
 # === ERRORS === #
@@ -696,13 +702,13 @@ class _Version:
         "code",
         "days",
         "end",
-        "keys",
         "limits",
         "period",
         "prices",
         "seasons",
         "single_band",
         "start",
+        "table",
     )
 
     def __init__(self, version: TariffVersion, end: datetime):
@@ -711,7 +717,14 @@ class _Version:
         self.end = end
         self.limits = version.step_limits
         self.prices = dict(version.prices)
-        self.keys = tuple({band: (band, step) for band in self.prices} for step in range(1, 9))
+        # Per step (0-based): {band: (price, book key, step number)}.
+        self.table = tuple(
+            {
+                band: (prices[step], (band, step + 1), step + 1)
+                for band, prices in self.prices.items()
+            }
+            for step in range(len(self.limits) + 1)
+        )
         self.single_band = next(iter(self.prices)) if version.tou is None else None
         if version.tou is None:
             self.seasons = ()
@@ -771,6 +784,7 @@ class CompiledTariff:
         )
         self._starts = tuple(v.start for v in self.versions)
         self._last = self.versions[-1]
+        self._cycle_bounds = (_END_OF_TIME, _END_OF_TIME)  # last cycle.bounds() (a cache)
 
     # --- lookups --- #
 
@@ -824,13 +838,12 @@ class CompiledTariff:
             start, end = _local(start, self.zone), _local(end, self.zone)
         if state is None:
             state = self.new_state(start)
-        if consumption.__class__ is not Decimal and not hasattr(consumption, "items"):
+        kind = consumption.__class__
+        if kind is not Decimal and kind is not dict and not hasattr(consumption, "items"):
             consumption = _check_quantity(consumption, None)  # an int total, or refused
-        saved = decimal.getcontext()
-        decimal.setcontext(_EXACT)
+        version = self._last
+        until = state.priced_until
         try:
-            version = self._last
-            until = state.priced_until
             if (
                 end < start
                 or start < state.cycle_start
@@ -839,17 +852,31 @@ class CompiledTariff:
                 or end > version.end
                 or (until is not None and start < until)
             ):
-                return self._price_general(state, start, end, consumption)
+                return self._exact(self._price_general, state, start, end, consumption)
             return self._price_fast(state, version, start, end, consumption)
         except (decimal.Inexact, decimal.Overflow):
             raise PrecisionError(
                 "The consumption or the prices have too many digits to be charged exactly."
             ) from None
+
+    @staticmethod
+    def _exact(function, *args):
+        """``function(*args)`` under the exact decimal context (the general path needs it;
+        the fast path passes the context explicitly and does not switch it)."""
+        saved = decimal.getcontext()
+        decimal.setcontext(_EXACT)
+        try:
+            return function(*args)
         finally:
             decimal.setcontext(saved)
 
     def _price_fast(self, state, version, start, end, consumption) -> PricedInterval:
-        """One cycle, one version, nothing charged after ``start``: the common case."""
+        """One cycle, one version, nothing charged after ``start``: the common case.
+
+        Arithmetic goes through the :data:`_EXACT` context's methods (``_add``, ``_mul``,
+        ``_sub``): the same exact, trapping arithmetic as the general path, without
+        switching the thread's context for every interval.
+        """
         single = version.single_band
         if consumption.__class__ is Decimal:
             q = added = consumption
@@ -862,69 +889,109 @@ class CompiledTariff:
                 if period is None or not period[0] <= start < period[1]:
                     period = version.period_at(start)
                 if end > period[1]:  # several time-of-use periods: split by time
-                    return self._price_general(state, start, end, consumption)
+                    return self._exact(self._price_split, state, version, start, end, q, period)
                 band = period[2]
             items = ((band, q),) if q else ()
         else:
             items = []
             added = ZERO
-            prices = version.prices
-            for band, q in consumption.items():
-                if band not in _BAND_RANK:
-                    _check_band(band)
-                if not q:  # most registers do not move in a 30-minute interval
-                    continue
-                if q.__class__ is not Decimal or not q.is_finite() or q.is_signed():
-                    q = _check_quantity(q, band)
-                if single:
-                    band = single
-                elif band not in prices:
-                    _missing_band(band, version)
-                items.append((band, q))
-                added += q
+            if consumption.__class__ is dict and consumption.keys() <= _BAND_SET:
+                # Known bands only (checked at once): only the moving registers cost work.
+                for band, q in consumption.items():
+                    if not q:  # most registers do not move in a 30-minute interval
+                        continue
+                    if q.__class__ is not Decimal or not q.is_finite() or q.is_signed():
+                        q = _check_quantity(q, band)
+                    if single:
+                        band = single
+                    elif band not in version.prices:
+                        _missing_band(band, version)
+                    items.append((band, q))
+                    added = _add(added, q)
+            else:
+                prices = version.prices
+                for band, q in consumption.items():
+                    if band not in _BAND_RANK:
+                        _check_band(band)
+                    if not q:
+                        continue
+                    if q.__class__ is not Decimal or not q.is_finite() or q.is_signed():
+                        q = _check_quantity(q, band)
+                    if single:
+                        band = single
+                    elif band not in prices:
+                        _missing_band(band, version)
+                    items.append((band, q))
+                    added = _add(added, q)
             if single and len(items) > 1:
                 items = [(single, added)]
         total = state.consumption
         limits = version.limits
-        step = bisect.bisect_right(limits, total)
-        if step < len(limits) and total + added > limits[step]:
+        step = _bisect_right(limits, total)
+        new_total = _add(total, added)
+        if step < len(limits) and new_total > limits[step]:
             if len(items) > 1:  # a step boundary between bands: time order needed
-                return self._price_general(state, start, end, consumption)
-            lines, new_state = self._charge(state, [(version, *items[0])], end)
+                return self._exact(self._price_general, state, start, end, consumption)
+            lines, new_state = self._exact(self._charge, state, [(version, *items[0])], end)
             return _new_line(
-                PricedInterval, (lines, new_state.charged - state.charged, new_state, ())
+                PricedInterval, (lines, _sub(new_state.charged, state.charged), new_state, ())
             )
         # Everything in one step: one line per band.
         book = dict(state.lines)
-        prices = version.prices
-        keys = version.keys[step]
+        table = version.table[step]
         cycle_start = state.cycle_start
         code = version.code
         lines = []
         amount = ZERO_MONEY
         for band, q in items:
-            price = prices[band][step]
-            key = keys[band]
+            price, key, number = table[band]
             previous = book.get(key)
             if previous is None:
-                cost = q * price
-                paid = cost.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _ROUND)
+                cost = _mul(q, price)
+                line_amount = paid = cost.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _ROUND)
                 book[key] = (q, cost, paid)
-                line_amount = paid
             else:
-                cost = previous[1] + q * price
+                cost = _add(previous[1], _mul(q, price))
                 paid = cost.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _ROUND)
-                book[key] = (previous[0] + q, cost, paid)
-                line_amount = paid - previous[2]
-            amount += line_amount
+                book[key] = (_add(previous[0], q), cost, paid)
+                line_amount = _sub(paid, previous[2])
+            amount = _add(amount, line_amount)
             lines.append(
-                _new_line(CostLine, (band, step + 1, q, price, line_amount, code, cycle_start))
+                _new_line(CostLine, (band, number, q, price, line_amount, code, cycle_start))
             )
         new_state = _new_line(
             CycleState,
-            (cycle_start, state.cycle_end, total + added, state.charged + amount, book, end),
+            (cycle_start, state.cycle_end, new_total, _add(state.charged, amount), book, end),
         )
         return _new_line(PricedInterval, (tuple(lines), amount, new_state, ()))
+
+    def _price_split(self, state, version, start, end, q, period) -> PricedInterval:
+        """A total over several time-of-use periods of one version and one cycle (``period``
+        is the one around ``start``): split by time as :meth:`_price_general` does, without
+        its checks (done by the caller) and its cycle and version lookups."""
+        bounds = self._cycle_bounds
+        if not bounds[0] <= start < bounds[1]:
+            self._cycle_bounds = bounds = self.cycle.bounds(start)
+        if bounds[0] != state.cycle_start or bounds[1] != state.cycle_end:
+            # a state from a tariff with another cycle: the general path decides
+            return self._price_general(state, start, end, q)
+        pieces = []  # (t0, t1, band), cut at the ends of the periods, like _timeline
+        t = start
+        while True:
+            period_end = period[1]
+            if end <= period_end:
+                pieces.append((t, end, period[2]))
+                break
+            pieces.append((t, period_end, period[2]))
+            t = period_end
+            period = version.period_at(t)
+        charged = []
+        if q:
+            parts = _apportion(q, [(t1 - t0) // _US for t0, t1, _band in pieces])
+            charged = [(version, p[2], part) for p, part in zip(pieces, parts, strict=True)]
+        lines, new_state = self._charge(state, charged, end)
+        amount = sum((line.amount for line in lines), ZERO_MONEY)
+        return PricedInterval(lines, amount, new_state, ())
 
     def _charge(self, state: CycleState, pieces, until: datetime):
         """Charge ordered pieces ``(version, band, q)`` of one cycle; new lines and state."""

@@ -23,6 +23,7 @@ import csv
 import io
 import logging
 import operator
+import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -51,8 +52,9 @@ MEASURES = (
     "power_factor",
     "meter_balance",
 )
-#: columns written by COPY, in order
-COPY_COLUMNS = (
+MEASURE_SET = frozenset(MEASURES)
+#: columns every COPY writes, in order; the measures present in a batch follow
+BASE_COLUMNS = (
     "meter_id",
     "company_id",
     "read_at",
@@ -62,20 +64,35 @@ COPY_COLUMNS = (
     "reverse_total",
     "total",
     "consumption",
-    *MEASURES,
     "relay_state",
     "status_word",
     "flags",
     "flag_reason",
     "chargeable",
 )
-
-
 #: the partitioned table behind the model's view
 STORE = "prepaid_meter_reading_store"
-_COPY_GETTER = operator.itemgetter(*COPY_COLUMNS)
 #: COPY options: tab-separated CSV (quoting done by the csv module, in C); empty is NULL
 _CSV = "WITH (FORMAT csv, DELIMITER E'\\t', NULL '')"
+_SORT_KEY = operator.itemgetter(0, 1)
+
+
+class _ChunkReader:
+    """A file for ``COPY .. FROM STDIN`` that pulls its text from an iterator of chunks, so
+    rows are produced while PostgreSQL already inserts the previous ones.  psycopg2 sends
+    whatever ``read`` returns, whatever its size."""
+
+    def __init__(self, chunks):
+        self._chunks = chunks
+
+    def read(self, size=-1):
+        return next(self._chunks, "")
+
+    readline = read
+
+    def drain(self):
+        for _chunk in self._chunks:
+            pass
 
 
 class PrepaidMeterReading(models.Model):
@@ -264,19 +281,35 @@ class PrepaidMeterReading(models.Model):
 
         ``rows``: mappings with ``meter_id`` or ``address`` (and ``gateway_id`` when addresses
         repeat across gateways), ``read_at`` (datetime or ISO string, UTC), ``forward_total``,
-        and optionally ``reverse_total``, ``relay_state`` ('on'/'off'), ``status_word`` and the
-        measures of :data:`MEASURES`.
+        and optionally ``reverse_total``, ``relay_state`` ('on'/'off'), ``status_word``,
+        ``source`` and the measures of :data:`MEASURES`.
 
         Returns ``{'stored': n, 'flagged': n, 'rejected': [{'index', 'reason', ...}]}``.
         Rejected rows (unknown meter, bad value, duplicate) are logged and kept in
         ``prepaid.meter.reading.rejection``: nothing is dropped silently.
+
+        The rows are validated while PostgreSQL already copies the first ones in: Python and
+        the database each keep one core busy.
         """
         rows = rows if isinstance(rows, list) else list(rows)
-        prepared, rejections = self._prepare_batch(rows, source)
-        stored = self._copy_rows(prepared, rejections)
+        started = time.perf_counter()
+        meters = self._load_meter_states(rows)
+        keyed, rejections, measures = self._parse_rows(rows, meters, source)
+        self._ensure_partitions({item[1] for item in keyed})
+        validated = self._validate_rows(keyed, meters, rejections)
+        stored = self._copy_rows(validated, rejections, measures)
+        copied = time.perf_counter()
         self._update_meters(stored)
         if rejections:
+            rejections.sort(key=operator.itemgetter("index"))
             self.env["prepaid.meter.reading.rejection"]._record(rejections, rows, source)
+        _logger.debug(
+            "Ingested %s readings (%s rejected): %.2fs stored, %.2fs meters",
+            len(stored),
+            len(rejections),
+            copied - started,
+            time.perf_counter() - copied,
+        )
         return {
             "stored": len(stored),
             "flagged": sum(1 for row in stored if row["flags"]),
@@ -285,159 +318,160 @@ class PrepaidMeterReading(models.Model):
 
     @api.model
     def _prepare_batch(self, rows, source="manual"):
-        """Resolve meters, parse values and validate; returns (prepared rows, rejections).
-
-        Rows are validated in time order per meter, each against the previous accepted one.
-        """
+        """Resolve meters, parse and validate; returns (prepared rows, rejections)."""
         meters = self._load_meter_states(rows)
-        now = fields.Datetime.now()
-        prepared, rejections = [], []
-        keyed = []
+        keyed, rejections, _measures = self._parse_rows(rows, meters, source)
+        prepared = list(self._validate_rows(keyed, meters, rejections))
+        return prepared, rejections
+
+    @api.model
+    def _parse_rows(self, rows, meters, source):
+        """First pass: resolve each row's meter and parse its values.
+
+        Returns the parsed rows sorted by (meter, time), the rejections so far, and the
+        measures present in the batch (only those columns are copied)."""
+        by_id, by_address = meters
+        rejections, keyed = [], []
+        present = set()
+        parse_time, to_quantity = self._parse_time, validation.to_quantity
         for index, row in enumerate(rows):
-            meter = meters["by_id"].get(row.get("meter_id")) or meters["by_address"].get(
-                (row.get("gateway_id"), row.get("address"))
-            )
-            if meter is None:
-                meter = meters["by_address"].get((None, row.get("address")))
+            meter = by_id.get(row.get("meter_id"))
+            if meter is None and by_address:
+                address = row.get("address")
+                meter = by_address.get((row.get("gateway_id"), address)) or by_address.get(
+                    (None, address)
+                )
             if meter is None:
                 rejections.append(self._rejection(index, row, self.env._("Unknown meter.")))
                 continue
             if meter == "ambiguous":
-                rejections.append(
-                    self._rejection(
-                        index,
-                        row,
-                        self.env._(
-                            "Address %s is used on several gateways: name the gateway.",
-                            row.get("address"),
-                        ),
-                    )
+                reason = self.env._(
+                    "Address %s is used on several gateways: name the gateway.",
+                    row.get("address"),
                 )
+                rejections.append(self._rejection(index, row, reason))
                 continue
             try:
-                read_at = self._parse_time(row.get("read_at"))
-                forward = validation.to_quantity(row.get("forward_total"), "forward_total")
-                reverse = (
-                    validation.to_quantity(row["reverse_total"], "reverse_total")
-                    if row.get("reverse_total") is not None
-                    else None
-                )
-                measures = {
-                    name: None
-                    if (value := row.get(name)) is None or value is False
-                    else float(value)
-                    for name in MEASURES
-                }
+                read_at = parse_time(row.get("read_at"))
+                forward = to_quantity(row.get("forward_total"), "forward_total")
+                reverse = row.get("reverse_total")
+                if reverse is not None:
+                    reverse = to_quantity(reverse, "reverse_total")
+                measures = {}
+                for name in MEASURE_SET.intersection(row):
+                    value = row[name]
+                    if value is not None and value is not False:
+                        measures[name] = value if type(value) is float else float(value)
+                        present.add(name)
             except (validation.ReadingError, ValueError, TypeError) as exc:
-                rejections.append(self._rejection(index, row, str(exc), meter["id"]))
+                rejections.append(self._rejection(index, row, str(exc), meter[0]))
                 continue
             relay = row.get("relay_state") or None
-            if relay not in (None, "on", "off"):
-                rejections.append(
-                    self._rejection(index, row, f"relay_state: {relay!r} is not 'on' or 'off'")
-                )
+            if relay is not None and relay != "on" and relay != "off":
+                reason = f"relay_state: {relay!r} is not 'on' or 'off'"
+                rejections.append(self._rejection(index, row, reason, meter[0]))
                 continue
-            keyed.append((meter["id"], read_at, index, row, forward, reverse, measures, relay))
-        keyed.sort(key=lambda item: (item[0], item[1]))
+            keyed.append((meter[0], read_at, index, row, forward, reverse, measures, relay, source))
+        keyed.sort(key=_SORT_KEY)
+        return keyed, rejections, present
+
+    @api.model
+    def _validate_rows(self, keyed, meters, rejections):
+        """Second pass, lazily: judge each reading against its meter's baseline (rows are in
+        time order per meter) and yield the rows to store."""
+        by_id = meters[0]
+        now = fields.Datetime.now()
+        validate, effective_total = validation.validate, validation.effective_total
         previous = None
-        for meter_id, read_at, index, row, forward, reverse, measures, relay in keyed:
-            meter = meters["by_id"][meter_id]
+        duplicate = self.env._("Duplicate reading.")
+        for meter_id, read_at, index, row, forward, reverse, measures, relay, source in keyed:
             if previous == (meter_id, read_at):
-                rejections.append(
-                    self._rejection(index, row, self.env._("Duplicate reading."), meter_id)
-                )
+                rejections.append(self._rejection(index, row, duplicate, meter_id))
                 continue
             previous = (meter_id, read_at)
-            total = validation.effective_total(
-                forward, reverse, meter["bidirectional"], meter["multiplier"]
-            )
-            verdict = validation.validate(
-                meter["baseline_total"],
-                meter["baseline_at"],
-                total,
-                read_at,
-                meter["limits"],
-                meter["multiplier"],
-            )
+            meter = by_id[meter_id]
+            # meter: [id, company, multiplier, bidirectional, limits, baseline total, at]
+            total = effective_total(forward, reverse, meter[3], meter[2])
+            verdict = validate(meter[5], meter[6], total, read_at, meter[4], meter[2])
             if verdict.moves_baseline:
-                meter["baseline_total"], meter["baseline_at"] = total, read_at
-            prepared.append(
-                {
-                    "meter_id": meter_id,
-                    "company_id": meter["company_id"],
-                    "read_at": read_at,
-                    "received_at": now,
-                    "source": row.get("source") or source,
-                    "forward_total": forward,
-                    "reverse_total": reverse,
-                    "total": total,
-                    "consumption": verdict.consumption,
-                    **measures,
-                    "relay_state": relay,
-                    "status_word": row.get("status_word"),
-                    "flags": ",".join(verdict.flags) or None,
-                    "flag_reason": verdict.reason or None,
-                    "chargeable": verdict.chargeable,
-                    "_moves_baseline": verdict.moves_baseline,
-                    "_index": index,
-                }
-            )
-        return prepared, rejections
+                meter[5], meter[6] = total, read_at
+            prepared = {
+                "meter_id": meter_id,
+                "company_id": meter[1],
+                "read_at": read_at,
+                "received_at": now,
+                "source": row.get("source") or source,
+                "forward_total": forward,
+                "reverse_total": reverse,
+                "total": total,
+                "consumption": verdict.consumption,
+                "relay_state": relay,
+                "status_word": row.get("status_word"),
+                "flags": ",".join(verdict.flags) or None,
+                "flag_reason": verdict.reason or None,
+                "chargeable": verdict.chargeable,
+                "_moves_baseline": verdict.moves_baseline,
+                "_index": index,
+            }
+            if measures:
+                prepared.update(measures)
+            yield prepared
 
     @api.model
     def _load_meter_states(self, rows):
-        ids = {row["meter_id"] for row in rows if row.get("meter_id")}
-        addresses = {
-            row["address"] for row in rows if row.get("address") and not row.get("meter_id")
-        }
+        """The meters a batch names, as (by_id, by_address) maps of mutable state lists."""
+        ids, addresses = set(), set()
+        for row in rows:
+            meter_id = row.get("meter_id")
+            if meter_id:
+                ids.add(meter_id)
+            elif row.get("address"):
+                addresses.add(row["address"])
         self.env["prepaid.meter"].flush_model()
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT m.id, m.address, m.gateway_id, m.company_id, m.multiplier,
-                       m.baseline_total, m.baseline_at, mm.id, mm.bidirectional
-                  FROM prepaid_meter m
-                  JOIN prepaid_meter_model mm ON mm.id = m.model_id
-                 WHERE m.state != 'removed'
-                   AND (m.id = ANY(%s) OR m.address = ANY(%s))
-                   AND m.company_id = ANY(%s)
-                """,
-                list(ids),
-                list(addresses),
-                self.env.companies.ids if not self.env.su else self._all_company_ids(),
-            )
+        companies = self.env.companies.ids if not self.env.su else self._all_company_ids()
+        select = SQL(
+            """
+            SELECT m.id, m.address, m.gateway_id, m.company_id, m.multiplier,
+                   m.baseline_total, m.baseline_at, m.model_id, mm.bidirectional
+              FROM prepaid_meter m
+              JOIN prepaid_meter_model mm ON mm.id = m.model_id
+             WHERE m.state != 'removed' AND m.company_id = ANY(%s)
+            """,
+            companies,
         )
-        limits = {}
-        by_id, by_address = {}, {}
+        fetched = []
+        if ids:
+            self.env.cr.execute(SQL("%s AND m.id = ANY(%s)", select, list(ids)))
+            fetched += self.env.cr.fetchall()
+        if addresses:
+            self.env.cr.execute(SQL("%s AND m.address = ANY(%s)", select, list(addresses)))
+            fetched += self.env.cr.fetchall()
+        limits, multipliers = {}, {}
         models = self.env["prepaid.meter.model"]
-        for (
-            mid,
-            address,
-            gateway_id,
-            company_id,
-            mult,
-            b_total,
-            b_at,
-            model_id,
-            bidir,
-        ) in self.env.cr.fetchall():
+        by_id, by_address = {}, {}
+        for mid, address, gateway_id, company_id, mult, b_total, b_at, model_id, bidir in fetched:
+            if mid in by_id and not addresses:
+                continue
             if model_id not in limits:
                 limits[model_id] = models.browse(model_id)._limits()
-            multiplier = Decimal(str(mult or 1))
-            state = {
-                "id": mid,
-                "company_id": company_id,
-                "multiplier": multiplier,
-                "bidirectional": bidir,
-                "limits": limits[model_id],
-                "baseline_total": Decimal(str(b_total)) if b_at else None,
-                "baseline_at": b_at,
-            }
+            multiplier = multipliers.get(mult)
+            if multiplier is None:
+                multiplier = multipliers[mult] = Decimal(repr(mult or 1.0))
+            state = by_id.get(mid) or [
+                mid,
+                company_id,
+                multiplier,
+                bidir,
+                limits[model_id],
+                Decimal(repr(b_total)) if b_at else None,
+                b_at,
+            ]
             by_id[mid] = state
-            if address:
+            if address in addresses:
                 for key in ((gateway_id, address), (None, address)):
-                    by_address[key] = "ambiguous" if key in by_address else state
-        return {"by_id": by_id, "by_address": by_address}
+                    other = by_address.get(key)
+                    by_address[key] = "ambiguous" if other and other is not state else state
+        return by_id, by_address
 
     @api.model
     def _all_company_ids(self):
@@ -468,34 +502,58 @@ class PrepaidMeterReading(models.Model):
         return {"index": index, "reason": reason, "meter_id": meter_id or row.get("meter_id")}
 
     @api.model
-    def _copy_rows(self, prepared, rejections):
-        """Write rows with COPY; on a duplicate fall back to INSERT .. ON CONFLICT and report
-        the duplicates.  Returns the rows actually stored."""
-        if not prepared:
-            return []
-        self._ensure_partitions({row["read_at"] for row in prepared})
-        buffer = io.StringIO()
-        csv.writer(buffer, delimiter="\t").writerows(map(_COPY_GETTER, prepared))
+    def _copy_rows(self, validated, rejections, measures=MEASURES):
+        """Write the validated rows with COPY as they come; on a duplicate already stored,
+        fall back to INSERT .. ON CONFLICT and report the duplicates.  Returns the rows
+        actually stored."""
+        columns = BASE_COLUMNS + tuple(name for name in MEASURES if name in measures)
+        getter = operator.itemgetter(*columns)
+        prepared = []
+        first = next(validated, None)
+        if first is None:
+            return prepared
+        prepared.append(first)
+
+        def chunks():
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, delimiter="\t")
+            writer.writerow(getter(first))
+            pending = []
+            for row in validated:
+                prepared.append(row)
+                pending.append(row)
+                if len(pending) == 2000:
+                    writer.writerows(map(getter, pending))
+                    pending.clear()
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+            writer.writerows(map(getter, pending))
+            yield buffer.getvalue()
+
         cr = self.env.cr
-        columns = ", ".join(COPY_COLUMNS)
+        column_sql = ", ".join(columns)
+        stream = _ChunkReader(chunks())
         try:
             with cr.savepoint(flush=False):
-                buffer.seek(0)
-                cr._obj.copy_expert(f"COPY {STORE} ({columns}) FROM STDIN {_CSV}", buffer)
+                cr._obj.copy_expert(f"COPY {STORE} ({column_sql}) FROM STDIN {_CSV}", stream)
             return prepared
         except psycopg2.errors.UniqueViolation:
             _logger.info("Batch holds readings already stored: inserting one by one")
+        stream.drain()  # validate the rest: every row is judged exactly once
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter="\t").writerows(map(getter, prepared))
+        buffer.seek(0)
         cr.execute(
             "CREATE TEMP TABLE IF NOT EXISTS prepaid_meter_reading_staging "
             "(LIKE prepaid_meter_reading_store INCLUDING DEFAULTS) ON COMMIT DROP"
         )
         cr.execute("TRUNCATE prepaid_meter_reading_staging")
-        buffer.seek(0)
         cr._obj.copy_expert(
-            f"COPY prepaid_meter_reading_staging ({columns}) FROM STDIN {_CSV}", buffer
+            f"COPY prepaid_meter_reading_staging ({column_sql}) FROM STDIN {_CSV}", buffer
         )
         cr.execute("ANALYZE prepaid_meter_reading_staging")
-        column_list = SQL(", ").join(SQL.identifier(col) for col in COPY_COLUMNS)
+        column_list = SQL(", ").join(SQL.identifier(col) for col in columns)
         cr.execute(
             SQL(
                 """
@@ -510,15 +568,12 @@ class PrepaidMeterReading(models.Model):
         )
         inserted = set(cr.fetchall())
         stored = []
+        duplicate = self.env._("Duplicate reading.")
         for row in prepared:
             if (row["meter_id"], row["read_at"]) in inserted:
                 stored.append(row)
             else:
-                rejections.append(
-                    self._rejection(
-                        row["_index"], row, self.env._("Duplicate reading."), row["meter_id"]
-                    )
-                )
+                rejections.append(self._rejection(row["_index"], row, duplicate, row["meter_id"]))
         return stored
 
     @api.model
@@ -560,7 +615,7 @@ class PrepaidMeterReading(models.Model):
         cr.execute(
             """
             CREATE TEMP TABLE IF NOT EXISTS prepaid_meter_latest_staging (
-                meter_id int, read_at timestamp, total numeric, forward_total numeric,
+                meter_id int PRIMARY KEY, read_at timestamp, total numeric, forward_total numeric,
                 reverse_total numeric, power numeric, meter_balance numeric, relay_state varchar,
                 baseline_total numeric, baseline_at timestamp
             ) ON COMMIT DROP
