@@ -127,10 +127,8 @@ _EXACT = decimal.Context(
 )
 # Rounding of money to 4 decimals (passed explicitly to quantize).
 _ROUND = decimal.Context(prec=60, rounding=ROUND_HALF_UP, traps=[decimal.InvalidOperation])
-# The exact context's arithmetic, for the fast path (no switching of the thread's context).
-_add = _EXACT.add
-_sub = _EXACT.subtract
-_mul = _EXACT.multiply
+_getcontext = decimal.getcontext
+_setcontext = decimal.setcontext
 _bisect_right = bisect.bisect_right
 
 
@@ -841,80 +839,45 @@ class CompiledTariff:
         kind = consumption.__class__
         if kind is not Decimal and kind is not dict and not hasattr(consumption, "items"):
             consumption = _check_quantity(consumption, None)  # an int total, or refused
-        version = self._last
-        until = state.priced_until
+        saved = _getcontext()
+        _setcontext(_EXACT)
         try:
-            if (
-                end < start
-                or start < state.cycle_start
-                or end > state.cycle_end
-                or start < version.start
-                or end > version.end
-                or (until is not None and start < until)
+            cycle_start, cycle_end, total, charged, book, until = state
+            version = self._last
+            if not (
+                cycle_start <= start <= end <= cycle_end
+                and version.start <= start
+                and end <= version.end
+                and (until is None or until <= start)
             ):
-                return self._exact(self._price_general, state, start, end, consumption)
-            return self._price_fast(state, version, start, end, consumption)
-        except (decimal.Inexact, decimal.Overflow):
-            raise PrecisionError(
-                "The consumption or the prices have too many digits to be charged exactly."
-            ) from None
-
-    @staticmethod
-    def _exact(function, *args):
-        """``function(*args)`` under the exact decimal context (the general path needs it;
-        the fast path passes the context explicitly and does not switch it)."""
-        saved = decimal.getcontext()
-        decimal.setcontext(_EXACT)
-        try:
-            return function(*args)
-        finally:
-            decimal.setcontext(saved)
-
-    def _price_fast(self, state, version, start, end, consumption) -> PricedInterval:
-        """One cycle, one version, nothing charged after ``start``: the common case.
-
-        Arithmetic goes through the :data:`_EXACT` context's methods (``_add``, ``_mul``,
-        ``_sub``): the same exact, trapping arithmetic as the general path, without
-        switching the thread's context for every interval.
-        """
-        single = version.single_band
-        if consumption.__class__ is Decimal:
-            q = added = consumption
-            if not q.is_finite() or q.is_signed():
-                q = added = _check_quantity(q, None)
-            if single:
-                band = single
+                return self._price_general(state, start, end, consumption)
+            # The common case, inline: one cycle, one version, nothing charged after start.
+            single = version.single_band
+            if consumption.__class__ is Decimal:
+                q = added = consumption
+                if not q.is_finite() or q.is_signed():
+                    q = added = _check_quantity(q, None)
+                if single:
+                    band = single
+                else:
+                    period = version.period
+                    if period is None or not period[0] <= start < period[1]:
+                        period = version.period_at(start)
+                    if end > period[1]:  # several time-of-use periods: split by time
+                        return self._price_split(state, version, start, end, q, period)
+                    band = period[2]
+                items = ((band, q),) if q else ()
             else:
-                period = version.period
-                if period is None or not period[0] <= start < period[1]:
-                    period = version.period_at(start)
-                if end > period[1]:  # several time-of-use periods: split by time
-                    return self._exact(self._price_split, state, version, start, end, q, period)
-                band = period[2]
-            items = ((band, q),) if q else ()
-        else:
-            items = []
-            added = ZERO
-            if consumption.__class__ is dict and consumption.keys() <= _BAND_SET:
-                # Known bands only (checked at once): only the moving registers cost work.
-                for band, q in consumption.items():
-                    if not q:  # most registers do not move in a 30-minute interval
-                        continue
-                    if q.__class__ is not Decimal or not q.is_finite() or q.is_signed():
-                        q = _check_quantity(q, band)
-                    if single:
-                        band = single
-                    elif band not in version.prices:
-                        _missing_band(band, version)
-                    items.append((band, q))
-                    added = _add(added, q)
-            else:
+                items = []
+                added = ZERO
                 prices = version.prices
                 for band, q in consumption.items():
-                    if band not in _BAND_RANK:
-                        _check_band(band)
-                    if not q:
+                    if not q:  # most registers do not move in a 30-minute interval
+                        if band not in _BAND_RANK:
+                            _check_band(band)
                         continue
+                    if band not in prices and band not in _BAND_RANK:
+                        _check_band(band)
                     if q.__class__ is not Decimal or not q.is_finite() or q.is_signed():
                         q = _check_quantity(q, band)
                     if single:
@@ -922,48 +885,52 @@ class CompiledTariff:
                     elif band not in prices:
                         _missing_band(band, version)
                     items.append((band, q))
-                    added = _add(added, q)
-            if single and len(items) > 1:
-                items = [(single, added)]
-        total = state.consumption
-        limits = version.limits
-        step = _bisect_right(limits, total)
-        new_total = _add(total, added)
-        if step < len(limits) and new_total > limits[step]:
-            if len(items) > 1:  # a step boundary between bands: time order needed
-                return self._exact(self._price_general, state, start, end, consumption)
-            lines, new_state = self._exact(self._charge, state, [(version, *items[0])], end)
-            return _new_line(
-                PricedInterval, (lines, _sub(new_state.charged, state.charged), new_state, ())
+                    added += q
+                if single and len(items) > 1:
+                    items = [(single, added)]
+            limits = version.limits
+            step = _bisect_right(limits, total)
+            new_total = total + added
+            if step < len(limits) and new_total > limits[step]:
+                if len(items) > 1:  # a step boundary between bands: time order needed
+                    return self._price_general(state, start, end, consumption)
+                lines, new_state = self._charge(state, [(version, *items[0])], end)
+                return _new_line(
+                    PricedInterval, (lines, new_state.charged - charged, new_state, ())
+                )
+            # Everything in one step: one line per band.
+            book = dict(book)
+            table = version.table[step]
+            code = version.code
+            lines = []
+            amount = ZERO_MONEY
+            for band, q in items:
+                price, key, number = table[band]
+                previous = book.get(key)
+                if previous is None:
+                    cost = q * price
+                    line_amount = paid = cost.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _ROUND)
+                    book[key] = (q, cost, paid)
+                else:
+                    cost = previous[1] + q * price
+                    paid = cost.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _ROUND)
+                    book[key] = (previous[0] + q, cost, paid)
+                    line_amount = paid - previous[2]
+                amount += line_amount
+                lines.append(
+                    _new_line(CostLine, (band, number, q, price, line_amount, code, cycle_start))
+                )
+            new_state = _new_line(
+                CycleState,
+                (cycle_start, cycle_end, new_total, charged + amount, book, end),
             )
-        # Everything in one step: one line per band.
-        book = dict(state.lines)
-        table = version.table[step]
-        cycle_start = state.cycle_start
-        code = version.code
-        lines = []
-        amount = ZERO_MONEY
-        for band, q in items:
-            price, key, number = table[band]
-            previous = book.get(key)
-            if previous is None:
-                cost = _mul(q, price)
-                line_amount = paid = cost.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _ROUND)
-                book[key] = (q, cost, paid)
-            else:
-                cost = _add(previous[1], _mul(q, price))
-                paid = cost.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _ROUND)
-                book[key] = (_add(previous[0], q), cost, paid)
-                line_amount = _sub(paid, previous[2])
-            amount = _add(amount, line_amount)
-            lines.append(
-                _new_line(CostLine, (band, number, q, price, line_amount, code, cycle_start))
-            )
-        new_state = _new_line(
-            CycleState,
-            (cycle_start, state.cycle_end, new_total, _add(state.charged, amount), book, end),
-        )
-        return _new_line(PricedInterval, (tuple(lines), amount, new_state, ()))
+            return _new_line(PricedInterval, (tuple(lines), amount, new_state, ()))
+        except (decimal.Inexact, decimal.Overflow):
+            raise PrecisionError(
+                "The consumption or the prices have too many digits to be charged exactly."
+            ) from None
+        finally:
+            _setcontext(saved)
 
     def _price_split(self, state, version, start, end, q, period) -> PricedInterval:
         """A total over several time-of-use periods of one version and one cycle (``period``
@@ -976,6 +943,7 @@ class CompiledTariff:
             # a state from a tariff with another cycle: the general path decides
             return self._price_general(state, start, end, q)
         pieces = []  # (t0, t1, band), cut at the ends of the periods, like _timeline
+        first = period
         t = start
         while True:
             period_end = period[1]
@@ -985,6 +953,7 @@ class CompiledTariff:
             pieces.append((t, period_end, period[2]))
             t = period_end
             period = version.period_at(t)
+        version.period = first  # the next meter's interval most likely starts in it too
         charged = []
         if q:
             parts = _apportion(q, [(t1 - t0) // _US for t0, t1, _band in pieces])
