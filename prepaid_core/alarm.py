@@ -196,6 +196,7 @@ class AlarmSettings:
         )
         object.__setattr__(self, "hysteresis", _amount(self.hysteresis, "The hysteresis"))
         self.validate()
+        object.__setattr__(self, "_derived", _derive(self))
 
     def validate(self) -> None:
         validate_thresholds(self.alarm1, self.alarm2)
@@ -326,6 +327,12 @@ class Decision(NamedTuple):
 # === STATE MACHINE === #
 
 _new = tuple.__new__  # NamedTuple instances without the keyword-parsing __new__
+_INITIAL = AlarmState()
+_FORCED = (None, ON, OFF)
+# Levels whose notices a balance at each rank has entered (for the "already sent" check).
+_ENTERING = tuple(frozenset(_NOTICE_LEVELS[:rank]) for rank in range(len(LEVELS)))
+# Thresholds are computed once, with more digits than any amount has (whatever the context).
+_PRECISE = decimal.Context(prec=100, traps=[decimal.InvalidOperation])
 
 
 def _notice(kind: str, count: int, balance: Decimal, settings: AlarmSettings) -> Notice:
@@ -346,76 +353,99 @@ def _notice(kind: str, count: int, balance: Decimal, settings: AlarmSettings) ->
     return Notice(kind, f"{kind}#{count}", text)
 
 
+def _derive(settings: AlarmSettings) -> tuple:
+    """Thresholds :func:`evaluate` compares the balance with, computed once per settings:
+    ``(cut-off, alarm 2, alarm 1, cut-off + hysteresis, ((level, re-arm threshold, rank)
+    for each notice level))``."""
+    with decimal.localcontext(_PRECISE):
+        cut = -settings.overdraft_limit
+        hysteresis = settings.hysteresis
+        rearm = tuple(
+            (level, settings.threshold(level) + hysteresis, _LEVEL_RANK[level])
+            for level in _NOTICE_LEVELS
+        )
+        return (cut, settings.alarm2, settings.alarm1, cut + hysteresis, rearm)
+
+
 def evaluate(
     state: AlarmState | None, inputs: AlarmInputs, now: datetime
 ) -> tuple[AlarmState, Decision]:
     """One step of the machine; pure: same state, inputs and time give the same result."""
-    state = state or AlarmState()
-    settings = inputs.settings
-    balance = inputs.balance
-    if isinstance(balance, bool) or not isinstance(balance, (Decimal, int)):
+    (
+        old_level,
+        notified,
+        rearmed,
+        reminder_until,
+        overload_notified_at,
+        recharge_seen_at,
+        old_relay,
+        _old_reason,
+    ) = state or _INITIAL
+    balance, settings, protect, forced, overload_at, overload_reset_at, recharge = inputs
+    if balance.__class__ is not Decimal and (
+        isinstance(balance, bool) or not isinstance(balance, (Decimal, int))
+    ):
         raise AlarmError(f"The balance must be an exact amount, not {balance!r}.")
-    if inputs.forced not in (None, ON, OFF):
-        raise AlarmError(
-            f"A manager forces supply 'on' or 'off' (or not at all), not {inputs.forced!r}."
-        )
-    level = settings.level_of(balance)
-    notified = state.notified
-    rearmed = state.rearmed
-    notices: list[Notice] = []
-    recharge = inputs.last_recharge_at
+    if forced is not None and forced not in _FORCED:
+        raise AlarmError(f"A manager forces supply 'on' or 'off' (or not at all), not {forced!r}.")
+    try:
+        cut, alarm2, alarm1, arrears_back, rearm = settings._derived
+    except AttributeError:  # settings built without __post_init__
+        cut, alarm2, alarm1, arrears_back, rearm = _derive(settings)
+    if balance <= cut:
+        level, rank = ARREARS, 3
+    elif balance < alarm2:
+        level, rank = ALARM2, 2
+    elif balance < alarm1:
+        level, rank = ALARM1, 1
+    else:
+        level, rank = NORMAL, 0
+    notices = ()
     new_recharge = recharge is not None and (
-        state.recharge_seen_at is None or recharge > state.recharge_seen_at
+        recharge_seen_at is None or recharge > recharge_seen_at
     )
 
     # Leaving arrears needs a recharge, or the hysteresis above the cut-off (latched cut);
     # then tell the tenant supply is back (once per arrears episode).
-    if state.level == ARREARS and level != ARREARS:
-        if new_recharge or balance >= settings.cut_threshold + settings.hysteresis:
-            notices.append(_notice(NOTICE_RESTORED, rearmed.get(ARREARS, 0), balance, settings))
+    if old_level == ARREARS and rank != 3:
+        if new_recharge or balance >= arrears_back:
+            notices = (_notice(NOTICE_RESTORED, rearmed.get(ARREARS, 0), balance, settings),)
         else:
-            level = ARREARS
+            level, rank = ARREARS, 3
 
     # Re-arm levels the balance has clearly left (hysteresis) or left after a recharge.
-    rank = _LEVEL_RANK[level]
     if notified:
-        for notified_level in _NOTICE_LEVELS:
-            if notified_level not in notified:
-                continue
-            threshold = settings.threshold(notified_level)
-            left = rank < _LEVEL_RANK[notified_level]
-            if balance >= threshold + settings.hysteresis or (new_recharge and left):
+        for notified_level, threshold, level_rank in rearm:
+            if notified_level in notified and (
+                balance >= threshold or (new_recharge and rank < level_rank)
+            ):
                 notified = notified - {notified_level}
                 rearmed = MappingProxyType(
                     {**rearmed, notified_level: rearmed.get(notified_level, 0) + 1}
                 )
 
     # Entering levels: one notice, for the most severe level newly entered.
-    reminder_until = state.reminder_until
-    if rank:
+    if rank and not _ENTERING[rank].issubset(notified):
         entered = [lvl for lvl in _NOTICE_LEVELS[:rank] if lvl not in notified]
-        if entered:
-            worst = entered[-1]
-            notices.append(_notice(worst, rearmed.get(worst, 0), balance, settings))
-            notified = notified.union(entered)
-            if worst == ALARM2 and settings.reminder_cut:
-                reminder_until = now + settings.reminder_cut
-    if level != ALARM2 or (reminder_until is not None and now >= reminder_until):
+        worst = entered[-1]
+        notices += (_notice(worst, rearmed.get(worst, 0), balance, settings),)
+        notified = notified.union(entered)
+        if worst == ALARM2 and settings.reminder_cut:
+            reminder_until = now + settings.reminder_cut
+    if reminder_until is not None and (rank != 2 or now >= reminder_until):
         reminder_until = None
 
     # Overload trip: from the trip until a manager reset or the auto-reset time.
-    overload_at = inputs.overload_at
     tripped = False
     overload_end = None
-    overload_notified_at = state.overload_notified_at
     if overload_at is not None:
-        reset = inputs.overload_reset_at
-        tripped = reset is None or reset < overload_at
-        if tripped and settings.overload_auto_reset is not None:
-            overload_end = overload_at + settings.overload_auto_reset
+        tripped = overload_reset_at is None or overload_reset_at < overload_at
+        auto_reset = settings.overload_auto_reset
+        if tripped and auto_reset is not None:
+            overload_end = overload_at + auto_reset
             tripped = now < overload_end
         if tripped and overload_at != overload_notified_at:
-            notices.append(
+            notices += (
                 Notice(
                     NOTICE_OVERLOAD,
                     f"{NOTICE_OVERLOAD}@{overload_at.isoformat()}",
@@ -425,24 +455,24 @@ def evaluate(
                         if overload_end
                         else "A manager must reset it."
                     ),
-                )
+                ),
             )
             overload_notified_at = overload_at
 
     # Relay, by priority.
-    if inputs.forced == OFF:
+    if forced is not None and forced == OFF:
         relay, reason = OFF, FORCED_OFF
-    elif inputs.forced == ON:
+    elif forced is not None and forced == ON:
         relay, reason = ON, FORCED_ON
-    elif inputs.protect:
+    elif protect:
         relay, reason = ON, PROTECTED
     elif tripped:
         relay, reason = OFF, OVERLOAD
-    elif level == ARREARS:
+    elif rank == 3:
         relay, reason = OFF, CUT_ARREARS
     elif reminder_until is not None:
         relay, reason = OFF, REMINDER_CUT
-    elif level == NORMAL:
+    elif rank == 0:
         relay, reason = ON, CREDIT_OK
     else:
         relay, reason = ON, CREDIT_LOW
@@ -461,7 +491,7 @@ def evaluate(
             rearmed,
             reminder_until,
             overload_notified_at,
-            recharge if new_recharge else state.recharge_seen_at,
+            recharge if new_recharge else recharge_seen_at,
             relay,
             reason,
         ),
@@ -473,10 +503,10 @@ def evaluate(
             relay,
             reason,
             REASON_TEXTS[reason],
-            tuple(notices),
+            notices,
             reminder_until,
             wake_at,
-            relay != state.relay,
+            relay != old_relay,
         ),
     )
     return new_state, decision
