@@ -70,6 +70,26 @@ BASE_COLUMNS = (
     "flag_reason",
     "chargeable",
 )
+#: a validated row is a tuple: the BASE_COLUMNS values (read and received times as text, as
+#: COPY takes them), then the values of the measures present in the batch, then what the rest
+#: of the batch needs: the read time, whether it moves the baseline, its index, its measures
+(
+    R_METER,
+    R_COMPANY,
+    R_READ_AT_TEXT,
+    R_RECEIVED,
+    R_SOURCE,
+    R_FORWARD,
+    R_REVERSE,
+    R_TOTAL,
+    R_CONSUMPTION,
+    R_RELAY,
+    R_STATUS,
+    R_FLAGS,
+    R_REASON,
+    R_CHARGEABLE,
+) = range(len(BASE_COLUMNS))
+R_READ_AT, R_MOVES, R_INDEX, R_MEASURES = -4, -3, -2, -1
 #: the partitioned table behind the model's view
 STORE = "prepaid_meter_reading_store"
 #: COPY options: tab-separated CSV (quoting done by the csv module, in C); empty is NULL
@@ -265,10 +285,25 @@ class PrepaidMeterReading(models.Model):
         prepared, rejections = self._prepare_batch(vals_list)
         if rejections:
             raise UserError("\n".join(r["reason"] for r in rejections))
-        self._ensure_partitions({row["read_at"] for row in prepared})
+        self._ensure_partitions({row[R_READ_AT] for row in prepared})
         for row in prepared:
-            vals_list[row["_index"]].update(
-                {key: value for key, value in row.items() if not key.startswith("_")}
+            vals_list[row[R_INDEX]].update(
+                {
+                    "meter_id": row[R_METER],
+                    "company_id": row[R_COMPANY],
+                    "read_at": row[R_READ_AT],
+                    "source": row[R_SOURCE],
+                    "forward_total": row[R_FORWARD],
+                    "reverse_total": row[R_REVERSE],
+                    "total": row[R_TOTAL],
+                    "consumption": row[R_CONSUMPTION],
+                    "relay_state": row[R_RELAY],
+                    "status_word": row[R_STATUS],
+                    "flags": row[R_FLAGS],
+                    "flag_reason": row[R_REASON],
+                    "chargeable": row[R_CHARGEABLE],
+                    **row[R_MEASURES],
+                }
             )
         records = super().create(vals_list)
         self._update_meters(prepared)
@@ -296,8 +331,9 @@ class PrepaidMeterReading(models.Model):
         meters = self._load_meter_states(rows)
         keyed, rejections, measures = self._parse_rows(rows, meters, source)
         self._ensure_partitions({item[1] for item in keyed})
-        validated = self._validate_rows(keyed, meters, rejections)
-        stored = self._copy_rows(validated, rejections, measures)
+        measures = tuple(name for name in MEASURES if name in measures)
+        validated = self._validate_rows(keyed, meters, rejections, measures)
+        stored = self._copy_rows(validated, rejections, len(BASE_COLUMNS) + len(measures), measures)
         copied = time.perf_counter()
         self._update_meters(stored)
         if rejections:
@@ -312,7 +348,7 @@ class PrepaidMeterReading(models.Model):
         )
         return {
             "stored": len(stored),
-            "flagged": sum(1 for row in stored if row["flags"]),
+            "flagged": sum(1 for row in stored if row[R_FLAGS]),
             "rejected": rejections,
         }
 
@@ -321,7 +357,7 @@ class PrepaidMeterReading(models.Model):
         """Resolve meters, parse and validate; returns (prepared rows, rejections)."""
         meters = self._load_meter_states(rows)
         keyed, rejections, _measures = self._parse_rows(rows, meters, source)
-        prepared = list(self._validate_rows(keyed, meters, rejections))
+        prepared = list(self._validate_rows(keyed, meters, rejections, ()))
         return prepared, rejections
 
     @api.model
@@ -376,15 +412,17 @@ class PrepaidMeterReading(models.Model):
         return keyed, rejections, present
 
     @api.model
-    def _validate_rows(self, keyed, meters, rejections):
+    def _validate_rows(self, keyed, meters, rejections, measures):
         """Second pass, lazily: judge each reading against its meter's baseline (rows are in
-        time order per meter) and yield the rows to store."""
+        time order per meter) and yield the rows to store (tuples, see ``R_*``), with the
+        values of ``measures`` after the columns."""
         by_id = meters[0]
-        now = fields.Datetime.now()
+        received = str(fields.Datetime.now())
         validate, effective_total = validation.validate, validation.effective_total
         previous = None
         duplicate = self.env._("Duplicate reading.")
-        for meter_id, read_at, index, row, forward, reverse, measures, relay, source in keyed:
+        texts = {}
+        for meter_id, read_at, index, row, forward, reverse, values, relay, source in keyed:
             if previous == (meter_id, read_at):
                 rejections.append(self._rejection(index, row, duplicate, meter_id))
                 continue
@@ -393,29 +431,34 @@ class PrepaidMeterReading(models.Model):
             # meter: [id, company, multiplier, bidirectional, limits, baseline total, at]
             total = effective_total(forward, reverse, meter[3], meter[2])
             verdict = validate(meter[5], meter[6], total, read_at, meter[4], meter[2])
-            if verdict.moves_baseline:
+            moves = verdict.moves_baseline
+            if moves:
                 meter[5], meter[6] = total, read_at
-            prepared = {
-                "meter_id": meter_id,
-                "company_id": meter[1],
-                "read_at": read_at,
-                "received_at": now,
-                "source": row.get("source") or source,
-                "forward_total": forward,
-                "reverse_total": reverse,
-                "total": total,
-                "consumption": verdict.consumption,
-                "relay_state": relay,
-                "status_word": row.get("status_word"),
-                "flags": ",".join(verdict.flags) or None,
-                "flag_reason": verdict.reason or None,
-                "chargeable": verdict.chargeable,
-                "_moves_baseline": verdict.moves_baseline,
-                "_index": index,
-            }
-            if measures:
-                prepared.update(measures)
-            yield prepared
+            text = texts.get(read_at)
+            if text is None:
+                text = texts[read_at] = str(read_at)
+            flags = verdict.flags
+            yield (
+                meter_id,
+                meter[1],
+                text,
+                received,
+                row.get("source") or source,
+                forward,
+                reverse,
+                total,
+                verdict.consumption,
+                relay,
+                row.get("status_word"),
+                ",".join(flags) if flags else None,
+                verdict.reason or None,
+                verdict.chargeable,
+                *[values.get(name) for name in measures],
+                read_at,
+                moves,
+                index,
+                values,
+            )
 
     @api.model
     def _load_meter_states(self, rows):
@@ -431,20 +474,29 @@ class PrepaidMeterReading(models.Model):
         companies = self.env.companies.ids if not self.env.su else self._all_company_ids()
         select = SQL(
             """
-            SELECT m.id, m.address, m.gateway_id, m.company_id, m.multiplier,
-                   m.baseline_total, m.baseline_at, m.model_id, mm.bidirectional
+            SELECT m.id, m.address, m.gateway_id, m.company_id, m.multiplier::text,
+                   m.baseline_total::text, m.baseline_at, m.model_id, mm.bidirectional
               FROM prepaid_meter m
               JOIN prepaid_meter_model mm ON mm.id = m.model_id
-             WHERE m.state != 'removed' AND m.company_id = ANY(%s)
-            """,
-            companies,
+            """
         )
+        where = SQL("m.state != 'removed' AND m.company_id = ANY(%s)", companies)
         fetched = []
         if ids:
-            self.env.cr.execute(SQL("%s AND m.id = ANY(%s)", select, list(ids)))
+            # a join on the unnested ids: a hash join, where "= ANY" would probe a long array
+            self.env.cr.execute(
+                SQL(
+                    "%s JOIN unnest(%s::int[]) AS wanted(id) ON wanted.id = m.id WHERE %s",
+                    select,
+                    "{" + ",".join(map(str, ids)) + "}",
+                    where,
+                )
+            )
             fetched += self.env.cr.fetchall()
         if addresses:
-            self.env.cr.execute(SQL("%s AND m.address = ANY(%s)", select, list(addresses)))
+            self.env.cr.execute(
+                SQL("%s WHERE %s AND m.address = ANY(%s)", select, where, list(addresses))
+            )
             fetched += self.env.cr.fetchall()
         limits, multipliers = {}, {}
         models = self.env["prepaid.meter.model"]
@@ -456,14 +508,15 @@ class PrepaidMeterReading(models.Model):
                 limits[model_id] = models.browse(model_id)._limits()
             multiplier = multipliers.get(mult)
             if multiplier is None:
-                multiplier = multipliers[mult] = Decimal(repr(mult or 1.0))
+                text = (mult or "1").rstrip("0").rstrip(".") if "." in (mult or "") else mult
+                multiplier = multipliers[mult] = Decimal(text or "1")
             state = by_id.get(mid) or [
                 mid,
                 company_id,
                 multiplier,
                 bidir,
                 limits[model_id],
-                Decimal(repr(b_total)) if b_at else None,
+                Decimal(b_total) if b_at else None,
                 b_at,
             ]
             by_id[mid] = state
@@ -502,22 +555,17 @@ class PrepaidMeterReading(models.Model):
         return {"index": index, "reason": reason, "meter_id": meter_id or row.get("meter_id")}
 
     @api.model
-    def _copy_rows(self, validated, rejections, measures=MEASURES):
+    def _copy_rows(self, validated, rejections, width, measures=()):
         """Write the validated rows with COPY as they come; on a duplicate already stored,
         fall back to INSERT .. ON CONFLICT and report the duplicates.  Returns the rows
-        actually stored."""
-        columns = BASE_COLUMNS + tuple(name for name in MEASURES if name in measures)
-        getter = operator.itemgetter(*columns)
+        actually stored.  ``width``: how many leading values of a row are columns."""
+        columns = BASE_COLUMNS + tuple(measures)
+        getter = operator.itemgetter(*range(width))
         prepared = []
-        first = next(validated, None)
-        if first is None:
-            return prepared
-        prepared.append(first)
 
         def chunks():
             buffer = io.StringIO()
             writer = csv.writer(buffer, delimiter="\t")
-            writer.writerow(getter(first))
             pending = []
             for row in validated:
                 prepared.append(row)
@@ -570,10 +618,10 @@ class PrepaidMeterReading(models.Model):
         stored = []
         duplicate = self.env._("Duplicate reading.")
         for row in prepared:
-            if (row["meter_id"], row["read_at"]) in inserted:
+            if (row[R_METER], row[R_READ_AT]) in inserted:
                 stored.append(row)
             else:
-                rejections.append(self._rejection(row["_index"], row, duplicate, row["meter_id"]))
+                rejections.append(self._rejection(row[R_INDEX], {}, duplicate, row[R_METER]))
         return stored
 
     @api.model
@@ -586,27 +634,28 @@ class PrepaidMeterReading(models.Model):
             return
         latest, baseline = {}, {}
         for row in stored:  # rows are sorted by (meter, time)
-            if "late" not in (row["flags"] or ""):
-                latest[row["meter_id"]] = row
-            if row["_moves_baseline"]:
-                baseline[row["meter_id"]] = row
+            flags = row[R_FLAGS]
+            if not flags or "late" not in flags:
+                latest[row[R_METER]] = row
+            if row[R_MOVES]:
+                baseline[row[R_METER]] = row
         now = fields.Datetime.now()
-        meter_ids = list({row["meter_id"] for row in stored})
+        meter_ids = list({row[R_METER] for row in stored})
         cr = self.env.cr
         buffer = io.StringIO()
-        empty = {}
+        nothing = (None,) * (len(BASE_COLUMNS) + 1) + ({},)
         csv.writer(buffer, delimiter="\t").writerows(
             (
                 meter_id,
-                (row := latest.get(meter_id, empty)).get("read_at"),
-                row.get("total"),
-                row.get("forward_total"),
-                row.get("reverse_total"),
-                row.get("power"),
-                row.get("meter_balance"),
-                row.get("relay_state"),
-                (base := baseline.get(meter_id, empty)).get("total"),
-                base.get("read_at"),
+                (row := latest.get(meter_id, nothing))[R_READ_AT_TEXT],
+                row[R_TOTAL],
+                row[R_FORWARD],
+                row[R_REVERSE],
+                row[R_MEASURES].get("power"),
+                row[R_MEASURES].get("meter_balance"),
+                row[R_RELAY],
+                (base := baseline.get(meter_id, nothing))[R_TOTAL],
+                base[R_READ_AT_TEXT],
             )
             for meter_id in meter_ids
         )
@@ -615,7 +664,7 @@ class PrepaidMeterReading(models.Model):
         cr.execute(
             """
             CREATE TEMP TABLE IF NOT EXISTS prepaid_meter_latest_staging (
-                meter_id int PRIMARY KEY, read_at timestamp, total numeric, forward_total numeric,
+                meter_id int, read_at timestamp, total numeric, forward_total numeric,
                 reverse_total numeric, power numeric, meter_balance numeric, relay_state varchar,
                 baseline_total numeric, baseline_at timestamp
             ) ON COMMIT DROP
@@ -623,13 +672,21 @@ class PrepaidMeterReading(models.Model):
         )
         cr.execute("TRUNCATE prepaid_meter_latest_staging")
         cr._obj.copy_expert(f"COPY prepaid_meter_latest_staging FROM STDIN {_CSV}", buffer)
-        cr.execute("ANALYZE prepaid_meter_latest_staging")  # a temp table has no statistics
+        # A temp table has no statistics: small batches get them (cheap), large ones are joined
+        # by hash, never by a nested loop over the staging rows.
+        large = len(meter_ids) > 5000
+        cr.execute(
+            "SET LOCAL enable_nestloop = off" if large else "ANALYZE prepaid_meter_latest_staging"
+        )
         # the few meters whose relay or connection really changes go through the ORM below
         cr.execute(
             """
-            SELECT m.id, s.relay_state, s.read_at, m.connection_state = 'lost'
-              FROM prepaid_meter m
-              JOIN prepaid_meter_latest_staging s ON s.meter_id = m.id
+            SELECT s.meter_id, s.relay_state, s.read_at, m.connection_state = 'lost'
+              FROM prepaid_meter_latest_staging s
+              -- one primary-key lookup per staged meter, whatever the statistics say
+              CROSS JOIN LATERAL (
+                  SELECT connection_state, actual_relay_state
+                    FROM prepaid_meter WHERE id = s.meter_id) m
              WHERE m.connection_state = 'lost'
                 OR (s.relay_state IS NOT NULL AND m.actual_relay_state != 'unknown'
                     AND m.actual_relay_state != s.relay_state)
@@ -669,6 +726,8 @@ class PrepaidMeterReading(models.Model):
                 now=now,
             )
         )
+        if large:
+            cr.execute("SET LOCAL enable_nestloop = on")
         meters = self.env["prepaid.meter"].browse(meter_ids)
         meters.invalidate_recordset(
             [

@@ -218,3 +218,50 @@ class TestReading(PrepaidMeterCommon):
             ["prepaid_meter_reading_store_2018_01", "prepaid_meter_reading_store_2019_01"],
         )
         self.assertEqual(readings.search_count([("meter_id", "=", self.meter.id)]), 1)
+
+    def test_large_batch_streams_in_chunks_and_resend_is_idempotent(self):
+        """More rows than one COPY chunk, several meters, out of order; then the same rows
+        again with a few new ones: only the new ones are stored, each reading charged once."""
+        meters = self.env["prepaid.meter"].create(
+            [
+                {"name": f"Bulk {i}", "model_id": self.ddsy.id, "unit_id": self.unit2.id}
+                for i in range(60)
+            ]
+        )
+        rows = [
+            {
+                "meter_id": meter.id,
+                "read_at": self.t0 + timedelta(minutes=30 * step),
+                "forward_total": 100 + step * 0.25,
+                "power": 0.5,
+            }
+            for step in range(45)
+            for meter in meters
+        ]
+        rows.reverse()
+        readings = self.env["prepaid.meter.reading"]
+        first = readings._ingest(rows)
+        self.assertEqual(first["stored"], 60 * 45)
+        self.assertFalse(first["rejected"])
+        again = readings._ingest(
+            rows[:100]
+            + [
+                {
+                    "meter_id": meter.id,
+                    "read_at": self.t0 + timedelta(minutes=30 * 45),
+                    "forward_total": 100 + 45 * 0.25,
+                }
+                for meter in meters[:10]
+            ]
+        )
+        self.assertEqual(again["stored"], 10)
+        self.assertEqual(len(again["rejected"]), 100)
+        self.env.cr.execute(
+            "SELECT sum(consumption) FROM prepaid_meter_reading WHERE meter_id = ANY(%s) "
+            "AND chargeable",
+            [meters.ids],
+        )
+        # 60 meters x 44 charged intervals x 0.25, plus 10 meters x one more interval
+        self.assertAlmostEqual(float(self.env.cr.fetchone()[0]), 60 * 44 * 0.25 + 10 * 0.25)
+        self.assertEqual(set(meters[:10].mapped("baseline_total")), {111.25})
+        self.assertEqual(set(meters[10:].mapped("baseline_total")), {111.0})
