@@ -6,7 +6,12 @@ run of the action pricing the new reading of every meter. Then runs the alarm st
 machine as often. Prints intervals/s and evaluations/s (wall clock and CPU time of this
 process, so that a busy machine can be told apart from a slow engine).
 
-    python benchmarks/bench_tariff_alarm.py [--intervals N] [--meters M]
+    python benchmarks/bench_tariff_alarm.py [--intervals N] [--meters M] [--budget S]
+
+Each measure stops early (and says so) once it has run ``--budget`` seconds of wall clock
+(default 25), so that the whole run stays under 2 minutes even on a loaded machine; the
+rates are then those of the intervals actually priced. The run ends with one line per
+measure, ``<measure>: <N> per s (wall), <M> per s (CPU)``.
 
 Scenarios:
   registers  TOU register deltas as meters report them: the band(s) in force get the
@@ -90,35 +95,44 @@ def timed(function):
     return result, clock.perf_counter() - wall, clock.process_time() - cpu
 
 
-def bench_pricing(compiled, meters, rounds, scenario):
+def bench_pricing(compiled, meters, rounds, scenario, budget=float("inf")):
     work = workload(compiled, rounds, scenario)
     states = [None] * meters
     price = compiled.price_interval
+    done = 0
 
     def run():
+        nonlocal done
         charged = Decimal(0)
+        deadline = clock.perf_counter() + budget
         for start, end, inputs in work:
             size = len(inputs)
             for m in range(meters):
                 result = price(states[m], start, end, inputs[m % size])
                 states[m] = result.state
                 charged += result.amount
+            done += 1
+            if clock.perf_counter() > deadline:
+                break
         return charged
 
     charged, wall, cpu = timed(run)
-    return meters * rounds, wall, cpu, charged
+    return meters * done, wall, cpu, charged, done < rounds
 
 
-def bench_alarm(meters, rounds):
+def bench_alarm(meters, rounds, budget=float("inf")):
     settings = alarm.AlarmSettings(Decimal("20"), Decimal("10"), overdraft_limit=Decimal("5"))
     states = [None] * meters
     balances = [Decimal(30 + m % 17) for m in range(meters)]
     usage = Decimal("0.4137")
     evaluate = alarm.evaluate
     inputs_type = alarm.AlarmInputs
+    done = 0
 
     def run():
+        nonlocal done
         notices = 0
+        deadline = clock.perf_counter() + budget
         for r in range(rounds):
             now = START + STEP * r
             for m in range(meters):
@@ -132,10 +146,13 @@ def bench_alarm(meters, rounds):
                     states[m], inputs_type(balance, settings, last_recharge_at=recharge), now
                 )
                 notices += len(decision.notices)
+            done += 1
+            if clock.perf_counter() > deadline:
+                break
         return notices
 
     notices, wall, cpu = timed(run)
-    return meters * rounds, wall, cpu, notices
+    return meters * done, wall, cpu, notices, done < rounds
 
 
 def main(argv=None) -> int:
@@ -143,26 +160,45 @@ def main(argv=None) -> int:
     parser.add_argument("--intervals", type=int, default=1_000_000)
     parser.add_argument("--meters", type=int, default=1000)
     parser.add_argument("--scenarios", default="registers,total,worst")
+    parser.add_argument(
+        "--budget", type=float, default=25.0, help="seconds of wall clock per measure at most"
+    )
     args = parser.parse_args(argv)
     meters = max(1, min(args.meters, args.intervals))
     rounds = max(1, args.intervals // meters)
     compiled = build_tariff()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), load {os.getloadavg()}")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), load {_load()}")
     print(f"{meters} meters x {rounds} readings of 30 min; 8-step ladder x 4-band TOU tariff")
+    summary = []
     for scenario in args.scenarios.split(","):
-        count, wall, cpu, charged = bench_pricing(compiled, meters, rounds, scenario)
+        count, wall, cpu, charged, cut = bench_pricing(
+            compiled, meters, rounds, scenario, args.budget
+        )
         print(
             f"price_interval [{scenario:9s}] {count:>9,d} intervals in {wall:6.2f} s: "
             f"{count / wall:>9,.0f} intervals/s wall, {count / cpu:>9,.0f}/s CPU "
-            f"(charged {charged})"
+            f"(charged {charged}{_stopped(cut, args.budget)})"
         )
-    count, wall, cpu, notices = bench_alarm(meters, rounds)
+        summary.append((f"price_interval {scenario}", count, wall, cpu))
+    count, wall, cpu, notices, cut = bench_alarm(meters, rounds, args.budget)
     print(
         f"alarm.evaluate               {count:>9,d} evaluations in {wall:6.2f} s: "
         f"{count / wall:>9,.0f} evaluations/s wall, {count / cpu:>9,.0f}/s CPU "
-        f"({notices} notices)"
+        f"({notices} notices{_stopped(cut, args.budget)})"
     )
+    summary.append(("alarm.evaluate", count, wall, cpu))
+    print(f"load at the end {_load()}")
+    for measure, count, wall, cpu in summary:
+        print(f"{measure}: {count / wall:.0f} per s (wall), {count / cpu:.0f} per s (CPU)")
     return 0
+
+
+def _load() -> str:
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def _stopped(cut: bool, budget: float) -> str:
+    return f"; stopped at the {budget:g} s budget" if cut else ""
 
 
 if __name__ == "__main__":

@@ -127,6 +127,7 @@ _EXACT = decimal.Context(
 )
 # Rounding of money to 4 decimals (passed explicitly to quantize).
 _ROUND = decimal.Context(prec=60, rounding=ROUND_HALF_UP, traps=[decimal.InvalidOperation])
+_to_money = _ROUND.quantize  # (cost, MONEY_QUANTUM): ROUND_HALF_UP, the context's rounding
 _getcontext = decimal.getcontext
 _setcontext = decimal.setcontext
 _bisect_right = bisect.bisect_right
@@ -902,29 +903,29 @@ class CompiledTariff:
             book = dict(book)
             table = version.table[step]
             code = version.code
-            lines = []
+            lines = ()
             amount = ZERO_MONEY
             for band, q in items:
                 price, key, number = table[band]
                 previous = book.get(key)
                 if previous is None:
                     cost = q * price
-                    line_amount = paid = cost.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _ROUND)
+                    line_amount = paid = _to_money(cost, MONEY_QUANTUM)
                     book[key] = (q, cost, paid)
                 else:
                     cost = previous[1] + q * price
-                    paid = cost.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _ROUND)
+                    paid = _to_money(cost, MONEY_QUANTUM)
                     book[key] = (previous[0] + q, cost, paid)
                     line_amount = paid - previous[2]
                 amount += line_amount
-                lines.append(
-                    _new_line(CostLine, (band, number, q, price, line_amount, code, cycle_start))
+                lines += (
+                    _new_line(CostLine, (band, number, q, price, line_amount, code, cycle_start)),
                 )
             new_state = _new_line(
                 CycleState,
                 (cycle_start, cycle_end, new_total, charged + amount, book, end),
             )
-            return _new_line(PricedInterval, (tuple(lines), amount, new_state, ()))
+            return _new_line(PricedInterval, (lines, amount, new_state, ()))
         except (decimal.Inexact, decimal.Overflow):
             raise PrecisionError(
                 "The consumption or the prices have too many digits to be charged exactly."
