@@ -1,5 +1,6 @@
 """B8: alarm levels and desired relay state; one test per row of the transition table."""
 
+import dataclasses
 import json
 from datetime import datetime, timedelta
 from decimal import Decimal as D
@@ -348,3 +349,24 @@ def test_notice_keys_are_never_reused_and_cut_follows_the_balance(steps):
             assert decision.relay == a.ON
         assert len(decision.notices) <= 2  # a level notice, and "restored" at most
     assert len(keys) == len(set(keys))
+
+
+# --- thresholds computed once per settings (performance work) --- #
+
+
+def test_thresholds_follow_settings_rebuilt_with_replace():
+    wider = dataclasses.replace(S, alarm1=D("30"), hysteresis=D("5"))
+    steps = [(0, "50"), (1, "25"), (2, "33"), (3, "25")]
+    kinds = [[n.kind for n in d.notices] for _s, d in run(steps, wider)]
+    # 25 < 30 notifies; 33 < 30 + 5 does not re-arm, so 25 again is silent
+    assert kinds == [[], ["alarm1"], [], []]
+    assert [d.level for _s, d in run(steps)] == ["normal", "normal", "normal", "normal"]
+
+
+def test_settings_without_precomputed_thresholds_still_evaluate():
+    bare = object.__new__(a.AlarmSettings)  # e.g. built by a deserializer, no __post_init__
+    for name, value in vars(S).items():
+        if not name.startswith("_"):
+            object.__setattr__(bare, name, value)
+    steps = [(0, "50"), (1, "15"), (2, "5"), (3, "-1"), (4, "50", {"recharge": True})]
+    assert run(steps, bare) == run(steps)

@@ -1,5 +1,6 @@
 """B1/B3: tariff definitions, validation messages and hand-computed interval prices."""
 
+import decimal
 import json
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal as D
@@ -623,3 +624,59 @@ def test_eight_steps_and_fourteen_periods_are_allowed():
     r = tariff.price_interval(None, at(12, 30, day=2), at(13, 30, day=2), D(100))
     assert [(ln.band, ln.step) for ln in r.lines][-1] == (t.PEAK, 8)
     assert sum(ln.quantity for ln in r.lines) == D(100)
+
+
+# --- fast paths (performance work): same results as the general path --- #
+
+
+def general(tariff, state, start, end, consumption):
+    with decimal.localcontext(t._EXACT):
+        return tariff._price_general(state, start, end, consumption)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (at(9, 45), at(10, 15)),  # flat -> peak
+        (at(22, 50), at(23, 20)),  # flat -> valley
+        (at(11, 0), at(13, 0)),  # peak -> flat
+        (at(6, 0, day=2), at(11, 0, day=2)),  # three periods
+        (at(21, 0), at(8, 0, day=2)),  # over midnight
+    ],
+)
+@pytest.mark.parametrize("already", ["0", "99.99", "150"])
+def test_total_across_tou_periods_is_split_like_the_general_path(start, end, already):
+    state = state_with(LADDER_TOU, already)
+    for q in (D("1.5"), D("0.001"), D(0), D("0.7777777")):
+        fast = LADDER_TOU.price_interval(state, start, end, q)
+        assert fast == general(LADDER_TOU, state, start, end, q)
+        assert sum((ln.quantity for ln in fast.lines), D(0)) == q
+
+
+def test_period_cache_survives_a_split_interval():
+    state = state_with(TOU, "1")
+    # a split interval, then one inside the period where the split one started
+    TOU.price_interval(state, at(9, 45), at(10, 15), D(1))
+    r = TOU.price_interval(state, at(9, 0), at(9, 30), D(1))
+    assert summary(r) == [(t.FLAT, 1, D(1), D("0.60"), D("0.6000"))]
+
+
+def test_state_from_a_tariff_with_another_cycle_goes_the_general_way():
+    other = compile_(
+        t.TariffVersion.flat(date(2026, 1, 1), "0.60"), cycle=t.CycleRule(t.MONTHLY, 15)
+    )
+    state = other.price_interval(None, at(9, day=16), at(9, day=16), D(1)).state
+    start, end = at(9, 45, day=20), at(10, 15, day=20)
+    fast = TOU.price_interval(state, start, end, D(2))
+    assert fast == general(TOU, state, start, end, D(2))
+
+
+def test_pricing_keeps_the_callers_decimal_context():
+    with decimal.localcontext() as ctx:
+        ctx.prec = 3
+        r = LADDER_TOU.price_interval(None, at(9, 45), at(10, 15), {t.FLAT: D("1.2345")})
+        assert decimal.getcontext() is ctx and ctx.prec == 3
+        assert r.amount == D("0.7407")  # exact: 1.2345 x 0.60, not rounded to 3 digits
+    with pytest.raises(t.PrecisionError):
+        LADDER_TOU.price_interval(None, at(9, 45), at(10, 15), {t.FLAT: D("1." + "1" * 70)})
+    assert decimal.getcontext().prec == 28
