@@ -1,0 +1,28 @@
+{
+    "name": "Prepaid Billing",
+    "summary": "Tariffs, prepaid accounts and their ledger, deductions, recharge, refund, alarms",
+    "version": "19.0.1.0.0",
+    "category": "Services/Prepaid Energy",
+    "website": "https://github.com/prepaid-energy/prepaid-energy",
+    "author": "Prepaid Energy contributors",
+    "license": "LGPL-3",
+    "depends": ["prepaid_meter", "account", "sms"],
+    "data": [
+        "security/ir.model.access.csv",
+        "security/prepaid_billing_rules.xml",
+        "data/ir_cron_data.xml",
+        "data/mail_template_data.xml",
+        "wizards/prepaid_account_recharge_views.xml",
+        "wizards/prepaid_account_refund_views.xml",
+        "wizards/prepaid_meter_batch_views.xml",
+        "views/prepaid_tariff_views.xml",
+        "views/prepaid_account_views.xml",
+        "views/prepaid_account_line_views.xml",
+        "views/prepaid_meter_views.xml",
+        "views/prepaid_billing_menus.xml",
+    ],
+    "demo": [
+        "demo/prepaid_billing_demo.xml",
+    ],
+    "installable": True,
+}

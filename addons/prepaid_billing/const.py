@@ -1,0 +1,21 @@
+"""Constants of the billing add-on, drawn from the pure engine (prepaid_core)."""
+
+from prepaid_core import alarm, balance, tariff
+
+LINE_KINDS = [(kind, balance.KIND_LABELS[kind]) for kind in balance.LINE_KINDS]
+BANDS = [(band, tariff.BAND_LABELS[band].capitalize()) for band in tariff.BANDS]
+UTILITIES = [(tariff.ELECTRICITY, "Electricity"), (tariff.WATER, "Water")]
+CYCLES = [(tariff.MONTHLY, "Monthly"), (tariff.ANNUAL, "Annual")]
+ALARM_LEVELS = [(level, alarm.LEVEL_LABELS[level]) for level in alarm.LEVELS]
+PAYMENT_METHODS = [
+    ("cash", "Cash"),
+    ("bank", "Bank Transfer"),
+    ("card", "Card"),
+    ("online", "Online"),
+]
+FORCED_RELAY = [("on", "Forced On"), ("off", "Forced Off")]
+
+#: PostgreSQL advisory lock held by the deduction run (R11: one run at a time)
+DEDUCTION_LOCK_KEY = 0x50524550  # "PREP"
+#: meters priced per transaction of the deduction run
+DEDUCTION_BATCH_SIZE = 2000

@@ -1,0 +1,10 @@
+from . import (
+    prepaid_account,
+    prepaid_account_line,
+    prepaid_meter,
+    prepaid_tariff,
+    prepaid_tariff_segment,
+    prepaid_tariff_step,
+    prepaid_tariff_version,
+    prepaid_tenancy,
+)

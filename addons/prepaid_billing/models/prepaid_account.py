@@ -1,0 +1,661 @@
+import json
+import logging
+from collections import defaultdict
+from datetime import timedelta
+from decimal import Decimal
+
+from psycopg2.extras import execute_values
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL, groupby
+
+from prepaid_core import alarm, balance
+from prepaid_core import tariff as engine
+
+from ..const import DEDUCTION_BATCH_SIZE, DEDUCTION_LOCK_KEY
+
+_logger = logging.getLogger(__name__)
+
+ZERO = balance.ZERO
+
+
+def to_money(value):
+    """A float read from the ORM (4-decimal numeric column) as an exact Decimal."""
+    return Decimal(f"{value or 0.0:.4f}")
+
+
+class PrepaidAccount(models.Model):
+    """B2: the prepaid account of a tenancy; every meter of the tenancy's unit draws on it.
+
+    ``balance`` (4 decimals) is kept equal to the sum of the ledger lines: it is only ever
+    changed in SQL, in the transaction that inserts the lines, under a row lock on the
+    account (:meth:`_lock_balance`, :meth:`_post_lines`). :meth:`_audit_balance` checks it."""
+
+    _name = "prepaid.account"
+    _description = "Prepaid Account"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "id desc"
+    _check_company_auto = True
+
+    name = fields.Char(related="tenancy_id.name", store=True, string="Account Number")
+    tenancy_id = fields.Many2one(
+        "prepaid.tenancy", required=True, ondelete="restrict", index=True, check_company=True
+    )
+    partner_id = fields.Many2one(related="tenancy_id.partner_id", store=True, string="Tenant")
+    unit_id = fields.Many2one(related="tenancy_id.unit_id", store=True)
+    site_id = fields.Many2one(related="tenancy_id.site_id")
+    company_id = fields.Many2one(related="tenancy_id.company_id", store=True, index=True)
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    meter_ids = fields.Many2many(related="tenancy_id.meter_ids")
+    state = fields.Selection(
+        [("open", "Open"), ("closed", "Closed")], default="open", required=True, tracking=True
+    )
+    balance = fields.Float(
+        digits=(16, 4), readonly=True, copy=False, help="Sum of the ledger lines, 4 decimals."
+    )
+    available_credit = fields.Float(
+        digits=(16, 4),
+        compute="_compute_available_credit",
+        help="Balance plus the preset credit not yet recovered: what alarms compare.",
+    )
+    tariff_id = fields.Many2one(
+        "prepaid.tariff",
+        tracking=True,
+        check_company=True,
+        help="Tariff of the account's meters (a meter may have its own).",
+    )
+    preset_credit = fields.Float(
+        string="Preset Credit Granted",
+        digits=(16, 4),
+        tracking=True,
+        help="B7: credit a new meter may use before the first recharge; the first recharges "
+        "recover it first.",
+    )
+    preset_recovered = fields.Float(digits=(16, 4), readonly=True, copy=False)
+    preset_outstanding = fields.Float(digits=(16, 4), compute="_compute_available_credit")
+    overdraft_limit = fields.Float(
+        digits=(16, 4),
+        tracking=True,
+        help="B6: credit line below zero before supply is cut; repaid on the next recharge.",
+    )
+    alarm1_threshold = fields.Float(string="Alarm 1", digits=(16, 4), default=20.0, tracking=True)
+    alarm2_threshold = fields.Float(string="Alarm 2", digits=(16, 4), default=5.0, tracking=True)
+    reminder_minutes = fields.Integer(
+        string="Reminder Cut (min)", default=2, help="Supply cut below alarm 2, 0 for none."
+    )
+    last_recharge_at = fields.Datetime(readonly=True, copy=False)
+    closing_due = fields.Float(
+        digits=(16, 4), readonly=True, copy=False, help="Owed by the tenant at cancellation."
+    )
+    notice_keys = fields.Json(copy=False, help="Keys of the latest alarm notices sent.")
+    line_ids = fields.One2many("prepaid.account.line", "account_id", string="Ledger")
+
+    _tenancy_uniq = models.Constraint("unique(tenancy_id)", "A tenancy has one prepaid account.")
+
+    @api.depends("balance", "preset_credit", "preset_recovered")
+    def _compute_available_credit(self):
+        for account in self:
+            preset = max(to_money(account.preset_credit) - to_money(account.preset_recovered), ZERO)
+            account.preset_outstanding = float(preset)
+            account.available_credit = float(
+                balance.available_credit(to_money(account.balance), preset)
+            )
+
+    @api.constrains("alarm1_threshold", "alarm2_threshold", "overdraft_limit", "reminder_minutes")
+    def _check_alarm_settings(self):
+        for account in self:
+            try:
+                account._alarm_settings()
+            except alarm.AlarmError as exc:
+                raise ValidationError(str(exc)) from exc
+
+    @api.constrains("preset_credit")
+    def _check_preset_credit(self):
+        if any(account.preset_credit < 0 for account in self):
+            raise ValidationError(self.env._("The preset credit cannot be negative."))
+
+    def _alarm_settings(self):
+        self.ensure_one()
+        return alarm.AlarmSettings(
+            alarm1=to_money(self.alarm1_threshold),
+            alarm2=to_money(self.alarm2_threshold),
+            overdraft_limit=to_money(self.overdraft_limit),
+            reminder_cut=timedelta(minutes=max(self.reminder_minutes, 0)),
+        )
+
+    # === LEDGER === #
+    def _lock_balance(self):
+        """Lock the account row; return (balance, preset outstanding) as read under the lock."""
+        self.ensure_one()
+        self.flush_recordset()
+        self.env.cr.execute(
+            "SELECT balance::text, preset_credit::text, preset_recovered::text "
+            "FROM prepaid_account WHERE id = %s FOR UPDATE",
+            [self.id],
+        )
+        bal, granted, recovered = (Decimal(v or 0) for v in self.env.cr.fetchone())
+        bal = bal.quantize(balance.MONEY_QUANTUM)
+        preset = max(granted - recovered, ZERO).quantize(balance.MONEY_QUANTUM)
+        return bal, preset
+
+    def _post_lines(self, lines, **values):
+        """Insert engine :class:`~prepaid_core.balance.LedgerLine` s and move the balance by
+        their sum, in SQL, in this transaction.  Call :meth:`_lock_balance` first."""
+        self.ensure_one()
+        if not lines:
+            return self.env["prepaid.account.line"]
+        records = (
+            self.env["prepaid.account.line"]
+            .sudo()
+            .with_context(prepaid_ledger_post=True)
+            .create(
+                [
+                    {
+                        "account_id": self.id,
+                        "kind": line.kind,
+                        "amount": float(line.amount),
+                        "memo": line.memo or False,
+                        **values,
+                    }
+                    for line in lines
+                ]
+            )
+        )
+        records.flush_recordset()
+        delta = sum((line.amount for line in lines), ZERO)
+        preset = sum((line.amount for line in lines if line.kind == balance.PRESET_CREDIT), ZERO)
+        self.env.cr.execute(
+            "UPDATE prepaid_account SET balance = COALESCE(balance, 0) + %s, "
+            "preset_recovered = COALESCE(preset_recovered, 0) + %s WHERE id = %s",
+            [delta, preset, self.id],
+        )
+        self.invalidate_recordset(["balance", "preset_recovered"])
+        return records
+
+    def _audit_balance(self):
+        """Accounts of ``self`` (all if empty) whose balance is not the sum of their ledger."""
+        self.flush_model()
+        self.env["prepaid.account.line"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT a.id FROM prepaid_account a
+                  LEFT JOIN prepaid_account_line l ON l.account_id = a.id
+                 WHERE %s
+                 GROUP BY a.id, a.balance
+                HAVING COALESCE(a.balance, 0) != COALESCE(SUM(l.amount), 0)
+                """,
+                SQL("a.id = ANY(%s)", self.ids) if self else SQL("TRUE"),
+            )
+        )
+        return self.browse([row[0] for row in self.env.cr.fetchall()])
+
+    def action_audit_balance(self):
+        wrong = self._audit_balance()
+        if wrong:
+            raise ValidationError(
+                self.env._(
+                    "The balance of %(accounts)s differs from the sum of its ledger.",
+                    accounts=", ".join(wrong.mapped("display_name")),
+                )
+            )
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "message": self.env._("Every balance equals the sum of its ledger."),
+                "type": "success",
+            },
+        }
+
+    # === MONEY MOVEMENTS === #
+    def _check_open(self):
+        self.check_access("write")
+        for account in self:
+            if account.state != "open":
+                raise UserError(
+                    self.env._("Account %(name)s is closed.", name=account.display_name)
+                )
+
+    def _engine_call(self, function, *args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except balance.BalanceError as exc:
+            raise UserError(str(exc)) from exc
+
+    def _recharge(self, amount, payment_method="cash", memo=""):
+        """B4: credit ``amount`` (a Decimal or text), settling the preset credit, then the
+        overdraft, then the balance (:func:`prepaid_core.balance.settle_recharge`)."""
+        self.ensure_one()
+        self._check_open()
+        bal, preset = self._lock_balance()
+        settlement = self._engine_call(
+            balance.settle_recharge, amount, balance=bal, preset=preset, memo=memo
+        )
+        lines = self._post_lines(settlement.lines, payment_method=payment_method)
+        self.sudo().last_recharge_at = fields.Datetime.now()
+        self.message_post(
+            body=self.env._(
+                "Recharge of %(amount)s (%(method)s): preset credit %(preset)s, overdraft "
+                "%(overdraft)s, credited %(credited)s.",
+                amount=balance._fmt(balance.money(amount)),
+                method=payment_method,
+                preset=balance._fmt(settlement.preset_recovered),
+                overdraft=balance._fmt(settlement.overdraft_repaid),
+                credited=balance._fmt(settlement.credited),
+            )
+        )
+        self.meter_ids._evaluate_alarms()
+        return lines
+
+    def _refund(self, amount, payment_method="cash", memo=""):
+        """B5: pay back part of the balance; never more than the refundable balance."""
+        self.ensure_one()
+        self._check_open()
+        bal, _preset = self._lock_balance()
+        line = self._engine_call(balance.refund, amount, balance=bal, memo=memo)
+        lines = self._post_lines([line], payment_method=payment_method)
+        self.message_post(
+            body=self.env._("Refund of %(amount)s.", amount=balance._fmt(-line.amount))
+        )
+        self.meter_ids._evaluate_alarms()
+        return lines
+
+    def _transfer_to(self, other, amount, memo=""):
+        """Move ``amount`` of the balance to ``other`` (meter replacement across accounts)."""
+        self.ensure_one()
+        (self | other)._check_open()
+        first, second = sorted(self | other, key=lambda a: a.id)
+        first._lock_balance()
+        second._lock_balance()
+        bal, _preset = self._lock_balance()
+        out_line, in_line = self._engine_call(balance.transfer, amount, balance=bal, memo=memo)
+        self._post_lines([out_line])
+        other._post_lines([in_line])
+        (self | other).meter_ids._evaluate_alarms()
+
+    def action_close(self):
+        """B5: cancel the account: charge what is still due, refund the positive balance."""
+        for account in self:
+            account._check_open()
+            meters = account.with_context(active_test=False).meter_ids
+            account._run_deductions(meter_ids=meters.ids, manual=True)
+            bal, _preset = account._lock_balance()
+            line, due = balance.settle_closing(bal, memo=self.env._("Account cancellation"))
+            account._post_lines([line] if line else [])
+            account.write({"state": "closed", "closing_due": float(due)})
+            account.message_post(
+                body=self.env._(
+                    "Account closed: refunded %(refund)s, due from the tenant %(due)s.",
+                    refund=balance._fmt(-line.amount if line else ZERO),
+                    due=balance._fmt(due),
+                )
+            )
+        return True
+
+    def action_recharge(self):
+        self.ensure_one()
+        return self._wizard_action("prepaid.account.recharge", self.env._("Recharge"))
+
+    def action_refund(self):
+        self.ensure_one()
+        return self._wizard_action("prepaid.account.refund", self.env._("Refund"))
+
+    def _wizard_action(self, model, name):
+        return {
+            "type": "ir.actions.act_window",
+            "name": name,
+            "res_model": model,
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_account_id": self.id},
+        }
+
+    # === NOTICES === #
+    def _send_notice(self, notice):
+        """B8: tell the tenant (email from a template, SMS), logged in the chatter; a notice
+        key is sent once per account."""
+        self.ensure_one()
+        keys = list(self.notice_keys or [])
+        if notice.key in keys:
+            return False
+        self.sudo().notice_keys = [*keys, notice.key][-50:]
+        partner = self.partner_id
+        template = self.env.ref("prepaid_billing.mail_template_prepaid_notice")
+        self.sudo().with_context(notice_text=notice.text).message_post_with_source(
+            template,
+            subtype_xmlid="mail.mt_comment",
+            message_type="comment",
+            partner_ids=partner.ids,
+        )
+        if partner.phone:
+            self.sudo()._message_sms(notice.text, partner_ids=partner.ids)
+        return True
+
+    # === DEDUCTIONS (B3, R11) === #
+    @api.model
+    def _cron_deduct(self, batch_size=DEDUCTION_BATCH_SIZE):
+        return self._run_deductions(batch_size=batch_size, commit=True)
+
+    @api.model
+    def action_run_deductions(self):
+        count = self._run_deductions(manual=True)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "message": self.env._("%(count)s readings charged.", count=count),
+                "type": "success",
+            },
+        }
+
+    @api.model
+    def _run_deductions(
+        self, meter_ids=None, batch_size=DEDUCTION_BATCH_SIZE, commit=False, manual=False
+    ):
+        """Charge every chargeable reading not yet charged; return how many were charged.
+
+        One run at a time (a PostgreSQL advisory lock): a manual run while another one runs is
+        refused, a scheduled one skips.  Each batch of meters is one savepoint (and, from the
+        scheduled action, one commit through ``ir.cron._commit_progress``): ledger lines,
+        balances and the meters' charged-until cursors move together, so a run killed in a
+        batch leaves that batch as it was and the next run charges it, once."""
+        cr = self.env.cr
+        cr.execute("SELECT pg_try_advisory_lock(%s)", [DEDUCTION_LOCK_KEY])
+        if not cr.fetchone()[0]:
+            if manual:
+                raise UserError(
+                    self.env._("Deductions are being charged right now; try again in a moment.")
+                )
+            _logger.info("Deduction run skipped: another run holds the lock.")
+            return 0
+        charged = 0
+        try:
+            ids = self._deduction_candidates(meter_ids)
+            remaining = len(ids)
+            for start in range(0, len(ids), batch_size):
+                batch = ids[start : start + batch_size]
+                with cr.savepoint():
+                    charged += self._deduct_batch(batch)
+                remaining -= len(batch)
+                if commit:
+                    self.env["ir.cron"]._commit_progress(len(batch), remaining=remaining)
+        finally:
+            cr.execute("SELECT pg_advisory_unlock(%s)", [DEDUCTION_LOCK_KEY])
+        return charged
+
+    @api.model
+    def _deduction_candidates(self, meter_ids=None):
+        self.env["prepaid.meter"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT id FROM prepaid_meter
+                 WHERE state != 'draft' AND last_reading_at IS NOT NULL
+                   AND (billing_charged_until IS NULL OR last_reading_at > billing_charged_until)
+                   AND %s
+                 ORDER BY id
+                """,
+                SQL("id = ANY(%s)", list(meter_ids)) if meter_ids is not None else SQL("TRUE"),
+            )
+        )
+        return [row[0] for row in self.env.cr.fetchall()]
+
+    @api.model
+    def _deduct_batch(self, meter_ids):
+        """Price the new readings of ``meter_ids``; write ledger, balances and cursors."""
+        cr = self.env.cr
+        cr.execute(
+            """
+            SELECT m.id, a.id, a.company_id, m.billing_charged_until, m.billing_base_at,
+                   m.billing_state, m.billing_tariff_id, COALESCE(m.tariff_id, a.tariff_id)
+              FROM prepaid_meter m
+              JOIN prepaid_tenancy t ON t.unit_id = m.unit_id AND t.state = 'open'
+              JOIN prepaid_account a ON a.tenancy_id = t.id AND a.state = 'open'
+             WHERE m.id = ANY(%s)
+             ORDER BY a.id, m.id
+               FOR UPDATE OF a
+               FOR NO KEY UPDATE OF m
+            """,
+            [list(meter_ids)],
+        )
+        meters = {row[0]: row for row in cr.fetchall() if row[7]}
+        if not meters:
+            return 0
+        tariffs = self.env["prepaid.tariff"].sudo().browse({row[7] for row in meters.values()})
+        compiled = {t.id: (t, t._compiled()) for t in tariffs}
+        cycles = {t.id: (t.cycle_period, t.billing_day, t.billing_month) for t in tariffs}
+        ids = list(meters)
+        cr.execute(
+            """
+            SELECT r.meter_id, r.read_at, r.consumption::text, r.chargeable, r.flags
+              FROM unnest(%s::int4[], %s::timestamp[]) AS c(meter_id, since)
+              JOIN prepaid_meter_reading_store r
+                ON r.meter_id = c.meter_id AND r.read_at > COALESCE(c.since, '-infinity')
+             ORDER BY r.meter_id, r.read_at
+            """,
+            [ids, [meters[i][3] for i in ids]],
+        )
+        days = {}  # (account, day) -> [amount, quantity, first, last, count, meters, lines]
+        meter_rows, charged = [], 0
+        for meter_id, rows in groupby(cr.fetchall(), key=lambda row: row[0]):
+            _m, account_id, company_id, until, base, state_json, state_tariff, tariff_id = meters[
+                meter_id
+            ]
+            tariff, pricer = compiled[tariff_id]
+            state = None
+            if state_json and (
+                state_tariff == tariff_id or cycles.get(state_tariff) == cycles[tariff_id]
+            ):
+                state = engine.CycleState.from_json(state_json)
+            local = tariff._local
+            mine, count = [], 0
+            try:
+                for _meter, read_at, consumption, chargeable, flags in rows:
+                    if chargeable:
+                        end = local(read_at)
+                        begin = local(base) if base else end
+                        if state is not None and state.priced_until and begin < state.priced_until:
+                            begin = min(state.priced_until, end)
+                        consumption = Decimal(consumption) if consumption else ZERO
+                        result = pricer.price_interval(state, begin, end, consumption)
+                        state = result.state
+                        mine.append((begin, end, consumption, result))
+                        count += 1
+                        base = read_at
+                    elif flags and "baseline" in flags:
+                        base = read_at
+                    until = read_at
+            except engine.TariffError as exc:
+                _logger.warning("Meter %s not charged: %s", meter_id, exc)
+                continue
+            for begin, end, quantity, result in mine:
+                key = (account_id, end.date())
+                day = days.get(key)
+                if day is None:
+                    day = days[key] = [ZERO, ZERO, begin, end, 0, {}, {}, company_id]
+                day[0] += result.amount
+                day[1] += quantity
+                day[2] = min(day[2], begin)
+                day[3] = max(day[3], end)
+                day[4] += 1
+                trace = day[5].setdefault(str(meter_id), [begin.isoformat(), None, 0])
+                trace[1] = end.isoformat()
+                trace[2] += 1
+                for line in result.lines:
+                    lkey = f"{line.version}|{line.band}|{line.step}"
+                    acc = day[6].get(lkey)
+                    if acc is None:
+                        day[6][lkey] = [line.quantity, line.amount, line.unit_price]
+                    else:
+                        acc[0] += line.quantity
+                        acc[1] += line.amount
+            charged += count
+            meter_rows.append(
+                (
+                    meter_id,
+                    until,
+                    base,
+                    json.dumps(state.to_json()) if state is not None else None,
+                    tariff_id,
+                )
+            )
+        self._deduct_store_lines(days)
+        self._deduct_store_meters(meter_rows)
+        self.env["prepaid.meter"].browse([row[0] for row in meter_rows])._evaluate_alarms(
+            siblings=True
+        )
+        return charged
+
+    @api.model
+    def _deduct_store_lines(self, days):
+        """One consumption line per account and day, created or added to; balances moved."""
+        if not days:
+            return
+        cr = self.env.cr
+        now, uid = fields.Datetime.now(), self.env.uid
+        accounts = list({key[0] for key in days})
+        cr.execute(
+            """
+            SELECT id, account_id, date, amount::text, quantity::text, reading_from, reading_count,
+                   detail
+              FROM prepaid_account_line
+             WHERE kind = 'deduction' AND account_id = ANY(%s) AND date = ANY(%s)
+            """,
+            [accounts, list({key[1] for key in days})],
+        )
+        existing = {(row[1], row[2]): row for row in cr.fetchall()}
+        updates, inserts = [], []
+        deltas = defaultdict(lambda: ZERO)
+        for key, (amount, qty, first, last, count, trace, lines, company_id) in days.items():
+            deltas[key[0]] -= amount
+            old = existing.get(key)
+            if old is None:
+                if not amount:
+                    continue
+                detail = {
+                    "meters": trace,
+                    "lines": {k: [str(v[0]), str(v[1]), str(v[2])] for k, v in lines.items()},
+                }
+                inserts.append(
+                    (
+                        key[0],
+                        company_id,
+                        -amount,
+                        key[1],
+                        now,
+                        self.env._("Consumption of %s", key[1]),
+                        qty,
+                        first,
+                        last,
+                        count,
+                        json.dumps(detail),
+                        uid,
+                        now,
+                        uid,
+                        now,
+                    )
+                )
+                continue
+            detail = old[7] or {"meters": {}, "lines": {}}
+            for meter, (begin, end, n) in trace.items():
+                prev = detail["meters"].get(meter)
+                detail["meters"][meter] = [prev[0], end, prev[2] + n] if prev else [begin, end, n]
+            for lkey, (q, a, price) in lines.items():
+                prev = detail["lines"].get(lkey)
+                if prev:
+                    q, a = Decimal(prev[0]) + q, Decimal(prev[1]) + a
+                detail["lines"][lkey] = [str(q), str(a), str(price)]
+            updates.append(
+                (
+                    old[0],
+                    Decimal(old[3]) - amount,
+                    Decimal(old[4] or 0) + qty,
+                    min(old[5], first) if old[5] else first,
+                    last,
+                    old[6] + count,
+                    json.dumps(detail),
+                )
+            )
+        if inserts:
+            execute_values(
+                cr._obj,
+                """
+                INSERT INTO prepaid_account_line (account_id, company_id, amount, date, posted_at,
+                    memo, quantity, reading_from, reading_to, reading_count, detail, create_uid,
+                    create_date, write_uid, write_date, kind, user_id)
+                VALUES %s
+                """,
+                inserts,
+                template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, "
+                "'deduction', NULL)",
+                page_size=5000,
+            )
+        if updates:
+            execute_values(
+                cr._obj,
+                """
+                UPDATE prepaid_account_line l
+                   SET amount = v.amount, quantity = v.quantity, reading_from = v.reading_from,
+                       reading_to = v.reading_to, reading_count = v.reading_count,
+                       detail = v.detail::jsonb, write_date = now() AT TIME ZONE 'UTC'
+                  FROM (VALUES %s) AS v(id, amount, quantity, reading_from, reading_to,
+                                        reading_count, detail)
+                 WHERE l.id = v.id
+                """,
+                updates,
+                template="(%s, %s::numeric, %s::numeric, %s::timestamp, %s::timestamp, %s, %s)",
+                page_size=5000,
+            )
+        moved = [(account, delta) for account, delta in deltas.items() if delta]
+        if moved:
+            execute_values(
+                cr._obj,
+                """
+                UPDATE prepaid_account a SET balance = COALESCE(a.balance, 0) + v.delta
+                  FROM (VALUES %s) AS v(id, delta) WHERE a.id = v.id
+                """,
+                moved,
+                template="(%s, %s::numeric)",
+                page_size=5000,
+            )
+        self.browse(accounts).invalidate_recordset(["balance"])
+        self.env["prepaid.account.line"].invalidate_model()
+
+    @api.model
+    def _deduct_store_meters(self, meter_rows):
+        """Each meter's cursor: up to when it is charged, its last baseline, its cycle state."""
+        if not meter_rows:
+            return
+        execute_values(
+            self.env.cr._obj,
+            """
+            UPDATE prepaid_meter m
+               SET billing_charged_until = v.until, billing_base_at = v.base,
+                   billing_state = v.state, billing_tariff_id = v.tariff
+              FROM (VALUES %s) AS v(id, until, base, state, tariff)
+             WHERE m.id = v.id
+            """,
+            meter_rows,
+            template="(%s, %s::timestamp, %s::timestamp, %s::jsonb, %s::int4)",
+            page_size=5000,
+        )
+        self.env["prepaid.meter"].browse([row[0] for row in meter_rows]).invalidate_recordset(
+            ["billing_charged_until", "billing_base_at", "billing_state", "billing_tariff_id"]
+        )
+
+    # === DEMO === #
+    @api.model
+    def _demo_open_accounts(self, tariff_ids, water_tariff_id):
+        """Demo data: an account with some credit for every open tenancy, tariffs of each
+        kind in turn (water meters on the water tariff), then the demo readings charged."""
+        tenancies = self.env["prepaid.tenancy"].search([("state", "=", "open")], order="id")
+        accounts = tenancies._ensure_account() | tenancies.account_ids
+        for index, account in enumerate(accounts.sorted("id")):
+            account.tariff_id = tariff_ids[index % len(tariff_ids)]
+            account.meter_ids.filtered(lambda m: m.utility == "water").tariff_id = water_tariff_id
+            if not account.line_ids:
+                account._recharge(str(50 + 25 * (index % 8)), memo="Opening recharge")
+        self._run_deductions()
+        return accounts

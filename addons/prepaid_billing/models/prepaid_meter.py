@@ -1,0 +1,217 @@
+import json
+from datetime import timedelta
+from decimal import Decimal
+
+from psycopg2.extras import execute_values
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError
+from odoo.tools import SQL
+
+from prepaid_core import alarm
+
+from ..const import ALARM_LEVELS, FORCED_RELAY
+
+ALARM_STATUSES = [("arrears", "Arrears"), ("alarm2", "Alarm 2"), ("alarm1", "Alarm 1")]
+
+
+class PrepaidMeter(models.Model):
+    """Billing on the meter: its tariff (if not the account's), its deduction cursor and
+    cycle state (B3), its alarm state deciding the *desired* relay state (B8)."""
+
+    _inherit = "prepaid.meter"
+
+    tariff_id = fields.Many2one(
+        "prepaid.tariff",
+        tracking=True,
+        check_company=True,
+        help="Tariff of this meter; empty: the tariff of its prepaid account.",
+    )
+    account_id = fields.Many2one(
+        "prepaid.account", compute="_compute_account_id", string="Prepaid Account"
+    )
+    account_balance = fields.Float(compute="_compute_account_id", string="Credit", digits=(16, 4))
+    billing_charged_until = fields.Datetime(
+        readonly=True, copy=False, help="Readings up to this time are charged."
+    )
+    billing_base_at = fields.Datetime(
+        readonly=True, copy=False, help="Time of the last reading the next interval starts at."
+    )
+    billing_state = fields.Json(readonly=True, copy=False, help="Settlement cycle state (engine).")
+    billing_tariff_id = fields.Many2one("prepaid.tariff", readonly=True, copy=False)
+    alarm_level = fields.Selection(
+        ALARM_LEVELS, default="normal", required=True, readonly=True, copy=False, tracking=True
+    )
+    alarm_state = fields.Json(readonly=True, copy=False)
+    alarm_wake_at = fields.Datetime(
+        readonly=True, copy=False, help="End of a reminder cut: alarms are evaluated again."
+    )
+    forced_relay = fields.Selection(
+        FORCED_RELAY, copy=False, tracking=True, help="A manager's forced supply state."
+    )
+
+    _alarm_wake_idx = models.Index("(alarm_wake_at) WHERE alarm_wake_at IS NOT NULL")
+
+    @api.depends("unit_id.tenancy_ids.state")
+    def _compute_account_id(self):
+        accounts = self.env["prepaid.account"].search(
+            [("unit_id", "in", self.unit_id.ids), ("state", "=", "open")]
+        )
+        by_unit = {account.unit_id.id: account for account in accounts}
+        for meter in self:
+            account = by_unit.get(meter.unit_id.id, accounts.browse())
+            meter.account_id = account
+            meter.account_balance = account.available_credit
+
+    # === STATUS (M8 colours) === #
+    @api.model
+    def _selection_status(self):
+        selection = super()._selection_status()
+        index = next((i for i, (key, _l) in enumerate(selection) if key == "protected"), 0)
+        return selection[:index] + ALARM_STATUSES + selection[index:]
+
+    @api.depends("state", "connection_state", "protect_mode", "desired_relay_state", "alarm_level")
+    def _compute_status(self):
+        return super()._compute_status()
+
+    def _get_status(self):
+        status = super()._get_status()
+        if status in ("removed", "draft", "lost"):
+            return status
+        if self.alarm_level == "arrears":
+            return "arrears"
+        if status != "off" and self.alarm_level in ("alarm2", "alarm1"):
+            return self.alarm_level
+        return status
+
+    # === ALARMS AND SUPPLY (B8) === #
+    def write(self, vals):
+        res = super().write(vals)
+        if {"protect_mode", "forced_relay"} & set(vals):
+            self._evaluate_alarms()
+        return res
+
+    def _evaluate_alarms(self, now=None, siblings=False):
+        """Run the engine's alarm machine for these meters (and, with ``siblings``, the other
+        meters of their accounts): store its state, set the desired relay state and send the
+        notices.  Reads in one query; writes only what changed."""
+        ids = [meter_id for meter_id in self.ids if meter_id]
+        if not ids:
+            return
+        now = now or fields.Datetime.now()
+        self.flush_model()
+        self.env["prepaid.account"].flush_model()
+        cr = self.env.cr
+        query = SQL(
+            """
+            SELECT m.id, m.alarm_state, m.alarm_level, m.protect_mode, m.forced_relay,
+                   m.desired_relay_state, m.desired_relay_reason, a.id, a.balance::text,
+                   GREATEST(COALESCE(a.preset_credit, 0) - COALESCE(a.preset_recovered, 0),
+                            0)::text,
+                   a.alarm1_threshold::text, a.alarm2_threshold::text,
+                   COALESCE(a.overdraft_limit, 0)::text, a.reminder_minutes, a.last_recharge_at,
+                   m.alarm_wake_at
+              FROM prepaid_meter m
+              JOIN prepaid_tenancy t ON t.unit_id = m.unit_id AND t.state = 'open'
+              JOIN prepaid_account a ON a.tenancy_id = t.id AND a.state = 'open'
+             WHERE m.state = 'in_service' AND %s
+            """,
+            SQL("m.unit_id IN (SELECT unit_id FROM prepaid_meter WHERE id = ANY(%s))", ids)
+            if siblings
+            else SQL("m.id = ANY(%s)", ids),
+        )
+        cr.execute(query)
+        settings_cache, state_rows, level_changes, relays, notices = {}, [], {}, {}, []
+        for row in cr.fetchall():
+            (meter_id, state_json, level, protect, forced, desired, reason, account_id) = row[:8]
+            bal, preset, a1, a2, od, minutes, recharged, wake = row[8:]
+            bal, preset = Decimal(bal or 0), Decimal(preset or 0)
+            key = (a1, a2, od, minutes)
+            settings = settings_cache.get(key)
+            if settings is None:
+                settings = settings_cache[key] = alarm.AlarmSettings(
+                    alarm1=Decimal(a1 or 0),
+                    alarm2=Decimal(a2 or 0),
+                    overdraft_limit=Decimal(od),
+                    reminder_cut=timedelta(minutes=max(minutes or 0, 0)),
+                )
+            state = alarm.AlarmState.from_json(state_json) if state_json else None
+            inputs = alarm.AlarmInputs(
+                bal + preset,
+                settings,
+                protect or False,
+                forced or None,
+                None,
+                None,
+                recharged,
+            )
+            new_state, decision = alarm.evaluate(state, inputs, now)
+            new_json = new_state.to_json()
+            if new_json != state_json or decision.wake_at != wake:
+                state_rows.append((meter_id, json.dumps(new_json), decision.wake_at))
+            if decision.level != level:
+                level_changes.setdefault(decision.level, []).append(meter_id)
+            if decision.relay != desired or decision.text != reason:
+                relays.setdefault((decision.relay, decision.text), []).append(meter_id)
+            for notice in decision.notices:
+                notices.append((account_id, notice))
+        if state_rows:
+            execute_values(
+                cr._obj,
+                """
+                UPDATE prepaid_meter m SET alarm_state = v.state, alarm_wake_at = v.wake
+                  FROM (VALUES %s) AS v(id, state, wake) WHERE m.id = v.id
+                """,
+                state_rows,
+                template="(%s, %s::jsonb, %s::timestamp)",
+            )
+            self.browse([r[0] for r in state_rows]).invalidate_recordset(
+                ["alarm_state", "alarm_wake_at"]
+            )
+        meters = self.sudo()
+        for level, meter_ids in level_changes.items():
+            models.Model.write(meters.browse(meter_ids), {"alarm_level": level})
+        for (relay, text), meter_ids in relays.items():
+            meters.browse(meter_ids)._set_desired_relay(relay, text)
+        accounts = self.env["prepaid.account"].sudo()
+        for account_id, notice in notices:
+            accounts.browse(account_id)._send_notice(notice)
+
+    @api.model
+    def _cron_alarm_wake(self):
+        """End reminder cuts (and any other timed decision) when their time comes."""
+        meters = self.search([("alarm_wake_at", "<=", fields.Datetime.now())])
+        meters._evaluate_alarms()
+        return meters
+
+    # === BATCH ACTIONS (B12) === #
+    def _check_manager(self):
+        if not self.env.user.has_group("prepaid_meter.group_prepaid_manager"):
+            raise AccessError(self.env._("Only a prepaid manager may force supply or protect."))
+
+    def action_protect(self):
+        self._check_manager()
+        self.filtered(lambda m: not m.protect_mode).write({"protect_mode": True})
+        return True
+
+    def action_unprotect(self):
+        self._check_manager()
+        self.filtered("protect_mode").write({"protect_mode": False})
+        return True
+
+    def action_force_on(self):
+        self._check_manager()
+        self.write({"forced_relay": "on"})
+        return True
+
+    def action_force_off(self):
+        self._check_manager()
+        self.write({"forced_relay": "off"})
+        return True
+
+    def action_restore_prepaid(self):
+        """Back to prepaid mode: no forced state, the balance decides."""
+        self._check_manager()
+        self.write({"forced_relay": False})
+        self._evaluate_alarms()
+        return True

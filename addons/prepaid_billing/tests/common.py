@@ -1,0 +1,58 @@
+from datetime import datetime
+from decimal import Decimal
+
+from odoo import Command
+
+from odoo.addons.prepaid_meter.tests.common import PrepaidMeterCommon
+
+
+class PrepaidBillingCommon(PrepaidMeterCommon):
+    """The meter test site, with tariffs of each kind and an open account for one tenant."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.flat = cls._create_tariff("Flat", [{"price_flat": 0.5}])
+        cls.tenancy = cls.env["prepaid.tenancy"].create(
+            {"partner_id": cls.tenant.id, "unit_id": cls.unit.id, "date_start": "2026-01-01"}
+        )
+        cls.tenancy.action_open()
+        cls.account = cls.tenancy.account_id
+        cls.account.write(
+            {"tariff_id": cls.flat.id, "alarm1_threshold": 20.0, "alarm2_threshold": 5.0}
+        )
+
+    @classmethod
+    def _create_tariff(cls, name, steps, segments=None, valid_from=None, **values):
+        return cls.env["prepaid.tariff"].create(
+            {
+                "name": name,
+                "timezone": "UTC",
+                **values,
+                "version_ids": [
+                    Command.create(
+                        {
+                            "valid_from": valid_from or datetime(2020, 1, 1),
+                            "code": "v1",
+                            "use_tou": bool(segments),
+                            "step_ids": [
+                                Command.create({"sequence": i, **step})
+                                for i, step in enumerate(steps, 1)
+                            ],
+                            "segment_ids": [
+                                Command.create({"hour_from": start, "hour_to": end, "band": band})
+                                for start, end, band in (segments or [])
+                            ],
+                        }
+                    )
+                ],
+            }
+        )
+
+    def _deduct(self, **kwargs):
+        return self.env["prepaid.account"]._run_deductions(**kwargs)
+
+    def _balance(self, account=None):
+        account = account or self.account
+        account.invalidate_recordset(["balance"])
+        return Decimal(f"{account.balance:.4f}")

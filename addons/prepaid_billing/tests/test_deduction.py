@@ -1,0 +1,177 @@
+from datetime import datetime, timedelta
+from decimal import Decimal
+from unittest.mock import patch
+
+from odoo import Command
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+
+from ..const import DEDUCTION_LOCK_KEY
+from ..models.prepaid_account import PrepaidAccount
+from .common import PrepaidBillingCommon
+
+
+@tagged("post_install", "-at_install")
+class TestDeduction(PrepaidBillingCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.account._recharge("100")
+
+    def test_readings_charged_once(self):
+        # baseline at 0, then 10 and 4 kWh at 0.5
+        self._ingest(self.meter, (0, 1000), (60, 1010), (120, 1014))
+        self.assertEqual(self._deduct(), 2)
+        self.assertEqual(self._balance(), Decimal("93.0000"))
+        self.assertEqual(self._deduct(), 0, "nothing left to charge")
+        self.assertEqual(self._balance(), Decimal("93.0000"))
+        self.assertEqual(self.meter.billing_charged_until, self.t0 + timedelta(minutes=120))
+        self.assertFalse(self.account._audit_balance())
+
+    def test_one_consumption_line_per_day_updated_in_place(self):
+        self._ingest(self.meter, (0, 1000), (60, 1010))
+        self._deduct()
+        self._ingest(self.meter, (120, 1014), (180, 1020))
+        self._deduct()
+        lines = self.account.line_ids.filtered(lambda line: line.kind == "deduction")
+        self.assertEqual(len(lines), 1)
+        self.assertEqual(lines.amount, -10.0)
+        self.assertEqual(lines.quantity, 20.0)
+        self.assertEqual(lines.reading_count, 3)
+        self.assertEqual(lines.reading_to, self.t0 + timedelta(minutes=180))
+        self.assertEqual(lines.detail["meters"][str(self.meter.id)][2], 3)
+        self.assertEqual(lines.detail["lines"]["v1|flat|1"][:2], ["20", "10.0000"])
+        # next day: a second line
+        self._ingest(self.meter, (24 * 60 + 30, 1030))
+        self._deduct()
+        lines = self.account.line_ids.filtered(lambda line: line.kind == "deduction")
+        self.assertEqual(len(lines), 2)
+        self.assertEqual(self._balance(), Decimal("85.0000"))
+        self.assertFalse(self.account._audit_balance())
+
+    def test_flagged_reading_not_charged(self):
+        # a rollback is stored, flagged and never charged; the next reading is charged
+        # from the last good one
+        self._ingest(self.meter, (0, 1000), (60, 1010), (120, 1005), (180, 1012))
+        self.assertEqual(self._deduct(), 2)
+        self.assertEqual(self._balance(), Decimal("94.0000"))
+
+    def test_meter_tariff_wins_over_account_tariff(self):
+        dear = self._create_tariff("Dear", [{"price_flat": 2}])
+        self.meter.tariff_id = dear
+        self._ingest(self.meter, (0, 1000), (60, 1010))
+        self._deduct()
+        self.assertEqual(self._balance(), Decimal("80.0000"))
+
+    def test_mid_cycle_tariff_change(self):
+        """A new version from 01:30 prices what follows; nothing already charged is repriced."""
+        self._ingest(self.meter, (0, 1000), (60, 1010))
+        self._deduct()
+        self.assertEqual(self._balance(), Decimal("95.0000"))
+        self.flat.write(
+            {
+                "version_ids": [
+                    Command.create(
+                        {
+                            "valid_from": self.t0 + timedelta(minutes=90),
+                            "code": "v2",
+                            "step_ids": [Command.create({"price_flat": 1.0})],
+                        }
+                    )
+                ]
+            }
+        )
+        # 01:00 -> 02:00: 10 kWh, half before the change at 0.5, half after at 1.0
+        self._ingest(self.meter, (120, 1020))
+        self._deduct()
+        self.assertEqual(self._balance(), Decimal("87.5000"))
+
+    def test_ladder_cycle_rollover_on_billing_day(self):
+        """Ladder 10 kWh at 1, then 2; billing day 3: the cycle restarts at 00:00 on the 3rd."""
+        ladder = self._create_tariff(
+            "Ladder", [{"limit_qty": 10, "price_flat": 1}, {"price_flat": 2}], billing_day=3
+        )
+        self.account.tariff_id = ladder
+        self._ingest(self.meter, (0, 1000), (60, 1008), (120, 1012))
+        self._deduct()
+        # 8 at 1, then 2 at 1 and 2 at 2
+        self.assertEqual(self._balance(), Decimal("86.0000"))
+        # up to 2026-03-03 00:00 still the old cycle (step 2), then a new cycle from step 1
+        self._ingest(self.meter, (24 * 60, 1014), (24 * 60 + 60, 1016))
+        self._deduct()
+        self.assertEqual(self._balance(), Decimal("80.0000"))
+        state = self.meter.billing_state
+        self.assertEqual(state["cycle_start"], datetime(2026, 3, 3).isoformat())
+        self.assertEqual(Decimal(state["consumption"]), Decimal("2"))
+        self.assertFalse(self.account._audit_balance())
+
+    def test_crash_mid_batch_then_rerun_equals_clean_run(self):
+        """R11: a run killed in its second batch, run again, leaves the balances of a clean run."""
+        meters = self.meter
+        for index in range(3):
+            unit = self.env["prepaid.unit"].create(
+                {"name": f"C-{index}", "building_id": self.building.id, "floor_id": self.floor.id}
+            )
+            meter = self._create_meter(f"C-{index}", f"00000000090{index}", unit, bus=self.bus2)
+            tenancy = self.env["prepaid.tenancy"].create(
+                {"partner_id": self.tenant.id, "unit_id": unit.id, "date_start": "2026-01-01"}
+            )
+            tenancy.action_open()
+            tenancy.account_id.write({"tariff_id": self.flat.id})
+            tenancy.account_id._recharge("50")
+            meters |= meter
+        for meter in meters:
+            self._ingest(meter, (0, 100), (60, 110), (120, 113))
+        accounts = meters.account_id
+        calls = []
+        original = PrepaidAccount._deduct_store_meters
+
+        def crash_in_second_batch(model, rows):
+            calls.append(rows)
+            if len(calls) == 2:
+                raise RuntimeError("killed")
+            return original(model, rows)
+
+        # (not assertRaises: Odoo's rolls the whole block back, batches committed included)
+        with patch.object(PrepaidAccount, "_deduct_store_meters", crash_in_second_batch):
+            crashed = False
+            try:
+                self._deduct(batch_size=2)
+            except RuntimeError:
+                crashed = True
+            self.assertTrue(crashed, "the injected crash did not happen")
+        # the first batch (2 meters) was committed, the second rolled back
+        self.assertEqual(
+            [self._balance(a) for a in accounts.sorted("id")],
+            [Decimal("93.5"), Decimal("43.5"), Decimal("50"), Decimal("50")],
+        )
+        self.assertEqual(self._deduct(batch_size=2), 4)
+        self.assertEqual(self._deduct(batch_size=2), 0)
+        self.assertEqual(
+            sorted(self._balance(a) for a in accounts),
+            sorted([Decimal("93.5")] + [Decimal("43.5")] * 3),
+        )
+        self.assertFalse(accounts._audit_balance())
+
+    def test_concurrent_run_refused(self):
+        """R11: while another connection runs the deduction, a manual run is refused and a
+        scheduled one charges nothing; afterwards the readings are charged once."""
+        self._ingest(self.meter, (0, 1000), (60, 1010))
+        with self.env.registry.cursor() as other:
+            other.execute("SELECT pg_advisory_lock(%s)", [DEDUCTION_LOCK_KEY])
+            try:
+                with self.assertRaises(UserError):
+                    self._deduct(manual=True)
+                self.assertEqual(self.env["prepaid.account"]._cron_deduct(), 0)
+                self.assertEqual(self._balance(), Decimal("100.0000"))
+            finally:
+                other.execute("SELECT pg_advisory_unlock(%s)", [DEDUCTION_LOCK_KEY])
+        self.assertEqual(self._deduct(), 1)
+        self.assertEqual(self._deduct(), 0)
+        self.assertEqual(self._balance(), Decimal("95.0000"))
+
+    def test_meter_without_account_waits(self):
+        meter = self._create_meter("Lone", "000000000777", self.unit2)
+        self._ingest(meter, (0, 10), (30, 20))
+        self._deduct()
+        self.assertFalse(meter.billing_charged_until)

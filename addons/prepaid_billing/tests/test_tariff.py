@@ -1,0 +1,79 @@
+from datetime import datetime, time
+from decimal import Decimal
+
+from odoo import Command
+from odoo.exceptions import ValidationError
+from odoo.tests import tagged
+
+from prepaid_core import tariff as engine
+
+from .common import PrepaidBillingCommon
+
+
+@tagged("post_install", "-at_install")
+class TestTariff(PrepaidBillingCommon):
+    def test_flat_compiles(self):
+        definition = self.flat._engine_definition()
+        self.assertEqual(definition.versions[0].prices, {"flat": (Decimal("0.5"),)})
+        compiled = self.flat._compiled()
+        self.assertIs(compiled, self.flat._compiled(), "compiled tariff is cached")
+        result = compiled.price_interval(
+            None, datetime(2026, 3, 2), datetime(2026, 3, 2, 1), Decimal("10")
+        )
+        self.assertEqual(result.amount, Decimal("5.0000"))
+
+    def test_ladder_8_steps_with_tou(self):
+        steps = [
+            {"limit_qty": 100 * i, "price_peak": 1 + i / 10, "price_valley": 0.5 + i / 10}
+            for i in range(1, 8)
+        ] + [{"price_peak": 2.0, "price_valley": 1.5}]
+        tariff = self._create_tariff(
+            "Ladder TOU", steps, [(8, 22, "peak"), (22, 8, "valley")], billing_day=5
+        )
+        version = tariff.version_ids
+        self.assertEqual(version.tariff_type, "ladder_tou")
+        definition = tariff._engine_definition()
+        self.assertEqual(definition.versions[0].steps, 8)
+        self.assertEqual(definition.cycle.billing_day, 5)
+        self.assertEqual(
+            definition.versions[0].tou.seasons[0].segments[1],
+            engine.TouSegment(time(22), time(8), "valley"),
+        )
+        # 150 kWh in one peak hour: 100 in step 1 at 1.1, 50 in step 2 at 1.2
+        result = tariff._compiled().price_interval(
+            None, datetime(2026, 3, 6, 9), datetime(2026, 3, 6, 10), Decimal("150")
+        )
+        self.assertEqual(result.amount, Decimal("170.0000"))
+
+    def test_nine_steps_refused(self):
+        steps = [{"limit_qty": 10 * i, "price_flat": 1} for i in range(1, 9)] + [{"price_flat": 1}]
+        with self.assertRaises(ValidationError):
+            self._create_tariff("Too many", steps)
+
+    def test_tou_gap_refused(self):
+        with self.assertRaises(ValidationError):
+            self._create_tariff("Gap", [{"price_peak": 1}], [(8, 20, "peak")])
+
+    def test_new_version_changes_price(self):
+        self.flat.write(
+            {
+                "version_ids": [
+                    Command.create(
+                        {
+                            "valid_from": datetime(2026, 3, 2, 12),
+                            "code": "v2",
+                            "step_ids": [Command.create({"price_flat": 0.8})],
+                        }
+                    )
+                ]
+            }
+        )
+        compiled = self.flat._compiled()
+        self.assertEqual(compiled.version_at(datetime(2026, 3, 2, 11)).code, "v1")
+        self.assertEqual(compiled.version_at(datetime(2026, 3, 2, 13)).code, "v2")
+
+    def test_timezone_local_versions(self):
+        tariff = self._create_tariff("Shanghai", [{"price_flat": 1}], timezone="Asia/Shanghai")
+        # stored 2020-01-01 00:00 UTC is 08:00 in Shanghai
+        version = tariff._engine_definition().versions[0]
+        self.assertEqual(version.valid_from, datetime(2020, 1, 1, 8))
