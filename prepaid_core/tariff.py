@@ -840,6 +840,7 @@ class CompiledTariff:
         kind = consumption.__class__
         if kind is not Decimal and kind is not dict and not hasattr(consumption, "items"):
             consumption = _check_quantity(consumption, None)  # an int total, or refused
+            kind = Decimal
         saved = _getcontext()
         _setcontext(_EXACT)
         try:
@@ -854,7 +855,7 @@ class CompiledTariff:
                 return self._price_general(state, start, end, consumption)
             # The common case, inline: one cycle, one version, nothing charged after start.
             single = version.single_band
-            if consumption.__class__ is Decimal:
+            if kind is Decimal:
                 q = added = consumption
                 if not q.is_finite() or q.is_signed():
                     q = added = _check_quantity(q, None)
@@ -877,13 +878,14 @@ class CompiledTariff:
                         if band not in _BAND_RANK:
                             _check_band(band)
                         continue
-                    if band not in prices and band not in _BAND_RANK:
+                    priced = band in prices
+                    if not priced and band not in _BAND_RANK:
                         _check_band(band)
                     if q.__class__ is not Decimal or not q.is_finite() or q.is_signed():
                         q = _check_quantity(q, band)
                     if single:
                         band = single
-                    elif band not in prices:
+                    elif not priced:
                         _missing_band(band, version)
                     items.append((band, q))
                     added += q
