@@ -170,7 +170,9 @@ class PrepaidAccount(models.Model):
             "preset_recovered = COALESCE(preset_recovered, 0) + %s WHERE id = %s",
             [delta, preset, self.id],
         )
-        self.invalidate_recordset(["balance", "preset_recovered"])
+        self.invalidate_recordset(
+            ["balance", "preset_recovered", "available_credit", "preset_outstanding"]
+        )
         return records
 
     def _audit_balance(self):
@@ -620,7 +622,9 @@ class PrepaidAccount(models.Model):
                 template="(%s, %s::numeric)",
                 page_size=5000,
             )
-        self.browse(accounts).invalidate_recordset(["balance"])
+        self.browse(accounts).invalidate_recordset(
+            ["balance", "available_credit", "preset_outstanding"]
+        )
         self.env["prepaid.account.line"].invalidate_model()
 
     @api.model

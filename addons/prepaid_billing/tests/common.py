@@ -1,9 +1,11 @@
 from datetime import datetime
 from decimal import Decimal
+from unittest.mock import patch
 
 from odoo import Command
 
 from odoo.addons.prepaid_meter.tests.common import PrepaidMeterCommon
+from odoo.addons.sms.tools.sms_api import SmsApi
 
 
 class PrepaidBillingCommon(PrepaidMeterCommon):
@@ -56,3 +58,23 @@ class PrepaidBillingCommon(PrepaidMeterCommon):
         account = account or self.account
         account.invalidate_recordset(["balance"])
         return Decimal(f"{account.balance:.4f}")
+
+
+class MockSmsGatewayMixin:
+    """Only the external SMS gateway (IAP) is replaced: what would go out is recorded."""
+
+    def _mock_sms_gateway(self):
+        sent = []
+
+        def contact_iap(api, endpoint, params, timeout=15):
+            results = []
+            for message in params.get("messages", []):
+                for number in message["numbers"]:
+                    sent.append({"number": number["number"], "body": message["content"]})
+                    results.append({"uuid": number["uuid"], "state": "success", "credit": 1})
+            return results
+
+        patcher = patch.object(SmsApi, "_contact_iap", contact_iap)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        return sent

@@ -1,1 +1,128 @@
+from datetime import timedelta
+from decimal import Decimal
 
+from odoo import fields
+from odoo.exceptions import AccessError
+from odoo.tests import tagged
+
+from .common import MockSmsGatewayMixin, PrepaidBillingCommon
+
+
+@tagged("post_install", "-at_install")
+class TestAlarm(MockSmsGatewayMixin, PrepaidBillingCommon):
+    def setUp(self):
+        super().setUp()
+        self.sent = self._mock_sms_gateway()
+        self.tenant.phone = "+32 470 12 34 56"
+        self.manager = self._user("boss", "prepaid_meter.group_prepaid_manager")
+        self.total = 1000
+        self.minutes = 0
+        self._ingest(self.meter, (0, self.total))
+
+    def _consume(self, kwh):
+        """Readings of up to 10 kWh an hour adding up to ``kwh``, then a deduction run."""
+        points = []
+        while kwh > 0:
+            step = min(kwh, 10)
+            kwh -= step
+            self.total += step
+            self.minutes += 60
+            points.append((self.minutes, self.total))
+        self._ingest(self.meter, *points)
+        self._deduct()
+
+    def _notices(self):
+        return self.account.message_ids.filtered(lambda m: m.message_type == "comment").mapped(
+            "body"
+        )
+
+    def test_seed_sequence(self):
+        """alarm 1 -> alarm 2 reminder cut -> restore -> zero -> cut -> recharge -> restore."""
+        self.account._recharge("25")
+        self.assertEqual(self.meter.alarm_level, "normal")
+        self.assertEqual(self.meter.status, "normal")
+
+        self._consume(12)  # 25 - 6 = 19 < alarm 1 (20)
+        self.assertEqual(self.meter.alarm_level, "alarm1")
+        self.assertEqual(self.meter.status, "alarm1")
+        self.assertEqual(self.meter.desired_relay_state, "on")
+        self.assertEqual(len(self._notices()), 1)
+        self.assertIn("Credit is low", self._notices()[0])
+
+        self._consume(30)  # 19 - 15 = 4 < alarm 2 (5): 2-minute reminder cut
+        self.assertEqual(self.meter.alarm_level, "alarm2")
+        self.assertEqual(self.meter.desired_relay_state, "off")
+        self.assertIn("remind", self.meter.desired_relay_reason)
+        self.assertTrue(self.meter.alarm_wake_at)
+        self.assertEqual(self.meter.status, "off")
+        events = self.meter.event_ids.filtered(lambda e: e.event_type == "desired_off")
+        self.assertEqual(len(events), 1, "the desired relay change is logged as an event")
+
+        later = fields.Datetime.now() + timedelta(minutes=3)
+        self.meter._evaluate_alarms(now=later)  # end of the reminder
+        self.assertEqual(self.meter.desired_relay_state, "on")
+        self.assertEqual(self.meter.status, "alarm2")
+
+        self._consume(10)  # 4 - 5 = -1: credit used up, cut until recharged
+        self.assertEqual(self.meter.alarm_level, "arrears")
+        self.assertEqual(self.meter.desired_relay_state, "off")
+        self.assertEqual(self.meter.status, "arrears")
+
+        self.account._recharge("50")  # 49: restored automatically
+        self.assertEqual(self.meter.alarm_level, "normal")
+        self.assertEqual(self.meter.desired_relay_state, "on")
+        self.assertEqual(self.meter.status, "normal")
+        self.assertTrue(any("restored" in body for body in self._notices()))
+
+        # each notice went out once by SMS (only the IAP gateway is mocked) and email
+        bodies = [sms["body"] for sms in self.sent]
+        self.assertEqual(len(bodies), 4, bodies)
+        self.assertTrue(all(sms["number"] for sms in self.sent))
+        mails = self.env["mail.mail"].sudo().search([("model", "=", "prepaid.account")])
+        self.assertTrue(mails.filtered(lambda m: "Credit is low" in m.body_html))
+
+    def test_protect_mode_never_cuts(self):
+        self.meter.with_user(self.manager).action_protect()
+        self._consume(10)  # 0 - 5: arrears, but protected
+        self.assertEqual(self.meter.alarm_level, "arrears")
+        self.assertEqual(self.meter.desired_relay_state, "on")
+        self.meter.with_user(self.manager).action_unprotect()
+        self.assertEqual(self.meter.desired_relay_state, "off")
+
+    def test_manager_forces_supply(self):
+        self.account._recharge("100")
+        self.meter.with_user(self.manager).action_force_off()
+        self.assertEqual(self.meter.desired_relay_state, "off")
+        self.meter.with_user(self.manager).action_restore_prepaid()
+        self.assertEqual(self.meter.desired_relay_state, "on")
+        self._consume(10)
+        self.account._refund("95")
+        self.assertEqual(self.meter.desired_relay_state, "off")
+        self.meter.with_user(self.manager).action_force_on()
+        self.assertEqual(self.meter.desired_relay_state, "on")
+        operator = self._user("op", "prepaid_meter.group_prepaid_user")
+        with self.assertRaises(AccessError):
+            self.meter.with_user(operator).action_force_off()
+
+    def test_batch_thresholds_and_tariff(self):
+        self.account._recharge("30")
+        dear = self._create_tariff("Dear", [{"price_flat": 1}])
+        self.env["prepaid.meter.batch"].with_user(self.manager).with_context(
+            active_model="prepaid.meter", active_ids=self.meter.ids
+        ).create(
+            {
+                "tariff_id": dear.id,
+                "set_thresholds": True,
+                "alarm1_threshold": 50.0,
+                "alarm2_threshold": 10.0,
+            }
+        ).action_apply()
+        self.assertEqual(self.meter.tariff_id, dear)
+        self.assertEqual(self.meter.alarm_level, "alarm1")
+        self._consume(10)
+        self.assertEqual(self._balance(), Decimal("20.0000"))
+
+    def test_status_selection_has_alarm_levels(self):
+        keys = [key for key, _label in self.env["prepaid.meter"]._selection_status()]
+        self.assertLess(keys.index("arrears"), keys.index("alarm1"))
+        self.assertLess(keys.index("alarm1"), keys.index("normal"))
