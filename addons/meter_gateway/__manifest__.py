@@ -1,0 +1,18 @@
+{
+    "name": "Meter Gateway",
+    "summary": "Meter commands with reconciliation, DL/T645 polling and a device API",
+    "version": "19.0.1.0.0",
+    "category": "Services/Prepaid Energy",
+    "website": "https://github.com/prepaid-energy/prepaid-energy",
+    "author": "Prepaid Energy contributors",
+    "license": "LGPL-3",
+    "depends": ["prepaid_meter"],
+    "data": [
+        "security/ir.model.access.csv",
+        "security/meter_gateway_rules.xml",
+        "data/ir_cron_data.xml",
+        "views/meter_gateway_command_views.xml",
+        "views/meter_gateway_menus.xml",
+    ],
+    "installable": True,
+}

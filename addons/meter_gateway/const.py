@@ -1,0 +1,42 @@
+"""Constants of the meter gateway: command kinds, states and their rules."""
+
+COMMAND_STATES = [
+    ("queued", "Queued"),
+    ("sent", "Sent"),
+    ("confirmed", "Confirmed"),
+    ("failed", "Failed"),
+    ("superseded", "Superseded"),
+    ("expired", "Expired"),
+]
+#: states a command can still change from
+ACTIVE_STATES = ("queued", "sent")
+FINAL_STATES = ("confirmed", "failed", "superseded", "expired")
+
+#: kind -> (label, purpose, default lifetime in minutes)
+#: a newer command of the same meter and purpose supersedes the older active ones, except for
+#: purposes in NEVER_SUPERSEDED (each credit delivery carries value: R6)
+COMMAND_KINDS = {
+    "relay_on": ("Relay On", "relay", 60),
+    "relay_off": ("Relay Off", "relay", 60),
+    "protect_on": ("Protect On", "protect", 24 * 60),
+    "protect_off": ("Protect Off", "protect", 24 * 60),
+    "price": ("Price Issuance", "price", 7 * 24 * 60),
+    "thresholds": ("Alarm Thresholds", "thresholds", 7 * 24 * 60),
+    "time_sync": ("Time Sync", "time_sync", 60),
+    "zeroing": ("Zeroing", "zeroing", 24 * 60),
+    "credit": ("Credit Delivery", "credit", 30 * 24 * 60),
+}
+NEVER_SUPERSEDED = frozenset({"credit"})
+RELAY_KIND_STATE = {"relay_on": "on", "relay_off": "off"}
+
+COMMAND_ORIGINS = [
+    ("manual", "Manager"),
+    ("billing", "Billing"),
+    ("reconcile", "Reconciliation"),
+    ("device_api", "Device API"),
+]
+
+#: minutes between two corrective commands for one meter (R9)
+DEFAULT_RECONCILE_COOLDOWN_MINUTES = 15
+#: attempts before a command fails
+DEFAULT_MAX_ATTEMPTS = 3

@@ -1,0 +1,345 @@
+"""G4: the command queue.
+
+A command asks one meter to do one thing (relay on/off, protect, price, thresholds, time sync,
+zeroing, credit).  Its life: queued -> sent -> confirmed / failed, or superseded (a newer
+command of the same meter and purpose replaced it) or expired (its validity ran out).  Every
+state change goes through :meth:`_update_state`, which skips records already there and writes
+the reason of the decision in the command's log (R12).
+"""
+
+import logging
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+from ..const import (
+    ACTIVE_STATES,
+    COMMAND_KINDS,
+    COMMAND_ORIGINS,
+    COMMAND_STATES,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_RECONCILE_COOLDOWN_MINUTES,
+    NEVER_SUPERSEDED,
+    RELAY_KIND_STATE,
+)
+
+_logger = logging.getLogger(__name__)
+
+
+class MeterGatewayCommand(models.Model):
+    _name = "meter.gateway.command"
+    _description = "Meter Command"
+    _order = "id desc"
+    _check_company_auto = True
+
+    name = fields.Char(compute="_compute_name", store=True)
+    meter_id = fields.Many2one(
+        "prepaid.meter", required=True, index=True, ondelete="cascade", check_company=True
+    )
+    gateway_id = fields.Many2one(related="meter_id.gateway_id", store=True, index=True)
+    company_id = fields.Many2one(related="meter_id.company_id", store=True, index=True)
+    kind = fields.Selection(
+        [(kind, label) for kind, (label, _purpose, _life) in COMMAND_KINDS.items()],
+        required=True,
+    )
+    purpose = fields.Char(
+        compute="_compute_purpose",
+        store=True,
+        help="What the command decides; a newer command with the same purpose for the same "
+        "meter supersedes the older ones (credit deliveries excepted).",
+    )
+    payload = fields.Json(help="Values the command carries (price, thresholds, amount, ...).")
+    origin = fields.Selection(COMMAND_ORIGINS, default="manual", required=True)
+    state = fields.Selection(COMMAND_STATES, default="queued", required=True, index=True)
+    reason = fields.Char(help="Why the command was created.")
+    state_reason = fields.Char(readonly=True, help="Reason of the last state change.")
+    reason_log = fields.Text(readonly=True, help="Every decision taken on the command, and why.")
+    attempts = fields.Integer(readonly=True)
+    max_attempts = fields.Integer(default=DEFAULT_MAX_ATTEMPTS)
+    last_error = fields.Char(readonly=True)
+    queued_at = fields.Datetime(default=fields.Datetime.now, readonly=True, index=True)
+    sent_at = fields.Datetime(readonly=True)
+    confirmed_at = fields.Datetime(readonly=True)
+    done_at = fields.Datetime(readonly=True, help="When the command reached a final state.")
+    expires_at = fields.Datetime(required=True, default=lambda self: self._default_expires_at())
+    superseded_by_id = fields.Many2one(
+        "meter.gateway.command", readonly=True, index="btree_not_null"
+    )
+
+    _active_idx = models.Index("(meter_id, purpose) WHERE state IN ('queued', 'sent')")
+
+    # === COMPUTES === #
+    @api.model
+    def _default_expires_at(self):
+        kind = self.env.context.get("default_kind")
+        minutes = COMMAND_KINDS[kind][2] if kind in COMMAND_KINDS else 60
+        return fields.Datetime.now() + timedelta(minutes=minutes)
+
+    @api.depends("kind")
+    def _compute_purpose(self):
+        for command in self:
+            command.purpose = COMMAND_KINDS[command.kind][1] if command.kind else False
+
+    @api.depends("kind", "meter_id.name")
+    def _compute_name(self):
+        labels = dict(self._fields["kind"]._description_selection(self.env))
+        for command in self:
+            command.name = f"{labels.get(command.kind, '')} / {command.meter_id.name or ''}"
+
+    # === CRUD === #
+    @api.model_create_multi
+    def create(self, vals_list):
+        now = fields.Datetime.now()
+        for vals in vals_list:
+            kind = vals.get("kind")
+            if kind in COMMAND_KINDS and "expires_at" not in vals:
+                vals["expires_at"] = now + timedelta(minutes=COMMAND_KINDS[kind][2])
+            vals.setdefault("reason_log", self._log_line("queued", vals.get("reason") or ""))
+        commands = super().create(vals_list)
+        commands._supersede_older()
+        return commands
+
+    # === STATE MACHINE === #
+    @api.model
+    def _log_line(self, state, reason):
+        return f"{fields.Datetime.to_string(fields.Datetime.now())} {state}: {reason}"
+
+    def _update_state(self, allowed_states, target_state, reason, extra_vals=None):
+        """Move the commands in ``allowed_states`` to ``target_state`` and log ``reason``.
+
+        Records already in ``target_state`` are skipped (idempotent), records in another
+        state are left alone with a warning.  Returns the records that changed."""
+        if isinstance(allowed_states, str):
+            allowed_states = (allowed_states,)
+        to_change = self.filtered(lambda c: c.state in allowed_states)
+        refused = self - to_change - self.filtered(lambda c: c.state == target_state)
+        for command in refused:
+            _logger.warning(
+                "command %s: %s -> %s refused (%s)", command.id, command.state, target_state, reason
+            )
+        now = fields.Datetime.now()
+        vals = dict(extra_vals or {}, state=target_state, state_reason=reason)
+        if target_state == "sent":
+            vals["sent_at"] = now
+        elif target_state == "confirmed":
+            vals["confirmed_at"] = vals["done_at"] = now
+        elif target_state in ("failed", "superseded", "expired"):
+            vals["done_at"] = now
+        for command in to_change:
+            command.write(
+                dict(
+                    vals,
+                    reason_log=(command.reason_log or "")
+                    + "\n"
+                    + self._log_line(target_state, reason),
+                )
+            )
+        return to_change
+
+    def _log_decision(self, reason):
+        """R12: record a decision that leaves the state as it is (retry, late answer)."""
+        for command in self:
+            command.reason_log = (
+                (command.reason_log or "") + "\n" + self._log_line(command.state, reason)
+            )
+
+    def _supersede_older(self):
+        """G4/R6: a newer command for the same meter and purpose supersedes the active older
+        ones.  Credit deliveries are never superseded: each carries value."""
+        for command in self.filtered(lambda c: c.purpose not in NEVER_SUPERSEDED):
+            older = self.search(
+                [
+                    ("meter_id", "=", command.meter_id.id),
+                    ("purpose", "=", command.purpose),
+                    ("state", "in", ACTIVE_STATES),
+                    ("id", "<", command.id),
+                ]
+            )
+            older._update_state(
+                ACTIVE_STATES,
+                "superseded",
+                self.env._(
+                    "superseded by newer command #%(id)s (%(kind)s, %(reason)s)",
+                    id=command.id,
+                    kind=command.kind,
+                    reason=command.reason or command.origin,
+                ),
+                extra_vals={"superseded_by_id": command.id},
+            )
+
+    def _mark_sent(self):
+        """The command goes on the wire (one more attempt)."""
+        for command in self:
+            command._update_state(
+                ("queued", "sent"),
+                "sent",
+                self.env._("attempt %s", command.attempts + 1),
+                extra_vals={"attempts": command.attempts + 1},
+            )
+
+    def _mark_result(self, success, reason, error=None):
+        """The device answered (or a read-back told): confirm, retry or fail.
+
+        A command superseded while in flight keeps its state; the answer is logged (R7)."""
+        for command in self:
+            if command.state not in ACTIVE_STATES:
+                command._log_decision(
+                    self.env._(
+                        "late answer ignored (%(ok)s): %(reason)s", ok=success, reason=reason
+                    )
+                )
+                continue
+            if success:
+                command._update_state(ACTIVE_STATES, "confirmed", reason)
+            elif command.attempts >= command.max_attempts:
+                command._update_state(
+                    ACTIVE_STATES,
+                    "failed",
+                    self.env._(
+                        "%(reason)s; giving up after %(n)s attempts",
+                        reason=reason,
+                        n=command.attempts,
+                    ),
+                    extra_vals={"last_error": error or reason},
+                )
+            else:
+                command._update_state(
+                    ACTIVE_STATES,
+                    "queued",
+                    self.env._("%(reason)s; retry %(n)s", reason=reason, n=command.attempts + 1),
+                    extra_vals={"last_error": error or reason},
+                )
+
+    @api.model
+    def _expire(self):
+        expired = self.search(
+            [("state", "in", ACTIVE_STATES), ("expires_at", "<", fields.Datetime.now())]
+        )
+        for command in expired:
+            command._update_state(
+                ACTIVE_STATES,
+                "expired",
+                self.env._("validity ended at %s", command.expires_at),
+            )
+        return expired
+
+    # === BUSINESS METHODS === #
+    @api.model
+    def _queue(self, meters, kind, reason, payload=None, origin="manual"):
+        """Queue ``kind`` for each meter; returns the commands (older ones superseded)."""
+        if kind not in COMMAND_KINDS:
+            raise UserError(self.env._("Unknown command kind %s.", kind))
+        return self.create(
+            [
+                {
+                    "meter_id": meter.id,
+                    "kind": kind,
+                    "payload": payload,
+                    "reason": reason,
+                    "origin": origin,
+                }
+                for meter in meters
+            ]
+        )
+
+    @api.model
+    def _next_for_meters(self, meters):
+        """The queued commands to send now, oldest first (one per purpose: the newest)."""
+        return self.search([("meter_id", "in", meters.ids), ("state", "=", "queued")], order="id")
+
+    @api.model
+    def _reconcile_cooldown(self):
+        param = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("meter_gateway.reconcile_cooldown_minutes")
+        )
+        return timedelta(minutes=int(param or DEFAULT_RECONCILE_COOLDOWN_MINUTES))
+
+    @api.model
+    def _cron_reconcile(self, meters=None):
+        """G4/R7/R9: make the actual relay state follow the desired one.
+
+        For every meter in service whose known actual relay differs from the desired one,
+        queue one corrective command, unless an active command already asks for the desired
+        state or a corrective command was queued within the cooldown (no storm after an
+        outage).  Expires overdue commands first.  Every decision is logged (R12)."""
+        self._expire()
+        self._supersede_contradicting()
+        domain = [
+            ("relay_mismatch", "=", True),
+            ("actual_relay_state", "in", ("on", "off")),
+            ("connection_state", "!=", "lost"),
+        ]
+        if meters is not None:
+            domain.append(("id", "in", meters.ids))
+        mismatched = self.env["prepaid.meter"].search(domain)
+        if not mismatched:
+            return self
+        since = fields.Datetime.now() - self._reconcile_cooldown()
+        recent = self.search(
+            [
+                ("meter_id", "in", mismatched.ids),
+                ("purpose", "=", "relay"),
+                "|",
+                ("state", "in", ACTIVE_STATES),
+                "&",
+                ("origin", "=", "reconcile"),
+                ("queued_at", ">=", since),
+            ]
+        )
+        by_meter = {}
+        for command in recent:
+            by_meter.setdefault(command.meter_id.id, self.browse())
+            by_meter[command.meter_id.id] |= command
+        vals_list = []
+        for meter in mismatched:
+            kind = f"relay_{meter.desired_relay_state}"
+            existing = by_meter.get(meter.id, self.browse())
+            active = existing.filtered(lambda c: c.state in ACTIVE_STATES)
+            if active.filtered(lambda c, kind=kind: c.kind == kind):
+                continue  # already on its way
+            if existing.filtered(lambda c: c.origin == "reconcile" and c.queued_at >= since):
+                _logger.info("reconcile: meter %s in cooldown", meter.id)
+                continue
+            vals_list.append(
+                {
+                    "meter_id": meter.id,
+                    "kind": kind,
+                    "origin": "reconcile",
+                    "reason": self.env._(
+                        "reconciliation: actual relay %(actual)s, desired %(desired)s (%(why)s)",
+                        actual=meter.actual_relay_state,
+                        desired=meter.desired_relay_state,
+                        why=meter.desired_relay_reason or "-",
+                    ),
+                }
+            )
+        return self.create(vals_list)
+
+    @api.model
+    def _supersede_contradicting(self, meters=None):
+        """Active relay commands that no longer ask for the meter's desired state never run:
+        they end superseded, with the reason (no stale command after a newer intent)."""
+        domain = [("purpose", "=", "relay"), ("state", "in", ACTIVE_STATES)]
+        if meters is not None:
+            domain.append(("meter_id", "in", meters.ids))
+        stale = self.search(domain).filtered(
+            lambda c: c._relay_target() != c.meter_id.desired_relay_state
+        )
+        for command in stale:
+            command._update_state(
+                ACTIVE_STATES,
+                "superseded",
+                self.env._(
+                    "desired relay is now %(state)s (%(why)s)",
+                    state=command.meter_id.desired_relay_state,
+                    why=command.meter_id.desired_relay_reason or "-",
+                ),
+            )
+        return stale
+
+    def _relay_target(self):
+        self.ensure_one()
+        return RELAY_KIND_STATE.get(self.kind)
