@@ -358,14 +358,14 @@ class PrepaidAccount(models.Model):
     ):
         """Charge every chargeable reading not yet charged; return how many were charged.
 
-        One run at a time (a PostgreSQL advisory lock): a manual run while another one runs is
-        refused, a scheduled one skips.  Each batch of meters is one savepoint (and, from the
-        scheduled action, one commit through ``ir.cron._commit_progress``): ledger lines,
+        One run at a time (a PostgreSQL advisory lock, taken again by each batch's
+        transaction): a manual run while another one runs is refused, a scheduled one skips.
+        Each batch of meters is one savepoint (and, from the scheduled action, one commit
+        through ``ir.cron._commit_progress``): ledger lines,
         balances and the meters' charged-until cursors move together, so a run killed in a
         batch leaves that batch as it was and the next run charges it, once."""
         cr = self.env.cr
-        cr.execute("SELECT pg_try_advisory_lock(%s)", [DEDUCTION_LOCK_KEY])
-        if not cr.fetchone()[0]:
+        if not self._deduction_lock():
             if manual:
                 raise UserError(
                     self.env._("Deductions are being charged right now; try again in a moment.")
@@ -373,19 +373,27 @@ class PrepaidAccount(models.Model):
             _logger.info("Deduction run skipped: another run holds the lock.")
             return 0
         charged = 0
-        try:
-            ids = self._deduction_candidates(meter_ids)
-            remaining = len(ids)
-            for start in range(0, len(ids), batch_size):
-                batch = ids[start : start + batch_size]
-                with cr.savepoint():
-                    charged += self._deduct_batch(batch)
-                remaining -= len(batch)
-                if commit:
-                    self.env["ir.cron"]._commit_progress(len(batch), remaining=remaining)
-        finally:
-            cr.execute("SELECT pg_advisory_unlock(%s)", [DEDUCTION_LOCK_KEY])
+        ids = self._deduction_candidates(meter_ids)
+        remaining = len(ids)
+        for start in range(0, len(ids), batch_size):
+            # the lock is a transaction lock: each committed batch takes it again, and a run
+            # that finds it taken by another one stops (that one charges what is left)
+            if start and not self._deduction_lock():
+                _logger.info("Deduction run stopped: another run took over.")
+                break
+            batch = ids[start : start + batch_size]
+            with cr.savepoint():
+                charged += self._deduct_batch(batch)
+            remaining -= len(batch)
+            if commit:
+                self.env["ir.cron"]._commit_progress(len(batch), remaining=remaining)
         return charged
+
+    @api.model
+    def _deduction_lock(self):
+        """Take the deduction lock for this transaction (R11); False if another run has it."""
+        self.env.cr.execute("SELECT pg_try_advisory_xact_lock(%s)", [DEDUCTION_LOCK_KEY])
+        return self.env.cr.fetchone()[0]
 
     @api.model
     def _deduction_candidates(self, meter_ids=None):
@@ -418,7 +426,6 @@ class PrepaidAccount(models.Model):
              WHERE m.id = ANY(%s)
              ORDER BY a.id, m.id
                FOR UPDATE OF a
-               FOR NO KEY UPDATE OF m
             """,
             [list(meter_ids)],
         )
@@ -528,7 +535,7 @@ class PrepaidAccount(models.Model):
             [accounts, list({key[1] for key in days})],
         )
         existing = {(row[1], row[2]): row for row in cr.fetchall()}
-        updates, inserts = [], []
+        updates, inserts, memos = [], [], {}
         deltas = defaultdict(lambda: ZERO)
         for key, (amount, qty, first, last, count, trace, lines, company_id) in days.items():
             deltas[key[0]] -= amount
@@ -547,7 +554,8 @@ class PrepaidAccount(models.Model):
                         -amount,
                         key[1],
                         now,
-                        self.env._("Consumption of %s", key[1]),
+                        memos.get(key[1])
+                        or memos.setdefault(key[1], self.env._("Consumption of %s", key[1])),
                         qty,
                         first,
                         last,

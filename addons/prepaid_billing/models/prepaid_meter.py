@@ -151,7 +151,12 @@ class PrepaidMeter(models.Model):
                 state_rows.append((meter_id, json.dumps(new_json), decision.wake_at))
             if decision.level != level:
                 level_changes.setdefault(decision.level, []).append(meter_id)
-            if decision.relay != desired or decision.text != reason:
+            # the meter follows the machine: a change of decision, or a meter that differs
+            # (a first evaluation agreeing with the meter's state writes nothing)
+            old_reason = state.reason if state else alarm.CREDIT_OK
+            if decision.relay != desired or (
+                decision.reason != old_reason and decision.text != reason
+            ):
                 relays.setdefault((decision.relay, decision.text), []).append(meter_id)
             for notice in decision.notices:
                 notices.append((account_id, notice))
