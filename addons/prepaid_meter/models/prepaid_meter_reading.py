@@ -105,7 +105,7 @@ class _ChunkReader:
     def __init__(self, chunks):
         self._chunks = chunks
 
-    def read(self, size=-1):
+    def read(self, size=-1):  # pylint: disable=method-required-super
         return next(self._chunks, "")
 
     readline = read
