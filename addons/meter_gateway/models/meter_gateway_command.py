@@ -115,7 +115,7 @@ class MeterGatewayCommand(models.Model):
         to_change = self.filtered(lambda c: c.state in allowed_states)
         refused = self - to_change - self.filtered(lambda c: c.state == target_state)
         for command in refused:
-            _logger.warning(
+            _logger.info(
                 "command %s: %s -> %s refused (%s)", command.id, command.state, target_state, reason
             )
         now = fields.Datetime.now()
@@ -263,8 +263,9 @@ class MeterGatewayCommand(models.Model):
 
         For every meter in service whose known actual relay differs from the desired one,
         queue one corrective command, unless an active command already asks for the desired
-        state or a corrective command was queued within the cooldown (no storm after an
-        outage).  Expires overdue commands first.  Every decision is logged (R12)."""
+        state or a corrective command for the same state was queued within the cooldown (no
+        storm after an outage; a new intent is not delayed).  Expires overdue commands
+        first.  Every decision is logged (R12)."""
         self._expire()
         self._supersede_contradicting()
         domain = [
@@ -300,7 +301,11 @@ class MeterGatewayCommand(models.Model):
             active = existing.filtered(lambda c: c.state in ACTIVE_STATES)
             if active.filtered(lambda c, kind=kind: c.kind == kind):
                 continue  # already on its way
-            if existing.filtered(lambda c: c.origin == "reconcile" and c.queued_at >= since):
+            if existing.filtered(
+                lambda c, kind=kind: (
+                    c.origin == "reconcile" and c.kind == kind and c.queued_at >= since
+                )
+            ):
                 _logger.info("reconcile: meter %s in cooldown", meter.id)
                 continue
             vals_list.append(

@@ -1,0 +1,119 @@
+"""G5: the device API for gateways and meter clouds.
+
+Every request names its gateway (``X-Gateway-Id``) and proves it either with the gateway's
+API key (``X-Api-Key``) or with an HMAC signature (``X-Timestamp`` in seconds, ``X-Signature``
+= hex HMAC-SHA256 over ``"<timestamp>.<message id>.<body>"`` keyed with the hex SHA-256 of the
+API key; the timestamp must be within 5 minutes).  Every POST carries ``X-Message-Id``: a
+message is processed once per gateway and a resend gets the first answer back
+(``X-Idempotent-Replay: 1``).  Errors are JSON: ``{"error": {"code", "message", "details"}}``.
+
+    POST /meter_gateway/api/v1/push             {"readings": [...], "events": [...]}
+    POST /meter_gateway/api/v1/commands/fetch   {"limit": 100}
+    POST /meter_gateway/api/v1/commands/ack     {"acks": [{"id", "success", "reason",
+                                                           "relay_state"}]}
+"""
+
+import json
+import logging
+
+import psycopg2
+
+from odoo import http
+from odoo.http import request
+
+from ..models.prepaid_gateway import DeviceApiError
+
+_logger = logging.getLogger(__name__)
+
+PREFIX = "/meter_gateway/api/v1"
+
+
+class DeviceApiController(http.Controller):
+    # === HELPERS === #
+    @staticmethod
+    def _json(data, status=200, headers=None):
+        return request.make_json_response(data, headers=headers, status=status)
+
+    def _authenticate(self, body):
+        headers = request.httprequest.headers
+        try:
+            gateway_id = int(headers.get("X-Gateway-Id", ""))
+        except ValueError:
+            raise DeviceApiError(
+                "unauthorized", "X-Gateway-Id header missing or not a number", 401
+            ) from None
+        gateway = request.env["prepaid.gateway"].sudo().browse(gateway_id).exists()
+        if gateway and headers.get("X-Signature"):
+            valid = gateway._check_signature(
+                headers.get("X-Signature"),
+                headers.get("X-Timestamp"),
+                headers.get("X-Message-Id"),
+                body,
+            )
+        else:
+            valid = bool(gateway) and gateway._check_api_key(headers.get("X-Api-Key", ""))
+        if not valid or not gateway.active:
+            _logger.warning("device API: refused credentials for gateway %s", gateway_id)
+            raise DeviceApiError("unauthorized", "wrong gateway, key or signature", 401)
+        return gateway.with_company(gateway.company_id)
+
+    def _handle(self, endpoint, processor):
+        body = request.httprequest.get_data() or b""
+        try:
+            gateway = self._authenticate(body)
+            message_id = (request.httprequest.headers.get("X-Message-Id") or "").strip()
+            if not message_id or len(message_id) > 128:
+                raise DeviceApiError("bad_request", "X-Message-Id header required (1-128 chars)")
+            Message = request.env["meter.gateway.message"].sudo()
+            known = Message._find(gateway, message_id)
+            if known:
+                known.replay_count += 1
+                return self._json(
+                    known.response, known.status_code, headers=[("X-Idempotent-Replay", "1")]
+                )
+            try:
+                payload = json.loads(body or b"{}")
+            except ValueError as exc:
+                raise DeviceApiError("invalid_json", f"the body is not JSON: {exc}") from None
+            gateway._mark_contact()
+            with request.env.cr.savepoint():
+                response = processor(gateway, payload)
+                Message.create(
+                    {
+                        "gateway_id": gateway.id,
+                        "message_id": message_id,
+                        "endpoint": endpoint,
+                        "status_code": 200,
+                        "response": response,
+                    }
+                )
+            return self._json(response)
+        except DeviceApiError as exc:
+            return self._json(exc.to_dict(), exc.status)
+        except psycopg2.IntegrityError:
+            # the same message processed concurrently: the other delivery won
+            return self._json(
+                {"error": {"code": "duplicate", "message": "message already being processed"}},
+                409,
+            )
+
+    # === ROUTES === #
+    @http.route(f"{PREFIX}/push", type="http", auth="public", methods=["POST"], csrf=False)
+    def push(self):
+        return self._handle("push", lambda gateway, payload: gateway._api_push(payload))
+
+    @http.route(
+        f"{PREFIX}/commands/fetch", type="http", auth="public", methods=["POST"], csrf=False
+    )
+    def fetch_commands(self):
+        def fetch(gateway, payload):
+            limit = payload.get("limit", 100) if isinstance(payload, dict) else None
+            if not isinstance(limit, int) or not 1 <= limit <= 1000:
+                raise DeviceApiError("bad_payload", "'limit' must be an integer from 1 to 1000")
+            return gateway._api_fetch_commands(limit)
+
+        return self._handle("commands/fetch", fetch)
+
+    @http.route(f"{PREFIX}/commands/ack", type="http", auth="public", methods=["POST"], csrf=False)
+    def ack_commands(self):
+        return self._handle("commands/ack", lambda gateway, payload: gateway._api_ack(payload))

@@ -1,0 +1,534 @@
+"""G1/G3: polling of TCP collectors.
+
+A poll runs in three steps so that no database lock is held while devices answer:
+
+1. main thread: expire and supersede stale commands, pick the queued ones, mark them sent,
+   build plain jobs per bus (and commit, when run by the scheduler);
+2. one worker thread per bus, each with its own socket, polls the bus's meters in turn
+   (buses concurrently, meters of one bus one after the other); no ORM access there;
+3. main thread: one ``prepaid.meter.reading._ingest`` call for every reading, command
+   outcomes, failure counters and online/lost states.
+"""
+
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..const import ACTIVE_STATES
+
+#: what a device may send for a reading, besides its meter address
+READING_KEYS = frozenset(
+    {
+        "read_at",
+        "forward_total",
+        "reverse_total",
+        "relay_state",
+        "status_word",
+        "tou_sharp",
+        "tou_peak",
+        "tou_flat",
+        "tou_valley",
+        "voltage",
+        "current",
+        "power",
+        "power_factor",
+        "meter_balance",
+    }
+)
+#: events a device may report
+DEVICE_EVENTS = frozenset(
+    {
+        "relay_on",
+        "relay_off",
+        "zeroing",
+        "fault",
+        "tamper_cover",
+        "tamper_magnet",
+        "power_fail",
+        "power_restore",
+    }
+)
+MAX_BATCH = 5000
+
+
+class DeviceApiError(ValueError):
+    """A request the device API refuses, with a code, an HTTP status and details."""
+
+    def __init__(self, code, message, status=400, details=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.details = details or []
+
+    def to_dict(self):
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+_logger = logging.getLogger(__name__)
+
+READING_VALUES = (
+    "forward_total",
+    "tou_sharp",
+    "tou_peak",
+    "tou_flat",
+    "tou_valley",
+    "power",
+    "relay_state",
+    "status_word",
+)
+
+
+class PrepaidGateway(models.Model):
+    _inherit = "prepaid.gateway"
+
+    poll_interval = fields.Integer(
+        string="Poll Every (minutes)", default=30, help="From 1 to 1440 minutes."
+    )
+    poll_timeout = fields.Float(
+        string="Answer Timeout (s)", default=1.0, help="How long to wait for one meter answer."
+    )
+    poll_retries = fields.Integer(default=2, help="Retries of a read that got no answer.")
+    lost_after_failures = fields.Integer(
+        default=3, help="Polls in a row without answer after which a meter or gateway is lost."
+    )
+    meter_password = fields.Char(
+        default="02000000",
+        groups="prepaid_meter.group_prepaid_manager",
+        help="DL/T645 level+password.",
+    )
+    operator_code = fields.Char(default="00000000", groups="prepaid_meter.group_prepaid_manager")
+    meter_utc_offset = fields.Integer(
+        string="Meters' UTC Offset (minutes)",
+        default=480,
+        help="Meters keep local time; relay commands carry a validity in it.",
+    )
+    next_poll_at = fields.Datetime(readonly=True, copy=False)
+    last_poll_at = fields.Datetime(readonly=True, copy=False)
+    last_poll_seconds = fields.Float(readonly=True, copy=False, digits=(10, 2))
+    last_poll_summary = fields.Char(readonly=True, copy=False)
+    poll_failures = fields.Integer(readonly=True, copy=False)
+    command_count = fields.Integer(compute="_compute_command_count")
+    api_key_hash = fields.Char(
+        readonly=True,
+        copy=False,
+        groups="base.group_system",
+        help="SHA-256 of the device API key; the key itself is shown once and never stored.",
+    )
+    api_key_set = fields.Boolean(compute="_compute_api_key_set")
+
+    _poll_interval_range = models.Constraint(
+        "CHECK (poll_interval >= 1 AND poll_interval <= 1440)",
+        "A gateway is polled every 1 to 1440 minutes.",
+    )
+
+    def _compute_command_count(self):
+        counts = dict(
+            self.env["meter.gateway.command"]._read_group(
+                [("gateway_id", "in", self.ids), ("state", "in", ACTIVE_STATES)],
+                ["gateway_id"],
+                ["__count"],
+            )
+        )
+        for gateway in self:
+            gateway.command_count = counts.get(gateway, 0)
+
+    def _compute_api_key_set(self):
+        for gateway in self:
+            gateway.api_key_set = bool(gateway.sudo().api_key_hash)
+
+    @api.constrains("poll_timeout", "poll_retries")
+    def _check_poll_settings(self):
+        for gateway in self:
+            if gateway.poll_timeout <= 0 or gateway.poll_retries < 0:
+                raise ValidationError(
+                    self.env._("The answer timeout must be positive and retries not negative.")
+                )
+
+    # === ACTIONS === #
+    def action_poll_now(self):
+        for gateway in self:
+            gateway._poll()
+
+    def action_view_commands(self):
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "meter_gateway.meter_gateway_command_action"
+        )
+        action["domain"] = [("gateway_id", "in", self.ids)]
+        return action
+
+    def action_generate_api_key(self):
+        """G5: a new device API key, shown once to the manager."""
+        self.ensure_one()
+        key = secrets.token_urlsafe(32)
+        self._set_api_key(key)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Device API key of %s", self.name),
+                "message": self.env._(
+                    "Gateway id %(id)s, key %(key)s -- copy it now, it is not shown again.",
+                    id=self.id,
+                    key=key,
+                ),
+                "sticky": True,
+                "type": "warning",
+            },
+        }
+
+    # === DEVICE API AUTHENTICATION === #
+    def _set_api_key(self, key):
+        self.ensure_one()
+        self.sudo().api_key_hash = hashlib.sha256(key.encode()).hexdigest()
+
+    def _check_api_key(self, key):
+        """Constant-time comparison of the key's hash with the stored one."""
+        self.ensure_one()
+        stored = self.sudo().api_key_hash
+        if not stored or not key:
+            return False
+        return hmac.compare_digest(hashlib.sha256(key.encode()).hexdigest(), stored)
+
+    def _check_signature(self, signature, timestamp, message_id, body, window=300):
+        """HMAC-SHA256 over ``timestamp.message_id.body`` keyed with the SHA-256 of the API
+        key (hex), the timestamp within ``window`` seconds of now."""
+        self.ensure_one()
+        stored = self.sudo().api_key_hash
+        try:
+            sent_at = int(timestamp)
+        except (TypeError, ValueError):
+            return False
+        if not stored or not signature or abs(time.time() - sent_at) > window:
+            return False
+        signed = f"{sent_at}.{message_id or ''}.".encode() + body
+        expected = hmac.new(stored.encode(), signed, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, signature)
+
+    def _mark_contact(self):
+        self.sudo().write(
+            {
+                "last_contact_at": fields.Datetime.now(),
+                "connection_state": "online",
+                "poll_failures": 0,
+            }
+        )
+
+    # === POLLING === #
+    @api.model
+    def _cron_poll(self):
+        """G3: poll every collector that is due, committing after each one."""
+        now = fields.Datetime.now()
+        gateways = self.search(
+            [
+                ("gateway_type", "=", "tcp_collector"),
+                "|",
+                ("next_poll_at", "=", False),
+                ("next_poll_at", "<=", now),
+            ]
+        )
+        in_cron = bool(self.env.context.get("ir_cron_progress_id"))
+        for index, gateway in enumerate(gateways):
+            gateway._poll()
+            if in_cron:
+                self.env["ir.cron"]._commit_progress(1, remaining=len(gateways) - index - 1)
+        return gateways
+
+    def _commit_if_cron(self):
+        if self.env.context.get("ir_cron_progress_id"):
+            self.env["ir.cron"]._commit_progress(0)
+
+    def _poll(self):
+        """Poll this collector's buses once: commands, readings, connection states."""
+        self.ensure_one()
+        started = fields.Datetime.now()
+        Command = self.env["meter.gateway.command"]
+        buses = self.bus_ids.filtered(lambda b: b.driver != "none" and b.port)
+        meters = self.env["prepaid.meter"].search(
+            [("bus_id", "in", buses.ids), ("state", "=", "in_service"), ("address", "!=", False)],
+            order="bus_id, address",
+        )
+        Command._expire()
+        Command._supersede_contradicting(meters)
+        commands = Command._next_for_meters(meters)
+        commands._mark_sent()
+        tasks = {}
+        for bus in buses:
+            bus_meters = meters.filtered(lambda m, bus=bus: m.bus_id == bus)
+            if bus_meters:
+                tasks[bus] = bus._get_poll_task(
+                    [
+                        (meter, commands.filtered(lambda c, meter=meter: c.meter_id == meter))
+                        for meter in bus_meters
+                    ]
+                )
+        self.write(
+            {
+                "next_poll_at": started + timedelta(minutes=self.poll_interval or 30),
+                "last_poll_at": started,
+            }
+        )
+        # nothing is locked while the devices answer
+        self._commit_if_cron()
+        results = {}
+        if tasks:
+            with ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="poll") as pool:
+                futures = {bus: pool.submit(task) for bus, task in tasks.items()}
+                results = {bus: future.result() for bus, future in futures.items()}
+        return self._apply_poll_results(results, meters, commands)
+
+    def _apply_poll_results(self, results, meters, commands):
+        """Write what the worker threads brought back (main thread only)."""
+        self.ensure_one()
+        Command = self.env["meter.gateway.command"]
+        rows, failed, answered = [], {}, set()
+        handled = set()
+        for bus, result in results.items():
+            if not result.connected:
+                for meter in meters.filtered(lambda m, bus=bus: m.bus_id == bus):
+                    failed[meter.id] = result.error
+                continue
+            for meter_result in result.meters:
+                for outcome in meter_result.outcomes:
+                    handled.add(outcome.command_id)
+                    self._apply_outcome(Command.browse(outcome.command_id), outcome)
+                if meter_result.ok:
+                    answered.add(meter_result.meter_id)
+                    values = meter_result.values
+                    rows.append(
+                        {
+                            "meter_id": meter_result.meter_id,
+                            "read_at": meter_result.read_at,
+                            "source": "poll",
+                            **{key: values[key] for key in READING_VALUES if key in values},
+                        }
+                    )
+                else:
+                    failed[meter_result.meter_id] = meter_result.error
+        # commands that never went on the wire go back to the queue without using an attempt
+        for command in commands.filtered(lambda c: c.id not in handled and c.state == "sent"):
+            command._update_state(
+                ("sent",),
+                "queued",
+                self.env._(
+                    "not delivered (%s); queued again",
+                    failed.get(command.meter_id.id) or self.env._("meter not reached"),
+                ),
+                extra_vals={"attempts": max(command.attempts - 1, 0)},
+            )
+        report = {"stored": 0, "rejected": []}
+        if rows:
+            report = self.env["prepaid.meter.reading"]._ingest(rows, source="poll")
+        Meter = self.env["prepaid.meter"]
+        Meter.browse(answered).filtered("poll_failures").write({"poll_failures": 0})
+        for meter_id, error in failed.items():
+            Meter.browse(meter_id)._register_poll_failure(error, self.lost_after_failures)
+        connected = any(result.connected for result in results.values())
+        now = fields.Datetime.now()
+        vals = {
+            "last_poll_seconds": max((r.seconds for r in results.values()), default=0.0),
+            "last_poll_summary": self.env._(
+                "%(ok)s meters answered, %(failed)s did not, %(stored)s readings stored",
+                ok=len(answered),
+                failed=len(failed),
+                stored=report["stored"],
+            ),
+        }
+        if connected:
+            vals.update(last_contact_at=now, connection_state="online", poll_failures=0)
+        elif results:
+            vals["poll_failures"] = self.poll_failures + 1
+            if vals["poll_failures"] >= self.lost_after_failures:
+                vals["connection_state"] = "lost"
+        self.write(vals)
+        return report
+
+    def _apply_outcome(self, command, outcome):
+        if not outcome.delivered and command.state == "sent":
+            command._update_state(
+                ("sent",),
+                "failed" if outcome.permanent else "queued",
+                outcome.reason,
+                extra_vals={"last_error": outcome.reason},
+            )
+        elif outcome.permanent and not outcome.success:
+            command._update_state(
+                ACTIVE_STATES, "failed", outcome.reason, extra_vals={"last_error": outcome.reason}
+            )
+            if command.state != "failed":
+                command._log_decision(outcome.reason)
+        else:
+            command._mark_result(outcome.success, outcome.reason)
+
+    # === DEVICE API (G5) === #
+    def _api_meters_by_address(self, addresses):
+        meters = self.env["prepaid.meter"].search(
+            [
+                ("gateway_id", "=", self.id),
+                ("address", "in", list(addresses)),
+                ("state", "!=", "removed"),
+            ]
+        )
+        return {meter.address: meter for meter in meters}
+
+    @staticmethod
+    def _api_list(payload, key):
+        items = payload.get(key, [])
+        if not isinstance(items, list):
+            raise DeviceApiError("bad_payload", f"'{key}' must be a list")
+        if len(items) > MAX_BATCH:
+            raise DeviceApiError("batch_too_large", f"at most {MAX_BATCH} {key} per message")
+        return items
+
+    def _api_push(self, payload):
+        """Readings and events of one message; returns the answer for the device."""
+        self.ensure_one()
+        if not isinstance(payload, dict):
+            raise DeviceApiError("bad_payload", "the body must be a JSON object")
+        readings = self._api_list(payload, "readings")
+        events = self._api_list(payload, "events")
+        if not readings and not events:
+            raise DeviceApiError("bad_payload", "nothing to do: send 'readings' or 'events'")
+        errors = []
+        for index, row in enumerate(readings):
+            if not isinstance(row, dict):
+                errors.append({"readings": index, "reason": "not an object"})
+                continue
+            missing = [k for k in ("address", "read_at", "forward_total") if row.get(k) is None]
+            unknown = sorted(set(row) - READING_KEYS - {"address"})
+            if missing:
+                errors.append({"readings": index, "reason": f"missing {', '.join(missing)}"})
+            if unknown:
+                errors.append({"readings": index, "reason": f"unknown keys {', '.join(unknown)}"})
+        for index, event in enumerate(events):
+            if not isinstance(event, dict) or not event.get("address"):
+                errors.append({"events": index, "reason": "an event needs an address"})
+            elif event.get("event_type") not in DEVICE_EVENTS:
+                errors.append(
+                    {"events": index, "reason": f"unknown event_type {event.get('event_type')!r}"}
+                )
+        if errors:
+            raise DeviceApiError("bad_payload", "some items are malformed", details=errors)
+        meters = self._api_meters_by_address({str(item["address"]) for item in readings + events})
+        rows, unknown_meters = [], []
+        for index, row in enumerate(readings):
+            meter = meters.get(str(row["address"]))
+            if not meter:
+                unknown_meters.append(
+                    {"readings": index, "reason": "unknown meter on this gateway"}
+                )
+                continue
+            rows.append(
+                {
+                    "meter_id": meter.id,
+                    "source": "push",
+                    **{k: v for k, v in row.items() if k != "address"},
+                }
+            )
+        report = {"stored": 0, "flagged": 0, "rejected": []}
+        if rows:
+            report = self.env["prepaid.meter.reading"].sudo()._ingest(rows, source="push")
+        logged = 0
+        for index, event in enumerate(events):
+            meter = meters.get(str(event["address"]))
+            if not meter:
+                unknown_meters.append({"events": index, "reason": "unknown meter on this gateway"})
+                continue
+            event_at = self._api_time(event.get("event_at"))
+            if event["event_type"] in ("relay_on", "relay_off"):
+                meter.sudo()._record_actual_relay(event["event_type"][6:], at=event_at)
+            else:
+                meter.sudo()._log_event(
+                    event["event_type"],
+                    reason=event.get("reason"),
+                    event_at=event_at,
+                    source="device",
+                    code=event.get("code"),
+                )
+            logged += 1
+        return {
+            "stored": report["stored"],
+            "flagged": report["flagged"],
+            "events": logged,
+            "rejected": unknown_meters
+            + [
+                {"readings": item.get("index"), "reason": item.get("reason")}
+                for item in report["rejected"]
+            ],
+        }
+
+    def _api_time(self, value):
+        if not value:
+            return fields.Datetime.now()
+        try:
+            return fields.Datetime.to_datetime(str(value).replace("T", " ").removesuffix("Z")[:19])
+        except ValueError as exc:
+            raise DeviceApiError("bad_payload", f"bad time {value!r}") from exc
+
+    def _api_fetch_commands(self, limit=100):
+        """The queued commands of this gateway's meters, marked sent."""
+        self.ensure_one()
+        Command = self.env["meter.gateway.command"].sudo()
+        meters = self.env["prepaid.meter"].sudo().search([("gateway_id", "=", self.id)])
+        Command._expire()
+        Command._supersede_contradicting(meters)
+        commands = Command.search(
+            [("gateway_id", "=", self.id), ("state", "=", "queued")], order="id", limit=limit
+        )
+        commands._mark_sent()
+        return {
+            "commands": [
+                {
+                    "id": command.id,
+                    "address": command.meter_id.address,
+                    "kind": command.kind,
+                    "payload": command.payload or {},
+                    "expires_at": fields.Datetime.to_string(command.expires_at),
+                    "attempt": command.attempts,
+                }
+                for command in commands
+            ]
+        }
+
+    def _api_ack(self, payload):
+        """Results of commands: {"acks": [{"id", "success", "reason", "relay_state"}]}."""
+        self.ensure_one()
+        if not isinstance(payload, dict):
+            raise DeviceApiError("bad_payload", "the body must be a JSON object")
+        acks = self._api_list(payload, "acks")
+        errors = [
+            {"acks": index, "reason": "needs an integer 'id' and a boolean 'success'"}
+            for index, ack in enumerate(acks)
+            if not isinstance(ack, dict)
+            or not isinstance(ack.get("id"), int)
+            or not isinstance(ack.get("success"), bool)
+            or ack.get("relay_state") not in (None, "on", "off")
+        ]
+        if errors:
+            raise DeviceApiError(
+                "bad_payload", "some acknowledgements are malformed", details=errors
+            )
+        Command = self.env["meter.gateway.command"].sudo()
+        commands = Command.search(
+            [("id", "in", [ack["id"] for ack in acks]), ("gateway_id", "=", self.id)]
+        )
+        by_id = {command.id: command for command in commands}
+        result = []
+        for ack in acks:
+            command = by_id.get(ack["id"])
+            if not command:
+                result.append({"id": ack["id"], "state": None, "reason": "unknown command"})
+                continue
+            reason = ack.get("reason") or ("done" if ack["success"] else "failed")
+            command._mark_result(ack["success"], self.env._("device: %s", reason))
+            if ack.get("relay_state"):
+                command.meter_id._record_actual_relay(ack["relay_state"])
+            result.append({"id": command.id, "state": command.state})
+        return {"acks": result}

@@ -1,0 +1,40 @@
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+
+class PrepaidGatewayBus(models.Model):
+    """G2/G3: each bus is polled by a driver; drivers plug in like payment providers: they
+    extend ``driver`` with ``selection_add`` and every override starts with a guard on it."""
+
+    _inherit = "prepaid.gateway.bus"
+
+    driver = fields.Selection(
+        [("none", "None (devices push)")],
+        compute="_compute_driver",
+        store=True,
+        readonly=False,
+        required=True,
+        precompute=True,
+        help="How the gateway talks to the meters of this bus.",
+    )
+
+    @api.depends("protocol", "gateway_id.gateway_type")
+    def _compute_driver(self):
+        for bus in self:
+            bus.driver = bus._get_default_driver()
+
+    def _get_default_driver(self):
+        """The driver for this bus's protocol; drivers override with a guard."""
+        self.ensure_one()
+        return "none"
+
+    # === POLLING (overridden by drivers) === #
+    def _get_poll_task(self, meter_jobs):
+        """A callable without arguments doing the bus's I/O in a worker thread.
+
+        It must not touch ``self.env``: it returns a plain result (``drivers.dlt645_tcp``
+        ``BusResult``) that the gateway writes in the main thread."""
+        self.ensure_one()
+        raise UserError(
+            self.env._("Bus %(bus)s has no driver: its meters push their data.", bus=self.name)
+        )

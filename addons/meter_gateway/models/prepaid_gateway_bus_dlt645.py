@@ -1,0 +1,46 @@
+"""The DL/T645 driver, plugged in on the bus like a payment provider (selection_add + guard)."""
+
+import functools
+
+from odoo import fields, models
+
+from ..drivers import dlt645_tcp
+
+DLT645_PROTOCOLS = ("dlt645_2007",)
+
+
+class PrepaidGatewayBus(models.Model):
+    _inherit = "prepaid.gateway.bus"
+
+    driver = fields.Selection(
+        selection_add=[("dlt645_tcp", "DL/T645-2007 over TCP")],
+        ondelete={"dlt645_tcp": lambda buses: buses.write({"driver": "none"})},
+    )
+
+    def _get_default_driver(self):
+        if self.protocol not in DLT645_PROTOCOLS or self.gateway_id.gateway_type != "tcp_collector":
+            return super()._get_default_driver()
+        return "dlt645_tcp"
+
+    def _get_poll_task(self, meter_jobs):
+        if self.driver != "dlt645_tcp":
+            return super()._get_poll_task(meter_jobs)
+        gateway = self.gateway_id
+        settings = dlt645_tcp.LinkSettings(
+            host=gateway.host or "127.0.0.1",
+            port=self.port,
+            timeout=gateway.poll_timeout,
+            retries=gateway.poll_retries,
+            password=gateway.meter_password or "02000000",
+            operator=gateway.operator_code or "00000000",
+            utc_offset_minutes=gateway.meter_utc_offset,
+        )
+        jobs = [
+            dlt645_tcp.MeterJob(
+                meter.id,
+                meter.address,
+                [dlt645_tcp.CommandJob(c.id, c.kind, c.payload) for c in commands],
+            )
+            for meter, commands in meter_jobs
+        ]
+        return functools.partial(dlt645_tcp.poll_bus, settings, jobs)

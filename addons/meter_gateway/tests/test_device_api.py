@@ -1,0 +1,233 @@
+import hashlib
+import hmac
+import json
+import time
+
+from odoo.tests import HttpCase, tagged
+
+from odoo.addons.prepaid_meter.tests.common import PrepaidMeterCommon
+
+PUSH = "/meter_gateway/api/v1/push"
+FETCH = "/meter_gateway/api/v1/commands/fetch"
+ACK = "/meter_gateway/api/v1/commands/ack"
+KEY = "test-gateway-key-0123456789"
+
+
+@tagged("post_install", "-at_install")
+class TestDeviceApi(HttpCase, PrepaidMeterCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.gateway._set_api_key(KEY)
+        cls.other_gateway = cls.env["prepaid.gateway"].create(
+            {"name": "Other", "gateway_type": "mqtt", "site_id": cls.site.id}
+        )
+        cls.other_gateway._set_api_key("other-key")
+        cls.foreign = cls.env["prepaid.meter"].create(
+            {
+                "name": "Foreign",
+                "address": "000000000999",
+                "model_id": cls.ddsy.id,
+                "unit_id": cls.unit2.id,
+                "gateway_id": cls.other_gateway.id,
+                "state": "in_service",
+            }
+        )
+
+    def _post(self, url, payload, message_id="m-1", key=KEY, gateway=None, raw=None, headers=None):
+        all_headers = {
+            "Content-Type": "application/json",
+            "X-Gateway-Id": str((gateway or self.gateway).id),
+            "X-Api-Key": key,
+            "X-Message-Id": message_id,
+            **(headers or {}),
+        }
+        body = raw if raw is not None else json.dumps(payload)
+        return self.url_open(url, data=body, headers=all_headers)
+
+    def _readings(self, meter=None):
+        return self.env["prepaid.meter.reading"].search(
+            [("meter_id", "=", (meter or self.meter).id)]
+        )
+
+    def _batch(self):
+        return {
+            "readings": [
+                {
+                    "address": self.meter.address,
+                    "read_at": "2026-03-02T00:00:00Z",
+                    "forward_total": 10.5,
+                    "relay_state": "on",
+                },
+                {
+                    "address": self.meter.address,
+                    "read_at": "2026-03-02T00:30:00Z",
+                    "forward_total": 11.25,
+                    "power": 1.2,
+                },
+            ],
+            "events": [{"address": self.meter.address, "event_type": "tamper_cover", "code": "C1"}],
+        }
+
+    def test_push_then_replay_changes_nothing(self):
+        response = self._post(PUSH, self._batch())
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(response.json()["stored"], 2)
+        self.assertEqual(response.json()["events"], 1)
+        self.assertEqual(self._readings().mapped("forward_total"), [11.25, 10.5])
+        events = self.meter.event_ids.filtered(lambda e: e.event_type == "tamper_cover")
+        self.assertEqual((len(events), events.source, events.code), (1, "device", "C1"))
+        self.assertEqual(self.gateway.connection_state, "online")
+        # the same message again, even with a different body: same answer, nothing changes
+        changed = self._batch()
+        changed["readings"][0]["forward_total"] = 99
+        replay = self._post(PUSH, changed)
+        self.assertEqual(replay.status_code, 200)
+        self.assertEqual(replay.headers.get("X-Idempotent-Replay"), "1")
+        self.assertEqual(replay.json(), response.json())
+        self.assertEqual(len(self._readings()), 2)
+        self.assertEqual(
+            len(self.meter.event_ids.filtered(lambda e: e.event_type == "tamper_cover")), 1
+        )
+        message = self.env["meter.gateway.message"].search([("gateway_id", "=", self.gateway.id)])
+        self.assertEqual((len(message), message.replay_count), (1, 1))
+
+    def test_wrong_key_refused(self):
+        for kwargs in (
+            {"key": "wrong"},
+            {"key": ""},
+            {"key": "other-key"},  # another gateway's key
+        ):
+            response = self._post(PUSH, self._batch(), **kwargs)
+            self.assertEqual(response.status_code, 401)
+            self.assertEqual(response.json()["error"]["code"], "unauthorized")
+        response = self.url_open(PUSH, data=json.dumps(self._batch()))
+        self.assertEqual(response.status_code, 401)
+        self.assertFalse(self._readings())
+        self.assertFalse(self.env["meter.gateway.message"].search([]))
+
+    def test_hmac_signature_and_time_window(self):
+        body = json.dumps(self._batch()).encode()
+        secret = hashlib.sha256(KEY.encode()).hexdigest().encode()
+
+        def signed(timestamp, message_id):
+            signature = hmac.new(
+                secret, f"{timestamp}.{message_id}.".encode() + body, hashlib.sha256
+            ).hexdigest()
+            return {"X-Timestamp": str(timestamp), "X-Signature": signature}
+
+        old = int(time.time()) - 3600
+        response = self._post(PUSH, None, "h-1", key="", raw=body, headers=signed(old, "h-1"))
+        self.assertEqual(response.status_code, 401)
+        now = int(time.time())
+        tampered = signed(now, "h-2")
+        response = self._post(
+            PUSH, None, "h-2", key="", raw=body.replace(b"10.5", b"19.5"), headers=tampered
+        )
+        self.assertEqual(response.status_code, 401)
+        response = self._post(PUSH, None, "h-3", key="", raw=body, headers=signed(now, "h-3"))
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(len(self._readings()), 2)
+
+    def test_bad_payloads_clear_errors(self):
+        response = self._post(PUSH, None, raw="{not json")
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(response.json()["error"]["code"], "invalid_json")
+        response = self._post(
+            PUSH,
+            {
+                "readings": [
+                    {"address": self.meter.address, "read_at": "2026-03-02T00:00:00"},
+                    {
+                        "address": self.meter.address,
+                        "read_at": "2026-03-02T01:00:00",
+                        "forward_total": 3,
+                        "colour": "red",
+                    },
+                ]
+            },
+            message_id="m-2",
+        )
+        self.assertEqual(response.status_code, 400)
+        error = response.json()["error"]
+        self.assertEqual(error["code"], "bad_payload")
+        self.assertEqual(error["details"][0], {"readings": 0, "reason": "missing forward_total"})
+        self.assertEqual(error["details"][1], {"readings": 1, "reason": "unknown keys colour"})
+        response = self._post(PUSH, {"readings": "all of them"}, message_id="m-3")
+        self.assertEqual(response.status_code, 400)
+        response = self._post(PUSH, self._batch(), message_id="")
+        self.assertEqual(response.json()["error"]["code"], "bad_request")
+        self.assertFalse(self._readings())
+        # a message refused for its payload can be sent again, fixed, with the same id
+        self.assertEqual(self._post(PUSH, self._batch(), message_id="m-2").status_code, 200)
+
+    def test_foreign_meter_and_bad_values_rejected_not_lost(self):
+        response = self._post(
+            PUSH,
+            {
+                "readings": [
+                    {
+                        "address": self.foreign.address,
+                        "read_at": "2026-03-02T00:00:00",
+                        "forward_total": 1,
+                    },
+                    {
+                        "address": self.meter.address,
+                        "read_at": "2026-03-02T00:00:00",
+                        "forward_total": "abc",
+                    },
+                    {
+                        "address": self.meter.address,
+                        "read_at": "2026-03-02T00:30:00",
+                        "forward_total": 2,
+                    },
+                ]
+            },
+        )
+        self.assertEqual(response.status_code, 200, response.text)
+        data = response.json()
+        self.assertEqual(data["stored"], 1)
+        self.assertEqual(
+            data["rejected"][0], {"readings": 0, "reason": "unknown meter on this gateway"}
+        )
+        self.assertEqual(len(data["rejected"]), 2)
+        self.assertFalse(self._readings(self.foreign))
+
+    def test_fetch_and_acknowledge_commands(self):
+        self.meter._set_desired_relay("off", "credit exhausted")
+        command = self.env["meter.gateway.command"]._queue(self.meter, "relay_off", "cut")
+        foreign = self.env["meter.gateway.command"]._queue(self.foreign, "price", "p", {"price": 1})
+        response = self._post(FETCH, {"limit": 10}, message_id="f-1")
+        self.assertEqual(response.status_code, 200, response.text)
+        commands = response.json()["commands"]
+        self.assertEqual([c["id"] for c in commands], [command.id])
+        self.assertEqual(commands[0]["address"], self.meter.address)
+        self.assertEqual(command.state, "sent")
+        # replayed fetch: same answer, no second attempt
+        self.assertEqual(
+            self._post(FETCH, {"limit": 10}, message_id="f-1").json()["commands"], commands
+        )
+        self.assertEqual(command.attempts, 1)
+        response = self._post(
+            ACK,
+            {
+                "acks": [
+                    {"id": command.id, "success": True, "relay_state": "off"},
+                    {"id": foreign.id, "success": True},
+                ]
+            },
+            message_id="a-1",
+        )
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(
+            response.json()["acks"],
+            [
+                {"id": command.id, "state": "confirmed"},
+                {"id": foreign.id, "state": None, "reason": "unknown command"},
+            ],
+        )
+        self.assertEqual(command.state, "confirmed")
+        self.assertEqual(foreign.state, "queued")
+        self.assertEqual(self.meter.actual_relay_state, "off")
+        response = self._post(ACK, {"acks": [{"id": "x"}]}, message_id="a-2")
+        self.assertEqual(response.status_code, 400)

@@ -1,0 +1,162 @@
+import time
+
+from psycopg2 import IntegrityError
+
+from odoo.tests import tagged
+from odoo.tools import mute_logger
+
+from .common import MeterGatewayCommon
+
+UJ_PER_KWH = 3_600_000_000_000
+
+
+@tagged("post_install", "-at_install")
+class TestPoll(MeterGatewayCommon):
+    """G1/G3/G4 over real TCP against simulated collectors (prepaid_core.simulator)."""
+
+    def _sim_one_bus(self, count=4):
+        sim = self._start_simulator()
+        collector = sim.collector([[f"0090000000{n:02d}" for n in range(1, count + 1)]])
+        gateway, meters = self._gateway_for(collector, "Sim Collector", self.unit)
+        return sim, collector, gateway, meters
+
+    def test_poll_64_meters_on_two_collectors(self):
+        sim = self._start_simulator()
+        collectors = [
+            sim.collector([[f"00{c}00{b}0000{m:02d}" for m in range(1, 9)] for b in range(1, 5)])
+            for c in (1, 2)
+        ]
+        expected = {}
+        for collector in collectors:
+            for bus in collector.buses:
+                for n, meter in enumerate(bus.meters, start=1):
+                    meter.import_uj = (100 * n + bus.port % 50) * UJ_PER_KWH
+                    expected[meter.address] = 100 * n + bus.port % 50
+        pairs = [
+            self._gateway_for(collector, f"Sim {i}", self.unit)
+            for i, collector in enumerate(collectors, start=1)
+        ]
+        ours = pairs[0][0] | pairs[1][0]
+        # other collectors (the common one, demo data) have no simulator behind them
+        self.env["prepaid.gateway"].search([("id", "not in", ours.ids)]).active = False
+        started = time.monotonic()
+        polled = self.env["prepaid.gateway"]._cron_poll()
+        elapsed = time.monotonic() - started
+        self.assertEqual(len(polled), 2)
+        meters = pairs[0][1] | pairs[1][1]
+        self.assertEqual(len(meters), 64)
+        readings = self.env["prepaid.meter.reading"].search([("meter_id", "in", meters.ids)])
+        self.assertEqual(len(readings), 64)
+        for reading in readings:
+            self.assertAlmostEqual(
+                reading.forward_total, expected[reading.meter_id.address], delta=0.05
+            )
+            self.assertEqual(reading.source, "poll")
+            self.assertEqual(reading.relay_state, "on")
+        self.assertEqual(set(meters.mapped("connection_state")), {"online"})
+        self.assertEqual(set(meters.mapped("actual_relay_state")), {"on"})
+        for gateway, _meters in pairs:
+            self.assertEqual(gateway.connection_state, "online")
+            self.assertIn("32 meters answered", gateway.last_poll_summary)
+            self.assertTrue(gateway.next_poll_at)
+        # buses of a collector are polled concurrently: far less than 4 buses in a row
+        slowest_bus = max(gateway.last_poll_seconds for gateway, _meters in pairs)
+        self.assertLess(elapsed, 2 * 2.5 * slowest_bus)
+        # not due again before its interval
+        self.assertFalse(self.env["prepaid.gateway"]._cron_poll())
+
+    def test_cut_reaches_meter_and_read_back_confirms(self):
+        sim, _collector, gateway, meters = self._sim_one_bus()
+        target, other = meters[0], meters[1]
+        gateway._poll()
+        self.assertEqual(target.actual_relay_state, "on")
+        target._set_desired_relay("off", "credit exhausted")
+        command = self.Command._cron_reconcile()
+        self.assertEqual(command.kind, "relay_off")
+        gateway._poll()
+        sim_meter = sim.meter(target.address)
+        self.assertEqual(sim_meter.relay, "off")
+        self.assertEqual(sim.meter(other.address).relay, "on")
+        self.assertEqual(command.state, "confirmed")
+        self.assertIn("read-back confirms", command.reason_log)
+        self.assertEqual(target.actual_relay_state, "off")
+        self.assertFalse(target.relay_mismatch)
+        self.assertTrue(target.event_ids.filtered(lambda e: e.event_type == "relay_off"))
+        # and back on
+        target._set_desired_relay("on", "recharge")
+        restore = self.Command._cron_reconcile()
+        gateway._poll()
+        self.assertEqual((restore.state, sim_meter.relay), ("confirmed", "on"))
+        self.assertEqual(sim_meter.relay_toggles, 2)
+
+    def test_r8_ack_lost_read_back_one_toggle(self):
+        sim, collector, gateway, meters = self._sim_one_bus(2)
+        meter = meters[0]
+        meter._set_desired_relay("off", "credit exhausted")
+        command = self.Command._queue(meter, "relay_off", "credit exhausted", origin="billing")
+        collector.buses[0].drop_replies = 1  # the meter executes, its answer is lost
+        gateway._poll()
+        sim_meter = sim.meter(meter.address)
+        self.assertEqual(sim_meter.relay, "off")
+        self.assertEqual(sim_meter.relay_toggles, 1)
+        self.assertEqual((command.state, command.attempts), ("confirmed", 1))
+        self.assertIn("answer lost; read-back shows the command executed", command.state_reason)
+        self.assertEqual(meter.actual_relay_state, "off")
+        gateway._poll()
+        self.assertEqual(sim_meter.relay_toggles, 1)
+
+    def test_r6_outage_off_on_off_only_last_applied(self):
+        sim, collector, gateway, meters = self._sim_one_bus(2)
+        meter = meters[0]
+        gateway._poll()
+        sim.run(collector.close())  # the collector goes offline
+        meter._set_desired_relay("off", "credit exhausted")
+        off1 = self.Command._queue(meter, "relay_off", "credit exhausted", origin="billing")
+        meter._set_desired_relay("on", "recharge")
+        on = self.Command._queue(meter, "relay_on", "recharge", origin="billing")
+        meter._set_desired_relay("off", "manager force off")
+        off2 = self.Command._queue(meter, "relay_off", "manager force off", origin="manual")
+        gateway._poll()  # nothing reaches the meter
+        self.assertEqual(gateway.poll_failures, 1)
+        self.assertEqual((off2.state, off2.attempts), ("queued", 0))
+        self.assertIn("not delivered", off2.state_reason)
+        sim.run(collector.start())  # back on the same ports
+        gateway._poll()
+        sim_meter = sim.meter(meter.address)
+        self.assertEqual(sim_meter.relay, "off")
+        self.assertEqual(sim_meter.relay_toggles, 1)
+        self.assertEqual(
+            (off1.state, on.state, off2.state), ("superseded", "superseded", "confirmed")
+        )
+        self.assertEqual(gateway.connection_state, "online")
+
+    def test_lost_after_repeated_failures(self):
+        sim, collector, gateway, meters = self._sim_one_bus(2)
+        gateway._poll()
+        self.assertEqual(gateway.connection_state, "online")
+        sim.run(collector.close())
+        for _poll in range(3):
+            gateway._poll()
+        self.assertEqual(gateway.connection_state, "lost")
+        self.assertEqual(set(meters.mapped("connection_state")), {"lost"})
+        self.assertTrue(meters[0].event_ids.filtered(lambda e: e.event_type == "connection_lost"))
+        sim.run(collector.start())
+        time.sleep(1.1)  # a new reading instant
+        gateway._poll()
+        self.assertEqual(gateway.connection_state, "online")
+        self.assertEqual(set(meters.mapped("connection_state")), {"online"})
+        self.assertEqual(set(meters.mapped("poll_failures")), {0})
+
+    def test_silent_meter_times_out_others_answer(self):
+        sim, _collector, gateway, meters = self._sim_one_bus(3)
+        sim.meter(meters[1].address).power_fail()
+        gateway._poll()
+        self.assertEqual(meters[1].poll_failures, 1)
+        self.assertEqual((meters[0] | meters[2]).mapped("connection_state"), ["online"] * 2)
+        self.assertIn("2 meters answered, 1 did not", gateway.last_poll_summary)
+
+    @mute_logger("odoo.sql_db")
+    def test_poll_interval_range(self):
+        with self.assertRaises(IntegrityError):
+            self.gateway.poll_interval = 0
+            self.gateway.flush_recordset()
