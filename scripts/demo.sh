@@ -40,6 +40,16 @@ elif [ "${DEMO_UPDATE:-}" = 1 ]; then
         || { tail -n 40 "$LOCAL/demo-install.log"; exit 1; }
 else
     say "Database $DB exists: keeping its data"
+    # add-ons added to the project since the database was made are installed, with demo data
+    MISSING=$(for m in ${ADDONS//,/ }; do
+        psql -d "$DB" -tAc "SELECT 1 FROM ir_module_module WHERE name = '$m' AND state = 'installed'" \
+            | grep -q 1 || echo "$m"
+    done | paste -sd, -)
+    if [ -n "$MISSING" ]; then
+        say "Installing $MISSING in $DB"
+        "${ODOO[@]}" -i "$MISSING" --stop-after-init --log-level=warn >"$LOCAL/demo-install.log" 2>&1 \
+            || { tail -n 40 "$LOCAL/demo-install.log"; exit 1; }
+    fi
 fi
 
 say "Starting Odoo on http://127.0.0.1:$PORT"
