@@ -13,6 +13,7 @@
         "data/ir_cron_data.xml",
         "views/meter_gateway_command_views.xml",
         "views/prepaid_gateway_views.xml",
+        "views/prepaid_meter_views.xml",
         "views/meter_gateway_menus.xml",
     ],
     "installable": True,

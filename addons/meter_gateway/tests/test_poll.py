@@ -160,3 +160,30 @@ class TestPoll(MeterGatewayCommon):
         with self.assertRaises(IntegrityError):
             self.gateway.poll_interval = 0
             self.gateway.flush_recordset()
+
+    def test_r9_long_outage_no_command_storm(self):
+        """R9: credit runs out for every meter during a long outage: one command per meter,
+        whatever the number of polls and reconciliations; after recovery each meter toggles
+        once."""
+        sim, collector, gateway, meters = self._sim_one_bus(6)
+        gateway._poll()
+        sim.run(collector.close())
+        meters._set_desired_relay("off", "credit exhausted")
+        self.assertEqual(len(self.Command._cron_reconcile()), 6)
+        for _round in range(5):
+            gateway._poll()
+            self.assertFalse(self.Command._cron_reconcile())
+        self.assertEqual(gateway.connection_state, "lost")
+        commands = self.Command.search([("meter_id", "in", meters.ids)])
+        self.assertEqual(len(commands), 6)
+        self.assertEqual(set(commands.mapped("state")), {"queued"})
+        self.assertEqual(set(commands.mapped("attempts")), {0})
+        sim.run(collector.start())
+        gateway._poll()
+        self.assertEqual(set(commands.mapped("state")), {"confirmed"})
+        for meter in meters:
+            sim_meter = sim.meter(meter.address)
+            self.assertEqual((sim_meter.relay, sim_meter.relay_toggles), ("off", 1))
+        self.assertEqual(set(meters.mapped("actual_relay_state")), {"off"})
+        self.assertFalse(self.Command._cron_reconcile())
+        self.assertEqual(self.Command.search_count([("meter_id", "in", meters.ids)]), 6)
