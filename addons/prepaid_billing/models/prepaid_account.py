@@ -1,10 +1,10 @@
+import csv
+import io
 import json
 import logging
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
-
-from psycopg2.extras import execute_values
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
@@ -18,6 +18,8 @@ from ..const import DEDUCTION_BATCH_SIZE, DEDUCTION_LOCK_KEY
 _logger = logging.getLogger(__name__)
 
 ZERO = balance.ZERO
+#: COPY options: tab-separated CSV (quoting by the csv module); empty is NULL
+COPY_CSV = "WITH (FORMAT csv, DELIMITER E'\\t', NULL '')"
 
 
 def to_money(value):
@@ -589,46 +591,58 @@ class PrepaidAccount(models.Model):
                 )
             )
         if inserts:
-            execute_values(
-                cr._obj,
+            self._stage(
+                "CREATE TEMP TABLE IF NOT EXISTS prepaid_line_staging (account_id int4, "
+                "company_id int4, amount numeric, date date, posted_at timestamp, memo varchar, "
+                "quantity numeric, reading_from timestamp, reading_to timestamp, "
+                "reading_count int4, detail jsonb, create_uid int4, create_date timestamp, "
+                "write_uid int4, write_date timestamp) ON COMMIT DROP",
+                "TRUNCATE prepaid_line_staging",
+                f"COPY prepaid_line_staging FROM STDIN {COPY_CSV}",
+                inserts,
+            )
+            cr.execute(
                 """
                 INSERT INTO prepaid_account_line (account_id, company_id, amount, date, posted_at,
                     memo, quantity, reading_from, reading_to, reading_count, detail, create_uid,
-                    create_date, write_uid, write_date, kind, user_id)
-                VALUES %s
-                """,
-                inserts,
-                template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, "
-                "'deduction', NULL)",
-                page_size=5000,
+                    create_date, write_uid, write_date, kind)
+                SELECT account_id, company_id, amount, date, posted_at, memo, quantity,
+                       reading_from, reading_to, reading_count, detail, create_uid, create_date,
+                       write_uid, write_date, 'deduction'
+                  FROM prepaid_line_staging
+                """
             )
         if updates:
-            execute_values(
-                cr._obj,
+            self._stage(
+                "CREATE TEMP TABLE IF NOT EXISTS prepaid_line_update_staging (id int4, "
+                "amount numeric, quantity numeric, reading_from timestamp, "
+                "reading_to timestamp, reading_count int4, detail jsonb) ON COMMIT DROP",
+                "TRUNCATE prepaid_line_update_staging",
+                f"COPY prepaid_line_update_staging FROM STDIN {COPY_CSV}",
+                updates,
+            )
+            cr.execute(
                 """
                 UPDATE prepaid_account_line l
                    SET amount = v.amount, quantity = v.quantity, reading_from = v.reading_from,
                        reading_to = v.reading_to, reading_count = v.reading_count,
-                       detail = v.detail::jsonb, write_date = now() AT TIME ZONE 'UTC'
-                  FROM (VALUES %s) AS v(id, amount, quantity, reading_from, reading_to,
-                                        reading_count, detail)
+                       detail = v.detail, write_date = now() AT TIME ZONE 'UTC'
+                  FROM prepaid_line_update_staging v
                  WHERE l.id = v.id
-                """,
-                updates,
-                template="(%s, %s::numeric, %s::numeric, %s::timestamp, %s::timestamp, %s, %s)",
-                page_size=5000,
+                """
             )
         moved = [(account, delta) for account, delta in deltas.items() if delta]
         if moved:
-            execute_values(
-                cr._obj,
-                """
-                UPDATE prepaid_account a SET balance = COALESCE(a.balance, 0) + v.delta
-                  FROM (VALUES %s) AS v(id, delta) WHERE a.id = v.id
-                """,
+            self._stage(
+                "CREATE TEMP TABLE IF NOT EXISTS prepaid_balance_staging (id int4, delta numeric) "
+                "ON COMMIT DROP",
+                "TRUNCATE prepaid_balance_staging",
+                f"COPY prepaid_balance_staging FROM STDIN {COPY_CSV}",
                 moved,
-                template="(%s, %s::numeric)",
-                page_size=5000,
+            )
+            cr.execute(
+                "UPDATE prepaid_account a SET balance = COALESCE(a.balance, 0) + v.delta "
+                "FROM prepaid_balance_staging v WHERE a.id = v.id"
             )
         self.browse(accounts).invalidate_recordset(
             ["balance", "available_credit", "preset_outstanding"]
@@ -636,22 +650,37 @@ class PrepaidAccount(models.Model):
         self.env["prepaid.account.line"].invalidate_model()
 
     @api.model
+    def _stage(self, create, truncate, copy, rows):
+        """Rows into a temporary table with COPY (bulk writes without building SQL text)."""
+        cr = self.env.cr
+        cr.execute(create)
+        cr.execute(truncate)
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter="\t").writerows(rows)
+        buffer.seek(0)
+        cr._obj.copy_expert(copy, buffer)
+        cr.execute(truncate.replace("TRUNCATE", "ANALYZE"))
+
+    @api.model
     def _deduct_store_meters(self, meter_rows):
         """Each meter's cursor: up to when it is charged, its last baseline, its cycle state."""
         if not meter_rows:
             return
-        execute_values(
-            self.env.cr._obj,
+        self._stage(
+            "CREATE TEMP TABLE IF NOT EXISTS prepaid_cursor_staging (id int4, until timestamp, "
+            "base timestamp, state jsonb, tariff int4) ON COMMIT DROP",
+            "TRUNCATE prepaid_cursor_staging",
+            f"COPY prepaid_cursor_staging FROM STDIN {COPY_CSV}",
+            meter_rows,
+        )
+        self.env.cr.execute(
             """
             UPDATE prepaid_meter m
                SET billing_charged_until = v.until, billing_base_at = v.base,
                    billing_state = v.state, billing_tariff_id = v.tariff
-              FROM (VALUES %s) AS v(id, until, base, state, tariff)
+              FROM prepaid_cursor_staging v
              WHERE m.id = v.id
-            """,
-            meter_rows,
-            template="(%s, %s::timestamp, %s::timestamp, %s::jsonb, %s::int4)",
-            page_size=5000,
+            """
         )
         self.env["prepaid.meter"].browse([row[0] for row in meter_rows]).invalidate_recordset(
             ["billing_charged_until", "billing_base_at", "billing_state", "billing_tariff_id"]
