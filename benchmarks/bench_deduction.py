@@ -1,0 +1,293 @@
+"""B3 benchmark: a deduction run over 100,000 meters, each with one new reading, priced on an
+8-step ladder x 4-band time-of-use tariff.
+
+Compares, in the same run and on the same database:
+- the baseline: a naive per-record ORM loop (search the meter's new reading, price it with the
+  engine, create a ledger line, write the balance and the meter's cursor), on a sample of
+  meters, rolled back afterwards, and
+- the project's scheduled action, ``prepaid.account._cron_deduct`` (per-batch SQL, one
+  consumption line per account and day, alarms evaluated), on all meters.
+Prints meters/s for both and the ratio.  Target: the full run in <= 60 s.
+
+Needs Odoo 19 and PostgreSQL (the project's scripts start the private cluster):
+    bash -c 'source scripts/common.sh && pg_start && python3 benchmarks/bench_deduction.py'
+The benchmark database (``prepaid_bench_billing``) is created on first use and kept; each run
+starts again from the same state (readings, ledger and cursors of the bench meters reset).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import odoo
+from odoo import Command, api
+from odoo.modules.registry import Registry
+from odoo.tools import config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+T0 = datetime(2030, 1, 10, 9, 0)
+
+
+def addons_path():
+    out = subprocess.run(
+        ["bash", "-c", f"source {ROOT}/scripts/common.sh && addons_path"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def ladder_tou_tariff(env):
+    tariff = env["prepaid.tariff"].search([("name", "=", "bench ladder x TOU")], limit=1)
+    if tariff:
+        return tariff
+    steps = [
+        Command.create(
+            {
+                "sequence": i,
+                "limit_qty": 50 * i if i < 8 else 0,
+                "price_sharp": 1.2 + i / 20,
+                "price_peak": 0.9 + i / 20,
+                "price_flat": 0.6 + i / 20,
+                "price_valley": 0.3 + i / 20,
+            }
+        )
+        for i in range(1, 9)
+    ]
+    segments = [
+        (0, 7, "valley"),
+        (7, 9, "flat"),
+        (9, 11, "peak"),
+        (11, 13, "sharp"),
+        (13, 17, "peak"),
+        (17, 21, "flat"),
+        (21, 24, "valley"),
+    ]
+    return env["prepaid.tariff"].create(
+        {
+            "name": "bench ladder x TOU",
+            "timezone": "UTC",
+            "version_ids": [
+                Command.create(
+                    {
+                        "valid_from": datetime(2029, 1, 1),
+                        "code": "bench",
+                        "use_tou": True,
+                        "step_ids": steps,
+                        "segment_ids": [
+                            Command.create({"hour_from": a, "hour_to": b, "band": band})
+                            for a, b, band in segments
+                        ],
+                    }
+                )
+            ],
+        }
+    )
+
+
+def create_fleet(env, cr, count, tariff):
+    """``count`` units, each with one meter, one open tenancy and its account (SQL)."""
+    cr.execute("SELECT count(*) FROM prepaid_meter WHERE name LIKE 'bench-%%'")
+    have = cr.fetchone()[0]
+    if have >= count:
+        return
+    print(f"creating {count - have} units, meters, tenancies and accounts ...", flush=True)
+    site = env["prepaid.site"].create({"name": "Bench site"})
+    building = env["prepaid.building"].create({"name": "Bench", "site_id": site.id})
+    gateway = env["prepaid.gateway"].create({"name": "Bench 4G", "gateway_type": "mqtt"})
+    partner = env["res.partner"].create({"name": "Bench tenant"})
+    model = env.ref("prepaid_meter.meter_model_dtsy_10_100")
+    company = env.company.id
+    args = {
+        "b": building.id,
+        "s": site.id,
+        "c": company,
+        "g": gateway.id,
+        "m": model.id,
+        "p": partner.id,
+        "t": tariff.id,
+        "lo": have + 1,
+        "hi": count,
+    }
+    cr.execute(
+        """
+        INSERT INTO prepaid_unit (name, unit_type, building_id, site_id, company_id, active,
+                                  create_uid, write_uid, create_date, write_date)
+        SELECT 'bench-' || n, 'room', %(b)s, %(s)s, %(c)s, true, 1, 1, now(), now()
+          FROM generate_series(%(lo)s, %(hi)s) n;
+        INSERT INTO prepaid_meter (name, address, model_id, unit_id, building_id, site_id,
+            company_id, gateway_id, state, ct_ratio, pt_ratio, multiplier, desired_relay_state,
+            actual_relay_state, connection_state, status, active, utility, access_token,
+            alarm_level, create_uid, write_uid, create_date, write_date)
+        SELECT 'bench-' || n, lpad(n::text, 12, '0'), %(m)s, u.id, %(b)s, %(s)s, %(c)s, %(g)s,
+               'in_service', 1, 1, 1, 'on', 'unknown', 'never', 'normal', true, 'electricity',
+               md5(random()::text), 'normal', 1, 1, now(), now()
+          FROM generate_series(%(lo)s, %(hi)s) n
+          JOIN prepaid_unit u ON u.name = 'bench-' || n;
+        INSERT INTO prepaid_tenancy (name, partner_id, unit_id, building_id, site_id,
+            company_id, date_start, state, create_uid, write_uid, create_date, write_date)
+        SELECT 'BENCH-' || u.id, %(p)s, u.id, %(b)s, %(s)s, %(c)s, '2029-12-01', 'open',
+               1, 1, now(), now()
+          FROM prepaid_unit u WHERE u.name LIKE 'bench-%%'
+           AND NOT EXISTS (SELECT 1 FROM prepaid_tenancy t WHERE t.unit_id = u.id);
+        INSERT INTO prepaid_account (name, tenancy_id, partner_id, unit_id, company_id, state,
+            balance, tariff_id, alarm1_threshold, alarm2_threshold, reminder_minutes,
+            create_uid, write_uid, create_date, write_date)
+        SELECT t.name, t.id, t.partner_id, t.unit_id, t.company_id, 'open', 0, %(t)s, 20, 5, 2,
+               1, 1, now(), now()
+          FROM prepaid_tenancy t WHERE t.name LIKE 'BENCH-%%'
+           AND NOT EXISTS (SELECT 1 FROM prepaid_account a WHERE a.tenancy_id = t.id);
+        """,
+        args,
+    )
+    cr.commit()
+
+
+def reset(cr):
+    """Same start for every run: one opening recharge of 1000 per account, no readings."""
+    cr.execute(
+        """
+        DELETE FROM prepaid_meter_reading_store r USING prepaid_meter m
+         WHERE m.id = r.meter_id AND m.name LIKE 'bench-%%';
+        DELETE FROM prepaid_account_line l USING prepaid_account a
+         WHERE a.id = l.account_id AND a.name LIKE 'BENCH-%%';
+        UPDATE prepaid_meter SET baseline_total = NULL, baseline_at = NULL,
+               last_reading_at = NULL, last_total = NULL, last_contact_at = NULL,
+               billing_charged_until = NULL, billing_base_at = NULL, billing_state = NULL,
+               billing_tariff_id = NULL, alarm_state = NULL, alarm_level = 'normal',
+               alarm_wake_at = NULL, actual_relay_state = 'unknown', connection_state = 'never'
+         WHERE name LIKE 'bench-%%';
+        INSERT INTO prepaid_account_line (account_id, company_id, kind, amount, date, posted_at,
+               memo, create_uid, write_uid, create_date, write_date)
+        SELECT id, company_id, 'recharge', 1000, '2030-01-01', now(), 'bench opening',
+               1, 1, now(), now()
+          FROM prepaid_account WHERE name LIKE 'BENCH-%%';
+        UPDATE prepaid_account SET balance = 1000, notice_keys = NULL,
+               last_recharge_at = NULL WHERE name LIKE 'BENCH-%%';
+        """
+    )
+    cr.commit()
+
+
+def ingest(env, ids, at, total):
+    rows = [
+        {"meter_id": mid, "read_at": at, "forward_total": total(mid), "source": "push"}
+        for mid in ids
+    ]
+    for start in range(0, len(rows), 20_000):
+        env["prepaid.meter.reading"]._ingest(rows[start : start + 20_000])
+    env.cr.commit()
+
+
+def naive_loop(env, sample):
+    """The baseline: one meter at a time through the ORM (the engine still prices)."""
+    Reading = env["prepaid.meter.reading"]
+    Line = env["prepaid.account.line"].with_context(prepaid_ledger_post=True)
+    for meter in env["prepaid.meter"].browse(sample):
+        account = meter.account_id
+        tariff = meter.tariff_id or account.tariff_id
+        compiled = tariff._compiled()
+        readings = Reading.search(
+            [("meter_id", "=", meter.id), ("read_at", ">", meter.billing_charged_until)],
+            order="read_at",
+        )
+        begin = meter.billing_charged_until
+        for reading in readings.filtered("chargeable"):
+            quantity = Decimal(f"{reading.consumption:.4f}")
+            result = compiled.price_interval(None, begin, reading.read_at, quantity)
+            Line.create(
+                {
+                    "account_id": account.id,
+                    "kind": "deduction",
+                    "amount": -float(result.amount),
+                    "date": reading.read_at.date(),
+                    "quantity": float(quantity),
+                }
+            )
+            account.balance -= float(result.amount)
+            begin = reading.read_at
+        meter.billing_charged_until = begin
+    env.flush_all()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--meters", type=int, default=100_000)
+    parser.add_argument("--orm-sample", type=int, default=2_000)
+    parser.add_argument("--db", default="prepaid_bench_billing")
+    args = parser.parse_args()
+
+    host, port = os.environ.get("PGHOST"), os.environ.get("PGPORT", "5432")
+    if not host:
+        sys.exit("Start PostgreSQL first: source scripts/common.sh && pg_start")
+    base = ["-c", f"{ROOT}/odoo.conf", f"--addons-path={addons_path()}"]
+    base += [f"--db_host={host}", f"--db_port={port}", "--db_user=odoo", "-d", args.db]
+    exists = subprocess.run(
+        ["psql", "-d", "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname='{args.db}'"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if exists != "1":
+        print(f"creating {args.db} with prepaid_billing ...", flush=True)
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "odoo", *base),
+                *("-i", "prepaid_billing", "--stop-after-init", "--log-level=warn"),
+            ],
+            check=True,
+        )
+    config.parse_config(base)
+    registry = Registry(args.db)
+    with registry.cursor() as cr:
+        env = api.Environment(cr, odoo.SUPERUSER_ID, {})
+        tariff = ladder_tou_tariff(env)
+        cr.commit()
+        create_fleet(env, cr, args.meters, tariff)
+        reset(cr)
+        subprocess.run(
+            ["psql", "-qd", args.db, "-c", "VACUUM ANALYZE prepaid_meter, prepaid_account"],
+            check=True,
+        )
+        cr.execute(
+            "SELECT id FROM prepaid_meter WHERE name LIKE 'bench-%%' ORDER BY id LIMIT %s",
+            [args.meters],
+        )
+        ids = [row[0] for row in cr.fetchall()]
+        accounts = env["prepaid.account"]
+        # baselines, then the deduction run that only moves the cursors (not timed)
+        ingest(env, ids, T0, lambda mid: 1000)
+        accounts._cron_deduct()
+        env.invalidate_all()
+        # the new reading of every meter: 2 to 9 kWh over 30 minutes of the peak band
+        ingest(env, ids, T0 + timedelta(minutes=30), lambda mid: 1002 + mid % 8)
+
+        sample = ids[: args.orm_sample]
+        cr.execute("SAVEPOINT naive")
+        start = time.perf_counter()
+        naive_loop(env, sample)
+        naive = len(sample) / (time.perf_counter() - start)
+        cr.execute("ROLLBACK TO SAVEPOINT naive")
+        env.invalidate_all()
+
+        start = time.perf_counter()
+        charged = accounts._cron_deduct()
+        elapsed = time.perf_counter() - start
+        assert charged == len(ids), (charged, len(ids))
+        assert not accounts._audit_balance(), "a balance differs from its ledger"
+        cr.commit()
+        real = len(ids) / elapsed
+        print(
+            f"naive ORM loop: {naive:,.0f} meters/s ({len(sample):,} meters, rolled back); "
+            f"scheduled action: {real:,.0f} meters/s ({len(ids):,} meters in {elapsed:.1f} s); "
+            f"ratio {real / naive:.1f}x; target: {len(ids):,} meters in <= 60 s",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
