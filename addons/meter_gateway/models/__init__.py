@@ -4,5 +4,7 @@ from . import (
     prepaid_gateway,
     prepaid_gateway_bus,
     prepaid_gateway_bus_dlt645,
+    prepaid_gateway_bus_modbus,
     prepaid_meter,
+    prepaid_meter_model,
 )

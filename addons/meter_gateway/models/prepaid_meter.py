@@ -7,6 +7,9 @@ class PrepaidMeter(models.Model):
     poll_failures = fields.Integer(
         readonly=True, copy=False, help="Polls in a row in which the meter did not answer."
     )
+    modbus_unit_id = fields.Integer(
+        string="Modbus Unit Id", help="Slave address (1-247) of a Modbus-RTU meter on its bus."
+    )
     gateway_command_ids = fields.One2many("meter.gateway.command", "meter_id", string="Commands")
 
     def _register_poll_failure(self, reason, lost_after):

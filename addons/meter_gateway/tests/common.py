@@ -22,11 +22,12 @@ class SimulatorThread:
     def run(self, coroutine, timeout=30):
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
-    def collector(self, addresses_by_bus, baud=9600):
+    def collector(self, addresses_by_bus, baud=9600, protocol="dlt645"):
         """Start a collector with one bus per list of addresses; returns it."""
         buses = [
             Bus.of_meters(
                 [VirtualMeter(MeterConfig(address), self.clock) for address in addresses],
+                protocol,
                 baud=baud,
             )
             for addresses in addresses_by_bus
@@ -75,7 +76,7 @@ class MeterGatewayCommon(PrepaidMeterCommon):
         self.addCleanup(simulator.stop)
         return simulator
 
-    def _gateway_for(self, collector, name, unit, first_address=1):
+    def _gateway_for(self, collector, name, unit, protocol="dlt645_2007"):
         """An Odoo collector matching a simulated one: same buses, ports and meters."""
         gateway = self.env["prepaid.gateway"].create(
             {
@@ -95,6 +96,7 @@ class MeterGatewayCommon(PrepaidMeterCommon):
                     "number": number,
                     "port": sim_bus.port,
                     "baud_rate": "9600",
+                    "protocol": protocol,
                 }
             )
             meters |= self.env["prepaid.meter"].create(
@@ -107,8 +109,9 @@ class MeterGatewayCommon(PrepaidMeterCommon):
                         "gateway_id": gateway.id,
                         "bus_id": bus.id,
                         "state": "in_service",
+                        "modbus_unit_id": position,
                     }
-                    for m in sim_bus.meters
+                    for position, m in enumerate(sim_bus.meters, start=1)
                 ]
             )
         return gateway, meters

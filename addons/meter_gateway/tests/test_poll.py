@@ -187,3 +187,32 @@ class TestPoll(MeterGatewayCommon):
         self.assertEqual(set(meters.mapped("actual_relay_state")), {"off"})
         self.assertFalse(self.Command._cron_reconcile())
         self.assertEqual(self.Command.search_count([("meter_id", "in", meters.ids)]), 6)
+
+    def test_modbus_bus_poll_cut_and_lost_ack(self):
+        """G2: the Modbus-RTU driver plugs in on the same bus model; readings, a cut with
+        read-back, and a lost answer confirmed by read-back (R8)."""
+        sim = self._start_simulator()
+        collector = sim.collector([[f"00800000000{n}" for n in range(1, 4)]], protocol="modbus")
+        sim.meter("008000000001").import_uj = 42 * UJ_PER_KWH
+        gateway, meters = self._gateway_for(collector, "Modbus", self.unit, "modbus_rtu")
+        self.assertEqual(gateway.bus_ids.driver, "modbus_tcp")
+        meters[0]._set_desired_relay("off", "credit exhausted")
+        cut = self.Command._queue(meters[0], "relay_off", "credit exhausted", origin="billing")
+        meters[1]._set_desired_relay("off", "credit exhausted")
+        lost = self.Command._queue(meters[1], "relay_off", "credit exhausted", origin="billing")
+        collector.buses[0].drop_replies = 1  # the first write's answer (meter 1) is lost
+        gateway._poll()
+        readings = self.env["prepaid.meter.reading"].search([("meter_id", "in", meters.ids)])
+        self.assertEqual(len(readings), 3)
+        first = readings.filtered(lambda r: r.meter_id == meters[0])
+        self.assertAlmostEqual(first.forward_total, 42, delta=0.05)
+        self.assertEqual(cut.state, "confirmed")
+        self.assertIn("answer lost", cut.state_reason)
+        self.assertEqual(lost.state, "confirmed")
+        self.assertIn("read-back confirms", lost.state_reason)
+        for meter in meters[:2]:
+            sim_meter = sim.meter(meter.address)
+            self.assertEqual((sim_meter.relay, sim_meter.relay_toggles), ("off", 1))
+            self.assertEqual(meter.actual_relay_state, "off")
+        self.assertEqual(sim.meter(meters[2].address).relay, "on")
+        self.assertEqual(meters[2].actual_relay_state, "on")

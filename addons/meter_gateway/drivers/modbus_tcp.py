@@ -1,0 +1,209 @@
+"""Modbus-RTU over a TCP collector port (transparent serial server), with no Odoo import.
+
+Same contract as ``dlt645_tcp.poll_bus``: the meters of one bus in turn, commands first, then
+one coalesced read of the registers; a relay write whose answer is lost is checked by reading
+the relay register back, never written twice blindly (R8).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import socket
+import time
+from decimal import Decimal
+
+from prepaid_core.protocols import modbus
+
+from .common import (
+    BusResult,
+    CommandJob,
+    CommandOutcome,
+    LinkSettings,
+    MeterJob,
+    MeterResult,
+    Timeout,
+)
+
+READ_FIELDS = (
+    "total_energy",
+    "sharp_energy",
+    "peak_energy",
+    "flat_energy",
+    "valley_energy",
+    "active_power",
+    "remaining_balance",
+    "relay_state",
+)
+READING_NAMES = {
+    "total_energy": "forward_total",
+    "sharp_energy": "tou_sharp",
+    "peak_energy": "tou_peak",
+    "flat_energy": "tou_flat",
+    "valley_energy": "tou_valley",
+    "active_power": "power",
+    "remaining_balance": "meter_balance",
+}
+#: registers read in one request across a gap of at most this many (mapped) registers
+MAX_GAP = 2
+
+
+class Link:
+    """One TCP connection to one collector port; one request at a time."""
+
+    def __init__(self, settings: LinkSettings):
+        self.settings = settings
+        self.sock = None
+
+    def __enter__(self):
+        self.sock = socket.create_connection(
+            (self.settings.host, self.settings.port), timeout=self.settings.timeout
+        )
+        return self
+
+    def __exit__(self, *exc):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def _drain(self):
+        """Drop late bytes of an earlier request."""
+        self.sock.setblocking(False)
+        try:
+            with contextlib.suppress(BlockingIOError, InterruptedError):
+                while self.sock.recv(4096):
+                    continue
+        finally:
+            self.sock.setblocking(True)
+
+    def transact(self, request: bytes, response_length: int) -> bytes:
+        self._drain()
+        self.sock.sendall(request)
+        deadline = time.monotonic() + self.settings.timeout
+        buffer = b""
+        while True:
+            if len(buffer) >= 5 and buffer[1] & 0x80:
+                return buffer[:5]  # exception response
+            if len(buffer) >= response_length:
+                return buffer[:response_length]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Timeout(f"no answer within {self.settings.timeout}s")
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                raise Timeout(f"no answer within {self.settings.timeout}s") from None
+            if not data:
+                raise ConnectionError("collector closed the connection")
+            buffer += data
+
+    def read_values(self, job: MeterJob, names=READ_FIELDS) -> dict:
+        regmap = modbus.register_map(job.register_map)
+        values = {}
+        for request in modbus.build_read_requests(job.unit_id, regmap, names, max_gap=MAX_GAP):
+            for attempt in range(self.settings.retries + 1):
+                try:
+                    reply = self.transact(request, request.response_length)
+                    values.update(modbus.decode_read_response(reply, request))
+                    break
+                except Timeout:
+                    if attempt == self.settings.retries:
+                        raise
+        return values
+
+
+def _write(link: Link, request) -> None:
+    modbus.check_write_response(link.transact(request, request.response_length), request)
+
+
+def execute_command(link: Link, job: MeterJob, command: CommandJob) -> CommandOutcome:
+    regmap = modbus.register_map(job.register_map)
+    payload = command.payload or {}
+    try:
+        if command.kind in ("relay_on", "relay_off"):
+            requests = [modbus.build_relay_write(job.unit_id, regmap, command.kind == "relay_on")]
+        elif command.kind == "price":
+            requests = [
+                modbus.build_write(job.unit_id, regmap, "price", Decimal(str(payload["price"])))
+            ]
+        elif command.kind == "thresholds":
+            requests = [
+                modbus.build_write(job.unit_id, regmap, name, Decimal(str(payload[key])))
+                for name, key in (("alarm_amount_1", "alarm1"), ("alarm_amount_2", "alarm2"))
+            ]
+        else:
+            return CommandOutcome(
+                command.command_id,
+                False,
+                f"command {command.kind} is not supported over Modbus",
+                delivered=False,
+                permanent=True,
+            )
+    except (KeyError, ArithmeticError, modbus.ModbusCodecError) as exc:
+        return CommandOutcome(command.command_id, False, f"bad command: {exc}", permanent=True)
+    try:
+        for request in requests:
+            _write(link, request)
+    except modbus.ModbusExceptionResponse as exc:
+        return CommandOutcome(command.command_id, False, f"meter refused: {exc}", permanent=True)
+    except (Timeout, modbus.ModbusCodecError) as exc:
+        if command.kind not in ("relay_on", "relay_off"):
+            return CommandOutcome(command.command_id, False, str(exc))
+        try:
+            matches = _relay_matches(link, job, command)
+        except Timeout:
+            return CommandOutcome(command.command_id, False, "no answer, read-back failed too")
+        if matches:
+            return CommandOutcome(
+                command.command_id, True, "answer lost; read-back shows the command executed"
+            )
+        return CommandOutcome(
+            command.command_id, False, "no answer; read-back shows it did not run"
+        )
+    if command.kind in ("relay_on", "relay_off"):
+        if not _relay_matches(link, job, command):
+            return CommandOutcome(command.command_id, False, "acknowledged, but read-back differs")
+        return CommandOutcome(command.command_id, True, "acknowledged; read-back confirms")
+    return CommandOutcome(command.command_id, True, "acknowledged")
+
+
+def _relay_matches(link: Link, job: MeterJob, command: CommandJob) -> bool:
+    state = link.read_values(job, ("relay_state",))["relay_state"]
+    return ("off" if state else "on") == command.kind.removeprefix("relay_")
+
+
+def poll_bus(settings: LinkSettings, jobs: list[MeterJob]) -> BusResult:
+    """Commands then readings for each meter of one bus, in turn."""
+    started = time.monotonic()
+    try:
+        link = Link(settings).__enter__()
+    except OSError as exc:
+        return BusResult(False, f"cannot connect to {settings.host}:{settings.port}: {exc}")
+    result = BusResult(True)
+    try:
+        for job in jobs:
+            meter = MeterResult(job.meter_id, job.address)
+            result.meters.append(meter)
+            try:
+                for command in job.commands:
+                    meter.outcomes.append(execute_command(link, job, command))
+                raw = link.read_values(job)
+                meter.values = {
+                    READING_NAMES[name]: value
+                    for name, value in raw.items()
+                    if name in READING_NAMES
+                }
+                meter.values["relay_state"] = "off" if raw["relay_state"] else "on"
+                meter.read_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+                meter.ok = True
+            except (Timeout, modbus.ModbusCodecError) as exc:
+                meter.error = str(exc)
+            except OSError as exc:
+                meter.error = f"connection lost: {exc}"
+                result.error = meter.error
+                break
+    finally:
+        link.__exit__()
+    result.seconds = time.monotonic() - started
+    return result

@@ -1,0 +1,43 @@
+"""The Modbus-RTU driver, plugged in on the bus like a payment provider (selection_add + guard)."""
+
+import functools
+
+from odoo import fields, models
+
+from ..drivers import common, modbus_tcp
+
+
+class PrepaidGatewayBus(models.Model):
+    _inherit = "prepaid.gateway.bus"
+
+    driver = fields.Selection(
+        selection_add=[("modbus_tcp", "Modbus-RTU over TCP")],
+        ondelete={"modbus_tcp": lambda buses: buses.write({"driver": "none"})},
+    )
+
+    def _get_default_driver(self):
+        if self.protocol != "modbus_rtu" or self.gateway_id.gateway_type != "tcp_collector":
+            return super()._get_default_driver()
+        return "modbus_tcp"
+
+    def _get_poll_task(self, meter_jobs):
+        if self.driver != "modbus_tcp":
+            return super()._get_poll_task(meter_jobs)
+        gateway = self.gateway_id
+        settings = common.LinkSettings(
+            host=gateway.host or "127.0.0.1",
+            port=self.port,
+            timeout=gateway.poll_timeout,
+            retries=gateway.poll_retries,
+        )
+        jobs = [
+            common.MeterJob(
+                meter.id,
+                meter.address,
+                [common.CommandJob(c.id, c.kind, c.payload) for c in commands],
+                unit_id=meter.modbus_unit_id,
+                register_map=meter.model_id.modbus_register_map or "acrel_prepaid_1p",
+            )
+            for meter, commands in meter_jobs
+        ]
+        return functools.partial(modbus_tcp.poll_bus, settings, jobs)

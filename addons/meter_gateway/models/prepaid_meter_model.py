@@ -1,0 +1,13 @@
+from odoo import fields, models
+
+from prepaid_core.protocols.modbus_maps import REGISTER_MAPS
+
+
+class PrepaidMeterModel(models.Model):
+    _inherit = "prepaid.meter.model"
+
+    modbus_register_map = fields.Selection(
+        [(name, regmap.description or name) for name, regmap in sorted(REGISTER_MAPS.items())],
+        default="acrel_prepaid_1p",
+        help="Register layout of the model's Modbus-RTU meters.",
+    )
