@@ -195,6 +195,18 @@ class PrepaidAccount(models.Model):
         )
         return self.browse([row[0] for row in self.env.cr.fetchall()])
 
+    @api.model
+    def _cron_audit_balances(self):
+        """B2: every night, check that each balance is the sum of its ledger; a difference
+        is logged and posted on the account for a manager."""
+        wrong = self.browse()._audit_balance()
+        for account in wrong:
+            _logger.error("Prepaid account %s: balance differs from its ledger", account.id)
+            account.message_post(
+                body=self.env._("Audit: the balance differs from the sum of the ledger lines.")
+            )
+        return wrong
+
     def action_audit_balance(self):
         wrong = self._audit_balance()
         if wrong:

@@ -196,12 +196,16 @@ class PrepaidMeter(models.Model):
 
     def action_protect(self):
         self._check_manager()
-        self.filtered(lambda m: not m.protect_mode).write({"protect_mode": True})
+        meters = self.filtered(lambda m: not m.protect_mode)
+        meters.write({"protect_mode": True})
+        meters._log_event("protect_on", reason=self.env._("Protect mode set by a manager."))
         return True
 
     def action_unprotect(self):
         self._check_manager()
-        self.filtered("protect_mode").write({"protect_mode": False})
+        meters = self.filtered("protect_mode")
+        meters.write({"protect_mode": False})
+        meters._log_event("protect_off", reason=self.env._("Protect mode lifted by a manager."))
         return True
 
     def action_force_on(self):

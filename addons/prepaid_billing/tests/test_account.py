@@ -41,6 +41,10 @@ class TestAccount(PrepaidBillingCommon):
         self.assertEqual(self.account._audit_balance(), self.account)
         with self.assertRaises(ValidationError):
             self.account.action_audit_balance()
+        with self.assertLogs("odoo.addons.prepaid_billing.models.prepaid_account", "ERROR"):
+            wrong = self.env["prepaid.account"]._cron_audit_balances()
+        self.assertIn(self.account, wrong)
+        self.assertIn("Audit", self.account.message_ids[0].body)
 
     def test_ledger_is_append_only(self):
         line = self.account._recharge("10")

@@ -88,6 +88,12 @@ class TestAlarm(MockSmsGatewayMixin, PrepaidBillingCommon):
         self.assertEqual(self.meter.desired_relay_state, "on")
         self.meter.with_user(self.manager).action_unprotect()
         self.assertEqual(self.meter.desired_relay_state, "off")
+        self.assertEqual(
+            self.meter.event_ids.filtered(lambda e: e.event_type.startswith("protect")).mapped(
+                "event_type"
+            ),
+            ["protect_off", "protect_on"],
+        )
 
     def test_manager_forces_supply(self):
         self.account._recharge("100")
