@@ -433,10 +433,14 @@ class PrepaidAccount(models.Model):
         cr.execute(
             """
             SELECT m.id, a.id, a.company_id, m.billing_charged_until, m.billing_base_at,
-                   m.billing_state, m.billing_tariff_id, COALESCE(m.tariff_id, a.tariff_id)
+                   m.billing_state, m.billing_tariff_id, pt.id
               FROM prepaid_meter m
               JOIN prepaid_tenancy t ON t.unit_id = m.unit_id AND t.state = 'open'
               JOIN prepaid_account a ON a.tenancy_id = t.id AND a.state = 'open'
+              -- only a tariff of the meter's utility prices it (a water meter on an account
+              -- with an electricity tariff waits for a water tariff of its own)
+              LEFT JOIN prepaid_tariff pt
+                ON pt.id = COALESCE(m.tariff_id, a.tariff_id) AND pt.utility = m.utility
              WHERE m.id = ANY(%s)
              ORDER BY a.id, m.id
                FOR UPDATE OF a

@@ -5,7 +5,7 @@ from decimal import Decimal
 from psycopg2.extras import execute_values
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import SQL
 
 from prepaid_core import alarm
@@ -51,6 +51,18 @@ class PrepaidMeter(models.Model):
     )
 
     _alarm_wake_idx = models.Index("(alarm_wake_at) WHERE alarm_wake_at IS NOT NULL")
+
+    @api.constrains("tariff_id", "model_id")
+    def _check_tariff_utility(self):
+        for meter in self:
+            if meter.tariff_id and meter.tariff_id.utility != meter.utility:
+                raise ValidationError(
+                    self.env._(
+                        "%(meter)s measures %(utility)s: its tariff must be one for it.",
+                        meter=meter.display_name,
+                        utility=meter.utility,
+                    )
+                )
 
     @api.depends("unit_id.tenancy_ids.state")
     def _compute_account_id(self):

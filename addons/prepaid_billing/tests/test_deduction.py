@@ -3,7 +3,7 @@ from decimal import Decimal
 from unittest.mock import patch
 
 from odoo import Command
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
 from ..const import DEDUCTION_LOCK_KEY
@@ -175,3 +175,29 @@ class TestDeduction(PrepaidBillingCommon):
         self._ingest(meter, (0, 10), (30, 20))
         self._deduct()
         self.assertFalse(meter.billing_charged_until)
+
+    def test_water_meter_needs_a_water_tariff(self):
+        water = self._create_meter("Water T-101", "000000000188", self.unit, model=self.water)
+        with self.assertRaises(ValidationError):
+            water.tariff_id = self.flat
+        self._ingest(water, (0, 10), (60, 10.5))
+        self._deduct()
+        self.assertFalse(water.billing_charged_until, "not priced at the electricity tariff")
+        water_tariff = self._create_tariff("Water", [{"price_flat": 4}], utility="water")
+        water.tariff_id = water_tariff
+        self._deduct()
+        self.assertEqual(self._balance(), Decimal("98.0000"))
+
+    def test_run_stops_when_another_run_takes_over(self):
+        """R11: between two committed batches another run may take the lock; this one then
+        stops, and what it left is charged by the next run, once."""
+        other = self._create_meter("T-101 bis", "000000000102", self.unit)
+        self._ingest(self.meter, (0, 1000), (60, 1010))
+        self._ingest(other, (0, 500), (60, 504))
+        answers = iter([True, False])
+        with patch.object(PrepaidAccount, "_deduction_lock", lambda model: next(answers)):
+            self.assertEqual(self._deduct(batch_size=1), 1)
+        self.assertEqual(self._balance(), Decimal("95.0000"))
+        self.assertEqual(self._deduct(batch_size=1), 1)
+        self.assertEqual(self._deduct(batch_size=1), 0)
+        self.assertEqual(self._balance(), Decimal("93.0000"))
