@@ -240,16 +240,29 @@ class PrepaidAccount(models.Model):
         except balance.BalanceError as exc:
             raise UserError(str(exc)) from exc
 
-    def _recharge(self, amount, payment_method="cash", memo=""):
+    def _recharge(self, amount, payment_method="cash", memo="", reference=None):
         """B4: credit ``amount`` (a Decimal or text), settling the preset credit, then the
-        overdraft, then the balance (:func:`prepaid_core.balance.settle_recharge`)."""
+        overdraft, then the balance (:func:`prepaid_core.balance.settle_recharge`).
+
+        With a ``reference`` (a payment's), a second call for the same reference credits
+        nothing and returns the lines of the first (a unique index backs it, R1)."""
         self.ensure_one()
         self._check_open()
         bal, preset = self._lock_balance()
+        if reference:
+            done = self.env["prepaid.account.line"].sudo().search([("reference", "=", reference)])
+            if done:
+                if done.account_id != self:
+                    raise UserError(
+                        self.env._("Payment %(ref)s credited another account.", ref=reference)
+                    )
+                return done
         settlement = self._engine_call(
             balance.settle_recharge, amount, balance=bal, preset=preset, memo=memo
         )
-        lines = self._post_lines(settlement.lines, payment_method=payment_method)
+        lines = self._post_lines(
+            settlement.lines, payment_method=payment_method, reference=reference or False
+        )
         self.sudo().last_recharge_at = fields.Datetime.now()
         self.message_post(
             body=self.env._(

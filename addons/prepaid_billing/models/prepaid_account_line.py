@@ -31,6 +31,12 @@ class PrepaidAccountLine(models.Model):
         "res.users", string="Operator", readonly=True, default=lambda self: self.env.user
     )
     payment_method = fields.Selection(PAYMENT_METHODS, readonly=True)
+    reference = fields.Char(
+        readonly=True,
+        copy=False,
+        help="Payment reference of a recharge (e.g. an online payment transaction): a "
+        "reference is credited once (unique with the line's kind).",
+    )
     quantity = fields.Float(digits=(16, 6), readonly=True, help="Consumption charged.")
     reading_from = fields.Datetime(readonly=True, help="Start of the first interval charged.")
     reading_to = fields.Datetime(readonly=True, help="Time of the last reading charged.")
@@ -46,6 +52,10 @@ class PrepaidAccountLine(models.Model):
         "An account has at most one consumption line a day.",
     )
     _account_date_idx = models.Index("(account_id, date)")
+    _reference_kind_uniq = models.UniqueIndex(
+        "(reference, kind) WHERE reference IS NOT NULL",
+        "A payment reference is credited once.",
+    )
 
     @api.model_create_multi
     def create(self, vals_list):

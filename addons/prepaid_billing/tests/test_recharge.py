@@ -1,8 +1,11 @@
 from datetime import timedelta
 from decimal import Decimal
 
+from psycopg2 import IntegrityError
+
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from .common import PrepaidBillingCommon
 
@@ -141,3 +144,18 @@ class TestRecharge(PrepaidBillingCommon):
         self.assertEqual(self.account.with_user(accountant).balance, 0.0)
         with self.assertRaises(AccessError):
             self.account.with_user(accountant)._recharge("10")
+
+    def test_payment_reference_credited_once(self):
+        first = self.account._recharge("20", payment_method="online", reference="TX-1")
+        again = self.account._recharge("20", payment_method="online", reference="TX-1")
+        self.assertEqual(first, again)
+        self.assertEqual(self._balance(), Decimal("20.0000"))
+        with self.assertRaises(IntegrityError), mute_logger("odoo.sql_db"):
+            self.env["prepaid.account.line"].sudo().with_context(prepaid_ledger_post=True).create(
+                {
+                    "account_id": self.account.id,
+                    "kind": "recharge",
+                    "amount": 1,
+                    "reference": "TX-1",
+                }
+            ).flush_recordset()
