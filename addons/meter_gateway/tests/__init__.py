@@ -1,1 +1,1 @@
-from . import test_command, test_device_api, test_poll, test_reconcile
+from . import test_command, test_device_api, test_poll, test_reconcile, test_security
