@@ -245,16 +245,23 @@ class PrepaidGateway(models.Model):
         if self.env.context.get("ir_cron_progress_id"):
             self.env["ir.cron"]._commit_progress(0)
 
-    def _poll(self):
-        """Poll this collector's buses once: commands, readings, connection states."""
+    def _poll(self, only_meters=None):
+        """Poll this collector's buses once: commands, readings, connection states.
+
+        ``only_meters``: poll just these meters of the gateway ("read now"); the schedule
+        is left as it is."""
         self.ensure_one()
         started = fields.Datetime.now()
         Command = self.env["meter.gateway.command"]
         buses = self.bus_ids.filtered(lambda b: b.driver != "none" and b.port)
-        meters = self.env["prepaid.meter"].search(
-            [("bus_id", "in", buses.ids), ("state", "=", "in_service"), ("address", "!=", False)],
-            order="bus_id, address",
-        )
+        domain = [
+            ("bus_id", "in", buses.ids),
+            ("state", "=", "in_service"),
+            ("address", "!=", False),
+        ]
+        if only_meters is not None:
+            domain.append(("id", "in", only_meters.ids))
+        meters = self.env["prepaid.meter"].search(domain, order="bus_id, address")
         Command._expire()
         Command._supersede_contradicting(meters)
         commands = Command._next_for_meters(meters)
@@ -269,12 +276,13 @@ class PrepaidGateway(models.Model):
                         for meter in bus_meters
                     ]
                 )
-        self.write(
-            {
-                "next_poll_at": started + timedelta(minutes=self.poll_interval or 30),
-                "last_poll_at": started,
-            }
-        )
+        if only_meters is None:
+            self.write(
+                {
+                    "next_poll_at": started + timedelta(minutes=self.poll_interval or 30),
+                    "last_poll_at": started,
+                }
+            )
         # nothing is locked while the devices answer
         self._commit_if_cron()
         results = {}

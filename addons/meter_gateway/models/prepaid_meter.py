@@ -28,6 +28,14 @@ class PrepaidMeter(models.Model):
         )
         return lost
 
+    def action_read_now(self):
+        """G3/B12: read the selected meters now, through their collectors (queued commands
+        for them are sent too)."""
+        self.check_access("read")
+        for gateway in self.gateway_id.filtered(lambda g: g.gateway_type == "tcp_collector"):
+            gateway.sudo()._poll(only_meters=self.filtered(lambda m, g=gateway: m.gateway_id == g))
+        return True
+
     def action_view_gateway_commands(self):
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "meter_gateway.meter_gateway_command_action"

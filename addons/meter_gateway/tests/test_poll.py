@@ -216,3 +216,12 @@ class TestPoll(MeterGatewayCommon):
             self.assertEqual(meter.actual_relay_state, "off")
         self.assertEqual(sim.meter(meters[2].address).relay, "on")
         self.assertEqual(meters[2].actual_relay_state, "on")
+
+    def test_read_now_one_meter_by_an_operator(self):
+        _sim, _collector, gateway, meters = self._sim_one_bus(3)
+        operator = self._user("gw_reader", "prepaid_meter.group_prepaid_user")
+        meters[1].with_user(operator).action_read_now()
+        readings = self.env["prepaid.meter.reading"].search([("meter_id", "in", meters.ids)])
+        self.assertEqual(readings.meter_id, meters[1])
+        self.assertFalse(gateway.next_poll_at)  # the schedule is left alone
+        self.assertEqual(meters[1].connection_state, "online")
