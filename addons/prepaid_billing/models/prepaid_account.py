@@ -446,7 +446,7 @@ class PrepaidAccount(models.Model):
         cr.execute(
             """
             SELECT m.id, a.id, a.company_id, m.billing_charged_until, m.billing_base_at,
-                   m.billing_state, m.billing_tariff_id, pt.id
+                   m.billing_state, m.billing_tariff_id, pt.id, t.date_start::timestamp
               FROM prepaid_meter m
               JOIN prepaid_tenancy t ON t.unit_id = m.unit_id AND t.state = 'open'
               JOIN prepaid_account a ON a.tenancy_id = t.id AND a.state = 'open'
@@ -480,9 +480,17 @@ class PrepaidAccount(models.Model):
         days = {}  # (account, day) -> [amount, quantity, first, last, count, meters, lines]
         meter_rows, charged = [], 0
         for meter_id, rows in groupby(cr.fetchall(), key=lambda row: row[0]):
-            _m, account_id, company_id, until, base, state_json, state_tariff, tariff_id = meters[
-                meter_id
-            ]
+            (
+                _m,
+                account_id,
+                company_id,
+                until,
+                base,
+                state_json,
+                state_tariff,
+                tariff_id,
+                opened,
+            ) = meters[meter_id]
             tariff, pricer = compiled[tariff_id]
             state = None
             if state_json and (
@@ -493,6 +501,11 @@ class PrepaidAccount(models.Model):
             mine, count = [], 0
             try:
                 for _meter, read_at, consumption, chargeable, flags in rows:
+                    if read_at < opened:
+                        # before the tenancy began: not the tenant's; the next interval
+                        # starts here
+                        base = until = read_at
+                        continue
                     if chargeable:
                         end = local(read_at)
                         begin = local(base) if base else end

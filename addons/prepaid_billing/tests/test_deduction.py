@@ -201,3 +201,17 @@ class TestDeduction(PrepaidBillingCommon):
         self.assertEqual(self._deduct(batch_size=1), 1)
         self.assertEqual(self._deduct(batch_size=1), 0)
         self.assertEqual(self._balance(), Decimal("93.0000"))
+
+    def test_consumption_before_the_tenancy_is_not_charged(self):
+        meter = self._create_meter("T-102", "000000000222", self.unit2)
+        self._ingest(meter, (0, 100), (60, 110))  # 2026-03-02, before the tenancy
+        tenancy = self.env["prepaid.tenancy"].create(
+            {"partner_id": self.tenant.id, "unit_id": self.unit2.id, "date_start": "2026-03-03"}
+        )
+        tenancy.action_open()
+        account = tenancy.account_id
+        account.tariff_id = self.flat
+        account._recharge("10")
+        self._ingest(meter, (24 * 60 + 60, 114))  # 2026-03-03 01:00: 4 kWh since 01:00 the 2nd
+        self.assertEqual(self._deduct(meter_ids=meter.ids), 1)
+        self.assertEqual(self._balance(account), Decimal("8.0000"))
