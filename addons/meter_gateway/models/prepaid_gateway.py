@@ -56,6 +56,8 @@ DEVICE_EVENTS = frozenset(
     }
 )
 MAX_BATCH = 5000
+#: longest a poll may hold its gateway before another one may take over
+POLL_LEASE_MINUTES = 15
 
 
 class DeviceApiError(ValueError):
@@ -115,6 +117,11 @@ class PrepaidGateway(models.Model):
     last_poll_seconds = fields.Float(readonly=True, copy=False, digits=(10, 2))
     last_poll_summary = fields.Char(readonly=True, copy=False)
     poll_failures = fields.Integer(readonly=True, copy=False)
+    poll_lease_until = fields.Datetime(
+        readonly=True,
+        copy=False,
+        help="A poll is running until then: another one (scheduler, Poll Now) skips the gateway.",
+    )
     command_count = fields.Integer(compute="_compute_command_count")
     api_key_hash = fields.Char(
         readonly=True,
@@ -252,6 +259,31 @@ class PrepaidGateway(models.Model):
         is left as it is."""
         self.ensure_one()
         started = fields.Datetime.now()
+        if not self._take_poll_lease(started):
+            _logger.info("gateway %s: a poll is already running, skipped", self.id)
+            return {"stored": 0, "rejected": [], "skipped": True}
+        try:
+            return self._poll_locked(started, only_meters)
+        finally:
+            self.poll_lease_until = False
+
+    def _take_poll_lease(self, now):
+        """One poll per gateway at a time: the lease is taken in SQL (an expired lease of a
+        crashed poll is taken over)."""
+        self.flush_recordset(["poll_lease_until"])
+        self.env.cr.execute(
+            """
+            UPDATE prepaid_gateway SET poll_lease_until = %s
+             WHERE id = %s AND (poll_lease_until IS NULL OR poll_lease_until < %s)
+            RETURNING id
+            """,
+            (now + timedelta(minutes=POLL_LEASE_MINUTES), self.id, now),
+        )
+        taken = bool(self.env.cr.fetchone())
+        self.invalidate_recordset(["poll_lease_until"])
+        return taken
+
+    def _poll_locked(self, started, only_meters):
         Command = self.env["meter.gateway.command"]
         buses = self.bus_ids.filtered(lambda b: b.driver != "none" and b.port)
         domain = [

@@ -1,7 +1,9 @@
 import time
+from datetime import timedelta
 
 from psycopg2 import IntegrityError
 
+from odoo import fields
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -225,3 +227,13 @@ class TestPoll(MeterGatewayCommon):
         self.assertEqual(readings.meter_id, meters[1])
         self.assertFalse(gateway.next_poll_at)  # the schedule is left alone
         self.assertEqual(meters[1].connection_state, "online")
+
+    def test_one_poll_per_gateway_at_a_time(self):
+        _sim, _collector, gateway, meters = self._sim_one_bus(2)
+        gateway.poll_lease_until = fields.Datetime.now() + timedelta(minutes=5)
+        self.assertTrue(gateway._poll().get("skipped"))
+        self.assertFalse(self.env["prepaid.meter.reading"].search([("meter_id", "in", meters.ids)]))
+        # a lease left by a crashed poll expires
+        gateway.poll_lease_until = fields.Datetime.now() - timedelta(minutes=1)
+        self.assertEqual(gateway._poll()["stored"], 2)
+        self.assertFalse(gateway.poll_lease_until)
