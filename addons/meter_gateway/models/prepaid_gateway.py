@@ -387,7 +387,17 @@ class PrepaidGateway(models.Model):
             vals["poll_failures"] = self.poll_failures + 1
             if vals["poll_failures"] >= self.lost_after_failures:
                 vals["connection_state"] = "lost"
+        previous = self.connection_state
         self.write(vals)
+        if self.connection_state != previous and self.connection_state in ("online", "lost"):
+            self.message_post(
+                body=self.env._(
+                    "Connection %(state)s: %(summary)s",
+                    state=self.connection_state,
+                    summary="; ".join(sorted({r.error for r in results.values() if r.error}))
+                    or vals["last_poll_summary"],
+                )
+            )
         return report
 
     def _apply_outcome(self, command, outcome):
@@ -406,6 +416,11 @@ class PrepaidGateway(models.Model):
                 command._log_decision(outcome.reason)
         else:
             command._mark_result(outcome.success, outcome.reason)
+        target = command._relay_target()
+        if outcome.success and target:
+            # the device did it, even when a newer intent superseded the command meanwhile
+            # (R7): the actual state is recorded, reconciliation corrects it
+            command.meter_id._record_actual_relay(target)
 
     # === DEVICE API (G5) === #
     def _api_meters_by_address(self, addresses):
