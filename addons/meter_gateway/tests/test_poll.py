@@ -81,7 +81,7 @@ class TestPoll(MeterGatewayCommon):
         gateway._poll()
         self.assertEqual(target.actual_relay_state, "on")
         target._set_desired_relay("off", "credit exhausted")
-        command = self.Command._cron_reconcile()
+        command = self.Command._cron_reconcile(meters)
         self.assertEqual(command.kind, "relay_off")
         gateway._poll()
         sim_meter = sim.meter(target.address)
@@ -94,7 +94,7 @@ class TestPoll(MeterGatewayCommon):
         self.assertTrue(target.event_ids.filtered(lambda e: e.event_type == "relay_off"))
         # and back on
         target._set_desired_relay("on", "recharge")
-        restore = self.Command._cron_reconcile()
+        restore = self.Command._cron_reconcile(meters)
         gateway._poll()
         self.assertEqual((restore.state, sim_meter.relay), ("confirmed", "on"))
         self.assertEqual(sim_meter.relay_toggles, 2)
@@ -182,10 +182,10 @@ class TestPoll(MeterGatewayCommon):
         gateway._poll()
         sim.run(collector.close())
         meters._set_desired_relay("off", "credit exhausted")
-        self.assertEqual(len(self.Command._cron_reconcile()), 6)
+        self.assertEqual(len(self.Command._cron_reconcile(meters)), 6)
         for _round in range(5):
             gateway._poll()
-            self.assertFalse(self.Command._cron_reconcile())
+            self.assertFalse(self.Command._cron_reconcile(meters))
         self.assertEqual(gateway.connection_state, "lost")
         commands = self.Command.search([("meter_id", "in", meters.ids)])
         self.assertEqual(len(commands), 6)
@@ -198,7 +198,7 @@ class TestPoll(MeterGatewayCommon):
             sim_meter = sim.meter(meter.address)
             self.assertEqual((sim_meter.relay, sim_meter.relay_toggles), ("off", 1))
         self.assertEqual(set(meters.mapped("actual_relay_state")), {"off"})
-        self.assertFalse(self.Command._cron_reconcile())
+        self.assertFalse(self.Command._cron_reconcile(meters))
         self.assertEqual(self.Command.search_count([("meter_id", "in", meters.ids)]), 6)
 
     def test_modbus_bus_poll_cut_and_lost_ack(self):

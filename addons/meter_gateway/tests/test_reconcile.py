@@ -15,30 +15,30 @@ class TestReconcile(MeterGatewayCommon):
 
     def test_mismatch_queues_one_command(self):
         self.meter._set_desired_relay("off", "credit exhausted")
-        commands = self.Command._cron_reconcile()
+        commands = self.Command._cron_reconcile(self.meter | self.meter2)
         self.assertEqual(len(commands), 1)
         self.assertEqual((commands.meter_id, commands.kind), (self.meter, "relay_off"))
         self.assertIn("actual relay on, desired off", commands.reason)
         self.assertEqual(commands.origin, "reconcile")
         # already on its way: nothing more
-        self.assertFalse(self.Command._cron_reconcile())
+        self.assertFalse(self.Command._cron_reconcile(self.meter | self.meter2))
 
     def test_matching_or_unknown_meters_left_alone(self):
         self.meter2.actual_relay_state = "unknown"
         self.meter2._set_desired_relay("off", "cut")
-        self.assertFalse(self.Command._cron_reconcile())
+        self.assertFalse(self.Command._cron_reconcile(self.meter | self.meter2))
 
     def test_r9_cooldown_after_outage(self):
         """R9: after a long outage, failed and expired commands do not turn into a storm:
         one corrective command per meter per cooldown."""
         self.meter._set_desired_relay("off", "credit exhausted")
-        first = self.Command._cron_reconcile()
+        first = self.Command._cron_reconcile(self.meter | self.meter2)
         for _round in range(5):
             first.write({"state": "expired"})  # the outage swallows it
-            self.assertFalse(self.Command._cron_reconcile())
+            self.assertFalse(self.Command._cron_reconcile(self.meter | self.meter2))
         self.assertEqual(self.Command.search_count([("meter_id", "=", self.meter.id)]), 1)
         first.queued_at = fields.Datetime.now() - timedelta(minutes=16)
-        second = self.Command._cron_reconcile()
+        second = self.Command._cron_reconcile(self.meter | self.meter2)
         self.assertEqual(len(second), 1)
         self.assertEqual(second.kind, "relay_off")
 
@@ -46,7 +46,7 @@ class TestReconcile(MeterGatewayCommon):
         """R7: an off command in flight, then a newer on intent confirmed; the off answer
         arrives late: the actual state is recorded and reconciliation issues one on."""
         self.meter._set_desired_relay("off", "credit exhausted")
-        off = self.Command._cron_reconcile()
+        off = self.Command._cron_reconcile(self.meter | self.meter2)
         off._mark_sent()
         self.meter._set_desired_relay("on", "recharge")
         on = self.Command._queue(self.meter, "relay_on", "recharge", origin="billing")
@@ -59,17 +59,17 @@ class TestReconcile(MeterGatewayCommon):
         self.assertEqual(off.state, "superseded")
         self.assertTrue(self.meter.relay_mismatch)
         off.queued_at = on.queued_at = fields.Datetime.now() - timedelta(minutes=16)
-        corrective = self.Command._cron_reconcile()
+        corrective = self.Command._cron_reconcile(self.meter | self.meter2)
         self.assertEqual(len(corrective), 1)
         self.assertEqual(corrective.kind, "relay_on")
-        self.assertFalse(self.Command._cron_reconcile())
+        self.assertFalse(self.Command._cron_reconcile(self.meter | self.meter2))
 
     def test_new_intent_replaces_corrective_command(self):
         self.meter._set_desired_relay("off", "cut")
-        off = self.Command._cron_reconcile()
+        off = self.Command._cron_reconcile(self.meter | self.meter2)
         self.meter._set_desired_relay("on", "recharge")
         # actual on == desired on: no mismatch, but the pending off must not run
         self.assertFalse(self.meter.relay_mismatch)
-        self.assertFalse(self.Command._cron_reconcile())
+        self.assertFalse(self.Command._cron_reconcile(self.meter | self.meter2))
         self.assertEqual(off.state, "superseded")
         self.assertIn("desired relay is now on (recharge)", off.state_reason)
