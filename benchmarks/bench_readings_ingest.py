@@ -16,28 +16,14 @@ deletes the readings of the previous one, so runs are comparable.
 
 import argparse
 import logging
-import os
 import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 
+from odoo_bench import open_registry
+
 import odoo
 from odoo import api
-from odoo.modules.registry import Registry
-from odoo.tools import config
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def addons_path():
-    out = subprocess.run(
-        ["bash", "-c", f"source {ROOT}/scripts/common.sh && addons_path"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip()
 
 
 def main():
@@ -47,37 +33,11 @@ def main():
     parser.add_argument("--db", default="prepaid_bench")
     args = parser.parse_args()
 
-    host, port = os.environ.get("PGHOST"), os.environ.get("PGPORT", "5432")
-    if not host:
-        sys.exit("Start PostgreSQL first: source scripts/common.sh && pg_start")
-    base = ["-c", f"{ROOT}/odoo.conf", f"--addons-path={addons_path()}"]
-    base += [f"--db_host={host}", f"--db_port={port}", "--db_user=odoo", "-d", args.db]
-    exists = subprocess.run(
-        ["psql", "-d", "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname='{args.db}'"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    if exists != "1":
-        print(f"creating {args.db} with prepaid_meter ...", flush=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "odoo",
-                *base,
-                "-i",
-                "prepaid_meter",
-                "--stop-after-init",
-                "--log-level=warn",
-            ],
-            check=True,
-        )
-    config.parse_config(base)
     # print the phases of each batch (stored / meters)
     logging.getLogger("odoo.addons.prepaid_meter.models.prepaid_meter_reading").setLevel(
         logging.DEBUG
     )
-    registry = Registry(args.db)
+    registry = open_registry(args.db, "prepaid_meter")
     with registry.cursor() as cr:
         env = api.Environment(cr, odoo.SUPERUSER_ID, {})
         meters = env["prepaid.meter"]
