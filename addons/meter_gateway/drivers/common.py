@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 
 
@@ -66,3 +67,35 @@ class LinkSettings:
     utc_offset_minutes: int = 480
     #: validity given to relay commands: a command delayed beyond it is refused by the meter
     valid_minutes: int = 10
+
+
+def poll_bus(link, jobs, serve_meter, device_errors) -> BusResult:
+    """The loop every driver runs on one bus: open ``link``, then for each meter in turn
+    ``serve_meter(link, job, meter_result)`` (commands first, then the reading it stores in
+    ``meter_result.values``).  A device error (``device_errors``) fails that meter only; a
+    lost connection ends the bus.  Never raises for device errors: they are in the result."""
+    started = time.monotonic()
+    try:
+        link.__enter__()
+    except OSError as exc:
+        settings = link.settings
+        return BusResult(False, f"cannot connect to {settings.host}:{settings.port}: {exc}")
+    result = BusResult(True)
+    try:
+        for job in jobs:
+            meter = MeterResult(job.meter_id, job.address)
+            result.meters.append(meter)
+            try:
+                serve_meter(link, job, meter)
+                meter.read_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+                meter.ok = True
+            except (Timeout, *device_errors) as exc:
+                meter.error = str(exc)
+            except OSError as exc:
+                meter.error = f"connection lost: {exc}"
+                result.error = meter.error
+                break
+    finally:
+        link.__exit__()
+    result.seconds = time.monotonic() - started
+    return result

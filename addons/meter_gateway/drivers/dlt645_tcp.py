@@ -16,6 +16,7 @@ from decimal import Decimal
 from prepaid_core.protocols import dlt645
 from prepaid_core.protocols.dlt645_data import DLT645Error, MeterErrorReply, MeterStatus3
 
+from . import common
 from .common import (
     BusResult,
     CommandJob,
@@ -232,32 +233,13 @@ def read_meter(link: Link, address: str) -> dict:
     return values
 
 
+def _serve_meter(link: Link, job: MeterJob, meter) -> None:
+    for command in job.commands:
+        meter.outcomes.append(execute_command(link, job.address, command))
+    meter.values = read_meter(link, job.address)
+
+
 def poll_bus(settings: LinkSettings, jobs: list[MeterJob]) -> BusResult:
     """Commands then readings for each meter of one bus, in turn.  Never raises for device
     errors: they are reported in the result."""
-    started = time.monotonic()
-    try:
-        link = Link(settings).__enter__()
-    except OSError as exc:
-        return BusResult(False, f"cannot connect to {settings.host}:{settings.port}: {exc}")
-    result = BusResult(True)
-    try:
-        for job in jobs:
-            meter = MeterResult(job.meter_id, job.address)
-            result.meters.append(meter)
-            try:
-                for command in job.commands:
-                    meter.outcomes.append(execute_command(link, job.address, command))
-                meter.values = read_meter(link, job.address)
-                meter.read_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-                meter.ok = True
-            except (Timeout, DLT645Error) as exc:
-                meter.error = str(exc)
-            except OSError as exc:
-                meter.error = f"connection lost: {exc}"
-                result.error = meter.error
-                break
-    finally:
-        link.__exit__()
-    result.seconds = time.monotonic() - started
-    return result
+    return common.poll_bus(Link(settings), jobs, _serve_meter, (DLT645Error,))

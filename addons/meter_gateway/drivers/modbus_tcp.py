@@ -8,20 +8,19 @@ the relay register back, never written twice blindly (R8).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import socket
 import time
 from decimal import Decimal
 
 from prepaid_core.protocols import modbus
 
+from . import common
 from .common import (
     BusResult,
     CommandJob,
     CommandOutcome,
     LinkSettings,
     MeterJob,
-    MeterResult,
     Timeout,
 )
 
@@ -173,37 +172,16 @@ def _relay_matches(link: Link, job: MeterJob, command: CommandJob) -> bool:
     return ("off" if state else "on") == command.kind.removeprefix("relay_")
 
 
+def _serve_meter(link: Link, job: MeterJob, meter) -> None:
+    for command in job.commands:
+        meter.outcomes.append(execute_command(link, job, command))
+    raw = link.read_values(job)
+    meter.values = {
+        READING_NAMES[name]: value for name, value in raw.items() if name in READING_NAMES
+    }
+    meter.values["relay_state"] = "off" if raw["relay_state"] else "on"
+
+
 def poll_bus(settings: LinkSettings, jobs: list[MeterJob]) -> BusResult:
     """Commands then readings for each meter of one bus, in turn."""
-    started = time.monotonic()
-    try:
-        link = Link(settings).__enter__()
-    except OSError as exc:
-        return BusResult(False, f"cannot connect to {settings.host}:{settings.port}: {exc}")
-    result = BusResult(True)
-    try:
-        for job in jobs:
-            meter = MeterResult(job.meter_id, job.address)
-            result.meters.append(meter)
-            try:
-                for command in job.commands:
-                    meter.outcomes.append(execute_command(link, job, command))
-                raw = link.read_values(job)
-                meter.values = {
-                    READING_NAMES[name]: value
-                    for name, value in raw.items()
-                    if name in READING_NAMES
-                }
-                meter.values["relay_state"] = "off" if raw["relay_state"] else "on"
-                meter.read_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-                meter.ok = True
-            except (Timeout, modbus.ModbusCodecError) as exc:
-                meter.error = str(exc)
-            except OSError as exc:
-                meter.error = f"connection lost: {exc}"
-                result.error = meter.error
-                break
-    finally:
-        link.__exit__()
-    result.seconds = time.monotonic() - started
-    return result
+    return common.poll_bus(Link(settings), jobs, _serve_meter, (modbus.ModbusCodecError,))
