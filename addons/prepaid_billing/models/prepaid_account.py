@@ -240,9 +240,12 @@ class PrepaidAccount(models.Model):
         except balance.BalanceError as exc:
             raise UserError(str(exc)) from exc
 
-    def _recharge(self, amount, payment_method="cash", memo="", reference=None):
+    def _recharge(self, amount, payment_method="cash", memo="", reference=None, payment=None):
         """B4: credit ``amount`` (a Decimal or text), settling the preset credit, then the
         overdraft, then the balance (:func:`prepaid_core.balance.settle_recharge`).
+
+        ``payment`` is the ``account.payment`` that collected the money when one exists
+        already (an online payment's); the ledger lines link to it.
 
         With a ``reference`` (a payment's), a second call for the same reference credits
         nothing and returns the lines of the first (a unique index backs it, R1)."""
@@ -261,7 +264,10 @@ class PrepaidAccount(models.Model):
             balance.settle_recharge, amount, balance=bal, preset=preset, memo=memo
         )
         lines = self._post_lines(
-            settlement.lines, payment_method=payment_method, reference=reference or False
+            settlement.lines,
+            payment_method=payment_method,
+            reference=reference or False,
+            payment_id=payment.id if payment else False,
         )
         self.sudo().last_recharge_at = fields.Datetime.now()
         self.message_post(

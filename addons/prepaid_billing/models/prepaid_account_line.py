@@ -37,6 +37,13 @@ class PrepaidAccountLine(models.Model):
         help="Payment reference of a recharge (e.g. an online payment transaction): a "
         "reference is credited once (unique with the line's kind).",
     )
+    payment_id = fields.Many2one(
+        "account.payment",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="The customer payment (desk or online) this recharge or refund line records.",
+    )
     quantity = fields.Float(digits=(16, 6), readonly=True, help="Consumption charged.")
     reading_from = fields.Datetime(readonly=True, help="Start of the first interval charged.")
     reading_to = fields.Datetime(readonly=True, help="Time of the last reading charged.")
