@@ -101,6 +101,11 @@ _CSV = "WITH (FORMAT csv, DELIMITER E'\\t', NULL '')"
 _SORT_KEY = operator.itemgetter(0, 1)
 
 
+def _text(value):
+    """A value as COPY text: NULL is empty."""
+    return "" if value is None else str(value)
+
+
 class _ChunkReader:
     """A file for ``COPY .. FROM STDIN`` that pulls its text from an iterator of chunks, so
     rows are produced while PostgreSQL already inserts the previous ones.  psycopg2 sends
@@ -713,26 +718,24 @@ class PrepaidMeterReading(models.Model):
         now = fields.Datetime.now()
         meter_ids = list({row[R_METER] for row in stored})
         cr = self.env.cr
-        buffer = io.StringIO()
         nothing = (None,) * (len(BASE_COLUMNS) + 1) + ({},)
-        csv.writer(buffer, delimiter="\t", lineterminator="\n").writerows(
-            (
-                meter_id,
-                (state := meters[meter_id])[7],
-                (row := latest.get(meter_id, nothing))[R_READ_AT_TEXT],
-                row[R_TOTAL],
-                row[R_FORWARD],
-                row[R_REVERSE],
-                row[R_MEASURES].get("power"),
-                row[R_MEASURES].get("meter_balance"),
-                relay := row[R_RELAY],
-                (base := baseline.get(meter_id, nothing))[R_TOTAL],
-                base[R_READ_AT_TEXT],
-                # judged only when the relay is reported for the first time
-                relay is not None and state[8] is not None and relay != state[8],
+        lines = []
+        for meter_id in meter_ids:
+            state = meters[meter_id]
+            row = latest.get(meter_id, nothing)
+            base = baseline.get(meter_id, nothing)
+            measured = row[R_MEASURES]
+            relay = row[R_RELAY]
+            # the relay is judged only when it is reported for the first time
+            mismatch = relay is not None and state[8] is not None and relay != state[8]
+            lines.append(
+                f"{meter_id}\t{state[7]}\t{_text(row[R_READ_AT_TEXT])}\t{_text(row[R_TOTAL])}"
+                f"\t{_text(row[R_FORWARD])}\t{_text(row[R_REVERSE])}"
+                f"\t{_text(measured.get('power'))}\t{_text(measured.get('meter_balance'))}"
+                f"\t{relay or ''}\t{_text(base[R_TOTAL])}\t{_text(base[R_READ_AT_TEXT])}"
+                f"\t{'t' if mismatch else 'f'}\n"
             )
-            for meter_id in meter_ids
-        )
+        buffer = io.StringIO("".join(lines))
         buffer.seek(0)
         self.env["prepaid.meter.latest"].flush_model()
         cr.execute(
