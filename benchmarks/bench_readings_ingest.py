@@ -25,8 +25,6 @@ from odoo_bench import open_registry
 import odoo
 from odoo import api
 
-from odoo.addons.prepaid_meter.models.prepaid_meter_reading import STORE
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -96,7 +94,13 @@ def main():
         )
         cr.commit()
         subprocess.run(
-            ["psql", "-qd", args.db, "-c", "VACUUM prepaid_meter_latest, " + STORE],
+            [
+                "psql",
+                "-qd",
+                args.db,
+                "-c",
+                "VACUUM prepaid_meter_latest, prepaid_meter_reading_store",
+            ],
             check=True,
         )
         cr.execute(
