@@ -140,6 +140,32 @@ def effective_total(
     return total * multiplier
 
 
+def normal_consumption(
+    prev_total: Decimal | None,
+    prev_at: datetime | None,
+    total: Decimal,
+    read_at: datetime,
+    limits: MeterLimits,
+    multiplier: Decimal = Decimal(1),
+) -> Decimal | None:
+    """The consumption of a reading that needs no flag (after the baseline, not below it,
+    within the rated maximum, no gap), else None: then :func:`validate` says why.
+
+    The bulk path calls this first: most readings are normal, and it builds no verdict."""
+    if prev_at is None or prev_total is None or read_at <= prev_at:
+        return None
+    consumption = total - prev_total
+    if consumption < 0:
+        return None
+    elapsed = read_at - prev_at
+    if elapsed > limits.gap_after:
+        return None
+    allowed = limits._allowed.get((elapsed, multiplier))
+    if allowed is None:
+        allowed = limits.allowed(elapsed, multiplier)
+    return consumption if consumption <= allowed else None
+
+
 def validate(
     prev_total: Decimal | None,
     prev_at: datetime | None,

@@ -23,6 +23,7 @@ import csv
 import io
 import logging
 import operator
+import re
 import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -71,9 +72,9 @@ BASE_COLUMNS = (
     "chargeable",
 )
 #: a validated row is a tuple: the BASE_COLUMNS values (read and received times as text, as
-#: COPY takes them), then the values of the measures present in the batch, then what the rest
-#: of the batch needs: its COPY line (or None: let the csv module quote it), the read time,
-#: whether it moves the baseline, its index, its measures
+#: COPY takes them), then the values of the measures present in the batch (one tuple,
+#: ``R_MEASURED``), then what the rest of the batch needs: its COPY line (or None: let the csv
+#: module quote it), the read time, whether it moves the baseline, its index, its measures
 (
     R_METER,
     R_COMPANY,
@@ -90,7 +91,10 @@ BASE_COLUMNS = (
     R_REASON,
     R_CHARGEABLE,
 ) = range(len(BASE_COLUMNS))
+R_MEASURED = len(BASE_COLUMNS)
 R_LINE, R_READ_AT, R_MOVES, R_INDEX, R_MEASURES = -5, -4, -3, -2, -1
+#: what a flag reason must not hold to be written into a COPY line unquoted
+_UNSAFE = re.compile(r'[\t\n\r"\\]')
 SOURCES = frozenset(code for code, _label in READING_SOURCES)
 _INF = float("inf")
 _TAB = "\t"
@@ -342,7 +346,7 @@ class PrepaidMeterReading(models.Model):
         self._ensure_partitions({item[1] for item in keyed})
         measures = tuple(name for name in MEASURES if name in measures)
         validated = self._validate_rows(keyed, meters, rejections, measures)
-        stored = self._copy_rows(validated, rejections, len(BASE_COLUMNS) + len(measures), measures)
+        stored = self._copy_rows(validated, rejections, measures)
         copied = time.perf_counter()
         self._update_meters(stored, meters[0])
         if rejections:
@@ -444,16 +448,18 @@ class PrepaidMeterReading(models.Model):
     def _validate_rows(self, keyed, meters, rejections, measures):
         """Second pass, lazily: judge each reading against its meter's baseline (rows are in
         time order per meter) and yield the rows to store (tuples, see ``R_*``), with the
-        values of ``measures`` after the columns.
+        values of ``measures`` in ``R_MEASURED``.
 
-        Rows are formatted for COPY here, in one f-string each; a flagged row (its reason is
-        free text) is left to the csv module's quoting."""
+        Rows are formatted for COPY here, in one f-string each; a row whose flag reason would
+        need quoting is left to the csv module."""
         by_id = meters[0]
         received = str(fields.Datetime.now())
         validate, effective_total = validation.validate, validation.effective_total
+        normal = validation.normal_consumption
         previous = None
         duplicate = self.env._("Duplicate reading.")
         texts = {}
+        measure_format = "\t%r" * len(measures)
         for meter_id, read_at, index, forward, reverse, values, relay, status, source in keyed:
             if previous == (meter_id, read_at):
                 rejections.append(self._rejection(index, {}, duplicate, meter_id))
@@ -464,27 +470,39 @@ class PrepaidMeterReading(models.Model):
                 total = forward
             else:
                 total = effective_total(forward, reverse, meter[3], meter[2])
-            verdict = validate(meter[5], meter[6], total, read_at, meter[4], meter[2])
-            moves = verdict.moves_baseline
+            consumption = normal(meter[5], meter[6], total, read_at, meter[4], meter[2])
+            if consumption is not None:  # most readings: nothing to flag
+                flags = reason = None
+                moves = chargeable = True
+            else:
+                verdict = validate(meter[5], meter[6], total, read_at, meter[4], meter[2])
+                consumption, moves, chargeable = (
+                    verdict.consumption,
+                    verdict.moves_baseline,
+                    verdict.chargeable,
+                )
+                flags = ",".join(verdict.flags) or None
+                reason = verdict.reason or None
             if moves:
                 meter[5], meter[6] = total, read_at
             text = texts.get(read_at)
             if text is None:
                 text = texts[read_at] = str(read_at)
-            flags = verdict.flags
             measured = tuple(map(values.get, measures))
-            if flags:
+            if reason is not None and _UNSAFE.search(reason):
                 line = None
             else:
-                tail = "".join([_TAB if v is None else _TAB + repr(v) for v in measured])
+                if None in measured:
+                    tail = "".join([_TAB if v is None else _TAB + repr(v) for v in measured])
+                else:
+                    tail = measure_format % measured
                 register = str(forward)
                 line = (
                     f"{meter_id}\t{meter[1]}\t{text}\t{received}\t{source}\t{register}\t"
                     f"{'' if reverse is None else reverse}\t"
-                    f"{register if total is forward else total}\t{verdict.consumption!s}"
-                    f"\t{relay or ''}\t{'' if status is None else status}\t\t\t"
-                    f"{'t' if verdict.chargeable else 'f'}"
-                    f"{tail}\n"
+                    f"{register if total is forward else total}\t{consumption!s}"
+                    f"\t{relay or ''}\t{'' if status is None else status}"
+                    f"\t{flags or ''}\t{reason or ''}\t{'t' if chargeable else 'f'}{tail}\n"
                 )
             yield (
                 meter_id,
@@ -495,13 +513,13 @@ class PrepaidMeterReading(models.Model):
                 forward,
                 reverse,
                 total,
-                verdict.consumption,
+                consumption,
                 relay,
                 status,
-                ",".join(flags) if flags else None,
-                verdict.reason or None,
-                verdict.chargeable,
-                *measured,
+                flags,
+                reason,
+                chargeable,
+                measured,
                 line,
                 read_at,
                 moves,
@@ -627,12 +645,15 @@ class PrepaidMeterReading(models.Model):
         return {"index": index, "reason": reason, "meter_id": meter_id or row.get("meter_id")}
 
     @api.model
-    def _copy_rows(self, validated, rejections, width, measures=()):
+    def _copy_rows(self, validated, rejections, measures=()):
         """Write the validated rows with COPY as they come; on a duplicate already stored,
         fall back to INSERT .. ON CONFLICT and report the duplicates.  Returns the rows
-        actually stored.  ``width``: how many leading values of a row are columns."""
+        actually stored.  ``measures``: the measure columns of the batch, in ``R_MEASURED``."""
         columns = BASE_COLUMNS + tuple(measures)
-        getter = operator.itemgetter(*range(width))
+
+        def getter(row):
+            return (*row[:R_MEASURED], *row[R_MEASURED])
+
         prepared = []
 
         def chunks():
