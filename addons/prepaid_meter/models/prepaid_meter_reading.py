@@ -100,6 +100,8 @@ _INF = float("inf")
 _TAB = "\t"
 #: the partitioned table behind the model's view
 STORE = "prepaid_meter_reading_store"
+#: PostgreSQL advisory lock held while a transaction creates readings partitions
+PARTITION_LOCK_KEY = 0x50524D52  # "PRMR"
 #: COPY options: tab-separated CSV (quoting done by the csv module, in C); empty is NULL
 _CSV = "WITH (FORMAT csv, DELIMITER E'\\t', NULL '')"
 _SORT_KEY = operator.itemgetter(0, 1)
@@ -228,19 +230,31 @@ class PrepaidMeterReading(models.Model):
         return f"{STORE}_{month:%Y_%m}"
 
     @api.model
+    def _partition_names(self):
+        self.env.cr.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'prepaid_meter_reading_store'::regclass"
+        )
+        return {row[0] for row in self.env.cr.fetchall()}
+
+    @api.model
     def _ensure_partitions(self, days):
         """Create the monthly partitions holding ``days`` (dates or datetimes), moving any row
         the default partition already holds for those months."""
         months = {date(day.year, day.month, 1) for day in days}
         cr = self.env.cr
-        cr.execute(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = 'prepaid_meter_reading_store'::regclass"
-        )
-        existing = {row[0] for row in cr.fetchall()}
-        for month in sorted(months):
+        existing = self._partition_names()
+        missing = sorted(month for month in months if self._partition_name(month) not in existing)
+        if not missing:
+            return
+        # Two batches of a new month arrive together: one creates its partition, the other
+        # waits for it (until the first commits), then finds it -- by name in the catalog as
+        # it is now, which this transaction's snapshot (repeatable read) would not show.
+        cr.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK_KEY])
+        for month in missing:
             name = self._partition_name(month)
-            if name in existing:
+            cr.execute("SELECT to_regclass(%s)", [name])
+            if cr.fetchone()[0]:
                 continue
             start, end = month, month + relativedelta(months=1)
             table = SQL.identifier(name)

@@ -1,1 +1,8 @@
-from . import test_meter, test_reading, test_replace, test_security, test_tenancy
+from . import (
+    test_meter,
+    test_partition,
+    test_reading,
+    test_replace,
+    test_security,
+    test_tenancy,
+)
