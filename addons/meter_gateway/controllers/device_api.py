@@ -10,7 +10,8 @@ message is processed once per gateway and a resend gets the first answer back
     POST /meter_gateway/api/v1/push             {"readings": [...], "events": [...]}
     POST /meter_gateway/api/v1/commands/fetch   {"limit": 100}
     POST /meter_gateway/api/v1/commands/ack     {"acks": [{"id", "success", "reason",
-                                                           "relay_state"}]}
+                                                           "relay_state", "delivered"}]}
+    POST /meter_gateway/api/v1/config           {} -> the gateway's runner settings
 """
 
 import json
@@ -98,6 +99,17 @@ class DeviceApiController(http.Controller):
             )
 
     # === ROUTES === #
+    @http.route(f"{PREFIX}/config", type="http", auth="public", methods=["POST"], csrf=False)
+    def config(self):
+        """The gateway's settings for the gateway runner (broker, Bluetooth meters).  Read
+        only: not stored in the message table (the answer may carry the broker password)."""
+        try:
+            gateway = self._authenticate(request.httprequest.get_data() or b"")
+        except DeviceApiError as exc:
+            return self._json(exc.to_dict(), exc.status)
+        gateway._mark_contact()
+        return self._json(gateway._api_config())
+
     @http.route(f"{PREFIX}/push", type="http", auth="public", methods=["POST"], csrf=False)
     def push(self):
         return self._handle("push", lambda gateway, payload: gateway._api_push(payload))

@@ -7,4 +7,5 @@ from . import (
     prepaid_gateway_bus_modbus,
     prepaid_meter,
     prepaid_meter_model,
+    res_company,
 )

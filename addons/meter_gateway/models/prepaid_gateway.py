@@ -130,7 +130,31 @@ class PrepaidGateway(models.Model):
         help="SHA-256 of the device API key; the key itself is shown once and never stored.",
     )
     api_key_set = fields.Boolean(compute="_compute_api_key_set")
+    command_ack_timeout = fields.Integer(
+        string="Resend Unanswered Commands After (minutes)",
+        default=5,
+        help="A command fetched by a device or the gateway runner and not answered within "
+        "this time is sent again with the same id (the meter runs an id only once).",
+    )
+    # === MQTT (4G meters, G2): the gateway runner reads these through the device API === #
+    mqtt_host = fields.Char(string="Broker Host", default="127.0.0.1")
+    mqtt_port = fields.Integer(string="Broker Port", default=1883)
+    mqtt_tls = fields.Boolean(string="Broker TLS")
+    mqtt_username = fields.Char(string="Broker User", groups="prepaid_meter.group_prepaid_manager")
+    mqtt_password = fields.Char(string="Broker Password", groups="base.group_system")
+    mqtt_client_id = fields.Char(
+        string="Runner Client Id",
+        compute="_compute_mqtt_client_id",
+        store=True,
+        readonly=False,
+        help="MQTT client id of the gateway runner: the name of its persistent session at "
+        "the broker (messages wait there while the runner is down).",
+    )
 
+    _command_ack_timeout_positive = models.Constraint(
+        "CHECK (command_ack_timeout >= 1)",
+        "Commands are resent after at least one minute without an answer.",
+    )
     _poll_interval_range = models.Constraint(
         "CHECK (poll_interval >= 1 AND poll_interval <= 1440)",
         "A gateway is polled every 1 to 1440 minutes.",
@@ -147,6 +171,12 @@ class PrepaidGateway(models.Model):
         for gateway in self:
             gateway.command_count = counts.get(gateway, 0)
 
+    @api.depends("gateway_type")
+    def _compute_mqtt_client_id(self):
+        for gateway in self:
+            if gateway.gateway_type == "mqtt" and not gateway.mqtt_client_id:
+                gateway.mqtt_client_id = f"prepaid-gateway-{gateway.id or 'new'}"
+
     def _compute_api_key_set(self):
         for gateway in self:
             gateway.api_key_set = bool(gateway.sudo().api_key_hash)
@@ -158,6 +188,13 @@ class PrepaidGateway(models.Model):
                 raise ValidationError(
                     self.env._("The answer timeout must be positive and retries not negative.")
                 )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        gateways = super().create(vals_list)
+        for gateway in gateways.filtered(lambda g: g.mqtt_client_id == "prepaid-gateway-new"):
+            gateway.mqtt_client_id = f"prepaid-gateway-{gateway.id}"
+        return gateways
 
     # === ACTIONS === #
     def action_poll_now(self):
@@ -489,7 +526,10 @@ class PrepaidGateway(models.Model):
             )
         report = {"stored": 0, "flagged": 0, "rejected": []}
         if rows:
-            report = self.env["prepaid.meter.reading"].sudo()._ingest(rows, source="push")
+            source = "ble" if self.gateway_type == "ble_bridge" else "push"
+            for row in rows:
+                row["source"] = source
+            report = self.env["prepaid.meter.reading"].sudo()._ingest(rows, source=source)
         logged = 0
         for index, event in enumerate(events):
             meter = meters.get(str(event["address"]))
@@ -528,14 +568,40 @@ class PrepaidGateway(models.Model):
             raise DeviceApiError("bad_payload", f"bad time {value!r}") from exc
 
     def _api_fetch_commands(self, limit=100):
-        """The queued commands of this gateway's meters, marked sent."""
+        """The queued commands of this gateway's meters, marked sent; commands sent earlier
+        and not answered within ``command_ack_timeout`` are sent again with the same id
+        (the meter answers an id it already ran without running it twice: R8), until their
+        attempts are used up."""
         self.ensure_one()
         Command = self.env["meter.gateway.command"].sudo()
         meters = self.env["prepaid.meter"].sudo().search([("gateway_id", "=", self.id)])
         Command._expire()
         Command._supersede_contradicting(meters)
+        answer_due = fields.Datetime.now() - timedelta(minutes=self.command_ack_timeout)
+        unanswered = Command.search(
+            [
+                ("gateway_id", "=", self.id),
+                ("state", "=", "sent"),
+                ("sent_at", "<", answer_due),
+            ],
+            order="id",
+        )
+        for command in unanswered.filtered(lambda c: c.attempts >= c.max_attempts):
+            command._update_state(
+                ("sent",),
+                "failed",
+                self.env._("no answer after %s attempts", command.attempts),
+                extra_vals={"last_error": self.env._("no answer")},
+            )
         commands = Command.search(
-            [("gateway_id", "=", self.id), ("state", "=", "queued")], order="id", limit=limit
+            [
+                ("gateway_id", "=", self.id),
+                "|",
+                ("state", "=", "queued"),
+                ("id", "in", unanswered.filtered(lambda c: c.state == "sent").ids),
+            ],
+            order="id",
+            limit=limit,
         )
         commands._mark_sent()
         return {
@@ -565,6 +631,7 @@ class PrepaidGateway(models.Model):
             or not isinstance(ack.get("id"), int)
             or not isinstance(ack.get("success"), bool)
             or ack.get("relay_state") not in (None, "on", "off")
+            or not isinstance(ack.get("delivered", True), bool)
         ]
         if errors:
             raise DeviceApiError(
@@ -582,8 +649,47 @@ class PrepaidGateway(models.Model):
                 result.append({"id": ack["id"], "state": None, "reason": "unknown command"})
                 continue
             reason = ack.get("reason") or ("done" if ack["success"] else "failed")
+            if ack.get("delivered") is False:
+                # the device could not reach the meter: back to the queue, no attempt used
+                command._update_state(
+                    ("sent",),
+                    "queued",
+                    self.env._("not delivered (%s); queued again", reason),
+                    extra_vals={"attempts": max(command.attempts - 1, 0)},
+                )
+                result.append({"id": command.id, "state": command.state})
+                continue
             command._mark_result(ack["success"], self.env._("device: %s", reason))
             if ack.get("relay_state"):
                 command.meter_id._record_actual_relay(ack["relay_state"])
             result.append({"id": command.id, "state": command.state})
         return {"acks": result}
+
+    def _api_config(self):
+        """What the gateway runner needs to run this gateway (device API ``config``)."""
+        self.ensure_one()
+        gateway = self.sudo()
+        config = {"gateway_id": gateway.id, "gateway_type": gateway.gateway_type}
+        if gateway.gateway_type == "mqtt":
+            config["mqtt"] = {
+                "host": gateway.mqtt_host or "127.0.0.1",
+                "port": gateway.mqtt_port or 1883,
+                "tls": gateway.mqtt_tls,
+                "client_id": gateway.mqtt_client_id or f"prepaid-gateway-{gateway.id}",
+                "username": gateway.mqtt_username or None,
+                "password": gateway.mqtt_password or None,
+            }
+        elif gateway.gateway_type == "ble_bridge":
+            meters = (
+                self.env["prepaid.meter"]
+                .sudo()
+                .search(
+                    [
+                        ("gateway_id", "=", gateway.id),
+                        ("state", "!=", "removed"),
+                        ("ble_mac", "!=", False),
+                    ]
+                )
+            )
+            config["ble_meters"] = [{"address": m.address, "mac": m.ble_mac} for m in meters]
+        return config

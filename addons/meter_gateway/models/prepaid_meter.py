@@ -1,4 +1,9 @@
-from odoo import fields, models
+import re
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+MAC_RE = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 
 
 class PrepaidMeter(models.Model):
@@ -10,7 +15,43 @@ class PrepaidMeter(models.Model):
     modbus_unit_id = fields.Integer(
         string="Modbus Unit Id", help="Slave address (1-247) of a Modbus-RTU meter on its bus."
     )
+    ble_mac = fields.Char(
+        string="Bluetooth Address",
+        help="MAC address of a Bluetooth meter (AA:BB:CC:DD:EE:FF); its bridge connects to it.",
+    )
+    token_sequence = fields.Integer(
+        readonly=True,
+        copy=False,
+        groups="prepaid_meter.group_prepaid_manager",
+        help="Sequence number of the last credit token issued for the meter (G6): the next "
+        "token gets a greater one, and the meter accepts only greater ones.",
+    )
     gateway_command_ids = fields.One2many("meter.gateway.command", "meter_id", string="Commands")
+
+    @api.constrains("ble_mac")
+    def _check_ble_mac(self):
+        for meter in self:
+            if meter.ble_mac and not MAC_RE.match(meter.ble_mac):
+                raise ValidationError(
+                    self.env._(
+                        "The Bluetooth address of %(meter)s must look like AA:BB:CC:DD:EE:FF.",
+                        meter=meter.display_name,
+                    )
+                )
+
+    def _next_token_sequence(self):
+        """G6/R10: the next token sequence number of this meter, taken in SQL under the
+        meter's row lock: two tokens issued at once (same minute, two transactions) get
+        distinct, strictly increasing numbers."""
+        self.ensure_one()
+        self.env.cr.execute(
+            "UPDATE prepaid_meter SET token_sequence = COALESCE(token_sequence, 0) + 1 "
+            "WHERE id = %s RETURNING token_sequence",
+            (self.id,),
+        )
+        sequence = self.env.cr.fetchone()[0]
+        self.invalidate_recordset(["token_sequence"])
+        return sequence
 
     def _register_poll_failure(self, reason, lost_after):
         """G3: count a failed poll; after ``lost_after`` in a row the meter is lost."""
