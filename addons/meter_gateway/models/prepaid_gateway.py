@@ -257,13 +257,17 @@ class PrepaidGateway(models.Model):
         return hmac.compare_digest(expected, signature)
 
     def _mark_contact(self):
-        self.sudo().write(
-            {
-                "last_contact_at": fields.Datetime.now(),
-                "connection_state": "online",
-                "poll_failures": 0,
-            }
+        """The gateway was heard from.  Written at most once a minute while online: many
+        concurrent pushes of one gateway must not all update (and lock) its row."""
+        now = fields.Datetime.now()
+        stale = self.sudo().filtered(
+            lambda g: g.connection_state != "online"
+            or g.poll_failures
+            or not g.last_contact_at
+            or g.last_contact_at < now - timedelta(minutes=1)
         )
+        if stale:
+            stale.write({"last_contact_at": now, "connection_state": "online", "poll_failures": 0})
 
     # === POLLING === #
     @api.model
@@ -461,14 +465,17 @@ class PrepaidGateway(models.Model):
 
     # === DEVICE API (G5) === #
     def _api_meters_by_address(self, addresses):
-        meters = self.env["prepaid.meter"].search(
-            [
-                ("gateway_id", "=", self.id),
-                ("address", "in", list(addresses)),
-                ("state", "!=", "removed"),
-            ]
+        """{address: meter id} of this gateway's meters (one query, no records: a push
+        names thousands of meters)."""
+        self.env["prepaid.meter"].flush_model(["gateway_id", "address", "state"])
+        self.env.cr.execute(
+            """
+            SELECT address, id FROM prepaid_meter
+             WHERE gateway_id = %s AND address = ANY(%s) AND state != 'removed'
+            """,
+            (self.id, list(addresses)),
         )
-        return {meter.address: meter for meter in meters}
+        return dict(self.env.cr.fetchall())
 
     @staticmethod
     def _api_list(payload, key):
@@ -509,30 +516,25 @@ class PrepaidGateway(models.Model):
         if errors:
             raise DeviceApiError("bad_payload", "some items are malformed", details=errors)
         meters = self._api_meters_by_address({str(item["address"]) for item in readings + events})
-        rows, unknown_meters = [], []
+        source = "ble" if self.gateway_type == "ble_bridge" else "push"
+        rows, positions, unknown_meters = [], [], []
         for index, row in enumerate(readings):
-            meter = meters.get(str(row["address"]))
-            if not meter:
+            meter_id = meters.get(str(row["address"]))
+            if not meter_id:
                 unknown_meters.append(
                     {"readings": index, "reason": "unknown meter on this gateway"}
                 )
                 continue
-            rows.append(
-                {
-                    "meter_id": meter.id,
-                    "source": "push",
-                    **{k: v for k, v in row.items() if k != "address"},
-                }
-            )
+            values = dict(row, meter_id=meter_id, source=source)
+            del values["address"]
+            rows.append(values)
+            positions.append(index)
         report = {"stored": 0, "flagged": 0, "rejected": []}
         if rows:
-            source = "ble" if self.gateway_type == "ble_bridge" else "push"
-            for row in rows:
-                row["source"] = source
             report = self.env["prepaid.meter.reading"].sudo()._ingest(rows, source=source)
         logged = 0
         for index, event in enumerate(events):
-            meter = meters.get(str(event["address"]))
+            meter = self.env["prepaid.meter"].browse(meters.get(str(event["address"])))
             if not meter:
                 unknown_meters.append({"events": index, "reason": "unknown meter on this gateway"})
                 continue
@@ -554,7 +556,7 @@ class PrepaidGateway(models.Model):
             "events": logged,
             "rejected": unknown_meters
             + [
-                {"readings": item.get("index"), "reason": item.get("reason")}
+                {"readings": positions[item["index"]], "reason": item.get("reason")}
                 for item in report["rejected"]
             ],
         }
