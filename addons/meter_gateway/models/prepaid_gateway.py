@@ -261,10 +261,12 @@ class PrepaidGateway(models.Model):
         concurrent pushes of one gateway must not all update (and lock) its row."""
         now = fields.Datetime.now()
         stale = self.sudo().filtered(
-            lambda g: g.connection_state != "online"
-            or g.poll_failures
-            or not g.last_contact_at
-            or g.last_contact_at < now - timedelta(minutes=1)
+            lambda g: (
+                g.connection_state != "online"
+                or g.poll_failures
+                or not g.last_contact_at
+                or g.last_contact_at < now - timedelta(minutes=1)
+            )
         )
         if stale:
             stale.write({"last_contact_at": now, "connection_state": "online", "poll_failures": 0})
