@@ -16,15 +16,29 @@ __all__ = [
     "reading_to_api",
 ]
 
-#: MQTT event -> device API event type; events not listed are not forwarded (and counted)
+#: MQTT event -> device API event type (the same name except ``zeroed``); an event the
+#: map does not know (a newer schema) is not forwarded, and counted
 EVENT_MAP = {
-    "relay_on": "relay_on",
-    "relay_off": "relay_off",
-    "tamper_cover": "tamper_cover",
-    "tamper_magnet": "tamper_magnet",
-    "power_fail": "power_fail",
-    "power_restore": "power_restore",
-    "fault": "fault",
+    **{
+        name: name
+        for name in (
+            "relay_on",
+            "relay_off",
+            "tamper_cover",
+            "tamper_magnet",
+            "tamper_cleared",
+            "power_fail",
+            "power_restore",
+            "fault",
+            "fault_cleared",
+            "alarm1",
+            "alarm2",
+            "credit_exhausted",
+            "overload",
+            "token_accepted",
+            "token_rejected",
+        )
+    },
     "zeroed": "zeroing",
 }
 

@@ -53,6 +53,15 @@ DEVICE_EVENTS = frozenset(
         "tamper_magnet",
         "power_fail",
         "power_restore",
+        # reported by 4G and Bluetooth meters (see prepaid_meter_event.py)
+        "tamper_cleared",
+        "fault_cleared",
+        "alarm1",
+        "alarm2",
+        "credit_exhausted",
+        "overload",
+        "token_accepted",
+        "token_rejected",
     }
 )
 MAX_BATCH = 5000

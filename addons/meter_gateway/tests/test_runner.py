@@ -7,8 +7,11 @@ runner commits through the API is visible here once the requests are allowed
 
 import asyncio
 import tempfile
+import time
+from datetime import timedelta
 from decimal import Decimal
 
+from odoo import fields
 from odoo.tests import HttpCase, tagged
 
 from prepaid_core.gateway_runner.api import DeviceApiClient
@@ -93,22 +96,61 @@ class TestGatewayRunner(HttpCase, MeterGatewayCommon):
         self.assertEqual(self.mqtt_gateway.connection_state, "online")
 
     def test_command_through_mqtt_confirmed_by_the_meter(self):
-        fleet = MqttFleetThread(self.broker, [self.meter_4g.address])
+        vending_key = self.env.company._prepaid_vending_key()
+        fleet = MqttFleetThread(self.broker, [self.meter_4g.address], vending_key=vending_key)
         self.addCleanup(fleet.stop)
         self.meter_4g._set_desired_relay("off", "test: cut")
         command = self.Command._queue(self.meter_4g, "relay_off", "test: cut")
         price = self.Command._queue(self.meter_4g, "price", "tariff", payload={"price": "0.7123"})
+        credit = self.Command._queue(self.meter_4g, "credit", "recharge", payload={"amount": "20"})
         self.env.flush_all()  # the server reads the database, not this test's cache
         with self.allow_requests(all_requests=True):
             runner = self._runner("runner-commands").start()
-            until(lambda: runner.stats.acks >= 2, what="the meter's answers posted")
+            until(lambda: runner.stats.acks >= 3, what="the meter's answers posted")
+            until(lambda: runner.stats.events >= 2, what="relay and token events posted")
             runner.stop()
         self.env.invalidate_all()
-        self.assertEqual((command.state, price.state), ("confirmed", "confirmed"))
+        self.assertEqual(
+            (command.state, price.state, credit.state), ("confirmed", "confirmed", "confirmed")
+        )
         self.assertIn("meter: executed", command.reason_log)
         self.assertEqual(self.meter_4g.actual_relay_state, "off")
         simulated = fleet.meter(self.meter_4g.address)
         self.assertEqual((simulated.relay, simulated.price), ("off", Decimal("0.7123")))
+        self.assertEqual(simulated.credited_total, Decimal(20))
+        events = self.meter_4g.event_ids.filtered(lambda e: e.source == "device")
+        self.assertIn("token_accepted", events.mapped("event_type"))
+        self.assertIn("relay_off", events.mapped("event_type"))
+
+    def test_r8_mqtt_ack_lost_resent_with_same_id_one_toggle(self):
+        """R8 over MQTT: the meter executes a relay-off but its answer is lost; Odoo sends
+        the command again after the answer timeout with the same id; the meter answers
+        "executed earlier" without toggling again and the command is confirmed."""
+        fleet = MqttFleetThread(self.broker, [self.meter_4g.address])
+        self.addCleanup(fleet.stop)
+        simulated = fleet.meter(self.meter_4g.address)
+        fleet.fleet[self.meter_4g.address].drop_acks = 1
+        self.meter_4g._set_desired_relay("off", "credit exhausted")
+        command = self.Command._queue(self.meter_4g, "relay_off", "credit exhausted")
+        self.env.flush_all()
+        with self.allow_requests(all_requests=True):
+            runner = self._runner("runner-r8").start()
+            until(lambda: simulated.relay == "off", what="the meter executes")
+            time.sleep(0.5)
+            runner.stop()
+        self.env.invalidate_all()
+        self.assertEqual((command.state, command.attempts), ("sent", 1))  # no answer
+        command.sent_at = fields.Datetime.now() - timedelta(minutes=6)
+        self.env.flush_all()
+        with self.allow_requests(all_requests=True):
+            runner = self._runner("runner-r8").start()
+            until(lambda: runner.stats.acks >= 1, what="the answer to the resend")
+            runner.stop()
+        self.env.invalidate_all()
+        self.assertEqual((command.state, command.attempts), ("confirmed", 2))
+        self.assertIn("executed earlier", command.state_reason)
+        self.assertEqual(simulated.relay_toggles, 1)
+        self.assertEqual(self.meter_4g.actual_relay_state, "off")
 
     def test_config_gives_broker_settings_and_stores_no_secret(self):
         self.mqtt_gateway.sudo().mqtt_password = "broker-secret"
