@@ -138,6 +138,7 @@ class BleBridge:
                         "id": command["id"],
                         "success": False,
                         "reason": f"{command['kind']} is not supported over Bluetooth",
+                        "permanent": True,
                     }
                 )
         # strictly in sequence order: a meter accepts only a higher sequence than its last
@@ -172,7 +173,12 @@ class BleBridge:
             token = token_from_text(payload["token"])
         except (KeyError, TokenError) as exc:
             self.stats.tokens_refused += 1
-            return {"id": command["id"], "success": False, "reason": f"bad token: {exc}"}
+            return {
+                "id": command["id"],
+                "success": False,
+                "reason": f"bad token: {exc}",
+                "permanent": True,
+            }
         result = await send_token(client, token)
         sequence = payload.get("sequence")
         if result.status == TokenStatus.ACCEPTED:
@@ -200,6 +206,8 @@ class BleBridge:
             "id": command["id"],
             "success": False,
             "reason": f"meter refused the token: {result.status.name.lower()}",
+            # a token the meter refuses (not authentic, wrong meter, replayed) stays refused
+            "permanent": True,
         }
 
     async def run_forever(self, interval: float = 60.0, stop: asyncio.Event | None = None):

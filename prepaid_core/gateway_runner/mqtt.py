@@ -360,7 +360,10 @@ class MqttRunner:
                 try:
                     message = command_from_api(command)
                 except UnsupportedCommand as exc:
-                    refused.append({"id": command["id"], "success": False, "reason": str(exc)})
+                    reason = str(exc)
+                    refused.append(
+                        {"id": command["id"], "success": False, "reason": reason, "permanent": True}
+                    )
                     continue
                 topic = schema.topic_for(command["address"], schema.CMD)
                 infos.append(self.client.publish(topic, schema.encode(message), qos=1))

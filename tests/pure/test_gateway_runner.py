@@ -259,6 +259,7 @@ def test_commands_published_executed_and_acknowledged(mosquitto, device_api):
         }
         assert acks[12]["success"] and acks[13]["success"]
         assert not acks[14]["success"] and "bad payload" in acks[14]["reason"]
+        assert acks[14]["permanent"] and acks[15]["permanent"]  # no retry can help
         assert not acks[15]["success"] and "alarm2" in acks[15]["reason"]
         assert meter.relay == "off" and meter.price == Decimal("0.8123")
         assert meter.credited_total == Decimal(25)
@@ -394,6 +395,7 @@ def test_ble_bridge_delivers_tokens_in_order_reads_and_never_credits_twice(devic
     }
     assert "not reached" in acks[3]["reason"]
     assert not acks[4]["success"] and "not supported over Bluetooth" in acks[4]["reason"]
+    assert acks[4]["permanent"]
     assert [r["address"] for r in device_api.readings] == [ADDR_A]
     assert Decimal(device_api.readings[0]["meter_balance"]) == Decimal(35)
     # R10: the result of token 2 was lost, the server sends it again: confirmed, not re-applied

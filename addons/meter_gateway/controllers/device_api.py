@@ -10,7 +10,8 @@ message is processed once per gateway and a resend gets the first answer back
     POST /meter_gateway/api/v1/push             {"readings": [...], "events": [...]}
     POST /meter_gateway/api/v1/commands/fetch   {"limit": 100}
     POST /meter_gateway/api/v1/commands/ack     {"acks": [{"id", "success", "reason",
-                                                           "relay_state", "delivered"}]}
+                                                           "relay_state", "delivered",
+                                                           "permanent"}]}
     POST /meter_gateway/api/v1/config           {} -> the gateway's runner settings
 """
 

@@ -632,7 +632,9 @@ class PrepaidGateway(models.Model):
         }
 
     def _api_ack(self, payload):
-        """Results of commands: {"acks": [{"id", "success", "reason", "relay_state"}]}."""
+        """Results of commands: {"acks": [{"id", "success", "reason", "relay_state",
+        "delivered", "permanent"}]}: ``delivered: false`` puts the command back in the queue
+        without using an attempt, ``permanent: true`` fails it without retry."""
         self.ensure_one()
         if not isinstance(payload, dict):
             raise DeviceApiError("bad_payload", "the body must be a JSON object")
@@ -645,6 +647,7 @@ class PrepaidGateway(models.Model):
             or not isinstance(ack.get("success"), bool)
             or ack.get("relay_state") not in (None, "on", "off")
             or not isinstance(ack.get("delivered", True), bool)
+            or not isinstance(ack.get("permanent", False), bool)
         ]
         if errors:
             raise DeviceApiError(
@@ -669,6 +672,16 @@ class PrepaidGateway(models.Model):
                     "queued",
                     self.env._("not delivered (%s); queued again", reason),
                     extra_vals={"attempts": max(command.attempts - 1, 0)},
+                )
+                result.append({"id": command.id, "state": command.state})
+                continue
+            if not ack["success"] and ack.get("permanent") is True:
+                # refused for good (unsupported, malformed, wrong meter): no retry
+                command._update_state(
+                    ACTIVE_STATES,
+                    "failed",
+                    self.env._("device: %s", reason),
+                    extra_vals={"last_error": reason},
                 )
                 result.append({"id": command.id, "state": command.state})
                 continue

@@ -104,3 +104,22 @@ class TestRequirements(MeterGatewayCommon):
         sequence = credit.payload["sequence"]
         gateway._api_fetch_commands()
         self.assertEqual(credit.payload["sequence"], sequence)  # the same token again
+
+    def test_permanently_refused_command_fails_without_retry(self):
+        gateway = self.meter.gateway_id
+        command = self.Command._queue(self.meter, "zeroing", "move-out")
+        gateway._api_fetch_commands()
+        gateway._api_ack(
+            {
+                "acks": [
+                    {
+                        "id": command.id,
+                        "success": False,
+                        "permanent": True,
+                        "reason": "zeroing is not supported over Bluetooth",
+                    }
+                ]
+            }
+        )
+        self.assertEqual((command.state, command.attempts), ("failed", 1))
+        self.assertIn("not supported over Bluetooth", command.state_reason)
