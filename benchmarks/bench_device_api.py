@@ -60,7 +60,7 @@ def main():
     t0 = datetime(2031, 1, 1) + timedelta(hours=int(time.time()) % 10_000)
     with http_server(args.db, args.port, args.workers) as url:
         clients = [
-            DeviceApiClient(url, gateway_id, KEY, retries=0, timeout=600)
+            DeviceApiClient(url, gateway_id, KEY, retries=3, timeout=600)
             for _ in range(args.clients)
         ]
         # warm-up: registry, routing map, first request of each worker

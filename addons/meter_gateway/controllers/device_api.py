@@ -92,11 +92,20 @@ class DeviceApiController(http.Controller):
             return self._json(response)
         except DeviceApiError as exc:
             return self._json(exc.to_dict(), exc.status)
-        except psycopg2.IntegrityError:
-            # the same message processed concurrently: the other delivery won
+        except psycopg2.IntegrityError as exc:
+            if "gateway_message_uniq" in (exc.diag.constraint_name or ""):
+                # the same message processed concurrently: the other delivery won
+                return self._json(
+                    {"error": {"code": "duplicate", "message": "message already being processed"}},
+                    409,
+                )
+            # another concurrent write won (e.g. a new readings partition): nothing was
+            # stored, the device sends the same message again
+            _logger.warning("device API: concurrent update, message refused for a retry: %s", exc)
             return self._json(
-                {"error": {"code": "duplicate", "message": "message already being processed"}},
-                409,
+                {"error": {"code": "conflict", "message": "concurrent update, send it again"}},
+                503,
+                headers=[("Retry-After", "1")],
             )
 
     # === ROUTES === #
