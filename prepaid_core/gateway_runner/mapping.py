@@ -136,6 +136,8 @@ def command_from_api(command: dict, *, now: datetime | None = None) -> schema.Co
             cmd, params = "zero", {}
         elif kind == "credit":
             cmd, params = "credit_token", {"token": payload["token"]}
+        elif kind == "read_now":
+            cmd, params = "read_now", {}
         else:
             raise UnsupportedCommand(f"command {kind} cannot be sent over MQTT")
         message = schema.Command(

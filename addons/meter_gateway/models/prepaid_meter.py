@@ -70,11 +70,19 @@ class PrepaidMeter(models.Model):
         return lost
 
     def action_read_now(self):
-        """G3/B12: read the selected meters now, through their collectors (queued commands
-        for them are sent too)."""
+        """G3/B12: read the selected meters now: collectors are polled at once (queued
+        commands for those meters are sent too); 4G meters get a *read now* command that
+        the gateway runner publishes (the meter answers with a reading)."""
         self.check_access("read")
         for gateway in self.gateway_id.filtered(lambda g: g.gateway_type == "tcp_collector"):
             gateway.sudo()._poll(only_meters=self.filtered(lambda m, g=gateway: m.gateway_id == g))
+        mqtt_meters = self.filtered(
+            lambda m: m.gateway_id.gateway_type == "mqtt" and m.state == "in_service"
+        )
+        if mqtt_meters:
+            self.env["meter.gateway.command"].sudo()._queue(
+                mqtt_meters, "read_now", self.env._("read now by %s", self.env.user.name)
+            )
         return True
 
     def action_view_gateway_commands(self):

@@ -152,6 +152,24 @@ class TestGatewayRunner(HttpCase, MeterGatewayCommon):
         self.assertEqual(simulated.relay_toggles, 1)
         self.assertEqual(self.meter_4g.actual_relay_state, "off")
 
+    def test_read_now_of_a_4g_meter(self):
+        fleet = MqttFleetThread(self.broker, [self.meter_4g.address])
+        self.addCleanup(fleet.stop)
+        operator = self._user("mg_operator", "prepaid_meter.group_prepaid_user")
+        self.meter_4g.with_user(operator).action_read_now()
+        command = self._active(self.meter_4g, "read_now")
+        self.assertEqual(command.kind, "read_now")
+        self.env.flush_all()
+        with self.allow_requests(all_requests=True):
+            runner = self._runner("runner-read-now").start()
+            until(lambda: runner.stats.stored >= 1 and runner.stats.acks >= 1, what="reading")
+            runner.stop()
+        self.env.invalidate_all()
+        self.assertEqual(command.state, "confirmed")
+        self.assertTrue(
+            self.env["prepaid.meter.reading"].search([("meter_id", "=", self.meter_4g.id)])
+        )
+
     def test_config_gives_broker_settings_and_stores_no_secret(self):
         self.mqtt_gateway.sudo().mqtt_password = "broker-secret"
         self.env.flush_all()  # the server reads the database, not this test's cache

@@ -3,9 +3,12 @@ from odoo.exceptions import UserError
 
 from ..const import COMMAND_KINDS, RELAY_KIND_STATE
 
-#: what a batch may ask from the meter list (credit deliveries come from recharges)
+#: what a batch may ask from the meter list (credit deliveries come from recharges, reading
+#: now is the meters' own *Read Now* action)
 BATCH_KINDS = [
-    (kind, label) for kind, (label, purpose, _life) in COMMAND_KINDS.items() if purpose != "credit"
+    (kind, label)
+    for kind, (label, purpose, _life) in COMMAND_KINDS.items()
+    if purpose not in ("credit", "read_now")
 ]
 
 
