@@ -14,6 +14,7 @@ __all__ = [
     "command_from_api",
     "event_to_api",
     "reading_to_api",
+    "status_to_api",
 ]
 
 #: MQTT event -> device API event type (the same name except ``zeroed``); an event the
@@ -85,6 +86,12 @@ def event_to_api(address: str, event: schema.Event) -> dict | None:
     if event.detail:
         row["reason"] = event.detail
     return row
+
+
+def status_to_api(address: str, status: schema.Status) -> dict:
+    """A meter's (retained) status or will as a connection event of the device API."""
+    event_type = "connection_restored" if status.state == "online" else "connection_lost"
+    return {"address": address, "event_type": event_type, "event_at": _iso(status.ts)}
 
 
 def ack_to_api(ack: schema.Ack) -> dict | None:

@@ -46,6 +46,7 @@ from prepaid_core.gateway_runner.mapping import (
     command_from_api,
     event_to_api,
     reading_to_api,
+    status_to_api,
 )
 from prepaid_core.protocols import mqtt_schema as schema
 
@@ -285,6 +286,7 @@ class MqttRunner:
                     acks.append(row)
             else:
                 self.stats.statuses += 1
+                events.append(status_to_api(address, message))
         # the message id follows the content: a resend of the same batch is recognised
         digest = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:40]
         if readings or events:

@@ -62,8 +62,12 @@ DEVICE_EVENTS = frozenset(
         "overload",
         "token_accepted",
         "token_rejected",
+        # the broker's view of a 4G meter's connection (its status message and will)
+        "connection_lost",
+        "connection_restored",
     }
 )
+CONNECTION_EVENTS = {"connection_lost": "lost", "connection_restored": "online"}
 MAX_BATCH = 5000
 #: longest a poll may hold its gateway before another one may take over
 POLL_LEASE_MINUTES = 15
@@ -544,13 +548,16 @@ class PrepaidGateway(models.Model):
         if rows:
             report = self.env["prepaid.meter.reading"].sudo()._ingest(rows, source=source)
         logged = 0
+        connections = {}
         for index, event in enumerate(events):
             meter = self.env["prepaid.meter"].browse(meters.get(str(event["address"])))
             if not meter:
                 unknown_meters.append({"events": index, "reason": "unknown meter on this gateway"})
                 continue
             event_at = self._api_time(event.get("event_at"))
-            if event["event_type"] in ("relay_on", "relay_off"):
+            if event["event_type"] in CONNECTION_EVENTS:
+                connections[meter.id] = CONNECTION_EVENTS[event["event_type"]]
+            elif event["event_type"] in ("relay_on", "relay_off"):
                 meter.sudo()._record_actual_relay(event["event_type"][6:], at=event_at)
             else:
                 meter.sudo()._log_event(
@@ -561,6 +568,8 @@ class PrepaidGateway(models.Model):
                     code=event.get("code"),
                 )
             logged += 1
+        if connections:
+            self._api_connection_states(connections)
         return {
             "stored": report["stored"],
             "flagged": report["flagged"],
@@ -571,6 +580,19 @@ class PrepaidGateway(models.Model):
                 for item in report["rejected"]
             ],
         }
+
+    def _api_connection_states(self, states):
+        """``{meter id: 'online' | 'lost'}`` as the broker last saw them (a retained status
+        is the current one): only changes are written and logged, so the statuses a
+        restarted runner receives again change nothing."""
+        Meter = self.env["prepaid.meter"].sudo()
+        for state, event_type in (("online", "connection_restored"), ("lost", "connection_lost")):
+            ids = [meter_id for meter_id, value in states.items() if value == state]
+            changed = Meter.browse(ids).filtered(lambda m, state=state: m.connection_state != state)
+            if changed:
+                changed.write({"connection_state": state})
+                reason = self.env._("device status through the broker")
+                changed._log_event(event_type, reason=reason, source="device")
 
     def _api_time(self, value):
         if not value:

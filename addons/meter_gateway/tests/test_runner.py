@@ -152,6 +152,41 @@ class TestGatewayRunner(HttpCase, MeterGatewayCommon):
         self.assertEqual(simulated.relay_toggles, 1)
         self.assertEqual(self.meter_4g.actual_relay_state, "off")
 
+    def test_connection_state_follows_the_meters_status_and_will(self):
+        """G1: a 4G meter whose connection drops is lost (the broker publishes its will);
+        back online when it reconnects; the retained status a restarted runner receives
+        again logs nothing twice."""
+        fleet = MqttFleetThread(self.broker, [self.meter_4g.address])
+        self.addCleanup(fleet.stop)
+        self.env.flush_all()
+        with self.allow_requests(all_requests=True):
+            runner = self._runner("runner-status").start()
+            until(lambda: runner.stats.statuses >= 1, what="the retained online status")
+            time.sleep(0.3)
+            fleet.fleet.loop.call_soon_threadsafe(fleet.fleet.go_offline, self.meter_4g.address)
+            until(lambda: runner.stats.statuses >= 2, what="the will")
+            time.sleep(0.3)
+            runner.stop()
+        self.env.invalidate_all()
+        self.assertEqual(self.meter_4g.connection_state, "lost")
+        lost = self.meter_4g.event_ids.filtered(lambda e: e.event_type == "connection_lost")
+        self.assertEqual((len(lost), lost.source), (1, "device"))
+        with self.allow_requests(all_requests=True):
+            runner = self._runner("runner-status").start()
+            fleet.fleet.loop.call_soon_threadsafe(fleet.fleet.go_online, self.meter_4g.address)
+            until(lambda: runner.stats.statuses >= 1, what="online again")
+            time.sleep(0.5)
+            runner.stop()
+            runner = self._runner("runner-status-2").start()  # receives the retained status
+            until(lambda: runner.stats.statuses >= 1, what="retained status")
+            time.sleep(0.3)
+            runner.stop()
+        self.env.invalidate_all()
+        self.assertEqual(self.meter_4g.connection_state, "online")
+        restored = self.meter_4g.event_ids.filtered(lambda e: e.event_type == "connection_restored")
+        # first seen, then back after the loss; the status received again added nothing
+        self.assertEqual(len(restored), 2)
+
     def test_read_now_of_a_4g_meter(self):
         fleet = MqttFleetThread(self.broker, [self.meter_4g.address])
         self.addCleanup(fleet.stop)
