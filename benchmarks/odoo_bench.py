@@ -1,10 +1,14 @@
 """Shared set-up of the benchmarks that need Odoo: a kept benchmark database on the
 project's PostgreSQL (started by ``scripts/common.sh``'s ``pg_start``) and its registry."""
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
+import time
 
+import odoo.release
 from odoo.modules.registry import Registry
 from odoo.tools import config
 
@@ -45,3 +49,88 @@ def open_registry(db, module):
     )
     config.parse_config(base)
     return Registry(db)
+
+
+@contextlib.contextmanager
+def http_server(db, port=8075, workers=0):
+    """An Odoo HTTP server on ``db`` (a subprocess, no cron), stopped at the end."""
+    host, pg_port = os.environ.get("PGHOST"), os.environ.get("PGPORT", "5432")
+    # odoo-bin (not ``-m odoo``): prefork spawns its gevent process from sys.argv[0]
+    odoo_bin = os.path.join(os.path.dirname(odoo.release.__file__), os.pardir, "odoo-bin")
+    command = [
+        *(sys.executable, odoo_bin, "-c", f"{ROOT}/odoo.conf"),
+        f"--addons-path={addons_path()}",
+        *(f"--db_host={host}", f"--db_port={pg_port}", "--db_user=odoo", "-d", db),
+        *(f"--db-filter=^{db}$", f"--http-port={port}", f"--workers={workers}"),
+        *("--max-cron-threads=0", "--log-level=warn", "--limit-time-real=1200"),
+    ]
+    process = subprocess.Popen(command)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError("the Odoo server exited")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the Odoo server did not listen within 120 s") from None
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def bench_gateway(env, name, gateway_type, meters, address_prefix, api_key=None):
+    """A gateway of the benchmark database with ``meters`` meters in service, addresses
+    ``<address_prefix><n>`` (12 digits), created in SQL on first use; returns the gateway."""
+    gateway = env["prepaid.gateway"].search([("name", "=", name)], limit=1)
+    if not gateway:
+        gateway = env["prepaid.gateway"].create({"name": name, "gateway_type": gateway_type})
+    if api_key:
+        gateway._set_api_key(api_key)
+    have = env["prepaid.meter"].search_count([("gateway_id", "=", gateway.id)])
+    if have < meters:
+        print(f"creating {meters - have} meters on {name} ...", flush=True)
+        site = env["prepaid.site"].search([("name", "=", "Bench site")], limit=1)
+        site = site or env["prepaid.site"].create({"name": "Bench site"})
+        building = env["prepaid.building"].create({"name": name, "site_id": site.id})
+        unit = env["prepaid.unit"].create({"name": name, "building_id": building.id})
+        model = env.ref("prepaid_meter.meter_model_ddsy_5_60")
+        width = 12 - len(address_prefix)
+        env.cr.execute(
+            """
+            INSERT INTO prepaid_meter (name, address, model_id, unit_id, building_id,
+                site_id, company_id, gateway_id, state, ct_ratio, pt_ratio, multiplier,
+                desired_relay_state, actual_relay_state, connection_state, status, active,
+                utility, access_token, create_uid, write_uid, create_date, write_date)
+            SELECT %s || '-' || n, %s || lpad(n::text, %s, '0'), %s, %s, %s, %s, %s, %s,
+                   'in_service', 1, 1, 1, 'on', 'unknown', 'never', 'normal', true,
+                   'electricity', md5(random()::text), 1, 1, now(), now()
+              FROM generate_series(%s, %s) n
+            """,
+            [
+                *(name, address_prefix, width, model.id, unit.id, building.id, site.id),
+                *(env.company.id, gateway.id, have + 1, meters),
+            ],
+        )
+    env.cr.commit()
+    return gateway
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def load_note():
+    """The machine's load, printed beside the figures (the machine is shared)."""
+    one, five, _fifteen = os.getloadavg()
+    return f"load average {one:.1f} / {five:.1f} (1 / 5 min) on {os.cpu_count()} cores"

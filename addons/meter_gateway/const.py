@@ -25,6 +25,7 @@ COMMAND_KINDS = {
     "time_sync": ("Time Sync", "time_sync", 60),
     "zeroing": ("Zeroing", "zeroing", 24 * 60),
     "credit": ("Credit Delivery", "credit", 30 * 24 * 60),
+    "read_now": ("Read Now", "read_now", 10),
 }
 NEVER_SUPERSEDED = frozenset({"credit"})
 RELAY_KIND_STATE = {"relay_on": "on", "relay_off": "off"}

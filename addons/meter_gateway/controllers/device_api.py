@@ -10,7 +10,9 @@ message is processed once per gateway and a resend gets the first answer back
     POST /meter_gateway/api/v1/push             {"readings": [...], "events": [...]}
     POST /meter_gateway/api/v1/commands/fetch   {"limit": 100}
     POST /meter_gateway/api/v1/commands/ack     {"acks": [{"id", "success", "reason",
-                                                           "relay_state"}]}
+                                                           "relay_state", "delivered",
+                                                           "permanent"}]}
+    POST /meter_gateway/api/v1/config           {} -> the gateway's runner settings
 """
 
 import json
@@ -90,14 +92,34 @@ class DeviceApiController(http.Controller):
             return self._json(response)
         except DeviceApiError as exc:
             return self._json(exc.to_dict(), exc.status)
-        except psycopg2.IntegrityError:
-            # the same message processed concurrently: the other delivery won
+        except psycopg2.IntegrityError as exc:
+            if "gateway_message_uniq" in (exc.diag.constraint_name or ""):
+                # the same message processed concurrently: the other delivery won
+                return self._json(
+                    {"error": {"code": "duplicate", "message": "message already being processed"}},
+                    409,
+                )
+            # another concurrent write won (e.g. a new readings partition): nothing was
+            # stored, the device sends the same message again
+            _logger.warning("device API: concurrent update, message refused for a retry: %s", exc)
             return self._json(
-                {"error": {"code": "duplicate", "message": "message already being processed"}},
-                409,
+                {"error": {"code": "conflict", "message": "concurrent update, send it again"}},
+                503,
+                headers=[("Retry-After", "1")],
             )
 
     # === ROUTES === #
+    @http.route(f"{PREFIX}/config", type="http", auth="public", methods=["POST"], csrf=False)
+    def config(self):
+        """The gateway's settings for the gateway runner (broker, Bluetooth meters).  Read
+        only: not stored in the message table (the answer may carry the broker password)."""
+        try:
+            gateway = self._authenticate(request.httprequest.get_data() or b"")
+        except DeviceApiError as exc:
+            return self._json(exc.to_dict(), exc.status)
+        gateway._mark_contact()
+        return self._json(gateway._api_config())
+
     @http.route(f"{PREFIX}/push", type="http", auth="public", methods=["POST"], csrf=False)
     def push(self):
         return self._handle("push", lambda gateway, payload: gateway._api_push(payload))

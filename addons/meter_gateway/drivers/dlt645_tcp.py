@@ -1,9 +1,14 @@
-"""DL/T645-2007 over a TCP collector port (one RS-485 bus), with no Odoo import.
+"""DL/T645-2007 and -1997 over a TCP collector port (one RS-485 bus), with no Odoo import.
 
 ``poll_bus(link, jobs)`` talks to the meters of one bus in turn: it first executes each
 meter's queued commands, then reads its registers and status word 3 (relay and protect
 state).  A relay command whose acknowledgement is lost is not sent again blindly: the relay
 state is read back and the command counts as done when the meter already shows it (R8).
+
+``poll_bus_1997`` serves older DL/T645-1997 meters: energy (forward block 901FH: total and
+tariff bands) and instantaneous power (B630H) with the 1997 read (01H); they have no
+status word 3 and no remote relay in that standard, so only the broadcast time sync is
+sent to them and any other command fails permanently with its reason.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ __all__ = [
     "MeterResult",
     "Timeout",
     "poll_bus",
+    "poll_bus_1997",
 ]
 
 DI_ENERGY_BLOCK = 0x0000FF00  # combined active: total, sharp, peak, flat, valley
@@ -100,12 +106,13 @@ class Link:
                 ):
                     return frame
 
-    def read_item(self, address: str, di: int):
+    def read_item(self, address: str, di: int, version: int = 2007):
         """Read one data item, retrying on timeouts (reads are harmless to repeat)."""
-        request = dlt645.read_request(address, di, preamble=4)
+        request = dlt645.read_request(address, di, version=version, preamble=4)
+        function = dlt645.Function.READ if version == 2007 else dlt645.Function.READ_1997
         for attempt in range(self.settings.retries + 1):
             try:
-                return dlt645.parse_read_reply(self.transact(address, request, 0x11)).value
+                return dlt645.parse_read_reply(self.transact(address, request, function)).value
             except Timeout:
                 if attempt == self.settings.retries:
                     raise
@@ -243,3 +250,42 @@ def poll_bus(settings: LinkSettings, jobs: list[MeterJob]) -> BusResult:
     """Commands then readings for each meter of one bus, in turn.  Never raises for device
     errors: they are reported in the result."""
     return common.poll_bus(Link(settings), jobs, _serve_meter, (DLT645Error,))
+
+
+# === DL/T645-1997 === #
+DI_1997_FORWARD_BLOCK = 0x901F  # forward active: total, sharp, peak, flat, valley
+DI_1997_POWER = 0xB630
+
+
+def read_meter_1997(link: Link, address: str) -> dict:
+    block = link.read_item(address, DI_1997_FORWARD_BLOCK, version=1997)
+    values = {
+        "forward_total": block[0],
+        "power": link.read_item(address, DI_1997_POWER, version=1997),
+    }
+    bands = ("tou_sharp", "tou_peak", "tou_flat", "tou_valley")
+    for name, value in zip(bands, block[1:], strict=False):
+        values[name] = value
+    return values
+
+
+def _serve_meter_1997(link: Link, job: MeterJob, meter) -> None:
+    for command in job.commands:
+        if command.kind == "time_sync":
+            meter.outcomes.append(execute_command(link, job.address, command))
+        else:
+            meter.outcomes.append(
+                CommandOutcome(
+                    command.command_id,
+                    False,
+                    f"command {command.kind} is not supported over DL/T645-1997",
+                    delivered=False,
+                    permanent=True,
+                )
+            )
+    meter.values = read_meter_1997(link, job.address)
+
+
+def poll_bus_1997(settings: LinkSettings, jobs: list[MeterJob]) -> BusResult:
+    """``poll_bus`` for a bus of DL/T645-1997 meters."""
+    return common.poll_bus(Link(settings), jobs, _serve_meter_1997, (DLT645Error,))

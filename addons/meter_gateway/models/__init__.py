@@ -6,5 +6,7 @@ from . import (
     prepaid_gateway_bus_dlt645,
     prepaid_gateway_bus_modbus,
     prepaid_meter,
+    prepaid_meter_event,
     prepaid_meter_model,
+    res_company,
 )

@@ -9,9 +9,12 @@ the reason of the decision in the command's log (R12).
 
 import logging
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+
+from prepaid_core import tokens
 
 from ..const import (
     ACTIVE_STATES,
@@ -97,8 +100,56 @@ class MeterGatewayCommand(models.Model):
                 vals["expires_at"] = now + timedelta(minutes=COMMAND_KINDS[kind][2])
             vals.setdefault("reason_log", self._log_line("queued", vals.get("reason") or ""))
         commands = super().create(vals_list)
+        commands._mint_credit_tokens()
         commands._supersede_older()
         return commands
+
+    def _mint_credit_tokens(self):
+        """G6/R10: a credit delivery carries a token bound to its meter, with the meter's
+        next sequence number (taken under the meter's row lock, so two tokens issued in the
+        same minute are distinct and strictly ordered).  The payload gets the amount, the
+        sequence, the 64-character text form (MQTT, Bluetooth) and, when the amount fits,
+        the 20-digit keypad form of the same sequence (either form is accepted once)."""
+        for command in self.filtered(lambda c: c.kind == "credit"):
+            payload = dict(command.payload or {})
+            if payload.get("token"):
+                continue
+            try:
+                amount = Decimal(str(payload.get("amount")))
+            except InvalidOperation:
+                amount = Decimal(0)
+            meter = command.meter_id.sudo()
+            if not amount.is_finite() or amount <= 0 or not meter.address:
+                raise UserError(
+                    self.env._(
+                        "A credit delivery needs a positive amount and a meter with an "
+                        "address (meter %(meter)s, amount %(amount)s).",
+                        meter=meter.display_name,
+                        amount=payload.get("amount"),
+                    )
+                )
+            key = meter.company_id._prepaid_vending_key()
+            sequence = meter._next_token_sequence()
+            try:
+                binary = tokens.issue_token(
+                    key, meter.address, tokens.TokenKind.CREDIT, amount, sequence
+                )
+            except tokens.TokenError as exc:
+                raise UserError(self.env._("Cannot issue the token: %s", exc)) from exc
+            payload.update(
+                amount=str(amount), sequence=sequence, token=tokens.token_to_text(binary)
+            )
+            try:
+                payload["keypad"] = tokens.issue_keypad_token(
+                    key, meter.address, tokens.TokenKind.CREDIT, amount, sequence
+                )
+            except tokens.TokenError as exc:
+                # the amount does not fit the keypad form: the binary form only
+                _logger.info("command %s: no keypad token (%s)", command.id, exc)
+            command.payload = payload
+            command._log_decision(
+                self.env._("token %(seq)s issued for %(amount)s", seq=sequence, amount=amount)
+            )
 
     # === STATE MACHINE === #
     @api.model

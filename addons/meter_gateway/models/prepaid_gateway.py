@@ -53,8 +53,21 @@ DEVICE_EVENTS = frozenset(
         "tamper_magnet",
         "power_fail",
         "power_restore",
+        # reported by 4G and Bluetooth meters (see prepaid_meter_event.py)
+        "tamper_cleared",
+        "fault_cleared",
+        "alarm1",
+        "alarm2",
+        "credit_exhausted",
+        "overload",
+        "token_accepted",
+        "token_rejected",
+        # the broker's view of a 4G meter's connection (its status message and will)
+        "connection_lost",
+        "connection_restored",
     }
 )
+CONNECTION_EVENTS = {"connection_lost": "lost", "connection_restored": "online"}
 MAX_BATCH = 5000
 #: longest a poll may hold its gateway before another one may take over
 POLL_LEASE_MINUTES = 15
@@ -130,7 +143,31 @@ class PrepaidGateway(models.Model):
         help="SHA-256 of the device API key; the key itself is shown once and never stored.",
     )
     api_key_set = fields.Boolean(compute="_compute_api_key_set")
+    command_ack_timeout = fields.Integer(
+        string="Resend Unanswered Commands After (minutes)",
+        default=5,
+        help="A command fetched by a device or the gateway runner and not answered within "
+        "this time is sent again with the same id (the meter runs an id only once).",
+    )
+    # === MQTT (4G meters, G2): the gateway runner reads these through the device API === #
+    mqtt_host = fields.Char(string="Broker Host", default="127.0.0.1")
+    mqtt_port = fields.Integer(string="Broker Port", default=1883)
+    mqtt_tls = fields.Boolean(string="Broker TLS")
+    mqtt_username = fields.Char(string="Broker User", groups="prepaid_meter.group_prepaid_manager")
+    mqtt_password = fields.Char(string="Broker Password", groups="base.group_system")
+    mqtt_client_id = fields.Char(
+        string="Runner Client Id",
+        compute="_compute_mqtt_client_id",
+        store=True,
+        readonly=False,
+        help="MQTT client id of the gateway runner: the name of its persistent session at "
+        "the broker (messages wait there while the runner is down).",
+    )
 
+    _command_ack_timeout_positive = models.Constraint(
+        "CHECK (command_ack_timeout >= 1)",
+        "Commands are resent after at least one minute without an answer.",
+    )
     _poll_interval_range = models.Constraint(
         "CHECK (poll_interval >= 1 AND poll_interval <= 1440)",
         "A gateway is polled every 1 to 1440 minutes.",
@@ -147,6 +184,12 @@ class PrepaidGateway(models.Model):
         for gateway in self:
             gateway.command_count = counts.get(gateway, 0)
 
+    @api.depends("gateway_type")
+    def _compute_mqtt_client_id(self):
+        for gateway in self:
+            if gateway.gateway_type == "mqtt" and not gateway.mqtt_client_id:
+                gateway.mqtt_client_id = f"prepaid-gateway-{gateway.id or 'new'}"
+
     def _compute_api_key_set(self):
         for gateway in self:
             gateway.api_key_set = bool(gateway.sudo().api_key_hash)
@@ -158,6 +201,13 @@ class PrepaidGateway(models.Model):
                 raise ValidationError(
                     self.env._("The answer timeout must be positive and retries not negative.")
                 )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        gateways = super().create(vals_list)
+        for gateway in gateways.filtered(lambda g: g.mqtt_client_id == "prepaid-gateway-new"):
+            gateway.mqtt_client_id = f"prepaid-gateway-{gateway.id}"
+        return gateways
 
     # === ACTIONS === #
     def action_poll_now(self):
@@ -220,13 +270,19 @@ class PrepaidGateway(models.Model):
         return hmac.compare_digest(expected, signature)
 
     def _mark_contact(self):
-        self.sudo().write(
-            {
-                "last_contact_at": fields.Datetime.now(),
-                "connection_state": "online",
-                "poll_failures": 0,
-            }
+        """The gateway was heard from.  Written at most once a minute while online: many
+        concurrent pushes of one gateway must not all update (and lock) its row."""
+        now = fields.Datetime.now()
+        stale = self.sudo().filtered(
+            lambda g: (
+                g.connection_state != "online"
+                or g.poll_failures
+                or not g.last_contact_at
+                or g.last_contact_at < now - timedelta(minutes=1)
+            )
         )
+        if stale:
+            stale.write({"last_contact_at": now, "connection_state": "online", "poll_failures": 0})
 
     # === POLLING === #
     @api.model
@@ -424,14 +480,17 @@ class PrepaidGateway(models.Model):
 
     # === DEVICE API (G5) === #
     def _api_meters_by_address(self, addresses):
-        meters = self.env["prepaid.meter"].search(
-            [
-                ("gateway_id", "=", self.id),
-                ("address", "in", list(addresses)),
-                ("state", "!=", "removed"),
-            ]
+        """{address: meter id} of this gateway's meters (one query, no records: a push
+        names thousands of meters)."""
+        self.env["prepaid.meter"].flush_model(["gateway_id", "address", "state"])
+        self.env.cr.execute(
+            """
+            SELECT address, id FROM prepaid_meter
+             WHERE gateway_id = %s AND address = ANY(%s) AND state != 'removed'
+            """,
+            (self.id, list(addresses)),
         )
-        return {meter.address: meter for meter in meters}
+        return dict(self.env.cr.fetchall())
 
     @staticmethod
     def _api_list(payload, key):
@@ -472,32 +531,33 @@ class PrepaidGateway(models.Model):
         if errors:
             raise DeviceApiError("bad_payload", "some items are malformed", details=errors)
         meters = self._api_meters_by_address({str(item["address"]) for item in readings + events})
-        rows, unknown_meters = [], []
+        source = "ble" if self.gateway_type == "ble_bridge" else "push"
+        rows, positions, unknown_meters = [], [], []
         for index, row in enumerate(readings):
-            meter = meters.get(str(row["address"]))
-            if not meter:
+            meter_id = meters.get(str(row["address"]))
+            if not meter_id:
                 unknown_meters.append(
                     {"readings": index, "reason": "unknown meter on this gateway"}
                 )
                 continue
-            rows.append(
-                {
-                    "meter_id": meter.id,
-                    "source": "push",
-                    **{k: v for k, v in row.items() if k != "address"},
-                }
-            )
+            values = dict(row, meter_id=meter_id, source=source)
+            del values["address"]
+            rows.append(values)
+            positions.append(index)
         report = {"stored": 0, "flagged": 0, "rejected": []}
         if rows:
-            report = self.env["prepaid.meter.reading"].sudo()._ingest(rows, source="push")
+            report = self.env["prepaid.meter.reading"].sudo()._ingest(rows, source=source)
         logged = 0
+        connections = {}
         for index, event in enumerate(events):
-            meter = meters.get(str(event["address"]))
+            meter = self.env["prepaid.meter"].browse(meters.get(str(event["address"])))
             if not meter:
                 unknown_meters.append({"events": index, "reason": "unknown meter on this gateway"})
                 continue
             event_at = self._api_time(event.get("event_at"))
-            if event["event_type"] in ("relay_on", "relay_off"):
+            if event["event_type"] in CONNECTION_EVENTS:
+                connections[meter.id] = CONNECTION_EVENTS[event["event_type"]]
+            elif event["event_type"] in ("relay_on", "relay_off"):
                 meter.sudo()._record_actual_relay(event["event_type"][6:], at=event_at)
             else:
                 meter.sudo()._log_event(
@@ -508,16 +568,31 @@ class PrepaidGateway(models.Model):
                     code=event.get("code"),
                 )
             logged += 1
+        if connections:
+            self._api_connection_states(connections)
         return {
             "stored": report["stored"],
             "flagged": report["flagged"],
             "events": logged,
             "rejected": unknown_meters
             + [
-                {"readings": item.get("index"), "reason": item.get("reason")}
+                {"readings": positions[item["index"]], "reason": item.get("reason")}
                 for item in report["rejected"]
             ],
         }
+
+    def _api_connection_states(self, states):
+        """``{meter id: 'online' | 'lost'}`` as the broker last saw them (a retained status
+        is the current one): only changes are written and logged, so the statuses a
+        restarted runner receives again change nothing."""
+        Meter = self.env["prepaid.meter"].sudo()
+        for state, event_type in (("online", "connection_restored"), ("lost", "connection_lost")):
+            ids = [meter_id for meter_id, value in states.items() if value == state]
+            changed = Meter.browse(ids).filtered(lambda m, state=state: m.connection_state != state)
+            if changed:
+                changed.write({"connection_state": state})
+                reason = self.env._("device status through the broker")
+                changed._log_event(event_type, reason=reason, source="device")
 
     def _api_time(self, value):
         if not value:
@@ -528,14 +603,40 @@ class PrepaidGateway(models.Model):
             raise DeviceApiError("bad_payload", f"bad time {value!r}") from exc
 
     def _api_fetch_commands(self, limit=100):
-        """The queued commands of this gateway's meters, marked sent."""
+        """The queued commands of this gateway's meters, marked sent; commands sent earlier
+        and not answered within ``command_ack_timeout`` are sent again with the same id
+        (the meter answers an id it already ran without running it twice: R8), until their
+        attempts are used up."""
         self.ensure_one()
         Command = self.env["meter.gateway.command"].sudo()
         meters = self.env["prepaid.meter"].sudo().search([("gateway_id", "=", self.id)])
         Command._expire()
         Command._supersede_contradicting(meters)
+        answer_due = fields.Datetime.now() - timedelta(minutes=self.command_ack_timeout)
+        unanswered = Command.search(
+            [
+                ("gateway_id", "=", self.id),
+                ("state", "=", "sent"),
+                ("sent_at", "<", answer_due),
+            ],
+            order="id",
+        )
+        for command in unanswered.filtered(lambda c: c.attempts >= c.max_attempts):
+            command._update_state(
+                ("sent",),
+                "failed",
+                self.env._("no answer after %s attempts", command.attempts),
+                extra_vals={"last_error": self.env._("no answer")},
+            )
         commands = Command.search(
-            [("gateway_id", "=", self.id), ("state", "=", "queued")], order="id", limit=limit
+            [
+                ("gateway_id", "=", self.id),
+                "|",
+                ("state", "=", "queued"),
+                ("id", "in", unanswered.filtered(lambda c: c.state == "sent").ids),
+            ],
+            order="id",
+            limit=limit,
         )
         commands._mark_sent()
         return {
@@ -553,7 +654,9 @@ class PrepaidGateway(models.Model):
         }
 
     def _api_ack(self, payload):
-        """Results of commands: {"acks": [{"id", "success", "reason", "relay_state"}]}."""
+        """Results of commands: {"acks": [{"id", "success", "reason", "relay_state",
+        "delivered", "permanent"}]}: ``delivered: false`` puts the command back in the queue
+        without using an attempt, ``permanent: true`` fails it without retry."""
         self.ensure_one()
         if not isinstance(payload, dict):
             raise DeviceApiError("bad_payload", "the body must be a JSON object")
@@ -565,6 +668,8 @@ class PrepaidGateway(models.Model):
             or not isinstance(ack.get("id"), int)
             or not isinstance(ack.get("success"), bool)
             or ack.get("relay_state") not in (None, "on", "off")
+            or not isinstance(ack.get("delivered", True), bool)
+            or not isinstance(ack.get("permanent", False), bool)
         ]
         if errors:
             raise DeviceApiError(
@@ -582,8 +687,57 @@ class PrepaidGateway(models.Model):
                 result.append({"id": ack["id"], "state": None, "reason": "unknown command"})
                 continue
             reason = ack.get("reason") or ("done" if ack["success"] else "failed")
+            if ack.get("delivered") is False:
+                # the device could not reach the meter: back to the queue, no attempt used
+                command._update_state(
+                    ("sent",),
+                    "queued",
+                    self.env._("not delivered (%s); queued again", reason),
+                    extra_vals={"attempts": max(command.attempts - 1, 0)},
+                )
+                result.append({"id": command.id, "state": command.state})
+                continue
+            if not ack["success"] and ack.get("permanent") is True:
+                # refused for good (unsupported, malformed, wrong meter): no retry
+                command._update_state(
+                    ACTIVE_STATES,
+                    "failed",
+                    self.env._("device: %s", reason),
+                    extra_vals={"last_error": reason},
+                )
+                result.append({"id": command.id, "state": command.state})
+                continue
             command._mark_result(ack["success"], self.env._("device: %s", reason))
             if ack.get("relay_state"):
                 command.meter_id._record_actual_relay(ack["relay_state"])
             result.append({"id": command.id, "state": command.state})
         return {"acks": result}
+
+    def _api_config(self):
+        """What the gateway runner needs to run this gateway (device API ``config``)."""
+        self.ensure_one()
+        gateway = self.sudo()
+        config = {"gateway_id": gateway.id, "gateway_type": gateway.gateway_type}
+        if gateway.gateway_type == "mqtt":
+            config["mqtt"] = {
+                "host": gateway.mqtt_host or "127.0.0.1",
+                "port": gateway.mqtt_port or 1883,
+                "tls": gateway.mqtt_tls,
+                "client_id": gateway.mqtt_client_id or f"prepaid-gateway-{gateway.id}",
+                "username": gateway.mqtt_username or None,
+                "password": gateway.mqtt_password or None,
+            }
+        elif gateway.gateway_type == "ble_bridge":
+            meters = (
+                self.env["prepaid.meter"]
+                .sudo()
+                .search(
+                    [
+                        ("gateway_id", "=", gateway.id),
+                        ("state", "!=", "removed"),
+                        ("ble_mac", "!=", False),
+                    ]
+                )
+            )
+            config["ble_meters"] = [{"address": m.address, "mac": m.ble_mac} for m in meters]
+        return config

@@ -6,14 +6,14 @@ from odoo import fields, models
 
 from ..drivers import dlt645_tcp
 
-DLT645_PROTOCOLS = ("dlt645_2007",)
+DLT645_PROTOCOLS = ("dlt645_2007", "dlt645_1997")
 
 
 class PrepaidGatewayBus(models.Model):
     _inherit = "prepaid.gateway.bus"
 
     driver = fields.Selection(
-        selection_add=[("dlt645_tcp", "DL/T645-2007 over TCP")],
+        selection_add=[("dlt645_tcp", "DL/T645 over TCP")],
         ondelete={"dlt645_tcp": lambda buses: buses.write({"driver": "none"})},
     )
 
@@ -43,4 +43,6 @@ class PrepaidGatewayBus(models.Model):
             )
             for meter, commands in meter_jobs
         ]
+        if self.protocol == "dlt645_1997":
+            return functools.partial(dlt645_tcp.poll_bus_1997, settings, jobs)
         return functools.partial(dlt645_tcp.poll_bus, settings, jobs)

@@ -1,4 +1,9 @@
-from odoo import fields, models
+import re
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+MAC_RE = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 
 
 class PrepaidMeter(models.Model):
@@ -10,7 +15,43 @@ class PrepaidMeter(models.Model):
     modbus_unit_id = fields.Integer(
         string="Modbus Unit Id", help="Slave address (1-247) of a Modbus-RTU meter on its bus."
     )
+    ble_mac = fields.Char(
+        string="Bluetooth Address",
+        help="MAC address of a Bluetooth meter (AA:BB:CC:DD:EE:FF); its bridge connects to it.",
+    )
+    token_sequence = fields.Integer(
+        readonly=True,
+        copy=False,
+        groups="prepaid_meter.group_prepaid_manager",
+        help="Sequence number of the last credit token issued for the meter (G6): the next "
+        "token gets a greater one, and the meter accepts only greater ones.",
+    )
     gateway_command_ids = fields.One2many("meter.gateway.command", "meter_id", string="Commands")
+
+    @api.constrains("ble_mac")
+    def _check_ble_mac(self):
+        for meter in self:
+            if meter.ble_mac and not MAC_RE.match(meter.ble_mac):
+                raise ValidationError(
+                    self.env._(
+                        "The Bluetooth address of %(meter)s must look like AA:BB:CC:DD:EE:FF.",
+                        meter=meter.display_name,
+                    )
+                )
+
+    def _next_token_sequence(self):
+        """G6/R10: the next token sequence number of this meter, taken in SQL under the
+        meter's row lock: two tokens issued at once (same minute, two transactions) get
+        distinct, strictly increasing numbers."""
+        self.ensure_one()
+        self.env.cr.execute(
+            "UPDATE prepaid_meter SET token_sequence = COALESCE(token_sequence, 0) + 1 "
+            "WHERE id = %s RETURNING token_sequence",
+            (self.id,),
+        )
+        sequence = self.env.cr.fetchone()[0]
+        self.invalidate_recordset(["token_sequence"])
+        return sequence
 
     def _register_poll_failure(self, reason, lost_after):
         """G3: count a failed poll; after ``lost_after`` in a row the meter is lost."""
@@ -29,11 +70,19 @@ class PrepaidMeter(models.Model):
         return lost
 
     def action_read_now(self):
-        """G3/B12: read the selected meters now, through their collectors (queued commands
-        for them are sent too)."""
+        """G3/B12: read the selected meters now: collectors are polled at once (queued
+        commands for those meters are sent too); 4G meters get a *read now* command that
+        the gateway runner publishes (the meter answers with a reading)."""
         self.check_access("read")
         for gateway in self.gateway_id.filtered(lambda g: g.gateway_type == "tcp_collector"):
             gateway.sudo()._poll(only_meters=self.filtered(lambda m, g=gateway: m.gateway_id == g))
+        mqtt_meters = self.filtered(
+            lambda m: m.gateway_id.gateway_type == "mqtt" and m.state == "in_service"
+        )
+        if mqtt_meters:
+            self.env["meter.gateway.command"].sudo()._queue(
+                mqtt_meters, "read_now", self.env._("read now by %s", self.env.user.name)
+            )
         return True
 
     def action_view_gateway_commands(self):

@@ -1,11 +1,13 @@
 import asyncio
 import threading
+import time
 
 from odoo.addons.prepaid_meter.tests.common import PrepaidMeterCommon
 
 from prepaid_core.simulator.clock import AcceleratedClock
 from prepaid_core.simulator.collector import Bus, Collector
 from prepaid_core.simulator.meter import MeterConfig, VirtualMeter
+from prepaid_core.simulator.mqtt_meter import MqttFleet
 
 
 class SimulatorThread:
@@ -115,3 +117,50 @@ class MeterGatewayCommon(PrepaidMeterCommon):
                 ]
             )
         return gateway, meters
+
+
+class MqttFleetThread:
+    """Simulated 4G meters (``MqttFleet``, one MQTT client each) on a real Mosquitto,
+    served by an asyncio loop in a thread; readings only when asked (``publish_reading``)."""
+
+    def __init__(self, broker, addresses, vending_key=None):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        clock = AcceleratedClock()
+        extra = {"vending_key": vending_key} if vending_key else {}
+        meters = [VirtualMeter(MeterConfig(a, **extra), clock) for a in addresses]
+
+        async def start():
+            fleet = MqttFleet(meters, broker.host, broker.port, clock, reading_interval=10**6)
+            await fleet.start(timeout=20)
+            await fleet.wait_connected(timeout=10)
+            return fleet
+
+        self.fleet = self.call(start())
+
+    def call(self, coroutine, timeout=30):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def publish_reading(self, address):
+        async def publish():
+            self.fleet[address].publish_reading()
+
+        self.call(publish())
+
+    def meter(self, address):
+        return self.fleet[address].meter
+
+    def stop(self):
+        self.call(self.fleet.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def until(predicate, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

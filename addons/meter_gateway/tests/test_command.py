@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import fields
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from .common import MeterGatewayCommon
@@ -74,3 +75,24 @@ class TestCommand(MeterGatewayCommon):
         self.assertEqual((stale.state, fresh.state), ("expired", "queued"))
         self.assertIn("validity ended", stale.reason_log)
         self.assertTrue(stale.done_at)
+
+    def test_batch_command_from_the_meter_list(self):
+        """G4/B12: one command per selected meter; a newer batch supersedes the older one."""
+        meters = self.meter | self.meter2
+        Wizard = self.env["meter.gateway.command.wizard"].with_context(
+            active_model="prepaid.meter", active_ids=meters.ids
+        )
+        wizard = Wizard.create({"kind": "price", "price": 0.6512, "reason": "new tariff"})
+        self.assertEqual(wizard.meter_count, 2)
+        first = self.Command.search(wizard.action_queue()["domain"])
+        self.assertEqual(first.meter_id, meters)
+        self.assertEqual(set(first.mapped(lambda c: c.payload["price"])), {"0.6512"})
+        second = Wizard.create({"kind": "price", "price": 0.7, "reason": "corrected tariff"})
+        second.action_queue()
+        self.assertEqual(set(first.mapped("state")), {"superseded"})
+        cut = Wizard.create({"kind": "relay_off", "reason": "maintenance"})
+        cut.action_queue()
+        self.assertEqual(set(meters.mapped("desired_relay_state")), {"off"})
+        bad = Wizard.create({"kind": "thresholds", "alarm1": 5, "alarm2": 10, "reason": "x"})
+        with self.assertRaisesRegex(UserError, "Alarm 1 must be at least alarm 2"):
+            bad.action_queue()

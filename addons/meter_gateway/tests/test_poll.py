@@ -248,3 +248,24 @@ class TestPoll(MeterGatewayCommon):
         gateway.poll_lease_until = fields.Datetime.now() - timedelta(minutes=1)
         self.assertEqual(gateway._poll()["stored"], 2)
         self.assertFalse(gateway.poll_lease_until)
+
+    def test_dlt645_1997_bus_energy_read_and_unsupported_relay(self):
+        """G2: a DL/T645-1997 bus is read with the 1997 read (01H); a relay command, which
+        that standard has not, fails at once with its reason instead of being retried."""
+        sim = self._start_simulator()
+        collector = sim.collector([["009700000001", "009700000002"]])
+        gateway, meters = self._gateway_for(
+            collector, "1997 Collector", self.unit, protocol="dlt645_1997"
+        )
+        self.assertEqual(gateway.bus_ids.driver, "dlt645_tcp")
+        meters[0]._set_desired_relay("off", "test")
+        command = self.Command._queue(meters[0], "relay_off", "test")
+        report = gateway._poll()
+        self.assertEqual(report["stored"], 2)
+        reading = self.env["prepaid.meter.reading"].search([("meter_id", "=", meters[0].id)])
+        expected = float(sim.meter("009700000001").snapshot().forward_kwh)
+        self.assertAlmostEqual(reading.forward_total, expected, places=1)
+        self.assertFalse(reading.relay_state)
+        self.assertEqual(command.state, "failed")
+        self.assertIn("not supported over DL/T645-1997", command.state_reason)
+        self.assertEqual(sim.meter("009700000001").relay, "on")

@@ -1,0 +1,1 @@
+from . import meter_gateway_command_wizard

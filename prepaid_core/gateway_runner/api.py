@@ -1,0 +1,148 @@
+"""Client of the ``meter_gateway`` device API (G5), used by the gateway runner.
+
+Every POST carries ``X-Message-Id``; the server processes a message id once per gateway
+and answers a resend with the first answer, so a request whose answer was lost is sent
+again *with the same message id* (never a new one): a retry can neither store a reading
+twice nor mark commands sent twice.  The API key is sent in a header (``X-Api-Key``) or
+only used to sign (``X-Signature``, HMAC-SHA256 keyed with its SHA-256); it never appears
+in a URL or a log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from decimal import Decimal
+
+import requests
+
+__all__ = ["DeviceApiClient", "DeviceApiError", "DeviceApiUnavailable", "new_message_id"]
+
+_logger = logging.getLogger(__name__)
+
+API_PREFIX = "/meter_gateway/api/v1"
+
+
+class DeviceApiError(Exception):
+    """The device API refused a request (4xx): retrying the same request cannot help."""
+
+    def __init__(self, status: int, error: dict):
+        self.status = status
+        self.error = error or {}
+        self.code = self.error.get("code", "")
+        super().__init__(f"HTTP {status} {self.code}: {self.error.get('message', '')}")
+
+
+class DeviceApiUnavailable(Exception):
+    """Odoo could not be reached or answered 5xx / 409 after the retries: try again later
+    with the same message id."""
+
+
+def new_message_id(prefix: str = "m") -> str:
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def _json_default(value):
+    if isinstance(value, Decimal):
+        # exact: the server reads register values and money from strings as Decimal
+        return str(value)
+    raise TypeError(f"cannot send {type(value).__name__} as JSON")
+
+
+def dumps(payload) -> bytes:
+    return json.dumps(payload, default=_json_default, separators=(",", ":")).encode()
+
+
+class DeviceApiClient:
+    """One gateway's credentials and an HTTP session to Odoo."""
+
+    def __init__(
+        self,
+        base_url: str,
+        gateway_id: int,
+        api_key: str,
+        *,
+        sign: bool = False,
+        timeout: float = 60.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        session: requests.Session | None = None,
+    ):
+        if not api_key:
+            raise ValueError("the gateway's API key is empty")
+        self.base_url = base_url.rstrip("/")
+        self.gateway_id = int(gateway_id)
+        self._api_key = api_key
+        self._signing_key = hashlib.sha256(api_key.encode()).hexdigest().encode()
+        self.sign = sign
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.session = session or requests.Session()
+
+    def __repr__(self):  # never shows the key
+        return f"<DeviceApiClient gateway={self.gateway_id} url={self.base_url}>"
+
+    def _headers(self, message_id: str, body: bytes) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "X-Gateway-Id": str(self.gateway_id),
+            "X-Message-Id": message_id,
+        }
+        if self.sign:
+            stamp = str(int(time.time()))
+            signed = f"{stamp}.{message_id}.".encode() + body
+            headers["X-Timestamp"] = stamp
+            headers["X-Signature"] = hmac.new(self._signing_key, signed, "sha256").hexdigest()
+        else:
+            headers["X-Api-Key"] = self._api_key
+        return headers
+
+    def post(self, endpoint: str, payload, message_id: str | None = None) -> dict:
+        """POST ``payload`` to ``endpoint``; retried with the same message id on network
+        errors, 5xx and 409 (the same message still being processed)."""
+        message_id = message_id or new_message_id()
+        body = dumps(payload)
+        url = f"{self.base_url}{API_PREFIX}/{endpoint}"
+        last = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(min(self.backoff * 2 ** (attempt - 1), 10.0))
+            try:
+                response = self.session.post(
+                    url, data=body, headers=self._headers(message_id, body), timeout=self.timeout
+                )
+            except requests.RequestException as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                _logger.warning("device API %s: %s (attempt %s)", endpoint, last, attempt + 1)
+                continue
+            if response.status_code >= 500 or response.status_code == 409:
+                last = f"HTTP {response.status_code}"
+                _logger.warning("device API %s: %s (attempt %s)", endpoint, last, attempt + 1)
+                continue
+            try:
+                data = response.json()
+            except ValueError:
+                data = {"error": {"code": "not_json", "message": response.text[:200]}}
+            if response.status_code != 200:
+                raise DeviceApiError(response.status_code, data.get("error"))
+            return data
+        raise DeviceApiUnavailable(f"device API {endpoint} unavailable: {last}")
+
+    # === ENDPOINTS === #
+    def push(self, readings=(), events=(), message_id: str | None = None) -> dict:
+        return self.post("push", {"readings": list(readings), "events": list(events)}, message_id)
+
+    def fetch_commands(self, limit: int = 100, message_id: str | None = None) -> list[dict]:
+        return self.post("commands/fetch", {"limit": limit}, message_id)["commands"]
+
+    def ack(self, acks, message_id: str | None = None) -> dict:
+        return self.post("commands/ack", {"acks": list(acks)}, message_id)
+
+    def config(self) -> dict:
+        """The gateway's settings (broker, Bluetooth meters); nothing is stored server-side."""
+        return self.post("config", {}, new_message_id("cfg"))

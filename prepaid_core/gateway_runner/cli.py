@@ -1,0 +1,130 @@
+"""``python -m prepaid_core.gateway_runner``: run one gateway's connections outside Odoo.
+
+    python -m prepaid_core.gateway_runner --odoo-url http://odoo:8069 --gateway 7 \\
+        --api-key-file /etc/prepaid/gateway-7.key [--mode mqtt|ble] [--broker-host ...]
+
+The API key is read from a file (or the ``PREPAID_GATEWAY_API_KEY`` environment
+variable), never from the command line, and is never logged.  The broker settings come
+from the gateway's form in Odoo (device API ``config``); options override them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from prepaid_core.gateway_runner.api import DeviceApiClient, DeviceApiError, DeviceApiUnavailable
+from prepaid_core.gateway_runner.ble import BleBridge
+from prepaid_core.gateway_runner.mqtt import MqttRunner, MqttSettings
+
+_logger = logging.getLogger("prepaid_core.gateway_runner")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m prepaid_core.gateway_runner",
+        description="Gateway runner: MQTT 4G meters or a Bluetooth bridge, posting to Odoo.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("--odoo-url", required=True, help="base URL of Odoo, e.g. http://odoo:8069")
+    parser.add_argument("--gateway", required=True, type=int, help="gateway id in Odoo")
+    parser.add_argument(
+        "--api-key-file",
+        type=Path,
+        help="file holding the gateway's device API key (else $PREPAID_GATEWAY_API_KEY)",
+    )
+    parser.add_argument("--mode", choices=("mqtt", "ble"), help="default: the gateway's type")
+    parser.add_argument("--sign", action="store_true", help="HMAC-sign requests, key not sent")
+    parser.add_argument("--broker-host")
+    parser.add_argument("--broker-port", type=int)
+    parser.add_argument("--client-id", help="MQTT client id (the persistent session's name)")
+    parser.add_argument("--share-group", help="MQTT 5 shared subscription group (scale out)")
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--batch-wait", type=float, default=0.5, help="seconds")
+    parser.add_argument("--command-interval", type=float, default=2.0, help="seconds")
+    parser.add_argument("--ble-interval", type=float, default=60.0, help="seconds between rounds")
+    parser.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def read_api_key(path: Path | None) -> str:
+    if path is not None:
+        key = path.read_text().strip()
+    else:
+        key = os.environ.get("PREPAID_GATEWAY_API_KEY", "").strip()
+    if not key:
+        raise SystemExit("no API key: give --api-key-file or set PREPAID_GATEWAY_API_KEY")
+    return key
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    key = read_api_key(args.api_key_file)
+    api = DeviceApiClient(args.odoo_url, args.gateway, key, sign=args.sign)
+    try:
+        config = api.config()
+    except (DeviceApiError, DeviceApiUnavailable) as exc:
+        _logger.error("cannot read the gateway's settings from Odoo: %s", exc)
+        return 2
+    mode = args.mode or {"mqtt": "mqtt", "ble_bridge": "ble"}.get(config.get("gateway_type"))
+    if mode is None:
+        kind = config.get("gateway_type")
+        _logger.error("gateway %s is a %s: nothing to run", args.gateway, kind)
+        return 2
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    if mode == "mqtt":
+        return _run_mqtt(api, config.get("mqtt") or {}, args, stop)
+    return _run_ble(api, args, stop)
+
+
+def _run_mqtt(api, broker: dict, args, stop: threading.Event) -> int:
+    settings = MqttSettings(
+        host=args.broker_host or broker.get("host") or "127.0.0.1",
+        port=args.broker_port or broker.get("port") or 1883,
+        client_id=args.client_id or broker.get("client_id") or f"prepaid-gateway-{args.gateway}",
+        username=broker.get("username") or None,
+        password=broker.get("password") or None,
+        tls=bool(broker.get("tls")),
+        share_group=args.share_group,
+        batch_size=args.batch_size,
+        batch_wait=args.batch_wait,
+        command_interval=args.command_interval,
+    )
+    runner = MqttRunner(api, settings).start(wait=0)
+    _logger.info("gateway %s: MQTT runner started as %s", args.gateway, settings.client_id)
+    try:
+        while not stop.wait(30):
+            _logger.info("%s", runner.stats)
+    finally:
+        runner.stop()
+    return 0
+
+
+def _run_ble(api, args, stop: threading.Event) -> int:
+    bridge = BleBridge(api)
+
+    async def main():
+        event = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        threading.Thread(
+            target=lambda: (stop.wait(), loop.call_soon_threadsafe(event.set)), daemon=True
+        ).start()
+        await bridge.run_forever(args.ble_interval, event)
+
+    asyncio.run(main())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,409 @@
+"""G1/G2/G5: the gateway runner against a real Mosquitto and a small HTTP stand-in for the
+device API (the same runner against the real Odoo device API is tested in meter_gateway's
+``test_runner.py``)."""
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from prepaid_core.gateway_runner.api import DeviceApiClient, DeviceApiError, DeviceApiUnavailable
+from prepaid_core.gateway_runner.ble import BleBridge
+from prepaid_core.gateway_runner.cli import main as cli_main
+from prepaid_core.gateway_runner.mapping import UnsupportedCommand, command_from_api
+from prepaid_core.gateway_runner.mqtt import MqttRunner, MqttSettings
+from prepaid_core.protocols import mqtt_schema as schema
+from prepaid_core.simulator import ble
+from prepaid_core.simulator.clock import AcceleratedClock, ManualClock, utc
+from prepaid_core.simulator.meter import MeterConfig, VirtualMeter
+from prepaid_core.simulator.mqtt_meter import MqttFleet
+from prepaid_core.tokens import TokenKind, issue_token, token_to_text
+
+KEY = "runner-test-key-0123456789"
+VENDING = b"test vending key 0123456789abcdef"
+_clients = itertools.count(1)
+
+
+class FakeDeviceApi:
+    """What the runner needs of Odoo's device API: authentication, idempotency by message
+    id, push, commands fetch/ack.  ``fail_push`` answers 503 to that many pushes."""
+
+    def __init__(self, gateway_id=7, key=KEY):
+        self.gateway_id, self.key = gateway_id, key
+        self.readings, self.events, self.acks = [], [], []
+        self.commands, self.sent = [], []
+        self.answers = {}
+        self.fail_push = 0
+        self.requests = []
+        self.lock = threading.Lock()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status, answer = api.handle(self.path, self.headers, body)
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _authentic(self, headers, body):
+        if headers.get("X-Gateway-Id") != str(self.gateway_id):
+            return False
+        if headers.get("X-Signature"):
+            signing = hashlib.sha256(self.key.encode()).hexdigest().encode()
+            signed = f"{headers['X-Timestamp']}.{headers['X-Message-Id']}.".encode() + body
+            expected = hmac.new(signing, signed, "sha256").hexdigest()
+            return hmac.compare_digest(expected, headers["X-Signature"])
+        return hmac.compare_digest(headers.get("X-Api-Key", ""), self.key)
+
+    def handle(self, path, headers, body):
+        with self.lock:
+            self.requests.append((path, dict(headers)))
+            if not self._authentic(headers, body):
+                return 401, {"error": {"code": "unauthorized", "message": "wrong key"}}
+            key = headers["X-Message-Id"]
+            if key in self.answers:
+                return 200, self.answers[key]
+            payload = json.loads(body)
+            endpoint = path.rsplit("/v1/", 1)[1]
+            if endpoint == "push":
+                if self.fail_push:
+                    self.fail_push -= 1
+                    return 503, {"error": {"code": "down", "message": "database restarting"}}
+                self.readings += payload["readings"]
+                self.events += payload["events"]
+                answer = {"stored": len(payload["readings"]), "rejected": []}
+            elif endpoint == "commands/fetch":
+                batch, self.commands = self.commands[: payload["limit"]], []
+                self.sent += batch
+                answer = {"commands": batch}
+            elif endpoint == "commands/ack":
+                self.acks += payload["acks"]
+                answer = {"acks": [{"id": a["id"], "state": "confirmed"} for a in payload["acks"]]}
+            elif endpoint == "config":
+                return 200, {"gateway_type": "mqtt", "mqtt": {}}
+            else:
+                return 404, {"error": {"code": "not_found", "message": path}}
+            self.answers[key] = answer
+            return 200, answer
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def device_api():
+    api = FakeDeviceApi()
+    yield api
+    api.close()
+
+
+class FleetThread:
+    """Simulated 4G meters (``MqttFleet``) served by an asyncio loop in a thread."""
+
+    def __init__(self, broker, addresses, reading_interval=10**6):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        clock = AcceleratedClock()
+        meters = [VirtualMeter(MeterConfig(a, vending_key=VENDING), clock) for a in addresses]
+
+        async def start():
+            fleet = MqttFleet(
+                meters, broker.host, broker.port, clock, reading_interval=reading_interval
+            )
+            await fleet.start(timeout=20)
+            await fleet.wait_connected(timeout=10)
+            return fleet
+
+        self.fleet = self.call(start())
+
+    def call(self, coroutine, timeout=30):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def do(self, function):
+        async def run():
+            return function()
+
+        return self.call(run())
+
+    def publish_reading(self, address):
+        self.do(lambda: self.fleet[address].publish_reading())
+
+    def stop(self):
+        self.call(self.fleet.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def until(predicate, timeout=15.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def make_runner(broker, device_api, client_id, **settings):
+    api = DeviceApiClient(device_api.url, device_api.gateway_id, KEY, retries=0, backoff=0.01)
+    return MqttRunner(
+        api,
+        MqttSettings(
+            broker.host,
+            broker.port,
+            client_id=client_id,
+            batch_wait=0.05,
+            command_interval=0.1,
+            retry_wait=0.1,
+            **settings,
+        ),
+    )
+
+
+def test_readings_posted_then_acknowledged_and_kept_while_runner_is_down(mosquitto, device_api):
+    addresses = ["301000000001", "301000000002"]
+    fleet = FleetThread(mosquitto, addresses)
+    client_id = f"runner-{next(_clients)}"
+    try:
+        runner = make_runner(mosquitto, device_api, client_id).start()
+        until(lambda: runner.connected, what="runner connected")
+        fleet.publish_reading(addresses[0])
+        until(lambda: len(device_api.readings) == 1, what="first reading posted")
+        runner.stop()
+        # the consumer is down: meters keep publishing, the broker keeps it for the session
+        for address in addresses:
+            fleet.publish_reading(address)
+        time.sleep(0.3)
+        assert len(device_api.readings) == 1
+        runner = make_runner(mosquitto, device_api, client_id).start()
+        until(lambda: len(device_api.readings) == 3, what="readings kept while down")
+        runner.stop()
+        row = device_api.readings[-1]
+        assert row["address"] in addresses and row["relay_state"] == "on"
+        assert Decimal(row["forward_total"]) >= 0  # exact decimal text, never a float
+        assert isinstance(row["forward_total"], str)
+        assert {r["address"] for r in device_api.readings[1:]} == set(addresses)
+    finally:
+        fleet.stop()
+
+
+def test_no_broker_ack_before_the_batch_is_committed(mosquitto, device_api):
+    address = "302000000001"
+    fleet = FleetThread(mosquitto, [address])
+    client_id = f"runner-{next(_clients)}"
+    try:
+        device_api.fail_push = 10**6  # Odoo is down: every push answers 503
+        runner = make_runner(mosquitto, device_api, client_id).start()
+        fleet.publish_reading(address)
+        until(lambda: runner.stats.api_failures >= 2, what="failed pushes")
+        acked = []
+        real_ack = runner.client.ack
+        runner.client.ack = lambda mid, qos: acked.append(mid) or real_ack(mid, qos)
+        time.sleep(0.3)
+        assert acked == [] and device_api.readings == []
+        runner.stop()  # dies without acknowledging: the broker still holds the message
+        device_api.fail_push = 0
+        runner = make_runner(mosquitto, device_api, client_id).start()
+        until(lambda: len(device_api.readings) == 1, what="reading after Odoo came back")
+        runner.stop()
+        runner = make_runner(mosquitto, device_api, client_id).start()
+        time.sleep(0.5)  # acknowledged after the commit: not delivered a second time
+        runner.stop()
+        assert len(device_api.readings) == 1
+    finally:
+        fleet.stop()
+
+
+def test_commands_published_executed_and_acknowledged(mosquitto, device_api):
+    address = "303000000001"
+    fleet = FleetThread(mosquitto, [address])
+    meter = fleet.fleet[address].meter
+    token = token_to_text(issue_token(VENDING, address, TokenKind.CREDIT, Decimal(25), 1))
+    device_api.commands = [
+        {"id": 11, "address": address, "kind": "relay_off", "payload": {}, "attempt": 1},
+        {"id": 12, "address": address, "kind": "price", "payload": {"price": "0.8123"}},
+        {"id": 13, "address": address, "kind": "credit", "payload": {"token": token}},
+        {"id": 14, "address": address, "kind": "price", "payload": {"price": "-1"}},
+        {"id": 15, "address": address, "kind": "thresholds", "payload": {"alarm1": 20}},
+    ]
+    runner = make_runner(mosquitto, device_api, f"runner-{next(_clients)}").start()
+    try:
+        until(lambda: {a["id"] for a in device_api.acks} >= {11, 12, 13, 14, 15}, what="acks")
+        acks = {a["id"]: a for a in device_api.acks}
+        assert acks[11] == {
+            "id": 11,
+            "success": True,
+            "reason": "meter: executed",
+            "relay_state": "off",
+        }
+        assert acks[12]["success"] and acks[13]["success"]
+        assert not acks[14]["success"] and "bad payload" in acks[14]["reason"]
+        assert acks[14]["permanent"] and acks[15]["permanent"]  # no retry can help
+        assert not acks[15]["success"] and "alarm2" in acks[15]["reason"]
+        assert meter.relay == "off" and meter.price == Decimal("0.8123")
+        assert meter.credited_total == Decimal(25)
+        # the server resends command 11 (its answer was late): the meter does not toggle again
+        toggles = meter.relay_toggles
+        device_api.commands = [
+            {"id": 11, "address": address, "kind": "relay_off", "payload": {}, "attempt": 2}
+        ]
+        until(lambda: sum(a["id"] == 11 for a in device_api.acks) == 2, what="second ack")
+        assert device_api.acks[-1]["reason"] == "meter: executed earlier (duplicate delivery)"
+        assert meter.relay_toggles == toggles
+        # relay events reached the device API too
+        until(lambda: any(e["event_type"] == "relay_off" for e in device_api.events), what="event")
+    finally:
+        runner.stop()
+        fleet.stop()
+
+
+def test_invalid_messages_do_not_block_the_others(mosquitto, device_api):
+    runner = make_runner(mosquitto, device_api, f"runner-{next(_clients)}").start()
+    publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{next(_clients)}")
+    publisher.connect(mosquitto.host, mosquitto.port)
+    publisher.loop_start()
+    try:
+        until(lambda: runner.connected, what="runner connected")
+        time.sleep(0.2)
+        publisher.publish(schema.topic_for("304000000001", "reading"), b"garbage", qos=1)
+        good = schema.Reading("r-1", utc(2025, 3, 1), Decimal("12.5"), "on")
+        info = publisher.publish(
+            schema.topic_for("304000000001", "reading"), schema.encode(good), qos=1
+        )
+        info.wait_for_publish(5)
+        until(lambda: len(device_api.readings) == 1, what="valid reading")
+        assert runner.stats.invalid == 1
+        assert device_api.readings[0]["read_at"] == "2025-03-01T00:00:00Z"
+    finally:
+        publisher.disconnect()
+        publisher.loop_stop()
+        runner.stop()
+
+
+def test_api_client_hmac_retries_with_same_message_id_and_errors(device_api):
+    signed = DeviceApiClient(device_api.url, 7, KEY, sign=True, retries=2, backoff=0.01)
+    device_api.fail_push = 1
+    answer = signed.push([{"address": "1", "forward_total": Decimal("1.5")}], message_id="m-x")
+    assert answer["stored"] == 1
+    pushes = [h for p, h in device_api.requests if p.endswith("/push")]
+    assert len(pushes) == 2 and {h["X-Message-Id"] for h in pushes} == {"m-x"}
+    assert all("X-Api-Key" not in h and KEY not in json.dumps(h) for h in pushes)
+    assert device_api.readings[0]["forward_total"] == "1.5"
+    # a replay of the same message id gets the first answer, nothing stored twice
+    assert signed.push([{"address": "1"}], message_id="m-x") == answer
+    assert len(device_api.readings) == 1
+    with pytest.raises(DeviceApiError) as error:
+        DeviceApiClient(device_api.url, 7, "wrong", retries=0).push([], [])
+    assert error.value.status == 401 and error.value.code == "unauthorized"
+    assert "wrong" not in repr(DeviceApiClient(device_api.url, 7, "wrong"))
+    with pytest.raises(DeviceApiUnavailable):
+        DeviceApiClient("http://127.0.0.1:9", 7, KEY, retries=1, backoff=0.01).push([], [])
+
+
+def test_command_mapping_refuses_what_mqtt_cannot_carry():
+    command = {"id": 5, "address": "000000000001", "kind": "protect_on", "payload": None}
+    message = command_from_api(command)
+    assert (message.cmd, message.params, message.cmd_id) == ("protect", {"on": True}, "5")
+    with pytest.raises(UnsupportedCommand):
+        command_from_api({"id": 6, "address": "000000000001", "kind": "credit", "payload": {}})
+    with pytest.raises(UnsupportedCommand):
+        command_from_api({"id": 7, "address": "000000000001", "kind": "read_all"})
+
+
+def test_cli_reads_the_key_from_a_file_and_never_from_arguments(tmp_path, device_api, capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["--odoo-url", device_api.url, "--gateway", "7", "--api-key", KEY])
+    missing = tmp_path / "empty.key"
+    missing.write_text("")
+    with pytest.raises(SystemExit, match="no API key"):
+        cli_main(["--odoo-url", device_api.url, "--gateway", "7", "--api-key-file", str(missing)])
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text("not-the-key\n")
+    code = cli_main(["--odoo-url", device_api.url, "--gateway", "7", "--api-key-file", str(wrong)])
+    assert code == 2
+    assert "not-the-key" not in capsys.readouterr().err
+
+
+# === BLUETOOTH BRIDGE === #
+
+ADDR_A, MAC_A = "000000005001", "C0:FF:EE:00:50:01"
+ADDR_B, MAC_B = "000000005002", "C0:FF:EE:00:50:02"
+
+
+def _token(address, amount, sequence):
+    return token_to_text(issue_token(VENDING, address, TokenKind.CREDIT, Decimal(amount), sequence))
+
+
+def test_ble_bridge_delivers_tokens_in_order_reads_and_never_credits_twice(device_api):
+    clock = ManualClock(utc(2025, 3, 1))
+    network = ble.FakeBleNetwork()
+    meter_a = VirtualMeter(MeterConfig(ADDR_A, vending_key=VENDING, balance=Decimal(10)), clock)
+    meter_b = VirtualMeter(MeterConfig(ADDR_B, vending_key=VENDING, balance=Decimal(10)), clock)
+    network.add(ble.BlePeripheral(meter_a, MAC_A))
+    network.add(ble.BlePeripheral(meter_b, MAC_B))
+    network.move_away(MAC_B)
+    api = DeviceApiClient(device_api.url, 7, KEY, retries=0)
+    bridge = BleBridge(
+        api,
+        {ADDR_A: MAC_A, ADDR_B: MAC_B},
+        backend=ble.FakeBleakBackend,
+        backend_kwargs={"network": network},
+    )
+
+    def credit(command_id, address, amount, sequence):
+        token = _token(address, amount, sequence)
+        payload = {"token": token, "sequence": sequence, "amount": str(amount)}
+        return {"id": command_id, "address": address, "kind": "credit", "payload": payload}
+
+    # fetched out of order: the bridge writes sequence 1 before 2
+    device_api.commands = [
+        credit(2, ADDR_A, 20, 2),
+        credit(1, ADDR_A, 5, 1),
+        credit(3, ADDR_B, 7, 1),
+        {"id": 4, "address": ADDR_A, "kind": "relay_off", "payload": {}},
+    ]
+    asyncio.run(bridge.run_once())
+    acks = {a["id"]: a for a in device_api.acks}
+    assert acks[1]["success"] and acks[2]["success"]
+    assert meter_a.credited_total == Decimal(25)
+    assert acks[3] == {
+        "id": 3,
+        "success": False,
+        "delivered": False,
+        "reason": acks[3]["reason"],
+    }
+    assert "not reached" in acks[3]["reason"]
+    assert not acks[4]["success"] and "not supported over Bluetooth" in acks[4]["reason"]
+    assert acks[4]["permanent"]
+    assert [r["address"] for r in device_api.readings] == [ADDR_A]
+    assert Decimal(device_api.readings[0]["meter_balance"]) == Decimal(35)
+    # R10: the result of token 2 was lost, the server sends it again: confirmed, not re-applied
+    network.come_back(MAC_B)
+    device_api.commands = [credit(2, ADDR_A, 20, 2), credit(3, ADDR_B, 7, 1)]
+    asyncio.run(bridge.run_once())
+    acks = device_api.acks[-2:]
+    assert all(a["success"] for a in acks), acks
+    assert "already applied" in next(a for a in acks if a["id"] == 2)["reason"]
+    assert meter_a.credited_total == Decimal(25) and meter_b.credited_total == Decimal(7)
+    assert bridge.stats.tokens_already_applied == 1 and bridge.stats.tokens_applied == 3
