@@ -46,8 +46,9 @@ def main():
             [gateway.id],
         )
         cr.execute(
-            "UPDATE prepaid_meter SET baseline_total = NULL, baseline_at = NULL, "
-            "last_reading_at = NULL, last_total = NULL WHERE gateway_id = %s",
+            "UPDATE prepaid_meter_latest l SET baseline_total = NULL, baseline_at = NULL, "
+            "last_reading_at = NULL, last_total = NULL "
+            "FROM prepaid_meter m WHERE m.latest_id = l.id AND m.gateway_id = %s",
             [gateway.id],
         )
         cr.execute(

@@ -103,18 +103,26 @@ def bench_gateway(env, name, gateway_type, meters, address_prefix, api_key=None)
         unit = env["prepaid.unit"].create({"name": name, "building_id": building.id})
         model = env.ref("prepaid_meter.meter_model_ddsy_5_60")
         width = 12 - len(address_prefix)
+        # each meter with its latest-state record (prepaid.meter delegates to it)
         env.cr.execute(
             """
+            WITH latest AS (
+                INSERT INTO prepaid_meter_latest (connection_state, actual_relay_state,
+                                                  relay_mismatch)
+                SELECT 'never', 'unknown', false FROM generate_series(%s, %s)
+                RETURNING id)
             INSERT INTO prepaid_meter (name, address, model_id, unit_id, building_id,
                 site_id, company_id, gateway_id, state, ct_ratio, pt_ratio, multiplier,
-                desired_relay_state, actual_relay_state, connection_state, status, active,
+                desired_relay_state, status, active, latest_id,
                 utility, access_token, create_uid, write_uid, create_date, write_date)
             SELECT %s || '-' || n, %s || lpad(n::text, %s, '0'), %s, %s, %s, %s, %s, %s,
-                   'in_service', 1, 1, 1, 'on', 'unknown', 'never', 'normal', true,
+                   'in_service', 1, 1, 1, 'on', 'normal', true, l.id,
                    'electricity', md5(random()::text), 1, 1, now(), now()
-              FROM generate_series(%s, %s) n
+              FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM latest) l
+              JOIN generate_series(%s, %s) WITH ORDINALITY AS g(n, rn) ON g.rn = l.rn
             """,
             [
+                *(have + 1, meters),
                 *(name, address_prefix, width, model.id, unit.id, building.id, site.id),
                 *(env.company.id, gateway.id, have + 1, meters),
             ],
