@@ -43,7 +43,8 @@ def open_registry(db, module):
     subprocess.run(
         [
             *(sys.executable, "-m", "odoo", *base),
-            *("-u" if exists == "1" else "-i", module, "--stop-after-init", "--log-level=warn"),
+            # -i installs the module, or updates it where it is installed
+            *("-i", module, "--stop-after-init", "--log-level=warn"),
         ],
         check=True,
     )
