@@ -557,34 +557,47 @@ class PrepaidMeterReading(models.Model):
         self.env["prepaid.meter"].flush_model()
         self.env["prepaid.meter.latest"].flush_model()
         companies = self.env.companies.ids if not self.env.su else self._all_company_ids()
-        select = SQL(
+        columns = SQL(
             """
             SELECT m.id, m.address, m.gateway_id, m.company_id, m.multiplier::text,
                    l.baseline_total::text, l.baseline_at, m.model_id, mm.bidirectional,
                    m.latest_id,
                    CASE WHEN m.state = 'in_service' AND mm.has_relay
                         THEN m.desired_relay_state END
-              FROM prepaid_meter m
-              JOIN prepaid_meter_model mm ON mm.id = m.model_id
-              JOIN prepaid_meter_latest l ON l.id = m.latest_id
+            """
+        )
+        joins = SQL(
+            """
+            JOIN prepaid_meter_model mm ON mm.id = m.model_id
+            JOIN prepaid_meter_latest l ON l.id = m.latest_id
             """
         )
         where = SQL("m.state != 'removed' AND m.company_id = ANY(%s)", companies)
         fetched = []
         if ids:
-            # a join on the unnested ids: a hash join, where "= ANY" would probe a long array
-            self.env.cr.execute(
-                SQL(
-                    "%s JOIN unnest(%s::int[]) AS wanted(id) ON wanted.id = m.id WHERE %s",
-                    select,
-                    "{" + ",".join(map(str, ids)) + "}",
-                    where,
+            wanted = "{" + ",".join(map(str, ids)) + "}"
+            if len(ids) > 20000:
+                # most of the fleet: one hash join on the unnested ids
+                meters = SQL("prepaid_meter m JOIN unnest(%s::int[]) w(id) ON w.id = m.id", wanted)
+            else:
+                # a part of it: one primary-key lookup per id (OFFSET 0 keeps the planner
+                # from turning it back into a scan of every meter)
+                meters = SQL(
+                    "unnest(%s::int[]) w(id) CROSS JOIN LATERAL "
+                    "(SELECT * FROM prepaid_meter WHERE id = w.id OFFSET 0) m",
+                    wanted,
                 )
-            )
+            self.env.cr.execute(SQL("%s FROM %s %s WHERE %s", columns, meters, joins, where))
             fetched += self.env.cr.fetchall()
         if addresses:
             self.env.cr.execute(
-                SQL("%s WHERE %s AND m.address = ANY(%s)", select, where, list(addresses))
+                SQL(
+                    "%s FROM prepaid_meter m %s WHERE %s AND m.address = ANY(%s)",
+                    columns,
+                    joins,
+                    where,
+                    list(addresses),
+                )
             )
             fetched += self.env.cr.fetchall()
         limits, multipliers = {}, {}
