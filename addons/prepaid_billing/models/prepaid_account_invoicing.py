@@ -58,7 +58,8 @@ class PrepaidAccount(models.Model):
     @api.model
     def _invoicing_candidates(self, today):
         """Open accounts of companies invoicing consumption whose latest billing day has not
-        been invoiced yet (one query, whatever the number of accounts)."""
+        been invoiced yet (one query, whatever the number of accounts), in the companies
+        of the user (all of them for the scheduler)."""
         self.env.cr.execute(
             SQL(
                 """
@@ -68,7 +69,7 @@ class PrepaidAccount(models.Model):
                       FROM prepaid_account a
                       JOIN res_company c ON c.id = a.company_id
                       LEFT JOIN prepaid_tariff t ON t.id = a.tariff_id
-                     WHERE a.state = 'open' AND c.prepaid_accounting
+                     WHERE a.state = 'open' AND c.prepaid_accounting AND %(companies)s
                        AND EXISTS (SELECT 1 FROM prepaid_consumption_product p
                                     WHERE p.company_id = a.company_id)
                 )
@@ -82,6 +83,10 @@ class PrepaidAccount(models.Model):
                  ORDER BY id
                 """,
                 today=today,
+                # the scheduler runs as superuser (every company); a user, in their companies
+                companies=SQL("TRUE")
+                if self.env.su
+                else SQL("a.company_id = ANY(%s)", self.env.companies.ids),
             )
         )
         return self.browse([row[0] for row in self.env.cr.fetchall()])
@@ -303,7 +308,16 @@ class PrepaidAccount(models.Model):
         for account in self:
             account._check_open()
             invoices |= account._invoice_consumption(until=today)
-        return self.action_view_invoices(invoices)
+        if invoices and self.env["account.move"].has_access("read"):
+            return self.action_view_invoices(invoices)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "message": self.env._("%(count)s invoices posted.", count=len(invoices)),
+                "type": "success",
+            },
+        }
 
     def action_view_invoices(self, invoices=None):
         invoices = invoices if invoices is not None else self.sudo().invoice_ids

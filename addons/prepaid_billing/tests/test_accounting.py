@@ -330,6 +330,27 @@ class TestAccountingCycle(PrepaidAccountingCommon):
 
 @tagged("post_install", "-at_install")
 class TestAccountingAccess(PrepaidAccountingCommon):
+    def test_manager_invoices_now_without_accounting_rights(self):
+        manager = self._user("prepaid_boss", "prepaid_meter.group_prepaid_manager")
+        self.account._recharge("20")
+        self._ingest(self.meter, (0, 1000), (60, 1010))
+        self._deduct()
+        result = self.account.with_user(manager).action_invoice_consumption()
+        self.assertEqual(result["tag"], "display_notification")
+        self.assertRecordValues(
+            self.account.invoice_ids, [{"amount_total": 5.0, "payment_state": "paid"}]
+        )
+
+    def test_ledger_only_company(self):
+        """Accounting off: the ledger alone (sub-cent amounts allowed), nothing invoiced."""
+        self.company.prepaid_accounting = False
+        self.account._recharge("10.1234")
+        self._ingest(self.meter, (0, 1000), (60, 1010))
+        self._deduct()
+        self.assertFalse(self.account.payment_ids)
+        self.assertFalse(self.account._invoice_consumption())
+        self.assertEqual(self._balance(), Decimal("5.1234"))
+
     def test_accountant_reads_operator_of_other_company_does_not(self):
         self.account._recharge("30")
         accountant = self._user(
