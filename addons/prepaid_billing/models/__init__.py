@@ -8,6 +8,7 @@ from . import (
     prepaid_account_line_accounting,
     prepaid_account_line_receipt,
     prepaid_account_payment,
+    prepaid_account_receipt,
     prepaid_consumption_product,
     prepaid_meter,
     prepaid_tariff,

@@ -235,7 +235,15 @@ class PrepaidAccount(models.Model):
         if to_bill:
             invoice = self._create_consumption_invoice(to_bill, new_lines, until)
             new_lines.write({"invoice_id": invoice.id})
-        self.sudo().invoiced_until = until or fields.Date.context_today(self)
+        # always an update of the account row: a concurrent invoicing of this account that
+        # waited on the lock then fails to serialise and is retried, seeing this invoice
+        reached = until or fields.Date.context_today(self)
+        self.env.cr.execute(
+            "UPDATE prepaid_account SET invoiced_until = GREATEST(invoiced_until, %s) "
+            "WHERE id = %s",
+            [reached, self.id],
+        )
+        self.invalidate_recordset(["invoiced_until"])
         return invoice
 
     def _create_consumption_invoice(self, to_bill, lines, until):

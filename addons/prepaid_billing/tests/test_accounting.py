@@ -244,6 +244,23 @@ class TestAccountingCycle(PrepaidAccountingCommon):
         self.assertAlmostEqual(sum(receivable_lines.mapped("balance")), 0.0)
         self.assertTrue(all(receivable_lines.mapped("reconciled")), "all matched")
 
+    def test_late_consumption_goes_on_next_invoice(self):
+        """A meter's backlog charged after its day was invoiced is billed once, next time."""
+        self.account._recharge("50")
+        self._ingest(self.meter, (0, 1000), (MAR_31_NOON - 1440, 1010))  # March 30: 5.00
+        self._deduct()
+        first = self.account._invoice_consumption(until=date(2026, 4, 1))
+        self.assertEqual(first.amount_total, 5.0)
+        self._ingest(self.meter, (MAR_31_NOON, 1016))  # March 31, arriving late: 3.00
+        self._deduct()
+        self.assertFalse(self.account._invoice_consumption(until=date(2026, 3, 31)))
+        second = self.account._invoice_consumption(until=date(2026, 5, 1))
+        self.assertEqual(second.amount_total, 3.0)
+        self.assertFalse(self.account._invoice_consumption(until=date(2026, 5, 1)))
+        self.assertRecordValues(
+            self._agreement(), [{"invoiced": 8.0, "not_invoiced": 0.0, "difference": 0.0}]
+        )
+
     def test_tampered_ledger_shows_difference(self):
         self.account._recharge("50")
         self._ingest(self.meter, (0, 1000), (60, 1010))  # 5.00

@@ -73,7 +73,10 @@ class TestReceipt(PrepaidAccountingCommon):
         self.assertEqual(self._pages(self._pdf(RECEIPT, refund)), 1)
 
     def test_account_opening_receipt(self):
+        self.assertIn("not read yet", self._html(OPENING, self.account))
+        self._ingest(self.meter, (0, 1000), (60, 1010))
         html = self._html(OPENING, self.account)
+        self.assertIn("1,000.00", html, "the first reading of the tenancy")
         self._assert_three_copies(html)
         self.assertIn("Account Opening", html)
         self.assertIn(self.meter.name, html)
