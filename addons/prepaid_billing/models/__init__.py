@@ -11,6 +11,8 @@ from . import (
     prepaid_account_receipt,
     prepaid_consumption_product,
     prepaid_meter,
+    prepaid_meter_alarm_history,
+    prepaid_meter_event,
     prepaid_tariff,
     prepaid_tariff_segment,
     prepaid_tariff_step,

@@ -5,6 +5,7 @@ from datetime import date
 from openpyxl import load_workbook
 
 from odoo.tests import tagged
+from odoo.tools.safe_eval import safe_eval
 
 from .test_accounting import APR_01_NOON, MAR_31_NOON, PrepaidAccountingCommon
 
@@ -129,6 +130,31 @@ class TestReportCentre(PrepaidAccountingCommon):
         level = header.index(meters._fields["alarm_level"].string)
         self.assertEqual(sorted(row[address] for row in rows), ["000000000101", "000000000102"])
         self.assertEqual({row[level] for row in rows}, {"Alarm 2"})
+
+    def test_alarm_history(self):
+        """Each change of alarm level is a meter event, in the alarm history."""
+        self.account._recharge("30")
+        self._ingest(self.meter, (0, 1000), (180, 1024))  # 12.00: 18 left, below alarm 1
+        self._deduct()
+        self._ingest(self.meter, (360, 1051))  # 13.50: 4.50 left, alarm 2
+        self._deduct()
+        self.account._recharge("50")
+        action = self.env.ref("prepaid_billing.prepaid_alarm_history_action")
+        events = self.env["prepaid.meter.event"].search(
+            [
+                *safe_eval(action.domain),
+                ("meter_id", "=", self.meter.id),
+                ("event_type", "=", "alarm_level"),
+            ],
+            order="id",
+        )
+        self.assertEqual(events.mapped("code"), ["alarm1", "alarm2", "normal"])
+        self.assertEqual(events[0].reason, "Alarm 1 (was Normal)")
+        self.assertEqual(set(events.mapped("source")), {"system"})
+        header, rows, _totals = self._export(
+            events, ["event_at", "meter_id", "event_type", "reason"], "Alarms"
+        )
+        self.assertEqual([row[header.index("Reason")] for row in rows][-1], "Normal (was Alarm 2)")
 
     def test_report_access(self):
         self.account._recharge("30")
