@@ -7,6 +7,7 @@
     "author": "Prepaid Energy contributors",
     "license": "LGPL-3",
     "depends": ["prepaid_meter", "account", "sms"],
+    "external_dependencies": {"python": ["xlsxwriter"]},
     "data": [
         "security/ir.model.access.csv",
         "security/prepaid_billing_rules.xml",
