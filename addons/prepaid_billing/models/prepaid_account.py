@@ -546,7 +546,8 @@ class PrepaidAccount(models.Model):
                 trace[1] = end.isoformat()
                 trace[2] += 1
                 for line in result.lines:
-                    lkey = f"{line.version}|{line.band}|{line.step}"
+                    # the utility keeps water and power apart for invoicing (B9)
+                    lkey = f"{line.version}|{line.band}|{line.step}|{tariff.utility}"
                     acc = day[6].get(lkey)
                     if acc is None:
                         day[6][lkey] = [line.quantity, line.amount, line.unit_price]

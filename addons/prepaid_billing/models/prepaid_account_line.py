@@ -51,7 +51,7 @@ class PrepaidAccountLine(models.Model):
     detail = fields.Json(
         readonly=True,
         help="Readings and tariff lines of a deduction: per meter (first, last reading time, "
-        "number of readings) and per (version, band, step) quantity and amount.",
+        "number of readings) and per (version, band, step, utility) quantity and amount.",
     )
 
     _deduction_day_uniq = models.UniqueIndex(

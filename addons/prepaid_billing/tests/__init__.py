@@ -1,1 +1,10 @@
-from . import test_account, test_alarm, test_deduction, test_recharge, test_tariff
+from . import (
+    test_account,
+    test_accounting,
+    test_alarm,
+    test_deduction,
+    test_receipt,
+    test_recharge,
+    test_report_centre,
+    test_tariff,
+)

@@ -40,7 +40,7 @@ class TestDeduction(PrepaidBillingCommon):
         self.assertEqual(lines.reading_count, 3)
         self.assertEqual(lines.reading_to, self.t0 + timedelta(minutes=180))
         self.assertEqual(lines.detail["meters"][str(self.meter.id)][2], 3)
-        self.assertEqual(lines.detail["lines"]["v1|flat|1"][:2], ["20", "10.0000"])
+        self.assertEqual(lines.detail["lines"]["v1|flat|1|electricity"][:2], ["20", "10.0000"])
         # next day: a second line
         self._ingest(self.meter, (24 * 60 + 30, 1030))
         self._deduct()

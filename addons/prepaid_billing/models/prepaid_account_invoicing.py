@@ -1,0 +1,403 @@
+import logging
+from collections import defaultdict
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from odoo import Command, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL
+
+from prepaid_core import balance
+
+_logger = logging.getLogger(__name__)
+
+ZERO = balance.ZERO
+
+
+def _dec(value, places=4):
+    return Decimal(f"{value or 0.0:.{places}f}")
+
+
+class PrepaidAccount(models.Model):
+    """B9: consumption is invoiced with native customer invoices.
+
+    On each account's billing day (the billing day of its tariff) a scheduled action bills
+    the consumption charged before that day: one line per consumption product (utility and
+    time-of-use band), taxes from the product (included in the tariff price), posted and
+    reconciled against the tenant's prepayments.  Amounts are cumulative per product: an
+    invoice bills ``round(consumption charged so far) - invoiced so far``, so consumption
+    charged late (a meter's backlog) is billed by the next invoice and sub-cent remainders
+    never drift.  Cancellation issues the final invoice and settles the last sub-cent
+    remainder with a rounding line in the ledger."""
+
+    _inherit = "prepaid.account"
+
+    invoice_ids = fields.One2many("account.move", "prepaid_account_id", string="Invoices")
+    invoice_count = fields.Integer(compute="_compute_invoice_count")
+    invoiced_until = fields.Date(
+        readonly=True,
+        copy=False,
+        help="Consumption charged before this day is invoiced.",
+    )
+
+    @api.depends("invoice_ids")
+    def _compute_invoice_count(self):
+        for account in self:
+            account.invoice_count = len(account.sudo().invoice_ids)
+
+    # === BILLING DAY === #
+    def _billing_date(self, today):
+        """The latest billing day on or before ``today``."""
+        self.ensure_one()
+        day = min(max(self.tariff_id.billing_day or 1, 1), 28)
+        if today.day >= day:
+            return today.replace(day=day)
+        previous = today.replace(day=1) - timedelta(days=1)
+        return previous.replace(day=day)
+
+    @api.model
+    def _invoicing_candidates(self, today):
+        """Open accounts of companies invoicing consumption whose latest billing day has not
+        been invoiced yet (one query, whatever the number of accounts), in the companies
+        of the user (all of them for the scheduler)."""
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH acc AS (
+                    SELECT a.id, a.invoiced_until,
+                           LEAST(GREATEST(COALESCE(t.billing_day, 1), 1), 28) AS day
+                      FROM prepaid_account a
+                      JOIN res_company c ON c.id = a.company_id
+                      LEFT JOIN prepaid_tariff t ON t.id = a.tariff_id
+                     WHERE a.state = 'open' AND c.prepaid_accounting AND %(companies)s
+                       AND EXISTS (SELECT 1 FROM prepaid_consumption_product p
+                                    WHERE p.company_id = a.company_id)
+                )
+                SELECT id FROM acc
+                 WHERE invoiced_until IS NULL OR invoiced_until < (
+                    CASE WHEN EXTRACT(DAY FROM %(today)s::date) >= day
+                         THEN date_trunc('month', %(today)s::date)::date + (day - 1)
+                         ELSE (date_trunc('month', %(today)s::date) - interval '1 month')::date
+                              + (day - 1)
+                    END)
+                 ORDER BY id
+                """,
+                today=today,
+                # the scheduler runs as superuser (every company); a user, in their companies
+                companies=SQL("TRUE")
+                if self.env.su
+                else SQL("a.company_id = ANY(%s)", self.env.companies.ids),
+            )
+        )
+        return self.browse([row[0] for row in self.env.cr.fetchall()])
+
+    @api.model
+    def _cron_invoice_consumption(self, today=None):
+        """Scheduled: invoice every account whose billing day has come.  Each account is one
+        savepoint (one commit from the scheduler): a configuration error is posted on the
+        account and the others go on."""
+        today = today or fields.Date.context_today(self)
+        accounts = self._invoicing_candidates(today)
+        invoices = self.env["account.move"]
+        for index, account in enumerate(accounts, 1):
+            try:
+                with self.env.cr.savepoint():
+                    invoices |= account._invoice_consumption(until=account._billing_date(today))
+            except UserError as exc:
+                _logger.warning("Prepaid account %s not invoiced: %s", account.id, exc)
+                account.message_post(body=self.env._("Not invoiced: %(error)s", error=exc))
+            if self.env.context.get("prepaid_commit_progress"):
+                self.env["ir.cron"]._commit_progress(1, remaining=len(accounts) - index)
+        return invoices
+
+    def _invoicing_configured(self):
+        self.ensure_one()
+        return self._prepaid_accounting() and bool(
+            self.env["prepaid.consumption.product"]
+            .sudo()
+            .search_count([("company_id", "=", self.company_id.id)], limit=1)
+        )
+
+    # === CONSUMPTION BY PRODUCT === #
+    def _line_utilities(self, lines):
+        """For deduction lines written before tariff lines were keyed with their utility
+        (``version|band|step``): a function per line giving the utility of a version code,
+        the utility of the line's meters, or, for meters of both utilities, that of the
+        tariff whose version code it is."""
+        meter_ids = {int(m) for line in lines for m in (line.detail or {}).get("meters", {})}
+        meters = self.env["prepaid.meter"].sudo().with_context(active_test=False).browse(meter_ids)
+        utility_of = {meter.id: meter.utility for meter in meters}
+        codes = defaultdict(set)
+        for meter in meters:
+            for tariff in meter.tariff_id | meter.billing_tariff_id | self.tariff_id:
+                for version in tariff.version_ids:
+                    codes[version.code].add(tariff.utility)
+        default = self.tariff_id.utility or "electricity"
+
+        def resolver(line):
+            found = {utility_of.get(int(m)) for m in (line.detail or {}).get("meters", {})}
+            found.discard(None)
+            if len(found) == 1:
+                only = found.pop()
+                return lambda _version: only
+
+            def by_code(version):
+                candidates = codes.get(version, set()) & found if found else codes.get(version)
+                return sorted(candidates)[0] if candidates else default
+
+            return by_code
+
+        return resolver
+
+    def _consumption_by_product(self, lines):
+        """{product: [amount, quantity]} (Decimals) of deduction ledger ``lines``: each line's
+        tariff lines (its ``detail``) go to the product of their utility and band; a line
+        without detail goes to the account's utility, flat band."""
+        self.ensure_one()
+        products = self.env["prepaid.consumption.product"]
+        cache = {}
+
+        def product(utility, band):
+            key = (utility, band)
+            if key not in cache:
+                cache[key] = products._product_for(self.company_id, utility, band)
+            return cache[key]
+
+        resolver = self._line_utilities(lines)
+        totals = defaultdict(lambda: [ZERO, Decimal(0)])
+        for line in lines:
+            charged = -_dec(line.amount)
+            parts = defaultdict(lambda: [ZERO, Decimal(0)])
+            utility_of = resolver(line)
+            for key, values in ((line.detail or {}).get("lines") or {}).items():
+                version, band, _step, *utility = key.split("|")
+                part = parts[product(utility[0] if utility else utility_of(version), band)]
+                part[0] += Decimal(values[1])
+                part[1] += Decimal(values[0])
+            if not parts:
+                fallback = product(self.tariff_id.utility or "electricity", "flat")
+                parts[fallback] = [ZERO, _dec(line.quantity, 6)]
+            # the line's amount is the truth: any difference goes to its largest product
+            rest = charged - sum((p[0] for p in parts.values()), ZERO)
+            if rest:
+                parts[max(parts, key=lambda p: parts[p][0])][0] += rest
+            for prod, (amount, quantity) in parts.items():
+                totals[prod][0] += amount
+                totals[prod][1] += quantity
+        return totals
+
+    def _invoiced_by_product(self):
+        """{product: [amount, quantity]} already invoiced (posted invoices less credit notes)."""
+        self.ensure_one()
+        places = self.currency_id.decimal_places
+        lines = (
+            self.env["account.move.line"]
+            .sudo()
+            .search(
+                [
+                    ("move_id.prepaid_account_id", "=", self.id),
+                    ("parent_state", "=", "posted"),
+                    ("display_type", "=", "product"),
+                ]
+            )
+        )
+        totals = defaultdict(lambda: [ZERO, Decimal(0)])
+        for line in lines:
+            sign = -1 if line.move_id.move_type == "out_refund" else 1
+            totals[line.product_id][0] += sign * _dec(line.price_total, places)
+            totals[line.product_id][1] += sign * _dec(line.prepaid_quantity, 6)
+        return totals
+
+    # === INVOICING === #
+    def _invoice_consumption(self, until=None):
+        """Invoice the consumption charged before ``until`` (a date; ``None``: all of it, the
+        final invoice).  Returns the invoice (none when nothing is left to bill)."""
+        self.ensure_one()
+        self.check_access("read")
+        if not self._invoicing_configured():
+            return self.env["account.move"]
+        self._lock_balance()  # serialises with deductions, recharges and other invoicing
+        domain = [("account_id", "=", self.id), ("kind", "=", "deduction")]
+        if until:
+            domain.append(("date", "<", until))
+        lines = self.env["prepaid.account.line"].sudo().search(domain, order="date, id")
+        consumed = self._consumption_by_product(lines)
+        invoiced = self._invoiced_by_product()
+        quantum = Decimal(1).scaleb(-self.currency_id.decimal_places)
+        to_bill = []
+        for product in sorted(set(consumed) | set(invoiced), key=lambda p: p.id):
+            amount = consumed[product][0].quantize(quantum, ROUND_HALF_UP) - invoiced[product][0]
+            quantity = consumed[product][1] - invoiced[product][1]
+            if amount:
+                to_bill.append((product, amount, quantity))
+        new_lines = lines.filtered(lambda line: not line.invoice_id)
+        invoice = self.env["account.move"]
+        if to_bill:
+            invoice = self._create_consumption_invoice(to_bill, new_lines, until)
+            new_lines.write({"invoice_id": invoice.id})
+        # always an update of the account row: a concurrent invoicing of this account that
+        # waited on the lock then fails to serialise and is retried, seeing this invoice
+        reached = until or fields.Date.context_today(self)
+        self.env.cr.execute(
+            "UPDATE prepaid_account SET invoiced_until = GREATEST(invoiced_until, %s) "
+            "WHERE id = %s",
+            [reached, self.id],
+        )
+        self.invalidate_recordset(["invoiced_until"])
+        return invoice
+
+    def _create_consumption_invoice(self, to_bill, lines, until):
+        company = self.company_id.sudo()
+        total = sum((amount for _p, amount, _q in to_bill), ZERO)
+        sign = 1 if total >= 0 else -1
+        today = fields.Date.context_today(self)
+        first = lines[:1].date or self.invoiced_until
+        last = lines[-1:].date or ((until - timedelta(days=1)) if until else today)
+        period = self.env._("%(first)s to %(last)s", first=first, last=last) if first else ""
+        invoice_lines = []
+        for product, amount, quantity in to_bill:
+            unit = product.uom_id.name if product.uom_id else ""
+            label = f"{product.display_name}: {quantity.normalize():f} {unit}".strip()
+            invoice_lines.append(
+                Command.create(
+                    {
+                        "product_id": product.id,
+                        "name": f"{label} ({period})" if period else label,
+                        "quantity": 1.0,
+                        "price_unit": float(sign * amount),
+                        "prepaid_quantity": float(sign * quantity),
+                    }
+                )
+            )
+        invoice = (
+            self.env["account.move"]
+            .sudo()
+            .with_company(company)
+            .create(
+                {
+                    "move_type": "out_invoice" if sign > 0 else "out_refund",
+                    "partner_id": self.partner_id.id,
+                    "journal_id": company._prepaid_sale_journal().id,
+                    "company_id": company.id,
+                    "currency_id": company.currency_id.id,
+                    "invoice_date": min(until or today, today),
+                    "invoice_origin": self.name,
+                    "prepaid_account_id": self.id,
+                    "prepaid_invoiced_until": until or today,
+                    "invoice_line_ids": invoice_lines,
+                }
+            )
+        )
+        if invoice.currency_id.compare_amounts(invoice.amount_total, float(abs(total))):
+            raise UserError(
+                self.env._(
+                    "Invoice of %(account)s totals %(total)s instead of the %(charged)s charged: "
+                    "the consumption products' taxes must be included in the price.",
+                    account=self.display_name,
+                    total=invoice.amount_total,
+                    charged=abs(total),
+                )
+            )
+        invoice.action_post()
+        self._reconcile_prepayments()
+        self.message_post(
+            body=self.env._(
+                "Consumption invoiced: %(invoice)s, %(total)s.",
+                invoice=invoice._get_html_link(),
+                total=invoice.amount_total,
+            )
+        )
+        return invoice
+
+    def action_invoice_consumption(self):
+        """Managers: invoice what has been charged before today, now."""
+        today = fields.Date.context_today(self)
+        invoices = self.env["account.move"]
+        for account in self:
+            account._check_open()
+            invoices |= account._invoice_consumption(until=today)
+        if invoices and self.env["account.move"].has_access("read"):
+            return self.action_view_invoices(invoices)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "message": self.env._("%(count)s invoices posted.", count=len(invoices)),
+                "type": "success",
+            },
+        }
+
+    def action_view_invoices(self, invoices=None):
+        invoices = invoices if invoices is not None else self.sudo().invoice_ids
+        action = self.env["ir.actions.act_window"]._for_xml_id("account.action_move_out_invoice")
+        action.update(domain=[("id", "in", invoices.ids)], context={"create": False})
+        return action
+
+    # === CANCELLATION === #
+    def action_close(self):
+        """B5 + B9: before the final settlement, charge what is due, issue the final invoice
+        and bring the balance to the cent; the refund of the balance is an outbound payment."""
+        for account in self:
+            if not account._prepaid_accounting():
+                super(PrepaidAccount, account).action_close()
+                continue
+            account._check_open()
+            meters = account.with_context(active_test=False).meter_ids
+            account._run_deductions(meter_ids=meters.ids, manual=True)
+            account._invoice_consumption(until=None)
+            account._settle_rounding()
+            before = account.line_ids
+            super(PrepaidAccount, account).action_close()
+            refunds = (account.line_ids - before).filtered(
+                lambda line: line.kind == "refund" and not line.payment_id
+            )
+            for line in refunds:
+                payment = account._create_prepaid_payment(
+                    "outbound",
+                    _dec(-line.amount),
+                    self.env.context.get("prepaid_refund_method", "cash"),
+                    line.memo or "",
+                )
+                line.sudo().write({"payment_id": payment.id, "payment_method": "cash"})
+            account._reconcile_prepayments()
+        return True
+
+    def _settle_rounding(self):
+        """After the final invoice, move the balance by the sub-cent difference between the
+        consumption charged (4 decimals) and invoiced (cents), so that what is left is
+        exactly what the accounting owes the tenant (or the tenant owes)."""
+        self.ensure_one()
+        bal, _preset = self._lock_balance()
+        quantum = Decimal(1).scaleb(-self.currency_id.decimal_places)
+        if self._invoicing_configured():
+            self.env["prepaid.account.line"].flush_model()
+            self.env.cr.execute(
+                """
+                SELECT COALESCE(-SUM(amount), 0)::text FROM prepaid_account_line
+                 WHERE account_id = %s AND (kind = 'deduction' OR invoice_rounding)
+                """,
+                [self.id],
+            )
+            consumed = Decimal(self.env.cr.fetchone()[0])
+            invoiced = sum((v[0] for v in self._invoiced_by_product().values()), ZERO)
+            delta = consumed - invoiced
+            rounding = True
+        else:
+            delta = bal.quantize(quantum, ROUND_HALF_UP) - bal
+            rounding = False
+        if not delta:
+            return False
+        line = balance.adjustment(delta, self.env._("Rounding to the cent at cancellation"))
+        return self._post_lines(
+            [line],
+            invoice_rounding=rounding,
+            invoice_id=self.sudo().invoice_ids.sorted("id")[-1:].id if rounding else False,
+        )
+
+    # === DEMO === #
+    @api.model
+    def _demo_invoice_accounts(self):
+        """Demo data: invoice what the demo accounts have consumed so far."""
+        today = fields.Date.context_today(self) + timedelta(days=1)
+        for account in self.search([("state", "=", "open")]):
+            account._invoice_consumption(until=today)
