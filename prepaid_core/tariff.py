@@ -71,6 +71,7 @@ skips or repeats, but quantities are still conserved exactly.
 from __future__ import annotations
 
 import bisect
+import contextvars
 import decimal
 import types
 from collections.abc import Mapping
@@ -118,6 +119,8 @@ ZERO_MONEY = Decimal(0).quantize(MONEY_QUANTUM)
 _MIDNIGHT = time.max  # end of a period that runs to 24:00
 _US = timedelta(microseconds=1)
 _END_OF_TIME = datetime.max
+_INFINITY = Decimal("Infinity")
+_NO_PERIOD = (_END_OF_TIME, _END_OF_TIME, None)  # matches no time: looked up on first use
 
 # Exact arithmetic: any rounding raises (then PrecisionError) instead of losing a digit.
 _EXACT = decimal.Context(
@@ -129,6 +132,10 @@ _EXACT = decimal.Context(
 _ROUND = decimal.Context(prec=60, rounding=ROUND_HALF_UP, traps=[decimal.InvalidOperation])
 _to_money = _ROUND.quantize  # (cost, MONEY_QUANTUM): ROUND_HALF_UP, the context's rounding
 _getcontext = decimal.getcontext
+# A contextvars.Context in which _EXACT is the current decimal context (see price_interval)
+_EXACT_VARS = contextvars.Context()
+_EXACT_VARS.run(decimal.setcontext, _EXACT)
+_run_exact = _EXACT_VARS.run
 _setcontext = decimal.setcontext
 _bisect_right = bisect.bisect_right
 
@@ -714,7 +721,7 @@ class _Version:
         self.code = version.code
         self.start = version.valid_from
         self.end = end
-        self.limits = version.step_limits
+        self.limits = (*version.step_limits, _INFINITY)  # the last step has no end
         self.prices = dict(version.prices)
         # Per step (0-based): {band: (price, book key, step number)}.
         self.table = tuple(
@@ -722,7 +729,7 @@ class _Version:
                 band: (prices[step], (band, step + 1), step + 1)
                 for band, prices in self.prices.items()
             }
-            for step in range(len(self.limits) + 1)
+            for step in range(len(self.limits))
         )
         self.single_band = next(iter(self.prices)) if version.tou is None else None
         if version.tou is None:
@@ -734,30 +741,38 @@ class _Version:
                 tuple(s.day_table() for s in ordered),
             )
         self.days: dict[date, tuple] = {}
-        self.period: tuple[datetime, datetime, str] | None = None
+        # the period of the last lookup (shared by the meters priced one after the other)
+        self.period: tuple[datetime, datetime, str | None] = _NO_PERIOD
 
     def period_at(self, at: datetime) -> tuple[datetime, datetime, str]:
         """``(start, end, band)`` of the time-of-use period around ``at`` (cached)."""
         day = at.date()
-        starts, ends, bands = self.day_table(day)
-        index = bisect.bisect_right(starts, at.time()) - 1
-        midnight = datetime.combine(day, time())
-        if ends[index] is _MIDNIGHT:
-            end = midnight + timedelta(days=1)
-        else:
-            end = datetime.combine(day, ends[index])
-        self.period = period = (datetime.combine(day, starts[index]), end, bands[index])
-        return period
-
-    def day_table(self, day: date) -> tuple:
         table = self.days.get(day)
         if table is None:
-            keys, tables = self.seasons
-            index = bisect.bisect_right(keys, day.month * 100 + day.day) - 1
-            table = tables[index]  # index -1: the last season, carried over the new year
-            if len(self.days) > 4096:
-                self.days.clear()
-            self.days[day] = table
+            table = self._periods(day)
+        starts, periods = table
+        self.period = period = periods[_bisect_right(starts, at) - 1]
+        return period
+
+    def _periods(self, day: date) -> tuple:
+        """(starts, periods) of ``day``: the periods ``(start, end, band)`` as datetimes."""
+        keys, tables = self.seasons
+        index = _bisect_right(keys, day.month * 100 + day.day) - 1
+        starts, ends, bands = tables[index]  # index -1: the last season, over the new year
+        midnight = datetime.combine(day, time())
+        periods = tuple(
+            (
+                datetime.combine(day, period_start),
+                midnight + timedelta(days=1)
+                if period_end is _MIDNIGHT
+                else datetime.combine(day, period_end),
+                band,
+            )
+            for period_start, period_end, band in zip(starts, ends, bands, strict=True)
+        )
+        if len(self.days) > 4096:
+            self.days.clear()
+        self.days[day] = table = (tuple(p[0] for p in periods), periods)
         return table
 
 
@@ -782,8 +797,9 @@ class CompiledTariff:
             for i, v in enumerate(versions)
         )
         self._starts = tuple(v.start for v in self.versions)
-        self._last = self.versions[-1]
-        self._cycle_bounds = (_END_OF_TIME, _END_OF_TIME)  # last cycle.bounds() (a cache)
+        # (cycle start, cycle end, version, from, until) of the inline case of
+        # price_interval: the cycle and version of the last interval priced (a cache)
+        self._window = (_END_OF_TIME, _END_OF_TIME, self.versions[-1], _END_OF_TIME, _END_OF_TIME)
 
     # --- lookups --- #
 
@@ -833,6 +849,26 @@ class CompiledTariff:
         :param consumption: a ``Decimal`` total, split over the time-of-use periods by time,
             or ``{band: Decimal}`` deltas of the meter's time-of-use registers.
         """
+        # Run in the exact decimal context, entered cheaply: a contextvars.Context in
+        # which it is current (setcontext() twice per interval costs more than the rest
+        # of a common interval). That Context can be entered by one thread at a time:
+        # another thread, meanwhile, switches the decimal context itself.
+        try:
+            return _run_exact(CompiledTariff._price, self, state, start, end, consumption)
+        except RuntimeError:  # the Context is in use; (or an error of _price: raised again)
+            saved = _getcontext()
+            _setcontext(_EXACT)
+            try:
+                return self._price(state, start, end, consumption)
+            finally:
+                _setcontext(saved)
+
+    def _price(self, state, start, end, consumption) -> PricedInterval:
+        """:meth:`price_interval` in the exact decimal context."""
+        # The common case is inline (the "window"): one cycle and one version, known from
+        # the previous call, nothing charged after ``start``, one band, one ladder step.
+        # Anything else goes to the paths that split by time; the results are the same
+        # (tests/pure/test_tariff_fast_paths.py).
         if start.tzinfo is not None or end.tzinfo is not None:
             start, end = _local(start, self.zone), _local(end, self.zone)
         if state is None:
@@ -841,38 +877,38 @@ class CompiledTariff:
         if kind is not Decimal and kind is not dict and not hasattr(consumption, "items"):
             consumption = _check_quantity(consumption, None)  # an int total, or refused
             kind = Decimal
-        saved = _getcontext()
-        _setcontext(_EXACT)
         try:
             cycle_start, cycle_end, total, charged, book, until = state
-            version = self._last
+            lo, hi, version, first, last = self._window
             if not (
-                cycle_start <= start <= end <= cycle_end
-                and version.start <= start
-                and end <= version.end
+                first <= start <= end <= last
+                and start < last
                 and (until is None or until <= start)
+                and (cycle_start is lo or cycle_start == lo)
+                and (cycle_end is hi or cycle_end == hi)
             ):
-                return self._price_general(state, start, end, consumption)
-            # The common case, inline: one cycle, one version, nothing charged after start.
-            single = version.single_band
+                if not self._fast_window(state, start, end):
+                    return self._price_general(state, start, end, consumption)
+                lo, hi, version, first, last = self._window
             if kind is Decimal:
                 q = added = consumption
                 if not q.is_finite() or q.is_signed():
                     q = added = _check_quantity(q, None)
-                if single:
-                    band = single
-                else:
+                band = version.single_band
+                if band is None:
                     period = version.period
-                    if period is None or not period[0] <= start < period[1]:
+                    if not period[0] <= start < period[1]:
                         period = version.period_at(start)
                     if end > period[1]:  # several time-of-use periods: split by time
                         return self._price_split(state, version, start, end, q, period)
                     band = period[2]
-                items = ((band, q),) if q else ()
+                if not q:
+                    return self._price_nothing(state, end, added)
             else:
                 items = []
                 added = ZERO
                 prices = version.prices
+                single = version.single_band
                 for band, q in consumption.items():
                     if not q:  # most registers do not move in a 30-minute interval
                         if band not in _BAND_RANK:
@@ -889,62 +925,123 @@ class CompiledTariff:
                         _missing_band(band, version)
                     items.append((band, q))
                     added += q
-                if single and len(items) > 1:
-                    items = [(single, added)]
-            limits = version.limits
+                if len(items) != 1:
+                    if not items:
+                        return self._price_nothing(state, end, added)
+                    if not single:
+                        return self._price_bands(state, version, start, end, consumption, items)
+                    band, q = single, added
+                else:
+                    band, q = items[0]
+            # One band: one line, unless a ladder step ends inside the interval.
+            limits = version.limits  # (with +Infinity after the last limit)
             step = _bisect_right(limits, total)
             new_total = total + added
-            if step < len(limits) and new_total > limits[step]:
-                if len(items) > 1:  # a step boundary between bands: time order needed
-                    return self._price_general(state, start, end, consumption)
-                lines, new_state = self._charge(state, [(version, *items[0])], end)
+            if new_total > limits[step]:
+                lines, new_state = self._charge(state, [(version, band, q)], end)
                 return _new_line(
                     PricedInterval, (lines, new_state.charged - charged, new_state, ())
                 )
-            # Everything in one step: one line per band.
+            price, key, number = version.table[step][band]
+            previous = book.get(key)
+            if previous is None:
+                cost = q * price
+                amount = paid = _to_money(cost, MONEY_QUANTUM)
+                entry = (q, cost, paid)
+            else:
+                cost = previous[1] + q * price
+                paid = _to_money(cost, MONEY_QUANTUM)
+                amount = paid - previous[2]
+                entry = (previous[0] + q, cost, paid)
             book = dict(book)
-            table = version.table[step]
-            code = version.code
-            lines = ()
-            amount = ZERO_MONEY
-            for band, q in items:
-                price, key, number = table[band]
-                previous = book.get(key)
-                if previous is None:
-                    cost = q * price
-                    line_amount = paid = _to_money(cost, MONEY_QUANTUM)
-                    book[key] = (q, cost, paid)
-                else:
-                    cost = previous[1] + q * price
-                    paid = _to_money(cost, MONEY_QUANTUM)
-                    book[key] = (previous[0] + q, cost, paid)
-                    line_amount = paid - previous[2]
-                amount += line_amount
-                lines += (
-                    _new_line(CostLine, (band, number, q, price, line_amount, code, cycle_start)),
-                )
-            new_state = _new_line(
-                CycleState,
-                (cycle_start, cycle_end, new_total, charged + amount, book, end),
+            book[key] = entry
+            line = _new_line(CostLine, (band, number, q, price, amount, version.code, lo))
+            if not amount:  # the interval's amount is ZERO_MONEY + the line's (sign of 0)
+                amount = ZERO_MONEY + amount
+            return _new_line(
+                PricedInterval,
+                (
+                    (line,),
+                    amount,
+                    _new_line(CycleState, (lo, hi, new_total, charged + amount, book, end)),
+                    (),
+                ),
             )
-            return _new_line(PricedInterval, (lines, amount, new_state, ()))
         except (decimal.Inexact, decimal.Overflow):
             raise PrecisionError(
                 "The consumption or the prices have too many digits to be charged exactly."
             ) from None
-        finally:
-            _setcontext(saved)
+
+    def _fast_window(self, state, start, end) -> bool:
+        """Point the window of :meth:`price_interval` at the cycle and version in force at
+        ``start``; whether the interval and the state fit in it (the inline case)."""
+        cycle_start, cycle_end = self.cycle.bounds(start)
+        index = _bisect_right(self._starts, start) - 1
+        if index < 0 or start >= self.versions[index].end:
+            return False  # no version: the general path says so, after its own checks
+        version = self.versions[index]
+        last = min(cycle_end, version.end)
+        self._window = (cycle_start, cycle_end, version, max(cycle_start, version.start), last)
+        until = state.priced_until
+        return (
+            start <= end <= last
+            and start < last
+            and (until is None or until <= start)
+            and state.cycle_start == cycle_start
+            and state.cycle_end == cycle_end
+        )
+
+    def _price_nothing(self, state, end, added) -> PricedInterval:
+        """No consumption (inline case): no line, the state moves on to ``end``."""
+        cycle_start, cycle_end, total, charged, book, _until = state
+        new_state = CycleState(
+            cycle_start, cycle_end, total + added, charged + ZERO_MONEY, dict(book), end
+        )
+        return PricedInterval((), ZERO_MONEY, new_state, ())
+
+    def _price_bands(self, state, version, start, end, consumption, items) -> PricedInterval:
+        """Registers of several bands (inline case): one line per band in one ladder step,
+        else in time order by the general path."""
+        cycle_start, cycle_end, total, charged, book, _until = state
+        added = ZERO
+        for _band, q in items:
+            added += q
+        limits = version.limits
+        step = _bisect_right(limits, total)
+        new_total = total + added
+        if new_total > limits[step]:
+            # a step boundary between bands: time order needed
+            return self._price_general(state, start, end, consumption)
+        book = dict(book)
+        table = version.table[step]
+        code = version.code
+        lines = []
+        amount = ZERO_MONEY
+        for band, q in items:
+            price, key, number = table[band]
+            previous = book.get(key)
+            if previous is None:
+                cost = q * price
+                line_amount = paid = _to_money(cost, MONEY_QUANTUM)
+                book[key] = (q, cost, paid)
+            else:
+                cost = previous[1] + q * price
+                paid = _to_money(cost, MONEY_QUANTUM)
+                book[key] = (previous[0] + q, cost, paid)
+                line_amount = paid - previous[2]
+            amount += line_amount
+            lines.append(
+                _new_line(CostLine, (band, number, q, price, line_amount, code, cycle_start))
+            )
+        new_state = _new_line(
+            CycleState, (cycle_start, cycle_end, new_total, charged + amount, book, end)
+        )
+        return _new_line(PricedInterval, (tuple(lines), amount, new_state, ()))
 
     def _price_split(self, state, version, start, end, q, period) -> PricedInterval:
         """A total over several time-of-use periods of one version and one cycle (``period``
         is the one around ``start``): split by time as :meth:`_price_general` does, without
         its checks (done by the caller) and its cycle and version lookups."""
-        bounds = self._cycle_bounds
-        if not bounds[0] <= start < bounds[1]:
-            self._cycle_bounds = bounds = self.cycle.bounds(start)
-        if bounds[0] != state.cycle_start or bounds[1] != state.cycle_end:
-            # a state from a tariff with another cycle: the general path decides
-            return self._price_general(state, start, end, q)
         pieces = []  # (t0, t1, band), cut at the ends of the periods, like _timeline
         first = period
         t = start
@@ -971,8 +1068,9 @@ class CompiledTariff:
         quantities: dict[tuple, Decimal] = {}
         for version, band, q in pieces:
             limits = version.limits
-            step = bisect.bisect_right(limits, total)
-            while step < len(limits):
+            step = _bisect_right(limits, total)
+            last = len(limits) - 1  # (the last limit is +Infinity)
+            while step < last:
                 room = limits[step] - total
                 if q <= room:
                     break
@@ -1056,7 +1154,6 @@ class CompiledTariff:
             )
         registers = consumption.__class__ is not Decimal
         timeline = self._timeline(start, end)
-        self._last = timeline[-1][2]
         weights = [(t1 - t0) // _US for t0, t1, *_rest in timeline]
         shares = []  # (t0, band rank, version, band, q, cycle_start)
         if registers:
