@@ -869,8 +869,6 @@ class CompiledTariff:
         # the previous call, nothing charged after ``start``, one band, one ladder step.
         # Anything else goes to the paths that split by time; the results are the same
         # (tests/pure/test_tariff_fast_paths.py).
-        if start.tzinfo is not None or end.tzinfo is not None:
-            start, end = _local(start, self.zone), _local(end, self.zone)
         if state is None:
             state = self.new_state(start)
         kind = consumption.__class__
@@ -880,9 +878,13 @@ class CompiledTariff:
         try:
             cycle_start, cycle_end, total, charged, book, until = state
             lo, hi, version, first, last = self._window
+            try:
+                inside = first <= start <= end <= last and start < last
+            except TypeError:  # an aware time (a naive one cannot be compared with it)
+                start, end = _local(start, self.zone), _local(end, self.zone)
+                inside = first <= start <= end <= last and start < last
             if not (
-                first <= start <= end <= last
-                and start < last
+                inside
                 and (until is None or until <= start)
                 and (cycle_start is lo or cycle_start == lo)
                 and (cycle_end is hi or cycle_end == hi)
@@ -1042,25 +1044,77 @@ class CompiledTariff:
         """A total over several time-of-use periods of one version and one cycle (``period``
         is the one around ``start``): split by time as :meth:`_price_general` does, without
         its checks (done by the caller) and its cycle and version lookups."""
-        pieces = []  # (t0, t1, band), cut at the ends of the periods, like _timeline
+        bands = []  # cut at the ends of the periods, like _timeline
+        weights = []
         first = period
         t = start
         while True:
             period_end = period[1]
             if end <= period_end:
-                pieces.append((t, end, period[2]))
+                bands.append(period[2])
+                weights.append((end - t) // _US)
                 break
-            pieces.append((t, period_end, period[2]))
+            bands.append(period[2])
+            weights.append((period_end - t) // _US)
             t = period_end
             period = version.period_at(t)
         version.period = first  # the next meter's interval most likely starts in it too
-        charged = []
-        if q:
-            parts = _apportion(q, [(t1 - t0) // _US for t0, t1, _band in pieces])
-            charged = [(version, p[2], part) for p, part in zip(pieces, parts, strict=True)]
-        lines, new_state = self._charge(state, charged, end)
-        amount = sum((line.amount for line in lines), ZERO_MONEY)
-        return PricedInterval(lines, amount, new_state, ())
+        if not q:
+            lines, new_state = self._charge(state, (), end)
+            return _new_line(PricedInterval, (lines, ZERO_MONEY, new_state, ()))
+        if len(bands) == 2 and bands[0] != bands[1]:
+            result = self._price_two(state, version, end, q, bands, weights)
+            if result is not None:
+                return result
+        parts = _apportion(q, weights)
+        pieces = [(version, band, part) for band, part in zip(bands, parts, strict=True)]
+        lines, new_state = self._charge(state, pieces, end)
+        amount = ZERO_MONEY
+        for line in lines:
+            amount += line.amount
+        return _new_line(PricedInterval, (lines, amount, new_state, ()))
+
+    def _price_two(self, state, version, end, q, bands, weights) -> PricedInterval | None:
+        """Two periods of different bands in one ladder step: the result of
+        :meth:`_charge` with the shares of :func:`_apportion`, computed directly (``None``
+        when they are not that case)."""
+        own = _exponent(q)
+        if own > 0:
+            return None  # (_charge would write the shares 0 + share: "20", not "2E+1")
+        w1, w2 = weights
+        first, second = _apportion2(q, own, w1, w2)
+        cycle_start, cycle_end, total, charged, book, _until = state
+        limits = version.limits
+        step = _bisect_right(limits, total)
+        new_total = total + first + second
+        if new_total > limits[step]:
+            return None  # a step boundary inside the interval
+        table = version.table[step]
+        code = version.code
+        book = dict(book)
+        lines = []
+        amount = ZERO_MONEY
+        for band, part in ((bands[0], first), (bands[1], second)):
+            if not part:
+                continue
+            price, key, number = table[band]
+            previous = book.get(key)
+            if previous is None:
+                cost = part * price
+                line_amount = paid = _to_money(cost, MONEY_QUANTUM)
+                book[key] = (part, cost, paid)
+            else:
+                cost = previous[1] + part * price
+                paid = _to_money(cost, MONEY_QUANTUM)
+                line_amount = paid - previous[2]
+                book[key] = (previous[0] + part, cost, paid)
+            amount += line_amount
+            charged += line_amount
+            lines.append(
+                _new_line(CostLine, (band, number, part, price, line_amount, code, cycle_start))
+            )
+        new_state = _new_line(CycleState, (cycle_start, cycle_end, new_total, charged, book, end))
+        return _new_line(PricedInterval, (tuple(lines), amount, new_state, ()))
 
     def _charge(self, state: CycleState, pieces, until: datetime):
         """Charge ordered pieces ``(version, band, q)`` of one cycle; new lines and state."""
@@ -1089,22 +1143,21 @@ class CompiledTariff:
         for (version, band, step), q in quantities.items():
             if not q:
                 continue
-            price = version.prices[band][step]
-            key = (band, step + 1)
+            price, key, number = version.table[step][band]
             previous = book.get(key)
             if previous is None:
                 cost = q * price
-                rounded = cost.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _ROUND)
+                rounded = _to_money(cost, MONEY_QUANTUM)
                 amount = rounded
                 book[key] = (q, cost, rounded)
             else:
                 cost = previous[1] + q * price
-                rounded = cost.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _ROUND)
+                rounded = _to_money(cost, MONEY_QUANTUM)
                 amount = rounded - previous[2]
                 book[key] = (previous[0] + q, cost, rounded)
             charged += amount
             lines.append(
-                _new_line(CostLine, (band, step + 1, q, price, amount, version.code, cycle_start))
+                _new_line(CostLine, (band, number, q, price, amount, version.code, cycle_start))
             )
         new_state = _new_line(
             CycleState, (cycle_start, state.cycle_end, total, charged, book, until)
@@ -1264,7 +1317,8 @@ def _apportion(q: Decimal, weights: list[int]) -> list[Decimal]:
     Shares are multiples of 10^-6 (or of q's own last digit if finer) and add up to ``q``;
     equal remainders go to the earlier share. All weights zero: the first share takes all.
     """
-    exponent = min(q.as_tuple().exponent, -SPLIT_PLACES)
+    own = _exponent(q)
+    exponent = min(own, -SPLIT_PLACES)
     units = int(q.scaleb(-exponent))
     whole = sum(weights)
     if whole == 0:
@@ -1276,9 +1330,50 @@ def _apportion(q: Decimal, weights: list[int]) -> list[Decimal]:
         by_remainder = sorted(range(len(weights)), key=lambda i: (-(units * weights[i] % whole), i))
         for i in by_remainder[:left]:
             base[i] += 1
-    own = q.as_tuple().exponent
     step = 10 ** (own - exponent)  # shares that fit q's own digits keep them ("1.50", not
     return [  # "1.500000")
         Decimal(b // step).scaleb(own) if b % step == 0 else Decimal(b).scaleb(exponent)
         for b in base
     ]
+
+
+def _apportion2(q: Decimal, own: int, w1: int, w2: int) -> tuple[Decimal, Decimal]:
+    """``_apportion(q, [w1, w2])`` (``own``: q's exponent, at most 0; ``w1`` > 0)."""
+    if own >= -SPLIT_PLACES:
+        exponent = -SPLIT_PLACES
+        units = int(q * _MICRO)
+    else:
+        exponent = own
+        units = int(q.scaleb(-own))
+    whole = w1 + w2
+    b1 = units * w1 // whole
+    b2 = units * w2 // whole
+    if b1 + b2 != units:  # one unit left: to the larger remainder, the first if equal
+        if units * w1 % whole >= units * w2 % whole:
+            b1 += 1
+        else:
+            b2 += 1
+    if exponent == own:
+        return Decimal(b1).scaleb(own), Decimal(b2).scaleb(own)
+    step = 10 ** (own - exponent)
+    quantum = _QUANTUM[own]
+    micro = _QUANTUM[exponent]
+    return (
+        Decimal(b1 // step) * quantum if b1 % step == 0 else Decimal(b1) * micro,
+        Decimal(b2 // step) * quantum if b2 % step == 0 else Decimal(b2) * micro,
+    )
+
+
+_MICRO = Decimal(10**SPLIT_PLACES)
+_QUANTUM = {e: Decimal(1).scaleb(e) for e in range(-SPLIT_PLACES, 1)}  # 1E-6 ... 1
+
+# Quanta of the usual exponents, to find a quantity's exponent without as_tuple().
+_QUANTA = tuple((e, Decimal(1).scaleb(e)) for e in (-3, -6, -2, -4, -1, 0, -5))
+
+
+def _exponent(q: Decimal) -> int:
+    """The exponent of a finite decimal (``q.as_tuple().exponent``), fast for the usual."""
+    for exponent, quantum in _QUANTA:
+        if q.same_quantum(quantum):
+            return exponent
+    return q.as_tuple().exponent
