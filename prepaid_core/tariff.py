@@ -854,7 +854,7 @@ class CompiledTariff:
         # of a common interval). That Context can be entered by one thread at a time:
         # another thread, meanwhile, switches the decimal context itself.
         try:
-            return _run_exact(CompiledTariff._price, self, state, start, end, consumption)
+            return _run_exact(_price, self, state, start, end, consumption)
         except RuntimeError:  # the Context is in use; (or an error of _price: raised again)
             saved = _getcontext()
             _setcontext(_EXACT)
@@ -907,34 +907,37 @@ class CompiledTariff:
                 if not q:
                     return self._price_nothing(state, end, added)
             else:
-                items = []
-                added = ZERO
                 prices = version.prices
                 single = version.single_band
-                for band, q in consumption.items():
-                    if not q:  # most registers do not move in a 30-minute interval
-                        if band not in _BAND_RANK:
-                            _check_band(band)
+                band = q = items = None
+                added = ZERO
+                for name, value in consumption.items():
+                    if not value:  # most registers do not move in a 30-minute interval
+                        if name not in _BAND_RANK:
+                            _check_band(name)
                         continue
-                    priced = band in prices
-                    if not priced and band not in _BAND_RANK:
-                        _check_band(band)
-                    if q.__class__ is not Decimal or not q.is_finite() or q.is_signed():
-                        q = _check_quantity(q, band)
+                    priced = name in prices
+                    if not priced and name not in _BAND_RANK:
+                        _check_band(name)
+                    if value.__class__ is not Decimal or not value.is_finite() or value.is_signed():
+                        value = _check_quantity(value, name)
                     if single:
-                        band = single
+                        name = single
                     elif not priced:
-                        _missing_band(band, version)
-                    items.append((band, q))
-                    added += q
-                if len(items) != 1:
-                    if not items:
-                        return self._price_nothing(state, end, added)
+                        _missing_band(name, version)
+                    if band is None:
+                        band, q = name, value
+                    elif items is None:
+                        items = [(band, q), (name, value)]
+                    else:
+                        items.append((name, value))
+                    added += value
+                if items is not None:
                     if not single:
                         return self._price_bands(state, version, start, end, consumption, items)
-                    band, q = single, added
-                else:
-                    band, q = items[0]
+                    q = added
+                elif band is None:
+                    return self._price_nothing(state, end, added)
             # One band: one line, unless a ladder step ends inside the interval.
             limits = version.limits  # (with +Infinity after the last limit)
             step = _bisect_right(limits, total)
@@ -1251,6 +1254,9 @@ class CompiledTariff:
         state = state._replace(priced_until=end)
         amount = sum((line.amount for line in lines), ZERO_MONEY)
         return PricedInterval(tuple(lines), amount, state, tuple(closed))
+
+
+_price = CompiledTariff._price
 
 
 # === MODULE-LEVEL API === #
