@@ -62,6 +62,13 @@ cycles that ended inside the interval (for monthly/annual consumption reports). 
 meter moves to another tariff, pass its state on if both tariffs settle on the same cycle
 (accumulation continues), otherwise start the new tariff with ``state=None``.
 
+Speed (``benchmarks/bench_tariff_alarm.py``): the common interval -- one settlement cycle
+and one version (the "window" of the previous call), one band or two time-of-use periods,
+one ladder step -- is priced inline, in the exact decimal context entered through a
+``contextvars.Context`` (two ``setcontext()`` calls cost more than the rest of such an
+interval); everything else goes to the general path, which cuts the interval by time. Both
+give the same result (``tests/pure/test_tariff_fast_paths.py``).
+
 Times are the tariff's wall-clock time: naive datetimes are taken as local time of the
 tariff; aware ones are converted to ``Tariff.timezone``. Durations are wall-clock durations:
 on the night of a daylight-saving change a time split is off by the hour that the clock
