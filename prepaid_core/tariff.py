@@ -62,6 +62,13 @@ cycles that ended inside the interval (for monthly/annual consumption reports). 
 meter moves to another tariff, pass its state on if both tariffs settle on the same cycle
 (accumulation continues), otherwise start the new tariff with ``state=None``.
 
+Speed (``benchmarks/bench_tariff_alarm.py``): the common interval -- one settlement cycle
+and one version (the "window" of the previous call), one band or two time-of-use periods,
+one ladder step -- is priced inline, in the exact decimal context entered through a
+``contextvars.Context`` (two ``setcontext()`` calls cost more than the rest of such an
+interval); everything else goes to the general path, which cuts the interval by time. Both
+give the same result (``tests/pure/test_tariff_fast_paths.py``).
+
 Times are the tariff's wall-clock time: naive datetimes are taken as local time of the
 tariff; aware ones are converted to ``Tariff.timezone``. Durations are wall-clock durations:
 on the night of a daylight-saving change a time split is off by the hour that the clock
@@ -71,6 +78,7 @@ skips or repeats, but quantities are still conserved exactly.
 from __future__ import annotations
 
 import bisect
+import contextvars
 import decimal
 import types
 from collections.abc import Mapping
@@ -118,6 +126,8 @@ ZERO_MONEY = Decimal(0).quantize(MONEY_QUANTUM)
 _MIDNIGHT = time.max  # end of a period that runs to 24:00
 _US = timedelta(microseconds=1)
 _END_OF_TIME = datetime.max
+_INFINITY = Decimal("Infinity")
+_NO_PERIOD = (_END_OF_TIME, _END_OF_TIME, None)  # matches no time: looked up on first use
 
 # Exact arithmetic: any rounding raises (then PrecisionError) instead of losing a digit.
 _EXACT = decimal.Context(
@@ -129,6 +139,10 @@ _EXACT = decimal.Context(
 _ROUND = decimal.Context(prec=60, rounding=ROUND_HALF_UP, traps=[decimal.InvalidOperation])
 _to_money = _ROUND.quantize  # (cost, MONEY_QUANTUM): ROUND_HALF_UP, the context's rounding
 _getcontext = decimal.getcontext
+# A contextvars.Context in which _EXACT is the current decimal context (see price_interval)
+_EXACT_VARS = contextvars.Context()
+_EXACT_VARS.run(decimal.setcontext, _EXACT)
+_run_exact = _EXACT_VARS.run
 _setcontext = decimal.setcontext
 _bisect_right = bisect.bisect_right
 
@@ -714,7 +728,7 @@ class _Version:
         self.code = version.code
         self.start = version.valid_from
         self.end = end
-        self.limits = version.step_limits
+        self.limits = (*version.step_limits, _INFINITY)  # the last step has no end
         self.prices = dict(version.prices)
         # Per step (0-based): {band: (price, book key, step number)}.
         self.table = tuple(
@@ -722,7 +736,7 @@ class _Version:
                 band: (prices[step], (band, step + 1), step + 1)
                 for band, prices in self.prices.items()
             }
-            for step in range(len(self.limits) + 1)
+            for step in range(len(self.limits))
         )
         self.single_band = next(iter(self.prices)) if version.tou is None else None
         if version.tou is None:
@@ -734,30 +748,38 @@ class _Version:
                 tuple(s.day_table() for s in ordered),
             )
         self.days: dict[date, tuple] = {}
-        self.period: tuple[datetime, datetime, str] | None = None
+        # the period of the last lookup (shared by the meters priced one after the other)
+        self.period: tuple[datetime, datetime, str | None] = _NO_PERIOD
 
     def period_at(self, at: datetime) -> tuple[datetime, datetime, str]:
         """``(start, end, band)`` of the time-of-use period around ``at`` (cached)."""
         day = at.date()
-        starts, ends, bands = self.day_table(day)
-        index = bisect.bisect_right(starts, at.time()) - 1
-        midnight = datetime.combine(day, time())
-        if ends[index] is _MIDNIGHT:
-            end = midnight + timedelta(days=1)
-        else:
-            end = datetime.combine(day, ends[index])
-        self.period = period = (datetime.combine(day, starts[index]), end, bands[index])
-        return period
-
-    def day_table(self, day: date) -> tuple:
         table = self.days.get(day)
         if table is None:
-            keys, tables = self.seasons
-            index = bisect.bisect_right(keys, day.month * 100 + day.day) - 1
-            table = tables[index]  # index -1: the last season, carried over the new year
-            if len(self.days) > 4096:
-                self.days.clear()
-            self.days[day] = table
+            table = self._periods(day)
+        starts, periods = table
+        self.period = period = periods[_bisect_right(starts, at) - 1]
+        return period
+
+    def _periods(self, day: date) -> tuple:
+        """(starts, periods) of ``day``: the periods ``(start, end, band)`` as datetimes."""
+        keys, tables = self.seasons
+        index = _bisect_right(keys, day.month * 100 + day.day) - 1
+        starts, ends, bands = tables[index]  # index -1: the last season, over the new year
+        midnight = datetime.combine(day, time())
+        periods = tuple(
+            (
+                datetime.combine(day, period_start),
+                midnight + timedelta(days=1)
+                if period_end is _MIDNIGHT
+                else datetime.combine(day, period_end),
+                band,
+            )
+            for period_start, period_end, band in zip(starts, ends, bands, strict=True)
+        )
+        if len(self.days) > 4096:
+            self.days.clear()
+        self.days[day] = table = (tuple(p[0] for p in periods), periods)
         return table
 
 
@@ -782,8 +804,9 @@ class CompiledTariff:
             for i, v in enumerate(versions)
         )
         self._starts = tuple(v.start for v in self.versions)
-        self._last = self.versions[-1]
-        self._cycle_bounds = (_END_OF_TIME, _END_OF_TIME)  # last cycle.bounds() (a cache)
+        # (cycle start, cycle end, version, from, until) of the inline case of
+        # price_interval: the cycle and version of the last interval priced (a cache)
+        self._window = (_END_OF_TIME, _END_OF_TIME, self.versions[-1], _END_OF_TIME, _END_OF_TIME)
 
     # --- lookups --- #
 
@@ -833,137 +856,275 @@ class CompiledTariff:
         :param consumption: a ``Decimal`` total, split over the time-of-use periods by time,
             or ``{band: Decimal}`` deltas of the meter's time-of-use registers.
         """
-        if start.tzinfo is not None or end.tzinfo is not None:
-            start, end = _local(start, self.zone), _local(end, self.zone)
+        # Run in the exact decimal context, entered cheaply: a contextvars.Context in
+        # which it is current (setcontext() twice per interval costs more than the rest
+        # of a common interval). That Context can be entered by one thread at a time:
+        # another thread, meanwhile, switches the decimal context itself.
+        try:
+            return _run_exact(_price, self, state, start, end, consumption)
+        except RuntimeError:  # the Context is in use; (or an error of _price: raised again)
+            saved = _getcontext()
+            _setcontext(_EXACT)
+            try:
+                return self._price(state, start, end, consumption)
+            finally:
+                _setcontext(saved)
+
+    def _price(self, state, start, end, consumption) -> PricedInterval:
+        """:meth:`price_interval` in the exact decimal context."""
+        # The common case is inline (the "window"): one cycle and one version, known from
+        # the previous call, nothing charged after ``start``, one band, one ladder step.
+        # Anything else goes to the paths that split by time; the results are the same
+        # (tests/pure/test_tariff_fast_paths.py).
         if state is None:
             state = self.new_state(start)
         kind = consumption.__class__
         if kind is not Decimal and kind is not dict and not hasattr(consumption, "items"):
             consumption = _check_quantity(consumption, None)  # an int total, or refused
             kind = Decimal
-        saved = _getcontext()
-        _setcontext(_EXACT)
         try:
             cycle_start, cycle_end, total, charged, book, until = state
-            version = self._last
+            lo, hi, version, first, last = self._window
+            try:
+                inside = first <= start <= end <= last and start < last
+            except TypeError:  # an aware time (a naive one cannot be compared with it)
+                start, end = _local(start, self.zone), _local(end, self.zone)
+                inside = first <= start <= end <= last and start < last
             if not (
-                cycle_start <= start <= end <= cycle_end
-                and version.start <= start
-                and end <= version.end
+                inside
                 and (until is None or until <= start)
+                and (cycle_start is lo or cycle_start == lo)
+                and (cycle_end is hi or cycle_end == hi)
             ):
-                return self._price_general(state, start, end, consumption)
-            # The common case, inline: one cycle, one version, nothing charged after start.
-            single = version.single_band
+                if not self._fast_window(state, start, end):
+                    return self._price_general(state, start, end, consumption)
+                lo, hi, version, first, last = self._window
             if kind is Decimal:
                 q = added = consumption
                 if not q.is_finite() or q.is_signed():
                     q = added = _check_quantity(q, None)
-                if single:
-                    band = single
-                else:
+                band = version.single_band
+                if band is None:
                     period = version.period
-                    if period is None or not period[0] <= start < period[1]:
+                    if not period[0] <= start < period[1]:
                         period = version.period_at(start)
                     if end > period[1]:  # several time-of-use periods: split by time
                         return self._price_split(state, version, start, end, q, period)
                     band = period[2]
-                items = ((band, q),) if q else ()
+                if not q:
+                    return self._price_nothing(state, end, added)
             else:
-                items = []
-                added = ZERO
                 prices = version.prices
-                for band, q in consumption.items():
-                    if not q:  # most registers do not move in a 30-minute interval
-                        if band not in _BAND_RANK:
-                            _check_band(band)
+                single = version.single_band
+                band = q = items = None
+                added = ZERO
+                for name, value in consumption.items():
+                    if not value:  # most registers do not move in a 30-minute interval
+                        if name not in _BAND_RANK:
+                            _check_band(name)
                         continue
-                    priced = band in prices
-                    if not priced and band not in _BAND_RANK:
-                        _check_band(band)
-                    if q.__class__ is not Decimal or not q.is_finite() or q.is_signed():
-                        q = _check_quantity(q, band)
+                    priced = name in prices
+                    if not priced and name not in _BAND_RANK:
+                        _check_band(name)
+                    if value.__class__ is not Decimal or not value.is_finite() or value.is_signed():
+                        value = _check_quantity(value, name)
                     if single:
-                        band = single
+                        name = single
                     elif not priced:
-                        _missing_band(band, version)
-                    items.append((band, q))
-                    added += q
-                if single and len(items) > 1:
-                    items = [(single, added)]
-            limits = version.limits
+                        _missing_band(name, version)
+                    if band is None:
+                        band, q = name, value
+                    elif items is None:
+                        items = [(band, q), (name, value)]
+                    else:
+                        items.append((name, value))
+                    added += value
+                if items is not None:
+                    if not single:
+                        return self._price_bands(state, version, start, end, consumption, items)
+                    q = added
+                elif band is None:
+                    return self._price_nothing(state, end, added)
+            # One band: one line, unless a ladder step ends inside the interval.
+            limits = version.limits  # (with +Infinity after the last limit)
             step = _bisect_right(limits, total)
             new_total = total + added
-            if step < len(limits) and new_total > limits[step]:
-                if len(items) > 1:  # a step boundary between bands: time order needed
-                    return self._price_general(state, start, end, consumption)
-                lines, new_state = self._charge(state, [(version, *items[0])], end)
+            if new_total > limits[step]:
+                lines, new_state = self._charge(state, [(version, band, q)], end)
                 return _new_line(
                     PricedInterval, (lines, new_state.charged - charged, new_state, ())
                 )
-            # Everything in one step: one line per band.
+            price, key, number = version.table[step][band]
+            previous = book.get(key)
+            if previous is None:
+                cost = q * price
+                amount = paid = _to_money(cost, MONEY_QUANTUM)
+                entry = (q, cost, paid)
+            else:
+                cost = previous[1] + q * price
+                paid = _to_money(cost, MONEY_QUANTUM)
+                amount = paid - previous[2]
+                entry = (previous[0] + q, cost, paid)
             book = dict(book)
-            table = version.table[step]
-            code = version.code
-            lines = ()
-            amount = ZERO_MONEY
-            for band, q in items:
-                price, key, number = table[band]
-                previous = book.get(key)
-                if previous is None:
-                    cost = q * price
-                    line_amount = paid = _to_money(cost, MONEY_QUANTUM)
-                    book[key] = (q, cost, paid)
-                else:
-                    cost = previous[1] + q * price
-                    paid = _to_money(cost, MONEY_QUANTUM)
-                    book[key] = (previous[0] + q, cost, paid)
-                    line_amount = paid - previous[2]
-                amount += line_amount
-                lines += (
-                    _new_line(CostLine, (band, number, q, price, line_amount, code, cycle_start)),
-                )
-            new_state = _new_line(
-                CycleState,
-                (cycle_start, cycle_end, new_total, charged + amount, book, end),
+            book[key] = entry
+            line = _new_line(CostLine, (band, number, q, price, amount, version.code, lo))
+            if not amount:  # the interval's amount is ZERO_MONEY + the line's (sign of 0)
+                amount = ZERO_MONEY + amount
+            return _new_line(
+                PricedInterval,
+                (
+                    (line,),
+                    amount,
+                    _new_line(CycleState, (lo, hi, new_total, charged + amount, book, end)),
+                    (),
+                ),
             )
-            return _new_line(PricedInterval, (lines, amount, new_state, ()))
         except (decimal.Inexact, decimal.Overflow):
             raise PrecisionError(
                 "The consumption or the prices have too many digits to be charged exactly."
             ) from None
-        finally:
-            _setcontext(saved)
+
+    def _fast_window(self, state, start, end) -> bool:
+        """Point the window of :meth:`price_interval` at the cycle and version in force at
+        ``start``; whether the interval and the state fit in it (the inline case)."""
+        cycle_start, cycle_end = self.cycle.bounds(start)
+        index = _bisect_right(self._starts, start) - 1
+        if index < 0 or start >= self.versions[index].end:
+            return False  # no version: the general path says so, after its own checks
+        version = self.versions[index]
+        last = min(cycle_end, version.end)
+        self._window = (cycle_start, cycle_end, version, max(cycle_start, version.start), last)
+        until = state.priced_until
+        return (
+            start <= end <= last
+            and start < last
+            and (until is None or until <= start)
+            and state.cycle_start == cycle_start
+            and state.cycle_end == cycle_end
+        )
+
+    def _price_nothing(self, state, end, added) -> PricedInterval:
+        """No consumption (inline case): no line, the state moves on to ``end``."""
+        cycle_start, cycle_end, total, charged, book, _until = state
+        new_state = CycleState(
+            cycle_start, cycle_end, total + added, charged + ZERO_MONEY, dict(book), end
+        )
+        return PricedInterval((), ZERO_MONEY, new_state, ())
+
+    def _price_bands(self, state, version, start, end, consumption, items) -> PricedInterval:
+        """Registers of several bands (inline case): one line per band in one ladder step,
+        else in time order by the general path."""
+        cycle_start, cycle_end, total, charged, book, _until = state
+        added = ZERO
+        for _band, q in items:
+            added += q
+        limits = version.limits
+        step = _bisect_right(limits, total)
+        new_total = total + added
+        if new_total > limits[step]:
+            # a step boundary between bands: time order needed
+            return self._price_general(state, start, end, consumption)
+        book = dict(book)
+        table = version.table[step]
+        code = version.code
+        lines = []
+        amount = ZERO_MONEY
+        for band, q in items:
+            price, key, number = table[band]
+            previous = book.get(key)
+            if previous is None:
+                cost = q * price
+                line_amount = paid = _to_money(cost, MONEY_QUANTUM)
+                book[key] = (q, cost, paid)
+            else:
+                cost = previous[1] + q * price
+                paid = _to_money(cost, MONEY_QUANTUM)
+                book[key] = (previous[0] + q, cost, paid)
+                line_amount = paid - previous[2]
+            amount += line_amount
+            lines.append(
+                _new_line(CostLine, (band, number, q, price, line_amount, code, cycle_start))
+            )
+        new_state = _new_line(
+            CycleState, (cycle_start, cycle_end, new_total, charged + amount, book, end)
+        )
+        return _new_line(PricedInterval, (tuple(lines), amount, new_state, ()))
 
     def _price_split(self, state, version, start, end, q, period) -> PricedInterval:
         """A total over several time-of-use periods of one version and one cycle (``period``
         is the one around ``start``): split by time as :meth:`_price_general` does, without
         its checks (done by the caller) and its cycle and version lookups."""
-        bounds = self._cycle_bounds
-        if not bounds[0] <= start < bounds[1]:
-            self._cycle_bounds = bounds = self.cycle.bounds(start)
-        if bounds[0] != state.cycle_start or bounds[1] != state.cycle_end:
-            # a state from a tariff with another cycle: the general path decides
-            return self._price_general(state, start, end, q)
-        pieces = []  # (t0, t1, band), cut at the ends of the periods, like _timeline
+        bands = []  # cut at the ends of the periods, like _timeline
+        weights = []
         first = period
         t = start
         while True:
             period_end = period[1]
             if end <= period_end:
-                pieces.append((t, end, period[2]))
+                bands.append(period[2])
+                weights.append((end - t) // _US)
                 break
-            pieces.append((t, period_end, period[2]))
+            bands.append(period[2])
+            weights.append((period_end - t) // _US)
             t = period_end
             period = version.period_at(t)
         version.period = first  # the next meter's interval most likely starts in it too
-        charged = []
-        if q:
-            parts = _apportion(q, [(t1 - t0) // _US for t0, t1, _band in pieces])
-            charged = [(version, p[2], part) for p, part in zip(pieces, parts, strict=True)]
-        lines, new_state = self._charge(state, charged, end)
-        amount = sum((line.amount for line in lines), ZERO_MONEY)
-        return PricedInterval(lines, amount, new_state, ())
+        if not q:
+            lines, new_state = self._charge(state, (), end)
+            return _new_line(PricedInterval, (lines, ZERO_MONEY, new_state, ()))
+        if len(bands) == 2 and bands[0] != bands[1]:
+            result = self._price_two(state, version, end, q, bands, weights)
+            if result is not None:
+                return result
+        parts = _apportion(q, weights)
+        pieces = [(version, band, part) for band, part in zip(bands, parts, strict=True)]
+        lines, new_state = self._charge(state, pieces, end)
+        amount = ZERO_MONEY
+        for line in lines:
+            amount += line.amount
+        return _new_line(PricedInterval, (lines, amount, new_state, ()))
+
+    def _price_two(self, state, version, end, q, bands, weights) -> PricedInterval | None:
+        """Two periods of different bands in one ladder step: the result of
+        :meth:`_charge` with the shares of :func:`_apportion`, computed directly (``None``
+        when they are not that case)."""
+        own = _exponent(q)
+        if own > 0:
+            return None  # (_charge would write the shares 0 + share: "20", not "2E+1")
+        w1, w2 = weights
+        first, second = _apportion2(q, own, w1, w2)
+        cycle_start, cycle_end, total, charged, book, _until = state
+        limits = version.limits
+        step = _bisect_right(limits, total)
+        new_total = total + first + second
+        if new_total > limits[step]:
+            return None  # a step boundary inside the interval
+        table = version.table[step]
+        code = version.code
+        book = dict(book)
+        lines = []
+        amount = ZERO_MONEY
+        for band, part in ((bands[0], first), (bands[1], second)):
+            if not part:
+                continue
+            price, key, number = table[band]
+            previous = book.get(key)
+            if previous is None:
+                cost = part * price
+                line_amount = paid = _to_money(cost, MONEY_QUANTUM)
+                book[key] = (part, cost, paid)
+            else:
+                cost = previous[1] + part * price
+                paid = _to_money(cost, MONEY_QUANTUM)
+                line_amount = paid - previous[2]
+                book[key] = (previous[0] + part, cost, paid)
+            amount += line_amount
+            charged += line_amount
+            lines.append(
+                _new_line(CostLine, (band, number, part, price, line_amount, code, cycle_start))
+            )
+        new_state = _new_line(CycleState, (cycle_start, cycle_end, new_total, charged, book, end))
+        return _new_line(PricedInterval, (tuple(lines), amount, new_state, ()))
 
     def _charge(self, state: CycleState, pieces, until: datetime):
         """Charge ordered pieces ``(version, band, q)`` of one cycle; new lines and state."""
@@ -971,8 +1132,9 @@ class CompiledTariff:
         quantities: dict[tuple, Decimal] = {}
         for version, band, q in pieces:
             limits = version.limits
-            step = bisect.bisect_right(limits, total)
-            while step < len(limits):
+            step = _bisect_right(limits, total)
+            last = len(limits) - 1  # (the last limit is +Infinity)
+            while step < last:
                 room = limits[step] - total
                 if q <= room:
                     break
@@ -991,22 +1153,21 @@ class CompiledTariff:
         for (version, band, step), q in quantities.items():
             if not q:
                 continue
-            price = version.prices[band][step]
-            key = (band, step + 1)
+            price, key, number = version.table[step][band]
             previous = book.get(key)
             if previous is None:
                 cost = q * price
-                rounded = cost.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _ROUND)
+                rounded = _to_money(cost, MONEY_QUANTUM)
                 amount = rounded
                 book[key] = (q, cost, rounded)
             else:
                 cost = previous[1] + q * price
-                rounded = cost.quantize(MONEY_QUANTUM, ROUND_HALF_UP, _ROUND)
+                rounded = _to_money(cost, MONEY_QUANTUM)
                 amount = rounded - previous[2]
                 book[key] = (previous[0] + q, cost, rounded)
             charged += amount
             lines.append(
-                _new_line(CostLine, (band, step + 1, q, price, amount, version.code, cycle_start))
+                _new_line(CostLine, (band, number, q, price, amount, version.code, cycle_start))
             )
         new_state = _new_line(
             CycleState, (cycle_start, state.cycle_end, total, charged, book, until)
@@ -1056,7 +1217,6 @@ class CompiledTariff:
             )
         registers = consumption.__class__ is not Decimal
         timeline = self._timeline(start, end)
-        self._last = timeline[-1][2]
         weights = [(t1 - t0) // _US for t0, t1, *_rest in timeline]
         shares = []  # (t0, band rank, version, band, q, cycle_start)
         if registers:
@@ -1101,6 +1261,9 @@ class CompiledTariff:
         state = state._replace(priced_until=end)
         amount = sum((line.amount for line in lines), ZERO_MONEY)
         return PricedInterval(tuple(lines), amount, state, tuple(closed))
+
+
+_price = CompiledTariff._price
 
 
 # === MODULE-LEVEL API === #
@@ -1167,7 +1330,8 @@ def _apportion(q: Decimal, weights: list[int]) -> list[Decimal]:
     Shares are multiples of 10^-6 (or of q's own last digit if finer) and add up to ``q``;
     equal remainders go to the earlier share. All weights zero: the first share takes all.
     """
-    exponent = min(q.as_tuple().exponent, -SPLIT_PLACES)
+    own = _exponent(q)
+    exponent = min(own, -SPLIT_PLACES)
     units = int(q.scaleb(-exponent))
     whole = sum(weights)
     if whole == 0:
@@ -1179,9 +1343,50 @@ def _apportion(q: Decimal, weights: list[int]) -> list[Decimal]:
         by_remainder = sorted(range(len(weights)), key=lambda i: (-(units * weights[i] % whole), i))
         for i in by_remainder[:left]:
             base[i] += 1
-    own = q.as_tuple().exponent
     step = 10 ** (own - exponent)  # shares that fit q's own digits keep them ("1.50", not
     return [  # "1.500000")
         Decimal(b // step).scaleb(own) if b % step == 0 else Decimal(b).scaleb(exponent)
         for b in base
     ]
+
+
+def _apportion2(q: Decimal, own: int, w1: int, w2: int) -> tuple[Decimal, Decimal]:
+    """``_apportion(q, [w1, w2])`` (``own``: q's exponent, at most 0; ``w1`` > 0)."""
+    if own >= -SPLIT_PLACES:
+        exponent = -SPLIT_PLACES
+        units = int(q * _MICRO)
+    else:
+        exponent = own
+        units = int(q.scaleb(-own))
+    whole = w1 + w2
+    b1 = units * w1 // whole
+    b2 = units * w2 // whole
+    if b1 + b2 != units:  # one unit left: to the larger remainder, the first if equal
+        if units * w1 % whole >= units * w2 % whole:
+            b1 += 1
+        else:
+            b2 += 1
+    if exponent == own:
+        return Decimal(b1).scaleb(own), Decimal(b2).scaleb(own)
+    step = 10 ** (own - exponent)
+    quantum = _QUANTUM[own]
+    micro = _QUANTUM[exponent]
+    return (
+        Decimal(b1 // step) * quantum if b1 % step == 0 else Decimal(b1) * micro,
+        Decimal(b2 // step) * quantum if b2 % step == 0 else Decimal(b2) * micro,
+    )
+
+
+_MICRO = Decimal(10**SPLIT_PLACES)
+_QUANTUM = {e: Decimal(1).scaleb(e) for e in range(-SPLIT_PLACES, 1)}  # 1E-6 ... 1
+
+# Quanta of the usual exponents, to find a quantity's exponent without as_tuple().
+_QUANTA = tuple((e, Decimal(1).scaleb(e)) for e in (-3, -6, -2, -4, -1, 0, -5))
+
+
+def _exponent(q: Decimal) -> int:
+    """The exponent of a finite decimal (``q.as_tuple().exponent``), fast for the usual."""
+    for exponent, quantum in _QUANTA:
+        if q.same_quantum(quantum):
+            return exponent
+    return q.as_tuple().exponent
