@@ -1,1 +1,7 @@
-from . import test_concurrency, test_recharge
+from . import (
+    test_alerts,
+    test_concurrency,
+    test_phone_signup,
+    test_portal_access,
+    test_recharge,
+)
