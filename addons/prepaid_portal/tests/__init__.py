@@ -4,4 +4,5 @@ from . import (
     test_phone_signup,
     test_portal_access,
     test_recharge,
+    test_tours,
 )

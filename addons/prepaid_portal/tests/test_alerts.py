@@ -1,5 +1,6 @@
 """T6: the tenant's own low-balance alerts, and billing's notices by the chosen channel."""
 
+from odoo.exceptions import ValidationError
 from odoo.tests import TransactionCase, tagged
 
 from .common import PrepaidPortalMixin
@@ -103,7 +104,7 @@ class TestAlertSubscriptions(PrepaidPortalMixin, TransactionCase):
         self.assertEqual(len(self._emails() - emails), 1)
 
     def test_threshold_must_be_positive(self):
-        with self.assertRaises(Exception):
+        with self.assertRaises(ValidationError):
             self.env["prepaid.alert.subscription"].create(
                 {"account_id": self.account_a1.id, "partner_id": self.tenant_a.id, "threshold": 0}
             )

@@ -4,7 +4,8 @@ tenant's ids or another meter's token, the same way whether the record exists or
 import re
 
 from odoo.http import Request
-from odoo.tests import HttpCase, TransactionCase, tagged
+from odoo.exceptions import AccessError
+from odoo.tests import HttpCase, JsonRpcException, TransactionCase, tagged
 
 from .common import PrepaidPortalMixin
 
@@ -33,13 +34,13 @@ class TestPortalRecordRules(PrepaidPortalMixin, TransactionCase):
         self.assertEqual(env_a["prepaid.unit"].search([]), self.unit_a1 | self.unit_a2)
         # reading another tenant's record by id is refused
         for record in (self.meter_b, self.account_b, self.account_b.line_ids):
-            with self.assertRaises(Exception):
+            with self.assertRaises(AccessError):
                 record.with_user(self.user_a).read(["id"])
 
     def test_tenant_cannot_write(self):
-        with self.assertRaises(Exception):
+        with self.assertRaises(AccessError):
             self.meter_a1.with_user(self.user_a).write({"name": "mine"})
-        with self.assertRaises(Exception):
+        with self.assertRaises(AccessError):
             self.account_a1.with_user(self.user_a).write({"alarm1_threshold": 0})
 
     def test_own_subscriptions_only(self):
@@ -51,7 +52,7 @@ class TestPortalRecordRules(PrepaidPortalMixin, TransactionCase):
             {"account_id": self.account_b.id, "partner_id": self.tenant_b.id, "threshold": 10}
         )
         self.assertEqual(Subscription.with_user(self.user_a).search([]), mine)
-        with self.assertRaises(Exception):
+        with self.assertRaises(AccessError):
             theirs.with_user(self.user_a).write({"threshold": 1})
 
 
@@ -158,7 +159,7 @@ class TestPortalRoutes(PrepaidPortalMixin, HttpCase):
     def test_transaction_route_of_another_tenant(self):
         self.authenticate("tenant_a", "tenant_a_pw")
         count = self.env["payment.transaction"].search_count([])
-        with self.assertRaises(Exception):
+        with self.assertRaises(JsonRpcException):
             self.make_jsonrpc_request(
                 f"/my/meters/{self.meter_b.id}/recharge/transaction",
                 {
@@ -282,7 +283,7 @@ class TestPortalRoutes(PrepaidPortalMixin, HttpCase):
         self.assertEqual(tx.prepaid_meter_id, self.meter_a2)
         self.assertEqual(tx.landing_route, f"/my/meters/{self.meter_a2.id}")
         # a tampered amount is refused by the signed token
-        with self.assertRaises(Exception):
+        with self.assertRaises(JsonRpcException):
             self.make_jsonrpc_request(
                 f"/my/meters/{self.meter_a2.id}/recharge/transaction",
                 {"amount": 2500.0, "access_token": token, "provider_id": self.provider.id},
