@@ -3,8 +3,8 @@ tenant's ids or another meter's token, the same way whether the record exists or
 
 import re
 
-from odoo.http import Request
 from odoo.exceptions import AccessError
+from odoo.http import Request
 from odoo.tests import HttpCase, JsonRpcException, TransactionCase, tagged
 
 from .common import PrepaidPortalMixin
