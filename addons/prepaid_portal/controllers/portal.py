@@ -18,9 +18,10 @@ _logger = logging.getLogger(__name__)
 class PrepaidPortal(PaymentPortal):
     """Tenant pages (T1 QR landing, T3 my meters, T4 recharge, T5 history, T6 alerts).
 
-    Access to a meter page is granted by ownership (the record rules of the portal group:
-    the tenant of the meter's open tenancy) or by a QR/share token proven once in this
-    session.  Any refusal looks the same, whether the meter exists or not."""
+    Access to a meter page is granted by ownership (the tenant of the meter's open tenancy,
+    checked with an explicit domain: meters are backend records a portal user cannot read)
+    or by a QR/share token proven once in this session.  Any refusal looks the same,
+    whether the meter exists or not."""
 
     # === ACCESS === #
     def _prepaid_own_meter_domain(self):
@@ -35,12 +36,11 @@ class PrepaidPortal(PaymentPortal):
         ]
 
     def _prepaid_own_meters(self):
+        """The meters of the logged-in tenant (sudo: meters are backend records, the
+        ownership domain is the gate)."""
         if request.env.user._is_public():
-            return request.env["prepaid.meter"]
-        Meter = request.env["prepaid.meter"]
-        if not Meter.has_access("read"):
-            return Meter
-        return Meter.search(self._prepaid_own_meter_domain())
+            return request.env["prepaid.meter"].sudo().browse()
+        return request.env["prepaid.meter"].sudo().search(self._prepaid_own_meter_domain())
 
     @staticmethod
     def _prepaid_session_meters():
@@ -58,16 +58,10 @@ class PrepaidPortal(PaymentPortal):
         meter_sudo = request.env["prepaid.meter"].sudo().browse(meter_id).exists()
         if not meter_sudo or meter_sudo.state == "removed":
             raise AccessError(request.env._("No such meter."))
-        if not request.env.user._is_public():
-            own = (
-                request.env["prepaid.meter"].search(
-                    [*self._prepaid_own_meter_domain(), ("id", "=", meter_id)]
-                )
-                if request.env["prepaid.meter"].has_access("read")
-                else None
-            )
-            if own:
-                return meter_sudo, True
+        if not request.env.user._is_public() and meter_sudo.search_count(
+            [*self._prepaid_own_meter_domain(), ("id", "=", meter_id)], limit=1
+        ):
+            return meter_sudo, True
         if access_token:
             if meter_sudo.access_token and consteq(meter_sudo.access_token, access_token):
                 self._prepaid_remember_meter(meter_sudo)
@@ -123,7 +117,7 @@ class PrepaidPortal(PaymentPortal):
     def prepaid_my_meters(self, **kw):
         meters = self._prepaid_own_meters()
         values = self._prepare_portal_layout_values()
-        values.update({"meters": meters.sudo(), "page_name": "prepaid_meters"})
+        values.update({"meters": meters, "page_name": "prepaid_meters"})
         return request.render("prepaid_portal.portal_my_meters", values)
 
     def _prepaid_meter_values(self, meter_sudo, owner, **kw):

@@ -1,4 +1,3 @@
-import base64
 import hashlib
 from datetime import timedelta
 
@@ -16,8 +15,8 @@ def token_digest(token):
 
 
 class PrepaidMeter(models.Model):
-    """The tenant's side of a meter: its QR landing link (T1), "read now" requests (T3) and
-    the figures the portal pages show (T5)."""
+    """The tenant's side of a meter: the id-less QR landing (T1), "read now" requests (T3)
+    and the figures the portal pages show (T5)."""
 
     _inherit = "prepaid.meter"
 
@@ -36,20 +35,6 @@ class PrepaidMeter(models.Model):
         for meter in self:
             token = meter.access_token
             meter.qr_token_digest = token_digest(token) if token else False
-
-    def _compute_qr_url(self):
-        """T1: the QR code opens ``/my/meter/qr/<token>``, which proves the token once and
-        continues on the meter's own page (the token does not travel further)."""
-        report = self.env["ir.actions.report"]
-        for meter in self:
-            if not meter.id:
-                meter.qr_url = meter.qr_image = False
-                continue
-            token = meter.sudo()._portal_ensure_token()
-            meter.qr_url = f"{meter.get_base_url()}/my/meter/qr/{token}"
-            meter.qr_image = base64.b64encode(
-                report.barcode("QR", meter.qr_url, width=240, height=240)
-            )
 
     @api.model
     def _portal_find_by_token(self, token):

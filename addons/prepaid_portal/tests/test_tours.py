@@ -36,8 +36,9 @@ class TestPortalTours(PortalTourCommon):
         """T1 -> T4: anonymous QR landing (allowed), pay 20 with the demo provider, the
         balance shows 50 after the payment's post-processing."""
         self.company.prepaid_qr_anonymous = True
-        token = self.meter_a1.sudo().access_token
-        self.start_tour(f"/my/meter/qr/{token}", "prepaid_portal_qr_recharge", login=None)
+        # the link printed on the meter's QR label
+        qr_path = self.meter_a1.qr_url.replace(self.meter_a1.get_base_url(), "")
+        self.start_tour(qr_path, "prepaid_portal_qr_recharge", login=None)
         self.assertEqual(self._balance(self.account_a1), 50)
         self.assertEqual(len(self._recharge_lines(self.account_a1)), 2)
         recharge = self.env["prepaid.online.recharge"].search([("meter_id", "=", self.meter_a1.id)])
