@@ -14,6 +14,10 @@ from ..const import SESSION_METER_TOKENS
 
 _logger = logging.getLogger(__name__)
 
+#: codes a redirect may put in the meter page's address (anything else is ignored)
+PAGE_MESSAGES = ("read_requested", "alert_saved")
+PAGE_ERRORS = ("no_account", "not_in_service")
+
 
 class PrepaidPortal(PaymentPortal):
     """Tenant pages (T1 QR landing, T3 my meters, T4 recharge, T5 history, T6 alerts).
@@ -141,8 +145,9 @@ class PrepaidPortal(PaymentPortal):
                 "recharges": recharges,
                 "read_request": meter_sudo.read_request_ids[:1],
                 "page_name": "prepaid_meter",
-                "message": kw.get("message"),
-                "error": kw.get("error"),
+                "message": kw.get("message") if kw.get("message") in PAGE_MESSAGES else None,
+                "error": kw.get("error") if kw.get("error") in PAGE_ERRORS else None,
+                "error_text": kw.get("error_text"),
             }
         )
         return values
@@ -178,8 +183,8 @@ class PrepaidPortal(PaymentPortal):
             return self._prepaid_login_redirect(f"/my/meters/{meter_id}")
         try:
             meter_sudo._portal_request_read(partner=self._prepaid_partner(meter_sudo))
-        except UserError as exc:
-            return request.redirect(f"/my/meters/{meter_id}?error={exc.args[0]}")
+        except UserError:
+            return request.redirect(f"/my/meters/{meter_id}?error=not_in_service")
         return request.redirect(f"/my/meters/{meter_id}?message=read_requested")
 
     # === T5 HISTORY === #
@@ -196,9 +201,9 @@ class PrepaidPortal(PaymentPortal):
         peak = max((value for _label, value in consumption), default=0.0) or 1.0
         account = meter_sudo.account_id
         payments = (
-            account.line_ids.filtered(lambda line: line.kind not in ("deduction",))[:20]
-            if account
-            else []
+            request.env["prepaid.account.line"]
+            .sudo()
+            .search([("account_id", "=", account.id), ("kind", "!=", "deduction")], limit=20)
         )
         values = self._prepare_portal_layout_values()
         values.update(
@@ -301,7 +306,7 @@ class PrepaidPortal(PaymentPortal):
         try:
             value, currency = self._prepaid_check_amount(meter_sudo, amount)
         except ValidationError as exc:
-            values = self._prepaid_meter_values(meter_sudo, owner, error=exc.args[0])
+            values = self._prepaid_meter_values(meter_sudo, owner, error_text=exc.args[0])
             return request.render("prepaid_portal.portal_meter_page", values)
         partner_sudo = self._prepaid_partner(meter_sudo).sudo()
         company = meter_sudo.company_id

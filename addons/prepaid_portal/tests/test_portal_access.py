@@ -302,3 +302,10 @@ class TestPortalRoutes(PrepaidPortalMixin, HttpCase):
         self.assertIn(
             "o_prepaid_receipt_link", self.url_open(f"/my/meters/{self.meter_a2.id}").text
         )
+
+    def test_no_text_injected_through_the_address(self):
+        self.authenticate("tenant_a", "tenant_a_pw")
+        page = self.url_open(f"/my/meters/{self.meter_a1.id}?error=Call+us+on+555&message=Pay+here")
+        self.assertEqual(page.status_code, 200)
+        self.assertNotIn("Call us on 555", page.text)
+        self.assertNotIn("Pay here", page.text)
