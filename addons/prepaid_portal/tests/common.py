@@ -67,6 +67,10 @@ class PrepaidPortalMixin(MockSmsGatewayMixin):
             for login, partner in (("tenant_a", cls.tenant_a), ("tenant_b", cls.tenant_b))
         )
         cls.provider = env.ref("payment.payment_provider_demo")
+        assert cls.provider.code == "demo", (
+            "These tests pay with Odoo's demo provider: install it beside the add-on "
+            "(-i prepaid_portal,payment_demo)."
+        )
         bank = env["account.journal"].search(
             [("type", "=", "bank"), ("company_id", "=", cls.company.id)], limit=1
         )
