@@ -1,0 +1,128 @@
+import logging
+
+from odoo import http
+from odoo.exceptions import AccessDenied, UserError
+from odoo.http import request
+
+_logger = logging.getLogger(__name__)
+
+#: session key of the verification in progress (T2)
+SESSION_VERIFICATION = "prepaid_portal_verification_id"
+MIN_PASSWORD_LENGTH = 8
+
+
+class PrepaidPhoneAuth(http.Controller):
+    """T2: sign up with a phone number proven by an SMS code, then log in with the phone
+    number and a password.  The phone number (E.164) is the user's login."""
+
+    def _render(self, template, values):
+        response = request.render(template, values)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    @http.route(
+        "/web/phone/signup",
+        type="http",
+        auth="public",
+        website=True,
+        sitemap=False,
+        methods=["GET", "POST"],
+    )
+    def prepaid_phone_signup(self, phone=None, name=None, **kw):
+        """Step 1: the phone number (and a name); a code is sent by SMS."""
+        values = {"phone": phone or "", "name": name or ""}
+        if request.httprequest.method == "POST":
+            Verification = request.env["prepaid.portal.verification"].sudo()
+            try:
+                if not (name or "").strip():
+                    raise UserError(request.env._("Tell us your name."))
+                number = Verification._normalize_phone(phone)
+                if (
+                    request.env["res.users"]
+                    .sudo()
+                    .with_context(active_test=False)
+                    .search_count([("login", "=", number)])
+                ):
+                    raise UserError(
+                        request.env._("This number has an account already: log in instead.")
+                    )
+                verification = Verification._send_code(number)
+            except UserError as exc:
+                values["error"] = exc.args[0]
+            else:
+                request.session[SESSION_VERIFICATION] = verification.id
+                request.session["prepaid_portal_signup_name"] = name.strip()
+                return request.redirect("/web/phone/verify")
+        return self._render("prepaid_portal.phone_signup", values)
+
+    @http.route(
+        "/web/phone/verify",
+        type="http",
+        auth="public",
+        website=True,
+        sitemap=False,
+        methods=["GET", "POST"],
+    )
+    def prepaid_phone_verify(self, code=None, password=None, confirm=None, **kw):
+        """Step 2: the code received and a password; the account is created and logged in."""
+        verification = (
+            request.env["prepaid.portal.verification"]
+            .sudo()
+            .browse(request.session.get(SESSION_VERIFICATION))
+            .exists()
+        )
+        if not verification:
+            return request.redirect("/web/phone/signup")
+        values = {"phone": verification.phone}
+        if request.httprequest.method == "POST":
+            error = None
+            if not password or len(password) < MIN_PASSWORD_LENGTH:
+                error = request.env._(
+                    "Choose a password of at least %(n)s characters.", n=MIN_PASSWORD_LENGTH
+                )
+            elif password != confirm:
+                error = request.env._("The passwords differ.")
+            elif not verification._check_code(code):
+                error = (
+                    request.env._("Too many wrong codes: ask for a new one.")
+                    if verification.state == "blocked"
+                    else request.env._("This code is wrong or expired.")
+                )
+            if error:
+                values["error"] = error
+                return self._render("prepaid_portal.phone_verify", values)
+            name = request.session.get("prepaid_portal_signup_name") or verification.phone
+            try:
+                verification._signup(name, password)
+            except UserError as exc:
+                values["error"] = exc.args[0]
+                return self._render("prepaid_portal.phone_verify", values)
+            request.session.pop(SESSION_VERIFICATION, None)
+            request.session.pop("prepaid_portal_signup_name", None)
+            credential = {"login": verification.phone, "password": password, "type": "password"}
+            request.session.authenticate(request.env, credential)
+            return request.redirect("/my/meters")
+        return self._render("prepaid_portal.phone_verify", values)
+
+    @http.route(
+        "/web/phone/login",
+        type="http",
+        auth="public",
+        website=True,
+        sitemap=False,
+        methods=["GET", "POST"],
+    )
+    def prepaid_phone_login(self, phone=None, password=None, redirect=None, **kw):
+        """Log in with a phone number as typed (normalized to the E.164 login)."""
+        values = {"phone": phone or "", "redirect": redirect or ""}
+        if request.httprequest.method == "POST":
+            try:
+                number = request.env["prepaid.portal.verification"].sudo()._normalize_phone(phone)
+                credential = {"login": number, "password": password or "", "type": "password"}
+                request.session.authenticate(request.env, credential)
+            except (UserError, AccessDenied):
+                values["error"] = request.env._("Wrong phone number or password.")
+            else:
+                local = redirect and redirect.startswith("/") and not redirect.startswith("//")
+                return request.redirect(redirect if local else "/my/meters")
+        return self._render("prepaid_portal.phone_login", values)

@@ -1,0 +1,436 @@
+import logging
+
+from werkzeug.exceptions import NotFound
+
+from odoo import http
+from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
+from odoo.http import request
+from odoo.tools import consteq, float_round
+
+from odoo.addons.payment import utils as payment_utils
+from odoo.addons.payment.controllers.portal import PaymentPortal
+
+from ..const import SESSION_METER_TOKENS
+
+_logger = logging.getLogger(__name__)
+
+#: codes a redirect may put in the meter page's address (anything else is ignored)
+PAGE_MESSAGES = ("read_requested", "alert_saved")
+PAGE_ERRORS = ("no_account", "not_in_service")
+
+
+class PrepaidPortal(PaymentPortal):
+    """Tenant pages (T1 QR landing, T3 my meters, T4 recharge, T5 history, T6 alerts).
+
+    Access to a meter page is granted by ownership (the tenant of the meter's open tenancy,
+    checked with an explicit domain: meters are backend records a portal user cannot read)
+    or by a QR/share token proven once in this session.  Any refusal looks the same,
+    whether the meter exists or not."""
+
+    # === ACCESS === #
+    def _prepaid_own_meter_domain(self):
+        partner = request.env.user.partner_id.commercial_partner_id
+        return [
+            ("state", "!=", "removed"),
+            (
+                "unit_id.tenancy_ids",
+                "any",
+                [("state", "=", "open"), ("partner_id", "child_of", partner.id)],
+            ),
+        ]
+
+    def _prepaid_own_meters(self):
+        """The meters of the logged-in tenant (sudo: meters are backend records, the
+        ownership domain is the gate)."""
+        if request.env.user._is_public():
+            return request.env["prepaid.meter"].sudo().browse()
+        return request.env["prepaid.meter"].sudo().search(self._prepaid_own_meter_domain())
+
+    @staticmethod
+    def _prepaid_session_meters():
+        return list(request.session.get(SESSION_METER_TOKENS) or [])
+
+    def _prepaid_remember_meter(self, meter):
+        ids = self._prepaid_session_meters()
+        if meter.id not in ids:
+            request.session[SESSION_METER_TOKENS] = [*ids, meter.id][-20:]
+
+    def _prepaid_meter_access(self, meter_id, access_token=None):
+        """The meter (sudo) this visitor may see; raise AccessError otherwise.
+
+        Returns ``(meter, owner)`` where ``owner`` tells a tenant of the meter."""
+        meter_sudo = request.env["prepaid.meter"].sudo().browse(meter_id).exists()
+        if not meter_sudo or meter_sudo.state == "removed":
+            raise AccessError(request.env._("No such meter."))
+        if not request.env.user._is_public() and meter_sudo.search_count(
+            [*self._prepaid_own_meter_domain(), ("id", "=", meter_id)], limit=1
+        ):
+            return meter_sudo, True
+        if access_token:
+            if meter_sudo.access_token and consteq(meter_sudo.access_token, access_token):
+                self._prepaid_remember_meter(meter_sudo)
+                return meter_sudo, False
+            raise AccessError(request.env._("No such meter."))
+        if meter_id in self._prepaid_session_meters():
+            return meter_sudo, False
+        raise AccessError(request.env._("No such meter."))
+
+    def _prepaid_needs_login(self, meter_sudo, owner):
+        return (
+            not owner
+            and request.env.user._is_public()
+            and not meter_sudo.company_id.prepaid_qr_anonymous
+        )
+
+    def _prepaid_login_redirect(self, path):
+        return request.redirect(f"/web/login?redirect={path}")
+
+    def _prepaid_partner(self, meter_sudo):
+        """Who pays: the logged-in user, else the meter's tenant."""
+        if not request.env.user._is_public():
+            return request.env.user.partner_id
+        return meter_sudo.tenant_id
+
+    # === HOME (T3) === #
+    def _prepare_home_portal_values(self, counters):
+        values = super()._prepare_home_portal_values(counters)
+        if "prepaid_meter_count" in counters:
+            values["prepaid_meter_count"] = len(self._prepaid_own_meters())
+        return values
+
+    # === T1 QR LANDING === #
+    @http.route(
+        "/my/meter/qr/<string:token>",
+        type="http",
+        auth="public",
+        website=True,
+        sitemap=False,
+        readonly=False,
+    )
+    def prepaid_qr_landing(self, token, **kw):
+        """The QR code of a meter: the token is proven once, kept in the session, and the
+        visitor continues on the meter's page (the token appears in no further URL)."""
+        meter_sudo = request.env["prepaid.meter"]._portal_find_by_token(token)
+        if not meter_sudo or meter_sudo.state == "removed":
+            raise NotFound()
+        self._prepaid_remember_meter(meter_sudo)
+        return request.redirect(f"/my/meters/{meter_sudo.id}")
+
+    # === T3 MY METERS === #
+    @http.route(["/my/meters"], type="http", auth="user", website=True)
+    def prepaid_my_meters(self, **kw):
+        meters = self._prepaid_own_meters()
+        values = self._prepare_portal_layout_values()
+        values.update({"meters": meters, "page_name": "prepaid_meters"})
+        return request.render("prepaid_portal.portal_my_meters", values)
+
+    def _prepaid_meter_values(self, meter_sudo, owner, **kw):
+        account = meter_sudo.account_id
+        company = meter_sudo.company_id
+        recharges = (
+            request.env["prepaid.online.recharge"]
+            .sudo()
+            .search([("meter_id", "=", meter_sudo.id), ("state", "!=", "pending")], limit=5)
+        )
+        values = self._prepare_portal_layout_values()
+        values.update(
+            {
+                "meter": meter_sudo,
+                "account": account,
+                "owner": owner,
+                "currency": account.currency_id or company.currency_id,
+                "presets": company._prepaid_recharge_presets(),
+                "recharge_min": company.prepaid_recharge_min,
+                "recharge_max": company.prepaid_recharge_max,
+                "recharges": recharges,
+                "read_request": meter_sudo.read_request_ids[:1],
+                "page_name": "prepaid_meter",
+                "message": kw.get("message") if kw.get("message") in PAGE_MESSAGES else None,
+                "error": kw.get("error") if kw.get("error") in PAGE_ERRORS else None,
+                "error_text": kw.get("error_text"),
+            }
+        )
+        return values
+
+    @http.route(
+        ["/my/meters/<int:meter_id>"], type="http", auth="public", website=True, readonly=False
+    )
+    def prepaid_meter_page(self, meter_id, access_token=None, **kw):
+        try:
+            meter_sudo, owner = self._prepaid_meter_access(meter_id, access_token)
+        except (AccessError, MissingError):
+            return request.redirect("/my")
+        if access_token:  # a shared link: continue without the token in the address
+            return request.redirect(f"/my/meters/{meter_id}")
+        if self._prepaid_needs_login(meter_sudo, owner):
+            return self._prepaid_login_redirect(f"/my/meters/{meter_id}")
+        values = self._prepaid_meter_values(meter_sudo, owner, **kw)
+        return request.render("prepaid_portal.portal_meter_page", values)
+
+    @http.route(
+        ["/my/meters/<int:meter_id>/read"],
+        type="http",
+        auth="public",
+        methods=["POST"],
+        website=True,
+    )
+    def prepaid_meter_read_now(self, meter_id, **kw):
+        try:
+            meter_sudo, owner = self._prepaid_meter_access(meter_id)
+        except (AccessError, MissingError):
+            return request.redirect("/my")
+        if self._prepaid_needs_login(meter_sudo, owner):
+            return self._prepaid_login_redirect(f"/my/meters/{meter_id}")
+        try:
+            meter_sudo._portal_request_read(partner=self._prepaid_partner(meter_sudo))
+        except UserError:
+            return request.redirect(f"/my/meters/{meter_id}?error=not_in_service")
+        return request.redirect(f"/my/meters/{meter_id}?message=read_requested")
+
+    # === T5 HISTORY === #
+    @http.route(["/my/meters/<int:meter_id>/history"], type="http", auth="public", website=True)
+    def prepaid_meter_history(self, meter_id, period="month", **kw):
+        try:
+            meter_sudo, owner = self._prepaid_meter_access(meter_id)
+        except (AccessError, MissingError):
+            return request.redirect("/my")
+        if self._prepaid_needs_login(meter_sudo, owner):
+            return self._prepaid_login_redirect(f"/my/meters/{meter_id}/history")
+        period = "year" if period == "year" else "month"
+        consumption = meter_sudo._portal_consumption(period=period)
+        peak = max((value for _label, value in consumption), default=0.0) or 1.0
+        account = meter_sudo.account_id
+        payments = (
+            request.env["prepaid.account.line"]
+            .sudo()
+            .search([("account_id", "=", account.id), ("kind", "!=", "deduction")], limit=20)
+        )
+        values = self._prepare_portal_layout_values()
+        values.update(
+            {
+                "meter": meter_sudo,
+                "account": account,
+                "period": period,
+                "consumption": consumption,
+                "peak": peak,
+                "payments": payments,
+                "readings": meter_sudo._portal_recent_readings(),
+                "page_name": "prepaid_history",
+            }
+        )
+        return request.render("prepaid_portal.portal_meter_history", values)
+
+    # === T6 ALERTS === #
+    @http.route(
+        ["/my/meters/<int:meter_id>/alerts"],
+        type="http",
+        auth="user",
+        methods=["GET", "POST"],
+        website=True,
+    )
+    def prepaid_meter_alerts(self, meter_id, threshold=None, channel=None, active=None, **kw):
+        """Only the tenant (owner) subscribes: an alert goes to their own contact."""
+        try:
+            meter_sudo, owner = self._prepaid_meter_access(meter_id)
+        except (AccessError, MissingError):
+            return request.redirect("/my")
+        account = meter_sudo.account_id
+        if not owner or not account:
+            return request.redirect("/my")
+        partner = request.env.user.partner_id
+        Subscription = request.env["prepaid.alert.subscription"]
+        subscription = Subscription.search(
+            [("account_id", "=", account.id), ("partner_id", "=", partner.id)], limit=1
+        )
+        error = None
+        if request.httprequest.method == "POST":
+            try:
+                vals = {
+                    "threshold": float(threshold or 0),
+                    "channel": channel if channel in ("email", "sms") else "email",
+                    "active": bool(active),
+                }
+                if vals["channel"] == "sms" and not partner.phone:
+                    raise ValidationError(request.env._("Add a phone number first."))
+                if subscription:
+                    subscription.write(vals)
+                else:
+                    Subscription.create(
+                        {**vals, "account_id": account.id, "partner_id": partner.id}
+                    )
+                return request.redirect(f"/my/meters/{meter_id}?message=alert_saved")
+            except (ValueError, ValidationError, UserError) as exc:
+                error = exc.args[0] if exc.args else str(exc)
+        values = self._prepare_portal_layout_values()
+        values.update(
+            {
+                "meter": meter_sudo,
+                "account": account,
+                "subscription": subscription,
+                "error": error,
+                "page_name": "prepaid_alerts",
+            }
+        )
+        return request.render("prepaid_portal.portal_meter_alerts", values)
+
+    # === T4 RECHARGE === #
+    def _prepaid_check_amount(self, meter_sudo, amount):
+        """The amount as a float rounded to the currency, or raise ValidationError."""
+        company = meter_sudo.company_id
+        currency = meter_sudo.account_id.currency_id or company.currency_id
+        try:
+            value = float_round(float(amount), precision_rounding=currency.rounding)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(request.env._("Enter an amount.")) from exc
+        if not company.prepaid_recharge_min <= value <= company.prepaid_recharge_max:
+            raise ValidationError(
+                request.env._(
+                    "A recharge is between %(low)s and %(high)s.",
+                    low=company.prepaid_recharge_min,
+                    high=company.prepaid_recharge_max,
+                )
+            )
+        return value, currency
+
+    @http.route(["/my/meters/<int:meter_id>/recharge"], type="http", auth="public", website=True)
+    def prepaid_meter_recharge(self, meter_id, amount=None, **kw):
+        try:
+            meter_sudo, owner = self._prepaid_meter_access(meter_id)
+        except (AccessError, MissingError):
+            return request.redirect("/my")
+        if self._prepaid_needs_login(meter_sudo, owner):
+            return self._prepaid_login_redirect(f"/my/meters/{meter_id}")
+        account = meter_sudo.account_id
+        if not account or account.state != "open":
+            return request.redirect(f"/my/meters/{meter_id}?error=no_account")
+        try:
+            value, currency = self._prepaid_check_amount(meter_sudo, amount)
+        except ValidationError as exc:
+            values = self._prepaid_meter_values(meter_sudo, owner, error_text=exc.args[0])
+            return request.render("prepaid_portal.portal_meter_page", values)
+        partner_sudo = self._prepaid_partner(meter_sudo).sudo()
+        company = meter_sudo.company_id
+        availability_report = {}
+        providers_sudo = (
+            request.env["payment.provider"]
+            .sudo()
+            ._get_compatible_providers(
+                company.id,
+                partner_sudo.id,
+                value,
+                currency_id=currency.id,
+                report=availability_report,
+            )
+        )
+        payment_methods_sudo = (
+            request.env["payment.method"]
+            .sudo()
+            ._get_compatible_payment_methods(
+                providers_sudo.ids,
+                partner_sudo.id,
+                currency_id=currency.id,
+                report=availability_report,
+            )
+        )
+        tokens_sudo = (
+            request.env["payment.token"]
+            .sudo()
+            ._get_available_tokens(providers_sudo.ids, partner_sudo.id)
+        )
+        values = self._prepare_portal_layout_values()
+        values.update(
+            {
+                "meter": meter_sudo,
+                "account": account,
+                "page_name": "prepaid_recharge",
+                "company_mismatch": not PaymentPortal._can_partner_pay_in_company(
+                    partner_sudo, company
+                ),
+                "expected_company": company,
+                "show_tokenize_input_mapping": self._compute_show_tokenize_input_mapping(
+                    providers_sudo
+                ),
+                "amount": value,
+                "currency": currency,
+                "partner_id": partner_sudo.id,
+                "providers_sudo": providers_sudo,
+                "payment_methods_sudo": payment_methods_sudo,
+                # saved cards are offered to logged-in payers only
+                "tokens_sudo": tokens_sudo.browse()
+                if request.env.user._is_public()
+                else tokens_sudo,
+                "availability_report": availability_report,
+                "transaction_route": f"/my/meters/{meter_id}/recharge/transaction",
+                "landing_route": f"/my/meters/{meter_id}",
+                "access_token": payment_utils.generate_access_token(
+                    partner_sudo.id, value, currency.id, meter_sudo.id
+                ),
+            }
+        )
+        return request.render("prepaid_portal.portal_meter_recharge", values)
+
+    @http.route("/my/meters/<int:meter_id>/recharge/transaction", type="jsonrpc", auth="public")
+    def prepaid_meter_recharge_transaction(self, meter_id, amount, access_token, **kwargs):
+        """Create the online recharge (meter and account fixed here, R5) and its draft
+        transaction; return the processing values for the payment form."""
+        try:
+            meter_sudo, owner = self._prepaid_meter_access(meter_id)
+        except (AccessError, MissingError) as exc:
+            raise ValidationError(request.env._("The access token is invalid.")) from exc
+        if self._prepaid_needs_login(meter_sudo, owner):
+            raise ValidationError(request.env._("Log in to recharge this meter."))
+        account = meter_sudo.account_id
+        if not account or account.state != "open":
+            raise ValidationError(request.env._("This meter has no open prepaid account."))
+        value, currency = self._prepaid_check_amount(meter_sudo, amount)
+        partner_sudo = self._prepaid_partner(meter_sudo).sudo()
+        if not payment_utils.check_access_token(
+            access_token, partner_sudo.id, value, currency.id, meter_sudo.id
+        ):
+            raise ValidationError(request.env._("The access token is invalid."))
+        self._validate_transaction_kwargs(kwargs)
+        kwargs["landing_route"] = f"/my/meters/{meter_id}"  # never where the client says
+        recharge = (
+            request.env["prepaid.online.recharge"]
+            .sudo()
+            .create(
+                {
+                    "name": "/",
+                    "meter_id": meter_sudo.id,
+                    "account_id": account.id,
+                    "partner_id": partner_sudo.id,
+                    "amount": value,
+                    "currency_id": currency.id,
+                }
+            )
+        )
+        tx_sudo = self._create_transaction(
+            amount=value,
+            currency_id=currency.id,
+            partner_id=partner_sudo.id,
+            custom_create_values={"prepaid_recharge_id": recharge.id},
+            **kwargs,
+        )
+        recharge.write({"transaction_id": tx_sudo.id, "name": tx_sudo.reference})
+        return tx_sudo._get_processing_values()
+
+    # === RECEIPT (T4) === #
+    @http.route(
+        ["/my/meters/<int:meter_id>/receipt/<int:recharge_id>"],
+        type="http",
+        auth="public",
+        website=True,
+    )
+    def prepaid_recharge_receipt(self, meter_id, recharge_id, **kw):
+        try:
+            meter_sudo, owner = self._prepaid_meter_access(meter_id)
+        except (AccessError, MissingError):
+            return request.redirect("/my")
+        if self._prepaid_needs_login(meter_sudo, owner):
+            return self._prepaid_login_redirect(f"/my/meters/{meter_id}")
+        recharge = request.env["prepaid.online.recharge"].sudo().browse(recharge_id).exists()
+        if not recharge or recharge.meter_id != meter_sudo:
+            return request.redirect("/my")
+        values = self._prepare_portal_layout_values()
+        values.update({"meter": meter_sudo, "recharge": recharge, "page_name": "prepaid_receipt"})
+        return request.render("prepaid_portal.portal_recharge_receipt", values)

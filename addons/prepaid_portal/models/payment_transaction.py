@@ -1,0 +1,46 @@
+from odoo import api, fields, models
+
+
+class PaymentTransaction(models.Model):
+    """T4: a transaction paying a portal recharge knows it from checkout (R5) and credits it
+    in post-processing, after account_payment created the customer payment."""
+
+    _inherit = "payment.transaction"
+
+    prepaid_recharge_id = fields.Many2one(
+        "prepaid.online.recharge", readonly=True, index="btree_not_null"
+    )
+    prepaid_meter_id = fields.Many2one(related="prepaid_recharge_id.meter_id")
+
+    @api.model
+    def _compute_reference_prefix(self, separator, **values):
+        if values.get("prepaid_recharge_id"):
+            recharge = (
+                self.env["prepaid.online.recharge"].sudo().browse(values["prepaid_recharge_id"])
+            )
+            if recharge.exists():
+                return f"PP-{recharge.account_id.name or recharge.account_id.id}"
+        return super()._compute_reference_prefix(separator, **values)
+
+    def _post_process(self):
+        """Credit the recharges of done transactions (once); a credit that fails leaves the
+        transaction not post-processed so that the scheduled action tries it again (R4).
+        A canceled or failed payment cancels its pending recharge; anything arriving after
+        ``done`` changes nothing (R2: payment's state machine refuses it)."""
+        super()._post_process()
+        recharges = self.filtered("prepaid_recharge_id")
+        if not recharges:
+            return
+        done = recharges.filtered(lambda tx: tx.state == "done")
+        failed = done.prepaid_recharge_id.sudo()._credit()
+        if failed:
+            self.filtered(lambda tx: tx.prepaid_recharge_id in failed).is_post_processed = False
+        recharges.filtered(
+            lambda tx: tx.state in ("cancel", "error")
+        ).prepaid_recharge_id.sudo()._set_canceled()
+
+    def _log_message_on_linked_documents(self, message):
+        res = super()._log_message_on_linked_documents(message)
+        for tx in self.filtered("prepaid_recharge_id"):
+            tx.prepaid_recharge_id.sudo().message_post(body=message)
+        return res

@@ -1,0 +1,39 @@
+from odoo import fields, models
+
+
+class PrepaidAccount(models.Model):
+    """T6: billing's notices honour the tenant's alert subscriptions: a tenant who chose a
+    channel receives the notices by that channel only."""
+
+    _inherit = "prepaid.account"
+
+    alert_subscription_ids = fields.One2many("prepaid.alert.subscription", "account_id")
+
+    def _send_notice(self, notice):
+        subscriptions = self.alert_subscription_ids.filtered("active")
+        if not subscriptions:
+            return super()._send_notice(notice)
+        self.ensure_one()
+        keys = list(self.notice_keys or [])
+        if notice.key in keys:
+            return False
+        self.sudo().notice_keys = [*keys, notice.key][-50:]
+        for subscription in subscriptions:
+            self._send_to_partner(subscription.partner_id, notice.text, subscription.channel)
+        return True
+
+    def _send_to_partner(self, partner, text, channel):
+        """One notice to one tenant by ``channel`` ('email' or 'sms'), logged on the account."""
+        self.ensure_one()
+        account = self.sudo()
+        if channel == "sms" and partner.phone:
+            account._message_sms(text, partner_ids=partner.ids)
+            return "sms"
+        template = self.env.ref("prepaid_billing.mail_template_prepaid_notice")
+        account.with_context(notice_text=text).message_post_with_source(
+            template,
+            subtype_xmlid="mail.mt_comment",
+            message_type="comment",
+            partner_ids=partner.ids,
+        )
+        return "email"

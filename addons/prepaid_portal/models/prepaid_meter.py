@@ -1,0 +1,148 @@
+import hashlib
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import consteq
+
+from ..const import READ_REQUEST_COOLDOWN_MINUTES
+
+
+def token_digest(token):
+    """SHA-256 of an access token: meters are looked up by it, so the time a lookup takes
+    says nothing about the token itself (T1)."""
+    return hashlib.sha256((token or "").encode()).hexdigest()
+
+
+class PrepaidMeter(models.Model):
+    """The tenant's side of a meter: the id-less QR landing (T1), "read now" requests (T3)
+    and the figures the portal pages show (T5)."""
+
+    _inherit = "prepaid.meter"
+
+    qr_token_digest = fields.Char(
+        compute="_compute_qr_token_digest",
+        store=True,
+        index="btree_not_null",
+        copy=False,
+        groups="base.group_system",
+        help="SHA-256 of the access token of the QR link.",
+    )
+    read_request_ids = fields.One2many("prepaid.meter.read.request", "meter_id")
+
+    @api.depends("access_token")
+    def _compute_qr_token_digest(self):
+        for meter in self:
+            token = meter.access_token
+            meter.qr_token_digest = token_digest(token) if token else False
+
+    @api.model
+    def _portal_find_by_token(self, token):
+        """The meter whose QR/share token is ``token`` (sudo), or an empty recordset.
+
+        Looked up by the token's digest, then compared in constant time."""
+        if not token or len(token) > 128:
+            return self.browse()
+        meter = (
+            self.sudo()
+            .with_context(active_test=False)
+            .search([("qr_token_digest", "=", token_digest(token))], limit=1)
+        )
+        if meter and meter.access_token and consteq(meter.access_token, token):
+            return meter
+        return self.browse()
+
+    # === ALERTS (T6) === #
+    def _evaluate_alarms(self, now=None, siblings=False):
+        """After billing's alarm machine, the tenants' own thresholds (T6)."""
+        res = super()._evaluate_alarms(now=now, siblings=siblings)
+        accounts = self.env["prepaid.account"].sudo()
+        units = self.filtered("id").unit_id
+        if units:
+            subscriptions = (
+                self.env["prepaid.alert.subscription"]
+                .sudo()
+                .search(
+                    [("account_id.unit_id", "in", units.ids), ("account_id.state", "=", "open")]
+                )
+            )
+            if subscriptions:
+                accounts.browse(subscriptions.account_id.ids).invalidate_recordset(
+                    ["balance", "available_credit"]
+                )
+                subscriptions._check_and_notify()
+        return res
+
+    # === READ NOW (T3) === #
+    def _portal_request_read(self, partner=None):
+        """Record a "read now" request for the gateway (meter_gateway serves the pending
+        ones); a request still pending or made in the last minutes is reused."""
+        self.ensure_one()
+        requests = self.env["prepaid.meter.read.request"].sudo()
+        since = fields.Datetime.now() - timedelta(minutes=READ_REQUEST_COOLDOWN_MINUTES)
+        recent = requests.search(
+            [
+                ("meter_id", "=", self.id),
+                "|",
+                ("state", "=", "pending"),
+                ("requested_at", ">=", since),
+            ],
+            limit=1,
+            order="requested_at desc",
+        )
+        if recent:
+            return recent
+        if self.state != "in_service":
+            raise UserError(self.env._("This meter is not in service."))
+        return requests.create(
+            {"meter_id": self.id, "partner_id": partner.id if partner else False}
+        )
+
+    # === FIGURES (T5) === #
+    def _portal_consumption(self, period="month", limit=12):
+        """Consumption per month (last ``limit`` months) or per year, from the daily frozen
+        records: ``[(label, quantity)]``, oldest first."""
+        self.ensure_one()
+        self.env["prepaid.meter.reading.daily"].flush_model()
+        trunc = "year" if period == "year" else "month"
+        label = "YYYY" if period == "year" else "YYYY-MM"
+        self.env.cr.execute(
+            f"""
+            SELECT to_char(date_trunc('{trunc}', day), '{label}'), SUM(consumption)
+              FROM prepaid_meter_reading_daily
+             WHERE meter_id = %s
+             GROUP BY 1 ORDER BY 1 DESC LIMIT %s
+            """,  # trunc and label are constants chosen above
+            [self.id, limit],
+        )
+        return [(row[0], float(row[1] or 0.0)) for row in reversed(self.env.cr.fetchall())]
+
+    def _portal_recent_readings(self, limit=20):
+        self.ensure_one()
+        return (
+            self.env["prepaid.meter.reading"]
+            .sudo()
+            .search_fetch(
+                [("meter_id", "=", self.id)],
+                ["read_at", "total", "consumption", "power", "flags"],
+                order="read_at desc",
+                limit=limit,
+            )
+        )
+
+    # === ACTIONS === #
+    def action_view_online_recharges(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "prepaid_portal.prepaid_online_recharge_action"
+        )
+        action.update({"domain": [("meter_id", "=", self.id)], "context": {}})
+        return action
+
+    def action_view_read_requests(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "prepaid_portal.prepaid_meter_read_request_action"
+        )
+        action.update({"domain": [("meter_id", "=", self.id)], "context": {}})
+        return action

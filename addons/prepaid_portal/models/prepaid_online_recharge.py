@@ -1,0 +1,195 @@
+import logging
+from decimal import Decimal
+
+from odoo import api, fields, models
+from odoo.tools import float_compare
+
+from ..const import ONLINE_RECHARGE_STATES
+
+_logger = logging.getLogger(__name__)
+
+
+class PrepaidOnlineRecharge(models.Model):
+    """T4: a recharge a tenant started in the portal, from checkout to credit.
+
+    Created with the payment transaction, it carries the meter and its prepaid account
+    chosen at checkout (R5: nothing is matched later by free text) and what the transaction
+    must bring (amount, currency, reference).  When the transaction is done, its
+    post-processing credits the account once (R1: row lock here, unique ledger reference in
+    prepaid_billing); a payment that does not match credits nothing and stays here as a
+    conflict for an operator (R3); a credit that fails stays visible and is retried (R4)."""
+
+    _name = "prepaid.online.recharge"
+    _description = "Online Recharge"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "id desc"
+    _check_company_auto = True
+
+    name = fields.Char(string="Reference", required=True, readonly=True, index=True)
+    meter_id = fields.Many2one(
+        "prepaid.meter", required=True, readonly=True, index=True, check_company=True
+    )
+    account_id = fields.Many2one(
+        "prepaid.account", required=True, readonly=True, index=True, check_company=True
+    )
+    partner_id = fields.Many2one("res.partner", string="Paid By", readonly=True)
+    company_id = fields.Many2one(related="account_id.company_id", store=True, index=True)
+    amount = fields.Monetary(required=True, readonly=True)
+    currency_id = fields.Many2one("res.currency", required=True, readonly=True)
+    transaction_id = fields.Many2one("payment.transaction", readonly=True, index=True, copy=False)
+    transaction_state = fields.Selection(related="transaction_id.state", string="Payment State")
+    payment_id = fields.Many2one(related="transaction_id.payment_id")
+    state = fields.Selection(
+        ONLINE_RECHARGE_STATES, default="pending", required=True, readonly=True, tracking=True
+    )
+    problem = fields.Text(readonly=True, help="Why the payment was not credited.")
+    attempt_count = fields.Integer(readonly=True, help="Credit attempts that failed.")
+    credited_at = fields.Datetime(readonly=True)
+    line_ids = fields.One2many(
+        "prepaid.account.line",
+        compute="_compute_line_ids",
+        string="Ledger Lines",
+        help="Lines of the ledger this recharge credited.",
+    )
+
+    _transaction_uniq = models.UniqueIndex(
+        "(transaction_id) WHERE transaction_id IS NOT NULL",
+        "A payment transaction pays one recharge.",
+    )
+
+    def _compute_line_ids(self):
+        lines = self.env["prepaid.account.line"].sudo()
+        for recharge in self:
+            recharge.line_ids = (
+                lines.search([("reference", "=", recharge.name)]) if recharge.name else lines
+            )
+
+    # === CREDIT (R1-R5) === #
+    def _check_payment(self, tx):
+        """What is wrong with ``tx`` as payment of this recharge (R3), or None."""
+        self.ensure_one()
+        if tx != self.transaction_id or tx.prepaid_recharge_id != self:
+            return self.env._("The payment is not the one of this recharge.")
+        if tx.reference != self.name:
+            return self.env._(
+                "Reference mismatch: the payment says %(got)s, the recharge %(expected)s.",
+                got=tx.reference,
+                expected=self.name,
+            )
+        if tx.currency_id != self.currency_id or self.currency_id != self.account_id.currency_id:
+            return self.env._(
+                "Currency mismatch: paid in %(got)s, the account is kept in %(expected)s.",
+                got=tx.currency_id.name,
+                expected=self.account_id.currency_id.name,
+            )
+        if float_compare(tx.amount, self.amount, precision_rounding=self.currency_id.rounding):
+            return self.env._(
+                "Amount mismatch: %(got)s paid, %(expected)s expected.",
+                got=tx.amount,
+                expected=self.amount,
+            )
+        if self.meter_id.account_id != self.account_id:
+            return self.env._(
+                "The meter %(meter)s no longer draws on account %(account)s.",
+                meter=self.meter_id.display_name,
+                account=self.account_id.display_name,
+            )
+        return None
+
+    def _credit(self):
+        """Credit the done payment of each recharge to its account, once.  Return the
+        recharges that could not be credited now (their transaction must be tried again)."""
+        retry = self.browse()
+        for recharge in self:
+            # concurrent post-processings of one payment queue here; under REPEATABLE READ the
+            # later one fails to serialize and is retried by its caller, then sees 'credited'
+            self.env.cr.execute(
+                "SELECT state FROM prepaid_online_recharge WHERE id = %s FOR UPDATE",
+                [recharge.id],
+            )
+            if self.env.cr.fetchone()[0] in ("credited", "conflict"):
+                continue
+            recharge.invalidate_recordset()
+            tx = recharge.transaction_id
+            problem = recharge._check_payment(tx)
+            if problem:
+                recharge._set_conflict(problem)
+                continue
+            try:
+                with self.env.cr.savepoint():
+                    lines = recharge.account_id.sudo()._recharge(
+                        Decimal(f"{tx.amount:.{tx.currency_id.decimal_places}f}"),
+                        payment_method="online",
+                        memo=self.env._(
+                            "Online recharge %(ref)s for %(meter)s",
+                            ref=tx.reference,
+                            meter=recharge.meter_id.name,
+                        ),
+                        reference=tx.reference,
+                        payment=tx.payment_id,
+                    )
+            except Exception as exc:  # any failure leaves it to retry (R4)
+                _logger.warning("Online recharge %s not credited: %s", recharge.name, exc)
+                recharge.write(
+                    {
+                        "state": "failed",
+                        "problem": str(exc),
+                        "attempt_count": recharge.attempt_count + 1,
+                    }
+                )
+                retry |= recharge
+                continue
+            recharge.write(
+                {"state": "credited", "problem": False, "credited_at": fields.Datetime.now()}
+            )
+            recharge.message_post(
+                body=self.env._(
+                    "Credited %(amount)s to account %(account)s (%(count)s ledger lines).",
+                    amount=tx.amount,
+                    account=recharge.account_id.display_name,
+                    count=len(lines),
+                )
+            )
+        return retry
+
+    def _set_conflict(self, problem):
+        """R3: credit nothing; an operator decides (activity on the recharge)."""
+        self.ensure_one()
+        _logger.warning("Online recharge %s is in conflict: %s", self.name, problem)
+        self.write({"state": "conflict", "problem": problem})
+        self.message_post(body=problem)
+        manager = self.env.ref("prepaid_meter.group_prepaid_manager", raise_if_not_found=False)
+        user = manager.user_ids.filtered(lambda u: self.company_id in u.company_ids)[:1]
+        self.activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=self.env._("Online payment in conflict"),
+            note=problem,
+            user_id=(user or self.env.ref("base.user_admin")).id,
+        )
+
+    def _set_canceled(self):
+        self.filtered(lambda r: r.state == "pending").write({"state": "canceled"})
+
+    # === ACTIONS === #
+    def action_retry_credit(self):
+        """Try again to credit recharges whose credit failed (R4)."""
+        for recharge in self.filtered(lambda r: r.state == "failed"):
+            tx = recharge.transaction_id.sudo()
+            if tx.state == "done":
+                tx._post_process()
+        return True
+
+    @api.model
+    def _cron_retry_failed(self):
+        """Recharges paid but not credited are tried again (Odoo's own post-processing
+        action retries only for four days)."""
+        self.search([("state", "=", "failed")]).action_retry_credit()
+
+    def action_view_transaction(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "payment.transaction",
+            "view_mode": "form",
+            "res_id": self.transaction_id.id,
+        }

@@ -1,0 +1,8 @@
+from . import (
+    test_alerts,
+    test_concurrency,
+    test_phone_signup,
+    test_portal_access,
+    test_recharge,
+    test_tours,
+)
