@@ -18,7 +18,7 @@ class PrepaidMeterLatest(models.Model):
     _log_access = False
     _rec_name = "id"
 
-    meter_ids = fields.One2many("prepaid.meter", "latest_id", string="Meter")
+    meter_ids = fields.One2many("prepaid.meter", "latest_id")
 
     # === NEWEST READING === #
     last_reading_at = fields.Datetime(readonly=True, copy=False, help="Newest reading.")
