@@ -3,6 +3,7 @@ from . import (
     prepaid_account_line,
     prepaid_meter,
     prepaid_tariff,
+    prepaid_tariff_season,
     prepaid_tariff_segment,
     prepaid_tariff_step,
     prepaid_tariff_version,

@@ -77,3 +77,67 @@ class TestTariff(PrepaidBillingCommon):
         # stored 2020-01-01 00:00 UTC is 08:00 in Shanghai
         version = tariff._engine_definition().versions[0]
         self.assertEqual(version.valid_from, datetime(2020, 1, 1, 8))
+
+    # === B1: seasons === #
+    def _seasonal_tariff(self):
+        """Winter (the periods without a season, from 1 January): flat all day; summer from
+        1 March: valley before 08:00, peak after."""
+        tariff = self._create_tariff(
+            "Seasonal",
+            [{"price_flat": 0.5, "price_peak": 1.0, "price_valley": 0.3}],
+            segments=[(0, 24, "flat")],
+        )
+        tariff.version_ids.write(
+            {
+                "season_ids": [
+                    Command.create(
+                        {
+                            "name": "Summer",
+                            "start_month": 3,
+                            "start_day": 1,
+                            "segment_ids": [
+                                Command.create({"hour_from": 0, "hour_to": 8, "band": "valley"}),
+                                Command.create({"hour_from": 8, "hour_to": 24, "band": "peak"}),
+                            ],
+                        }
+                    ),
+                    Command.create(
+                        {
+                            "name": "Autumn",
+                            "start_month": 10,
+                            "start_day": 1,
+                            "segment_ids": [
+                                Command.create({"hour_from": 0, "hour_to": 24, "band": "flat"})
+                            ],
+                        }
+                    ),
+                ]
+            }
+        )
+        return tariff
+
+    def test_seasons_change_the_periods(self):
+        compiled = self._seasonal_tariff()._compiled()
+        self.assertEqual(compiled.band_at(datetime(2026, 2, 27, 7)), "flat")
+        self.assertEqual(compiled.band_at(datetime(2026, 3, 2, 7)), "valley")
+        self.assertEqual(compiled.band_at(datetime(2026, 3, 2, 9)), "peak")
+        self.assertEqual(compiled.band_at(datetime(2026, 10, 2, 7)), "flat")
+        self.assertEqual(compiled.band_at(datetime(2027, 1, 2, 7)), "flat")
+
+    def test_seasonal_deduction(self):
+        """The same 10 kWh from 07:00 to 09:00 costs 5 in winter and 6.5 in summer."""
+        self.account.tariff_id = self._seasonal_tariff()
+        self.account._recharge("100")
+        self._ingest(self.meter, (-3 * 24 * 60 + 420, 1000), (-3 * 24 * 60 + 540, 1010))
+        self._deduct()
+        self.assertEqual(self._balance(), Decimal("95.0000"))
+        self._ingest(self.meter, (420, 1010), (540, 1020))
+        self._deduct()
+        # 2026-02-27 09:00 -> 2026-03-02 07:00 used nothing; then 5 valley + 5 peak
+        self.assertEqual(self._balance(), Decimal("88.5000"))
+
+    def test_season_must_cover_the_day(self):
+        tariff = self._seasonal_tariff()
+        summer = tariff.version_ids.season_ids.filtered(lambda s: s.name == "Summer")
+        with self.assertRaises(ValidationError):
+            summer.segment_ids.filtered(lambda s: s.band == "peak").hour_to = 20
