@@ -23,6 +23,18 @@ ZERO = balance.ZERO
 COPY_CSV = "WITH (FORMAT csv, DELIMITER E'\\t', NULL '')"
 
 
+#: account fields the alarm state machine reads: a change evaluates its meters again
+ACCOUNT_ALARM_FIELDS = frozenset(
+    {
+        "alarm1_threshold",
+        "alarm2_threshold",
+        "overdraft_limit",
+        "reminder_minutes",
+        "preset_credit",
+    }
+)
+
+
 def to_money(value):
     """A float read from the ORM (4-decimal numeric column) as an exact Decimal."""
     return Decimal(f"{value or 0.0:.4f}")
@@ -117,6 +129,14 @@ class PrepaidAccount(models.Model):
     def _check_preset_credit(self):
         if any(account.preset_credit < 0 for account in self):
             raise ValidationError(self.env._("The preset credit cannot be negative."))
+
+    def write(self, vals):
+        res = super().write(vals)
+        if ACCOUNT_ALARM_FIELDS & set(vals):
+            # meters the machine already decides for (a new account's wait for its first
+            # balance movement)
+            self.meter_ids.filtered("alarm_state")._evaluate_alarms()
+        return res
 
     def _alarm_settings(self):
         self.ensure_one()
@@ -225,6 +245,26 @@ class PrepaidAccount(models.Model):
                 "type": "success",
             },
         }
+
+    def _take_over_preset_credit(self):
+        """B7: at account opening, the preset credit of the unit's new meters becomes the
+        account's, recovered first from the next recharges (the opening one included)."""
+        self.ensure_one()
+        meters = self.meter_ids.filtered(lambda m: m.preset_credit > 0 and not m.preset_account_id)
+        if not meters:
+            return meters
+        granted = sum((to_money(m.preset_credit) for m in meters), ZERO)
+        self.sudo().preset_credit = float(to_money(self.preset_credit) + granted)
+        meters.sudo().preset_account_id = self
+        self.message_post(
+            body=self.env._(
+                "Preset credit of %(amount)s taken over from %(meters)s: recovered from the "
+                "first recharge.",
+                amount=balance._fmt(granted),
+                meters=", ".join(meters.mapped("display_name")),
+            )
+        )
+        return meters
 
     # === MONEY MOVEMENTS === #
     def _check_open(self):

@@ -13,6 +13,19 @@ from prepaid_core import alarm
 from ..const import ALARM_LEVELS, FORCED_RELAY
 
 ALARM_STATUSES = [("arrears", "Arrears"), ("alarm2", "Alarm 2"), ("alarm1", "Alarm 1")]
+#: meter fields the alarm state machine reads: a change evaluates it again
+ALARM_INPUT_FIELDS = frozenset(
+    {
+        "protect_mode",
+        "forced_relay",
+        "alarm_own_thresholds",
+        "alarm1_threshold",
+        "alarm2_threshold",
+        "overload_auto_reset_minutes",
+        "overload_at",
+        "overload_reset_at",
+    }
+)
 
 
 class PrepaidMeter(models.Model):
@@ -49,6 +62,43 @@ class PrepaidMeter(models.Model):
     forced_relay = fields.Selection(
         FORCED_RELAY, copy=False, tracking=True, help="A manager's forced supply state."
     )
+    # B8: thresholds of this meter (instead of its account's), overload trip
+    alarm_own_thresholds = fields.Boolean(
+        string="Own Alarm Thresholds",
+        tracking=True,
+        help="Compare the account's credit with this meter's thresholds, not the account's.",
+    )
+    alarm1_threshold = fields.Float(string="Alarm 1", digits=(16, 4), default=20.0, tracking=True)
+    alarm2_threshold = fields.Float(string="Alarm 2", digits=(16, 4), default=5.0, tracking=True)
+    overload_limit = fields.Float(
+        string="Overload Limit (kW)",
+        digits=(16, 4),
+        tracking=True,
+        help="Supply is cut when a reading shows more power than this (0: no limit).",
+    )
+    overload_auto_reset_minutes = fields.Integer(
+        string="Overload Auto-Reset (min)",
+        tracking=True,
+        help="Supply comes back this long after an overload trip; 0: a manager resets it.",
+    )
+    overload_at = fields.Datetime(readonly=True, copy=False, help="Latest overload trip.")
+    overload_reset_at = fields.Datetime(
+        readonly=True, copy=False, help="Latest overload reset by a manager."
+    )
+    # B7: credit the meter may use before its account is opened
+    preset_credit = fields.Float(
+        string="Preset Credit",
+        digits=(16, 4),
+        tracking=True,
+        help="Credit granted to this new meter; the account opened for its unit takes it over "
+        "and recovers it from the first recharge.",
+    )
+    preset_account_id = fields.Many2one(
+        "prepaid.account",
+        readonly=True,
+        copy=False,
+        help="Account that took over the meter's preset credit.",
+    )
 
     _alarm_wake_idx = models.Index("(alarm_wake_at) WHERE alarm_wake_at IS NOT NULL")
 
@@ -61,6 +111,33 @@ class PrepaidMeter(models.Model):
                         "%(meter)s measures %(utility)s: its tariff must be one for it.",
                         meter=meter.display_name,
                         utility=meter.utility,
+                    )
+                )
+
+    @api.constrains("alarm_own_thresholds", "alarm1_threshold", "alarm2_threshold")
+    def _check_alarm_thresholds(self):
+        for meter in self.filtered("alarm_own_thresholds"):
+            try:
+                alarm.validate_thresholds(
+                    Decimal(f"{meter.alarm1_threshold:.4f}"),
+                    Decimal(f"{meter.alarm2_threshold:.4f}"),
+                )
+            except alarm.AlarmError as exc:
+                raise ValidationError(f"{meter.display_name}: {exc}") from exc
+
+    @api.constrains("overload_limit", "overload_auto_reset_minutes", "preset_credit")
+    def _check_overload_preset(self):
+        for meter in self:
+            if (
+                meter.overload_limit < 0
+                or meter.overload_auto_reset_minutes < 0
+                or meter.preset_credit < 0
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "%(meter)s: the overload limit, its auto-reset and the preset credit "
+                        "cannot be negative.",
+                        meter=meter.display_name,
                     )
                 )
 
@@ -99,7 +176,7 @@ class PrepaidMeter(models.Model):
     # === ALARMS AND SUPPLY (B8) === #
     def write(self, vals):
         res = super().write(vals)
-        if {"protect_mode", "forced_relay"} & set(vals):
+        if ALARM_INPUT_FIELDS & set(vals):
             self._evaluate_alarms()
         return res
 
@@ -120,9 +197,13 @@ class PrepaidMeter(models.Model):
                    m.desired_relay_state, m.desired_relay_reason, a.id, a.balance::text,
                    GREATEST(COALESCE(a.preset_credit, 0) - COALESCE(a.preset_recovered, 0),
                             0)::text,
-                   a.alarm1_threshold::text, a.alarm2_threshold::text,
+                   CASE WHEN m.alarm_own_thresholds THEN m.alarm1_threshold
+                        ELSE a.alarm1_threshold END::text,
+                   CASE WHEN m.alarm_own_thresholds THEN m.alarm2_threshold
+                        ELSE a.alarm2_threshold END::text,
                    COALESCE(a.overdraft_limit, 0)::text, a.reminder_minutes, a.last_recharge_at,
-                   m.alarm_wake_at
+                   m.alarm_wake_at, m.overload_at, m.overload_reset_at,
+                   COALESCE(m.overload_auto_reset_minutes, 0), m.alarm_own_thresholds
               FROM prepaid_meter m
               JOIN prepaid_tenancy t ON t.unit_id = m.unit_id AND t.state = 'open'
               JOIN prepaid_account a ON a.tenancy_id = t.id AND a.state = 'open'
@@ -136,9 +217,10 @@ class PrepaidMeter(models.Model):
         settings_cache, state_rows, level_changes, relays, notices = {}, [], {}, {}, []
         for row in cr.fetchall():
             (meter_id, state_json, level, protect, forced, desired, reason, account_id) = row[:8]
-            bal, preset, a1, a2, od, minutes, recharged, wake = row[8:]
+            bal, preset, a1, a2, od, minutes, recharged, wake = row[8:16]
+            overload_at, overload_reset_at, auto_reset, own = row[16:]
             bal, preset = Decimal(bal or 0), Decimal(preset or 0)
-            key = (a1, a2, od, minutes)
+            key = (a1, a2, od, minutes, auto_reset)
             settings = settings_cache.get(key)
             if settings is None:
                 settings = settings_cache[key] = alarm.AlarmSettings(
@@ -146,6 +228,7 @@ class PrepaidMeter(models.Model):
                     alarm2=Decimal(a2 or 0),
                     overdraft_limit=Decimal(od),
                     reminder_cut=timedelta(minutes=max(minutes or 0, 0)),
+                    overload_auto_reset=timedelta(minutes=auto_reset) if auto_reset > 0 else None,
                 )
             state = alarm.AlarmState.from_json(state_json) if state_json else None
             inputs = alarm.AlarmInputs(
@@ -153,8 +236,8 @@ class PrepaidMeter(models.Model):
                 settings,
                 protect or False,
                 forced or None,
-                None,
-                None,
+                overload_at,
+                overload_reset_at,
                 recharged,
             )
             new_state, decision = alarm.evaluate(state, inputs, now)
@@ -171,6 +254,9 @@ class PrepaidMeter(models.Model):
             ):
                 relays.setdefault((decision.relay, decision.text), []).append(meter_id)
             for notice in decision.notices:
+                if own or notice.kind == alarm.NOTICE_OVERLOAD:
+                    # a meter of its own: its notices are not the account's other meters'
+                    notice = notice._replace(key=f"{meter_id}:{notice.key}")
                 notices.append((account_id, notice))
         if state_rows:
             execute_values(
@@ -193,6 +279,45 @@ class PrepaidMeter(models.Model):
         accounts = self.env["prepaid.account"].sudo()
         for account_id, notice in notices:
             accounts.browse(account_id)._send_notice(notice)
+
+    def _check_overload(self):
+        """B8: a meter whose latest reading shows more power than its overload limit trips
+        (an ``overload`` event, which cuts supply until a manager resets it)."""
+        if not self.ids:
+            return self.browse()
+        self.flush_model(["last_power", "last_reading_at", "overload_limit", "overload_at"])
+        self.env.cr.execute(
+            """
+            SELECT id, last_reading_at, last_power, overload_limit
+              FROM prepaid_meter
+             WHERE id = ANY(%s) AND overload_limit > 0 AND last_power > overload_limit
+               AND last_reading_at IS NOT NULL
+               AND (overload_at IS NULL OR last_reading_at > overload_at)
+            """,
+            [self.ids],
+        )
+        tripped = self.browse()
+        for meter_id, read_at, power, limit in self.env.cr.fetchall():
+            meter = self.browse(meter_id)
+            meter._log_event(
+                "overload",
+                reason=self.env._(
+                    "Power %(power)s kW above the limit of %(limit)s kW.", power=power, limit=limit
+                ),
+                event_at=read_at,
+                source="device",
+            )
+            tripped |= meter
+        return tripped
+
+    def action_overload_reset(self):
+        """A manager resets an overload trip: the balance decides the supply again."""
+        self._check_manager()
+        meters = self.filtered(lambda m: m.overload_at)
+        now = fields.Datetime.now()
+        meters.write({"overload_reset_at": now})
+        meters._log_event("overload_reset", reason=self.env._("Overload reset by a manager."))
+        return True
 
     @api.model
     def _cron_alarm_wake(self):

@@ -21,4 +21,7 @@ class PrepaidTenancy(models.Model):
     def _ensure_account(self):
         """Open the tenancy's prepaid account (M4 account opening, B2)."""
         missing = self.filtered(lambda t: not t.account_ids)
-        return self.env["prepaid.account"].create([{"tenancy_id": t.id} for t in missing])
+        accounts = self.env["prepaid.account"].create([{"tenancy_id": t.id} for t in missing])
+        for account in accounts:
+            account._take_over_preset_credit()
+        return accounts
