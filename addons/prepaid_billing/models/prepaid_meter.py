@@ -87,7 +87,6 @@ class PrepaidMeter(models.Model):
     )
     # B7: credit the meter may use before its account is opened
     preset_credit = fields.Float(
-        string="Preset Credit",
         digits=(16, 4),
         tracking=True,
         help="Credit granted to this new meter; the account opened for its unit takes it over "
@@ -123,7 +122,9 @@ class PrepaidMeter(models.Model):
                     Decimal(f"{meter.alarm2_threshold:.4f}"),
                 )
             except alarm.AlarmError as exc:
-                raise ValidationError(f"{meter.display_name}: {exc}") from exc
+                raise ValidationError(
+                    self.env._("%(meter)s: %(error)s", meter=meter.display_name, error=exc)
+                ) from exc
 
     @api.constrains("overload_limit", "overload_auto_reset_minutes", "preset_credit")
     def _check_overload_preset(self):

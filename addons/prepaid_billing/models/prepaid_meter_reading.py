@@ -14,5 +14,6 @@ class PrepaidMeterReading(models.Model):
 
     @api.model
     def _after_ingest(self, meter_ids):
-        super()._after_ingest(meter_ids)
+        res = super()._after_ingest(meter_ids)
         self.env["prepaid.meter"].browse(meter_ids)._check_overload()
+        return res
