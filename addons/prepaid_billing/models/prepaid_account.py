@@ -352,7 +352,8 @@ class PrepaidAccount(models.Model):
         (self | other).meter_ids._evaluate_alarms()
 
     def action_close(self):
-        """B5: cancel the account: charge what is still due, refund the positive balance."""
+        """B5: cancel the account: charge what is still due, refund the positive balance;
+        its tenancy ends with it (M4)."""
         for account in self:
             account._check_open()
             meters = account.with_context(active_test=False).meter_ids
@@ -361,6 +362,10 @@ class PrepaidAccount(models.Model):
             line, due = balance.settle_closing(bal, memo=self.env._("Account cancellation"))
             account._post_lines([line] if line else [])
             account.write({"state": "closed", "closing_due": float(due)})
+            if account.tenancy_id.state == "open" and not self.env.context.get(
+                "prepaid_tenancy_closing"
+            ):
+                account.tenancy_id.action_close()  # the meters no longer supply this tenant
             account.message_post(
                 body=self.env._(
                     "Account closed: refunded %(refund)s, due from the tenant %(due)s.",

@@ -1,6 +1,8 @@
+import io
 from datetime import timedelta
 from decimal import Decimal
 
+import openpyxl
 from freezegun import freeze_time
 
 from odoo import fields
@@ -207,3 +209,34 @@ class TestAlarm(MockSmsGatewayMixin, PrepaidBillingCommon):
         self.meter.with_user(self.manager).action_protect()
         self.meter._log_event("overload", source="device")
         self.assertEqual(self.meter.desired_relay_state, "on")
+
+    # === B12 export, M4 cancellation === #
+    def test_export_states_to_excel(self):
+        self.account._recharge("100")
+        self.meter.with_user(self.manager).action_force_off()
+        operator = self._user("op", "prepaid_meter.group_prepaid_user")
+        action = self.meter.with_user(operator).action_export_states()
+        attachment = self.env["ir.attachment"].browse(
+            int(action["url"].split("/")[3].split("?")[0])
+        )
+        sheet = openpyxl.load_workbook(io.BytesIO(attachment.raw)).active
+        rows = list(sheet.iter_rows(values_only=True))
+        self.assertEqual(len(rows), 2)
+        state = dict(zip(rows[0], rows[1], strict=True))
+        self.assertEqual(state["Name"], "Power T-101")
+        self.assertEqual(state["Tenant"], "Tenant One")
+        self.assertEqual(state["Desired Relay State"], "Off")
+        self.assertEqual(state["Credit"], 100)
+
+    def test_tenancy_closing_settles_the_account(self):
+        self.account._recharge("40")
+        self._consume(10)  # 5 charged
+        self.tenancy.action_close()
+        self.assertEqual(self.account.state, "closed")
+        self.assertEqual(self._balance(), Decimal("0.0000"))
+        refund = self.account.line_ids.filtered(lambda line: line.kind == "refund")
+        self.assertEqual(refund.amount, -35.0)
+
+    def test_account_cancellation_ends_the_tenancy(self):
+        self.account.action_close()
+        self.assertEqual(self.tenancy.state, "closed")
