@@ -118,5 +118,5 @@ class PrepaidTariffVersion(models.Model):
             for season in self.season_ids
         ]
         if all_year:
-            seasons.append(engine.TouSeason(segments(all_year), name=self.env._("All year")))
+            seasons.append(engine.TouSeason(segments(all_year), name=self.env._("From 1 January")))
         return engine.TouSchedule(tuple(seasons))
