@@ -102,6 +102,8 @@ class PrepaidMeter(models.Model):
     )
 
     _alarm_wake_idx = models.Index("(alarm_wake_at) WHERE alarm_wake_at IS NOT NULL")
+    # the overload check after each ingested batch looks only at meters with a limit
+    _overload_limit_idx = models.Index("(id) WHERE overload_limit > 0")
 
     @api.constrains("tariff_id", "model_id")
     def _check_tariff_utility(self):
