@@ -1,6 +1,6 @@
 """R11 with a real process killed: the deduction runs in a process of its own, is killed
-with SIGKILL in its second batch, runs again, and leaves balances and ledger equal to those
-of a clean single run.
+with SIGKILL in its second batch, runs again (twice at the same time), and leaves balances
+and ledger equal to those of a clean single run.
 
 The data must be visible to another process, so it is committed (through a cursor of its
 own, never the test's) and removed again at the end: a gateway, twelve meters with their
@@ -361,11 +361,14 @@ class TestDeductionKilled(TransactionCase):
             watcher.rollback()
         self.assertEqual(self._state(killed)[BATCH:], waiting[BATCH:], "nothing half-written")
 
-        # run again: the rest is charged once; then a clean single run of the twins
+        # run again, twice at the same time: the rest is charged once (one run charges,
+        # the other finds the lock taken, or they take turns between batches)
         readings = 23  # per meter: 24 readings, the first a baseline
-        process, log = self._start_run(killed, f"{app_name}-2")
-        self.assertEqual(self._finish(process, log), readings * (METERS - BATCH))
-        process, log = self._start_run(clean, f"{app_name}-3")
+        runs = [self._start_run(killed, f"{app_name}-{n}") for n in (2, 3)]
+        charged = [self._finish(process, log) for process, log in runs]
+        self.assertEqual(sum(charged), readings * (METERS - BATCH), charged)
+        # then a clean single run of the twins
+        process, log = self._start_run(clean, f"{app_name}-4")
         self.assertEqual(self._finish(process, log), readings * METERS)
 
         after, reference = self._state(killed), self._state(clean)
