@@ -5,6 +5,7 @@ from . import (
     prepaid_meter_event,
     prepaid_meter_reading,
     prepaid_tariff,
+    prepaid_tariff_part,
     prepaid_tariff_season,
     prepaid_tariff_segment,
     prepaid_tariff_step,

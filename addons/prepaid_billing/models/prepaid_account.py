@@ -136,6 +136,8 @@ class PrepaidAccount(models.Model):
             # meters the machine already decides for (a new account's wait for its first
             # balance movement)
             self.meter_ids.filtered("alarm_state")._evaluate_alarms()
+        if {"tariff_id", "alarm1_threshold", "alarm2_threshold"} & set(vals):
+            self.meter_ids._touch_device_settings()  # B1: prices/thresholds held by meters
         return res
 
     def _alarm_settings(self):

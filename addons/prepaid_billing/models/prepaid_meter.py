@@ -15,6 +15,16 @@ from prepaid_core import alarm
 from ..const import ALARM_LEVELS, FORCED_RELAY
 
 ALARM_STATUSES = [("arrears", "Arrears"), ("alarm2", "Alarm 2"), ("alarm1", "Alarm 1")]
+#: meter fields a meter pricing locally holds: a change asks for an issuance
+DEVICE_SETTING_FIELDS = frozenset(
+    {
+        "tariff_id",
+        "alarm_own_thresholds",
+        "alarm1_threshold",
+        "alarm2_threshold",
+        "overload_limit",
+    }
+)
 #: meter fields the alarm state machine reads: a change evaluates it again
 ALARM_INPUT_FIELDS = frozenset(
     {
@@ -86,6 +96,16 @@ class PrepaidMeter(models.Model):
     overload_at = fields.Datetime(readonly=True, copy=False, help="Latest overload trip.")
     overload_reset_at = fields.Datetime(
         readonly=True, copy=False, help="Latest overload reset by a manager."
+    )
+    # B1, B12: what a meter pricing locally must hold, for meter_gateway to issue
+    device_settings_at = fields.Datetime(
+        string="Settings Changed",
+        readonly=True,
+        copy=False,
+        help="When the prices, alarm thresholds or overload limit this meter must hold last "
+        "changed, or an operator asked to issue them again; meter_gateway issues "
+        "_device_settings() to meters that price locally when this is newer than the last "
+        "issuance.",
     )
     # B7: credit the meter may use before its account is opened
     preset_credit = fields.Float(
@@ -183,6 +203,8 @@ class PrepaidMeter(models.Model):
         res = super().write(vals)
         if ALARM_INPUT_FIELDS & set(vals):
             self._evaluate_alarms()
+        if DEVICE_SETTING_FIELDS & set(vals):
+            self._touch_device_settings()
         return res
 
     def _evaluate_alarms(self, now=None, siblings=False):
@@ -330,6 +352,70 @@ class PrepaidMeter(models.Model):
         meters = self.search([("alarm_wake_at", "<=", fields.Datetime.now())])
         meters._evaluate_alarms()
         return meters
+
+    # === SETTINGS HELD BY THE DEVICE (B1, B12) === #
+    def _touch_device_settings(self):
+        """Ask for the prices and thresholds to be issued to these meters (again)."""
+        if self.ids:
+            self.flush_recordset()
+            self.env.cr.execute(
+                "UPDATE prepaid_meter SET device_settings_at = %s WHERE id = ANY(%s)",
+                [fields.Datetime.now(), self.ids],
+            )
+            self.invalidate_recordset(["device_settings_at"])
+
+    def _effective_tariff(self):
+        self.ensure_one()
+        tariff = self.tariff_id or self.account_id.tariff_id
+        return tariff if tariff.utility == self.utility else tariff.browse()
+
+    def _device_settings(self, at=None):
+        """What a meter that prices locally must hold at ``at`` (now): the prices of the
+        tariff version in force (per band and ladder step), the ladder limits, the
+        time-of-use periods of the season in force, the alarm thresholds and the overload
+        limit; amounts as text. meter_gateway turns it into a price/thresholds command."""
+        self.ensure_one()
+        at = at or fields.Datetime.now()
+        own = self.alarm_own_thresholds
+        source = self if own else self.account_id
+        settings = {
+            "alarm1": f"{source.alarm1_threshold:.4f}" if source else None,
+            "alarm2": f"{source.alarm2_threshold:.4f}" if source else None,
+            "overload_kw": f"{self.overload_limit:.4f}" if self.overload_limit else None,
+            "tariff": None,
+        }
+        tariff = self._effective_tariff()
+        if tariff:
+            local = tariff._local(at)
+            version = tariff._compiled().version_at(local)
+            periods = []
+            if version.tou is not None:
+                seasons = sorted(version.tou.seasons, key=lambda s: (s.start_month, s.start_day))
+                current = [
+                    s for s in seasons if (s.start_month, s.start_day) <= (local.month, local.day)
+                ]
+                season = (current or seasons)[-1]
+                periods = [
+                    [seg.start.strftime("%H:%M"), seg.end.strftime("%H:%M"), seg.band]
+                    for seg in season.segments
+                ]
+            settings["tariff"] = {
+                "name": tariff.name,
+                "version": version.code,
+                "valid_from": version.valid_from.isoformat(),
+                "step_limits": [str(limit) for limit in version.step_limits],
+                "prices": {
+                    band: [str(price) for price in prices]
+                    for band, prices in version.prices.items()
+                },
+                "periods": periods,
+            }
+        return settings
+
+    def action_issue_settings(self):
+        """B12 price issuance: the selected meters get their prices and thresholds again."""
+        self._touch_device_settings()
+        return True
 
     # === BATCH ACTIONS (B12) === #
     def _check_manager(self):

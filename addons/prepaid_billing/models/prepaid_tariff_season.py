@@ -9,6 +9,7 @@ class PrepaidTariffSeason(models.Model):
     season that starts on 1 January."""
 
     _name = "prepaid.tariff.season"
+    _inherit = ["prepaid.tariff.part"]
     _description = "Tariff Time-of-Use Season"
     _order = "version_id, start_month, start_day"
 
@@ -38,3 +39,6 @@ class PrepaidTariffSeason(models.Model):
                     )
                 )
         self.version_id._check_engine()
+
+    def _part_tariffs(self):
+        return self.version_id.tariff_id

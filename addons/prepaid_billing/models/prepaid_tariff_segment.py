@@ -7,6 +7,7 @@ class PrepaidTariffSegment(models.Model):
     """B1: a daily time-of-use period of a tariff version (up to 14 a day)."""
 
     _name = "prepaid.tariff.segment"
+    _inherit = ["prepaid.tariff.part"]
     _description = "Tariff Time-of-Use Period"
     _order = "version_id, season_id, hour_from"
 
@@ -38,3 +39,6 @@ class PrepaidTariffSegment(models.Model):
     @api.constrains("hour_from", "hour_to", "band", "season_id")
     def _check_engine(self):
         self.version_id._check_engine()
+
+    def _part_tariffs(self):
+        return self.version_id.tariff_id

@@ -28,6 +28,7 @@ class PrepaidTariffVersion(models.Model):
     is *flat* at all hours."""
 
     _name = "prepaid.tariff.version"
+    _inherit = ["prepaid.tariff.part"]
     _description = "Tariff Version"
     _order = "tariff_id, valid_from"
 
@@ -78,6 +79,9 @@ class PrepaidTariffVersion(models.Model):
     @api.constrains("valid_from", "use_tou", "step_ids", "segment_ids", "season_ids")
     def _check_engine(self):
         self.tariff_id._check_engine()
+
+    def _part_tariffs(self):
+        return self.tariff_id
 
     def _engine_version(self):
         self.ensure_one()

@@ -141,3 +141,56 @@ class TestTariff(PrepaidBillingCommon):
         summer = tariff.version_ids.season_ids.filtered(lambda s: s.name == "Summer")
         with self.assertRaises(ValidationError):
             summer.segment_ids.filtered(lambda s: s.band == "peak").hour_to = 20
+
+    # === B1, B12: prices and thresholds held by meters that price locally === #
+    def test_device_settings_follow_the_tariff_and_season(self):
+        self.account.tariff_id = self._seasonal_tariff()
+        self.assertTrue(self.meter.device_settings_at, "a tariff change asks for an issuance")
+        summer = self.meter._device_settings(at=datetime(2026, 7, 1, 12))
+        self.assertEqual(summer["alarm1"], "20.0000")
+        self.assertIsNone(summer["overload_kw"])
+        self.assertEqual(summer["tariff"]["name"], "Seasonal")
+        self.assertEqual(
+            summer["tariff"]["prices"], {"flat": ["0.5"], "peak": ["1"], "valley": ["0.3"]}
+        )
+        self.assertEqual(
+            summer["tariff"]["periods"], [["00:00", "08:00", "valley"], ["08:00", "00:00", "peak"]]
+        )
+        winter = self.meter._device_settings(at=datetime(2026, 2, 1, 12))
+        self.assertEqual(winter["tariff"]["periods"], [["00:00", "00:00", "flat"]])
+        self.meter.write(
+            {
+                "alarm_own_thresholds": True,
+                "alarm1_threshold": 50,
+                "alarm2_threshold": 10,
+                "overload_limit": 6.5,
+            }
+        )
+        own = self.meter._device_settings()
+        self.assertEqual((own["alarm1"], own["overload_kw"]), ("50.0000", "6.5000"))
+
+    def test_price_change_marks_the_meters_it_prices(self):
+        lone = self._create_meter("Lone", "000000000777", self.unit2)
+        self.env.cr.execute("UPDATE prepaid_meter SET device_settings_at = NULL")
+        self.env["prepaid.meter"].invalidate_model(["device_settings_at"])
+        self.flat.write(
+            {
+                "version_ids": [
+                    Command.create(
+                        {
+                            "valid_from": datetime(2026, 4, 1),
+                            "code": "v2",
+                            "step_ids": [Command.create({"price_flat": 0.6})],
+                        }
+                    )
+                ]
+            }
+        )
+        self.assertTrue(self.meter.device_settings_at)
+        self.assertFalse(lone.device_settings_at, "not priced by this tariff")
+        self.assertEqual(
+            self.meter._device_settings(at=datetime(2026, 4, 2))["tariff"]["prices"],
+            {"flat": ["0.6"]},
+        )
+        lone.action_issue_settings()
+        self.assertTrue(lone.device_settings_at)
