@@ -536,8 +536,14 @@ class PrepaidAccount(models.Model):
             [ids, [meters[i][3] for i in ids]],
         )
         rows_all = cr.fetchall()
+        # registers at the start of each interval: only for meters whose new readings have
+        # registers at all (most fleets report none, or all of them)
+        with_registers = (
+            {row[0] for row in rows_all if row[5] or row[6] or row[7] or row[8]} if tou else ()
+        )
         base_registers = self._deduct_base_registers(
-            [i for i in ids if meters[i][7] in tou and meters[i][4]], meters
+            [i for i in ids if i in with_registers and meters[i][7] in tou and meters[i][4]],
+            meters,
         )
         days = {}  # (account, day) -> [amount, quantity, first, last, count, meters, lines]
         meter_rows, charged = [], 0
