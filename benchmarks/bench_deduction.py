@@ -107,15 +107,22 @@ def create_fleet(env, cr, count, tariff):
                                   create_uid, write_uid, create_date, write_date)
         SELECT 'bench-' || n, 'room', %(b)s, %(s)s, %(c)s, true, 1, 1, now(), now()
           FROM generate_series(%(lo)s, %(hi)s) n;
+        -- each meter with its latest-state record (prepaid.meter delegates to it)
+        ALTER TABLE prepaid_meter_latest ADD COLUMN IF NOT EXISTS bench_n int;
+        INSERT INTO prepaid_meter_latest (bench_n, connection_state, actual_relay_state,
+                                          relay_mismatch)
+        SELECT n, 'never', 'unknown', false FROM generate_series(%(lo)s, %(hi)s) n;
         INSERT INTO prepaid_meter (name, address, model_id, unit_id, building_id, site_id,
             company_id, gateway_id, state, ct_ratio, pt_ratio, multiplier, desired_relay_state,
-            actual_relay_state, connection_state, status, active, utility, access_token,
+            status, active, utility, access_token, latest_id,
             alarm_level, create_uid, write_uid, create_date, write_date)
         SELECT 'bench-' || n, lpad(n::text, 12, '0'), %(m)s, u.id, %(b)s, %(s)s, %(c)s, %(g)s,
-               'in_service', 1, 1, 1, 'on', 'unknown', 'never', 'normal', true, 'electricity',
-               md5(random()::text), 'normal', 1, 1, now(), now()
+               'in_service', 1, 1, 1, 'on', 'normal', true, 'electricity',
+               md5(random()::text), l.id, 'normal', 1, 1, now(), now()
           FROM generate_series(%(lo)s, %(hi)s) n
-          JOIN prepaid_unit u ON u.name = 'bench-' || n;
+          JOIN prepaid_unit u ON u.name = 'bench-' || n
+          JOIN prepaid_meter_latest l ON l.bench_n = n;
+        ALTER TABLE prepaid_meter_latest DROP COLUMN bench_n;
         INSERT INTO prepaid_tenancy (name, partner_id, unit_id, building_id, site_id,
             company_id, date_start, state, create_uid, write_uid, create_date, write_date)
         SELECT 'BENCH-' || u.id, %(p)s, u.id, %(b)s, %(s)s, %(c)s, '2029-12-01', 'open',
@@ -143,11 +150,14 @@ def reset(cr):
          WHERE m.id = r.meter_id AND m.name LIKE 'bench-%%';
         DELETE FROM prepaid_account_line l USING prepaid_account a
          WHERE a.id = l.account_id AND a.name LIKE 'BENCH-%%';
-        UPDATE prepaid_meter SET baseline_total = NULL, baseline_at = NULL,
+        UPDATE prepaid_meter_latest l SET baseline_total = NULL, baseline_at = NULL,
                last_reading_at = NULL, last_total = NULL, last_contact_at = NULL,
-               billing_charged_until = NULL, billing_base_at = NULL, billing_state = NULL,
+               actual_relay_state = 'unknown', connection_state = 'never', relay_mismatch = false
+          FROM prepaid_meter m WHERE m.latest_id = l.id AND m.name LIKE 'bench-%%';
+        UPDATE prepaid_meter SET billing_charged_until = NULL, billing_base_at = NULL,
+               billing_state = NULL,
                billing_tariff_id = NULL, alarm_state = NULL, alarm_level = 'normal',
-               alarm_wake_at = NULL, actual_relay_state = 'unknown', connection_state = 'never'
+               alarm_wake_at = NULL
          WHERE name LIKE 'bench-%%';
         INSERT INTO prepaid_account_line (account_id, company_id, kind, amount, date, posted_at,
                memo, create_uid, write_uid, create_date, write_date)

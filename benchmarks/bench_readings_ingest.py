@@ -49,18 +49,27 @@ def main():
             unit = env["prepaid.unit"].create({"name": "Bench", "building_id": building.id})
             gateway = env["prepaid.gateway"].create({"name": "Bench 4G", "gateway_type": "mqtt"})
             model = env.ref("prepaid_meter.meter_model_ddsy_5_60")
+            # each meter with its latest-state record (prepaid.meter delegates to it)
             cr.execute(
                 """
+                WITH latest AS (
+                    INSERT INTO prepaid_meter_latest (connection_state, actual_relay_state,
+                                                      relay_mismatch)
+                    SELECT 'never', 'unknown', false FROM generate_series(%s, %s)
+                    RETURNING id)
                 INSERT INTO prepaid_meter (name, address, model_id, unit_id, building_id,
                     site_id, company_id, gateway_id, state, ct_ratio, pt_ratio, multiplier,
-                    desired_relay_state, actual_relay_state, connection_state, status, active,
+                    desired_relay_state, status, active, latest_id,
                     utility, access_token, create_uid, write_uid, create_date, write_date)
                 SELECT 'bench-' || n, lpad(n::text, 12, '0'), %s, %s, %s, %s, %s, %s,
-                       'in_service', 1, 1, 1, 'on', 'unknown', 'never', 'normal', true,
+                       'in_service', 1, 1, 1, 'on', 'normal', true, l.id,
                        'electricity', md5(random()::text), 1, 1, now(), now()
-                  FROM generate_series(%s, %s) n
+                  FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM latest) l
+                  JOIN generate_series(%s, %s) WITH ORDINALITY AS g(n, rn) ON g.rn = l.rn
                 """,
                 [
+                    have + 1,
+                    args.meters,
                     model.id,
                     unit.id,
                     building.id,
@@ -78,13 +87,20 @@ def main():
             "WHERE m.id = r.meter_id AND m.name LIKE 'bench-%%'"
         )
         cr.execute(
-            "UPDATE prepaid_meter SET baseline_total = NULL, baseline_at = NULL, "
+            "UPDATE prepaid_meter_latest l SET baseline_total = NULL, baseline_at = NULL, "
             "last_reading_at = NULL, last_total = NULL, last_contact_at = NULL, "
-            "actual_relay_state = 'unknown', connection_state = 'never' WHERE name LIKE 'bench-%%'"
+            "actual_relay_state = 'unknown', connection_state = 'never', relay_mismatch = false "
+            "FROM prepaid_meter m WHERE m.latest_id = l.id AND m.name LIKE 'bench-%%'"
         )
         cr.commit()
         subprocess.run(
-            ["psql", "-qd", args.db, "-c", "VACUUM prepaid_meter, prepaid_meter_reading_store"],
+            [
+                "psql",
+                "-qd",
+                args.db,
+                "-c",
+                "VACUUM prepaid_meter_latest, prepaid_meter_reading_store",
+            ],
             check=True,
         )
         cr.execute(

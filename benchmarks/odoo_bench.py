@@ -22,7 +22,8 @@ def addons_path():
 
 
 def open_registry(db, module):
-    """The registry of ``db``, created with ``module`` installed on first use."""
+    """The registry of ``db``, created with ``module`` installed on first use and updated
+    to the current code on later ones."""
     host, port = os.environ.get("PGHOST"), os.environ.get("PGPORT", "5432")
     if not host:
         sys.exit("Start PostgreSQL first: source scripts/common.sh && pg_start")
@@ -33,14 +34,14 @@ def open_registry(db, module):
         capture_output=True,
         text=True,
     ).stdout.strip()
-    if exists != "1":
-        print(f"creating {db} with {module} ...", flush=True)
-        subprocess.run(
-            [
-                *(sys.executable, "-m", "odoo", *base),
-                *("-i", module, "--stop-after-init", "--log-level=warn"),
-            ],
-            check=True,
-        )
+    # create it, or bring a kept one up to the code (schema changes, migrations)
+    print(f"{'updating' if exists == '1' else 'creating'} {db} with {module} ...", flush=True)
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "odoo", *base),
+            *("-u" if exists == "1" else "-i", module, "--stop-after-init", "--log-level=warn"),
+        ],
+        check=True,
+    )
     config.parse_config(base)
     return Registry(db)

@@ -78,10 +78,24 @@ class MeterLimits:
     gap_after: timedelta = field(init=False)
     #: most consumption per second (derived)
     max_per_second: Decimal = field(init=False)
+    #: most consumption in an elapsed time, by (elapsed, multiplier): a batch of readings has
+    #: few distinct intervals, so the Decimal products are computed once each
+    _allowed: dict = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self):
         object.__setattr__(self, "gap_after", self.interval * float(self.gap_factor))
         object.__setattr__(self, "max_per_second", self.max_rate / _HOUR)
+        object.__setattr__(self, "_allowed", {})
+
+    def allowed(self, elapsed: timedelta, multiplier: Decimal = Decimal(1)) -> Decimal:
+        """Most primary-side consumption the meter can register in ``elapsed``."""
+        key = (elapsed, multiplier)
+        allowed = self._allowed.get(key)
+        if allowed is None:
+            allowed = self.max_per_second * multiplier * int(elapsed.total_seconds())
+            if len(self._allowed) < 4096:
+                self._allowed[key] = allowed
+        return allowed
 
 
 class Verdict(NamedTuple):
@@ -92,6 +106,9 @@ class Verdict(NamedTuple):
     reason: str
     chargeable: bool
     moves_baseline: bool
+
+
+_BASELINE = Verdict(ZERO, (FLAG_BASELINE,), "First reading of the meter: baseline.", False, True)
 
 
 def to_quantity(value, field: str = "value") -> Decimal:
@@ -123,6 +140,32 @@ def effective_total(
     return total * multiplier
 
 
+def normal_consumption(
+    prev_total: Decimal | None,
+    prev_at: datetime | None,
+    total: Decimal,
+    read_at: datetime,
+    limits: MeterLimits,
+    multiplier: Decimal = Decimal(1),
+) -> Decimal | None:
+    """The consumption of a reading that needs no flag (after the baseline, not below it,
+    within the rated maximum, no gap), else None: then :func:`validate` says why.
+
+    The bulk path calls this first: most readings are normal, and it builds no verdict."""
+    if prev_at is None or prev_total is None or read_at <= prev_at:
+        return None
+    consumption = total - prev_total
+    if consumption < 0:
+        return None
+    elapsed = read_at - prev_at
+    if elapsed > limits.gap_after:
+        return None
+    allowed = limits._allowed.get((elapsed, multiplier))
+    if allowed is None:
+        allowed = limits.allowed(elapsed, multiplier)
+    return consumption if consumption <= allowed else None
+
+
 def validate(
     prev_total: Decimal | None,
     prev_at: datetime | None,
@@ -137,8 +180,17 @@ def validate(
     limits are secondary-side values and are multiplied here.
     """
     if prev_total is None or prev_at is None:
-        return Verdict(ZERO, (FLAG_BASELINE,), "First reading of the meter: baseline.", False, True)
-    if read_at <= prev_at:
+        return _BASELINE
+    if read_at > prev_at:  # the common case first: a normal reading, nothing to flag
+        consumption = total - prev_total
+        elapsed = read_at - prev_at
+        if (
+            consumption >= 0
+            and elapsed <= limits.gap_after
+            and consumption <= limits.allowed(elapsed, multiplier)
+        ):
+            return Verdict(consumption, (), "", True, True)
+    else:
         return Verdict(
             ZERO,
             (FLAG_LATE,),
@@ -168,7 +220,7 @@ def validate(
                 False,
             )
     elapsed = read_at - prev_at
-    allowed = limits.max_per_second * multiplier * int(elapsed.total_seconds())
+    allowed = limits.allowed(elapsed, multiplier)
     if consumption > allowed:
         flags.append(FLAG_SPIKE)
         reasons.append(

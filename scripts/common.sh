@@ -111,6 +111,13 @@ as_pg_owner() {
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# The private cluster's settings: sized for bulk readings on a small machine (a batch's
+# hash joins and temp tables stay in memory, checkpoints are rare); commits do not wait for
+# the disk (a crash loses at most the last moments, never consistency).
+PG_OPTIONS="-c synchronous_commit=off -c max_connections=200 -c shared_buffers=1GB \
+-c work_mem=32MB -c temp_buffers=64MB -c maintenance_work_mem=256MB -c max_wal_size=4GB \
+-c checkpoint_timeout=15min"
+
 pg_start() {
     if [ -n "${PGHOST:-}" ] && [ "${PRIVATE_PG:-}" != 1 ]; then
         export PGUSER="${PGUSER:-odoo}"
@@ -128,7 +135,7 @@ pg_start() {
     export PGHOST="$run" PGUSER=odoo PRIVATE_PG=1
     if ! as_pg_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
         as_pg_owner "$bin/pg_ctl" -D "$data" -l "$LOCAL/pg/server.log" -w -t 60 \
-            -o "-k $run -p $PGPORT -c listen_addresses='' -c synchronous_commit=off -c max_connections=200" start >/dev/null \
+            -o "-k $run -p $PGPORT -c listen_addresses='' $PG_OPTIONS" start >/dev/null \
             || { warn "PostgreSQL did not start: see .local/pg/server.log"; return 1; }
         PG_STARTED=1
     fi

@@ -184,3 +184,28 @@ def test_register_shares_add_up_to_the_total(deltas, total_units):
     else:
         assert sum(got.values()) == consumption
         assert all(value >= 0 for value in got.values())
+
+
+@given(
+    prev=st.one_of(st.none(), st.decimals(min_value=0, max_value=999999, places=2)),
+    total=st.decimals(min_value=0, max_value=999999, places=2),
+    seconds=st.integers(min_value=-3600, max_value=6 * 3600),
+    multiplier=st.sampled_from([D(1), D(30), D("0.5")]),
+)
+def test_normal_consumption_agrees_with_validate(prev, total, seconds, multiplier):
+    """The bulk path's shortcut says "normal" exactly when validate() flags nothing, with the
+    same consumption; otherwise it defers to validate()."""
+    limits = r.MeterLimits(max_rate=D("13.2"))
+    prev_at = T0 if prev is not None else None
+    read_at = T0 + timedelta(seconds=seconds)
+    verdict = r.validate(prev, prev_at, total, read_at, limits, multiplier)
+    quick = r.normal_consumption(prev, prev_at, total, read_at, limits, multiplier)
+    if verdict.flags:
+        assert quick is None
+    else:
+        assert quick == verdict.consumption
+        assert verdict.chargeable and verdict.moves_baseline
+    # the cached allowance is the one validate() computes
+    if seconds > 0:
+        elapsed = timedelta(seconds=seconds)
+        assert limits.allowed(elapsed, multiplier) == (limits.max_per_second * multiplier * seconds)

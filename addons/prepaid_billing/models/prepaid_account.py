@@ -479,16 +479,19 @@ class PrepaidAccount(models.Model):
     @api.model
     def _deduction_candidates(self, meter_ids=None):
         self.env["prepaid.meter"].flush_model()
+        self.env["prepaid.meter.latest"].flush_model()
         self.env.cr.execute(
             SQL(
                 """
-                SELECT id FROM prepaid_meter
-                 WHERE state != 'draft' AND last_reading_at IS NOT NULL
-                   AND (billing_charged_until IS NULL OR last_reading_at > billing_charged_until)
+                SELECT m.id FROM prepaid_meter m
+                  JOIN prepaid_meter_latest l ON l.id = m.latest_id
+                 WHERE m.state != 'draft' AND l.last_reading_at IS NOT NULL
+                   AND (m.billing_charged_until IS NULL
+                        OR l.last_reading_at > m.billing_charged_until)
                    AND %s
-                 ORDER BY id
+                 ORDER BY m.id
                 """,
-                SQL("id = ANY(%s)", list(meter_ids)) if meter_ids is not None else SQL("TRUE"),
+                SQL("m.id = ANY(%s)", list(meter_ids)) if meter_ids is not None else SQL("TRUE"),
             )
         )
         return [row[0] for row in self.env.cr.fetchall()]

@@ -312,14 +312,16 @@ class PrepaidMeter(models.Model):
         (an ``overload`` event, which cuts supply until a manager resets it)."""
         if not self.ids:
             return self.browse()
-        self.flush_model(["last_power", "last_reading_at", "overload_limit", "overload_at"])
+        self.flush_model(["overload_limit", "overload_at"])
+        self.env["prepaid.meter.latest"].flush_model(["last_power", "last_reading_at"])
         self.env.cr.execute(
             """
-            SELECT id, last_reading_at, last_power, overload_limit
-              FROM prepaid_meter
-             WHERE id = ANY(%s) AND overload_limit > 0 AND last_power > overload_limit
-               AND last_reading_at IS NOT NULL
-               AND (overload_at IS NULL OR last_reading_at > overload_at)
+            SELECT m.id, l.last_reading_at, l.last_power, m.overload_limit
+              FROM prepaid_meter m
+              JOIN prepaid_meter_latest l ON l.id = m.latest_id
+             WHERE m.id = ANY(%s) AND m.overload_limit > 0 AND l.last_power > m.overload_limit
+               AND l.last_reading_at IS NOT NULL
+               AND (m.overload_at IS NULL OR l.last_reading_at > m.overload_at)
             """,
             [self.ids],
         )

@@ -200,7 +200,10 @@ class TestDeductionKilled(TransactionCase):
             )
             self._purge(cr, "prepaid_account", account_ids)
             self._purge(cr, "prepaid_tenancy", tenancy_ids)
+            cr.execute("SELECT latest_id FROM prepaid_meter WHERE id = ANY(%s)", [meter_ids])
+            latest_ids = [row[0] for row in cr.fetchall()]
             self._purge(cr, "prepaid_meter", meter_ids)
+            self._purge(cr, "prepaid_meter_latest", latest_ids)
             self._purge(cr, "prepaid_unit", unit_ids)
             self._purge(cr, "prepaid_gateway", [gateway.id])
             cr.execute("SELECT id FROM prepaid_building WHERE site_id = %s", [site.id])

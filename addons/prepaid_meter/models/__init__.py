@@ -1,3 +1,5 @@
+# prepaid.meter.latest first: prepaid.meter delegates to it (_inherits)
+from . import prepaid_meter_latest  # noqa: I001
 from . import (
     prepaid_building,
     prepaid_floor,

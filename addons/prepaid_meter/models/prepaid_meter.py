@@ -6,7 +6,6 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..const import (
-    ACTUAL_RELAY_STATES,
     DEFAULT_LOST_AFTER_MINUTES,
     RELAY_STATES,
 )
@@ -26,6 +25,7 @@ class PrepaidMeter(models.Model):
     _name = "prepaid.meter"
     _description = "Prepaid Meter"
     _inherit = ["mail.thread", "mail.activity.mixin", "portal.mixin"]
+    _inherits = {"prepaid.meter.latest": "latest_id"}
     _order = "site_id, building_id, unit_id, name"
     _check_company_auto = True
 
@@ -88,46 +88,20 @@ class PrepaidMeter(models.Model):
     )
     desired_relay_reason = fields.Char(tracking=True, copy=False)
     desired_relay_changed_at = fields.Datetime(copy=False, readonly=True)
-    actual_relay_state = fields.Selection(
-        ACTUAL_RELAY_STATES, default="unknown", required=True, tracking=True, copy=False
-    )
-    actual_relay_at = fields.Datetime(copy=False, readonly=True)
-    relay_mismatch = fields.Boolean(
-        compute="_compute_relay_mismatch",
-        store=True,
-        help="The device's relay does not (yet) match what was asked of it.",
-    )
     protect_mode = fields.Boolean(
         tracking=True, help="Protected meters are never cut, whatever the balance."
     )
 
-    # === LATEST STATE (kept by the readings store) === #
-    last_reading_at = fields.Datetime(readonly=True, copy=False, help="Newest reading.")
-    last_total = fields.Float(
-        digits=(16, 4), readonly=True, copy=False, help="Primary-side total of the newest reading."
-    )
-    baseline_total = fields.Float(
-        digits=(16, 4),
-        readonly=True,
-        copy=False,
-        help="Total of the latest accepted reading: the next reading is judged against it. "
-        "A flagged reading (rollback, spike) does not move it.",
-    )
-    baseline_at = fields.Datetime(readonly=True, copy=False)
-    last_forward_total = fields.Float(digits=(16, 4), readonly=True, copy=False)
-    last_reverse_total = fields.Float(digits=(16, 4), readonly=True, copy=False)
-    last_power = fields.Float(digits=(16, 4), readonly=True, copy=False, string="Last Power (kW)")
-    last_meter_balance = fields.Float(
-        digits=(16, 4), readonly=True, copy=False, help="Balance the meter itself reported."
-    )
-    last_contact_at = fields.Datetime(readonly=True, copy=False)
-    connection_state = fields.Selection(
-        [("never", "Never Seen"), ("online", "Online"), ("lost", "Lost Connection")],
-        default="never",
+    # === LATEST STATE (what the device reported: delegated to prepaid.meter.latest) === #
+    latest_id = fields.Many2one(
+        "prepaid.meter.latest",
         required=True,
-        readonly=True,
+        ondelete="cascade",
+        index=True,
         copy=False,
-        tracking=True,
+        string="Latest State",
+        help="Newest reading, baseline, contact and relay state, kept in a narrow table that "
+        "every reading rewrites (see prepaid.meter.latest).",
     )
     status = fields.Selection(
         selection="_selection_status",
@@ -168,11 +142,6 @@ class PrepaidMeter(models.Model):
     )
     _status_company_idx = models.Index("(company_id, status)")
 
-    def init(self):
-        # every reading rewrites the meter's latest state: leave room in each page so those
-        # updates stay HOT (no index touched) -- see prepaid.meter.reading._update_meters
-        self.env.cr.execute("ALTER TABLE prepaid_meter SET (fillfactor = 60)")
-
     # === COMPUTES === #
     @api.model
     def _selection_status(self):
@@ -198,15 +167,6 @@ class PrepaidMeter(models.Model):
     def _compute_multiplier(self):
         for meter in self:
             meter.multiplier = (meter.ct_ratio or 1.0) * (meter.pt_ratio or 1.0)
-
-    @api.depends("desired_relay_state", "actual_relay_state", "state")
-    def _compute_relay_mismatch(self):
-        for meter in self:
-            meter.relay_mismatch = (
-                meter.state == "in_service"
-                and meter.model_id.has_relay
-                and meter.actual_relay_state != meter.desired_relay_state
-            )
 
     @api.depends("state", "connection_state", "protect_mode", "desired_relay_state")
     def _compute_status(self):
@@ -327,6 +287,12 @@ class PrepaidMeter(models.Model):
         for meter in meters:
             meter._portal_ensure_token()
         return meters
+
+    def unlink(self):
+        latest = self.latest_id
+        result = super().unlink()
+        latest.unlink()
+        return result
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_with_readings(self):

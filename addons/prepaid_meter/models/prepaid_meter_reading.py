@@ -23,6 +23,7 @@ import csv
 import io
 import logging
 import operator
+import re
 import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -71,8 +72,9 @@ BASE_COLUMNS = (
     "chargeable",
 )
 #: a validated row is a tuple: the BASE_COLUMNS values (read and received times as text, as
-#: COPY takes them), then the values of the measures present in the batch, then what the rest
-#: of the batch needs: the read time, whether it moves the baseline, its index, its measures
+#: COPY takes them), then the values of the measures present in the batch (one tuple,
+#: ``R_MEASURED``), then what the rest of the batch needs: its COPY line (or None: let the csv
+#: module quote it), the read time, whether it moves the baseline, its index, its measures
 (
     R_METER,
     R_COMPANY,
@@ -89,12 +91,23 @@ BASE_COLUMNS = (
     R_REASON,
     R_CHARGEABLE,
 ) = range(len(BASE_COLUMNS))
-R_READ_AT, R_MOVES, R_INDEX, R_MEASURES = -4, -3, -2, -1
+R_MEASURED = len(BASE_COLUMNS)
+R_LINE, R_READ_AT, R_MOVES, R_INDEX, R_MEASURES = -5, -4, -3, -2, -1
+#: what a flag reason must not hold to be written into a COPY line unquoted
+_UNSAFE = re.compile(r'[\t\n\r"\\]')
+SOURCES = frozenset(code for code, _label in READING_SOURCES)
+_INF = float("inf")
+_TAB = "\t"
 #: the partitioned table behind the model's view
 STORE = "prepaid_meter_reading_store"
 #: COPY options: tab-separated CSV (quoting done by the csv module, in C); empty is NULL
 _CSV = "WITH (FORMAT csv, DELIMITER E'\\t', NULL '')"
 _SORT_KEY = operator.itemgetter(0, 1)
+
+
+def _text(value):
+    """A value as COPY text: NULL is empty."""
+    return "" if value is None else str(value)
 
 
 class _ChunkReader:
@@ -282,7 +295,7 @@ class PrepaidMeterReading(models.Model):
     # === ORM PATH (manual entry, small batches) === #
     @api.model_create_multi
     def create(self, vals_list):
-        prepared, rejections = self._prepare_batch(vals_list)
+        prepared, rejections, meters = self._prepare_batch(vals_list)
         if rejections:
             raise UserError("\n".join(r["reason"] for r in rejections))
         self._ensure_partitions({row[R_READ_AT] for row in prepared})
@@ -306,7 +319,7 @@ class PrepaidMeterReading(models.Model):
                 }
             )
         records = super().create(vals_list)
-        self._update_meters(prepared)
+        self._update_meters(prepared, meters[0])
         return records
 
     # === BULK PATH === #
@@ -333,9 +346,9 @@ class PrepaidMeterReading(models.Model):
         self._ensure_partitions({item[1] for item in keyed})
         measures = tuple(name for name in MEASURES if name in measures)
         validated = self._validate_rows(keyed, meters, rejections, measures)
-        stored = self._copy_rows(validated, rejections, len(BASE_COLUMNS) + len(measures), measures)
+        stored = self._copy_rows(validated, rejections, measures)
         copied = time.perf_counter()
-        self._update_meters(stored)
+        self._update_meters(stored, meters[0])
         if rejections:
             rejections.sort(key=operator.itemgetter("index"))
             self.env["prepaid.meter.reading.rejection"]._record(rejections, rows, source)
@@ -360,11 +373,11 @@ class PrepaidMeterReading(models.Model):
 
     @api.model
     def _prepare_batch(self, rows, source="manual"):
-        """Resolve meters, parse and validate; returns (prepared rows, rejections)."""
+        """Resolve meters, parse and validate; returns (prepared rows, rejections, meters)."""
         meters = self._load_meter_states(rows)
         keyed, rejections, _measures = self._parse_rows(rows, meters, source)
         prepared = list(self._validate_rows(keyed, meters, rejections, ()))
-        return prepared, rejections
+        return prepared, rejections, meters
 
     @api.model
     def _parse_rows(self, rows, meters, source):
@@ -376,6 +389,8 @@ class PrepaidMeterReading(models.Model):
         rejections, keyed = [], []
         present = set()
         parse_time, to_quantity = self._parse_time, validation.to_quantity
+        if source not in SOURCES:
+            raise UserError(self.env._("Unknown reading source %r.", source))
         for index, row in enumerate(rows):
             meter = by_id.get(row.get("meter_id"))
             if meter is None and by_address:
@@ -394,8 +409,14 @@ class PrepaidMeterReading(models.Model):
                 rejections.append(self._rejection(index, row, reason))
                 continue
             try:
-                read_at = parse_time(row.get("read_at"))
-                forward = to_quantity(row.get("forward_total"), "forward_total")
+                read_at = row.get("read_at")
+                if type(read_at) is not datetime or read_at.tzinfo or read_at.microsecond:
+                    read_at = parse_time(read_at)
+                forward = row.get("forward_total")
+                if type(forward) is float and 0 <= forward < _INF:  # the common case
+                    forward = Decimal(repr(forward))
+                else:
+                    forward = to_quantity(forward, "forward_total")
                 reverse = row.get("reverse_total")
                 if reverse is not None:
                     reverse = to_quantity(reverse, "reverse_total")
@@ -403,8 +424,18 @@ class PrepaidMeterReading(models.Model):
                 for name in MEASURE_SET.intersection(row):
                     value = row[name]
                     if value is not None and value is not False:
-                        measures[name] = value if type(value) is float else float(value)
+                        if type(value) is not float:
+                            value = float(value)
+                        if not -_INF < value < _INF:
+                            raise ValueError(f"{name}: {row[name]!r} is not a finite number")
+                        measures[name] = value
                         present.add(name)
+                status = row.get("status_word")
+                if status is not None and type(status) is not int:
+                    status = int(status)
+                row_source = row.get("source") or source
+                if row_source is not source and row_source not in SOURCES:
+                    raise ValueError(f"source: {row_source!r} is not a reading source")
             except (validation.ReadingError, ValueError, TypeError) as exc:
                 rejections.append(self._rejection(index, row, str(exc), meter[0]))
                 continue
@@ -413,7 +444,9 @@ class PrepaidMeterReading(models.Model):
                 reason = f"relay_state: {relay!r} is not 'on' or 'off'"
                 rejections.append(self._rejection(index, row, reason, meter[0]))
                 continue
-            keyed.append((meter[0], read_at, index, row, forward, reverse, measures, relay, source))
+            keyed.append(
+                (meter[0], read_at, index, forward, reverse, measures, relay, status, row_source)
+            )
         keyed.sort(key=_SORT_KEY)
         return keyed, rejections, present
 
@@ -421,45 +454,79 @@ class PrepaidMeterReading(models.Model):
     def _validate_rows(self, keyed, meters, rejections, measures):
         """Second pass, lazily: judge each reading against its meter's baseline (rows are in
         time order per meter) and yield the rows to store (tuples, see ``R_*``), with the
-        values of ``measures`` after the columns."""
+        values of ``measures`` in ``R_MEASURED``.
+
+        Rows are formatted for COPY here, in one f-string each; a row whose flag reason would
+        need quoting is left to the csv module."""
         by_id = meters[0]
         received = str(fields.Datetime.now())
         validate, effective_total = validation.validate, validation.effective_total
+        normal = validation.normal_consumption
         previous = None
         duplicate = self.env._("Duplicate reading.")
         texts = {}
-        for meter_id, read_at, index, row, forward, reverse, values, relay, source in keyed:
+        measure_format = "\t%r" * len(measures)
+        for meter_id, read_at, index, forward, reverse, values, relay, status, source in keyed:
             if previous == (meter_id, read_at):
-                rejections.append(self._rejection(index, row, duplicate, meter_id))
+                rejections.append(self._rejection(index, {}, duplicate, meter_id))
                 continue
             previous = (meter_id, read_at)
             meter = by_id[meter_id]
-            # meter: [id, company, multiplier, bidirectional, limits, baseline total, at]
-            total = effective_total(forward, reverse, meter[3], meter[2])
-            verdict = validate(meter[5], meter[6], total, read_at, meter[4], meter[2])
-            moves = verdict.moves_baseline
+            if meter[9]:  # multiplier 1, forward only: the total is the register
+                total = forward
+            else:
+                total = effective_total(forward, reverse, meter[3], meter[2])
+            consumption = normal(meter[5], meter[6], total, read_at, meter[4], meter[2])
+            if consumption is not None:  # most readings: nothing to flag
+                flags = reason = None
+                moves = chargeable = True
+            else:
+                verdict = validate(meter[5], meter[6], total, read_at, meter[4], meter[2])
+                consumption, moves, chargeable = (
+                    verdict.consumption,
+                    verdict.moves_baseline,
+                    verdict.chargeable,
+                )
+                flags = ",".join(verdict.flags) or None
+                reason = verdict.reason or None
             if moves:
                 meter[5], meter[6] = total, read_at
             text = texts.get(read_at)
             if text is None:
                 text = texts[read_at] = str(read_at)
-            flags = verdict.flags
+            measured = tuple(map(values.get, measures))
+            if reason is not None and _UNSAFE.search(reason):
+                line = None
+            else:
+                if None in measured:
+                    tail = "".join([_TAB if v is None else _TAB + repr(v) for v in measured])
+                else:
+                    tail = measure_format % measured
+                register = str(forward)
+                line = (
+                    f"{meter_id}\t{meter[1]}\t{text}\t{received}\t{source}\t{register}\t"
+                    f"{'' if reverse is None else reverse}\t"
+                    f"{register if total is forward else total}\t{consumption!s}"
+                    f"\t{relay or ''}\t{'' if status is None else status}"
+                    f"\t{flags or ''}\t{reason or ''}\t{'t' if chargeable else 'f'}{tail}\n"
+                )
             yield (
                 meter_id,
                 meter[1],
                 text,
                 received,
-                row.get("source") or source,
+                source,
                 forward,
                 reverse,
                 total,
-                verdict.consumption,
+                consumption,
                 relay,
-                row.get("status_word"),
-                ",".join(flags) if flags else None,
-                verdict.reason or None,
-                verdict.chargeable,
-                *[values.get(name) for name in measures],
+                status,
+                flags,
+                reason,
+                chargeable,
+                measured,
+                line,
                 read_at,
                 moves,
                 index,
@@ -468,7 +535,10 @@ class PrepaidMeterReading(models.Model):
 
     @api.model
     def _load_meter_states(self, rows):
-        """The meters a batch names, as (by_id, by_address) maps of mutable state lists."""
+        """The meters a batch names, as (by_id, by_address) maps of mutable state lists:
+        ``[id, company, multiplier, bidirectional, limits, baseline total, baseline time,
+        latest state id, relay state it should report (None: no relay to judge), whether the
+        total is the forward register as read (multiplier 1, forward only)]``."""
         ids, addresses = set(), set()
         for row in rows:
             meter_id = row.get("meter_id")
@@ -477,13 +547,18 @@ class PrepaidMeterReading(models.Model):
             elif row.get("address"):
                 addresses.add(row["address"])
         self.env["prepaid.meter"].flush_model()
+        self.env["prepaid.meter.latest"].flush_model()
         companies = self.env.companies.ids if not self.env.su else self._all_company_ids()
         select = SQL(
             """
             SELECT m.id, m.address, m.gateway_id, m.company_id, m.multiplier::text,
-                   m.baseline_total::text, m.baseline_at, m.model_id, mm.bidirectional
+                   l.baseline_total::text, l.baseline_at, m.model_id, mm.bidirectional,
+                   m.latest_id,
+                   CASE WHEN m.state = 'in_service' AND mm.has_relay
+                        THEN m.desired_relay_state END
               FROM prepaid_meter m
               JOIN prepaid_meter_model mm ON mm.id = m.model_id
+              JOIN prepaid_meter_latest l ON l.id = m.latest_id
             """
         )
         where = SQL("m.state != 'removed' AND m.company_id = ANY(%s)", companies)
@@ -507,7 +582,19 @@ class PrepaidMeterReading(models.Model):
         limits, multipliers = {}, {}
         models = self.env["prepaid.meter.model"]
         by_id, by_address = {}, {}
-        for mid, address, gateway_id, company_id, mult, b_total, b_at, model_id, bidir in fetched:
+        for (
+            mid,
+            address,
+            gateway_id,
+            company_id,
+            mult,
+            b_total,
+            b_at,
+            model_id,
+            bidir,
+            latest_id,
+            relay_target,
+        ) in fetched:
             if mid in by_id and not addresses:
                 continue
             if model_id not in limits:
@@ -524,6 +611,9 @@ class PrepaidMeterReading(models.Model):
                 limits[model_id],
                 Decimal(b_total) if b_at else None,
                 b_at,
+                latest_id,
+                relay_target,
+                multiplier == 1 and not bidir,
             ]
             by_id[mid] = state
             if address in addresses:
@@ -561,29 +651,34 @@ class PrepaidMeterReading(models.Model):
         return {"index": index, "reason": reason, "meter_id": meter_id or row.get("meter_id")}
 
     @api.model
-    def _copy_rows(self, validated, rejections, width, measures=()):
+    def _copy_rows(self, validated, rejections, measures=()):
         """Write the validated rows with COPY as they come; on a duplicate already stored,
         fall back to INSERT .. ON CONFLICT and report the duplicates.  Returns the rows
-        actually stored.  ``width``: how many leading values of a row are columns."""
+        actually stored.  ``measures``: the measure columns of the batch, in ``R_MEASURED``."""
         columns = BASE_COLUMNS + tuple(measures)
-        getter = operator.itemgetter(*range(width))
+
+        def getter(row):
+            return (*row[:R_MEASURED], *row[R_MEASURED])
+
         prepared = []
 
         def chunks():
             buffer = io.StringIO()
-            writer = csv.writer(buffer, delimiter="\t")
-            pending = []
+            writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
+            lines = []
             for row in validated:
                 prepared.append(row)
-                pending.append(row)
-                if len(pending) == 2000:
-                    writer.writerows(map(getter, pending))
-                    pending.clear()
-                    yield buffer.getvalue()
+                line = row[R_LINE]
+                if line is None:  # a flagged row: quoted by the csv module
+                    writer.writerow(getter(row))
+                    line = buffer.getvalue()
                     buffer.seek(0)
                     buffer.truncate()
-            writer.writerows(map(getter, pending))
-            yield buffer.getvalue()
+                lines.append(line)
+                if len(lines) == 2000:
+                    yield "".join(lines)
+                    lines.clear()
+            yield "".join(lines)
 
         cr = self.env.cr
         column_sql = ", ".join(columns)
@@ -596,7 +691,7 @@ class PrepaidMeterReading(models.Model):
             _logger.info("Batch holds readings already stored: inserting one by one")
         stream.drain()  # validate the rest: every row is judged exactly once
         buffer = io.StringIO()
-        csv.writer(buffer, delimiter="\t").writerows(map(getter, prepared))
+        csv.writer(buffer, delimiter="\t", lineterminator="\n").writerows(map(getter, prepared))
         buffer.seek(0)
         cr.execute(
             "CREATE TEMP TABLE IF NOT EXISTS prepaid_meter_reading_staging "
@@ -631,11 +726,13 @@ class PrepaidMeterReading(models.Model):
         return stored
 
     @api.model
-    def _update_meters(self, stored):
-        """Each meter's latest state from the rows just stored, in one UPDATE.
+    def _update_meters(self, stored, meters):
+        """Each meter's latest state (``prepaid.meter.latest``) from the rows just stored, in
+        one UPDATE of its narrow table.  ``meters``: the states of
+        :meth:`_load_meter_states`, by meter id.
 
         Meters whose relay or connection state changes go through the ORM instead, so the
-        change is tracked in their chatter and logged as an event."""
+        change is logged as an event."""
         if not stored:
             return
         latest, baseline = {}, {}
@@ -648,31 +745,33 @@ class PrepaidMeterReading(models.Model):
         now = fields.Datetime.now()
         meter_ids = list({row[R_METER] for row in stored})
         cr = self.env.cr
-        buffer = io.StringIO()
         nothing = (None,) * (len(BASE_COLUMNS) + 1) + ({},)
-        csv.writer(buffer, delimiter="\t").writerows(
-            (
-                meter_id,
-                (row := latest.get(meter_id, nothing))[R_READ_AT_TEXT],
-                row[R_TOTAL],
-                row[R_FORWARD],
-                row[R_REVERSE],
-                row[R_MEASURES].get("power"),
-                row[R_MEASURES].get("meter_balance"),
-                row[R_RELAY],
-                (base := baseline.get(meter_id, nothing))[R_TOTAL],
-                base[R_READ_AT_TEXT],
+        lines = []
+        for meter_id in meter_ids:
+            state = meters[meter_id]
+            row = latest.get(meter_id, nothing)
+            base = baseline.get(meter_id, nothing)
+            measured = row[R_MEASURES]
+            relay = row[R_RELAY]
+            # the relay is judged only when it is reported for the first time
+            mismatch = relay is not None and state[8] is not None and relay != state[8]
+            lines.append(
+                f"{meter_id}\t{state[7]}\t{_text(row[R_READ_AT_TEXT])}\t{_text(row[R_TOTAL])}"
+                f"\t{_text(row[R_FORWARD])}\t{_text(row[R_REVERSE])}"
+                f"\t{_text(measured.get('power'))}\t{_text(measured.get('meter_balance'))}"
+                f"\t{relay or ''}\t{_text(base[R_TOTAL])}\t{_text(base[R_READ_AT_TEXT])}"
+                f"\t{'t' if mismatch else 'f'}\n"
             )
-            for meter_id in meter_ids
-        )
+        buffer = io.StringIO("".join(lines))
         buffer.seek(0)
-        self.env["prepaid.meter"].flush_model()
+        self.env["prepaid.meter.latest"].flush_model()
         cr.execute(
             """
             CREATE TEMP TABLE IF NOT EXISTS prepaid_meter_latest_staging (
-                meter_id int, read_at timestamp, total numeric, forward_total numeric,
-                reverse_total numeric, power numeric, meter_balance numeric, relay_state varchar,
-                baseline_total numeric, baseline_at timestamp
+                meter_id int, latest_id int, read_at timestamp, total numeric,
+                forward_total numeric, reverse_total numeric, power numeric,
+                meter_balance numeric, relay_state varchar, baseline_total numeric,
+                baseline_at timestamp, mismatch bool
             ) ON COMMIT DROP
             """
         )
@@ -687,73 +786,71 @@ class PrepaidMeterReading(models.Model):
         # the few meters whose relay or connection really changes go through the ORM below
         cr.execute(
             """
-            SELECT s.meter_id, s.relay_state, s.read_at, m.connection_state = 'lost'
+            SELECT s.meter_id, s.relay_state, s.read_at, l.connection_state = 'lost'
               FROM prepaid_meter_latest_staging s
               -- one primary-key lookup per staged meter, whatever the statistics say
               CROSS JOIN LATERAL (
                   SELECT connection_state, actual_relay_state
-                    FROM prepaid_meter WHERE id = s.meter_id) m
-             WHERE m.connection_state = 'lost'
-                OR (s.relay_state IS NOT NULL AND m.actual_relay_state != 'unknown'
-                    AND m.actual_relay_state != s.relay_state)
+                    FROM prepaid_meter_latest WHERE id = s.latest_id) l
+             WHERE l.connection_state = 'lost'
+                OR (s.relay_state IS NOT NULL AND l.actual_relay_state != 'unknown'
+                    AND l.actual_relay_state != s.relay_state)
             """
         )
         changes = cr.fetchall()
         cr.execute(
-            SQL(
-                """
-                UPDATE prepaid_meter m
-                   SET last_reading_at = COALESCE(s.read_at, m.last_reading_at),
-                       last_total = COALESCE(s.total, m.last_total),
-                       last_forward_total = COALESCE(s.forward_total, m.last_forward_total),
-                       last_reverse_total = COALESCE(s.reverse_total, m.last_reverse_total),
-                       last_power = COALESCE(s.power, m.last_power),
-                       last_meter_balance = COALESCE(s.meter_balance, m.last_meter_balance),
-                       baseline_total = COALESCE(s.baseline_total, m.baseline_total),
-                       baseline_at = COALESCE(s.baseline_at, m.baseline_at),
-                       last_contact_at = %(now)s,
-                       connection_state = CASE WHEN m.connection_state = 'never'
-                                               THEN 'online' ELSE m.connection_state END,
-                       -- first report of the relay: known from now on, nothing changed
-                       actual_relay_state = CASE
-                           WHEN m.actual_relay_state = 'unknown' AND s.relay_state IS NOT NULL
-                           THEN s.relay_state ELSE m.actual_relay_state END,
-                       actual_relay_at = CASE
-                           WHEN m.actual_relay_state = 'unknown' AND s.relay_state IS NOT NULL
-                           THEN s.read_at ELSE m.actual_relay_at END,
-                       relay_mismatch = CASE
-                           WHEN m.actual_relay_state = 'unknown' AND s.relay_state IS NOT NULL
-                           THEN m.state = 'in_service' AND mm.has_relay
-                                AND s.relay_state != m.desired_relay_state
-                           ELSE m.relay_mismatch END
-                  FROM prepaid_meter_latest_staging s, prepaid_meter_model mm
-                 WHERE m.id = s.meter_id AND mm.id = m.model_id
-                """,
-                now=now,
-            )
+            """
+            UPDATE prepaid_meter_latest l
+               SET last_reading_at = COALESCE(s.read_at, l.last_reading_at),
+                   last_total = COALESCE(s.total, l.last_total),
+                   last_forward_total = COALESCE(s.forward_total, l.last_forward_total),
+                   last_reverse_total = COALESCE(s.reverse_total, l.last_reverse_total),
+                   last_power = COALESCE(s.power, l.last_power),
+                   last_meter_balance = COALESCE(s.meter_balance, l.last_meter_balance),
+                   baseline_total = COALESCE(s.baseline_total, l.baseline_total),
+                   baseline_at = COALESCE(s.baseline_at, l.baseline_at),
+                   last_contact_at = %(now)s,
+                   connection_state = CASE WHEN l.connection_state = 'never'
+                                           THEN 'online' ELSE l.connection_state END,
+                   -- first report of the relay: known from now on, nothing changed
+                   actual_relay_state = CASE
+                       WHEN l.actual_relay_state = 'unknown' AND s.relay_state IS NOT NULL
+                       THEN s.relay_state ELSE l.actual_relay_state END,
+                   actual_relay_at = CASE
+                       WHEN l.actual_relay_state = 'unknown' AND s.relay_state IS NOT NULL
+                       THEN s.read_at ELSE l.actual_relay_at END,
+                   relay_mismatch = CASE
+                       WHEN l.actual_relay_state = 'unknown' AND s.relay_state IS NOT NULL
+                       THEN s.mismatch ELSE l.relay_mismatch END
+              FROM prepaid_meter_latest_staging s
+             WHERE l.id = s.latest_id
+            """,
+            {"now": now},
         )
         if large:
             cr.execute("SET LOCAL enable_nestloop = on")
-        meters = self.env["prepaid.meter"].browse(meter_ids)
-        meters.invalidate_recordset(
-            [
-                "last_reading_at",
-                "last_total",
-                "last_forward_total",
-                "last_reverse_total",
-                "last_power",
-                "last_meter_balance",
-                "baseline_total",
-                "baseline_at",
-                "last_contact_at",
-                "connection_state",
-                "actual_relay_state",
-                "actual_relay_at",
-                "relay_mismatch",
-            ]
-        )
+        fnames = [
+            "last_reading_at",
+            "last_total",
+            "last_forward_total",
+            "last_reverse_total",
+            "last_power",
+            "last_meter_balance",
+            "baseline_total",
+            "baseline_at",
+            "last_contact_at",
+            "connection_state",
+            "actual_relay_state",
+            "actual_relay_at",
+            "relay_mismatch",
+        ]
+        self.env["prepaid.meter.latest"].browse(
+            meters[meter_id][7] for meter_id in meter_ids
+        ).invalidate_recordset(fnames)
+        meter_records = self.env["prepaid.meter"].browse(meter_ids)
+        meter_records.invalidate_recordset(fnames)
         for meter_id, relay, read_at, was_lost in changes:
-            meter = meters.browse(meter_id)
+            meter = meter_records.browse(meter_id)
             if was_lost:
                 meter.connection_state = "online"
                 meter._log_event("connection_restored")

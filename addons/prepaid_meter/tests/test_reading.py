@@ -99,18 +99,27 @@ class TestReading(PrepaidMeterCommon):
             {"meter_id": self.meter.id, "read_at": "yesterday", "forward_total": 5},
             {"meter_id": self.meter.id, "read_at": self.t0, "forward_total": 5, "relay_state": "x"},
             {"meter_id": self.meter.id, "read_at": self.t0, "forward_total": 7},
+            # values that would break the COPY of the whole batch are refused one by one
+            {"meter_id": self.meter.id, "read_at": self.t0, "forward_total": 8, "voltage": "nan"},
+            {"meter_id": self.meter.id, "read_at": self.t0, "forward_total": 8, "power": 1e999},
+            {"meter_id": self.meter.id, "read_at": self.t0, "forward_total": 8, "source": "x\ty"},
+            {"meter_id": self.meter.id, "read_at": self.t0, "forward_total": 8, "status_word": "?"},
         ]
         result = self.env["prepaid.meter.reading"]._ingest(rows)
         self.assertEqual(result["stored"], 1)
         reasons = {r["index"]: r["reason"] for r in result["rejected"]}
-        self.assertEqual(set(reasons), {0, 1, 2, 3, 4})
+        self.assertEqual(set(reasons), {0, 1, 2, 3, 4, 6, 7, 8, 9})
         self.assertIn("Unknown meter", reasons[0])
         self.assertIn("negative", reasons[1])
         self.assertIn("not a number", reasons[2])
         self.assertIn("read_at", reasons[3])
         self.assertIn("relay_state", reasons[4])
+        self.assertIn("voltage", reasons[6])
+        self.assertIn("power", reasons[7])
+        self.assertIn("source", reasons[8])
+        self.assertIn("invalid literal", reasons[9])
         rejections = self.env["prepaid.meter.reading.rejection"].search([], order="id")
-        self.assertEqual(len(rejections), 5)
+        self.assertEqual(len(rejections), 9)
         self.assertIn("123456789012", rejections[0].payload)
 
     def test_duplicates_rejected_in_batch_and_on_resend(self):
