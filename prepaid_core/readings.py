@@ -234,3 +234,56 @@ def validate(
     chargeable = not UNCHARGED_FLAGS.intersection(flags)
     moves = not BASELINE_KEPT_FLAGS.intersection(flags)
     return Verdict(consumption, tuple(flags), " ".join(reasons), chargeable, moves)
+
+
+#: time-of-use registers a reading may carry, as the tariff engine names their bands
+REGISTER_BANDS = ("sharp", "peak", "flat", "valley")
+
+
+def register_consumption(
+    previous: dict | None, current: dict | None, consumption: Decimal, multiplier: Decimal
+) -> dict[str, Decimal] | None:
+    """B3: the consumption of an interval per time-of-use band, from the meter's registers.
+
+    ``previous`` and ``current`` map a band of :data:`REGISTER_BANDS` to the register value
+    (secondary side, ``None`` when not reported) at the interval's two readings;
+    ``consumption`` is the validated primary-side consumption of the interval (what is
+    charged). Returns ``{band: Decimal}`` for the tariff engine's register pricing, or
+    ``None`` when the registers cannot be used and the caller splits ``consumption`` by
+    time:
+
+    * a register reported at one reading and not at the other, no register at all, or a
+      register that ran backwards (replaced meter, wrap) -> ``None``;
+    * registers that did not move while the total did -> ``None``;
+    * deltas x multiplier adding up to ``consumption`` -> those deltas;
+    * otherwise (reverse energy added by a bidirectional meter, registers rounded by the
+      meter) ``consumption`` is shared in proportion to the deltas, exactly: shares in the
+      last decimal of the consumption (at least 4 decimals), largest remainder, ties to the
+      earlier band, adding up to ``consumption``.
+    """
+    if not previous or not current:
+        return None
+    deltas = {}
+    for band in REGISTER_BANDS:
+        before, after = previous.get(band), current.get(band)
+        if before is None and after is None:
+            continue
+        if before is None or after is None:
+            return None
+        delta = (Decimal(after) - Decimal(before)) * multiplier
+        if delta < 0:
+            return None
+        deltas[band] = delta
+    whole = sum(deltas.values(), ZERO)
+    if not deltas or (not whole and consumption):
+        return None
+    if whole == consumption:
+        return deltas
+    exponent = min(consumption.as_tuple().exponent, -4)
+    units = int(consumption.scaleb(-exponent))
+    shares = {band: units * delta // whole for band, delta in deltas.items()}
+    left = units - sum(shares.values())
+    order = sorted(deltas, key=lambda b: (-(units * deltas[b] % whole), REGISTER_BANDS.index(b)))
+    for band in order[: int(left)]:
+        shares[band] += 1
+    return {band: Decimal(int(share)).scaleb(exponent) for band, share in shares.items()}

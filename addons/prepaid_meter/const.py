@@ -31,6 +31,8 @@ EVENT_TYPES = [
     ("tamper_magnet", "Tamper: Magnetic Field"),
     ("power_fail", "Power Failure"),
     ("power_restore", "Power Restored"),
+    ("overload", "Overload Trip"),
+    ("overload_reset", "Overload Reset"),
     ("connection_lost", "Connection Lost"),
     ("connection_restored", "Connection Restored"),
     ("replaced", "Meter Replaced"),

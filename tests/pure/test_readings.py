@@ -121,6 +121,71 @@ def test_charged_consumption_equals_register_advance(steps):
     assert charged == baseline - D("1000.00")
 
 
+# === B3: consumption per time-of-use band from the registers === #
+
+REGS0 = {"sharp": D("1.00"), "peak": D("10.00"), "flat": D("20.00"), "valley": D("30.00")}
+
+
+def test_register_deltas_are_the_band_consumption():
+    now = {"sharp": D("1.00"), "peak": D("12.00"), "flat": D("20.50"), "valley": D("30.00")}
+    assert r.register_consumption(REGS0, now, D("2.50"), D(1)) == {
+        "sharp": 0,
+        "peak": D("2.00"),
+        "flat": D("0.50"),
+        "valley": 0,
+    }
+
+
+def test_register_deltas_multiplied():
+    now = {**REGS0, "peak": D("10.10"), "valley": D("30.05")}
+    got = r.register_consumption(REGS0, now, D("6.00"), D(40))
+    assert got["peak"] == D("4.00") and got["valley"] == D("2.00") and sum(got.values()) == 6
+
+
+@pytest.mark.parametrize(
+    ("previous", "current", "why"),
+    [
+        (None, REGS0, "no registers at the previous reading"),
+        ({}, {}, "no register reported"),
+        (REGS0, {**REGS0, "peak": None}, "a register missing at one end"),
+        (REGS0, {**REGS0, "peak": D("9")}, "a register ran backwards"),
+        (REGS0, REGS0, "registers stuck while the total moved"),
+    ],
+)
+def test_registers_unusable_split_by_time(previous, current, why):
+    assert r.register_consumption(previous, current, D("1.5"), D(1)) is None, why
+
+
+def test_registers_disagreeing_with_total_share_it_exactly():
+    """Reverse energy of a bidirectional meter, or registers rounded by the meter: the
+    validated total is charged, shared in proportion to the register deltas."""
+    now = {**REGS0, "sharp": D("2"), "flat": D("21"), "valley": D("31")}
+    got = r.register_consumption(REGS0, now, D("1.0000"), D(1))
+    assert got == {
+        "sharp": D("0.3334"),
+        "peak": 0,
+        "flat": D("0.3333"),
+        "valley": D("0.3333"),
+    }
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=4),
+    st.integers(min_value=1, max_value=10**7),
+)
+def test_register_shares_add_up_to_the_total(deltas, total_units):
+    bands = r.REGISTER_BANDS[: len(deltas)]
+    previous = dict.fromkeys(bands, D(0))
+    current = {band: D(delta).scaleb(-2) for band, delta in zip(bands, deltas, strict=True)}
+    consumption = D(total_units).scaleb(-4)
+    got = r.register_consumption(previous, current, consumption, D(1))
+    if not any(deltas):
+        assert got is None
+    else:
+        assert sum(got.values()) == consumption
+        assert all(value >= 0 for value in got.values())
+
+
 @given(
     prev=st.one_of(st.none(), st.decimals(min_value=0, max_value=999999, places=2)),
     total=st.decimals(min_value=0, max_value=999999, places=2),

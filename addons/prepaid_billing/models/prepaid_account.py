@@ -10,8 +10,9 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, groupby
 
-from prepaid_core import alarm, balance
+from prepaid_core import alarm, balance, readings
 from prepaid_core import tariff as engine
+from prepaid_core.readings import REGISTER_BANDS
 
 from ..const import DEDUCTION_BATCH_SIZE, DEDUCTION_LOCK_KEY
 
@@ -20,6 +21,18 @@ _logger = logging.getLogger(__name__)
 ZERO = balance.ZERO
 #: COPY options: tab-separated CSV (quoting by the csv module); empty is NULL
 COPY_CSV = "WITH (FORMAT csv, DELIMITER E'\\t', NULL '')"
+
+
+#: account fields the alarm state machine reads: a change evaluates its meters again
+ACCOUNT_ALARM_FIELDS = frozenset(
+    {
+        "alarm1_threshold",
+        "alarm2_threshold",
+        "overdraft_limit",
+        "reminder_minutes",
+        "preset_credit",
+    }
+)
 
 
 def to_money(value):
@@ -116,6 +129,16 @@ class PrepaidAccount(models.Model):
     def _check_preset_credit(self):
         if any(account.preset_credit < 0 for account in self):
             raise ValidationError(self.env._("The preset credit cannot be negative."))
+
+    def write(self, vals):
+        res = super().write(vals)
+        if ACCOUNT_ALARM_FIELDS & set(vals):
+            # meters the machine already decides for (a new account's wait for its first
+            # balance movement)
+            self.meter_ids.filtered("alarm_state")._evaluate_alarms()
+        if {"tariff_id", "alarm1_threshold", "alarm2_threshold"} & set(vals):
+            self.meter_ids._touch_device_settings()  # B1: prices/thresholds held by meters
+        return res
 
     def _alarm_settings(self):
         self.ensure_one()
@@ -225,6 +248,26 @@ class PrepaidAccount(models.Model):
             },
         }
 
+    def _take_over_preset_credit(self):
+        """B7: at account opening, the preset credit of the unit's new meters becomes the
+        account's, recovered first from the next recharges (the opening one included)."""
+        self.ensure_one()
+        meters = self.meter_ids.filtered(lambda m: m.preset_credit > 0 and not m.preset_account_id)
+        if not meters:
+            return meters
+        granted = sum((to_money(m.preset_credit) for m in meters), ZERO)
+        self.sudo().preset_credit = float(to_money(self.preset_credit) + granted)
+        meters.sudo().preset_account_id = self
+        self.message_post(
+            body=self.env._(
+                "Preset credit of %(amount)s taken over from %(meters)s: recovered from the "
+                "first recharge.",
+                amount=balance._fmt(granted),
+                meters=", ".join(meters.mapped("display_name")),
+            )
+        )
+        return meters
+
     # === MONEY MOVEMENTS === #
     def _check_open(self):
         self.check_access("write")
@@ -311,7 +354,8 @@ class PrepaidAccount(models.Model):
         (self | other).meter_ids._evaluate_alarms()
 
     def action_close(self):
-        """B5: cancel the account: charge what is still due, refund the positive balance."""
+        """B5: cancel the account: charge what is still due, refund the positive balance;
+        its tenancy ends with it (M4)."""
         for account in self:
             account._check_open()
             meters = account.with_context(active_test=False).meter_ids
@@ -320,6 +364,10 @@ class PrepaidAccount(models.Model):
             line, due = balance.settle_closing(bal, memo=self.env._("Account cancellation"))
             account._post_lines([line] if line else [])
             account.write({"state": "closed", "closing_due": float(due)})
+            if account.tenancy_id.state == "open" and not self.env.context.get(
+                "prepaid_tenancy_closing"
+            ):
+                account.tenancy_id.action_close()  # the meters no longer supply this tenant
             account.message_post(
                 body=self.env._(
                     "Account closed: refunded %(refund)s, due from the tenant %(due)s.",
@@ -455,7 +503,8 @@ class PrepaidAccount(models.Model):
         cr.execute(
             """
             SELECT m.id, a.id, a.company_id, m.billing_charged_until, m.billing_base_at,
-                   m.billing_state, m.billing_tariff_id, pt.id, t.date_start::timestamp
+                   m.billing_state, m.billing_tariff_id, pt.id, t.date_start::timestamp,
+                   COALESCE(m.multiplier, 1)::text
               FROM prepaid_meter m
               JOIN prepaid_tenancy t ON t.unit_id = m.unit_id AND t.state = 'open'
               JOIN prepaid_account a ON a.tenancy_id = t.id AND a.state = 'open'
@@ -475,10 +524,13 @@ class PrepaidAccount(models.Model):
         tariffs = self.env["prepaid.tariff"].sudo().browse({row[7] for row in meters.values()})
         compiled = {t.id: (t, t._compiled()) for t in tariffs}
         cycles = {t.id: (t.cycle_period, t.billing_day, t.billing_month) for t in tariffs}
+        # time-of-use tariffs price the meters' TOU registers when they have them (B3)
+        tou = {t.id for t in tariffs if any(t.version_ids.mapped("use_tou"))}
         ids = list(meters)
         cr.execute(
             """
-            SELECT r.meter_id, r.read_at, r.consumption::text, r.chargeable, r.flags
+            SELECT r.meter_id, r.read_at, r.consumption::text, r.chargeable, r.flags,
+                   r.tou_sharp::text, r.tou_peak::text, r.tou_flat::text, r.tou_valley::text
               FROM unnest(%s::int4[], %s::timestamp[]) AS c(meter_id, since)
               JOIN prepaid_meter_reading_store r
                 ON r.meter_id = c.meter_id AND r.read_at > COALESCE(c.since, '-infinity')
@@ -486,9 +538,19 @@ class PrepaidAccount(models.Model):
             """,
             [ids, [meters[i][3] for i in ids]],
         )
+        rows_all = cr.fetchall()
+        # registers at the start of each interval: only for meters whose new readings have
+        # registers at all (most fleets report none, or all of them)
+        with_registers = (
+            {row[0] for row in rows_all if row[5] or row[6] or row[7] or row[8]} if tou else ()
+        )
+        base_registers = self._deduct_base_registers(
+            [i for i in ids if i in with_registers and meters[i][7] in tou and meters[i][4]],
+            meters,
+        )
         days = {}  # (account, day) -> [amount, quantity, first, last, count, meters, lines]
         meter_rows, charged = [], 0
-        for meter_id, rows in groupby(cr.fetchall(), key=lambda row: row[0]):
+        for meter_id, rows in groupby(rows_all, key=lambda row: row[0]):
             (
                 _m,
                 account_id,
@@ -499,8 +561,12 @@ class PrepaidAccount(models.Model):
                 state_tariff,
                 tariff_id,
                 opened,
+                multiplier,
             ) = meters[meter_id]
             tariff, pricer = compiled[tariff_id]
+            registers = tariff_id in tou
+            multiplier = Decimal(multiplier)
+            previous = base_registers.get(meter_id)
             state = None
             if state_json and (
                 state_tariff == tariff_id or cycles.get(state_tariff) == cycles[tariff_id]
@@ -509,11 +575,15 @@ class PrepaidAccount(models.Model):
             local = tariff._local
             mine, count = [], 0
             try:
-                for _meter, read_at, consumption, chargeable, flags in rows:
+                for _meter, read_at, consumption, chargeable, flags, *tou_values in rows:
+                    current = (
+                        dict(zip(REGISTER_BANDS, tou_values, strict=True)) if registers else None
+                    )
                     if read_at < opened:
                         # before the tenancy began: not the tenant's; the next interval
                         # starts here
                         base = until = read_at
+                        previous = current
                         continue
                     if chargeable:
                         end = local(read_at)
@@ -521,13 +591,22 @@ class PrepaidAccount(models.Model):
                         if state is not None and state.priced_until and begin < state.priced_until:
                             begin = min(state.priced_until, end)
                         consumption = Decimal(consumption) if consumption else ZERO
-                        result = pricer.price_interval(state, begin, end, consumption)
+                        bands = (
+                            readings.register_consumption(
+                                previous, current, consumption, multiplier
+                            )
+                            if registers
+                            else None
+                        )
+                        result = self._deduct_price(pricer, state, begin, end, consumption, bands)
                         state = result.state
                         mine.append((begin, end, consumption, result))
                         count += 1
                         base = read_at
+                        previous = current
                     elif flags and "baseline" in flags:
                         base = read_at
+                        previous = current
                     until = read_at
             except engine.TariffError as exc:
                 _logger.warning("Meter %s not charged: %s", meter_id, exc)
@@ -570,6 +649,39 @@ class PrepaidAccount(models.Model):
             siblings=True
         )
         return charged
+
+    @api.model
+    def _deduct_base_registers(self, meter_ids, meters):
+        """TOU registers of the reading each meter's next interval starts at."""
+        if not meter_ids:
+            return {}
+        self.env.cr.execute(
+            """
+            SELECT r.meter_id, r.tou_sharp::text, r.tou_peak::text, r.tou_flat::text,
+                   r.tou_valley::text
+              FROM unnest(%s::int4[], %s::timestamp[]) AS c(meter_id, base)
+              JOIN prepaid_meter_reading_store r
+                ON r.meter_id = c.meter_id AND r.read_at = c.base
+            """,
+            [meter_ids, [meters[i][4] for i in meter_ids]],
+        )
+        return {
+            row[0]: dict(zip(REGISTER_BANDS, row[1:], strict=True))
+            for row in self.env.cr.fetchall()
+        }
+
+    @api.model
+    def _deduct_price(self, pricer, state, begin, end, consumption, bands):
+        """Price one interval: per band from the TOU registers when there are usable ones
+        (``bands``), else the total split by time over the periods. Registers in a band the
+        tariff does not price (a meter with a sharp register on a peak/valley tariff) fall
+        back to the time split too."""
+        if bands is not None:
+            try:
+                return pricer.price_interval(state, begin, end, bands)
+            except engine.UnknownBandError as exc:
+                _logger.debug("Registers not usable (%s): total split by time", exc)
+        return pricer.price_interval(state, begin, end, consumption)
 
     @api.model
     def _deduct_store_lines(self, days):

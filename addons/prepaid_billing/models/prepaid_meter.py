@@ -1,7 +1,9 @@
+import io
 import json
 from datetime import timedelta
 from decimal import Decimal
 
+import xlsxwriter
 from psycopg2.extras import execute_values
 
 from odoo import api, fields, models
@@ -13,6 +15,29 @@ from prepaid_core import alarm
 from ..const import ALARM_LEVELS, FORCED_RELAY
 
 ALARM_STATUSES = [("arrears", "Arrears"), ("alarm2", "Alarm 2"), ("alarm1", "Alarm 1")]
+#: meter fields a meter pricing locally holds: a change asks for an issuance
+DEVICE_SETTING_FIELDS = frozenset(
+    {
+        "tariff_id",
+        "alarm_own_thresholds",
+        "alarm1_threshold",
+        "alarm2_threshold",
+        "overload_limit",
+    }
+)
+#: meter fields the alarm state machine reads: a change evaluates it again
+ALARM_INPUT_FIELDS = frozenset(
+    {
+        "protect_mode",
+        "forced_relay",
+        "alarm_own_thresholds",
+        "alarm1_threshold",
+        "alarm2_threshold",
+        "overload_auto_reset_minutes",
+        "overload_at",
+        "overload_reset_at",
+    }
+)
 
 
 class PrepaidMeter(models.Model):
@@ -49,8 +74,56 @@ class PrepaidMeter(models.Model):
     forced_relay = fields.Selection(
         FORCED_RELAY, copy=False, tracking=True, help="A manager's forced supply state."
     )
+    # B8: thresholds of this meter (instead of its account's), overload trip
+    alarm_own_thresholds = fields.Boolean(
+        string="Own Alarm Thresholds",
+        tracking=True,
+        help="Compare the account's credit with this meter's thresholds, not the account's.",
+    )
+    alarm1_threshold = fields.Float(string="Alarm 1", digits=(16, 4), default=20.0, tracking=True)
+    alarm2_threshold = fields.Float(string="Alarm 2", digits=(16, 4), default=5.0, tracking=True)
+    overload_limit = fields.Float(
+        string="Overload Limit (kW)",
+        digits=(16, 4),
+        tracking=True,
+        help="Supply is cut when a reading shows more power than this (0: no limit).",
+    )
+    overload_auto_reset_minutes = fields.Integer(
+        string="Overload Auto-Reset (min)",
+        tracking=True,
+        help="Supply comes back this long after an overload trip; 0: a manager resets it.",
+    )
+    overload_at = fields.Datetime(readonly=True, copy=False, help="Latest overload trip.")
+    overload_reset_at = fields.Datetime(
+        readonly=True, copy=False, help="Latest overload reset by a manager."
+    )
+    # B1, B12: what a meter pricing locally must hold, for meter_gateway to issue
+    device_settings_at = fields.Datetime(
+        string="Settings Changed",
+        readonly=True,
+        copy=False,
+        help="When the prices, alarm thresholds or overload limit this meter must hold last "
+        "changed, or an operator asked to issue them again; meter_gateway issues "
+        "_device_settings() to meters that price locally when this is newer than the last "
+        "issuance.",
+    )
+    # B7: credit the meter may use before its account is opened
+    preset_credit = fields.Float(
+        digits=(16, 4),
+        tracking=True,
+        help="Credit granted to this new meter; the account opened for its unit takes it over "
+        "and recovers it from the first recharge.",
+    )
+    preset_account_id = fields.Many2one(
+        "prepaid.account",
+        readonly=True,
+        copy=False,
+        help="Account that took over the meter's preset credit.",
+    )
 
     _alarm_wake_idx = models.Index("(alarm_wake_at) WHERE alarm_wake_at IS NOT NULL")
+    # the overload check after each ingested batch looks only at meters with a limit
+    _overload_limit_idx = models.Index("(id) WHERE overload_limit > 0")
 
     @api.constrains("tariff_id", "model_id")
     def _check_tariff_utility(self):
@@ -61,6 +134,35 @@ class PrepaidMeter(models.Model):
                         "%(meter)s measures %(utility)s: its tariff must be one for it.",
                         meter=meter.display_name,
                         utility=meter.utility,
+                    )
+                )
+
+    @api.constrains("alarm_own_thresholds", "alarm1_threshold", "alarm2_threshold")
+    def _check_alarm_thresholds(self):
+        for meter in self.filtered("alarm_own_thresholds"):
+            try:
+                alarm.validate_thresholds(
+                    Decimal(f"{meter.alarm1_threshold:.4f}"),
+                    Decimal(f"{meter.alarm2_threshold:.4f}"),
+                )
+            except alarm.AlarmError as exc:
+                raise ValidationError(
+                    self.env._("%(meter)s: %(error)s", meter=meter.display_name, error=exc)
+                ) from exc
+
+    @api.constrains("overload_limit", "overload_auto_reset_minutes", "preset_credit")
+    def _check_overload_preset(self):
+        for meter in self:
+            if (
+                meter.overload_limit < 0
+                or meter.overload_auto_reset_minutes < 0
+                or meter.preset_credit < 0
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "%(meter)s: the overload limit, its auto-reset and the preset credit "
+                        "cannot be negative.",
+                        meter=meter.display_name,
                     )
                 )
 
@@ -99,8 +201,10 @@ class PrepaidMeter(models.Model):
     # === ALARMS AND SUPPLY (B8) === #
     def write(self, vals):
         res = super().write(vals)
-        if {"protect_mode", "forced_relay"} & set(vals):
+        if ALARM_INPUT_FIELDS & set(vals):
             self._evaluate_alarms()
+        if DEVICE_SETTING_FIELDS & set(vals):
+            self._touch_device_settings()
         return res
 
     def _evaluate_alarms(self, now=None, siblings=False):
@@ -120,9 +224,13 @@ class PrepaidMeter(models.Model):
                    m.desired_relay_state, m.desired_relay_reason, a.id, a.balance::text,
                    GREATEST(COALESCE(a.preset_credit, 0) - COALESCE(a.preset_recovered, 0),
                             0)::text,
-                   a.alarm1_threshold::text, a.alarm2_threshold::text,
+                   CASE WHEN m.alarm_own_thresholds THEN m.alarm1_threshold
+                        ELSE a.alarm1_threshold END::text,
+                   CASE WHEN m.alarm_own_thresholds THEN m.alarm2_threshold
+                        ELSE a.alarm2_threshold END::text,
                    COALESCE(a.overdraft_limit, 0)::text, a.reminder_minutes, a.last_recharge_at,
-                   m.alarm_wake_at
+                   m.alarm_wake_at, m.overload_at, m.overload_reset_at,
+                   COALESCE(m.overload_auto_reset_minutes, 0), m.alarm_own_thresholds
               FROM prepaid_meter m
               JOIN prepaid_tenancy t ON t.unit_id = m.unit_id AND t.state = 'open'
               JOIN prepaid_account a ON a.tenancy_id = t.id AND a.state = 'open'
@@ -136,9 +244,10 @@ class PrepaidMeter(models.Model):
         settings_cache, state_rows, level_changes, relays, notices = {}, [], {}, {}, []
         for row in cr.fetchall():
             (meter_id, state_json, level, protect, forced, desired, reason, account_id) = row[:8]
-            bal, preset, a1, a2, od, minutes, recharged, wake = row[8:]
+            bal, preset, a1, a2, od, minutes, recharged, wake = row[8:16]
+            overload_at, overload_reset_at, auto_reset, own = row[16:]
             bal, preset = Decimal(bal or 0), Decimal(preset or 0)
-            key = (a1, a2, od, minutes)
+            key = (a1, a2, od, minutes, auto_reset)
             settings = settings_cache.get(key)
             if settings is None:
                 settings = settings_cache[key] = alarm.AlarmSettings(
@@ -146,6 +255,7 @@ class PrepaidMeter(models.Model):
                     alarm2=Decimal(a2 or 0),
                     overdraft_limit=Decimal(od),
                     reminder_cut=timedelta(minutes=max(minutes or 0, 0)),
+                    overload_auto_reset=timedelta(minutes=auto_reset) if auto_reset > 0 else None,
                 )
             state = alarm.AlarmState.from_json(state_json) if state_json else None
             inputs = alarm.AlarmInputs(
@@ -153,8 +263,8 @@ class PrepaidMeter(models.Model):
                 settings,
                 protect or False,
                 forced or None,
-                None,
-                None,
+                overload_at,
+                overload_reset_at,
                 recharged,
             )
             new_state, decision = alarm.evaluate(state, inputs, now)
@@ -171,6 +281,9 @@ class PrepaidMeter(models.Model):
             ):
                 relays.setdefault((decision.relay, decision.text), []).append(meter_id)
             for notice in decision.notices:
+                if own or notice.kind == alarm.NOTICE_OVERLOAD:
+                    # a meter of its own: its notices are not the account's other meters'
+                    notice = notice._replace(key=f"{meter_id}:{notice.key}")
                 notices.append((account_id, notice))
         if state_rows:
             execute_values(
@@ -194,12 +307,117 @@ class PrepaidMeter(models.Model):
         for account_id, notice in notices:
             accounts.browse(account_id)._send_notice(notice)
 
+    def _check_overload(self):
+        """B8: a meter whose latest reading shows more power than its overload limit trips
+        (an ``overload`` event, which cuts supply until a manager resets it)."""
+        if not self.ids:
+            return self.browse()
+        self.flush_model(["overload_limit", "overload_at"])
+        self.env["prepaid.meter.latest"].flush_model(["last_power", "last_reading_at"])
+        self.env.cr.execute(
+            """
+            SELECT m.id, l.last_reading_at, l.last_power, m.overload_limit
+              FROM prepaid_meter m
+              JOIN prepaid_meter_latest l ON l.id = m.latest_id
+             WHERE m.id = ANY(%s) AND m.overload_limit > 0 AND l.last_power > m.overload_limit
+               AND l.last_reading_at IS NOT NULL
+               AND (m.overload_at IS NULL OR l.last_reading_at > m.overload_at)
+            """,
+            [self.ids],
+        )
+        tripped = self.browse()
+        for meter_id, read_at, power, limit in self.env.cr.fetchall():
+            meter = self.browse(meter_id)
+            meter._log_event(
+                "overload",
+                reason=self.env._(
+                    "Power %(power)s kW above the limit of %(limit)s kW.", power=power, limit=limit
+                ),
+                event_at=read_at,
+                source="device",
+            )
+            tripped |= meter
+        return tripped
+
+    def action_overload_reset(self):
+        """A manager resets an overload trip: the balance decides the supply again."""
+        self._check_manager()
+        meters = self.filtered(lambda m: m.overload_at)
+        now = fields.Datetime.now()
+        meters.write({"overload_reset_at": now})
+        meters._log_event("overload_reset", reason=self.env._("Overload reset by a manager."))
+        return True
+
     @api.model
     def _cron_alarm_wake(self):
         """End reminder cuts (and any other timed decision) when their time comes."""
         meters = self.search([("alarm_wake_at", "<=", fields.Datetime.now())])
         meters._evaluate_alarms()
         return meters
+
+    # === SETTINGS HELD BY THE DEVICE (B1, B12) === #
+    def _touch_device_settings(self):
+        """Ask for the prices and thresholds to be issued to these meters (again)."""
+        if self.ids:
+            self.flush_recordset()
+            self.env.cr.execute(
+                "UPDATE prepaid_meter SET device_settings_at = %s WHERE id = ANY(%s)",
+                [fields.Datetime.now(), self.ids],
+            )
+            self.invalidate_recordset(["device_settings_at"])
+
+    def _effective_tariff(self):
+        self.ensure_one()
+        tariff = self.tariff_id or self.account_id.tariff_id
+        return tariff if tariff.utility == self.utility else tariff.browse()
+
+    def _device_settings(self, at=None):
+        """What a meter that prices locally must hold at ``at`` (now): the prices of the
+        tariff version in force (per band and ladder step), the ladder limits, the
+        time-of-use periods of the season in force, the alarm thresholds and the overload
+        limit; amounts as text. meter_gateway turns it into a price/thresholds command."""
+        self.ensure_one()
+        at = at or fields.Datetime.now()
+        own = self.alarm_own_thresholds
+        source = self if own else self.account_id
+        settings = {
+            "alarm1": f"{source.alarm1_threshold:.4f}" if source else None,
+            "alarm2": f"{source.alarm2_threshold:.4f}" if source else None,
+            "overload_kw": f"{self.overload_limit:.4f}" if self.overload_limit else None,
+            "tariff": None,
+        }
+        tariff = self._effective_tariff()
+        if tariff:
+            local = tariff._local(at)
+            version = tariff._compiled().version_at(local)
+            periods = []
+            if version.tou is not None:
+                seasons = sorted(version.tou.seasons, key=lambda s: (s.start_month, s.start_day))
+                current = [
+                    s for s in seasons if (s.start_month, s.start_day) <= (local.month, local.day)
+                ]
+                season = (current or seasons)[-1]
+                periods = [
+                    [seg.start.strftime("%H:%M"), seg.end.strftime("%H:%M"), seg.band]
+                    for seg in season.segments
+                ]
+            settings["tariff"] = {
+                "name": tariff.name,
+                "version": version.code,
+                "valid_from": version.valid_from.isoformat(),
+                "step_limits": [str(limit) for limit in version.step_limits],
+                "prices": {
+                    band: [str(price) for price in prices]
+                    for band, prices in version.prices.items()
+                },
+                "periods": periods,
+            }
+        return settings
+
+    def action_issue_settings(self):
+        """B12 price issuance: the selected meters get their prices and thresholds again."""
+        self._touch_device_settings()
+        return True
 
     # === BATCH ACTIONS (B12) === #
     def _check_manager(self):
@@ -236,3 +454,66 @@ class PrepaidMeter(models.Model):
         self.write({"forced_relay": False})
         self._evaluate_alarms()
         return True
+
+    def _export_state_rows(self):
+        """B12: the current state of each meter, one row each (header first)."""
+        fields_ = [
+            "name",
+            "address",
+            "site_id",
+            "unit_id",
+            "tenant_id",
+            "status",
+            "alarm_level",
+            "account_balance",
+            "desired_relay_state",
+            "desired_relay_reason",
+            "actual_relay_state",
+            "protect_mode",
+            "forced_relay",
+            "tariff_id",
+            "last_reading_at",
+            "last_total",
+            "last_power",
+            "last_contact_at",
+            "connection_state",
+        ]
+        defs = self.fields_get(fields_, ["string", "type", "selection"])
+        rows = [[defs[name]["string"] for name in fields_]]
+        for meter in self:
+            row = []
+            for name in fields_:
+                value, kind = meter[name], defs[name]["type"]
+                if kind == "many2one":
+                    value = value.display_name or ""
+                elif kind == "selection":
+                    value = dict(defs[name]["selection"]).get(value, "")
+                elif kind == "datetime":
+                    value = fields.Datetime.to_string(value) if value else ""
+                row.append(value)
+            rows.append(row)
+        return rows
+
+    def action_export_states(self):
+        """B12: export the selected meters' current states to an Excel file."""
+        buffer = io.BytesIO()
+        workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})
+        sheet = workbook.add_worksheet(self.env._("Meter States"))
+        bold = workbook.add_format({"bold": True})
+        for index, row in enumerate(self._export_state_rows()):
+            sheet.write_row(index, 0, row, bold if index == 0 else None)
+        sheet.freeze_panes(1, 0)
+        workbook.close()
+        stamp = fields.Datetime.now().strftime("%Y%m%d-%H%M%S")
+        attachment = self.env["ir.attachment"].create(
+            {
+                "name": f"meter-states-{stamp}.xlsx",
+                "raw": buffer.getvalue(),
+                "mimetype": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            }
+        )
+        return {
+            "type": "ir.actions.act_url",
+            "url": f"/web/content/{attachment.id}?download=true",
+            "target": "self",
+        }

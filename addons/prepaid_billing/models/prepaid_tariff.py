@@ -118,6 +118,29 @@ class PrepaidTariff(models.Model):
             return value
         return value.replace(tzinfo=UTC).astimezone(ZoneInfo(self.timezone)).replace(tzinfo=None)
 
+    def _touch_meters(self):
+        """B1: the prices of these tariffs changed: mark the meters they price (their own
+        tariff, or their account's) for a price issuance by meter_gateway."""
+        if not self.ids:
+            return
+        meters = self.env["prepaid.meter"]
+        meters.flush_model(["tariff_id", "unit_id"])
+        self.env["prepaid.account"].flush_model(["tariff_id", "state"])
+        self.env.cr.execute(
+            """
+            UPDATE prepaid_meter m SET device_settings_at = %(now)s
+             WHERE m.state != 'removed'
+               AND (m.tariff_id = ANY(%(ids)s)
+                    OR (m.tariff_id IS NULL AND EXISTS (
+                        SELECT 1 FROM prepaid_tenancy t
+                          JOIN prepaid_account a ON a.tenancy_id = t.id AND a.state = 'open'
+                         WHERE t.unit_id = m.unit_id AND t.state = 'open'
+                           AND a.tariff_id = ANY(%(ids)s))))
+            """,
+            {"now": fields.Datetime.now(), "ids": self.ids},
+        )
+        meters.invalidate_model(["device_settings_at"])
+
     def action_view_versions(self):
         self.ensure_one()
         return {

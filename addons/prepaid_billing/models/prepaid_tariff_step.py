@@ -5,6 +5,7 @@ class PrepaidTariffStep(models.Model):
     """B1: one ladder step of a tariff version, with its price in each band."""
 
     _name = "prepaid.tariff.step"
+    _inherit = ["prepaid.tariff.part"]
     _description = "Tariff Ladder Step"
     _order = "version_id, sequence, id"
 
@@ -22,3 +23,6 @@ class PrepaidTariffStep(models.Model):
     price_flat = fields.Float(string="Flat Price", digits=(16, 6))
     price_valley = fields.Float(string="Valley Price", digits=(16, 6))
     price_deep_valley = fields.Float(string="Deep Valley Price", digits=(16, 6))
+
+    def _part_tariffs(self):
+        return self.version_id.tariff_id

@@ -28,6 +28,7 @@ class PrepaidTariffVersion(models.Model):
     is *flat* at all hours."""
 
     _name = "prepaid.tariff.version"
+    _inherit = ["prepaid.tariff.part"]
     _description = "Tariff Version"
     _order = "tariff_id, valid_from"
 
@@ -39,6 +40,13 @@ class PrepaidTariffVersion(models.Model):
     step_ids = fields.One2many("prepaid.tariff.step", "version_id", string="Ladder Steps")
     segment_ids = fields.One2many(
         "prepaid.tariff.segment", "version_id", string="Time-of-Use Periods"
+    )
+    season_ids = fields.One2many(
+        "prepaid.tariff.season",
+        "version_id",
+        string="Seasons",
+        help="Time-of-use periods that differ by season; periods without a season are those "
+        "of the season starting on 1 January.",
     )
     tariff_type = fields.Selection(
         [
@@ -68,19 +76,19 @@ class PrepaidTariffVersion(models.Model):
         for version in self:
             version.display_name = f"{version.tariff_id.name} {version.code or version.valid_from}"
 
-    @api.constrains("valid_from", "use_tou", "step_ids", "segment_ids")
+    @api.constrains("valid_from", "use_tou", "step_ids", "segment_ids", "season_ids")
     def _check_engine(self):
         self.tariff_id._check_engine()
+
+    def _part_tariffs(self):
+        return self.tariff_id
 
     def _engine_version(self):
         self.ensure_one()
         steps = self.step_ids.sorted("sequence")
         if self.use_tou:
             bands = [b for b in engine.BANDS if b in set(self.segment_ids.mapped("band"))]
-            tou = engine.TouSchedule.daily(
-                engine.TouSegment(_time_of_day(s.hour_from), _time_of_day(s.hour_to), s.band)
-                for s in self.segment_ids.sorted("hour_from")
-            )
+            tou = self._engine_schedule()
         else:
             bands, tou = [engine.FLAT], None
         return engine.TariffVersion(
@@ -90,3 +98,29 @@ class PrepaidTariffVersion(models.Model):
             tou=tou,
             code=self.code or "",
         )
+
+    def _engine_schedule(self):
+        """The time-of-use schedule: one season a year, or the version's seasons (B1)."""
+        self.ensure_one()
+
+        def segments(periods):
+            return tuple(
+                engine.TouSegment(_time_of_day(s.hour_from), _time_of_day(s.hour_to), s.band)
+                for s in periods.sorted("hour_from")
+            )
+
+        all_year = self.segment_ids.filtered(lambda s: not s.season_id)
+        if not self.season_ids:
+            return engine.TouSchedule.daily(segments(all_year))
+        seasons = [
+            engine.TouSeason(
+                segments(season.segment_ids),
+                start_month=season.start_month,
+                start_day=season.start_day,
+                name=season.name,
+            )
+            for season in self.season_ids
+        ]
+        if all_year:
+            seasons.append(engine.TouSeason(segments(all_year), name=self.env._("From 1 January")))
+        return engine.TouSchedule(tuple(seasons))

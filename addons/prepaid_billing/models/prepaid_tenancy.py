@@ -18,7 +18,19 @@ class PrepaidTenancy(models.Model):
         self._ensure_account()
         return res
 
+    def action_close(self):
+        """M4 account cancellation: the prepaid account is settled first (B5: what is still
+        due is charged, the balance refunded), while the tenancy is still open."""
+        if all(tenancy.state == "open" for tenancy in self):
+            self.account_ids.filtered(lambda a: a.state == "open").with_context(
+                prepaid_tenancy_closing=True
+            ).action_close()
+        return super().action_close()
+
     def _ensure_account(self):
         """Open the tenancy's prepaid account (M4 account opening, B2)."""
         missing = self.filtered(lambda t: not t.account_ids)
-        return self.env["prepaid.account"].create([{"tenancy_id": t.id} for t in missing])
+        accounts = self.env["prepaid.account"].create([{"tenancy_id": t.id} for t in missing])
+        for account in accounts:
+            account._take_over_preset_credit()
+        return accounts

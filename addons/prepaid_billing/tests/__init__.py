@@ -3,6 +3,7 @@ from . import (
     test_accounting,
     test_alarm,
     test_deduction,
+    test_deduction_kill,
     test_receipt,
     test_recharge,
     test_report_centre,

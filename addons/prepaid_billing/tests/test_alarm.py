@@ -1,8 +1,12 @@
+import io
 from datetime import timedelta
 from decimal import Decimal
 
+import openpyxl
+from freezegun import freeze_time
+
 from odoo import fields
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
 
 from .common import MockSmsGatewayMixin, PrepaidBillingCommon
@@ -132,3 +136,107 @@ class TestAlarm(MockSmsGatewayMixin, PrepaidBillingCommon):
         keys = [key for key, _label in self.env["prepaid.meter"]._selection_status()]
         self.assertLess(keys.index("arrears"), keys.index("alarm1"))
         self.assertLess(keys.index("alarm1"), keys.index("normal"))
+
+    # === per-meter thresholds, overload (B8) === #
+    def test_meter_thresholds_override_the_account(self):
+        other = self._create_meter("Power T-101 B", "000000000109", self.unit)
+        self.account._recharge("30")
+        self.assertEqual(self.meter.alarm_level, "normal")
+        self.meter.write(
+            {"alarm_own_thresholds": True, "alarm1_threshold": 50.0, "alarm2_threshold": 10.0}
+        )
+        self.assertEqual(self.meter.alarm_level, "alarm1", "30 is below the meter's alarm 1")
+        self.assertEqual(other.alarm_level, "normal", "and above the account's (20)")
+        self.account._refund("22")  # 8: below the meter's alarm 2, above the account's
+        self.assertEqual(self.meter.alarm_level, "alarm2")
+        self.assertEqual(self.meter.desired_relay_state, "off", "reminder cut")
+        self.assertEqual(other.alarm_level, "alarm1")
+        self.assertEqual(other.desired_relay_state, "on")
+        # each meter told the tenant of its own levels
+        self.assertEqual(len(self._notices()), 3, self._notices())
+        with self.assertRaises(ValidationError):
+            self.meter.alarm2_threshold = 60.0
+        self.meter.alarm_own_thresholds = False  # back to the account's thresholds
+        self.assertEqual(self.meter.alarm_level, "alarm1")
+
+    def test_account_threshold_change_evaluates_its_meters(self):
+        self.account._recharge("30")
+        self.assertEqual(self.meter.alarm_level, "normal")
+        self.account.alarm1_threshold = 40.0
+        self.assertEqual(self.meter.alarm_level, "alarm1")
+
+    def test_overload_from_readings_until_manager_reset(self):
+        self.account._recharge("100")
+        self.meter.overload_limit = 5.0
+        self._ingest(self.meter, (60, 1003), power=4.5)
+        self.assertEqual(self.meter.desired_relay_state, "on")
+        self._ingest(self.meter, (120, 1009), power=6.2)
+        self.assertEqual(self.meter.desired_relay_state, "off")
+        self.assertIn("overload", self.meter.desired_relay_reason)
+        self.assertEqual(self.meter.overload_at, self.t0 + timedelta(minutes=120))
+        trip = self.meter.event_ids.filtered(lambda e: e.event_type == "overload")
+        self.assertEqual(len(trip), 1)
+        self.assertIn("6.2", trip.reason)
+        self.assertTrue(any("overload" in body for body in self._notices()))
+        self._ingest(self.meter, (180, 1012), power=3.0)
+        self.assertEqual(self.meter.desired_relay_state, "off", "a manager must reset it")
+        operator = self._user("op", "prepaid_meter.group_prepaid_user")
+        with self.assertRaises(AccessError):
+            self.meter.with_user(operator).action_overload_reset()
+        with freeze_time(self.t0 + timedelta(minutes=200)):
+            self.meter.with_user(self.manager).action_overload_reset()
+        self.assertEqual(self.meter.desired_relay_state, "on")
+        self.assertEqual(self.meter.status, "normal")
+        # a new reading above the limit trips again, the same one read again does not
+        self._ingest(self.meter, (240, 1020), power=7.0)
+        self.assertEqual(self.meter.desired_relay_state, "off")
+        self.assertEqual(
+            len(self.meter.event_ids.filtered(lambda e: e.event_type == "overload")), 2
+        )
+
+    def test_overload_reported_by_the_device_resets_automatically(self):
+        self.account._recharge("100")
+        self.meter.overload_auto_reset_minutes = 10
+        now = fields.Datetime.now()
+        self.meter._log_event("overload", event_at=now, source="device")
+        self.assertEqual(self.meter.desired_relay_state, "off")
+        self.assertEqual(self.meter.alarm_wake_at, now + timedelta(minutes=10))
+        self.meter._evaluate_alarms(now=now + timedelta(minutes=11))
+        self.assertEqual(self.meter.desired_relay_state, "on")
+
+    def test_protect_mode_beats_overload(self):
+        self.account._recharge("100")
+        self.meter.with_user(self.manager).action_protect()
+        self.meter._log_event("overload", source="device")
+        self.assertEqual(self.meter.desired_relay_state, "on")
+
+    # === B12 export, M4 cancellation === #
+    def test_export_states_to_excel(self):
+        self.account._recharge("100")
+        self.meter.with_user(self.manager).action_force_off()
+        operator = self._user("op", "prepaid_meter.group_prepaid_user")
+        action = self.meter.with_user(operator).action_export_states()
+        attachment = self.env["ir.attachment"].browse(
+            int(action["url"].split("/")[3].split("?")[0])
+        )
+        sheet = openpyxl.load_workbook(io.BytesIO(attachment.raw)).active
+        rows = list(sheet.iter_rows(values_only=True))
+        self.assertEqual(len(rows), 2)
+        state = dict(zip(rows[0], rows[1], strict=True))
+        self.assertEqual(state["Name"], "Power T-101")
+        self.assertEqual(state["Tenant"], "Tenant One")
+        self.assertEqual(state["Desired Relay State"], "Off")
+        self.assertEqual(state["Credit"], 100)
+
+    def test_tenancy_closing_settles_the_account(self):
+        self.account._recharge("40")
+        self._consume(10)  # 5 charged
+        self.tenancy.action_close()
+        self.assertEqual(self.account.state, "closed")
+        self.assertEqual(self._balance(), Decimal("0.0000"))
+        refund = self.account.line_ids.filtered(lambda line: line.kind == "refund")
+        self.assertEqual(refund.amount, -35.0)
+
+    def test_account_cancellation_ends_the_tenancy(self):
+        self.account.action_close()
+        self.assertEqual(self.tenancy.state, "closed")

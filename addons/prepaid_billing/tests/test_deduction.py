@@ -216,3 +216,102 @@ class TestDeduction(PrepaidBillingCommon):
         self._ingest(meter, (24 * 60 + 60, 114))  # 2026-03-03 01:00: 4 kWh since 01:00 the 2nd
         self.assertEqual(self._deduct(meter_ids=meter.ids), 1)
         self.assertEqual(self._balance(account), Decimal("8.0000"))
+
+
+@tagged("post_install", "-at_install")
+class TestDeductionRegisters(PrepaidBillingCommon):
+    """B3: a time-of-use tariff prices the meter's TOU registers when the readings carry
+    them, and splits the total by time over the periods only when they do not."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tou = cls._create_tariff(
+            "Peak/Valley",
+            [{"price_valley": 0.3, "price_peak": 1.0, "price_sharp": 2.0}],
+            segments=[(0, 8, "valley"), (8, 24, "peak")],
+        )
+        cls.account.tariff_id = cls.tou
+        cls.account._recharge("100")
+
+    def _ingest_rows(self, *points):
+        """(minutes after t0, forward total, {register: value} or None) points."""
+        return self.env["prepaid.meter.reading"]._ingest(
+            [
+                {
+                    "meter_id": self.meter.id,
+                    "read_at": self.t0 + timedelta(minutes=minutes),
+                    "forward_total": total,
+                    **{f"tou_{band}": value for band, value in (registers or {}).items()},
+                }
+                for minutes, total, registers in points
+            ]
+        )
+
+    def _deduction(self):
+        return self.account.line_ids.filtered(lambda line: line.kind == "deduction")
+
+    def test_registers_priced_per_band(self):
+        # 07:00 -> 09:00, 10 kWh: the registers say 1 in the valley and 9 at peak
+        self._ingest_rows(
+            (420, 1000, {"peak": 600, "valley": 400}),
+            (540, 1010, {"peak": 609, "valley": 401}),
+        )
+        self.assertEqual(self._deduct(), 1)
+        self.assertEqual(self._balance(), Decimal("100") - Decimal("9.3"))
+        lines = self._deduction().detail["lines"]
+        self.assertEqual(
+            [Decimal(v) for v in lines["v1|valley|1|electricity"][:2]], [1, Decimal("0.3")]
+        )
+        self.assertEqual([Decimal(v) for v in lines["v1|peak|1|electricity"][:2]], [9, 9])
+        # the next interval starts from the registers of 09:00
+        self._ingest_rows((600, 1012, {"peak": 611, "valley": 401}))
+        self._deduct()
+        self.assertEqual(self._balance(), Decimal("100") - Decimal("11.3"))
+        self.assertFalse(self.account._audit_balance())
+
+    def test_registers_missing_total_split_by_time(self):
+        # the same 10 kWh without registers: 5 in the valley hour, 5 in the peak hour
+        self._ingest_rows((420, 1000, None), (540, 1010, None))
+        self._deduct()
+        self.assertEqual(self._balance(), Decimal("100") - Decimal("6.5"))
+        lines = self._deduction().detail["lines"]
+        self.assertEqual(lines["v1|valley|1|electricity"][:2], ["5", "1.5000"])
+        self.assertEqual(lines["v1|peak|1|electricity"][:2], ["5", "5.0000"])
+
+    def test_unusable_registers_split_by_time(self):
+        # a register reported at one end only, then a register that ran backwards
+        self._ingest_rows(
+            (420, 1000, {"peak": 600}),
+            (540, 1010, {"peak": 609, "valley": 401}),
+            (660, 1012, {"peak": 608, "valley": 402}),
+        )
+        self._deduct()
+        # 07:00-09:00: 5 valley + 5 peak by time; 09:00-11:00: 2 at peak by time
+        self.assertEqual(self._balance(), Decimal("100") - Decimal("8.5"))
+
+    def test_register_in_a_band_the_tariff_does_not_price(self):
+        """A deep-valley tariff without sharp prices: a moving sharp register cannot be
+        priced per band, the total is split by time instead of the meter waiting."""
+        valley_only = self._create_tariff(
+            "Valley/Flat",
+            [{"price_valley": 0.3, "price_flat": 1.0}],
+            segments=[(0, 8, "valley"), (8, 24, "flat")],
+        )
+        self.account.tariff_id = valley_only
+        self._ingest_rows(
+            (420, 1000, {"sharp": 10, "valley": 400}),
+            (540, 1010, {"sharp": 19, "valley": 401}),
+        )
+        self.assertEqual(self._deduct(), 1)
+        self.assertEqual(self._balance(), Decimal("100") - Decimal("6.5"))
+
+    def test_registers_with_ct_multiplier(self):
+        """Registers are secondary-side values: x the CT ratio, like the total."""
+        self.meter.ct_ratio = 10
+        self._ingest_rows(
+            (420, 100, {"peak": 60, "valley": 40}),
+            (540, 101, {"peak": 60.9, "valley": 40.1}),
+        )
+        self._deduct()
+        self.assertEqual(self._balance(), Decimal("100") - Decimal("9.3"))

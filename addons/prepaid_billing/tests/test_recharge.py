@@ -159,3 +159,27 @@ class TestRecharge(PrepaidBillingCommon):
                     "reference": "TX-1",
                 }
             ).flush_recordset()
+
+    def test_meter_preset_credit_taken_over_at_opening(self):
+        """B7 (seed: "the meter installed can use electricity first; the preset charge is
+        deducted when the account is opened for charging"): the preset credit of a new meter
+        becomes the account's at opening and the opening recharge recovers it."""
+        meter = self._create_meter("T-102", "000000000222", self.unit2)
+        meter.preset_credit = 30.0
+        tenancy = self.env["prepaid.tenancy"].create(
+            {"partner_id": self.tenant.id, "unit_id": self.unit2.id, "date_start": "2026-03-01"}
+        )
+        tenancy.action_open()
+        account = tenancy.account_id
+        self.assertEqual(account.preset_credit, 30.0)
+        self.assertEqual(account.available_credit, 30.0)
+        self.assertEqual(meter.preset_account_id, account)
+        self.assertTrue(any("Preset credit" in m.body for m in account.message_ids))
+        lines = account._recharge("50", memo="Opening recharge")
+        self.assertEqual(
+            self._kinds(lines),
+            {"preset_credit": Decimal("30.0000"), "recharge": Decimal("20.0000")},
+        )
+        self.assertEqual(account.available_credit, 50.0)
+        # the preset credit is taken over once
+        self.assertEqual(account._take_over_preset_credit(), meter.browse())

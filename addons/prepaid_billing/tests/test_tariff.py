@@ -77,3 +77,120 @@ class TestTariff(PrepaidBillingCommon):
         # stored 2020-01-01 00:00 UTC is 08:00 in Shanghai
         version = tariff._engine_definition().versions[0]
         self.assertEqual(version.valid_from, datetime(2020, 1, 1, 8))
+
+    # === B1: seasons === #
+    def _seasonal_tariff(self):
+        """Winter (the periods without a season, from 1 January): flat all day; summer from
+        1 March: valley before 08:00, peak after."""
+        tariff = self._create_tariff(
+            "Seasonal",
+            [{"price_flat": 0.5, "price_peak": 1.0, "price_valley": 0.3}],
+            segments=[(0, 24, "flat")],
+        )
+        tariff.version_ids.write(
+            {
+                "season_ids": [
+                    Command.create(
+                        {
+                            "name": "Summer",
+                            "start_month": 3,
+                            "start_day": 1,
+                            "segment_ids": [
+                                Command.create({"hour_from": 0, "hour_to": 8, "band": "valley"}),
+                                Command.create({"hour_from": 8, "hour_to": 24, "band": "peak"}),
+                            ],
+                        }
+                    ),
+                    Command.create(
+                        {
+                            "name": "Autumn",
+                            "start_month": 10,
+                            "start_day": 1,
+                            "segment_ids": [
+                                Command.create({"hour_from": 0, "hour_to": 24, "band": "flat"})
+                            ],
+                        }
+                    ),
+                ]
+            }
+        )
+        return tariff
+
+    def test_seasons_change_the_periods(self):
+        compiled = self._seasonal_tariff()._compiled()
+        self.assertEqual(compiled.band_at(datetime(2026, 2, 27, 7)), "flat")
+        self.assertEqual(compiled.band_at(datetime(2026, 3, 2, 7)), "valley")
+        self.assertEqual(compiled.band_at(datetime(2026, 3, 2, 9)), "peak")
+        self.assertEqual(compiled.band_at(datetime(2026, 10, 2, 7)), "flat")
+        self.assertEqual(compiled.band_at(datetime(2027, 1, 2, 7)), "flat")
+
+    def test_seasonal_deduction(self):
+        """The same 10 kWh from 07:00 to 09:00 costs 5 in winter and 6.5 in summer."""
+        self.account.tariff_id = self._seasonal_tariff()
+        self.account._recharge("100")
+        self._ingest(self.meter, (-3 * 24 * 60 + 420, 1000), (-3 * 24 * 60 + 540, 1010))
+        self._deduct()
+        self.assertEqual(self._balance(), Decimal("95.0000"))
+        self._ingest(self.meter, (420, 1010), (540, 1020))
+        self._deduct()
+        # 2026-02-27 09:00 -> 2026-03-02 07:00 used nothing; then 5 valley + 5 peak
+        self.assertEqual(self._balance(), Decimal("88.5000"))
+
+    def test_season_must_cover_the_day(self):
+        tariff = self._seasonal_tariff()
+        summer = tariff.version_ids.season_ids.filtered(lambda s: s.name == "Summer")
+        with self.assertRaises(ValidationError):
+            summer.segment_ids.filtered(lambda s: s.band == "peak").hour_to = 20
+
+    # === B1, B12: prices and thresholds held by meters that price locally === #
+    def test_device_settings_follow_the_tariff_and_season(self):
+        self.account.tariff_id = self._seasonal_tariff()
+        self.assertTrue(self.meter.device_settings_at, "a tariff change asks for an issuance")
+        summer = self.meter._device_settings(at=datetime(2026, 7, 1, 12))
+        self.assertEqual(summer["alarm1"], "20.0000")
+        self.assertIsNone(summer["overload_kw"])
+        self.assertEqual(summer["tariff"]["name"], "Seasonal")
+        self.assertEqual(
+            summer["tariff"]["prices"], {"flat": ["0.5"], "peak": ["1"], "valley": ["0.3"]}
+        )
+        self.assertEqual(
+            summer["tariff"]["periods"], [["00:00", "08:00", "valley"], ["08:00", "00:00", "peak"]]
+        )
+        winter = self.meter._device_settings(at=datetime(2026, 2, 1, 12))
+        self.assertEqual(winter["tariff"]["periods"], [["00:00", "00:00", "flat"]])
+        self.meter.write(
+            {
+                "alarm_own_thresholds": True,
+                "alarm1_threshold": 50,
+                "alarm2_threshold": 10,
+                "overload_limit": 6.5,
+            }
+        )
+        own = self.meter._device_settings()
+        self.assertEqual((own["alarm1"], own["overload_kw"]), ("50.0000", "6.5000"))
+
+    def test_price_change_marks_the_meters_it_prices(self):
+        lone = self._create_meter("Lone", "000000000777", self.unit2)
+        self.env.cr.execute("UPDATE prepaid_meter SET device_settings_at = NULL")
+        self.env["prepaid.meter"].invalidate_model(["device_settings_at"])
+        self.flat.write(
+            {
+                "version_ids": [
+                    Command.create(
+                        {
+                            "valid_from": datetime(2026, 4, 1),
+                            "code": "v2",
+                            "step_ids": [Command.create({"price_flat": 0.6})],
+                        }
+                    )
+                ]
+            }
+        )
+        self.assertTrue(self.meter.device_settings_at)
+        self.assertFalse(lone.device_settings_at, "not priced by this tariff")
+        self.assertEqual(
+            self.meter._device_settings(at=datetime(2026, 4, 2))["tariff"]["prices"],
+            {"flat": ["0.6"]},
+        )
+        lone.action_issue_settings()
+        self.assertTrue(lone.device_settings_at)

@@ -373,11 +373,17 @@ class PrepaidMeterReading(models.Model):
             copied - started,
             time.perf_counter() - copied,
         )
+        self._after_ingest({row[R_METER] for row in stored})
         return {
             "stored": len(stored),
             "flagged": sum(1 for row in stored if row[R_FLAGS]),
             "rejected": rejections,
         }
+
+    @api.model
+    def _after_ingest(self, meter_ids):
+        """Hook for other add-ons, called once a batch is stored and the meters' latest state
+        updated (``last_reading_at``, ``last_power``...): ``meter_ids`` read something new."""
 
     @api.model
     def _prepare_batch(self, rows, source="manual"):
