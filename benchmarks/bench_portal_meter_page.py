@@ -175,9 +175,9 @@ def main():
     parser.add_argument(
         "--workers",
         type=int,
-        default=0,
-        help="0: Odoo's threaded server; N: prefork workers (Odoo's gevent process must "
-        "start, or the prefork server keeps respawning it)",
+        default=2,
+        help="N: Odoo's prefork server with N workers, as in production (one per core); "
+        "0: the threaded server",
     )
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--duration", type=float, default=20.0)

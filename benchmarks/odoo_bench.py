@@ -25,6 +25,15 @@ def addons_path():
     return out.stdout.strip()
 
 
+def project_addons():
+    addons = os.path.join(ROOT, "addons")
+    return sorted(
+        name
+        for name in os.listdir(addons)
+        if os.path.isfile(os.path.join(addons, name, "__manifest__.py"))
+    )
+
+
 def open_registry(db, module):
     """The registry of ``db``, created with ``module`` installed on first use and updated
     to the current code on later ones."""
@@ -43,8 +52,10 @@ def open_registry(db, module):
     subprocess.run(
         [
             *(sys.executable, "-m", "odoo", *base),
-            # -i installs the module, or updates it where it is installed
-            *("-i", module, "--stop-after-init", "--log-level=warn"),
+            # -i installs the module; -u brings every add-on of the project that the
+            # database has to the code (new versions, migrations)
+            *("-i", module, "-u", ",".join(project_addons())),
+            *("--stop-after-init", "--log-level=warn"),
         ],
         check=True,
     )
