@@ -70,6 +70,8 @@ cat <<MSG
     admin      / admin        administrator, prepaid manager
     operator   / operator     prepaid operator (desk)
     accountant / accountant   read-only accountant
+    tenant     / tenant       a tenant in the portal: http://127.0.0.1:$PORT/my/meters
+                              (online recharge through the demo payment provider)
 
   Database: $DB (PostgreSQL ${PGHOST}:${PGPORT}); logs in .local/demo-odoo.log
   Press Ctrl-C to stop.
