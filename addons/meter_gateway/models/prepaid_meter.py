@@ -85,6 +85,22 @@ class PrepaidMeter(models.Model):
             )
         return True
 
+    def _request_reading(self):
+        """T3/G3: a reading is asked for: collectors are polled at their next scheduled
+        run, brought forward to now; 4G meters get a *read now* command for the runner."""
+        asked = super()._request_reading()
+        meters = self.filtered(lambda m: m.state == "in_service")
+        collectors = meters.gateway_id.filtered(lambda g: g.gateway_type == "tcp_collector")
+        if collectors:
+            collectors.sudo().write({"next_poll_at": fields.Datetime.now()})
+            self.env.ref("meter_gateway.ir_cron_meter_gateway_poll").sudo()._trigger()
+        mqtt_meters = meters.filtered(lambda m: m.gateway_id.gateway_type == "mqtt")
+        if mqtt_meters:
+            self.env["meter.gateway.command"].sudo()._queue(
+                mqtt_meters, "read_now", self.env._("read now asked by %s", self.env.user.name)
+            )
+        return asked | meters.filtered(lambda m: m.gateway_id in collectors) | mqtt_meters
+
     def action_view_gateway_commands(self):
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "meter_gateway.meter_gateway_command_action"

@@ -96,3 +96,13 @@ class TestCommand(MeterGatewayCommon):
         bad = Wizard.create({"kind": "thresholds", "alarm1": 5, "alarm2": 10, "reason": "x"})
         with self.assertRaisesRegex(UserError, "Alarm 1 must be at least alarm 2"):
             bad.action_queue()
+
+    def test_read_now_asked_for_a_tenant(self):
+        """T3: a tenant's "read now" brings the collector's next poll forward to now."""
+        later = fields.Datetime.now() + timedelta(days=1)
+        self.gateway.next_poll_at = later
+        asked = self.meter._request_reading()
+        self.assertEqual(asked, self.meter)
+        self.assertLess(self.gateway.next_poll_at, later)
+        removed = self._create_meter("Old", "000000000199", state="draft")
+        self.assertFalse(removed._request_reading())

@@ -375,6 +375,12 @@ class PrepaidMeter(models.Model):
         changed._log_event(f"relay_{state}", event_at=at, source="device")
         return changed
 
+    def _request_reading(self):
+        """Ask for a reading of these meters now (a tenant's "read now", T3).  prepaid_meter
+        talks to no device: meter_gateway implements it.  Returns the meters whose gateway
+        was asked."""
+        return self.browse()
+
     def _log_event(self, event_type, reason=None, event_at=None, source=None, code=None):
         if not self:
             return self.env["prepaid.meter.event"]

@@ -4,6 +4,7 @@ from . import (
     prepaid_alert_subscription,
     prepaid_meter,
     prepaid_meter_read_request,
+    prepaid_meter_reading,
     prepaid_online_recharge,
     prepaid_portal_verification,
     res_company,

@@ -94,9 +94,14 @@ class PrepaidMeter(models.Model):
             return recent
         if self.state != "in_service":
             raise UserError(self.env._("This meter is not in service."))
-        return requests.create(
+        read_request = requests.create(
             {"meter_id": self.id, "partner_id": partner.id if partner else False}
         )
+        if not self.sudo()._request_reading():
+            read_request._mark_served(
+                ok=False, note=self.env._("No gateway can read this meter on demand.")
+            )
+        return read_request
 
     # === FIGURES (T5) === #
     def _portal_consumption(self, period="month", limit=12):

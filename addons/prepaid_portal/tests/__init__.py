@@ -3,6 +3,7 @@ from . import (
     test_concurrency,
     test_phone_signup,
     test_portal_access,
+    test_read_request,
     test_recharge,
     test_tours,
 )
