@@ -20,26 +20,7 @@ __all__ = [
 #: MQTT event -> device API event type (the same name except ``zeroed``); an event the
 #: map does not know (a newer schema) is not forwarded, and counted
 EVENT_MAP = {
-    **{
-        name: name
-        for name in (
-            "relay_on",
-            "relay_off",
-            "tamper_cover",
-            "tamper_magnet",
-            "tamper_cleared",
-            "power_fail",
-            "power_restore",
-            "fault",
-            "fault_cleared",
-            "alarm1",
-            "alarm2",
-            "credit_exhausted",
-            "overload",
-            "token_accepted",
-            "token_rejected",
-        )
-    },
+    **{name: name for name in schema.EVENT_TYPES if name != "zeroed"},
     "zeroed": "zeroing",
 }
 

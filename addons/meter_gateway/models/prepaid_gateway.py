@@ -21,26 +21,13 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from odoo.addons.prepaid_meter.models.prepaid_meter_reading import MEASURES
+
 from ..const import ACTIVE_STATES
 
 #: what a device may send for a reading, besides its meter address
 READING_KEYS = frozenset(
-    {
-        "read_at",
-        "forward_total",
-        "reverse_total",
-        "relay_state",
-        "status_word",
-        "tou_sharp",
-        "tou_peak",
-        "tou_flat",
-        "tou_valley",
-        "voltage",
-        "current",
-        "power",
-        "power_factor",
-        "meter_balance",
-    }
+    {"read_at", "forward_total", "reverse_total", "relay_state", "status_word", *MEASURES}
 )
 #: events a device may report
 DEVICE_EVENTS = frozenset(
