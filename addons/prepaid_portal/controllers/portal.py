@@ -124,6 +124,18 @@ class PrepaidPortal(PaymentPortal):
         values.update({"meters": meters, "page_name": "prepaid_meters"})
         return request.render("prepaid_portal.portal_my_meters", values)
 
+    def _prepaid_meter_page(self, meter_id, back):
+        """``(meter, owner, None)`` for a page of the meter, else ``(None, None, response)``:
+        back to /my for a foreign or missing meter (answered like a missing one), to the
+        login for a page that needs it (returning to ``back``)."""
+        try:
+            meter_sudo, owner = self._prepaid_meter_access(meter_id)
+        except (AccessError, MissingError):
+            return None, None, request.redirect("/my")
+        if self._prepaid_needs_login(meter_sudo, owner):
+            return None, None, self._prepaid_login_redirect(back)
+        return meter_sudo, owner, None
+
     def _prepaid_meter_values(self, meter_sudo, owner, **kw):
         account = meter_sudo.account_id
         company = meter_sudo.company_id
@@ -175,12 +187,9 @@ class PrepaidPortal(PaymentPortal):
         website=True,
     )
     def prepaid_meter_read_now(self, meter_id, **kw):
-        try:
-            meter_sudo, owner = self._prepaid_meter_access(meter_id)
-        except (AccessError, MissingError):
-            return request.redirect("/my")
-        if self._prepaid_needs_login(meter_sudo, owner):
-            return self._prepaid_login_redirect(f"/my/meters/{meter_id}")
+        meter_sudo, _owner, response = self._prepaid_meter_page(meter_id, f"/my/meters/{meter_id}")
+        if response:
+            return response
         try:
             meter_sudo._portal_request_read(partner=self._prepaid_partner(meter_sudo))
         except UserError:
@@ -190,12 +199,11 @@ class PrepaidPortal(PaymentPortal):
     # === T5 HISTORY === #
     @http.route(["/my/meters/<int:meter_id>/history"], type="http", auth="public", website=True)
     def prepaid_meter_history(self, meter_id, period="month", **kw):
-        try:
-            meter_sudo, owner = self._prepaid_meter_access(meter_id)
-        except (AccessError, MissingError):
-            return request.redirect("/my")
-        if self._prepaid_needs_login(meter_sudo, owner):
-            return self._prepaid_login_redirect(f"/my/meters/{meter_id}/history")
+        meter_sudo, _owner, response = self._prepaid_meter_page(
+            meter_id, f"/my/meters/{meter_id}/history"
+        )
+        if response:
+            return response
         period = "year" if period == "year" else "month"
         consumption = meter_sudo._portal_consumption(period=period)
         peak = max((value for _label, value in consumption), default=0.0) or 1.0
@@ -294,12 +302,9 @@ class PrepaidPortal(PaymentPortal):
 
     @http.route(["/my/meters/<int:meter_id>/recharge"], type="http", auth="public", website=True)
     def prepaid_meter_recharge(self, meter_id, amount=None, **kw):
-        try:
-            meter_sudo, owner = self._prepaid_meter_access(meter_id)
-        except (AccessError, MissingError):
-            return request.redirect("/my")
-        if self._prepaid_needs_login(meter_sudo, owner):
-            return self._prepaid_login_redirect(f"/my/meters/{meter_id}")
+        meter_sudo, owner, response = self._prepaid_meter_page(meter_id, f"/my/meters/{meter_id}")
+        if response:
+            return response
         account = meter_sudo.account_id
         if not account or account.state != "open":
             return request.redirect(f"/my/meters/{meter_id}?error=no_account")
@@ -422,12 +427,9 @@ class PrepaidPortal(PaymentPortal):
         website=True,
     )
     def prepaid_recharge_receipt(self, meter_id, recharge_id, **kw):
-        try:
-            meter_sudo, owner = self._prepaid_meter_access(meter_id)
-        except (AccessError, MissingError):
-            return request.redirect("/my")
-        if self._prepaid_needs_login(meter_sudo, owner):
-            return self._prepaid_login_redirect(f"/my/meters/{meter_id}")
+        meter_sudo, _owner, response = self._prepaid_meter_page(meter_id, f"/my/meters/{meter_id}")
+        if response:
+            return response
         recharge = request.env["prepaid.online.recharge"].sudo().browse(recharge_id).exists()
         if not recharge or recharge.meter_id != meter_sudo:
             return request.redirect("/my")
