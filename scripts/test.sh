@@ -2,6 +2,8 @@
 # Runs every test of the project and prints one summary:
 #   pure     pytest on prepaid_core and tests/ (no Odoo needed)
 #   odoo     the Odoo tests of every add-on, on a fresh database (--test-enable)
+#   e2e      the demo's whole stack on a fresh database (tests/e2e): reading -> deduction ->
+#            alarm -> cut on a simulated meter -> portal recharge -> restore (a few minutes)
 #   ruff     lint and format check
 #   pylint   pylint-odoo's mandatory checks on the add-ons
 # Without Odoo 19 the odoo part is reported NOT RUN (never as passed) and does not fail the run.
@@ -25,8 +27,10 @@ ensure_python
 
 # --- pure ---------------------------------------------------------------------------------------
 say "pure: pytest"
-"$PY" -m pytest -q -p no:cacheprovider --junitxml="$LOCAL/pytest.xml" ${PYTEST_ARGS:-} tests
-read -r p_pass p_fail p_skip < <("$PY" - "$LOCAL/pytest.xml" <<'PYEOF'
+"$PY" -m pytest -q -p no:cacheprovider --junitxml="$LOCAL/pytest.xml" --ignore=tests/e2e \
+    ${PYTEST_ARGS:-} tests
+junit_counts() {  # passed failed skipped of a junit file
+    "$PY" - "$1" <<'PYEOF'
 import sys, xml.etree.ElementTree as ET
 try:
     root = ET.parse(sys.argv[1]).getroot()
@@ -38,7 +42,8 @@ f = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
 k = sum(int(s.get("skipped", 0)) for s in suites)
 print(t - f - k, f, k)
 PYEOF
-)
+}
+read -r p_pass p_fail p_skip < <(junit_counts "$LOCAL/pytest.xml")
 if [ "$p_fail" = 0 ] && [ "$p_pass" -gt 0 ] && [ "$p_skip" = 0 ]; then st=ok; else st=FAILED; fi
 [ "$p_skip" != 0 ] && p_fail=$((p_fail + p_skip))  # a skipped test hides a missing service
 record pure "$st" "$p_pass" "$p_fail" "skipped: $p_skip"
@@ -81,6 +86,21 @@ PYEOF
     dropdb --if-exists "$DB" >/dev/null 2>&1 || true
 else
     record odoo "NOT RUN" "-" "-" "Odoo 19 or PostgreSQL unavailable: add-on tests were not run"
+fi
+
+# --- e2e ----------------------------------------------------------------------------------------
+if [ "$HAVE_ODOO" = 1 ] && pg_start; then
+    trap pg_stop EXIT
+    say "e2e: the demo's whole stack on a fresh database (a few minutes)"
+    rm -f "$LOCAL/e2e.xml"
+    E2E_DB_PREFIX="${E2E_DB_PREFIX:-prepaid_e2e}" timeout 900 "$PY" -m pytest -q -s \
+        -p no:cacheprovider --junitxml="$LOCAL/e2e.xml" tests/e2e
+    read -r e_pass e_fail e_skip < <(junit_counts "$LOCAL/e2e.xml")
+    [ "$e_skip" != 0 ] && e_fail=$((e_fail + e_skip))
+    if [ "$e_fail" = 0 ] && [ "$e_pass" -gt 0 ]; then st=ok; else st=FAILED; fi
+    record e2e "$st" "$e_pass" "$e_fail" "demo stack: logs under pytest's tmp dir (site*)"
+else
+    record e2e "NOT RUN" "-" "-" "Odoo 19 or PostgreSQL unavailable: the end-to-end test was not run"
 fi
 
 # --- ruff ---------------------------------------------------------------------------------------

@@ -17,5 +17,8 @@
         "views/meter_gateway_command_wizard_views.xml",
         "views/meter_gateway_menus.xml",
     ],
+    "demo": [
+        "demo/meter_gateway_demo.xml",
+    ],
     "installable": True,
 }

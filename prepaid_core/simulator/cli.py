@@ -10,7 +10,11 @@ bus (``--protocol modbus``, or ``mixed``: the last bus of each collector) the un
 the meter's position (1..32). MQTT meters are ``9NNNNNNNNNNN``. ``--start-broker`` starts
 a private Mosquitto (Debian package) instead of using ``--mqtt-host/--mqtt-port``.
 ``--json`` prints the same description as one JSON line (for scripts and tests). Every
-meter derives its token key from ``--vending-key`` (hex) and its address.
+meter derives its token key from ``--vending-key`` (hex) and its address. ``--load
+ADDRESS=WATTS`` gives a meter a steady load (a demo's heavy consumer) instead of its daily
+profile; ``--registers FILE`` starts meters at the import totals a platform last read from
+them (JSON ``{address: kWh}``), so a restarted fleet goes on counting instead of starting
+at zero (which a platform would flag as a rollback).
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ import json
 import signal
 import sys
 import tempfile
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -67,6 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--vending-key", default=DEFAULT_VENDING_KEY.hex(), help="vending key (hex)"
     )
+    parser.add_argument(
+        "--load",
+        action="append",
+        default=[],
+        metavar="ADDRESS=WATTS",
+        help="a steady load for one meter instead of its daily profile (repeatable)",
+    )
+    parser.add_argument(
+        "--registers",
+        type=Path,
+        help="JSON file {address: kWh}: the import register of those meters at start "
+        "(e.g. the last totals a platform read, so a restarted fleet goes on counting)",
+    )
     parser.add_argument("--duration", type=float, default=0, help="stop after N s (0: never)")
     parser.add_argument("--json", action="store_true", help="print the fleet as one JSON line")
     return parser
@@ -87,19 +103,54 @@ def _check(args: argparse.Namespace) -> None:
         raise SystemExit("--vending-key must be hex") from None
 
 
+def _parse_loads(values: list[str]) -> dict[str, int]:
+    loads = {}
+    for value in values:
+        address, _, watts = value.partition("=")
+        try:
+            loads[address.strip()] = int(watts)
+        except ValueError:
+            raise SystemExit(f"--load {value!r}: expected ADDRESS=WATTS") from None
+        if loads[address.strip()] < 0:
+            raise SystemExit(f"--load {value!r}: watts must not be negative")
+    return loads
+
+
+def _read_registers(path: Path | None) -> dict[str, Decimal]:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        registers = {str(k): Decimal(str(v)) for k, v in data.items()}
+    except (OSError, ValueError, AttributeError, ArithmeticError) as exc:
+        raise SystemExit(f"--registers {path}: {exc}") from None
+    if any(not v.is_finite() or v < 0 for v in registers.values()):
+        raise SystemExit(f"--registers {path}: registers must be finite and not negative")
+    return registers
+
+
 def _meter(args, clock, address: str, index: int) -> VirtualMeter:
-    base = MeterConfig(
+    watts = args.loads.get(address)
+    if watts is None:
+        profile = LoadProfile(seed=args.seed * 100_003 + index)
+    else:  # steady, with a little noise, whatever the hour
+        profile = LoadProfile(seed=index, base_w=watts, peak_w=watts, noise=0.02, shape=(1.0,) * 24)
+    config = MeterConfig(
         address,
         vending_key=bytes.fromhex(args.vending_key),
         balance=args.balance,
         price=args.price,
+        profile=profile,
+        initial_kwh=args.initial_registers.get(address, Decimal(0)),
     )
-    return VirtualMeter(replace(base, profile=LoadProfile(seed=args.seed * 100_003 + index)), clock)
+    return VirtualMeter(config, clock)
 
 
 async def run(args: argparse.Namespace, *, out=sys.stdout) -> None:
     """Start the fleet, print what was started, run until ``--duration`` or a signal."""
     _check(args)
+    args.loads = _parse_loads(args.load)
+    args.initial_registers = _read_registers(args.registers)
     clock = AcceleratedClock(speed=args.speed)
     collectors: list[Collector] = []
     description: dict = {"speed": args.speed, "collectors": [], "mqtt": None}

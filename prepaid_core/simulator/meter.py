@@ -140,6 +140,8 @@ class MeterConfig:
     nominal_voltage: Decimal = Decimal(220)
     tou: tuple[tuple[int, str], ...] = DEFAULT_TOU
     protect: bool = False
+    #: the import register on delivery (a meter taken over with energy already counted)
+    initial_kwh: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,9 @@ class VirtualMeter:
         self.protect = config.protect
         self.time_offset = timedelta(0)
         # energy registers, micro-joules
-        self.import_uj = 0
+        self.import_uj = int(Decimal(config.initial_kwh) * _UJ_PER_KWH)
+        if self.import_uj < 0:
+            raise ValueError("the initial register cannot be negative")
         self.export_uj = 0
         self.tou_uj = dict.fromkeys(TOU_BANDS, 0)
         # relay: closed unless some reason holds it open

@@ -332,6 +332,55 @@ def test_cli_starts_a_fleet_and_prints_it():
         assert process.wait(10) == 0
 
 
+def test_cli_steady_load_and_initial_registers(tmp_path):
+    """X3: ``--registers`` starts meters at the totals a platform last read (a restarted
+    demo goes on counting); ``--load`` gives one meter a steady load whatever the hour."""
+    registers = tmp_path / "registers.json"
+    registers.write_text(json.dumps({"000010010001": 1234.5}))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            *("-m", "prepaid_core.simulator", "--collectors", "1", "--buses", "1"),
+            *("--meters", "2", "--base-port", "0", "--baud", "115200", "--duration", "20"),
+            *("--registers", str(registers), "--load", "000010010002=36000", "--json"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        fleet = json.loads(process.stdout.readline())
+        port = fleet["collectors"][0]["buses"][0]["port"]
+
+        async def main():
+            master = await Master.connect(port)
+            first = await master.read("000010010001", 0x00000000)
+            assert Decimal("1234.5") <= first < Decimal("1234.6")
+            # 36 kW steady (noise 2 %): 0.01 kWh a second, about
+            power = await master.read("000010010002", 0x02030000)
+            assert Decimal("35") <= power <= Decimal("37")
+            master.close()
+
+        run(main())
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(10) == 0
+
+
+def test_cli_refuses_bad_loads_and_registers(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"000010010001": -1}')
+    for extra in (("--load", "000010010001"), ("--registers", str(bad))):
+        result = subprocess.run(
+            [sys.executable, "-m", "prepaid_core.simulator", "--base-port", "0", *extra],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode != 0
+        assert extra[0] in result.stderr
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.binary(max_size=80)

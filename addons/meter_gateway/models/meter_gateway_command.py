@@ -373,7 +373,20 @@ class MeterGatewayCommand(models.Model):
                     ),
                 }
             )
-        return self.create(vals_list)
+        commands = self.create(vals_list)
+        commands._send_soon()
+        return commands
+
+    def _send_soon(self):
+        """Collectors holding these commands are polled now rather than at their next
+        scheduled poll (4G meters' runners fetch commands every few seconds anyway)."""
+        collectors = self.gateway_id.filtered(lambda g: g.gateway_type == "tcp_collector")
+        if not collectors:
+            return
+        collectors.sudo().write({"next_poll_at": fields.Datetime.now()})
+        cron = self.env.ref("meter_gateway.ir_cron_meter_gateway_poll", False)
+        if cron and cron.active:
+            cron.sudo()._trigger()
 
     @api.model
     def _supersede_contradicting(self, meters=None):

@@ -728,3 +728,14 @@ class PrepaidGateway(models.Model):
             )
             config["ble_meters"] = [{"address": m.address, "mac": m.ble_mac} for m in meters]
         return config
+
+    # === DEMO === #
+    @api.model
+    def _demo_prepare_polling(self, gateway_ids):
+        """Demo data (X3): poll these collectors every minute; a Modbus meter's unit id is
+        its position on the bus (the last digits of its address, as the simulator has it)."""
+        gateways = self.browse(gateway_ids)
+        gateways.write({"poll_interval": 1, "poll_timeout": 0.5, "poll_retries": 1})
+        for meter in gateways.meter_ids.filtered(lambda m: m.bus_id.protocol == "modbus_rtu"):
+            meter.modbus_unit_id = int(meter.address[-4:])
+        return gateways

@@ -69,6 +69,17 @@ class PrepaidMeter(models.Model):
         )
         return lost
 
+    def _set_desired_relay(self, state, reason):
+        """G4: a new intent is acted on at once: reconciliation is triggered (it queues the
+        command and brings the collector's poll forward) instead of waiting for its
+        schedule."""
+        changed = super()._set_desired_relay(state, reason)
+        if changed.filtered(lambda m: m.state == "in_service" and m.gateway_id):
+            cron = self.env.ref("meter_gateway.ir_cron_meter_gateway_reconcile", False)
+            if cron and cron.active:
+                cron.sudo()._trigger()
+        return changed
+
     def action_read_now(self):
         """G3/B12: read the selected meters now: collectors are polled at once (queued
         commands for those meters are sent too); 4G meters get a *read now* command that

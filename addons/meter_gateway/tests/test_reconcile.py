@@ -23,6 +23,28 @@ class TestReconcile(MeterGatewayCommon):
         # already on its way: nothing more
         self.assertFalse(self.Command._cron_reconcile(self.meter | self.meter2))
 
+    def test_new_intent_acted_on_at_once(self):
+        """G4/X3: a new desired state triggers reconciliation now; the command it queues for
+        a collector's meter brings the collector's poll forward (no wait for schedules)."""
+        reconcile = self.env.ref("meter_gateway.ir_cron_meter_gateway_reconcile")
+        poll = self.env.ref("meter_gateway.ir_cron_meter_gateway_poll")
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        Trigger.search([("cron_id", "in", (reconcile | poll).ids)]).unlink()
+        self.gateway.write(
+            {
+                "gateway_type": "tcp_collector",
+                "next_poll_at": fields.Datetime.now() + timedelta(hours=1),
+            }
+        )
+        self.meter._set_desired_relay("off", "credit exhausted")
+        self.assertEqual(Trigger.search_count([("cron_id", "=", reconcile.id)]), 1)
+        self.meter._set_desired_relay("off", "credit exhausted")  # no change, no trigger
+        self.assertEqual(Trigger.search_count([("cron_id", "=", reconcile.id)]), 1)
+        commands = self.Command._cron_reconcile(self.meter | self.meter2)
+        self.assertEqual(commands.kind, "relay_off")
+        self.assertLessEqual(self.gateway.next_poll_at, fields.Datetime.now())
+        self.assertEqual(Trigger.search_count([("cron_id", "=", poll.id)]), 1)
+
     def test_matching_or_unknown_meters_left_alone(self):
         self.meter2.actual_relay_state = "unknown"
         self.meter2._set_desired_relay("off", "cut")

@@ -2,7 +2,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from unittest.mock import patch
 
-from odoo import Command
+from odoo import Command, fields
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
@@ -27,6 +27,20 @@ class TestDeduction(PrepaidBillingCommon):
         self.assertEqual(self._balance(), Decimal("93.0000"))
         self.assertEqual(self.meter.billing_charged_until, self.t0 + timedelta(minutes=120))
         self.assertFalse(self.account._audit_balance())
+
+    def test_new_readings_trigger_the_deduction_at_once(self):
+        """B3/X3: stored readings ask the scheduler for a deduction run now (once, however
+        many batches arrive before it runs); the run itself charges them."""
+        cron = self.env.ref("prepaid_billing.ir_cron_prepaid_deduction")
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        Trigger.search([("cron_id", "=", cron.id)]).unlink()
+        self._ingest(self.meter, (0, 1000), (60, 1010))
+        self._ingest(self.meter, (120, 1014))
+        triggers = Trigger.search([("cron_id", "=", cron.id)])
+        self.assertEqual(len(triggers), 1)
+        self.assertLessEqual(triggers.call_at, fields.Datetime.now())
+        self.assertEqual(self._deduct(), 2)
+        self.assertEqual(self._balance(), Decimal("93.0000"))
 
     def test_one_consumption_line_per_day_updated_in_place(self):
         self._ingest(self.meter, (0, 1000), (60, 1010))

@@ -429,6 +429,101 @@ class PrepaidMeter(models.Model):
         return lost
 
     # === DEMO === #
+    _DEMO_FIRST_NAMES = (
+        "Amira", "Bruno", "Carla", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines",
+        "Jonas", "Kemal", "Lena", "Marco", "Nadia", "Omar", "Priya", "Quentin", "Rania",
+        "Stefan", "Tara", "Ugo", "Vera", "Wei", "Yara", "Zeno",
+    )  # fmt: skip
+    _DEMO_LAST_NAMES = (
+        "Adler", "Baptiste", "Costa", "Duarte", "Eriksen", "Fischer", "Gomez", "Haddad",
+        "Ivanova", "Jensen", "Kowalski", "Lindqvist", "Moreau", "Nakamura", "Okafor",
+        "Petrov", "Rossi", "Silva", "Tanaka", "Varga",
+    )  # fmt: skip
+
+    @api.model
+    def _demo_populate(self, building_ids, unit_type, feeds, first_serial=1):
+        """Demo data (X3): meters on the given collectors' buses and 4G gateways, each
+        electricity meter in a unit of its own with a tenant and an open tenancy (units go
+        round ``building_ids``, ten a floor); water meters join the units made so far, one
+        each (a household with two meters).
+
+        ``feeds``: ``[(gateway id, bus id or False, meter model id, first address, count,
+        CT ratio)]``; addresses count up from the first one, as the simulator numbers its
+        meters (``00CCCBBBMMMM`` on collector buses, ``9NNNNNNNNNNN`` over 4G)."""
+        buildings = self.env["prepaid.building"].browse(building_ids)
+        Unit, Floor = self.env["prepaid.unit"], self.env["prepaid.floor"]
+        units, water_units = Unit, []
+        serial = first_serial
+        meter_vals = []
+        for gateway_id, bus_id, model_id, first_address, count, ct_ratio in feeds:
+            model = self.env["prepaid.meter.model"].browse(model_id)
+            for offset in range(count):
+                address = f"{int(first_address) + offset:012d}"
+                if model.utility == "water":
+                    if not water_units:
+                        water_units = list(units)
+                    unit = water_units.pop(0)
+                else:
+                    building = buildings[len(units) % len(buildings)]
+                    number = len(units.filtered(lambda u, b=building: u.building_id == b))
+                    level = number // 10 + 1
+                    floor = Floor.search(
+                        [("building_id", "=", building.id), ("sequence", "=", level)], limit=1
+                    ) or Floor.create(
+                        {"name": f"Level {level}", "building_id": building.id, "sequence": level}
+                    )
+                    code = "".join(w[0] for w in building.name.split()[:2]).upper()
+                    unit = Unit.create(
+                        {
+                            "name": f"{code}-{level}{number % 10 + 1:02d}",
+                            "unit_type": unit_type,
+                            "building_id": building.id,
+                            "floor_id": floor.id,
+                            "area": 28 + (serial * 7) % 90,
+                        }
+                    )
+                    units |= unit
+                meter_vals.append(
+                    {
+                        "name": f"{unit.name} {'Water' if model.utility == 'water' else 'Power'}",
+                        "serial": f"SN{2026000 + serial}",
+                        "address": address,
+                        "model_id": model.id,
+                        "unit_id": unit.id,
+                        "gateway_id": gateway_id,
+                        "bus_id": bus_id or False,
+                        "ct_ratio": ct_ratio or 1.0,
+                        "state": "in_service",
+                    }
+                )
+                serial += 1
+        meters = self.create(meter_vals)
+        firsts, lasts = self._DEMO_FIRST_NAMES, self._DEMO_LAST_NAMES
+        today = fields.Date.context_today(self)
+        partners = self.env["res.partner"].create(
+            [
+                {
+                    "name": f"{firsts[(i * 7) % len(firsts)]} {lasts[(i * 11) % len(lasts)]}",
+                    "phone": f"+1 555 {2000 + first_serial + i}",
+                    "email": f"tenant{first_serial + i}@example.com",
+                    "company_id": unit.company_id.id,
+                }
+                for i, unit in enumerate(units)
+            ]
+        )
+        self.env["prepaid.tenancy"].create(
+            [
+                {
+                    "partner_id": partner.id,
+                    "unit_id": unit.id,
+                    "date_start": today - timedelta(days=30 + (i * 37) % 600),
+                    "state": "open",
+                }
+                for i, (unit, partner) in enumerate(zip(units, partners, strict=True))
+            ]
+        )
+        return meters
+
     @api.model
     def _demo_generate_readings(self, days=3):
         """Demo data: ``days`` of 30-minute readings for every meter in service, through the
