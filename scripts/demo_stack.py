@@ -90,9 +90,9 @@ class OdooSession:
             "/web/session/authenticate", {"db": db, "login": login, "password": password}
         )
         self.uid = result["uid"]
-        self.companies = sorted(int(c) for c in result["user_companies"]["allowed_companies"]) or [
-            result["user_companies"]["current_company"]
-        ]
+        # backend users: every company they may see (the demo's admin runs both landlords)
+        companies = (result.get("user_companies") or {}).get("allowed_companies") or {}
+        self.companies = sorted(int(company) for company in companies)
 
     def rpc(self, path: str, params: dict):
         self._id += 1
@@ -107,10 +107,12 @@ class OdooSession:
             error = answer["error"]
             message = error.get("data", {}).get("message") or error.get("message")
             raise StackError(f"{path}: {message}")
-        return answer["result"]
+        return answer.get("result")
 
     def call(self, model: str, method: str, *args, **kwargs):
-        context = {"allowed_company_ids": self.companies, **kwargs.pop("context", {})}
+        context = kwargs.pop("context", {})
+        if self.companies:
+            context = {"allowed_company_ids": self.companies, **context}
         return self.rpc(
             f"/web/dataset/call_kw/{model}/{method}",
             {
