@@ -56,26 +56,40 @@ def test_reading_deduction_alarm_cut_recharge_restore(stack):
         "prepaid.meter", "search_read", [("address", "=", address)], fields=["account_id"]
     )
     account_id = meter["account_id"][0]
-    deductions = [("account_id", "=", account_id), ("kind", "=", "deduction")]
-    charged_before = admin.call("prepaid.account.line", "search_count", deductions)
-    assert simulated_relay_off(port, address) is False, "supply is on at the start"
 
     def read(model, ids, fields):
         return admin.call(model, "read", ids, fields)[0]
 
-    # 1. readings of the running simulator arrive (a poll of the collector)
+    last_read_before = read("prepaid.meter", [meter["id"]], ["last_reading_at"])["last_reading_at"]
+    balance_before = read("prepaid.account", [account_id], ["balance"])["balance"]
+    charged_before = read("prepaid.meter", [meter["id"]], ["billing_charged_until"])[
+        "billing_charged_until"
+    ]
+    assert simulated_relay_off(port, address) is False, "supply is on at the start"
+
+    # 1. readings of the running simulator arrive (a poll of the collector), newer than the
+    # demo data's history
     wait_for(
         "a reading polled from the simulated meter",
-        lambda: admin.call(
-            "prepaid.meter.reading",
-            "search_count",
-            [("meter_id", "=", meter["id"]), ("source", "=", "poll")],
+        lambda: (
+            (read("prepaid.meter", [meter["id"]], ["last_reading_at"])["last_reading_at"] or "")
+            > (last_read_before or "")
         ),
     )
-    # 2. they are charged: deduction lines on the tenant's account
+    # 2. they are charged: the meter's charged-until cursor moves, the balance falls (a
+    # day's consumption is one ledger line, updated in place)
     wait_for(
         "a deduction of the live readings",
-        lambda: admin.call("prepaid.account.line", "search_count", deductions) > charged_before,
+        lambda: (
+            (
+                read("prepaid.meter", [meter["id"]], ["billing_charged_until"])[
+                    "billing_charged_until"
+                ]
+                or ""
+            )
+            > (charged_before or "")
+            and read("prepaid.account", [account_id], ["balance"])["balance"] < balance_before
+        ),
     )
     # 3. the credit runs out: arrears, supply wanted off
     wait_for(
