@@ -154,6 +154,8 @@ def default_addons_path() -> str:
 
 def port_free(port: int) -> bool:
     with socket.socket() as sock:
+        # as the servers do: connections of a previous run in TIME_WAIT do not count
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
