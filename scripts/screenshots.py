@@ -192,14 +192,14 @@ class Browser:
 # the page's state as one string: "" when the screen is ready, else what is missing
 READY_JS = """
 (() => {
-    const expect = %(expect)s, backend = %(backend)s, login = %(login)s;
+    const expect = %(expect)s, backend = %(backend)s, login = %(login)s, empty = %(empty)s;
     if (document.readyState !== 'complete') return 'document loading';
     if (!login && location.pathname.startsWith('/web/login')) return 'FATAL login page';
     const error = document.querySelector('.o_error_dialog, .o_dialog .o_error_detail');
     if (error) return 'FATAL error dialog: ' + error.innerText.slice(0, 300);
     if (backend && !(window.odoo && odoo.isReady === true)) return 'web client starting';
     if (document.querySelector('.o_loading_indicator, .o_blockUI')) return 'loading';
-    if (document.querySelector('.o_view_nocontent')) return 'empty view (no records)';
+    if (!empty && document.querySelector('.o_view_nocontent')) return 'empty view (no records)';
     for (const selector of expect) {
         const element = document.querySelector(selector);
         if (!element || !element.getClientRects().length) return 'waiting for ' + selector;
@@ -254,12 +254,16 @@ class Page:
         if answer.get("errorText"):
             raise ScreenshotError(f"cannot open {url}: {answer['errorText']}")
 
-    def wait_ready(self, expect: list[str], backend: bool, timeout: float, login=False) -> None:
-        """Until the screen is ready and has stopped changing (see the module's doc)."""
+    def wait_ready(
+        self, expect: list[str], backend: bool, timeout: float, login=False, empty=False
+    ) -> None:
+        """Until the screen is ready and has stopped changing (see the module's doc);
+        ``empty``: an empty list or kanban will do (a step before the screen itself)."""
         script = READY_JS % {
             "expect": json.dumps(expect),
             "backend": json.dumps(backend),
             "login": json.dumps(login),
+            "empty": json.dumps(empty),
         }
         deadline = time.monotonic() + timeout
         quiet_since, signature, state = None, None, "not checked"
@@ -408,6 +412,7 @@ def act(xmlid: str, record: str = "", view: str = "") -> str:
 
 #: (what to click, its text, what shows it opened)
 OPEN_VERSION = (".o_field_widget[name=version_ids] .o_data_cell", "", ".modal .o_form_view")
+REMOVE_FILTER = (".o_facet_remove", "", ".o_searchview:not(:has(.o_searchview_facet))")
 REPORTING_MENU = (".o_menu_sections button", "Reporting", ".o-dropdown--menu .dropdown-item")
 
 SHOTS = [
@@ -475,6 +480,7 @@ SHOTS = [
         "The command queue: relay, price, thresholds... queued, sent, confirmed, superseded",
         act("meter_gateway.meter_gateway_command_action", view="list"),
         LIST,
+        click=[REMOVE_FILTER],  # all commands, not only those in progress
     ),
     # --- reports and accounting ---
     Shot(
@@ -591,10 +597,13 @@ def take(page: Page, shot: Shot, base: str, records: dict, args) -> Path:
         raise ScreenshotError(f"the demo has no record for {exc.args[0]}") from None
     page.resize(shot.size)
     page.goto(base + path)
-    page.wait_ready(shot.expect, shot.backend, args.timeout)
+    # clicks first (the screen may be empty until then, e.g. before a filter is removed),
+    # each once what it clicks is there and then once what it opens is there
     for selector, text, shows in shot.click:
+        page.wait_ready([selector], shot.backend, args.timeout, empty=True)
         page.click(selector, text)
-        page.wait_ready([*shot.expect, shows], shot.backend, args.timeout)
+        page.wait_ready([shows], shot.backend, args.timeout, empty=True)
+    page.wait_ready(shot.expect, shot.backend, args.timeout)
     if shot.settle:
         time.sleep(shot.settle)
     target = args.out / f"{shot.name}.png"
