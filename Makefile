@@ -1,5 +1,5 @@
 # The project's two commands (see README.md).
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench screenshots
 
 demo:            ## a database with the suite and demo data, served on http://127.0.0.1:8069
 	bash scripts/demo.sh
@@ -12,3 +12,6 @@ lint:
 
 bench:           ## the benchmarks under benchmarks/ (figures printed, nothing asserted)
 	for b in benchmarks/bench_*.py; do python3 $$b || exit 1; done
+
+screenshots:     ## PNGs of the running demo's main screens in docs/screenshots/ (make demo first)
+	python3 scripts/screenshots.py

@@ -4,6 +4,8 @@ from zoneinfo import ZoneInfo
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from odoo.addons.base.models.res_partner import _tz_get
+
 from prepaid_core import tariff as engine
 
 from ..const import CYCLES, UTILITIES
@@ -45,7 +47,7 @@ class PrepaidTariff(models.Model):
         default=1, required=True, help="Month an annual cycle starts (1-12)."
     )
     timezone = fields.Selection(
-        "_tz_get",
+        _tz_get,
         required=True,
         default=lambda self: self.env.user.tz or "UTC",
         help="Time-of-use periods, cycles and version dates are wall-clock times of this zone.",
@@ -64,10 +66,6 @@ class PrepaidTariff(models.Model):
         ],
         compute="_compute_current_version",
     )
-
-    @api.model
-    def _tz_get(self):
-        return self.env["res.partner"]._fields["tz"].selection(self.env["res.partner"])
 
     @api.depends("version_ids.valid_from", "version_ids.tariff_type")
     def _compute_current_version(self):

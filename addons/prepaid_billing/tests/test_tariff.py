@@ -12,6 +12,14 @@ from .common import PrepaidBillingCommon
 
 @tagged("post_install", "-at_install")
 class TestTariff(PrepaidBillingCommon):
+    def test_views_load(self):
+        """The tariff screens open: their fields, the time zone list included, describe
+        themselves (the web client's get_views)."""
+        views = self.env["prepaid.tariff"].get_views([(False, "list"), (False, "form")])
+        timezones = dict(views["models"]["prepaid.tariff"]["fields"]["timezone"]["selection"])
+        self.assertIn("Europe/Paris", timezones)
+        self.assertIn(self.flat.timezone, timezones)
+
     def test_flat_compiles(self):
         definition = self.flat._engine_definition()
         self.assertEqual(definition.versions[0].prices, {"flat": (Decimal("0.5"),)})
