@@ -54,7 +54,7 @@ class TestDeviceSettings(MeterGatewayCommon):
 
     def test_changed_prices_and_thresholds_become_commands(self):
         meters = self.meter | self.meter2
-        self.meter2.model_id = self.ddsy.copy({"holds_settings": False})
+        self.meter2.model_id = self.ddsy.copy({"holds_settings": False, "code": "DDSY-C"})
         self.assertTrue(self.meter.device_settings_at, "billing asked for an issuance")
         self.Command._issue_device_settings()
         price, thresholds = self._issued(meters, "price"), self._issued(meters, "thresholds")
