@@ -123,10 +123,13 @@ def push_over_http(args, gateway_id, addresses, t0):
 def in_process(registry, args, gateway_id, addresses, t0):
     """Two more intervals without HTTP: through the device API handler, then straight
     into ``_ingest`` (CPU seconds of this process beside wall seconds)."""
-    for label, minutes, via_api in (
-        ("through gateway._api_push (no HTTP)", 60, True),
-        ("straight into prepaid.meter.reading._ingest (no HTTP)", 90, False),
-    ):
+    runs = [
+        ("through gateway._api_push (no HTTP)", 60, True, False),
+        ("straight into prepaid.meter.reading._ingest (no HTTP)", 90, False, False),
+    ]
+    if args.profile:
+        runs.append(("through gateway._api_push, profiled", 120, True, True))
+    for label, minutes, via_api, profile in runs:
         with registry.cursor() as cr:
             env = api.Environment(cr, odoo.SUPERUSER_ID, {})
             gateway = env["prepaid.gateway"].browse(gateway_id)
@@ -150,7 +153,7 @@ def in_process(registry, args, gateway_id, addresses, t0):
                 ).encode()
                 for i in range(0, len(addresses), args.batch)
             ]
-            profiler = cProfile.Profile(time.process_time) if args.profile and via_api else None
+            profiler = cProfile.Profile(time.process_time) if profile else None
             start, cpu = time.perf_counter(), time.process_time()
             stored = 0
             for body in bodies:

@@ -217,6 +217,11 @@ class CollectorRunner:
                     self.stats.api_failures += 1
                     _logger.warning("%s; retrying in %ss", exc, self.settings.retry_wait)
                     wait = self.settings.retry_wait
+                except Exception:
+                    # fetched commands not answered are sent again by Odoo after their
+                    # answer timeout (same id: a meter never runs one twice)
+                    _logger.exception("collector runner: unexpected error; retrying")
+                    wait = self.settings.retry_wait
                 stop.wait(wait)
         finally:
             self.close()

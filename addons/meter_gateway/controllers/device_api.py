@@ -36,6 +36,11 @@ import logging
 
 import psycopg2
 
+try:  # optional: parses a message of thousands of readings about 2x faster
+    from orjson import loads as json_loads
+except ImportError:  # pragma: no cover
+    json_loads = json.loads
+
 from odoo import http
 from odoo.http import request
 
@@ -90,7 +95,7 @@ class DeviceApiController(http.Controller):
                     known.response, known.status_code, headers=[("X-Idempotent-Replay", "1")]
                 )
             try:
-                payload = json.loads(body or b"{}")
+                payload = json_loads(body or b"{}")
             except ValueError as exc:
                 raise DeviceApiError("invalid_json", f"the body is not JSON: {exc}") from None
             gateway._mark_contact(endpoint)
