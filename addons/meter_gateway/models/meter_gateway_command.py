@@ -296,7 +296,7 @@ class MeterGatewayCommand(models.Model):
         )
 
     @api.model
-    def _issue_device_settings(self, meters=None):
+    def _issue_device_settings(self, meters=None, gateway=None):
         """B1/B12: meters that price locally (their model holds prices) get their prices
         and thresholds when what they must hold changed since the last issuance
         (``device_settings_at``, set by the billing add-on: tariff, account or meter
@@ -320,6 +320,9 @@ class MeterGatewayCommand(models.Model):
         if meters is not None:
             query += " AND m.id = ANY(%s)"
             params.append(meters.ids)
+        if gateway is not None:
+            query += " AND m.gateway_id = %s"
+            params.append(gateway.id)
         self.env.cr.execute(query, params)
         due = Meter.browse(row[0] for row in self.env.cr.fetchall())
         if not due:
@@ -437,12 +440,15 @@ class MeterGatewayCommand(models.Model):
         return self.create(vals_list)
 
     @api.model
-    def _supersede_contradicting(self, meters=None):
+    def _supersede_contradicting(self, meters=None, gateway=None):
         """Active relay commands that no longer ask for the meter's desired state never run:
-        they end superseded, with the reason (no stale command after a newer intent)."""
+        they end superseded, with the reason (no stale command after a newer intent).
+        ``meters`` or ``gateway``: only the commands of those meters, of that gateway."""
         domain = [("purpose", "=", "relay"), ("state", "in", ACTIVE_STATES)]
         if meters is not None:
             domain.append(("meter_id", "in", meters.ids))
+        if gateway is not None:
+            domain.append(("gateway_id", "=", gateway.id))
         stale = self.search(domain).filtered(
             lambda c: c._relay_target() != c.meter_id.desired_relay_state
         )

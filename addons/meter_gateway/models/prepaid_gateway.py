@@ -714,10 +714,11 @@ class PrepaidGateway(models.Model):
         attempts are used up."""
         self.ensure_one()
         Command = self.env["meter.gateway.command"].sudo()
-        meters = self.env["prepaid.meter"].sudo().search([("gateway_id", "=", self.id)])
+        # by gateway, not by a search of its meters: a runner fetches every few seconds and
+        # a gateway may have tens of thousands of meters
         Command._expire()
-        Command._supersede_contradicting(meters)
-        Command._issue_device_settings(meters)
+        Command._supersede_contradicting(gateway=self)
+        Command._issue_device_settings(gateway=self)
         answer_due = fields.Datetime.now() - timedelta(minutes=self.command_ack_timeout)
         unanswered = Command.search(
             [
