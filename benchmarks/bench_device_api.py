@@ -7,11 +7,19 @@ meter's baseline; second: every reading is charged).  The server validates each 
 and stores it with ``prepaid.meter.reading._ingest``.  Prints readings/s over HTTP, end to
 end (JSON, authentication, idempotency record, ingest, commit).  Target: >= 20,000/s.
 
+Then, in this process without HTTP, the same kind of interval through the device API's
+handler (``prepaid.gateway._api_push`` on the parsed message) and straight into
+``_ingest``: the difference is what the device API adds besides HTTP; ``--profile``
+prints the CPU-time profile (cProfile, process time) of the handler path.
+
     export PGHOST=... PGPORT=...
     python3 benchmarks/bench_device_api.py --db prepaid_bench --port 8075
 """
 
 import argparse
+import cProfile
+import json
+import pstats
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -34,6 +42,8 @@ def main():
     parser.add_argument("--workers", type=int, default=2, help="Odoo HTTP workers (0: threaded)")
     parser.add_argument("--db", default="prepaid_bench")
     parser.add_argument("--port", type=int, default=8075)
+    parser.add_argument("--profile", action="store_true", help="cProfile the handler path")
+    parser.add_argument("--no-http", action="store_true", help="only the in-process paths")
     args = parser.parse_args()
 
     registry = open_registry(args.db, "meter_gateway")
@@ -59,6 +69,13 @@ def main():
         cr.commit()
         gateway_id = gateway.id
     t0 = datetime(2031, 1, 1) + timedelta(hours=int(time.time()) % 10_000)
+    if not args.no_http:
+        push_over_http(args, gateway_id, addresses, t0)
+    in_process(registry, args, gateway_id, addresses, t0)
+    print(f"target >= 20,000 readings/s; {load_note()}")
+
+
+def push_over_http(args, gateway_id, addresses, t0):
     with http_server(args.db, args.port, args.workers) as url:
         clients = [
             DeviceApiClient(url, gateway_id, KEY, retries=3, timeout=600)
@@ -101,37 +118,70 @@ def main():
                 f"({args.clients} clients, {args.workers} workers)",
                 flush=True,
             )
-    # the same kind of interval without HTTP: what the device API adds to the bulk path
-    with registry.cursor() as cr:
-        env = api.Environment(cr, odoo.SUPERUSER_ID, {})
-        cr.execute(
-            "SELECT id FROM prepaid_meter WHERE gateway_id = %s ORDER BY id LIMIT %s",
-            [gateway_id, args.meters],
-        )
-        ids = [row[0] for row in cr.fetchall()]
-        read_at = t0 + timedelta(minutes=60)
-        start = time.perf_counter()
-        for i in range(0, len(ids), args.batch):
-            rows = [
-                {
-                    "meter_id": mid,
-                    "read_at": read_at,
-                    "forward_total": f"{1002 + n % 7 / 10:.2f}",
-                    "voltage": 221.5,
-                    "power": 1.25,
-                    "relay_state": "on",
-                }
-                for n, mid in enumerate(ids[i : i + args.batch], start=i)
+
+
+def in_process(registry, args, gateway_id, addresses, t0):
+    """Two more intervals without HTTP: through the device API handler, then straight
+    into ``_ingest`` (CPU seconds of this process beside wall seconds)."""
+    runs = [
+        ("through gateway._api_push (no HTTP)", 60, True, False),
+        ("straight into prepaid.meter.reading._ingest (no HTTP)", 90, False, False),
+    ]
+    if args.profile:
+        runs.append(("through gateway._api_push, profiled", 120, True, True))
+    for label, minutes, via_api, profile in runs:
+        with registry.cursor() as cr:
+            env = api.Environment(cr, odoo.SUPERUSER_ID, {})
+            gateway = env["prepaid.gateway"].browse(gateway_id)
+            meter_ids = dict(gateway._api_meters_by_address(addresses))
+            read_at = (t0 + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            bodies = [
+                json.dumps(
+                    {
+                        "readings": [
+                            {
+                                "address": address,
+                                "read_at": read_at,
+                                "forward_total": f"{1002 + minutes / 30 + n % 7 / 10:.2f}",
+                                "voltage": 221.5,
+                                "power": 1.25,
+                                "relay_state": "on",
+                            }
+                            for n, address in enumerate(addresses[i : i + args.batch], start=i)
+                        ]
+                    }
+                ).encode()
+                for i in range(0, len(addresses), args.batch)
             ]
-            env["prepaid.meter.reading"]._ingest(rows, source="push")
-            cr.commit()
-        seconds = time.perf_counter() - start
-        print(
-            f"same interval straight into prepaid.meter.reading._ingest (no HTTP, one "
-            f"process): {len(ids) / seconds:,.0f} readings/s",
-            flush=True,
-        )
-    print(f"target >= 20,000 readings/s; {load_note()}")
+            profiler = cProfile.Profile(time.process_time) if profile else None
+            start, cpu = time.perf_counter(), time.process_time()
+            stored = 0
+            for body in bodies:
+                if profiler:
+                    profiler.enable()
+                payload = json.loads(body)
+                if via_api:
+                    stored += gateway._api_push(payload)["stored"]
+                else:
+                    rows = [
+                        dict(row, meter_id=meter_ids[row.pop("address")], source="push")
+                        for row in payload["readings"]
+                    ]
+                    stored += env["prepaid.meter.reading"]._ingest(rows, source="push")["stored"]
+                if profiler:
+                    profiler.disable()
+                cr.commit()
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+            assert stored == len(addresses), stored
+            print(
+                f"{label}: {stored / seconds:,.0f} readings/s "
+                f"({seconds:.2f} s wall, {cpu:.2f} s CPU of this process)",
+                flush=True,
+            )
+            if profiler:
+                stats = pstats.Stats(profiler)
+                stats.sort_stats("cumulative").print_stats(25)
+                stats.sort_stats("tottime").print_stats(15)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """``python -m prepaid_core.gateway_runner``: run one gateway's connections outside Odoo.
 
     python -m prepaid_core.gateway_runner --odoo-url http://odoo:8069 --gateway 7 \\
-        --api-key-file /etc/prepaid/gateway-7.key [--mode mqtt|ble] [--broker-host ...]
+        --api-key-file /etc/prepaid/gateway-7.key [--mode mqtt|ble|collector] [--broker-host ...]
 
 The API key is read from a file (or the ``PREPAID_GATEWAY_API_KEY`` environment
 variable), never from the command line, and is never logged.  The broker settings come
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from prepaid_core.gateway_runner.api import DeviceApiClient, DeviceApiError, DeviceApiUnavailable
 from prepaid_core.gateway_runner.ble import BleBridge
+from prepaid_core.gateway_runner.collector import CollectorRunner, CollectorSettings
 from prepaid_core.gateway_runner.mqtt import MqttRunner, MqttSettings
 
 _logger = logging.getLogger("prepaid_core.gateway_runner")
@@ -29,7 +30,8 @@ _logger = logging.getLogger("prepaid_core.gateway_runner")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m prepaid_core.gateway_runner",
-        description="Gateway runner: MQTT 4G meters or a Bluetooth bridge, posting to Odoo.",
+        description="Gateway runner: MQTT 4G meters, a Bluetooth bridge or a TCP collector's "
+        "buses held open, posting to Odoo.",
         allow_abbrev=False,
     )
     parser.add_argument("--odoo-url", required=True, help="base URL of Odoo, e.g. http://odoo:8069")
@@ -39,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="file holding the gateway's device API key (else $PREPAID_GATEWAY_API_KEY)",
     )
-    parser.add_argument("--mode", choices=("mqtt", "ble"), help="default: the gateway's type")
+    parser.add_argument(
+        "--mode", choices=("mqtt", "ble", "collector"), help="default: the gateway's type"
+    )
     parser.add_argument("--sign", action="store_true", help="HMAC-sign requests, key not sent")
     parser.add_argument("--broker-host")
     parser.add_argument("--broker-port", type=int)
@@ -47,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--share-group", help="MQTT 5 shared subscription group (scale out)")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--batch-wait", type=float, default=0.5, help="seconds")
-    parser.add_argument("--command-interval", type=float, default=2.0, help="seconds")
+    parser.add_argument(
+        "--command-interval",
+        type=float,
+        help="seconds between command fetches (default 2 for MQTT, 5 for a collector)",
+    )
     parser.add_argument("--ble-interval", type=float, default=60.0, help="seconds between rounds")
     parser.add_argument("--log-level", default="INFO")
     return parser
@@ -75,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DeviceApiError, DeviceApiUnavailable) as exc:
         _logger.error("cannot read the gateway's settings from Odoo: %s", exc)
         return 2
-    mode = args.mode or {"mqtt": "mqtt", "ble_bridge": "ble"}.get(config.get("gateway_type"))
+    mode = args.mode or {"mqtt": "mqtt", "ble_bridge": "ble", "tcp_collector": "collector"}.get(
+        config.get("gateway_type")
+    )
     if mode is None:
         kind = config.get("gateway_type")
         _logger.error("gateway %s is a %s: nothing to run", args.gateway, kind)
@@ -85,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, lambda *_: stop.set())
     if mode == "mqtt":
         return _run_mqtt(api, config.get("mqtt") or {}, args, stop)
+    if mode == "collector":
+        return _run_collector(api, args, stop)
     return _run_ble(api, args, stop)
 
 
@@ -99,7 +111,7 @@ def _run_mqtt(api, broker: dict, args, stop: threading.Event) -> int:
         share_group=args.share_group,
         batch_size=args.batch_size,
         batch_wait=args.batch_wait,
-        command_interval=args.command_interval,
+        command_interval=args.command_interval or 2.0,
     )
     runner = MqttRunner(api, settings).start(wait=0)
     _logger.info("gateway %s: MQTT runner started as %s", args.gateway, settings.client_id)
@@ -108,6 +120,18 @@ def _run_mqtt(api, broker: dict, args, stop: threading.Event) -> int:
             _logger.info("%s", runner.stats)
     finally:
         runner.stop()
+    return 0
+
+
+def _run_collector(api, args, stop: threading.Event) -> int:
+    runner = CollectorRunner(
+        api,
+        CollectorSettings(
+            command_interval=args.command_interval or 5.0, batch_size=args.batch_size
+        ),
+    )
+    _logger.info("gateway %s: collector runner started", args.gateway)
+    runner.run_forever(stop)
     return 0
 
 

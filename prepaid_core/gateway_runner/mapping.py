@@ -61,7 +61,13 @@ def event_to_api(address: str, event: schema.Event) -> dict | None:
     event_type = EVENT_MAP.get(event.event)
     if event_type is None:
         return None
-    row = {"address": address, "event_type": event_type, "event_at": _iso(event.ts)}
+    # the meter's message id: a message delivered again is logged once by the server
+    row = {
+        "address": address,
+        "event_type": event_type,
+        "event_at": _iso(event.ts),
+        "event_id": event.msg_id,
+    }
     if event.code is not None:
         row["code"] = str(event.code)
     if event.detail:

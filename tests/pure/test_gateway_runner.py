@@ -19,11 +19,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from prepaid_core.gateway_runner.api import DeviceApiClient, DeviceApiError, DeviceApiUnavailable
 from prepaid_core.gateway_runner.ble import BleBridge
 from prepaid_core.gateway_runner.cli import main as cli_main
+from prepaid_core.gateway_runner.collector import CollectorRunner, CollectorSettings
 from prepaid_core.gateway_runner.mapping import UnsupportedCommand, command_from_api
 from prepaid_core.gateway_runner.mqtt import MqttRunner, MqttSettings
 from prepaid_core.protocols import mqtt_schema as schema
 from prepaid_core.simulator import ble
 from prepaid_core.simulator.clock import AcceleratedClock, ManualClock, utc
+from prepaid_core.simulator.collector import Bus, Collector
 from prepaid_core.simulator.meter import MeterConfig, VirtualMeter
 from prepaid_core.simulator.mqtt_meter import MqttFleet
 from prepaid_core.tokens import TokenKind, issue_token, token_to_text
@@ -44,6 +46,9 @@ class FakeDeviceApi:
         self.answers = {}
         self.fail_push = 0
         self.requests = []
+        self.config = {"gateway_type": "mqtt", "mqtt": {}}
+        self.fetch_extra = {}  # what a collector's fetch answer adds (poll_due, busy)
+        self.reports = []
         self.lock = threading.Lock()
         api = self
 
@@ -95,12 +100,16 @@ class FakeDeviceApi:
             elif endpoint == "commands/fetch":
                 batch, self.commands = self.commands[: payload["limit"]], []
                 self.sent += batch
-                answer = {"commands": batch}
+                answer = {**self.fetch_extra, "commands": batch}
             elif endpoint == "commands/ack":
                 self.acks += payload["acks"]
                 answer = {"acks": [{"id": a["id"], "state": "confirmed"} for a in payload["acks"]]}
             elif endpoint == "config":
-                return 200, {"gateway_type": "mqtt", "mqtt": {}}
+                return 200, self.config
+            elif endpoint == "runner/report":
+                self.reports.append(payload)
+                self.fetch_extra["poll_due"] = False
+                answer = {}
             else:
                 return 404, {"error": {"code": "not_found", "message": path}}
             self.answers[key] = answer
@@ -407,3 +416,91 @@ def test_ble_bridge_delivers_tokens_in_order_reads_and_never_credits_twice(devic
     assert "already applied" in next(a for a in acks if a["id"] == 2)["reason"]
     assert meter_a.credited_total == Decimal(25) and meter_b.credited_total == Decimal(7)
     assert bridge.stats.tokens_already_applied == 1 and bridge.stats.tokens_applied == 3
+
+
+# === TCP collectors held by the runner === #
+def _collector_config(collector):
+    return {
+        "gateway_type": "tcp_collector",
+        "collector": {
+            "host": "127.0.0.1",
+            "poll_interval": 30,
+            "timeout": 0.5,
+            "retries": 1,
+            "lost_after_failures": 3,
+            "password": "02000000",
+            "operator": "00000000",
+            "utc_offset_minutes": 480,
+            "buses": [
+                {
+                    "number": number,
+                    "port": bus.port,
+                    "protocol": "dlt645_2007",
+                    "meters": [{"address": m.address} for m in bus.meters],
+                }
+                for number, bus in enumerate(collector.buses, start=1)
+            ],
+        },
+    }
+
+
+@pytest.fixture
+def collector():
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    clock = AcceleratedClock()
+    buses = [
+        Bus.of_meters([VirtualMeter(MeterConfig(f"0088{b}00000{m:02d}"), clock) for m in (1, 2)])
+        for b in (1, 2)
+    ]
+    sim = Collector(buses)
+    asyncio.run_coroutine_threadsafe(sim.start(), loop).result(10)
+    yield sim
+    asyncio.run_coroutine_threadsafe(sim.close(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def test_collector_runner_keeps_results_while_odoo_is_down(collector, device_api):
+    """The runner polls over held connections; while the device API cannot take the
+    readings they wait in its outbox and go again with the same message id, once."""
+    device_api.config = _collector_config(collector)
+    device_api.fetch_extra = {"poll_due": True}
+    device_api.fail_push = 10  # more than the client's retries
+    client = DeviceApiClient(device_api.url, 7, KEY, retries=1, backoff=0.01)
+    runner = CollectorRunner(client, CollectorSettings())
+    try:
+        with pytest.raises(DeviceApiUnavailable):
+            runner.tick()
+        assert device_api.readings == [] and device_api.reports == []
+        pushes = [h["X-Message-Id"] for path, h in device_api.requests if path.endswith("/push")]
+        device_api.fail_push = 0
+        done = runner.tick()  # the outbox first, then the next round (no poll due)
+        assert done == {"commands": 0, "polled": False}
+        assert sorted(r["address"] for r in device_api.readings) == sorted(
+            m.address for bus in collector.buses for m in bus.meters
+        )
+        assert len(device_api.reports) == 1 and device_api.reports[0]["connected"] is True
+        pushed = [h["X-Message-Id"] for path, h in device_api.requests if path.endswith("/push")]
+        assert set(pushed) == set(pushes)  # the same message, sent again
+        assert runner.stats.connects == 2  # one per bus, held
+    finally:
+        runner.close()
+
+
+def test_collector_runner_hands_back_commands_while_odoo_polls(collector, device_api):
+    device_api.config = _collector_config(collector)
+    device_api.fetch_extra = {"poll_due": True, "busy": True}
+    address = collector.buses[0].meters[0].address
+    device_api.commands = [{"id": 5, "address": address, "kind": "relay_off", "payload": {}}]
+    runner = CollectorRunner(DeviceApiClient(device_api.url, 7, KEY), CollectorSettings())
+    try:
+        assert runner.tick() == {"busy": True}
+        assert device_api.acks == [
+            {"id": 5, "success": False, "delivered": False, "reason": "collector busy"}
+        ]
+        assert collector.buses[0].meters[0].relay == "on"
+        assert device_api.readings == [] and runner.stats.connects == 0
+    finally:
+        runner.close()

@@ -296,6 +296,70 @@ class MeterGatewayCommand(models.Model):
         )
 
     @api.model
+    def _issue_device_settings(self, meters=None, gateway=None):
+        """B1/B12: meters that price locally (their model holds prices) get their prices
+        and thresholds when what they must hold changed since the last issuance
+        (``device_settings_at``, set by the billing add-on: tariff, account or meter
+        thresholds, Issue Prices and Thresholds): one ``price`` and one ``thresholds``
+        command, each superseding the older ones of its purpose; a value already on its
+        way (an active command with the same payload) is not queued again, a value the
+        meter confirmed earlier is (an operator asked to issue it again).  Returns the new
+        commands."""
+        Meter = self.env["prepaid.meter"].sudo()
+        Meter.flush_model(["device_settings_at", "device_settings_issued_at", "state"])
+        self.env["prepaid.meter.model"].flush_model(["holds_settings"])
+        query = """
+            SELECT m.id FROM prepaid_meter m
+              JOIN prepaid_meter_model mm ON mm.id = m.model_id AND mm.holds_settings
+             WHERE m.state = 'in_service' AND m.gateway_id IS NOT NULL
+               AND m.device_settings_at IS NOT NULL
+               AND (m.device_settings_issued_at IS NULL
+                    OR m.device_settings_issued_at <= m.device_settings_at)
+        """
+        params = []
+        if meters is not None:
+            query += " AND m.id = ANY(%s)"
+            params.append(meters.ids)
+        if gateway is not None:
+            query += " AND m.gateway_id = %s"
+            params.append(gateway.id)
+        self.env.cr.execute(query, params)
+        due = Meter.browse(row[0] for row in self.env.cr.fetchall())
+        if not due:
+            return self
+        last = {}
+        for command in self.sudo().search(
+            [
+                ("meter_id", "in", due.ids),
+                ("kind", "in", ("price", "thresholds")),
+                ("state", "in", ACTIVE_STATES),
+            ],
+            order="id",
+        ):
+            last[command.meter_id.id, command.kind] = command.payload
+        vals_list = []
+        for meter in due:
+            settings = meter._device_settings() or {}
+            for kind, payload in _settings_payloads(settings).items():
+                if payload is None or last.get((meter.id, kind)) == payload:
+                    continue
+                vals_list.append(
+                    {
+                        "meter_id": meter.id,
+                        "kind": kind,
+                        "payload": payload,
+                        "origin": "billing",
+                        "reason": self.env._("prices and thresholds changed"),
+                    }
+                )
+        due.write({"device_settings_issued_at": fields.Datetime.now()})
+        return self.sudo().create(vals_list)
+
+    @api.model
+    def _cron_issue_device_settings(self):
+        return self._issue_device_settings()
+
+    @api.model
     def _next_for_meters(self, meters):
         """The queued commands to send now, oldest first (one per purpose: the newest)."""
         return self.search([("meter_id", "in", meters.ids), ("state", "=", "queued")], order="id")
@@ -389,12 +453,15 @@ class MeterGatewayCommand(models.Model):
             cron.sudo()._trigger()
 
     @api.model
-    def _supersede_contradicting(self, meters=None):
+    def _supersede_contradicting(self, meters=None, gateway=None):
         """Active relay commands that no longer ask for the meter's desired state never run:
-        they end superseded, with the reason (no stale command after a newer intent)."""
+        they end superseded, with the reason (no stale command after a newer intent).
+        ``meters`` or ``gateway``: only the commands of those meters, of that gateway."""
         domain = [("purpose", "=", "relay"), ("state", "in", ACTIVE_STATES)]
         if meters is not None:
             domain.append(("meter_id", "in", meters.ids))
+        if gateway is not None:
+            domain.append(("gateway_id", "=", gateway.id))
         stale = self.search(domain).filtered(
             lambda c: c._relay_target() != c.meter_id.desired_relay_state
         )
@@ -413,3 +480,23 @@ class MeterGatewayCommand(models.Model):
     def _relay_target(self):
         self.ensure_one()
         return RELAY_KIND_STATE.get(self.kind)
+
+
+def _settings_payloads(settings):
+    """``_device_settings()`` as command payloads: ``price`` carries the meter's one price
+    (the flat band's first step, else the first band's: what a meter with one price
+    register holds) and the whole tariff for meters that hold more; ``thresholds`` the
+    alarm amounts and the overload limit.  ``None`` when nothing decides it."""
+    payloads = {"price": None, "thresholds": None}
+    tariff = settings.get("tariff")
+    prices = (tariff or {}).get("prices") or {}
+    if prices:
+        band = "flat" if prices.get("flat") else sorted(prices)[0]
+        payloads["price"] = {"price": prices[band][0], "tariff": tariff}
+    if settings.get("alarm1") is not None and settings.get("alarm2") is not None:
+        payloads["thresholds"] = {
+            "alarm1": settings["alarm1"],
+            "alarm2": settings["alarm2"],
+            "overload_kw": settings.get("overload_kw"),
+        }
+    return payloads

@@ -23,6 +23,8 @@ from odoo.exceptions import ValidationError
 
 from odoo.addons.prepaid_meter.models.prepaid_meter_reading import MEASURES
 
+from prepaid_core.buses import POLLED_VALUES
+
 from ..const import ACTIVE_STATES
 
 #: what a device may send for a reading, besides its meter address
@@ -54,10 +56,19 @@ DEVICE_EVENTS = frozenset(
         "connection_restored",
     }
 )
+#: keys a pushed reading may have, and must have
+PUSHED_READING_KEYS = READING_KEYS | {"address"}
+REQUIRED_READING_KEYS = ("address", "read_at", "forward_total")
 CONNECTION_EVENTS = {"connection_lost": "lost", "connection_restored": "online"}
 MAX_BATCH = 5000
 #: longest a poll may hold its gateway before another one may take over
 POLL_LEASE_MINUTES = 15
+#: a collector whose gateway runner was heard from within this time is polled by the runner
+#: only: the scheduled action (and Poll Now) leave it alone (the runner calls every few
+#: seconds; its contact is written at most once a minute)
+RUNNER_GRACE_MINUTES = 5
+#: device API calls of a gateway runner that say nothing of the collector itself
+RUNNER_ENDPOINTS = frozenset({"config", "commands/fetch", "commands/ack", "runner/report"})
 
 
 class DeviceApiError(ValueError):
@@ -75,17 +86,6 @@ class DeviceApiError(ValueError):
 
 
 _logger = logging.getLogger(__name__)
-
-READING_VALUES = (
-    "forward_total",
-    "tou_sharp",
-    "tou_peak",
-    "tou_flat",
-    "tou_valley",
-    "power",
-    "relay_state",
-    "status_word",
-)
 
 
 class PrepaidGateway(models.Model):
@@ -121,6 +121,17 @@ class PrepaidGateway(models.Model):
         readonly=True,
         copy=False,
         help="A poll is running until then: another one (scheduler, Poll Now) skips the gateway.",
+    )
+    runner_seen_at = fields.Datetime(
+        string="Runner Last Seen",
+        readonly=True,
+        copy=False,
+        help="Last call of the gateway runner that holds this collector's connections.",
+    )
+    served_by_runner = fields.Boolean(
+        compute="_compute_served_by_runner",
+        help="A gateway runner holds this collector's connections and polls it: the "
+        "scheduled poll skips it (the two never poll the same bus).",
     )
     command_count = fields.Integer(compute="_compute_command_count")
     api_key_hash = fields.Char(
@@ -170,6 +181,16 @@ class PrepaidGateway(models.Model):
         )
         for gateway in self:
             gateway.command_count = counts.get(gateway, 0)
+
+    @api.depends("runner_seen_at", "gateway_type")
+    def _compute_served_by_runner(self):
+        limit = fields.Datetime.now() - timedelta(minutes=RUNNER_GRACE_MINUTES)
+        for gateway in self:
+            gateway.served_by_runner = bool(
+                gateway.gateway_type == "tcp_collector"
+                and gateway.runner_seen_at
+                and gateway.runner_seen_at >= limit
+            )
 
     @api.depends("gateway_type")
     def _compute_mqtt_client_id(self):
@@ -256,11 +277,24 @@ class PrepaidGateway(models.Model):
         expected = hmac.new(stored.encode(), signed, hashlib.sha256).hexdigest()
         return hmac.compare_digest(expected, signature)
 
-    def _mark_contact(self):
+    def _mark_contact(self, endpoint=None):
         """The gateway was heard from.  Written at most once a minute while online: many
-        concurrent pushes of one gateway must not all update (and lock) its row."""
+        concurrent pushes of one gateway must not all update (and lock) its row.
+
+        A collector's runner calls (``config``, ``commands/*``, ``runner/report``) keep
+        it served by the runner but tell nothing of the collector itself: its poll report
+        does; the readings it pushes came from the collector."""
         now = fields.Datetime.now()
-        stale = self.sudo().filtered(
+        gateways = self.sudo()
+        if endpoint in RUNNER_ENDPOINTS:
+            collectors = gateways.filtered(lambda g: g.gateway_type == "tcp_collector")
+            gateways -= collectors
+            runners = collectors.filtered(
+                lambda g: not g.runner_seen_at or g.runner_seen_at < now - timedelta(minutes=1)
+            )
+            if runners:
+                runners.write({"runner_seen_at": now})
+        stale = gateways.filtered(
             lambda g: (
                 g.connection_state != "online"
                 or g.poll_failures
@@ -282,6 +316,9 @@ class PrepaidGateway(models.Model):
                 "|",
                 ("next_poll_at", "=", False),
                 ("next_poll_at", "<=", now),
+                "|",
+                ("runner_seen_at", "=", False),
+                ("runner_seen_at", "<", now - timedelta(minutes=RUNNER_GRACE_MINUTES)),
             ]
         )
         in_cron = bool(self.env.context.get("ir_cron_progress_id"))
@@ -302,6 +339,11 @@ class PrepaidGateway(models.Model):
         is left as it is."""
         self.ensure_one()
         started = fields.Datetime.now()
+        if self.served_by_runner:
+            # the runner holds the buses: it polls at once when the poll is due
+            self.next_poll_at = started
+            _logger.info("gateway %s: served by its runner, poll brought forward", self.id)
+            return {"stored": 0, "rejected": [], "skipped": True, "runner": True}
         if not self._take_poll_lease(started):
             _logger.info("gateway %s: a poll is already running, skipped", self.id)
             return {"stored": 0, "rejected": [], "skipped": True}
@@ -312,15 +354,22 @@ class PrepaidGateway(models.Model):
 
     def _take_poll_lease(self, now):
         """One poll per gateway at a time: the lease is taken in SQL (an expired lease of a
-        crashed poll is taken over)."""
-        self.flush_recordset(["poll_lease_until"])
+        crashed poll is taken over), never while a gateway runner serves the collector (the
+        runner's calls write the same row: one of two concurrent transactions waits)."""
+        self.flush_recordset(["poll_lease_until", "runner_seen_at"])
         self.env.cr.execute(
             """
             UPDATE prepaid_gateway SET poll_lease_until = %s
              WHERE id = %s AND (poll_lease_until IS NULL OR poll_lease_until < %s)
+               AND (runner_seen_at IS NULL OR runner_seen_at < %s)
             RETURNING id
             """,
-            (now + timedelta(minutes=POLL_LEASE_MINUTES), self.id, now),
+            (
+                now + timedelta(minutes=POLL_LEASE_MINUTES),
+                self.id,
+                now,
+                now - timedelta(minutes=RUNNER_GRACE_MINUTES),
+            ),
         )
         taken = bool(self.env.cr.fetchone())
         self.invalidate_recordset(["poll_lease_until"])
@@ -339,6 +388,7 @@ class PrepaidGateway(models.Model):
         meters = self.env["prepaid.meter"].search(domain, order="bus_id, address")
         Command._expire()
         Command._supersede_contradicting(meters)
+        Command._issue_device_settings(meters)
         commands = Command._next_for_meters(meters)
         commands._mark_sent()
         tasks = {}
@@ -390,7 +440,7 @@ class PrepaidGateway(models.Model):
                             "meter_id": meter_result.meter_id,
                             "read_at": meter_result.read_at,
                             "source": "poll",
-                            **{key: values[key] for key in READING_VALUES if key in values},
+                            **{key: values[key] for key in POLLED_VALUES if key in values},
                         }
                     )
                 else:
@@ -409,24 +459,38 @@ class PrepaidGateway(models.Model):
         report = {"stored": 0, "rejected": []}
         if rows:
             report = self.env["prepaid.meter.reading"]._ingest(rows, source="poll")
+        self._record_poll(
+            answered,
+            failed,
+            connected=any(result.connected for result in results.values()) if results else None,
+            errors={r.error for r in results.values() if r.error},
+            seconds=max((r.seconds for r in results.values()), default=0.0),
+            stored=report["stored"],
+        )
+        return report
+
+    def _record_poll(self, answered, failed, connected, errors, seconds, stored):
+        """What one poll tells, by the scheduled poll or the gateway runner's report:
+        meters that answered (ids), did not (``{id: error}``), whether the collector could
+        be reached (``None``: nothing was polled), its errors, the slowest bus's seconds."""
+        self.ensure_one()
         Meter = self.env["prepaid.meter"]
         Meter.browse(answered).filtered("poll_failures").write({"poll_failures": 0})
         for meter_id, error in failed.items():
             Meter.browse(meter_id)._register_poll_failure(error, self.lost_after_failures)
-        connected = any(result.connected for result in results.values())
         now = fields.Datetime.now()
         vals = {
-            "last_poll_seconds": max((r.seconds for r in results.values()), default=0.0),
+            "last_poll_seconds": seconds,
             "last_poll_summary": self.env._(
                 "%(ok)s meters answered, %(failed)s did not, %(stored)s readings stored",
                 ok=len(answered),
                 failed=len(failed),
-                stored=report["stored"],
+                stored=stored,
             ),
         }
         if connected:
             vals.update(last_contact_at=now, connection_state="online", poll_failures=0)
-        elif results:
+        elif connected is not None:
             vals["poll_failures"] = self.poll_failures + 1
             if vals["poll_failures"] >= self.lost_after_failures:
                 vals["connection_state"] = "lost"
@@ -437,11 +501,9 @@ class PrepaidGateway(models.Model):
                 body=self.env._(
                     "Connection %(state)s: %(summary)s",
                     state=self.connection_state,
-                    summary="; ".join(sorted({r.error for r in results.values() if r.error}))
-                    or vals["last_poll_summary"],
+                    summary="; ".join(sorted(errors)) or vals["last_poll_summary"],
                 )
             )
-        return report
 
     def _apply_outcome(self, command, outcome):
         if not outcome.delivered and command.state == "sent":
@@ -498,16 +560,31 @@ class PrepaidGateway(models.Model):
         if not readings and not events:
             raise DeviceApiError("bad_payload", "nothing to do: send 'readings' or 'events'")
         errors = []
+        addresses = set()
+        # one pass, with a fast path for a well-formed row (a C-level subset test of its
+        # keys): a message carries thousands of readings
         for index, row in enumerate(readings):
             if not isinstance(row, dict):
                 errors.append({"readings": index, "reason": "not an object"})
                 continue
-            missing = [k for k in ("address", "read_at", "forward_total") if row.get(k) is None]
-            unknown = sorted(set(row) - READING_KEYS - {"address"})
-            if missing:
-                errors.append({"readings": index, "reason": f"missing {', '.join(missing)}"})
-            if unknown:
-                errors.append({"readings": index, "reason": f"unknown keys {', '.join(unknown)}"})
+            address = row.get("address")
+            if not (
+                row.keys() <= PUSHED_READING_KEYS
+                and address is not None
+                and row.get("read_at") is not None
+                and row.get("forward_total") is not None
+            ):
+                missing = [k for k in REQUIRED_READING_KEYS if row.get(k) is None]
+                unknown = sorted(row.keys() - PUSHED_READING_KEYS)
+                if missing:
+                    errors.append({"readings": index, "reason": f"missing {', '.join(missing)}"})
+                if unknown:
+                    reason = f"unknown keys {', '.join(unknown)}"
+                    errors.append({"readings": index, "reason": reason})
+                continue
+            if type(address) is not str:
+                row["address"] = address = str(address)
+            addresses.add(address)
         for index, event in enumerate(events):
             if not isinstance(event, dict) or not event.get("address"):
                 errors.append({"events": index, "reason": "an event needs an address"})
@@ -515,45 +592,70 @@ class PrepaidGateway(models.Model):
                 errors.append(
                     {"events": index, "reason": f"unknown event_type {event.get('event_type')!r}"}
                 )
+            elif event.get("event_id") is not None and (
+                not isinstance(event["event_id"], str) or not 1 <= len(event["event_id"]) <= 128
+            ):
+                errors.append({"events": index, "reason": "event_id must be 1-128 characters"})
+            else:
+                addresses.add(str(event["address"]))
         if errors:
             raise DeviceApiError("bad_payload", "some items are malformed", details=errors)
-        meters = self._api_meters_by_address({str(item["address"]) for item in readings + events})
-        source = "ble" if self.gateway_type == "ble_bridge" else "push"
+        meters = self._api_meters_by_address(addresses)
+        source = {"ble_bridge": "ble", "tcp_collector": "poll"}.get(self.gateway_type, "push")
         rows, positions, unknown_meters = [], [], []
+        meter_of = meters.get
         for index, row in enumerate(readings):
-            meter_id = meters.get(str(row["address"]))
+            # the parsed message's rows become the ingest rows (no copy)
+            meter_id = meter_of(row.pop("address"))
             if not meter_id:
                 unknown_meters.append(
                     {"readings": index, "reason": "unknown meter on this gateway"}
                 )
                 continue
-            values = dict(row, meter_id=meter_id, source=source)
-            del values["address"]
-            rows.append(values)
+            row["meter_id"] = meter_id
+            row["source"] = source
+            rows.append(row)
             positions.append(index)
         report = {"stored": 0, "flagged": 0, "rejected": []}
         if rows:
             report = self.env["prepaid.meter.reading"].sudo()._ingest(rows, source=source)
-        logged = 0
+        logged = duplicates = 0
         connections = {}
+        seen = self._api_seen_events(events, meters)
         for index, event in enumerate(events):
             meter = self.env["prepaid.meter"].browse(meters.get(str(event["address"])))
             if not meter:
                 unknown_meters.append({"events": index, "reason": "unknown meter on this gateway"})
                 continue
+            event_id = event.get("event_id")
+            if event_id and (meter.id, event_id) in seen:
+                duplicates += 1  # delivered again: logged already
+                continue
+            if event_id:
+                seen.add((meter.id, event_id))
             event_at = self._api_time(event.get("event_at"))
+            logged_event = self.env["prepaid.meter.event"]
             if event["event_type"] in CONNECTION_EVENTS:
                 connections[meter.id] = CONNECTION_EVENTS[event["event_type"]]
             elif event["event_type"] in ("relay_on", "relay_off"):
-                meter.sudo()._record_actual_relay(event["event_type"][6:], at=event_at)
+                if not meter.actual_relay_at or meter.actual_relay_at <= event_at:
+                    # older news of the relay (a late delivery) does not overwrite newer
+                    changed = meter.sudo()._record_actual_relay(event["event_type"][6:], event_at)
+                    logged_event = changed.event_ids.filtered(
+                        lambda e, t=event["event_type"], at=event_at: (
+                            e.event_type == t and e.event_at == at and not e.device_event_id
+                        )
+                    )[:1]
             else:
-                meter.sudo()._log_event(
+                logged_event = meter.sudo()._log_event(
                     event["event_type"],
                     reason=event.get("reason"),
                     event_at=event_at,
                     source="device",
                     code=event.get("code"),
                 )
+            if event_id and logged_event:
+                logged_event.device_event_id = event_id
             logged += 1
         if connections:
             self._api_connection_states(connections)
@@ -561,12 +663,28 @@ class PrepaidGateway(models.Model):
             "stored": report["stored"],
             "flagged": report["flagged"],
             "events": logged,
+            "duplicate_events": duplicates,
             "rejected": unknown_meters
             + [
                 {"readings": positions[item["index"]], "reason": item.get("reason")}
                 for item in report["rejected"]
             ],
         }
+
+    def _api_seen_events(self, events, meters):
+        """``{(meter id, event id)}`` of the pushed events already logged (one query)."""
+        event_ids = [e["event_id"] for e in events if e.get("event_id")]
+        if not event_ids:
+            return set()
+        self.env["prepaid.meter.event"].flush_model(["meter_id", "device_event_id"])
+        self.env.cr.execute(
+            """
+            SELECT meter_id, device_event_id FROM prepaid_meter_event
+             WHERE meter_id = ANY(%s) AND device_event_id = ANY(%s)
+            """,
+            (list(set(meters.values())), event_ids),
+        )
+        return set(self.env.cr.fetchall())
 
     def _api_connection_states(self, states):
         """``{meter id: 'online' | 'lost'}`` as the broker last saw them (a retained status
@@ -596,9 +714,11 @@ class PrepaidGateway(models.Model):
         attempts are used up."""
         self.ensure_one()
         Command = self.env["meter.gateway.command"].sudo()
-        meters = self.env["prepaid.meter"].sudo().search([("gateway_id", "=", self.id)])
+        # by gateway, not by a search of its meters: a runner fetches every few seconds and
+        # a gateway may have tens of thousands of meters
         Command._expire()
-        Command._supersede_contradicting(meters)
+        Command._supersede_contradicting(gateway=self)
+        Command._issue_device_settings(gateway=self)
         answer_due = fields.Datetime.now() - timedelta(minutes=self.command_ack_timeout)
         unanswered = Command.search(
             [
@@ -626,7 +746,9 @@ class PrepaidGateway(models.Model):
             limit=limit,
         )
         commands._mark_sent()
+        extra = self._api_poll_state() if self.gateway_type == "tcp_collector" else {}
         return {
+            **extra,
             "commands": [
                 {
                     "id": command.id,
@@ -637,7 +759,7 @@ class PrepaidGateway(models.Model):
                     "attempt": command.attempts,
                 }
                 for command in commands
-            ]
+            ],
         }
 
     def _api_ack(self, payload):
@@ -674,7 +796,7 @@ class PrepaidGateway(models.Model):
                 result.append({"id": ack["id"], "state": None, "reason": "unknown command"})
                 continue
             reason = ack.get("reason") or ("done" if ack["success"] else "failed")
-            if ack.get("delivered") is False:
+            if ack.get("delivered") is False and not ack.get("permanent"):
                 # the device could not reach the meter: back to the queue, no attempt used
                 command._update_state(
                     ("sent",),
@@ -727,6 +849,8 @@ class PrepaidGateway(models.Model):
                 )
             )
             config["ble_meters"] = [{"address": m.address, "mac": m.ble_mac} for m in meters]
+        elif gateway.gateway_type == "tcp_collector":
+            config["collector"] = gateway._api_collector_config()
         return config
 
     # === DEMO === #
@@ -739,3 +863,98 @@ class PrepaidGateway(models.Model):
         for meter in gateways.meter_ids.filtered(lambda m: m.bus_id.protocol == "modbus_rtu"):
             meter.modbus_unit_id = int(meter.address[-4:])
         return gateways
+    def _api_collector_config(self):
+        """G3: what a gateway runner needs to hold this collector's buses and poll them:
+        link settings, schedule and the meters of every bus with a driver, in poll order."""
+        self.ensure_one()
+        buses = self.bus_ids.filtered(lambda b: b.driver != "none" and b.port)
+        meters = self.env["prepaid.meter"].search(
+            [("bus_id", "in", buses.ids), ("state", "=", "in_service"), ("address", "!=", False)],
+            order="bus_id, address",
+        )
+        return {
+            "host": self.host or "127.0.0.1",
+            "poll_interval": self.poll_interval or 30,
+            "timeout": self.poll_timeout,
+            "retries": self.poll_retries,
+            "lost_after_failures": self.lost_after_failures,
+            "password": self.meter_password or "02000000",
+            "operator": self.operator_code or "00000000",
+            "utc_offset_minutes": self.meter_utc_offset,
+            "buses": [
+                {
+                    "number": bus.number,
+                    "port": bus.port,
+                    "protocol": bus.protocol,
+                    "meters": [
+                        {
+                            "address": meter.address,
+                            "unit_id": meter.modbus_unit_id,
+                            "register_map": meter.model_id.modbus_register_map
+                            or "acrel_prepaid_1p",
+                        }
+                        for meter in meters
+                        if meter.bus_id == bus
+                    ],
+                }
+                for bus in buses
+            ],
+        }
+
+    def _api_poll_state(self):
+        """For a collector's runner, with the commands: is a poll due (its schedule, or a
+        reading asked for now), and is a scheduled poll of Odoo still running (wait)."""
+        now = fields.Datetime.now()
+        return {
+            "poll_due": not self.next_poll_at or self.next_poll_at <= now,
+            "busy": bool(self.poll_lease_until and self.poll_lease_until > now),
+        }
+
+    def _api_runner_report(self, payload):
+        """G3: the outcome of one poll of the gateway runner (its readings came through
+        ``push``, its command answers through ``commands/ack``): meters that answered or
+        not, whether the collector was reached; the next poll is due one interval after the
+        start of this one."""
+        self.ensure_one()
+        if self.gateway_type != "tcp_collector":
+            raise DeviceApiError("bad_request", "only a collector's runner reports polls")
+        if not isinstance(payload, dict):
+            raise DeviceApiError("bad_payload", "the body must be a JSON object")
+        answered = self._api_list(payload, "answered")
+        failed = self._api_list(payload, "failed")
+        connected = payload.get("connected")
+        errors = payload.get("errors") or []
+        seconds = payload.get("seconds", 0)
+        problems = []
+        if not all(isinstance(a, str) for a in answered):
+            problems.append({"answered": "a list of meter addresses"})
+        if not all(
+            isinstance(f, dict) and isinstance(f.get("address"), str) and f.get("error")
+            for f in failed
+        ):
+            problems.append({"failed": "a list of {address, error}"})
+        if connected not in (True, False, None):
+            problems.append({"connected": "true, false or null"})
+        if not isinstance(errors, list) or not all(isinstance(e, str) for e in errors):
+            problems.append({"errors": "a list of strings"})
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+            problems.append({"seconds": "a number"})
+        if problems:
+            raise DeviceApiError("bad_payload", "the poll report is malformed", details=problems)
+        started_at = self._api_time(payload.get("started_at"))
+        meters = self._api_meters_by_address(set(answered) | {f["address"] for f in failed})
+        self._record_poll(
+            [meters[a] for a in answered if a in meters],
+            {meters[f["address"]]: str(f["error"]) for f in failed if f["address"] in meters},
+            connected=connected,
+            errors=set(errors),
+            seconds=float(seconds),
+            stored=int(payload.get("stored") or 0),
+        )
+        self.write(
+            {
+                "last_poll_at": started_at,
+                "next_poll_at": started_at + timedelta(minutes=self.poll_interval or 30),
+            }
+        )
+        return {"next_poll_at": fields.Datetime.to_string(self.next_poll_at)}

@@ -32,7 +32,7 @@ class PrepaidGatewayBus(models.Model):
     def _get_poll_task(self, meter_jobs):
         """A callable without arguments doing the bus's I/O in a worker thread.
 
-        It must not touch ``self.env``: it returns a plain result (``drivers.dlt645_tcp``
+        It must not touch ``self.env``: it returns a plain result (``prepaid_core.buses``
         ``BusResult``) that the gateway writes in the main thread."""
         self.ensure_one()
         raise UserError(

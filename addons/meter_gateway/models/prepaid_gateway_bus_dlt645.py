@@ -4,7 +4,7 @@ import functools
 
 from odoo import fields, models
 
-from ..drivers import dlt645_tcp
+from prepaid_core import buses
 
 DLT645_PROTOCOLS = ("dlt645_2007", "dlt645_1997")
 
@@ -26,7 +26,7 @@ class PrepaidGatewayBus(models.Model):
         if self.driver != "dlt645_tcp":
             return super()._get_poll_task(meter_jobs)
         gateway = self.gateway_id
-        settings = dlt645_tcp.LinkSettings(
+        settings = buses.LinkSettings(
             host=gateway.host or "127.0.0.1",
             port=self.port,
             timeout=gateway.poll_timeout,
@@ -36,13 +36,11 @@ class PrepaidGatewayBus(models.Model):
             utc_offset_minutes=gateway.meter_utc_offset,
         )
         jobs = [
-            dlt645_tcp.MeterJob(
+            buses.MeterJob(
                 meter.id,
                 meter.address,
-                [dlt645_tcp.CommandJob(c.id, c.kind, c.payload) for c in commands],
+                [buses.CommandJob(c.id, c.kind, c.payload) for c in commands],
             )
             for meter, commands in meter_jobs
         ]
-        if self.protocol == "dlt645_1997":
-            return functools.partial(dlt645_tcp.poll_bus_1997, settings, jobs)
-        return functools.partial(dlt645_tcp.poll_bus, settings, jobs)
+        return functools.partial(buses.poll_bus, self.protocol, settings, jobs)

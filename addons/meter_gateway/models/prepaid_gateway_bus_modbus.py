@@ -4,7 +4,7 @@ import functools
 
 from odoo import fields, models
 
-from ..drivers import common, modbus_tcp
+from prepaid_core import buses
 
 
 class PrepaidGatewayBus(models.Model):
@@ -24,20 +24,20 @@ class PrepaidGatewayBus(models.Model):
         if self.driver != "modbus_tcp":
             return super()._get_poll_task(meter_jobs)
         gateway = self.gateway_id
-        settings = common.LinkSettings(
+        settings = buses.LinkSettings(
             host=gateway.host or "127.0.0.1",
             port=self.port,
             timeout=gateway.poll_timeout,
             retries=gateway.poll_retries,
         )
         jobs = [
-            common.MeterJob(
+            buses.MeterJob(
                 meter.id,
                 meter.address,
-                [common.CommandJob(c.id, c.kind, c.payload) for c in commands],
+                [buses.CommandJob(c.id, c.kind, c.payload) for c in commands],
                 unit_id=meter.modbus_unit_id,
                 register_map=meter.model_id.modbus_register_map or "acrel_prepaid_1p",
             )
             for meter, commands in meter_jobs
         ]
-        return functools.partial(modbus_tcp.poll_bus, settings, jobs)
+        return functools.partial(buses.poll_bus, "modbus_rtu", settings, jobs)

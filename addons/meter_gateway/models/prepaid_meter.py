@@ -27,6 +27,12 @@ class PrepaidMeter(models.Model):
         "token gets a greater one, and the meter accepts only greater ones.",
     )
     gateway_command_ids = fields.One2many("meter.gateway.command", "meter_id", string="Commands")
+    device_settings_issued_at = fields.Datetime(
+        string="Settings Issued",
+        readonly=True,
+        copy=False,
+        help="When the meter's prices and thresholds were last turned into commands.",
+    )
 
     @api.constrains("ble_mac")
     def _check_ble_mac(self):

@@ -20,3 +20,16 @@ class PrepaidMeterEvent(models.Model):
         selection_add=DEVICE_ONLY_EVENTS,
         ondelete={key: "cascade" for key, _label in DEVICE_ONLY_EVENTS},
     )
+    device_event_id = fields.Char(
+        string="Device Event Id",
+        readonly=True,
+        copy=False,
+        help="Id of the event given by the device or its gateway (device API ``event_id``): "
+        "an event delivered again (a runner killed before its broker acknowledgement) is "
+        "logged once.",
+    )
+
+    _device_event_uniq = models.UniqueIndex(
+        "(meter_id, device_event_id) WHERE device_event_id IS NOT NULL",
+        "A device event is logged once per meter.",
+    )

@@ -11,3 +11,9 @@ class PrepaidMeterModel(models.Model):
         default="acrel_prepaid_1p",
         help="Register layout of the model's Modbus-RTU meters.",
     )
+    holds_settings = fields.Boolean(
+        string="Prices Held by the Meter",
+        help="Meters of this model price locally: their prices and alarm thresholds are "
+        "issued to them (price and thresholds commands) whenever they change: tariff, "
+        "account or meter thresholds, Issue Prices and Thresholds.",
+    )

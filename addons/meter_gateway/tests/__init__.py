@@ -1,6 +1,7 @@
 from . import (
     test_command,
     test_device_api,
+    test_device_settings,
     test_poll,
     test_reconcile,
     test_requirements,

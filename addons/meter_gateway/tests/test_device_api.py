@@ -2,7 +2,9 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import timedelta
 
+from odoo import fields
 from odoo.tests import HttpCase, tagged
 
 from odoo.addons.prepaid_meter.tests.common import PrepaidMeterCommon
@@ -68,6 +70,60 @@ class TestDeviceApi(HttpCase, PrepaidMeterCommon):
             ],
             "events": [{"address": self.meter.address, "event_type": "tamper_cover", "code": "C1"}],
         }
+
+    def test_event_delivered_again_under_another_message_is_logged_once(self):
+        """A runner killed after Odoo's commit but before its broker acknowledgement gets
+        the events again and posts them in another batch (another message id): events
+        with an ``event_id`` already logged are skipped, a newer relay state is not
+        overwritten by an older one."""
+        now = fields.Datetime.now()
+
+        def at(seconds):
+            return (now + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        events = [
+            {
+                "address": self.meter.address,
+                "event_type": "tamper_cover",
+                "event_at": at(1),
+                "event_id": "e-17",
+            },
+            {
+                "address": self.meter.address,
+                "event_type": "relay_off",
+                "event_at": at(2),
+                "event_id": "e-18",
+            },
+        ]
+        first = self._post(PUSH, {"events": events}, message_id="mqtt-a")
+        self.assertEqual(first.json()["events"], 2, first.text)
+        # newer news of the relay meanwhile
+        self.meter._record_actual_relay("on", at=now + timedelta(seconds=3))
+        again = [
+            *events,
+            {
+                "address": self.meter.address,
+                "event_type": "tamper_cleared",
+                "event_at": at(4),
+                "event_id": "e-19",
+            },
+        ]
+        response = self._post(PUSH, {"events": again}, message_id="mqtt-b")
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual((response.json()["events"], response.json()["duplicate_events"]), (1, 2))
+        logged = self.meter.event_ids.filtered("device_event_id")
+        self.assertEqual(
+            sorted(logged.mapped("event_type")), ["relay_off", "tamper_cleared", "tamper_cover"]
+        )
+        self.assertEqual(sorted(logged.mapped("device_event_id")), ["e-17", "e-18", "e-19"])
+        self.assertEqual(self.meter.actual_relay_state, "on")
+        # without an event id an event is logged at each delivery (the device gave no id)
+        bad = self._post(
+            PUSH,
+            {"events": [dict(events[0], event_id="")]},
+            message_id="mqtt-c",
+        )
+        self.assertEqual((bad.status_code, bad.json()["error"]["code"]), (400, "bad_payload"))
 
     def test_push_then_replay_changes_nothing(self):
         response = self._post(PUSH, self._batch())

@@ -14,8 +14,9 @@ from decimal import Decimal
 from odoo import fields
 from odoo.tests import HttpCase, tagged
 
-from prepaid_core.gateway_runner.api import DeviceApiClient
+from prepaid_core.gateway_runner.api import DeviceApiClient, DeviceApiError
 from prepaid_core.gateway_runner.ble import BleBridge
+from prepaid_core.gateway_runner.collector import CollectorRunner, CollectorSettings
 from prepaid_core.gateway_runner.mqtt import MqttRunner, MqttSettings
 from prepaid_core.simulator import ble
 from prepaid_core.simulator.broker import start_mosquitto
@@ -26,6 +27,11 @@ from prepaid_core.tokens import TokenAcceptor, TokenReplayError, derive_meter_ke
 from .common import MeterGatewayCommon, MqttFleetThread, until
 
 KEY = "runner-gateway-key-0123456789"
+UJ_PER_KWH = 3_600_000_000_000
+
+
+async def _publish_events(mqtt_meter):
+    mqtt_meter.publish_events()
 
 
 @tagged("post_install", "-at_install")
@@ -94,6 +100,42 @@ class TestGatewayRunner(HttpCase, MeterGatewayCommon):
         self.assertAlmostEqual(reading.forward_total, float(meter_reading.forward_kwh), places=2)
         self.assertEqual(self.meter_4g.actual_relay_state, "on")
         self.assertEqual(self.mqtt_gateway.connection_state, "online")
+
+    def test_runner_killed_before_its_broker_ack_logs_events_once(self):
+        """The runner dies after Odoo committed a batch but before it acknowledged the
+        messages to the broker: the next runner gets them again, with a new message in
+        the same batch (another message id): the event is logged once, no reading
+        twice."""
+        fleet = MqttFleetThread(self.broker, [self.meter_4g.address])
+        self.addCleanup(fleet.stop)
+        simulated = fleet.meter(self.meter_4g.address)
+        client_id = "runner-killed"
+        self.env.flush_all()
+        with self.allow_requests(all_requests=True):
+            runner = self._runner(client_id).start()
+            until(lambda: runner.connected, what="runner subscribed")
+            runner.client.ack = lambda mid, qos: None  # killed before acknowledging
+            simulated.inject_tamper("cover")
+            fleet.call(_publish_events(fleet.fleet[self.meter_4g.address]))
+            until(lambda: runner.stats.events >= 1, what="the event committed")
+            runner.stop()
+            fleet.publish_reading(self.meter_4g.address)
+            runner = MqttRunner(
+                self._api(),
+                MqttSettings(
+                    self.broker.host, self.broker.port, client_id=client_id, batch_wait=0.5
+                ),
+            ).start()
+            until(lambda: runner.stats.stored >= 1, what="the reading after the restart")
+            runner.stop()
+        self.env.invalidate_all()
+        tampers = self.meter_4g.event_ids.filtered(lambda e: e.event_type == "tamper_cover")
+        self.assertEqual(len(tampers), 1)
+        self.assertTrue(tampers.device_event_id)
+        self.assertEqual(
+            self.env["prepaid.meter.reading"].search_count([("meter_id", "=", self.meter_4g.id)]),
+            1,
+        )
 
     def test_command_through_mqtt_confirmed_by_the_meter(self):
         vending_key = self.env.company._prepaid_vending_key()
@@ -287,3 +329,171 @@ class TestCreditTokens(MeterGatewayCommon):
     def test_credit_needs_an_amount(self):
         with self.assertRaisesRegex(Exception, "positive amount"):
             self.Command._queue(self.meter, "credit", "bad", payload={"amount": "-5"})
+
+
+@tagged("post_install", "-at_install")
+class TestCollectorRunner(HttpCase, MeterGatewayCommon):
+    """G1/G3/G4: the gateway runner holds simulated collectors' buses open over real TCP
+    and talks to this test server's device API; Odoo's scheduled poll leaves them alone."""
+
+    def setUp(self):
+        super().setUp()
+        # other collectors (the common one, demo data) have no simulator behind them
+        self.env["prepaid.gateway"].search([("gateway_type", "=", "tcp_collector")]).active = False
+        self.sim = self._start_simulator()
+
+    def _runner_for(self, collector, name, **settings):
+        gateway, meters = self._gateway_for(collector, name, self.unit)
+        gateway._set_api_key(KEY)
+        api = DeviceApiClient(self.base_url(), gateway.id, KEY, retries=1, backoff=0.05)
+        runner = CollectorRunner(api, CollectorSettings(**settings))
+        self.addCleanup(runner.close)
+        return gateway, meters, runner
+
+    def _tick(self, *runners):
+        self.env.flush_all()  # the server reads the database, not this test's cache
+        with self.allow_requests(all_requests=True):
+            done = [runner.tick() for runner in runners]
+        self.env.invalidate_all()
+        return done
+
+    def test_runner_polls_64_meters_on_two_collectors(self):
+        collectors = [
+            self.sim.collector(
+                [[f"00{c}00{b}0000{m:02d}" for m in range(1, 9)] for b in range(1, 5)]
+            )
+            for c in (3, 4)
+        ]
+        expected = {}
+        for collector in collectors:
+            for bus in collector.buses:
+                for n, meter in enumerate(bus.meters, start=1):
+                    meter.import_uj = (100 * n + bus.port % 50) * UJ_PER_KWH
+                    expected[meter.address] = 100 * n + bus.port % 50
+        served = [self._runner_for(c, f"Runner {i}") for i, c in enumerate(collectors, start=1)]
+        gateways = served[0][0] | served[1][0]
+        meters = served[0][1] | served[1][1]
+        self.assertEqual(len(meters), 64)
+        done = self._tick(*(runner for _g, _m, runner in served))
+        self.assertEqual([(d["readings"], d["failed"]) for d in done], [(32, 0), (32, 0)])
+        readings = self.env["prepaid.meter.reading"].search([("meter_id", "in", meters.ids)])
+        self.assertEqual(len(readings), 64)
+        for reading in readings:
+            self.assertAlmostEqual(
+                reading.forward_total, expected[reading.meter_id.address], delta=0.05
+            )
+            self.assertEqual((reading.source, reading.relay_state), ("poll", "on"))
+        self.assertEqual(set(meters.mapped("actual_relay_state")), {"on"})
+        for gateway in gateways:
+            self.assertTrue(gateway.served_by_runner)
+            self.assertEqual(gateway.connection_state, "online")
+            self.assertIn("32 meters answered", gateway.last_poll_summary)
+            self.assertGreater(gateway.next_poll_at, fields.Datetime.now())
+        # the scheduled poll leaves collectors served by a runner alone, even when due
+        gateways.write({"next_poll_at": fields.Datetime.now() - timedelta(minutes=1)})
+        self.assertFalse(self.env["prepaid.gateway"]._cron_poll())
+        report = gateways[0]._poll()
+        self.assertTrue(report.get("runner"))
+        # the runner polls again on the schedule over the connections it holds
+        done = self._tick(*(runner for _g, _m, runner in served))
+        self.assertEqual([d["readings"] for d in done], [32, 32])
+        self.assertEqual([runner.stats.connects for _g, _m, runner in served], [4, 4])
+        self.assertEqual(
+            self.env["prepaid.meter.reading"].search_count([("meter_id", "in", meters.ids)]),
+            128,
+        )
+        # not due: commands only
+        done = self._tick(served[0][2])
+        self.assertFalse(done[0]["polled"])
+        # once the runner is gone for good, the scheduled poll takes the collectors back
+        gateways.write(
+            {"runner_seen_at": fields.Datetime.now() - timedelta(minutes=10), "next_poll_at": False}
+        )
+        self.assertEqual(self.env["prepaid.gateway"]._cron_poll(), gateways)
+
+    def test_runner_cut_reaches_meter_and_read_back_confirms(self):
+        collector = self.sim.collector([[f"0095000000{n:02d}" for n in range(1, 5)]])
+        _gateway, meters, runner = self._runner_for(collector, "Runner cut")
+        self._tick(runner)  # first poll
+        target, other = meters[0], meters[1]
+        self.assertEqual(target.actual_relay_state, "on")
+        target._set_desired_relay("off", "credit exhausted")
+        command = self.Command._cron_reconcile(meters)
+        self.assertEqual(command.kind, "relay_off")
+        done = self._tick(runner)  # the command runs at once, no poll due
+        self.assertEqual((done[0]["commands"], done[0]["polled"]), (1, False))
+        sim_meter = self.sim.meter(target.address)
+        self.assertEqual((sim_meter.relay, self.sim.meter(other.address).relay), ("off", "on"))
+        self.assertEqual(command.state, "confirmed", command.reason_log)
+        self.assertIn("read-back confirms", command.reason_log)
+        self.assertEqual(target.actual_relay_state, "off")
+        self.assertFalse(target.relay_mismatch)
+        self.assertEqual(runner.stats.connects, 1)  # the same connection all along
+        # and back on
+        target._set_desired_relay("on", "recharge")
+        restore = self.Command._cron_reconcile(meters)
+        self._tick(runner)
+        self.assertEqual((restore.state, sim_meter.relay), ("confirmed", "on"))
+        self.assertEqual(sim_meter.relay_toggles, 2)
+
+    def test_runner_lost_collector_then_back(self):
+        """Repeated polls without the collector: meters and collector lost, the command
+        waits in the queue without using attempts; the collector back on the same ports:
+        the runner reconnects, runs the command and the collector is online again."""
+        collector = self.sim.collector([[f"0096000000{n:02d}" for n in range(1, 3)]])
+        gateway, meters, runner = self._runner_for(collector, "Runner outage")
+        gateway.lost_after_failures = 2
+        self._tick(runner)
+        self.sim.run(collector.close())
+        meters[0]._set_desired_relay("off", "credit exhausted")
+        command = self.Command._queue(meters[0], "relay_off", "credit exhausted")
+        for _poll in range(2):
+            gateway.next_poll_at = fields.Datetime.now()
+            done = self._tick(runner)
+            self.assertEqual(done[0]["failed"], 2)
+        self.assertEqual(gateway.connection_state, "lost")
+        self.assertEqual(set(meters.mapped("connection_state")), {"lost"})
+        self.assertEqual((command.state, command.attempts), ("queued", 0))
+        self.sim.run(collector.start())
+        gateway.next_poll_at = fields.Datetime.now()
+        done = self._tick(runner)
+        self.assertEqual((done[0]["readings"], done[0]["failed"]), (2, 0))
+        self.assertEqual(gateway.connection_state, "online")
+        self.assertEqual(command.state, "confirmed", command.reason_log)
+        self.assertEqual(self.sim.meter(meters[0].address).relay, "off")
+
+    def test_runner_reconnects_a_connection_closed_while_idle(self):
+        collector = self.sim.collector([["009700000001"]])
+        gateway, _meters, runner = self._runner_for(collector, "Runner idle")
+        self._tick(runner)
+        self.sim.run(collector.close())  # drops the held connection
+        self.sim.run(collector.start())
+        gateway.next_poll_at = fields.Datetime.now()
+        done = self._tick(runner)
+        self.assertEqual((done[0]["readings"], done[0]["failed"]), (1, 0))
+        self.assertEqual(runner.stats.connects, 2)
+
+    def test_read_now_of_a_collector_served_by_its_runner(self):
+        collector = self.sim.collector([["009800000001"]])
+        gateway, meters, runner = self._runner_for(collector, "Runner read now")
+        self._tick(runner)
+        self.assertTrue(gateway.next_poll_at > fields.Datetime.now())
+        meters.action_read_now()  # Odoo does not poll: the runner's next round does
+        self.assertLessEqual(gateway.next_poll_at, fields.Datetime.now())
+        self.assertEqual(
+            self.env["prepaid.meter.reading"].search_count([("meter_id", "=", meters.id)]), 1
+        )
+        time.sleep(1.1)  # readings are to the second: not the same one again
+        done = self._tick(runner)
+        self.assertTrue(done[0]["polled"])
+        self.assertEqual(
+            self.env["prepaid.meter.reading"].search_count([("meter_id", "=", meters.id)]), 2
+        )
+
+    def test_runner_report_refuses_a_malformed_poll_report(self):
+        collector = self.sim.collector([["009900000001"]])
+        _gateway, _meters, runner = self._runner_for(collector, "Runner bad report")
+        self.env.flush_all()
+        with self.allow_requests(all_requests=True), self.assertRaises(DeviceApiError) as caught:
+            runner.api.post("runner/report", {"answered": [1], "connected": "yes"})
+        self.assertEqual(caught.exception.code, "bad_payload")

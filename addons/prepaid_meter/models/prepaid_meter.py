@@ -91,6 +91,15 @@ class PrepaidMeter(models.Model):
     protect_mode = fields.Boolean(
         tracking=True, help="Protected meters are never cut, whatever the balance."
     )
+    # === SETTINGS HELD BY THE DEVICE: the billing add-on decides them (_device_settings),
+    # the gateway issues them to meters that price locally === #
+    device_settings_at = fields.Datetime(
+        string="Settings Changed",
+        readonly=True,
+        copy=False,
+        help="When the prices, alarm thresholds or overload limit this meter must hold last "
+        "changed, or an operator asked to issue them again.",
+    )
 
     # === LATEST STATE (what the device reported: delegated to prepaid.meter.latest) === #
     latest_id = fields.Many2one(
@@ -374,6 +383,15 @@ class PrepaidMeter(models.Model):
         self.write({"actual_relay_state": state, "actual_relay_at": at})
         changed._log_event(f"relay_{state}", event_at=at, source="device")
         return changed
+
+    def _device_settings(self, at=None):
+        """What this meter must hold at ``at`` (now) when it prices locally: ``alarm1``,
+        ``alarm2``, ``overload_kw`` and ``tariff`` (prices per band and step, ladder limits,
+        time-of-use periods), amounts as text; ``None`` for what nothing decides.  The
+        billing add-on gives it (and sets ``device_settings_at`` when it changes); the
+        gateway turns it into price and threshold commands."""
+        self.ensure_one()
+        return {"alarm1": None, "alarm2": None, "overload_kw": None, "tariff": None}
 
     def _request_reading(self):
         """Ask for a reading of these meters now (a tenant's "read now", T3).  prepaid_meter

@@ -1,4 +1,8 @@
-"""What every driver shares: plain jobs in, plain results out, a TCP link settings record."""
+"""What every bus driver shares: plain jobs in, plain results out, a TCP link settings record.
+
+``poll_bus`` opens a link, serves the bus once and closes it (Odoo's scheduled poll);
+``serve_bus`` serves a link that is already open (the gateway runner holds it between
+polls).  Both run the same per-meter step of the driver (``serve_meter``)."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ class MeterJob:
     commands: list[CommandJob] = field(default_factory=list)
     unit_id: int = 0  # Modbus unit id
     register_map: str = ""  # Modbus register map (prepaid_core.protocols.modbus_maps)
+    read: bool = True  # read the meter after its commands (off: commands only)
 
 
 @dataclass
@@ -72,30 +77,42 @@ class LinkSettings:
 def poll_bus(link, jobs, serve_meter, device_errors) -> BusResult:
     """The loop every driver runs on one bus: open ``link``, then for each meter in turn
     ``serve_meter(link, job, meter_result)`` (commands first, then the reading it stores in
-    ``meter_result.values``).  A device error (``device_errors``) fails that meter only; a
-    lost connection ends the bus.  Never raises for device errors: they are in the result."""
+    ``meter_result.values``), then close it.  A device error (``device_errors``) fails that
+    meter only; a lost connection ends the bus.  Never raises for device errors: they are
+    in the result."""
     started = time.monotonic()
     try:
         link.__enter__()
     except OSError as exc:
         settings = link.settings
         return BusResult(False, f"cannot connect to {settings.host}:{settings.port}: {exc}")
-    result = BusResult(True)
     try:
-        for job in jobs:
-            meter = MeterResult(job.meter_id, job.address)
-            result.meters.append(meter)
-            try:
-                serve_meter(link, job, meter)
-                meter.read_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-                meter.ok = True
-            except (Timeout, *device_errors) as exc:
-                meter.error = str(exc)
-            except OSError as exc:
-                meter.error = f"connection lost: {exc}"
-                result.error = meter.error
-                break
+        result = serve_bus(link, jobs, serve_meter, device_errors)
     finally:
         link.__exit__()
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def serve_bus(link, jobs, serve_meter, device_errors) -> BusResult:
+    """``poll_bus`` on a link that is open already, left open unless the connection was
+    lost (then ``result.error`` says why and the link is closed: the caller reconnects)."""
+    started = time.monotonic()
+    result = BusResult(True)
+    for job in jobs:
+        meter = MeterResult(job.meter_id, job.address)
+        result.meters.append(meter)
+        try:
+            serve_meter(link, job, meter)
+            if job.read:
+                meter.read_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+            meter.ok = True
+        except (Timeout, *device_errors) as exc:
+            meter.error = str(exc)
+        except OSError as exc:
+            meter.error = f"connection lost: {exc}"
+            result.error = meter.error
+            link.__exit__()
+            break
     result.seconds = time.monotonic() - started
     return result

@@ -172,9 +172,12 @@ def _relay_matches(link: Link, job: MeterJob, command: CommandJob) -> bool:
     return ("off" if state else "on") == command.kind.removeprefix("relay_")
 
 
-def _serve_meter(link: Link, job: MeterJob, meter) -> None:
+def serve_meter(link: Link, job: MeterJob, meter) -> None:
+    """The meter's commands, then its reading (unless ``job.read`` is off)."""
     for command in job.commands:
         meter.outcomes.append(execute_command(link, job, command))
+    if not job.read:
+        return
     raw = link.read_values(job)
     meter.values = {
         READING_NAMES[name]: value for name, value in raw.items() if name in READING_NAMES
@@ -184,4 +187,4 @@ def _serve_meter(link: Link, job: MeterJob, meter) -> None:
 
 def poll_bus(settings: LinkSettings, jobs: list[MeterJob]) -> BusResult:
     """Commands then readings for each meter of one bus, in turn."""
-    return common.poll_bus(Link(settings), jobs, _serve_meter, (modbus.ModbusCodecError,))
+    return common.poll_bus(Link(settings), jobs, serve_meter, (modbus.ModbusCodecError,))

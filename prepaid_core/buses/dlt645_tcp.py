@@ -240,16 +240,18 @@ def read_meter(link: Link, address: str) -> dict:
     return values
 
 
-def _serve_meter(link: Link, job: MeterJob, meter) -> None:
+def serve_meter(link: Link, job: MeterJob, meter) -> None:
+    """The meter's commands, then its reading (unless ``job.read`` is off)."""
     for command in job.commands:
         meter.outcomes.append(execute_command(link, job.address, command))
-    meter.values = read_meter(link, job.address)
+    if job.read:
+        meter.values = read_meter(link, job.address)
 
 
 def poll_bus(settings: LinkSettings, jobs: list[MeterJob]) -> BusResult:
     """Commands then readings for each meter of one bus, in turn.  Never raises for device
     errors: they are reported in the result."""
-    return common.poll_bus(Link(settings), jobs, _serve_meter, (DLT645Error,))
+    return common.poll_bus(Link(settings), jobs, serve_meter, (DLT645Error,))
 
 
 # === DL/T645-1997 === #
@@ -269,7 +271,7 @@ def read_meter_1997(link: Link, address: str) -> dict:
     return values
 
 
-def _serve_meter_1997(link: Link, job: MeterJob, meter) -> None:
+def serve_meter_1997(link: Link, job: MeterJob, meter) -> None:
     for command in job.commands:
         if command.kind == "time_sync":
             meter.outcomes.append(execute_command(link, job.address, command))
@@ -283,9 +285,10 @@ def _serve_meter_1997(link: Link, job: MeterJob, meter) -> None:
                     permanent=True,
                 )
             )
-    meter.values = read_meter_1997(link, job.address)
+    if job.read:
+        meter.values = read_meter_1997(link, job.address)
 
 
 def poll_bus_1997(settings: LinkSettings, jobs: list[MeterJob]) -> BusResult:
     """``poll_bus`` for a bus of DL/T645-1997 meters."""
-    return common.poll_bus(Link(settings), jobs, _serve_meter_1997, (DLT645Error,))
+    return common.poll_bus(Link(settings), jobs, serve_meter_1997, (DLT645Error,))

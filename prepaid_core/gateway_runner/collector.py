@@ -1,0 +1,393 @@
+"""The collector side of the gateway runner (G1, G3, G4): a TCP collector's buses held open.
+
+Odoo's scheduled action opens a connection per bus for each poll; on a big site the
+runner does the same work outside the Odoo workers, with the connections kept open:
+
+- one ``HeldBus`` per bus of the collector, each with its own thread and its own TCP
+  connection, reused from one poll to the next (reconnected when the collector closed
+  it); the buses work concurrently, the meters of one bus in turn; answer timeout,
+  retries and the read-back of relay commands (R8) are those of the bus drivers
+  (``prepaid_core.buses``, the same code Odoo's scheduled poll runs);
+- every ``command_interval`` seconds the runner fetches the gateway's pending commands
+  from the device API and runs them at once over the held connections (reading the relay
+  back), then acknowledges them; the fetch's answer tells when a poll is due (the
+  gateway's schedule in Odoo, or a reading asked for now) or when a scheduled poll of
+  Odoo still holds the buses (the runner waits);
+- a poll reads every meter (after its commands), pushes the readings in batches, then
+  reports the poll (meters that did not answer, collector reached or not): Odoo counts
+  the failures, marks meters and the collector lost after repeated ones and sets the next
+  poll one interval later.
+
+The runner's calls keep the gateway "served by runner" in Odoo: its scheduled poll skips
+the collector, so the two never poll the same bus.  A post the device API cannot take
+now stays in an outbox and is sent again, with the same message id, before anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from prepaid_core import buses
+from prepaid_core.buses.common import BusResult, CommandJob, LinkSettings, MeterJob
+from prepaid_core.gateway_runner.api import (
+    DeviceApiClient,
+    DeviceApiError,
+    DeviceApiUnavailable,
+    new_message_id,
+)
+
+__all__ = ["CollectorRunner", "CollectorSettings", "CollectorStats", "HeldBus"]
+
+_logger = logging.getLogger(__name__)
+
+#: relay commands: a confirmed one tells the meter's actual relay state
+RELAY_TARGET = {"relay_on": "on", "relay_off": "off"}
+
+
+@dataclass
+class CollectorSettings:
+    command_interval: float = 5.0  # seconds between command fetches (and heartbeats)
+    config_interval: float = 300.0  # seconds between refreshes of the meter list
+    batch_size: int = 1000  # readings per push
+    command_limit: int = 500
+    retry_wait: float = 2.0
+
+
+@dataclass
+class CollectorStats:
+    polls: int = 0
+    commands: int = 0
+    readings: int = 0
+    stored: int = 0
+    failed_meters: int = 0
+    connects: int = 0
+    api_failures: int = 0
+    last_poll_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list, repr=False)
+
+
+class HeldBus:
+    """One bus of the collector: its TCP connection, held between polls, and the thread
+    that talks over it (one request at a time, meters in turn)."""
+
+    def __init__(self, number: int, protocol: str, settings: LinkSettings):
+        self.number = number
+        self.protocol = protocol
+        self.settings = settings
+        self.driver = buses.DRIVERS[protocol]
+        self.link = None
+        self.connects = 0
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"bus-{settings.port}")
+
+    def __repr__(self):
+        return f"<HeldBus {self.number} {self.protocol} :{self.settings.port}>"
+
+    def submit(self, jobs: list[MeterJob]):
+        return self.executor.submit(self.serve, jobs)
+
+    def serve(self, jobs: list[MeterJob]) -> BusResult:
+        """Serve ``jobs`` over the held connection (bus thread); connect when needed."""
+        started = time.monotonic()
+        if self.link is not None and not _alive(self.link.sock):
+            self._close()  # closed by the collector while idle: reconnect
+        if self.link is None:
+            link = self.driver.link(self.settings)
+            try:
+                link.__enter__()
+            except OSError as exc:
+                s = self.settings
+                return BusResult(
+                    False,
+                    f"cannot connect to {s.host}:{s.port}: {exc}",
+                    seconds=time.monotonic() - started,
+                )
+            self.link = link
+            self.connects += 1
+        result = buses.serve_bus(self.protocol, self.link, jobs)
+        if result.error:  # connection lost (the link is closed): reconnect next time
+            self.link = None
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _close(self):
+        if self.link is not None:
+            self.link.__exit__()
+            self.link = None
+
+    def close(self):
+        self.executor.submit(self._close).result(30)
+        self.executor.shutdown(wait=True)
+
+
+def _alive(sock) -> bool:
+    """Whether an idle connection is still open (a closed one reads b"" at once); late
+    bytes of an earlier answer are left to the driver, which skips them."""
+    if sock is None:
+        return False
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        return sock.recv(1, socket.MSG_PEEK) != b""
+    except (BlockingIOError, InterruptedError):
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.settimeout(timeout)
+
+
+class CollectorRunner:
+    """Hold one collector's buses, run its commands, poll it on its schedule."""
+
+    def __init__(self, api: DeviceApiClient, settings: CollectorSettings | None = None):
+        self.api = api
+        self.settings = settings or CollectorSettings()
+        self.stats = CollectorStats()
+        self.buses: dict[tuple[int, str], HeldBus] = {}
+        #: address -> (bus key, the meter's job template)
+        self.meters: dict[str, tuple[tuple[int, str], MeterJob]] = {}
+        self.poll_interval = 30
+        self._outbox: list[tuple[str, dict, str]] = []
+        self._config_at = 0.0
+        self._stop = threading.Event()
+
+    # === CONFIGURATION === #
+    def load_config(self) -> None:
+        """The collector's buses and meters from Odoo (device API ``config``); buses no
+        longer there are closed, new ones opened at their first use."""
+        config = self.api.config()
+        collector = config.get("collector")
+        if collector is None:
+            raise ValueError(f"gateway {self.api.gateway_id} is not a TCP collector")
+        self.poll_interval = collector["poll_interval"]
+        wanted, meters = {}, {}
+        for bus in collector["buses"]:
+            if bus["protocol"] not in buses.DRIVERS:
+                _logger.warning("bus %s: no driver for %s", bus["number"], bus["protocol"])
+                continue
+            key = (bus["port"], bus["protocol"])
+            wanted[key] = LinkSettings(
+                host=collector["host"],
+                port=bus["port"],
+                timeout=collector["timeout"],
+                retries=collector["retries"],
+                password=collector["password"],
+                operator=collector["operator"],
+                utc_offset_minutes=collector["utc_offset_minutes"],
+            )
+            for position, meter in enumerate(bus["meters"]):
+                meters[meter["address"]] = (
+                    key,
+                    MeterJob(
+                        position,
+                        meter["address"],
+                        unit_id=meter.get("unit_id") or 0,
+                        register_map=meter.get("register_map") or "",
+                    ),
+                )
+        for key in list(self.buses):
+            if key not in wanted or self.buses[key].settings != wanted[key]:
+                self.buses.pop(key).close()
+        for key, link_settings in wanted.items():
+            if key not in self.buses:
+                number = next(b["number"] for b in collector["buses"] if b["port"] == key[0])
+                self.buses[key] = HeldBus(number, key[1], link_settings)
+        self.meters = meters
+        self._config_at = time.monotonic()
+
+    def close(self) -> None:
+        for bus in self.buses.values():
+            bus.close()
+        self.buses.clear()
+
+    # === LOOP === #
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        stop = stop or self._stop
+        try:
+            while not stop.is_set():
+                try:
+                    self.tick()
+                    wait = self.settings.command_interval
+                except (DeviceApiUnavailable, DeviceApiError) as exc:
+                    self.stats.api_failures += 1
+                    _logger.warning("%s; retrying in %ss", exc, self.settings.retry_wait)
+                    wait = self.settings.retry_wait
+                except Exception:
+                    # fetched commands not answered are sent again by Odoo after their
+                    # answer timeout (same id: a meter never runs one twice)
+                    _logger.exception("collector runner: unexpected error; retrying")
+                    wait = self.settings.retry_wait
+                stop.wait(wait)
+        finally:
+            self.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def tick(self) -> dict:
+        """One round: send what is waiting, fetch the commands, run them (with a poll of
+        every meter when one is due), post the results.  Returns what was done."""
+        self._flush()
+        if not self.meters or time.monotonic() - self._config_at > self.settings.config_interval:
+            self.load_config()
+        answer = self.api.post("commands/fetch", {"limit": self.settings.command_limit})
+        commands = answer.get("commands", [])
+        if answer.get("busy"):
+            # a scheduled poll of Odoo still holds the buses: hand the commands back
+            self._queue_acks(
+                [
+                    {
+                        "id": c["id"],
+                        "success": False,
+                        "delivered": False,
+                        "reason": "collector busy",
+                    }
+                    for c in commands
+                ]
+            )
+            self._flush()
+            return {"busy": True}
+        if any(c["address"] not in self.meters for c in commands):
+            self.load_config()  # a meter added since: its bus may be known now
+        poll = bool(answer.get("poll_due"))
+        done = self._run(commands, poll)
+        self._flush()
+        return done
+
+    def _run(self, commands: list[dict], poll: bool) -> dict:
+        acks, jobs = [], {}
+        for command in commands:
+            known = self.meters.get(command["address"])
+            if known is None:
+                acks.append(
+                    {
+                        "id": command["id"],
+                        "success": False,
+                        "permanent": True,
+                        "reason": "the meter is on no bus with a driver of this collector",
+                    }
+                )
+                continue
+            key, template = known
+            job = jobs.setdefault(template.address, _job(template, read=False))
+            job.commands.append(CommandJob(command["id"], command["kind"], command.get("payload")))
+        if poll:
+            for address, (_key, template) in self.meters.items():
+                jobs.setdefault(address, _job(template, read=True)).read = True
+        by_bus: dict[tuple[int, str], list[MeterJob]] = {}
+        for address, job in jobs.items():
+            by_bus.setdefault(self.meters[address][0], []).append(job)
+        started_at = time.time()
+        futures = {key: self.buses[key].submit(bus_jobs) for key, bus_jobs in by_bus.items()}
+        results = {key: future.result() for key, future in futures.items()}
+        kinds = {c["id"]: c["kind"] for c in commands}
+        readings, answered, failed, handled = [], [], [], set()
+        for key, result in results.items():
+            served = {m.address: m for m in result.meters}
+            for job in by_bus[key]:
+                meter = served.get(job.address)
+                for outcome in meter.outcomes if meter else ():
+                    handled.add(outcome.command_id)
+                    ack = {
+                        "id": outcome.command_id,
+                        "success": outcome.success,
+                        "reason": outcome.reason,
+                        "delivered": outcome.delivered,
+                        "permanent": outcome.permanent,
+                    }
+                    if outcome.success and kinds[outcome.command_id] in RELAY_TARGET:
+                        ack["relay_state"] = RELAY_TARGET[kinds[outcome.command_id]]
+                    acks.append(ack)
+                error = (meter.error if meter else result.error) or "meter not reached"
+                # commands that never went on the wire go back to the queue, no attempt used
+                acks.extend(
+                    {"id": c.command_id, "success": False, "delivered": False, "reason": error}
+                    for c in job.commands
+                    if c.command_id not in handled
+                )
+                if not job.read:
+                    continue
+                if meter is not None and meter.ok:
+                    answered.append(job.address)
+                    readings.append(_reading(meter))
+                elif meter is not None or not result.connected:
+                    failed.append({"address": job.address, "error": error})
+        self._queue_acks(acks)
+        self.stats.commands += len(commands)
+        done = {"commands": len(commands), "polled": poll}
+        if not poll:
+            return done
+        for start in range(0, len(readings), self.settings.batch_size):
+            batch = readings[start : start + self.settings.batch_size]
+            self._queue("push", {"readings": batch, "events": []})
+        seconds = max((r.seconds for r in results.values()), default=0.0)
+        errors = sorted({r.error for r in results.values() if r.error})
+        self._queue(
+            "runner/report",
+            {
+                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)),
+                "answered": answered,
+                "failed": failed,
+                "connected": any(r.connected for r in results.values()) if results else None,
+                "errors": errors,
+                "seconds": round(seconds, 3),
+                "stored": len(readings),
+            },
+        )
+        self.stats.polls += 1
+        self.stats.readings += len(readings)
+        self.stats.failed_meters += len(failed)
+        self.stats.last_poll_seconds = seconds
+        self.stats.connects = sum(bus.connects for bus in self.buses.values())
+        done.update(readings=len(readings), failed=len(failed), errors=errors)
+        return done
+
+    # === POSTING === #
+    def _queue_acks(self, acks: list[dict]) -> None:
+        if acks:
+            self._queue("commands/ack", {"acks": acks})
+
+    def _queue(self, endpoint: str, payload: dict) -> None:
+        """A post for the outbox, with its message id (a resend is recognised)."""
+        self._outbox.append((endpoint, payload, new_message_id(endpoint.replace("/", "-"))))
+
+    def _flush(self) -> None:
+        """Send the outbox in order; what Odoo cannot take now stays (same message id)."""
+        while self._outbox:
+            endpoint, payload, message_id = self._outbox[0]
+            try:
+                answer = self.api.post(endpoint, payload, message_id)
+            except DeviceApiError as exc:
+                if exc.status in (401, 403):
+                    raise  # wrong key: keep everything until it is fixed
+                # refused for good (malformed): retrying cannot help; say it, go on
+                _logger.error("device API refused %s: %s", endpoint, exc)
+                self.stats.errors.append(f"{endpoint}: {exc}")
+            else:
+                if endpoint == "push":
+                    self.stats.stored += answer.get("stored", 0)
+                    for item in answer.get("rejected", []):
+                        _logger.info("device API rejected a reading: %s", item)
+            self._outbox.pop(0)
+
+
+def _job(template: MeterJob, read: bool) -> MeterJob:
+    return MeterJob(
+        template.meter_id,
+        template.address,
+        unit_id=template.unit_id,
+        register_map=template.register_map,
+        read=read,
+    )
+
+
+def _reading(meter) -> dict:
+    values = meter.values
+    row = {"address": meter.address, "read_at": meter.read_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    row.update({key: values[key] for key in buses.POLLED_VALUES if key in values})
+    return row
