@@ -705,6 +705,23 @@ class PricedInterval(NamedTuple):
 _new_line = tuple.__new__  # NamedTuple instances without the keyword-parsing __new__
 
 
+class RunInterval(NamedTuple):
+    """One interval of :meth:`CompiledTariff.price_run`: a :class:`PricedInterval` without
+    the state after it (only the run's last state is built)."""
+
+    lines: tuple[CostLine, ...]
+    amount: Decimal  # sum of the lines' amounts, 4 decimals
+    closed_cycles: tuple[CycleState, ...]  # cycles that ended inside this interval
+
+
+class PricedRun(NamedTuple):
+    """Result of :meth:`CompiledTariff.price_run`."""
+
+    intervals: tuple[RunInterval, ...]  # one per interval priced, in order
+    amount: Decimal  # sum of the intervals' amounts, 4 decimals
+    state: CycleState | None  # the state after the last interval (to store)
+
+
 # === COMPILED TARIFF === #
 
 
@@ -983,6 +1000,210 @@ class CompiledTariff:
             raise PrecisionError(
                 "The consumption or the prices have too many digits to be charged exactly."
             ) from None
+
+    def price_run(
+        self,
+        state: CycleState | None,
+        intervals,
+        split_unpriced: bool = False,
+    ) -> PricedRun:
+        """Price a meter's consecutive intervals in one call (the deductions, B3).
+
+        :param state: the meter's state before the first interval (``None``: a new cycle
+            is started at the first interval's start).
+        :param intervals: ``(start, end, consumption)`` of each interval, in time order,
+            as :meth:`price_interval` takes them.
+        :param split_unpriced: registers with consumption in a band that the version in
+            force does not price (a meter with a sharp register on a peak/valley tariff)
+            are priced as their total split by time, instead of raising
+            :class:`UnknownBandError`.
+
+        The same lines, amounts and closed cycles as calling :meth:`price_interval` for
+        each interval in turn with the state of the previous one, and the same last state
+        (``tests/pure/test_tariff_run.py``); faster from two intervals on: the exact decimal
+        context is entered once, the state is copied once and updated in place, only the
+        last state is built, and the cycle and version window, its ladder step and prices
+        are looked up once for as long as the intervals stay in them. An error in any
+        interval raises and prices nothing (the state given is left as it was).
+        """
+        if intervals.__class__ is not list and intervals.__class__ is not tuple:
+            intervals = list(intervals)  # (an iterator could not be priced again below)
+        if len(intervals) == 1:  # one interval: the one-interval path, as cheap
+            start, end, consumption = intervals[0]
+            try:
+                result = self.price_interval(state, start, end, consumption)
+            except UnknownBandError:
+                if not split_unpriced or consumption.__class__ is Decimal:
+                    raise
+                result = self.price_interval(state, start, end, _register_total(consumption))
+            return _new_line(
+                PricedRun,
+                (
+                    (_new_line(RunInterval, (result.lines, result.amount, result.closed_cycles)),),
+                    result.amount,
+                    result.state,
+                ),
+            )
+        try:
+            return _run_exact(_price_run, self, state, intervals, split_unpriced)
+        except RuntimeError:  # the Context is in use; (or an error of _run: raised again)
+            saved = _getcontext()
+            _setcontext(_EXACT)
+            try:
+                return self._run(state, intervals, split_unpriced)
+            finally:
+                _setcontext(saved)
+
+    def _run(self, state, intervals, split_unpriced) -> PricedRun:
+        """:meth:`price_run` in the exact decimal context.
+
+        The common interval (the inline case of :meth:`_price`: inside the window of one
+        cycle and one version, one band, one ladder step, nothing charged after its start)
+        is charged here, into a book of the run's own; any other goes through :meth:`_price`
+        with the state so far, and the run goes on from the state it returns.
+        """
+        if not intervals:
+            return _new_line(PricedRun, ((), ZERO_MONEY, state))
+        if state is None:
+            state = self.new_state(intervals[0][0])
+        cycle_start, cycle_end, total, charged, book, until = state
+        charged_before = charged
+        book = dict(book)  # the run's own: changed in place, handed out in the last state
+        results = []
+        append = results.append
+        closed = False
+        window = None  # the window (cycle, version) that the locals below come from
+        lo = hi = first = last = limit = None
+        version = limits = tables = table = code = single = prices = None
+        fits = stale = True  # stale: fits, step, limit and table to compute from the state
+        try:
+            for start, end, consumption in intervals:
+                if self._window is not window:  # the cycle or version changed
+                    window = self._window
+                    lo, hi, version, first, last = window
+                    limits = version.limits
+                    tables = version.table
+                    code = version.code
+                    single = version.single_band
+                    prices = version.prices
+                    stale = True
+                if stale:
+                    fits = (cycle_start is lo or cycle_start == lo) and (
+                        cycle_end is hi or cycle_end == hi
+                    )
+                    step = _bisect_right(limits, total)
+                    limit = limits[step]
+                    table = tables[step]
+                    stale = False
+                band = None  # the one band of an inline interval; None: _price prices it
+                try:
+                    inline = (
+                        fits
+                        and first <= start <= end <= last
+                        and start < last
+                        and (until is None or until <= start)
+                    )
+                except TypeError:  # an aware time: _price converts it
+                    inline = False
+                if inline:
+                    kind = consumption.__class__
+                    if kind is Decimal:
+                        q = added = consumption
+                        if q.is_finite() and not q.is_signed():
+                            band = single
+                            if band is None:
+                                period = version.period
+                                if not period[0] <= start < period[1]:
+                                    period = version.period_at(start)
+                                if end <= period[1]:  # else several periods: a split
+                                    band = period[2]
+                    elif kind is dict:
+                        q = None
+                        for name, value in consumption.items():
+                            if not value:
+                                if name not in _BAND_RANK:
+                                    q = None  # (an unknown band: _price says so)
+                                    break
+                                continue
+                            if (
+                                q is not None
+                                or value.__class__ is not Decimal
+                                or not value.is_finite()
+                                or value.is_signed()
+                            ):
+                                q = None  # several bands, or a value for _price to check
+                                break
+                            if single:
+                                band = single
+                            elif name in prices:
+                                band = name
+                            else:
+                                break  # a band the version does not price
+                            q = value
+                        else:
+                            if q is None:  # no consumption at all (band: any but None)
+                                band = single or FLAT
+                                q = added = ZERO
+                            else:
+                                added = ZERO + q
+                        if q is None:
+                            band = None
+                if band is not None:
+                    if not q:
+                        total = total + added
+                        charged = charged + ZERO_MONEY
+                        until = end
+                        append(_new_line(RunInterval, ((), ZERO_MONEY, ())))
+                        continue
+                    new_total = total + added
+                    if not new_total > limit:
+                        price, key, number = table[band]
+                        previous = book.get(key)
+                        if previous is None:
+                            cost = q * price
+                            amount = paid = _to_money(cost, MONEY_QUANTUM)
+                            book[key] = (q, cost, paid)
+                        else:
+                            cost = previous[1] + q * price
+                            paid = _to_money(cost, MONEY_QUANTUM)
+                            amount = paid - previous[2]
+                            book[key] = (previous[0] + q, cost, paid)
+                        line = _new_line(CostLine, (band, number, q, price, amount, code, lo))
+                        if not amount:  # (the sign of 0, as price_interval gives it)
+                            amount = ZERO_MONEY + amount
+                        charged = charged + amount
+                        total = new_total
+                        until = end
+                        append(_new_line(RunInterval, ((line,), amount, ())))
+                        if new_total == limit:  # the next step begins
+                            stale = True
+                        continue
+                # anything else: the one-interval path, from the state so far
+                state = _new_line(CycleState, (cycle_start, cycle_end, total, charged, book, until))
+                try:
+                    result = _price(self, state, start, end, consumption)
+                except UnknownBandError:
+                    if not split_unpriced or consumption.__class__ is Decimal:
+                        raise
+                    result = _price(self, state, start, end, _register_total(consumption))
+                append(_new_line(RunInterval, (result.lines, result.amount, result.closed_cycles)))
+                if result.closed_cycles:
+                    closed = True
+                # its book is a new dict (every pricing path copies it): the run's own
+                cycle_start, cycle_end, total, charged, book, until = result.state
+                stale = True
+            state = _new_line(CycleState, (cycle_start, cycle_end, total, charged, book, until))
+        except (decimal.Inexact, decimal.Overflow):
+            raise PrecisionError(
+                "The consumption or the prices have too many digits to be charged exactly."
+            ) from None
+        if closed:
+            amount = ZERO_MONEY
+            for result in results:
+                amount += result.amount
+        else:  # the same: every interval added a 4-decimal amount to charged
+            amount = charged - charged_before
+        return _new_line(PricedRun, (tuple(results), amount, state))
 
     def _fast_window(self, state, start, end) -> bool:
         """Point the window of :meth:`price_interval` at the cycle and version in force at
@@ -1264,6 +1485,7 @@ class CompiledTariff:
 
 
 _price = CompiledTariff._price
+_price_run = CompiledTariff._run
 
 
 # === MODULE-LEVEL API === #
@@ -1307,6 +1529,15 @@ def _missing_band(band: str, version: _Version):
         f"The reading has consumption in the {BAND_LABELS[band]} band, which tariff version "
         f"{version.code} does not price."
     )
+
+
+def _register_total(registers: Mapping) -> Decimal:
+    """The total of time-of-use registers (to split by time when they cannot be priced)."""
+    total = ZERO
+    for value in registers.values():
+        if value:
+            total += value
+    return total
 
 
 def _check_quantity(q, band: str | None) -> Decimal:
