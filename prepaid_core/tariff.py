@@ -1020,30 +1020,29 @@ class CompiledTariff:
 
         The same lines, amounts and closed cycles as calling :meth:`price_interval` for
         each interval in turn with the state of the previous one, and the same last state
-        (``tests/pure/test_tariff_run.py``); faster from two intervals on: the exact decimal
-        context is entered once, the state is copied once and updated in place, only the
-        last state is built, and the cycle and version window, its ladder step and prices
-        are looked up once for as long as the intervals stay in them. An error in any
-        interval raises and prices nothing (the state given is left as it was).
+        (``tests/pure/test_tariff_run.py``). Faster from two intervals on (one interval
+        is priced by the one-interval path): the exact decimal context is entered once,
+        the state is copied once and updated in place, only the last state is built, and
+        the cycle and version window, its ladder step and prices are looked up once for as
+        long as the intervals stay in them. An error in any interval raises and prices
+        nothing (the state given is left as it was).
         """
         if intervals.__class__ is not list and intervals.__class__ is not tuple:
             intervals = list(intervals)  # (an iterator could not be priced again below)
-        if len(intervals) == 1:  # one interval: the one-interval path, as cheap
+        if len(intervals) == 1:  # the most common run: priced by the one-interval path
             start, end, consumption = intervals[0]
             try:
-                result = self.price_interval(state, start, end, consumption)
+                result = _run_exact(_price, self, state, start, end, consumption)
+            except RuntimeError:  # the Context is in use: priced below
+                result = None
             except UnknownBandError:
                 if not split_unpriced or consumption.__class__ is Decimal:
                     raise
                 result = self.price_interval(state, start, end, _register_total(consumption))
-            return _new_line(
-                PricedRun,
-                (
-                    (_new_line(RunInterval, (result.lines, result.amount, result.closed_cycles)),),
-                    result.amount,
-                    result.state,
-                ),
-            )
+            if result is not None:
+                amount = result.amount
+                one = _new_line(RunInterval, (result.lines, amount, result.closed_cycles))
+                return _new_line(PricedRun, ((one,), amount, result.state))
         try:
             return _run_exact(_price_run, self, state, intervals, split_unpriced)
         except RuntimeError:  # the Context is in use; (or an error of _run: raised again)
@@ -1062,8 +1061,20 @@ class CompiledTariff:
         is charged here, into a book of the run's own; any other goes through :meth:`_price`
         with the state so far, and the run goes on from the state it returns.
         """
-        if not intervals:
-            return _new_line(PricedRun, ((), ZERO_MONEY, state))
+        if len(intervals) < 2:
+            if not intervals:
+                return _new_line(PricedRun, ((), ZERO_MONEY, state))
+            # one interval (the most common run): the one-interval path, as cheap
+            start, end, consumption = intervals[0]
+            try:
+                result = _price(self, state, start, end, consumption)
+            except UnknownBandError:
+                if not split_unpriced or consumption.__class__ is Decimal:
+                    raise
+                result = _price(self, state, start, end, _register_total(consumption))
+            amount = result.amount
+            one = _new_line(RunInterval, (result.lines, amount, result.closed_cycles))
+            return _new_line(PricedRun, ((one,), amount, result.state))
         if state is None:
             state = self.new_state(intervals[0][0])
         cycle_start, cycle_end, total, charged, book, until = state
