@@ -62,12 +62,22 @@ cycles that ended inside the interval (for monthly/annual consumption reports). 
 meter moves to another tariff, pass its state on if both tariffs settle on the same cycle
 (accumulation continues), otherwise start the new tariff with ``state=None``.
 
+A meter's new readings are priced in one call (what the deductions do)::
+
+    run = compiled.price_run(state, [(start, end, consumption), ...])
+    # run.intervals -> (lines, amount, closed_cycles) per interval, run.state -> store
+
+which gives exactly what ``price_interval`` gives for each interval in turn
+(``tests/pure/test_tariff_run.py``), faster from two intervals on.
+
 Speed (``benchmarks/bench_tariff_alarm.py``): the common interval -- one settlement cycle
 and one version (the "window" of the previous call), one band or two time-of-use periods,
 one ladder step -- is priced inline, in the exact decimal context entered through a
 ``contextvars.Context`` (two ``setcontext()`` calls cost more than the rest of such an
 interval); everything else goes to the general path, which cuts the interval by time. Both
-give the same result (``tests/pure/test_tariff_fast_paths.py``).
+give the same result (``tests/pure/test_tariff_fast_paths.py``). ``price_run`` enters that
+context once per run, copies the state once and keeps the window, ladder step and prices
+of the run in local variables while its intervals stay in them.
 
 Times are the tariff's wall-clock time: naive datetimes are taken as local time of the
 tariff; aware ones are converted to ``Tariff.timezone``. Durations are wall-clock durations:
