@@ -1094,7 +1094,7 @@ class CompiledTariff:
         append = results.append
         closed = False
         window = None  # the window (cycle, version) that the locals below come from
-        lo = hi = first = last = limit = None
+        lo = hi = first = last = floor = limit = period = None
         version = limits = tables = table = code = single = prices = None
         fits = stale = True  # stale: fits, step, limit and table to compute from the state
         try:
@@ -1107,23 +1107,23 @@ class CompiledTariff:
                     code = version.code
                     single = version.single_band
                     prices = version.prices
+                    period = version.period  # (the run's own from now on)
                     stale = True
                 if stale:
                     fits = (cycle_start is lo or cycle_start == lo) and (
                         cycle_end is hi or cycle_end == hi
                     )
+                    try:  # an interval starts at floor or later: in the window, not charged
+                        floor = first if until is None or until < first else until
+                    except TypeError:  # (an aware time: _price converts it)
+                        floor = None
                     step = _bisect_right(limits, total)
                     limit = limits[step]
                     table = tables[step]
                     stale = False
                 band = None  # the one band of an inline interval; None: _price prices it
                 try:
-                    inline = (
-                        fits
-                        and first <= start <= end <= last
-                        and start < last
-                        and (until is None or until <= start)
-                    )
+                    inline = fits and floor <= start <= end <= last and start < last
                 except TypeError:  # an aware time: _price converts it
                     inline = False
                 if inline:
@@ -1133,7 +1133,6 @@ class CompiledTariff:
                         if q.is_finite() and not q.is_signed():
                             band = single
                             if band is None:
-                                period = version.period
                                 if not period[0] <= start < period[1]:
                                     period = version.period_at(start)
                                 if end <= period[1]:  # else several periods: a split
@@ -1173,7 +1172,7 @@ class CompiledTariff:
                     if not q:
                         total = total + added
                         charged = charged + ZERO_MONEY
-                        until = end
+                        until = floor = end
                         append(_new_line(RunInterval, ((), ZERO_MONEY, ())))
                         continue
                     new_total = total + added
@@ -1194,7 +1193,7 @@ class CompiledTariff:
                             amount = ZERO_MONEY + amount
                         charged = charged + amount
                         total = new_total
-                        until = end
+                        until = floor = end
                         append(_new_line(RunInterval, ((line,), amount, ())))
                         if new_total == limit:  # the next step begins
                             stale = True
