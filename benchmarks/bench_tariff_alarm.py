@@ -1,16 +1,26 @@
 """Benchmark of the pure tariff engine (B1/B3) and alarm state machine (B8).
 
 Prices N intervals on an 8-step ladder x 4-band time-of-use tariff the way the billing
-scheduled action does: many meters, one state per meter, readings every 30 minutes, each
-run of the action pricing the new reading of every meter. Then runs the alarm state
-machine as often. Prints intervals/s and evaluations/s (wall clock and CPU time of this
-process, so that a busy machine can be told apart from a slow engine).
+scheduled action does (``prepaid.account._deduct_batch``): many meters, one state per meter,
+and each run of the action pricing the new readings of every meter with one
+``CompiledTariff.price_run`` call per meter. Then runs the alarm state machine as often.
+Prints intervals/s and evaluations/s (wall clock and CPU time of this process, so that a busy
+machine can be told apart from a slow engine).
 
     python benchmarks/bench_tariff_alarm.py [--intervals N] [--meters M] [--budget S]
+                                            [--shapes 30x1,1x15] [--scenarios ...]
+
+Shapes, ``<minutes between readings>x<new readings per meter in one run of the action>``
+(the action runs every 15 minutes):
+  30x1   collectors polled every 30 minutes (the default): one new reading per meter
+  1x15   readings every minute (4G meters, or collectors polled every minute): 15 per meter
+  30x48  a day of readings at once (after an outage of the gateway or of the server)
+For comparison in the same run, ``price_interval`` one interval per call (how the action
+priced before ``price_run``) on the first shape.
 
 Each measure stops early (and says so) once it has run ``--budget`` seconds of wall clock
-(default 25), so that the whole run stays under 2 minutes even on a loaded machine; the
-rates are then those of the intervals actually priced. The run ends with one line per
+(default 20), so that the whole run stays within a few minutes even on a loaded machine;
+the rates are then those of the intervals actually priced. The run ends with one line per
 measure, ``<measure>: <N> per s (wall), <M> per s (CPU)``.
 
 Scenarios:
@@ -63,13 +73,15 @@ def build_tariff() -> tariff.CompiledTariff:
     return tariff.Tariff("Benchmark 8 steps x 4 bands", (version,)).compile()
 
 
-def workload(compiled, rounds, scenario):
+def workload(compiled, rounds, scenario, minutes=30):
     """Per round: (start, end, [inputs for meters, cycled])."""
-    pool = [Decimal(n).scaleb(-3) for n in (53, 91, 120, 177, 240, 305, 388, 412)]
+    per_30_min = (53, 91, 120, 177, 240, 305, 388, 412)  # Wh
+    pool = [Decimal(max(1, n * minutes // 30)).scaleb(-3) for n in per_30_min]
+    step = timedelta(minutes=minutes)
     out = []
     for r in range(rounds):
-        start = START + STEP * r
-        end = start + STEP
+        start = START + step * r
+        end = start + step
         if scenario == "total":
             inputs = pool
         elif scenario == "worst":
@@ -95,17 +107,23 @@ def timed(function):
     return result, clock.perf_counter() - wall, clock.process_time() - cpu
 
 
-def bench_pricing(compiled, meters, rounds, scenario, budget=float("inf")):
-    work = workload(compiled, rounds, scenario)
+def bench_pricing(compiled, meters, rounds, scenario, shape=(30, 1), budget=float("inf")):
+    """``shape``: (minutes between readings, readings per meter and call); readings per
+    call ``None``: ``price_interval`` for each interval (the comparison)."""
+    minutes, run = shape
+    work = workload(compiled, rounds, scenario, minutes)
+    groups = [work[i : i + (run or 1)] for i in range(0, len(work), run or 1)]
     states = [None] * meters
     price = compiled.price_interval
+    price_run = compiled.price_run
     done = 0
 
-    def run():
+    def run_intervals():
         nonlocal done
         charged = Decimal(0)
         deadline = clock.perf_counter() + budget
-        for start, end, inputs in work:
+        for group in groups:
+            start, end, inputs = group[0]
             size = len(inputs)
             for m in range(meters):
                 result = price(states[m], start, end, inputs[m % size])
@@ -116,7 +134,24 @@ def bench_pricing(compiled, meters, rounds, scenario, budget=float("inf")):
                 break
         return charged
 
-    charged, wall, cpu = timed(run)
+    def run_runs():
+        nonlocal done
+        charged = Decimal(0)
+        deadline = clock.perf_counter() + budget
+        for group in groups:
+            size = len(group[0][2])
+            # each meter's new readings (meters cycle over ``size`` consumption profiles)
+            runs = [[(start, end, inputs[k]) for start, end, inputs in group] for k in range(size)]
+            for m in range(meters):
+                result = price_run(states[m], runs[m % size])
+                states[m] = result.state
+                charged += result.amount
+            done += len(group)
+            if clock.perf_counter() > deadline:
+                break
+        return charged
+
+    charged, wall, cpu = timed(run_runs if run else run_intervals)
     return meters * done, wall, cpu, charged, done < rounds
 
 
@@ -161,28 +196,40 @@ def main(argv=None) -> int:
     parser.add_argument("--meters", type=int, default=1000)
     parser.add_argument("--scenarios", default="registers,total,worst")
     parser.add_argument(
-        "--budget", type=float, default=25.0, help="seconds of wall clock per measure at most"
+        "--shapes",
+        default="30x1,1x15,30x48",
+        help="<minutes between readings>x<readings per meter and call>, comma-separated",
+    )
+    parser.add_argument(
+        "--budget", type=float, default=20.0, help="seconds of wall clock per measure at most"
     )
     args = parser.parse_args(argv)
     meters = max(1, min(args.meters, args.intervals))
     rounds = max(1, args.intervals // meters)
+    shapes = [tuple(int(v) for v in shape.split("x")) for shape in args.shapes.split(",")]
     compiled = build_tariff()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), load {_load()}")
-    print(f"{meters} meters x {rounds} readings of 30 min; 8-step ladder x 4-band TOU tariff")
+    print(f"{meters} meters x {rounds} readings; 8-step ladder x 4-band TOU tariff")
     summary = []
     for scenario in args.scenarios.split(","):
-        count, wall, cpu, charged, cut = bench_pricing(
-            compiled, meters, rounds, scenario, args.budget
-        )
-        print(
-            f"price_interval [{scenario:9s}] {count:>9,d} intervals in {wall:6.2f} s: "
-            f"{count / wall:>9,.0f} intervals/s wall, {count / cpu:>9,.0f}/s CPU "
-            f"(charged {charged}{_stopped(cut, args.budget)})"
-        )
-        summary.append((f"price_interval {scenario}", count, wall, cpu))
+        for minutes, run in [(shapes[0][0], None), *shapes]:
+            count, wall, cpu, charged, cut = bench_pricing(
+                compiled, meters, rounds, scenario, (minutes, run), args.budget
+            )
+            measure = (
+                f"price_run {scenario} {minutes}x{run}"
+                if run
+                else f"price_interval {scenario} {minutes}x1"
+            )
+            print(
+                f"{measure:28s} {count:>9,d} intervals in {wall:6.2f} s: "
+                f"{count / wall:>9,.0f} intervals/s wall, {count / cpu:>9,.0f}/s CPU "
+                f"(charged {charged}{_stopped(cut, args.budget)})"
+            )
+            summary.append((measure, count, wall, cpu))
     count, wall, cpu, notices, cut = bench_alarm(meters, rounds, args.budget)
     print(
-        f"alarm.evaluate               {count:>9,d} evaluations in {wall:6.2f} s: "
+        f"{'alarm.evaluate':28s} {count:>9,d} evaluations in {wall:6.2f} s: "
         f"{count / wall:>9,.0f} evaluations/s wall, {count / cpu:>9,.0f}/s CPU "
         f"({notices} notices{_stopped(cut, args.budget)})"
     )

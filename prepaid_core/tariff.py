@@ -62,12 +62,22 @@ cycles that ended inside the interval (for monthly/annual consumption reports). 
 meter moves to another tariff, pass its state on if both tariffs settle on the same cycle
 (accumulation continues), otherwise start the new tariff with ``state=None``.
 
+A meter's new readings are priced in one call (what the deductions do)::
+
+    run = compiled.price_run(state, [(start, end, consumption), ...])
+    # run.intervals -> (lines, amount, closed_cycles) per interval, run.state -> store
+
+which gives exactly what ``price_interval`` gives for each interval in turn
+(``tests/pure/test_tariff_run.py``), faster from two intervals on.
+
 Speed (``benchmarks/bench_tariff_alarm.py``): the common interval -- one settlement cycle
 and one version (the "window" of the previous call), one band or two time-of-use periods,
 one ladder step -- is priced inline, in the exact decimal context entered through a
 ``contextvars.Context`` (two ``setcontext()`` calls cost more than the rest of such an
 interval); everything else goes to the general path, which cuts the interval by time. Both
-give the same result (``tests/pure/test_tariff_fast_paths.py``).
+give the same result (``tests/pure/test_tariff_fast_paths.py``). ``price_run`` enters that
+context once per run, copies the state once and keeps the window, ladder step and prices
+of the run in local variables while its intervals stay in them.
 
 Times are the tariff's wall-clock time: naive datetimes are taken as local time of the
 tariff; aware ones are converted to ``Tariff.timezone``. Durations are wall-clock durations:
@@ -705,6 +715,23 @@ class PricedInterval(NamedTuple):
 _new_line = tuple.__new__  # NamedTuple instances without the keyword-parsing __new__
 
 
+class RunInterval(NamedTuple):
+    """One interval of :meth:`CompiledTariff.price_run`: a :class:`PricedInterval` without
+    the state after it (only the run's last state is built)."""
+
+    lines: tuple[CostLine, ...]
+    amount: Decimal  # sum of the lines' amounts, 4 decimals
+    closed_cycles: tuple[CycleState, ...]  # cycles that ended inside this interval
+
+
+class PricedRun(NamedTuple):
+    """Result of :meth:`CompiledTariff.price_run`."""
+
+    intervals: tuple[RunInterval, ...]  # one per interval priced, in order
+    amount: Decimal  # sum of the intervals' amounts, 4 decimals
+    state: CycleState | None  # the state after the last interval (to store)
+
+
 # === COMPILED TARIFF === #
 
 
@@ -983,6 +1010,220 @@ class CompiledTariff:
             raise PrecisionError(
                 "The consumption or the prices have too many digits to be charged exactly."
             ) from None
+
+    def price_run(
+        self,
+        state: CycleState | None,
+        intervals,
+        split_unpriced: bool = False,
+    ) -> PricedRun:
+        """Price a meter's consecutive intervals in one call (the deductions, B3).
+
+        :param state: the meter's state before the first interval (``None``: a new cycle
+            is started at the first interval's start).
+        :param intervals: ``(start, end, consumption)`` of each interval, in time order,
+            as :meth:`price_interval` takes them.
+        :param split_unpriced: registers with consumption in a band that the version in
+            force does not price (a meter with a sharp register on a peak/valley tariff)
+            are priced as their total split by time, instead of raising
+            :class:`UnknownBandError`.
+
+        The same lines, amounts and closed cycles as calling :meth:`price_interval` for
+        each interval in turn with the state of the previous one, and the same last state
+        (``tests/pure/test_tariff_run.py``). Faster from two intervals on (one interval
+        is priced by the one-interval path): the exact decimal context is entered once,
+        the state is copied once and updated in place, only the last state is built, and
+        the cycle and version window, its ladder step and prices are looked up once for as
+        long as the intervals stay in them. An error in any interval raises and prices
+        nothing (the state given is left as it was).
+        """
+        if intervals.__class__ is not list and intervals.__class__ is not tuple:
+            intervals = list(intervals)  # (an iterator could not be priced again below)
+        if len(intervals) == 1:  # the most common run: priced by the one-interval path
+            start, end, consumption = intervals[0]
+            try:
+                result = _run_exact(_price, self, state, start, end, consumption)
+            except RuntimeError:  # the Context is in use: priced below
+                result = None
+            except UnknownBandError:
+                if not split_unpriced or consumption.__class__ is Decimal:
+                    raise
+                result = self.price_interval(state, start, end, _register_total(consumption))
+            if result is not None:
+                amount = result.amount
+                one = _new_line(RunInterval, (result.lines, amount, result.closed_cycles))
+                return _new_line(PricedRun, ((one,), amount, result.state))
+        try:
+            return _run_exact(_price_run, self, state, intervals, split_unpriced)
+        except RuntimeError:  # the Context is in use; (or an error of _run: raised again)
+            saved = _getcontext()
+            _setcontext(_EXACT)
+            try:
+                return self._run(state, intervals, split_unpriced)
+            finally:
+                _setcontext(saved)
+
+    def _run(self, state, intervals, split_unpriced) -> PricedRun:
+        """:meth:`price_run` in the exact decimal context.
+
+        The common interval (the inline case of :meth:`_price`: inside the window of one
+        cycle and one version, one band, one ladder step, nothing charged after its start)
+        is charged here, into a book of the run's own; any other goes through :meth:`_price`
+        with the state so far, and the run goes on from the state it returns.
+        """
+        if len(intervals) < 2:
+            if not intervals:
+                return _new_line(PricedRun, ((), ZERO_MONEY, state))
+            # one interval (the most common run): the one-interval path, as cheap
+            start, end, consumption = intervals[0]
+            try:
+                result = _price(self, state, start, end, consumption)
+            except UnknownBandError:
+                if not split_unpriced or consumption.__class__ is Decimal:
+                    raise
+                result = _price(self, state, start, end, _register_total(consumption))
+            amount = result.amount
+            one = _new_line(RunInterval, (result.lines, amount, result.closed_cycles))
+            return _new_line(PricedRun, ((one,), amount, result.state))
+        if state is None:
+            state = self.new_state(intervals[0][0])
+        cycle_start, cycle_end, total, charged, book, until = state
+        charged_before = charged
+        book = dict(book)  # the run's own: changed in place, handed out in the last state
+        results = []
+        append = results.append
+        closed = False
+        window = None  # the window (cycle, version) that the locals below come from
+        lo = hi = first = last = floor = limit = period = None
+        version = limits = tables = table = code = single = prices = None
+        fits = stale = True  # stale: fits, step, limit and table to compute from the state
+        try:
+            for start, end, consumption in intervals:
+                if self._window is not window:  # the cycle or version changed
+                    window = self._window
+                    lo, hi, version, first, last = window
+                    limits = version.limits
+                    tables = version.table
+                    code = version.code
+                    single = version.single_band
+                    prices = version.prices
+                    period = version.period  # (the run's own from now on)
+                    stale = True
+                if stale:
+                    fits = (cycle_start is lo or cycle_start == lo) and (
+                        cycle_end is hi or cycle_end == hi
+                    )
+                    try:  # an interval starts at floor or later: in the window, not charged
+                        floor = first if until is None or until < first else until
+                    except TypeError:  # (an aware time: _price converts it)
+                        floor = None
+                    step = _bisect_right(limits, total)
+                    limit = limits[step]
+                    table = tables[step]
+                    stale = False
+                band = None  # the one band of an inline interval; None: _price prices it
+                try:
+                    inline = fits and floor <= start <= end <= last and start < last
+                except TypeError:  # an aware time: _price converts it
+                    inline = False
+                if inline:
+                    kind = consumption.__class__
+                    if kind is Decimal:
+                        q = added = consumption
+                        if q.is_finite() and not q.is_signed():
+                            band = single
+                            if band is None:
+                                if not period[0] <= start < period[1]:
+                                    period = version.period_at(start)
+                                if end <= period[1]:  # else several periods: a split
+                                    band = period[2]
+                    elif kind is dict:
+                        q = None
+                        for name, value in consumption.items():
+                            if not value:
+                                if name not in _BAND_RANK:
+                                    q = None  # (an unknown band: _price says so)
+                                    break
+                                continue
+                            if (
+                                q is not None
+                                or value.__class__ is not Decimal
+                                or not value.is_finite()
+                                or value.is_signed()
+                            ):
+                                q = None  # several bands, or a value for _price to check
+                                break
+                            if single:
+                                band = single
+                            elif name in prices:
+                                band = name
+                            else:
+                                break  # a band the version does not price
+                            q = value
+                        else:
+                            if q is None:  # no consumption at all (band: any but None)
+                                band = single or FLAT
+                                q = added = ZERO
+                            else:
+                                added = ZERO + q
+                        if q is None:
+                            band = None
+                if band is not None:
+                    if not q:
+                        total = total + added
+                        charged = charged + ZERO_MONEY
+                        until = floor = end
+                        append(_new_line(RunInterval, ((), ZERO_MONEY, ())))
+                        continue
+                    new_total = total + added
+                    if not new_total > limit:
+                        price, key, number = table[band]
+                        previous = book.get(key)
+                        if previous is None:
+                            cost = q * price
+                            amount = paid = _to_money(cost, MONEY_QUANTUM)
+                            book[key] = (q, cost, paid)
+                        else:
+                            cost = previous[1] + q * price
+                            paid = _to_money(cost, MONEY_QUANTUM)
+                            amount = paid - previous[2]
+                            book[key] = (previous[0] + q, cost, paid)
+                        line = _new_line(CostLine, (band, number, q, price, amount, code, lo))
+                        if not amount:  # (the sign of 0, as price_interval gives it)
+                            amount = ZERO_MONEY + amount
+                        charged = charged + amount
+                        total = new_total
+                        until = floor = end
+                        append(_new_line(RunInterval, ((line,), amount, ())))
+                        if new_total == limit:  # the next step begins
+                            stale = True
+                        continue
+                # anything else: the one-interval path, from the state so far
+                state = _new_line(CycleState, (cycle_start, cycle_end, total, charged, book, until))
+                try:
+                    result = _price(self, state, start, end, consumption)
+                except UnknownBandError:
+                    if not split_unpriced or consumption.__class__ is Decimal:
+                        raise
+                    result = _price(self, state, start, end, _register_total(consumption))
+                append(_new_line(RunInterval, (result.lines, result.amount, result.closed_cycles)))
+                if result.closed_cycles:
+                    closed = True
+                # its book is a new dict (every pricing path copies it): the run's own
+                cycle_start, cycle_end, total, charged, book, until = result.state
+                stale = True
+            state = _new_line(CycleState, (cycle_start, cycle_end, total, charged, book, until))
+        except (decimal.Inexact, decimal.Overflow):
+            raise PrecisionError(
+                "The consumption or the prices have too many digits to be charged exactly."
+            ) from None
+        if closed:
+            amount = ZERO_MONEY
+            for result in results:
+                amount += result.amount
+        else:  # the same: every interval added a 4-decimal amount to charged
+            amount = charged - charged_before
+        return _new_line(PricedRun, (tuple(results), amount, state))
 
     def _fast_window(self, state, start, end) -> bool:
         """Point the window of :meth:`price_interval` at the cycle and version in force at
@@ -1264,6 +1505,7 @@ class CompiledTariff:
 
 
 _price = CompiledTariff._price
+_price_run = CompiledTariff._run
 
 
 # === MODULE-LEVEL API === #
@@ -1307,6 +1549,15 @@ def _missing_band(band: str, version: _Version):
         f"The reading has consumption in the {BAND_LABELS[band]} band, which tariff version "
         f"{version.code} does not price."
     )
+
+
+def _register_total(registers: Mapping) -> Decimal:
+    """The total of time-of-use registers (to split by time when they cannot be priced)."""
+    total = ZERO
+    for value in registers.values():
+        if value:
+            total += value
+    return total
 
 
 def _check_quantity(q, band: str | None) -> Decimal:

@@ -573,45 +573,46 @@ class PrepaidAccount(models.Model):
             ):
                 state = engine.CycleState.from_json(state_json)
             local = tariff._local
-            mine, count = [], 0
-            try:
-                for _meter, read_at, consumption, chargeable, flags, *tou_values in rows:
-                    current = (
-                        dict(zip(REGISTER_BANDS, tou_values, strict=True)) if registers else None
+            # the meter's new intervals, priced in one run: per band from the TOU registers
+            # when they are usable and priced, else the total split by time (B3)
+            intervals, quantities = [], []
+            priced = state.priced_until if state is not None else None
+            for _meter, read_at, consumption, chargeable, flags, *tou_values in rows:
+                current = dict(zip(REGISTER_BANDS, tou_values, strict=True)) if registers else None
+                if read_at < opened:
+                    # before the tenancy began: not the tenant's; the next interval starts here
+                    base = until = read_at
+                    previous = current
+                    continue
+                if chargeable:
+                    end = local(read_at)
+                    begin = local(base) if base else end
+                    if priced and begin < priced:
+                        begin = min(priced, end)
+                    consumption = Decimal(consumption) if consumption else ZERO
+                    bands = (
+                        readings.register_consumption(previous, current, consumption, multiplier)
+                        if registers
+                        else None
                     )
-                    if read_at < opened:
-                        # before the tenancy began: not the tenant's; the next interval
-                        # starts here
-                        base = until = read_at
-                        previous = current
-                        continue
-                    if chargeable:
-                        end = local(read_at)
-                        begin = local(base) if base else end
-                        if state is not None and state.priced_until and begin < state.priced_until:
-                            begin = min(state.priced_until, end)
-                        consumption = Decimal(consumption) if consumption else ZERO
-                        bands = (
-                            readings.register_consumption(
-                                previous, current, consumption, multiplier
-                            )
-                            if registers
-                            else None
-                        )
-                        result = self._deduct_price(pricer, state, begin, end, consumption, bands)
-                        state = result.state
-                        mine.append((begin, end, consumption, result))
-                        count += 1
-                        base = read_at
-                        previous = current
-                    elif flags and "baseline" in flags:
-                        base = read_at
-                        previous = current
-                    until = read_at
+                    intervals.append((begin, end, consumption if bands is None else bands))
+                    quantities.append(consumption)
+                    priced = end
+                    base = read_at
+                    previous = current
+                elif flags and "baseline" in flags:
+                    base = read_at
+                    previous = current
+                until = read_at
+            try:
+                run = pricer.price_run(state, intervals, split_unpriced=True)
             except engine.TariffError as exc:
                 _logger.warning("Meter %s not charged: %s", meter_id, exc)
                 continue
-            for begin, end, quantity, result in mine:
+            state, count = run.state, len(intervals)
+            for (begin, end, _consumption), quantity, result in zip(
+                intervals, quantities, run.intervals, strict=True
+            ):
                 key = (account_id, end.date())
                 day = days.get(key)
                 if day is None:
@@ -669,19 +670,6 @@ class PrepaidAccount(models.Model):
             row[0]: dict(zip(REGISTER_BANDS, row[1:], strict=True))
             for row in self.env.cr.fetchall()
         }
-
-    @api.model
-    def _deduct_price(self, pricer, state, begin, end, consumption, bands):
-        """Price one interval: per band from the TOU registers when there are usable ones
-        (``bands``), else the total split by time over the periods. Registers in a band the
-        tariff does not price (a meter with a sharp register on a peak/valley tariff) fall
-        back to the time split too."""
-        if bands is not None:
-            try:
-                return pricer.price_interval(state, begin, end, bands)
-            except engine.UnknownBandError as exc:
-                _logger.debug("Registers not usable (%s): total split by time", exc)
-        return pricer.price_interval(state, begin, end, consumption)
 
     @api.model
     def _deduct_store_lines(self, days):
