@@ -835,55 +835,77 @@ class PrepaidMeterReading(models.Model):
         UPDATE of the same rows would fail on a concurrent change, repeatable read)."""
         if not stored:
             return
-        latest, baseline = {}, {}
-        for row in stored:  # each meter's rows are in time order
-            flags = row[R_FLAGS]
-            if not flags or "late" not in flags:
-                latest[row[R_METER]] = row
-            if row[R_MOVES]:
-                baseline[row[R_METER]] = row
-        now = fields.Datetime.now()
-        meter_ids = list({row[R_METER]: None for row in stored})
-        cr = self.env.cr
         nothing = (None,) * (R_MEASURED + 1 - R_LINE)
+        by_meter = {row[R_METER]: None for row in stored}
+        if len(by_meter) == len(stored):  # one row per meter: it is the newest, or late
+            newest = (
+                (
+                    row[R_METER],
+                    nothing if row[R_FLAGS] and "late" in row[R_FLAGS] else row,
+                    row if row[R_MOVES] else nothing,
+                )
+                for row in stored
+            )
+        else:
+            latest, baseline = {}, {}
+            for row in stored:  # each meter's rows are in time order
+                flags = row[R_FLAGS]
+                if not flags or "late" not in flags:
+                    latest[row[R_METER]] = row
+                if row[R_MOVES]:
+                    baseline[row[R_METER]] = row
+            newest = (
+                (
+                    meter_id,
+                    latest.get(meter_id, nothing),
+                    baseline.get(meter_id, nothing),
+                )
+                for meter_id in by_meter
+            )
         at_power = measures.index("power") if "power" in measures else None
         at_balance = measures.index("meter_balance") if "meter_balance" in measures else None
-        lines, changes = [], []
-        for meter_id in meter_ids:
-            state = meters[meter_id]
-            row = latest.get(meter_id, nothing)
-            base = baseline.get(meter_id, nothing)
-            measured = row[R_MEASURED]
-            power = None if at_power is None or measured is None else measured[at_power]
-            balance = None if at_balance is None or measured is None else measured[at_balance]
-            relay = row[R_RELAY]
-            actual = state[M_ACTUAL_RELAY]
-            if state[M_LOST] or (relay is not None and actual != "unknown" and actual != relay):
-                changes.append((meter_id, relay, row[R_READ_AT], state[M_LOST]))
-            # the relay is judged only when it is reported for the first time
-            target = state[M_RELAY_TARGET]
-            mismatch = relay is not None and target is not None and relay != target
-            reverse = row[R_REVERSE]
-            if (
-                base is row and row is not nothing
-            ):  # the newest reading is also the new baseline: most meters
-                base_total, base_at = "", ""
-                same = "t"
-            else:
-                base_total = "" if base[R_TOTAL] is None else str(base[R_TOTAL])
-                base_at = base[R_READ_AT_TEXT] or ""
-                same = "f"
-            lines.append(
-                f"{state[M_LATEST]}\t{row[R_READ_AT_TEXT] or ''}"
-                f"\t{'' if row[R_TOTAL] is None else row[R_TOTAL]}"
-                f"\t{'' if row[R_FORWARD] is None else row[R_FORWARD]}"
-                f"\t{'' if reverse is None else reverse}"
-                f"\t{'' if power is None else repr(power)}"
-                f"\t{'' if balance is None else repr(balance)}"
-                f"\t{relay or ''}\t{same}\t{base_total}\t{base_at}"
-                f"\t{'t' if mismatch else 'f'}\n"
-            )
-        buffer = io.StringIO("".join(lines))
+        changes = []
+
+        def chunks():
+            """The staging rows, in chunks, produced while PostgreSQL copies the previous."""
+            lines = []
+            for meter_id, row, base in newest:
+                state = meters[meter_id]
+                measured = row[R_MEASURED]
+                power = None if at_power is None or measured is None else measured[at_power]
+                balance = None if at_balance is None or measured is None else measured[at_balance]
+                relay = row[R_RELAY]
+                actual = state[M_ACTUAL_RELAY]
+                if state[M_LOST] or (relay is not None and actual != "unknown" and actual != relay):
+                    changes.append((meter_id, relay, row[R_READ_AT], state[M_LOST]))
+                # the relay is judged only when it is reported for the first time
+                target = state[M_RELAY_TARGET]
+                mismatch = relay is not None and target is not None and relay != target
+                reverse = row[R_REVERSE]
+                if base is row and row is not nothing:  # the newest is the baseline: most
+                    base_total = base_at = ""
+                    same = "t"
+                else:
+                    base_total = "" if base[R_TOTAL] is None else str(base[R_TOTAL])
+                    base_at = base[R_READ_AT_TEXT] or ""
+                    same = "f"
+                lines.append(
+                    f"{state[M_LATEST]}\t{row[R_READ_AT_TEXT] or ''}"
+                    f"\t{'' if row[R_TOTAL] is None else row[R_TOTAL]}"
+                    f"\t{'' if row[R_FORWARD] is None else row[R_FORWARD]}"
+                    f"\t{'' if reverse is None else reverse}"
+                    f"\t{'' if power is None else repr(power)}"
+                    f"\t{'' if balance is None else repr(balance)}"
+                    f"\t{relay or ''}\t{same}\t{base_total}\t{base_at}"
+                    f"\t{'t' if mismatch else 'f'}\n"
+                )
+                if len(lines) == 4000:
+                    yield "".join(lines)
+                    lines.clear()
+            yield "".join(lines)
+
+        now = fields.Datetime.now()
+        cr = self.env.cr
         self.env["prepaid.meter.latest"].flush_model()
         cr.execute(
             """
@@ -896,10 +918,12 @@ class PrepaidMeterReading(models.Model):
             """
         )
         cr.execute("TRUNCATE prepaid_meter_latest_staging")
-        cr._obj.copy_expert(f"COPY prepaid_meter_latest_staging FROM STDIN {_CSV}", buffer)
+        cr._obj.copy_expert(
+            f"COPY prepaid_meter_latest_staging FROM STDIN {_CSV}", _ChunkReader(chunks())
+        )
         # A temp table has no statistics: small batches get them (cheap), large ones are joined
         # by hash, never by a nested loop over the staging rows.
-        large = len(meter_ids) > 5000
+        large = len(by_meter) > 5000
         cr.execute(
             "SET LOCAL enable_nestloop = off" if large else "ANALYZE prepaid_meter_latest_staging"
         )
