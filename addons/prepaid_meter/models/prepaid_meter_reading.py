@@ -24,6 +24,7 @@ import io
 import logging
 import operator
 import re
+import threading
 import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -113,6 +114,8 @@ _UNSAFE = re.compile(r'[\t\n\r"\\]')
 SOURCES = frozenset(code for code, _label in READING_SOURCES)
 _INF = float("inf")
 _TAB = "\t"
+#: from this many rows, a batch is parsed while its meters are looked up (a helper thread)
+MEANWHILE_ROWS = 5000
 #: the partitioned table behind the model's view
 STORE = "prepaid_meter_reading_store"
 #: PostgreSQL advisory lock held while a transaction creates readings partitions
@@ -360,28 +363,21 @@ class PrepaidMeterReading(models.Model):
         Rejected rows (unknown meter, bad value, duplicate) are logged and kept in
         ``prepaid.meter.reading.rejection``: nothing is dropped silently.
 
-        The rows are parsed and validated while PostgreSQL already copies the first ones in:
-        Python and the database each keep one core busy.  When every row names a different
-        meter by id (one interval of a fleet: the usual batch), the rows need no sorting and
-        each is parsed, judged and formatted in one go, as COPY asks for it; otherwise they
-        are all parsed first and sorted by meter and time, each meter's readings being judged
-        in turn against its moving baseline.
+        Python and PostgreSQL work at the same time: the rows are parsed while PostgreSQL
+        looks their meters up (a large batch), and judged and formatted while it copies the
+        first ones in.  When every row names a different meter by id (one interval of a
+        fleet: the usual batch), the rows need no sorting; otherwise they are sorted by meter
+        and time, each meter's readings being judged in turn against its moving baseline.
         """
         rows = rows if isinstance(rows, list) else list(rows)
         started = time.perf_counter()
-        meters = self._load_meter_states(rows)
         measures = self._batch_measures(rows)
+        meters, (parsed, errors) = self._load_meter_states(
+            rows, meanwhile=lambda: self._parse_rows(rows, source, measures)
+        )
         rejections = []
-        if len({row.get("meter_id") for row in rows} - {None}) == len(rows):
-            # one row per meter: the read times (parsed once each) give the partitions
-            # before the rows are parsed, as COPY asks for them
-            times = self._batch_times(rows)
-            self._ensure_partitions({at for at in times.values() if at is not None})
-            keyed = self._parse_rows(rows, meters, source, rejections, measures, times)
-        else:
-            keyed = self._parse_rows(rows, meters, source, rejections, measures)
-            keyed = sorted(keyed, key=_SORT_KEY)
-            self._ensure_partitions({item[1] for item in keyed})
+        keyed = self._resolve_rows(rows, parsed, errors, meters, rejections)
+        self._ensure_partitions({item[1] for item in keyed})
         validated = self._validate_rows(keyed, meters, rejections, measures)
         stored = self._copy_rows(validated, rejections, measures)
         copied = time.perf_counter()
@@ -412,10 +408,12 @@ class PrepaidMeterReading(models.Model):
     def _prepare_batch(self, rows, source="manual"):
         """Resolve meters, parse and validate; returns (prepared rows, rejections, meters,
         measures of the batch)."""
-        meters = self._load_meter_states(rows)
         measures = self._batch_measures(rows)
+        meters, (parsed, errors) = self._load_meter_states(
+            rows, meanwhile=lambda: self._parse_rows(rows, source, measures)
+        )
         rejections = []
-        keyed = sorted(self._parse_rows(rows, meters, source, rejections, measures), key=_SORT_KEY)
+        keyed = self._resolve_rows(rows, parsed, errors, meters, rejections)
         prepared = list(self._validate_rows(keyed, meters, rejections, measures))
         return prepared, rejections, meters, measures
 
@@ -427,55 +425,27 @@ class PrepaidMeterReading(models.Model):
         return tuple(name for name in MEASURES if name in named)
 
     @api.model
-    def _batch_times(self, rows):
-        """The distinct read times of a batch, parsed once each: ``{as given: as stored}``
-        (None when it does not parse: the row's own parsing rejects it with its reason)."""
-        times = {}
-        for row in rows:
-            value = row.get("read_at")
-            try:
-                if value in times:
-                    continue
-            except TypeError:  # not hashable, not a time either
-                continue
-            try:
-                times[value] = self._parse_time(value)
-            except (ValueError, TypeError):
-                times[value] = None
-        return times
-
-    @api.model
-    def _parse_rows(self, rows, meters, source, rejections, measures, times=None):
-        """First pass, lazily: resolve each row's meter and parse its values; yield
-        ``(meter id, read time, index, forward, reverse, measured, relay, status, source)``
-        with ``measured`` the values of ``measures``; append the rows refused to
-        ``rejections``.  ``times``: read times already parsed (:meth:`_batch_times`)."""
-        by_id, by_address = meters
-        times = times or {}
+    def _parse_rows(self, rows, source, measures):
+        """First pass, before the meters are known: parse each row's values.  Returns the
+        parsed rows, ``(meter id as given, read time, index, forward, reverse, measured,
+        relay, status, source)`` with ``measured`` the values of ``measures``, and the
+        ``(index, reason)`` of the rows that do not parse."""
         parse_time, to_quantity = self._parse_time, validation.to_quantity
         if source not in SOURCES:
             raise UserError(self.env._("Unknown reading source %r.", source))
+        parsed, errors = [], []
+        times = {}  # the distinct read times of a batch are few: each is parsed once
         for index, row in enumerate(rows):
-            meter = by_id.get(row.get("meter_id"))
-            if meter is None and by_address:
-                address = row.get("address")
-                meter = by_address.get((row.get("gateway_id"), address)) or by_address.get(
-                    (None, address)
-                )
-            if meter is None:
-                rejections.append(self._rejection(index, row, self.env._("Unknown meter.")))
-                continue
-            if meter == "ambiguous":
-                reason = self.env._(
-                    "Address %s is used on several gateways: name the gateway.",
-                    row.get("address"),
-                )
-                rejections.append(self._rejection(index, row, reason))
-                continue
             try:
                 read_at = row.get("read_at")
                 if type(read_at) is not datetime or read_at.tzinfo or read_at.microsecond:
-                    read_at = (type(read_at) is str and times.get(read_at)) or parse_time(read_at)
+                    if type(read_at) is str:
+                        at = times.get(read_at)
+                        if at is None:
+                            at = times[read_at] = parse_time(read_at)
+                        read_at = at
+                    else:
+                        read_at = parse_time(read_at)
                 forward = row.get("forward_total")
                 if type(forward) is float and 0 <= forward < _INF:  # the common case
                     forward = Decimal(repr(forward))
@@ -502,28 +472,83 @@ class PrepaidMeterReading(models.Model):
                 if row_source is not source and row_source not in SOURCES:
                     raise ValueError(f"source: {row_source!r} is not a reading source")
             except (validation.ReadingError, ValueError, TypeError) as exc:
-                rejections.append(self._rejection(index, row, str(exc), meter[M_ID]))
+                errors.append((index, str(exc)))
                 continue
             relay = row.get("relay_state") or None
             if relay is not None and relay != "on" and relay != "off":
-                reason = f"relay_state: {relay!r} is not 'on' or 'off'"
-                rejections.append(self._rejection(index, row, reason, meter[M_ID]))
+                errors.append((index, f"relay_state: {relay!r} is not 'on' or 'off'"))
                 continue
-            yield (
-                meter[M_ID],
-                read_at,
-                index,
-                forward,
-                reverse,
-                tuple(measured),
-                relay,
-                status,
-                row_source,
+            parsed.append(
+                (
+                    row.get("meter_id"),
+                    read_at,
+                    index,
+                    forward,
+                    reverse,
+                    tuple(measured),
+                    relay,
+                    status,
+                    row_source,
+                )
             )
+        return parsed, errors
+
+    @api.model
+    def _resolve_rows(self, rows, parsed, errors, meters, rejections):
+        """Second pass: the parsed rows with their meter, in the order to judge them (each
+        meter's rows in time order); the rows of no known meter and those that did not parse
+        go to ``rejections``.
+
+        When every row names a different meter by id, the parsed rows are returned as they
+        are: nothing to sort, and an unknown meter is told apart as the row is judged."""
+        by_id, by_address = meters
+        unknown = self.env._("Unknown meter.")
+
+        def meter_of(row):
+            meter = by_id.get(row.get("meter_id"))
+            if meter is None and by_address:
+                address = row.get("address")
+                meter = by_address.get((row.get("gateway_id"), address)) or by_address.get(
+                    (None, address)
+                )
+            return meter
+
+        def refuse(index, meter):
+            row = rows[index]
+            if meter is None:
+                rejections.append(self._rejection(index, row, unknown))
+                return True
+            if meter == "ambiguous":
+                reason = self.env._(
+                    "Address %s is used on several gateways: name the gateway.",
+                    row.get("address"),
+                )
+                rejections.append(self._rejection(index, row, reason))
+                return True
+            return False
+
+        for index, reason in errors:
+            meter = meter_of(rows[index])
+            if not refuse(index, meter):
+                rejections.append(self._rejection(index, rows[index], reason, meter[M_ID]))
+        if len({item[0] for item in parsed} - {None}) == len(parsed) and not by_address:
+            return parsed
+        keyed = []
+        for item in parsed:
+            meter = by_id.get(item[0])
+            if meter is None:
+                meter = meter_of(rows[item[2]])
+                if refuse(item[2], meter):
+                    continue
+            if item[0] != meter[M_ID]:
+                item = (meter[M_ID], *item[1:])
+            keyed.append(item)
+        keyed.sort(key=_SORT_KEY)
+        return keyed
 
     @api.model
     def _validate_rows(self, keyed, meters, rejections, measures):
-        """Second pass, lazily: judge each reading against its meter's baseline (each
+        """Third pass, lazily: judge each reading against its meter's baseline (each
         meter's rows come in time order) and yield the rows to store (tuples, see ``R_*``),
         with the values of ``measures`` in ``R_MEASURED``.
 
@@ -535,6 +560,7 @@ class PrepaidMeterReading(models.Model):
         normal = validation.normal_consumption
         previous = None
         duplicate = self.env._("Duplicate reading.")
+        unknown = self.env._("Unknown meter.")
         texts = {}
         measure_format = "\t%r" * len(measures)
         for meter_id, read_at, index, forward, reverse, measured, relay, status, source in keyed:
@@ -542,7 +568,10 @@ class PrepaidMeterReading(models.Model):
                 rejections.append(self._rejection(index, {}, duplicate, meter_id))
                 continue
             previous = (meter_id, read_at)
-            meter = by_id[meter_id]
+            meter = by_id.get(meter_id)
+            if meter is None:  # a row of its own meter (see _resolve_rows)
+                rejections.append(self._rejection(index, {"meter_id": meter_id}, unknown))
+                continue
             if meter[M_PLAIN]:  # multiplier 1, forward only: the total is the register
                 total = forward
             else:
@@ -619,7 +648,7 @@ class PrepaidMeterReading(models.Model):
             )
 
     @api.model
-    def _load_meter_states(self, rows):
+    def _load_meter_states(self, rows, meanwhile=None):
         """The meters a batch names, as (by_id, by_address) maps of mutable state lists,
         indexed by the ``M_*`` constants: id, company, multiplier, bidirectional, limits,
         baseline total and time, latest state id, the relay state it should report (None: no
@@ -627,7 +656,10 @@ class PrepaidMeterReading(models.Model):
         forward only), whether its connection was lost, the relay state it last reported.
 
         One query reads what the batch needs of each meter and of its latest state; the few
-        meter models are read apart, not joined to every meter."""
+        meter models are read apart, not joined to every meter.
+
+        ``meanwhile``: work that needs no meter (parsing the rows), done while PostgreSQL
+        looks a large batch's meters up; then returns ``(meters, its result)``."""
         ids, addresses = set(), set()
         for row in rows:
             meter_id = row.get("meter_id")
@@ -649,7 +681,7 @@ class PrepaidMeterReading(models.Model):
         joins = SQL("JOIN prepaid_meter_latest l ON l.id = m.latest_id")
         where = SQL("m.state != 'removed' AND m.company_id = ANY(%s)", companies)
         cr = self.env.cr
-        fetched = []
+        fetched, done = [], None
         if ids:
             wanted = "{" + ",".join(map(str, ids)) + "}"
             if len(ids) > 20000:
@@ -663,7 +695,11 @@ class PrepaidMeterReading(models.Model):
                     "(SELECT * FROM prepaid_meter WHERE id = w.id OFFSET 0) m",
                     wanted,
                 )
-            cr.execute(SQL("%s FROM %s %s WHERE %s", columns, meters, joins, where))
+            query = SQL("%s FROM %s %s WHERE %s", columns, meters, joins, where)
+            if meanwhile is not None and len(rows) >= MEANWHILE_ROWS:
+                done = [self._execute_meanwhile(query, meanwhile)]
+            else:
+                cr.execute(query)
             fetched = cr.fetchall()
         located = []
         if addresses:
@@ -679,10 +715,9 @@ class PrepaidMeterReading(models.Model):
             )
             located = cr.fetchall()
         by_id, by_address = {}, {}
-        if not fetched and not located:
-            return by_id, by_address
-        cr.execute("SELECT id, bidirectional, has_relay FROM prepaid_meter_model")
-        model_flags = {model_id: (bidir, relay) for model_id, bidir, relay in cr.fetchall()}
+        if fetched or located:
+            cr.execute("SELECT id, bidirectional, has_relay FROM prepaid_meter_model")
+            model_flags = {model_id: (bidir, relay) for model_id, bidir, relay in cr.fetchall()}
         models, limits, multipliers = self.env["prepaid.meter.model"], {}, {}
         decimal = Decimal
         for record in fetched + [row[:-2] for row in located]:
@@ -718,7 +753,33 @@ class PrepaidMeterReading(models.Model):
             for key in ((gateway_id, address), (None, address)):
                 other = by_address.get(key)
                 by_address[key] = "ambiguous" if other and other is not state else state
-        return by_id, by_address
+        if meanwhile is None:
+            return by_id, by_address
+        return (by_id, by_address), (done[0] if done else meanwhile())
+
+    @api.model
+    def _execute_meanwhile(self, query, work):
+        """Execute ``query`` on this transaction's cursor from a helper thread while
+        ``work()`` runs here, and return its result once both are done (psycopg2 lets go of
+        the interpreter while PostgreSQL works).  Nothing else uses the cursor meanwhile:
+        ``work`` must not touch the database.  The caller fetches the query's rows."""
+        failed = []
+
+        def execute():
+            try:
+                self.env.cr.execute(query)
+            except BaseException as exc:  # raised again in the caller thread
+                failed.append(exc)
+
+        helper = threading.Thread(target=execute, name="prepaid-ingest-meters", daemon=True)
+        helper.start()
+        try:
+            result = work()
+        finally:
+            helper.join()
+        if failed:
+            raise failed[0]
+        return result
 
     @api.model
     def _all_company_ids(self):
