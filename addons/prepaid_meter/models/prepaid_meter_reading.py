@@ -371,6 +371,7 @@ class PrepaidMeterReading(models.Model):
         """
         rows = rows if isinstance(rows, list) else list(rows)
         started = time.perf_counter()
+        self._check_source(source)
         measures = self._batch_measures(rows)
         meters, (parsed, errors) = self._load_meter_states(
             rows, meanwhile=lambda: self._parse_rows(rows, source, measures)
@@ -408,6 +409,7 @@ class PrepaidMeterReading(models.Model):
     def _prepare_batch(self, rows, source="manual"):
         """Resolve meters, parse and validate; returns (prepared rows, rejections, meters,
         measures of the batch)."""
+        self._check_source(source)
         measures = self._batch_measures(rows)
         meters, (parsed, errors) = self._load_meter_states(
             rows, meanwhile=lambda: self._parse_rows(rows, source, measures)
@@ -416,6 +418,11 @@ class PrepaidMeterReading(models.Model):
         keyed = self._resolve_rows(rows, parsed, errors, meters, rejections)
         prepared = list(self._validate_rows(keyed, meters, rejections, measures))
         return prepared, rejections, meters, measures
+
+    @api.model
+    def _check_source(self, source):
+        if source not in SOURCES:
+            raise UserError(self.env._("Unknown reading source %r.", source))
 
     @api.model
     def _batch_measures(self, rows):
@@ -429,10 +436,10 @@ class PrepaidMeterReading(models.Model):
         """First pass, before the meters are known: parse each row's values.  Returns the
         parsed rows, ``(meter id as given, read time, index, forward, reverse, measured,
         relay, status, source)`` with ``measured`` the values of ``measures``, and the
-        ``(index, reason)`` of the rows that do not parse."""
+        ``(index, reason)`` of the rows that do not parse.
+
+        Runs while the meters are looked up: touches no database (nor translations)."""
         parse_time, to_quantity = self._parse_time, validation.to_quantity
-        if source not in SOURCES:
-            raise UserError(self.env._("Unknown reading source %r.", source))
         parsed, errors = [], []
         times = {}  # the distinct read times of a batch are few: each is parsed once
         for index, row in enumerate(rows):
@@ -501,7 +508,7 @@ class PrepaidMeterReading(models.Model):
 
         When every row names a different meter by id, the parsed rows are returned as they
         are: nothing to sort, and an unknown meter is told apart as the row is judged."""
-        by_id, by_address = meters
+        by_id, by_address, _state_of = meters
         unknown = self.env._("Unknown meter.")
 
         def meter_of(row):
@@ -554,7 +561,7 @@ class PrepaidMeterReading(models.Model):
 
         Rows are formatted for COPY here, in one f-string each; a row whose flag reason would
         need quoting is left to the csv module."""
-        by_id = meters[0]
+        by_id, _by_address, state_of = meters
         received = str(fields.Datetime.now())
         validate, effective_total = validation.validate, validation.effective_total
         normal = validation.normal_consumption
@@ -569,9 +576,11 @@ class PrepaidMeterReading(models.Model):
                 continue
             previous = (meter_id, read_at)
             meter = by_id.get(meter_id)
-            if meter is None:  # a row of its own meter (see _resolve_rows)
-                rejections.append(self._rejection(index, {"meter_id": meter_id}, unknown))
-                continue
+            if type(meter) is not list:
+                if meter is None:  # a row of its own meter (see _resolve_rows)
+                    rejections.append(self._rejection(index, {"meter_id": meter_id}, unknown))
+                    continue
+                meter = by_id[meter_id] = state_of(meter)
             if meter[M_PLAIN]:  # multiplier 1, forward only: the total is the register
                 total = forward
             else:
@@ -649,11 +658,13 @@ class PrepaidMeterReading(models.Model):
 
     @api.model
     def _load_meter_states(self, rows, meanwhile=None):
-        """The meters a batch names, as (by_id, by_address) maps of mutable state lists,
-        indexed by the ``M_*`` constants: id, company, multiplier, bidirectional, limits,
-        baseline total and time, latest state id, the relay state it should report (None: no
-        relay to judge), whether the total is the forward register as read (multiplier 1,
-        forward only), whether its connection was lost, the relay state it last reported.
+        """The meters a batch names, as ``(by_id, by_address, state_of)``: a meter's state
+        is a mutable list indexed by the ``M_*`` constants: id, company, multiplier,
+        bidirectional, limits, baseline total and time, latest state id, the relay state it
+        should report (None: no relay to judge), whether the total is the forward register as
+        read (multiplier 1, forward only), whether its connection was lost, the relay state it
+        last reported.  ``by_id`` holds the look-up's row (a tuple, the id first) until
+        ``state_of(row)`` builds the state, as the meter's first reading is judged.
 
         One query reads what the batch needs of each meter and of its latest state; the few
         meter models are read apart, not joined to every meter.
@@ -714,32 +725,52 @@ class PrepaidMeterReading(models.Model):
                 )
             )
             located = cr.fetchall()
-        by_id, by_address = {}, {}
-        if fetched or located:
-            cr.execute("SELECT id, bidirectional, has_relay FROM prepaid_meter_model")
-            model_flags = {model_id: (bidir, relay) for model_id, bidir, relay in cr.fetchall()}
-        models, limits, multipliers = self.env["prepaid.meter.model"], {}, {}
+        # each meter's state is built as its first row is judged (see _validate_rows): a
+        # large batch's are built while PostgreSQL copies the rows judged before
+        by_id = {record[0]: record for record in fetched}
+        by_address = {}
+        state_of = self._meter_state_builder() if fetched or located else None
+        for record in located:
+            mid, address, gateway_id = record[0], record[-2], record[-1]
+            state = by_id.get(mid) or record[:-2]
+            if type(state) is tuple:
+                state = by_id[mid] = state_of(state)
+            for key in ((gateway_id, address), (None, address)):
+                other = by_address.get(key)
+                by_address[key] = "ambiguous" if other and other is not state else state
+        meters = (by_id, by_address, state_of)
+        if meanwhile is None:
+            return meters
+        return meters, (done[0] if done else meanwhile())
+
+    @api.model
+    def _meter_state_builder(self):
+        """A function turning a row of the meters' look-up into the meter's state (a list,
+        see :meth:`_load_meter_states`), without touching the database (the few meter models
+        are read here, before)."""
+        cr = self.env.cr
+        cr.execute("SELECT id, bidirectional, has_relay FROM prepaid_meter_model")
+        model_flags = {model_id: (bidir, relay) for model_id, bidir, relay in cr.fetchall()}
+        models = self.env["prepaid.meter.model"].with_context(active_test=False)
+        limits = {model.id: model._limits() for model in models.browse(list(model_flags))}
+        multipliers = {}
         decimal = Decimal
-        for record in fetched + [row[:-2] for row in located]:
+
+        def state_of(record):
             (mid, company_id, mult, model_id, latest_id, target, b_total, b_at, lost, actual) = (
                 record
             )
-            if mid in by_id:
-                continue
-            model_limits = limits.get(model_id)
-            if model_limits is None:
-                model_limits = limits[model_id] = models.browse(model_id)._limits()
             multiplier = multipliers.get(mult)
             if multiplier is None:
                 text = (mult or "1").rstrip("0").rstrip(".") if "." in (mult or "") else mult
                 multiplier = multipliers[mult] = decimal(text or "1")
             bidir, has_relay = model_flags[model_id]
-            by_id[mid] = [
+            return [
                 mid,
                 company_id,
                 multiplier,
                 bidir,
-                model_limits,
+                limits[model_id],
                 decimal(b_total) if b_at else None,
                 b_at,
                 latest_id,
@@ -748,14 +779,8 @@ class PrepaidMeterReading(models.Model):
                 lost,
                 actual,
             ]
-        for record in located:
-            state, address, gateway_id = by_id[record[0]], record[-2], record[-1]
-            for key in ((gateway_id, address), (None, address)):
-                other = by_address.get(key)
-                by_address[key] = "ambiguous" if other and other is not state else state
-        if meanwhile is None:
-            return by_id, by_address
-        return (by_id, by_address), (done[0] if done else meanwhile())
+
+        return state_of
 
     @api.model
     def _execute_meanwhile(self, query, work):
