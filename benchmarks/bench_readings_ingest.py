@@ -16,6 +16,7 @@ deletes the readings of the previous one, so runs are comparable.
 
 import argparse
 import logging
+import os
 import subprocess
 import time
 from datetime import datetime, timedelta
@@ -142,17 +143,18 @@ def main():
             )  # the bulk path starts from the same state
             env.invalidate_all()
             batch = rows(ids)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             result = readings._ingest(batch)
             env.flush_all()
             bulk = len(ids) / (time.perf_counter() - start)
+            cpu = time.process_time() - cpu
             assert result["stored"] == len(ids), result["stored"]
             cr.commit()  # as the gateway does after each batch
             results[label] = (orm, bulk)
             print(
                 f"{label}: ORM batch create {orm:,.0f} readings/s ({len(sample):,} meters); "
-                f"bulk _ingest {bulk:,.0f} readings/s ({len(ids):,} meters); "
-                f"ratio {bulk / orm:.1f}x",
+                f"bulk _ingest {bulk:,.0f} readings/s ({len(ids):,} meters, "
+                f"{cpu:.2f}s Python CPU); ratio {bulk / orm:.1f}x; load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
     worst = min(bulk for _, bulk in results.values())

@@ -24,6 +24,7 @@ import io
 import logging
 import operator
 import re
+import threading
 import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -74,7 +75,7 @@ BASE_COLUMNS = (
 #: a validated row is a tuple: the BASE_COLUMNS values (read and received times as text, as
 #: COPY takes them), then the values of the measures present in the batch (one tuple,
 #: ``R_MEASURED``), then what the rest of the batch needs: its COPY line (or None: let the csv
-#: module quote it), the read time, whether it moves the baseline, its index, its measures
+#: module quote it), the read time, whether it moves the baseline, its index
 (
     R_METER,
     R_COMPANY,
@@ -92,12 +93,29 @@ BASE_COLUMNS = (
     R_CHARGEABLE,
 ) = range(len(BASE_COLUMNS))
 R_MEASURED = len(BASE_COLUMNS)
-R_LINE, R_READ_AT, R_MOVES, R_INDEX, R_MEASURES = -5, -4, -3, -2, -1
+R_LINE, R_READ_AT, R_MOVES, R_INDEX = -4, -3, -2, -1
+#: a meter's state during a batch is a list (see ``_load_meter_states``)
+(
+    M_ID,
+    M_COMPANY,
+    M_MULTIPLIER,
+    M_BIDIRECTIONAL,
+    M_LIMITS,
+    M_BASE_TOTAL,
+    M_BASE_AT,
+    M_LATEST,
+    M_RELAY_TARGET,
+    M_PLAIN,
+    M_LOST,
+    M_ACTUAL_RELAY,
+) = range(12)
 #: what a flag reason must not hold to be written into a COPY line unquoted
 _UNSAFE = re.compile(r'[\t\n\r"\\]')
 SOURCES = frozenset(code for code, _label in READING_SOURCES)
 _INF = float("inf")
 _TAB = "\t"
+#: from this many rows, a batch is parsed while its meters are looked up (a helper thread)
+MEANWHILE_ROWS = 5000
 #: the partitioned table behind the model's view
 STORE = "prepaid_meter_reading_store"
 #: PostgreSQL advisory lock held while a transaction creates readings partitions
@@ -105,11 +123,6 @@ PARTITION_LOCK_KEY = 0x50524D52  # "PRMR"
 #: COPY options: tab-separated CSV (quoting done by the csv module, in C); empty is NULL
 _CSV = "WITH (FORMAT csv, DELIMITER E'\\t', NULL '')"
 _SORT_KEY = operator.itemgetter(0, 1)
-
-
-def _text(value):
-    """A value as COPY text: NULL is empty."""
-    return "" if value is None else str(value)
 
 
 class _ChunkReader:
@@ -309,7 +322,7 @@ class PrepaidMeterReading(models.Model):
     # === ORM PATH (manual entry, small batches) === #
     @api.model_create_multi
     def create(self, vals_list):
-        prepared, rejections, meters = self._prepare_batch(vals_list)
+        prepared, rejections, meters, measures = self._prepare_batch(vals_list)
         if rejections:
             raise UserError("\n".join(r["reason"] for r in rejections))
         self._ensure_partitions({row[R_READ_AT] for row in prepared})
@@ -329,11 +342,11 @@ class PrepaidMeterReading(models.Model):
                     "flags": row[R_FLAGS],
                     "flag_reason": row[R_REASON],
                     "chargeable": row[R_CHARGEABLE],
-                    **row[R_MEASURES],
+                    **dict(zip(measures, row[R_MEASURED], strict=True)),
                 }
             )
         records = super().create(vals_list)
-        self._update_meters(prepared, meters[0])
+        self._update_meters(prepared, meters[0], measures)
         return records
 
     # === BULK PATH === #
@@ -350,19 +363,26 @@ class PrepaidMeterReading(models.Model):
         Rejected rows (unknown meter, bad value, duplicate) are logged and kept in
         ``prepaid.meter.reading.rejection``: nothing is dropped silently.
 
-        The rows are validated while PostgreSQL already copies the first ones in: Python and
-        the database each keep one core busy.
+        Python and PostgreSQL work at the same time: the rows are parsed while PostgreSQL
+        looks their meters up (a large batch), and judged and formatted while it copies the
+        first ones in.  When every row names a different meter by id (one interval of a
+        fleet: the usual batch), the rows need no sorting; otherwise they are sorted by meter
+        and time, each meter's readings being judged in turn against its moving baseline.
         """
         rows = rows if isinstance(rows, list) else list(rows)
         started = time.perf_counter()
-        meters = self._load_meter_states(rows)
-        keyed, rejections, measures = self._parse_rows(rows, meters, source)
+        self._check_source(source)
+        measures = self._batch_measures(rows)
+        meters, (parsed, errors) = self._load_meter_states(
+            rows, meanwhile=lambda: self._parse_rows(rows, source, measures)
+        )
+        rejections = []
+        keyed = self._resolve_rows(rows, parsed, errors, meters, rejections)
         self._ensure_partitions({item[1] for item in keyed})
-        measures = tuple(name for name in MEASURES if name in measures)
         validated = self._validate_rows(keyed, meters, rejections, measures)
         stored = self._copy_rows(validated, rejections, measures)
         copied = time.perf_counter()
-        self._update_meters(stored, meters[0])
+        self._update_meters(stored, meters[0], measures)
         if rejections:
             rejections.sort(key=operator.itemgetter("index"))
             self.env["prepaid.meter.reading.rejection"]._record(rejections, rows, source)
@@ -387,45 +407,52 @@ class PrepaidMeterReading(models.Model):
 
     @api.model
     def _prepare_batch(self, rows, source="manual"):
-        """Resolve meters, parse and validate; returns (prepared rows, rejections, meters)."""
-        meters = self._load_meter_states(rows)
-        keyed, rejections, _measures = self._parse_rows(rows, meters, source)
-        prepared = list(self._validate_rows(keyed, meters, rejections, ()))
-        return prepared, rejections, meters
+        """Resolve meters, parse and validate; returns (prepared rows, rejections, meters,
+        measures of the batch)."""
+        self._check_source(source)
+        measures = self._batch_measures(rows)
+        meters, (parsed, errors) = self._load_meter_states(
+            rows, meanwhile=lambda: self._parse_rows(rows, source, measures)
+        )
+        rejections = []
+        keyed = self._resolve_rows(rows, parsed, errors, meters, rejections)
+        prepared = list(self._validate_rows(keyed, meters, rejections, measures))
+        return prepared, rejections, meters, measures
 
     @api.model
-    def _parse_rows(self, rows, meters, source):
-        """First pass: resolve each row's meter and parse its values.
-
-        Returns the parsed rows sorted by (meter, time), the rejections so far, and the
-        measures present in the batch (only those columns are copied)."""
-        by_id, by_address = meters
-        rejections, keyed = [], []
-        present = set()
-        parse_time, to_quantity = self._parse_time, validation.to_quantity
+    def _check_source(self, source):
         if source not in SOURCES:
             raise UserError(self.env._("Unknown reading source %r.", source))
+
+    @api.model
+    def _batch_measures(self, rows):
+        """The measures some row of the batch names, in :data:`MEASURES` order: the columns
+        the batch writes."""
+        named = MEASURE_SET.intersection(set().union(*rows)) if rows else ()
+        return tuple(name for name in MEASURES if name in named)
+
+    @api.model
+    def _parse_rows(self, rows, source, measures):
+        """First pass, before the meters are known: parse each row's values.  Returns the
+        parsed rows, ``(meter id as given, read time, index, forward, reverse, measured,
+        relay, status, source)`` with ``measured`` the values of ``measures``, and the
+        ``(index, reason)`` of the rows that do not parse.
+
+        Runs while the meters are looked up: touches no database (nor translations)."""
+        parse_time, to_quantity = self._parse_time, validation.to_quantity
+        parsed, errors = [], []
+        times = {}  # the distinct read times of a batch are few: each is parsed once
         for index, row in enumerate(rows):
-            meter = by_id.get(row.get("meter_id"))
-            if meter is None and by_address:
-                address = row.get("address")
-                meter = by_address.get((row.get("gateway_id"), address)) or by_address.get(
-                    (None, address)
-                )
-            if meter is None:
-                rejections.append(self._rejection(index, row, self.env._("Unknown meter.")))
-                continue
-            if meter == "ambiguous":
-                reason = self.env._(
-                    "Address %s is used on several gateways: name the gateway.",
-                    row.get("address"),
-                )
-                rejections.append(self._rejection(index, row, reason))
-                continue
             try:
                 read_at = row.get("read_at")
                 if type(read_at) is not datetime or read_at.tzinfo or read_at.microsecond:
-                    read_at = parse_time(read_at)
+                    if type(read_at) is str:
+                        at = times.get(read_at)
+                        if at is None:
+                            at = times[read_at] = parse_time(read_at)
+                        read_at = at
+                    else:
+                        read_at = parse_time(read_at)
                 forward = row.get("forward_total")
                 if type(forward) is float and 0 <= forward < _INF:  # the common case
                     forward = Decimal(repr(forward))
@@ -434,16 +461,17 @@ class PrepaidMeterReading(models.Model):
                 reverse = row.get("reverse_total")
                 if reverse is not None:
                     reverse = to_quantity(reverse, "reverse_total")
-                measures = {}
-                for name in MEASURE_SET.intersection(row):
-                    value = row[name]
-                    if value is not None and value is not False:
+                measured = []
+                for name in measures:
+                    value = row.get(name)
+                    if value is None or value is False:
+                        value = None
+                    else:
                         if type(value) is not float:
                             value = float(value)
                         if not -_INF < value < _INF:
                             raise ValueError(f"{name}: {row[name]!r} is not a finite number")
-                        measures[name] = value
-                        present.add(name)
+                    measured.append(value)
                 status = row.get("status_word")
                 if status is not None and type(status) is not int:
                     status = int(status)
@@ -451,51 +479,134 @@ class PrepaidMeterReading(models.Model):
                 if row_source is not source and row_source not in SOURCES:
                     raise ValueError(f"source: {row_source!r} is not a reading source")
             except (validation.ReadingError, ValueError, TypeError) as exc:
-                rejections.append(self._rejection(index, row, str(exc), meter[0]))
+                errors.append((index, str(exc)))
                 continue
             relay = row.get("relay_state") or None
             if relay is not None and relay != "on" and relay != "off":
-                reason = f"relay_state: {relay!r} is not 'on' or 'off'"
-                rejections.append(self._rejection(index, row, reason, meter[0]))
+                errors.append((index, f"relay_state: {relay!r} is not 'on' or 'off'"))
                 continue
-            keyed.append(
-                (meter[0], read_at, index, forward, reverse, measures, relay, status, row_source)
+            parsed.append(
+                (
+                    row.get("meter_id"),
+                    read_at,
+                    index,
+                    forward,
+                    reverse,
+                    tuple(measured),
+                    relay,
+                    status,
+                    row_source,
+                )
             )
+        return parsed, errors
+
+    @api.model
+    def _resolve_rows(self, rows, parsed, errors, meters, rejections):
+        """Second pass: the parsed rows with their meter, in the order to judge them (each
+        meter's rows in time order); the rows of no known meter and those that did not parse
+        go to ``rejections``.
+
+        When every row names a different meter by id, the parsed rows are returned as they
+        are: nothing to sort, and an unknown meter is told apart as the row is judged."""
+        by_id, by_address, _state_of = meters
+        unknown = self.env._("Unknown meter.")
+
+        def meter_of(row):
+            meter = by_id.get(row.get("meter_id"))
+            if meter is None and by_address:
+                address = row.get("address")
+                meter = by_address.get((row.get("gateway_id"), address)) or by_address.get(
+                    (None, address)
+                )
+            return meter
+
+        def refuse(index, meter):
+            row = rows[index]
+            if meter is None:
+                rejections.append(self._rejection(index, row, unknown))
+                return True
+            if meter == "ambiguous":
+                reason = self.env._(
+                    "Address %s is used on several gateways: name the gateway.",
+                    row.get("address"),
+                )
+                rejections.append(self._rejection(index, row, reason))
+                return True
+            return False
+
+        for index, reason in errors:
+            meter = meter_of(rows[index])
+            if not refuse(index, meter):
+                rejections.append(self._rejection(index, rows[index], reason, meter[M_ID]))
+        if len({item[0] for item in parsed} - {None}) == len(parsed) and not by_address:
+            return parsed
+        keyed = []
+        for item in parsed:
+            meter = by_id.get(item[0])
+            if meter is None:
+                meter = meter_of(rows[item[2]])
+                if refuse(item[2], meter):
+                    continue
+            if item[0] != meter[M_ID]:
+                item = (meter[M_ID], *item[1:])
+            keyed.append(item)
         keyed.sort(key=_SORT_KEY)
-        return keyed, rejections, present
+        return keyed
 
     @api.model
     def _validate_rows(self, keyed, meters, rejections, measures):
-        """Second pass, lazily: judge each reading against its meter's baseline (rows are in
-        time order per meter) and yield the rows to store (tuples, see ``R_*``), with the
-        values of ``measures`` in ``R_MEASURED``.
+        """Third pass, lazily: judge each reading against its meter's baseline (each
+        meter's rows come in time order) and yield the rows to store (tuples, see ``R_*``),
+        with the values of ``measures`` in ``R_MEASURED``.
 
         Rows are formatted for COPY here, in one f-string each; a row whose flag reason would
         need quoting is left to the csv module."""
-        by_id = meters[0]
+        by_id, _by_address, state_of = meters
         received = str(fields.Datetime.now())
         validate, effective_total = validation.validate, validation.effective_total
         normal = validation.normal_consumption
         previous = None
         duplicate = self.env._("Duplicate reading.")
+        unknown = self.env._("Unknown meter.")
         texts = {}
         measure_format = "\t%r" * len(measures)
-        for meter_id, read_at, index, forward, reverse, values, relay, status, source in keyed:
+        for meter_id, read_at, index, forward, reverse, measured, relay, status, source in keyed:
             if previous == (meter_id, read_at):
                 rejections.append(self._rejection(index, {}, duplicate, meter_id))
                 continue
             previous = (meter_id, read_at)
-            meter = by_id[meter_id]
-            if meter[9]:  # multiplier 1, forward only: the total is the register
+            meter = by_id.get(meter_id)
+            if type(meter) is not list:
+                if meter is None:  # a row of its own meter (see _resolve_rows)
+                    rejections.append(self._rejection(index, {"meter_id": meter_id}, unknown))
+                    continue
+                meter = by_id[meter_id] = state_of(meter)
+            if meter[M_PLAIN]:  # multiplier 1, forward only: the total is the register
                 total = forward
             else:
-                total = effective_total(forward, reverse, meter[3], meter[2])
-            consumption = normal(meter[5], meter[6], total, read_at, meter[4], meter[2])
+                total = effective_total(
+                    forward, reverse, meter[M_BIDIRECTIONAL], meter[M_MULTIPLIER]
+                )
+            consumption = normal(
+                meter[M_BASE_TOTAL],
+                meter[M_BASE_AT],
+                total,
+                read_at,
+                meter[M_LIMITS],
+                meter[M_MULTIPLIER],
+            )
             if consumption is not None:  # most readings: nothing to flag
                 flags = reason = None
                 moves = chargeable = True
             else:
-                verdict = validate(meter[5], meter[6], total, read_at, meter[4], meter[2])
+                verdict = validate(
+                    meter[M_BASE_TOTAL],
+                    meter[M_BASE_AT],
+                    total,
+                    read_at,
+                    meter[M_LIMITS],
+                    meter[M_MULTIPLIER],
+                )
                 consumption, moves, chargeable = (
                     verdict.consumption,
                     verdict.moves_baseline,
@@ -504,11 +615,10 @@ class PrepaidMeterReading(models.Model):
                 flags = ",".join(verdict.flags) or None
                 reason = verdict.reason or None
             if moves:
-                meter[5], meter[6] = total, read_at
+                meter[M_BASE_TOTAL], meter[M_BASE_AT] = total, read_at
             text = texts.get(read_at)
             if text is None:
                 text = texts[read_at] = str(read_at)
-            measured = tuple(map(values.get, measures))
             if reason is not None and _UNSAFE.search(reason):
                 line = None
             else:
@@ -518,7 +628,7 @@ class PrepaidMeterReading(models.Model):
                     tail = measure_format % measured
                 register = str(forward)
                 line = (
-                    f"{meter_id}\t{meter[1]}\t{text}\t{received}\t{source}\t{register}\t"
+                    f"{meter_id}\t{meter[M_COMPANY]}\t{text}\t{received}\t{source}\t{register}\t"
                     f"{'' if reverse is None else reverse}\t"
                     f"{register if total is forward else total}\t{consumption!s}"
                     f"\t{relay or ''}\t{'' if status is None else status}"
@@ -526,7 +636,7 @@ class PrepaidMeterReading(models.Model):
                 )
             yield (
                 meter_id,
-                meter[1],
+                meter[M_COMPANY],
                 text,
                 received,
                 source,
@@ -544,15 +654,23 @@ class PrepaidMeterReading(models.Model):
                 read_at,
                 moves,
                 index,
-                values,
             )
 
     @api.model
-    def _load_meter_states(self, rows):
-        """The meters a batch names, as (by_id, by_address) maps of mutable state lists:
-        ``[id, company, multiplier, bidirectional, limits, baseline total, baseline time,
-        latest state id, relay state it should report (None: no relay to judge), whether the
-        total is the forward register as read (multiplier 1, forward only)]``."""
+    def _load_meter_states(self, rows, meanwhile=None):
+        """The meters a batch names, as ``(by_id, by_address, state_of)``: a meter's state
+        is a mutable list indexed by the ``M_*`` constants: id, company, multiplier,
+        bidirectional, limits, baseline total and time, latest state id, the relay state it
+        should report (None: no relay to judge), whether the total is the forward register as
+        read (multiplier 1, forward only), whether its connection was lost, the relay state it
+        last reported.  ``by_id`` holds the look-up's row (a tuple, the id first) until
+        ``state_of(row)`` builds the state, as the meter's first reading is judged.
+
+        One query reads what the batch needs of each meter and of its latest state; the few
+        meter models are read apart, not joined to every meter.
+
+        ``meanwhile``: work that needs no meter (parsing the rows), done while PostgreSQL
+        looks a large batch's meters up; then returns ``(meters, its result)``."""
         ids, addresses = set(), set()
         for row in rows:
             meter_id = row.get("meter_id")
@@ -565,21 +683,16 @@ class PrepaidMeterReading(models.Model):
         companies = self.env.companies.ids if not self.env.su else self._all_company_ids()
         columns = SQL(
             """
-            SELECT m.id, m.address, m.gateway_id, m.company_id, m.multiplier::text,
-                   l.baseline_total::text, l.baseline_at, m.model_id, mm.bidirectional,
-                   m.latest_id,
-                   CASE WHEN m.state = 'in_service' AND mm.has_relay
-                        THEN m.desired_relay_state END
+            SELECT m.id, m.company_id, m.multiplier::text, m.model_id, m.latest_id,
+                   CASE WHEN m.state = 'in_service' THEN m.desired_relay_state END,
+                   l.baseline_total::text, l.baseline_at,
+                   l.connection_state = 'lost', l.actual_relay_state
             """
         )
-        joins = SQL(
-            """
-            JOIN prepaid_meter_model mm ON mm.id = m.model_id
-            JOIN prepaid_meter_latest l ON l.id = m.latest_id
-            """
-        )
+        joins = SQL("JOIN prepaid_meter_latest l ON l.id = m.latest_id")
         where = SQL("m.state != 'removed' AND m.company_id = ANY(%s)", companies)
-        fetched = []
+        cr = self.env.cr
+        fetched, done = [], None
         if ids:
             wanted = "{" + ",".join(map(str, ids)) + "}"
             if len(ids) > 20000:
@@ -593,61 +706,105 @@ class PrepaidMeterReading(models.Model):
                     "(SELECT * FROM prepaid_meter WHERE id = w.id OFFSET 0) m",
                     wanted,
                 )
-            self.env.cr.execute(SQL("%s FROM %s %s WHERE %s", columns, meters, joins, where))
-            fetched += self.env.cr.fetchall()
+            query = SQL("%s FROM %s %s WHERE %s", columns, meters, joins, where)
+            if meanwhile is not None and len(rows) >= MEANWHILE_ROWS:
+                done = [self._execute_meanwhile(query, meanwhile)]
+            else:
+                cr.execute(query)
+            fetched = cr.fetchall()
+        located = []
         if addresses:
-            self.env.cr.execute(
+            cr.execute(
                 SQL(
-                    "%s FROM prepaid_meter m %s WHERE %s AND m.address = ANY(%s)",
+                    "%s, m.address, m.gateway_id FROM prepaid_meter m %s "
+                    "WHERE %s AND m.address = ANY(%s)",
                     columns,
                     joins,
                     where,
                     list(addresses),
                 )
             )
-            fetched += self.env.cr.fetchall()
-        limits, multipliers = {}, {}
-        models = self.env["prepaid.meter.model"]
-        by_id, by_address = {}, {}
-        for (
-            mid,
-            address,
-            gateway_id,
-            company_id,
-            mult,
-            b_total,
-            b_at,
-            model_id,
-            bidir,
-            latest_id,
-            relay_target,
-        ) in fetched:
-            if mid in by_id and not addresses:
-                continue
-            if model_id not in limits:
-                limits[model_id] = models.browse(model_id)._limits()
+            located = cr.fetchall()
+        # each meter's state is built as its first row is judged (see _validate_rows): a
+        # large batch's are built while PostgreSQL copies the rows judged before
+        by_id = {record[0]: record for record in fetched}
+        by_address = {}
+        state_of = self._meter_state_builder() if fetched or located else None
+        for record in located:
+            mid, address, gateway_id = record[0], record[-2], record[-1]
+            state = by_id.get(mid) or record[:-2]
+            if type(state) is tuple:
+                state = by_id[mid] = state_of(state)
+            for key in ((gateway_id, address), (None, address)):
+                other = by_address.get(key)
+                by_address[key] = "ambiguous" if other and other is not state else state
+        meters = (by_id, by_address, state_of)
+        if meanwhile is None:
+            return meters
+        return meters, (done[0] if done else meanwhile())
+
+    @api.model
+    def _meter_state_builder(self):
+        """A function turning a row of the meters' look-up into the meter's state (a list,
+        see :meth:`_load_meter_states`), without touching the database (the few meter models
+        are read here, before)."""
+        cr = self.env.cr
+        cr.execute("SELECT id, bidirectional, has_relay FROM prepaid_meter_model")
+        model_flags = {model_id: (bidir, relay) for model_id, bidir, relay in cr.fetchall()}
+        models = self.env["prepaid.meter.model"].with_context(active_test=False)
+        limits = {model.id: model._limits() for model in models.browse(list(model_flags))}
+        multipliers = {}
+        decimal = Decimal
+
+        def state_of(record):
+            (mid, company_id, mult, model_id, latest_id, target, b_total, b_at, lost, actual) = (
+                record
+            )
             multiplier = multipliers.get(mult)
             if multiplier is None:
                 text = (mult or "1").rstrip("0").rstrip(".") if "." in (mult or "") else mult
-                multiplier = multipliers[mult] = Decimal(text or "1")
-            state = by_id.get(mid) or [
+                multiplier = multipliers[mult] = decimal(text or "1")
+            bidir, has_relay = model_flags[model_id]
+            return [
                 mid,
                 company_id,
                 multiplier,
                 bidir,
                 limits[model_id],
-                Decimal(b_total) if b_at else None,
+                decimal(b_total) if b_at else None,
                 b_at,
                 latest_id,
-                relay_target,
+                target if has_relay else None,
                 multiplier == 1 and not bidir,
+                lost,
+                actual,
             ]
-            by_id[mid] = state
-            if address in addresses:
-                for key in ((gateway_id, address), (None, address)):
-                    other = by_address.get(key)
-                    by_address[key] = "ambiguous" if other and other is not state else state
-        return by_id, by_address
+
+        return state_of
+
+    @api.model
+    def _execute_meanwhile(self, query, work):
+        """Execute ``query`` on this transaction's cursor from a helper thread while
+        ``work()`` runs here, and return its result once both are done (psycopg2 lets go of
+        the interpreter while PostgreSQL works).  Nothing else uses the cursor meanwhile:
+        ``work`` must not touch the database.  The caller fetches the query's rows."""
+        failed = []
+
+        def execute():
+            try:
+                self.env.cr.execute(query)
+            except BaseException as exc:  # raised again in the caller thread
+                failed.append(exc)
+
+        helper = threading.Thread(target=execute, name="prepaid-ingest-meters", daemon=True)
+        helper.start()
+        try:
+            result = work()
+        finally:
+            helper.join()
+        if failed:
+            raise failed[0]
+        return result
 
     @api.model
     def _all_company_ids(self):
@@ -753,78 +910,109 @@ class PrepaidMeterReading(models.Model):
         return stored
 
     @api.model
-    def _update_meters(self, stored, meters):
+    def _update_meters(self, stored, meters, measures=()):
         """Each meter's latest state (``prepaid.meter.latest``) from the rows just stored, in
         one UPDATE of its narrow table.  ``meters``: the states of
-        :meth:`_load_meter_states`, by meter id.
+        :meth:`_load_meter_states`, by meter id; ``measures``: the batch's, in
+        ``R_MEASURED``.
 
         Meters whose relay or connection state changes go through the ORM instead, so the
-        change is logged as an event."""
+        change is logged as an event: the states read before the batch say which (the
+        UPDATE of the same rows would fail on a concurrent change, repeatable read)."""
         if not stored:
             return
-        latest, baseline = {}, {}
-        for row in stored:  # rows are sorted by (meter, time)
-            flags = row[R_FLAGS]
-            if not flags or "late" not in flags:
-                latest[row[R_METER]] = row
-            if row[R_MOVES]:
-                baseline[row[R_METER]] = row
-        now = fields.Datetime.now()
-        meter_ids = list({row[R_METER] for row in stored})
-        cr = self.env.cr
-        nothing = (None,) * (len(BASE_COLUMNS) + 1) + ({},)
-        lines = []
-        for meter_id in meter_ids:
-            state = meters[meter_id]
-            row = latest.get(meter_id, nothing)
-            base = baseline.get(meter_id, nothing)
-            measured = row[R_MEASURES]
-            relay = row[R_RELAY]
-            # the relay is judged only when it is reported for the first time
-            mismatch = relay is not None and state[8] is not None and relay != state[8]
-            lines.append(
-                f"{meter_id}\t{state[7]}\t{_text(row[R_READ_AT_TEXT])}\t{_text(row[R_TOTAL])}"
-                f"\t{_text(row[R_FORWARD])}\t{_text(row[R_REVERSE])}"
-                f"\t{_text(measured.get('power'))}\t{_text(measured.get('meter_balance'))}"
-                f"\t{relay or ''}\t{_text(base[R_TOTAL])}\t{_text(base[R_READ_AT_TEXT])}"
-                f"\t{'t' if mismatch else 'f'}\n"
+        nothing = (None,) * (R_MEASURED + 1 - R_LINE)
+        by_meter = {row[R_METER]: None for row in stored}
+        if len(by_meter) == len(stored):  # one row per meter: it is the newest, or late
+            newest = (
+                (
+                    row[R_METER],
+                    nothing if row[R_FLAGS] and "late" in row[R_FLAGS] else row,
+                    row if row[R_MOVES] else nothing,
+                )
+                for row in stored
             )
-        buffer = io.StringIO("".join(lines))
-        buffer.seek(0)
+        else:
+            latest, baseline = {}, {}
+            for row in stored:  # each meter's rows are in time order
+                flags = row[R_FLAGS]
+                if not flags or "late" not in flags:
+                    latest[row[R_METER]] = row
+                if row[R_MOVES]:
+                    baseline[row[R_METER]] = row
+            newest = (
+                (
+                    meter_id,
+                    latest.get(meter_id, nothing),
+                    baseline.get(meter_id, nothing),
+                )
+                for meter_id in by_meter
+            )
+        at_power = measures.index("power") if "power" in measures else None
+        at_balance = measures.index("meter_balance") if "meter_balance" in measures else None
+        changes = []
+
+        def chunks():
+            """The staging rows, in chunks, produced while PostgreSQL copies the previous."""
+            lines = []
+            for meter_id, row, base in newest:
+                state = meters[meter_id]
+                measured = row[R_MEASURED]
+                power = None if at_power is None or measured is None else measured[at_power]
+                balance = None if at_balance is None or measured is None else measured[at_balance]
+                relay = row[R_RELAY]
+                actual = state[M_ACTUAL_RELAY]
+                if state[M_LOST] or (relay is not None and actual != "unknown" and actual != relay):
+                    changes.append((meter_id, relay, row[R_READ_AT], state[M_LOST]))
+                # the relay is judged only when it is reported for the first time
+                target = state[M_RELAY_TARGET]
+                mismatch = relay is not None and target is not None and relay != target
+                reverse = row[R_REVERSE]
+                if base is row and row is not nothing:  # the newest is the baseline: most
+                    base_total = base_at = ""
+                    same = "t"
+                else:
+                    base_total = "" if base[R_TOTAL] is None else str(base[R_TOTAL])
+                    base_at = base[R_READ_AT_TEXT] or ""
+                    same = "f"
+                lines.append(
+                    f"{state[M_LATEST]}\t{row[R_READ_AT_TEXT] or ''}"
+                    f"\t{'' if row[R_TOTAL] is None else row[R_TOTAL]}"
+                    f"\t{'' if row[R_FORWARD] is None else row[R_FORWARD]}"
+                    f"\t{'' if reverse is None else reverse}"
+                    f"\t{'' if power is None else repr(power)}"
+                    f"\t{'' if balance is None else repr(balance)}"
+                    f"\t{relay or ''}\t{same}\t{base_total}\t{base_at}"
+                    f"\t{'t' if mismatch else 'f'}\n"
+                )
+                if len(lines) == 4000:
+                    yield "".join(lines)
+                    lines.clear()
+            yield "".join(lines)
+
+        now = fields.Datetime.now()
+        cr = self.env.cr
         self.env["prepaid.meter.latest"].flush_model()
         cr.execute(
             """
             CREATE TEMP TABLE IF NOT EXISTS prepaid_meter_latest_staging (
-                meter_id int, latest_id int, read_at timestamp, total numeric,
-                forward_total numeric, reverse_total numeric, power numeric,
-                meter_balance numeric, relay_state varchar, baseline_total numeric,
+                latest_id int, read_at timestamp, total numeric, forward_total numeric,
+                reverse_total numeric, power numeric, meter_balance numeric,
+                relay_state varchar, same_baseline bool, baseline_total numeric,
                 baseline_at timestamp, mismatch bool
             ) ON COMMIT DROP
             """
         )
         cr.execute("TRUNCATE prepaid_meter_latest_staging")
-        cr._obj.copy_expert(f"COPY prepaid_meter_latest_staging FROM STDIN {_CSV}", buffer)
+        cr._obj.copy_expert(
+            f"COPY prepaid_meter_latest_staging FROM STDIN {_CSV}", _ChunkReader(chunks())
+        )
         # A temp table has no statistics: small batches get them (cheap), large ones are joined
         # by hash, never by a nested loop over the staging rows.
-        large = len(meter_ids) > 5000
+        large = len(by_meter) > 5000
         cr.execute(
             "SET LOCAL enable_nestloop = off" if large else "ANALYZE prepaid_meter_latest_staging"
         )
-        # the few meters whose relay or connection really changes go through the ORM below
-        cr.execute(
-            """
-            SELECT s.meter_id, s.relay_state, s.read_at, l.connection_state = 'lost'
-              FROM prepaid_meter_latest_staging s
-              -- one primary-key lookup per staged meter, whatever the statistics say
-              CROSS JOIN LATERAL (
-                  SELECT connection_state, actual_relay_state
-                    FROM prepaid_meter_latest WHERE id = s.latest_id) l
-             WHERE l.connection_state = 'lost'
-                OR (s.relay_state IS NOT NULL AND l.actual_relay_state != 'unknown'
-                    AND l.actual_relay_state != s.relay_state)
-            """
-        )
-        changes = cr.fetchall()
         cr.execute(
             """
             UPDATE prepaid_meter_latest l
@@ -834,8 +1022,10 @@ class PrepaidMeterReading(models.Model):
                    last_reverse_total = COALESCE(s.reverse_total, l.last_reverse_total),
                    last_power = COALESCE(s.power, l.last_power),
                    last_meter_balance = COALESCE(s.meter_balance, l.last_meter_balance),
-                   baseline_total = COALESCE(s.baseline_total, l.baseline_total),
-                   baseline_at = COALESCE(s.baseline_at, l.baseline_at),
+                   baseline_total = CASE WHEN s.same_baseline THEN s.total
+                                         ELSE COALESCE(s.baseline_total, l.baseline_total) END,
+                   baseline_at = CASE WHEN s.same_baseline THEN s.read_at
+                                      ELSE COALESCE(s.baseline_at, l.baseline_at) END,
                    last_contact_at = %(now)s,
                    connection_state = CASE WHEN l.connection_state = 'never'
                                            THEN 'online' ELSE l.connection_state END,
@@ -871,11 +1061,10 @@ class PrepaidMeterReading(models.Model):
             "actual_relay_at",
             "relay_mismatch",
         ]
-        self.env["prepaid.meter.latest"].browse(
-            meters[meter_id][7] for meter_id in meter_ids
-        ).invalidate_recordset(fnames)
-        meter_records = self.env["prepaid.meter"].browse(meter_ids)
-        meter_records.invalidate_recordset(fnames)
+        # whole models: cheaper than browsing every meter of a large batch
+        self.env["prepaid.meter.latest"].invalidate_model(fnames)
+        self.env["prepaid.meter"].invalidate_model(fnames)
+        meter_records = self.env["prepaid.meter"]
         for meter_id, relay, read_at, was_lost in changes:
             meter = meter_records.browse(meter_id)
             if was_lost:

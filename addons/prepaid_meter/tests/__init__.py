@@ -2,6 +2,7 @@ from . import (
     test_meter,
     test_partition,
     test_reading,
+    test_reading_fleet,
     test_replace,
     test_security,
     test_tenancy,
