@@ -443,8 +443,11 @@ class MeterGatewayCommand(models.Model):
 
     def _send_soon(self):
         """Collectors holding these commands are polled now rather than at their next
-        scheduled poll (4G meters' runners fetch commands every few seconds anyway)."""
-        collectors = self.gateway_id.filtered(lambda g: g.gateway_type == "tcp_collector")
+        scheduled poll (4G meters' and collectors' runners fetch commands every few seconds
+        anyway)."""
+        collectors = self.gateway_id.filtered(
+            lambda g: g.gateway_type == "tcp_collector" and not g.served_by_runner
+        )
         if not collectors:
             return
         collectors.sudo().write({"next_poll_at": fields.Datetime.now()})
