@@ -339,7 +339,7 @@ class TestCreditTokens(MeterGatewayCommon):
         command.invalidate_recordset()
         self.assertEqual(set(command.payload), {"amount", "sequence"})
         with self.assertRaises(AccessError):
-            command.token_secret  # noqa: B018
+            command.read(["token_secret"])
         seen = str(command.read(["payload", "reason_log", "state_reason"]))
         secret = command.sudo().token_secret
         self.assertEqual(len(secret["keypad"]), 20)
