@@ -133,7 +133,8 @@ class DeviceApiController(http.Controller):
     @http.route(f"{PREFIX}/config", type="http", auth="public", methods=["POST"], csrf=False)
     def config(self):
         """The gateway's settings for the gateway runner (broker, Bluetooth meters).  Read
-        only: not stored in the message table (the answer may carry the broker password)."""
+        only: not stored in the message table (the answer may carry the broker password or
+        the meters' password of a collector)."""
         try:
             gateway = self._authenticate(request.httprequest.get_data() or b"")
         except DeviceApiError as exc:

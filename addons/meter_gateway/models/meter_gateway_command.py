@@ -53,6 +53,15 @@ class MeterGatewayCommand(models.Model):
         "meter supersedes the older ones (credit deliveries excepted).",
     )
     payload = fields.Json(help="Values the command carries (price, thresholds, amount, ...).")
+    token_secret = fields.Json(
+        string="Credit Token",
+        readonly=True,
+        copy=False,
+        groups="prepaid_meter.group_prepaid_manager",
+        help="The credit token of a credit delivery (text and keypad forms): whoever holds "
+        "it can credit the meter once, so only managers read it; the device API gives it "
+        "to the gateway that delivers the command.",
+    )
     origin = fields.Selection(COMMAND_ORIGINS, default="manual", required=True)
     state = fields.Selection(COMMAND_STATES, default="queued", required=True, index=True)
     reason = fields.Char(help="Why the command was created.")
@@ -107,12 +116,14 @@ class MeterGatewayCommand(models.Model):
     def _mint_credit_tokens(self):
         """G6/R10: a credit delivery carries a token bound to its meter, with the meter's
         next sequence number (taken under the meter's row lock, so two tokens issued in the
-        same minute are distinct and strictly ordered).  The payload gets the amount, the
-        sequence, the 64-character text form (MQTT, Bluetooth) and, when the amount fits,
-        the 20-digit keypad form of the same sequence (either form is accepted once)."""
+        same minute are distinct and strictly ordered).  The payload gets the amount and the
+        sequence; the token itself, a bearer of credit, goes to ``token_secret`` (managers
+        only; the device API hands it to the gateway that delivers it): the 64-character
+        text form (MQTT, Bluetooth) and, when the amount fits, the 20-digit keypad form of
+        the same sequence (either form is accepted once)."""
         for command in self.filtered(lambda c: c.kind == "credit"):
             payload = dict(command.payload or {})
-            if payload.get("token"):
+            if command.sudo().token_secret or payload.get("token"):
                 continue
             try:
                 amount = Decimal(str(payload.get("amount")))
@@ -136,17 +147,17 @@ class MeterGatewayCommand(models.Model):
                 )
             except tokens.TokenError as exc:
                 raise UserError(self.env._("Cannot issue the token: %s", exc)) from exc
-            payload.update(
-                amount=str(amount), sequence=sequence, token=tokens.token_to_text(binary)
-            )
+            payload.update(amount=str(amount), sequence=sequence)
+            secret = {"token": tokens.token_to_text(binary)}
             try:
-                payload["keypad"] = tokens.issue_keypad_token(
+                secret["keypad"] = tokens.issue_keypad_token(
                     key, meter.address, tokens.TokenKind.CREDIT, amount, sequence
                 )
             except tokens.TokenError as exc:
                 # the amount does not fit the keypad form: the binary form only
                 _logger.info("command %s: no keypad token (%s)", command.id, exc)
             command.payload = payload
+            command.sudo().token_secret = secret
             command._log_decision(
                 self.env._("token %(seq)s issued for %(amount)s", seq=sequence, amount=amount)
             )

@@ -754,7 +754,7 @@ class PrepaidGateway(models.Model):
                     "id": command.id,
                     "address": command.meter_id.address,
                     "kind": command.kind,
-                    "payload": command.payload or {},
+                    "payload": {**(command.payload or {}), **(command.token_secret or {})},
                     "expires_at": fields.Datetime.to_string(command.expires_at),
                     "attempt": command.attempts,
                 }

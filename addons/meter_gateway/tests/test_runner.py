@@ -12,6 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from odoo import fields
+from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, tagged
 
 from prepaid_core.gateway_runner.api import DeviceApiClient, DeviceApiError
@@ -307,24 +308,43 @@ class TestCreditTokens(MeterGatewayCommon):
         ) | self.Command._queue(self.meter, "credit", "second", payload={"amount": "10"})
         self.assertEqual((first.state, second.state), ("queued", "queued"))  # never superseded
         self.assertLess(first.payload["sequence"], second.payload["sequence"])
-        self.assertNotEqual(first.payload["token"], second.payload["token"])
-        self.assertNotEqual(first.payload["keypad"], second.payload["keypad"])
+        self.assertNotEqual(first.token_secret["token"], second.token_secret["token"])
+        self.assertNotEqual(first.token_secret["keypad"], second.token_secret["keypad"])
         key = derive_meter_key(self.env.company._prepaid_vending_key(), self.meter.address)
         acceptor = TokenAcceptor(key, self.meter.address)
-        accepted = [acceptor.accept(token_from_text(c.payload["token"])) for c in first | second]
+        accepted = [
+            acceptor.accept(token_from_text(c.token_secret["token"])) for c in first | second
+        ]
         self.assertEqual([t.amount for t in accepted], [Decimal(10), Decimal(10)])
         # a retried delivery of either token (or of its keypad form) never credits again
         for command in first | second:
             with self.assertRaises(TokenReplayError):
-                acceptor.accept(token_from_text(command.payload["token"]))
+                acceptor.accept(token_from_text(command.token_secret["token"]))
             with self.assertRaises(TokenReplayError):
-                acceptor.accept(command.payload["keypad"])
+                acceptor.accept(command.token_secret["keypad"])
         # sending a command again (next attempt) re-sends the same token, mints none
         sequence = self.meter.sudo().token_sequence
         first._mark_sent()
         first._mark_result(False, "no answer")
         self.assertEqual(self.meter.sudo().token_sequence, sequence)
         self.assertEqual(first.payload["sequence"], accepted[0].sequence)
+
+    def test_credit_token_readable_by_managers_only(self):
+        """The token is a bearer of credit: an operator who reads the commands sees the
+        delivery's amount and sequence, never the token or its keypad form."""
+        operator = self._user("mg_token_operator", "prepaid_meter.group_prepaid_user")
+        command = self.Command._queue(
+            self.meter, "credit", "desk recharge", payload={"amount": "15"}
+        ).with_user(operator)
+        command.invalidate_recordset()
+        self.assertEqual(set(command.payload), {"amount", "sequence"})
+        with self.assertRaises(AccessError):
+            command.read(["token_secret"])
+        seen = str(command.read(["payload", "reason_log", "state_reason"]))
+        secret = command.sudo().token_secret
+        self.assertEqual(len(secret["keypad"]), 20)
+        self.assertNotIn(secret["token"], seen)
+        self.assertNotIn(secret["keypad"], seen)
 
     def test_credit_needs_an_amount(self):
         with self.assertRaisesRegex(Exception, "positive amount"):
