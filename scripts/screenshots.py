@@ -6,8 +6,11 @@ import): logs in to the backend as the manager and to the portal as the tenant, 
 main screens and saves one PNG per screen under ``docs/screenshots/``.
 
     make demo                      # in one terminal: the demo on http://127.0.0.1:8069
-    make screenshots               # in another: docs/screenshots/*.png
-    python3 scripts/screenshots.py --url http://127.0.0.1:8281 --db hd_demo --only meters
+    make screenshots               # in another: docs/screenshots/*.png (with --pay)
+    python3 scripts/screenshots.py --url http://127.0.0.1:8281 --db prepaid_demo --only meters
+
+``--pay`` also pays a recharge of 50 for the tenant's meter with Odoo's demo payment
+provider and shows the credited result (it changes the demo's data, as the tour does).
 
 A screen is saved only once it is really there: the page has loaded, Odoo's web client says
 it is ready (``odoo.isReady``), no request is in flight, nothing shows "Loading", the
