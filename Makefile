@@ -13,5 +13,6 @@ lint:
 bench:           ## the benchmarks under benchmarks/ (figures printed, nothing asserted)
 	for b in benchmarks/bench_*.py; do python3 $$b || exit 1; done
 
-screenshots:     ## PNGs of the running demo's main screens in docs/screenshots/ (make demo first)
-	python3 scripts/screenshots.py
+screenshots:     ## PNGs of the running demo's main screens in docs/screenshots/ (make demo first;
+                 ## pays a recharge of 50 in the portal to show its result)
+	python3 scripts/screenshots.py --pay

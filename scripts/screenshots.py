@@ -6,8 +6,11 @@ import): logs in to the backend as the manager and to the portal as the tenant, 
 main screens and saves one PNG per screen under ``docs/screenshots/``.
 
     make demo                      # in one terminal: the demo on http://127.0.0.1:8069
-    make screenshots               # in another: docs/screenshots/*.png
-    python3 scripts/screenshots.py --url http://127.0.0.1:8281 --db hd_demo --only meters
+    make screenshots               # in another: docs/screenshots/*.png (with --pay)
+    python3 scripts/screenshots.py --url http://127.0.0.1:8281 --db prepaid_demo --only meters
+
+``--pay`` also pays a recharge of 50 for the tenant's meter with Odoo's demo payment
+provider and shows the credited result (it changes the demo's data, as the tour does).
 
 A screen is saved only once it is really there: the page has loaded, Odoo's web client says
 it is ready (``odoo.isReady``), no request is in flight, nothing shows "Loading", the
@@ -33,7 +36,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import websocket
+try:
+    import websocket  # websocket-client, in requirements.txt
+except ImportError:  # pragma: no cover
+    sys.exit("websocket-client is missing: pip install websocket-client (make demo installs it)")
 
 ROOT = Path(__file__).resolve().parent.parent
 #: requests running longer than this are long polls (bus) and do not keep a page "busy"
@@ -334,6 +340,22 @@ class Page:
         self.call("Emulation.setTouchEmulationEnabled", {"enabled": mobile})
         self.metrics = (width, height, mobile)
 
+    def pay(self, url: str, timeout: float):
+        """Pay a recharge page with Odoo's demo provider (its default: a successful payment)
+        and wait until the payment form lands back on the meter's page."""
+        self.goto(url)
+        button = "button[name=o_payment_submit_button]"
+        self.wait_ready(["#o_payment_form", button], backend=False, timeout=timeout)
+        landing = urllib.parse.urlsplit(url).path.rsplit("/recharge", 1)[0]
+        self.click(button)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.devtools.pump(0.5)
+            path = self.evaluate("document.readyState === 'complete' ? location.pathname : ''")
+            if path == landing:
+                return
+        raise ScreenshotError(f"the payment did not land on {landing} in {timeout:.0f} s")
+
     def login(self, base: str, db: str | None, login: str, password: str, timeout: float):
         query = {"redirect": "/odoo"} | ({"db": db} if db else {})
         self.goto(f"{base}/web/login?{urllib.parse.urlencode(query)}")
@@ -398,6 +420,7 @@ class Shot:
     #: (selector of the element to click, its text or "", selector that shows it worked)
     click: list[tuple[str, str, str]] = field(default_factory=list)
     size: str = ""  # another window size for this screen ("phone": 390x844, mobile)
+    pays: str = ""  # first pay this recharge page with the demo provider (only with --pay)
     settle: float = 0.0  # extra seconds for charts that animate after they are drawn
 
     @property
@@ -412,6 +435,11 @@ def act(xmlid: str, record: str = "", view: str = "") -> str:
 
 #: (what to click, its text, what shows it opened)
 OPEN_VERSION = (".o_field_widget[name=version_ids] .o_data_cell", "", ".modal .o_form_view")
+SORT_BY_STATUS = (
+    ".o_list_view th[data-name=status]",
+    "",
+    ".o_list_view th[data-name=status] .fa-sort-asc",
+)
 REMOVE_FILTER = (".o_facet_remove", "", ".o_searchview:not(:has(.o_searchview_facet))")
 REPORTING_MENU = (".o_menu_sections button", "Reporting", ".o-dropdown--menu .dropdown-item")
 
@@ -428,6 +456,7 @@ SHOTS = [
         "Meter list: last reading, relay desired and actual, credit, status colours",
         act("prepaid_meter.prepaid_meter_action", view="list"),
         LIST,
+        click=[SORT_BY_STATUS],  # alarms and arrears first
     ),
     Shot(
         "meter_form",
@@ -532,6 +561,14 @@ SHOTS = [
         role="tenant",
     ),
     Shot(
+        "portal_recharged",
+        "Portal, after paying 50 with the demo provider: credited once, supply back on",
+        "/my/meters/{tenant_meter}",
+        [".o_prepaid_recharge_row"],
+        role="tenant",
+        pays="/my/meters/{tenant_meter}/recharge?amount=50",
+    ),
+    Shot(
         "portal_history",
         "Portal: consumption by month, payments, latest readings",
         "/my/meters/{tenant_meter}/history",
@@ -596,6 +633,8 @@ def take(page: Page, shot: Shot, base: str, records: dict, args) -> Path:
     except KeyError as exc:
         raise ScreenshotError(f"the demo has no record for {exc.args[0]}") from None
     page.resize(shot.size)
+    if shot.pays:
+        page.pay(base + shot.pays.format(**records), args.timeout)
     page.goto(base + path)
     # clicks first (the screen may be empty until then, e.g. before a filter is removed),
     # each once what it clicks is there and then once what it opens is there
@@ -644,13 +683,23 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--max-kb", type=int, default=150, help="bigger PNGs get a 256-colour palette"
     )
+    parser.add_argument(
+        "--pay",
+        action="store_true",
+        help="also recharge the tenant's meter (50, demo provider) and show the result",
+    )
     parser.add_argument("--list", action="store_true", help="list the screens and exit")
     args = parser.parse_args(argv)
     if args.list:
         for shot in SHOTS:
             print(f"{shot.name:22} {shot.caption}")
         return 0
-    shots = [s for s in SHOTS if not args.only or any(s.name.startswith(o) for o in args.only)]
+    shots = [
+        shot
+        for shot in SHOTS
+        if (not args.only or any(shot.name.startswith(o) for o in args.only))
+        and (args.pay or not shot.pays)
+    ]
     width, height = parse_size(args.size)
     base = args.url.rstrip("/")
     try:
