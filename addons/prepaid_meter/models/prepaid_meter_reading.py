@@ -114,8 +114,9 @@ _UNSAFE = re.compile(r'[\t\n\r"\\]')
 SOURCES = frozenset(code for code, _label in READING_SOURCES)
 _INF = float("inf")
 _TAB = "\t"
-#: from this many rows, a batch is parsed while its meters are looked up (a helper thread)
-MEANWHILE_ROWS = 5000
+#: a large batch (from this many rows) is parsed while its meters are looked up (a helper
+#: thread); one of one row per meter updates the latest states from the store
+LARGE_BATCH = 5000
 #: the partitioned table behind the model's view
 STORE = "prepaid_meter_reading_store"
 #: PostgreSQL advisory lock held while a transaction creates readings partitions
@@ -141,6 +142,10 @@ class _ChunkReader:
     def drain(self):
         for _chunk in self._chunks:
             pass
+
+
+class _NotAllFound(Exception):
+    """The store did not give back each row of a batch (see ``_update_latest_from_store``)."""
 
 
 class PrepaidMeterReading(models.Model):
@@ -380,9 +385,10 @@ class PrepaidMeterReading(models.Model):
         keyed = self._resolve_rows(rows, parsed, errors, meters, rejections)
         self._ensure_partitions({item[1] for item in keyed})
         validated = self._validate_rows(keyed, meters, rejections, measures)
+        after = self._reading_id_mark() if len(rows) >= LARGE_BATCH else None
         stored = self._copy_rows(validated, rejections, measures)
         copied = time.perf_counter()
-        self._update_meters(stored, meters[0], measures)
+        self._update_meters(stored, meters[0], measures, after)
         if rejections:
             rejections.sort(key=operator.itemgetter("index"))
             self.env["prepaid.meter.reading.rejection"]._record(rejections, rows, source)
@@ -707,7 +713,7 @@ class PrepaidMeterReading(models.Model):
                     wanted,
                 )
             query = SQL("%s FROM %s %s WHERE %s", columns, meters, joins, where)
-            if meanwhile is not None and len(rows) >= MEANWHILE_ROWS:
+            if meanwhile is not None and len(rows) >= LARGE_BATCH:
                 done = [self._execute_meanwhile(query, meanwhile)]
             else:
                 cr.execute(query)
@@ -910,19 +916,62 @@ class PrepaidMeterReading(models.Model):
         return stored
 
     @api.model
-    def _update_meters(self, stored, meters, measures=()):
+    def _update_meters(self, stored, meters, measures=(), after=None):
         """Each meter's latest state (``prepaid.meter.latest``) from the rows just stored, in
         one UPDATE of its narrow table.  ``meters``: the states of
         :meth:`_load_meter_states`, by meter id; ``measures``: the batch's, in
-        ``R_MEASURED``.
+        ``R_MEASURED``; ``after``: see :meth:`_reading_id_mark` (a large batch of one row
+        per meter: the UPDATE reads the rows from the store, nothing is sent again).
 
         Meters whose relay or connection state changes go through the ORM instead, so the
         change is logged as an event: the states read before the batch say which (the
         UPDATE of the same rows would fail on a concurrent change, repeatable read)."""
         if not stored:
             return
-        nothing = (None,) * (R_MEASURED + 1 - R_LINE)
+        self.env["prepaid.meter.latest"].flush_model()
         by_meter = {row[R_METER]: None for row in stored}
+        changes = None
+        if after is not None and len(by_meter) == len(stored):
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    changes = self._update_latest_from_store(stored, meters, after)
+            except _NotAllFound as exc:  # never seen: then the safe way
+                _logger.warning("Latest states staged: %s", exc)
+        if changes is None:
+            changes = self._update_latest_staged(stored, meters, measures, by_meter)
+        fnames = [
+            "last_reading_at",
+            "last_total",
+            "last_forward_total",
+            "last_reverse_total",
+            "last_power",
+            "last_meter_balance",
+            "baseline_total",
+            "baseline_at",
+            "last_contact_at",
+            "connection_state",
+            "actual_relay_state",
+            "actual_relay_at",
+            "relay_mismatch",
+        ]
+        # whole models: cheaper than browsing every meter of a large batch
+        self.env["prepaid.meter.latest"].invalidate_model(fnames)
+        self.env["prepaid.meter"].invalidate_model(fnames)
+        meter_records = self.env["prepaid.meter"]
+        for meter_id, relay, read_at, was_lost in changes:
+            meter = meter_records.browse(meter_id)
+            if was_lost:
+                meter.connection_state = "online"
+                meter._log_event("connection_restored")
+            if relay and relay != meter.actual_relay_state:
+                meter._record_actual_relay(relay, read_at)
+
+    @api.model
+    def _update_latest_staged(self, stored, meters, measures, by_meter):
+        """The latest states of :meth:`_update_meters` through a staging table: each meter's
+        newest row and baseline, in time order whatever the batch.  Returns the changes to
+        log: ``(meter id, relay, read time, was lost)``."""
+        nothing = (None,) * (R_MEASURED + 1 - R_LINE)
         if len(by_meter) == len(stored):  # one row per meter: it is the newest, or late
             newest = (
                 (
@@ -992,7 +1041,6 @@ class PrepaidMeterReading(models.Model):
 
         now = fields.Datetime.now()
         cr = self.env.cr
-        self.env["prepaid.meter.latest"].flush_model()
         cr.execute(
             """
             CREATE TEMP TABLE IF NOT EXISTS prepaid_meter_latest_staging (
@@ -1009,7 +1057,7 @@ class PrepaidMeterReading(models.Model):
         )
         # A temp table has no statistics: small batches get them (cheap), large ones are joined
         # by hash, never by a nested loop over the staging rows.
-        large = len(by_meter) > 5000
+        large = len(by_meter) > LARGE_BATCH
         cr.execute(
             "SET LOCAL enable_nestloop = off" if large else "ANALYZE prepaid_meter_latest_staging"
         )
@@ -1046,32 +1094,107 @@ class PrepaidMeterReading(models.Model):
         )
         if large:
             cr.execute("SET LOCAL enable_nestloop = on")
-        fnames = [
-            "last_reading_at",
-            "last_total",
-            "last_forward_total",
-            "last_reverse_total",
-            "last_power",
-            "last_meter_balance",
-            "baseline_total",
-            "baseline_at",
-            "last_contact_at",
-            "connection_state",
-            "actual_relay_state",
-            "actual_relay_at",
-            "relay_mismatch",
-        ]
-        # whole models: cheaper than browsing every meter of a large batch
-        self.env["prepaid.meter.latest"].invalidate_model(fnames)
-        self.env["prepaid.meter"].invalidate_model(fnames)
-        meter_records = self.env["prepaid.meter"]
-        for meter_id, relay, read_at, was_lost in changes:
-            meter = meter_records.browse(meter_id)
-            if was_lost:
-                meter.connection_state = "online"
-                meter._log_event("connection_restored")
-            if relay and relay != meter.actual_relay_state:
-                meter._record_actual_relay(relay, read_at)
+        return changes
+
+    @api.model
+    def _update_latest_from_store(self, stored, meters, after):
+        """The latest states of :meth:`_update_meters` for a batch of one row per meter,
+        read back from the store (the rows of this transaction numbered after ``after``):
+        only the few meters whose row is late, keeps the baseline, or reports a relay other
+        than asked are named.  Returns the changes to log, as
+        :meth:`_update_latest_staged`."""
+        late, kept, mismatched, changes = [], [], [], []
+        for row in stored:
+            meter_id = row[R_METER]
+            state = meters[meter_id]
+            relay = row[R_RELAY]
+            if row[R_FLAGS] and "late" in row[R_FLAGS]:
+                late.append(meter_id)
+                relay = None
+            if not row[R_MOVES]:
+                kept.append(meter_id)
+            actual = state[M_ACTUAL_RELAY]
+            if state[M_LOST] or (relay is not None and actual != "unknown" and actual != relay):
+                changes.append((meter_id, relay, row[R_READ_AT], state[M_LOST]))
+            target = state[M_RELAY_TARGET]
+            if relay is not None and target is not None and relay != target:
+                mismatched.append(meter_id)
+        cr = self.env.cr
+        large = len(stored) > LARGE_BATCH
+        if large:  # the planner cannot tell how many rows follow ``after``: hash joins
+            cr.execute("SET LOCAL enable_nestloop = off")
+        cr.execute(
+            """
+            UPDATE prepaid_meter_latest l
+               SET last_reading_at = CASE WHEN n.late THEN l.last_reading_at ELSE n.read_at END,
+                   last_total = CASE WHEN n.late THEN l.last_total ELSE n.total END,
+                   last_forward_total = CASE WHEN n.late THEN l.last_forward_total
+                                             ELSE n.forward_total END,
+                   last_reverse_total = CASE WHEN n.late THEN l.last_reverse_total
+                                             ELSE COALESCE(n.reverse_total, l.last_reverse_total)
+                                        END,
+                   last_power = CASE WHEN n.late THEN l.last_power
+                                     ELSE COALESCE(n.power, l.last_power) END,
+                   last_meter_balance = CASE WHEN n.late THEN l.last_meter_balance
+                                             ELSE COALESCE(n.meter_balance, l.last_meter_balance)
+                                        END,
+                   baseline_total = CASE WHEN n.kept THEN l.baseline_total ELSE n.total END,
+                   baseline_at = CASE WHEN n.kept THEN l.baseline_at ELSE n.read_at END,
+                   last_contact_at = %(now)s,
+                   connection_state = CASE WHEN l.connection_state = 'never'
+                                           THEN 'online' ELSE l.connection_state END,
+                   -- first report of the relay: known from now on, nothing changed
+                   actual_relay_state = CASE
+                       WHEN l.actual_relay_state = 'unknown' AND n.relay_state IS NOT NULL
+                       THEN n.relay_state ELSE l.actual_relay_state END,
+                   actual_relay_at = CASE
+                       WHEN l.actual_relay_state = 'unknown' AND n.relay_state IS NOT NULL
+                       THEN n.read_at ELSE l.actual_relay_at END,
+                   relay_mismatch = CASE
+                       WHEN l.actual_relay_state = 'unknown' AND n.relay_state IS NOT NULL
+                       THEN n.mismatch ELSE l.relay_mismatch END
+              FROM (SELECT m.latest_id, r.read_at, r.total, r.forward_total, r.reverse_total,
+                           r.power, r.meter_balance,
+                           CASE WHEN r.meter_id = ANY(%(late)s::int[]) THEN NULL
+                                ELSE r.relay_state END AS relay_state,
+                           r.meter_id = ANY(%(late)s::int[]) AS late,
+                           r.meter_id = ANY(%(kept)s::int[]) AS kept,
+                           r.meter_id = ANY(%(mismatched)s::int[]) AS mismatch
+                      FROM prepaid_meter_reading_store r
+                      JOIN prepaid_meter m ON m.id = r.meter_id
+                     WHERE r.id > %(after)s AND r.received_at = %(received)s) n
+             WHERE l.id = n.latest_id
+            """,
+            {
+                "now": fields.Datetime.now(),
+                "after": after,
+                "received": stored[0][R_RECEIVED],
+                "late": late,
+                "kept": kept,
+                "mismatched": mismatched,
+            },
+        )
+        if cr.rowcount != len(stored):
+            raise _NotAllFound(f"{cr.rowcount} rows of the store for {len(stored)} meters")
+        if large:
+            cr.execute("SET LOCAL enable_nestloop = on")
+        return changes
+
+    @api.model
+    def _reading_id_mark(self):
+        """A number below the ids of the readings this transaction stores next, above those
+        of every reading it can see stored by others -- or None when the transaction's
+        isolation does not guarantee it (then the latest states are staged)."""
+        cr = self.env.cr
+        cr.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')), "
+            "current_setting('transaction_isolation')",
+            [STORE],
+        )
+        mark, isolation = cr.fetchone()
+        # a snapshot taken before this number was drawn shows no other transaction's later
+        # rows (a sequence without cache hands numbers out in order)
+        return mark if isolation in ("repeatable read", "serializable") else None
 
     # === ACTIONS === #
     def action_accept_baseline(self):
