@@ -1187,14 +1187,18 @@ class PrepaidMeterReading(models.Model):
         isolation does not guarantee it (then the latest states are staged)."""
         cr = self.env.cr
         cr.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')), "
-            "current_setting('transaction_isolation')",
+            """
+            SELECT nextval(s.seqrelid), current_setting('transaction_isolation'), s.seqcache
+              FROM pg_sequence s
+             WHERE s.seqrelid = pg_get_serial_sequence(%s, 'id')::regclass
+            """,
             [STORE],
         )
-        mark, isolation = cr.fetchone()
+        mark, isolation, cache = cr.fetchone()
         # a snapshot taken before this number was drawn shows no other transaction's later
         # rows (a sequence without cache hands numbers out in order)
-        return mark if isolation in ("repeatable read", "serializable") else None
+        ordered = isolation in ("repeatable read", "serializable") and cache == 1
+        return mark if ordered else None
 
     # === ACTIONS === #
     def action_accept_baseline(self):
