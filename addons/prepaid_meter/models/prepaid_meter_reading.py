@@ -21,6 +21,7 @@ The ORM ``create`` runs the same validation for readings entered by hand.
 
 import csv
 import io
+import itertools
 import logging
 import operator
 import re
@@ -124,6 +125,7 @@ PARTITION_LOCK_KEY = 0x50524D52  # "PRMR"
 #: COPY options: tab-separated CSV (quoting done by the csv module, in C); empty is NULL
 _CSV = "WITH (FORMAT csv, DELIMITER E'\\t', NULL '')"
 _SORT_KEY = operator.itemgetter(0, 1)
+_LINE = operator.itemgetter(R_LINE)
 
 
 class _ChunkReader:
@@ -467,17 +469,18 @@ class PrepaidMeterReading(models.Model):
                 reverse = row.get("reverse_total")
                 if reverse is not None:
                     reverse = to_quantity(reverse, "reverse_total")
-                measured = []
-                for name in measures:
-                    value = row.get(name)
+                measured = [row.get(name) for name in measures]
+                for at, value in enumerate(measured):
+                    if type(value) is float and -_INF < value < _INF:  # the common case
+                        continue
                     if value is None or value is False:
-                        value = None
-                    else:
-                        if type(value) is not float:
-                            value = float(value)
-                        if not -_INF < value < _INF:
-                            raise ValueError(f"{name}: {row[name]!r} is not a finite number")
-                    measured.append(value)
+                        measured[at] = None
+                        continue
+                    value = float(value)
+                    if not -_INF < value < _INF:
+                        name = measures[at]
+                        raise ValueError(f"{name}: {row[name]!r} is not a finite number")
+                    measured[at] = value
                 status = row.get("status_word")
                 if status is not None and type(status) is not int:
                     status = int(status)
@@ -855,20 +858,21 @@ class PrepaidMeterReading(models.Model):
         def chunks():
             buffer = io.StringIO()
             writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
-            lines = []
-            for row in validated:
-                prepared.append(row)
-                line = row[R_LINE]
-                if line is None:  # a flagged row: quoted by the csv module
-                    writer.writerow(getter(row))
-                    line = buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-                lines.append(line)
-                if len(lines) == 2000:
-                    yield "".join(lines)
-                    lines.clear()
-            yield "".join(lines)
+            while True:
+                rows = list(itertools.islice(validated, 2000))
+                if not rows:
+                    break
+                prepared.extend(rows)
+                lines = list(map(_LINE, rows))
+                if None in lines:  # flagged rows whose reason the csv module quotes
+                    for at, row in enumerate(rows):
+                        if lines[at] is None:
+                            writer.writerow(getter(row))
+                            lines[at] = buffer.getvalue()
+                            buffer.seek(0)
+                            buffer.truncate()
+                yield "".join(lines)
+            yield ""
 
         cr = self.env.cr
         column_sql = ", ".join(columns)
