@@ -21,6 +21,7 @@ The ORM ``create`` runs the same validation for readings entered by hand.
 
 import csv
 import io
+import itertools
 import logging
 import operator
 import re
@@ -114,8 +115,9 @@ _UNSAFE = re.compile(r'[\t\n\r"\\]')
 SOURCES = frozenset(code for code, _label in READING_SOURCES)
 _INF = float("inf")
 _TAB = "\t"
-#: from this many rows, a batch is parsed while its meters are looked up (a helper thread)
-MEANWHILE_ROWS = 5000
+#: a large batch (from this many rows) is parsed while its meters are looked up (a helper
+#: thread); one of one row per meter updates the latest states from the store
+LARGE_BATCH = 5000
 #: the partitioned table behind the model's view
 STORE = "prepaid_meter_reading_store"
 #: PostgreSQL advisory lock held while a transaction creates readings partitions
@@ -123,6 +125,7 @@ PARTITION_LOCK_KEY = 0x50524D52  # "PRMR"
 #: COPY options: tab-separated CSV (quoting done by the csv module, in C); empty is NULL
 _CSV = "WITH (FORMAT csv, DELIMITER E'\\t', NULL '')"
 _SORT_KEY = operator.itemgetter(0, 1)
+_LINE = operator.itemgetter(R_LINE)
 
 
 class _ChunkReader:
@@ -141,6 +144,10 @@ class _ChunkReader:
     def drain(self):
         for _chunk in self._chunks:
             pass
+
+
+class _NotAllFound(Exception):
+    """The store did not give back each row of a batch (see ``_update_latest_from_store``)."""
 
 
 class PrepaidMeterReading(models.Model):
@@ -380,9 +387,10 @@ class PrepaidMeterReading(models.Model):
         keyed = self._resolve_rows(rows, parsed, errors, meters, rejections)
         self._ensure_partitions({item[1] for item in keyed})
         validated = self._validate_rows(keyed, meters, rejections, measures)
+        after = self._reading_id_mark() if len(rows) >= LARGE_BATCH else None
         stored = self._copy_rows(validated, rejections, measures)
         copied = time.perf_counter()
-        self._update_meters(stored, meters[0], measures)
+        self._update_meters(stored, meters[0], measures, after)
         if rejections:
             rejections.sort(key=operator.itemgetter("index"))
             self.env["prepaid.meter.reading.rejection"]._record(rejections, rows, source)
@@ -461,17 +469,18 @@ class PrepaidMeterReading(models.Model):
                 reverse = row.get("reverse_total")
                 if reverse is not None:
                     reverse = to_quantity(reverse, "reverse_total")
-                measured = []
-                for name in measures:
-                    value = row.get(name)
+                measured = [row.get(name) for name in measures]
+                for at, value in enumerate(measured):
+                    if type(value) is float and -_INF < value < _INF:  # the common case
+                        continue
                     if value is None or value is False:
-                        value = None
-                    else:
-                        if type(value) is not float:
-                            value = float(value)
-                        if not -_INF < value < _INF:
-                            raise ValueError(f"{name}: {row[name]!r} is not a finite number")
-                    measured.append(value)
+                        measured[at] = None
+                        continue
+                    value = float(value)
+                    if not -_INF < value < _INF:
+                        name = measures[at]
+                        raise ValueError(f"{name}: {row[name]!r} is not a finite number")
+                    measured[at] = value
                 status = row.get("status_word")
                 if status is not None and type(status) is not int:
                     status = int(status)
@@ -707,7 +716,7 @@ class PrepaidMeterReading(models.Model):
                     wanted,
                 )
             query = SQL("%s FROM %s %s WHERE %s", columns, meters, joins, where)
-            if meanwhile is not None and len(rows) >= MEANWHILE_ROWS:
+            if meanwhile is not None and len(rows) >= LARGE_BATCH:
                 done = [self._execute_meanwhile(query, meanwhile)]
             else:
                 cr.execute(query)
@@ -849,20 +858,21 @@ class PrepaidMeterReading(models.Model):
         def chunks():
             buffer = io.StringIO()
             writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
-            lines = []
-            for row in validated:
-                prepared.append(row)
-                line = row[R_LINE]
-                if line is None:  # a flagged row: quoted by the csv module
-                    writer.writerow(getter(row))
-                    line = buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-                lines.append(line)
-                if len(lines) == 2000:
-                    yield "".join(lines)
-                    lines.clear()
-            yield "".join(lines)
+            while True:
+                rows = list(itertools.islice(validated, 2000))
+                if not rows:
+                    break
+                prepared.extend(rows)
+                lines = list(map(_LINE, rows))
+                if None in lines:  # flagged rows whose reason the csv module quotes
+                    for at, row in enumerate(rows):
+                        if lines[at] is None:
+                            writer.writerow(getter(row))
+                            lines[at] = buffer.getvalue()
+                            buffer.seek(0)
+                            buffer.truncate()
+                yield "".join(lines)
+            yield ""
 
         cr = self.env.cr
         column_sql = ", ".join(columns)
@@ -910,19 +920,62 @@ class PrepaidMeterReading(models.Model):
         return stored
 
     @api.model
-    def _update_meters(self, stored, meters, measures=()):
+    def _update_meters(self, stored, meters, measures=(), after=None):
         """Each meter's latest state (``prepaid.meter.latest``) from the rows just stored, in
         one UPDATE of its narrow table.  ``meters``: the states of
         :meth:`_load_meter_states`, by meter id; ``measures``: the batch's, in
-        ``R_MEASURED``.
+        ``R_MEASURED``; ``after``: see :meth:`_reading_id_mark` (a large batch of one row
+        per meter: the UPDATE reads the rows from the store, nothing is sent again).
 
         Meters whose relay or connection state changes go through the ORM instead, so the
         change is logged as an event: the states read before the batch say which (the
         UPDATE of the same rows would fail on a concurrent change, repeatable read)."""
         if not stored:
             return
-        nothing = (None,) * (R_MEASURED + 1 - R_LINE)
+        self.env["prepaid.meter.latest"].flush_model()
         by_meter = {row[R_METER]: None for row in stored}
+        changes = None
+        if after is not None and len(by_meter) == len(stored):
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    changes = self._update_latest_from_store(stored, meters, after)
+            except _NotAllFound as exc:  # never seen: then the safe way
+                _logger.warning("Latest states staged: %s", exc)
+        if changes is None:
+            changes = self._update_latest_staged(stored, meters, measures, by_meter)
+        fnames = [
+            "last_reading_at",
+            "last_total",
+            "last_forward_total",
+            "last_reverse_total",
+            "last_power",
+            "last_meter_balance",
+            "baseline_total",
+            "baseline_at",
+            "last_contact_at",
+            "connection_state",
+            "actual_relay_state",
+            "actual_relay_at",
+            "relay_mismatch",
+        ]
+        # whole models: cheaper than browsing every meter of a large batch
+        self.env["prepaid.meter.latest"].invalidate_model(fnames)
+        self.env["prepaid.meter"].invalidate_model(fnames)
+        meter_records = self.env["prepaid.meter"]
+        for meter_id, relay, read_at, was_lost in changes:
+            meter = meter_records.browse(meter_id)
+            if was_lost:
+                meter.connection_state = "online"
+                meter._log_event("connection_restored")
+            if relay and relay != meter.actual_relay_state:
+                meter._record_actual_relay(relay, read_at)
+
+    @api.model
+    def _update_latest_staged(self, stored, meters, measures, by_meter):
+        """The latest states of :meth:`_update_meters` through a staging table: each meter's
+        newest row and baseline, in time order whatever the batch.  Returns the changes to
+        log: ``(meter id, relay, read time, was lost)``."""
+        nothing = (None,) * (R_MEASURED + 1 - R_LINE)
         if len(by_meter) == len(stored):  # one row per meter: it is the newest, or late
             newest = (
                 (
@@ -992,7 +1045,6 @@ class PrepaidMeterReading(models.Model):
 
         now = fields.Datetime.now()
         cr = self.env.cr
-        self.env["prepaid.meter.latest"].flush_model()
         cr.execute(
             """
             CREATE TEMP TABLE IF NOT EXISTS prepaid_meter_latest_staging (
@@ -1009,7 +1061,7 @@ class PrepaidMeterReading(models.Model):
         )
         # A temp table has no statistics: small batches get them (cheap), large ones are joined
         # by hash, never by a nested loop over the staging rows.
-        large = len(by_meter) > 5000
+        large = len(by_meter) > LARGE_BATCH
         cr.execute(
             "SET LOCAL enable_nestloop = off" if large else "ANALYZE prepaid_meter_latest_staging"
         )
@@ -1046,32 +1098,111 @@ class PrepaidMeterReading(models.Model):
         )
         if large:
             cr.execute("SET LOCAL enable_nestloop = on")
-        fnames = [
-            "last_reading_at",
-            "last_total",
-            "last_forward_total",
-            "last_reverse_total",
-            "last_power",
-            "last_meter_balance",
-            "baseline_total",
-            "baseline_at",
-            "last_contact_at",
-            "connection_state",
-            "actual_relay_state",
-            "actual_relay_at",
-            "relay_mismatch",
-        ]
-        # whole models: cheaper than browsing every meter of a large batch
-        self.env["prepaid.meter.latest"].invalidate_model(fnames)
-        self.env["prepaid.meter"].invalidate_model(fnames)
-        meter_records = self.env["prepaid.meter"]
-        for meter_id, relay, read_at, was_lost in changes:
-            meter = meter_records.browse(meter_id)
-            if was_lost:
-                meter.connection_state = "online"
-                meter._log_event("connection_restored")
-            if relay and relay != meter.actual_relay_state:
-                meter._record_actual_relay(relay, read_at)
+        return changes
+
+    @api.model
+    def _update_latest_from_store(self, stored, meters, after):
+        """The latest states of :meth:`_update_meters` for a batch of one row per meter,
+        read back from the store (the rows of this transaction numbered after ``after``):
+        only the few meters whose row is late, keeps the baseline, or reports a relay other
+        than asked are named.  Returns the changes to log, as
+        :meth:`_update_latest_staged`."""
+        late, kept, mismatched, changes = [], [], [], []
+        for row in stored:
+            meter_id = row[R_METER]
+            state = meters[meter_id]
+            relay = row[R_RELAY]
+            if row[R_FLAGS] and "late" in row[R_FLAGS]:
+                late.append(meter_id)
+                relay = None
+            if not row[R_MOVES]:
+                kept.append(meter_id)
+            actual = state[M_ACTUAL_RELAY]
+            if state[M_LOST] or (relay is not None and actual != "unknown" and actual != relay):
+                changes.append((meter_id, relay, row[R_READ_AT], state[M_LOST]))
+            target = state[M_RELAY_TARGET]
+            if relay is not None and target is not None and relay != target:
+                mismatched.append(meter_id)
+        cr = self.env.cr
+        large = len(stored) > LARGE_BATCH
+        if large:  # the planner cannot tell how many rows follow ``after``: hash joins
+            cr.execute("SET LOCAL enable_nestloop = off")
+        cr.execute(
+            """
+            UPDATE prepaid_meter_latest l
+               SET last_reading_at = CASE WHEN n.late THEN l.last_reading_at ELSE n.read_at END,
+                   last_total = CASE WHEN n.late THEN l.last_total ELSE n.total END,
+                   last_forward_total = CASE WHEN n.late THEN l.last_forward_total
+                                             ELSE n.forward_total END,
+                   last_reverse_total = CASE WHEN n.late THEN l.last_reverse_total
+                                             ELSE COALESCE(n.reverse_total, l.last_reverse_total)
+                                        END,
+                   last_power = CASE WHEN n.late THEN l.last_power
+                                     ELSE COALESCE(n.power, l.last_power) END,
+                   last_meter_balance = CASE WHEN n.late THEN l.last_meter_balance
+                                             ELSE COALESCE(n.meter_balance, l.last_meter_balance)
+                                        END,
+                   baseline_total = CASE WHEN n.kept THEN l.baseline_total ELSE n.total END,
+                   baseline_at = CASE WHEN n.kept THEN l.baseline_at ELSE n.read_at END,
+                   last_contact_at = %(now)s,
+                   connection_state = CASE WHEN l.connection_state = 'never'
+                                           THEN 'online' ELSE l.connection_state END,
+                   -- first report of the relay: known from now on, nothing changed
+                   actual_relay_state = CASE
+                       WHEN l.actual_relay_state = 'unknown' AND n.relay_state IS NOT NULL
+                       THEN n.relay_state ELSE l.actual_relay_state END,
+                   actual_relay_at = CASE
+                       WHEN l.actual_relay_state = 'unknown' AND n.relay_state IS NOT NULL
+                       THEN n.read_at ELSE l.actual_relay_at END,
+                   relay_mismatch = CASE
+                       WHEN l.actual_relay_state = 'unknown' AND n.relay_state IS NOT NULL
+                       THEN n.mismatch ELSE l.relay_mismatch END
+              FROM (SELECT m.latest_id, r.read_at, r.total, r.forward_total, r.reverse_total,
+                           r.power, r.meter_balance,
+                           CASE WHEN r.meter_id = ANY(%(late)s::int[]) THEN NULL
+                                ELSE r.relay_state END AS relay_state,
+                           r.meter_id = ANY(%(late)s::int[]) AS late,
+                           r.meter_id = ANY(%(kept)s::int[]) AS kept,
+                           r.meter_id = ANY(%(mismatched)s::int[]) AS mismatch
+                      FROM prepaid_meter_reading_store r
+                      JOIN prepaid_meter m ON m.id = r.meter_id
+                     WHERE r.id > %(after)s AND r.received_at = %(received)s) n
+             WHERE l.id = n.latest_id
+            """,
+            {
+                "now": fields.Datetime.now(),
+                "after": after,
+                "received": stored[0][R_RECEIVED],
+                "late": late,
+                "kept": kept,
+                "mismatched": mismatched,
+            },
+        )
+        if cr.rowcount != len(stored):
+            raise _NotAllFound(f"{cr.rowcount} rows of the store for {len(stored)} meters")
+        if large:
+            cr.execute("SET LOCAL enable_nestloop = on")
+        return changes
+
+    @api.model
+    def _reading_id_mark(self):
+        """A number below the ids of the readings this transaction stores next, above those
+        of every reading it can see stored by others -- or None when the transaction's
+        isolation does not guarantee it (then the latest states are staged)."""
+        cr = self.env.cr
+        cr.execute(
+            """
+            SELECT nextval(s.seqrelid), current_setting('transaction_isolation'), s.seqcache
+              FROM pg_sequence s
+             WHERE s.seqrelid = pg_get_serial_sequence(%s, 'id')::regclass
+            """,
+            [STORE],
+        )
+        mark, isolation, cache = cr.fetchone()
+        # a snapshot taken before this number was drawn shows no other transaction's later
+        # rows (a sequence without cache hands numbers out in order)
+        ordered = isolation in ("repeatable read", "serializable") and cache == 1
+        return mark if ordered else None
 
     # === ACTIONS === #
     def action_accept_baseline(self):

@@ -40,6 +40,14 @@ class TestReadingFleetBatch(PrepaidMeterCommon):
                     f"{way} {name}", f"{9000 + n:06d}{len(way):06d}", cls.unit2, model=model
                 )
 
+    def setUp(self):
+        super().setUp()
+        # the large-batch ways (helper-thread look-up, latest states read back from the
+        # store) for these few meters
+        large = patch.object(reading_module, "LARGE_BATCH", 2)
+        large.start()
+        self.addCleanup(large.stop)
+
     def _rows(self, meter, points, **extra):
         return [
             {
@@ -71,8 +79,7 @@ class TestReadingFleetBatch(PrepaidMeterCommon):
             batch = []
             for name, meter in self.fleet.items():
                 batch += self._rows(meter, [SERIES[name][step]], power=0.5)
-            with patch.object(reading_module, "MEANWHILE_ROWS", 2):
-                result = readings._ingest(batch)
+            result = readings._ingest(batch)
             self.assertEqual(result["stored"], len(SERIES))
             self.assertFalse(result["rejected"])
         for name, meter in self.series.items():
@@ -111,8 +118,7 @@ class TestReadingFleetBatch(PrepaidMeterCommon):
                 "voltage": 230,
             },
         ]
-        with patch.object(reading_module, "MEANWHILE_ROWS", 2):
-            result = self.env["prepaid.meter.reading"]._ingest(batch)
+        result = self.env["prepaid.meter.reading"]._ingest(batch)
         self.assertEqual(result["stored"], 2)
         reasons = {r["index"]: r["reason"] for r in result["rejected"]}
         self.assertEqual(sorted(reasons), [1, 2, 3, 4, 5, 6, 7])
@@ -191,6 +197,31 @@ class TestReadingFleetBatch(PrepaidMeterCommon):
         self.assertEqual((meter.last_total, meter.baseline_total), (100, 100))
         self.assertTrue(meter.last_contact_at)
         self.assertEqual(self.meter.baseline_total, 6)
+
+    def test_fleet_batch_latest_states_read_back_from_the_store(self):
+        """A fleet batch's latest states are read back from the store (nothing staged);
+        should the store not give back every row, they are staged instead, same result."""
+        model = type(self.env["prepaid.meter.reading"])
+        meters = list(self.fleet.values())
+        readings = self.env["prepaid.meter.reading"]
+        batch = [{"meter_id": m.id, "read_at": self.t0, "forward_total": 7.0} for m in meters]
+        with patch.object(model, "_update_latest_staged", side_effect=AssertionError("staged")):
+            readings._ingest(batch)
+        self.assertEqual({m.last_forward_total for m in meters}, {7.0})
+
+        def not_all_found(*args, **kwargs):
+            raise reading_module._NotAllFound("test")
+
+        later = self.t0 + timedelta(minutes=30)
+        batch = [{"meter_id": m.id, "read_at": later, "forward_total": 7.5} for m in meters]
+        with (
+            patch.object(model, "_update_latest_from_store", not_all_found),
+            mute_logger(reading_module.__name__),
+        ):
+            result = readings._ingest(batch)
+        self.assertEqual(result["stored"], len(meters))
+        self.assertEqual({m.last_forward_total for m in meters}, {7.5})
+        self.assertEqual({m.baseline_at for m in meters}, {later})
 
     def test_after_ingest_hook_gets_the_meters_stored(self):
         seen = []
