@@ -1071,20 +1071,8 @@ class CompiledTariff:
         is charged here, into a book of the run's own; any other goes through :meth:`_price`
         with the state so far, and the run goes on from the state it returns.
         """
-        if len(intervals) < 2:
-            if not intervals:
-                return _new_line(PricedRun, ((), ZERO_MONEY, state))
-            # one interval (the most common run): the one-interval path, as cheap
-            start, end, consumption = intervals[0]
-            try:
-                result = _price(self, state, start, end, consumption)
-            except UnknownBandError:
-                if not split_unpriced or consumption.__class__ is Decimal:
-                    raise
-                result = _price(self, state, start, end, _register_total(consumption))
-            amount = result.amount
-            one = _new_line(RunInterval, (result.lines, amount, result.closed_cycles))
-            return _new_line(PricedRun, ((one,), amount, result.state))
+        if not intervals:
+            return _new_line(PricedRun, ((), ZERO_MONEY, state))
         if state is None:
             state = self.new_state(intervals[0][0])
         cycle_start, cycle_end, total, charged, book, until = state

@@ -200,6 +200,7 @@ def test_aware_times_and_a_run_inside_pricing():
         for s, e, q in local
     ]
     assert repr(paris.price_run(None, aware)) == repr(paris.price_run(None, local))
-    inner = t._run_exact(paris.price_run, None, local)  # the exact Context is in use
-    assert repr(inner) == repr(paris.price_run(None, local))
+    for intervals in (local, local[:1]):
+        inner = t._run_exact(paris.price_run, None, intervals)  # the exact Context is in use
+        assert repr(inner) == repr(paris.price_run(None, intervals))
     assert decimal.getcontext() is not t._EXACT
