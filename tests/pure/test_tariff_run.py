@@ -8,6 +8,7 @@ interval must price nothing. These tests price random runs of random tariffs bot
 """
 
 import decimal
+import threading
 from datetime import datetime, timedelta
 from decimal import Decimal as D
 
@@ -204,3 +205,27 @@ def test_aware_times_and_a_run_inside_pricing():
         inner = t._run_exact(paris.price_run, None, intervals)  # the exact Context is in use
         assert repr(inner) == repr(paris.price_run(None, intervals))
     assert decimal.getcontext() is not t._EXACT
+
+
+def test_threads_pricing_runs_at_once_get_the_results_of_one_thread():
+    runs = [
+        intervals_from(MARCH + timedelta(hours=7 * i), 12, lambda j: D("0.9") + j)
+        for i in range(40)
+    ]
+
+    def price(out):
+        state = None
+        for intervals in runs:
+            run = LADDER_TOU.price_run(state, intervals)
+            state = run.state
+            out.append(repr(run))
+
+    alone = []
+    price(alone)
+    outputs = [[] for _ in range(4)]
+    threads = [threading.Thread(target=price, args=(out,)) for out in outputs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(out == alone for out in outputs)
