@@ -1110,6 +1110,7 @@ class CompiledTariff:
                     table = tables[step]
                     stale = False
                 band = None  # the one band of an inline interval; None: _price prices it
+                items = None  # [(band, q)] of the registers of several bands
                 try:
                     inline = fits and floor <= start <= end <= last and start < last
                 except TypeError:  # an aware time: _price converts it
@@ -1129,33 +1130,37 @@ class CompiledTariff:
                         q = None
                         for name, value in consumption.items():
                             if not value:
-                                if name not in _BAND_RANK:
-                                    q = None  # (an unknown band: _price says so)
-                                    break
-                                continue
-                            if (
-                                q is not None
-                                or value.__class__ is not Decimal
-                                or not value.is_finite()
-                                or value.is_signed()
+                                if name in _BAND_RANK:
+                                    continue  # (most registers do not move in an interval)
+                            elif (
+                                value.__class__ is Decimal
+                                and value.is_finite()
+                                and not value.is_signed()
+                                and (single or name in prices)
                             ):
-                                q = None  # several bands, or a value for _price to check
-                                break
-                            if single:
-                                band = single
-                            elif name in prices:
-                                band = name
-                            else:
-                                break  # a band the version does not price
-                            q = value
+                                if q is None:
+                                    band, q = single or name, value
+                                    continue
+                                if not single:  # registers of several bands
+                                    if items is None:
+                                        items = [(band, q), (name, value)]
+                                    else:
+                                        items.append((name, value))
+                                    continue
+                            # an unknown or unpriced band, a value to check, or several
+                            # registers of a one-band version: for _price
+                            band = None
+                            break
                         else:
                             if q is None:  # no consumption at all (band: any but None)
                                 band = single or FLAT
                                 q = added = ZERO
-                            else:
+                            elif items is None:
                                 added = ZERO + q
-                        if q is None:
-                            band = None
+                            else:
+                                added = ZERO
+                                for _band, value in items:
+                                    added += value
                 if band is not None:
                     if not q:
                         total = total + added
@@ -1164,7 +1169,37 @@ class CompiledTariff:
                         append(_new_line(RunInterval, ((), ZERO_MONEY, ())))
                         continue
                     new_total = total + added
-                    if not new_total > limit:
+                    if items is not None and not new_total > limit:
+                        # several bands in one ladder step: one line per band, as _price_bands
+                        lines = []
+                        amount = ZERO_MONEY
+                        for band, q in items:
+                            price, key, number = table[band]
+                            previous = book.get(key)
+                            if previous is None:
+                                cost = q * price
+                                line_amount = paid = _to_money(cost, MONEY_QUANTUM)
+                                book[key] = (q, cost, paid)
+                            else:
+                                cost = previous[1] + q * price
+                                paid = _to_money(cost, MONEY_QUANTUM)
+                                book[key] = (previous[0] + q, cost, paid)
+                                line_amount = paid - previous[2]
+                            amount += line_amount
+                            lines.append(
+                                _new_line(
+                                    CostLine,
+                                    (band, number, q, price, line_amount, code, cycle_start),
+                                )
+                            )
+                        charged = charged + amount
+                        total = new_total
+                        until = floor = end
+                        append(_new_line(RunInterval, (tuple(lines), amount, ())))
+                        if new_total == limit:  # the next step begins
+                            stale = True
+                        continue
+                    if items is None and not new_total > limit:
                         price, key, number = table[band]
                         previous = book.get(key)
                         if previous is None:

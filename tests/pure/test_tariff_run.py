@@ -229,3 +229,14 @@ def test_threads_pricing_runs_at_once_get_the_results_of_one_thread():
     for thread in threads:
         thread.join()
     assert all(out == alone for out in outputs)
+
+
+def test_registers_of_several_bands_in_a_run():
+    """Registers of several bands in one interval (a period change inside it, or a meter
+    whose registers all move): one line per band, across the step boundary too."""
+    registers = {t.VALLEY: D("1.250"), t.FLAT: D("2.5"), t.PEAK: D("0.125"), t.SHARP: D(0)}
+    intervals = intervals_from(datetime(2026, 3, 9, 6), 40, lambda i: dict(registers))
+    run = LADDER_TOU.price_run(None, intervals)
+    assert repr(run) == repr(one_by_one(LADDER_TOU, None, intervals))
+    assert all(len(r.lines) >= 3 for r in run.intervals)
+    assert {line.step for r in run.intervals for line in r.lines} == {1, 2}
