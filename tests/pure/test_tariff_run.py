@@ -34,10 +34,16 @@ def one_by_one(tariff, state, intervals, split_unpriced=False):
                 raise
             total = sum((v for v in consumption.values() if v), D(0))
             result = tariff.price_interval(state, start, end, total)
-        results.append(t.RunInterval(result.lines, result.amount, result.closed_cycles))
+        results.append(result)
         state = result.state
     amount = sum((r.amount for r in results), t.ZERO_MONEY)
-    return t.PricedRun(tuple(results), amount, state)
+    return t.PricedRun(
+        tuple(r.lines for r in results),
+        tuple(r.amount for r in results),
+        tuple(r.closed_cycles for r in results),
+        amount,
+        state,
+    )
 
 
 def registers(draw):
@@ -86,7 +92,7 @@ def check(tariff, state, intervals, split_unpriced):
         assert repr(state) == before  # nothing priced, the state given untouched
         return
     run = tariff.price_run(state, intervals, split_unpriced=split_unpriced)
-    assert [repr(r) for r in run.intervals] == [repr(r) for r in expected.intervals]
+    assert [repr(r) for r in run.intervals()] == [repr(r) for r in expected.intervals()]
     assert repr(run.amount) == repr(expected.amount)
     assert repr(run.state) == repr(expected.state)
     assert repr(state) == before
@@ -118,7 +124,7 @@ def test_a_run_cut_anywhere_gives_the_same_as_at_once(case, cut):
         return
     first = tariff.price_run(state, intervals[:cut], split_unpriced=True)
     second = tariff.price_run(first.state, intervals[cut:], split_unpriced=True)
-    assert repr(first.intervals + second.intervals) == repr(whole.intervals)
+    assert repr([*first.intervals(), *second.intervals()]) == repr([*whole.intervals()])
     assert repr(second.state if intervals[cut:] else first.state) == repr(whole.state)
 
 
@@ -155,17 +161,18 @@ def test_a_step_boundary_and_a_cycle_end_inside_a_run():
     intervals = intervals_from(start, 10, lambda i: D("30.5"))  # 100: the step limit
     run = LADDER_TOU.price_run(None, intervals)
     assert repr(run) == repr(one_by_one(LADDER_TOU, None, intervals))
-    assert {line.step for r in run.intervals for line in r.lines} == {1, 2}
-    closed = [c for r in run.intervals for c in r.closed_cycles]
+    assert {line.step for lines in run.lines for line in lines} == {1, 2}
+    closed = [c for cycles in run.closed_cycles for c in cycles]
     assert [c.cycle_start for c in closed] == [datetime(2026, 3, 1)]
     assert run.state.cycle_start == datetime(2026, 4, 1)
-    assert run.amount == sum(r.amount for r in run.intervals)
+    assert run.amount == sum(run.amounts)
 
 
 def test_an_empty_run_and_an_iterator_of_intervals():
     state = LADDER_TOU.new_state(MARCH)
     empty = LADDER_TOU.price_run(state, [])
-    assert empty.intervals == () and empty.amount == t.ZERO_MONEY and empty.state is state
+    assert empty.lines == empty.amounts == empty.closed_cycles == ()
+    assert empty.amount == t.ZERO_MONEY and empty.state is state
     intervals = intervals_from(MARCH, 5, lambda i: D("1.25"))
     assert repr(LADDER_TOU.price_run(state, iter(intervals))) == repr(
         LADDER_TOU.price_run(state, intervals)
@@ -238,5 +245,5 @@ def test_registers_of_several_bands_in_a_run():
     intervals = intervals_from(datetime(2026, 3, 9, 6), 40, lambda i: dict(registers))
     run = LADDER_TOU.price_run(None, intervals)
     assert repr(run) == repr(one_by_one(LADDER_TOU, None, intervals))
-    assert all(len(r.lines) >= 3 for r in run.intervals)
-    assert {line.step for r in run.intervals for line in r.lines} == {1, 2}
+    assert all(len(lines) >= 3 for lines in run.lines)
+    assert {line.step for lines in run.lines for line in lines} == {1, 2}
