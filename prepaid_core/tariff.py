@@ -65,7 +65,8 @@ meter moves to another tariff, pass its state on if both tariffs settle on the s
 A meter's new readings are priced in one call (what the deductions do)::
 
     run = compiled.price_run(state, [(start, end, consumption), ...])
-    # run.intervals -> (lines, amount, closed_cycles) per interval, run.state -> store
+    # per interval, in order: run.lines[i] -> deduction lines, run.amounts[i] -> ledger
+    # (run.closed_cycles[i]); run.state -> store
 
 which gives exactly what ``price_interval`` gives for each interval in turn
 (``tests/pure/test_tariff_run.py``), faster from two intervals on.
@@ -715,21 +716,20 @@ class PricedInterval(NamedTuple):
 _new_line = tuple.__new__  # NamedTuple instances without the keyword-parsing __new__
 
 
-class RunInterval(NamedTuple):
-    """One interval of :meth:`CompiledTariff.price_run`: a :class:`PricedInterval` without
-    the state after it (only the run's last state is built)."""
-
-    lines: tuple[CostLine, ...]
-    amount: Decimal  # sum of the lines' amounts, 4 decimals
-    closed_cycles: tuple[CycleState, ...]  # cycles that ended inside this interval
-
-
 class PricedRun(NamedTuple):
-    """Result of :meth:`CompiledTariff.price_run`."""
+    """Result of :meth:`CompiledTariff.price_run`: what :class:`PricedInterval` gives for
+    each interval, by column (entry ``i`` of ``lines``, ``amounts`` and ``closed_cycles``
+    is interval ``i``), without the state after each one: only the run's last state."""
 
-    intervals: tuple[RunInterval, ...]  # one per interval priced, in order
+    lines: tuple[tuple[CostLine, ...], ...]  # the lines of each interval
+    amounts: tuple[Decimal, ...]  # the amount of each interval, 4 decimals
+    closed_cycles: tuple[tuple[CycleState, ...], ...]  # cycles that ended in each interval
     amount: Decimal  # sum of the intervals' amounts, 4 decimals
     state: CycleState | None  # the state after the last interval (to store)
+
+    def intervals(self):
+        """``(lines, amount, closed_cycles)`` of each interval, in order."""
+        return zip(self.lines, self.amounts, self.closed_cycles, strict=True)
 
 
 # === COMPILED TARIFF === #
@@ -1051,8 +1051,10 @@ class CompiledTariff:
                 result = self.price_interval(state, start, end, _register_total(consumption))
             if result is not None:
                 amount = result.amount
-                one = _new_line(RunInterval, (result.lines, amount, result.closed_cycles))
-                return _new_line(PricedRun, ((one,), amount, result.state))
+                return _new_line(
+                    PricedRun,
+                    ((result.lines,), (amount,), (result.closed_cycles,), amount, result.state),
+                )
         try:
             return _run_exact(_price_run, self, state, intervals, split_unpriced)
         except RuntimeError:  # the Context is in use; (or an error of _run: raised again)
@@ -1071,27 +1073,15 @@ class CompiledTariff:
         is charged here, into a book of the run's own; any other goes through :meth:`_price`
         with the state so far, and the run goes on from the state it returns.
         """
-        if len(intervals) < 2:
-            if not intervals:
-                return _new_line(PricedRun, ((), ZERO_MONEY, state))
-            # one interval (the most common run): the one-interval path, as cheap
-            start, end, consumption = intervals[0]
-            try:
-                result = _price(self, state, start, end, consumption)
-            except UnknownBandError:
-                if not split_unpriced or consumption.__class__ is Decimal:
-                    raise
-                result = _price(self, state, start, end, _register_total(consumption))
-            amount = result.amount
-            one = _new_line(RunInterval, (result.lines, amount, result.closed_cycles))
-            return _new_line(PricedRun, ((one,), amount, result.state))
+        if not intervals:
+            return _new_line(PricedRun, ((), (), (), ZERO_MONEY, state))
         if state is None:
             state = self.new_state(intervals[0][0])
         cycle_start, cycle_end, total, charged, book, until = state
         charged_before = charged
         book = dict(book)  # the run's own: changed in place, handed out in the last state
-        results = []
-        append = results.append
+        lines_out, amounts, closed_out = [], [], []  # (the columns of the result)
+        add_lines, add_amount, add_closed = lines_out.append, amounts.append, closed_out.append
         closed = False
         window = None  # the window (cycle, version) that the locals below come from
         lo = hi = first = last = floor = limit = period = None
@@ -1122,6 +1112,7 @@ class CompiledTariff:
                     table = tables[step]
                     stale = False
                 band = None  # the one band of an inline interval; None: _price prices it
+                items = None  # [(band, q)] of the registers of several bands
                 try:
                     inline = fits and floor <= start <= end <= last and start < last
                 except TypeError:  # an aware time: _price converts it
@@ -1141,42 +1132,80 @@ class CompiledTariff:
                         q = None
                         for name, value in consumption.items():
                             if not value:
-                                if name not in _BAND_RANK:
-                                    q = None  # (an unknown band: _price says so)
-                                    break
-                                continue
-                            if (
-                                q is not None
-                                or value.__class__ is not Decimal
-                                or not value.is_finite()
-                                or value.is_signed()
+                                if name in _BAND_RANK:
+                                    continue  # (most registers do not move in an interval)
+                            elif (
+                                value.__class__ is Decimal
+                                and value.is_finite()
+                                and not value.is_signed()
+                                and (single or name in prices)
                             ):
-                                q = None  # several bands, or a value for _price to check
-                                break
-                            if single:
-                                band = single
-                            elif name in prices:
-                                band = name
-                            else:
-                                break  # a band the version does not price
-                            q = value
+                                if q is None:
+                                    band, q = single or name, value
+                                    continue
+                                if not single:  # registers of several bands
+                                    if items is None:
+                                        items = [(band, q), (name, value)]
+                                    else:
+                                        items.append((name, value))
+                                    continue
+                            # an unknown or unpriced band, a value to check, or several
+                            # registers of a one-band version: for _price
+                            band = None
+                            break
                         else:
                             if q is None:  # no consumption at all (band: any but None)
                                 band = single or FLAT
                                 q = added = ZERO
-                            else:
+                            elif items is None:
                                 added = ZERO + q
-                        if q is None:
-                            band = None
+                            else:
+                                added = ZERO
+                                for _band, value in items:
+                                    added += value
                 if band is not None:
                     if not q:
                         total = total + added
                         charged = charged + ZERO_MONEY
                         until = floor = end
-                        append(_new_line(RunInterval, ((), ZERO_MONEY, ())))
+                        add_lines(())
+                        add_amount(ZERO_MONEY)
+                        add_closed(())
                         continue
                     new_total = total + added
-                    if not new_total > limit:
+                    if items is not None and not new_total > limit:
+                        # several bands in one ladder step: one line per band, as _price_bands
+                        lines = []
+                        amount = ZERO_MONEY
+                        for band, q in items:
+                            price, key, number = table[band]
+                            previous = book.get(key)
+                            if previous is None:
+                                cost = q * price
+                                line_amount = paid = _to_money(cost, MONEY_QUANTUM)
+                                book[key] = (q, cost, paid)
+                            else:
+                                cost = previous[1] + q * price
+                                paid = _to_money(cost, MONEY_QUANTUM)
+                                book[key] = (previous[0] + q, cost, paid)
+                                line_amount = paid - previous[2]
+                            amount += line_amount
+                            lines.append(
+                                _new_line(
+                                    CostLine,
+                                    (band, number, q, price, line_amount, code, cycle_start),
+                                )
+                            )
+                        charged = charged + amount
+                        total = new_total
+                        until = floor = end
+                        add_lines(tuple(lines))
+                        add_amount(amount)
+                        add_closed(())
+                        if new_total == limit:  # the next step begins
+                            stale = True
+                        continue
+                    if items is None and not new_total > limit:
                         price, key, number = table[band]
                         previous = book.get(key)
                         if previous is None:
@@ -1194,7 +1223,9 @@ class CompiledTariff:
                         charged = charged + amount
                         total = new_total
                         until = floor = end
-                        append(_new_line(RunInterval, ((line,), amount, ())))
+                        add_lines((line,))
+                        add_amount(amount)
+                        add_closed(())
                         if new_total == limit:  # the next step begins
                             stale = True
                         continue
@@ -1206,7 +1237,9 @@ class CompiledTariff:
                     if not split_unpriced or consumption.__class__ is Decimal:
                         raise
                     result = _price(self, state, start, end, _register_total(consumption))
-                append(_new_line(RunInterval, (result.lines, result.amount, result.closed_cycles)))
+                add_lines(result.lines)
+                add_amount(result.amount)
+                add_closed(result.closed_cycles)
                 if result.closed_cycles:
                     closed = True
                 # its book is a new dict (every pricing path copies it): the run's own
@@ -1219,11 +1252,13 @@ class CompiledTariff:
             ) from None
         if closed:
             amount = ZERO_MONEY
-            for result in results:
-                amount += result.amount
+            for value in amounts:
+                amount += value
         else:  # the same: every interval added a 4-decimal amount to charged
             amount = charged - charged_before
-        return _new_line(PricedRun, (tuple(results), amount, state))
+        return _new_line(
+            PricedRun, (tuple(lines_out), tuple(amounts), tuple(closed_out), amount, state)
+        )
 
     def _fast_window(self, state, start, end) -> bool:
         """Point the window of :meth:`price_interval` at the cycle and version in force at

@@ -8,6 +8,7 @@ interval must price nothing. These tests price random runs of random tariffs bot
 """
 
 import decimal
+import threading
 from datetime import datetime, timedelta
 from decimal import Decimal as D
 
@@ -33,10 +34,16 @@ def one_by_one(tariff, state, intervals, split_unpriced=False):
                 raise
             total = sum((v for v in consumption.values() if v), D(0))
             result = tariff.price_interval(state, start, end, total)
-        results.append(t.RunInterval(result.lines, result.amount, result.closed_cycles))
+        results.append(result)
         state = result.state
     amount = sum((r.amount for r in results), t.ZERO_MONEY)
-    return t.PricedRun(tuple(results), amount, state)
+    return t.PricedRun(
+        tuple(r.lines for r in results),
+        tuple(r.amount for r in results),
+        tuple(r.closed_cycles for r in results),
+        amount,
+        state,
+    )
 
 
 def registers(draw):
@@ -85,7 +92,7 @@ def check(tariff, state, intervals, split_unpriced):
         assert repr(state) == before  # nothing priced, the state given untouched
         return
     run = tariff.price_run(state, intervals, split_unpriced=split_unpriced)
-    assert [repr(r) for r in run.intervals] == [repr(r) for r in expected.intervals]
+    assert [repr(r) for r in run.intervals()] == [repr(r) for r in expected.intervals()]
     assert repr(run.amount) == repr(expected.amount)
     assert repr(run.state) == repr(expected.state)
     assert repr(state) == before
@@ -117,7 +124,7 @@ def test_a_run_cut_anywhere_gives_the_same_as_at_once(case, cut):
         return
     first = tariff.price_run(state, intervals[:cut], split_unpriced=True)
     second = tariff.price_run(first.state, intervals[cut:], split_unpriced=True)
-    assert repr(first.intervals + second.intervals) == repr(whole.intervals)
+    assert repr([*first.intervals(), *second.intervals()]) == repr([*whole.intervals()])
     assert repr(second.state if intervals[cut:] else first.state) == repr(whole.state)
 
 
@@ -154,17 +161,18 @@ def test_a_step_boundary_and_a_cycle_end_inside_a_run():
     intervals = intervals_from(start, 10, lambda i: D("30.5"))  # 100: the step limit
     run = LADDER_TOU.price_run(None, intervals)
     assert repr(run) == repr(one_by_one(LADDER_TOU, None, intervals))
-    assert {line.step for r in run.intervals for line in r.lines} == {1, 2}
-    closed = [c for r in run.intervals for c in r.closed_cycles]
+    assert {line.step for lines in run.lines for line in lines} == {1, 2}
+    closed = [c for cycles in run.closed_cycles for c in cycles]
     assert [c.cycle_start for c in closed] == [datetime(2026, 3, 1)]
     assert run.state.cycle_start == datetime(2026, 4, 1)
-    assert run.amount == sum(r.amount for r in run.intervals)
+    assert run.amount == sum(run.amounts)
 
 
 def test_an_empty_run_and_an_iterator_of_intervals():
     state = LADDER_TOU.new_state(MARCH)
     empty = LADDER_TOU.price_run(state, [])
-    assert empty.intervals == () and empty.amount == t.ZERO_MONEY and empty.state is state
+    assert empty.lines == empty.amounts == empty.closed_cycles == ()
+    assert empty.amount == t.ZERO_MONEY and empty.state is state
     intervals = intervals_from(MARCH, 5, lambda i: D("1.25"))
     assert repr(LADDER_TOU.price_run(state, iter(intervals))) == repr(
         LADDER_TOU.price_run(state, intervals)
@@ -200,6 +208,42 @@ def test_aware_times_and_a_run_inside_pricing():
         for s, e, q in local
     ]
     assert repr(paris.price_run(None, aware)) == repr(paris.price_run(None, local))
-    inner = t._run_exact(paris.price_run, None, local)  # the exact Context is in use
-    assert repr(inner) == repr(paris.price_run(None, local))
+    for intervals in (local, local[:1]):
+        inner = t._run_exact(paris.price_run, None, intervals)  # the exact Context is in use
+        assert repr(inner) == repr(paris.price_run(None, intervals))
     assert decimal.getcontext() is not t._EXACT
+
+
+def test_threads_pricing_runs_at_once_get_the_results_of_one_thread():
+    runs = [
+        intervals_from(MARCH + timedelta(hours=7 * i), 12, lambda j: D("0.9") + j)
+        for i in range(40)
+    ]
+
+    def price(out):
+        state = None
+        for intervals in runs:
+            run = LADDER_TOU.price_run(state, intervals)
+            state = run.state
+            out.append(repr(run))
+
+    alone = []
+    price(alone)
+    outputs = [[] for _ in range(4)]
+    threads = [threading.Thread(target=price, args=(out,)) for out in outputs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(out == alone for out in outputs)
+
+
+def test_registers_of_several_bands_in_a_run():
+    """Registers of several bands in one interval (a period change inside it, or a meter
+    whose registers all move): one line per band, across the step boundary too."""
+    registers = {t.VALLEY: D("1.250"), t.FLAT: D("2.5"), t.PEAK: D("0.125"), t.SHARP: D(0)}
+    intervals = intervals_from(datetime(2026, 3, 9, 6), 40, lambda i: dict(registers))
+    run = LADDER_TOU.price_run(None, intervals)
+    assert repr(run) == repr(one_by_one(LADDER_TOU, None, intervals))
+    assert all(len(lines) >= 3 for lines in run.lines)
+    assert {line.step for lines in run.lines for line in lines} == {1, 2}

@@ -610,14 +610,14 @@ class PrepaidAccount(models.Model):
                 _logger.warning("Meter %s not charged: %s", meter_id, exc)
                 continue
             state, count = run.state, len(intervals)
-            for (begin, end, _consumption), quantity, result in zip(
-                intervals, quantities, run.intervals, strict=True
+            for (begin, end, _consumption), quantity, lines, amount in zip(
+                intervals, quantities, run.lines, run.amounts, strict=True
             ):
                 key = (account_id, end.date())
                 day = days.get(key)
                 if day is None:
                     day = days[key] = [ZERO, ZERO, begin, end, 0, {}, {}, company_id]
-                day[0] += result.amount
+                day[0] += amount
                 day[1] += quantity
                 day[2] = min(day[2], begin)
                 day[3] = max(day[3], end)
@@ -625,7 +625,7 @@ class PrepaidAccount(models.Model):
                 trace = day[5].setdefault(str(meter_id), [begin.isoformat(), None, 0])
                 trace[1] = end.isoformat()
                 trace[2] += 1
-                for line in result.lines:
+                for line in lines:
                     # the utility keeps water and power apart for invoicing (B9)
                     lkey = f"{line.version}|{line.band}|{line.step}|{tariff.utility}"
                     acc = day[6].get(lkey)

@@ -329,3 +329,74 @@ class TestDeductionRegisters(PrepaidBillingCommon):
         )
         self._deduct()
         self.assertEqual(self._balance(), Decimal("100") - Decimal("9.3"))
+
+    def test_one_run_charges_what_reading_by_reading_charges(self):
+        """B3: a meter's new readings are priced in one run (``price_run``): ladder steps,
+        period changes, missing registers and a register in a band the tariff does not
+        price, charged at once, give the ledger and state of charging them one by one."""
+        ladder_tou = self._create_tariff(
+            "Ladder x TOU",
+            [
+                {"limit_qty": 12, "price_valley": 0.3, "price_peak": 1.0},
+                {"price_valley": 0.4, "price_peak": 1.25},
+            ],
+            segments=[(0, 8, "valley"), (8, 24, "peak")],
+        )
+        points = (
+            (420, 1000, {"peak": 600, "valley": 400}),
+            (450, 1002, {"peak": 600, "valley": 402}),
+            (510, 1006.5, {"peak": 602.5, "valley": 404}),  # across 08:00
+            (540, 1009, None),  # no registers: split by time
+            (600, 1013, {"peak": 607, "valley": 406}),  # a step boundary
+            (660, 1016, {"peak": 609, "valley": 406, "sharp": 1}),  # a new register
+            (720, 1017, {"peak": 609, "valley": 406, "sharp": 2}),  # sharp: not priced
+            (780, 1017, {"peak": 609, "valley": 406, "sharp": 2}),  # nothing used
+            (840, 1022.25, {"peak": 614.25, "valley": 406, "sharp": 2}),
+        )
+        unit = self.env["prepaid.unit"].create(
+            {"name": "One by one", "building_id": self.building.id, "floor_id": self.floor.id}
+        )
+        other = self._create_meter("One by one", "000000000950", unit, bus=self.bus2)
+        tenancy = self.env["prepaid.tenancy"].create(
+            {"partner_id": self.tenant.id, "unit_id": unit.id, "date_start": "2026-01-01"}
+        )
+        tenancy.action_open()
+        (self.account | tenancy.account_id).write({"tariff_id": ladder_tou.id})
+        tenancy.account_id._recharge("100")
+
+        def ingest(meter, rows):
+            self.env["prepaid.meter.reading"]._ingest(
+                [
+                    {
+                        "meter_id": meter.id,
+                        "read_at": self.t0 + timedelta(minutes=minutes),
+                        "forward_total": total,
+                        **{f"tou_{band}": value for band, value in (registers or {}).items()},
+                    }
+                    for minutes, total, registers in rows
+                ]
+            )
+
+        ingest(self.meter, points)
+        self.assertEqual(self._deduct(meter_ids=self.meter.ids), len(points) - 1)
+        for point in points:
+            ingest(other, [point])
+            self._deduct(meter_ids=other.ids)
+
+        def ledger(account, meter):
+            line = account.line_ids.filtered(lambda line: line.kind == "deduction")
+            state = meter.billing_state
+            return (
+                self._balance(account),
+                line.amount,
+                line.quantity,
+                {k: [Decimal(v) for v in values] for k, values in line.detail["lines"].items()},
+                Decimal(state["consumption"]),
+                Decimal(state["charged"]),
+                {(b, s): [Decimal(v) for v in rest] for b, s, *rest in state["lines"]},
+            )
+
+        at_once = ledger(self.account, self.meter)
+        self.assertEqual(at_once, ledger(tenancy.account_id, other))
+        self.assertIn("v1|peak|2|electricity", at_once[3])  # (the step boundary was crossed)
+        self.assertFalse(self.account._audit_balance())
