@@ -282,6 +282,7 @@ class Stack:
                 f"--db-filter=^{self.db}$",
                 f"--http-port={self.http_port}",
                 f"--logfile={log}",
+                "--log-handler=werkzeug:WARNING",  # not a line per device API request
                 "--max-cron-threads=1",
             ],
             self.local / "odoo-console.log",
