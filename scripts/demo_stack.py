@@ -282,6 +282,7 @@ class Stack:
                 f"--db-filter=^{self.db}$",
                 f"--http-port={self.http_port}",
                 f"--logfile={log}",
+                "--log-handler=werkzeug:WARNING",  # not a line per device API request
                 "--max-cron-threads=1",
             ],
             self.local / "odoo-console.log",
@@ -373,6 +374,7 @@ class Stack:
 
     # --- 5. simulator --- #
     def start_simulator(self) -> dict:
+        self.vending_key()  # the file exists
         cmd = [
             sys.executable, "-m", "prepaid_core.simulator",
             "--collectors", str(COLLECTORS), "--buses", str(BUSES),
@@ -381,7 +383,7 @@ class Stack:
             "--mqtt-meters", str(MQTT_METERS), "--mqtt-port", str(self.broker_port),
             "--reading-interval", str(READING_INTERVAL),
             "--balance", "1000000",  # billing is Odoo's: the meters' own credit never ends
-            "--vending-key", self.vending_key(),
+            "--vending-key-file", str(self.local / "vending.key"),
             "--registers", str(self.local / "registers.json"),
             "--json",
         ]  # fmt: skip

@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--vending-key", default=DEFAULT_VENDING_KEY.hex(), help="vending key (hex)"
     )
     parser.add_argument(
+        "--vending-key-file",
+        type=Path,
+        help="file holding the vending key (hex): keeps it off the command line",
+    )
+    parser.add_argument(
         "--load",
         action="append",
         default=[],
@@ -148,6 +153,11 @@ def _meter(args, clock, address: str, index: int) -> VirtualMeter:
 
 async def run(args: argparse.Namespace, *, out=sys.stdout) -> None:
     """Start the fleet, print what was started, run until ``--duration`` or a signal."""
+    if args.vending_key_file is not None:
+        try:
+            args.vending_key = args.vending_key_file.read_text().strip()
+        except OSError as exc:
+            raise SystemExit(f"--vending-key-file: {exc}") from None
     _check(args)
     args.loads = _parse_loads(args.load)
     args.initial_registers = _read_registers(args.registers)

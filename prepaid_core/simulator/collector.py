@@ -542,6 +542,10 @@ class Collector:
                         await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # the fleet is shutting down mid-request: end the connection quietly (a
+            # cancelled handler would be reported as an error by asyncio's stream callback)
+            pass
         except Exception:  # a simulator bug must not kill the collector
             _logger.exception("collector %s: bus %s failed", self.name, bus.name)
         finally:

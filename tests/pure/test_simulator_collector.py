@@ -369,7 +369,11 @@ def test_cli_steady_load_and_initial_registers(tmp_path):
 def test_cli_refuses_bad_loads_and_registers(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"000010010001": -1}')
-    for extra in (("--load", "000010010001"), ("--registers", str(bad))):
+    for extra in (
+        ("--load", "000010010001"),
+        ("--registers", str(bad)),
+        ("--vending-key-file", str(tmp_path / "missing.key")),
+    ):
         result = subprocess.run(
             [sys.executable, "-m", "prepaid_core.simulator", "--base-port", "0", *extra],
             capture_output=True,
