@@ -863,6 +863,7 @@ class PrepaidGateway(models.Model):
         for meter in gateways.meter_ids.filtered(lambda m: m.bus_id.protocol == "modbus_rtu"):
             meter.modbus_unit_id = int(meter.address[-4:])
         return gateways
+
     def _api_collector_config(self):
         """G3: what a gateway runner needs to hold this collector's buses and poll them:
         link settings, schedule and the meters of every bus with a driver, in poll order."""
