@@ -93,7 +93,7 @@ if [ "$HAVE_ODOO" = 1 ] && pg_start; then
     trap pg_stop EXIT
     say "e2e: the demo's whole stack on a fresh database (a few minutes)"
     rm -f "$LOCAL/e2e.xml"
-    E2E_DB_PREFIX="${E2E_DB_PREFIX:-prepaid_e2e}" timeout 900 "$PY" -m pytest -q -s \
+    E2E_DB_PREFIX="${E2E_DB_PREFIX:-prepaid_e2e}" timeout 1500 "$PY" -m pytest -q -s \
         -p no:cacheprovider --junitxml="$LOCAL/e2e.xml" tests/e2e
     read -r e_pass e_fail e_skip < <(junit_counts "$LOCAL/e2e.xml")
     [ "$e_skip" != 0 ] && e_fail=$((e_fail + e_skip))

@@ -3,6 +3,7 @@ one PGHOST names), Mosquitto, Odoo 19 with the suite and its demo data on a fres
 the simulator fleet and the gateway runners."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -26,6 +27,9 @@ def stack(tmp_path_factory):
 
     E2E_DB_PREFIX, E2E_HTTP_PORT, E2E_MQTT_PORT, E2E_SIM_PORT choose the names and ports
     (the defaults suit one run at a time on a machine)."""
+    # a `timeout` (SIGTERM) stops the site like Ctrl-C does: its processes run in sessions
+    # of their own and would outlive the test otherwise
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     prefix = os.environ.get("E2E_DB_PREFIX", "prepaid_e2e")
     site = demo_stack.Stack(
         db=f"{prefix}_{int(time.time())}_{os.getpid()}",
