@@ -94,7 +94,12 @@ def _start(directory: Path, port: int, persistence: bool) -> Broker:
     )
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            [binary, "-c", str(config)], stdout=log_file, stderr=subprocess.STDOUT
+            [binary, "-c", str(config)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            # Ctrl-C in a terminal goes to the whole process group: the broker is stopped
+            # by its owner, last, after the clients that still talk to it
+            start_new_session=True,
         )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
