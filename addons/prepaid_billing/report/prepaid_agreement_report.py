@@ -10,7 +10,10 @@ class PrepaidAgreementReport(models.Model):
     ``payments - refunds - invoiced - not invoiced + adjustments = expected balance``, and
     ``difference = balance - expected balance`` is zero unless the ledger or the balance
     was changed behind the accounting's back (``ledger difference`` shows a balance that is
-    not the sum of its ledger)."""
+    not the sum of its ledger).
+
+    Only companies that keep their prepaid money in the accounting (*Prepaid Accounting*)
+    are listed: a ledger-only landlord has no accounting to agree with."""
 
     _name = "prepaid.agreement.report"
     _description = "Prepaid Balances Agreement"
@@ -86,6 +89,7 @@ class PrepaidAgreementReport(models.Model):
                   LEFT JOIN pay ON pay.account_id = a.id
                   LEFT JOIN inv ON inv.account_id = a.id
                   LEFT JOIN led ON led.account_id = a.id
+                 WHERE c.prepaid_accounting
             )
             SELECT id, id AS account_id, partner_id, company_id, site_id, currency_id, state,
                    payments, refunds, invoiced, not_invoiced, adjustments, expected_balance,

@@ -367,6 +367,12 @@ class TestAccountingAccess(PrepaidAccountingCommon):
         self.assertFalse(self.account.payment_ids)
         self.assertFalse(self.account._invoice_consumption())
         self.assertEqual(self._balance(), Decimal("5.1234"))
+        # no accounting to agree with: the agreement leaves the company out
+        self.env.flush_all()
+        self.assertFalse(self._agreement())
+        self.company.prepaid_accounting = True
+        self.env.flush_all()
+        self.assertEqual(len(self._agreement()), 1)
 
     def test_accountant_reads_operator_of_other_company_does_not(self):
         self.account._recharge("30")
