@@ -5,6 +5,7 @@ from . import (
     prepaid_gateway_bus,
     prepaid_gateway_bus_dlt645,
     prepaid_gateway_bus_modbus,
+    prepaid_gateway_time_sync,
     prepaid_meter,
     prepaid_meter_event,
     prepaid_meter_model,

@@ -389,6 +389,8 @@ class PrepaidGateway(models.Model):
         Command._expire()
         Command._supersede_contradicting(meters)
         Command._issue_device_settings(meters)
+        if only_meters is None:
+            self._queue_due_time_sync(started)
         commands = Command._next_for_meters(meters)
         commands._mark_sent()
         tasks = {}
@@ -719,6 +721,7 @@ class PrepaidGateway(models.Model):
         Command._expire()
         Command._supersede_contradicting(gateway=self)
         Command._issue_device_settings(gateway=self)
+        self._queue_due_time_sync()
         answer_due = fields.Datetime.now() - timedelta(minutes=self.command_ack_timeout)
         unanswered = Command.search(
             [
