@@ -9,5 +9,6 @@ from . import (
     prepaid_meter,
     prepaid_meter_event,
     prepaid_meter_model,
+    prepaid_meter_reading_daily,
     res_company,
 )

@@ -437,6 +437,12 @@ class PrepaidGateway(models.Model):
                 if meter_result.ok:
                     answered.add(meter_result.meter_id)
                     values = meter_result.values
+                    if values.get("daily_frozen"):
+                        self.env["prepaid.meter.reading.daily"]._store_frozen(
+                            meters.browse(meter_result.meter_id),
+                            values["daily_frozen"],
+                            self.meter_utc_offset,
+                        )
                     rows.append(
                         {
                             "meter_id": meter_result.meter_id,

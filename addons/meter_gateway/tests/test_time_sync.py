@@ -1,8 +1,11 @@
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from odoo import fields
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
+
+from prepaid_core.simulator.meter import DailyFreeze
 
 from .common import MeterGatewayCommon
 
@@ -94,3 +97,38 @@ class TestTimeSync(MeterGatewayCommon):
         )
         with self.assertRaises(ValidationError):
             gateway.time_sync_hour = 24
+
+
+@tagged("post_install", "-at_install")
+class TestDailyFrozen(MeterGatewayCommon):
+    """G3: the meter's daily frozen energy, read by the poll over real TCP once a day."""
+
+    def test_poll_reads_the_daily_freeze_once(self):
+        sim = self._start_simulator()
+        collector = sim.collector([["009200000001", "009200000002"]])
+        gateway, meters = self._gateway_for(collector, "Sim Frozen", self.unit)
+        Daily = self.env["prepaid.meter.reading.daily"]
+        day = Daily._frozen_day(gateway)
+        frozen_local = datetime.combine(day + timedelta(days=1), datetime.min.time())
+        tou = {"sharp": Decimal(1), "peak": Decimal(2), "flat": Decimal(3), "valley": Decimal(4)}
+        first = sim.meter("009200000001")
+        first.daily_freeze = DailyFreeze(frozen_local, Decimal("123.45"), tou)
+        # the second meter has frozen nothing yet: it answers "no data" and is still read
+        gateway._poll()
+        self.assertEqual(set(meters.mapped("connection_state")), {"online"})
+        record = Daily.search([("meter_id", "=", meters[0].id), ("day", "=", day)])
+        self.assertEqual(len(record), 1)
+        self.assertAlmostEqual(record.frozen_total, 123.45, places=4)
+        self.assertEqual(
+            record.frozen_at, frozen_local - timedelta(minutes=gateway.meter_utc_offset)
+        )
+        self.assertEqual(record.company_id, meters[0].company_id)
+        self.assertFalse(Daily.search([("meter_id", "=", meters[1].id), ("day", "=", day)]))
+        self.assertEqual(Daily._meters_missing_frozen(meters, day), {meters[1].id})
+        # the day holds it: not read again (a changed freeze is not picked up today)
+        first.daily_freeze = DailyFreeze(frozen_local, Decimal("999.00"), tou)
+        sim.meter("009200000002").daily_freeze = DailyFreeze(frozen_local, Decimal("7.00"), tou)
+        gateway._poll()
+        self.assertAlmostEqual(record.frozen_total, 123.45, places=4)
+        second = Daily.search([("meter_id", "=", meters[1].id), ("day", "=", day)])
+        self.assertAlmostEqual(second.frozen_total, 7.0, places=4)
