@@ -35,6 +35,7 @@ COMMAND_ORIGINS = [
     ("billing", "Billing"),
     ("reconcile", "Reconciliation"),
     ("device_api", "Device API"),
+    ("schedule", "Schedule"),
 ]
 
 #: minutes between two corrective commands for one meter (R9)

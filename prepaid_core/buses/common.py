@@ -30,6 +30,7 @@ class MeterJob:
     unit_id: int = 0  # Modbus unit id
     register_map: str = ""  # Modbus register map (prepaid_core.protocols.modbus_maps)
     read: bool = True  # read the meter after its commands (off: commands only)
+    read_daily_frozen: bool = False  # also read the last daily frozen energy (DL/T645)
 
 
 @dataclass

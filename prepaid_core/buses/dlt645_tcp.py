@@ -52,6 +52,8 @@ DI_STATUS3 = 0x04000503
 DI_PRICE = 0x04050101
 DI_ALARM1 = 0x04001001
 DI_ALARM2 = 0x04001002
+DI_DAILY_FROZEN_TIME = 0x05060001
+DI_DAILY_FROZEN_FORWARD = 0x05060101  # total, then tariffs 1 to 4
 
 RELAY_COMMANDS = {
     "relay_off": dlt645.RelayCommand.TRIP,
@@ -240,12 +242,31 @@ def read_meter(link: Link, address: str) -> dict:
     return values
 
 
+def read_daily_frozen(link: Link, address: str) -> dict | None:
+    """The last daily frozen forward active energy and its freeze time (meter local time),
+    or None when the meter has none yet (it answers "no data")."""
+    try:
+        frozen_at = link.read_item(address, DI_DAILY_FROZEN_TIME)
+        block = link.read_item(address, DI_DAILY_FROZEN_FORWARD)
+    except MeterErrorReply:
+        return None
+    bands = ("tou_sharp", "tou_peak", "tou_flat", "tou_valley")
+    return {
+        "frozen_at": frozen_at,
+        "forward_total": block[0],
+        **dict(zip(bands, block[1:], strict=False)),
+    }
+
+
 def serve_meter(link: Link, job: MeterJob, meter) -> None:
-    """The meter's commands, then its reading (unless ``job.read`` is off)."""
+    """The meter's commands, then its reading (unless ``job.read`` is off) and, when asked,
+    its last daily frozen energy (``values["daily_frozen"]``)."""
     for command in job.commands:
         meter.outcomes.append(execute_command(link, job.address, command))
     if job.read:
         meter.values = read_meter(link, job.address)
+        if job.read_daily_frozen:
+            meter.values["daily_frozen"] = read_daily_frozen(link, job.address)
 
 
 def poll_bus(settings: LinkSettings, jobs: list[MeterJob]) -> BusResult:

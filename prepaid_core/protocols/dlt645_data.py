@@ -279,6 +279,8 @@ _ROWS_2007: list[tuple] = [
         (0x04000500 + n, f"status_word_{n}", "bin", 2, 0, False, "", "bit field")
         for n in range(1, 8)
     ),
+    # frozen data (05H): the last daily freeze (the meter's local midnight)
+    (0x05060001, "daily_frozen_time_1", "ymdhm", 5, 0, False, "", "last daily freeze"),
     (0x04000101, "date", "date", 4, 0, False, "", "YYMMDDWW, WW 0 = Sunday"),
     (0x04000102, "time", "time", 3, 0, False, "", "hhmmss"),
     (0x04000306, "ct_ratio", "int", 3, 0, False, "", "current transformer ratio"),
@@ -296,6 +298,8 @@ _BLOCKS_2007 = [
     (0x0202FF00, 0x02020100, "current_block"),
     (0x0203FF00, 0x02030000, "active_power_block"),
     (0x0206FF00, 0x02060000, "power_factor_block"),
+    # last daily frozen forward active energy: total then tariffs 1 to 4
+    (0x05060101, 0x00010000, "daily_frozen_forward_active_1"),
 ]
 
 _ROWS_1997: list[tuple] = [

@@ -159,6 +159,13 @@ class Dlt645Responder:
             0x04000401: self.address,
             0x04000402: self.address,
         }
+        freeze = meter.daily_freeze
+        if freeze is not None:
+            values[0x05060001] = freeze.at
+            values[0x05060101] = (
+                freeze.import_kwh,
+                *(freeze.tou_kwh[band] for band in _TARIFF_BANDS),
+            )
         for n, band in enumerate(_TARIFF_BANDS, start=1):
             values[0x00000000 + (n << 8)] = snap.tou_kwh[band]
             values[0x00010000 + (n << 8)] = snap.tou_kwh[band]

@@ -43,6 +43,7 @@ from prepaid_core.tokens import (
 
 __all__ = [
     "DEFAULT_TOU",
+    "DailyFreeze",
     "LoadProfile",
     "MeterConfig",
     "MeterEvent",
@@ -156,6 +157,15 @@ class MeterEvent:
 
 
 @dataclass(frozen=True)
+class DailyFreeze:
+    """The registers frozen at the meter's local midnight (DL/T645 daily frozen data)."""
+
+    at: datetime  # local wall-clock time, naive (DL/T645 times carry no zone)
+    import_kwh: Decimal
+    tou_kwh: dict[str, Decimal]
+
+
+@dataclass(frozen=True)
 class MeterSnapshot:
     """Registers and instantaneous values at ``ts`` (kWh truncated to 0.01 like a display)."""
 
@@ -230,6 +240,8 @@ class VirtualMeter:
         self.events: deque[MeterEvent] = deque(maxlen=1000)
         self.relay_toggles = 0
         self.credited_total = Decimal(0)
+        #: the last daily freeze (None until the first local midnight the meter lives)
+        self.daily_freeze: DailyFreeze | None = None
         self._t = clock.now()
         self._below_alarm1 = self.balance < self.alarm1
         self._below_alarm2 = self.balance < self.alarm2
@@ -273,6 +285,18 @@ class VirtualMeter:
                 self._integrate(minute, end - t)
             self._t = end
             self._evaluate(end)
+            self._freeze_at_midnight(end)
+
+    def _freeze_at_midnight(self, at: datetime) -> None:
+        """Freeze the registers when ``at`` is the local midnight (steps end on minutes)."""
+        local = (at + timedelta(minutes=self.profile.utc_offset_minutes)).replace(tzinfo=None)
+        if local.hour or local.minute or local.second or local.microsecond:
+            return
+        self.daily_freeze = DailyFreeze(
+            local,
+            _kwh(self.import_uj),
+            {band: _kwh(self.tou_uj[band]) for band in TOU_BANDS},
+        )
 
     def _integrate(self, minute: int, span: timedelta) -> None:
         power = self.profile.power_w(minute)

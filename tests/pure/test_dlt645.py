@@ -192,6 +192,7 @@ def test_relay_commands_round_trip(command):
         (0x03330201, 17, "17 00", ""),
         (0x03330601, Decimal("1500.00"), "00 00 15 00", "yuan"),
         (0x03330101, dt.datetime(2024, 5, 6, 7, 8), "08 07 06 05 24", ""),
+        (0x05060001, dt.datetime(2025, 3, 2, 0, 0), "00 00 02 03 25", ""),
         (0x04001001, Decimal("20.00"), "00 20 00 00", "yuan"),
         (0x04001002, Decimal("5.00"), "00 05 00 00", "yuan"),
         (0x04001004, Decimal("50.00"), "00 50 00 00", "yuan"),
@@ -212,6 +213,18 @@ def test_relay_commands_round_trip(command):
                 Decimal("40.00"),
             ),
             "00 00 01 00 00 10 00 00 00 20 00 00 00 30 00 00 00 40 00 00",
+            "kWh",
+        ),
+        (
+            0x05060101,  # last daily frozen forward active energy: total, tariffs 1-4
+            (
+                Decimal("16.00"),
+                Decimal("1.00"),
+                Decimal("2.00"),
+                Decimal("3.00"),
+                Decimal("10.00"),
+            ),
+            "00 16 00 00 00 01 00 00 00 02 00 00 00 03 00 00 00 10 00 00",
             "kWh",
         ),
         (

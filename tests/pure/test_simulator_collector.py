@@ -13,6 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from prepaid_core.buses import dlt645_tcp
+from prepaid_core.buses.common import LinkSettings, MeterJob
 from prepaid_core.protocols import dlt645, modbus
 from prepaid_core.protocols.dlt645_data import MeterErrorReply, MeterStatus3
 from prepaid_core.simulator.clock import ManualClock, utc
@@ -466,5 +468,40 @@ def test_zeroing_and_lost_replies():
             assert await master.read(meter.address, 0x00000000) == 0
             assert meter.relay_toggles == toggles
             master.close()
+
+    run(main())
+
+
+def test_dlt645_daily_frozen_energy_read_by_the_bus_driver():
+    """G3: the meter freezes its forward energy at its local midnight; the DL/T645 driver
+    reads the last freeze (and nothing, without failing the meter, before the first)."""
+
+    clock = ManualClock(utc(2025, 3, 1))  # 08:00 local (UTC+8)
+    bus_meters = meters(clock, 2)
+
+    async def main():
+        async with Collector([Bus.of_meters(bus_meters, baud=115200)]) as collector:
+            port = collector.buses[0].port
+            settings = LinkSettings("127.0.0.1", port, timeout=1.0, retries=0)
+            jobs = [MeterJob(n, f"{n:012d}", read_daily_frozen=True) for n in (1, 2)]
+            clock.advance(hours=2)
+            result = await asyncio.to_thread(dlt645_tcp.poll_bus, settings, jobs)
+            assert [m.ok for m in result.meters] == [True, True]
+            assert result.meters[0].values["daily_frozen"] is None
+            assert result.meters[0].values["forward_total"] == Decimal("2.00")
+            # local midnight is 16:00 UTC: 16 kWh at 1 kW; then 4 more hours
+            clock.advance(hours=18)
+            result = await asyncio.to_thread(dlt645_tcp.poll_bus, settings, jobs)
+            for meter_result in result.meters:
+                frozen = meter_result.values["daily_frozen"]
+                assert frozen["frozen_at"] == dt.datetime(2025, 3, 2, 0, 0)
+                assert frozen["forward_total"] == Decimal("16.00")
+                bands = ("tou_sharp", "tou_peak", "tou_flat", "tou_valley")
+                assert sum(frozen[band] for band in bands) == Decimal("16.00")
+                assert meter_result.values["forward_total"] == Decimal("20.00")
+            # read only when asked
+            jobs = [MeterJob(1, "000000000001")]
+            result = await asyncio.to_thread(dlt645_tcp.poll_bus, settings, jobs)
+            assert "daily_frozen" not in result.meters[0].values
 
     run(main())

@@ -389,6 +389,8 @@ class PrepaidGateway(models.Model):
         Command._expire()
         Command._supersede_contradicting(meters)
         Command._issue_device_settings(meters)
+        if only_meters is None:
+            self._queue_due_time_sync(started)
         commands = Command._next_for_meters(meters)
         commands._mark_sent()
         tasks = {}
@@ -435,6 +437,12 @@ class PrepaidGateway(models.Model):
                 if meter_result.ok:
                     answered.add(meter_result.meter_id)
                     values = meter_result.values
+                    if values.get("daily_frozen"):
+                        self.env["prepaid.meter.reading.daily"]._store_frozen(
+                            meters.browse(meter_result.meter_id),
+                            values["daily_frozen"],
+                            self.meter_utc_offset,
+                        )
                     rows.append(
                         {
                             "meter_id": meter_result.meter_id,
@@ -719,6 +727,7 @@ class PrepaidGateway(models.Model):
         Command._expire()
         Command._supersede_contradicting(gateway=self)
         Command._issue_device_settings(gateway=self)
+        self._queue_due_time_sync()
         answer_due = fields.Datetime.now() - timedelta(minutes=self.command_ack_timeout)
         unanswered = Command.search(
             [

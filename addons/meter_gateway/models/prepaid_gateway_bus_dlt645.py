@@ -35,11 +35,20 @@ class PrepaidGatewayBus(models.Model):
             operator=gateway.operator_code or "00000000",
             utc_offset_minutes=gateway.meter_utc_offset,
         )
+        # G3: the last daily freeze, from DL/T645-2007 meters whose day lacks it
+        frozen_due = set()
+        if self.protocol == "dlt645_2007":
+            Daily = self.env["prepaid.meter.reading.daily"]
+            frozen_due = Daily._meters_missing_frozen(
+                self.env["prepaid.meter"].union(*(meter for meter, _commands in meter_jobs)),
+                Daily._frozen_day(gateway),
+            )
         jobs = [
             buses.MeterJob(
                 meter.id,
                 meter.address,
                 [buses.CommandJob(c.id, c.kind, c.payload) for c in commands],
+                read_daily_frozen=meter.id in frozen_due,
             )
             for meter, commands in meter_jobs
         ]

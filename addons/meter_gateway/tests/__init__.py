@@ -7,4 +7,5 @@ from . import (
     test_requirements,
     test_runner,
     test_security,
+    test_time_sync,
 )

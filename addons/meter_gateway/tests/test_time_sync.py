@@ -1,0 +1,134 @@
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from odoo import fields
+from odoo.exceptions import ValidationError
+from odoo.tests import tagged
+
+from prepaid_core.simulator.meter import DailyFreeze
+
+from .common import MeterGatewayCommon
+
+
+@tagged("post_install", "-at_install")
+class TestTimeSync(MeterGatewayCommon):
+    """G3: the daily time sync of a collector's meters, over real TCP to the simulator."""
+
+    def _sim_gateway(self):
+        """A simulated collector with one bus of two meters, and its gateway."""
+        sim = self._start_simulator()
+        collector = sim.collector([[f"0091000000{n:02d}" for n in (1, 2)]])
+        gateway, meters = self._gateway_for(collector, "Sim Time Sync", self.unit)
+        return sim, gateway, meters
+
+    def test_daily_time_sync_sets_meter_clocks_once_a_day(self):
+        sim, gateway, meters = self._sim_gateway()
+        sim_meters = [sim.meter(address) for address in meters.mapped("address")]
+        for sim_meter in sim_meters:
+            sim_meter.time_offset = timedelta(minutes=-37)  # a drifted clock
+        # a new gateway syncs at its next slot, not at once
+        self.assertTrue(gateway.time_sync_daily)
+        self.assertGreater(gateway.time_sync_next_at, fields.Datetime.now())
+        gateway._poll()
+        self.assertFalse(
+            self.Command.search([("meter_id", "in", meters.ids), ("kind", "=", "time_sync")])
+        )
+        # the slot has come: the next poll queues and delivers the time sync
+        gateway.time_sync_next_at = fields.Datetime.now() - timedelta(minutes=1)
+        gateway._poll()
+        commands = self.Command.search([("meter_id", "in", meters.ids), ("kind", "=", "time_sync")])
+        self.assertEqual(commands.meter_id, meters)
+        self.assertEqual(set(commands.mapped("state")), {"confirmed"})
+        self.assertEqual(set(commands.mapped("origin")), {"schedule"})
+        # the simulated meter keeps its clock in UTC (it converts the local time it is sent)
+        for sim_meter in sim_meters:
+            drift = abs(sim_meter.local_now() - datetime.now(UTC))
+            self.assertLess(drift, timedelta(seconds=10), sim_meter.address)
+        # the next slot is tomorrow at the chosen hour of the meters' local time
+        next_local = gateway.time_sync_next_at + timedelta(minutes=gateway.meter_utc_offset)
+        self.assertEqual((next_local.hour, next_local.minute), (gateway.time_sync_hour, 0))
+        self.assertGreater(gateway.time_sync_next_at, fields.Datetime.now())
+        self.assertLessEqual(gateway.time_sync_next_at, fields.Datetime.now() + timedelta(days=1))
+        self.assertTrue(gateway.time_sync_queued_at)
+        # polled again the same day: not queued twice
+        gateway.next_poll_at = False
+        gateway._poll()
+        self.assertEqual(
+            self.Command.search_count([("meter_id", "in", meters.ids), ("kind", "=", "time_sync")]),
+            2,
+        )
+
+    def test_time_sync_supersedes_an_older_one_and_can_be_turned_off(self):
+        _sim, gateway, meters = self._sim_gateway()
+        older = self.Command._queue(meters[0], "time_sync", "manual")
+        gateway.time_sync_next_at = fields.Datetime.now() - timedelta(minutes=1)
+        new = gateway._queue_due_time_sync()
+        self.assertEqual(new.meter_id, meters)
+        self.assertEqual(older.state, "superseded")
+        self.assertIn(older.superseded_by_id, new)
+        # due again only at the next slot
+        self.assertFalse(gateway._queue_due_time_sync())
+        # turned off: never queued, no next slot
+        gateway.time_sync_daily = False
+        self.assertFalse(gateway.time_sync_next_at)
+        self.assertFalse(gateway._queue_due_time_sync(fields.Datetime.now() + timedelta(days=3)))
+        gateway.time_sync_daily = True
+        self.assertTrue(gateway.time_sync_next_at)
+
+    def test_time_sync_slot_in_meter_local_time(self):
+        gateway = self.env["prepaid.gateway"].create(
+            {
+                "name": "Slots",
+                "gateway_type": "tcp_collector",
+                "site_id": self.site.id,
+                "meter_utc_offset": 480,
+                "time_sync_hour": 3,
+            }
+        )
+        # 18:30 UTC is 02:30 local: the slot is 03:00 local the same local day (19:00 UTC)
+        self.assertEqual(
+            gateway._time_sync_slot_after(datetime(2026, 1, 1, 18, 30)),
+            datetime(2026, 1, 1, 19, 0),
+        )
+        # 19:00 UTC exactly is the slot: the next one is a day later
+        self.assertEqual(
+            gateway._time_sync_slot_after(datetime(2026, 1, 1, 19, 0)),
+            datetime(2026, 1, 2, 19, 0),
+        )
+        with self.assertRaises(ValidationError):
+            gateway.time_sync_hour = 24
+
+
+@tagged("post_install", "-at_install")
+class TestDailyFrozen(MeterGatewayCommon):
+    """G3: the meter's daily frozen energy, read by the poll over real TCP once a day."""
+
+    def test_poll_reads_the_daily_freeze_once(self):
+        sim = self._start_simulator()
+        collector = sim.collector([["009200000001", "009200000002"]])
+        gateway, meters = self._gateway_for(collector, "Sim Frozen", self.unit)
+        Daily = self.env["prepaid.meter.reading.daily"]
+        day = Daily._frozen_day(gateway)
+        frozen_local = datetime.combine(day + timedelta(days=1), datetime.min.time())
+        tou = {"sharp": Decimal(1), "peak": Decimal(2), "flat": Decimal(3), "valley": Decimal(4)}
+        first = sim.meter("009200000001")
+        first.daily_freeze = DailyFreeze(frozen_local, Decimal("123.45"), tou)
+        # the second meter has frozen nothing yet: it answers "no data" and is still read
+        gateway._poll()
+        self.assertEqual(set(meters.mapped("connection_state")), {"online"})
+        record = Daily.search([("meter_id", "=", meters[0].id), ("day", "=", day)])
+        self.assertEqual(len(record), 1)
+        self.assertAlmostEqual(record.frozen_total, 123.45, places=4)
+        self.assertEqual(
+            record.frozen_at, frozen_local - timedelta(minutes=gateway.meter_utc_offset)
+        )
+        self.assertEqual(record.company_id, meters[0].company_id)
+        self.assertFalse(Daily.search([("meter_id", "=", meters[1].id), ("day", "=", day)]))
+        self.assertEqual(Daily._meters_missing_frozen(meters, day), {meters[1].id})
+        # the day holds it: not read again (a changed freeze is not picked up today)
+        first.daily_freeze = DailyFreeze(frozen_local, Decimal("999.00"), tou)
+        sim.meter("009200000002").daily_freeze = DailyFreeze(frozen_local, Decimal("7.00"), tou)
+        gateway._poll()
+        self.assertAlmostEqual(record.frozen_total, 123.45, places=4)
+        second = Daily.search([("meter_id", "=", meters[1].id), ("day", "=", day)])
+        self.assertAlmostEqual(second.frozen_total, 7.0, places=4)
