@@ -115,6 +115,22 @@ _UNSAFE = re.compile(r'[\t\n\r"\\]')
 SOURCES = frozenset(code for code, _label in READING_SOURCES)
 _INF = float("inf")
 _TAB = "\t"
+#: SET clauses shared by both latest-state UPDATEs (``l`` the latest state, ``s`` the new
+#: reading): a meter heard from is online, and the first relay state it reports is taken as
+#: known (nothing changed, no event).
+_LATEST_CONTACT_AND_RELAY = """                   last_contact_at = %(now)s,
+                   connection_state = CASE WHEN l.connection_state = 'never'
+                                           THEN 'online' ELSE l.connection_state END,
+                   actual_relay_state = CASE
+                       WHEN l.actual_relay_state = 'unknown' AND s.relay_state IS NOT NULL
+                       THEN s.relay_state ELSE l.actual_relay_state END,
+                   actual_relay_at = CASE
+                       WHEN l.actual_relay_state = 'unknown' AND s.relay_state IS NOT NULL
+                       THEN s.read_at ELSE l.actual_relay_at END,
+                   relay_mismatch = CASE
+                       WHEN l.actual_relay_state = 'unknown' AND s.relay_state IS NOT NULL
+                       THEN s.mismatch ELSE l.relay_mismatch END"""
+
 #: a large batch (from this many rows) is parsed while its meters are looked up (a helper
 #: thread); one of one row per meter updates the latest states from the store
 LARGE_BATCH = 5000
@@ -1078,19 +1094,9 @@ class PrepaidMeterReading(models.Model):
                                          ELSE COALESCE(s.baseline_total, l.baseline_total) END,
                    baseline_at = CASE WHEN s.same_baseline THEN s.read_at
                                       ELSE COALESCE(s.baseline_at, l.baseline_at) END,
-                   last_contact_at = %(now)s,
-                   connection_state = CASE WHEN l.connection_state = 'never'
-                                           THEN 'online' ELSE l.connection_state END,
-                   -- first report of the relay: known from now on, nothing changed
-                   actual_relay_state = CASE
-                       WHEN l.actual_relay_state = 'unknown' AND s.relay_state IS NOT NULL
-                       THEN s.relay_state ELSE l.actual_relay_state END,
-                   actual_relay_at = CASE
-                       WHEN l.actual_relay_state = 'unknown' AND s.relay_state IS NOT NULL
-                       THEN s.read_at ELSE l.actual_relay_at END,
-                   relay_mismatch = CASE
-                       WHEN l.actual_relay_state = 'unknown' AND s.relay_state IS NOT NULL
-                       THEN s.mismatch ELSE l.relay_mismatch END
+"""
+            + _LATEST_CONTACT_AND_RELAY
+            + """
               FROM prepaid_meter_latest_staging s
              WHERE l.id = s.latest_id
             """,
@@ -1130,33 +1136,23 @@ class PrepaidMeterReading(models.Model):
         cr.execute(
             """
             UPDATE prepaid_meter_latest l
-               SET last_reading_at = CASE WHEN n.late THEN l.last_reading_at ELSE n.read_at END,
-                   last_total = CASE WHEN n.late THEN l.last_total ELSE n.total END,
-                   last_forward_total = CASE WHEN n.late THEN l.last_forward_total
-                                             ELSE n.forward_total END,
-                   last_reverse_total = CASE WHEN n.late THEN l.last_reverse_total
-                                             ELSE COALESCE(n.reverse_total, l.last_reverse_total)
+               SET last_reading_at = CASE WHEN s.late THEN l.last_reading_at ELSE s.read_at END,
+                   last_total = CASE WHEN s.late THEN l.last_total ELSE s.total END,
+                   last_forward_total = CASE WHEN s.late THEN l.last_forward_total
+                                             ELSE s.forward_total END,
+                   last_reverse_total = CASE WHEN s.late THEN l.last_reverse_total
+                                             ELSE COALESCE(s.reverse_total, l.last_reverse_total)
                                         END,
-                   last_power = CASE WHEN n.late THEN l.last_power
-                                     ELSE COALESCE(n.power, l.last_power) END,
-                   last_meter_balance = CASE WHEN n.late THEN l.last_meter_balance
-                                             ELSE COALESCE(n.meter_balance, l.last_meter_balance)
+                   last_power = CASE WHEN s.late THEN l.last_power
+                                     ELSE COALESCE(s.power, l.last_power) END,
+                   last_meter_balance = CASE WHEN s.late THEN l.last_meter_balance
+                                             ELSE COALESCE(s.meter_balance, l.last_meter_balance)
                                         END,
-                   baseline_total = CASE WHEN n.kept THEN l.baseline_total ELSE n.total END,
-                   baseline_at = CASE WHEN n.kept THEN l.baseline_at ELSE n.read_at END,
-                   last_contact_at = %(now)s,
-                   connection_state = CASE WHEN l.connection_state = 'never'
-                                           THEN 'online' ELSE l.connection_state END,
-                   -- first report of the relay: known from now on, nothing changed
-                   actual_relay_state = CASE
-                       WHEN l.actual_relay_state = 'unknown' AND n.relay_state IS NOT NULL
-                       THEN n.relay_state ELSE l.actual_relay_state END,
-                   actual_relay_at = CASE
-                       WHEN l.actual_relay_state = 'unknown' AND n.relay_state IS NOT NULL
-                       THEN n.read_at ELSE l.actual_relay_at END,
-                   relay_mismatch = CASE
-                       WHEN l.actual_relay_state = 'unknown' AND n.relay_state IS NOT NULL
-                       THEN n.mismatch ELSE l.relay_mismatch END
+                   baseline_total = CASE WHEN s.kept THEN l.baseline_total ELSE s.total END,
+                   baseline_at = CASE WHEN s.kept THEN l.baseline_at ELSE s.read_at END,
+"""
+            + _LATEST_CONTACT_AND_RELAY
+            + """
               FROM (SELECT m.latest_id, r.read_at, r.total, r.forward_total, r.reverse_total,
                            r.power, r.meter_balance,
                            CASE WHEN r.meter_id = ANY(%(late)s::int[]) THEN NULL
@@ -1166,8 +1162,8 @@ class PrepaidMeterReading(models.Model):
                            r.meter_id = ANY(%(mismatched)s::int[]) AS mismatch
                       FROM prepaid_meter_reading_store r
                       JOIN prepaid_meter m ON m.id = r.meter_id
-                     WHERE r.id > %(after)s AND r.received_at = %(received)s) n
-             WHERE l.id = n.latest_id
+                     WHERE r.id > %(after)s AND r.received_at = %(received)s) s
+             WHERE l.id = s.latest_id
             """,
             {
                 "now": fields.Datetime.now(),
