@@ -150,6 +150,12 @@ class PrepaidMeter(models.Model):
         "A serial number must be unique for its meter model.",
     )
     _status_company_idx = models.Index("(company_id, status)")
+    # what the bulk ingest of readings needs of each meter, read from the index alone
+    # (``prepaid.meter.reading._load_meter_states``): meters are written seldom, read on
+    # every reading
+    _ingest_idx = models.Index(
+        "(id) INCLUDE (company_id, multiplier, model_id, latest_id, state, desired_relay_state)"
+    )
 
     # === COMPUTES === #
     @api.model

@@ -134,6 +134,9 @@ _LATEST_CONTACT_AND_RELAY = """                   last_contact_at = %(now)s,
 #: a large batch (from this many rows) is parsed while its meters are looked up (a helper
 #: thread); one of one row per meter updates the latest states from the store
 LARGE_BATCH = 5000
+#: from this many meters, a batch's meters are looked up by merge joins over the whole fleet
+#: (the meters' ingest index, their latest states); fewer, one index lookup per meter
+FLEET_LOOKUP = 20000
 #: the partitioned table behind the model's view
 STORE = "prepaid_meter_reading_store"
 #: PostgreSQL advisory lock held while a transaction creates readings partitions
@@ -595,6 +598,7 @@ class PrepaidMeterReading(models.Model):
         unknown = self.env._("Unknown meter.")
         texts = {}
         measure_format = "\t%r" * len(measures)
+        batch_source = keyed[0][8] if keyed else None
         for meter_id, read_at, index, forward, reverse, measured, relay, status, source in keyed:
             if previous == (meter_id, read_at):
                 rejections.append(self._rejection(index, {}, duplicate, meter_id))
@@ -641,9 +645,13 @@ class PrepaidMeterReading(models.Model):
                 reason = verdict.reason or None
             if moves:
                 meter[M_BASE_TOTAL], meter[M_BASE_AT] = total, read_at
-            text = texts.get(read_at)
-            if text is None:
-                text = texts[read_at] = str(read_at)
+            # the read time's text, and the line's columns from it to the register (the
+            # same for most rows of a batch: one read time, one source)
+            cached = texts.get(read_at)
+            if cached is None:
+                text = str(read_at)
+                cached = texts[read_at] = (text, f"\t{text}\t{received}\t{batch_source}\t")
+            text = cached[0]
             if reason is not None and _UNSAFE.search(reason):
                 line = None
             else:
@@ -651,14 +659,24 @@ class PrepaidMeterReading(models.Model):
                     tail = "".join([_TAB if v is None else _TAB + repr(v) for v in measured])
                 else:
                     tail = measure_format % measured
-                register = str(forward)
-                line = (
-                    f"{meter_id}\t{meter[M_COMPANY]}\t{text}\t{received}\t{source}\t{register}\t"
-                    f"{'' if reverse is None else reverse}\t"
-                    f"{register if total is forward else total}\t{consumption!s}"
-                    f"\t{relay or ''}\t{'' if status is None else status}"
-                    f"\t{flags or ''}\t{reason or ''}\t{'t' if chargeable else 'f'}{tail}\n"
+                middle = (
+                    cached[1] if source == batch_source else f"\t{text}\t{received}\t{source}\t"
                 )
+                register = str(forward)
+                if flags is None and reason is None and reverse is None and status is None:
+                    line = (
+                        f"{meter_id}\t{meter[M_COMPANY]}{middle}{register}\t\t"
+                        f"{register if total is forward else total}\t{consumption!s}"
+                        f"\t{relay or ''}\t\t\t\t{'t' if chargeable else 'f'}{tail}\n"
+                    )
+                else:
+                    line = (
+                        f"{meter_id}\t{meter[M_COMPANY]}{middle}{register}\t"
+                        f"{'' if reverse is None else reverse}\t"
+                        f"{register if total is forward else total}\t{consumption!s}"
+                        f"\t{relay or ''}\t{'' if status is None else status}"
+                        f"\t{flags or ''}\t{reason or ''}\t{'t' if chargeable else 'f'}{tail}\n"
+                    )
             yield (
                 meter_id,
                 meter[M_COMPANY],
@@ -719,9 +737,12 @@ class PrepaidMeterReading(models.Model):
         cr = self.env.cr
         fetched, done = [], None
         if ids:
-            wanted = "{" + ",".join(map(str, ids)) + "}"
-            if len(ids) > 20000:
-                # most of the fleet: one hash join on the unnested ids
+            large = len(ids) >= FLEET_LOOKUP
+            wanted = "{" + ",".join(map(str, sorted(ids) if large else ids)) + "}"
+            if large:
+                # most of the fleet: merge joins of the sorted ids, the meters' ingest index
+                # (read alone) and their latest states, in the order of both ids -- hashing
+                # every meter and every latest state costs twice as much
                 meters = SQL("prepaid_meter m JOIN unnest(%s::int[]) w(id) ON w.id = m.id", wanted)
             else:
                 # a part of it: one primary-key lookup per id (OFFSET 0 keeps the planner
@@ -732,11 +753,15 @@ class PrepaidMeterReading(models.Model):
                     wanted,
                 )
             query = SQL("%s FROM %s %s WHERE %s", columns, meters, joins, where)
+            if large:
+                cr.execute("SET LOCAL enable_hashjoin = off")
             if meanwhile is not None and len(rows) >= LARGE_BATCH:
                 done = [self._execute_meanwhile(query, meanwhile)]
             else:
                 cr.execute(query)
             fetched = cr.fetchall()
+            if large:
+                cr.execute("SET LOCAL enable_hashjoin = on")
         located = []
         if addresses:
             cr.execute(

@@ -44,9 +44,10 @@ class TestReadingFleetBatch(PrepaidMeterCommon):
         super().setUp()
         # the large-batch ways (helper-thread look-up, latest states read back from the
         # store) for these few meters
-        large = patch.object(reading_module, "LARGE_BATCH", 2)
-        large.start()
-        self.addCleanup(large.stop)
+        for name in ("LARGE_BATCH", "FLEET_LOOKUP"):  # and the fleet's merge-join look-up
+            large = patch.object(reading_module, name, 2)
+            large.start()
+            self.addCleanup(large.stop)
 
     def _rows(self, meter, points, **extra):
         return [
