@@ -24,6 +24,7 @@ import io
 import itertools
 import logging
 import operator
+import queue
 import re
 import threading
 import time
@@ -134,6 +135,8 @@ _LATEST_CONTACT_AND_RELAY = """                   last_contact_at = %(now)s,
 #: a large batch (from this many rows) is parsed while its meters are looked up (a helper
 #: thread); one of one row per meter updates the latest states from the store
 LARGE_BATCH = 5000
+#: chunks of COPY text (2,000 rows each) made ahead of PostgreSQL by a helper thread
+COPY_AHEAD = 8
 #: from this many meters, a batch's meters are looked up by merge joins over the whole fleet
 #: (the meters' ingest index, their latest states); fewer, one index lookup per meter
 FLEET_LOOKUP = 20000
@@ -150,19 +153,74 @@ _LINE = operator.itemgetter(R_LINE)
 class _ChunkReader:
     """A file for ``COPY .. FROM STDIN`` that pulls its text from an iterator of chunks, so
     rows are produced while PostgreSQL already inserts the previous ones.  psycopg2 sends
-    whatever ``read`` returns, whatever its size."""
+    whatever ``read`` returns, whatever its size.
 
-    def __init__(self, chunks):
+    ``ahead``: from the second chunk on, the chunks are produced by a helper thread, up to
+    this many ahead of PostgreSQL.  psycopg2 lets go of the interpreter while it sends a
+    chunk, and the helper makes the next ones meanwhile: neither waits for the other as
+    long as the queue is neither empty nor full.  The first chunk is made in the caller's
+    thread (whatever the iterator does before its first chunk may use the database); the
+    later ones must not.  :meth:`close` always, once done."""
+
+    _END = object()
+
+    def __init__(self, chunks, ahead=0):
         self._chunks = chunks
+        self._first = None
+        self._queue = self._thread = None
+        self._stop = False
+        if ahead:
+            self._first = next(chunks, "")
+            self._queue = queue.Queue(maxsize=ahead)
+            self._thread = threading.Thread(
+                target=self._produce, name="prepaid-ingest-copy", daemon=True
+            )
+            self._thread.start()
+
+    def _produce(self):
+        try:
+            for chunk in self._chunks:
+                if self._stop:
+                    break
+                self._queue.put(chunk)
+        except BaseException as exc:  # raised again in the reader's thread
+            self._queue.put(exc)
+        finally:
+            self._queue.put(self._END)
 
     def read(self, size=-1):  # pylint: disable=method-required-super
-        return next(self._chunks, "")
+        if self._queue is None:
+            return next(self._chunks, "")
+        if self._first is not None:
+            chunk, self._first = self._first, None
+            return chunk
+        item = self._queue.get()
+        if item is self._END:
+            self._queue.put(item)  # every later read ends too
+            return ""
+        if isinstance(item, BaseException):
+            raise item
+        return item
 
     readline = read
 
     def drain(self):
-        for _chunk in self._chunks:
+        """Produce the remaining chunks (every row is judged), sending them nowhere."""
+        while self.read():
             pass
+
+    def close(self):
+        """Stop producing (if not done) and wait for the helper thread."""
+        if self._thread is None:
+            return
+        self._stop = True
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        self._thread.join()
+        self._thread = None
 
 
 class _NotAllFound(Exception):
@@ -917,14 +975,17 @@ class PrepaidMeterReading(models.Model):
 
         cr = self.env.cr
         column_sql = ", ".join(columns)
-        stream = _ChunkReader(chunks())
+        stream = _ChunkReader(chunks(), ahead=COPY_AHEAD)
         try:
             with cr.savepoint(flush=False):
                 cr._obj.copy_expert(f"COPY {STORE} ({column_sql}) FROM STDIN {_CSV}", stream)
+            stream.close()
             return prepared
         except psycopg2.errors.UniqueViolation:
             _logger.info("Batch holds readings already stored: inserting one by one")
-        stream.drain()  # validate the rest: every row is judged exactly once
+            stream.drain()  # validate the rest: every row is judged exactly once
+        finally:
+            stream.close()
         buffer = io.StringIO()
         csv.writer(buffer, delimiter="\t", lineterminator="\n").writerows(map(getter, prepared))
         buffer.seek(0)
