@@ -466,10 +466,10 @@ class MeterGatewayCommand(models.Model):
         """G4/R9: a meter that holds its prices (*Prices Held by the Meter*) whose last
         ``price`` or ``thresholds`` command ended expired or failed keeps stale settings:
         it gets a new command with what it must hold now (origin Reconciliation), unless
-        the regular issuance is due anyway (its settings changed since), the meter is lost,
-        or a re-issue of the same kind was queued within the backoff: the reconciliation
-        cooldown, doubled after each re-issue that did not end confirmed (at most 64x), so
-        a meter that keeps refusing costs one command now and then, never a storm.  A
+        the meter is lost or a re-issue of the same kind was queued within the backoff:
+        the reconciliation cooldown, doubled after each re-issue that did not end
+        confirmed (at most 64x), so a meter that keeps refusing costs one command now and
+        then, never a storm.  A
         command on its way or a confirmed last one is never sent again.  Returns the new
         commands."""
         Meter = self.env["prepaid.meter"].sudo()
@@ -492,7 +492,6 @@ class MeterGatewayCommand(models.Model):
                AND m.state = 'in_service' AND m.gateway_id IS NOT NULL
                AND l.connection_state != 'lost'
                AND m.device_settings_at IS NOT NULL
-               AND m.device_settings_issued_at > m.device_settings_at
             """,
             only,
         )
