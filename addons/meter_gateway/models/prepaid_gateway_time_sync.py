@@ -7,17 +7,19 @@ time sync supersedes an older one still waiting for the same meter, and the poll
 before reading the meter.
 
 Between two daily syncs a clock may still drift: the poll reads the clock of each
-DL/T645-2007 meter (date 04000101H and time 04000102H, two short reads) once every
-*Check Clocks Every* hours, the first poll from then on, and keeps the measured drift on
-the meter.  A clock off by more than the gateway's threshold is logged (a *Clock Drift*
-event, the meter marked *Clock Drifting*) and gets a time sync at once (origin *Clock
-Drift*, superseding one still waiting); once that sync is confirmed the next poll checks
-the clock again.  A meter whose clock a drift sync did not correct gets no other one
-before its next regular check (no storm).  The gateway runner reads the clocks Odoo names
-in its command fetch and pushes what it measured (device API ``push``, ``clocks``).
+DL/T645-2007 meter (date 04000101H and time 04000102H, two short reads) once every *Check
+Clocks Every* hours, spread over the polls of that time (a few meters of each bus per
+poll), and keeps the measured drift on the meter. A clock off by more than the gateway's
+threshold is logged (a *Clock Drift* event, the meter marked *Clock Drifting*) and gets a
+time sync at once (origin *Clock Drift*, superseding one still waiting); once that sync is
+confirmed the next poll checks the clock again. A meter whose clock a drift sync did not
+correct gets no other one before its next regular check (no storm). The gateway runner
+reads the clocks Odoo names in its command fetch and pushes what it measured (device API
+``push``, ``clocks``).
 """
 
 import logging
+import math
 from datetime import datetime, time, timedelta
 
 from odoo import api, fields, models
@@ -26,6 +28,9 @@ from odoo.exceptions import ValidationError
 from .prepaid_gateway_bus_dlt645 import DLT645_PROTOCOLS
 
 _logger = logging.getLogger(__name__)
+
+#: clocks read on one bus by one poll at least (see ``_meters_clock_due``)
+MIN_CLOCKS_PER_BUS = 4
 
 
 class PrepaidGateway(models.Model):
@@ -100,19 +105,24 @@ class PrepaidGateway(models.Model):
 
     def _meters_clock_due(self, meters, now=None):
         """Ids of ``meters`` (of this gateway) whose clock the next poll reads: DL/T645-2007
-        meters not checked for ``clock_check_hours`` (none when the threshold is 0)."""
+        meters not checked for ``clock_check_hours`` (none when the threshold is 0), the
+        longest unchecked first, spread over the polls of the interval: on each bus at most
+        the share of one poll (at least ``MIN_CLOCKS_PER_BUS``), so no poll of the day is
+        much longer than the others."""
         self.ensure_one()
         if self.clock_drift_threshold <= 0:
             return set()
         since = (now or fields.Datetime.now()) - timedelta(hours=self.clock_check_hours)
-        return set(
-            meters.filtered(
-                lambda m: (
-                    m.bus_id.protocol == "dlt645_2007"
-                    and (not m.clock_checked_at or m.clock_checked_at <= since)
-                )
-            ).ids
-        )
+        polls = max(self.clock_check_hours * 60 / (self.poll_interval or 30), 1)
+        due = set()
+        for bus in meters.bus_id.filtered(lambda b: b.protocol == "dlt645_2007"):
+            on_bus = meters.filtered(lambda m, bus=bus: m.bus_id == bus)
+            share = max(math.ceil(len(on_bus) / polls), MIN_CLOCKS_PER_BUS)
+            unchecked = on_bus.filtered(
+                lambda m: not m.clock_checked_at or m.clock_checked_at <= since
+            ).sorted(lambda m: (m.clock_checked_at or datetime.min, m.id))
+            due.update(unchecked[:share].ids)
+        return due
 
     def _record_clocks(self, clocks):
         """G3: what a poll measured of meters' clocks, ``{meter id: {"drift_seconds",

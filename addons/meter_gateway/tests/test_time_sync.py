@@ -224,3 +224,46 @@ class TestClockDrift(MeterGatewayCommon):
         with self.assertRaises(IntegrityError), mute_logger("odoo.sql_db"):
             gateway.clock_check_hours = 0
             gateway.flush_recordset()
+
+    def test_clock_checks_spread_over_the_polls(self):
+        """A poll reads the clocks of a few meters of each bus, the longest unchecked first:
+        the whole bus within the check interval, no poll of the day much longer."""
+        gateway = self.env["prepaid.gateway"].create(
+            {"name": "Spread", "gateway_type": "tcp_collector", "site_id": self.site.id}
+        )
+        bus = self.env["prepaid.gateway.bus"].create(
+            {"gateway_id": gateway.id, "number": 1, "port": 9101, "protocol": "dlt645_2007"}
+        )
+        meters = self.env["prepaid.meter"].create(
+            [
+                {
+                    "name": f"Spread {n}",
+                    "address": f"0097000000{n:02d}",
+                    "model_id": self.ddsy.id,
+                    "gateway_id": gateway.id,
+                    "bus_id": bus.id,
+                    "state": "in_service",
+                }
+                for n in range(1, 11)
+            ]
+        )
+        # 10 meters, 48 polls a day: the minimum share of a poll, 4
+        first = gateway._meters_clock_due(meters)
+        self.assertEqual(first, set(meters[:4].ids))
+        now = fields.Datetime.now()
+        meters[:4].write({"clock_checked_at": now})
+        self.assertEqual(gateway._meters_clock_due(meters), set(meters[4:8].ids))
+        meters[4:].write({"clock_checked_at": now})
+        self.assertEqual(gateway._meters_clock_due(meters), set())
+        meters[9].clock_checked_at = now - timedelta(hours=25)
+        meters[8].clock_checked_at = now - timedelta(hours=26)
+        self.assertEqual(gateway._meters_clock_due(meters), set(meters[8:].ids))
+        # a check every hour with 5-minute polls: 12 polls for 10 meters -> still 4; with
+        # 2 polls an hour, 5 a poll
+        gateway.write({"clock_check_hours": 1, "poll_interval": 5})
+        meters.clock_checked_at = False
+        self.assertEqual(len(gateway._meters_clock_due(meters)), 4)
+        gateway.poll_interval = 30
+        self.assertEqual(len(gateway._meters_clock_due(meters)), 5)
+        gateway.clock_drift_threshold = 0
+        self.assertEqual(gateway._meters_clock_due(meters), set())
