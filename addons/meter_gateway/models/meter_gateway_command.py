@@ -81,6 +81,8 @@ class MeterGatewayCommand(models.Model):
     )
 
     _active_idx = models.Index("(meter_id, purpose) WHERE state IN ('queued', 'sent')")
+    # the reconciler looks for the last price/thresholds command of a meter
+    _settings_idx = models.Index("(meter_id, kind, id) WHERE kind IN ('price', 'thresholds')")
 
     # === COMPUTES === #
     @api.model
@@ -477,18 +479,18 @@ class MeterGatewayCommand(models.Model):
         self.env["prepaid.meter.latest"].flush_model(["connection_state"])
         self.env["prepaid.meter.model"].flush_model(["holds_settings"])
         self.flush_model(["meter_id", "kind", "state"])
-        only = SQL("AND meter_id = ANY(%s)", meters.ids) if meters is not None else SQL()
+        only = SQL("AND c.meter_id = ANY(%s)", meters.ids) if meters is not None else SQL()
         query = SQL(
             """
-            SELECT last.meter_id, last.kind, last.id
-              FROM (SELECT DISTINCT ON (meter_id, kind) meter_id, kind, id, state
-                      FROM meter_gateway_command
-                     WHERE kind IN ('price', 'thresholds') %s
-                     ORDER BY meter_id, kind, id DESC) last
-              JOIN prepaid_meter m ON m.id = last.meter_id
+            SELECT c.meter_id, c.kind, c.id
+              FROM meter_gateway_command c
+              JOIN prepaid_meter m ON m.id = c.meter_id
               JOIN prepaid_meter_model mm ON mm.id = m.model_id AND mm.holds_settings
               JOIN prepaid_meter_latest l ON l.id = m.latest_id
-             WHERE last.state IN ('expired', 'failed')
+             WHERE c.kind IN ('price', 'thresholds') AND c.state IN ('expired', 'failed') %s
+               AND NOT EXISTS (SELECT 1 FROM meter_gateway_command n
+                                WHERE n.meter_id = c.meter_id AND n.kind = c.kind
+                                  AND n.id > c.id)
                AND m.state = 'in_service' AND m.gateway_id IS NOT NULL
                AND l.connection_state != 'lost'
                AND m.device_settings_at IS NOT NULL
