@@ -262,11 +262,13 @@ def read_daily_frozen(link: Link, address: str) -> dict | None:
     }
 
 
-def read_clock(link: Link, address: str) -> dict | None:
+def read_clock(link: Link, address: str) -> dict:
     """The meter's clock (date 04000101H, time 04000102H: its local time, to the second)
     against the true time: ``drift_seconds`` is positive when the meter is ahead;
-    ``checked_at`` is when it was measured (UTC, naive).  None when the meter does not
-    tell its clock (it answers "no data")."""
+    ``checked_at`` is when it was measured (UTC, naive).  A meter that does not tell its
+    clock (it answers "no data") gives ``meter_at`` and ``drift_seconds`` None: checked,
+    not known."""
+    offset = dt.timedelta(minutes=link.settings.utc_offset_minutes)
     try:
         date = link.read_item(address, DI_DATE)
         clock = link.read_item(address, DI_TIME)
@@ -274,9 +276,13 @@ def read_clock(link: Link, address: str) -> dict | None:
         if clock < dt.time(0, 0, 5):  # the meter's midnight may have passed between the two
             date = link.read_item(address, DI_DATE)
     except MeterErrorReply:
-        return None
+        local_now = link.meter_local_now()
+        return {
+            "meter_at": None,
+            "drift_seconds": None,
+            "checked_at": (local_now - offset).replace(microsecond=0),
+        }
     meter_at = dt.datetime.combine(date, clock)
-    offset = dt.timedelta(minutes=link.settings.utc_offset_minutes)
     return {
         "meter_at": meter_at,
         "drift_seconds": round((meter_at - local_now).total_seconds()),

@@ -18,8 +18,9 @@ message is processed once per gateway and a resend gets the first answer back
          finite, not negative), kept on the daily record of the day it closes (*Meter
          Frozen Total*), the same freeze again changes nothing;
          a clock (G3): {"address", "checked_at" (UTC), "drift_seconds" (integer, positive:
-         the meter is ahead)}: kept on the meter, a drift beyond the gateway's threshold
-         queues a time sync; a measurement not newer than the one kept is ignored;
+         the meter is ahead; null: the meter tells no clock)}: kept on the meter, a
+         drift beyond the gateway's threshold queues a time sync; a measurement not
+         newer than the one kept is ignored;
          a malformed item refuses the whole message (nothing stored, ``details`` name it)
     POST /meter_gateway/api/v1/commands/fetch   {"limit": 100}
     POST /meter_gateway/api/v1/commands/ack     {"acks": [{"id", "success", "reason",

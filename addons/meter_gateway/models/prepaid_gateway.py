@@ -64,7 +64,8 @@ REQUIRED_READING_KEYS = ("address", "read_at", "forward_total")
 #: the total; ``frozen_at`` is UTC
 FROZEN_ENERGY_KEYS = ("forward_total", "tou_sharp", "tou_peak", "tou_flat", "tou_valley")
 FROZEN_KEYS = frozenset({"address", "frozen_at", *FROZEN_ENERGY_KEYS})
-#: a meter's clock as a collector's runner measured it (G3): ``checked_at`` is UTC
+#: a meter's clock as a collector's runner measured it (G3): ``checked_at`` is UTC,
+#: ``drift_seconds`` null when the meter does not tell its clock
 CLOCK_KEYS = frozenset({"address", "checked_at", "drift_seconds"})
 #: a clock drift beyond this (seconds, about 30 years) is not a measurement
 MAX_DRIFT_SECONDS = 10**9
@@ -741,8 +742,9 @@ class PrepaidGateway(models.Model):
             if unknown:
                 errors.append({"clocks": index, "reason": f"unknown keys {', '.join(unknown)}"})
                 continue
-            if type(drift) is not int or abs(drift) > MAX_DRIFT_SECONDS:
-                errors.append({"clocks": index, "reason": "drift_seconds must be an integer"})
+            if drift is not None and (type(drift) is not int or abs(drift) > MAX_DRIFT_SECONDS):
+                reason = "drift_seconds must be an integer (null: the meter tells no clock)"
+                errors.append({"clocks": index, "reason": reason})
                 continue
             try:
                 item["checked_at"] = self._api_required_time(item.get("checked_at"))

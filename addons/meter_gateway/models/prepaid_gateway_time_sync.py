@@ -126,7 +126,9 @@ class PrepaidGateway(models.Model):
 
     def _record_clocks(self, clocks):
         """G3: what a poll measured of meters' clocks, ``{meter id: {"drift_seconds",
-        "checked_at"}}`` (``checked_at`` UTC): kept on the meter; a clock off by more than
+        "checked_at"}}`` (``checked_at`` UTC; ``drift_seconds`` None: the meter tells no
+        clock, checked all the same so that it does not take the turn of others): kept on
+        the meter; a clock off by more than
         the threshold is logged and gets a time sync at once, unless a drift sync confirmed
         since the last regular check did not correct it.  A measurement older than the one
         kept is ignored (a message delivered again).  Returns the time syncs queued."""
@@ -139,14 +141,15 @@ class PrepaidGateway(models.Model):
         ids, drifts, times = [], [], []
         for meter_id, clock in clocks.items():
             ids.append(meter_id)
-            drifts.append(int(clock["drift_seconds"]))
+            drift = clock["drift_seconds"]
+            drifts.append(None if drift is None else int(drift))
             times.append(clock["checked_at"])
         Meter.flush_model(["clock_checked_at", "clock_drift_seconds", "clock_drifting"])
         self.env.cr.execute(
             """
             UPDATE prepaid_meter m
                SET clock_drift_seconds = v.drift, clock_checked_at = v.checked_at,
-                   clock_drifting = %s > 0 AND abs(v.drift) > %s
+                   clock_drifting = COALESCE(%s > 0 AND abs(v.drift) > %s, FALSE)
               FROM unnest(%s::int[], %s::int[], %s::timestamp[]) AS v(id, drift, checked_at)
              WHERE m.id = v.id
                AND (m.clock_checked_at IS NULL OR m.clock_checked_at < v.checked_at)

@@ -241,6 +241,7 @@ class TestDeviceApi(HttpCase, PrepaidMeterCommon):
             ({**frozen, "frozen_at": None}, {}, "a time is required"),
             ({**frozen, "colour": "red"}, {}, "unknown keys colour"),
             (frozen, {**clock, "drift_seconds": "95"}, "drift_seconds must be an integer"),
+            (frozen, {**clock, "drift_seconds": False}, "drift_seconds must be an integer"),
             (frozen, {**clock, "drift_seconds": 1.5}, "drift_seconds must be an integer"),
             (frozen, {**clock, "checked_at": 12}, "a time is required"),
         ]
@@ -294,6 +295,12 @@ class TestDeviceApi(HttpCase, PrepaidMeterCommon):
         self.assertEqual(
             len(self.meter.event_ids.filtered(lambda e: e.event_type == "clock_drift")), 1
         )
+        # a meter that tells no clock: checked all the same (not asked at every poll)
+        unknown = {**clock, "checked_at": "2026-03-03T01:00:00Z", "drift_seconds": None}
+        response = self._post(PUSH, {"clocks": [unknown]}, message_id="m-clock-3")
+        self.assertEqual(response.json()["clocks"], 1)
+        self.assertEqual(str(self.meter.clock_checked_at), "2026-03-03 01:00:00")
+        self.assertFalse(self.meter.clock_drifting)
 
     def test_foreign_meter_and_bad_values_rejected_not_lost(self):
         response = self._post(
