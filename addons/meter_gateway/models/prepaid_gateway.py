@@ -742,7 +742,9 @@ class PrepaidGateway(models.Model):
             if unknown:
                 errors.append({"clocks": index, "reason": f"unknown keys {', '.join(unknown)}"})
                 continue
-            if drift is not None and (type(drift) is not int or abs(drift) > MAX_DRIFT_SECONDS):
+            if "drift_seconds" not in item or (
+                drift is not None and (type(drift) is not int or abs(drift) > MAX_DRIFT_SECONDS)
+            ):
                 reason = "drift_seconds must be an integer (null: the meter tells no clock)"
                 errors.append({"clocks": index, "reason": reason})
                 continue

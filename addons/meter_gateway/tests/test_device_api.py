@@ -242,6 +242,11 @@ class TestDeviceApi(HttpCase, PrepaidMeterCommon):
             ({**frozen, "colour": "red"}, {}, "unknown keys colour"),
             (frozen, {**clock, "drift_seconds": "95"}, "drift_seconds must be an integer"),
             (frozen, {**clock, "drift_seconds": False}, "drift_seconds must be an integer"),
+            (
+                frozen,
+                {"address": self.meter.address, "checked_at": "2026-03-02T01:00:00Z"},
+                "drift_seconds must be",
+            ),
             (frozen, {**clock, "drift_seconds": 1.5}, "drift_seconds must be an integer"),
             (frozen, {**clock, "checked_at": 12}, "a time is required"),
         ]
