@@ -36,6 +36,7 @@ COMMAND_ORIGINS = [
     ("reconcile", "Reconciliation"),
     ("device_api", "Device API"),
     ("schedule", "Schedule"),
+    ("drift", "Clock Drift"),
 ]
 
 #: minutes between two corrective commands for one meter (R9)

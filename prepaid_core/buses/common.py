@@ -31,6 +31,7 @@ class MeterJob:
     register_map: str = ""  # Modbus register map (prepaid_core.protocols.modbus_maps)
     read: bool = True  # read the meter after its commands (off: commands only)
     read_daily_frozen: bool = False  # also read the last daily frozen energy (DL/T645)
+    read_clock: bool = False  # also read the meter's date and time: its drift (DL/T645)
 
 
 @dataclass

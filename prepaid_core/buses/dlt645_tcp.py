@@ -4,6 +4,8 @@
 meter's queued commands, then reads its registers and status word 3 (relay and protect
 state).  A relay command whose acknowledgement is lost is not sent again blindly: the relay
 state is read back and the command counts as done when the meter already shows it (R8).
+When asked, it also reads the meter's last daily freeze (05060001H/05060101H) and its
+clock (04000101H/04000102H: how far it drifted from the true time).
 
 ``poll_bus_1997`` serves older DL/T645-1997 meters: energy (forward block 901FH: total and
 tariff bands) and instantaneous power (B630H) with the 1997 read (01H); they have no
@@ -52,6 +54,8 @@ DI_STATUS3 = 0x04000503
 DI_PRICE = 0x04050101
 DI_ALARM1 = 0x04001001
 DI_ALARM2 = 0x04001002
+DI_DATE = 0x04000101  # YYMMDDWW, the meter's local date
+DI_TIME = 0x04000102  # hhmmss, the meter's local time
 DI_DAILY_FROZEN_TIME = 0x05060001
 DI_DAILY_FROZEN_FORWARD = 0x05060101  # total, then tariffs 1 to 4
 
@@ -258,15 +262,46 @@ def read_daily_frozen(link: Link, address: str) -> dict | None:
     }
 
 
+def read_clock(link: Link, address: str) -> dict:
+    """The meter's clock (date 04000101H, time 04000102H: its local time, to the second)
+    against the true time: ``drift_seconds`` is positive when the meter is ahead;
+    ``checked_at`` is when it was measured (UTC, naive).  A meter that does not tell its
+    clock (it answers "no data") gives ``meter_at`` and ``drift_seconds`` None: checked,
+    not known."""
+    offset = dt.timedelta(minutes=link.settings.utc_offset_minutes)
+    try:
+        date = link.read_item(address, DI_DATE)
+        clock = link.read_item(address, DI_TIME)
+        local_now = link.meter_local_now()
+        if clock < dt.time(0, 0, 5):  # the meter's midnight may have passed between the two
+            date = link.read_item(address, DI_DATE)
+    except MeterErrorReply:
+        local_now = link.meter_local_now()
+        return {
+            "meter_at": None,
+            "drift_seconds": None,
+            "checked_at": (local_now - offset).replace(microsecond=0),
+        }
+    meter_at = dt.datetime.combine(date, clock)
+    return {
+        "meter_at": meter_at,
+        "drift_seconds": round((meter_at - local_now).total_seconds()),
+        "checked_at": (local_now - offset).replace(microsecond=0),
+    }
+
+
 def serve_meter(link: Link, job: MeterJob, meter) -> None:
     """The meter's commands, then its reading (unless ``job.read`` is off) and, when asked,
-    its last daily frozen energy (``values["daily_frozen"]``)."""
+    its last daily frozen energy (``values["daily_frozen"]``) and its clock
+    (``values["clock"]``)."""
     for command in job.commands:
         meter.outcomes.append(execute_command(link, job.address, command))
     if job.read:
         meter.values = read_meter(link, job.address)
         if job.read_daily_frozen:
             meter.values["daily_frozen"] = read_daily_frozen(link, job.address)
+        if job.read_clock:
+            meter.values["clock"] = read_clock(link, job.address)
 
 
 def poll_bus(settings: LinkSettings, jobs: list[MeterJob]) -> BusResult:

@@ -14,6 +14,9 @@ runner does the same work outside the Odoo workers, with the connections kept op
   gateway's schedule in Odoo, or a reading asked for now) or when a scheduled poll of
   Odoo still holds the buses (the runner waits);
 - a poll reads every meter (after its commands), pushes the readings in batches, then
+  the daily freezes and clocks Odoo asked for (the fetch's answer names the meters whose
+  day still lacks its freeze, ``daily_frozen_due``, and whose clock is due for a check,
+  ``clock_due``: the same reads as Odoo's scheduled poll) in a message of their own, then
   reports the poll (meters that did not answer, collector reached or not): Odoo counts
   the failures, marks meters and the collector lost after repeated ones and sets the next
   poll one interval later.
@@ -25,6 +28,7 @@ now stays in an outbox and is sent again, with the same message id, before anyth
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import socket
 import threading
@@ -255,11 +259,22 @@ class CollectorRunner:
         if any(c["address"] not in self.meters for c in commands):
             self.load_config()  # a meter added since: its bus may be known now
         poll = bool(answer.get("poll_due"))
-        done = self._run(commands, poll)
+        done = self._run(
+            commands,
+            poll,
+            frozen_due=set(answer.get("daily_frozen_due") or ()),
+            clock_due=set(answer.get("clock_due") or ()),
+        )
         self._flush()
         return done
 
-    def _run(self, commands: list[dict], poll: bool) -> dict:
+    def _run(
+        self,
+        commands: list[dict],
+        poll: bool,
+        frozen_due: set[str] = frozenset(),
+        clock_due: set[str] = frozenset(),
+    ) -> dict:
         acks, jobs = [], {}
         for command in commands:
             known = self.meters.get(command["address"])
@@ -278,7 +293,10 @@ class CollectorRunner:
             job.commands.append(CommandJob(command["id"], command["kind"], command.get("payload")))
         if poll:
             for address, (_key, template) in self.meters.items():
-                jobs.setdefault(address, _job(template, read=True)).read = True
+                job = jobs.setdefault(address, _job(template, read=True))
+                job.read = True
+                job.read_daily_frozen = address in frozen_due
+                job.read_clock = address in clock_due
         by_bus: dict[tuple[int, str], list[MeterJob]] = {}
         for address, job in jobs.items():
             by_bus.setdefault(self.meters[address][0], []).append(job)
@@ -287,6 +305,7 @@ class CollectorRunner:
         results = {key: future.result() for key, future in futures.items()}
         kinds = {c["id"]: c["kind"] for c in commands}
         readings, answered, failed, handled = [], [], [], set()
+        frozen, clocks = [], []
         for key, result in results.items():
             served = {m.address: m for m in result.meters}
             for job in by_bus[key]:
@@ -315,6 +334,10 @@ class CollectorRunner:
                 if meter is not None and meter.ok:
                     answered.append(job.address)
                     readings.append(_reading(meter))
+                    if meter.values.get("daily_frozen"):
+                        frozen.append(_frozen(meter, self.buses[key].settings))
+                    if meter.values.get("clock"):
+                        clocks.append(_clock(meter))
                 elif meter is not None or not result.connected:
                     failed.append({"address": job.address, "error": error})
         self._queue_acks(acks)
@@ -325,6 +348,10 @@ class CollectorRunner:
         for start in range(0, len(readings), self.settings.batch_size):
             batch = readings[start : start + self.settings.batch_size]
             self._queue("push", {"readings": batch, "events": []})
+        if frozen or clocks:
+            # a message of their own: should Odoo refuse one, the readings are stored
+            # anyway, and a freeze Odoo lacks is asked for again at the next poll
+            self._queue("push", {"daily_frozen": frozen, "clocks": clocks})
         seconds = max((r.seconds for r in results.values()), default=0.0)
         errors = sorted({r.error for r in results.values() if r.error})
         self._queue(
@@ -344,7 +371,13 @@ class CollectorRunner:
         self.stats.failed_meters += len(failed)
         self.stats.last_poll_seconds = seconds
         self.stats.connects = sum(bus.connects for bus in self.buses.values())
-        done.update(readings=len(readings), failed=len(failed), errors=errors)
+        done.update(
+            readings=len(readings),
+            failed=len(failed),
+            errors=errors,
+            daily_frozen=len(frozen),
+            clocks=len(clocks),
+        )
         return done
 
     # === POSTING === #
@@ -391,3 +424,26 @@ def _reading(meter) -> dict:
     row = {"address": meter.address, "read_at": meter.read_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
     row.update({key: values[key] for key in buses.POLLED_VALUES if key in values})
     return row
+
+
+def _utc(value) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _frozen(meter, settings: LinkSettings) -> dict:
+    """A meter's daily freeze for the device API: its time in UTC (the meter froze at its
+    local midnight, ``utc_offset_minutes`` ahead of UTC)."""
+    frozen = meter.values["daily_frozen"]
+    offset = dt.timedelta(minutes=settings.utc_offset_minutes)
+    row = {"address": meter.address, "frozen_at": _utc(frozen["frozen_at"] - offset)}
+    row.update({key: value for key, value in frozen.items() if key != "frozen_at"})
+    return row
+
+
+def _clock(meter) -> dict:
+    clock = meter.values["clock"]
+    return {
+        "address": meter.address,
+        "checked_at": _utc(clock["checked_at"]),
+        "drift_seconds": clock["drift_seconds"],
+    }

@@ -3,6 +3,7 @@ device API (the same runner against the real Odoo device API is tested in meter_
 ``test_runner.py``)."""
 
 import asyncio
+import datetime as dt
 import hashlib
 import hmac
 import itertools
@@ -26,7 +27,7 @@ from prepaid_core.protocols import mqtt_schema as schema
 from prepaid_core.simulator import ble
 from prepaid_core.simulator.clock import AcceleratedClock, ManualClock, utc
 from prepaid_core.simulator.collector import Bus, Collector
-from prepaid_core.simulator.meter import MeterConfig, VirtualMeter
+from prepaid_core.simulator.meter import DailyFreeze, MeterConfig, VirtualMeter
 from prepaid_core.simulator.mqtt_meter import MqttFleet
 from prepaid_core.tokens import TokenKind, issue_token, token_to_text
 
@@ -42,6 +43,7 @@ class FakeDeviceApi:
     def __init__(self, gateway_id=7, key=KEY):
         self.gateway_id, self.key = gateway_id, key
         self.readings, self.events, self.acks = [], [], []
+        self.frozen, self.clocks = [], []
         self.commands, self.sent = [], []
         self.answers = {}
         self.fail_push = 0
@@ -94,9 +96,11 @@ class FakeDeviceApi:
                 if self.fail_push:
                     self.fail_push -= 1
                     return 503, {"error": {"code": "down", "message": "database restarting"}}
-                self.readings += payload["readings"]
-                self.events += payload["events"]
-                answer = {"stored": len(payload["readings"]), "rejected": []}
+                self.readings += payload.get("readings", [])
+                self.events += payload.get("events", [])
+                self.frozen += payload.get("daily_frozen", [])
+                self.clocks += payload.get("clocks", [])
+                answer = {"stored": len(payload.get("readings", [])), "rejected": []}
             elif endpoint == "commands/fetch":
                 batch, self.commands = self.commands[: payload["limit"]], []
                 self.sent += batch
@@ -502,5 +506,49 @@ def test_collector_runner_hands_back_commands_while_odoo_polls(collector, device
         ]
         assert collector.buses[0].meters[0].relay == "on"
         assert device_api.readings == [] and runner.stats.connects == 0
+    finally:
+        runner.close()
+
+
+def test_collector_runner_reads_the_freezes_and_clocks_odoo_asks_for(collector, device_api):
+    """G3: the fetch's answer names the meters whose last daily freeze and clock the poll
+    also reads (as Odoo's scheduled poll would); the runner pushes them in a message of
+    their own, the freeze's time in UTC, the clock's drift in seconds."""
+    device_api.config = _collector_config(collector)
+    first, second = collector.buses[0].meters
+    tou = {"sharp": Decimal(1), "peak": Decimal(2), "flat": Decimal(3), "valley": Decimal(4)}
+    first.daily_freeze = DailyFreeze(dt.datetime(2026, 3, 2), Decimal("123.45"), tou)
+    second.time_offset = dt.timedelta(seconds=-300)  # five minutes behind
+    device_api.fetch_extra = {
+        "poll_due": True,
+        "daily_frozen_due": [first.address, second.address],  # the second has none yet
+        "clock_due": [first.address, second.address],
+    }
+    runner = CollectorRunner(DeviceApiClient(device_api.url, 7, KEY), CollectorSettings())
+    try:
+        done = runner.tick()
+        assert (done["readings"], done["daily_frozen"], done["clocks"]) == (4, 1, 2)
+        assert device_api.frozen == [
+            {
+                "address": first.address,
+                "frozen_at": "2026-03-01T16:00:00Z",  # the meter's midnight at UTC+8
+                "forward_total": "123.45",
+                "tou_sharp": "1.00",
+                "tou_peak": "2.00",
+                "tou_flat": "3.00",
+                "tou_valley": "4.00",
+            }
+        ]
+        drifts = {c["address"]: c["drift_seconds"] for c in device_api.clocks}
+        assert abs(drifts[first.address]) <= 2
+        assert -302 <= drifts[second.address] <= -298
+        # in a push of its own, not with the readings: a refusal would not lose them
+        pushes = [p for p, _h in device_api.requests if p.endswith("/push")]
+        assert len(pushes) == 2
+        # nothing asked: nothing more read
+        device_api.fetch_extra = {"poll_due": True}
+        done = runner.tick()
+        assert (done["readings"], done["daily_frozen"], done["clocks"]) == (4, 0, 0)
+        assert len(device_api.frozen) == 1 and len(device_api.clocks) == 2
     finally:
         runner.close()

@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from prepaid_core.buses import dlt645_tcp
-from prepaid_core.buses.common import LinkSettings, MeterJob
+from prepaid_core.buses.common import CommandJob, LinkSettings, MeterJob
 from prepaid_core.protocols import dlt645, modbus
 from prepaid_core.protocols.dlt645_data import MeterErrorReply, MeterStatus3
-from prepaid_core.simulator.clock import ManualClock, utc
+from prepaid_core.simulator.clock import AcceleratedClock, ManualClock, utc
 from prepaid_core.simulator.collector import (
     MAX_METERS_PER_BUS,
     Bus,
@@ -503,5 +503,40 @@ def test_dlt645_daily_frozen_energy_read_by_the_bus_driver():
             jobs = [MeterJob(1, "000000000001")]
             result = await asyncio.to_thread(dlt645_tcp.poll_bus, settings, jobs)
             assert "daily_frozen" not in result.meters[0].values
+
+    run(main())
+
+
+def test_dlt645_clock_drift_read_by_the_bus_driver():
+    """G3: the driver reads the meter's date and time (04000101H, 04000102H) and tells how
+    far its clock is from the true time; a time sync before the read brings it back."""
+    clock = AcceleratedClock()  # the true time: the driver compares with the host's clock
+    bus_meters = meters(clock, 2)
+    bus_meters[0].time_offset = dt.timedelta(seconds=125)  # ahead
+
+    async def main():
+        async with Collector([Bus.of_meters(bus_meters, baud=115200)]) as collector:
+            port = collector.buses[0].port
+            settings = LinkSettings("127.0.0.1", port, timeout=1.0, retries=0)
+            jobs = [MeterJob(n, f"{n:012d}", read_clock=True) for n in (1, 2)]
+            result = await asyncio.to_thread(dlt645_tcp.poll_bus, settings, jobs)
+            assert [m.ok for m in result.meters] == [True, True]
+            ahead, right = (m.values["clock"] for m in result.meters)
+            assert 123 <= ahead["drift_seconds"] <= 127
+            assert abs(right["drift_seconds"]) <= 2
+            assert abs(ahead["checked_at"] - dt.datetime.now(dt.UTC).replace(tzinfo=None)) < (
+                dt.timedelta(seconds=5)
+            )
+            assert ahead["meter_at"] - right["meter_at"] >= dt.timedelta(seconds=120)
+            # a time sync (a broadcast, commands first), then the clock read again
+            jobs = [MeterJob(1, "000000000001", [CommandJob(9, "time_sync")], read_clock=True)]
+            result = await asyncio.to_thread(dlt645_tcp.poll_bus, settings, jobs)
+            assert result.meters[0].outcomes[0].success
+            assert abs(result.meters[0].values["clock"]["drift_seconds"]) <= 2
+            # read only when asked
+            result = await asyncio.to_thread(
+                dlt645_tcp.poll_bus, settings, [MeterJob(2, "000000000002")]
+            )
+            assert "clock" not in result.meters[0].values
 
     run(main())

@@ -7,11 +7,21 @@ API key; the timestamp must be within 5 minutes).  Every POST carries ``X-Messag
 message is processed once per gateway and a resend gets the first answer back
 (``X-Idempotent-Replay: 1``).  Errors are JSON: ``{"error": {"code", "message", "details"}}``.
 
-    POST /meter_gateway/api/v1/push             {"readings": [...], "events": [...]}
+    POST /meter_gateway/api/v1/push             {"readings": [...], "events": [...],
+                                                 "daily_frozen": [...], "clocks": [...]}
          an event: {"address", "event_type", "event_at", "reason", "code", "event_id"};
          an event with an ``event_id`` already logged for its meter is skipped (counted
          in ``duplicate_events``): a batch sent again under another message id (a runner
-         killed before its broker acknowledgement) logs nothing twice
+         killed before its broker acknowledgement) logs nothing twice;
+         a daily freeze (G3): {"address", "frozen_at" (UTC), "forward_total", "tou_sharp",
+         "tou_peak", "tou_flat", "tou_valley"} (energies: numbers or their strings,
+         finite, not negative), kept on the daily record of the day it closes (*Meter
+         Frozen Total*), the same freeze again changes nothing;
+         a clock (G3): {"address", "checked_at" (UTC), "drift_seconds" (integer, positive:
+         the meter is ahead; null: the meter tells no clock)}: kept on the meter, a
+         drift beyond the gateway's threshold queues a time sync; a measurement not
+         newer than the one kept is ignored;
+         a malformed item refuses the whole message (nothing stored, ``details`` name it)
     POST /meter_gateway/api/v1/commands/fetch   {"limit": 100}
     POST /meter_gateway/api/v1/commands/ack     {"acks": [{"id", "success", "reason",
                                                            "relay_state", "delivered",
@@ -25,8 +35,10 @@ A collector's gateway runner (``prepaid_core.gateway_runner.collector``) reads t
 collector's buses and meters from ``config`` (``collector``: link settings, poll interval,
 ``buses`` with their meters in poll order), fetches commands (the answer also says
 ``poll_due``: the schedule or a reading asked now, and ``busy``: a scheduled poll of Odoo
-still runs), pushes the readings it polled (stored with source ``poll``), acknowledges the
-commands it ran and reports each poll (``runner/report``: meter failures, collector
+still runs; when a poll is due, ``daily_frozen_due`` and ``clock_due`` list the addresses
+whose last daily freeze and clock the poll also reads, as Odoo's poll would), pushes the
+readings it polled (stored with source ``poll``), then the freezes and clocks it read,
+acknowledges the commands it ran and reports each poll (``runner/report``: meter failures, collector
 reached or not; the next poll is due one interval after ``started_at``).  While the
 runner calls, the scheduled poll leaves the collector alone (``served_by_runner``).
 """

@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 from prepaid_core import tokens
 
@@ -80,6 +81,8 @@ class MeterGatewayCommand(models.Model):
     )
 
     _active_idx = models.Index("(meter_id, purpose) WHERE state IN ('queued', 'sent')")
+    # the reconciler looks for the last price/thresholds command of a meter
+    _settings_idx = models.Index("(meter_id, kind, id) WHERE kind IN ('price', 'thresholds')")
 
     # === COMPUTES === #
     @api.model
@@ -255,6 +258,9 @@ class MeterGatewayCommand(models.Model):
                 continue
             if success:
                 command._update_state(ACTIVE_STATES, "confirmed", reason)
+                if command.kind == "time_sync" and command.origin == "drift":
+                    # G3: did it correct the clock?  The next poll checks it again
+                    command.meter_id.sudo().clock_checked_at = False
             elif command.attempts >= command.max_attempts:
                 command._update_state(
                     ACTIVE_STATES,
@@ -392,9 +398,14 @@ class MeterGatewayCommand(models.Model):
         queue one corrective command, unless an active command already asks for the desired
         state or a corrective command for the same state was queued within the cooldown (no
         storm after an outage; a new intent is not delayed).  Expires overdue commands
-        first.  Every decision is logged (R12)."""
+        first, then brings device settings back in line (:meth:`_reconcile_device_settings`).
+        Every decision is logged (R12)."""
         self._expire()
         self._supersede_contradicting()
+        return self._reconcile_relays(meters) | self._reconcile_device_settings(meters)
+
+    @api.model
+    def _reconcile_relays(self, meters=None):
         domain = [
             ("relay_mismatch", "=", True),
             ("actual_relay_state", "in", ("on", "off")),
@@ -449,6 +460,100 @@ class MeterGatewayCommand(models.Model):
                 }
             )
         commands = self.create(vals_list)
+        commands._send_soon()
+        return commands
+
+    @api.model
+    def _reconcile_device_settings(self, meters=None):
+        """G4/R9: a meter that holds its prices (*Prices Held by the Meter*) whose last
+        ``price`` or ``thresholds`` command ended expired or failed keeps stale settings:
+        it gets a new command with what it must hold now (origin Reconciliation), unless
+        the meter is lost or a re-issue of the same kind was queued within the backoff:
+        the reconciliation cooldown, doubled after each re-issue that did not end
+        confirmed (at most 64x), so a meter that keeps refusing costs one command now and
+        then, never a storm.  A
+        command on its way or a confirmed last one is never sent again.  Returns the new
+        commands."""
+        Meter = self.env["prepaid.meter"].sudo()
+        Meter.flush_model(["device_settings_at", "device_settings_issued_at", "state"])
+        self.env["prepaid.meter.latest"].flush_model(["connection_state"])
+        self.env["prepaid.meter.model"].flush_model(["holds_settings"])
+        self.flush_model(["meter_id", "kind", "state"])
+        only = SQL("AND c.meter_id = ANY(%s)", meters.ids) if meters is not None else SQL()
+        query = SQL(
+            """
+            SELECT c.meter_id, c.kind, c.id
+              FROM meter_gateway_command c
+              JOIN prepaid_meter m ON m.id = c.meter_id
+              JOIN prepaid_meter_model mm ON mm.id = m.model_id AND mm.holds_settings
+              JOIN prepaid_meter_latest l ON l.id = m.latest_id
+             WHERE c.kind IN ('price', 'thresholds') AND c.state IN ('expired', 'failed') %s
+               AND NOT EXISTS (SELECT 1 FROM meter_gateway_command n
+                                WHERE n.meter_id = c.meter_id AND n.kind = c.kind
+                                  AND n.id > c.id)
+               AND m.state = 'in_service' AND m.gateway_id IS NOT NULL
+               AND l.connection_state != 'lost'
+               AND m.device_settings_at IS NOT NULL
+            """,
+            only,
+        )
+        self.env.cr.execute(query)
+        ended = {
+            (meter_id, kind): self.browse(command_id)
+            for meter_id, kind, command_id in self.env.cr.fetchall()
+        }
+        if not ended:
+            return self
+        history = self.search(
+            [
+                ("meter_id", "in", list({meter_id for meter_id, _kind in ended})),
+                ("kind", "in", ("price", "thresholds")),
+                ("state", "in", ("confirmed", "expired", "failed")),
+            ],
+            order="id desc",
+        )
+        now = fields.Datetime.now()
+        cooldown = self._reconcile_cooldown()
+        vals_list, reissued = [], self
+        for (meter_id, kind), last in ended.items():
+            # re-issues of this kind since the meter last confirmed one, newest first
+            retries = []
+            for command in history:
+                if command.meter_id.id != meter_id or command.kind != kind:
+                    continue
+                if command.state == "confirmed":
+                    break
+                if command.origin == "reconcile":
+                    retries.append(command)
+            if retries:
+                wait = cooldown * 2 ** min(len(retries) - 1, 6)
+                if retries[0].queued_at > now - wait:
+                    _logger.info("reconcile: %s of meter %s in backoff", kind, meter_id)
+                    continue
+            meter = Meter.browse(meter_id)
+            payload = _settings_payloads(meter._device_settings() or {})[kind]
+            if payload is None:
+                continue
+            vals_list.append(
+                {
+                    "meter_id": meter_id,
+                    "kind": kind,
+                    "payload": payload,
+                    "origin": "reconcile",
+                    "reason": self.env._(
+                        "reconciliation: the last %(kind)s command #%(id)s ended %(state)s "
+                        "(%(why)s); the meter may hold stale settings",
+                        kind=kind,
+                        id=last.id,
+                        state=last.state,
+                        why=last.state_reason or "-",
+                    ),
+                }
+            )
+            reissued |= last
+        commands = self.create(vals_list)
+        for command, last in zip(commands, reissued, strict=True):
+            last._log_decision(self.env._("issued again by reconciliation as #%s", command.id))
         commands._send_soon()
         return commands
 

@@ -17,6 +17,7 @@ import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
@@ -59,6 +60,15 @@ DEVICE_EVENTS = frozenset(
 #: keys a pushed reading may have, and must have
 PUSHED_READING_KEYS = READING_KEYS | {"address"}
 REQUIRED_READING_KEYS = ("address", "read_at", "forward_total")
+#: a meter's daily freeze pushed by a collector's runner (G3): energy keys are optional but
+#: the total; ``frozen_at`` is UTC
+FROZEN_ENERGY_KEYS = ("forward_total", "tou_sharp", "tou_peak", "tou_flat", "tou_valley")
+FROZEN_KEYS = frozenset({"address", "frozen_at", *FROZEN_ENERGY_KEYS})
+#: a meter's clock as a collector's runner measured it (G3): ``checked_at`` is UTC,
+#: ``drift_seconds`` null when the meter does not tell its clock
+CLOCK_KEYS = frozenset({"address", "checked_at", "drift_seconds"})
+#: a clock drift beyond this (seconds, about 30 years) is not a measurement
+MAX_DRIFT_SECONDS = 10**9
 CONNECTION_EVENTS = {"connection_lost": "lost", "connection_restored": "online"}
 MAX_BATCH = 5000
 #: longest a poll may hold its gateway before another one may take over
@@ -423,7 +433,7 @@ class PrepaidGateway(models.Model):
         """Write what the worker threads brought back (main thread only)."""
         self.ensure_one()
         Command = self.env["meter.gateway.command"]
-        rows, failed, answered = [], {}, set()
+        rows, failed, answered, clocks = [], {}, set(), {}
         handled = set()
         for bus, result in results.items():
             if not result.connected:
@@ -443,6 +453,8 @@ class PrepaidGateway(models.Model):
                             values["daily_frozen"],
                             self.meter_utc_offset,
                         )
+                    if values.get("clock"):
+                        clocks[meter_result.meter_id] = values["clock"]
                     rows.append(
                         {
                             "meter_id": meter_result.meter_id,
@@ -467,6 +479,8 @@ class PrepaidGateway(models.Model):
         report = {"stored": 0, "rejected": []}
         if rows:
             report = self.env["prepaid.meter.reading"]._ingest(rows, source="poll")
+        if clocks:
+            self._record_clocks(clocks)
         self._record_poll(
             answered,
             failed,
@@ -565,10 +579,19 @@ class PrepaidGateway(models.Model):
             raise DeviceApiError("bad_payload", "the body must be a JSON object")
         readings = self._api_list(payload, "readings")
         events = self._api_list(payload, "events")
-        if not readings and not events:
-            raise DeviceApiError("bad_payload", "nothing to do: send 'readings' or 'events'")
-        errors = []
-        addresses = set()
+        frozen = self._api_list(payload, "daily_frozen")
+        clocks = self._api_list(payload, "clocks")
+        if not readings and not events and not frozen and not clocks:
+            raise DeviceApiError(
+                "bad_payload",
+                "nothing to do: send 'readings', 'events', 'daily_frozen' or 'clocks'",
+            )
+        errors = self._api_check_frozen(frozen) + self._api_check_clocks(clocks)
+        addresses = {
+            str(item["address"])
+            for item in frozen + clocks
+            if isinstance(item, dict) and item.get("address")
+        }
         # one pass, with a fast path for a well-formed row (a C-level subset test of its
         # keys): a message carries thousands of readings
         for index, row in enumerate(readings):
@@ -667,17 +690,122 @@ class PrepaidGateway(models.Model):
             logged += 1
         if connections:
             self._api_connection_states(connections)
+        frozen_stored, clocks_recorded = self._api_store_frozen_and_clocks(
+            frozen, clocks, meters, unknown_meters
+        )
         return {
             "stored": report["stored"],
             "flagged": report["flagged"],
             "events": logged,
             "duplicate_events": duplicates,
+            "daily_frozen": frozen_stored,
+            "clocks": clocks_recorded,
             "rejected": unknown_meters
             + [
                 {"readings": positions[item["index"]], "reason": item.get("reason")}
                 for item in report["rejected"]
             ],
         }
+
+    def _api_check_frozen(self, frozen):
+        """Errors of pushed daily freezes (``daily_frozen``); parses them in place."""
+        errors = []
+        for index, item in enumerate(frozen):
+            if not isinstance(item, dict) or not item.get("address"):
+                errors.append({"daily_frozen": index, "reason": "a freeze needs an address"})
+                continue
+            unknown = sorted(item.keys() - FROZEN_KEYS)
+            if unknown:
+                reason = f"unknown keys {', '.join(unknown)}"
+                errors.append({"daily_frozen": index, "reason": reason})
+                continue
+            try:
+                item["frozen_at"] = self._api_required_time(item.get("frozen_at"))
+                for key in FROZEN_ENERGY_KEYS:
+                    if key in item or key == "forward_total":
+                        item[key] = self._api_energy(item.get(key))
+            except ValueError as exc:
+                errors.append({"daily_frozen": index, "reason": str(exc)})
+                continue
+            item["address"] = str(item["address"])
+        return errors
+
+    def _api_check_clocks(self, clocks):
+        """Errors of pushed clock measurements (``clocks``); parses them in place."""
+        errors = []
+        for index, item in enumerate(clocks):
+            if not isinstance(item, dict) or not item.get("address"):
+                errors.append({"clocks": index, "reason": "a clock needs an address"})
+                continue
+            unknown = sorted(item.keys() - CLOCK_KEYS)
+            drift = item.get("drift_seconds")
+            if unknown:
+                errors.append({"clocks": index, "reason": f"unknown keys {', '.join(unknown)}"})
+                continue
+            if "drift_seconds" not in item or (
+                drift is not None and (type(drift) is not int or abs(drift) > MAX_DRIFT_SECONDS)
+            ):
+                reason = "drift_seconds must be an integer (null: the meter tells no clock)"
+                errors.append({"clocks": index, "reason": reason})
+                continue
+            try:
+                item["checked_at"] = self._api_required_time(item.get("checked_at"))
+            except ValueError as exc:
+                errors.append({"clocks": index, "reason": str(exc)})
+                continue
+            item["address"] = str(item["address"])
+        return errors
+
+    def _api_required_time(self, value):
+        if not value or not isinstance(value, str):
+            raise ValueError("a time is required (UTC, ISO 8601)")
+        try:
+            return self._api_time(value)
+        except DeviceApiError as exc:
+            raise ValueError(exc.message) from None
+
+    @staticmethod
+    def _api_energy(value):
+        """A register value (a number or its string, as the runner sends Decimals): finite
+        and not negative."""
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError(f"bad energy {value!r}: a number is required")
+        try:
+            energy = Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError(f"bad energy {value!r}: a number is required") from None
+        if not energy.is_finite() or energy < 0:
+            raise ValueError(f"bad energy {value!r}: finite and not negative")
+        return energy
+
+    def _api_store_frozen_and_clocks(self, frozen, clocks, meters, unknown_meters):
+        """G3: daily freezes kept on the daily records (as the scheduled poll does) and
+        clock measurements recorded; items of unknown meters go to ``unknown_meters``."""
+        Meter = self.env["prepaid.meter"].sudo()
+        Daily = self.env["prepaid.meter.reading.daily"].sudo()
+        offset = timedelta(minutes=self.meter_utc_offset or 0)
+        stored = 0
+        for index, item in enumerate(frozen):
+            meter_id = meters.get(item["address"])
+            if not meter_id:
+                unknown_meters.append(
+                    {"daily_frozen": index, "reason": "unknown meter on this gateway"}
+                )
+                continue
+            # the meter froze at its local time: the day it closes is the meter's
+            local = dict(item, frozen_at=item["frozen_at"] + offset)
+            Daily._store_frozen(Meter.browse(meter_id), local, self.meter_utc_offset)
+            stored += 1
+        measured = {}
+        for index, item in enumerate(clocks):
+            meter_id = meters.get(item["address"])
+            if not meter_id:
+                unknown_meters.append({"clocks": index, "reason": "unknown meter on this gateway"})
+                continue
+            measured[meter_id] = item
+        if measured:
+            self._record_clocks(measured)
+        return stored, len(measured)
 
     def _api_seen_events(self, events, meters):
         """``{(meter id, event id)}`` of the pushed events already logged (one query)."""
@@ -913,11 +1041,34 @@ class PrepaidGateway(models.Model):
 
     def _api_poll_state(self):
         """For a collector's runner, with the commands: is a poll due (its schedule, or a
-        reading asked for now), and is a scheduled poll of Odoo still running (wait)."""
+        reading asked for now), and is a scheduled poll of Odoo still running (wait); when
+        a poll is due, the meters it also reads as Odoo's scheduled poll would."""
         now = fields.Datetime.now()
-        return {
+        state = {
             "poll_due": not self.next_poll_at or self.next_poll_at <= now,
             "busy": bool(self.poll_lease_until and self.poll_lease_until > now),
+        }
+        if state["poll_due"]:
+            state.update(self._api_poll_reads_due())
+        return state
+
+    def _api_poll_reads_due(self):
+        """G3: the addresses of the DL/T645-2007 meters whose next poll also reads their
+        last daily freeze (their day lacks it: ``daily_frozen_due``) or their clock (due for
+        a check: ``clock_due``), the same meters Odoo's scheduled poll would read."""
+        self.ensure_one()
+        buses = self.bus_ids.filtered(
+            lambda b: b.driver == "dlt645_tcp" and b.protocol == "dlt645_2007" and b.port
+        )
+        meters = self.env["prepaid.meter"].search(
+            [("bus_id", "in", buses.ids), ("state", "=", "in_service"), ("address", "!=", False)]
+        )
+        Daily = self.env["prepaid.meter.reading.daily"]
+        frozen = Daily._meters_missing_frozen(meters, Daily._frozen_day(self))
+        clock = self._meters_clock_due(meters)
+        return {
+            "daily_frozen_due": [m.address for m in meters if m.id in frozen],
+            "clock_due": [m.address for m in meters if m.id in clock],
         }
 
     def _api_runner_report(self, payload):

@@ -35,20 +35,21 @@ class PrepaidGatewayBus(models.Model):
             operator=gateway.operator_code or "00000000",
             utc_offset_minutes=gateway.meter_utc_offset,
         )
-        # G3: the last daily freeze, from DL/T645-2007 meters whose day lacks it
-        frozen_due = set()
+        # G3: the last daily freeze, from DL/T645-2007 meters whose day lacks it, and the
+        # clock of those due for a check
+        frozen_due = clock_due = set()
         if self.protocol == "dlt645_2007":
             Daily = self.env["prepaid.meter.reading.daily"]
-            frozen_due = Daily._meters_missing_frozen(
-                self.env["prepaid.meter"].union(*(meter for meter, _commands in meter_jobs)),
-                Daily._frozen_day(gateway),
-            )
+            meters = self.env["prepaid.meter"].union(*(meter for meter, _commands in meter_jobs))
+            frozen_due = Daily._meters_missing_frozen(meters, Daily._frozen_day(gateway))
+            clock_due = gateway._meters_clock_due(meters)
         jobs = [
             buses.MeterJob(
                 meter.id,
                 meter.address,
                 [buses.CommandJob(c.id, c.kind, c.payload) for c in commands],
                 read_daily_frozen=meter.id in frozen_due,
+                read_clock=meter.id in clock_due,
             )
             for meter, commands in meter_jobs
         ]

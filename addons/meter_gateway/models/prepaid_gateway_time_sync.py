@@ -5,14 +5,32 @@ command fetch of the gateway runner) from then on queues one ``time_sync`` comma
 in-service meter of the gateway's DL/T645 buses.  It goes through the command queue: a newer
 time sync supersedes an older one still waiting for the same meter, and the poll delivers it
 before reading the meter.
+
+Between two daily syncs a clock may still drift: the poll reads the clock of each
+DL/T645-2007 meter (date 04000101H and time 04000102H, two short reads) once every *Check
+Clocks Every* hours, spread over the polls of that time (a few meters of each bus per
+poll), and keeps the measured drift on the meter. A clock off by more than the gateway's
+threshold is logged (a *Clock Drift* event, the meter marked *Clock Drifting*) and gets a
+time sync at once (origin *Clock Drift*, superseding one still waiting); once that sync is
+confirmed the next poll checks the clock again. A meter whose clock a drift sync did not
+correct gets no other one before its next regular check (no storm). The gateway runner
+reads the clocks Odoo names in its command fetch and pushes what it measured (device API
+``push``, ``clocks``).
 """
 
+import logging
+import math
 from datetime import datetime, time, timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from .prepaid_gateway_bus_dlt645 import DLT645_PROTOCOLS
+
+_logger = logging.getLogger(__name__)
+
+#: clocks read on one bus by one poll at least (see ``_meters_clock_due``)
+MIN_CLOCKS_PER_BUS = 4
 
 
 class PrepaidGateway(models.Model):
@@ -38,6 +56,25 @@ class PrepaidGateway(models.Model):
         help="The first poll from then on queues the time sync of the meters.",
     )
     time_sync_queued_at = fields.Datetime(string="Last Time Sync Queued", readonly=True, copy=False)
+    clock_drift_threshold = fields.Integer(
+        string="Clock Drift Threshold (s)",
+        default=60,
+        help="A poll that finds a DL/T645-2007 meter's clock off by more than this many "
+        "seconds queues a time sync for it at once; 0: clocks are not checked.",
+    )
+    clock_check_hours = fields.Integer(
+        string="Check Clocks Every (hours)",
+        default=24,
+        help="How often each meter's clock is read (two short reads on the bus): the first "
+        "poll after that time reads it.",
+    )
+
+    _clock_drift_threshold_positive = models.Constraint(
+        "CHECK (clock_drift_threshold >= 0)", "The clock drift threshold cannot be negative."
+    )
+    _clock_check_hours_positive = models.Constraint(
+        "CHECK (clock_check_hours >= 1)", "Clocks are checked at most once an hour."
+    )
 
     @api.constrains("time_sync_hour")
     def _check_time_sync_hour(self):
@@ -65,6 +102,103 @@ class PrepaidGateway(models.Model):
         if slot <= local_now:
             slot += timedelta(days=1)
         return slot - offset
+
+    def _meters_clock_due(self, meters, now=None):
+        """Ids of ``meters`` (of this gateway) whose clock the next poll reads: DL/T645-2007
+        meters not checked for ``clock_check_hours`` (none when the threshold is 0), the
+        longest unchecked first, spread over the polls of the interval: on each bus at most
+        the share of one poll (at least ``MIN_CLOCKS_PER_BUS``), so no poll of the day is
+        much longer than the others."""
+        self.ensure_one()
+        if self.clock_drift_threshold <= 0:
+            return set()
+        since = (now or fields.Datetime.now()) - timedelta(hours=self.clock_check_hours)
+        polls = max(self.clock_check_hours * 60 / (self.poll_interval or 30), 1)
+        due = set()
+        for bus in meters.bus_id.filtered(lambda b: b.protocol == "dlt645_2007"):
+            on_bus = meters.filtered(lambda m, bus=bus: m.bus_id == bus)
+            share = max(math.ceil(len(on_bus) / polls), MIN_CLOCKS_PER_BUS)
+            unchecked = on_bus.filtered(
+                lambda m: not m.clock_checked_at or m.clock_checked_at <= since
+            ).sorted(lambda m: (m.clock_checked_at or datetime.min, m.id))
+            due.update(unchecked[:share].ids)
+        return due
+
+    def _record_clocks(self, clocks):
+        """G3: what a poll measured of meters' clocks, ``{meter id: {"drift_seconds",
+        "checked_at"}}`` (``checked_at`` UTC; ``drift_seconds`` None: the meter tells no
+        clock, checked all the same so that it does not take the turn of others): kept on
+        the meter; a clock off by more than
+        the threshold is logged and gets a time sync at once, unless a drift sync confirmed
+        since the last regular check did not correct it.  A measurement older than the one
+        kept is ignored (a message delivered again).  Returns the time syncs queued."""
+        self.ensure_one()
+        Command = self.env["meter.gateway.command"].sudo()
+        Meter = self.env["prepaid.meter"].sudo()
+        threshold = self.clock_drift_threshold
+        window = timedelta(hours=self.clock_check_hours)
+        # one statement for every meter of the poll (a collector has thousands)
+        ids, drifts, times = [], [], []
+        for meter_id, clock in clocks.items():
+            ids.append(meter_id)
+            drift = clock["drift_seconds"]
+            drifts.append(None if drift is None else int(drift))
+            times.append(clock["checked_at"])
+        Meter.flush_model(["clock_checked_at", "clock_drift_seconds", "clock_drifting"])
+        self.env.cr.execute(
+            """
+            UPDATE prepaid_meter m
+               SET clock_drift_seconds = v.drift, clock_checked_at = v.checked_at,
+                   clock_drifting = COALESCE(%s > 0 AND abs(v.drift) > %s, FALSE)
+              FROM unnest(%s::int[], %s::int[], %s::timestamp[]) AS v(id, drift, checked_at)
+             WHERE m.id = v.id
+               AND (m.clock_checked_at IS NULL OR m.clock_checked_at < v.checked_at)
+            RETURNING m.id, m.clock_drifting
+            """,
+            (threshold, threshold, ids, drifts, times),
+        )
+        rows = self.env.cr.fetchall()
+        Meter.browse([row[0] for row in rows]).invalidate_recordset(
+            ["clock_checked_at", "clock_drift_seconds", "clock_drifting"]
+        )
+        drifting = Meter.browse([meter_id for meter_id, off in rows if off])
+        if not drifting:
+            return Command
+        synced = Command.search(
+            [
+                ("meter_id", "in", drifting.ids),
+                ("kind", "=", "time_sync"),
+                ("origin", "=", "drift"),
+                ("state", "=", "confirmed"),
+                ("done_at", ">=", fields.Datetime.now() - window),
+            ]
+        )
+        commands = Command
+        for meter in drifting:
+            drift = meter.clock_drift_seconds
+            measured = self.env._(
+                "clock %(seconds)s s %(way)s (threshold %(threshold)s s)",
+                seconds=abs(drift),
+                way=self.env._("ahead") if drift > 0 else self.env._("behind"),
+                threshold=threshold,
+            )
+            if meter in synced.meter_id:
+                # R9/R12: the last drift sync did not help; no other before the next check
+                reason = self.env._(
+                    "%(measured)s; a time sync for drift was confirmed less than %(hours)s "
+                    "hours ago: none again before the next check",
+                    measured=measured,
+                    hours=self.clock_check_hours,
+                )
+                _logger.info("meter %s: %s", meter.id, reason)
+            else:
+                commands |= Command._queue(meter, "time_sync", measured, origin="drift")
+                reason = self.env._("%s; time sync queued", measured)
+            meter._log_event(
+                "clock_drift", reason=reason, event_at=meter.clock_checked_at, source="system"
+            )
+        commands._send_soon()
+        return commands
 
     def _queue_due_time_sync(self, now=None):
         """Queue the day's time sync of this collector's meters when its slot has come and

@@ -33,6 +33,21 @@ class PrepaidMeter(models.Model):
         copy=False,
         help="When the meter's prices and thresholds were last turned into commands.",
     )
+    # G3: the meter's clock, checked by the poll (see prepaid_gateway_time_sync.py)
+    clock_drift_seconds = fields.Integer(
+        string="Clock Drift (s)",
+        readonly=True,
+        copy=False,
+        help="How far the meter's clock was from the true time at its last check, in "
+        "seconds (positive: ahead).",
+    )
+    clock_checked_at = fields.Datetime(string="Clock Checked", readonly=True, copy=False)
+    clock_drifting = fields.Boolean(
+        readonly=True,
+        copy=False,
+        help="At its last check the meter's clock was off by more than its gateway's "
+        "drift threshold: a time sync was queued.",
+    )
 
     @api.constrains("ble_mac")
     def _check_ble_mac(self):

@@ -12,13 +12,16 @@ DEVICE_ONLY_EVENTS = [
     ("token_rejected", "Token Rejected"),
 ]
 
+#: what the gateway measures on a meter (G3)
+GATEWAY_EVENTS = [("clock_drift", "Clock Drift")]
+
 
 class PrepaidMeterEvent(models.Model):
     _inherit = "prepaid.meter.event"
 
     event_type = fields.Selection(
-        selection_add=DEVICE_ONLY_EVENTS,
-        ondelete={key: "cascade" for key, _label in DEVICE_ONLY_EVENTS},
+        selection_add=DEVICE_ONLY_EVENTS + GATEWAY_EVENTS,
+        ondelete={key: "cascade" for key, _label in DEVICE_ONLY_EVENTS + GATEWAY_EVENTS},
     )
     device_event_id = fields.Char(
         string="Device Event Id",

@@ -217,6 +217,96 @@ class TestDeviceApi(HttpCase, PrepaidMeterCommon):
         # a message refused for its payload can be sent again, fixed, with the same id
         self.assertEqual(self._post(PUSH, self._batch(), message_id="m-2").status_code, 200)
 
+    def test_daily_frozen_and_clocks_pushed_validated_and_idempotent(self):
+        """G3: a collector's runner pushes the daily freezes and clocks it read; a bad value
+        refuses the whole message with the item named (nothing stored, the same id may be
+        sent again fixed); a resend changes nothing."""
+        Daily = self.env["prepaid.meter.reading.daily"]
+        frozen = {
+            "address": self.meter.address,
+            "frozen_at": "2026-03-01T16:00:00Z",  # the meters' midnight at UTC+8
+            "forward_total": "123.45",
+            "tou_peak": "100.05",
+        }
+        clock = {
+            "address": self.meter.address,
+            "checked_at": "2026-03-02T01:00:00Z",
+            "drift_seconds": 95,
+        }
+        bad = [
+            ({**frozen, "forward_total": "-1"}, {}, "finite and not negative"),
+            ({**frozen, "forward_total": "NaN"}, {}, "finite and not negative"),
+            ({**frozen, "forward_total": True}, {}, "a number is required"),
+            ({**frozen, "frozen_at": "yesterday"}, {}, "bad time"),
+            ({**frozen, "frozen_at": None}, {}, "a time is required"),
+            ({**frozen, "colour": "red"}, {}, "unknown keys colour"),
+            (frozen, {**clock, "drift_seconds": "95"}, "drift_seconds must be an integer"),
+            (frozen, {**clock, "drift_seconds": False}, "drift_seconds must be an integer"),
+            (
+                frozen,
+                {"address": self.meter.address, "checked_at": "2026-03-02T01:00:00Z"},
+                "drift_seconds must be",
+            ),
+            (frozen, {**clock, "drift_seconds": 1.5}, "drift_seconds must be an integer"),
+            (frozen, {**clock, "checked_at": 12}, "a time is required"),
+        ]
+        for bad_frozen, bad_clock, reason in bad:
+            payload = {"readings": self._batch()["readings"], "daily_frozen": [bad_frozen]}
+            if bad_clock:
+                payload["clocks"] = [bad_clock]
+            response = self._post(PUSH, payload, message_id="m-frozen")
+            self.assertEqual(response.status_code, 400, reason)
+            error = response.json()["error"]
+            self.assertEqual(error["code"], "bad_payload")
+            self.assertIn(reason, error["details"][0]["reason"])
+        self.assertFalse(self._readings())
+        self.assertFalse(Daily.search([("meter_id", "=", self.meter.id)]))
+        self.assertFalse(self.meter.clock_checked_at)
+        # fixed, with the same message id
+        payload = {
+            "daily_frozen": [frozen, {**frozen, "address": self.foreign.address}],
+            "clocks": [clock],
+        }
+        response = self._post(PUSH, payload, message_id="m-frozen")
+        self.assertEqual(response.status_code, 200, response.text)
+        answer = response.json()
+        self.assertEqual((answer["daily_frozen"], answer["clocks"]), (1, 1))
+        self.assertEqual(
+            answer["rejected"], [{"daily_frozen": 1, "reason": "unknown meter on this gateway"}]
+        )
+        record = Daily.search([("meter_id", "=", self.meter.id)])
+        self.assertEqual(str(record.day), "2026-03-01")
+        self.assertAlmostEqual(record.frozen_total, 123.45, places=4)
+        self.assertEqual(str(record.frozen_at), "2026-03-01 16:00:00")
+        self.assertEqual((self.meter.clock_drift_seconds, self.meter.clock_drifting), (95, True))
+        syncs = self.env["meter.gateway.command"].search(
+            [("meter_id", "=", self.meter.id), ("kind", "=", "time_sync")]
+        )
+        self.assertEqual((len(syncs), syncs.origin), (1, "drift"))
+        # sent again: the first answer, nothing twice; the same measurement under another
+        # message id (a runner restarted) is older news: ignored
+        replay = self._post(PUSH, payload, message_id="m-frozen")
+        self.assertEqual(replay.headers.get("X-Idempotent-Replay"), "1")
+        self.assertEqual(replay.json(), answer)
+        again = self._post(PUSH, payload, message_id="m-frozen-2")
+        self.assertEqual(again.status_code, 200)
+        self.assertEqual(len(Daily.search([("meter_id", "=", self.meter.id)])), 1)
+        self.assertEqual(
+            self.env["meter.gateway.command"].search_count(
+                [("meter_id", "=", self.meter.id), ("kind", "=", "time_sync")]
+            ),
+            1,
+        )
+        self.assertEqual(
+            len(self.meter.event_ids.filtered(lambda e: e.event_type == "clock_drift")), 1
+        )
+        # a meter that tells no clock: checked all the same (not asked at every poll)
+        unknown = {**clock, "checked_at": "2026-03-03T01:00:00Z", "drift_seconds": None}
+        response = self._post(PUSH, {"clocks": [unknown]}, message_id="m-clock-3")
+        self.assertEqual(response.json()["clocks"], 1)
+        self.assertEqual(str(self.meter.clock_checked_at), "2026-03-03 01:00:00")
+        self.assertFalse(self.meter.clock_drifting)
+
     def test_foreign_meter_and_bad_values_rejected_not_lost(self):
         response = self._post(
             PUSH,

@@ -3,10 +3,10 @@ issued to meters that price locally, as price and thresholds commands that reach
 simulated meter over real TCP.  Needs prepaid_billing (installed beside this add-on in CI);
 meter_gateway does not depend on it: the test drives it through the ORM only."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from odoo import Command
+from odoo import Command, fields
 from odoo.tests import tagged
 
 from .common import MeterGatewayCommon
@@ -101,3 +101,79 @@ class TestDeviceSettings(MeterGatewayCommon):
             self.assertEqual(
                 (simulated.alarm1, simulated.alarm2), (Decimal("20.0000"), Decimal("5.0000"))
             )
+
+    def _reconcile(self, meters=None):
+        """The reconciler's price and thresholds commands (relays are not the point here)."""
+        commands = self.Command._cron_reconcile(meters)
+        return commands.filtered(lambda c: c.kind in ("price", "thresholds"))
+
+    def _issue_now(self, meters):
+        """Issue the meters' settings; they changed an hour ago (issued since)."""
+        issued = self.Command._issue_device_settings(meters)
+        meters.device_settings_at = fields.Datetime.now() - timedelta(hours=1)
+        return issued
+
+    def test_reconciler_reissues_an_expired_price_once_never_a_confirmed_one(self):
+        """G4/R9: a price command that expired before it reached the meter leaves it with
+        stale prices: the reconciler issues it again, once, and it reaches the simulated
+        meter; a confirmed command is never sent again."""
+        sim = self._start_simulator()
+        collector = sim.collector([["009400000011"]])
+        gateway, meter = self._gateway_for(collector, "Settings reconcile", self.unit)
+        simulated = sim.meter(meter.address)
+        simulated.price = Decimal("0.25")
+        meter.action_issue_settings()
+        issued = self._issue_now(meter)
+        price = issued.filtered(lambda c: c.kind == "price")
+        thresholds = issued - price
+        price.expires_at = fields.Datetime.now() - timedelta(minutes=1)  # the outage was long
+        reissued = self._reconcile()
+        self.assertEqual(price.state, "expired")
+        self.assertEqual(reissued.mapped("kind"), ["price"])  # thresholds: still on its way
+        self.assertEqual((reissued.origin, reissued.payload), ("reconcile", price.payload))
+        self.assertIn(f"#{price.id} ended expired", reissued.reason)
+        self.assertIn(f"issued again by reconciliation as #{reissued.id}", price.reason_log)
+        # once: it is on its way
+        self.assertFalse(self._reconcile())
+        gateway._poll()
+        self.assertEqual(
+            (reissued.state, thresholds.state), ("confirmed", "confirmed"), reissued.reason_log
+        )
+        self.assertEqual(simulated.price, Decimal("0.5"))
+        # confirmed, current: never sent again
+        self.assertFalse(self._reconcile())
+        self.assertEqual(len(self._issued(meter, "price") | self._issued(meter, "thresholds")), 3)
+
+    def test_reconciler_backs_off_a_meter_that_keeps_failing(self):
+        """R9: a meter that never takes its settings gets one re-issue per backoff, the
+        wait doubling each time; a lost meter gets none."""
+        issued = self._issue_now(self.meter)
+        issued.expires_at = fields.Datetime.now() - timedelta(minutes=1)
+        first = self._reconcile(self.meter)
+        self.assertEqual(sorted(first.mapped("kind")), ["price", "thresholds"])
+        first.expires_at = fields.Datetime.now() - timedelta(minutes=1)
+        # expired again within the cooldown: nothing; after it, one more each
+        self.assertFalse(self._reconcile(self.meter))
+        self.assertEqual(set(first.mapped("state")), {"expired"})
+        first.queued_at = fields.Datetime.now() - timedelta(minutes=16)
+        second = self._reconcile(self.meter)
+        self.assertEqual(len(second), 2)
+        # the wait doubles: 16 minutes after the second re-issue is not enough
+        second.expires_at = fields.Datetime.now() - timedelta(minutes=1)
+        self.assertFalse(self._reconcile(self.meter))
+        second.queued_at = fields.Datetime.now() - timedelta(minutes=16)
+        self.assertFalse(self._reconcile(self.meter))
+        second.queued_at = fields.Datetime.now() - timedelta(minutes=31)
+        third = self._reconcile(self.meter)
+        self.assertEqual(len(third), 2)
+        # a lost meter gets nothing (its commands would only expire again)
+        third.write(
+            {
+                "expires_at": fields.Datetime.now() - timedelta(minutes=1),
+                "queued_at": fields.Datetime.now() - timedelta(days=1),
+            }
+        )
+        self.meter.connection_state = "lost"
+        self.assertFalse(self._reconcile(self.meter))
+        self.meter.connection_state = "online"
+        self.assertEqual(len(self._reconcile(self.meter)), 2)

@@ -8,7 +8,7 @@ runner commits through the API is visible here once the requests are allowed
 import asyncio
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from odoo import fields
@@ -22,7 +22,7 @@ from prepaid_core.gateway_runner.mqtt import MqttRunner, MqttSettings
 from prepaid_core.simulator import ble
 from prepaid_core.simulator.broker import start_mosquitto
 from prepaid_core.simulator.clock import ManualClock, utc
-from prepaid_core.simulator.meter import MeterConfig, VirtualMeter
+from prepaid_core.simulator.meter import DailyFreeze, MeterConfig, VirtualMeter
 from prepaid_core.tokens import TokenAcceptor, TokenReplayError, derive_meter_key, token_from_text
 
 from .common import MeterGatewayCommon, MqttFleetThread, until
@@ -517,3 +517,52 @@ class TestCollectorRunner(HttpCase, MeterGatewayCommon):
         with self.allow_requests(all_requests=True), self.assertRaises(DeviceApiError) as caught:
             runner.api.post("runner/report", {"answered": [1], "connected": "yes"})
         self.assertEqual(caught.exception.code, "bad_payload")
+
+    def test_runner_reads_daily_freezes_and_clocks_like_the_scheduled_poll(self):
+        """G3: the runner reads the last daily freeze of the meters whose day lacks it and
+        the clock of those due for a check, as the command fetch tells it; Odoo keeps the
+        freeze on the daily record (Meter Frozen Total) and queues a time sync for a
+        drifting clock, which the runner delivers at once over the held connection."""
+        collector = self.sim.collector([["009900000011", "009900000012"]])
+        gateway, meters, runner = self._runner_for(collector, "Runner frozen")
+        first, second = meters
+        Daily = self.env["prepaid.meter.reading.daily"]
+        day = Daily._frozen_day(gateway)
+        frozen_local = datetime.combine(day + timedelta(days=1), datetime.min.time())
+        tou = {"sharp": Decimal(1), "peak": Decimal(2), "flat": Decimal(3), "valley": Decimal(4)}
+        self.sim.meter(first.address).daily_freeze = DailyFreeze(
+            frozen_local, Decimal("123.45"), tou
+        )
+        self.sim.meter(second.address).time_offset = timedelta(minutes=-4)  # behind
+        done = self._tick(runner)
+        self.assertEqual((done[0]["readings"], done[0]["daily_frozen"]), (2, 1))
+        self.assertEqual(done[0]["clocks"], 2)
+        record = Daily.search([("meter_id", "=", first.id), ("day", "=", day)])
+        self.assertAlmostEqual(record.frozen_total, 123.45, places=4)
+        self.assertEqual(
+            record.frozen_at, frozen_local - timedelta(minutes=gateway.meter_utc_offset)
+        )
+        self.assertAlmostEqual(second.clock_drift_seconds, -240, delta=3)
+        self.assertEqual((first.clock_drifting, second.clock_drifting), (False, True))
+        sync = self.Command.search([("meter_id", "in", meters.ids), ("kind", "=", "time_sync")])
+        self.assertEqual((sync.meter_id, sync.origin, sync.state), (second, "drift", "queued"))
+        # the next round runs the sync at once (no poll due); confirmed, the clock is due again
+        done = self._tick(runner)
+        self.assertEqual((done[0]["commands"], done[0]["polled"]), (1, False))
+        self.assertEqual(sync.state, "confirmed", sync.reason_log)
+        self.assertFalse(second.clock_checked_at)
+        gateway.next_poll_at = fields.Datetime.now()
+        self.env.flush_all()
+        with self.allow_requests(all_requests=True):
+            fetched = runner.api.post("commands/fetch", {"limit": 10})
+        # the first meter's day holds its freeze; the second has none yet
+        self.assertEqual(fetched["daily_frozen_due"], [second.address])
+        self.assertEqual(fetched["clock_due"], [second.address])
+        done = self._tick(runner)
+        self.assertEqual((done[0]["daily_frozen"], done[0]["clocks"]), (0, 1))
+        self.assertLessEqual(abs(second.clock_drift_seconds), 3)
+        self.assertFalse(second.clock_drifting)
+        self.assertEqual(
+            self.Command.search_count([("meter_id", "in", meters.ids), ("kind", "=", "time_sync")]),
+            1,
+        )

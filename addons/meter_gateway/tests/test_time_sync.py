@@ -1,9 +1,12 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from psycopg2 import IntegrityError
+
 from odoo import fields
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from prepaid_core.simulator.meter import DailyFreeze
 
@@ -26,6 +29,8 @@ class TestTimeSync(MeterGatewayCommon):
         sim_meters = [sim.meter(address) for address in meters.mapped("address")]
         for sim_meter in sim_meters:
             sim_meter.time_offset = timedelta(minutes=-37)  # a drifted clock
+        # the daily schedule alone (a drifting clock would get its own sync: TestClockDrift)
+        gateway.clock_drift_threshold = 0
         # a new gateway syncs at its next slot, not at once
         self.assertTrue(gateway.time_sync_daily)
         self.assertGreater(gateway.time_sync_next_at, fields.Datetime.now())
@@ -132,3 +137,133 @@ class TestDailyFrozen(MeterGatewayCommon):
         self.assertAlmostEqual(record.frozen_total, 123.45, places=4)
         second = Daily.search([("meter_id", "=", meters[1].id), ("day", "=", day)])
         self.assertAlmostEqual(second.frozen_total, 7.0, places=4)
+
+
+@tagged("post_install", "-at_install")
+class TestClockDrift(MeterGatewayCommon):
+    """G3: a clock found off by more than the threshold gets a time sync at once, over real
+    TCP to the simulator; clocks are read once per check interval, not at every poll."""
+
+    def _drift_syncs(self, meters):
+        return self.Command.search(
+            [("meter_id", "in", meters.ids), ("kind", "=", "time_sync"), ("origin", "=", "drift")]
+        )
+
+    def test_poll_measures_drift_and_queues_a_time_sync_at_once(self):
+        sim = self._start_simulator()
+        collector = sim.collector([["009300000001", "009300000002"]])
+        gateway, meters = self._gateway_for(collector, "Sim Drift", self.unit)
+        drifting, steady = meters
+        sim.meter(drifting.address).time_offset = timedelta(minutes=5)  # ahead
+        # the day's scheduled sync still waits for its answer: the drift one supersedes it
+        scheduled = self.Command._queue(drifting, "time_sync", "daily", origin="schedule")
+        scheduled._mark_sent()
+        self.assertEqual(gateway.clock_drift_threshold, 60)
+        self.assertEqual(gateway._meters_clock_due(meters), set(meters.ids))
+        gateway._poll()
+        self.assertAlmostEqual(drifting.clock_drift_seconds, 300, delta=3)
+        self.assertLessEqual(abs(steady.clock_drift_seconds), 3)
+        self.assertEqual((drifting.clock_drifting, steady.clock_drifting), (True, False))
+        self.assertTrue(steady.clock_checked_at)
+        sync = self._drift_syncs(meters)
+        self.assertEqual((sync.meter_id, sync.state), (drifting, "queued"))
+        self.assertRegex(sync.reason, r"clock (29[7-9]|30[0-3]) s ahead \(threshold 60 s\)")
+        self.assertEqual(scheduled.state, "superseded")
+        self.assertEqual(scheduled.superseded_by_id, sync)
+        event = drifting.event_ids.filtered(lambda e: e.event_type == "clock_drift")
+        self.assertEqual(len(event), 1)
+        self.assertIn("time sync queued", event.reason)
+        self.assertFalse(steady.event_ids.filtered(lambda e: e.event_type == "clock_drift"))
+        self.assertIn(drifting, self.env["prepaid.meter"].search([("clock_drifting", "=", True)]))
+        # checked: not read again before the check interval
+        self.assertEqual(gateway._meters_clock_due(meters), set())
+        # the next poll delivers the sync; once confirmed, the clock is checked again
+        steady_checked = steady.clock_checked_at
+        gateway._poll()
+        self.assertEqual(sync.state, "confirmed", sync.reason_log)
+        self.assertFalse(drifting.clock_checked_at)
+        gateway._poll()
+        self.assertLessEqual(abs(drifting.clock_drift_seconds), 3)
+        self.assertFalse(drifting.clock_drifting)
+        self.assertEqual(steady.clock_checked_at, steady_checked)  # not read again
+        self.assertEqual(len(self._drift_syncs(meters)), 1)
+
+    def test_a_clock_the_sync_does_not_correct_gets_no_storm(self):
+        sim = self._start_simulator()
+        collector = sim.collector([["009300000011"]])
+        gateway, meter = self._gateway_for(collector, "Sim Stubborn", self.unit)
+        simulated = sim.meter(meter.address)
+        simulated.time_offset = timedelta(minutes=-3)
+        gateway._poll()  # measured: a sync queued
+        gateway._poll()  # delivered and confirmed: checked again at the next poll
+        simulated.time_offset = timedelta(minutes=-3)  # the meter drifts again at once
+        gateway._poll()
+        self.assertAlmostEqual(meter.clock_drift_seconds, -180, delta=3)
+        self.assertTrue(meter.clock_drifting)
+        syncs = self._drift_syncs(meter)
+        self.assertEqual(syncs.mapped("state"), ["confirmed"])
+        events = meter.event_ids.filtered(lambda e: e.event_type == "clock_drift")
+        self.assertEqual(len(events), 2)
+        self.assertIn("none again before the next check", events.sorted("id")[-1].reason)
+        # the next regular check (a day later) tries again
+        meter.clock_checked_at = fields.Datetime.now() - timedelta(hours=25)
+        syncs.done_at = fields.Datetime.now() - timedelta(hours=25)
+        gateway._poll()
+        self.assertEqual(len(self._drift_syncs(meter)), 2)
+
+    def test_threshold_zero_reads_no_clock(self):
+        sim = self._start_simulator()
+        collector = sim.collector([["009300000021"]])
+        gateway, meter = self._gateway_for(collector, "Sim No Clock", self.unit)
+        sim.meter(meter.address).time_offset = timedelta(hours=1)
+        gateway.clock_drift_threshold = 0
+        gateway._poll()
+        self.assertEqual(meter.connection_state, "online")
+        self.assertFalse(meter.clock_checked_at)
+        self.assertFalse(self._drift_syncs(meter))
+        with self.assertRaises(IntegrityError), mute_logger("odoo.sql_db"):
+            gateway.clock_check_hours = 0
+            gateway.flush_recordset()
+
+    def test_clock_checks_spread_over_the_polls(self):
+        """A poll reads the clocks of a few meters of each bus, the longest unchecked first:
+        the whole bus within the check interval, no poll of the day much longer."""
+        gateway = self.env["prepaid.gateway"].create(
+            {"name": "Spread", "gateway_type": "tcp_collector", "site_id": self.site.id}
+        )
+        bus = self.env["prepaid.gateway.bus"].create(
+            {"gateway_id": gateway.id, "number": 1, "port": 9101, "protocol": "dlt645_2007"}
+        )
+        meters = self.env["prepaid.meter"].create(
+            [
+                {
+                    "name": f"Spread {n}",
+                    "address": f"0097000000{n:02d}",
+                    "model_id": self.ddsy.id,
+                    "gateway_id": gateway.id,
+                    "bus_id": bus.id,
+                    "state": "in_service",
+                }
+                for n in range(1, 11)
+            ]
+        )
+        # 10 meters, 48 polls a day: the minimum share of a poll, 4
+        first = gateway._meters_clock_due(meters)
+        self.assertEqual(first, set(meters[:4].ids))
+        now = fields.Datetime.now()
+        meters[:4].write({"clock_checked_at": now})
+        self.assertEqual(gateway._meters_clock_due(meters), set(meters[4:8].ids))
+        meters[4:].write({"clock_checked_at": now})
+        self.assertEqual(gateway._meters_clock_due(meters), set())
+        meters[9].clock_checked_at = now - timedelta(hours=25)
+        meters[8].clock_checked_at = now - timedelta(hours=26)
+        self.assertEqual(gateway._meters_clock_due(meters), set(meters[8:].ids))
+        # a check every hour with 5-minute polls: 12 polls for 10 meters -> still 4; with
+        # 2 polls an hour, 5 a poll
+        gateway.write({"clock_check_hours": 1, "poll_interval": 5})
+        meters.clock_checked_at = False
+        self.assertEqual(len(gateway._meters_clock_due(meters)), 4)
+        gateway.poll_interval = 30
+        self.assertEqual(len(gateway._meters_clock_due(meters)), 5)
+        gateway.clock_drift_threshold = 0
+        self.assertEqual(gateway._meters_clock_due(meters), set())
