@@ -216,11 +216,9 @@ class _ChunkReader:
         if self._thread is None:
             return
         self._stop = True
-        while self._thread.is_alive():
-            try:
+        while self._thread.is_alive():  # unblock it, were the queue full
+            with contextlib.suppress(queue.Empty):
                 self._queue.get(timeout=0.1)
-            except queue.Empty:
-                pass
         self._thread.join()
         self._thread = None
 
