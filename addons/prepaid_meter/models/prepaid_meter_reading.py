@@ -316,8 +316,7 @@ class PrepaidMeterReading(models.Model):
                     status_word int4,
                     flags varchar,
                     flag_reason varchar,
-                    chargeable bool DEFAULT false,
-                    PRIMARY KEY (id, read_at)
+                    chargeable bool DEFAULT false
                 ) PARTITION BY RANGE (read_at)
                 """
             )
@@ -329,6 +328,19 @@ class PrepaidMeterReading(models.Model):
                 "CREATE TABLE prepaid_meter_reading_store_default "
                 "PARTITION OF prepaid_meter_reading_store DEFAULT"
             )
+        # A reading's key is its meter and time (the unique index above, which every
+        # look-up by meter uses).  The ORM's id grows with each insert, as the rows lie in
+        # the store: a BRIN index finds ids at almost no cost per inserted row, where a
+        # B-tree primary key took a fifth of the time of a bulk COPY.
+        cr.execute(
+            "ALTER TABLE prepaid_meter_reading_store "
+            "DROP CONSTRAINT IF EXISTS prepaid_meter_reading_store_pkey"
+        )
+        cr.execute(
+            "CREATE INDEX IF NOT EXISTS prepaid_meter_reading_store_id_brin "
+            "ON prepaid_meter_reading_store USING brin (id) "
+            "WITH (pages_per_range = 32, autosummarize = on)"
+        )
         # the ORM works on a plain (automatically updatable) view of the partitioned store
         cr.execute(
             "CREATE OR REPLACE VIEW prepaid_meter_reading AS "
