@@ -77,6 +77,18 @@ class LinkSettings:
     valid_minutes: int = 10
 
 
+def read_back_outcome(command_id: int, read_back) -> CommandOutcome:
+    """R8: the answer to a command was lost; ``read_back()`` tells whether the meter shows
+    the command executed (it is never sent again blindly)."""
+    try:
+        matches = read_back()
+    except Timeout:
+        return CommandOutcome(command_id, False, "no answer, read-back failed too")
+    if matches:
+        return CommandOutcome(command_id, True, "answer lost; read-back shows the command executed")
+    return CommandOutcome(command_id, False, "no answer; read-back shows it did not run")
+
+
 class TcpLink:
     """One TCP connection to one collector port (one bus); one request at a time.  The
     drivers' links add their protocol's framing (``transact``)."""

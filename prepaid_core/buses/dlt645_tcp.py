@@ -157,15 +157,9 @@ def execute_command(link: Link, address: str, job: CommandJob) -> CommandOutcome
     except MeterErrorReply as exc:
         return CommandOutcome(job.command_id, False, f"meter refused: {exc}", permanent=True)
     except Timeout:
-        try:
-            matches = _read_back_matches(link, job, address)
-        except Timeout:
-            return CommandOutcome(job.command_id, False, "no answer, read-back failed too")
-        if matches:
-            return CommandOutcome(
-                job.command_id, True, "answer lost; read-back shows the command executed"
-            )
-        return CommandOutcome(job.command_id, False, "no answer; read-back shows it did not run")
+        return common.read_back_outcome(
+            job.command_id, lambda: _read_back_matches(link, job, address)
+        )
     matches = _read_back_matches(link, job, address)
     if matches is False:
         return CommandOutcome(job.command_id, False, "acknowledged, but read-back differs")

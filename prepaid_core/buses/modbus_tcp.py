@@ -122,16 +122,8 @@ def execute_command(link: Link, job: MeterJob, command: CommandJob) -> CommandOu
     except (Timeout, modbus.ModbusCodecError) as exc:
         if command.kind not in ("relay_on", "relay_off"):
             return CommandOutcome(command.command_id, False, str(exc))
-        try:
-            matches = _relay_matches(link, job, command)
-        except Timeout:
-            return CommandOutcome(command.command_id, False, "no answer, read-back failed too")
-        if matches:
-            return CommandOutcome(
-                command.command_id, True, "answer lost; read-back shows the command executed"
-            )
-        return CommandOutcome(
-            command.command_id, False, "no answer; read-back shows it did not run"
+        return common.read_back_outcome(
+            command.command_id, lambda: _relay_matches(link, job, command)
         )
     if command.kind in ("relay_on", "relay_off"):
         if not _relay_matches(link, job, command):
