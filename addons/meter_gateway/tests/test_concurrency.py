@@ -3,7 +3,9 @@ same moment, on committed data, through two database connections (R8, R10, R12).
 
 - two fetches at once: each queued command goes to one of them, sent once;
 - the same acknowledgement from two workers at once (a retried delivery racing the first):
-  the command is confirmed once, the second answer is logged as late, one relay event."""
+  the command is confirmed once, the second answer is logged as late, one relay event;
+- two credit deliveries for one meter issued at once (R10): distinct tokens with strictly
+  ordered sequence numbers, neither superseded."""
 
 from odoo.tests import tagged
 
@@ -21,6 +23,9 @@ class TestDeviceApiConcurrency(ConcurrencyCase):
         bus = env["prepaid.gateway.bus"].create(
             {"gateway_id": gateway.id, "number": 1, "port": 9001}
         )
+        company = env.ref("base.main_company").sudo()
+        self.created.update(company=company.id, vending_key=company.prepaid_vending_key or None)
+        company._prepaid_vending_key()  # generated once, not by the contenders
         model = env.ref("prepaid_meter.meter_model_ddsy_5_60")
         meters = env["prepaid.meter"]
         for index in range(2):
@@ -70,6 +75,10 @@ class TestDeviceApiConcurrency(ConcurrencyCase):
         purge(cr, "prepaid_gateway", [ids["gateway"]])
         purge(cr, "prepaid_building", [ids["building"]])
         purge(cr, "prepaid_site", [ids["site"]])
+        cr.execute(
+            "UPDATE res_company SET prepaid_vending_key = %s WHERE id = %s",
+            [ids["vending_key"], ids["company"]],
+        )
 
     def _gateway(self, env):
         return env["prepaid.gateway"].browse(self.created["gateway"])
@@ -135,3 +144,31 @@ class TestDeviceApiConcurrency(ConcurrencyCase):
             ]
 
         self.assertEqual(self._committed(relays), [("off", 1)] * 2)
+
+    def test_r10_two_credit_tokens_for_one_meter_at_once(self):
+        """R10: two recharges of one meter delivered by two workers in the same moment: two
+        credit commands with distinct tokens and strictly ordered sequence numbers (taken
+        under the meter's row), both kept (credit deliveries are never superseded: R6)."""
+        meter_id = self.created["meters"][0]
+
+        def credit(env):
+            env["meter.gateway.command"]._queue(
+                env["prepaid.meter"].browse(meter_id), "credit", "recharge", {"amount": "10"}
+            )
+
+        self._race(credit, credit)
+
+        def credits(env):
+            commands = env["meter.gateway.command"].search(
+                [("meter_id", "=", meter_id), ("kind", "=", "credit")], order="id"
+            )
+            return (
+                [(c.state, c.payload["sequence"]) for c in commands],
+                {c.token_secret["token"] for c in commands},
+                env["prepaid.meter"].browse(meter_id).token_sequence,
+            )
+
+        states, tokens, last = self._committed(credits)
+        self.assertEqual(states, [("queued", 1), ("queued", 2)])
+        self.assertEqual(len(tokens), 2, "distinct tokens")
+        self.assertEqual(last, 2)
