@@ -9,7 +9,7 @@ same moment, on committed data, through two database connections (R8, R10, R12).
 
 from odoo.tests import tagged
 
-from odoo.addons.prepaid_meter.tests.concurrency import ConcurrencyCase, purge
+from odoo.addons.prepaid_meter.tests.concurrency import ConcurrencyCase, forget, purge
 
 
 @tagged("post_install", "-at_install")
@@ -62,9 +62,7 @@ class TestDeviceApiConcurrency(ConcurrencyCase):
             ("prepaid.gateway", [ids["gateway"]]),
             ("meter.gateway.command", ids["commands"]),
         ):
-            cr.execute(
-                "DELETE FROM mail_message WHERE model = %s AND res_id = ANY(%s)", [model, res_ids]
-            )
+            forget(cr, model, res_ids)
         cr.execute("SELECT id FROM meter_gateway_command WHERE meter_id = ANY(%s)", [ids["meters"]])
         purge(cr, "meter_gateway_command", [row[0] for row in cr.fetchall()])
         cr.execute("SELECT latest_id FROM prepaid_meter WHERE id = ANY(%s)", [ids["meters"]])

@@ -12,7 +12,7 @@ from decimal import Decimal
 from odoo import Command
 from odoo.tests import tagged
 
-from odoo.addons.prepaid_meter.tests.concurrency import ConcurrencyCase, purge
+from odoo.addons.prepaid_meter.tests.concurrency import ConcurrencyCase, forget, purge
 
 T0 = datetime(2026, 3, 30, 8, 0)
 BILLING_DAY = date(2026, 4, 1)
@@ -127,13 +127,7 @@ class TestBillingConcurrency(ConcurrencyCase):
             ("account.move", moves),
             ("res.partner", ids["partners"]),
         ):
-            cr.execute(
-                "DELETE FROM mail_message WHERE model = %s AND res_id = ANY(%s)", [model, res_ids]
-            )
-            cr.execute(
-                "DELETE FROM mail_followers WHERE res_model = %s AND res_id = ANY(%s)",
-                [model, res_ids],
-            )
+            forget(cr, model, res_ids)
         cr.execute(
             "DELETE FROM prepaid_meter_reading_store WHERE meter_id = ANY(%s)", [ids["meters"]]
         )

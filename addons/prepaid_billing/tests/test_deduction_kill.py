@@ -28,7 +28,7 @@ from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import config
 
-from odoo.addons.prepaid_meter.tests.concurrency import purge
+from odoo.addons.prepaid_meter.tests.concurrency import forget, purge
 
 CHILD = os.path.join(os.path.dirname(__file__), "deduction_process.py")
 METERS = 6  # per set
@@ -164,13 +164,7 @@ class TestDeductionKilled(TransactionCase):
                 ("prepaid.gateway", [gateway.id]),
                 ("res.partner", [partner.id]),
             ):
-                cr.execute(
-                    "DELETE FROM mail_message WHERE model = %s AND res_id = ANY(%s)", [model, ids]
-                )
-                cr.execute(
-                    "DELETE FROM mail_followers WHERE res_model = %s AND res_id = ANY(%s)",
-                    [model, ids],
-                )
+                forget(cr, model, ids)
             cr.execute(
                 "DELETE FROM prepaid_meter_reading_store WHERE meter_id = ANY(%s)", [meter_ids]
             )

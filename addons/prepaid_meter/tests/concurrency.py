@@ -85,6 +85,13 @@ def purge(cr, table, ids):
     cr.execute(SQL("DELETE FROM %s WHERE id = ANY(%s)", SQL.identifier(table), list(ids)))
 
 
+def forget(cr, model, ids):
+    """Delete the chatter (messages, followers) of the ``model`` records ``ids``: it has
+    no foreign key to them."""
+    cr.execute("DELETE FROM mail_message WHERE model = %s AND res_id = ANY(%s)", [model, ids])
+    cr.execute("DELETE FROM mail_followers WHERE res_model = %s AND res_id = ANY(%s)", [model, ids])
+
+
 class ConcurrencyCase(BaseCase):
     """Runs outside the test transaction: subclasses commit their records in
     :meth:`_create` (through :meth:`_committed`) and remove them in :meth:`_cleanup`."""
