@@ -1,5 +1,7 @@
-"""R1: the same payment notification processed twice at the same moment, by two database
-connections on committed data (as two Odoo workers would), gives one credit."""
+"""R1/R2: payment notifications processed at the same moment by two database connections on
+committed data (as two Odoo workers would): the same 'done' twice gives one credit; 'done'
+and a late 'cancel' racing each other leave state and balance consistent (one credit when
+done, none when canceled)."""
 
 from decimal import Decimal
 
@@ -120,14 +122,19 @@ class TestConcurrentNotifications(ConcurrencyCase):
             [state, published],
         )
 
-    def test_r1_two_notifications_at_once(self):
+    def _notify(self, state):
         reference = self.created["reference"]
 
         def notify(env):
             tx = env["payment.transaction"]._process(
-                "demo", {"reference": reference, "simulated_state": "done"}
+                "demo", {"reference": reference, "simulated_state": state}
             )
             tx._post_process()
+
+        return notify
+
+    def test_r1_two_notifications_at_once(self):
+        notify = self._notify("done")
 
         # both run through: the one that loses the race is rolled back and runs again
         self._race(notify, notify)
@@ -151,3 +158,20 @@ class TestConcurrentNotifications(ConcurrencyCase):
         self.assertEqual(Decimal(balance), Decimal("15"))
         self.assertEqual(payments, 1)
         self.assertEqual(state, "credited")
+
+    def test_r2_done_and_cancel_at_once(self):
+        """R2: whichever of 'done' and 'cancel' commits first, the other changes nothing:
+        done and credited once, or canceled and credited nothing."""
+        self._race(self._notify("done"), self._notify("cancel"))
+        ((tx_state,),) = self._query(
+            "SELECT state FROM payment_transaction WHERE id = %s", [self.created["tx"]]
+        )
+        ((count, balance),) = self._query(
+            "SELECT (SELECT count(*) FROM prepaid_account_line l "
+            "         WHERE l.account_id = a.id AND l.kind = 'recharge'), COALESCE(a.balance, 0) "
+            "FROM prepaid_account a WHERE a.id = %s",
+            [self.created["account"]],
+        )
+        expected = {"done": (1, Decimal("15")), "cancel": (0, Decimal("0"))}
+        self.assertIn(tx_state, expected)
+        self.assertEqual((count, Decimal(balance)), expected[tx_state])
