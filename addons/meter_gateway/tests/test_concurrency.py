@@ -9,7 +9,12 @@ same moment, on committed data, through two database connections (R8, R10, R12).
 
 from odoo.tests import tagged
 
-from odoo.addons.prepaid_meter.tests.concurrency import ConcurrencyCase, forget, purge
+from odoo.addons.prepaid_meter.tests.concurrency import (
+    ConcurrencyCase,
+    forget,
+    purge,
+    purge_meters,
+)
 
 
 @tagged("post_install", "-at_install")
@@ -51,7 +56,6 @@ class TestDeviceApiConcurrency(ConcurrencyCase):
             building=building.id,
             gateway=gateway.id,
             meters=meters.ids,
-            units=meters.unit_id.ids,
             commands=commands.ids,
         )
 
@@ -65,11 +69,7 @@ class TestDeviceApiConcurrency(ConcurrencyCase):
             forget(cr, model, res_ids)
         cr.execute("SELECT id FROM meter_gateway_command WHERE meter_id = ANY(%s)", [ids["meters"]])
         purge(cr, "meter_gateway_command", [row[0] for row in cr.fetchall()])
-        cr.execute("SELECT latest_id FROM prepaid_meter WHERE id = ANY(%s)", [ids["meters"]])
-        latest = [row[0] for row in cr.fetchall() if row[0]]
-        purge(cr, "prepaid_meter", ids["meters"])
-        purge(cr, "prepaid_meter_latest", latest)
-        purge(cr, "prepaid_unit", ids["units"])
+        purge_meters(cr, ids["meters"])
         purge(cr, "prepaid_gateway", [ids["gateway"]])
         purge(cr, "prepaid_building", [ids["building"]])
         purge(cr, "prepaid_site", [ids["site"]])

@@ -12,7 +12,12 @@ from decimal import Decimal
 from odoo import Command
 from odoo.tests import tagged
 
-from odoo.addons.prepaid_meter.tests.concurrency import ConcurrencyCase, forget, purge
+from odoo.addons.prepaid_meter.tests.concurrency import (
+    ConcurrencyCase,
+    forget,
+    purge,
+    purge_meters,
+)
 
 T0 = datetime(2026, 3, 30, 8, 0)
 BILLING_DAY = date(2026, 4, 1)
@@ -109,7 +114,6 @@ class TestBillingConcurrency(ConcurrencyCase):
             building=building.id,
             partners=partners.ids,
             meters=meters.ids,
-            units=meters.unit_id.ids,
             tenancies=meters.unit_id.tenancy_ids.ids,
             accounts=sorted(meters.account_id.ids),
         )
@@ -128,17 +132,10 @@ class TestBillingConcurrency(ConcurrencyCase):
             ("res.partner", ids["partners"]),
         ):
             forget(cr, model, res_ids)
-        cr.execute(
-            "DELETE FROM prepaid_meter_reading_store WHERE meter_id = ANY(%s)", [ids["meters"]]
-        )
-        cr.execute("SELECT latest_id FROM prepaid_meter WHERE id = ANY(%s)", [ids["meters"]])
-        latest = [row[0] for row in cr.fetchall() if row[0]]
         purge(cr, "account_move", moves)
         purge(cr, "prepaid_account", ids["accounts"])
         purge(cr, "prepaid_tenancy", ids["tenancies"])
-        purge(cr, "prepaid_meter", ids["meters"])
-        purge(cr, "prepaid_meter_latest", latest)
-        purge(cr, "prepaid_unit", ids["units"])
+        purge_meters(cr, ids["meters"])
         purge(cr, "prepaid_building", [ids["building"]])
         purge(cr, "prepaid_site", [ids["site"]])
         purge(cr, "prepaid_tariff", [ids["tariff"]])

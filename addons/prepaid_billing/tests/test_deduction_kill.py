@@ -28,7 +28,7 @@ from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import config
 
-from odoo.addons.prepaid_meter.tests.concurrency import forget, purge
+from odoo.addons.prepaid_meter.tests.concurrency import forget, purge, purge_meters
 
 CHILD = os.path.join(os.path.dirname(__file__), "deduction_process.py")
 METERS = 6  # per set
@@ -165,16 +165,9 @@ class TestDeductionKilled(TransactionCase):
                 ("res.partner", [partner.id]),
             ):
                 forget(cr, model, ids)
-            cr.execute(
-                "DELETE FROM prepaid_meter_reading_store WHERE meter_id = ANY(%s)", [meter_ids]
-            )
             purge(cr, "prepaid_account", account_ids)
             purge(cr, "prepaid_tenancy", tenancy_ids)
-            cr.execute("SELECT latest_id FROM prepaid_meter WHERE id = ANY(%s)", [meter_ids])
-            latest_ids = [row[0] for row in cr.fetchall()]
-            purge(cr, "prepaid_meter", meter_ids)
-            purge(cr, "prepaid_meter_latest", latest_ids)
-            purge(cr, "prepaid_unit", unit_ids)
+            purge_meters(cr, meter_ids)
             purge(cr, "prepaid_gateway", [gateway.id])
             cr.execute("SELECT id FROM prepaid_building WHERE site_id = %s", [site.id])
             purge(cr, "prepaid_building", [row[0] for row in cr.fetchall()])

@@ -85,6 +85,17 @@ def purge(cr, table, ids):
     cr.execute(SQL("DELETE FROM %s WHERE id = ANY(%s)", SQL.identifier(table), list(ids)))
 
 
+def purge_meters(cr, meter_ids):
+    """Delete meters with what hangs on them: their readings, their latest states and
+    their units (and, through :func:`purge`, whatever references those)."""
+    cr.execute("DELETE FROM prepaid_meter_reading_store WHERE meter_id = ANY(%s)", [meter_ids])
+    cr.execute("SELECT latest_id, unit_id FROM prepaid_meter WHERE id = ANY(%s)", [meter_ids])
+    rows = cr.fetchall()
+    purge(cr, "prepaid_meter", meter_ids)
+    purge(cr, "prepaid_meter_latest", [latest for latest, _unit in rows if latest])
+    purge(cr, "prepaid_unit", sorted({unit for _latest, unit in rows if unit}))
+
+
 def forget(cr, model, ids):
     """Delete the chatter (messages, followers) of the ``model`` records ``ids``: it has
     no foreign key to them."""

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from odoo.tests import tagged
 
-from odoo.addons.prepaid_meter.tests.concurrency import ConcurrencyCase
+from odoo.addons.prepaid_meter.tests.concurrency import ConcurrencyCase, purge_meters
 
 
 @tagged("post_install", "-at_install")
@@ -70,7 +70,6 @@ class TestConcurrentNotifications(ConcurrencyCase):
         self.created.update(
             site=site.id,
             building=building.id,
-            unit=unit.id,
             meter=meter.id,
             partner=partner.id,
             tenancy=tenancy.id,
@@ -100,9 +99,12 @@ class TestConcurrentNotifications(ConcurrencyCase):
             ("DELETE FROM prepaid_online_recharge WHERE id = %s", ids["recharge"]),
             ("DELETE FROM prepaid_account WHERE id = %s", ids["account"]),
             ("DELETE FROM prepaid_meter_event WHERE meter_id = %s", ids["meter"]),
-            ("DELETE FROM prepaid_meter WHERE id = %s", ids["meter"]),
             ("DELETE FROM prepaid_tenancy WHERE id = %s", ids["tenancy"]),
-            ("DELETE FROM prepaid_unit WHERE id = %s", ids["unit"]),
+        ]
+        for query, arg in statements:
+            cr.execute(query, [arg])
+        purge_meters(cr, [ids["meter"]])  # with its latest state and its unit
+        statements = [
             ("DELETE FROM prepaid_building WHERE id = %s", ids["building"]),
             ("DELETE FROM prepaid_site WHERE id = %s", ids["site"]),
             ("DELETE FROM res_partner WHERE id = %s", ids["partner"]),
