@@ -4,7 +4,9 @@ every balance stays equal to the sum of its ledger.
 
 - two invoicing runs for the same billing day at once: one invoice per account;
 - two deduction runs and a desk recharge at once (R11): each reading charged once, the
-  recharge credited once."""
+  recharge credited once;
+- a deduction run and the invoicing at once: whichever commits first, each charge is
+  invoiced once (now or on the next billing day), never twice, never lost."""
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -173,6 +175,20 @@ class TestBillingConcurrency(ConcurrencyCase):
             [self.created["accounts"]],
         )
 
+    def _accounting_on(self):
+        def accounting_on(env):
+            env.ref("base.main_company").prepaid_accounting = True
+
+        self._committed(accounting_on)
+
+    def _invoicer(self, day):
+        def invoice(env):
+            env["prepaid.account"]._cron_invoice_consumption(
+                today=day, account_ids=self.created["accounts"]
+            )
+
+        return invoice
+
     def _deduct(self, env):
         env["prepaid.account"]._run_deductions(meter_ids=self.created["meters"])
 
@@ -182,18 +198,9 @@ class TestBillingConcurrency(ConcurrencyCase):
         the same billing day at the same moment: one invoice per account, the consumption
         lines linked to it, the ledger untouched."""
         self._committed(self._deduct)
-
-        def accounting_on(env):
-            env.ref("base.main_company").prepaid_accounting = True
-
-        self._committed(accounting_on)
+        self._accounting_on()
         before = self._ledgers()
-
-        def invoice(env):
-            env["prepaid.account"]._cron_invoice_consumption(
-                today=BILLING_DAY, account_ids=self.created["accounts"]
-            )
-
+        invoice = self._invoicer(BILLING_DAY)
         self._race(invoice, invoice)
         invoices = self._query(
             """
@@ -264,3 +271,43 @@ class TestBillingConcurrency(ConcurrencyCase):
             ),
             0,
         )
+
+    def test_deduction_and_invoicing_at_once(self):
+        """B3/B9: the deduction charges readings of the billed period while the invoicing of
+        that billing day runs: if the invoicing commits first the charges are a backlog
+        billed on the next billing day, else they are in this invoice; either way each
+        deduction line is invoiced once and the invoices total what was charged."""
+        self._accounting_on()
+        self._race(self._deduct, self._invoicer(BILLING_DAY))
+        self._committed(self._invoicer(date(2026, 5, 1)))
+        lines = self._query(
+            """
+            SELECT l.account_id, SUM(-l.amount)::text, count(*), count(l.invoice_id)
+              FROM prepaid_account_line l
+             WHERE l.account_id = ANY(%s) AND l.kind = 'deduction'
+             GROUP BY l.account_id ORDER BY l.account_id
+            """,
+            [self.created["accounts"]],
+        )
+        self.assertEqual(
+            [(row[0], Decimal(row[1]), row[2] == row[3]) for row in lines],
+            [(account, COST, True) for account in self.created["accounts"]],
+            "every charge linked to an invoice",
+        )
+        invoiced = self._query(
+            """
+            SELECT prepaid_account_id, count(*), SUM(amount_total)::text
+              FROM account_move
+             WHERE prepaid_account_id = ANY(%s) AND state = 'posted'
+               AND move_type = 'out_invoice'
+             GROUP BY prepaid_account_id ORDER BY prepaid_account_id
+            """,
+            [self.created["accounts"]],
+        )
+        self.assertEqual(
+            [(row[0], row[1], Decimal(row[2])) for row in invoiced],
+            [(account, 1, COST) for account in self.created["accounts"]],
+            "one invoice per account, for all that was charged",
+        )
+        for balance, ledger, _kinds in self._ledgers():
+            self.assertEqual(Decimal(balance), Decimal(ledger), "balance == sum of the ledger")
