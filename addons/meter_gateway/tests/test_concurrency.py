@@ -1,12 +1,16 @@
 """G4/G5 under real concurrency: two gateway-runner workers calling the device API at the
 same moment, on committed data, through two database connections (R8, R10, R12).
 
-- two fetches at once: each queued command goes to one of them, sent once;
+- two fetches at once: each queued command goes to one of them, sent once, and the day's
+  time sync they find due is queued once;
 - the same acknowledgement from two workers at once (a retried delivery racing the first):
   the command is confirmed once, the second answer is logged as late, one relay event;
 - two credit deliveries for one meter issued at once (R10): distinct tokens with strictly
   ordered sequence numbers, neither superseded."""
 
+from datetime import timedelta
+
+from odoo import fields
 from odoo.tests import tagged
 
 from odoo.addons.prepaid_meter.tests.concurrency import (
@@ -51,6 +55,8 @@ class TestDeviceApiConcurrency(ConcurrencyCase):
             meter._set_desired_relay("off", "credit exhausted")
         commands = env["meter.gateway.command"]._cron_reconcile(meters)
         self.assertEqual(commands.mapped("kind"), ["relay_off"] * 2)
+        # the day's time sync is due: the next fetch queues it
+        gateway.time_sync_next_at = fields.Datetime.now() - timedelta(minutes=1)
         self.created.update(
             site=site.id,
             building=building.id,
@@ -107,6 +113,19 @@ class TestDeviceApiConcurrency(ConcurrencyCase):
         handed = [cid for key in ("a", "b") for cid in fetched[key] if cid in ours]
         self.assertEqual(sorted(handed), sorted(ours), "each command handed out exactly once")
         self.assertEqual([(row[1], row[2]) for row in self._commands()], [("sent", 1)] * 2)
+        # the due time sync was queued by one of them only: one command per meter
+        syncs = self._query(
+            "SELECT id, meter_id, state FROM meter_gateway_command "
+            "WHERE meter_id = ANY(%s) AND kind = 'time_sync' ORDER BY meter_id",
+            [self.created["meters"]],
+        )
+        self.assertEqual(
+            [(meter, state) for _id, meter, state in syncs],
+            [(meter, "sent") for meter in self.created["meters"]],
+        )
+        all_handed = fetched["a"] + fetched["b"]
+        self.assertEqual(sorted(all_handed), sorted(set(all_handed)), "nothing handed twice")
+        self.assertTrue({row[0] for row in syncs} <= set(all_handed))
 
     def test_same_ack_from_two_workers_at_once(self):
         """R8/R12: the device's answer to a relay-off arrives twice at the same moment
