@@ -7,6 +7,7 @@ polls).  Both run the same per-meter step of the driver (``serve_meter``)."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import time
 from dataclasses import dataclass, field
 
@@ -74,6 +75,59 @@ class LinkSettings:
     utc_offset_minutes: int = 480
     #: validity given to relay commands: a command delayed beyond it is refused by the meter
     valid_minutes: int = 10
+
+
+def read_back_outcome(command_id: int, read_back) -> CommandOutcome:
+    """R8: the answer to a command was lost; ``read_back()`` tells whether the meter shows
+    the command executed (it is never sent again blindly)."""
+    try:
+        matches = read_back()
+    except Timeout:
+        return CommandOutcome(command_id, False, "no answer, read-back failed too")
+    if matches:
+        return CommandOutcome(command_id, True, "answer lost; read-back shows the command executed")
+    return CommandOutcome(command_id, False, "no answer; read-back shows it did not run")
+
+
+class TcpLink:
+    """One TCP connection to one collector port (one bus); one request at a time.  The
+    drivers' links add their protocol's framing (``transact``)."""
+
+    def __init__(self, settings: LinkSettings):
+        self.settings = settings
+        self.sock = None
+
+    def __enter__(self):
+        self.sock = socket.create_connection(
+            (self.settings.host, self.settings.port), timeout=self.settings.timeout
+        )
+        return self
+
+    def __exit__(self, *exc):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def _deadline(self) -> float:
+        """When the answer to a request sent now is late."""
+        return time.monotonic() + self.settings.timeout
+
+    def _receive(self, deadline: float, source: str = "") -> bytes:
+        """The next bytes from the collector before ``deadline``; :class:`Timeout` when
+        none came (``source`` names who was asked, for the message), ``ConnectionError``
+        when the collector closed the connection."""
+        late = f"no answer{source} within {self.settings.timeout}s"
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise Timeout(late)
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(4096)
+        except TimeoutError:
+            raise Timeout(late) from None
+        if not data:
+            raise ConnectionError("collector closed the connection")
+        return data
 
 
 def poll_bus(link, jobs, serve_meter, device_errors) -> BusResult:

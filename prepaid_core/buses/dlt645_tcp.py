@@ -16,8 +16,6 @@ sent to them and any other command fails permanently with its reason.
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import time
 from decimal import Decimal
 
 from prepaid_core.protocols import dlt645
@@ -30,21 +28,10 @@ from .common import (
     CommandOutcome,
     LinkSettings,
     MeterJob,
-    MeterResult,
     Timeout,
 )
 
-__all__ = [
-    "BusResult",
-    "CommandJob",
-    "CommandOutcome",
-    "LinkSettings",
-    "MeterJob",
-    "MeterResult",
-    "Timeout",
-    "poll_bus",
-    "poll_bus_1997",
-]
+__all__ = ["Link", "poll_bus", "poll_bus_1997", "serve_meter", "serve_meter_1997"]
 
 DI_ENERGY_BLOCK = 0x0000FF00  # combined active: total, sharp, peak, flat, valley
 DI_REVERSE = 0x00020000
@@ -67,24 +54,12 @@ RELAY_COMMANDS = {
 }
 
 
-class Link:
+class Link(common.TcpLink):
     """One TCP connection to one collector port; one request at a time."""
 
     def __init__(self, settings: LinkSettings):
-        self.settings = settings
-        self.sock = None
+        super().__init__(settings)
         self.framer = dlt645.Framer()
-
-    def __enter__(self):
-        self.sock = socket.create_connection(
-            (self.settings.host, self.settings.port), timeout=self.settings.timeout
-        )
-        return self
-
-    def __exit__(self, *exc):
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
 
     def transact(self, address: str, request: bytes, function: int) -> dlt645.Frame:
         """Send ``request`` and wait for the reply of ``address`` to ``function``.
@@ -92,19 +67,9 @@ class Link:
         Frames from other meters or late answers to earlier requests are skipped."""
         self.framer.reset()
         self.sock.sendall(request)
-        deadline = time.monotonic() + self.settings.timeout
+        deadline = self._deadline()
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise Timeout(f"no answer from {address} within {self.settings.timeout}s")
-            self.sock.settimeout(remaining)
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                raise Timeout(f"no answer from {address} within {self.settings.timeout}s") from None
-            if not data:
-                raise ConnectionError("collector closed the connection")
-            for frame in self.framer.feed(data):
+            for frame in self.framer.feed(self._receive(deadline, f" from {address}")):
                 if (
                     frame.is_reply
                     and frame.address == address
@@ -192,15 +157,9 @@ def execute_command(link: Link, address: str, job: CommandJob) -> CommandOutcome
     except MeterErrorReply as exc:
         return CommandOutcome(job.command_id, False, f"meter refused: {exc}", permanent=True)
     except Timeout:
-        try:
-            matches = _read_back_matches(link, job, address)
-        except Timeout:
-            return CommandOutcome(job.command_id, False, "no answer, read-back failed too")
-        if matches:
-            return CommandOutcome(
-                job.command_id, True, "answer lost; read-back shows the command executed"
-            )
-        return CommandOutcome(job.command_id, False, "no answer; read-back shows it did not run")
+        return common.read_back_outcome(
+            job.command_id, lambda: _read_back_matches(link, job, address)
+        )
     matches = _read_back_matches(link, job, address)
     if matches is False:
         return CommandOutcome(job.command_id, False, "acknowledged, but read-back differs")

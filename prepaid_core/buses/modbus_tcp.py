@@ -8,8 +8,6 @@ the relay register back, never written twice blindly (R8).
 from __future__ import annotations
 
 import contextlib
-import socket
-import time
 from decimal import Decimal
 
 from prepaid_core.protocols import modbus
@@ -47,23 +45,8 @@ READING_NAMES = {
 MAX_GAP = 2
 
 
-class Link:
+class Link(common.TcpLink):
     """One TCP connection to one collector port; one request at a time."""
-
-    def __init__(self, settings: LinkSettings):
-        self.settings = settings
-        self.sock = None
-
-    def __enter__(self):
-        self.sock = socket.create_connection(
-            (self.settings.host, self.settings.port), timeout=self.settings.timeout
-        )
-        return self
-
-    def __exit__(self, *exc):
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
 
     def _drain(self):
         """Drop late bytes of an earlier request."""
@@ -78,24 +61,14 @@ class Link:
     def transact(self, request: bytes, response_length: int) -> bytes:
         self._drain()
         self.sock.sendall(request)
-        deadline = time.monotonic() + self.settings.timeout
+        deadline = self._deadline()
         buffer = b""
         while True:
             if len(buffer) >= 5 and buffer[1] & 0x80:
                 return buffer[:5]  # exception response
             if len(buffer) >= response_length:
                 return buffer[:response_length]
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise Timeout(f"no answer within {self.settings.timeout}s")
-            self.sock.settimeout(remaining)
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                raise Timeout(f"no answer within {self.settings.timeout}s") from None
-            if not data:
-                raise ConnectionError("collector closed the connection")
-            buffer += data
+            buffer += self._receive(deadline)
 
     def read_values(self, job: MeterJob, names=READ_FIELDS) -> dict:
         regmap = modbus.register_map(job.register_map)
@@ -149,16 +122,8 @@ def execute_command(link: Link, job: MeterJob, command: CommandJob) -> CommandOu
     except (Timeout, modbus.ModbusCodecError) as exc:
         if command.kind not in ("relay_on", "relay_off"):
             return CommandOutcome(command.command_id, False, str(exc))
-        try:
-            matches = _relay_matches(link, job, command)
-        except Timeout:
-            return CommandOutcome(command.command_id, False, "no answer, read-back failed too")
-        if matches:
-            return CommandOutcome(
-                command.command_id, True, "answer lost; read-back shows the command executed"
-            )
-        return CommandOutcome(
-            command.command_id, False, "no answer; read-back shows it did not run"
+        return common.read_back_outcome(
+            command.command_id, lambda: _relay_matches(link, job, command)
         )
     if command.kind in ("relay_on", "relay_off"):
         if not _relay_matches(link, job, command):

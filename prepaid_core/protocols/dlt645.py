@@ -91,6 +91,7 @@ from .dlt645_data import (
     IncompleteFrameError,
     MeterErrorReply,
     ValueRangeError,
+    bcd_datetime,
     data_item,
     decode_value,
     encode_value,
@@ -504,14 +505,7 @@ def _parse_datetime6(raw: bytes) -> dt.datetime:
     if not digits.isdigit():
         raise DataFormatError(f"time {raw.hex(' ')} is not BCD")
     try:
-        return dt.datetime(
-            2000 + int(digits[0:2]),
-            int(digits[2:4]),
-            int(digits[4:6]),
-            int(digits[6:8]),
-            int(digits[8:10]),
-            int(digits[10:12]),
-        )
+        return bcd_datetime(digits)
     except ValueError as exc:
         raise DataFormatError(f"invalid time {digits}: {exc}") from None
 

@@ -351,6 +351,14 @@ DATA_ITEMS_2007: dict[int, DataItem] = _build(_ROWS_2007, _BLOCKS_2007)
 DATA_ITEMS_1997: dict[int, DataItem] = _build(_ROWS_1997, _BLOCKS_1997)
 
 
+def bcd_datetime(digits: str) -> dt.datetime:
+    """``YYMMDDhhmm[ss]`` (the digits of a BCD date and time, most significant first) as a
+    datetime of this century; ``ValueError`` for a day or hour that does not exist."""
+    return dt.datetime(
+        2000 + int(digits[0:2]), *(int(digits[i : i + 2]) for i in range(2, len(digits), 2))
+    )
+
+
 def data_item(di: int, *, version: int = 2007) -> DataItem | None:
     """The table entry for ``di`` or None."""
     return (DATA_ITEMS_2007 if version == 2007 else DATA_ITEMS_1997).get(di)
@@ -391,23 +399,8 @@ def _decode_one(item: DataItem, data: bytes):
             return dt.date(2000 + int(digits[0:2]), int(digits[2:4]), int(digits[4:6]))
         if kind == "time":  # hhmmss
             return dt.time(int(digits[0:2]), int(digits[2:4]), int(digits[4:6]))
-        if kind == "ymdhm":
-            return dt.datetime(
-                2000 + int(digits[0:2]),
-                int(digits[2:4]),
-                int(digits[4:6]),
-                int(digits[6:8]),
-                int(digits[8:10]),
-            )
-        if kind == "ymdhms":
-            return dt.datetime(
-                2000 + int(digits[0:2]),
-                int(digits[2:4]),
-                int(digits[4:6]),
-                int(digits[6:8]),
-                int(digits[8:10]),
-                int(digits[10:12]),
-            )
+        if kind in ("ymdhm", "ymdhms"):
+            return bcd_datetime(digits)
     except ValueError as exc:  # day 31 of February, hour 25...
         raise DataFormatError(f"{item.name}: invalid date/time {digits}: {exc}") from None
     raise DataFormatError(f"{item.name}: unknown kind {kind!r}")  # pragma: no cover

@@ -395,6 +395,11 @@ class _Message:
     def from_dict(cls, obj: Any, path: str = ""):
         raise NotImplementedError
 
+    def _json(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """The message as JSON: the schema version, the message id, then ``fields`` in
+        their order, without the empty ones."""
+        return _strip_none({"v": SCHEMA_VERSION, "msg_id": self.msg_id, **fields})
+
 
 def _head(obj: Any, path: str, id_fields: tuple[str, ...] = ("msg_id",)) -> _Reader:
     reader = _Reader(obj, path)
@@ -461,10 +466,8 @@ class Reading(_Message):
         return message
 
     def to_dict(self) -> dict[str, Any]:
-        return _strip_none(
+        return self._json(
             {
-                "v": SCHEMA_VERSION,
-                "msg_id": self.msg_id,
                 "ts": format_ts(self.ts),
                 "forward_kwh": self.forward_kwh,
                 "reverse_kwh": self.reverse_kwh,
@@ -509,10 +512,8 @@ class Event(_Message):
         return message
 
     def to_dict(self) -> dict[str, Any]:
-        return _strip_none(
+        return self._json(
             {
-                "v": SCHEMA_VERSION,
-                "msg_id": self.msg_id,
                 "ts": format_ts(self.ts),
                 "event": self.event,
                 "code": self.code,
@@ -589,10 +590,8 @@ class Command(_Message):
         return message
 
     def to_dict(self) -> dict[str, Any]:
-        return _strip_none(
+        return self._json(
             {
-                "v": SCHEMA_VERSION,
-                "msg_id": self.msg_id,
                 "cmd_id": self.cmd_id,
                 "ts": format_ts(self.ts),
                 "cmd": self.cmd,
@@ -635,10 +634,8 @@ class Ack(_Message):
         return message
 
     def to_dict(self) -> dict[str, Any]:
-        return _strip_none(
+        return self._json(
             {
-                "v": SCHEMA_VERSION,
-                "msg_id": self.msg_id,
                 "ts": format_ts(self.ts),
                 "cmd_id": self.cmd_id,
                 "result": self.result,
@@ -672,12 +669,7 @@ class Status(_Message):
         return message
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "v": SCHEMA_VERSION,
-            "msg_id": self.msg_id,
-            "ts": format_ts(self.ts),
-            "state": self.state,
-        }
+        return self._json({"ts": format_ts(self.ts), "state": self.state})
 
 
 _CLASSES: dict[str, type[_Message]] = {

@@ -47,6 +47,7 @@ import contextlib
 import logging
 import os
 import re
+import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -59,8 +60,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from prepaid_core.protocols import mqtt_schema as schema
-from prepaid_core.simulator.clock import Clock
-from prepaid_core.simulator.meter import MeterEvent, MeterSnapshot, VirtualMeter
+from prepaid_core.simulator.clock import AcceleratedClock, Clock
+from prepaid_core.simulator.meter import MeterConfig, MeterEvent, MeterSnapshot, VirtualMeter
 from prepaid_core.tokens import TokenError, token_from_text
 
 __all__ = ["FleetStats", "MqttFleet", "MqttMeter"]
@@ -529,3 +530,46 @@ class MqttFleet:
             if self.loop.time() > deadline:
                 raise TimeoutError(f"{self.stats.connected}/{target} meters connected")
             await asyncio.sleep(0.02)
+
+
+class MqttFleetThread:
+    """An ``MqttFleet`` of new virtual meters served by an asyncio loop in a thread of its
+    own, for synchronous callers (tests of the gateway runner and of Odoo): readings only
+    when asked (``publish_reading``) unless ``reading_interval`` says otherwise."""
+
+    def __init__(self, broker, addresses, vending_key=None, reading_interval=10**6):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        clock = AcceleratedClock()
+        extra = {"vending_key": vending_key} if vending_key else {}
+        meters = [VirtualMeter(MeterConfig(a, **extra), clock) for a in addresses]
+
+        async def start():
+            fleet = MqttFleet(
+                meters, broker.host, broker.port, clock, reading_interval=reading_interval
+            )
+            await fleet.start(timeout=20)
+            await fleet.wait_connected(timeout=10)
+            return fleet
+
+        self.fleet = self.call(start())
+
+    def call(self, coroutine, timeout=30):
+        """Run ``coroutine`` in the fleet's loop; return its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def publish_reading(self, address):
+        async def publish():
+            self.fleet[address].publish_reading()
+
+        self.call(publish())
+
+    def meter(self, address) -> VirtualMeter:
+        return self.fleet[address].meter
+
+    def stop(self):
+        self.call(self.fleet.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()

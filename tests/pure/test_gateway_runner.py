@@ -28,7 +28,7 @@ from prepaid_core.simulator import ble
 from prepaid_core.simulator.clock import AcceleratedClock, ManualClock, utc
 from prepaid_core.simulator.collector import Bus, Collector
 from prepaid_core.simulator.meter import DailyFreeze, MeterConfig, VirtualMeter
-from prepaid_core.simulator.mqtt_meter import MqttFleet
+from prepaid_core.simulator.mqtt_meter import MqttFleetThread
 from prepaid_core.tokens import TokenKind, issue_token, token_to_text
 
 KEY = "runner-test-key-0123456789"
@@ -131,45 +131,6 @@ def device_api():
     api.close()
 
 
-class FleetThread:
-    """Simulated 4G meters (``MqttFleet``) served by an asyncio loop in a thread."""
-
-    def __init__(self, broker, addresses, reading_interval=10**6):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        clock = AcceleratedClock()
-        meters = [VirtualMeter(MeterConfig(a, vending_key=VENDING), clock) for a in addresses]
-
-        async def start():
-            fleet = MqttFleet(
-                meters, broker.host, broker.port, clock, reading_interval=reading_interval
-            )
-            await fleet.start(timeout=20)
-            await fleet.wait_connected(timeout=10)
-            return fleet
-
-        self.fleet = self.call(start())
-
-    def call(self, coroutine, timeout=30):
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def do(self, function):
-        async def run():
-            return function()
-
-        return self.call(run())
-
-    def publish_reading(self, address):
-        self.do(lambda: self.fleet[address].publish_reading())
-
-    def stop(self):
-        self.call(self.fleet.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
 def until(predicate, timeout=15.0, what="condition"):
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -196,7 +157,7 @@ def make_runner(broker, device_api, client_id, **settings):
 
 def test_readings_posted_then_acknowledged_and_kept_while_runner_is_down(mosquitto, device_api):
     addresses = ["301000000001", "301000000002"]
-    fleet = FleetThread(mosquitto, addresses)
+    fleet = MqttFleetThread(mosquitto, addresses, vending_key=VENDING)
     client_id = f"runner-{next(_clients)}"
     try:
         runner = make_runner(mosquitto, device_api, client_id).start()
@@ -223,7 +184,7 @@ def test_readings_posted_then_acknowledged_and_kept_while_runner_is_down(mosquit
 
 def test_no_broker_ack_before_the_batch_is_committed(mosquitto, device_api):
     address = "302000000001"
-    fleet = FleetThread(mosquitto, [address])
+    fleet = MqttFleetThread(mosquitto, [address], vending_key=VENDING)
     client_id = f"runner-{next(_clients)}"
     try:
         device_api.fail_push = 10**6  # Odoo is down: every push answers 503
@@ -250,7 +211,7 @@ def test_no_broker_ack_before_the_batch_is_committed(mosquitto, device_api):
 
 def test_commands_published_executed_and_acknowledged(mosquitto, device_api):
     address = "303000000001"
-    fleet = FleetThread(mosquitto, [address])
+    fleet = MqttFleetThread(mosquitto, [address], vending_key=VENDING)
     meter = fleet.fleet[address].meter
     token = token_to_text(issue_token(VENDING, address, TokenKind.CREDIT, Decimal(25), 1))
     device_api.commands = [

@@ -1,6 +1,7 @@
 """G7: TCP collectors with RS-485 buses of virtual meters (real TCP on 127.0.0.1)."""
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import signal
@@ -299,19 +300,27 @@ def test_bus_limits():
     assert not responder.matches("000000000002")
 
 
-def test_cli_starts_a_fleet_and_prints_it():
+@contextlib.contextmanager
+def simulator_cli(*args):
+    """The simulator's command line in a process of its own (``args`` and ``--json``):
+    yields the fleet it prints, then stops it with Ctrl-C, which it must survive cleanly."""
     process = subprocess.Popen(
-        [
-            sys.executable,
-            *("-m", "prepaid_core.simulator", "--collectors", "1", "--buses", "2"),
-            *("--meters", "3", "--protocol", "mixed", "--base-port", "0", "--baud", "115200"),
-            *("--speed", "3600", "--duration", "20", "--json"),
-        ],
+        [sys.executable, "-m", "prepaid_core.simulator", *args, "--json"],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
-        fleet = json.loads(process.stdout.readline())
+        yield json.loads(process.stdout.readline())
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(10) == 0
+
+
+def test_cli_starts_a_fleet_and_prints_it():
+    with simulator_cli(
+        *("--collectors", "1", "--buses", "2", "--meters", "3", "--protocol", "mixed"),
+        *("--base-port", "0", "--baud", "115200", "--speed", "3600", "--duration", "20"),
+    ) as fleet:
         dlt_bus, modbus_bus = fleet["collectors"][0]["buses"]
         assert dlt_bus["protocol"] == "dlt645" and modbus_bus["protocol"] == "modbus"
         assert [m["address"] for m in dlt_bus["meters"]] == [
@@ -329,9 +338,6 @@ def test_cli_starts_a_fleet_and_prints_it():
             master.close()
 
         run(main())
-    finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(10) == 0
 
 
 def test_cli_steady_load_and_initial_registers(tmp_path):
@@ -339,18 +345,11 @@ def test_cli_steady_load_and_initial_registers(tmp_path):
     demo goes on counting); ``--load`` gives one meter a steady load whatever the hour."""
     registers = tmp_path / "registers.json"
     registers.write_text(json.dumps({"000010010001": 1234.5}))
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            *("-m", "prepaid_core.simulator", "--collectors", "1", "--buses", "1"),
-            *("--meters", "2", "--base-port", "0", "--baud", "115200", "--duration", "20"),
-            *("--registers", str(registers), "--load", "000010010002=36000", "--json"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        fleet = json.loads(process.stdout.readline())
+    with simulator_cli(
+        *("--collectors", "1", "--buses", "1", "--meters", "2", "--base-port", "0"),
+        *("--baud", "115200", "--duration", "20"),
+        *("--registers", str(registers), "--load", "000010010002=36000"),
+    ) as fleet:
         port = fleet["collectors"][0]["buses"][0]["port"]
 
         async def main():
@@ -363,9 +362,6 @@ def test_cli_steady_load_and_initial_registers(tmp_path):
             master.close()
 
         run(main())
-    finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(10) == 0
 
 
 def test_cli_refuses_bad_loads_and_registers(tmp_path):

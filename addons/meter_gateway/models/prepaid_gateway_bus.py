@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from prepaid_core import buses
+
 
 class PrepaidGatewayBus(models.Model):
     """G2/G3: each bus is polled by a driver; drivers plug in like payment providers: they
@@ -37,4 +39,28 @@ class PrepaidGatewayBus(models.Model):
         self.ensure_one()
         raise UserError(
             self.env._("Bus %(bus)s has no driver: its meters push their data.", bus=self.name)
+        )
+
+    # === FOR THE TCP DRIVERS === #
+    def _link_settings(self, **values):
+        """The settings of a TCP link to this bus's collector port (driver's ``values``
+        added): the gateway's host, timeout and retries."""
+        self.ensure_one()
+        gateway = self.gateway_id
+        return buses.LinkSettings(
+            host=gateway.host or "127.0.0.1",
+            port=self.port,
+            timeout=gateway.poll_timeout,
+            retries=gateway.poll_retries,
+            **values,
+        )
+
+    @api.model
+    def _meter_job(self, meter, commands, **values):
+        """A meter and its queued ``commands`` as a driver's plain job (``values`` added)."""
+        return buses.MeterJob(
+            meter.id,
+            meter.address,
+            [buses.CommandJob(c.id, c.kind, c.payload) for c in commands],
+            **values,
         )

@@ -26,11 +26,7 @@ class PrepaidGatewayBus(models.Model):
         if self.driver != "dlt645_tcp":
             return super()._get_poll_task(meter_jobs)
         gateway = self.gateway_id
-        settings = buses.LinkSettings(
-            host=gateway.host or "127.0.0.1",
-            port=self.port,
-            timeout=gateway.poll_timeout,
-            retries=gateway.poll_retries,
+        settings = self._link_settings(
             password=gateway.meter_password or "02000000",
             operator=gateway.operator_code or "00000000",
             utc_offset_minutes=gateway.meter_utc_offset,
@@ -44,10 +40,9 @@ class PrepaidGatewayBus(models.Model):
             frozen_due = Daily._meters_missing_frozen(meters, Daily._frozen_day(gateway))
             clock_due = gateway._meters_clock_due(meters)
         jobs = [
-            buses.MeterJob(
-                meter.id,
-                meter.address,
-                [buses.CommandJob(c.id, c.kind, c.payload) for c in commands],
+            self._meter_job(
+                meter,
+                commands,
                 read_daily_frozen=meter.id in frozen_due,
                 read_clock=meter.id in clock_due,
             )

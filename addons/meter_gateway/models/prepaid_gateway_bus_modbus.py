@@ -23,21 +23,13 @@ class PrepaidGatewayBus(models.Model):
     def _get_poll_task(self, meter_jobs):
         if self.driver != "modbus_tcp":
             return super()._get_poll_task(meter_jobs)
-        gateway = self.gateway_id
-        settings = buses.LinkSettings(
-            host=gateway.host or "127.0.0.1",
-            port=self.port,
-            timeout=gateway.poll_timeout,
-            retries=gateway.poll_retries,
-        )
         jobs = [
-            buses.MeterJob(
-                meter.id,
-                meter.address,
-                [buses.CommandJob(c.id, c.kind, c.payload) for c in commands],
+            self._meter_job(
+                meter,
+                commands,
                 unit_id=meter.modbus_unit_id,
                 register_map=meter.model_id.modbus_register_map or "acrel_prepaid_1p",
             )
             for meter, commands in meter_jobs
         ]
-        return functools.partial(buses.poll_bus, "modbus_rtu", settings, jobs)
+        return functools.partial(buses.poll_bus, "modbus_rtu", self._link_settings(), jobs)

@@ -1,5 +1,6 @@
 from . import (
     test_command,
+    test_concurrency,
     test_device_api,
     test_device_settings,
     test_poll,

@@ -7,7 +7,8 @@ from odoo.addons.prepaid_meter.tests.common import PrepaidMeterCommon
 from prepaid_core.simulator.clock import AcceleratedClock
 from prepaid_core.simulator.collector import Bus, Collector
 from prepaid_core.simulator.meter import MeterConfig, VirtualMeter
-from prepaid_core.simulator.mqtt_meter import MqttFleet
+
+UJ_PER_KWH = 3_600_000_000_000  # the simulated meters count energy in microjoules
 
 
 class SimulatorThread:
@@ -78,6 +79,23 @@ class MeterGatewayCommon(PrepaidMeterCommon):
         self.addCleanup(simulator.stop)
         return simulator
 
+    @staticmethod
+    def _sim_collectors_of_32(sim, numbers):
+        """A simulated collector per number in ``numbers``: four buses of eight meters,
+        each meter's energy set to what its reading must say; returns the collectors and
+        ``{address: expected kWh}``."""
+        collectors = [
+            sim.collector([[f"00{c}00{b}0000{m:02d}" for m in range(1, 9)] for b in range(1, 5)])
+            for c in numbers
+        ]
+        expected = {}
+        for collector in collectors:
+            for bus in collector.buses:
+                for n, meter in enumerate(bus.meters, start=1):
+                    meter.import_uj = (100 * n + bus.port % 50) * UJ_PER_KWH
+                    expected[meter.address] = 100 * n + bus.port % 50
+        return collectors, expected
+
     def _gateway_for(self, collector, name, unit, protocol="dlt645_2007"):
         """An Odoo collector matching a simulated one: same buses, ports and meters."""
         gateway = self.env["prepaid.gateway"].create(
@@ -117,45 +135,6 @@ class MeterGatewayCommon(PrepaidMeterCommon):
                 ]
             )
         return gateway, meters
-
-
-class MqttFleetThread:
-    """Simulated 4G meters (``MqttFleet``, one MQTT client each) on a real Mosquitto,
-    served by an asyncio loop in a thread; readings only when asked (``publish_reading``)."""
-
-    def __init__(self, broker, addresses, vending_key=None):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        clock = AcceleratedClock()
-        extra = {"vending_key": vending_key} if vending_key else {}
-        meters = [VirtualMeter(MeterConfig(a, **extra), clock) for a in addresses]
-
-        async def start():
-            fleet = MqttFleet(meters, broker.host, broker.port, clock, reading_interval=10**6)
-            await fleet.start(timeout=20)
-            await fleet.wait_connected(timeout=10)
-            return fleet
-
-        self.fleet = self.call(start())
-
-    def call(self, coroutine, timeout=30):
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def publish_reading(self, address):
-        async def publish():
-            self.fleet[address].publish_reading()
-
-        self.call(publish())
-
-    def meter(self, address):
-        return self.fleet[address].meter
-
-    def stop(self):
-        self.call(self.fleet.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 def until(predicate, timeout=20.0, what="condition"):

@@ -8,11 +8,9 @@ from odoo import fields
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import MeterGatewayCommon
+from .common import UJ_PER_KWH, MeterGatewayCommon
 
 _logger = logging.getLogger(__name__)
-
-UJ_PER_KWH = 3_600_000_000_000
 
 
 @tagged("post_install", "-at_install")
@@ -27,16 +25,7 @@ class TestPoll(MeterGatewayCommon):
 
     def test_poll_64_meters_on_two_collectors(self):
         sim = self._start_simulator()
-        collectors = [
-            sim.collector([[f"00{c}00{b}0000{m:02d}" for m in range(1, 9)] for b in range(1, 5)])
-            for c in (1, 2)
-        ]
-        expected = {}
-        for collector in collectors:
-            for bus in collector.buses:
-                for n, meter in enumerate(bus.meters, start=1):
-                    meter.import_uj = (100 * n + bus.port % 50) * UJ_PER_KWH
-                    expected[meter.address] = 100 * n + bus.port % 50
+        collectors, expected = self._sim_collectors_of_32(sim, (1, 2))
         pairs = [
             self._gateway_for(collector, f"Sim {i}", self.unit)
             for i, collector in enumerate(collectors, start=1)

@@ -23,12 +23,12 @@ from prepaid_core.simulator import ble
 from prepaid_core.simulator.broker import start_mosquitto
 from prepaid_core.simulator.clock import ManualClock, utc
 from prepaid_core.simulator.meter import DailyFreeze, MeterConfig, VirtualMeter
+from prepaid_core.simulator.mqtt_meter import MqttFleetThread
 from prepaid_core.tokens import TokenAcceptor, TokenReplayError, derive_meter_key, token_from_text
 
-from .common import MeterGatewayCommon, MqttFleetThread, until
+from .common import MeterGatewayCommon, until
 
 KEY = "runner-gateway-key-0123456789"
-UJ_PER_KWH = 3_600_000_000_000
 
 
 async def _publish_events(mqtt_meter):
@@ -378,18 +378,7 @@ class TestCollectorRunner(HttpCase, MeterGatewayCommon):
         return done
 
     def test_runner_polls_64_meters_on_two_collectors(self):
-        collectors = [
-            self.sim.collector(
-                [[f"00{c}00{b}0000{m:02d}" for m in range(1, 9)] for b in range(1, 5)]
-            )
-            for c in (3, 4)
-        ]
-        expected = {}
-        for collector in collectors:
-            for bus in collector.buses:
-                for n, meter in enumerate(bus.meters, start=1):
-                    meter.import_uj = (100 * n + bus.port % 50) * UJ_PER_KWH
-                    expected[meter.address] = 100 * n + bus.port % 50
+        collectors, expected = self._sim_collectors_of_32(self.sim, (3, 4))
         served = [self._runner_for(c, f"Runner {i}") for i, c in enumerate(collectors, start=1)]
         gateways = served[0][0] | served[1][0]
         meters = served[0][1] | served[1][1]

@@ -56,10 +56,10 @@ class PrepaidAccount(models.Model):
         return previous.replace(day=day)
 
     @api.model
-    def _invoicing_candidates(self, today):
+    def _invoicing_candidates(self, today, account_ids=None):
         """Open accounts of companies invoicing consumption whose latest billing day has not
         been invoiced yet (one query, whatever the number of accounts), in the companies
-        of the user (all of them for the scheduler)."""
+        of the user (all of them for the scheduler); among ``account_ids`` if given."""
         self.env.cr.execute(
             SQL(
                 """
@@ -70,6 +70,7 @@ class PrepaidAccount(models.Model):
                       JOIN res_company c ON c.id = a.company_id
                       LEFT JOIN prepaid_tariff t ON t.id = a.tariff_id
                      WHERE a.state = 'open' AND c.prepaid_accounting AND %(companies)s
+                       AND %(accounts)s
                        AND EXISTS (SELECT 1 FROM prepaid_consumption_product p
                                     WHERE p.company_id = a.company_id)
                 )
@@ -87,17 +88,20 @@ class PrepaidAccount(models.Model):
                 companies=SQL("TRUE")
                 if self.env.su
                 else SQL("a.company_id = ANY(%s)", self.env.companies.ids),
+                accounts=SQL("TRUE")
+                if account_ids is None
+                else SQL("a.id = ANY(%s)", list(account_ids)),
             )
         )
         return self.browse([row[0] for row in self.env.cr.fetchall()])
 
     @api.model
-    def _cron_invoice_consumption(self, today=None):
-        """Scheduled: invoice every account whose billing day has come.  Each account is one
-        savepoint (one commit from the scheduler): a configuration error is posted on the
-        account and the others go on."""
+    def _cron_invoice_consumption(self, today=None, account_ids=None):
+        """Scheduled: invoice every account (of ``account_ids`` if given) whose billing day
+        has come.  Each account is one savepoint (one commit from the scheduler): a
+        configuration error is posted on the account and the others go on."""
         today = today or fields.Date.context_today(self)
-        accounts = self._invoicing_candidates(today)
+        accounts = self._invoicing_candidates(today, account_ids)
         invoices = self.env["account.move"]
         for index, account in enumerate(accounts, 1):
             try:

@@ -2,6 +2,7 @@ from . import (
     test_account,
     test_accounting,
     test_alarm,
+    test_concurrency,
     test_deduction,
     test_deduction_kill,
     test_receipt,

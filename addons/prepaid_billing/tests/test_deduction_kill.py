@@ -26,7 +26,9 @@ from decimal import Decimal
 from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, tagged
-from odoo.tools import SQL, config
+from odoo.tools import config
+
+from odoo.addons.prepaid_meter.tests.concurrency import forget, purge, purge_meters
 
 CHILD = os.path.join(os.path.dirname(__file__), "deduction_process.py")
 METERS = 6  # per set
@@ -143,32 +145,6 @@ class TestDeductionKilled(TransactionCase):
         env.cr.commit()
         return sets, (site, gateway, partner, tariff)
 
-    def _purge(self, cr, table, ids):
-        """Delete rows and, first, the rows that reference them and would block it."""
-        if not ids:
-            return
-        cr.execute(
-            """
-            SELECT c.conrelid::regclass::text, a.attname
-              FROM pg_constraint c
-              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
-             WHERE c.contype = 'f' AND c.confrelid = %s::regclass AND c.confdeltype IN ('a', 'r')
-               AND a.attname NOT IN ('create_uid', 'write_uid')
-            """,
-            [table],
-        )
-        for ref_table, column in cr.fetchall():
-            cr.execute(
-                SQL(
-                    "SELECT id FROM %s WHERE %s = ANY(%s)",
-                    SQL.identifier(ref_table),
-                    SQL.identifier(column),
-                    list(ids),
-                )
-            )
-            self._purge(cr, ref_table, [row[0] for row in cr.fetchall()])
-        cr.execute(SQL("DELETE FROM %s WHERE id = ANY(%s)", SQL.identifier(table), list(ids)))
-
     def _remove_data(self, sets, others):
         """The append-only ledger and the partitioned readings have no ORM way out: SQL."""
         site, gateway, partner, tariff = others
@@ -188,29 +164,16 @@ class TestDeductionKilled(TransactionCase):
                 ("prepaid.gateway", [gateway.id]),
                 ("res.partner", [partner.id]),
             ):
-                cr.execute(
-                    "DELETE FROM mail_message WHERE model = %s AND res_id = ANY(%s)", [model, ids]
-                )
-                cr.execute(
-                    "DELETE FROM mail_followers WHERE res_model = %s AND res_id = ANY(%s)",
-                    [model, ids],
-                )
-            cr.execute(
-                "DELETE FROM prepaid_meter_reading_store WHERE meter_id = ANY(%s)", [meter_ids]
-            )
-            self._purge(cr, "prepaid_account", account_ids)
-            self._purge(cr, "prepaid_tenancy", tenancy_ids)
-            cr.execute("SELECT latest_id FROM prepaid_meter WHERE id = ANY(%s)", [meter_ids])
-            latest_ids = [row[0] for row in cr.fetchall()]
-            self._purge(cr, "prepaid_meter", meter_ids)
-            self._purge(cr, "prepaid_meter_latest", latest_ids)
-            self._purge(cr, "prepaid_unit", unit_ids)
-            self._purge(cr, "prepaid_gateway", [gateway.id])
+                forget(cr, model, ids)
+            purge(cr, "prepaid_account", account_ids)
+            purge(cr, "prepaid_tenancy", tenancy_ids)
+            purge_meters(cr, meter_ids)
+            purge(cr, "prepaid_gateway", [gateway.id])
             cr.execute("SELECT id FROM prepaid_building WHERE site_id = %s", [site.id])
-            self._purge(cr, "prepaid_building", [row[0] for row in cr.fetchall()])
-            self._purge(cr, "prepaid_site", [site.id])
-            self._purge(cr, "prepaid_tariff", [tariff.id])
-            self._purge(cr, "res_partner", [partner.id])
+            purge(cr, "prepaid_building", [row[0] for row in cr.fetchall()])
+            purge(cr, "prepaid_site", [site.id])
+            purge(cr, "prepaid_tariff", [tariff.id])
+            purge(cr, "res_partner", [partner.id])
 
     # === THE OTHER PROCESS === #
     def _start_run(self, meters, app_name):

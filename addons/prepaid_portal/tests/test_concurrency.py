@@ -1,59 +1,18 @@
-"""R1: the same payment notification processed twice at the same moment, by two database
-connections on committed data (as two Odoo workers would), gives one credit."""
+"""R1/R2: payment notifications processed at the same moment by two database connections on
+committed data (as two Odoo workers would): the same 'done' twice gives one credit; 'done'
+and a late 'cancel' racing each other leave state and balance consistent (one credit when
+done, none when canceled)."""
 
-import random
-import threading
-import time
-from contextlib import closing
 from decimal import Decimal
 
-from psycopg2 import IntegrityError, OperationalError
+from odoo.tests import tagged
 
-from odoo import SUPERUSER_ID, api, sql_db
-from odoo.modules.registry import Registry
-from odoo.orm.environments import Transaction
-from odoo.tests import BaseCase, tagged
-from odoo.tests.common import get_db_name
-
-
-def run_like_a_worker(func, make_env, tries=5):
-    """What an Odoo worker does with a request (``odoo.service.model.retrying``): run,
-    commit; on a serialization failure roll back and run again in a fresh environment."""
-    for attempt in range(tries):
-        env = make_env()
-        try:
-            func(env)
-            env.cr.commit()
-            return attempt
-        except (OperationalError, IntegrityError):
-            env.cr.rollback()
-            time.sleep(random.uniform(0.05, 0.3))
-    raise AssertionError("still failing to serialize")
+from odoo.addons.prepaid_meter.tests.concurrency import ConcurrencyCase, purge_meters
 
 
 @tagged("post_install", "-at_install")
-class TestConcurrentNotifications(BaseCase):
+class TestConcurrentNotifications(ConcurrencyCase):
     """Runs outside the test transaction: the records are committed, then removed."""
-
-    def _env(self, cr):
-        # the test runner holds the registry lock: hand each connection the registry
-        # object instead of letting the worker threads look it up
-        cr.transaction = Transaction(self.registry_obj)
-        return api.Environment(cr, SUPERUSER_ID, {"tracking_disable": True})
-
-    def _connect(self):
-        return sql_db.db_connect(self.env_dbname).cursor()
-
-    def setUp(self):
-        super().setUp()
-        self.env_dbname = get_db_name()
-        self.registry_obj = Registry(self.env_dbname)
-        self.created = {}
-        with closing(self._connect()) as cr:
-            env = self._env(cr)
-            self._create(env)
-            cr.commit()  # pylint: disable=invalid-commit
-        self.addCleanup(self._cleanup)
 
     def _create(self, env):
         company = env.ref("base.main_company")
@@ -111,7 +70,6 @@ class TestConcurrentNotifications(BaseCase):
         self.created.update(
             site=site.id,
             building=building.id,
-            unit=unit.id,
             meter=meter.id,
             partner=partner.id,
             tenancy=tenancy.id,
@@ -121,102 +79,101 @@ class TestConcurrentNotifications(BaseCase):
             reference=tx.reference,
         )
 
-    def _cleanup(self):
-        ids = self.created
-        with closing(self._connect()) as cr:
-            cr.execute("SELECT payment_id FROM payment_transaction WHERE id = %s", [ids["tx"]])
-            payment_ids = [row[0] for row in cr.fetchall() if row[0]]
-            cr.execute("SELECT move_id FROM account_payment WHERE id = ANY(%s)", [payment_ids])
-            move_ids = [row[0] for row in cr.fetchall() if row[0]]
-            statements = [
-                ("DELETE FROM prepaid_account_line WHERE account_id = %s", ids["account"]),
-                ("UPDATE payment_transaction SET payment_id = NULL WHERE id = %s", ids["tx"]),
-                ("DELETE FROM account_payment WHERE id = ANY(%s)", payment_ids),
-                ("DELETE FROM account_move_line WHERE move_id = ANY(%s)", move_ids),
-                ("DELETE FROM account_move WHERE id = ANY(%s)", move_ids),
+    def _cleanup(self, env):
+        ids, cr = self.created, env.cr
+        cr.execute("SELECT payment_id FROM payment_transaction WHERE id = %s", [ids["tx"]])
+        payment_ids = [row[0] for row in cr.fetchall() if row[0]]
+        cr.execute("SELECT move_id FROM account_payment WHERE id = ANY(%s)", [payment_ids])
+        move_ids = [row[0] for row in cr.fetchall() if row[0]]
+        statements = [
+            ("DELETE FROM prepaid_account_line WHERE account_id = %s", ids["account"]),
+            ("UPDATE payment_transaction SET payment_id = NULL WHERE id = %s", ids["tx"]),
+            ("DELETE FROM account_payment WHERE id = ANY(%s)", payment_ids),
+            ("DELETE FROM account_move_line WHERE move_id = ANY(%s)", move_ids),
+            ("DELETE FROM account_move WHERE id = ANY(%s)", move_ids),
+            (
+                "UPDATE prepaid_online_recharge SET transaction_id = NULL WHERE id = %s",
+                ids["recharge"],
+            ),
+            ("DELETE FROM payment_transaction WHERE id = %s", ids["tx"]),
+            ("DELETE FROM prepaid_online_recharge WHERE id = %s", ids["recharge"]),
+            ("DELETE FROM prepaid_account WHERE id = %s", ids["account"]),
+            ("DELETE FROM prepaid_meter_event WHERE meter_id = %s", ids["meter"]),
+            ("DELETE FROM prepaid_tenancy WHERE id = %s", ids["tenancy"]),
+        ]
+        for query, arg in statements:
+            cr.execute(query, [arg])
+        purge_meters(cr, [ids["meter"]])  # with its latest state and its unit
+        statements = [
+            ("DELETE FROM prepaid_building WHERE id = %s", ids["building"]),
+            ("DELETE FROM prepaid_site WHERE id = %s", ids["site"]),
+            ("DELETE FROM res_partner WHERE id = %s", ids["partner"]),
+        ]
+        if ids.get("method_line"):
+            statements.append(
                 (
-                    "UPDATE prepaid_online_recharge SET transaction_id = NULL WHERE id = %s",
-                    ids["recharge"],
-                ),
-                ("DELETE FROM payment_transaction WHERE id = %s", ids["tx"]),
-                ("DELETE FROM prepaid_online_recharge WHERE id = %s", ids["recharge"]),
-                ("DELETE FROM prepaid_account WHERE id = %s", ids["account"]),
-                ("DELETE FROM prepaid_meter_event WHERE meter_id = %s", ids["meter"]),
-                ("DELETE FROM prepaid_meter WHERE id = %s", ids["meter"]),
-                ("DELETE FROM prepaid_tenancy WHERE id = %s", ids["tenancy"]),
-                ("DELETE FROM prepaid_unit WHERE id = %s", ids["unit"]),
-                ("DELETE FROM prepaid_building WHERE id = %s", ids["building"]),
-                ("DELETE FROM prepaid_site WHERE id = %s", ids["site"]),
-                ("DELETE FROM res_partner WHERE id = %s", ids["partner"]),
-            ]
-            if ids.get("method_line"):
-                statements.append(
-                    (
-                        "DELETE FROM account_payment_method_line WHERE id = ANY(%s)",
-                        ids["method_line"],
-                    )
+                    "DELETE FROM account_payment_method_line WHERE id = ANY(%s)",
+                    ids["method_line"],
                 )
-            for query, arg in statements:
-                cr.execute(query, [arg])
-            state, published = ids["provider_state"]
-            cr.execute(
-                "UPDATE payment_provider SET state = %s, is_published = %s WHERE code = 'demo'",
-                [state, published],
             )
-            cr.commit()  # pylint: disable=invalid-commit
+        for query, arg in statements:
+            cr.execute(query, [arg])
+        state, published = ids["provider_state"]
+        cr.execute(
+            "UPDATE payment_provider SET state = %s, is_published = %s WHERE code = 'demo'",
+            [state, published],
+        )
 
-    def test_r1_two_notifications_at_once(self):
-        barrier = threading.Barrier(2)
-        errors, attempts = [], []
+    def _notify(self, state):
         reference = self.created["reference"]
 
-        def worker():
-            try:
-                with closing(self._connect()) as cr:
+        def notify(env):
+            tx = env["payment.transaction"]._process(
+                "demo", {"reference": reference, "simulated_state": state}
+            )
+            tx._post_process()
 
-                    def notify(env):
-                        tx = env["payment.transaction"]._process(
-                            "demo", {"reference": reference, "simulated_state": "done"}
-                        )
-                        tx._post_process()
+        return notify
 
-                    barrier.wait(timeout=30)
-                    attempts.append(run_like_a_worker(notify, lambda: self._env(cr)))
-            except Exception as exc:  # reported by the test below
-                errors.append(exc)
+    def test_r1_two_notifications_at_once(self):
+        notify = self._notify("done")
 
-        threads = [threading.Thread(target=worker) for _i in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-        self.assertFalse(any(thread.is_alive() for thread in threads), "a worker hangs")
-        self.assertFalse(errors, errors)
-        with closing(self._connect()) as cr:
-            cr.execute(
-                "SELECT count(*), sum(amount) FROM prepaid_account_line "
-                "WHERE account_id = %s AND kind = 'recharge'",
-                [self.created["account"]],
-            )
-            count, total = cr.fetchone()
-            cr.execute(
-                "SELECT balance FROM prepaid_account WHERE id = %s", [self.created["account"]]
-            )
-            balance = cr.fetchone()[0]
-            cr.execute(
-                "SELECT count(*) FROM account_payment WHERE payment_transaction_id = %s",
-                [self.created["tx"]],
-            )
-            payments = cr.fetchone()[0]
-            cr.execute(
-                "SELECT state FROM prepaid_online_recharge WHERE id = %s",
-                [self.created["recharge"]],
-            )
-            state = cr.fetchone()[0]
+        # both run through: the one that loses the race is rolled back and runs again
+        self._race(notify, notify)
+        ((count, total),) = self._query(
+            "SELECT count(*), sum(amount) FROM prepaid_account_line "
+            "WHERE account_id = %s AND kind = 'recharge'",
+            [self.created["account"]],
+        )
+        ((balance,),) = self._query(
+            "SELECT balance FROM prepaid_account WHERE id = %s", [self.created["account"]]
+        )
+        ((payments,),) = self._query(
+            "SELECT count(*) FROM account_payment WHERE payment_transaction_id = %s",
+            [self.created["tx"]],
+        )
+        ((state,),) = self._query(
+            "SELECT state FROM prepaid_online_recharge WHERE id = %s", [self.created["recharge"]]
+        )
         self.assertEqual(count, 1)
         self.assertEqual(Decimal(total), Decimal("15"))
         self.assertEqual(Decimal(balance), Decimal("15"))
         self.assertEqual(payments, 1)
         self.assertEqual(state, "credited")
-        # both ran through; the one that lost the race was rolled back and ran again
-        self.assertEqual(len(attempts), 2)
+
+    def test_r2_done_and_cancel_at_once(self):
+        """R2: whichever of 'done' and 'cancel' commits first, the other changes nothing:
+        done and credited once, or canceled and credited nothing."""
+        self._race(self._notify("done"), self._notify("cancel"))
+        ((tx_state,),) = self._query(
+            "SELECT state FROM payment_transaction WHERE id = %s", [self.created["tx"]]
+        )
+        ((count, balance),) = self._query(
+            "SELECT (SELECT count(*) FROM prepaid_account_line l "
+            "         WHERE l.account_id = a.id AND l.kind = 'recharge'), COALESCE(a.balance, 0) "
+            "FROM prepaid_account a WHERE a.id = %s",
+            [self.created["account"]],
+        )
+        expected = {"done": (1, Decimal("15")), "cancel": (0, Decimal("0"))}
+        self.assertIn(tx_state, expected)
+        self.assertEqual((count, Decimal(balance)), expected[tx_state])

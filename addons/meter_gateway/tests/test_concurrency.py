@@ -1,0 +1,191 @@
+"""G4/G5 under real concurrency: two gateway-runner workers calling the device API at the
+same moment, on committed data, through two database connections (R8, R10, R12).
+
+- two fetches at once: each queued command goes to one of them, sent once, and the day's
+  time sync they find due is queued once;
+- the same acknowledgement from two workers at once (a retried delivery racing the first):
+  the command is confirmed once, the second answer is logged as late, one relay event;
+- two credit deliveries for one meter issued at once (R10): distinct tokens with strictly
+  ordered sequence numbers, neither superseded."""
+
+from datetime import timedelta
+
+from odoo import fields
+from odoo.tests import tagged
+
+from odoo.addons.prepaid_meter.tests.concurrency import (
+    ConcurrencyCase,
+    forget,
+    purge,
+    purge_meters,
+)
+
+
+@tagged("post_install", "-at_install")
+class TestDeviceApiConcurrency(ConcurrencyCase):
+    def _create(self, env):
+        site = env["prepaid.site"].create({"name": "Gateway Concurrency Park", "code": "GCC"})
+        building = env["prepaid.building"].create({"name": "GC", "site_id": site.id})
+        gateway = env["prepaid.gateway"].create(
+            {"name": "GC collector", "site_id": site.id, "gateway_type": "tcp_collector"}
+        )
+        bus = env["prepaid.gateway.bus"].create(
+            {"gateway_id": gateway.id, "number": 1, "port": 9001}
+        )
+        company = env.ref("base.main_company").sudo()
+        self.created.update(company=company.id, vending_key=company.prepaid_vending_key or None)
+        company._prepaid_vending_key()  # generated once, not by the contenders
+        model = env.ref("prepaid_meter.meter_model_ddsy_5_60")
+        meters = env["prepaid.meter"]
+        for index in range(2):
+            unit = env["prepaid.unit"].create({"name": f"GC-{index}", "building_id": building.id})
+            meters |= env["prepaid.meter"].create(
+                {
+                    "name": f"Power GC-{index}",
+                    "address": f"0077000000{index:02d}",
+                    "model_id": model.id,
+                    "unit_id": unit.id,
+                    "gateway_id": gateway.id,
+                    "bus_id": bus.id,
+                    "state": "in_service",
+                    "actual_relay_state": "on",
+                }
+            )
+        for meter in meters:
+            meter._set_desired_relay("off", "credit exhausted")
+        commands = env["meter.gateway.command"]._cron_reconcile(meters)
+        self.assertEqual(commands.mapped("kind"), ["relay_off"] * 2)
+        # the day's time sync is due: the next fetch queues it
+        gateway.time_sync_next_at = fields.Datetime.now() - timedelta(minutes=1)
+        self.created.update(
+            site=site.id,
+            building=building.id,
+            gateway=gateway.id,
+            meters=meters.ids,
+            commands=commands.ids,
+        )
+
+    def _cleanup(self, env):
+        ids, cr = self.created, env.cr
+        for model, res_ids in (
+            ("prepaid.meter", ids["meters"]),
+            ("prepaid.gateway", [ids["gateway"]]),
+            ("meter.gateway.command", ids["commands"]),
+        ):
+            forget(cr, model, res_ids)
+        cr.execute("SELECT id FROM meter_gateway_command WHERE meter_id = ANY(%s)", [ids["meters"]])
+        purge(cr, "meter_gateway_command", [row[0] for row in cr.fetchall()])
+        purge_meters(cr, ids["meters"])
+        purge(cr, "prepaid_gateway", [ids["gateway"]])
+        purge(cr, "prepaid_building", [ids["building"]])
+        purge(cr, "prepaid_site", [ids["site"]])
+        cr.execute(
+            "UPDATE res_company SET prepaid_vending_key = %s WHERE id = %s",
+            [ids["vending_key"], ids["company"]],
+        )
+
+    def _gateway(self, env):
+        return env["prepaid.gateway"].browse(self.created["gateway"])
+
+    def _commands(self):
+        return self._query(
+            "SELECT id, state, attempts, reason_log FROM meter_gateway_command "
+            "WHERE id = ANY(%s) ORDER BY id",
+            [self.created["commands"]],
+        )
+
+    def test_two_fetches_at_once_send_each_command_once(self):
+        """G5: two runners (or a runner and its retry) fetch the same gateway's queue at the
+        same moment: each command is handed to one of them and counts one attempt."""
+        fetched = {}
+
+        def fetch(key):
+            def run(env):
+                # only what the committed attempt returned counts
+                fetched[key] = [
+                    c["id"] for c in self._gateway(env)._api_fetch_commands(100)["commands"]
+                ]
+
+            return run
+
+        self._race(fetch("a"), fetch("b"))
+        ours = set(self.created["commands"])
+        handed = [cid for key in ("a", "b") for cid in fetched[key] if cid in ours]
+        self.assertEqual(sorted(handed), sorted(ours), "each command handed out exactly once")
+        self.assertEqual([(row[1], row[2]) for row in self._commands()], [("sent", 1)] * 2)
+        # the due time sync was queued by one of them only: one command per meter
+        syncs = self._query(
+            "SELECT id, meter_id, state FROM meter_gateway_command "
+            "WHERE meter_id = ANY(%s) AND kind = 'time_sync' ORDER BY meter_id",
+            [self.created["meters"]],
+        )
+        self.assertEqual(
+            [(meter, state) for _id, meter, state in syncs],
+            [(meter, "sent") for meter in self.created["meters"]],
+        )
+        all_handed = fetched["a"] + fetched["b"]
+        self.assertEqual(sorted(all_handed), sorted(set(all_handed)), "nothing handed twice")
+        self.assertTrue({row[0] for row in syncs} <= set(all_handed))
+
+    def test_same_ack_from_two_workers_at_once(self):
+        """R8/R12: the device's answer to a relay-off arrives twice at the same moment
+        (a retried delivery with another message id): confirmed once, the second logged as
+        a late answer, the meter's relay recorded off with a single event."""
+        self._committed(lambda env: self._gateway(env)._api_fetch_commands(100))
+        acks = {
+            "acks": [
+                {"id": cid, "success": True, "reason": "relay off", "relay_state": "off"}
+                for cid in self.created["commands"]
+            ]
+        }
+
+        def ack(env):
+            self._gateway(env)._api_ack(acks)
+
+        self._race(ack, ack)
+        for _id, state, attempts, log in self._commands():
+            self.assertEqual((state, attempts), ("confirmed", 1))
+            self.assertEqual(log.count(" confirmed: device: relay off"), 1, log)
+            self.assertEqual(log.count("late answer ignored"), 1, log)
+
+        def relays(env):
+            Event = env["prepaid.meter.event"]
+            return [
+                (
+                    meter.actual_relay_state,
+                    Event.search_count(
+                        [("meter_id", "=", meter.id), ("event_type", "=", "relay_off")]
+                    ),
+                )
+                for meter in env["prepaid.meter"].browse(self.created["meters"])
+            ]
+
+        self.assertEqual(self._committed(relays), [("off", 1)] * 2)
+
+    def test_r10_two_credit_tokens_for_one_meter_at_once(self):
+        """R10: two recharges of one meter delivered by two workers in the same moment: two
+        credit commands with distinct tokens and strictly ordered sequence numbers (taken
+        under the meter's row), both kept (credit deliveries are never superseded: R6)."""
+        meter_id = self.created["meters"][0]
+
+        def credit(env):
+            env["meter.gateway.command"]._queue(
+                env["prepaid.meter"].browse(meter_id), "credit", "recharge", {"amount": "10"}
+            )
+
+        self._race(credit, credit)
+
+        def credits(env):
+            commands = env["meter.gateway.command"].search(
+                [("meter_id", "=", meter_id), ("kind", "=", "credit")], order="id"
+            )
+            return (
+                [(c.state, c.payload["sequence"]) for c in commands],
+                {c.token_secret["token"] for c in commands},
+                env["prepaid.meter"].browse(meter_id).token_sequence,
+            )
+
+        states, tokens, last = self._committed(credits)
+        self.assertEqual(states, [("queued", 1), ("queued", 2)])
+        self.assertEqual(len(tokens), 2, "distinct tokens")
+        self.assertEqual(last, 2)
