@@ -156,6 +156,7 @@ _EXACT_VARS.run(decimal.setcontext, _EXACT)
 _run_exact = _EXACT_VARS.run
 _setcontext = decimal.setcontext
 _bisect_right = bisect.bisect_right
+_copy = dict.copy  # (a state's book is a dict: faster than dict(book))
 
 
 # === ERRORS === #
@@ -888,7 +889,7 @@ class CompiledTariff:
         # of a common interval). That Context can be entered by one thread at a time:
         # another thread, meanwhile, switches the decimal context itself.
         try:
-            return _run_exact(_price, self, state, start, end, consumption)
+            return _run_exact(_price_one, self, state, start, end, consumption, None)
         except RuntimeError:  # the Context is in use; (or an error of _price: raised again)
             saved = _getcontext()
             _setcontext(_EXACT)
@@ -896,6 +897,136 @@ class CompiledTariff:
                 return self._price(state, start, end, consumption)
             finally:
                 _setcontext(saved)
+
+    def _price_one(self, state, start, end, consumption, run):
+        """:meth:`price_interval` (``run`` is ``None``) or :meth:`price_run` of one
+        interval (``run`` is its ``split_unpriced``; ``None`` is returned when registers
+        must be split by time), in the exact decimal context: the common interval with
+        the fewest operations, any other by :meth:`_price`.
+
+        The common interval (most intervals of a meter read every 15 or 30 minutes): the
+        state is in the window's settlement cycle and charged up to ``start`` at most, the
+        interval is inside the window (one cycle, one version) and its consumption is in
+        one band -- a ``Decimal`` total inside one time-of-use period (or a version with
+        one band), or registers of which one has moved -- within one ladder step; or it
+        has no consumption. :meth:`_price` charges such an interval inline: one line
+        ``q x price`` of that (band, step), rounded on the cost to date of the (band,
+        step). These are the same operations, in the same order, on the same operands,
+        so the lines, amount and state are the same to the last digit and exponent
+        (``tests/pure/test_tariff_fast_paths.py``). What is only faster here: no
+        :class:`PricedInterval` to unpack when :meth:`price_run` asks (its result is built
+        directly), fewer tests per register (a register that did not move is only
+        checked to be a band; the one that moved is checked once), and the state's book
+        copied with ``dict.copy``. Anything else -- no state yet, an aware time, a value
+        to check, an unknown or unpriced band, registers of several bands, a period
+        change, a ladder step, version or cycle boundary inside the interval -- goes to
+        :meth:`_price` from the start, which raises the errors it always raised.
+        """
+        if state is None:
+            return self._price_other(state, start, end, consumption, run)
+        cycle_start, cycle_end, total, charged, book, until = state
+        lo, hi, version, first, last = self._window
+        try:
+            common = (
+                (cycle_start is lo or cycle_start == lo)
+                and (until is None or until <= start)
+                and first <= start <= end <= last
+                and start < last
+                and (cycle_end is hi or cycle_end == hi)
+                and book.__class__ is dict
+            )
+        except TypeError:  # an aware time (_price converts it)
+            common = False
+        if not common:
+            return self._price_other(state, start, end, consumption, run)
+        kind = consumption.__class__
+        if kind is dict:
+            q = None
+            for name, value in consumption.items():
+                if value:
+                    if q is not None:  # registers of several bands
+                        return self._price_other(state, start, end, consumption, run)
+                    band, q = name, value
+                elif name not in _BAND_RANK:  # (an unknown band: _price says so)
+                    return self._price_other(state, start, end, consumption, run)
+            if q is None:  # no register moved
+                q = added = ZERO
+            else:
+                band = version.single_band or band
+                if (
+                    q.__class__ is not Decimal
+                    or not q.is_finite()
+                    or q.is_signed()
+                    or band not in version.prices
+                ):
+                    return self._price_other(state, start, end, consumption, run)
+                added = ZERO + q  # (as _price sums the registers)
+        elif kind is Decimal:
+            q = added = consumption
+            if not q.is_finite() or q.is_signed():
+                return self._price_other(state, start, end, consumption, run)
+            band = version.single_band
+            if band is None:
+                period = version.period
+                if not period[0] <= start < period[1]:
+                    period = version.period_at(start)
+                if end > period[1]:  # several time-of-use periods: split by time
+                    return self._price_other(state, start, end, consumption, run)
+                band = period[2]
+        else:
+            return self._price_other(state, start, end, consumption, run)
+        try:
+            if not q:  # as _price_nothing
+                new_state = _new_line(
+                    CycleState,
+                    (cycle_start, cycle_end, total + added, charged + ZERO_MONEY, _copy(book), end),
+                )
+                if run is None:
+                    return _new_line(PricedInterval, ((), ZERO_MONEY, new_state, ()))
+                return _new_line(PricedRun, (((),), (ZERO_MONEY,), ((),), ZERO_MONEY, new_state))
+            limits = version.limits  # (with +Infinity after the last limit)
+            step = _bisect_right(limits, total)
+            new_total = total + added
+            if new_total > limits[step]:  # a step boundary inside the interval
+                return self._price_other(state, start, end, consumption, run)
+            price, key, number = version.table[step][band]
+            book = _copy(book)
+            previous = book.get(key)
+            if previous is None:
+                cost = q * price
+                amount = paid = _to_money(cost, MONEY_QUANTUM)
+                book[key] = (q, cost, paid)
+            else:
+                cost = previous[1] + q * price
+                paid = _to_money(cost, MONEY_QUANTUM)
+                amount = paid - previous[2]
+                book[key] = (previous[0] + q, cost, paid)
+            line = _new_line(CostLine, (band, number, q, price, amount, version.code, lo))
+            if not amount:  # the interval's amount is ZERO_MONEY + the line's (sign of 0)
+                amount = ZERO_MONEY + amount
+            new_state = _new_line(CycleState, (lo, hi, new_total, charged + amount, book, end))
+        except (decimal.Inexact, decimal.Overflow):
+            raise PrecisionError(
+                "The consumption or the prices have too many digits to be charged exactly."
+            ) from None
+        if run is None:
+            return _new_line(PricedInterval, ((line,), amount, new_state, ()))
+        return _new_line(PricedRun, (((line,),), (amount,), ((),), amount, new_state))
+
+    def _price_other(self, state, start, end, consumption, run):
+        """What :meth:`_price_one` returns for an interval that is not the common one."""
+        if run is None:
+            return self._price(state, start, end, consumption)
+        try:
+            result = self._price(state, start, end, consumption)
+        except UnknownBandError:
+            if not run or consumption.__class__ is Decimal:
+                raise
+            return None  # (price_run splits the registers' total, as it always did)
+        amount = result.amount
+        return _new_line(
+            PricedRun, ((result.lines,), (amount,), (result.closed_cycles,), amount, result.state)
+        )
 
     def _price(self, state, start, end, consumption) -> PricedInterval:
         """:meth:`price_interval` in the exact decimal context."""
@@ -1042,14 +1173,14 @@ class CompiledTariff:
         if len(intervals) == 1:  # the most common run: priced by the one-interval path
             start, end, consumption = intervals[0]
             try:
-                result = _run_exact(_price, self, state, start, end, consumption)
+                run = _run_exact(_price_one, self, state, start, end, consumption, split_unpriced)
             except RuntimeError:  # the Context is in use: priced below
-                result = None
-            except UnknownBandError:
-                if not split_unpriced or consumption.__class__ is Decimal:
-                    raise
+                pass
+            else:
+                if run is not None:
+                    return run
+                # registers in a band that the version does not price: their total
                 result = self.price_interval(state, start, end, _register_total(consumption))
-            if result is not None:
                 amount = result.amount
                 return _new_line(
                     PricedRun,
@@ -1540,6 +1671,7 @@ class CompiledTariff:
 
 
 _price = CompiledTariff._price
+_price_one = CompiledTariff._price_one
 _price_run = CompiledTariff._run
 
 
