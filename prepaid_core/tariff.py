@@ -733,6 +733,14 @@ class PricedRun(NamedTuple):
         return zip(self.lines, self.amounts, self.closed_cycles, strict=True)
 
 
+def _one_run(result: PricedInterval) -> PricedRun:
+    """The run of one interval priced as ``result``."""
+    amount = result.amount
+    return _new_line(
+        PricedRun, ((result.lines,), (amount,), (result.closed_cycles,), amount, result.state)
+    )
+
+
 # === COMPILED TARIFF === #
 
 
@@ -911,16 +919,19 @@ class CompiledTariff:
         one band), or registers of which one has moved -- within one ladder step; or it
         has no consumption. :meth:`_price` charges such an interval inline: one line
         ``q x price`` of that (band, step), rounded on the cost to date of the (band,
-        step). These are the same operations, in the same order, on the same operands,
-        so the lines, amount and state are the same to the last digit and exponent
-        (``tests/pure/test_tariff_fast_paths.py``). What is only faster here: no
-        :class:`PricedInterval` to unpack when :meth:`price_run` asks (its result is built
-        directly), fewer tests per register (a register that did not move is only
-        checked to be a band; the one that moved is checked once), and the state's book
-        copied with ``dict.copy``. Anything else -- no state yet, an aware time, a value
-        to check, an unknown or unpriced band, registers of several bands, a period
-        change, a ladder step, version or cycle boundary inside the interval -- goes to
-        :meth:`_price` from the start, which raises the errors it always raised.
+        step). The same operations, in the same order, on the same operands are done
+        here, so the lines, amount and state are the same to the last digit and exponent
+        (``tests/pure/test_tariff_fast_paths.py``). What is saved: the result is built
+        directly (no :class:`PricedInterval` for :meth:`price_run` to unpack), a register
+        that did not move costs one test (is it a band), the one that moved is checked
+        once, and the state's book is copied with ``dict.copy``.
+
+        Registers of several bands and a total over two periods go straight to the paths
+        of :meth:`_price` that price them (:meth:`_price_bands`, :meth:`_price_split`)
+        once their values are known to be good. Anything else -- no state yet, an aware
+        time, a value to check, an unknown or unpriced band, a step, version or cycle
+        boundary inside the interval -- goes to :meth:`_price` from the start, which
+        raises the errors it always raised.
         """
         if state is None:
             return self._price_other(state, start, end, consumption, run)
@@ -939,43 +950,49 @@ class CompiledTariff:
             common = False
         if not common:
             return self._price_other(state, start, end, consumption, run)
-        kind = consumption.__class__
-        if kind is dict:
-            q = None
-            for name, value in consumption.items():
-                if value:
-                    if q is not None:  # registers of several bands
-                        return self._price_other(state, start, end, consumption, run)
-                    band, q = name, value
-                elif name not in _BAND_RANK:  # (an unknown band: _price says so)
-                    return self._price_other(state, start, end, consumption, run)
-            if q is None:  # no register moved
-                q = added = ZERO
-            else:
-                band = version.single_band or band
-                if (
-                    q.__class__ is not Decimal
-                    or not q.is_finite()
-                    or q.is_signed()
-                    or band not in version.prices
-                ):
-                    return self._price_other(state, start, end, consumption, run)
-                added = ZERO + q  # (as _price sums the registers)
-        elif kind is Decimal:
-            q = added = consumption
-            if not q.is_finite() or q.is_signed():
-                return self._price_other(state, start, end, consumption, run)
-            band = version.single_band
-            if band is None:
-                period = version.period
-                if not period[0] <= start < period[1]:
-                    period = version.period_at(start)
-                if end > period[1]:  # several time-of-use periods: split by time
-                    return self._price_other(state, start, end, consumption, run)
-                band = period[2]
-        else:
-            return self._price_other(state, start, end, consumption, run)
         try:
+            kind = consumption.__class__
+            if kind is dict:
+                q = items = None
+                for name, value in consumption.items():
+                    if value:
+                        if q is None:
+                            band, q = name, value
+                        elif items is None:
+                            items = [(band, q), (name, value)]
+                        else:
+                            items.append((name, value))
+                    elif name not in _BAND_RANK:  # (an unknown band: _price says so)
+                        return self._price_other(state, start, end, consumption, run)
+                if items is not None:
+                    return self._price_several(state, version, start, end, consumption, items, run)
+                if q is None:  # no register moved
+                    q = added = ZERO
+                else:
+                    band = version.single_band or band
+                    if (
+                        q.__class__ is not Decimal
+                        or not q.is_finite()
+                        or q.is_signed()
+                        or band not in version.prices
+                    ):
+                        return self._price_other(state, start, end, consumption, run)
+                    added = ZERO + q  # (as _price sums the registers)
+            elif kind is Decimal:
+                q = added = consumption
+                if not q.is_finite() or q.is_signed():
+                    return self._price_other(state, start, end, consumption, run)
+                band = version.single_band
+                if band is None:
+                    period = version.period
+                    if not period[0] <= start < period[1]:
+                        period = version.period_at(start)
+                    if end > period[1]:  # several time-of-use periods: split by time
+                        result = self._price_split(state, version, start, end, q, period)
+                        return result if run is None else _one_run(result)
+                    band = period[2]
+            else:
+                return self._price_other(state, start, end, consumption, run)
             if not q:  # as _price_nothing
                 new_state = _new_line(
                     CycleState,
@@ -1005,16 +1022,38 @@ class CompiledTariff:
             if not amount:  # the interval's amount is ZERO_MONEY + the line's (sign of 0)
                 amount = ZERO_MONEY + amount
             new_state = _new_line(CycleState, (lo, hi, new_total, charged + amount, book, end))
+            if run is None:
+                return _new_line(PricedInterval, ((line,), amount, new_state, ()))
+            return _new_line(PricedRun, (((line,),), (amount,), ((),), amount, new_state))
         except (decimal.Inexact, decimal.Overflow):
             raise PrecisionError(
                 "The consumption or the prices have too many digits to be charged exactly."
             ) from None
-        if run is None:
-            return _new_line(PricedInterval, ((line,), amount, new_state, ()))
-        return _new_line(PricedRun, (((line,),), (amount,), ((),), amount, new_state))
+
+    def _price_several(self, state, version, start, end, consumption, items, run):
+        """Registers of several bands (:meth:`_price_one`): by :meth:`_price_bands` when
+        their values are good and priced, as :meth:`_price` would, else by :meth:`_price`."""
+        prices = version.prices
+        if version.single_band:  # (_price adds them up into the one band)
+            return self._price_other(state, start, end, consumption, run)
+        for name, value in items:
+            if (
+                value.__class__ is not Decimal
+                or not value.is_finite()
+                or value.is_signed()
+                or name not in prices
+            ):
+                return self._price_other(state, start, end, consumption, run)
+        try:
+            result = self._price_bands(state, version, start, end, consumption, items)
+        except (decimal.Inexact, decimal.Overflow):
+            raise PrecisionError(
+                "The consumption or the prices have too many digits to be charged exactly."
+            ) from None
+        return result if run is None else _one_run(result)
 
     def _price_other(self, state, start, end, consumption, run):
-        """What :meth:`_price_one` returns for an interval that is not the common one."""
+        """An interval that is not the common one (:meth:`_price_one`), by :meth:`_price`."""
         if run is None:
             return self._price(state, start, end, consumption)
         try:
@@ -1023,10 +1062,7 @@ class CompiledTariff:
             if not run or consumption.__class__ is Decimal:
                 raise
             return None  # (price_run splits the registers' total, as it always did)
-        amount = result.amount
-        return _new_line(
-            PricedRun, ((result.lines,), (amount,), (result.closed_cycles,), amount, result.state)
-        )
+        return _one_run(result)
 
     def _price(self, state, start, end, consumption) -> PricedInterval:
         """:meth:`price_interval` in the exact decimal context."""
@@ -1180,12 +1216,8 @@ class CompiledTariff:
                 if run is not None:
                     return run
                 # registers in a band that the version does not price: their total
-                result = self.price_interval(state, start, end, _register_total(consumption))
-                amount = result.amount
-                return _new_line(
-                    PricedRun,
-                    ((result.lines,), (amount,), (result.closed_cycles,), amount, result.state),
-                )
+                total = _register_total(consumption)
+                return _one_run(self.price_interval(state, start, end, total))
         try:
             return _run_exact(_price_run, self, state, intervals, split_unpriced)
         except RuntimeError:  # the Context is in use; (or an error of _run: raised again)
