@@ -78,7 +78,10 @@ one ladder step -- is priced inline, in the exact decimal context entered throug
 interval); everything else goes to the general path, which cuts the interval by time. Both
 give the same result (``tests/pure/test_tariff_fast_paths.py``). ``price_run`` enters that
 context once per run, copies the state once and keeps the window, ladder step and prices
-of the run in local variables while its intervals stay in them.
+of the run in local variables while its intervals stay in them. A run of one interval (one
+new reading per meter, the most common deduction) and ``price_interval`` go through
+``_price_one``, which prices that common interval with the fewest operations and builds
+the result asked for directly (``tests/pure/test_tariff_one_interval.py``).
 
 Times are the tariff's wall-clock time: naive datetimes are taken as local time of the
 tariff; aware ones are converted to ``Tariff.timezone``. Durations are wall-clock durations:
