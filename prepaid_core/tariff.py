@@ -924,7 +924,7 @@ class CompiledTariff:
         ``q x price`` of that (band, step), rounded on the cost to date of the (band,
         step). The same operations, in the same order, on the same operands are done
         here, so the lines, amount and state are the same to the last digit and exponent
-        (``tests/pure/test_tariff_fast_paths.py``). What is saved: the result is built
+        (``tests/pure/test_tariff_one_interval.py``). What is saved: the result is built
         directly (no :class:`PricedInterval` for :meth:`price_run` to unpack), a register
         that did not move costs one test (is it a band), the one that moved is checked
         once, and the state's book is copied with ``dict.copy``.
@@ -972,14 +972,14 @@ class CompiledTariff:
                 if q is None:  # no register moved
                     q = added = ZERO
                 else:
-                    band = version.single_band or band
                     if (
                         q.__class__ is not Decimal
                         or not q.is_finite()
                         or q.is_signed()
-                        or band not in version.prices
+                        or band not in (_BAND_RANK if version.single_band else version.prices)
                     ):
                         return self._price_other(state, start, end, consumption, run)
+                    band = version.single_band or band  # (one band: any register is it)
                     added = ZERO + q  # (as _price sums the registers)
             elif kind is Decimal:
                 q = added = consumption

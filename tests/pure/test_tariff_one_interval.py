@@ -181,7 +181,10 @@ def test_one_interval_is_priced_as_by_the_reference_path(case):
 
 
 @settings(max_examples=150, deadline=None)
-@given(one_intervals(), st.sampled_from(["digits", "negative", "unknown", "overlap", "unpriced"]))
+@given(
+    one_intervals(),
+    st.sampled_from(["digits", "negative", "unknown", "unknown moved", "overlap", "unpriced"]),
+)
 def test_bad_one_intervals_are_priced_or_refused_as_by_the_reference_path(case, fault):
     """The same errors (type and message) as the reference path, the state left as it
     was; or, when the fault is not one for this tariff, the same result."""
@@ -193,6 +196,8 @@ def test_bad_one_intervals_are_priced_or_refused_as_by_the_reference_path(case, 
         consumption = {**zeros, t.PEAK: D("-0.5")}
     elif fault == "unknown":
         consumption = {**zeros, "super peak": D("0.000")}
+    elif fault == "unknown moved":
+        consumption = {**zeros, "super peak": D("0.5")}
     elif fault == "overlap":
         start -= MINUTE  # one minute already charged
     else:
