@@ -78,7 +78,10 @@ one ladder step -- is priced inline, in the exact decimal context entered throug
 interval); everything else goes to the general path, which cuts the interval by time. Both
 give the same result (``tests/pure/test_tariff_fast_paths.py``). ``price_run`` enters that
 context once per run, copies the state once and keeps the window, ladder step and prices
-of the run in local variables while its intervals stay in them.
+of the run in local variables while its intervals stay in them. A run of one interval (one
+new reading per meter, the most common deduction) and ``price_interval`` go through
+``_price_one``, which prices that common interval with the fewest operations and builds
+the result asked for directly (``tests/pure/test_tariff_one_interval.py``).
 
 Times are the tariff's wall-clock time: naive datetimes are taken as local time of the
 tariff; aware ones are converted to ``Tariff.timezone``. Durations are wall-clock durations:
@@ -156,6 +159,7 @@ _EXACT_VARS.run(decimal.setcontext, _EXACT)
 _run_exact = _EXACT_VARS.run
 _setcontext = decimal.setcontext
 _bisect_right = bisect.bisect_right
+_copy = dict.copy  # (a state's book is a dict: faster than dict(book))
 
 
 # === ERRORS === #
@@ -732,6 +736,14 @@ class PricedRun(NamedTuple):
         return zip(self.lines, self.amounts, self.closed_cycles, strict=True)
 
 
+def _one_run(result: PricedInterval) -> PricedRun:
+    """The run of one interval priced as ``result``."""
+    amount = result.amount
+    return _new_line(
+        PricedRun, ((result.lines,), (amount,), (result.closed_cycles,), amount, result.state)
+    )
+
+
 # === COMPILED TARIFF === #
 
 
@@ -888,7 +900,7 @@ class CompiledTariff:
         # of a common interval). That Context can be entered by one thread at a time:
         # another thread, meanwhile, switches the decimal context itself.
         try:
-            return _run_exact(_price, self, state, start, end, consumption)
+            return _run_exact(_price_one, self, state, start, end, consumption, None)
         except RuntimeError:  # the Context is in use; (or an error of _price: raised again)
             saved = _getcontext()
             _setcontext(_EXACT)
@@ -896,6 +908,164 @@ class CompiledTariff:
                 return self._price(state, start, end, consumption)
             finally:
                 _setcontext(saved)
+
+    def _price_one(self, state, start, end, consumption, run):
+        """:meth:`price_interval` (``run`` is ``None``) or :meth:`price_run` of one
+        interval (``run`` is its ``split_unpriced``; ``None`` is returned when registers
+        must be split by time), in the exact decimal context: the common interval with
+        the fewest operations, any other by :meth:`_price`.
+
+        The common interval (most intervals of a meter read every 15 or 30 minutes): the
+        state is in the window's settlement cycle and charged up to ``start`` at most, the
+        interval is inside the window (one cycle, one version) and its consumption is in
+        one band -- a ``Decimal`` total inside one time-of-use period (or a version with
+        one band), or registers of which one has moved -- within one ladder step; or it
+        has no consumption. :meth:`_price` charges such an interval inline: one line
+        ``q x price`` of that (band, step), rounded on the cost to date of the (band,
+        step). The same operations, in the same order, on the same operands are done
+        here, so the lines, amount and state are the same to the last digit and exponent
+        (``tests/pure/test_tariff_one_interval.py``). What is saved: the result is built
+        directly (no :class:`PricedInterval` for :meth:`price_run` to unpack), a register
+        that did not move costs one test (is it a band), the one that moved is checked
+        once, and the state's book is copied with ``dict.copy``.
+
+        Registers of several bands and a total over two periods go straight to the paths
+        of :meth:`_price` that price them (:meth:`_price_bands`, :meth:`_price_split`)
+        once their values are known to be good. Anything else -- no state yet, an aware
+        time, a value to check, an unknown or unpriced band, a step, version or cycle
+        boundary inside the interval -- goes to :meth:`_price` from the start, which
+        raises the errors it always raised.
+        """
+        if state is None:
+            return self._price_other(state, start, end, consumption, run)
+        cycle_start, cycle_end, total, charged, book, until = state
+        lo, hi, version, first, last = self._window
+        try:
+            common = (
+                (cycle_start is lo or cycle_start == lo)
+                and (until is None or until <= start)
+                and first <= start <= end <= last
+                and start < last
+                and (cycle_end is hi or cycle_end == hi)
+                and book.__class__ is dict
+            )
+        except TypeError:  # an aware time (_price converts it)
+            common = False
+        if not common:
+            return self._price_other(state, start, end, consumption, run)
+        try:
+            kind = consumption.__class__
+            if kind is dict:
+                q = items = None
+                for name, value in consumption.items():
+                    if value:
+                        if q is None:
+                            band, q = name, value
+                        elif items is None:
+                            items = [(band, q), (name, value)]
+                        else:
+                            items.append((name, value))
+                    elif name not in _BAND_RANK:  # (an unknown band: _price says so)
+                        return self._price_other(state, start, end, consumption, run)
+                if items is not None:
+                    return self._price_several(state, version, start, end, consumption, items, run)
+                if q is None:  # no register moved
+                    q = added = ZERO
+                else:
+                    if (
+                        q.__class__ is not Decimal
+                        or not q.is_finite()
+                        or q.is_signed()
+                        or band not in (_BAND_RANK if version.single_band else version.prices)
+                    ):
+                        return self._price_other(state, start, end, consumption, run)
+                    band = version.single_band or band  # (one band: any register is it)
+                    added = ZERO + q  # (as _price sums the registers)
+            elif kind is Decimal:
+                q = added = consumption
+                if not q.is_finite() or q.is_signed():
+                    return self._price_other(state, start, end, consumption, run)
+                band = version.single_band
+                if band is None:
+                    period = version.period
+                    if not period[0] <= start < period[1]:
+                        period = version.period_at(start)
+                    if end > period[1]:  # several time-of-use periods: split by time
+                        result = self._price_split(state, version, start, end, q, period)
+                        return result if run is None else _one_run(result)
+                    band = period[2]
+            else:
+                return self._price_other(state, start, end, consumption, run)
+            if not q:  # as _price_nothing
+                new_state = _new_line(
+                    CycleState,
+                    (cycle_start, cycle_end, total + added, charged + ZERO_MONEY, _copy(book), end),
+                )
+                if run is None:
+                    return _new_line(PricedInterval, ((), ZERO_MONEY, new_state, ()))
+                return _new_line(PricedRun, (((),), (ZERO_MONEY,), ((),), ZERO_MONEY, new_state))
+            limits = version.limits  # (with +Infinity after the last limit)
+            step = _bisect_right(limits, total)
+            new_total = total + added
+            if new_total > limits[step]:  # a step boundary inside the interval
+                return self._price_other(state, start, end, consumption, run)
+            price, key, number = version.table[step][band]
+            book = _copy(book)
+            previous = book.get(key)
+            if previous is None:
+                cost = q * price
+                amount = paid = _to_money(cost, MONEY_QUANTUM)
+                book[key] = (q, cost, paid)
+            else:
+                cost = previous[1] + q * price
+                paid = _to_money(cost, MONEY_QUANTUM)
+                amount = paid - previous[2]
+                book[key] = (previous[0] + q, cost, paid)
+            line = _new_line(CostLine, (band, number, q, price, amount, version.code, lo))
+            if not amount:  # the interval's amount is ZERO_MONEY + the line's (sign of 0)
+                amount = ZERO_MONEY + amount
+            new_state = _new_line(CycleState, (lo, hi, new_total, charged + amount, book, end))
+            if run is None:
+                return _new_line(PricedInterval, ((line,), amount, new_state, ()))
+            return _new_line(PricedRun, (((line,),), (amount,), ((),), amount, new_state))
+        except (decimal.Inexact, decimal.Overflow):
+            raise PrecisionError(
+                "The consumption or the prices have too many digits to be charged exactly."
+            ) from None
+
+    def _price_several(self, state, version, start, end, consumption, items, run):
+        """Registers of several bands (:meth:`_price_one`): by :meth:`_price_bands` when
+        their values are good and priced, as :meth:`_price` would, else by :meth:`_price`."""
+        prices = version.prices
+        if version.single_band:  # (_price adds them up into the one band)
+            return self._price_other(state, start, end, consumption, run)
+        for name, value in items:
+            if (
+                value.__class__ is not Decimal
+                or not value.is_finite()
+                or value.is_signed()
+                or name not in prices
+            ):
+                return self._price_other(state, start, end, consumption, run)
+        try:
+            result = self._price_bands(state, version, start, end, consumption, items)
+        except (decimal.Inexact, decimal.Overflow):
+            raise PrecisionError(
+                "The consumption or the prices have too many digits to be charged exactly."
+            ) from None
+        return result if run is None else _one_run(result)
+
+    def _price_other(self, state, start, end, consumption, run):
+        """An interval that is not the common one (:meth:`_price_one`), by :meth:`_price`."""
+        if run is None:
+            return self._price(state, start, end, consumption)
+        try:
+            result = self._price(state, start, end, consumption)
+        except UnknownBandError:
+            if not run or consumption.__class__ is Decimal:
+                raise
+            return None  # (price_run splits the registers' total, as it always did)
+        return _one_run(result)
 
     def _price(self, state, start, end, consumption) -> PricedInterval:
         """:meth:`price_interval` in the exact decimal context."""
@@ -1042,19 +1212,15 @@ class CompiledTariff:
         if len(intervals) == 1:  # the most common run: priced by the one-interval path
             start, end, consumption = intervals[0]
             try:
-                result = _run_exact(_price, self, state, start, end, consumption)
+                run = _run_exact(_price_one, self, state, start, end, consumption, split_unpriced)
             except RuntimeError:  # the Context is in use: priced below
-                result = None
-            except UnknownBandError:
-                if not split_unpriced or consumption.__class__ is Decimal:
-                    raise
-                result = self.price_interval(state, start, end, _register_total(consumption))
-            if result is not None:
-                amount = result.amount
-                return _new_line(
-                    PricedRun,
-                    ((result.lines,), (amount,), (result.closed_cycles,), amount, result.state),
-                )
+                pass
+            else:
+                if run is not None:
+                    return run
+                # registers in a band that the version does not price: their total
+                total = _register_total(consumption)
+                return _one_run(self.price_interval(state, start, end, total))
         try:
             return _run_exact(_price_run, self, state, intervals, split_unpriced)
         except RuntimeError:  # the Context is in use; (or an error of _run: raised again)
@@ -1540,6 +1706,7 @@ class CompiledTariff:
 
 
 _price = CompiledTariff._price
+_price_one = CompiledTariff._price_one
 _price_run = CompiledTariff._run
 
 
