@@ -1277,16 +1277,20 @@ class PrepaidMeterReading(models.Model):
             + """
               FROM (SELECT m.latest_id, r.read_at, r.total, r.forward_total, r.reverse_total,
                            r.power, r.meter_balance,
-                           CASE WHEN r.meter_id = ANY(%(late)s::int[]) THEN NULL
-                                ELSE r.relay_state END AS relay_state,
-                           r.meter_id = ANY(%(late)s::int[]) AS late,
-                           r.meter_id = ANY(%(kept)s::int[]) AS kept,
-                           r.meter_id = ANY(%(mismatched)s::int[]) AS mismatch
+                           CASE WHEN {late} THEN NULL ELSE r.relay_state END AS relay_state,
+                           {late} AS late, {kept} AS kept, {mismatched} AS mismatch
                       FROM prepaid_meter_reading_store r
                       JOIN prepaid_meter m ON m.id = r.meter_id
                      WHERE r.id > %(after)s AND r.received_at = %(received)s) s
              WHERE l.id = s.latest_id
-            """,
+            """.format(
+                # none late, kept or mismatched (most batches): constants, which PostgreSQL
+                # folds into the SET clauses instead of testing every row
+                **{
+                    name: f"r.meter_id = ANY(%({name})s::int[])" if ids else "false"
+                    for name, ids in (("late", late), ("kept", kept), ("mismatched", mismatched))
+                }
+            ),
             {
                 "now": fields.Datetime.now(),
                 "after": after,
