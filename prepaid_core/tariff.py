@@ -720,6 +720,31 @@ class PricedInterval(NamedTuple):
 _new_line = tuple.__new__  # NamedTuple instances without the keyword-parsing __new__
 
 
+def _charge_bands(book, table, items, code, cycle_start):
+    """Charge ``items`` (band, quantity), all within one ladder step, on the cycle's ``book``
+    (updated in place): one cost line per band and their amount.  Each band's cost is
+    rounded on its cumulative cost in the cycle (B1), so the amounts of any partition of a
+    cycle add up to the amount of the whole.  ``table``: the step's (price, book key, step
+    number) by band."""
+    lines = []
+    amount = ZERO_MONEY
+    for band, q in items:
+        price, key, number = table[band]
+        previous = book.get(key)
+        if previous is None:
+            cost = q * price
+            line_amount = paid = _to_money(cost, MONEY_QUANTUM)
+            book[key] = (q, cost, paid)
+        else:
+            cost = previous[1] + q * price
+            paid = _to_money(cost, MONEY_QUANTUM)
+            book[key] = (previous[0] + q, cost, paid)
+            line_amount = paid - previous[2]
+        amount += line_amount
+        lines.append(_new_line(CostLine, (band, number, q, price, line_amount, code, cycle_start)))
+    return lines, amount
+
+
 class PricedRun(NamedTuple):
     """Result of :meth:`CompiledTariff.price_run`: what :class:`PricedInterval` gives for
     each interval, by column (entry ``i`` of ``lines``, ``amounts`` and ``closed_cycles``
@@ -1341,27 +1366,7 @@ class CompiledTariff:
                     new_total = total + added
                     if items is not None and not new_total > limit:
                         # several bands in one ladder step: one line per band, as _price_bands
-                        lines = []
-                        amount = ZERO_MONEY
-                        for band, q in items:
-                            price, key, number = table[band]
-                            previous = book.get(key)
-                            if previous is None:
-                                cost = q * price
-                                line_amount = paid = _to_money(cost, MONEY_QUANTUM)
-                                book[key] = (q, cost, paid)
-                            else:
-                                cost = previous[1] + q * price
-                                paid = _to_money(cost, MONEY_QUANTUM)
-                                book[key] = (previous[0] + q, cost, paid)
-                                line_amount = paid - previous[2]
-                            amount += line_amount
-                            lines.append(
-                                _new_line(
-                                    CostLine,
-                                    (band, number, q, price, line_amount, code, cycle_start),
-                                )
-                            )
+                        lines, amount = _charge_bands(book, table, items, code, cycle_start)
                         charged = charged + amount
                         total = new_total
                         until = floor = end
@@ -1469,24 +1474,7 @@ class CompiledTariff:
         book = dict(book)
         table = version.table[step]
         code = version.code
-        lines = []
-        amount = ZERO_MONEY
-        for band, q in items:
-            price, key, number = table[band]
-            previous = book.get(key)
-            if previous is None:
-                cost = q * price
-                line_amount = paid = _to_money(cost, MONEY_QUANTUM)
-                book[key] = (q, cost, paid)
-            else:
-                cost = previous[1] + q * price
-                paid = _to_money(cost, MONEY_QUANTUM)
-                book[key] = (previous[0] + q, cost, paid)
-                line_amount = paid - previous[2]
-            amount += line_amount
-            lines.append(
-                _new_line(CostLine, (band, number, q, price, line_amount, code, cycle_start))
-            )
+        lines, amount = _charge_bands(book, table, items, code, cycle_start)
         new_state = _new_line(
             CycleState, (cycle_start, cycle_end, new_total, charged + amount, book, end)
         )
