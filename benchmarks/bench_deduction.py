@@ -123,6 +123,8 @@ def create_fleet(env, cr, count, tariff):
           JOIN prepaid_unit u ON u.name = 'bench-' || n
           JOIN prepaid_meter_latest l ON l.bench_n = n;
         ALTER TABLE prepaid_meter_latest DROP COLUMN bench_n;
+        UPDATE prepaid_meter_latest l SET meter_id = m.id
+          FROM prepaid_meter m WHERE m.latest_id = l.id AND l.meter_id IS NULL;
         INSERT INTO prepaid_tenancy (name, partner_id, unit_id, building_id, site_id,
             company_id, date_start, state, create_uid, write_uid, create_date, write_date)
         SELECT 'BENCH-' || u.id, %(p)s, u.id, %(b)s, %(s)s, %(c)s, '2029-12-01', 'open',

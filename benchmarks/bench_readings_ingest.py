@@ -81,6 +81,11 @@ def main():
                     args.meters,
                 ],
             )
+            # the states are keyed by meter too (what the bulk path joins on)
+            cr.execute(
+                "UPDATE prepaid_meter_latest l SET meter_id = m.id FROM prepaid_meter m "
+                "WHERE m.latest_id = l.id AND l.meter_id IS NULL"
+            )
             cr.commit()
         # start every run from meters that were never read, like the first run, and from
         # an empty month of the store (the readings of a month go into its own partition:

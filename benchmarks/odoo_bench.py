@@ -139,6 +139,11 @@ def bench_gateway(env, name, gateway_type, meters, address_prefix, api_key=None)
                 *(env.company.id, gateway.id, have + 1, meters),
             ],
         )
+        # the states are keyed by meter too (what the bulk path joins on)
+        env.cr.execute(
+            "UPDATE prepaid_meter_latest l SET meter_id = m.id FROM prepaid_meter m "
+            "WHERE m.latest_id = l.id AND l.meter_id IS NULL"
+        )
     env.cr.commit()
     return gateway
 

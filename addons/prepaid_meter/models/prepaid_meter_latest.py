@@ -19,6 +19,13 @@ class PrepaidMeterLatest(models.Model):
     _rec_name = "id"
 
     meter_ids = fields.One2many("prepaid.meter", "latest_id")
+    meter_id = fields.Many2one(
+        "prepaid.meter",
+        compute="_compute_meter_id",
+        store=True,
+        help="The meter this state is of: the bulk path updates the states of a batch's meters "
+        "by this key, without joining the meters' wide table.",
+    )
 
     # === NEWEST READING === #
     last_reading_at = fields.Datetime(readonly=True, copy=False, help="Newest reading.")
@@ -59,9 +66,16 @@ class PrepaidMeterLatest(models.Model):
         help="The device's relay does not (yet) match what was asked of it.",
     )
 
+    _meter_unique = models.Constraint("UNIQUE(meter_id)", "A meter has one latest state.")
+
     def init(self):
         # every reading rewrites these rows: room in each page keeps the updates HOT
         self.env.cr.execute(f"ALTER TABLE {self._table} SET (fillfactor = 50)")
+
+    @api.depends("meter_ids")
+    def _compute_meter_id(self):
+        for latest in self:
+            latest.meter_id = latest.meter_ids[:1]
 
     @api.depends(
         "actual_relay_state",

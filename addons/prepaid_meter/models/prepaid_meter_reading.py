@@ -28,6 +28,7 @@ import logging
 import operator
 import queue
 import re
+import sys
 import threading
 import time
 from datetime import UTC, date, datetime
@@ -240,6 +241,34 @@ def _cyclic_gc_paused():
         gc.enable()
 
 
+#: how often (seconds) the interpreter lets another thread run while a large batch is
+#: ingested, instead of Python's 5 ms: see :func:`_quick_thread_switches`
+SWITCH_INTERVAL = 0.0005
+_switches = {"lock": threading.Lock(), "depth": 0, "saved": None}
+
+
+@contextlib.contextmanager
+def _quick_thread_switches():
+    """Hand the interpreter between threads ten times as often while a large batch is
+    ingested.  The thread feeding COPY (psycopg2 lets go of the interpreter while it
+    sends) needs it back for each chunk while the helper thread judges the next rows:
+    waiting up to Python's 5 ms each time left PostgreSQL idle, a fifth of the COPY's
+    time (measured: 100,000 readings stored in 1.45-1.75 s instead of 1.77-2.39 s).
+    Nested and concurrent batches share one setting; the last one out restores it."""
+    with _switches["lock"]:
+        if not _switches["depth"]:
+            _switches["saved"] = sys.getswitchinterval()
+            sys.setswitchinterval(min(SWITCH_INTERVAL, _switches["saved"]))
+        _switches["depth"] += 1
+    try:
+        yield
+    finally:
+        with _switches["lock"]:
+            _switches["depth"] -= 1
+            if not _switches["depth"]:
+                sys.setswitchinterval(_switches["saved"])
+
+
 class _NotAllFound(Exception):
     """The store did not give back each row of a batch (see ``_update_latest_from_store``)."""
 
@@ -366,13 +395,16 @@ class PrepaidMeterReading(models.Model):
     @api.model
     def _ensure_partitions(self, days):
         """Create the monthly partitions holding ``days`` (dates or datetimes), moving any row
-        the default partition already holds for those months."""
+        the default partition already holds for those months.  Returns the table rows of
+        those days go to: their month's partition when there is one month (COPY into it
+        skips routing each row, a fifth of the COPY's time), else the partitioned store."""
         months = {date(day.year, day.month, 1) for day in days}
         cr = self.env.cr
         existing = self._partition_names()
         missing = sorted(month for month in months if self._partition_name(month) not in existing)
+        target = self._partition_name(next(iter(months))) if len(months) == 1 else STORE
         if not missing:
-            return
+            return target
         # Two batches of a new month arrive together: one creates its partition, the other
         # waits for it (until the first commits), then finds it -- by name in the catalog as
         # it is now, which this transaction's snapshot (repeatable read) would not show.
@@ -410,6 +442,7 @@ class PrepaidMeterReading(models.Model):
                 )
             )
             _logger.info("Created readings partition %s", name)
+        return target
 
     @api.model
     def _drop_partitions_before(self, day):
@@ -485,7 +518,7 @@ class PrepaidMeterReading(models.Model):
         rows = rows if isinstance(rows, list) else list(rows)
         if len(rows) < LARGE_BATCH:
             return self._ingest_rows(rows, source)
-        with _cyclic_gc_paused():
+        with _cyclic_gc_paused(), _quick_thread_switches():
             return self._ingest_rows(rows, source)
 
     @api.model
@@ -498,12 +531,12 @@ class PrepaidMeterReading(models.Model):
         )
         rejections = []
         keyed = self._resolve_rows(rows, parsed, errors, meters, rejections)
-        self._ensure_partitions({item[1] for item in keyed})
+        table = self._ensure_partitions({item[1] for item in keyed})
         validated = self._validate_rows(keyed, meters, rejections, measures)
         after = self._reading_id_mark() if len(rows) >= LARGE_BATCH else None
-        stored = self._copy_rows(validated, rejections, measures)
+        stored = self._copy_rows(validated, rejections, measures, table)
         copied = time.perf_counter()
-        self._update_meters(stored, meters[0], measures, after)
+        self._update_meters(stored, meters[0], measures, after, table)
         if rejections:
             rejections.sort(key=operator.itemgetter("index"))
             self.env["prepaid.meter.reading.rejection"]._record(rejections, rows, source)
@@ -979,10 +1012,11 @@ class PrepaidMeterReading(models.Model):
         return {"index": index, "reason": reason, "meter_id": meter_id or row.get("meter_id")}
 
     @api.model
-    def _copy_rows(self, validated, rejections, measures=()):
+    def _copy_rows(self, validated, rejections, measures=(), table=STORE):
         """Write the validated rows with COPY as they come; on a duplicate already stored,
         fall back to INSERT .. ON CONFLICT and report the duplicates.  Returns the rows
-        actually stored.  ``measures``: the measure columns of the batch, in ``R_MEASURED``."""
+        actually stored.  ``measures``: the measure columns of the batch, in ``R_MEASURED``;
+        ``table``: the store or the partition all rows go to (:meth:`_ensure_partitions`)."""
         columns = BASE_COLUMNS + tuple(measures)
 
         def getter(row):
@@ -1014,7 +1048,7 @@ class PrepaidMeterReading(models.Model):
         stream = _ChunkReader(chunks(), ahead=COPY_AHEAD)
         try:
             with cr.savepoint(flush=False):
-                cr._obj.copy_expert(f"COPY {STORE} ({column_sql}) FROM STDIN {_CSV}", stream)
+                cr._obj.copy_expert(f"COPY {table} ({column_sql}) FROM STDIN {_CSV}", stream)
             stream.close()
             return prepared
         except psycopg2.errors.UniqueViolation:
@@ -1058,12 +1092,12 @@ class PrepaidMeterReading(models.Model):
         return stored
 
     @api.model
-    def _update_meters(self, stored, meters, measures=(), after=None):
+    def _update_meters(self, stored, meters, measures=(), after=None, table=STORE):
         """Each meter's latest state (``prepaid.meter.latest``) from the rows just stored, in
         one UPDATE of its narrow table.  ``meters``: the states of
         :meth:`_load_meter_states`, by meter id; ``measures``: the batch's, in
         ``R_MEASURED``; ``after``: see :meth:`_reading_id_mark` (a large batch of one row
-        per meter: the UPDATE reads the rows from the store, nothing is sent again).
+        per meter: the UPDATE reads the rows from ``table``, nothing is sent again).
 
         Meters whose relay or connection state changes go through the ORM instead, so the
         change is logged as an event: the states read before the batch say which (the
@@ -1076,7 +1110,7 @@ class PrepaidMeterReading(models.Model):
         if after is not None and len(by_meter) == len(stored):
             try:
                 with self.env.cr.savepoint(flush=False):
-                    changes = self._update_latest_from_store(stored, meters, after)
+                    changes = self._update_latest_from_store(stored, meters, after, table)
             except _NotAllFound as exc:  # never seen: then the safe way
                 _logger.warning("Latest states staged: %s", exc)
         if changes is None:
@@ -1229,11 +1263,12 @@ class PrepaidMeterReading(models.Model):
         return changes
 
     @api.model
-    def _update_latest_from_store(self, stored, meters, after):
+    def _update_latest_from_store(self, stored, meters, after, table=STORE):
         """The latest states of :meth:`_update_meters` for a batch of one row per meter,
-        read back from the store (the rows of this transaction numbered after ``after``):
-        only the few meters whose row is late, keeps the baseline, or reports a relay other
-        than asked are named.  Returns the changes to log, as
+        read back from ``table`` (the rows of this transaction numbered after ``after``),
+        joined to the states by meter (``prepaid.meter.latest.meter_id``: the meters' wide
+        table is not read): only the few meters whose row is late, keeps the baseline, or
+        reports a relay other than asked are named.  Returns the changes to log, as
         :meth:`_update_latest_staged`."""
         late, kept, mismatched, changes = [], [], [], []
         for row in stored:
@@ -1275,21 +1310,21 @@ class PrepaidMeterReading(models.Model):
 """
             + _LATEST_CONTACT_AND_RELAY
             + """
-              FROM (SELECT m.latest_id, r.read_at, r.total, r.forward_total, r.reverse_total,
+              FROM (SELECT r.meter_id, r.read_at, r.total, r.forward_total, r.reverse_total,
                            r.power, r.meter_balance,
                            CASE WHEN {late} THEN NULL ELSE r.relay_state END AS relay_state,
                            {late} AS late, {kept} AS kept, {mismatched} AS mismatch
-                      FROM prepaid_meter_reading_store r
-                      JOIN prepaid_meter m ON m.id = r.meter_id
+                      FROM {table} r
                      WHERE r.id > %(after)s AND r.received_at = %(received)s) s
-             WHERE l.id = s.latest_id
+             WHERE l.meter_id = s.meter_id
             """.format(
+                table=table,
                 # none late, kept or mismatched (most batches): constants, which PostgreSQL
                 # folds into the SET clauses instead of testing every row
                 **{
                     name: f"r.meter_id = ANY(%({name})s::int[])" if ids else "false"
                     for name, ids in (("late", late), ("kept", kept), ("mismatched", mismatched))
-                }
+                },
             ),
             {
                 "now": fields.Datetime.now(),

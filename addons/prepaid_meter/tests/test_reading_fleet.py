@@ -3,10 +3,12 @@ sends one interval of its meters -- is judged without sorting, and a large batch
 while PostgreSQL looks its meters up (a helper thread).  Both must give exactly what the
 sorted path gives a meter's series."""
 
+import sys
 from datetime import timedelta
 from unittest.mock import patch
 
 import psycopg2
+from dateutil.relativedelta import relativedelta
 
 from odoo.tests import tagged
 from odoo.tools import SQL, mute_logger
@@ -245,3 +247,76 @@ class TestReadingFleetBatch(PrepaidMeterCommon):
         self.assertEqual(done, [True])
         self.env.cr.execute("SELECT 1")
         self.assertEqual(self.env.cr.fetchone(), (1,))
+
+    def test_fleet_batch_copied_into_its_month_partition(self):
+        """A batch of one month is copied into that month's partition (no routing of each
+        row); one across two months into the store, which routes each row."""
+        model = type(self.env["prepaid.meter.reading"])
+        copy_rows = model._copy_rows
+        targets = []
+
+        def spy(self, validated, rejections, measures=(), table=reading_module.STORE):
+            targets.append(table)
+            return copy_rows(self, validated, rejections, measures, table)
+
+        meters = list(self.fleet.values())
+        readings = self.env["prepaid.meter.reading"]
+        month_end = self.t0.replace(day=1, hour=0, minute=0) + relativedelta(months=1)
+        one_month = [
+            {"meter_id": m.id, "read_at": month_end - timedelta(hours=1), "forward_total": 3.0}
+            for m in meters
+        ]
+        two_months = [
+            {"meter_id": m.id, "read_at": month_end + timedelta(minutes=n), "forward_total": 4.0}
+            for n, m in enumerate(meters)
+        ]
+        two_months[0]["read_at"] = month_end - timedelta(minutes=30)
+        with patch.object(model, "_copy_rows", spy):
+            self.assertEqual(readings._ingest(one_month)["stored"], len(meters))
+            self.assertEqual(readings._ingest(two_months)["stored"], len(meters))
+        self.assertEqual(
+            targets, [readings._partition_name(month_end - timedelta(days=1)), reading_module.STORE]
+        )
+        self.env.cr.execute(
+            f"SELECT tableoid::regclass::text, count(*) FROM {reading_module.STORE} "
+            "WHERE meter_id = ANY(%s) GROUP BY 1 ORDER BY 1",
+            [[m.id for m in meters]],
+        )
+        self.assertEqual(
+            self.env.cr.fetchall(),
+            [
+                (readings._partition_name(month_end - timedelta(days=1)), len(meters) + 1),
+                (readings._partition_name(month_end), len(meters) - 1),
+            ],
+        )
+        self.assertEqual({m.last_forward_total for m in meters}, {4.0})
+
+    def test_latest_state_keyed_by_its_meter(self):
+        """Each meter's latest state names its meter (the fleet batch's update joins on
+        it), one state per meter."""
+        for meter in self.fleet.values():
+            self.assertEqual(meter.latest_id.meter_id, meter)
+        meters = list(self.fleet.values())
+        with self.assertRaises(psycopg2.errors.UniqueViolation), mute_logger("odoo.sql_db"):
+            with self.env.cr.savepoint():
+                self.env.cr.execute(
+                    "UPDATE prepaid_meter_latest SET meter_id = %s WHERE id = %s",
+                    [meters[0].id, meters[1].latest_id.id],
+                )
+
+    def test_large_batch_hands_threads_the_interpreter_quickly(self):
+        """While a large batch is ingested the interpreter switches threads every
+        ``SWITCH_INTERVAL``; the setting is restored afterwards, also when batches nest."""
+        model = type(self.env["prepaid.meter.reading"])
+        seen = []
+        before = sys.getswitchinterval()
+        meters = list(self.fleet.values())
+        batch = [{"meter_id": m.id, "read_at": self.t0, "forward_total": 2.0} for m in meters]
+        with patch.object(
+            model, "_after_ingest", lambda self, ids: seen.append(sys.getswitchinterval())
+        ):
+            with reading_module._quick_thread_switches():
+                self.env["prepaid.meter.reading"]._ingest(batch)
+                seen.append(sys.getswitchinterval())
+        self.assertEqual(seen, [reading_module.SWITCH_INTERVAL] * 2)
+        self.assertEqual(sys.getswitchinterval(), before)
