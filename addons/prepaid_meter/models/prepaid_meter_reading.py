@@ -883,10 +883,11 @@ class PrepaidMeterReading(models.Model):
             if large:
                 cr.execute("SET LOCAL enable_hashjoin = off")
             if meanwhile is not None and len(rows) >= LARGE_BATCH:
-                done = [self._execute_meanwhile(query, meanwhile)]
+                fetched, result = self._execute_meanwhile(query, meanwhile)
+                done = [result]
             else:
                 cr.execute(query)
-            fetched = cr.fetchall()
+                fetched = cr.fetchall()
             if large:
                 cr.execute("SET LOCAL enable_hashjoin = on")
         located = []
@@ -962,14 +963,16 @@ class PrepaidMeterReading(models.Model):
     @api.model
     def _execute_meanwhile(self, query, work):
         """Execute ``query`` on this transaction's cursor from a helper thread while
-        ``work()`` runs here, and return its result once both are done (psycopg2 lets go of
-        the interpreter while PostgreSQL works).  Nothing else uses the cursor meanwhile:
-        ``work`` must not touch the database.  The caller fetches the query's rows."""
-        failed = []
+        ``work()`` runs here, and return ``(the query's rows, work's result)`` once both are
+        done (psycopg2 lets go of the interpreter while PostgreSQL works; the helper fetches
+        the rows as soon as they are there, while ``work`` goes on).  Nothing else uses the
+        cursor meanwhile: ``work`` must not touch the database."""
+        failed, fetched = [], []
 
         def execute():
             try:
                 self.env.cr.execute(query)
+                fetched.append(self.env.cr.fetchall())
             except BaseException as exc:  # raised again in the caller thread
                 failed.append(exc)
 
@@ -981,7 +984,7 @@ class PrepaidMeterReading(models.Model):
             helper.join()
         if failed:
             raise failed[0]
-        return result
+        return fetched[0], result
 
     @api.model
     def _all_company_ids(self):

@@ -247,6 +247,11 @@ class TestReadingFleetBatch(PrepaidMeterCommon):
         self.assertEqual(done, [True])
         self.env.cr.execute("SELECT 1")
         self.assertEqual(self.env.cr.fetchone(), (1,))
+        # without error: the rows (fetched by the helper) and the work's result
+        self.assertEqual(
+            readings._execute_meanwhile(SQL("SELECT n FROM generate_series(1, 3) n"), lambda: 7),
+            ([(1,), (2,), (3,)], 7),
+        )
 
     def test_fleet_batch_copied_into_its_month_partition(self):
         """A batch of one month is copied into that month's partition (no routing of each
