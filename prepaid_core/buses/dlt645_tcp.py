@@ -8,9 +8,11 @@ When asked, it also reads the meter's last daily freeze (05060001H/05060101H) an
 clock (04000101H/04000102H: how far it drifted from the true time).
 
 ``poll_bus_1997`` serves older DL/T645-1997 meters: energy (forward block 901FH: total and
-tariff bands) and instantaneous power (B630H) with the 1997 read (01H); they have no
-status word 3 and no remote relay in that standard, so only the broadcast time sync is
-sent to them and any other command fails permanently with its reason.
+tariff bands) and instantaneous power (B630H) with the 1997 read (01H) and, when asked,
+their clock (date C010H and time C011H, the 1997 identifiers of the same YYMMDDWW and
+hhmmss); they have no status word 3 and no remote relay in that standard, so only the
+broadcast time sync (08H, in both editions) is sent to them and any other command fails
+permanently with its reason.
 """
 
 from __future__ import annotations
@@ -221,19 +223,24 @@ def read_daily_frozen(link: Link, address: str) -> dict | None:
     }
 
 
-def read_clock(link: Link, address: str) -> dict:
-    """The meter's clock (date 04000101H, time 04000102H: its local time, to the second)
-    against the true time: ``drift_seconds`` is positive when the meter is ahead;
-    ``checked_at`` is when it was measured (UTC, naive).  A meter that does not tell its
-    clock (it answers "no data") gives ``meter_at`` and ``drift_seconds`` None: checked,
-    not known."""
+#: edition -> the data identifiers of the meter's (date YYMMDDWW, time hhmmss)
+CLOCK_DIS = {2007: (DI_DATE, DI_TIME), 1997: (0xC010, 0xC011)}
+
+
+def read_clock(link: Link, address: str, version: int = 2007) -> dict:
+    """The meter's clock (date 04000101H, time 04000102H; DL/T645-1997: C010H, C011H: its
+    local time, to the second) against the true time: ``drift_seconds`` is positive when
+    the meter is ahead; ``checked_at`` is when it was measured (UTC, naive).  A meter that
+    does not tell its clock (it answers "no data") gives ``meter_at`` and
+    ``drift_seconds`` None: checked, not known."""
     offset = dt.timedelta(minutes=link.settings.utc_offset_minutes)
+    di_date, di_time = CLOCK_DIS[version]
     try:
-        date = link.read_item(address, DI_DATE)
-        clock = link.read_item(address, DI_TIME)
+        date = link.read_item(address, di_date, version=version)
+        clock = link.read_item(address, di_time, version=version)
         local_now = link.meter_local_now()
         if clock < dt.time(0, 0, 5):  # the meter's midnight may have passed between the two
-            date = link.read_item(address, DI_DATE)
+            date = link.read_item(address, di_date, version=version)
     except MeterErrorReply:
         local_now = link.meter_local_now()
         return {
@@ -287,6 +294,8 @@ def read_meter_1997(link: Link, address: str) -> dict:
 
 
 def serve_meter_1997(link: Link, job: MeterJob, meter) -> None:
+    """The meter's time sync (its only command), then its reading (unless ``job.read`` is
+    off) and, when asked, its clock (``values["clock"]``, as ``serve_meter``)."""
     for command in job.commands:
         if command.kind == "time_sync":
             meter.outcomes.append(execute_command(link, job.address, command))
@@ -302,6 +311,8 @@ def serve_meter_1997(link: Link, job: MeterJob, meter) -> None:
             )
     if job.read:
         meter.values = read_meter_1997(link, job.address)
+        if job.read_clock:
+            meter.values["clock"] = read_clock(link, job.address, version=1997)
 
 
 def poll_bus_1997(settings: LinkSettings, jobs: list[MeterJob]) -> BusResult:

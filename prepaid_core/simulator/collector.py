@@ -4,7 +4,7 @@ A collector is what a serial device server does in the field: several RS-485 por
 exposed as its own TCP port (``base_port``, ``base_port + 1``, ...) in transparent mode.
 Bytes written to the TCP port go onto the bus; whatever a meter answers comes back on the
 same connection. One bus carries at most 32 meters (unit load of RS-485) and one
-protocol: DL/T645-2007 (with the -1997 energy read) or Modbus-RTU.
+protocol: DL/T645-2007 (with the -1997 energy and clock reads) or Modbus-RTU.
 
 Wire time is emulated: a transaction holds the bus (one at a time, half duplex, so the
 meters of one bus are polled in turn while buses run concurrently) for

@@ -513,3 +513,24 @@ def test_collector_runner_reads_the_freezes_and_clocks_odoo_asks_for(collector, 
         assert len(device_api.frozen) == 1 and len(device_api.clocks) == 2
     finally:
         runner.close()
+
+
+def test_collector_runner_reads_the_clocks_of_dlt645_1997_meters(collector, device_api):
+    """G3: on a DL/T645-1997 bus the runner reads the clocks Odoo names (C010H/C011H) and
+    pushes their drift as for DL/T645-2007; such meters keep no daily freeze."""
+    config = _collector_config(collector)
+    for bus in config["collector"]["buses"]:
+        bus["protocol"] = "dlt645_1997"
+    device_api.config = config
+    first, second = collector.buses[0].meters
+    second.time_offset = dt.timedelta(seconds=90)  # ahead
+    device_api.fetch_extra = {"poll_due": True, "clock_due": [first.address, second.address]}
+    runner = CollectorRunner(DeviceApiClient(device_api.url, 7, KEY), CollectorSettings())
+    try:
+        done = runner.tick()
+        assert (done["readings"], done["daily_frozen"], done["clocks"]) == (4, 0, 2)
+        drifts = {c["address"]: c["drift_seconds"] for c in device_api.clocks}
+        assert abs(drifts[first.address]) <= 2
+        assert 88 <= drifts[second.address] <= 92
+    finally:
+        runner.close()

@@ -536,3 +536,97 @@ def test_dlt645_clock_drift_read_by_the_bus_driver():
             assert "clock" not in result.meters[0].values
 
     run(main())
+
+
+def test_dlt645_1997_meter_answers_its_date_and_time_with_its_drift():
+    """G7: a DL/T645-1997 meter answers date C010H (YYMMDDWW, WW 0 = Sunday) and time C011H
+    (hhmmss) from its own clock, drift included, and a broadcast time (08H) sets it."""
+    clock = ManualClock(utc(2025, 3, 1, 15, 30))  # Saturday 23:30 local (UTC+8)
+    meter = meters(clock, 1)[0]
+    meter.time_offset = dt.timedelta(minutes=45)  # ahead: already Sunday at the meter
+
+    async def main():
+        async with Collector([Bus.of_meters([meter], baud=115200)]) as collector:
+            master = await Master.connect(collector.buses[0].port)
+            address = meter.address
+            date = await master.ask(dlt645.read_request(address, 0xC010, version=1997))
+            assert date.control == 0x81
+            assert dlt645.parse_read_reply(date).value == dt.date(2025, 3, 2)
+            assert date.data[2:] == bytes.fromhex("00 02 03 25")  # WW DD MM YY: a Sunday
+            time_ = await master.ask(dlt645.read_request(address, 0xC011, version=1997))
+            assert dlt645.parse_read_reply(time_).value == dt.time(0, 15)
+            await master.ask(dlt645.broadcast_time(dt_local(clock)), 0.2)
+            time_ = await master.ask(dlt645.read_request(address, 0xC011, version=1997))
+            assert dlt645.parse_read_reply(time_).value == dt.time(23, 30)
+            master.close()
+
+    run(main())
+
+
+def test_dlt645_1997_clock_drift_read_by_the_bus_driver():
+    """G3: the DL/T645-1997 driver reads the meter's date and time (C010H, C011H) when
+    asked, in the same shape as the 2007 one; the broadcast time sync corrects it."""
+    clock = AcceleratedClock()  # the true time: the driver compares with the host's clock
+    bus_meters = meters(clock, 2)
+    bus_meters[1].time_offset = dt.timedelta(seconds=-300)  # behind
+
+    async def main():
+        async with Collector([Bus.of_meters(bus_meters, baud=115200)]) as collector:
+            port = collector.buses[0].port
+            settings = LinkSettings("127.0.0.1", port, timeout=1.0, retries=0)
+            jobs = [MeterJob(n, f"{n:012d}", read_clock=True) for n in (1, 2)]
+            result = await asyncio.to_thread(dlt645_tcp.poll_bus_1997, settings, jobs)
+            assert [m.ok for m in result.meters] == [True, True]
+            right, behind = (m.values["clock"] for m in result.meters)
+            assert set(right) == {"meter_at", "drift_seconds", "checked_at"}
+            assert abs(right["drift_seconds"]) <= 2
+            assert -302 <= behind["drift_seconds"] <= -298
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            assert abs(behind["checked_at"] - now) < dt.timedelta(seconds=5)
+            assert behind["checked_at"].microsecond == 0
+            assert right["meter_at"] - behind["meter_at"] >= dt.timedelta(seconds=295)
+            assert result.meters[0].values["forward_total"] >= 0  # the reading is still there
+            # the time sync (a broadcast, before the read) brings the clock back
+            jobs = [MeterJob(2, "000000000002", [CommandJob(9, "time_sync")], read_clock=True)]
+            result = await asyncio.to_thread(dlt645_tcp.poll_bus_1997, settings, jobs)
+            assert result.meters[0].outcomes[0].success
+            assert abs(result.meters[0].values["clock"]["drift_seconds"]) <= 2
+            # read only when asked
+            result = await asyncio.to_thread(
+                dlt645_tcp.poll_bus_1997, settings, [MeterJob(2, "000000000002")]
+            )
+            assert result.meters[0].ok and "clock" not in result.meters[0].values
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    "poll, reads_before_clock",
+    [(dlt645_tcp.poll_bus, 3), (dlt645_tcp.poll_bus_1997, 2)],
+    ids=["dlt645_2007", "dlt645_1997"],
+)
+def test_dlt645_clock_read_across_the_meters_midnight(poll, reads_before_clock):
+    """G3: the meter's midnight passes between the date read and the time read: the date
+    is read again, so the clock is not taken a day behind.  Each transaction on this bus
+    takes one second of the meters' time (the clock is advanced after each answer)."""
+    # the date is read at 23:59:59 local (UTC+8), the time at 00:00:00 the next day
+    clock = ManualClock(utc(2025, 3, 1, 15, 59, 59 - reads_before_clock))
+    bus = Bus.of_meters(meters(clock, 1), baud=115200)
+    transact = bus.transact
+
+    async def one_second_each(frame, length):
+        reply = await transact(frame, length)
+        clock.advance(1)
+        return reply
+
+    bus.transact = one_second_each
+
+    async def main():
+        async with Collector([bus]) as collector:
+            settings = LinkSettings("127.0.0.1", collector.buses[0].port, timeout=1.0, retries=0)
+            job = MeterJob(1, "000000000001", read_clock=True)
+            result = await asyncio.to_thread(poll, settings, [job])
+            assert result.meters[0].ok, result.meters[0].error
+            assert result.meters[0].values["clock"]["meter_at"] == dt.datetime(2025, 3, 2)
+
+    run(main())

@@ -1053,18 +1053,19 @@ class PrepaidGateway(models.Model):
         return state
 
     def _api_poll_reads_due(self):
-        """G3: the addresses of the DL/T645-2007 meters whose next poll also reads their
-        last daily freeze (their day lacks it: ``daily_frozen_due``) or their clock (due for
-        a check: ``clock_due``), the same meters Odoo's scheduled poll would read."""
+        """G3: the addresses of the DL/T645 meters whose next poll also reads their last
+        daily freeze (DL/T645-2007 meters whose day lacks it: ``daily_frozen_due``) or their
+        clock (2007 and 1997 meters due for a check: ``clock_due``), the same meters Odoo's
+        scheduled poll would read."""
         self.ensure_one()
-        buses = self.bus_ids.filtered(
-            lambda b: b.driver == "dlt645_tcp" and b.protocol == "dlt645_2007" and b.port
-        )
+        buses = self.bus_ids.filtered(lambda b: b.driver == "dlt645_tcp" and b.port)
         meters = self.env["prepaid.meter"].search(
             [("bus_id", "in", buses.ids), ("state", "=", "in_service"), ("address", "!=", False)]
         )
         Daily = self.env["prepaid.meter.reading.daily"]
-        frozen = Daily._meters_missing_frozen(meters, Daily._frozen_day(self))
+        frozen = Daily._meters_missing_frozen(
+            meters.filtered(lambda m: m.bus_id.protocol == "dlt645_2007"), Daily._frozen_day(self)
+        )
         clock = self._meters_clock_due(meters)
         return {
             "daily_frozen_due": [m.address for m in meters if m.id in frozen],

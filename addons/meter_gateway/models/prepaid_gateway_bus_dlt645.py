@@ -31,14 +31,14 @@ class PrepaidGatewayBus(models.Model):
             operator=gateway.operator_code or "00000000",
             utc_offset_minutes=gateway.meter_utc_offset,
         )
-        # G3: the last daily freeze, from DL/T645-2007 meters whose day lacks it, and the
-        # clock of those due for a check
-        frozen_due = clock_due = set()
+        # G3: the clock of the meters due for a check and, from DL/T645-2007 meters (1997
+        # ones keep no daily freeze) whose day lacks it, the last daily freeze
+        meters = self.env["prepaid.meter"].union(*(meter for meter, _commands in meter_jobs))
+        clock_due = gateway._meters_clock_due(meters)
+        frozen_due = set()
         if self.protocol == "dlt645_2007":
             Daily = self.env["prepaid.meter.reading.daily"]
-            meters = self.env["prepaid.meter"].union(*(meter for meter, _commands in meter_jobs))
             frozen_due = Daily._meters_missing_frozen(meters, Daily._frozen_day(gateway))
-            clock_due = gateway._meters_clock_due(meters)
         jobs = [
             self._meter_job(
                 meter,

@@ -6,16 +6,18 @@ in-service meter of the gateway's DL/T645 buses.  It goes through the command qu
 time sync supersedes an older one still waiting for the same meter, and the poll delivers it
 before reading the meter.
 
-Between two daily syncs a clock may still drift: the poll reads the clock of each
-DL/T645-2007 meter (date 04000101H and time 04000102H, two short reads) once every *Check
-Clocks Every* hours, spread over the polls of that time (a few meters of each bus per
+Between two daily syncs a clock may still drift: the poll reads the clock of each DL/T645
+meter (date and time, two short reads: 04000101H and 04000102H on DL/T645-2007, C010H and
+C011H on DL/T645-1997; the time sync is the broadcast time 08H of both editions) once every
+*Check Clocks Every* hours, spread over the polls of that time (a few meters of each bus per
 poll), and keeps the measured drift on the meter. A clock off by more than the gateway's
 threshold is logged (a *Clock Drift* event, the meter marked *Clock Drifting*) and gets a
 time sync at once (origin *Clock Drift*, superseding one still waiting); once that sync is
 confirmed the next poll checks the clock again. A meter whose clock a drift sync did not
 correct gets no other one before its next regular check (no storm). The gateway runner
 reads the clocks Odoo names in its command fetch and pushes what it measured (device API
-``push``, ``clocks``).
+``push``, ``clocks``).  Modbus-RTU meters are not checked: the register maps of
+``prepaid_core.protocols.modbus_maps`` have no clock (no standard one exists).
 """
 
 import logging
@@ -59,7 +61,7 @@ class PrepaidGateway(models.Model):
     clock_drift_threshold = fields.Integer(
         string="Clock Drift Threshold (s)",
         default=60,
-        help="A poll that finds a DL/T645-2007 meter's clock off by more than this many "
+        help="A poll that finds a DL/T645 meter's clock off by more than this many "
         "seconds queues a time sync for it at once; 0: clocks are not checked.",
     )
     clock_check_hours = fields.Integer(
@@ -104,8 +106,8 @@ class PrepaidGateway(models.Model):
         return slot - offset
 
     def _meters_clock_due(self, meters, now=None):
-        """Ids of ``meters`` (of this gateway) whose clock the next poll reads: DL/T645-2007
-        meters not checked for ``clock_check_hours`` (none when the threshold is 0), the
+        """Ids of ``meters`` (of this gateway) whose clock the next poll reads: DL/T645 meters
+        (2007 and 1997) not checked for ``clock_check_hours`` (none when the threshold is 0), the
         longest unchecked first, spread over the polls of the interval: on each bus at most
         the share of one poll (at least ``MIN_CLOCKS_PER_BUS``), so no poll of the day is
         much longer than the others."""
@@ -115,7 +117,7 @@ class PrepaidGateway(models.Model):
         since = (now or fields.Datetime.now()) - timedelta(hours=self.clock_check_hours)
         polls = max(self.clock_check_hours * 60 / (self.poll_interval or 30), 1)
         due = set()
-        for bus in meters.bus_id.filtered(lambda b: b.protocol == "dlt645_2007"):
+        for bus in meters.bus_id.filtered(lambda b: b.protocol in DLT645_PROTOCOLS):
             on_bus = meters.filtered(lambda m, bus=bus: m.bus_id == bus)
             share = max(math.ceil(len(on_bus) / polls), MIN_CLOCKS_PER_BUS)
             unchecked = on_bus.filtered(

@@ -188,6 +188,39 @@ class TestClockDrift(MeterGatewayCommon):
         self.assertEqual(steady.clock_checked_at, steady_checked)  # not read again
         self.assertEqual(len(self._drift_syncs(meters)), 1)
 
+    def test_dlt645_1997_meter_drift_gets_a_time_sync(self):
+        """A DL/T645-1997 meter's clock (C010H/C011H) is checked like a 2007 one: off by
+        more than the threshold, it gets a time sync (the broadcast, 08H) at once."""
+        sim = self._start_simulator()
+        collector = sim.collector([["009300000041", "009300000042"]])
+        gateway, meters = self._gateway_for(
+            collector, "Sim Drift 1997", self.unit, protocol="dlt645_1997"
+        )
+        drifting, steady = meters
+        simulated = sim.meter(drifting.address)
+        simulated.time_offset = timedelta(minutes=-4)  # behind
+        self.assertEqual(gateway._meters_clock_due(meters), set(meters.ids))
+        # the gateway runner's command fetch names them too (it reads no 1997 freeze)
+        reads = gateway._api_poll_reads_due()
+        self.assertEqual(sorted(reads["clock_due"]), sorted(meters.mapped("address")))
+        self.assertEqual(reads["daily_frozen_due"], [])
+        gateway._poll()
+        self.assertEqual(set(meters.mapped("connection_state")), {"online"})
+        self.assertAlmostEqual(drifting.clock_drift_seconds, -240, delta=3)
+        self.assertLessEqual(abs(steady.clock_drift_seconds), 3)
+        self.assertEqual((drifting.clock_drifting, steady.clock_drifting), (True, False))
+        sync = self._drift_syncs(meters)
+        self.assertEqual((sync.meter_id, sync.state), (drifting, "queued"))
+        self.assertRegex(sync.reason, r"clock (23[7-9]|24[0-3]) s behind \(threshold 60 s\)")
+        # the next poll delivers it; the poll after checks the clock again: corrected
+        gateway._poll()
+        self.assertEqual(sync.state, "confirmed", sync.reason_log)
+        self.assertLess(abs(simulated.local_now() - datetime.now(UTC)), timedelta(seconds=10))
+        gateway._poll()
+        self.assertLessEqual(abs(drifting.clock_drift_seconds), 3)
+        self.assertFalse(drifting.clock_drifting)
+        self.assertEqual(len(self._drift_syncs(meters)), 1)
+
     def test_a_clock_the_sync_does_not_correct_gets_no_storm(self):
         sim = self._start_simulator()
         collector = sim.collector([["009300000011"]])
@@ -265,5 +298,20 @@ class TestClockDrift(MeterGatewayCommon):
         self.assertEqual(len(gateway._meters_clock_due(meters)), 4)
         gateway.poll_interval = 30
         self.assertEqual(len(gateway._meters_clock_due(meters)), 5)
+        # Modbus-RTU meters have no clock in their register maps: never due
+        modbus_bus = self.env["prepaid.gateway.bus"].create(
+            {"gateway_id": gateway.id, "number": 2, "port": 9102, "protocol": "modbus_rtu"}
+        )
+        modbus_meter = self.env["prepaid.meter"].create(
+            {
+                "name": "Spread Modbus",
+                "address": "009700000099",
+                "model_id": self.ddsy.id,
+                "gateway_id": gateway.id,
+                "bus_id": modbus_bus.id,
+                "state": "in_service",
+            }
+        )
+        self.assertNotIn(modbus_meter.id, gateway._meters_clock_due(meters | modbus_meter))
         gateway.clock_drift_threshold = 0
         self.assertEqual(gateway._meters_clock_due(meters), set())
