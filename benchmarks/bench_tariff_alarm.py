@@ -2,10 +2,10 @@
 
 Prices N intervals on an 8-step ladder x 4-band time-of-use tariff the way the billing
 scheduled action does (``prepaid.account._deduct_batch``): many meters, one state per meter,
-and each run of the action pricing the new readings of all the meters in one
-``CompiledTariff.price_runs`` call (measure ``price_runs``). Then runs the alarm state
-machine as often. Prints intervals/s and evaluations/s (wall clock and CPU time of this
-process, so that a busy machine can be told apart from a slow engine).
+and each run of the action pricing the new readings of every meter with one
+``CompiledTariff.price_run`` call per meter (measure ``price_run``). Then runs the alarm
+state machine as often. Prints intervals/s and evaluations/s (wall clock and CPU time of
+this process, so that a busy machine can be told apart from a slow engine).
 
     python benchmarks/bench_tariff_alarm.py [--intervals N] [--meters M] [--budget S]
                                             [--shapes 30x1,1x15] [--scenarios ...]
@@ -15,10 +15,13 @@ Shapes, ``<minutes between readings>x<new readings per meter in one run of the a
   30x1   collectors polled every 30 minutes (the default): one new reading per meter
   1x15   readings every minute (4G meters, or collectors polled every minute): 15 per meter
   30x48  a day of readings at once (after an outage of the gateway or of the server)
-For comparison in the same run, the ways the action priced before: ``price_run``, one call
-per meter (every shape), and ``price_interval``, one call per interval (first shape). The
-ways are alternated run by run of the action, each on meters of its own, so that they are
-measured in the same conditions of a shared machine.
+For comparison in the same run, on the first shape, ``price_interval`` one interval per
+call (how the action priced before ``price_run``). The ways measured are alternated run by
+run of the action, each on meters of its own, so that they share the conditions of a
+shared machine.
+
+(Pricing all the meters of a run in one call was measured against this and dropped:
+commit a8e51ae has it as measure ``price_runs``; see the tariff module's docstring.)
 
 Each shape stops early (and says so) once it has run ``--budget`` seconds of wall clock per
 way measured (default 20), so that the whole run stays within a few minutes even on a
@@ -51,7 +54,7 @@ from prepaid_core import alarm, tariff
 BANDS = (tariff.SHARP, tariff.PEAK, tariff.FLAT, tariff.VALLEY)
 START = datetime(2026, 3, 1)
 STEP = timedelta(minutes=30)
-WAYS = ("price_runs", "price_run")  # the action's way first, then the way before it
+WAYS = ("price_run",)  # the action's way
 INF = float("inf")
 
 
@@ -121,21 +124,9 @@ def bench_pricing(compiled, meters, rounds, scenario, shape=(30, 1), ways=WAYS, 
     groups = [work[i : i + run] for i in range(0, len(work), run)]
     price_interval = compiled.price_interval
     price_run = compiled.price_run
-    price_runs = compiled.price_runs
-
-    def by_price_runs(states, group):
-        """As the action: every meter's new readings, then one call for all of them."""
-        size = len(group[0][2])
-        runs = [[(start, end, inputs[k]) for start, end, inputs in group] for k in range(size)]
-        results = price_runs([(states[m], runs[m % size]) for m in range(meters)])
-        charged = Decimal(0)
-        for m, result in enumerate(results):
-            states[m] = result.state
-            charged += result.amount
-        return charged
 
     def by_price_run(states, group):
-        """As the action did before price_runs: one price_run call per meter."""
+        """As the action: every meter's new readings, one price_run call per meter."""
         size = len(group[0][2])
         runs = [[(start, end, inputs[k]) for start, end, inputs in group] for k in range(size)]
         charged = Decimal(0)
@@ -157,7 +148,6 @@ def bench_pricing(compiled, meters, rounds, scenario, shape=(30, 1), ways=WAYS, 
         return charged
 
     functions = {
-        "price_runs": by_price_runs,
         "price_run": by_price_run,
         "price_interval": by_price_interval,
     }

@@ -548,15 +548,24 @@ class PrepaidAccount(models.Model):
             [i for i in ids if i in with_registers and meters[i][7] in tou and meters[i][4]],
             meters,
         )
-        # the meters' new intervals, then priced in one call per tariff (price_runs shares
-        # the work of the meters read at the same times), then booked in meter order
-        inputs = []  # (meter row, tariff, state, intervals, quantities, until, base)
+        days = {}  # (account, day) -> [amount, quantity, first, last, count, meters, lines]
+        meter_rows, charged = [], 0
         for meter_id, rows in groupby(rows_all, key=lambda row: row[0]):
-            meter = meters[meter_id]
-            until, base, state_json, state_tariff, tariff_id, opened = meter[3:9]
-            tariff = compiled[tariff_id][0]
+            (
+                _m,
+                account_id,
+                company_id,
+                until,
+                base,
+                state_json,
+                state_tariff,
+                tariff_id,
+                opened,
+                multiplier,
+            ) = meters[meter_id]
+            tariff, pricer = compiled[tariff_id]
             registers = tariff_id in tou
-            multiplier = Decimal(meter[9])
+            multiplier = Decimal(multiplier)
             previous = base_registers.get(meter_id)
             state = None
             if state_json and (
@@ -595,21 +604,10 @@ class PrepaidAccount(models.Model):
                     base = read_at
                     previous = current
                 until = read_at
-            inputs.append((meter, tariff, state, intervals, quantities, until, base))
-        runs = {}  # meter id -> PricedRun, or the TariffError that leaves it uncharged
-        for tariff_id, group in groupby(inputs, key=lambda item: item[0][7]):
-            results = compiled[tariff_id][1].price_runs(
-                [(item[2], item[3]) for item in group], split_unpriced=True
-            )
-            runs.update(zip((item[0][0] for item in group), results, strict=True))
-        days = {}  # (account, day) -> [amount, quantity, first, last, count, meters, lines]
-        meter_rows, charged = [], 0
-        for meter, tariff, state, intervals, quantities, until, base in inputs:
-            meter_id, account_id, company_id = meter[:3]
-            tariff_id = meter[7]
-            run = runs[meter_id]
-            if isinstance(run, engine.TariffError):
-                _logger.warning("Meter %s not charged: %s", meter_id, run)
+            try:
+                run = pricer.price_run(state, intervals, split_unpriced=True)
+            except engine.TariffError as exc:
+                _logger.warning("Meter %s not charged: %s", meter_id, exc)
                 continue
             state, count = run.state, len(intervals)
             for (begin, end, _consumption), quantity, lines, amount in zip(
