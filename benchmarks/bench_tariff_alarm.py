@@ -3,9 +3,9 @@
 Prices N intervals on an 8-step ladder x 4-band time-of-use tariff the way the billing
 scheduled action does (``prepaid.account._deduct_batch``): many meters, one state per meter,
 and each run of the action pricing the new readings of every meter with one
-``CompiledTariff.price_run`` call per meter. Then runs the alarm state machine as often.
-Prints intervals/s and evaluations/s (wall clock and CPU time of this process, so that a busy
-machine can be told apart from a slow engine).
+``CompiledTariff.price_run`` call per meter (measure ``price_run``). Then runs the alarm
+state machine as often. Prints intervals/s and evaluations/s (wall clock and CPU time of
+this process, so that a busy machine can be told apart from a slow engine).
 
     python benchmarks/bench_tariff_alarm.py [--intervals N] [--meters M] [--budget S]
                                             [--shapes 30x1,1x15] [--scenarios ...]
@@ -15,13 +15,18 @@ Shapes, ``<minutes between readings>x<new readings per meter in one run of the a
   30x1   collectors polled every 30 minutes (the default): one new reading per meter
   1x15   readings every minute (4G meters, or collectors polled every minute): 15 per meter
   30x48  a day of readings at once (after an outage of the gateway or of the server)
-For comparison in the same run, ``price_interval`` one interval per call (how the action
-priced before ``price_run``) on the first shape.
+For comparison in the same run, on the first shape, ``price_interval`` one interval per
+call (how the action priced before ``price_run``). The ways measured are alternated run by
+run of the action, each on meters of its own, so that they share the conditions of a
+shared machine.
 
-Each measure stops early (and says so) once it has run ``--budget`` seconds of wall clock
-(default 20), so that the whole run stays within a few minutes even on a loaded machine;
-the rates are then those of the intervals actually priced. The run ends with one line per
-measure, ``<measure>: <N> per s (wall), <M> per s (CPU)``.
+(Pricing all the meters of a run in one call was measured against this and dropped:
+commit a8e51ae has it as measure ``price_runs``; see the tariff module's docstring.)
+
+Each shape stops early (and says so) once it has run ``--budget`` seconds of wall clock per
+way measured (default 20), so that the whole run stays within a few minutes even on a
+loaded machine; the rates are then those of the intervals actually priced. The run ends
+with one line per measure, ``<measure>: <N> per s (wall), <M> per s (CPU)``.
 
 Scenarios:
   registers  TOU register deltas as meters report them: the band(s) in force get the
@@ -49,6 +54,8 @@ from prepaid_core import alarm, tariff
 BANDS = (tariff.SHARP, tariff.PEAK, tariff.FLAT, tariff.VALLEY)
 START = datetime(2026, 3, 1)
 STEP = timedelta(minutes=30)
+WAYS = ("price_run",)  # the action's way
+INF = float("inf")
 
 
 def build_tariff() -> tariff.CompiledTariff:
@@ -107,55 +114,62 @@ def timed(function):
     return result, clock.perf_counter() - wall, clock.process_time() - cpu
 
 
-def bench_pricing(compiled, meters, rounds, scenario, shape=(30, 1), budget=float("inf")):
-    """``shape``: (minutes between readings, readings per meter and call); readings per
-    call ``None``: ``price_interval`` for each interval (the comparison)."""
+def bench_pricing(compiled, meters, rounds, scenario, shape=(30, 1), ways=WAYS, budget=INF):
+    """Price the workload of ``shape`` (minutes between readings, readings per meter and
+    run of the action) each of the ``ways``, alternating them run by run of the action so
+    that they share the machine's conditions (each way has its own meters' states); per
+    way ``(intervals, wall s, CPU s, charged)``, and whether the budget cut the measure."""
     minutes, run = shape
     work = workload(compiled, rounds, scenario, minutes)
-    groups = [work[i : i + (run or 1)] for i in range(0, len(work), run or 1)]
-    states = [None] * meters
-    price = compiled.price_interval
+    groups = [work[i : i + run] for i in range(0, len(work), run)]
+    price_interval = compiled.price_interval
     price_run = compiled.price_run
-    done = 0
 
-    def run_intervals():
-        nonlocal done
+    def by_price_run(states, group):
+        """As the action: every meter's new readings, one price_run call per meter."""
+        size = len(group[0][2])
+        runs = [[(start, end, inputs[k]) for start, end, inputs in group] for k in range(size)]
         charged = Decimal(0)
-        deadline = clock.perf_counter() + budget
-        for group in groups:
-            start, end, inputs = group[0]
+        for m in range(meters):
+            result = price_run(states[m], runs[m % size])
+            states[m] = result.state
+            charged += result.amount
+        return charged
+
+    def by_price_interval(states, group):
+        """One price_interval call per interval (before price_run)."""
+        charged = Decimal(0)
+        for start, end, inputs in group:
             size = len(inputs)
             for m in range(meters):
-                result = price(states[m], start, end, inputs[m % size])
+                result = price_interval(states[m], start, end, inputs[m % size])
                 states[m] = result.state
                 charged += result.amount
-            done += 1
-            if clock.perf_counter() > deadline:
-                break
         return charged
 
-    def run_runs():
-        nonlocal done
-        charged = Decimal(0)
-        deadline = clock.perf_counter() + budget
-        for group in groups:
-            size = len(group[0][2])
-            # each meter's new readings (meters cycle over ``size`` consumption profiles)
-            runs = [[(start, end, inputs[k]) for start, end, inputs in group] for k in range(size)]
-            for m in range(meters):
-                result = price_run(states[m], runs[m % size])
-                states[m] = result.state
-                charged += result.amount
-            done += len(group)
-            if clock.perf_counter() > deadline:
-                break
-        return charged
+    functions = {
+        "price_run": by_price_run,
+        "price_interval": by_price_interval,
+    }
+    states = {way: [None] * meters for way in ways}
+    totals = {way: [0.0, 0.0, Decimal(0)] for way in ways}  # wall, CPU, charged
+    done = 0
+    deadline = clock.perf_counter() + budget * len(ways)
+    for group in groups:
+        for way in ways:
+            wall, cpu = clock.perf_counter(), clock.process_time()
+            charged = functions[way](states[way], group)
+            total = totals[way]
+            total[0] += clock.perf_counter() - wall
+            total[1] += clock.process_time() - cpu
+            total[2] += charged
+        done += len(group)
+        if clock.perf_counter() > deadline:
+            break
+    return {way: (meters * done, *totals[way]) for way in ways}, done < rounds
 
-    charged, wall, cpu = timed(run_runs if run else run_intervals)
-    return meters * done, wall, cpu, charged, done < rounds
 
-
-def bench_alarm(meters, rounds, budget=float("inf")):
+def bench_alarm(meters, rounds, budget=INF):
     settings = alarm.AlarmSettings(Decimal("20"), Decimal("10"), overdraft_limit=Decimal("5"))
     states = [None] * meters
     balances = [Decimal(30 + m % 17) for m in range(meters)]
@@ -212,24 +226,23 @@ def main(argv=None) -> int:
     print(f"{meters} meters x {rounds} readings; 8-step ladder x 4-band TOU tariff")
     summary = []
     for scenario in args.scenarios.split(","):
-        for minutes, run in [(shapes[0][0], None), *shapes]:
-            count, wall, cpu, charged, cut = bench_pricing(
-                compiled, meters, rounds, scenario, (minutes, run), args.budget
+        for index, (minutes, run) in enumerate(shapes):
+            # price_interval (one interval per call) for comparison on the first shape only
+            ways = (*WAYS, "price_interval") if index == 0 and run == 1 else WAYS
+            measures, cut = bench_pricing(
+                compiled, meters, rounds, scenario, (minutes, run), ways, args.budget
             )
-            measure = (
-                f"price_run {scenario} {minutes}x{run}"
-                if run
-                else f"price_interval {scenario} {minutes}x1"
-            )
-            print(
-                f"{measure:28s} {count:>9,d} intervals in {wall:6.2f} s: "
-                f"{count / wall:>9,.0f} intervals/s wall, {count / cpu:>9,.0f}/s CPU "
-                f"(charged {charged}{_stopped(cut, args.budget)})"
-            )
-            summary.append((measure, count, wall, cpu))
+            for way, (count, wall, cpu, charged) in measures.items():
+                measure = f"{way} {scenario} {minutes}x{run}"
+                print(
+                    f"{measure:30s} {count:>9,d} intervals in {wall:6.2f} s: "
+                    f"{count / wall:>9,.0f} intervals/s wall, {count / cpu:>9,.0f}/s CPU "
+                    f"(charged {charged}{_stopped(cut, args.budget)})"
+                )
+                summary.append((measure, count, wall, cpu))
     count, wall, cpu, notices, cut = bench_alarm(meters, rounds, args.budget)
     print(
-        f"{'alarm.evaluate':28s} {count:>9,d} evaluations in {wall:6.2f} s: "
+        f"{'alarm.evaluate':30s} {count:>9,d} evaluations in {wall:6.2f} s: "
         f"{count / wall:>9,.0f} evaluations/s wall, {count / cpu:>9,.0f}/s CPU "
         f"({notices} notices{_stopped(cut, args.budget)})"
     )
