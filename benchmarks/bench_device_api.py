@@ -81,9 +81,15 @@ def push_over_http(args, gateway_id, addresses, t0):
             DeviceApiClient(url, gateway_id, KEY, retries=3, timeout=600)
             for _ in range(args.clients)
         ]
-        # warm-up: registry, routing map, first request of each worker
-        for client in clients:
-            client.post("commands/fetch", {"limit": 1})
+        # warm-up: registry, routing map, first request of each worker (half a second of
+        # its CPU): as many requests at once as there are workers, so each worker takes one
+        warm = [
+            DeviceApiClient(url, gateway_id, KEY, retries=3, timeout=600)
+            for _ in range(max(args.workers, 1))
+        ]
+        for _round in range(2):
+            with ThreadPoolExecutor(len(warm)) as pool:
+                list(pool.map(lambda client: client.post("commands/fetch", {"limit": 1}), warm))
         for label, minutes in (("first interval (baselines)", 0), ("second interval", 30)):
             read_at = (t0 + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
             batches = [
