@@ -26,8 +26,8 @@ class TestReading(PrepaidMeterCommon):
         """A batch's meters are read as a range of the meters' ingest index when their ids
         lie close together, one by one when far apart: the same states either way, and
         meters of no batch row (between two far apart) are not read."""
-        meters = self.meter
-        for n in range(9):
+        meters = self.env["prepaid.meter"]
+        for n in range(10):
             meters |= self._create_meter(f"Power R-{n}", f"0000000012{n:02d}")
         self._ingest(meters[3], (0, 100), (30, 101.5))
         Reading = self.env["prepaid.meter.reading"]
