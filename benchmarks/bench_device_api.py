@@ -17,6 +17,7 @@ prints the CPU-time profile (cProfile, process time) of the handler path.
 """
 
 import argparse
+import contextlib
 import cProfile
 import json
 import pstats
@@ -24,6 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
+import psutil
 from odoo_bench import bench_gateway, http_server, load_note, open_registry
 
 import odoo
@@ -81,9 +83,16 @@ def push_over_http(args, gateway_id, addresses, t0):
             DeviceApiClient(url, gateway_id, KEY, retries=3, timeout=600)
             for _ in range(args.clients)
         ]
-        # warm-up: registry, routing map, first request of each worker
-        for client in clients:
-            client.post("commands/fetch", {"limit": 1})
+        # warm-up: registry, routing map, first request of each worker (half a second of
+        # its CPU): as many requests at once as there are workers, so each worker takes one
+        warm = [
+            DeviceApiClient(url, gateway_id, KEY, retries=3, timeout=600)
+            for _ in range(max(args.workers, 1))
+        ]
+        for _round in range(2):
+            with ThreadPoolExecutor(len(warm)) as pool:
+                list(pool.map(lambda client: client.post("commands/fetch", {"limit": 1}), warm))
+        settle()
         for label, minutes in (("first interval (baselines)", 0), ("second interval", 30)):
             read_at = (t0 + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
             batches = [
@@ -118,6 +127,29 @@ def push_over_http(args, gateway_id, addresses, t0):
                 f"({args.clients} clients, {args.workers} workers)",
                 flush=True,
             )
+
+
+def settle(timeout=60, quiet=0.05):
+    """Wait until the server's processes are idle: its gevent process loads the registry
+    for a few seconds of CPU after the workers answer; timed beside it, the pushes would
+    share the machine with the server's start."""
+    me = psutil.Process()
+
+    def cpu():
+        total = 0.0
+        for process in me.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    deadline, last = time.monotonic() + timeout, cpu()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu()
+        if now - last < quiet:
+            return
+        last = now
 
 
 def in_process(registry, args, gateway_id, addresses, t0):

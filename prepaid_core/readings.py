@@ -115,7 +115,14 @@ def to_quantity(value, field: str = "value") -> Decimal:
     """Parse a register value; refuse what is not a finite, non-negative number."""
     if type(value) is float and value >= 0 and value != float("inf"):  # the common case
         return Decimal(repr(value))
-    if isinstance(value, bool):
+    if type(value) is str:  # as devices send exact values: the same checks, fewer steps
+        try:
+            number = Decimal(value.strip())
+        except (InvalidOperation, ValueError) as exc:
+            raise ReadingError(f"{field}: {value!r} is not a number") from exc
+        if number.is_finite() and number >= 0:
+            return number
+    elif isinstance(value, bool):
         raise ReadingError(f"{field}: {value!r} is not a number")
     try:
         number = value if isinstance(value, Decimal) else Decimal(str(value).strip())

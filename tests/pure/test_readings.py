@@ -2,6 +2,7 @@
 
 from datetime import datetime, timedelta
 from decimal import Decimal as D
+from decimal import InvalidOperation
 
 import pytest
 from hypothesis import given
@@ -85,6 +86,77 @@ def test_good_values_parse_exactly():
     assert r.to_quantity("12.34") == D("12.34")
     assert r.to_quantity(7) == D(7)
     assert r.to_quantity(0.1) == D("0.1")
+
+
+def _general_to_quantity(value, field):
+    """The general path of ``to_quantity`` (as before its str fast path)."""
+    if isinstance(value, bool):
+        raise r.ReadingError(f"{field}: {value!r} is not a number")
+    try:
+        number = value if isinstance(value, D) else D(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise r.ReadingError(f"{field}: {value!r} is not a number") from exc
+    if not number.is_finite():
+        raise r.ReadingError(f"{field}: {value!r} is not a finite number")
+    if number < 0:
+        raise r.ReadingError(f"{field}: {value} is negative; meter registers only count up")
+    return number
+
+
+def _outcome(parse, value):
+    try:
+        number = parse(value, "forward_total")
+    except r.ReadingError as exc:
+        return ("refused", str(exc))
+    return ("parsed", repr(number), number.as_tuple())  # the exact Decimal, exponent too
+
+
+STR_EDGE_CASES = [
+    "1000.50",
+    "0",
+    "0.000",
+    "-0",
+    "-0.00",
+    "+12.5",
+    " 12.5",
+    "12.5 ",
+    "\t12.5\n",
+    "\u200312.5",
+    "1e3",
+    "1E-2",
+    "1.5e+2",
+    "-1e3",
+    "1_000.5",
+    "12.3456789012345678901234567890",
+    "9" * 60,
+    "1e999999",
+    "1e-999999",
+    "NaN",
+    "nan",
+    "-NaN",
+    "sNaN",
+    "Infinity",
+    "-Infinity",
+    "inf",
+    "",
+    " ",
+    "12,5",
+    "1.2.3",
+    "0x10",
+    "abc",
+    "\x00",
+    "١٢٣",
+]
+
+
+@pytest.mark.parametrize("text", STR_EDGE_CASES)
+def test_str_fast_path_parses_and_refuses_as_before(text):
+    assert _outcome(r.to_quantity, text) == _outcome(_general_to_quantity, text)
+
+
+@given(st.text(max_size=30) | st.from_regex(r"\s*[+-]?\d{0,12}(\.\d{0,8})?([eE][+-]?\d{1,3})?\s*"))
+def test_str_fast_path_agrees_with_the_general_path(text):
+    assert _outcome(r.to_quantity, text) == _outcome(_general_to_quantity, text)
 
 
 def test_bidirectional_adds_reverse_energy():

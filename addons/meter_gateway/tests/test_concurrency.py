@@ -8,6 +8,7 @@ same moment, on committed data, through two database connections (R8, R10, R12).
 - two credit deliveries for one meter issued at once (R10): distinct tokens with strictly
   ordered sequence numbers, neither superseded."""
 
+import time
 from datetime import timedelta
 
 from odoo import fields
@@ -126,6 +127,32 @@ class TestDeviceApiConcurrency(ConcurrencyCase):
         all_handed = fetched["a"] + fetched["b"]
         self.assertEqual(sorted(all_handed), sorted(set(all_handed)), "nothing handed twice")
         self.assertTrue({row[0] for row in syncs} <= set(all_handed))
+
+    def test_pushes_at_once_mark_the_contact_without_waiting(self):
+        """G5: two pushes of one gateway at once, its last contact over a minute old: each
+        finds it stale, one marks it; the other neither waits for the first one's whole
+        message (the gateway's row) nor starts again on the concurrent update."""
+        gateway_id = self.created["gateway"]
+        before = fields.Datetime.now() - timedelta(minutes=5)
+        self._committed(
+            lambda env: env.cr.execute(
+                "UPDATE prepaid_gateway SET last_contact_at = %s, connection_state = 'online', "
+                "poll_failures = 0 WHERE id = %s",
+                [before, gateway_id],
+            )
+        )
+
+        def push(env):
+            self._gateway(env)._mark_contact("push")
+            time.sleep(0.5)  # the message's readings being stored
+
+        self.assertEqual(self._race(push, push), [0, 0], "neither started again")
+        [(contact, state)] = self._query(
+            "SELECT last_contact_at, connection_state FROM prepaid_gateway WHERE id = %s",
+            [gateway_id],
+        )
+        self.assertGreater(contact, before)
+        self.assertEqual(state, "online")
 
     def test_same_ack_from_two_workers_at_once(self):
         """R8/R12: the device's answer to a relay-off arrives twice at the same moment

@@ -148,6 +148,36 @@ class TestDeviceApi(HttpCase, PrepaidMeterCommon):
         message = self.env["meter.gateway.message"].search([("gateway_id", "=", self.gateway.id)])
         self.assertEqual((len(message), message.replay_count), (1, 1))
 
+    def test_meters_found_by_any_address(self):
+        """G5: the addresses of a push go to PostgreSQL as one array literal: quotes,
+        backslashes, commas and braces are looked up as they are."""
+        Meter = self.env["prepaid.meter"]
+        odd = ['a"b', "c\\d", "e,f", "{g}", "NULL", " h ", ""]
+        # devices name meters by 12 digits; older rows may hold anything (no constraint ran)
+        self.env.cr.execute(
+            "UPDATE prepaid_meter SET address = %s WHERE id = %s", [odd[0], self.meter.id]
+        )
+        meters = {odd[0]: self.meter.id}
+        for index, address in enumerate(odd[1:]):
+            meter = Meter.create(
+                {
+                    "name": f"Odd {index}",
+                    "address": f"0000000077{index:02d}",
+                    "model_id": self.ddsy.id,
+                    "gateway_id": self.gateway.id,
+                    "state": "in_service",
+                }
+            )
+            self.env.cr.execute(
+                "UPDATE prepaid_meter SET address = %s WHERE id = %s", [address, meter.id]
+            )
+            meters[address] = meter.id
+        Meter.invalidate_model(["address"])
+        found = self.gateway._api_meters_by_address([*odd, 'a"b"', "c\\\\d", "x", "e"])
+        self.assertEqual(found, meters)
+        self.assertEqual(self.gateway._api_meters_by_address([]), {})
+        self.assertEqual(self.gateway._api_meters_by_address(["000000000999"]), {})
+
     def test_wrong_key_refused(self):
         for kwargs in (
             {"key": "wrong"},

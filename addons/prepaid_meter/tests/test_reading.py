@@ -22,6 +22,33 @@ class TestReading(PrepaidMeterCommon):
         self.assertEqual(self.meter.connection_state, "online")
         self.assertTrue(self.meter.last_contact_at)
 
+    def test_meters_close_together_or_far_apart_are_read_alike(self):
+        """A batch's meters are read as a range of the meters' ingest index when their ids
+        lie close together, one by one when far apart: the same states either way, and
+        meters of no batch row (between two far apart) are not read."""
+        meters = self.env["prepaid.meter"]
+        for n in range(10):
+            meters |= self._create_meter(f"Power R-{n}", f"0000000012{n:02d}")
+        self._ingest(meters[3], (0, 100), (30, 101.5))
+        Reading = self.env["prepaid.meter.reading"]
+        first, third, last = meters[0], meters[3], meters[-1]
+        self.assertIsNotNone(Reading._dense_id_span(set(meters.ids)))
+        self.assertIsNone(Reading._dense_id_span({first.id, last.id}))
+        self.assertIsNone(Reading._dense_id_span({first.id, "7"}))
+        dense, _by_address, _state_of = Reading._load_meter_states(
+            [{"meter_id": meter.id} for meter in meters]
+        )
+        sparse, _by_address, _state_of = Reading._load_meter_states(
+            [{"meter_id": meter_id} for meter_id in (first.id, third.id, last.id + 1000)]
+        )
+        self.assertEqual(set(dense), set(meters.ids))
+        self.assertEqual(set(sparse), {first.id, third.id})
+        for meter in (first, third):
+            self.assertEqual(dense[meter.id], sparse[meter.id])
+        self.assertEqual(str(dense[third.id][6]), "101.5")  # its baseline total
+        result = self._ingest(third, (60, 102.0))
+        self.assertEqual((result["stored"], result["flagged"]), (1, 0))
+
     def test_batch_out_of_order_is_sorted(self):
         self._ingest(self.meter, (60, 102.0), (0, 100), (30, 101.5))
         self.assertEqual(self._readings(self.meter).mapped("flags"), ["baseline", False, False])
