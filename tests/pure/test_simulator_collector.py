@@ -503,37 +503,47 @@ def test_dlt645_daily_frozen_energy_read_by_the_bus_driver():
     run(main())
 
 
-def test_dlt645_clock_drift_read_by_the_bus_driver():
-    """G3: the driver reads the meter's date and time (04000101H, 04000102H) and tells how
-    far its clock is from the true time; a time sync before the read brings it back."""
+@pytest.mark.parametrize(
+    "poll, drifting, offset",
+    [(dlt645_tcp.poll_bus, 0, 125), (dlt645_tcp.poll_bus_1997, 1, -300)],
+    ids=["2007", "1997"],
+)
+def test_dlt645_clock_drift_read_by_the_bus_driver(poll, drifting, offset):
+    """G3: the driver of each edition reads the meter's date and time (04000101H and
+    04000102H; DL/T645-1997: C010H and C011H) when asked, in the same shape, and tells how
+    far its clock is from the true time (here ``offset`` seconds, + ahead); a time sync
+    (a broadcast, before the read) brings it back."""
     clock = AcceleratedClock()  # the true time: the driver compares with the host's clock
     bus_meters = meters(clock, 2)
-    bus_meters[0].time_offset = dt.timedelta(seconds=125)  # ahead
+    bus_meters[drifting].time_offset = dt.timedelta(seconds=offset)
 
     async def main():
         async with Collector([Bus.of_meters(bus_meters, baud=115200)]) as collector:
             port = collector.buses[0].port
             settings = LinkSettings("127.0.0.1", port, timeout=1.0, retries=0)
             jobs = [MeterJob(n, f"{n:012d}", read_clock=True) for n in (1, 2)]
-            result = await asyncio.to_thread(dlt645_tcp.poll_bus, settings, jobs)
+            result = await asyncio.to_thread(poll, settings, jobs)
             assert [m.ok for m in result.meters] == [True, True]
-            ahead, right = (m.values["clock"] for m in result.meters)
-            assert 123 <= ahead["drift_seconds"] <= 127
+            clocks = [m.values["clock"] for m in result.meters]
+            drifted, right = clocks[drifting], clocks[1 - drifting]
+            assert set(right) == {"meter_at", "drift_seconds", "checked_at"}
             assert abs(right["drift_seconds"]) <= 2
-            assert abs(ahead["checked_at"] - dt.datetime.now(dt.UTC).replace(tzinfo=None)) < (
-                dt.timedelta(seconds=5)
-            )
-            assert ahead["meter_at"] - right["meter_at"] >= dt.timedelta(seconds=120)
+            assert offset - 2 <= drifted["drift_seconds"] <= offset + 2
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            assert abs(drifted["checked_at"] - now) < dt.timedelta(seconds=5)
+            assert drifted["checked_at"].microsecond == 0
+            shift = (drifted["meter_at"] - right["meter_at"]).total_seconds()
+            assert abs(shift - offset) <= 5
+            assert result.meters[0].values["forward_total"] >= 0  # the reading is still there
             # a time sync (a broadcast, commands first), then the clock read again
-            jobs = [MeterJob(1, "000000000001", [CommandJob(9, "time_sync")], read_clock=True)]
-            result = await asyncio.to_thread(dlt645_tcp.poll_bus, settings, jobs)
+            n = drifting + 1
+            jobs = [MeterJob(n, f"{n:012d}", [CommandJob(9, "time_sync")], read_clock=True)]
+            result = await asyncio.to_thread(poll, settings, jobs)
             assert result.meters[0].outcomes[0].success
             assert abs(result.meters[0].values["clock"]["drift_seconds"]) <= 2
             # read only when asked
-            result = await asyncio.to_thread(
-                dlt645_tcp.poll_bus, settings, [MeterJob(2, "000000000002")]
-            )
-            assert "clock" not in result.meters[0].values
+            result = await asyncio.to_thread(poll, settings, [MeterJob(2, "000000000002")])
+            assert result.meters[0].ok and "clock" not in result.meters[0].values
 
     run(main())
 
@@ -559,43 +569,6 @@ def test_dlt645_1997_meter_answers_its_date_and_time_with_its_drift():
             time_ = await master.ask(dlt645.read_request(address, 0xC011, version=1997))
             assert dlt645.parse_read_reply(time_).value == dt.time(23, 30)
             master.close()
-
-    run(main())
-
-
-def test_dlt645_1997_clock_drift_read_by_the_bus_driver():
-    """G3: the DL/T645-1997 driver reads the meter's date and time (C010H, C011H) when
-    asked, in the same shape as the 2007 one; the broadcast time sync corrects it."""
-    clock = AcceleratedClock()  # the true time: the driver compares with the host's clock
-    bus_meters = meters(clock, 2)
-    bus_meters[1].time_offset = dt.timedelta(seconds=-300)  # behind
-
-    async def main():
-        async with Collector([Bus.of_meters(bus_meters, baud=115200)]) as collector:
-            port = collector.buses[0].port
-            settings = LinkSettings("127.0.0.1", port, timeout=1.0, retries=0)
-            jobs = [MeterJob(n, f"{n:012d}", read_clock=True) for n in (1, 2)]
-            result = await asyncio.to_thread(dlt645_tcp.poll_bus_1997, settings, jobs)
-            assert [m.ok for m in result.meters] == [True, True]
-            right, behind = (m.values["clock"] for m in result.meters)
-            assert set(right) == {"meter_at", "drift_seconds", "checked_at"}
-            assert abs(right["drift_seconds"]) <= 2
-            assert -302 <= behind["drift_seconds"] <= -298
-            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-            assert abs(behind["checked_at"] - now) < dt.timedelta(seconds=5)
-            assert behind["checked_at"].microsecond == 0
-            assert right["meter_at"] - behind["meter_at"] >= dt.timedelta(seconds=295)
-            assert result.meters[0].values["forward_total"] >= 0  # the reading is still there
-            # the time sync (a broadcast, before the read) brings the clock back
-            jobs = [MeterJob(2, "000000000002", [CommandJob(9, "time_sync")], read_clock=True)]
-            result = await asyncio.to_thread(dlt645_tcp.poll_bus_1997, settings, jobs)
-            assert result.meters[0].outcomes[0].success
-            assert abs(result.meters[0].values["clock"]["drift_seconds"]) <= 2
-            # read only when asked
-            result = await asyncio.to_thread(
-                dlt645_tcp.poll_bus_1997, settings, [MeterJob(2, "000000000002")]
-            )
-            assert result.meters[0].ok and "clock" not in result.meters[0].values
 
     run(main())
 
