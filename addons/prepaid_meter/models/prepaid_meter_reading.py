@@ -25,6 +25,7 @@ import gc
 import io
 import itertools
 import logging
+import math
 import operator
 import queue
 import re
@@ -146,6 +147,8 @@ FLEET_LOOKUP = 20000
 #: fewer meters are read as a range of the meters' ingest index when the range holds at most
 #: this many ids per meter looked up (a gateway's meters, created together); else one by one
 DENSE_SPAN = 4
+#: a batch of one row per meter is judged this many rows at a time (see _judge_fleet_chunk)
+FLEET_CHUNK = 2000
 #: the partitioned table behind the model's view
 STORE = "prepaid_meter_reading_store"
 #: PostgreSQL advisory lock held while a transaction creates readings partitions
@@ -272,6 +275,33 @@ def _quick_thread_switches():
             _switches["depth"] -= 1
             if not _switches["depth"]:
                 sys.setswitchinterval(_switches["saved"])
+
+
+class _Followup:
+    """What the latest states' UPDATE of a batch of one row per meter needs of its rows
+    (``_update_latest_from_store``), gathered as they are judged: the meters whose row is
+    late (it does not become their latest), whose baseline stays, whose relay is not the
+    one asked, and the changes to log as events, ``(meter id, relay, read time, was
+    lost)``."""
+
+    __slots__ = ("changes", "kept", "late", "mismatched")
+
+    def __init__(self):
+        self.late, self.kept, self.mismatched, self.changes = [], [], [], []
+
+    def add(self, state, meter_id, read_at, flags, moves, relay):
+        """One row judged against its meter's ``state`` (see ``_load_meter_states``)."""
+        if flags and "late" in flags:
+            self.late.append(meter_id)
+            relay = None
+        if not moves:
+            self.kept.append(meter_id)
+        actual = state[M_ACTUAL_RELAY]
+        if state[M_LOST] or (relay is not None and actual != "unknown" and actual != relay):
+            self.changes.append((meter_id, relay, read_at, state[M_LOST]))
+        target = state[M_RELAY_TARGET]
+        if relay is not None and target is not None and relay != target:
+            self.mismatched.append(meter_id)
 
 
 class _NotAllFound(Exception):
@@ -537,11 +567,13 @@ class PrepaidMeterReading(models.Model):
         rejections = []
         keyed = self._resolve_rows(rows, parsed, errors, meters, rejections)
         table = self._ensure_partitions({item[1] for item in keyed})
-        validated = self._validate_rows(keyed, meters, rejections, measures)
         after = self._reading_id_mark() if len(rows) >= LARGE_BATCH else None
+        # the parsed rows themselves: one row per meter (see _resolve_rows)
+        followup = _Followup() if after is not None and keyed is parsed else None
+        validated = self._validate_rows(keyed, meters, rejections, measures, followup)
         stored = self._copy_rows(validated, rejections, measures, table)
         copied = time.perf_counter()
-        self._update_meters(stored, meters[0], measures, after, table)
+        self._update_meters(stored, meters[0], measures, after, table, meters[2], followup)
         if rejections:
             rejections.sort(key=operator.itemgetter("index"))
             self.env["prepaid.meter.reading.rejection"]._record(rejections, rows, source)
@@ -597,7 +629,111 @@ class PrepaidMeterReading(models.Model):
         relay, status, source)`` with ``measured`` the values of ``measures``, and the
         ``(index, reason)`` of the rows that do not parse.
 
-        Runs while the meters are looked up: touches no database (nor translations)."""
+        Runs while the meters are looked up: touches no database (nor translations).
+        A batch whose every row has the common shape (see :meth:`_parse_columns`) is parsed
+        column by column; any other row by row."""
+        parsed = self._parse_columns(rows, source, measures)
+        if parsed is not None:
+            return parsed, []
+        return self._parse_each(rows, source, measures)
+
+    @api.model
+    def _parse_columns(self, rows, source, measures):
+        """:meth:`_parse_rows` of a batch in the common shape, a column at a time (each
+        value converted by a C loop, not by Python statements per row), or None when some
+        row is not in it: read times all datetimes (naive, whole seconds) or all text, and
+        few distinct; forward totals all floats or all text; no reverse total and no status
+        word; each measure a float or absent; relay states 'on', 'off' or absent; sources
+        known.  The same parsed rows as :meth:`_parse_each`
+        (``tests/test_reading_parse.py``); whatever is to be refused is left to it, which
+        says why."""
+        try:
+            return self._parse_columns_of(rows, source, measures)
+        except (TypeError, ValueError, ArithmeticError):  # (unhashable, not a number...)
+            return None
+
+    @api.model
+    def _parse_columns_of(self, rows, source, measures):
+        count = len(rows)
+        none = (None,) * count
+
+        def column(name):
+            return [row.get(name) for row in rows]
+
+        def finite(values):
+            """Whether ``values`` are floats (or None), all finite."""
+            kinds = set(map(type, values))
+            if not kinds <= {float, type(None)}:
+                return False
+            if type(None) in kinds:
+                values = [value for value in values if value is not None]
+            total = math.fsum(values)  # NaN or infinite with one of them (or OverflowError)
+            return -_INF < total < _INF
+
+        if column("reverse_total").count(None) != count:
+            return None
+        if column("status_word").count(None) != count:
+            return None
+        read_ats = column("read_at")
+        distinct = set(read_ats)
+        if len(distinct) > 64:
+            return None  # (a backlog of many times: parsed row by row)
+        kinds = set(map(type, distinct))
+        if kinds == {datetime}:
+            if any(at.tzinfo or at.microsecond for at in distinct):
+                return None
+        elif kinds == {str}:
+            table = {text: self._parse_time(text) for text in distinct}
+            read_ats = list(map(table.__getitem__, read_ats))
+        else:
+            return None
+        forwards = column("forward_total")
+        kinds = set(map(type, forwards))
+        if kinds == {float}:
+            if not finite(forwards) or min(forwards) < 0:
+                return None
+            forwards = list(map(Decimal, map(repr, forwards)))
+        elif kinds == {str}:
+            forwards = list(map(Decimal, forwards))
+            if not all(map(Decimal.is_finite, forwards)) or min(forwards) < 0:
+                return None
+        else:
+            return None
+        measured = []
+        for name in measures:
+            values = column(name)
+            if not finite(values):
+                return None
+            measured.append(values)
+        relays = column("relay_state")
+        if not set(relays) <= {None, "on", "off"}:
+            return None
+        sources = column("source")
+        named = set(sources) - {None, "", source}
+        if named:
+            if not named <= SOURCES:
+                return None
+            sources = [value or source for value in sources]
+        else:
+            sources = itertools.repeat(source, count)
+        return list(
+            zip(
+                column("meter_id"),
+                read_ats,
+                range(count),
+                forwards,
+                none,
+                zip(*measured, strict=True) if measured else itertools.repeat((), count),
+                relays,
+                none,
+                sources,
+                strict=True,
+            )
+        )
+
+    @api.model
+    def _parse_each(self, rows, source, measures):
+        """:meth:`_parse_rows`, row by row."""
         parse_time, to_quantity = self._parse_time, validation.to_quantity
         parsed, errors = [], []
         times = {}  # the distinct read times of a batch are few: each is parsed once
@@ -714,15 +850,35 @@ class PrepaidMeterReading(models.Model):
         return keyed
 
     @api.model
-    def _validate_rows(self, keyed, meters, rejections, measures):
+    def _validate_rows(self, keyed, meters, rejections, measures, followup=None):
         """Third pass, lazily: judge each reading against its meter's baseline (each
         meter's rows come in time order) and yield the rows to store (tuples, see ``R_*``),
         with the values of ``measures`` in ``R_MEASURED``.
 
         Rows are formatted for COPY here, in one f-string each; a row whose flag reason would
-        need quoting is left to the csv module."""
-        by_id, _by_address, state_of = meters
+        need quoting is left to the csv module.
+
+        ``followup``: a batch of one row per meter (``_resolve_rows`` kept the parsed rows
+        as they were) passes a :class:`_Followup`, which gets what the latest states'
+        UPDATE needs of each row (``_update_latest_from_store``).  Such a batch is judged
+        a chunk at a time by :meth:`_judge_fleet_chunk`, without building any meter's
+        state; a chunk it does not take is judged row by row, as any other batch."""
         received = str(fields.Datetime.now())
+        if followup is None or not keyed:
+            yield from self._judge_rows(keyed, meters, rejections, measures, received)
+            return
+        judge = self._judge_fleet_chunk(meters, measures, received, keyed[0][8], followup)
+        for at in range(0, len(keyed), FLEET_CHUNK):
+            chunk = keyed[at : at + FLEET_CHUNK]
+            judged = judge(chunk)
+            if judged is None:
+                judged = self._judge_rows(chunk, meters, rejections, measures, received, followup)
+            yield from judged
+
+    @api.model
+    def _judge_rows(self, keyed, meters, rejections, measures, received, followup=None):
+        """:meth:`_validate_rows` row by row (``received``: the batch's receipt time)."""
+        by_id, _by_address, state_of = meters
         validate, effective_total = validation.validate, validation.effective_total
         normal = validation.normal_consumption
         previous = None
@@ -777,6 +933,8 @@ class PrepaidMeterReading(models.Model):
                 reason = verdict.reason or None
             if moves:
                 meter[M_BASE_TOTAL], meter[M_BASE_AT] = total, read_at
+            if followup is not None:
+                followup.add(meter, meter_id, read_at, flags, moves, relay)
             # the read time's text, and the line's columns from it to the register (the
             # same for most rows of a batch: one read time, one source)
             cached = texts.get(read_at)
@@ -832,6 +990,152 @@ class PrepaidMeterReading(models.Model):
             )
 
     @api.model
+    def _judge_fleet_chunk(self, meters, measures, received, batch_source, followup):
+        """A function judging a chunk of a batch of one row per meter column by column
+        (each step a C loop over the chunk, not Python statements per row), giving the
+        rows :meth:`_judge_rows` gives -- or None when some row is not a plain one: every
+        meter known and read before, each reading after its baseline, within its rated
+        maximum and without a gap (nothing to flag), the batch's source, no reverse total,
+        status word or missing measure, no relay or connection change to log.  Its meters'
+        states are not built; what the latest states need goes to ``followup``.  (Same
+        rows either way: ``tests/test_reading_fleet.py``.)"""
+        by_id, _by_address, state_of = meters
+        profile_of, time_of = state_of.profile_of, state_of.time_of
+        middles = {}  # read time: (its text, the line's columns from it to the register)
+        line_format = "%s\t%s%s%s\t\t%s\t%s\t%s\t\t\t\tt" + "\t%r" * len(measures) + "\n"
+        repeat = itertools.repeat
+
+        def judge(chunk):
+            count = len(chunk)
+            mids, read_ats, indexes, forwards, reverses, measured, relays, statuses, sources = zip(
+                *chunk, strict=True
+            )
+            if reverses.count(None) != count or statuses.count(None) != count:
+                return None
+            if set(sources) != {batch_source}:
+                return None
+            records = list(map(by_id.get, mids))
+            if set(map(type, records)) != {tuple}:
+                return None  # an unknown meter
+            _ids, _latest, base_totals, base_ats, shared = zip(*records, strict=True)
+            if None in base_ats or None in base_totals:
+                return None  # a meter's first reading: its baseline
+            # (company, multiplier, bidirectional, limits, relay target, plain, lost, actual)
+            profiles = {text: profile_of(text) for text in set(shared)}
+            if any(profile[6] for profile in profiles.values()):
+                return None  # a lost connection restored: an event
+            mismatched = set()
+            for text, relay in set(zip(shared, relays, strict=True)):
+                if relay is not None:
+                    target, actual = profiles[text][4], profiles[text][7]
+                    if actual != "unknown" and actual != relay:
+                        return None  # the relay changed: an event
+                    if target is not None and relay != target:
+                        mismatched.add((text, relay))
+            columns = list(zip(*measured, strict=True)) if measures else []
+            if any(None in column for column in columns):
+                return None
+            # the total: the register (multiplier 1, forward only) or the register times
+            # the multiplier (no reverse register in the chunk), as effective_total
+            if all(profile[5] for profile in profiles.values()):
+                totals = forwards
+            elif len(profiles) == 1:
+                totals = list(map(operator.mul, forwards, repeat(profiles[shared[0]][1], count)))
+            else:
+                totals = [
+                    forward if profiles[text][5] else forward * profiles[text][1]
+                    for forward, text in zip(forwards, shared, strict=True)
+                ]
+            # as validation.normal_consumption, once per (read time, baseline time, profile)
+            consumption = list(map(operator.sub, totals, map(Decimal, base_totals)))
+            if min(consumption) < 0:
+                return None
+            allowed = {}
+            for key in set(zip(read_ats, base_ats, shared, strict=True)):
+                read_at, base_at, text = key
+                base_at = time_of(base_at)
+                limits, multiplier = profiles[text][3], profiles[text][1]
+                if read_at <= base_at or read_at - base_at > limits.gap_after:
+                    return None
+                allowed[key] = limits.allowed(read_at - base_at, multiplier)
+            if len(allowed) == 1:
+                if max(consumption) > next(iter(allowed.values())):
+                    return None
+            elif any(
+                map(
+                    operator.gt,
+                    consumption,
+                    map(allowed.__getitem__, zip(read_ats, base_ats, shared, strict=True)),
+                )
+            ):
+                return None
+            # the rows, as _judge_rows makes them
+            for at in set(read_ats) - middles.keys():
+                text = str(at)
+                middles[at] = (text, f"\t{text}\t{received}\t{batch_source}\t")
+            if len(middles) == 1 or len(set(read_ats)) == 1:
+                text, middle = middles[read_ats[0]]
+                texts, middle_texts = repeat(text, count), repeat(middle, count)
+            else:
+                texts = [middles[at][0] for at in read_ats]
+                middle_texts = [middles[at][1] for at in read_ats]
+            if len(profiles) == 1:
+                companies = repeat(profiles[shared[0]][0], count)
+            else:
+                companies = [profiles[text][0] for text in shared]
+            companies = list(companies)
+            registers = list(map(str, forwards))
+            total_texts = registers if totals is forwards else list(map(str, totals))
+            relay_texts = [relay or "" for relay in relays] if None in relays else relays
+            lines = list(
+                map(
+                    line_format.__mod__,
+                    zip(
+                        mids,
+                        companies,
+                        middle_texts,
+                        registers,
+                        total_texts,
+                        consumption,
+                        relay_texts,
+                        *columns,
+                        strict=True,
+                    ),
+                )
+            )
+            if mismatched:
+                followup.mismatched.extend(
+                    meter_id
+                    for meter_id, text, relay in zip(mids, shared, relays, strict=True)
+                    if (text, relay) in mismatched
+                )
+            nothing = repeat(None, count)
+            return zip(
+                mids,
+                companies,
+                texts,
+                repeat(received, count),
+                sources,
+                forwards,
+                nothing,
+                totals,
+                consumption,
+                relays,
+                repeat(None, count),
+                repeat(None, count),
+                repeat(None, count),
+                repeat(True, count),
+                measured,
+                lines,
+                read_ats,
+                repeat(True, count),
+                indexes,
+                strict=True,
+            )
+
+        return judge
+
+    @api.model
     def _load_meter_states(self, rows, meanwhile=None):
         """The meters a batch names, as ``(by_id, by_address, state_of)``: a meter's state
         is a mutable list indexed by the ``M_*`` constants: id, company, multiplier,
@@ -856,15 +1160,20 @@ class PrepaidMeterReading(models.Model):
         self.env["prepaid.meter"].flush_model()
         self.env["prepaid.meter.latest"].flush_model()
         companies = self.env.companies.ids if not self.env.su else self._all_company_ids()
+        # What most meters share (company, multiplier, model, relay and connection states)
+        # comes as one text, and the baseline time as text: decoded once per distinct value
+        # (see _meter_state_builder), not once per meter -- a datetime per row cost more
+        # than the rest of the row.
         columns = SQL(
             """
-            SELECT m.id, m.company_id, m.multiplier::text, m.model_id, m.latest_id,
-                   CASE WHEN m.state = 'in_service' THEN m.desired_relay_state END,
-                   l.baseline_total::text, l.baseline_at,
-                   l.connection_state = 'lost', l.actual_relay_state
+            SELECT m.id, m.latest_id, l.baseline_total::text, l.baseline_at::text,
+                   concat_ws('|', m.company_id, COALESCE(m.multiplier::text, ''),
+                             m.model_id, COALESCE(CASE WHEN m.state = 'in_service'
+                                                       THEN m.desired_relay_state END, ''),
+                             l.connection_state, l.actual_relay_state)
             """
         )
-        joins = SQL("JOIN prepaid_meter_latest l ON l.id = m.latest_id")
+        joins = SQL("JOIN prepaid_meter_latest l ON l.meter_id = m.id")
         where = SQL("m.state != 'removed' AND m.company_id = ANY(%s)", companies)
         cr = self.env.cr
         fetched, done = [], None
@@ -873,8 +1182,12 @@ class PrepaidMeterReading(models.Model):
             wanted = "{" + ",".join(map(str, sorted(ids) if large else ids)) + "}"
             if large:
                 # most of the fleet: merge joins of the sorted ids, the meters' ingest index
-                # (read alone) and their latest states, in the order of both ids -- hashing
-                # every meter and every latest state costs twice as much
+                # (read alone) and their latest states by meter (the index on their meter),
+                # all in meter order -- hashing every meter and every latest state costs
+                # twice as much; sorting the latest states (a seq scan) or parallel workers
+                # (which take the processor from the rows being parsed meanwhile) a third
+                # more.  Hence, for this query, index pages priced as the cached pages they
+                # are.
                 meters = SQL("prepaid_meter m JOIN unnest(%s::int[]) w(id) ON w.id = m.id", wanted)
             elif (span := self._dense_id_span(ids)) is not None:
                 # a part of it, close together (say a gateway's meters): their range of the
@@ -895,7 +1208,7 @@ class PrepaidMeterReading(models.Model):
                 )
             query = SQL("%s FROM %s %s WHERE %s", columns, meters, joins, where)
             if large:
-                cr.execute("SET LOCAL enable_hashjoin = off")
+                cr.execute("SET LOCAL enable_hashjoin = off; SET LOCAL random_page_cost = 1.1")
             if meanwhile is not None and len(rows) >= LARGE_BATCH:
                 fetched, result = self._execute_meanwhile(query, meanwhile)
                 done = [result]
@@ -903,7 +1216,7 @@ class PrepaidMeterReading(models.Model):
                 cr.execute(query)
                 fetched = cr.fetchall()
             if large:
-                cr.execute("SET LOCAL enable_hashjoin = on")
+                cr.execute("SET LOCAL enable_hashjoin = on; RESET random_page_cost")
         located = []
         if addresses:
             cr.execute(
@@ -957,33 +1270,64 @@ class PrepaidMeterReading(models.Model):
         model_flags = {model_id: (bidir, relay) for model_id, bidir, relay in cr.fetchall()}
         models = self.env["prepaid.meter.model"].with_context(active_test=False)
         limits = {model.id: model._limits() for model in models.browse(list(model_flags))}
-        multipliers = {}
+        profiles, times = {}, {}
         decimal = Decimal
 
-        def state_of(record):
-            (mid, company_id, mult, model_id, latest_id, target, b_total, b_at, lost, actual) = (
-                record
-            )
-            multiplier = multipliers.get(mult)
-            if multiplier is None:
-                text = (mult or "1").rstrip("0").rstrip(".") if "." in (mult or "") else mult
-                multiplier = multipliers[mult] = decimal(text or "1")
+        def profile_of(text):
+            """(company, multiplier, bidirectional, limits, relay target, plain, lost,
+            actual relay) of a look-up's shared text (see _load_meter_states)."""
+            company_id, mult, model_id, target, connection, actual = text.split("|")
+            if "." in mult:
+                mult = mult.rstrip("0").rstrip(".")
+            multiplier = decimal(mult or "1")
+            model_id = int(model_id)
             bidir, has_relay = model_flags[model_id]
+            profiles[text] = profile = (
+                int(company_id),
+                multiplier,
+                bidir,
+                limits[model_id],
+                (target or None) if has_relay else None,
+                multiplier == 1 and not bidir,
+                connection == "lost",
+                actual,
+            )
+            return profile
+
+        def state_of(record):
+            mid, latest_id, b_total, b_at, shared = record
+            company_id, multiplier, bidir, limit, target, plain, lost, actual = profiles.get(
+                shared
+            ) or profile_of(shared)
+            if b_at is not None:
+                at = times.get(b_at)
+                if at is None:
+                    at = times[b_at] = datetime.fromisoformat(b_at)
+                b_at = at
             return [
                 mid,
                 company_id,
                 multiplier,
                 bidir,
-                limits[model_id],
+                limit,
                 decimal(b_total) if b_at else None,
                 b_at,
                 latest_id,
-                target if has_relay else None,
-                multiplier == 1 and not bidir,
+                target,
+                plain,
                 lost,
                 actual,
             ]
 
+        def time_of(text):
+            at = times.get(text)
+            if at is None:
+                at = times[text] = datetime.fromisoformat(text)
+            return at
+
+        # (for the fleet path of _validate_rows, which judges meters without their state)
+        state_of.profile_of = lambda text: profiles.get(text) or profile_of(text)
+        state_of.time_of = time_of
         return state_of
 
     @api.model
@@ -1121,12 +1465,16 @@ class PrepaidMeterReading(models.Model):
         return stored
 
     @api.model
-    def _update_meters(self, stored, meters, measures=(), after=None, table=STORE):
+    def _update_meters(
+        self, stored, meters, measures=(), after=None, table=STORE, state_of=None, followup=None
+    ):
         """Each meter's latest state (``prepaid.meter.latest``) from the rows just stored, in
         one UPDATE of its narrow table.  ``meters``: the states of
         :meth:`_load_meter_states`, by meter id; ``measures``: the batch's, in
         ``R_MEASURED``; ``after``: see :meth:`_reading_id_mark` (a large batch of one row
-        per meter: the UPDATE reads the rows from ``table``, nothing is sent again).
+        per meter: the UPDATE reads the rows from ``table``, nothing is sent again);
+        ``state_of``: builds the state of a meter that ``meters`` still holds as its
+        look-up row; ``followup``: the batch's :class:`_Followup`, if it was judged with one.
 
         Meters whose relay or connection state changes go through the ORM instead, so the
         change is logged as an event: the states read before the batch say which (the
@@ -1139,10 +1487,14 @@ class PrepaidMeterReading(models.Model):
         if after is not None and len(by_meter) == len(stored):
             try:
                 with self.env.cr.savepoint(flush=False):
-                    changes = self._update_latest_from_store(stored, meters, after, table)
+                    changes = self._update_latest_from_store(stored, meters, after, table, followup)
             except _NotAllFound as exc:  # never seen: then the safe way
                 _logger.warning("Latest states staged: %s", exc)
         if changes is None:
+            if state_of is not None:  # (a fleet batch's meters judged without their state)
+                for meter_id in by_meter:
+                    if type(meters[meter_id]) is tuple:
+                        meters[meter_id] = state_of(meters[meter_id])
             changes = self._update_latest_staged(stored, meters, measures, by_meter)
         fnames = [
             "last_reading_at",
@@ -1292,29 +1644,35 @@ class PrepaidMeterReading(models.Model):
         return changes
 
     @api.model
-    def _update_latest_from_store(self, stored, meters, after, table=STORE):
+    def _update_latest_from_store(self, stored, meters, after, table=STORE, followup=None):
         """The latest states of :meth:`_update_meters` for a batch of one row per meter,
         read back from ``table`` (the rows of this transaction numbered after ``after``),
         joined to the states by meter (``prepaid.meter.latest.meter_id``: the meters' wide
         table is not read): only the few meters whose row is late, keeps the baseline, or
         reports a relay other than asked are named.  Returns the changes to log, as
-        :meth:`_update_latest_staged`."""
-        late, kept, mismatched, changes = [], [], [], []
-        for row in stored:
-            meter_id = row[R_METER]
-            state = meters[meter_id]
-            relay = row[R_RELAY]
-            if row[R_FLAGS] and "late" in row[R_FLAGS]:
-                late.append(meter_id)
-                relay = None
-            if not row[R_MOVES]:
-                kept.append(meter_id)
-            actual = state[M_ACTUAL_RELAY]
-            if state[M_LOST] or (relay is not None and actual != "unknown" and actual != relay):
-                changes.append((meter_id, relay, row[R_READ_AT], state[M_LOST]))
-            target = state[M_RELAY_TARGET]
-            if relay is not None and target is not None and relay != target:
-                mismatched.append(meter_id)
+        :meth:`_update_latest_staged`.  ``followup``: those meters, gathered as the rows
+        were judged (:class:`_Followup`); else found here."""
+        if followup is None:
+            followup = _Followup()
+            for row in stored:
+                meter_id = row[R_METER]
+                followup.add(
+                    meters[meter_id],
+                    meter_id,
+                    row[R_READ_AT],
+                    row[R_FLAGS],
+                    row[R_MOVES],
+                    row[R_RELAY],
+                )
+        elif followup.changes and len(stored) < len(meters):  # duplicates refused: not stored
+            stored_ids = {row[R_METER] for row in stored}
+            followup.changes = [c for c in followup.changes if c[0] in stored_ids]
+        late, kept, mismatched, changes = (
+            followup.late,
+            followup.kept,
+            followup.mismatched,
+            followup.changes,
+        )
         cr = self.env.cr
         large = len(stored) > LARGE_BATCH
         if large:  # the planner cannot tell how many rows follow ``after``: hash joins

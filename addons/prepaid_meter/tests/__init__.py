@@ -3,6 +3,7 @@ from . import (
     test_partition,
     test_reading,
     test_reading_fleet,
+    test_reading_parse,
     test_replace,
     test_security,
     test_tenancy,

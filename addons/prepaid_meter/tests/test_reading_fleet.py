@@ -201,6 +201,66 @@ class TestReadingFleetBatch(PrepaidMeterCommon):
         self.assertTrue(meter.last_contact_at)
         self.assertEqual(self.meter.baseline_total, 6)
 
+    def test_fleet_chunks_judged_by_column_as_row_by_row(self):
+        """A fleet batch's plain rows are judged a chunk at a time, column by column,
+        without their meters' states; the rows (to the COPY line and the Decimal's
+        exponent) and what the latest states' UPDATE needs are those of the row by row
+        judgement, chunks of one row mixing both ways (flagged rows, a CT meter, a relay
+        reported off while asked on)."""
+        readings = self.env["prepaid.meter.reading"]
+        received = "2026-03-01 12:00:00"
+        taken = 0
+        for step in range(4):
+            batch = []
+            for name, meter in self.fleet.items():
+                relay = "off" if name == "normal" else "on"
+                batch += self._rows(
+                    meter, [SERIES[name][step]], voltage=221.5, power=0.25, relay_state=relay
+                )
+            measures = readings._batch_measures(batch)
+            parsed, errors = readings._parse_rows(batch, "push", measures)
+            self.assertFalse(errors)
+            judged = {}
+            for way in ("fleet", "rows"):
+                meters = readings._load_meter_states(batch)
+                followup = reading_module._Followup()
+                if way == "fleet":
+                    judge = readings._judge_fleet_chunk(
+                        meters, measures, received, "push", followup
+                    )
+                    rows = []
+                    for item in parsed:  # (chunks of one row)
+                        one = judge([item])
+                        taken += one is not None
+                        rows += one or readings._judge_rows(
+                            [item], meters, [], measures, received, followup
+                        )
+                else:
+                    rows = list(readings._judge_rows(parsed, meters, [], measures, received))
+                    for row in rows:
+                        meter_id = row[reading_module.R_METER]
+                        followup.add(
+                            meters[0][meter_id],
+                            meter_id,
+                            row[reading_module.R_READ_AT],
+                            row[reading_module.R_FLAGS],
+                            row[reading_module.R_MOVES],
+                            row[reading_module.R_RELAY],
+                        )
+                judged[way] = (
+                    repr(rows),
+                    followup.late,
+                    followup.kept,
+                    followup.mismatched,
+                    followup.changes,
+                )
+            self.assertEqual(judged["fleet"], judged["rows"], f"interval {step}")
+            readings._ingest(batch)
+        # after the baselines, every reading went the column way but the four flagged ones
+        # (a rollback, a spike, a gap, a rollover: one in each series but the normal one)
+        self.assertEqual(taken, 3 * len(SERIES) - 4)
+        self.assertEqual(self.fleet["normal"].relay_mismatch, True)
+
     def test_fleet_batch_latest_states_read_back_from_the_store(self):
         """A fleet batch's latest states are read back from the store (nothing staged);
         should the store not give back every row, they are staged instead, same result."""
