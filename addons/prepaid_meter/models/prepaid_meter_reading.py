@@ -994,16 +994,34 @@ class PrepaidMeterReading(models.Model):
         """A function judging a chunk of a batch of one row per meter column by column
         (each step a C loop over the chunk, not Python statements per row), giving the
         rows :meth:`_judge_rows` gives -- or None when some row is not a plain one: every
-        meter known and read before, each reading after its baseline, within its rated
-        maximum and without a gap (nothing to flag), the batch's source, no reverse total,
-        status word or missing measure, no relay or connection change to log.  Its meters'
-        states are not built; what the latest states need goes to ``followup``.  (Same
-        rows either way: ``tests/test_reading_fleet.py``.)"""
+        meter known, and either all of them read before, each reading after its baseline,
+        within its rated maximum and without a gap (nothing to flag), or none of them (the
+        first readings: baselines); the batch's source, no reverse total, status word or
+        missing measure, no relay or connection change to log.  Its meters' states are not
+        built; what the latest states need goes to ``followup``.  (Same rows either way:
+        ``tests/test_reading_fleet.py``.)"""
         by_id, _by_address, state_of = meters
         profile_of, time_of = state_of.profile_of, state_of.time_of
         middles = {}  # read time: (its text, the line's columns from it to the register)
-        line_format = "%s\t%s%s%s\t\t%s\t%s\t%s\t\t\t\tt" + "\t%r" * len(measures) + "\n"
+        normal_format = "%s\t%s%s%s\t\t%s\t%s\t%s\t\t\t\tt" + "\t%r" * len(measures) + "\n"
         repeat = itertools.repeat
+        first = {}  # the verdict on a meter's first reading, and its line's format
+
+        def baseline(forward, read_at, profile):
+            if not first:
+                verdict = validation.validate(None, None, forward, read_at, profile[3], profile[1])
+                flags = ",".join(verdict.flags) or None
+                if flags is None or _UNSAFE.search(flags + (verdict.reason or "")):
+                    return None  # (a reason the csv module must quote: row by row)
+                first["verdict"] = (verdict, flags)
+                judged = f"{flags}\t{verdict.reason or ''}\t{'t' if verdict.chargeable else 'f'}"
+                first["format"] = (
+                    "%s\t%s%s%s\t\t%s\t%s\t%s\t\t"
+                    + judged.replace("%", "%%")
+                    + "\t%r" * len(measures)
+                    + "\n"
+                )
+            return first
 
         def judge(chunk):
             count = len(chunk)
@@ -1018,10 +1036,11 @@ class PrepaidMeterReading(models.Model):
             if set(map(type, records)) != {tuple}:
                 return None  # an unknown meter
             _ids, _latest, base_totals, base_ats, shared = zip(*records, strict=True)
-            if None in base_ats or None in base_totals:
-                return None  # a meter's first reading: its baseline
             # (company, multiplier, bidirectional, limits, relay target, plain, lost, actual)
             profiles = {text: profile_of(text) for text in set(shared)}
+            firsts = base_ats.count(None) == count  # the meters' first readings
+            if not firsts and (None in base_ats or None in base_totals):
+                return None  # some first readings among the others
             if any(profile[6] for profile in profiles.values()):
                 return None  # a lost connection restored: an event
             mismatched = set()
@@ -1046,29 +1065,21 @@ class PrepaidMeterReading(models.Model):
                     forward if profiles[text][5] else forward * profiles[text][1]
                     for forward, text in zip(forwards, shared, strict=True)
                 ]
-            # as validation.normal_consumption, once per (read time, baseline time, profile)
-            consumption = list(map(operator.sub, totals, map(Decimal, base_totals)))
-            if min(consumption) < 0:
-                return None
-            allowed = {}
-            for key in set(zip(read_ats, base_ats, shared, strict=True)):
-                read_at, base_at, text = key
-                base_at = time_of(base_at)
-                limits, multiplier = profiles[text][3], profiles[text][1]
-                if read_at <= base_at or read_at - base_at > limits.gap_after:
+            if firsts:  # baselines, as validation.validate judges them
+                if baseline(forwards[0], read_ats[0], profiles[shared[0]]) is None:
                     return None
-                allowed[key] = limits.allowed(read_at - base_at, multiplier)
-            if len(allowed) == 1:
-                if max(consumption) > next(iter(allowed.values())):
-                    return None
-            elif any(
-                map(
-                    operator.gt,
-                    consumption,
-                    map(allowed.__getitem__, zip(read_ats, base_ats, shared, strict=True)),
+                verdict, flags = first["verdict"]
+                consumption = repeat(verdict.consumption, count)
+                judged = (flags, verdict.reason, verdict.chargeable, verdict.moves_baseline)
+                line_format = first["format"]
+            else:
+                consumption = self._fleet_consumption(
+                    totals, base_totals, read_ats, base_ats, shared, profiles, time_of
                 )
-            ):
-                return None
+                if consumption is None:
+                    return None
+                judged = (None, None, True, True)
+                line_format = normal_format
             # the rows, as _judge_rows makes them
             for at in set(read_ats) - middles.keys():
                 text = str(at)
@@ -1084,6 +1095,7 @@ class PrepaidMeterReading(models.Model):
             else:
                 companies = [profiles[text][0] for text in shared]
             companies = list(companies)
+            consumption = list(consumption)
             registers = list(map(str, forwards))
             total_texts = registers if totals is forwards else list(map(str, totals))
             relay_texts = [relay or "" for relay in relays] if None in relays else relays
@@ -1122,18 +1134,49 @@ class PrepaidMeterReading(models.Model):
                 consumption,
                 relays,
                 repeat(None, count),
-                repeat(None, count),
-                repeat(None, count),
-                repeat(True, count),
+                repeat(judged[0], count),
+                repeat(judged[1], count),
+                repeat(judged[2], count),
                 measured,
                 lines,
                 read_ats,
-                repeat(True, count),
+                repeat(judged[3], count),
                 indexes,
                 strict=True,
             )
 
         return judge
+
+    @api.model
+    def _fleet_consumption(
+        self, totals, base_totals, read_ats, base_ats, shared, profiles, time_of
+    ):
+        """The consumption of each row of a fleet chunk (:meth:`_judge_fleet_chunk`) when
+        none has anything to flag, else None: validation.normal_consumption of every row,
+        its limits worked out once per (read time, baseline time, meter profile)."""
+        consumption = list(map(operator.sub, totals, map(Decimal, base_totals)))
+        if min(consumption) < 0:
+            return None
+        allowed = {}
+        for key in set(zip(read_ats, base_ats, shared, strict=True)):
+            read_at, base_at, text = key
+            base_at = time_of(base_at)
+            limits, multiplier = profiles[text][3], profiles[text][1]
+            if read_at <= base_at or read_at - base_at > limits.gap_after:
+                return None
+            allowed[key] = limits.allowed(read_at - base_at, multiplier)
+        if len(allowed) == 1:
+            if max(consumption) > next(iter(allowed.values())):
+                return None
+        elif any(
+            map(
+                operator.gt,
+                consumption,
+                map(allowed.__getitem__, zip(read_ats, base_ats, shared, strict=True)),
+            )
+        ):
+            return None
+        return consumption
 
     @api.model
     def _load_meter_states(self, rows, meanwhile=None):

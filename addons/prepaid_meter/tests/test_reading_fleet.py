@@ -256,9 +256,10 @@ class TestReadingFleetBatch(PrepaidMeterCommon):
                 )
             self.assertEqual(judged["fleet"], judged["rows"], f"interval {step}")
             readings._ingest(batch)
-        # after the baselines, every reading went the column way but the four flagged ones
-        # (a rollback, a spike, a gap, a rollover: one in each series but the normal one)
-        self.assertEqual(taken, 3 * len(SERIES) - 4)
+        # every reading went the column way (the first ones as baselines) but the four
+        # flagged ones (a rollback, a spike, a gap, a rollover: one in each series but the
+        # normal one)
+        self.assertEqual(taken, 4 * len(SERIES) - 4)
         self.assertEqual(self.fleet["normal"].relay_mismatch, True)
 
     def test_fleet_batch_latest_states_read_back_from_the_store(self):
