@@ -1707,7 +1707,7 @@ class PrepaidMeterReading(models.Model):
                     row[R_MOVES],
                     row[R_RELAY],
                 )
-        elif followup.changes and len(stored) < len(meters):  # duplicates refused: not stored
+        elif followup.changes:  # (of the rows stored: not of a duplicate refused by the store)
             stored_ids = {row[R_METER] for row in stored}
             followup.changes = [c for c in followup.changes if c[0] in stored_ids]
         late, kept, mismatched, changes = (
