@@ -1081,20 +1081,20 @@ class PrepaidMeterReading(models.Model):
                 judged = (None, None, True, True)
                 line_format = normal_format
             # the rows, as _judge_rows makes them
-            for at in set(read_ats) - middles.keys():
+            distinct = set(read_ats)
+            for at in distinct - middles.keys():
                 text = str(at)
                 middles[at] = (text, f"\t{text}\t{received}\t{batch_source}\t")
-            if len(middles) == 1 or len(set(read_ats)) == 1:
+            if len(distinct) == 1:
                 text, middle = middles[read_ats[0]]
                 texts, middle_texts = repeat(text, count), repeat(middle, count)
             else:
                 texts = [middles[at][0] for at in read_ats]
                 middle_texts = [middles[at][1] for at in read_ats]
             if len(profiles) == 1:
-                companies = repeat(profiles[shared[0]][0], count)
+                companies = [profiles[shared[0]][0]] * count
             else:
                 companies = [profiles[text][0] for text in shared]
-            companies = list(companies)
             consumption = list(consumption)
             registers = list(map(str, forwards))
             total_texts = registers if totals is forwards else list(map(str, totals))
@@ -1319,6 +1319,9 @@ class PrepaidMeterReading(models.Model):
         def profile_of(text):
             """(company, multiplier, bidirectional, limits, relay target, plain, lost,
             actual relay) of a look-up's shared text (see _load_meter_states)."""
+            profile = profiles.get(text)
+            if profile is not None:
+                return profile
             company_id, mult, model_id, target, connection, actual = text.split("|")
             if "." in mult:
                 mult = mult.rstrip("0").rstrip(".")
@@ -1337,16 +1340,18 @@ class PrepaidMeterReading(models.Model):
             )
             return profile
 
+        def time_of(text):
+            """The datetime of a look-up's baseline time (text)."""
+            at = times.get(text)
+            if at is None:
+                at = times[text] = datetime.fromisoformat(text)
+            return at
+
         def state_of(record):
             mid, latest_id, b_total, b_at, shared = record
-            company_id, multiplier, bidir, limit, target, plain, lost, actual = profiles.get(
-                shared
-            ) or profile_of(shared)
+            company_id, multiplier, bidir, limit, target, plain, lost, actual = profile_of(shared)
             if b_at is not None:
-                at = times.get(b_at)
-                if at is None:
-                    at = times[b_at] = datetime.fromisoformat(b_at)
-                b_at = at
+                b_at = time_of(b_at)
             return [
                 mid,
                 company_id,
@@ -1362,14 +1367,8 @@ class PrepaidMeterReading(models.Model):
                 actual,
             ]
 
-        def time_of(text):
-            at = times.get(text)
-            if at is None:
-                at = times[text] = datetime.fromisoformat(text)
-            return at
-
         # (for the fleet path of _validate_rows, which judges meters without their state)
-        state_of.profile_of = lambda text: profiles.get(text) or profile_of(text)
+        state_of.profile_of = profile_of
         state_of.time_of = time_of
         return state_of
 
