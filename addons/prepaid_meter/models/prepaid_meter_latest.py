@@ -18,7 +18,7 @@ class PrepaidMeterLatest(models.Model):
     _log_access = False
     _rec_name = "id"
 
-    meter_ids = fields.One2many("prepaid.meter", "latest_id")
+    meter_ids = fields.One2many("prepaid.meter", "latest_id", string="Meters")
     meter_id = fields.Many2one(
         "prepaid.meter",
         compute="_compute_meter_id",

@@ -405,6 +405,25 @@ class PrepaidMeterReading(models.Model):
             "ON prepaid_meter_reading_store USING brin (id) "
             "WITH (pages_per_range = 32, autosummarize = on)"
         )
+        # Read by time, without scanning every reading of every month (4.8 million a day
+        # for 100,000 meters), and at no cost per normal reading (no B-tree of read_at, which
+        # costs a quarter of each COPY):
+        # - the readings a manager reviews (flagged other than a meter's first reading: the
+        #   "To Review" filter the Readings menu opens on) through a partial index, written
+        #   for those few rows only; its condition is the filter's SQL (the ORM writes
+        #   ``flags not in (False, 'baseline')`` so);
+        # - time ranges (the daily freeze of the last two days, a date filter) through a
+        #   BRIN index of read_at: the rows arrive in time order, so each block range holds a
+        #   narrow span of times.
+        cr.execute(
+            "CREATE INDEX IF NOT EXISTS prepaid_meter_reading_store_review_idx "
+            "ON prepaid_meter_reading_store (read_at) WHERE flags NOT IN ('baseline', '')"
+        )
+        cr.execute(
+            "CREATE INDEX IF NOT EXISTS prepaid_meter_reading_store_read_at_brin "
+            "ON prepaid_meter_reading_store USING brin (read_at) "
+            "WITH (pages_per_range = 32, autosummarize = on)"
+        )
         # the ORM works on a plain (automatically updatable) view of the partitioned store
         cr.execute(
             "CREATE OR REPLACE VIEW prepaid_meter_reading AS "

@@ -1,7 +1,11 @@
-from datetime import timedelta
+from datetime import date, timedelta
+
+from lxml import etree
 
 from odoo.exceptions import UserError
 from odoo.tests import tagged
+from odoo.tools import SQL
+from odoo.tools.safe_eval import safe_eval
 
 from .common import PrepaidMeterCommon
 
@@ -224,6 +228,86 @@ class TestReading(PrepaidMeterCommon):
         # running it again updates in place
         daily._freeze(self.t0 - timedelta(days=1))
         self.assertEqual(daily.search_count([("meter_id", "=", self.meter.id)]), 1)
+
+    def test_review_queue_and_time_ranges_are_read_through_indexes(self):
+        """The Readings menu opens on the readings to review (flagged, but not a meter's
+        first reading). That filter, in the menu's order, is read through an index of
+        every partition, not by scanning every reading of every month: checked on the plan
+        with sequential scans priced out (PostgreSQL still scans a partition when no index
+        of it serves the condition, e.g. a partial index whose condition the filter's SQL
+        no longer implies). Time ranges (the daily freeze, date filters) have a BRIN index
+        of read_at on every partition, a new month's too."""
+        self._ingest(self.meter, (0, 100), (30, 99.0), (60, 100.5), (90, 101.0))
+        Reading = self.env["prepaid.meter.reading"]
+        Reading._ensure_partitions([date(2090, 1, 1)])
+        action = self.env.ref("prepaid_meter.prepaid_meter_reading_action")
+        self.assertEqual(safe_eval(action.context), {"search_default_to_review": 1})
+        arch = etree.fromstring(Reading.get_views([(False, "search")])["views"]["search"]["arch"])
+        (review,) = arch.xpath("//filter[@name='to_review']")
+        domain = safe_eval(review.get("domain"))
+        queue = Reading.search(domain + [("meter_id", "=", self.meter.id)])
+        self.assertEqual(queue.mapped("flags"), ["rollback"])  # not the baseline, not the others
+        # a meter's readings (its form's button) open without the filter
+        self.assertNotIn("search_default_to_review", self.meter.action_view_readings()["context"])
+        cr = self.env.cr
+        cr.execute("SET LOCAL enable_seqscan = off")
+        query = Reading._search(domain, order=Reading._order, limit=80).select()
+        cr.execute(SQL("EXPLAIN (FORMAT JSON) %s", query))
+        scans = list(self._store_scans(cr.fetchone()[0][0]["Plan"]))
+        cr.execute("RESET enable_seqscan")
+        cr.execute(
+            "SELECT count(*) FROM pg_inherits "
+            "WHERE inhparent = 'prepaid_meter_reading_store'::regclass"
+        )
+        partitions = cr.fetchone()[0]
+        self.assertGreaterEqual(partitions, 3)
+        self.assertEqual(len(scans), partitions)  # each partition, none pruned
+        for node_type, index in scans:
+            self.assertIn(node_type, ("Index Scan", "Index Only Scan", "Bitmap Heap Scan"))
+            self.assertEqual(self._index_method_and_column(index), ("btree", "read_at"), index)
+        # a BRIN index of read_at on every partition
+        cr.execute(
+            """
+            SELECT p.relname, array_agg(c.relname)
+              FROM pg_inherits h
+              JOIN pg_class p ON p.oid = h.inhrelid
+              JOIN pg_index i ON i.indrelid = p.oid
+              JOIN pg_class c ON c.oid = i.indexrelid
+             WHERE h.inhparent = 'prepaid_meter_reading_store'::regclass
+             GROUP BY p.relname
+            """
+        )
+        for partition, indexes in cr.fetchall():
+            found = {self._index_method_and_column(index) for index in indexes}
+            self.assertIn(("brin", "read_at"), found, partition)
+
+    def _index_method_and_column(self, index):
+        """(access method, first column) of the index named ``index``."""
+        self.env.cr.execute(
+            """
+            SELECT am.amname, a.attname
+              FROM pg_class c
+              JOIN pg_am am ON am.oid = c.relam
+              JOIN pg_index i ON i.indexrelid = c.oid
+              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE c.relname = %s
+            """,
+            [index],
+        )
+        return self.env.cr.fetchone()
+
+    @classmethod
+    def _store_scans(cls, node):
+        """(node type, index) of each scan of a partition of the readings store in a plan."""
+        if node.get("Relation Name", "").startswith("prepaid_meter_reading_store"):
+            index = node.get("Index Name")
+            if index is None and node["Node Type"] == "Bitmap Heap Scan":
+                (child,) = node["Plans"]  # one Bitmap Index Scan (no BitmapOr/And here)
+                index = child.get("Index Name")
+            yield node["Node Type"], index
+            return
+        for child in node.get("Plans", ()):
+            yield from cls._store_scans(child)
 
     def test_partitions_by_month_and_retention(self):
         """Readings land in monthly partitions; retention drops whole months."""
