@@ -245,7 +245,7 @@ class TestReading(PrepaidMeterCommon):
         arch = etree.fromstring(Reading.get_views([(False, "search")])["views"]["search"]["arch"])
         (review,) = arch.xpath("//filter[@name='to_review']")
         domain = safe_eval(review.get("domain"))
-        queue = Reading.search(domain + [("meter_id", "=", self.meter.id)])
+        queue = Reading.search([*domain, ("meter_id", "=", self.meter.id)])
         self.assertEqual(queue.mapped("flags"), ["rollback"])  # not the baseline, not the others
         # a meter's readings (its form's button) open without the filter
         self.assertNotIn("search_default_to_review", self.meter.action_view_readings()["context"])
