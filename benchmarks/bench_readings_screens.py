@@ -1,0 +1,137 @@
+"""M5/M8 benchmark: reading the readings store by time, as its screens and the daily freeze do.
+
+Adds a month of readings (every 30 minutes, ``--meters`` meters, 2,000 by default: 2.98
+million rows in time order, one in 500 flagged) to the benchmark database in one
+transaction, then measures,
+each query ``--repeat`` times (median, in ms):
+- the Readings menu's first page as it opens (the "To Review" filter, newest first: through
+  the partial index of read_at of the flagged rows), against the first page of every reading
+  by time (no filter: every partition is read);
+- the daily freeze's range (its last 50 hours: through the BRIN index of read_at), against
+  the same count with index scans priced out (the whole month is read);
+- ``prepaid.meter.reading.daily._freeze`` itself over those 50 hours.
+Everything is rolled back at the end.  Not a test; exits 0.
+
+    bash -c 'source scripts/common.sh && pg_start && \
+             python3 benchmarks/bench_readings_screens.py [--meters N] [--repeat N]'
+"""
+
+import argparse
+import statistics
+import time
+from datetime import datetime, timedelta
+
+from lxml import etree
+from odoo_bench import open_registry
+
+import odoo
+from odoo import api
+from odoo.tools import SQL
+from odoo.tools.safe_eval import safe_eval
+
+MONTH = datetime(2033, 3, 1)
+STEP = timedelta(minutes=30)
+
+
+def timed(cr, query, repeat):
+    """Median wall time (ms) of ``query`` and its first row."""
+    times, row = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        cr.execute(query)
+        row = cr.fetchone()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), row
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--meters", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--db", default="prepaid_bench")
+    args = parser.parse_args()
+    registry = open_registry(args.db, "prepaid_meter")
+    with registry.cursor() as cr:
+        env = api.Environment(cr, odoo.SUPERUSER_ID, {})
+        readings = env["prepaid.meter.reading"]
+        cr.execute("SELECT id, company_id FROM prepaid_meter ORDER BY id LIMIT %s", [args.meters])
+        meters = cr.fetchall()
+        readings._ensure_partitions([MONTH])
+        slots = 31 * 48
+        print(f"adding {len(meters) * slots:,} readings of {MONTH:%B %Y} ...", flush=True)
+        # one reading in 500 flagged (rollbacks, spikes, gaps), the month's first a baseline
+        cr.execute(
+            """
+            INSERT INTO prepaid_meter_reading_store
+                (meter_id, company_id, read_at, received_at, source, forward_total, total,
+                 consumption, flags, chargeable)
+            SELECT m.id, m.company_id, %s + t * interval '30 minutes',
+                   %s + t * interval '30 minutes', 'push', 1000 + t, 1000 + t, 1,
+                   CASE WHEN t = 0 THEN 'baseline'
+                        WHEN (t * 7 + m.id) %% 500 = 0 THEN 'rollback' END,
+                   t > 0 AND (t * 7 + m.id) %% 500 != 0
+              FROM generate_series(0, %s) t,
+                   unnest(%s::int[], %s::int[]) m(id, company_id)
+             ORDER BY t, m.id
+            """,
+            [MONTH, MONTH, slots - 1, [m[0] for m in meters], [m[1] for m in meters]],
+        )
+        # the rows lie in time order, as intervals arrive; autovacuum summarizes each block
+        # range of the BRIN indexes as it fills (autosummarize): done here, in the transaction
+        cr.execute(
+            """
+            SELECT brin_summarize_new_values(i.indexrelid)
+              FROM pg_inherits h
+              JOIN pg_index i ON i.indrelid = h.inhrelid
+              JOIN pg_class c ON c.oid = i.indexrelid
+              JOIN pg_am am ON am.oid = c.relam AND am.amname = 'brin'
+             WHERE h.inhparent = 'prepaid_meter_reading_store'::regclass
+            """
+        )
+        cr.execute("ANALYZE prepaid_meter_reading_store")
+        cr.execute("SELECT count(*) FROM prepaid_meter_reading_store")
+        print(f"{cr.fetchone()[0]:,} readings stored in all", flush=True)
+
+        # the menu's first page, as the web client asks for it
+        action = env.ref("prepaid_meter.prepaid_meter_reading_action")
+        context = safe_eval(action.context or "{}")
+        arch = readings.get_views([(False, "search")])["views"]["search"]["arch"]
+        domain = []
+        for name in context:
+            if name.startswith("search_default_"):
+                filter_name = name.removeprefix("search_default_")
+                node = etree.fromstring(arch).xpath(f"//filter[@name='{filter_name}']")
+                domain += safe_eval(node[0].get("domain"))
+        review = readings._search(domain, order=readings._order, limit=80).select()
+        every = readings._search([], order=readings._order, limit=80).select()
+        page, _ = timed(cr, SQL("SELECT count(*) FROM (%s) page", review), args.repeat)
+        all_page, _ = timed(cr, SQL("SELECT count(*) FROM (%s) page", every), args.repeat)
+        print(
+            f"Readings menu, first page: {page:8.1f} ms to review (filter {domain}); "
+            f"{all_page:8.1f} ms for every reading by time ({all_page / page:.0f}x)"
+        )
+
+        # the daily freeze's range: the last 50 hours of the month
+        since = MONTH + slots * STEP - timedelta(hours=50)
+        count = SQL("SELECT count(*) FROM prepaid_meter_reading WHERE read_at >= %s", since)
+        brin, (rows,) = timed(cr, count, args.repeat)
+        cr.execute("SET LOCAL enable_bitmapscan = off")
+        cr.execute("SET LOCAL enable_indexscan = off")
+        cr.execute("SET LOCAL enable_indexonlyscan = off")
+        scan, _ = timed(cr, count, args.repeat)
+        cr.execute("RESET enable_bitmapscan; RESET enable_indexscan; RESET enable_indexonlyscan")
+        print(
+            f"daily freeze range ({rows:,} readings of the last 50 hours): {brin:8.1f} ms "
+            f"through the BRIN index; {scan:8.1f} ms reading the whole month ({scan / brin:.1f}x)"
+        )
+        start = time.perf_counter()
+        frozen = env["prepaid.meter.reading.daily"]._freeze(since)
+        print(
+            f"_freeze of those 50 hours: {frozen:,} daily records in "
+            f"{(time.perf_counter() - start) * 1000:8.1f} ms"
+        )
+        cr.rollback()
+
+
+if __name__ == "__main__":
+    main()
