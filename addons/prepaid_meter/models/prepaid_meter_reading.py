@@ -345,6 +345,11 @@ class PrepaidMeterReading(models.Model):
     flags = fields.Char(readonly=True, help="Validation flags, comma-separated.")
     flag_reason = fields.Char(readonly=True)
     chargeable = fields.Boolean(readonly=True, default=False)
+    reviewed = fields.Boolean(
+        readonly=True,
+        copy=False,
+        help="A manager checked this flagged reading: it has left the review queue.",
+    )
     # related for grouping in screens; not stored, the store stays narrow
     site_id = fields.Many2one(related="meter_id.site_id")
     unit_id = fields.Many2one(related="meter_id.unit_id")
@@ -405,19 +410,24 @@ class PrepaidMeterReading(models.Model):
             "ON prepaid_meter_reading_store USING brin (id) "
             "WITH (pages_per_range = 32, autosummarize = on)"
         )
+        # set by a manager on a flagged reading checked (added to existing stores)
+        cr.execute("ALTER TABLE prepaid_meter_reading_store ADD COLUMN IF NOT EXISTS reviewed bool")
         # Read by time, without scanning every reading of every month (4.8 million a day
         # for 100,000 meters), and at no cost per normal reading (no B-tree of read_at, which
         # costs a quarter of each COPY):
-        # - the readings a manager reviews (flagged other than a meter's first reading: the
-        #   "To Review" filter the Readings menu opens on) through a partial index, written
-        #   for those few rows only; its condition is the filter's SQL (the ORM writes
-        #   ``flags not in (False, 'baseline')`` so);
+        # - the readings a manager has to review (flagged other than a meter's first
+        #   reading, not reviewed yet: the "To Review" filter the Readings menu opens on)
+        #   through a partial index, written for those few rows only, which a row leaves once
+        #   reviewed; its condition is the filter's SQL (the ORM writes ``flags not in
+        #   (False, 'baseline')`` and ``reviewed = False`` so);
         # - time ranges (the daily freeze of the last two days, a date filter) through a
         #   BRIN index of read_at: the rows arrive in time order, so each block range holds a
         #   narrow span of times.
+        cr.execute("DROP INDEX IF EXISTS prepaid_meter_reading_store_review_idx")  # (no reviewed)
         cr.execute(
-            "CREATE INDEX IF NOT EXISTS prepaid_meter_reading_store_review_idx "
-            "ON prepaid_meter_reading_store (read_at) WHERE flags NOT IN ('baseline', '')"
+            "CREATE INDEX IF NOT EXISTS prepaid_meter_reading_store_to_review_idx "
+            "ON prepaid_meter_reading_store (read_at) "
+            "WHERE flags NOT IN ('baseline', '') AND reviewed IS NOT TRUE"
         )
         cr.execute(
             "CREATE INDEX IF NOT EXISTS prepaid_meter_reading_store_read_at_brin "
@@ -1818,6 +1828,7 @@ class PrepaidMeterReading(models.Model):
             raise UserError(self.env._("Only a prepaid manager may move a meter's baseline."))
         meter = self.meter_id
         meter.sudo().write({"baseline_total": self.total, "baseline_at": self.read_at})
+        self.reviewed = True
         meter._log_event(
             "baseline",
             reason=self.env._(
@@ -1827,4 +1838,12 @@ class PrepaidMeterReading(models.Model):
                 why=self.flag_reason,
             ),
         )
+        return True
+
+    def action_mark_reviewed(self):
+        """A manager checked these flagged readings: they leave the review queue (their
+        flags, charges and the meters' baselines stay as they are)."""
+        if not self.env.user.has_group("prepaid_meter.group_prepaid_manager"):
+            raise UserError(self.env._("Only a prepaid manager may mark readings reviewed."))
+        self.filtered("flags").write({"reviewed": True})
         return True

@@ -195,6 +195,7 @@ class TestReading(PrepaidMeterCommon):
         flagged = self._readings(self.meter)[1]
         self.assertEqual(flagged.flags, "rollback")
         flagged.action_accept_baseline()
+        self.assertTrue(flagged.reviewed)  # (it leaves the review queue)
         self._ingest(self.meter, (60, 11))
         last = self._readings(self.meter)[2]
         self.assertTrue(last.chargeable)
@@ -247,6 +248,14 @@ class TestReading(PrepaidMeterCommon):
         domain = safe_eval(review.get("domain"))
         queue = Reading.search([*domain, ("meter_id", "=", self.meter.id)])
         self.assertEqual(queue.mapped("flags"), ["rollback"])  # not the baseline, not the others
+        # reviewed, it leaves the queue (an operator may not mark it)
+        with self.assertRaisesRegex(UserError, "manager"):
+            operator = self._user("op-review", "prepaid_meter.group_prepaid_user")
+            queue.with_user(operator).action_mark_reviewed()
+        queue.action_mark_reviewed()
+        self.assertTrue(queue.reviewed)
+        self.assertEqual(queue.flags, "rollback")
+        self.assertFalse(Reading.search([*domain, ("meter_id", "=", self.meter.id)]))
         # a meter's readings (its form's button) open without the filter
         self.assertNotIn("search_default_to_review", self.meter.action_view_readings()["context"])
         cr = self.env.cr
