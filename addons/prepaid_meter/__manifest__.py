@@ -32,5 +32,10 @@
     "demo": [
         "demo/prepaid_meter_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "prepaid_meter/static/tests/tours/*.js",
+        ],
+    },
     "installable": True,
 }

@@ -7,4 +7,5 @@ from . import (
     test_replace,
     test_security,
     test_tenancy,
+    test_tours,
 )
