@@ -5,8 +5,8 @@ million rows in time order, one in 500 flagged) to the benchmark database in one
 transaction, then measures,
 each query ``--repeat`` times (median, in ms):
 - the Readings menu's first page as it opens (its default filter, "To Review", newest first:
-  through the partial index of read_at of the flagged rows not reviewed), against the first
-  page of every reading by time (no filter: every partition is read);
+  through the partial index of read_at of the uncharged flagged rows not reviewed), against
+  the first page of every reading by time (no filter: every partition is read);
 - the daily freeze's range (its last 50 hours: through the BRIN index of read_at), against
   the same count with index scans priced out (the whole month is read);
 - ``prepaid.meter.reading.daily._freeze`` itself over those 50 hours.

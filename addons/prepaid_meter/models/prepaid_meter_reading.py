@@ -415,19 +415,21 @@ class PrepaidMeterReading(models.Model):
         # Read by time, without scanning every reading of every month (4.8 million a day
         # for 100,000 meters), and at no cost per normal reading (no B-tree of read_at, which
         # costs a quarter of each COPY):
-        # - the readings a manager has to review (flagged other than a meter's first
-        #   reading, not reviewed yet: the "To Review" filter the Readings menu opens on)
-        #   through a partial index, written for those few rows only, which a row leaves once
-        #   reviewed; its condition is the filter's SQL (the ORM writes ``flags not in
-        #   (False, 'baseline')`` and ``reviewed = False`` so);
+        # - the readings a manager has to review (flagged and not charged, other than a
+        #   meter's first reading: rollbacks, spikes, late readings; not reviewed yet: the
+        #   "To Review" filter the Readings menu opens on) through a partial index, written
+        #   for those few rows only, which a row leaves once reviewed; its condition is the
+        #   filter's SQL (the ORM writes ``flags not in (False, 'baseline')``,
+        #   ``chargeable = False`` and ``reviewed = False`` so);
         # - time ranges (the daily freeze of the last two days, a date filter) through a
         #   BRIN index of read_at: the rows arrive in time order, so each block range holds a
         #   narrow span of times.
-        cr.execute("DROP INDEX IF EXISTS prepaid_meter_reading_store_review_idx")  # (no reviewed)
+        for earlier in ("review_idx", "to_review_idx"):  # (its first conditions)
+            cr.execute(f"DROP INDEX IF EXISTS prepaid_meter_reading_store_{earlier}")
         cr.execute(
-            "CREATE INDEX IF NOT EXISTS prepaid_meter_reading_store_to_review_idx "
-            "ON prepaid_meter_reading_store (read_at) "
-            "WHERE flags NOT IN ('baseline', '') AND reviewed IS NOT TRUE"
+            "CREATE INDEX IF NOT EXISTS prepaid_meter_reading_store_review_queue_idx "
+            "ON prepaid_meter_reading_store (read_at) WHERE flags NOT IN ('baseline', '') "
+            "AND chargeable IS NOT TRUE AND reviewed IS NOT TRUE"
         )
         cr.execute(
             "CREATE INDEX IF NOT EXISTS prepaid_meter_reading_store_read_at_brin "

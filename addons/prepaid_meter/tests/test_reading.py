@@ -231,15 +231,17 @@ class TestReading(PrepaidMeterCommon):
         self.assertEqual(daily.search_count([("meter_id", "=", self.meter.id)]), 1)
 
     def test_review_queue_and_time_ranges_are_read_through_indexes(self):
-        """The Readings menu opens on the readings to review (flagged, but not a meter's
-        first reading). That filter, in the menu's order, is read through an index of
+        """The Readings menu opens on the readings to review (flagged and not charged, but
+        not a meter's first reading). That filter, in the menu's order, is read through an index of
         every partition, not by scanning every reading of every month: checked on the plan
         with sequential scans priced out (PostgreSQL still scans a partition when no index
         of it serves the condition, e.g. a partial index whose condition the filter's SQL
         no longer implies). Time ranges (the daily freeze, date filters) have a BRIN index
         of read_at on every partition, a new month's too."""
-        self._ingest(self.meter, (0, 100), (30, 99.0), (60, 100.5), (90, 101.0))
+        # baseline, rollback, normal, normal, a gap (flagged, charged: not to review)
+        self._ingest(self.meter, (0, 100), (30, 99.0), (60, 100.5), (90, 101.0), (690, 110))
         Reading = self.env["prepaid.meter.reading"]
+        self.assertEqual(self._readings(self.meter)[-1].flags, "gap")
         Reading._ensure_partitions([date(2090, 1, 1)])
         action = self.env.ref("prepaid_meter.prepaid_meter_reading_action")
         self.assertEqual(safe_eval(action.context), {"search_default_to_review": 1})
@@ -247,7 +249,7 @@ class TestReading(PrepaidMeterCommon):
         (review,) = arch.xpath("//filter[@name='to_review']")
         domain = safe_eval(review.get("domain"))
         queue = Reading.search([*domain, ("meter_id", "=", self.meter.id)])
-        self.assertEqual(queue.mapped("flags"), ["rollback"])  # not the baseline, not the others
+        self.assertEqual(queue.mapped("flags"), ["rollback"])  # not the baseline, the gap...
         # reviewed, it leaves the queue (an operator may not mark it)
         with self.assertRaisesRegex(UserError, "manager"):
             operator = self._user("op-review", "prepaid_meter.group_prepaid_user")
