@@ -424,8 +424,10 @@ class PrepaidMeterReading(models.Model):
         # - time ranges (the daily freeze of the last two days, a date filter) through a
         #   BRIN index of read_at: the rows arrive in time order, so each block range holds a
         #   narrow span of times.
-        for earlier in ("review_idx", "to_review_idx"):  # (its first conditions)
-            cr.execute(f"DROP INDEX IF EXISTS prepaid_meter_reading_store_{earlier}")
+        cr.execute(  # (the queue's index under its first conditions)
+            "DROP INDEX IF EXISTS prepaid_meter_reading_store_review_idx, "
+            "prepaid_meter_reading_store_to_review_idx"
+        )
         cr.execute(
             "CREATE INDEX IF NOT EXISTS prepaid_meter_reading_store_review_queue_idx "
             "ON prepaid_meter_reading_store (read_at) WHERE flags NOT IN ('baseline', '') "
