@@ -75,6 +75,52 @@ FAST_CRONS = (
 )
 
 
+FINGERPRINT_PREFIX = "prepaid demo, add-ons "
+
+
+def addons_fingerprint(root: Path = ROOT / "addons") -> str:
+    """A digest of the add-ons' code (every file under ``root`` but compiled Python): it
+    changes when a pull or an edit changes what the database must be upgraded to."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def database_plan(exists, installed, stored, current, update=False):
+    """What to do with the demo database before Odoo serves it: ``(Odoo's arguments, what
+    to say)``, no arguments when it is ready as it is.
+
+    - none yet: create it with the suite and the demo data;
+    - add-ons of the suite not installed: install them;
+    - the add-ons' code is not the one the database was last brought up to (``stored``, the
+      :func:`addons_fingerprint` recorded then; unknown for a database of an older script),
+      or ``update``: upgrade them (``-u``: the data are kept) -- else Odoo would serve new
+      code on an old schema and stop at the first missing column;
+    - else keep it as it is.
+    """
+    if not exists:
+        return (
+            ["-i", ",".join(ADDONS), "--with-demo"],
+            "Creating the database with the suite and demo data (a few minutes)",
+        )
+    args, done = [], []
+    missing = [m for m in ADDONS if m not in installed]
+    if missing:
+        args += ["-i", ",".join(missing)]
+        done.append(f"installing {', '.join(missing)}")
+    present = [m for m in ADDONS if m in installed]
+    if present and (update or stored != current):
+        args += ["-u", ",".join(present)]
+        why = "as asked" if update else "their code changed since it was last upgraded"
+        done.append(f"upgrading the add-ons ({why}); the data are kept")
+    if not args:
+        return [], "The database exists and is up to date: keeping its data"
+    return args, "The database exists: " + "; ".join(done)
+
+
 class StackError(RuntimeError):
     """Something of the stack did not come up; the message says what and where to look."""
 
@@ -174,6 +220,7 @@ class Stack:
     addons_path: str = ""
     local: Path = ROOT / ".local" / "demo"
     fresh: bool = False  # drop the database first (the end-to-end test)
+    update: bool = False  # upgrade the add-ons even if their code did not change
     quiet: bool = False
     processes: dict = field(default_factory=dict)
     gateways: list = field(default_factory=list)
@@ -225,25 +272,27 @@ class Stack:
 
     # --- 1. database --- #
     def ensure_database(self) -> bool:
-        """Create the database with the suite and demo data if needed; True if created."""
+        """Create the database with the suite and demo data if needed, or bring it up to the
+        add-ons' code (see :func:`database_plan`); True if created."""
         self.local.mkdir(parents=True, exist_ok=True)
         log = self.local / "install.log"
         if self.fresh:
             subprocess.run(["dropdb", "--if-exists", self.db], check=True, capture_output=True)
         exists = self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.db}'") == "1"
+        installed, stored = (), None
         if exists:
             installed = self._psql(
                 "SELECT name FROM ir_module_module WHERE state = 'installed'", db=self.db
             ).split()
-            missing = [m for m in ADDONS if m not in installed]
-            if not missing:
-                self.say(f"Database {self.db} exists: keeping its data")
-                return False
-            self.say(f"Installing {', '.join(missing)} in {self.db}")
-            args = ["-i", ",".join(missing)]
-        else:
-            self.say(f"Creating database {self.db} with the suite and demo data (a few minutes)")
-            args = ["-i", ",".join(ADDONS), "--with-demo"]
+            stored = self._psql(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                f"WHERE datname = '{self.db}'"
+            ).removeprefix(FINGERPRINT_PREFIX)
+        current = addons_fingerprint()
+        args, message = database_plan(exists, installed, stored, current, self.update)
+        self.say(f"{self.db}: {message}")
+        if not args:
+            return False
         started = time.monotonic()
         with log.open("wb") as out:
             rc = subprocess.call(
@@ -258,6 +307,10 @@ class Stack:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
             raise StackError(f"installing the add-ons failed (see {log}):\n{tail}")
         self.say(f"Database ready in {time.monotonic() - started:.0f} s")
+        try:  # the code it is now up to (kept in the database, which it describes)
+            self._psql(f"COMMENT ON DATABASE \"{self.db}\" IS '{FINGERPRINT_PREFIX}{current}'")
+        except subprocess.CalledProcessError:  # not its owner: upgraded again next time
+            self.say(f"(could not record the add-ons' version in {self.db})")
         return not exists
 
     # --- 2. broker --- #
@@ -487,6 +540,10 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--addons-path", default="")
     parser.add_argument("--reset", action="store_true", help="drop the database first")
+    parser.add_argument(
+        "--update", action="store_true",
+        help="upgrade the add-ons (done anyway when their code changed)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     stack = Stack(
         db=args.db,
@@ -495,6 +552,7 @@ def main(argv: list[str] | None = None) -> int:
         sim_base_port=args.sim_port,
         addons_path=args.addons_path,
         fresh=args.reset,
+        update=args.update,
     )
     stopping = []
 

@@ -80,3 +80,47 @@ def test_heavy_loads_are_the_low_credit_stories():
     assert stories == set(demo_stack.HEAVY_LOADS)
     assert demo_stack.STORY_METER in stories
     assert set(demo_stack.HEAVY_LOADS) <= fleet_addresses()
+
+
+def test_the_database_is_upgraded_when_the_addons_code_changed():
+    """Running the demo again keeps the data; when a pull (or an edit) changed the add-ons
+    since the database was last brought up to them, they are upgraded first -- else Odoo
+    serves new code on an old schema and stops at the first missing column."""
+    plan = demo_stack.database_plan
+    suite = list(demo_stack.ADDONS)
+    assert plan(False, (), None, "abc")[0] == ["-i", ",".join(suite), "--with-demo"]
+    assert plan(True, suite, "abc", "abc") == (
+        [],
+        "The database exists and is up to date: keeping its data",
+    )
+    args, message = plan(True, suite, "abc", "def")
+    assert args == ["-u", ",".join(suite)]
+    assert "their code changed" in message and "the data are kept" in message
+    # a database of an earlier script (no digest recorded): upgraded once
+    assert plan(True, suite, "", "def")[0] == ["-u", ",".join(suite)]
+    # asked for (DEMO_UPDATE=1) although nothing changed
+    assert plan(True, suite, "abc", "abc", update=True)[0] == ["-u", ",".join(suite)]
+    # an add-on new to the suite: installed, the others upgraded in the same run
+    args, _message = plan(True, suite[1:], "abc", "def")
+    assert args == ["-i", suite[0], "-u", ",".join(suite[1:])]
+    assert plan(True, suite[1:], "abc", "abc")[0] == ["-i", suite[0]]
+
+
+def test_the_addons_fingerprint_follows_their_files(tmp_path):
+    root = tmp_path / "addons"
+    (root / "prepaid_x" / "models").mkdir(parents=True)
+    model = root / "prepaid_x" / "models" / "x.py"
+    model.write_text("A = 1\n")
+    (root / "prepaid_x" / "__manifest__.py").write_text("{'version': '19.0.1.0.0'}\n")
+    first = demo_stack.addons_fingerprint(root)
+    assert first == demo_stack.addons_fingerprint(root)
+    # compiled files are not the code
+    (root / "prepaid_x" / "models" / "__pycache__").mkdir()
+    (root / "prepaid_x" / "models" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
+    assert demo_stack.addons_fingerprint(root) == first
+    model.write_text("A = 2\n")
+    changed = demo_stack.addons_fingerprint(root)
+    assert changed != first
+    # a file moved is a change too
+    model.rename(root / "prepaid_x" / "models" / "y.py")
+    assert demo_stack.addons_fingerprint(root) not in (first, changed)
