@@ -32,7 +32,7 @@ import re
 import sys
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import psycopg2
@@ -40,6 +40,7 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.fields import Domain
 from odoo.tools import SQL, sql
 
 from prepaid_core import readings as validation
@@ -141,6 +142,13 @@ _LATEST_CONTACT_AND_RELAY = """                   last_contact_at = %(now)s,
 LARGE_BATCH = 5000
 #: chunks of COPY text (2,000 rows each) made ahead of PostgreSQL by a helper thread
 COPY_AHEAD = 8
+#: a page of readings newest first, with no time bound, is first looked for among the
+#: readings of these last hours (see ``_search``) ...
+NEWEST_FIRST_WINDOWS = (1, 24, 24 * 8, 24 * 64)
+#: ... when PostgreSQL estimates reading it without that bound to cost more than this (in
+#: its units, where reading a page of a table in sequence costs 1)
+NEWEST_FIRST_COST = 20_000
+_NEWEST_FIRST = re.compile(r"\s*read_at\s+desc\b", re.IGNORECASE)
 #: from this many meters, a batch's meters are looked up by merge joins over the whole fleet
 #: (the meters' ingest index, their latest states); fewer, one index lookup per meter
 FLEET_LOOKUP = 20000
@@ -532,6 +540,47 @@ class PrepaidMeterReading(models.Model):
                 dropped.append(name)
         cr.execute("DELETE FROM prepaid_meter_reading_store_default WHERE read_at < %s", [day])
         return dropped
+
+    # === SEARCH === #
+    @api.model
+    def _search(self, domain, offset=0, limit=None, order=None, **kwargs):
+        """A page of readings newest first that PostgreSQL would find by reading and
+        sorting every reading of every month (the Readings list without its filter, a date
+        or gateway filter: 4.8 million readings a day for 100,000 meters) is looked for
+        among the last readings instead, through the BRIN index of ``read_at`` (see
+        :meth:`init`): the domain is bounded below by the first of
+        :data:`NEWEST_FIRST_WINDOWS` that holds the whole page.  Every reading newer than
+        the bound is in it, so the page is the same.  A page that an index reads in order
+        (a meter's readings, the readings to review), or any page PostgreSQL estimates
+        cheap (:data:`NEWEST_FIRST_COST`), is left alone."""
+        query = super()._search(domain, offset, limit, order, **kwargs)
+        if not (limit and order and _NEWEST_FIRST.match(order)) or query.is_empty():
+            return query
+        domain = Domain(domain)
+        if any(leaf.field_expr == "meter_id" for leaf in domain.iter_conditions()):
+            return query  # (the store's index of (meter, time))
+        self.env.cr.execute(SQL("EXPLAIN (FORMAT JSON) %s", query.select()))
+        if self.env.cr.fetchone()[0][0]["Plan"]["Total Cost"] <= NEWEST_FIRST_COST:
+            return query
+        since = self._newest_first_since(domain, (offset or 0) + int(limit), kwargs)
+        if since is None:
+            return query
+        return super()._search(
+            domain & Domain("read_at", ">=", since), offset, limit, order, **kwargs
+        )
+
+    @api.model
+    def _newest_first_since(self, domain, wanted, kwargs):
+        """The lower bound of ``read_at`` of the first window (:data:`NEWEST_FIRST_WINDOWS`
+        back from now) holding ``wanted`` readings of ``domain`` (each window's counted up
+        to ``wanted`` only), or None: none does, every reading is read."""
+        now = fields.Datetime.now()
+        for hours in NEWEST_FIRST_WINDOWS:
+            since = now - timedelta(hours=hours)
+            window = Domain(domain) & Domain("read_at", ">=", since)
+            if len(super()._search(window, limit=wanted, **kwargs)) >= wanted:
+                return since
+        return None
 
     # === ORM PATH (manual entry, small batches) === #
     @api.model_create_multi

@@ -2,10 +2,13 @@ from datetime import date, timedelta
 
 from lxml import etree
 
+from odoo import fields, models
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import SQL
 from odoo.tools.safe_eval import safe_eval
+
+from odoo.addons.prepaid_meter.models import prepaid_meter_reading as reading_module
 
 from .common import PrepaidMeterCommon
 
@@ -291,6 +294,74 @@ class TestReading(PrepaidMeterCommon):
         for partition, indexes in cr.fetchall():
             found = {self._index_method_and_column(index) for index in indexes}
             self.assertIn(("brin", "read_at"), found, partition)
+
+    def test_a_page_newest_first_is_looked_for_among_the_last_readings(self):
+        """A page of readings newest first with no time bound (the Readings list without its
+        filter) that PostgreSQL estimates costly is read from the first window back from now
+        (1 hour, 1 day, 8 days, 64 days) that holds the whole page, else from every reading:
+        the same page as without the bound, with the older months' partitions pruned.  A
+        meter's readings are not bounded (the (meter, time) index serves them); nor is a page
+        estimated cheap (a test's few readings, unless the threshold is lowered)."""
+        unit = self.env["prepaid.unit"].create(
+            {"name": "Window", "building_id": self.building.id, "floor_id": self.floor.id}
+        )
+        meter = self._create_meter("Window", "000000099001", unit=unit)
+        now = fields.Datetime.now().replace(second=0, microsecond=0)
+        self.t0 = now - timedelta(days=69, minutes=50)
+        minutes = [day * 1440 for day in range(70)] + [69 * 1440 + 20, 69 * 1440 + 40]
+        self._ingest(meter, *((m, 100 + i) for i, m in enumerate(minutes)))
+        Reading = self.env["prepaid.meter.reading"]
+        domain = [("unit_id", "=", unit.id)]
+        every = Reading.search(domain)  # (no limit: never bounded)
+        self.assertEqual(len(every), 72)
+        self.assertEqual(every[0].read_at, now - timedelta(minutes=10))
+        # a few readings: estimated cheap, not bounded (the ORM's own query)
+        page = Reading._search(domain, limit=3, order=Reading._order).select()
+        plain = models.BaseModel._search(Reading, domain, limit=3, order=Reading._order).select()
+        self.assertEqual((page.code, page.params), (plain.code, plain.params))
+        # as if they were many (the estimate over the threshold)
+        self.patch(reading_module, "NEWEST_FIRST_COST", -1)
+        for offset, limit, hours in (
+            (0, 3, 1),  # the last hour holds 3 readings
+            (0, 4, 24 * 8),  # the last day no fourth: the last 8 days (10)
+            (5, 5, 24 * 8),
+            (0, 11, 24 * 64),
+            (0, 67, None),  # 66 in the last 64 days: every reading
+            (70, 5, None),  # the last 2
+        ):
+            since = Reading._newest_first_since(domain, offset + limit, {})
+            if hours is None:
+                self.assertIsNone(since, (offset, limit))
+            else:
+                expected = fields.Datetime.now() - timedelta(hours=hours)
+                self.assertLess(abs(since - expected), timedelta(minutes=1), (offset, limit))
+            page = Reading.search(domain, offset=offset, limit=limit)
+            self.assertEqual(page, every[offset : offset + limit], (offset, limit))
+        # another order: not bounded (the oldest 3 are not in the last hour)
+        oldest = Reading.search(domain, limit=3, order="read_at")
+        self.assertEqual(oldest, every[-3:].sorted("read_at"))
+        cr = self.env.cr
+        # the bound prunes the partitions of the older months
+        query = Reading._search(domain, limit=3, order=Reading._order).select()
+        cr.execute(SQL("EXPLAIN (FORMAT JSON) %s", query))
+        scanned = {name for name, _type in self._store_relations(cr.fetchone()[0][0]["Plan"])}
+        self.assertTrue(scanned, "the plan reads a partition of the store")
+        self.assertNotIn(Reading._partition_name(self.t0), scanned)
+        # a meter's readings: not bounded, read newest first through the (meter, time) index
+        query = Reading._search([("meter_id", "=", meter.id)], limit=3, order=Reading._order)
+        cr.execute(SQL("EXPLAIN (FORMAT JSON) %s", query.select()))
+        scanned = {name for name, _type in self._store_relations(cr.fetchone()[0][0]["Plan"])}
+        self.assertIn(Reading._partition_name(self.t0), scanned)
+        self.assertEqual(Reading.browse(query), every[:3])
+
+    @classmethod
+    def _store_relations(cls, node):
+        """(relation, node type) of each scan of a partition of the readings store."""
+        if node.get("Relation Name", "").startswith("prepaid_meter_reading_store"):
+            yield node["Relation Name"], node["Node Type"]
+            return
+        for child in node.get("Plans", ()):
+            yield from cls._store_relations(child)
 
     def _index_method_and_column(self, index):
         """(access method, first column) of the index named ``index``."""
