@@ -8,6 +8,8 @@ one transaction, then measures each query ``--repeat`` times (median, in ms):
   the first page of every reading by time with no bound (every partition is read);
 - that first page without the filter as the ORM reads it (looked for in the last hour, day,
   8 days..., through the BRIN index of read_at: ``_search``), against the same unbounded;
+- the list without its filter as the web client loads it (``web_search_read``: the page,
+  its fields, the pager's count), with and without the windows;
 - the daily freeze's range (its last 50 hours: through the BRIN index of read_at), against
   the same count with index scans priced out (the whole month is read);
 - ``prepaid.meter.reading.daily._freeze`` itself over those 50 hours.
@@ -19,6 +21,7 @@ left out in the meantime).  Not a test; exits 0.
 """
 
 import argparse
+import importlib
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
@@ -54,6 +57,10 @@ def main():
     parser.add_argument("--db", default="prepaid_bench")
     args = parser.parse_args()
     registry = open_registry(args.db, "prepaid_meter")
+    # (importable once the registry has set the add-ons path up)
+    reading_module = importlib.import_module(
+        "odoo.addons.prepaid_meter.models.prepaid_meter_reading"
+    )
     with registry.cursor() as cr:
         env = api.Environment(cr, odoo.SUPERUSER_ID, {})
         readings = env["prepaid.meter.reading"]
@@ -138,6 +145,29 @@ def main():
             f"every reading newest first, first page (the same 80): {windowed:8.1f} ms through "
             f"the last hours' window; {all_page:8.1f} ms reading every reading "
             f"({all_page / windowed:.0f}x)"
+        )
+        # the list as the web client loads it without the filter (web_search_read: the page,
+        # its fields, the pager's count up to 10,001), with and without the windows
+        specification = {
+            name: {} for name in ("read_at", "source", "forward_total", "total", "consumption")
+        }
+        specification["meter_id"] = {"fields": {"display_name": {}}}
+        loads, default_cost = {}, reading_module.NEWEST_FIRST_COST
+        for label, threshold in (("windows", default_cost), ("none", float("inf"))):
+            reading_module.NEWEST_FIRST_COST = threshold
+            times = []
+            for _ in range(args.repeat):
+                readings.env.invalidate_all()
+                start = time.perf_counter()
+                result = readings.web_search_read([], specification, limit=80, count_limit=10001)
+                times.append((time.perf_counter() - start) * 1000)
+            loads[label] = statistics.median(times), [r["id"] for r in result["records"]]
+        reading_module.NEWEST_FIRST_COST = default_cost
+        assert loads["windows"][1] == loads["none"][1] == page_ids, "not the same page"
+        print(
+            f"the list without its filter (web_search_read, {result['length']:,} counted): "
+            f"{loads['windows'][0]:8.1f} ms through the windows; {loads['none'][0]:8.1f} ms "
+            f"without ({loads['none'][0] / loads['windows'][0]:.0f}x)"
         )
 
         # the daily freeze's range: the last 50 hours of the month
