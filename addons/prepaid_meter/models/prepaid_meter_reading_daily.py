@@ -42,17 +42,29 @@ class PrepaidMeterReadingDaily(models.Model):
 
     @api.model
     def _freeze(self, since):
-        """Aggregate raw readings read at or after ``since`` (UTC) into daily records."""
+        """Aggregate the raw readings of the local days that began at or after ``since``
+        (UTC) into daily records.  A day that began before is left as it was frozen while
+        its readings were all read: its readings since ``since`` alone would overwrite it
+        with a part of the day (east of UTC, a UTC midnight falls inside a local day)."""
         self.env["prepaid.meter.reading"].flush_model()
+        self.env["res.partner"].flush_model(["tz"])  # (the companies' time zones, read below)
         self.env.cr.execute(
             SQL(
                 """
-                WITH local AS (
-                    SELECT r.*, (r.read_at AT TIME ZONE 'UTC'
-                                 AT TIME ZONE COALESCE(p.tz, 'UTC'))::date AS day
-                      FROM prepaid_meter_reading r
-                      JOIN res_company c ON c.id = r.company_id
+                WITH zone AS (
+                    -- each company's time zone and first local day that begins at or after
+                    -- since (since itself, when it is a local midnight)
+                    SELECT c.id, z.tz,
+                           ((%(since)s::timestamp AT TIME ZONE 'UTC' AT TIME ZONE z.tz)
+                            - interval '1 microsecond')::date + 1 AS first_day
+                      FROM res_company c
                       JOIN res_partner p ON p.id = c.partner_id
+                     CROSS JOIN LATERAL (SELECT COALESCE(p.tz, 'UTC') AS tz) z
+                ), local AS (
+                    SELECT r.*, (r.read_at AT TIME ZONE 'UTC' AT TIME ZONE z.tz)::date AS day,
+                           z.first_day
+                      FROM prepaid_meter_reading r
+                      JOIN zone z ON z.id = r.company_id
                      WHERE r.read_at >= %(since)s
                 )
                 INSERT INTO prepaid_meter_reading_daily AS d (
@@ -73,6 +85,7 @@ class PrepaidMeterReadingDaily(models.Model):
                        COUNT(*) FILTER (WHERE l.flags IS NOT NULL)
                   FROM local l
                   JOIN prepaid_meter m ON m.id = l.meter_id
+                 WHERE l.day >= l.first_day
                  GROUP BY l.meter_id, l.day, l.company_id, m.site_id, m.building_id, m.unit_id,
                           m.utility
                 ON CONFLICT (meter_id, day) DO UPDATE SET
@@ -95,9 +108,9 @@ class PrepaidMeterReadingDaily(models.Model):
     def _cron_freeze(self):
         """Freeze yesterday and today (whole local days), then purge old raw readings."""
         now = fields.Datetime.now()
-        # a day and a half back covers yesterday in every time zone
-        since = (now - timedelta(hours=50)).replace(hour=0, minute=0, second=0)
-        count = self._freeze(since)
+        # yesterday began at most 48 hours ago in every time zone (49 on the night the
+        # clocks go back); the day before, begun earlier, is not touched
+        count = self._freeze(now - timedelta(hours=50))
         retention = int(
             self.env["ir.config_parameter"]
             .sudo()

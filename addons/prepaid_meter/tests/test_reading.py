@@ -233,6 +233,27 @@ class TestReading(PrepaidMeterCommon):
         daily._freeze(self.t0 - timedelta(days=1))
         self.assertEqual(daily.search_count([("meter_id", "=", self.meter.id)]), 1)
 
+    def test_daily_freeze_leaves_a_day_begun_before_since_whole(self):
+        """East of UTC a UTC midnight falls inside a local day.  The hourly freeze reads the
+        last 50 hours: it must not overwrite the day before yesterday, frozen whole before,
+        with that day's last hours only."""
+        self.meter.company_id.partner_id.tz = "Asia/Shanghai"  # UTC+8, no daylight saving
+        start = self.t0 - timedelta(hours=8)  # 2 March, 00:00 local
+        # a reading every hour over 2 and 3 March (local), 1 unit each after the first
+        self._ingest(self.meter, *((60 * hour - 480, 100 + hour) for hour in range(48)))
+        daily = self.env["prepaid.meter.reading.daily"]
+        self.assertEqual(daily._freeze(start), 2)  # both days begin at or after start
+
+        def days():
+            records = daily.search([("meter_id", "=", self.meter.id)], order="day")
+            return [(str(d.day), d.reading_count, d.consumption) for d in records]
+
+        whole = [("2026-03-02", 24, 23.0), ("2026-03-03", 24, 24.0)]
+        self.assertEqual(days(), whole)
+        # from t0, 08:00 local on 2 March: the 3rd refreshed, the 2nd left whole
+        self.assertEqual(daily._freeze(self.t0), 1)
+        self.assertEqual(days(), whole)
+
     def test_review_queue_and_time_ranges_are_read_through_indexes(self):
         """The Readings menu opens on the readings to review (flagged and not charged, but
         not a meter's first reading). That filter, in the menu's order, is read through an index of
