@@ -611,6 +611,9 @@ class PrepaidMeterReading(models.Model):
             )
         records = super().create(vals_list)
         self._update_meters(prepared, meters[0], measures)
+        self.env["prepaid.meter.reading.daily"]._queue_readings(
+            {row[R_READ_AT] for row in prepared}
+        )
         return records
 
     # === BULK PATH === #
@@ -649,7 +652,8 @@ class PrepaidMeterReading(models.Model):
         )
         rejections = []
         keyed = self._resolve_rows(rows, parsed, errors, meters, rejections)
-        table = self._ensure_partitions({item[1] for item in keyed})
+        read_ats = {item[1] for item in keyed}
+        table = self._ensure_partitions(read_ats)
         after = self._reading_id_mark() if len(rows) >= LARGE_BATCH else None
         # the parsed rows themselves: one row per meter (see _resolve_rows)
         followup = _Followup() if after is not None and keyed is parsed else None
@@ -657,6 +661,8 @@ class PrepaidMeterReading(models.Model):
         stored = self._copy_rows(validated, rejections, measures, table)
         copied = time.perf_counter()
         self._update_meters(stored, meters[0], measures, after, table, meters[2], followup)
+        if stored:
+            self.env["prepaid.meter.reading.daily"]._queue_readings(read_ats)
         if rejections:
             rejections.sort(key=operator.itemgetter("index"))
             self.env["prepaid.meter.reading.rejection"]._record(rejections, rows, source)

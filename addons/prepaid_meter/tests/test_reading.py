@@ -254,6 +254,67 @@ class TestReading(PrepaidMeterCommon):
         self.assertEqual(daily._freeze(self.t0), 1)
         self.assertEqual(days(), whole)
 
+    def _keep_raw_readings_since_t0(self):
+        days = (fields.Datetime.now() - self.t0).days + 30
+        self.env["ir.config_parameter"].sudo().set_param(
+            "prepaid_meter.reading_retention_days", str(days)
+        )
+
+    def test_hourly_freeze_takes_the_days_that_received_readings_late_ones_too(self):
+        """The hourly freeze aggregates again the local days that received readings since
+        its last run, whenever they were read: a collector's backlog of five days ago
+        reaches the daily history (the former cron read the last 50 hours only).  A day
+        that received nothing is not read, and a day is frozen with all its readings, not
+        only those that came since the last run."""
+        self._keep_raw_readings_since_t0()
+        self.meter.company_id.partner_id.tz = "Asia/Shanghai"  # UTC+8
+        daily = self.env["prepaid.meter.reading.daily"]
+
+        def days():
+            records = daily.search([("meter_id", "=", self.meter.id)], order="day")
+            return [(str(d.day), d.reading_count, d.consumption) for d in records]
+
+        # 2 March local: readings every hour from 08:00 (t0) to 23:00, 1 unit each
+        self._ingest(self.meter, *((60 * hour, 200 + hour) for hour in range(16)))
+        daily._cron_freeze()
+        self.assertEqual(days(), [("2026-03-02", 16, 15.0)])
+        self.assertEqual(daily._cron_freeze(), 0)  # nothing new: nothing read
+        # the day's last reading comes after the freeze: the day again, whole
+        self._ingest(self.meter, (60 * 16 - 1, 216))  # 23:59 local
+        self.assertEqual(daily._cron_freeze(), 1)
+        self.assertEqual(days(), [("2026-03-02", 17, 16.0)])
+        # the collector's backlog of 25 February (local), read hourly from 00:00 to 09:00
+        start = -60 * (5 * 24 + 8)
+        self._ingest(self.meter, *((start + 60 * hour, 100 + hour) for hour in range(10)))
+        # a day that received nothing is left as it is (not read)
+        self.env.cr.execute(
+            "UPDATE prepaid_meter_reading_daily SET reading_count = 99 WHERE meter_id = %s",
+            [self.meter.id],
+        )
+        daily.invalidate_model()
+        self.assertEqual(daily._cron_freeze(), 1)
+        self.assertEqual(days(), [("2026-02-25", 10, 0.0), ("2026-03-02", 99, 16.0)])
+        self.assertEqual(daily._freeze_queued(), 0)
+
+    def test_hourly_freeze_leaves_days_past_the_retention_period(self):
+        """A late reading of a day whose raw readings were purged does not replace the
+        day's frozen record with that one reading."""
+        self._keep_raw_readings_since_t0()
+        daily = self.env["prepaid.meter.reading.daily"]
+        self._ingest(self.meter, *((60 * hour, 200 + hour) for hour in range(5)))
+        daily._cron_freeze()
+        record = daily.search([("meter_id", "=", self.meter.id)])
+        self.assertEqual(record.reading_count, 5)
+        # the retention period now ends on t0's day: its raw readings are gone
+        kept = (fields.Datetime.now() - self.t0).days
+        self.env["ir.config_parameter"].sudo().set_param(
+            "prepaid_meter.reading_retention_days", str(kept)
+        )
+        self._ingest(self.meter, (60 * 5, 205))
+        self.assertEqual(daily._freeze_queued(), 0)
+        record.invalidate_recordset()
+        self.assertEqual(record.reading_count, 5)
+
     def test_review_queue_and_time_ranges_are_read_through_indexes(self):
         """The Readings menu opens on the readings to review (flagged and not charged, but
         not a meter's first reading). That filter, in the menu's order, is read through an index of
