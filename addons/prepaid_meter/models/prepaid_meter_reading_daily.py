@@ -219,7 +219,7 @@ class PrepaidMeterReadingDaily(models.Model):
                  GROUP BY l.meter_id, l.day, l.company_id, m.site_id, m.building_id, m.unit_id,
                           m.utility
                 ON CONFLICT (meter_id, day) DO UPDATE SET
-                    first_total = LEAST(d.first_total, EXCLUDED.first_total),
+                    first_total = EXCLUDED.first_total,
                     last_total = EXCLUDED.last_total,
                     consumption = EXCLUDED.consumption,
                     uncharged = EXCLUDED.uncharged,

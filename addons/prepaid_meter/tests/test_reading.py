@@ -294,6 +294,8 @@ class TestReading(PrepaidMeterCommon):
         daily.invalidate_model()
         self.assertEqual(daily._cron_freeze(), 1)
         self.assertEqual(days(), [("2026-02-25", 10, 0.0), ("2026-03-02", 99, 16.0)])
+        backlog = daily.search([("meter_id", "=", self.meter.id), ("day", "=", "2026-02-25")])
+        self.assertEqual((backlog.first_total, backlog.last_total), (100.0, 109.0))
         self.assertEqual(daily._freeze_queued(), 0)
 
     def test_hourly_freeze_leaves_days_past_the_retention_period(self):
