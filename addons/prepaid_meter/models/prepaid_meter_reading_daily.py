@@ -1,7 +1,7 @@
 from datetime import datetime, timedelta
 
 from odoo import api, fields, models
-from odoo.tools import SQL
+from odoo.tools import SQL, sql
 
 from ..const import DEFAULT_READING_RETENTION_DAYS
 
@@ -56,6 +56,8 @@ class PrepaidMeterReadingDaily(models.Model):
                 SQL.identifier(QUEUE),
             )
         )
+        if sql.table_kind(cr, "prepaid_meter_reading") is None:
+            return  # (a new database: no reading yet)
         # a database frozen by the former cron (the last 50 hours every hour): the days it
         # would have frozen next
         cr.execute(

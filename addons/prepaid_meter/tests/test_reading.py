@@ -298,6 +298,27 @@ class TestReading(PrepaidMeterCommon):
         self.assertEqual((backlog.first_total, backlog.last_total), (100.0, 109.0))
         self.assertEqual(daily._freeze_queued(), 0)
 
+    def test_upgrade_queues_what_the_former_cron_would_have_frozen_next(self):
+        """A database upgraded from the former cron (the last 50 hours every hour) gets the
+        queue with those hours in it: today and yesterday are frozen by the next run."""
+        now = fields.Datetime.now().replace(microsecond=0)
+        rows = [
+            {
+                "meter_id": self.meter.id,
+                "read_at": now - timedelta(hours=hours),
+                "forward_total": 100 - hours,
+            }
+            for hours in (60, 30, 1)
+        ]
+        self.env["prepaid.meter.reading"]._ingest(rows)
+        daily = self.env["prepaid.meter.reading.daily"]
+        self.env.cr.execute("DROP TABLE prepaid_meter_reading_daily_queue")
+        daily.init()
+        self.env.cr.execute("SELECT first_at, last_at FROM prepaid_meter_reading_daily_queue")
+        self.assertEqual(
+            self.env.cr.fetchall(), [(now - timedelta(hours=30), now - timedelta(hours=1))]
+        )
+
     def test_hourly_freeze_leaves_days_past_the_retention_period(self):
         """A late reading of a day whose raw readings were purged does not replace the
         day's frozen record with that one reading."""
