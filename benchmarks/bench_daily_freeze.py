@@ -48,6 +48,7 @@ def main():
             raise SystemExit(
                 f"{args.db} has {len(meters)} bench meters: run bench_readings_ingest.py first"
             )
+        companies = {company for _meter, company in meters}
         readings = env["prepaid.meter.reading"]
         daily = env["prepaid.meter.reading.daily"]
         partition = readings._ensure_partitions([DAY])
@@ -94,7 +95,13 @@ def main():
             for way, times in per_run.items():
                 cr.execute("SAVEPOINT run")
                 # the last hour's readings came through _ingest, which queued their times
-                daily._queue_readings({NOW - timedelta(minutes=60), NOW - timedelta(minutes=30)})
+                daily._queue_readings(
+                    {
+                        (company, NOW - timedelta(minutes=m))
+                        for company in companies
+                        for m in (60, 30)
+                    }
+                )
                 daily.flush_model()
                 started = time.perf_counter()
                 if way == "queued days":

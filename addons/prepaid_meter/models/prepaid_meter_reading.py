@@ -101,6 +101,7 @@ BASE_COLUMNS = (
 ) = range(len(BASE_COLUMNS))
 R_MEASURED = len(BASE_COLUMNS)
 R_LINE, R_READ_AT, R_MOVES, R_INDEX = -4, -3, -2, -1
+_COMPANY_AND_READ_AT = operator.itemgetter(R_COMPANY, R_READ_AT)  # (what the freeze queues)
 #: a meter's state during a batch is a list (see ``_load_meter_states``)
 (
     M_ID,
@@ -612,7 +613,7 @@ class PrepaidMeterReading(models.Model):
         records = super().create(vals_list)
         self._update_meters(prepared, meters[0], measures)
         self.env["prepaid.meter.reading.daily"]._queue_readings(
-            {row[R_READ_AT] for row in prepared}
+            set(map(_COMPANY_AND_READ_AT, prepared))
         )
         return records
 
@@ -652,8 +653,7 @@ class PrepaidMeterReading(models.Model):
         )
         rejections = []
         keyed = self._resolve_rows(rows, parsed, errors, meters, rejections)
-        read_ats = {item[1] for item in keyed}
-        table = self._ensure_partitions(read_ats)
+        table = self._ensure_partitions({item[1] for item in keyed})
         after = self._reading_id_mark() if len(rows) >= LARGE_BATCH else None
         # the parsed rows themselves: one row per meter (see _resolve_rows)
         followup = _Followup() if after is not None and keyed is parsed else None
@@ -662,7 +662,9 @@ class PrepaidMeterReading(models.Model):
         copied = time.perf_counter()
         self._update_meters(stored, meters[0], measures, after, table, meters[2], followup)
         if stored:
-            self.env["prepaid.meter.reading.daily"]._queue_readings(read_ats)
+            self.env["prepaid.meter.reading.daily"]._queue_readings(
+                set(map(_COMPANY_AND_READ_AT, stored))
+            )
         if rejections:
             rejections.sort(key=operator.itemgetter("index"))
             self.env["prepaid.meter.reading.rejection"]._record(rejections, rows, source)

@@ -5,7 +5,7 @@ from odoo.tools import SQL, sql
 
 from ..const import DEFAULT_READING_RETENTION_DAYS
 
-#: readings stored since the last freeze: the time span of each batch's UTC days
+#: readings stored since the last freeze: the time span of each batch's UTC days, by company
 QUEUE = "prepaid_meter_reading_daily_queue"
 
 
@@ -52,7 +52,8 @@ class PrepaidMeterReadingDaily(models.Model):
             return
         cr.execute(
             SQL(
-                "CREATE TABLE %s (first_at timestamp NOT NULL, last_at timestamp NOT NULL)",
+                "CREATE TABLE %s (company_id int4 NOT NULL, first_at timestamp NOT NULL, "
+                "last_at timestamp NOT NULL)",
                 SQL.identifier(QUEUE),
             )
         )
@@ -62,36 +63,40 @@ class PrepaidMeterReadingDaily(models.Model):
         # would have frozen next
         cr.execute(
             SQL(
-                "INSERT INTO %s SELECT min(read_at), max(read_at) FROM prepaid_meter_reading "
+                "INSERT INTO %s SELECT company_id, min(read_at), max(read_at) "
+                "FROM prepaid_meter_reading "
                 "WHERE read_at >= now() AT TIME ZONE 'UTC' - interval '50 hours' "
-                "HAVING count(*) > 0",
+                "GROUP BY company_id",
                 SQL.identifier(QUEUE),
             )
         )
 
     # === WHAT TO FREEZE === #
     @api.model
-    def _queue_readings(self, read_ats):
-        """Readings read at ``read_ats`` were just stored (in this transaction): their days
-        are to be frozen again.  Kept as the time span of each UTC day, in a table of which
-        :meth:`_freeze_queued` takes what is committed: a batch's days are seen with its
-        readings, never before, whatever the order in which transactions commit."""
+    def _queue_readings(self, readings):
+        """Readings of ``(company id, read time)`` were just stored (in this transaction):
+        their days are to be frozen again.  Kept as the time span of each UTC day of each
+        company, in a table of which :meth:`_freeze_queued` takes what is committed: a
+        batch's days are seen with its readings, never before, whatever the order in which
+        transactions commit."""
         spans = {}
-        for read_at in read_ats:
-            day = read_at.date()
-            span = spans.get(day)
+        for company_id, read_at in readings:
+            key = (company_id, read_at.date())
+            span = spans.get(key)
             if span is None:
-                spans[day] = [read_at, read_at]
-            elif read_at < span[0]:
-                span[0] = read_at
-            elif read_at > span[1]:
+                spans[key] = [company_id, read_at, read_at]
+            elif read_at < span[1]:
                 span[1] = read_at
+            elif read_at > span[2]:
+                span[2] = read_at
         if spans:
-            firsts, lasts = zip(*spans.values(), strict=True)
+            companies, firsts, lasts = zip(*spans.values(), strict=True)
             self.env.cr.execute(
                 SQL(
-                    "INSERT INTO %s SELECT * FROM unnest(%s::timestamp[], %s::timestamp[])",
+                    "INSERT INTO %s SELECT * FROM unnest(%s::int[], %s::timestamp[], "
+                    "%s::timestamp[])",
                     SQL.identifier(QUEUE),
+                    list(companies),
                     list(firsts),
                     list(lasts),
                 )
@@ -99,7 +104,8 @@ class PrepaidMeterReadingDaily(models.Model):
 
     @api.model
     def _freeze_queued(self):
-        """Freeze again every local day that received readings since the last run: today
+        """Freeze again every local day of a company that received readings since the last
+        run (the company's days, in its time zone, not another's): today
         as the readings come, yesterday's last ones, and late readings of any earlier day
         (a collector's backlog after an outage); nothing else is read.  Days whose raw
         readings are past the retention period are left as they were frozen (their other
@@ -109,13 +115,13 @@ class PrepaidMeterReadingDaily(models.Model):
         cr.execute(
             SQL(
                 """
-                WITH queued AS (DELETE FROM %(queue)s RETURNING first_at, last_at)
+                WITH queued AS (DELETE FROM %(queue)s RETURNING company_id, first_at, last_at)
                 SELECT DISTINCT z.id, d::date
                   FROM queued q
-                 CROSS JOIN (
+                  JOIN (
                         SELECT c.id, COALESCE(p.tz, 'UTC') AS tz
                           FROM res_company c JOIN res_partner p ON p.id = c.partner_id
-                       ) z
+                       ) z ON z.id = q.company_id
                  CROSS JOIN LATERAL generate_series(
                         (q.first_at AT TIME ZONE 'UTC' AT TIME ZONE z.tz)::date,
                         (q.last_at AT TIME ZONE 'UTC' AT TIME ZONE z.tz)::date,

@@ -1,4 +1,5 @@
 from datetime import date, timedelta
+from unittest.mock import patch
 
 from lxml import etree
 
@@ -314,10 +315,32 @@ class TestReading(PrepaidMeterCommon):
         daily = self.env["prepaid.meter.reading.daily"]
         self.env.cr.execute("DROP TABLE prepaid_meter_reading_daily_queue")
         daily.init()
-        self.env.cr.execute("SELECT first_at, last_at FROM prepaid_meter_reading_daily_queue")
-        self.assertEqual(
-            self.env.cr.fetchall(), [(now - timedelta(hours=30), now - timedelta(hours=1))]
+        self.env.cr.execute(
+            "SELECT company_id, first_at, last_at FROM prepaid_meter_reading_daily_queue"
         )
+        self.assertEqual(
+            self.env.cr.fetchall(),
+            [(self.company.id, now - timedelta(hours=30), now - timedelta(hours=1))],
+        )
+
+    def test_hourly_freeze_reads_the_days_of_the_companies_that_received_readings(self):
+        """A company's readings queue its own days, in its time zone: another company's
+        same days are not read again."""
+        self._keep_raw_readings_since_t0()
+        other = self.env["res.company"].create({"name": "Other landlord"})
+        other.partner_id.tz = "America/New_York"
+        self._ingest(self.meter, (0, 100), (30, 101))
+        daily = self.env["prepaid.meter.reading.daily"]
+        read = []
+        freeze_from = type(daily)._freeze_from
+
+        def spy(model, local):
+            read.append(local.params[:2])  # the companies and their days
+            return freeze_from(model, local)
+
+        with patch.object(type(daily), "_freeze_from", spy):
+            self.assertEqual(daily._freeze_queued(), 1)
+        self.assertEqual(read, [[[self.company.id], [self.t0.date()]]])
 
     def test_hourly_freeze_leaves_days_past_the_retention_period(self):
         """A late reading of a day whose raw readings were purged does not replace the
