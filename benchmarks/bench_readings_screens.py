@@ -10,7 +10,8 @@ one transaction, then measures each query ``--repeat`` times (median, in ms):
   8 days..., through the BRIN index of read_at: ``_search``), against the same unbounded;
 - the list without its filter as the web client loads it (``web_search_read``: the page,
   its fields, the pager's count), with and without the windows;
-- the daily freeze's range (its last 50 hours: through the BRIN index of read_at), against
+- a range of days as the daily freeze reads them (the last 50 hours, which the hourly run
+  read before it took the queued days only: through the BRIN index of read_at), against
   the same count with index scans priced out (the whole month is read);
 - ``prepaid.meter.reading.daily._freeze`` itself over those 50 hours.
 Everything is rolled back at the end (the readings of other benchmarks dated after now are
