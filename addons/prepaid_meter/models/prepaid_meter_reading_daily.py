@@ -116,7 +116,7 @@ class PrepaidMeterReadingDaily(models.Model):
             SQL(
                 """
                 WITH queued AS (DELETE FROM %(queue)s RETURNING company_id, first_at, last_at)
-                SELECT DISTINCT z.id, d::date
+                SELECT DISTINCT z.id, d::date, z.tz
                   FROM queued q
                   JOIN (
                         SELECT c.id, COALESCE(p.tz, 'UTC') AS tz
@@ -137,18 +137,16 @@ class PrepaidMeterReadingDaily(models.Model):
         days = cr.fetchall()
         if not days:
             return 0
-        companies, dates = zip(*days, strict=True)
+        companies, dates, zones = zip(*days, strict=True)
         return self._freeze_from(
             SQL(
                 """
                 WITH days AS (
-                    SELECT d.company_id, d.day, z.tz,
-                           d.day::timestamp AT TIME ZONE z.tz AT TIME ZONE 'UTC' AS start_at,
-                           (d.day + 1)::timestamp AT TIME ZONE z.tz AT TIME ZONE 'UTC' AS end_at
-                      FROM unnest(%(companies)s::int[], %(days)s::date[]) d(company_id, day)
-                      JOIN res_company c ON c.id = d.company_id
-                      JOIN res_partner p ON p.id = c.partner_id
-                     CROSS JOIN LATERAL (SELECT COALESCE(p.tz, 'UTC') AS tz) z
+                    SELECT company_id, day, tz,
+                           day::timestamp AT TIME ZONE tz AT TIME ZONE 'UTC' AS start_at,
+                           (day + 1)::timestamp AT TIME ZONE tz AT TIME ZONE 'UTC' AS end_at
+                      FROM unnest(%(companies)s::int[], %(days)s::date[], %(zones)s::text[])
+                           AS d(company_id, day, tz)
                 ), local AS (
                     SELECT r.*, (r.read_at AT TIME ZONE 'UTC' AT TIME ZONE d.tz)::date AS day
                       FROM days d
@@ -160,6 +158,7 @@ class PrepaidMeterReadingDaily(models.Model):
                 """,
                 companies=list(companies),
                 days=list(dates),
+                zones=list(zones),
                 # (the span of every day in any time zone: partitions pruned when planned)
                 first=datetime.combine(min(dates), datetime.min.time()) - timedelta(hours=15),
                 last=datetime.combine(max(dates), datetime.min.time()) + timedelta(hours=39),

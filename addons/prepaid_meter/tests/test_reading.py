@@ -335,12 +335,13 @@ class TestReading(PrepaidMeterCommon):
         freeze_from = type(daily)._freeze_from
 
         def spy(model, local):
-            read.append(local.params[:2])  # the companies and their days
+            read.append(local.params[:3])  # the companies, their days and time zones
             return freeze_from(model, local)
 
         with patch.object(type(daily), "_freeze_from", spy):
             self.assertEqual(daily._freeze_queued(), 1)
-        self.assertEqual(read, [[[self.company.id], [self.t0.date()]]])
+        tz = self.company.partner_id.tz or "UTC"
+        self.assertEqual(read, [[[self.company.id], [self.t0.date()], [tz]]])
 
     def test_hourly_freeze_leaves_days_past_the_retention_period(self):
         """A late reading of a day whose raw readings were purged does not replace the
