@@ -8,9 +8,9 @@ on the same data, alternated:
   50 hours (``_freeze(now - 50 hours)``), and
 - the project's run, ``_freeze_queued``: the days that received readings since the last run
   (today, here), read whole.
-Prints each run's seconds, the readings it read and the daily records it wrote, and the
-ratio.  The readings are written in SQL into a month of their own (June 2032) and every run
-is rolled back: the database is left as it was.
+Prints the readings in the store (yesterday's, today's), each way's median seconds and the
+daily records it wrote, and the ratio.  The readings are written in SQL into a month of
+their own (June 2032) and every run is rolled back: the database is left as it was.
 
     bash -c 'source scripts/common.sh && pg_start && python3 benchmarks/bench_daily_freeze.py'
 """

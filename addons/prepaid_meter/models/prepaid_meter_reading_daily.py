@@ -84,19 +84,20 @@ class PrepaidMeterReadingDaily(models.Model):
             key = (company_id, read_at.date())
             span = spans.get(key)
             if span is None:
-                spans[key] = [company_id, read_at, read_at]
-            elif read_at < span[1]:
+                spans[key] = [read_at, read_at]
+            elif read_at < span[0]:
+                span[0] = read_at
+            elif read_at > span[1]:
                 span[1] = read_at
-            elif read_at > span[2]:
-                span[2] = read_at
         if spans:
-            companies, firsts, lasts = zip(*spans.values(), strict=True)
+            companies = [company_id for company_id, _day in spans]
+            firsts, lasts = zip(*spans.values(), strict=True)
             self.env.cr.execute(
                 SQL(
                     "INSERT INTO %s SELECT * FROM unnest(%s::int[], %s::timestamp[], "
                     "%s::timestamp[])",
                     SQL.identifier(QUEUE),
-                    list(companies),
+                    companies,
                     list(firsts),
                     list(lasts),
                 )
@@ -105,11 +106,11 @@ class PrepaidMeterReadingDaily(models.Model):
     @api.model
     def _freeze_queued(self):
         """Freeze again every local day of a company that received readings since the last
-        run (the company's days, in its time zone, not another's): today
-        as the readings come, yesterday's last ones, and late readings of any earlier day
-        (a collector's backlog after an outage); nothing else is read.  Days whose raw
-        readings are past the retention period are left as they were frozen (their other
-        readings are gone).  Returns the number of daily records written."""
+        run (the company's days, in its time zone, not another's): today as the readings
+        come, yesterday's last ones, and late readings of any earlier day (a collector's
+        backlog after an outage); nothing else is read.  Days whose raw readings are past
+        the retention period are left as they were frozen (their other readings are gone).
+        Returns the number of daily records written."""
         cr = self.env.cr
         self.env["res.partner"].flush_model(["tz"])
         cr.execute(
