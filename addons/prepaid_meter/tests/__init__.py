@@ -1,4 +1,5 @@
 from . import (
+    test_concurrency,
     test_meter,
     test_partition,
     test_reading,
