@@ -37,5 +37,6 @@
             "prepaid_meter/static/tests/tours/*.js",
         ],
     },
+    "uninstall_hook": "uninstall_hook",
     "installable": True,
 }

@@ -5,6 +5,11 @@ from datetime import date
 from odoo import SUPERUSER_ID, api
 from odoo.orm.environments import Transaction
 from odoo.tests import TransactionCase, tagged
+from odoo.tools import sql
+
+from ..hooks import uninstall_hook
+from ..models.prepaid_meter_reading import STORE
+from ..models.prepaid_meter_reading_daily import QUEUE
 
 
 @tagged("post_install", "-at_install")
@@ -66,3 +71,17 @@ class TestPartitionConcurrency(TransactionCase):
         self.assertGreater(waited[0], 0.5, "the second transaction waited for the first")
         name = self.env["prepaid.meter.reading"]._partition_name(self.MONTH)
         self.assertIn(name, self.env["prepaid.meter.reading"]._partition_names())
+
+
+@tagged("post_install", "-at_install")
+class TestStoreUninstall(TransactionCase):
+    """M5: the readings store and the daily freeze's queue are none of the ORM's tables: the
+    add-on's uninstall hook drops them, the store's partitions and the ORM's view of it with
+    it (Odoo drops the models' own tables).  Rolled back with the test."""
+
+    def test_uninstall_hook_drops_the_store_its_partitions_view_and_queue(self):
+        partitions = self.env["prepaid.meter.reading"]._partition_names()
+        self.assertIn(f"{STORE}_default", partitions)
+        uninstall_hook(self.env)
+        for name in (STORE, "prepaid_meter_reading", QUEUE, *partitions):
+            self.assertIsNone(sql.table_kind(self.env.cr, name), name)
