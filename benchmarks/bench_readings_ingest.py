@@ -114,7 +114,7 @@ def main():
     for _ in range(args.passes):
         for way in ("one transaction", f"{args.workers} workers"):
             with registry.cursor() as cr:
-                reset(cr, api.Environment(cr, odoo.SUPERUSER_ID, {}))
+                reset(api.Environment(cr, odoo.SUPERUSER_ID, {}))
             for label, minutes in INTERVALS:
                 vacuum(args.db)
                 if way == "one transaction":
@@ -127,13 +127,14 @@ def main():
                     detail = f"{args.workers} x {len(ids) // args.workers:,} meters"
                 results.setdefault((way, label), []).append((orm, bulk))
                 print(
-                    f"{way}, {label}: ORM batch create {orm:,.0f} readings/s; bulk _ingest "
+                    f"{way}, {label}: ORM batch create {orm:,.0f} readings/s "
+                    f"({min(args.orm_sample, len(ids)):,} meters); bulk _ingest "
                     f"{bulk:,.0f} readings/s ({detail}); ratio {bulk / orm:.1f}x; "
                     f"load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
     with registry.cursor() as cr:
-        reset(cr, api.Environment(cr, odoo.SUPERUSER_ID, {}))
+        reset(api.Environment(cr, odoo.SUPERUSER_ID, {}))
     for way in ("one transaction", f"{args.workers} workers"):
         bulks = [bulk for (w, _), runs in results.items() if w == way for _, bulk in runs]
         orms = [orm for (w, _), runs in results.items() if w == way for orm, _ in runs]
@@ -145,12 +146,12 @@ def main():
         )
 
 
-def reset(cr, env):
+def reset(env):
     """Meters never read, like the first run, and an empty month of the store (the
     readings of a month go into its own partition: emptied, not deleted row by row, so
     that runs do not insert into the holes and bloated indexes earlier runs left, which
     no real store has)."""
-    readings = env["prepaid.meter.reading"]
+    cr, readings = env.cr, env["prepaid.meter.reading"]
     if readings._partition_name(T0) in readings._partition_names():
         cr.execute(f"TRUNCATE {readings._partition_name(T0)}")
     cr.execute(
