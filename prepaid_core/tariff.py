@@ -83,6 +83,14 @@ new reading per meter, the most common deduction) and ``price_interval`` go thro
 ``_price_one``, which prices that common interval with the fewest operations and builds
 the result asked for directly (``tests/pure/test_tariff_one_interval.py``).
 
+Where the time of one interval goes (callgrind, one new reading per meter and call, the
+benchmark's loop included): ``price_run`` 27,300 instructions; the same module compiled with
+Cython 23,100; the one-interval path compiled with typed locals and all its checks 20,700,
+about what this path costs in Python with every check removed (20,450). The rest is
+CPython's own work on ``Decimal`` values and on the result, state and book objects, the
+same interpreted or compiled: a faster engine would need arithmetic and result records of
+its own.
+
 Pricing the meters of a run of the action in one call (a ``price_runs(items)`` sharing
 the window, version and time-of-use band of the meters read at the same times, commit
 8772c3e, exact by property tests) was measured and dropped: the per-meter work it shares is
