@@ -110,7 +110,7 @@ def main():
             [args.meters],
         )
         ids = [row[0] for row in cr.fetchall()]
-    results = {}  # (way, interval label) -> [(ORM, bulk)] of the passes
+    results = {}  # way -> [(ORM, bulk)] of its intervals
     for _ in range(args.passes):
         for way in ("one transaction", f"{args.workers} workers"):
             with registry.cursor() as cr:
@@ -125,7 +125,7 @@ def main():
                         registry, ids, args.orm_sample, minutes, args.workers
                     )
                     detail = f"{args.workers} x {len(ids) // args.workers:,} meters"
-                results.setdefault((way, label), []).append((orm, bulk))
+                results.setdefault(way, []).append((orm, bulk))
                 print(
                     f"{way}, {label}: ORM batch create {orm:,.0f} readings/s "
                     f"({min(args.orm_sample, len(ids)):,} meters); bulk _ingest "
@@ -136,8 +136,7 @@ def main():
     with registry.cursor() as cr:
         reset(api.Environment(cr, odoo.SUPERUSER_ID, {}))
     for way in ("one transaction", f"{args.workers} workers"):
-        bulks = [bulk for (w, _), runs in results.items() if w == way for _, bulk in runs]
-        orms = [orm for (w, _), runs in results.items() if w == way for orm, _ in runs]
+        orms, bulks = zip(*results[way], strict=True)
         print(
             f"bulk path, {way}: slowest interval {min(bulks):,.0f} readings/s, median "
             f"{statistics.median(bulks):,.0f}, {sum(b >= 50_000 for b in bulks)} of "
