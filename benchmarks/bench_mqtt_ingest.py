@@ -13,16 +13,24 @@ The duration is scaled down (``--minutes``, default 3), not the meter count.  Pr
 sustained readings/s stored in Odoo and the lag of each reading from its timestamp on the
 meter to its acknowledgement after the commit (p50, p95, max).  Target: p95 <= 5 s.
 
+Every message is accounted for at the end: the fleet records each reading the broker
+acknowledged (it stops publishing, then waits for what is in flight), and each must be in
+the store once or in the rejected readings with a reason; messages by kind are printed
+(published, acknowledged by the broker). Any reading missing fails the run (exit 1).
+
     python3 benchmarks/bench_mqtt_ingest.py --db prepaid_bench --port 8075
 """
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 from odoo_bench import bench_gateway, http_server, load_note, open_registry, percentile
 
@@ -31,24 +39,27 @@ from odoo import api
 
 from prepaid_core.gateway_runner.api import DeviceApiClient
 from prepaid_core.gateway_runner.mqtt import MqttRunner, MqttSettings
+from prepaid_core.protocols.mqtt_schema import format_ts as iso_time
 from prepaid_core.simulator.broker import start_mosquitto
 
 KEY = "bench-mqtt-ingest-key-0123456789"
 PREFIX = "66"
 
 
-def fleet_main(host, port, count, seconds):
-    """Second process: ``count`` meters, one reading a minute each, for ``seconds``."""
+def fleet_main(host, port, count, seconds, record_path):
+    """Second process: ``count`` meters, one reading a minute each, for ``seconds``; each
+    reading the broker acknowledged is written to ``record_path`` (JSON lines)."""
+    from prepaid_core.simulator.cli import _recorder  # noqa: PLC0415
     from prepaid_core.simulator.clock import AcceleratedClock  # noqa: PLC0415
     from prepaid_core.simulator.meter import MeterConfig, VirtualMeter  # noqa: PLC0415
     from prepaid_core.simulator.mqtt_meter import MqttFleet  # noqa: PLC0415
 
-    async def main():
+    async def main(record):
         clock = AcceleratedClock()
         meters = [
             VirtualMeter(MeterConfig(f"{PREFIX}{n:010d}"), clock) for n in range(1, count + 1)
         ]
-        fleet = MqttFleet(meters, host, port, clock, reading_interval=60)
+        fleet = MqttFleet(meters, host, port, clock, reading_interval=60, record=_recorder(record))
         started = time.monotonic()
         await fleet.start(timeout=300)
         await fleet.wait_connected(timeout=120)
@@ -57,13 +68,60 @@ def fleet_main(host, port, count, seconds):
         await asyncio.sleep(seconds)
         stats = fleet.stats
         await fleet.stop()
+        kinds = ", ".join(
+            f"{kind} {published:,} / {acked:,}"
+            for kind, (published, acked) in sorted(stats.by_kind.items())
+        )
         print(
-            f"fleet: published {stats.published:,}, acknowledged by the broker {stats.acked:,}, "
-            f"late {stats.extra.get('late', 0)}",
+            f"fleet: published {stats.published:,}, acknowledged by the broker {stats.acked:,} "
+            f"(by kind, published / acknowledged: {kinds}), not sent while disconnected "
+            f"{stats.publish_errors}, late {stats.extra.get('late', 0)}",
             flush=True,
         )
 
-    asyncio.run(main())
+    with open(record_path, "a", encoding="utf-8") as record:
+        asyncio.run(main(record))
+
+
+def account_for_every_reading(cr, gateway_id, record_path):
+    """Each reading the broker acknowledged: stored once, or rejected with a reason.
+    Returns (acknowledged, stored, rejected, missing)."""
+    with open(record_path, encoding="utf-8") as lines:
+        acked = [json.loads(line) for line in lines if line.strip()]
+    # as the message carries it (milliseconds); the store keeps whole seconds
+    times = [datetime.fromisoformat(row["ts"]) for row in acked]
+    times = [ts.replace(microsecond=ts.microsecond // 1000 * 1000) for ts in times]
+    cr.execute(
+        "CREATE TEMP TABLE bench_acked (address varchar, read_at timestamp, sent varchar) "
+        "ON COMMIT DROP"
+    )
+    cr.execute(
+        "INSERT INTO bench_acked SELECT * FROM unnest(%s::varchar[], %s::timestamp[], %s)",
+        [
+            [row["address"] for row in acked],
+            [ts.astimezone(UTC).replace(tzinfo=None, microsecond=0) for ts in times],
+            # the reading's time as the runner sends it, kept in a rejection's payload
+            [json.dumps({"read_at": iso_time(ts)})[1:-1] for ts in times],
+        ],
+    )
+    cr.execute(
+        """
+        SELECT count(*) FILTER (WHERE s.n = 1) AS stored,
+               count(*) FILTER (WHERE s.n > 1) AS twice,
+               count(*) FILTER (WHERE s.n IS NULL AND j.n > 0) AS rejected,
+               count(*) FILTER (WHERE s.n IS NULL AND j.n = 0) AS missing
+          FROM bench_acked a
+          JOIN prepaid_meter m ON m.address = a.address AND m.gateway_id = %(gateway)s
+          LEFT JOIN LATERAL (SELECT count(*) AS n FROM prepaid_meter_reading_store r
+                              WHERE r.meter_id = m.id AND r.read_at = a.read_at) s ON s.n > 0
+          LEFT JOIN LATERAL (SELECT count(*) AS n FROM prepaid_meter_reading_rejection j
+                              WHERE j.address = a.address
+                                AND strpos(j.payload, a.sent) > 0) j ON TRUE
+        """,
+        {"gateway": gateway_id},
+    )
+    stored, twice, rejected, missing = cr.fetchone()
+    return len(acked), stored, twice, rejected, missing
 
 
 def main():
@@ -72,11 +130,11 @@ def main():
     parser.add_argument("--minutes", type=float, default=3.0, help="reporting time measured")
     parser.add_argument("--db", default="prepaid_bench")
     parser.add_argument("--port", type=int, default=8075)
-    parser.add_argument("--fleet", nargs=4, metavar=("HOST", "PORT", "COUNT", "SECONDS"))
+    parser.add_argument("--fleet", nargs=5, metavar=("HOST", "PORT", "COUNT", "SECONDS", "RECORD"))
     args = parser.parse_args()
     if args.fleet:
-        host, port, count, seconds = args.fleet
-        fleet_main(host, int(port), int(count), float(seconds))
+        host, port, count, seconds, record_path = args.fleet
+        fleet_main(host, int(port), int(count), float(seconds), record_path)
         return
 
     registry = open_registry(args.db, "meter_gateway")
@@ -90,7 +148,9 @@ def main():
             [gateway_id],
         )
         before = cr.fetchone()[0]
-    broker = start_mosquitto(tempfile.mkdtemp(prefix="bench-mosquitto-"))
+    workdir = tempfile.mkdtemp(prefix="bench-mqtt-ingest-")
+    record = os.path.join(workdir, "acked.jsonl")
+    broker = start_mosquitto(Path(workdir) / "mosquitto")
     try:
         with http_server(args.db, args.port, workers=0) as url:
             api_client = DeviceApiClient(url, gateway_id, KEY, timeout=300)
@@ -111,14 +171,19 @@ def main():
             fleet = subprocess.Popen(
                 [
                     *(sys.executable, os.path.abspath(__file__), "--fleet"),
-                    *(broker.host, str(broker.port), str(args.meters), str(seconds)),
+                    *(broker.host, str(broker.port), str(args.meters), str(seconds), record),
                 ],
                 env=dict(os.environ),
             )
             fleet.wait()
-            # drain what is still on its way, then stop
+            # drain what is still on its way (every acknowledged reading reached the runner,
+            # or nothing arrived for 10 s), then stop
+            with open(record, encoding="utf-8") as lines:
+                acked = sum(1 for line in lines if line.strip())
             deadline, quiet = time.monotonic() + 120, 0
-            while time.monotonic() < deadline and quiet < 3:
+            while time.monotonic() < deadline and quiet < 10:
+                if runner.stats.readings + runner.stats.invalid >= acked:
+                    break
                 received = runner.stats.received
                 time.sleep(1.0)
                 quiet = quiet + 1 if runner.stats.received == received else 0
@@ -132,6 +197,9 @@ def main():
             [gateway_id],
         )
         stored = cr.fetchone()[0] - before
+        acked, stored_once, twice, rejected, missing = account_for_every_reading(
+            cr, gateway_id, record
+        )
     stats = runner.stats
     lags = stats.lags
     print(
@@ -148,7 +216,15 @@ def main():
         f"p50 {percentile(lags, 0.5):.2f} s, p95 {percentile(lags, 0.95):.2f} s, "
         f"max {max(lags, default=float('nan')):.2f} s (target p95 <= 5 s)"
     )
+    print(
+        f"accounted: {acked:,} readings acknowledged by the broker: {stored_once:,} stored "
+        f"once, {rejected:,} rejected with a reason, {twice:,} stored twice, {missing:,} "
+        f"missing; {stored - stored_once:,} stored rows not acknowledged to the meter"
+    )
     print(load_note())
+    if missing or twice:
+        print("FAILED: every acknowledged reading must be stored once or rejected")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

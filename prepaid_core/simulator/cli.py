@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON file {address: kWh}: the import register of those meters at start "
         "(e.g. the last totals a platform read, so a restarted fleet goes on counting)",
     )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        help="JSON-lines file: each 4G reading the broker acknowledged (kind, address, "
+        "msg_id, ts), appended as it is acknowledged: what the fleet handed over, to check "
+        "a platform's store against",
+    )
     parser.add_argument("--duration", type=float, default=0, help="stop after N s (0: never)")
     parser.add_argument("--json", action="store_true", help="print the fleet as one JSON line")
     return parser
@@ -202,6 +209,7 @@ async def run(args: argparse.Namespace, *, out=sys.stdout) -> None:
     broker = None
     fleet = None
     tmp = None
+    record = None
     try:
         if args.mqtt_meters:
             from prepaid_core.simulator.mqtt_meter import MqttFleet  # noqa: PLC0415 (optional)
@@ -216,7 +224,16 @@ async def run(args: argparse.Namespace, *, out=sys.stdout) -> None:
             meters = [
                 _meter(args, clock, f"9{n:011d}", index + n) for n in range(1, args.mqtt_meters + 1)
             ]
-            fleet = MqttFleet(meters, host, port, clock, reading_interval=args.reading_interval)
+            if args.record:
+                record = args.record.open("a", encoding="utf-8")
+            fleet = MqttFleet(
+                meters,
+                host,
+                port,
+                clock,
+                reading_interval=args.reading_interval,
+                record=_recorder(record) if record else None,
+            )
             await fleet.start()
             description["mqtt"] = {
                 "host": host,
@@ -246,6 +263,21 @@ async def run(args: argparse.Namespace, *, out=sys.stdout) -> None:
             broker.stop()
         if tmp is not None:
             tmp.cleanup()
+        if record is not None:
+            record.close()
+
+
+def _recorder(out):
+    """A fleet record callback writing one JSON line per acknowledged message."""
+
+    def write(kind, address, msg_id, ts):
+        out.write(
+            json.dumps({"kind": kind, "address": address, "msg_id": msg_id, "ts": ts.isoformat()})
+            + "\n"
+        )
+        out.flush()
+
+    return write
 
 
 def _print(description: dict, args, out) -> None:

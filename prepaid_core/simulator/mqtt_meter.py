@@ -50,8 +50,9 @@ import re
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 import paho.mqtt.client as paho
@@ -74,7 +75,9 @@ _CMD_ID_RE = re.compile(rb'"cmd_id"\s*:\s*"([A-Za-z0-9][A-Za-z0-9._:-]{0,63})"')
 
 @dataclass
 class FleetStats:
-    """Counters of a fleet (published = handed to paho; acked = PUBACK received)."""
+    """Counters of a fleet (published = handed to paho; acked = PUBACK received: the broker
+    holds the message from then on), in all and by kind of message (``by_kind``:
+    ``{kind: [published, acked]}``)."""
 
     connected: int = 0
     connects: int = 0
@@ -86,7 +89,11 @@ class FleetStats:
     rejected: int = 0
     publish_errors: int = 0
     connect_errors: int = 0
+    by_kind: dict[str, list[int]] = field(default_factory=dict)
     extra: dict[str, int] = field(default_factory=dict)
+
+    def count(self, kind: str, acked: bool) -> None:
+        self.by_kind.setdefault(kind, [0, 0])[acked] += 1
 
 
 def reading_message(msg_id: str, snap: MeterSnapshot) -> schema.Reading:
@@ -129,6 +136,7 @@ class MqttMeter:
         self._sock = None
         self._writer = False
         self.drop_acks = 0  # fault injection: execute, but lose the next N ack messages
+        self.inflight: dict[int, tuple[str, tuple | None]] = {}  # mid -> (kind, record)
         self.client = self._make_client()
 
     # === CLIENT === #
@@ -247,13 +255,22 @@ class MqttMeter:
 
     def _on_publish(self, client, userdata, mid, reason_code, properties):
         self.fleet.stats.acked += 1
+        kind, record = self.inflight.pop(mid, ("?", None))
+        self.fleet.stats.count(kind, True)
+        if record is not None and self.fleet.record is not None:
+            self.fleet.record(*record)
 
-    def _publish(self, kind: str, payload: bytes, retain: bool = False) -> None:
+    def _publish(self, kind: str, payload: bytes, retain: bool = False, record=None) -> None:
+        """Publish with QoS 1; ``record`` (a tuple) goes to the fleet's record once the
+        broker acknowledged the message."""
         info = self.client.publish(self.topics[kind], payload, qos=1, retain=retain)
+        if info.rc == paho.MQTT_ERR_SUCCESS:
+            self.inflight[info.mid] = (kind, record)
         if self.client.want_write():
             self.flush()
         if info.rc == paho.MQTT_ERR_SUCCESS:
             self.fleet.stats.published += 1
+            self.fleet.stats.count(kind, False)
         else:
             # Not connected: QoS 1 messages published while offline are not kept by paho
             # here; the reading is simply taken again at the next interval.
@@ -266,7 +283,11 @@ class MqttMeter:
             return
         self.publish_events()
         message = reading_message(self.next_msg_id("r"), self.meter.snapshot())
-        self._publish(schema.READING, schema.encode(message, validate=False))
+        self._publish(
+            schema.READING,
+            schema.encode(message, validate=False),
+            record=(schema.READING, self.address, message.msg_id, message.ts),
+        )
 
     def publish_events(self) -> None:
         if not self.connected:
@@ -378,6 +399,7 @@ class MqttFleet:
         connect_concurrency: int = 200,
         reconnect_delay: float = 1.0,
         mqtt_version: int = 5,
+        record: Callable[[str, str, str, datetime], None] | None = None,
     ):
         if mqtt_version not in (4, 5):
             raise ValueError("mqtt_version is 5 (MQTT 5) or 4 (MQTT 3.1.1)")
@@ -388,6 +410,9 @@ class MqttFleet:
         self.connect_concurrency = connect_concurrency
         self.reconnect_delay = reconnect_delay
         self.stats = FleetStats()
+        # called with (kind, address, msg_id, ts) for each reading the broker acknowledged:
+        # the fleet's own account of what it handed over, to check a run against
+        self.record = record
         self.boot = os.urandom(4).hex()
         self.stopping = False
         self.loop = asyncio.get_running_loop()
@@ -425,25 +450,41 @@ class MqttFleet:
         if pending:
             await asyncio.wait(pending)
 
-    async def stop(self) -> None:
-        """Publish ``offline`` and disconnect every meter cleanly."""
+    async def stop(self, drain: float = 10.0) -> None:
+        """Stop publishing readings, wait (``drain`` seconds at most) for the broker's
+        acknowledgement of what is in flight, publish ``offline`` and disconnect every
+        meter cleanly: a message either was acknowledged (and recorded) or never left."""
         self.stopping = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.drain(drain)
         for mqtt_meter in self.meters.values():
             if mqtt_meter.connected:
                 mqtt_meter._publish(
                     schema.STATUS, mqtt_meter._status_payload("offline"), retain=True
                 )
+        await self.drain(drain)
+        for mqtt_meter in self.meters.values():
+            if mqtt_meter.connected:
                 mqtt_meter.client.disconnect()
         await asyncio.sleep(0.05)
         for mqtt_meter in self.meters.values():
             if mqtt_meter.client.socket() is not None:
                 mqtt_meter.client.loop_write()
                 mqtt_meter.client.loop_read()
+
+    async def drain(self, timeout: float) -> int:
+        """Wait until the connected meters' messages in flight are acknowledged; return how
+        many are still in flight after ``timeout`` seconds."""
+        deadline = self.loop.time() + timeout
+        while True:
+            left = sum(len(m.inflight) for m in self.meters.values() if m.connected)
+            if not left or self.loop.time() > deadline:
+                return left
+            await asyncio.sleep(0.05)
 
     def schedule_reconnect(self, mqtt_meter: MqttMeter, delay: float | None = None) -> None:
         if mqtt_meter.address in self._reconnects or self.stopping:
