@@ -198,6 +198,21 @@ def default_addons_path() -> str:
     return f"{out},{ROOT / 'addons'}"
 
 
+def odoo_executable(workers: int = 0) -> list[str]:
+    """How to start Odoo. In prefork mode Odoo starts its websocket process again with its
+    own command line, which ``python -m odoo`` cannot be: its console script then."""
+    if workers:
+        script = Path(sys.executable).with_name("odoo")
+        if script.exists():
+            return [str(script)]
+        import odoo.release  # noqa: PLC0415 - only to find the source tree's odoo-bin
+
+        odoo_bin = Path(odoo.release.__file__).resolve().parent.parent / "odoo-bin"
+        if odoo_bin.exists():
+            return [sys.executable, str(odoo_bin)]
+    return [sys.executable, "-m", "odoo"]
+
+
 def port_free(port: int) -> bool:
     with socket.socket() as sock:
         # as the servers do: connections of a previous run in TIME_WAIT do not count
@@ -222,6 +237,8 @@ class Stack:
     fresh: bool = False  # drop the database first (the end-to-end test)
     update: bool = False  # upgrade the add-ons even if their code did not change
     quiet: bool = False
+    workers: int = 0  # Odoo in prefork mode with that many HTTP workers (0: threaded)
+    record: Path | None = None  # the simulator's record of acknowledged 4G readings
     processes: dict = field(default_factory=dict)
     gateways: list = field(default_factory=list)
 
@@ -242,7 +259,7 @@ class Stack:
         return env
 
     def odoo_cmd(self) -> list[str]:
-        cmd = [sys.executable, "-m", "odoo", "-c", str(ROOT / "odoo.conf")]
+        cmd = [*odoo_executable(self.workers), "-c", str(ROOT / "odoo.conf")]
         cmd.append(f"--addons-path={self.addons_path or default_addons_path()}")
         if os.environ.get("PGHOST"):
             cmd += [f"--db_host={os.environ['PGHOST']}"]
@@ -337,6 +354,7 @@ class Stack:
                 f"--logfile={log}",
                 "--log-handler=werkzeug:WARNING",  # not a line per device API request
                 "--max-cron-threads=1",
+                *self.worker_options(),
             ],
             self.local / "odoo-console.log",
         )
@@ -351,6 +369,23 @@ class Stack:
                 pass
             time.sleep(1)
         raise StackError(f"Odoo did not answer within {timeout:.0f} s: see {log}")
+
+    def worker_options(self) -> list[str]:
+        """Prefork mode as in production (README, *Scaling*): HTTP workers, a cron worker,
+        the websocket on the next port."""
+        if not self.workers:
+            return []
+        return [f"--workers={self.workers}", f"--gevent-port={self.http_port + 1}"]
+
+    def odoo_workers(self) -> list[int]:
+        """The process ids of Odoo's worker processes (prefork mode), gevent's excepted."""
+        master = self.processes["odoo"].pid
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        return [
+            int(pid)
+            for pid in children
+            if b"gevent" not in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        ]
 
     def admin(self) -> OdooSession:
         return OdooSession(self.url, self.db, "admin", "admin")
@@ -440,6 +475,8 @@ class Stack:
             "--registers", str(self.local / "registers.json"),
             "--json",
         ]  # fmt: skip
+        if self.record:
+            cmd += ["--record", str(self.record)]
         for address, watts in HEAVY_LOADS.items():
             cmd += ["--load", f"{address}={watts}"]
         log = self.local / "simulator.log"
@@ -461,17 +498,52 @@ class Stack:
     # --- 6. gateway runners --- #
     def start_runners(self) -> None:
         for gateway in self.gateways:
-            log = self.local / f"runner-{gateway['id']}.log"
-            self._spawn(
-                f"runner-{gateway['id']}",
-                [
-                    sys.executable, "-m", "prepaid_core.gateway_runner",
-                    "--odoo-url", self.url, "--gateway", str(gateway["id"]),
-                    "--api-key-file", str(gateway["key_file"]), "--log-level", "WARNING",
-                ],
-                log,
-            )  # fmt: skip
+            self.start_runner(gateway)
         self.say(f"{len(self.gateways)} gateway runners (MQTT <-> Odoo)")
+
+    def start_runner(self, gateway: dict) -> subprocess.Popen:
+        log = self.local / f"runner-{gateway['id']}.log"
+        return self._spawn(
+            f"runner-{gateway['id']}",
+            [
+                sys.executable, "-m", "prepaid_core.gateway_runner",
+                "--odoo-url", self.url, "--gateway", str(gateway["id"]),
+                "--api-key-file", str(gateway["key_file"]), "--log-level", "WARNING",
+            ],
+            log,
+        )  # fmt: skip
+
+    # --- faults (the chaos test) --- #
+    def kill(self, name: str) -> None:
+        """SIGKILL one of the stack's processes (no clean-up of its own)."""
+        process = self.processes[name]
+        process.kill()
+        process.wait(10)
+
+    def restart_runner(self, gateway: dict) -> None:
+        """A runner killed with SIGKILL, then started again."""
+        self.kill(f"runner-{gateway['id']}")
+        self.start_runner(gateway)
+
+    def revive_odoo(self) -> bool:
+        """Start Odoo again if it exited, as a service manager would (``Restart=always``):
+        Odoo's prefork master exits when it cannot reach PostgreSQL while it starts a
+        worker. True if it was started again."""
+        process = self.processes.get("odoo")
+        if process is None or process.poll() is None:
+            return False
+        deadline = time.monotonic() + 30
+        while not port_free(self.http_port) and time.monotonic() < deadline:
+            time.sleep(0.5)  # its workers are still closing
+        self.start_odoo()
+        return True
+
+    def restart_broker(self) -> None:
+        """Mosquitto stopped (it saves its persistent sessions) and started again."""
+        process = self.processes.pop("mosquitto")
+        process.terminate()
+        process.wait(20)
+        self.start_broker()
 
     # --- all --- #
     def start(self) -> None:

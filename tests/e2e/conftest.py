@@ -36,9 +36,11 @@ def stack(tmp_path_factory):
         http_port=_port("E2E_HTTP_PORT", 8179),
         broker_port=_port("E2E_MQTT_PORT", 18839),
         sim_base_port=_port("E2E_SIM_PORT", 27100),
-        local=tmp_path_factory.mktemp("site"),
+        local=(local := tmp_path_factory.mktemp("site")),
         fresh=True,
         quiet=False,
+        workers=2,  # prefork mode, as in production (the chaos test kills a worker)
+        record=local / "record.jsonl",
     )
     try:
         site.start()
