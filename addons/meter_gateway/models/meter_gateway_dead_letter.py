@@ -90,12 +90,12 @@ class MeterGatewayDeadLetter(models.Model):
 
     @staticmethod
     def _received_at(value):
-        if isinstance(value, str):
-            try:
-                return fields.Datetime.to_datetime(value.replace("T", " ").removesuffix("Z")[:19])
-            except ValueError:
-                pass
-        return fields.Datetime.now()
+        """When the runner received the letter; now when it does not say it clearly."""
+        text = value.replace("T", " ").removesuffix("Z")[:19] if isinstance(value, str) else ""
+        try:
+            return fields.Datetime.to_datetime(text) or fields.Datetime.now()
+        except ValueError:
+            return fields.Datetime.now()
 
     @api.model
     def _link_meters(self, gateway, vals_list):
