@@ -9,6 +9,15 @@ dies in between gets the messages again (at least once); the server drops what i
 already has (a reading of a meter at the same time is refused as a duplicate, recorded,
 never stored twice).
 
+A message never holds the others (X1, R12).  One the schema refuses is a *dead letter*
+at once; a batch the device API refuses (4xx), or fails with a server error (500)
+``isolate_after`` times in a row while it answers an empty message, is split in halves
+until the message that fails is alone, and that one is a dead letter.  Dead letters go to
+the device API (``dead_letters``: *Dead Letters* in Odoo), else to a local JSON-lines file,
+and are acknowledged to the broker.  No answer, 502-504, 408, 409 and 429 say "not now":
+the batch waits, retried after a doubling, jittered, bounded wait.  An ``ack`` is posted
+with the address of its topic: Odoo settles only a command of that meter.
+
 Threads: paho's network thread only queues what arrives; one worker thread batches the
 messages (``batch_size`` or ``batch_wait`` seconds, whichever comes first), posts them,
 acknowledges them, and every ``command_interval`` seconds fetches the pending commands
