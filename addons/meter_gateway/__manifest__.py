@@ -12,6 +12,7 @@
         "security/meter_gateway_rules.xml",
         "data/ir_cron_data.xml",
         "views/meter_gateway_command_views.xml",
+        "views/meter_gateway_dead_letter_views.xml",
         "views/prepaid_gateway_views.xml",
         "views/prepaid_meter_views.xml",
         "views/prepaid_meter_reading_daily_views.xml",

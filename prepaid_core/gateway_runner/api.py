@@ -14,13 +14,21 @@ import hashlib
 import hmac
 import json
 import logging
+import random
 import time
 import uuid
 from decimal import Decimal
 
 import requests
 
-__all__ = ["DeviceApiClient", "DeviceApiError", "DeviceApiUnavailable", "new_message_id"]
+__all__ = [
+    "DeviceApiClient",
+    "DeviceApiError",
+    "DeviceApiUnavailable",
+    "backoff_delay",
+    "is_transient",
+    "new_message_id",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -38,8 +46,27 @@ class DeviceApiError(Exception):
 
 
 class DeviceApiUnavailable(Exception):
-    """Odoo could not be reached or answered 5xx / 409 after the retries: try again later
-    with the same message id."""
+    """Odoo could not be reached or answered 5xx / 408 / 409 / 429 after the retries: try
+    again later with the same message id.  ``status``: the last HTTP status (``None``: no
+    answer)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+#: answers that say "not now" rather than "never": the same request is sent again
+TRANSIENT_STATUSES = frozenset({408, 409, 429})
+
+
+def is_transient(status: int) -> bool:
+    return status >= 500 or status in TRANSIENT_STATUSES
+
+
+def backoff_delay(failures: int, base: float, cap: float) -> float:
+    """Seconds to wait after ``failures`` failures in a row: doubling from ``base``, at
+    most ``cap``, jittered (half to all of it) so that runners do not retry in step."""
+    return min(base * 2 ** max(failures - 1, 0), cap) * random.uniform(0.5, 1.0)
 
 
 def new_message_id(prefix: str = "m") -> str:
@@ -104,24 +131,25 @@ class DeviceApiClient:
 
     def post(self, endpoint: str, payload, message_id: str | None = None) -> dict:
         """POST ``payload`` to ``endpoint``; retried with the same message id on network
-        errors, 5xx and 409 (the same message still being processed)."""
+        errors, 5xx, 408, 409 (the same message still being processed) and 429, with a
+        jittered exponential backoff."""
         message_id = message_id or new_message_id()
         body = dumps(payload)
         url = f"{self.base_url}{API_PREFIX}/{endpoint}"
-        last = None
+        last, status = None, None
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(min(self.backoff * 2 ** (attempt - 1), 10.0))
+                time.sleep(backoff_delay(attempt, self.backoff, 10.0))
             try:
                 response = self.session.post(
                     url, data=body, headers=self._headers(message_id, body), timeout=self.timeout
                 )
             except requests.RequestException as exc:
-                last = f"{type(exc).__name__}: {exc}"
+                last, status = f"{type(exc).__name__}: {exc}", None
                 _logger.warning("device API %s: %s (attempt %s)", endpoint, last, attempt + 1)
                 continue
-            if response.status_code >= 500 or response.status_code == 409:
-                last = f"HTTP {response.status_code}"
+            if is_transient(response.status_code):
+                last, status = f"HTTP {response.status_code}", response.status_code
                 _logger.warning("device API %s: %s (attempt %s)", endpoint, last, attempt + 1)
                 continue
             try:
@@ -131,7 +159,7 @@ class DeviceApiClient:
             if response.status_code != 200:
                 raise DeviceApiError(response.status_code, data.get("error"))
             return data
-        raise DeviceApiUnavailable(f"device API {endpoint} unavailable: {last}")
+        raise DeviceApiUnavailable(f"device API {endpoint} unavailable: {last}", status)
 
     # === ENDPOINTS === #
     def push(self, readings=(), events=(), message_id: str | None = None) -> dict:
@@ -142,6 +170,10 @@ class DeviceApiClient:
 
     def ack(self, acks, message_id: str | None = None) -> dict:
         return self.post("commands/ack", {"acks": list(acks)}, message_id)
+
+    def dead_letters(self, letters, message_id: str | None = None) -> dict:
+        """Messages set aside for an operator: {"topic", "payload", "reason", "received_at"}."""
+        return self.post("dead_letters", {"letters": list(letters)}, message_id)
 
     def config(self) -> dict:
         """The gateway's settings (broker, Bluetooth meters); nothing is stored server-side."""

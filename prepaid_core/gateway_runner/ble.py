@@ -27,6 +27,7 @@ from bleak import BleakClient
 from bleak.exc import BleakError
 
 from prepaid_core.gateway_runner.api import DeviceApiClient, new_message_id
+from prepaid_core.gateway_runner.mapping import with_addresses
 from prepaid_core.simulator.ble import TokenStatus, read_meter, send_token
 from prepaid_core.tokens import TokenError, token_from_text
 
@@ -120,6 +121,7 @@ class BleBridge:
             # readings first: a credit confirmed below is already reflected in them
             await loop.run_in_executor(None, lambda: self.api.push(readings, []))
         if acks:
+            acks = with_addresses(acks, commands)  # each answer names its command's meter
             await loop.run_in_executor(
                 None, lambda: self.api.ack(acks, message_id=new_message_id("ble-ack"))
             )

@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="seconds between command fetches (default 2 for MQTT, 5 for a collector)",
     )
+    parser.add_argument(
+        "--dead-letter-file",
+        default="dead-letters.jsonl",
+        help="where messages set aside are kept when Odoo does not take them (JSON lines)",
+    )
     parser.add_argument("--ble-interval", type=float, default=60.0, help="seconds between rounds")
     parser.add_argument("--log-level", default="INFO")
     return parser
@@ -112,6 +117,7 @@ def _run_mqtt(api, broker: dict, args, stop: threading.Event) -> int:
         batch_size=args.batch_size,
         batch_wait=args.batch_wait,
         command_interval=args.command_interval or 2.0,
+        dead_letter_file=args.dead_letter_file,
     )
     runner = MqttRunner(api, settings).start(wait=0)
     _logger.info("gateway %s: MQTT runner started as %s", args.gateway, settings.client_id)

@@ -44,6 +44,7 @@ from prepaid_core.gateway_runner.api import (
     DeviceApiUnavailable,
     new_message_id,
 )
+from prepaid_core.gateway_runner.mapping import with_addresses
 
 __all__ = ["CollectorRunner", "CollectorSettings", "CollectorStats", "HeldBus"]
 
@@ -252,7 +253,8 @@ class CollectorRunner:
                         "reason": "collector busy",
                     }
                     for c in commands
-                ]
+                ],
+                commands,
             )
             self._flush()
             return {"busy": True}
@@ -340,7 +342,7 @@ class CollectorRunner:
                         clocks.append(_clock(meter))
                 elif meter is not None or not result.connected:
                     failed.append({"address": job.address, "error": error})
-        self._queue_acks(acks)
+        self._queue_acks(acks, commands)
         self.stats.commands += len(commands)
         done = {"commands": len(commands), "polled": poll}
         if not poll:
@@ -381,9 +383,10 @@ class CollectorRunner:
         return done
 
     # === POSTING === #
-    def _queue_acks(self, acks: list[dict]) -> None:
+    def _queue_acks(self, acks: list[dict], commands: list[dict]) -> None:
+        """Each answer names the meter its command was run on (the server checks it)."""
         if acks:
-            self._queue("commands/ack", {"acks": acks})
+            self._queue("commands/ack", {"acks": with_addresses(acks, commands)})
 
     def _queue(self, endpoint: str, payload: dict) -> None:
         """A post for the outbox, with its message id (a resend is recognised)."""

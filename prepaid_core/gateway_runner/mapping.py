@@ -15,6 +15,7 @@ __all__ = [
     "event_to_api",
     "reading_to_api",
     "status_to_api",
+    "with_addresses",
 ]
 
 #: MQTT event -> device API event type (the same name except ``zeroed``); an event the
@@ -23,6 +24,10 @@ EVENT_MAP = {
     **{name: name for name in schema.EVENT_TYPES if name != "zeroed"},
     "zeroed": "zeroing",
 }
+
+
+#: the server's command ids are PostgreSQL integers
+MAX_COMMAND_ID = 2**31 - 1
 
 
 class UnsupportedCommand(ValueError):
@@ -81,10 +86,13 @@ def status_to_api(address: str, status: schema.Status) -> dict:
     return {"address": address, "event_type": event_type, "event_at": _iso(status.ts)}
 
 
-def ack_to_api(ack: schema.Ack) -> dict | None:
-    """A meter's ``ack`` as a device API acknowledgement; ``None`` for a ``cmd_id`` that
-    is not one of the server's (numeric) command ids."""
-    if not ack.cmd_id.isdigit():
+def ack_to_api(address: str, ack: schema.Ack) -> dict | None:
+    """A meter's ``ack`` (published on its own topic, ``address``) as a device API
+    acknowledgement; ``None`` for a ``cmd_id`` that is not one of the server's (numeric)
+    command ids.  The server settles a command only for the meter the answer names."""
+    if not (ack.cmd_id.isascii() and ack.cmd_id.isdigit() and len(ack.cmd_id) <= 10):
+        return None
+    if not 0 < int(ack.cmd_id) <= MAX_COMMAND_ID:
         return None
     if ack.result == "ok":
         reason = "executed earlier (duplicate delivery)" if ack.duplicate else "executed"
@@ -92,10 +100,18 @@ def ack_to_api(ack: schema.Ack) -> dict | None:
         reason = ack.error or "failed"
     return {
         "id": int(ack.cmd_id),
+        "address": address,
         "success": ack.result == "ok",
         "reason": f"meter: {reason}",
         "relay_state": ack.relay,
     }
+
+
+def with_addresses(acks: list[dict], commands: list[dict]) -> list[dict]:
+    """``acks`` each naming the meter of its command (``address``), as the device API
+    requires: a runner answers only for the meter it ran the command on."""
+    addresses = {command["id"]: command["address"] for command in commands}
+    return [{"address": addresses.get(ack["id"]), **ack} for ack in acks]
 
 
 def _parse_utc(value: str | None) -> datetime | None:

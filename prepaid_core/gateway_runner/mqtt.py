@@ -9,6 +9,15 @@ dies in between gets the messages again (at least once); the server drops what i
 already has (a reading of a meter at the same time is refused as a duplicate, recorded,
 never stored twice).
 
+A message never holds the others (X1, R12).  One the schema refuses is a *dead letter*
+at once; a batch the device API refuses (4xx), or fails with a server error (500)
+``isolate_after`` times in a row while it answers an empty message, is split in halves
+until the message that fails is alone, and that one is a dead letter.  Dead letters go to
+the device API (``dead_letters``: *Dead Letters* in Odoo), else to a local JSON-lines file,
+and are acknowledged to the broker.  No answer, 502-504, 408, 409 and 429 say "not now":
+the batch waits, retried after a doubling, jittered, bounded wait.  An ``ack`` is posted
+with the address of its topic: Odoo settles only a command of that meter.
+
 Threads: paho's network thread only queues what arrives; one worker thread batches the
 messages (``batch_size`` or ``batch_wait`` seconds, whichever comes first), posts them,
 acknowledges them, and every ``command_interval`` seconds fetches the pending commands
@@ -22,12 +31,15 @@ Several runners can share the load of one gateway with an MQTT 5 shared subscrip
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 import queue
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -38,6 +50,7 @@ from prepaid_core.gateway_runner.api import (
     DeviceApiClient,
     DeviceApiError,
     DeviceApiUnavailable,
+    backoff_delay,
     new_message_id,
 )
 from prepaid_core.gateway_runner.mapping import (
@@ -71,7 +84,14 @@ class MqttSettings:
     batch_wait: float = 0.5
     command_interval: float = 2.0
     command_limit: int = 500
+    #: first wait after a failed delivery; doubles (jittered) up to ``max_retry_wait``
     retry_wait: float = 2.0
+    max_retry_wait: float = 60.0
+    #: failed deliveries of a batch in a row (5xx) after which it is split to find the
+    #: message that fails (when Odoo answers an empty message meanwhile)
+    isolate_after: int = 3
+    #: where dead letters the device API does not take are kept (JSON lines)
+    dead_letter_file: str = "dead-letters.jsonl"
 
 
 @dataclass
@@ -90,6 +110,11 @@ class RunnerStats:
     commands_published: int = 0
     commands_refused: int = 0
     api_failures: int = 0
+    retries: int = 0
+    splits: int = 0
+    dead_letters: int = 0
+    dead_letters_local: int = 0
+    acks_refused: int = 0
     connects: int = 0
     #: seconds from a reading's timestamp to the broker acknowledgement after its commit
     lags: list[float] = field(default_factory=list, repr=False)
@@ -101,6 +126,52 @@ class _Inbound:
     payload: bytes
     mid: int
     qos: int
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass(eq=False)
+class _Item:
+    """A received message and what it asks of the device API (``endpoint``: ``readings``,
+    ``events`` or ``acks``; none: nothing to post), or why it is set aside (``dead``)."""
+
+    inbound: _Inbound
+    key: str = ""
+    endpoint: str = ""
+    row: dict | None = None
+    read_at: datetime | None = None
+    dead: str = ""
+    done: bool = False
+
+
+def _may_be_content(exc: DeviceApiUnavailable) -> bool:
+    """Whether a failure may come from what the request carries: a server error, not an
+    answer that says "not now" (busy, conflict, gateway) nor no answer at all."""
+    return exc.status is not None and exc.status >= 500 and exc.status not in (502, 503, 504)
+
+
+class _Refused(Exception):
+    """The device API refused a batch for what it carries (4xx): the same cannot pass."""
+
+
+#: the longest part of a message kept in a dead letter (characters)
+MAX_LETTER_CHARS = 65536
+
+
+def _letter(inbound: _Inbound, reason: str) -> dict:
+    """A message set aside, as the device API's ``dead_letters`` takes it: the raw payload
+    as text (bytes that are not UTF-8 and NULs escaped), bounded."""
+
+    def text(value: str) -> str:
+        value = value[:MAX_LETTER_CHARS].replace("\x00", "\\x00")
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")[:MAX_LETTER_CHARS]
+
+    payload = bytes(inbound.payload[:MAX_LETTER_CHARS]).decode("utf-8", "backslashreplace")
+    return {
+        "topic": text(inbound.topic),
+        "payload": text(payload),
+        "reason": text(reason),
+        "received_at": schema.format_ts(inbound.received_at),
+    }
 
 
 class MqttRunner:
@@ -213,26 +284,37 @@ class MqttRunner:
 
     # === WORKER === #
     def _work(self) -> None:
-        pending: list[_Inbound] = []
+        pending: list[_Item] = []
+        failures = 0  # failed deliveries of ``pending`` in a row
         while not self._stop.is_set():
             try:
                 if not pending:
-                    pending = self._collect()
+                    pending, failures = self._parse(self._collect()), 0
                 if pending:
-                    self._process(pending)
+                    isolate = failures + 1 >= self.settings.isolate_after
+                    self._settle(pending, isolate=isolate)
                     pending = []
                 if time.monotonic() >= self._next_commands and self.connected:
                     self.sync_commands()
                     self._next_commands = time.monotonic() + self.settings.command_interval
             except DeviceApiUnavailable as exc:
-                # keep the batch (same message ids next time); nothing is acknowledged
-                self.stats.api_failures += 1
-                _logger.warning("%s; retrying in %ss", exc, self.settings.retry_wait)
-                self._stop.wait(self.settings.retry_wait)
+                # transient: what is not committed waits (same message ids next time)
+                pending = [item for item in pending if not item.done]
+                failures += 1
+                self._back_off(str(exc), failures)
             except Exception:
-                self.stats.api_failures += 1
-                _logger.exception("gateway runner: unexpected error; retrying")
-                self._stop.wait(self.settings.retry_wait)
+                _logger.exception("gateway runner: unexpected error")
+                pending = [item for item in pending if not item.done]
+                failures += 1
+                self._back_off("unexpected error", failures)
+
+    def _back_off(self, reason: str, failures: int) -> None:
+        """R12: wait before the next attempt, doubling (jittered, bounded) while it fails."""
+        self.stats.api_failures += 1
+        self.stats.retries += 1
+        wait = backoff_delay(failures, self.settings.retry_wait, self.settings.max_retry_wait)
+        _logger.warning("%s; retry %s in %.1fs", reason, failures, wait)
+        self._stop.wait(wait)
 
     def _collect(self) -> list[_Inbound]:
         batch: list[_Inbound] = []
@@ -251,100 +333,187 @@ class MqttRunner:
                 break
         return batch
 
-    def _process(self, batch: list[_Inbound]) -> None:
-        """Post one batch; acknowledge its messages to the broker once committed."""
-        readings, events, acks, keys, reading_times = [], [], [], [], []
-        seen = set()
-        for item in batch:
+    def _parse(self, batch: list[_Inbound]) -> list[_Item]:
+        """Each message as what it asks of the device API; a message the schema refuses
+        (or that cannot be mapped) becomes a dead letter: waiting cannot make it valid."""
+        items, seen = [], set()
+        for inbound in batch:
             try:
-                address, message = schema.parse_message(item.topic, item.payload)
+                address, message = schema.parse_message(inbound.topic, inbound.payload)
+                key = (address, message.kind, message.msg_id)
+                if key in seen:
+                    self.stats.duplicates += 1
+                    items.append(_Item(inbound))
+                    continue
+                seen.add(key)
+                items.append(self._item(inbound, address, message))
             except schema.SchemaError as exc:
-                # a malformed message cannot become valid by waiting: log it, do not loop
                 self.stats.invalid += 1
-                _logger.warning("invalid message on %s: %s", item.topic, exc)
-                continue
-            key = (address, message.kind, message.msg_id)
-            if key in seen:
-                self.stats.duplicates += 1
-                continue
-            seen.add(key)
-            keys.append(f"{address}/{message.kind}/{message.msg_id}")
-            if message.kind == schema.READING:
-                readings.append(reading_to_api(address, message))
-                reading_times.append(message.ts)
-            elif message.kind == schema.EVENT:
-                row = event_to_api(address, message)
-                if row is None:
-                    self.stats.not_forwarded += 1
-                else:
-                    events.append(row)
-            elif message.kind == schema.ACK:
-                row = ack_to_api(message)
-                if row is None:
-                    self.stats.not_forwarded += 1
-                else:
-                    acks.append(row)
-            else:
-                self.stats.statuses += 1
-                events.append(status_to_api(address, message))
+                items.append(_Item(inbound, dead=f"invalid message: {exc}"))
+            except Exception as exc:  # a mapping bug must not hold the queue either
+                _logger.exception("message on %r cannot be forwarded", inbound.topic[:200])
+                self.stats.invalid += 1
+                items.append(_Item(inbound, dead=f"cannot be forwarded: {type(exc).__name__}"))
+        return items
+
+    def _item(self, inbound: _Inbound, address: str, message) -> _Item:
+        key = f"{address}/{message.kind}/{message.msg_id}"
+        if message.kind == schema.READING:
+            return _Item(inbound, key, "readings", reading_to_api(address, message), message.ts)
+        if message.kind == schema.EVENT:
+            row = event_to_api(address, message)
+        elif message.kind == schema.ACK:
+            row = ack_to_api(address, message)
+            if row is not None:
+                return _Item(inbound, key, "acks", row)
+        else:
+            self.stats.statuses += 1
+            row = status_to_api(address, message)
+        if row is None:
+            self.stats.not_forwarded += 1
+            return _Item(inbound)
+        return _Item(inbound, key, "events", row)
+
+    def _settle(self, items: list[_Item], isolate: bool) -> None:
+        """Post ``items``; acknowledge them to the broker once committed.
+
+        A refusal (4xx), or a server error (500) while ``isolate`` and the device API
+        answers an empty message, is blamed on the content: the batch is split in halves
+        until the message that fails is alone; that one becomes a dead letter.  Any other
+        failure (no answer, 502-504, 408, 409, 429: "not now") is raised: the worker
+        retries what is not committed yet."""
+        try:
+            self._post(items)
+        except DeviceApiUnavailable as exc:
+            if not (isolate and _may_be_content(exc) and self._server_answers()):
+                raise
+            failure = str(exc)
+        except _Refused as exc:
+            failure = str(exc)
+        else:
+            self._done(items)
+            return
+        if len(items) == 1:
+            self._done(items, dead=f"refused by the device API even alone: {failure}")
+            return
+        self.stats.splits += 1
+        half = len(items) // 2
+        _logger.warning(
+            "batch of %s messages failed (%s): split to find the one that fails",
+            len(items),
+            failure,
+        )
+        self._settle(items[:half], isolate=True)
+        self._settle(items[half:], isolate=True)
+
+    def _server_answers(self) -> bool:
+        """Whether the device API takes an empty message now: then a batch it keeps
+        failing with 5xx fails for what it carries, not because Odoo is down."""
+        try:
+            self.api.push([], [], message_id=new_message_id("probe"))
+        except (DeviceApiError, DeviceApiUnavailable) as exc:
+            _logger.warning("device API down (%s): the batch waits, nothing set aside", exc)
+            return False
+        return True
+
+    def _post(self, items: list[_Item]) -> None:
+        rows = {"readings": [], "events": [], "acks": []}
+        keys = []
+        for item in items:
+            if item.endpoint:
+                rows[item.endpoint].append(item.row)
+                keys.append(item.key)
+        if not keys:
+            return
         # the message id follows the content: a resend of the same batch is recognised
         digest = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:40]
-        if readings or events:
-            self._push(readings, events, f"mqtt-{digest}")
-        if acks:
-            self._post_acks(acks, f"mqtt-ack-{digest}")
-        for item in batch:
-            if item.qos:
-                self.client.ack(item.mid, item.qos)
-        now = datetime.now(UTC)
-        if self.record_lags:
-            self.stats.lags.extend((now - ts).total_seconds() for ts in reading_times)
-        self.stats.received += len(batch)
-        self.stats.readings += len(readings)
-        self.stats.events += len(events)
-        self.stats.acks += len(acks)
-        self.stats.batches += 1
-
-    def _push(self, readings, events, message_id) -> None:
         try:
-            answer = self.api.push(readings, events, message_id=message_id)
+            if rows["readings"] or rows["events"]:
+                readings, events = rows["readings"], rows["events"]
+                self._count_push(self.api.push(readings, events, message_id=f"mqtt-{digest}"))
+            if rows["acks"]:
+                answer = self.api.ack(rows["acks"], message_id=f"mqtt-ack-{digest}")
+                self._log_refused_acks(answer)
         except DeviceApiError as exc:
             if exc.status in (401, 403):
-                raise DeviceApiUnavailable(str(exc)) from exc
-            # the server refused the batch as a whole: send the items one by one so that
-            # one bad item does not hold the others; what is refused alone is logged
-            _logger.error("batch refused (%s); sending its items one by one", exc)
-            for index, row in enumerate(readings):
-                self._push_one([row], [], f"{message_id}-r{index}")
-            for index, row in enumerate(events):
-                self._push_one([], [row], f"{message_id}-e{index}")
-            return
+                # the gateway's key is wrong: no message is to blame, all of them wait
+                raise DeviceApiUnavailable(str(exc), exc.status) from exc
+            raise _Refused(str(exc)) from exc
+        except (TypeError, ValueError) as exc:  # an item that cannot even be encoded
+            raise _Refused(f"{type(exc).__name__}: {exc}") from exc
+        self.stats.batches += 1
+
+    def _count_push(self, answer: dict) -> None:
         self.stats.stored += answer.get("stored", 0)
         self.stats.rejected += len(answer.get("rejected", []))
         for item in answer.get("rejected", []):
             _logger.info("device API rejected an item: %s", item)
 
-    def _push_one(self, readings, events, message_id) -> None:
-        try:
-            answer = self.api.push(readings, events, message_id=message_id)
-        except DeviceApiError as exc:
-            self.stats.rejected += 1
-            _logger.error("device API refused %s: %s", readings or events, exc.error)
-            return
-        self.stats.stored += answer.get("stored", 0)
-        self.stats.rejected += len(answer.get("rejected", []))
-
-    def _post_acks(self, acks, message_id) -> None:
-        try:
-            answer = self.api.ack(acks, message_id=message_id)
-        except DeviceApiError as exc:
-            if exc.status in (401, 403):
-                raise DeviceApiUnavailable(str(exc)) from exc
-            _logger.error("acknowledgements refused: %s", exc.error)
-            return
+    def _log_refused_acks(self, answer: dict) -> None:
         for item in answer.get("acks", []):
             if item.get("state") is None:
-                _logger.info("acknowledgement of unknown command %s", item.get("id"))
+                self.stats.acks_refused += 1
+                _logger.warning(
+                    "answer to command %s refused by the device API: %s",
+                    item.get("id"),
+                    item.get("reason") or "unknown command",
+                )
+
+    def _done(self, items: list[_Item], dead: str | None = None) -> None:
+        """The items are committed (or set aside, ``dead``: their reason): dead letters
+        kept, then the messages acknowledged to the broker."""
+        letters = [(item, dead or item.dead) for item in items if dead or item.dead]
+        if letters:
+            self._bury(letters)
+        now = datetime.now(UTC)
+        for item in items:
+            if item.inbound.qos:
+                self.client.ack(item.inbound.mid, item.inbound.qos)
+            item.done = True
+            self.stats.received += 1
+            if dead or not item.endpoint:
+                continue
+            setattr(self.stats, item.endpoint, getattr(self.stats, item.endpoint) + 1)
+            if self.record_lags and item.read_at:
+                self.stats.lags.append((now - item.read_at).total_seconds())
+
+    # === DEAD LETTERS === #
+    def _bury(self, letters: list[tuple[_Item, str]]) -> None:
+        """Hand the messages set aside to the device API (*Dead Letters* in Odoo); what it
+        does not take is kept in the local file.  Never raises: the queue goes on."""
+        rows = [_letter(item.inbound, reason) for item, reason in letters]
+        for row in rows:
+            _logger.warning("dead letter from %r: %s", row["topic"], row["reason"])
+        self.stats.dead_letters += len(rows)
+        try:
+            answer = self.api.dead_letters(rows, message_id=new_message_id("mqtt-dead"))
+        except (DeviceApiError, DeviceApiUnavailable) as exc:
+            _logger.error("device API did not take %s dead letters: %s", len(rows), exc)
+            self._keep_locally(rows)
+            return
+        refused = answer.get("rejected", [])
+        for item in refused:
+            _logger.error("device API refused a dead letter: %s", item.get("reason"))
+        indexes = {item.get("letters") for item in refused}
+        self._keep_locally([row for index, row in enumerate(rows) if index in indexes])
+
+    def _keep_locally(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        path = Path(self.settings.dead_letter_file)
+        try:
+            with path.open("a", encoding="utf-8") as file:
+                for row in rows:
+                    file.write(json.dumps(row, ensure_ascii=False) + "\n")
+                file.flush()
+                os.fsync(file.fileno())
+        except OSError as exc:
+            # the log is the last place left: the message is still acknowledged
+            for row in rows:
+                _logger.error("dead letter lost to %s (%s): %r", path, exc, row)
+            return
+        self.stats.dead_letters_local += len(rows)
+        _logger.warning("%s dead letters kept in %s", len(rows), path.resolve())
 
     # === COMMANDS === #
     def sync_commands(self) -> int:
@@ -364,7 +533,13 @@ class MqttRunner:
                 except UnsupportedCommand as exc:
                     reason = str(exc)
                     refused.append(
-                        {"id": command["id"], "success": False, "reason": reason, "permanent": True}
+                        {
+                            "id": command["id"],
+                            "address": command["address"],
+                            "success": False,
+                            "reason": reason,
+                            "permanent": True,
+                        }
                     )
                     continue
                 topic = schema.topic_for(command["address"], schema.CMD)

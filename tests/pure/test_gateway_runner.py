@@ -17,7 +17,12 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from prepaid_core.gateway_runner.api import DeviceApiClient, DeviceApiError, DeviceApiUnavailable
+from prepaid_core.gateway_runner.api import (
+    DeviceApiClient,
+    DeviceApiError,
+    DeviceApiUnavailable,
+    backoff_delay,
+)
 from prepaid_core.gateway_runner.ble import BleBridge
 from prepaid_core.gateway_runner.cli import main as cli_main
 from prepaid_core.gateway_runner.collector import CollectorRunner, CollectorSettings
@@ -38,16 +43,21 @@ _clients = itertools.count(1)
 
 class FakeDeviceApi:
     """What the runner needs of Odoo's device API: authentication, idempotency by message
-    id, push, commands fetch/ack.  ``fail_push`` answers 503 to that many pushes."""
+    id, push, commands fetch/ack (an answer settles only a command of the meter it names,
+    as Odoo checks), dead letters.  ``fail_push`` answers 503 to that many pushes; a push
+    carrying a reading whose ``forward_total`` is in ``poison`` answers 500 (content
+    PostgreSQL cannot store); ``letters_down`` answers 503 to every dead letter."""
 
     def __init__(self, gateway_id=7, key=KEY):
         self.gateway_id, self.key = gateway_id, key
         self.readings, self.events, self.acks = [], [], []
+        self.poison, self.letters, self.letters_down = set(), [], False
+        self.confirmed, self.refused_acks = [], []
         self.frozen, self.clocks = [], []
         self.commands, self.sent = [], []
         self.answers = {}
         self.fail_push = 0
-        self.requests = []
+        self.requests, self.times = [], []
         self.config = {"gateway_type": "mqtt", "mqtt": {}}
         self.fetch_extra = {}  # what a collector's fetch answer adds (poll_due, busy)
         self.reports = []
@@ -85,6 +95,7 @@ class FakeDeviceApi:
     def handle(self, path, headers, body):
         with self.lock:
             self.requests.append((path, dict(headers)))
+            self.times.append((path, time.monotonic(), body))
             if not self._authentic(headers, body):
                 return 401, {"error": {"code": "unauthorized", "message": "wrong key"}}
             key = headers["X-Message-Id"]
@@ -96,6 +107,8 @@ class FakeDeviceApi:
                 if self.fail_push:
                     self.fail_push -= 1
                     return 503, {"error": {"code": "down", "message": "database restarting"}}
+                if any(r.get("forward_total") in self.poison for r in payload.get("readings", [])):
+                    return 500, {"error": {"code": "server_error", "message": "numeric overflow"}}
                 self.readings += payload.get("readings", [])
                 self.events += payload.get("events", [])
                 self.frozen += payload.get("daily_frozen", [])
@@ -107,7 +120,12 @@ class FakeDeviceApi:
                 answer = {**self.fetch_extra, "commands": batch}
             elif endpoint == "commands/ack":
                 self.acks += payload["acks"]
-                answer = {"acks": [{"id": a["id"], "state": "confirmed"} for a in payload["acks"]]}
+                answer = {"acks": [self._settle(ack) for ack in payload["acks"]]}
+            elif endpoint == "dead_letters":
+                if self.letters_down:
+                    return 503, {"error": {"code": "down", "message": "database restarting"}}
+                self.letters += payload["letters"]
+                answer = {"stored": len(payload["letters"]), "rejected": []}
             elif endpoint == "config":
                 return 200, self.config
             elif endpoint == "runner/report":
@@ -118,6 +136,22 @@ class FakeDeviceApi:
                 return 404, {"error": {"code": "not_found", "message": path}}
             self.answers[key] = answer
             return 200, answer
+
+    def _settle(self, ack):
+        meters = {c["id"]: c["address"] for c in self.sent}
+        if ack.get("address") != meters.get(ack["id"]):
+            self.refused_acks.append(ack)
+            return {"id": ack["id"], "state": None, "reason": "another meter's command"}
+        self.confirmed.append(ack["id"])
+        return {"id": ack["id"], "state": "confirmed"}
+
+    def pushes(self):
+        """(time, readings) of every push request, answered or not."""
+        return [
+            (at, json.loads(body).get("readings", []))
+            for path, at, body in self.times
+            if "push" in path
+        ]
 
     def close(self):
         self.server.shutdown()
@@ -147,10 +181,7 @@ def make_runner(broker, device_api, client_id, **settings):
             broker.host,
             broker.port,
             client_id=client_id,
-            batch_wait=0.05,
-            command_interval=0.1,
-            retry_wait=0.1,
-            **settings,
+            **{"batch_wait": 0.05, "command_interval": 0.1, "retry_wait": 0.1, **settings},
         ),
     )
 
@@ -227,6 +258,7 @@ def test_commands_published_executed_and_acknowledged(mosquitto, device_api):
         acks = {a["id"]: a for a in device_api.acks}
         assert acks[11] == {
             "id": 11,
+            "address": address,  # the ack topic's: Odoo settles only this meter's commands
             "success": True,
             "reason": "meter: executed",
             "relay_state": "off",
@@ -269,9 +301,180 @@ def test_invalid_messages_do_not_block_the_others(mosquitto, device_api):
         until(lambda: len(device_api.readings) == 1, what="valid reading")
         assert runner.stats.invalid == 1
         assert device_api.readings[0]["read_at"] == "2025-03-01T00:00:00Z"
+        # the garbage is kept for an operator, with its reason, and acknowledged
+        until(lambda: len(device_api.letters) == 1, what="dead letter")
+        [letter] = device_api.letters
+        assert letter["topic"] == "prepaid/v1/304000000001/reading"
+        assert letter["payload"] == "garbage"
+        assert letter["reason"].startswith("invalid message:")
+        assert runner.stats.dead_letters == 1
     finally:
         publisher.disconnect()
         publisher.loop_stop()
+        runner.stop()
+
+
+class Publisher:
+    """A plain MQTT client that publishes what a test gives it (QoS 1, waited for)."""
+
+    def __init__(self, broker):
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{next(_clients)}")
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+
+    def publish(self, address, kind, payload):
+        if not isinstance(payload, bytes):
+            payload = schema.encode(payload)
+        self.client.publish(schema.topic_for(address, kind), payload, qos=1).wait_for_publish(5)
+
+    def reading(self, address, msg_id, kwh, minute=0):
+        stamp = utc(2025, 3, 1) + dt.timedelta(minutes=minute)
+        self.publish(address, "reading", schema.Reading(msg_id, stamp, Decimal(kwh), "on"))
+
+    def close(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def publisher(mosquitto):
+    client = Publisher(mosquitto)
+    yield client
+    client.close()
+
+
+GOOD = ["305000000001", "305000000002", "305000000003"]
+POISONED = "305000000009"
+
+
+def test_poisoned_message_is_dead_lettered_once_and_the_others_flow(
+    mosquitto, device_api, publisher
+):
+    """R12/X1: Odoo answers 500 to any batch that carries one message: the runner retries
+    the batch a few times, then splits it until that message is alone, sets it aside (a
+    dead letter, acknowledged to the broker) and the other meters' readings are stored;
+    the next readings flow within one batch window."""
+    device_api.poison = {"987654.321"}
+    client_id = f"runner-{next(_clients)}"
+    runner = make_runner(mosquitto, device_api, client_id, batch_wait=0.5).start()
+    try:
+        until(lambda: runner.connected, what="runner connected")
+        publisher.reading(GOOD[0], "r-1", "10.5")
+        publisher.reading(POISONED, "r-1", "987654.321")
+        publisher.reading(GOOD[1], "r-1", "20.5")
+        publisher.reading(GOOD[2], "r-1", "30.5")
+        until(lambda: len(device_api.readings) == 3, what="the other meters' readings")
+        assert sorted(r["address"] for r in device_api.readings) == GOOD
+        assert runner.stats.splits >= 1 and runner.stats.dead_letters == 1
+        [letter] = device_api.letters
+        assert letter["topic"] == f"prepaid/v1/{POISONED}/reading"
+        raw = json.loads(letter["payload"], parse_float=Decimal)
+        assert (raw["msg_id"], raw["forward_kwh"]) == ("r-1", Decimal("987654.321"))
+        assert "even alone" in letter["reason"] and "500" in letter["reason"]
+        # the batch failed 3 times; an empty message passed: the batch is split
+        assert [len(rows) for _at, rows in device_api.pushes()][:4] == [4, 4, 4, 0]
+        # the queue flows again: the next readings are stored within one batch window
+        published = time.monotonic()
+        for index, address in enumerate(GOOD):
+            publisher.reading(address, "r-2", f"{index + 11}.5", minute=1)
+        until(lambda: len(device_api.readings) == 6, timeout=2.0, what="the next readings")
+        assert time.monotonic() - published < 0.5 + 1.0  # batch_wait + the posting itself
+    finally:
+        runner.stop()
+    pushes = len([rows for _at, rows in device_api.pushes() if rows])
+    # acknowledged to the broker: a new runner with the same session gets no reading again
+    # (only the meters' retained statuses, sent at every subscription)
+    runner = make_runner(mosquitto, device_api, client_id).start()
+    try:
+        until(lambda: runner.connected, what="runner connected again")
+        time.sleep(0.5)
+    finally:
+        runner.stop()
+    assert len([rows for _at, rows in device_api.pushes() if rows]) == pushes
+    assert len(device_api.letters) == 1
+    assert len(device_api.readings) == 6
+
+
+def test_transient_failures_are_retried_with_backoff_and_stored_once(
+    mosquitto, device_api, publisher
+):
+    """Odoo answers 503 (busy, try again) five times: the runner waits longer after each
+    failure (doubling, jittered, bounded), never blames the message (no split, no dead
+    letter) and stores the reading once when Odoo is back."""
+    device_api.fail_push = 5
+    runner = make_runner(
+        mosquitto, device_api, f"runner-{next(_clients)}", retry_wait=0.1, max_retry_wait=0.4
+    ).start()
+    try:
+        until(lambda: runner.connected, what="runner connected")
+        publisher.reading(GOOD[0], "r-1", "10.5")
+        until(lambda: len(device_api.readings) == 1, what="the reading once Odoo is back")
+    finally:
+        runner.stop()
+    pushes = device_api.pushes()
+    assert [len(rows) for _at, rows in pushes] == [1] * 6  # the same batch, whole
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(pushes)]
+    assert gaps[0] < 0.1 + 0.05  # after the first failure: at most retry_wait
+    assert 0.1 <= gaps[1] and 0.2 <= gaps[2]  # then doubling (at least half of it)
+    assert all(0.2 <= gap <= 0.4 + 0.1 for gap in gaps[3:])  # bounded by max_retry_wait
+    assert device_api.letters == [] and runner.stats.dead_letters == 0
+    assert runner.stats.splits == 0 and runner.stats.retries == 5
+    assert len(device_api.readings) == 1
+
+
+def test_backoff_delay_doubles_jittered_and_bounded():
+    for failures, low, high in ((1, 1.0, 2.0), (2, 2.0, 4.0), (3, 4.0, 8.0), (9, 30.0, 60.0)):
+        delays = [backoff_delay(failures, 2.0, 60.0) for _ in range(200)]
+        assert low <= min(delays) and max(delays) <= high
+        assert len(set(delays)) > 1  # jittered: runners do not retry in step
+
+
+def test_dead_letter_kept_in_the_local_file_when_odoo_does_not_take_it(
+    mosquitto, device_api, publisher, tmp_path
+):
+    """The dead letter cannot be posted either: it is kept in the runner's file, with the
+    raw bytes escaped, and the message is acknowledged all the same (the queue flows)."""
+    device_api.letters_down = True
+    path = tmp_path / "letters.jsonl"
+    client_id = f"runner-{next(_clients)}"
+    runner = make_runner(mosquitto, device_api, client_id, dead_letter_file=str(path)).start()
+    try:
+        until(lambda: runner.connected, what="runner connected")
+        publisher.publish(GOOD[0], "reading", b"\x00\xff{not json")
+        publisher.reading(GOOD[0], "r-1", "10.5")
+        until(lambda: len(device_api.readings) == 1, what="the valid reading")
+        until(lambda: runner.stats.dead_letters_local == 1, what="letter kept locally")
+    finally:
+        runner.stop()
+    [letter] = [json.loads(line) for line in path.read_text().splitlines()]
+    assert letter["payload"] == "\\x00\\xff{not json"
+    assert letter["topic"] == f"prepaid/v1/{GOOD[0]}/reading"
+    runner = make_runner(mosquitto, device_api, client_id, dead_letter_file=str(path)).start()
+    try:
+        until(lambda: runner.connected, what="runner connected again")
+        time.sleep(0.5)
+    finally:
+        runner.stop()
+    assert len(path.read_text().splitlines()) == 1  # acknowledged: not delivered again
+
+
+def test_spoofed_ack_on_another_meters_topic_confirms_nothing(mosquitto, device_api, publisher):
+    """Meter A answers, on its own ack topic, a command of meter B: the runner passes A's
+    address (from the topic) and the device API refuses to settle B's command with it."""
+    meter_a, meter_b = "306000000001", "306000000002"
+    device_api.commands = [{"id": 41, "address": meter_b, "kind": "relay_off", "payload": {}}]
+    runner = make_runner(mosquitto, device_api, f"runner-{next(_clients)}").start()
+    try:
+        until(lambda: device_api.sent, what="B's command fetched")
+        spoof = schema.Ack("a-1", utc(2025, 3, 1), "41", "ok", "off")
+        publisher.publish(meter_a, "ack", spoof)
+        until(lambda: device_api.acks, what="the answer posted")
+        assert device_api.acks[0]["address"] == meter_a
+        assert device_api.confirmed == [] and runner.stats.acks_refused == 1
+        # B's own answer settles it
+        publisher.publish(meter_b, "ack", schema.Ack("a-2", utc(2025, 3, 1), "41", "ok", "off"))
+        until(lambda: device_api.confirmed == [41], what="B's own answer")
+    finally:
         runner.stop()
 
 
@@ -363,6 +566,7 @@ def test_ble_bridge_delivers_tokens_in_order_reads_and_never_credits_twice(devic
     assert meter_a.credited_total == Decimal(25)
     assert acks[3] == {
         "id": 3,
+        "address": ADDR_B,
         "success": False,
         "delivered": False,
         "reason": acks[3]["reason"],
@@ -371,6 +575,14 @@ def test_ble_bridge_delivers_tokens_in_order_reads_and_never_credits_twice(devic
     assert not acks[4]["success"] and "not supported over Bluetooth" in acks[4]["reason"]
     assert acks[4]["permanent"]
     assert [r["address"] for r in device_api.readings] == [ADDR_A]
+    # each answer names the meter of its command: Odoo settles nothing for another meter
+    assert {a["id"]: a["address"] for a in device_api.acks} == {
+        1: ADDR_A,
+        2: ADDR_A,
+        3: ADDR_B,
+        4: ADDR_A,
+    }
+    assert device_api.refused_acks == []
     assert Decimal(device_api.readings[0]["meter_balance"]) == Decimal(35)
     # R10: the result of token 2 was lost, the server sends it again: confirmed, not re-applied
     network.come_back(MAC_B)
@@ -463,7 +675,13 @@ def test_collector_runner_hands_back_commands_while_odoo_polls(collector, device
     try:
         assert runner.tick() == {"busy": True}
         assert device_api.acks == [
-            {"id": 5, "success": False, "delivered": False, "reason": "collector busy"}
+            {
+                "id": 5,
+                "address": address,
+                "success": False,
+                "delivered": False,
+                "reason": "collector busy",
+            }
         ]
         assert collector.buses[0].meters[0].relay == "on"
         assert device_api.readings == [] and runner.stats.connects == 0

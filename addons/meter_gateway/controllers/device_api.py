@@ -23,9 +23,19 @@ message is processed once per gateway and a resend gets the first answer back
          newer than the one kept is ignored;
          a malformed item refuses the whole message (nothing stored, ``details`` name it)
     POST /meter_gateway/api/v1/commands/fetch   {"limit": 100}
-    POST /meter_gateway/api/v1/commands/ack     {"acks": [{"id", "success", "reason",
-                                                           "relay_state", "delivered",
-                                                           "permanent"}]}
+    POST /meter_gateway/api/v1/commands/ack     {"acks": [{"id", "address", "success",
+                                                           "reason", "relay_state",
+                                                           "delivered", "permanent"}]}
+         ``address``: the meter the answer comes from (the ack topic's address, the meter
+         a runner ran the command on); an answer without it, or from another meter than
+         the command's, is refused for that item (``{"id", "state": null, "reason"}``),
+         the command and the relay left as they are, the refusal logged on the command
+    POST /meter_gateway/api/v1/dead_letters     {"letters": [{"topic", "payload", "reason",
+                                                              "received_at"}]}
+         messages the runner could not get stored (malformed, or refused even alone),
+         acknowledged to the broker and kept in *Dead Letters* (``payload``: the raw
+         message as text, NULs and bytes that are not UTF-8 escaped, at most 64 KiB);
+         answers ``{"stored", "rejected": [{"letters": index, "reason"}]}``
     POST /meter_gateway/api/v1/config           {} -> the gateway's runner settings
     POST /meter_gateway/api/v1/runner/report    {"started_at", "answered": [address],
                                                  "failed": [{"address", "error"}],
@@ -179,3 +189,12 @@ class DeviceApiController(http.Controller):
     @http.route(f"{PREFIX}/commands/ack", type="http", auth="public", methods=["POST"], csrf=False)
     def ack_commands(self):
         return self._handle("commands/ack", lambda gateway, payload: gateway._api_ack(payload))
+
+    @http.route(f"{PREFIX}/dead_letters", type="http", auth="public", methods=["POST"], csrf=False)
+    def dead_letters(self):
+        return self._handle(
+            "dead_letters",
+            lambda gateway, payload: gateway.env["meter.gateway.dead.letter"]._api_record(
+                gateway, payload
+            ),
+        )

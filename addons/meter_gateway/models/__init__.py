@@ -1,5 +1,6 @@
 from . import (
     meter_gateway_command,
+    meter_gateway_dead_letter,
     meter_gateway_message,
     prepaid_gateway,
     prepaid_gateway_bus,

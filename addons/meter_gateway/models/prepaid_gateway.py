@@ -73,6 +73,8 @@ CLOCK_KEYS = frozenset({"address", "checked_at", "drift_seconds"})
 MAX_DRIFT_SECONDS = 10**9
 CONNECTION_EVENTS = {"connection_lost": "lost", "connection_restored": "online"}
 MAX_BATCH = 5000
+#: largest id of a record (PostgreSQL integer)
+MAX_RECORD_ID = 2**31 - 1
 #: longest a poll may hold its gateway before another one may take over
 POLL_LEASE_MINUTES = 15
 #: a collector whose gateway runner was heard from within this time is polled by the runner
@@ -80,7 +82,9 @@ POLL_LEASE_MINUTES = 15
 #: seconds; its contact is written at most once a minute)
 RUNNER_GRACE_MINUTES = 5
 #: device API calls of a gateway runner that say nothing of the collector itself
-RUNNER_ENDPOINTS = frozenset({"config", "commands/fetch", "commands/ack", "runner/report"})
+RUNNER_ENDPOINTS = frozenset(
+    {"config", "commands/fetch", "commands/ack", "runner/report", "dead_letters"}
+)
 
 
 def _text_array(values):
@@ -94,6 +98,15 @@ def _text_array(values):
     if "\\" in text or '"' in text:  # rare: escape each element
         text = '","'.join(v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
     return '{"' + text + '"}'
+
+
+def device_text(value, limit):
+    """Text sent by a device as PostgreSQL can store it: NULs and unpaired surrogates
+    escaped (``\\x00``, ``\\ud800``), at most ``limit`` characters; not text: ``""``."""
+    if not isinstance(value, str):
+        return ""
+    text = value[: limit * 2].replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")[:limit]
 
 
 class DeviceApiError(ValueError):
@@ -941,9 +954,11 @@ class PrepaidGateway(models.Model):
         }
 
     def _api_ack(self, payload):
-        """Results of commands: {"acks": [{"id", "success", "reason", "relay_state",
-        "delivered", "permanent"}]}: ``delivered: false`` puts the command back in the queue
-        without using an attempt, ``permanent: true`` fails it without retry."""
+        """Results of commands: {"acks": [{"id", "address", "success", "reason",
+        "relay_state", "delivered", "permanent"}]}: ``delivered: false`` puts the command
+        back in the queue without using an attempt, ``permanent: true`` fails it without
+        retry.  An answer settles only a command of the meter it comes from (``address``):
+        any other is refused for that item and logged, the command left as it is."""
         self.ensure_one()
         if not isinstance(payload, dict):
             raise DeviceApiError("bad_payload", "the body must be a JSON object")
@@ -953,6 +968,7 @@ class PrepaidGateway(models.Model):
             for index, ack in enumerate(acks)
             if not isinstance(ack, dict)
             or not isinstance(ack.get("id"), int)
+            or isinstance(ack["id"], bool)
             or not isinstance(ack.get("success"), bool)
             or ack.get("relay_state") not in (None, "on", "off")
             or not isinstance(ack.get("delivered", True), bool)
@@ -963,9 +979,9 @@ class PrepaidGateway(models.Model):
                 "bad_payload", "some acknowledgements are malformed", details=errors
             )
         Command = self.env["meter.gateway.command"].sudo()
-        commands = Command.search(
-            [("id", "in", [ack["id"] for ack in acks]), ("gateway_id", "=", self.id)]
-        )
+        # an id beyond PostgreSQL's integers names no command (and must not fail the query)
+        ids = [ack["id"] for ack in acks if 0 < ack["id"] <= MAX_RECORD_ID]
+        commands = Command.search([("id", "in", ids), ("gateway_id", "=", self.id)])
         by_id = {command.id: command for command in commands}
         result = []
         for ack in acks:
@@ -973,7 +989,11 @@ class PrepaidGateway(models.Model):
             if not command:
                 result.append({"id": ack["id"], "state": None, "reason": "unknown command"})
                 continue
-            reason = ack.get("reason") or ("done" if ack["success"] else "failed")
+            refusal = self._api_ack_refusal(command, ack.get("address"))
+            if refusal:
+                result.append({"id": command.id, "state": None, "reason": refusal})
+                continue
+            reason = device_text(ack.get("reason"), 500) or ("done" if ack["success"] else "failed")
             if ack.get("delivered") is False and not ack.get("permanent"):
                 # the device could not reach the meter: back to the queue, no attempt used
                 command._update_state(
@@ -999,6 +1019,30 @@ class PrepaidGateway(models.Model):
                 command.meter_id._record_actual_relay(ack["relay_state"])
             result.append({"id": command.id, "state": command.state})
         return {"acks": result}
+
+    def _api_ack_refusal(self, command, address):
+        """Why an answer naming meter ``address`` may not settle ``command`` (``None``: it
+        may); a refusal is logged on the command and in the server log (R12)."""
+        if not isinstance(address, str) or not address:
+            reason = self.env._("the answer names no meter address")
+        elif address != command.meter_id.address:
+            reason = self.env._("the answer comes from another meter than the command's")
+        else:
+            return None
+        shown = repr(address)[:40]
+        _logger.warning(
+            "gateway %s: answer to command %s refused (%s; address %s)",
+            self.id,
+            command.id,
+            reason,
+            shown,
+        )
+        command._log_decision(
+            self.env._(
+                "answer refused: %(reason)s (address %(address)s)", reason=reason, address=shown
+            )
+        )
+        return reason
 
     def _api_config(self):
         """What the gateway runner needs to run this gateway (device API ``config``)."""

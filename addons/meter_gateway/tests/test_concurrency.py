@@ -158,10 +158,17 @@ class TestDeviceApiConcurrency(ConcurrencyCase):
         """R8/R12: the device's answer to a relay-off arrives twice at the same moment
         (a retried delivery with another message id): confirmed once, the second logged as
         a late answer, the meter's relay recorded off with a single event."""
-        self._committed(lambda env: self._gateway(env)._api_fetch_commands(100))
+        fetched = self._committed(lambda env: self._gateway(env)._api_fetch_commands(100))
+        addresses = {c["id"]: c["address"] for c in fetched["commands"]}
         acks = {
             "acks": [
-                {"id": cid, "success": True, "reason": "relay off", "relay_state": "off"}
+                {
+                    "id": cid,
+                    "address": addresses[cid],
+                    "success": True,
+                    "reason": "relay off",
+                    "relay_state": "off",
+                }
                 for cid in self.created["commands"]
             ]
         }

@@ -5,6 +5,7 @@ import time
 from datetime import timedelta
 
 from odoo import fields
+from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, tagged
 
 from odoo.addons.prepaid_meter.tests.common import PrepaidMeterCommon
@@ -12,6 +13,7 @@ from odoo.addons.prepaid_meter.tests.common import PrepaidMeterCommon
 PUSH = "/meter_gateway/api/v1/push"
 FETCH = "/meter_gateway/api/v1/commands/fetch"
 ACK = "/meter_gateway/api/v1/commands/ack"
+DEAD_LETTERS = "/meter_gateway/api/v1/dead_letters"
 KEY = "test-gateway-key-0123456789"
 
 
@@ -388,8 +390,13 @@ class TestDeviceApi(HttpCase, PrepaidMeterCommon):
             ACK,
             {
                 "acks": [
-                    {"id": command.id, "success": True, "relay_state": "off"},
-                    {"id": foreign.id, "success": True},
+                    {
+                        "id": command.id,
+                        "address": self.meter.address,
+                        "success": True,
+                        "relay_state": "off",
+                    },
+                    {"id": foreign.id, "address": self.foreign.address, "success": True},
                 ]
             },
             message_id="a-1",
@@ -407,3 +414,119 @@ class TestDeviceApi(HttpCase, PrepaidMeterCommon):
         self.assertEqual(self.meter.actual_relay_state, "off")
         response = self._post(ACK, {"acks": [{"id": "x"}]}, message_id="a-2")
         self.assertEqual(response.status_code, 400)
+
+    def test_ack_settles_only_a_command_of_the_meter_it_comes_from(self):
+        """An answer naming another meter, or none, is refused for that item: the command
+        and the meter's relay are left as they are, the refusal logged on the command;
+        the meter's own answer confirms it."""
+        neighbour = self._create_meter("Power T-102", "000000000102", self.unit2)
+        neighbour._set_desired_relay("off", "credit exhausted")
+        command = self.env["meter.gateway.command"]._queue(neighbour, "relay_off", "cut")
+        self._post(FETCH, {"limit": 10}, message_id="f-1")
+        self.assertEqual(command.state, "sent")
+        relay = neighbour.actual_relay_state
+        spoofed = {"id": command.id, "success": True, "relay_state": "off"}
+        with self.assertLogs("odoo.addons.meter_gateway.models.prepaid_gateway", "WARNING") as log:
+            response = self._post(
+                ACK,
+                {"acks": [{**spoofed, "address": self.meter.address}, spoofed]},
+                message_id="a-1",
+            )
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(
+            response.json()["acks"],
+            [
+                {
+                    "id": command.id,
+                    "state": None,
+                    "reason": "the answer comes from another meter than the command's",
+                },
+                {"id": command.id, "state": None, "reason": "the answer names no meter address"},
+            ],
+        )
+        self.assertEqual(len(log.records), 2)
+        self.assertIn(repr(self.meter.address), log.output[0])
+        self.env.invalidate_all()
+        self.assertEqual((command.state, command.attempts), ("sent", 1))
+        self.assertEqual(neighbour.actual_relay_state, relay)
+        self.assertIn(
+            f"answer refused: the answer comes from another meter than the command's "
+            f"(address {self.meter.address!r})",
+            command.reason_log,
+        )
+        self.assertIn("answer refused: the answer names no meter address", command.reason_log)
+        response = self._post(
+            ACK, {"acks": [{**spoofed, "address": neighbour.address}]}, message_id="a-2"
+        )
+        self.assertEqual(response.json()["acks"], [{"id": command.id, "state": "confirmed"}])
+        self.assertEqual(command.state, "confirmed")
+        self.assertEqual(neighbour.actual_relay_state, "off")
+
+    def test_dead_letters_stored_for_an_operator_of_the_gateway_company_only(self):
+        """R12/X1: messages the runner set aside are kept with their reason, the meter
+        found from the topic; text PostgreSQL cannot hold is escaped, a malformed letter is
+        refused alone; only users of the gateway's company see them."""
+        letters = [
+            {
+                "topic": f"prepaid/v1/{self.meter.address}/reading",
+                "payload": '{"forward_kwh": 1e-20000}\x00',
+                "reason": "refused by the device API even alone: HTTP 500",
+                "received_at": "2026-03-02T08:00:00.250Z",
+            },
+            {"topic": "prepaid/v1/12345/reading", "payload": "garbage", "reason": "invalid"},
+            {"topic": 7, "payload": "x", "reason": "invalid"},
+            {
+                "topic": f"prepaid/v1/{self.foreign.address}/reading",
+                "payload": "{}",
+                "reason": "invalid",
+            },
+        ]
+        response = self._post(DEAD_LETTERS, {"letters": letters}, message_id="d-1")
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(
+            response.json(),
+            {
+                "stored": 3,
+                "rejected": [
+                    {"letters": 2, "reason": "'topic', 'payload' and 'reason' must be strings"}
+                ],
+            },
+        )
+        DeadLetter = self.env["meter.gateway.dead.letter"]
+        stored = DeadLetter.search([("gateway_id", "=", self.gateway.id)], order="id")
+        self.assertEqual(len(stored), 3)
+        first, odd, foreign = stored
+        self.assertEqual((first.address, first.meter_id), (self.meter.address, self.meter))
+        self.assertEqual(first.payload, '{"forward_kwh": 1e-20000}\\x00')
+        self.assertEqual(first.received_at, fields.Datetime.to_datetime("2026-03-02 08:00:00"))
+        self.assertEqual(first.company_id, self.gateway.company_id)
+        self.assertEqual((odd.address, odd.meter_id.id), (False, False))  # not a meter address
+        # another gateway's meter: its address is kept, the meter is not linked
+        self.assertEqual((foreign.address, foreign.meter_id.id), (self.foreign.address, False))
+        # replay: the same answer, nothing stored twice
+        self.assertEqual(
+            self._post(DEAD_LETTERS, {"letters": letters}, message_id="d-1").json()["stored"], 3
+        )
+        self.assertEqual(DeadLetter.search_count([("gateway_id", "=", self.gateway.id)]), 3)
+        self.assertEqual(self._post(DEAD_LETTERS, {"letters": "x"}).status_code, 400)
+        # unpaired surrogates (Python's JSON parser lets them through) are escaped too
+        letter = {"topic": "t\udc80", "payload": "p\ud800", "reason": "r"}
+        DeadLetter._api_record(self.gateway, {"letters": [letter]})
+        surrogates = DeadLetter.search([("gateway_id", "=", self.gateway.id)], limit=1)
+        self.assertEqual((surrogates.topic, surrogates.payload), ("t\\udc80", "p\\ud800"))
+        stored |= surrogates
+        # shown to the company's operators, not to another company's manager
+        operator = self._user("dl_operator", "prepaid_meter.group_prepaid_user")
+        self.assertEqual(DeadLetter.with_user(operator).search([("id", "in", stored.ids)]), stored)
+        other_company = self.env["res.company"].create({"name": "Other Landlord"})
+        stranger = self._user(
+            "dl_stranger", "prepaid_meter.group_prepaid_manager", company=other_company
+        )
+        self.assertFalse(DeadLetter.with_user(stranger).search([("id", "in", stored.ids)]))
+        accountant = self._user("dl_accountant", "prepaid_meter.group_prepaid_accountant")
+        with self.assertRaises(AccessError):
+            DeadLetter.with_user(accountant).search([])
+        # a wrong key stores nothing
+        response = self._post(DEAD_LETTERS, {"letters": letters}, message_id="d-2", key="nope")
+        self.assertEqual(response.status_code, 401)
+        self.assertEqual(DeadLetter.search_count([("gateway_id", "=", self.gateway.id)]), 4)

@@ -96,7 +96,17 @@ class TestRequirements(MeterGatewayCommon):
         gateway._api_fetch_commands()
         self.assertEqual((credit.state, credit.attempts), ("sent", 1))
         answer = gateway._api_ack(
-            {"acks": [{"id": credit.id, "success": False, "delivered": False, "reason": "away"}]}
+            {
+                "acks": [
+                    {
+                        "id": credit.id,
+                        "address": self.meter.address,
+                        "success": False,
+                        "delivered": False,
+                        "reason": "away",
+                    }
+                ]
+            }
         )
         self.assertEqual(answer["acks"], [{"id": credit.id, "state": "queued"}])
         self.assertEqual(credit.attempts, 0)
@@ -114,6 +124,7 @@ class TestRequirements(MeterGatewayCommon):
                 "acks": [
                     {
                         "id": command.id,
+                        "address": self.meter.address,
                         "success": False,
                         "permanent": True,
                         "reason": "zeroing is not supported over Bluetooth",

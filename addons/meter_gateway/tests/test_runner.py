@@ -11,6 +11,9 @@ import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
 from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, tagged
@@ -19,6 +22,7 @@ from prepaid_core.gateway_runner.api import DeviceApiClient, DeviceApiError
 from prepaid_core.gateway_runner.ble import BleBridge
 from prepaid_core.gateway_runner.collector import CollectorRunner, CollectorSettings
 from prepaid_core.gateway_runner.mqtt import MqttRunner, MqttSettings
+from prepaid_core.protocols import mqtt_schema as schema
 from prepaid_core.simulator import ble
 from prepaid_core.simulator.broker import start_mosquitto
 from prepaid_core.simulator.clock import ManualClock, utc
@@ -194,6 +198,61 @@ class TestGatewayRunner(HttpCase, MeterGatewayCommon):
         self.assertIn("executed earlier", command.state_reason)
         self.assertEqual(simulated.relay_toggles, 1)
         self.assertEqual(self.meter_4g.actual_relay_state, "off")
+
+    def test_spoofed_answer_refused_and_garbage_kept_as_a_dead_letter(self):
+        """Meter A answers, on its own ack topic, a command of meter B: the runner passes
+        A's address and Odoo leaves B's command and relay as they are; B's own answer
+        confirms it.  A message the schema refuses is kept in *Dead Letters*, linked to
+        the meter of its topic, and holds nothing else up."""
+        meter_b = self.env["prepaid.meter"].create(
+            {
+                "name": "4G T-202",
+                "address": "000000000202",
+                "model_id": self.ddsy.id,
+                "gateway_id": self.mqtt_gateway.id,
+                "state": "in_service",
+            }
+        )
+        meter_b._set_desired_relay("off", "credit exhausted")
+        command = self.Command._queue(meter_b, "relay_off", "credit exhausted")
+        relay = meter_b.actual_relay_state
+        publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id="spoofer")
+        publisher.connect(self.broker.host, self.broker.port)
+        publisher.loop_start()
+        self.addCleanup(publisher.loop_stop)
+
+        def publish(address, kind, payload):
+            topic = schema.topic_for(address, kind)
+            publisher.publish(topic, payload, qos=1).wait_for_publish(5)
+
+        self.env.flush_all()
+        with self.allow_requests(all_requests=True):
+            runner = self._runner("runner-spoof").start()
+            until(lambda: runner.stats.commands_published >= 1, what="B's command published")
+            spoof = schema.Ack("a-1", utc(2026, 3, 2), str(command.id), "ok", "off")
+            publish(self.meter_4g.address, "ack", schema.encode(spoof))
+            publish(self.meter_4g.address, "reading", b"\x00not json")
+            until(lambda: runner.stats.received >= 2, what="both messages handled")
+            runner.stop()
+        self.env.invalidate_all()
+        self.assertEqual((command.state, meter_b.actual_relay_state), ("sent", relay))
+        self.assertEqual(runner.stats.acks_refused, 1)
+        self.assertIn("answer refused", command.reason_log)
+        with self.allow_requests(all_requests=True):
+            runner = self._runner("runner-spoof").start()
+            until(lambda: runner.connected, what="runner subscribed")
+            own = schema.Ack("a-2", utc(2026, 3, 2), str(command.id), "ok", "off")
+            publish(meter_b.address, "ack", schema.encode(own))
+            until(lambda: runner.stats.received >= 1, what="B's own answer")
+            runner.stop()
+        self.env.invalidate_all()
+        self.assertEqual((command.state, meter_b.actual_relay_state), ("confirmed", "off"))
+        letter = self.env["meter.gateway.dead.letter"].search(
+            [("gateway_id", "=", self.mqtt_gateway.id)]
+        )
+        self.assertEqual(len(letter), 1)
+        self.assertEqual((letter.meter_id, letter.payload), (self.meter_4g, "\\x00not json"))
+        self.assertIn("invalid message", letter.reason)
 
     def test_connection_state_follows_the_meters_status_and_will(self):
         """G1: a 4G meter whose connection drops is lost (the broker publishes its will);
