@@ -534,3 +534,29 @@ def test_collector_runner_reads_the_clocks_of_dlt645_1997_meters(collector, devi
         assert 88 <= drifts[second.address] <= 92
     finally:
         runner.close()
+
+
+def test_collector_runner_reads_every_other_meter_when_one_answers_garbage(
+    collector, device_api, caplog
+):
+    """Issue 21: a meter whose replies are garbled (not BCD) fails alone: the three other
+    meters of the collector (one on its bus) are read and pushed, the poll report names
+    the failed meter with its reason, and the log says it with its address."""
+    device_api.config = _collector_config(collector)
+    device_api.fetch_extra = {"poll_due": True}
+    garbled = collector.buses[0].responders[0]
+    garbled.corrupt_reads = 10_000
+    runner = CollectorRunner(DeviceApiClient(device_api.url, 7, KEY), CollectorSettings())
+    try:
+        with caplog.at_level("WARNING"):
+            done = runner.tick()
+        assert (done["readings"], done["failed"]) == (3, 1)
+        others = {m.address for bus in collector.buses for m in bus.meters} - {garbled.address}
+        assert {r["address"] for r in device_api.readings} == others
+        (report,) = device_api.reports
+        (failed,) = report["failed"]
+        assert failed["address"] == garbled.address and "not BCD" in failed["error"]
+        assert sorted(report["answered"]) == sorted(others)
+        assert garbled.address in caplog.text and "not BCD" in caplog.text
+    finally:
+        runner.close()
