@@ -1008,6 +1008,7 @@ class PrepaidGateway(models.Model):
             order="id",
             limit=limit,
         )
+        commands, after = commands._credits_in_order()
         commands._mark_sent()
         extra = self._api_poll_state() if self.gateway_type == "tcp_collector" else {}
         return {
@@ -1017,7 +1018,11 @@ class PrepaidGateway(models.Model):
                     "id": command.id,
                     "address": command.meter_id.address,
                     "kind": command.kind,
-                    "payload": {**(command.payload or {}), **(command.token_secret or {})},
+                    "payload": {
+                        **(command.payload or {}),
+                        **(command.token_secret or {}),
+                        **({"after_sequence": after[command.id]} if command.id in after else {}),
+                    },
                     "expires_at": fields.Datetime.to_string(command.expires_at),
                     "attempt": command.attempts,
                 }
