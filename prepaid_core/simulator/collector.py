@@ -40,7 +40,8 @@ control register, alarm amounts and price are applied to the virtual meter.
 Faults for the gateway's tests: ``Bus.drop_replies = n`` loses the next ``n`` replies
 after the meters have executed the requests (R8: a command executed whose answer is
 lost); ``Bus.stale_replies = n`` sends, before each of the next ``n`` read replies, the
-same meter's late reply to a read of another item; ``Dlt645Responder.corrupt_reads = n``
+same meter's late reply to a read of another item (``Bus.foreign_replies = n``: another
+meter's reply to the same read); ``Dlt645Responder.corrupt_reads = n``
 garbles the next ``n`` read replies of one meter (``corruption``: digits that are not
 BCD, or no value after the identifier); ``VirtualMeter.power_fail()`` silences one
 meter; ``await collector.close()`` then ``await collector.start()`` takes the whole
@@ -246,6 +247,17 @@ class Dlt645Responder:
         else:
             value = b"\xfa" * len(value)
         return dlt645.encode_frame(self.address, frame.control, di + value, preamble=self.preamble)
+
+    def same_item_reply(self, frame: dlt645.Frame) -> bytes:
+        """This meter's reply to the read ``frame`` asks of another meter (``b""`` when
+        ``frame`` is no read)."""
+        try:
+            request = dlt645.parse_request(frame)
+        except DLT645Error:
+            return b""
+        if request.kind not in ("read", "read_1997"):
+            return b""
+        return self._read_reply(request.di, 2007 if request.kind == "read" else 1997)
 
     def other_item_reply(self, frame: dlt645.Frame) -> bytes:
         """The reply this meter gives to a read of another item than ``frame`` asks (a
@@ -458,6 +470,9 @@ class Bus:
     #: fault injection: the next N read replies come after the same meter's (late) reply
     #: to a read of another item
     stale_replies: int = 0
+    #: fault injection: the next N read replies come after another meter's reply to the
+    #: same read (a meter that took the request for its own)
+    foreign_replies: int = 0
     transactions: int = 0
     busy_seconds: float = 0.0
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
@@ -508,6 +523,12 @@ class Bus:
             if stale:
                 self.stale_replies -= 1
                 reply = stale + reply
+        others = [r for r in self.responders if r is not targets[0]]
+        if reply and others and self.foreign_replies > 0:
+            foreign = others[-1].same_item_reply(frame)
+            if foreign:
+                self.foreign_replies -= 1
+                reply = foreign + reply
         return reply
 
     def _answer_modbus(self, frame: bytes) -> bytes:

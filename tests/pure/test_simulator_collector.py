@@ -622,11 +622,13 @@ def read_items(settings, version):
 @pytest.mark.parametrize("version", [2007, 1997])
 def test_dlt645_late_reply_for_another_item_is_never_read_as_the_item_asked(version):
     """Issue 21: each read reply is preceded by the same meter's late reply to a read of
-    another item (energy before power, balance before energy...): the driver discards it
-    (its identifier is not the one asked) and reads the right value; with every reply
-    stale the poll is as exact as a clean one."""
+    another item (energy before power, balance before energy...) and by another meter's
+    reply to the same read: the driver discards them (not the identifier, not the
+    address asked) and reads the right value; with every reply preceded so the poll is
+    as exact as a clean one."""
     clock = ManualClock(utc(2025, 3, 1))
-    bus_meters = meters(clock, 2)
+    bus_meters = meters(clock, 3)
+    bus_meters[2].import_uj += 5 * 3_600_000_000_000  # 5 kWh more than the others
     poll = dlt645_tcp.poll_bus if version == 2007 else dlt645_tcp.poll_bus_1997
 
     async def main():
@@ -636,8 +638,9 @@ def test_dlt645_late_reply_for_another_item_is_never_read_as_the_item_asked(vers
             settings = LinkSettings("127.0.0.1", bus.port, timeout=1.0, retries=0)
             jobs = [MeterJob(n, f"{n:012d}", read_clock=True) for n in (1, 2)]
             clean = await asyncio.to_thread(poll, settings, jobs)
-            bus.stale_replies = 1000
+            bus.stale_replies = bus.foreign_replies = 1000
             stale = await asyncio.to_thread(poll, settings, jobs)
+            assert bus.foreign_replies < 1000 - 2 * 3
             assert bus.stale_replies < 1000 - 2 * 3  # energy, power, clock at least
             for result in (clean, stale):
                 assert [m.ok for m in result.meters] == [True, True], result
