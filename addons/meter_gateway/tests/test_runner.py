@@ -14,6 +14,7 @@ from decimal import Decimal
 from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, tagged
+from odoo.tools import mute_logger
 
 from prepaid_core.gateway_runner.api import DeviceApiClient, DeviceApiError
 from prepaid_core.gateway_runner.ble import BleBridge
@@ -511,6 +512,23 @@ class TestCollectorRunner(HttpCase, MeterGatewayCommon):
             {"runner_seen_at": fields.Datetime.now() - timedelta(minutes=10), "next_poll_at": False}
         )
         self.assertEqual(self.env["prepaid.gateway"]._cron_poll(), gateways)
+
+    @mute_logger("prepaid_core.buses.common")
+    def test_runner_reads_every_other_meter_when_one_answers_garbage(self):
+        """Issue 21: through the runner too, a meter answering garbage (not BCD) fails
+        alone: the other meters' readings are stored and the poll's summary names the
+        failed meter with its reason."""
+        collector = self.sim.collector([[f"0098000000{n:02d}" for n in range(1, 5)]])
+        collector.buses[0].responders[2].corrupt_reads = 10_000
+        gateway, meters, runner = self._runner_for(collector, "Runner garbage")
+        done = self._tick(runner)
+        self.assertEqual((done[0]["readings"], done[0]["failed"]), (3, 1))
+        readings = self.env["prepaid.meter.reading"].search([("meter_id", "in", meters.ids)])
+        self.assertEqual(readings.meter_id, meters - meters[2])
+        self.assertEqual(meters.mapped("poll_failures"), [0, 0, 1, 0])
+        self.assertIn("3 meters answered, 1 did not", gateway.last_poll_summary)
+        self.assertIn(f"Failed: {meters[2].address}: ", gateway.last_poll_summary)
+        self.assertIn("not BCD", gateway.last_poll_summary)
 
     def test_runner_cut_reaches_meter_and_read_back_confirms(self):
         collector = self.sim.collector([[f"0095000000{n:02d}" for n in range(1, 5)]])
