@@ -7,9 +7,12 @@ polls).  Both run the same per-meter step of the driver (``serve_meter``)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import socket
 import time
 from dataclasses import dataclass, field
+
+_logger = logging.getLogger(__name__)
 
 
 class Timeout(Exception):
@@ -152,9 +155,14 @@ def poll_bus(link, jobs, serve_meter, device_errors) -> BusResult:
 
 def serve_bus(link, jobs, serve_meter, device_errors) -> BusResult:
     """``poll_bus`` on a link that is open already, left open unless the connection was
-    lost (then ``result.error`` says why and the link is closed: the caller reconnects)."""
+    lost (then ``result.error`` says why and the link is closed: the caller reconnects).
+
+    One meter's failure of any kind (no answer, a garbled or absurd reply, a value or a
+    map the driver cannot use, a bug) fails that meter only: its reason is in its
+    result and in the log, with its address, and the next meter is served (R12)."""
     started = time.monotonic()
     result = BusResult(True)
+    where = f"{link.settings.host}:{link.settings.port}"
     for job in jobs:
         meter = MeterResult(job.meter_id, job.address)
         result.meters.append(meter)
@@ -164,11 +172,36 @@ def serve_bus(link, jobs, serve_meter, device_errors) -> BusResult:
                 meter.read_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
             meter.ok = True
         except (Timeout, *device_errors) as exc:
-            meter.error = str(exc)
+            meter.error = str(exc) or type(exc).__name__
+            _logger.warning("bus %s: meter %s failed: %s", where, job.address, meter.error)
         except OSError as exc:
             meter.error = f"connection lost: {exc}"
             result.error = meter.error
+            _logger.warning("bus %s: %s (at meter %s)", where, meter.error, job.address)
             link.__exit__()
             break
+        except Exception as exc:
+            meter.error = f"unexpected {type(exc).__name__}: {exc}"
+            _logger.exception("bus %s: meter %s failed: %s", where, job.address, meter.error)
+        if not meter.ok:
+            meter.values = {}
     result.seconds = time.monotonic() - started
     return result
+
+
+def run_command(execute, command_id: int, device_errors) -> CommandOutcome:
+    """``execute()`` (one command of a meter, giving its outcome), any failure of its own
+    turned into its outcome: a garbled answer (``device_errors``) is retried, anything
+    else (a payload the driver cannot use) fails the command for good.  Timeouts and a
+    lost connection are the meter's and the bus's: they go up."""
+    try:
+        return execute()
+    except (Timeout, OSError):
+        raise
+    except device_errors as exc:
+        return CommandOutcome(command_id, False, f"bad answer: {exc}")
+    except Exception as exc:
+        _logger.exception("command %s failed", command_id)
+        return CommandOutcome(
+            command_id, False, f"unexpected {type(exc).__name__}: {exc}", permanent=True
+        )

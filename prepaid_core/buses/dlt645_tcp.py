@@ -2,8 +2,11 @@
 
 ``poll_bus(link, jobs)`` talks to the meters of one bus in turn: it first executes each
 meter's queued commands, then reads its registers and status word 3 (relay and protect
-state).  A relay command whose acknowledgement is lost is not sent again blindly: the relay
-state is read back and the command counts as done when the meter already shows it (R8).
+state).  A reply is taken only from the meter asked, to the function asked and, for a
+read, for the data identifier asked: a late reply to an earlier request (another item) is
+discarded and the wait goes on.  A relay command whose acknowledgement is lost is not
+sent again blindly: the relay state is read back and the command counts as done when the
+meter already shows it (R8).
 When asked, it also reads the meter's last daily freeze (05060001H/05060101H) and its
 clock (04000101H/04000102H: how far it drifted from the true time).
 
@@ -18,6 +21,7 @@ permanently with its reason.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from decimal import Decimal
 
 from prepaid_core.protocols import dlt645
@@ -34,6 +38,8 @@ from .common import (
 )
 
 __all__ = ["Link", "poll_bus", "poll_bus_1997", "serve_meter", "serve_meter_1997"]
+
+_logger = logging.getLogger(__name__)
 
 DI_ENERGY_BLOCK = 0x0000FF00  # combined active: total, sharp, peak, flat, valley
 DI_REVERSE = 0x00020000
@@ -63,21 +69,26 @@ class Link(common.TcpLink):
         super().__init__(settings)
         self.framer = dlt645.Framer()
 
-    def transact(self, address: str, request: bytes, function: int) -> dlt645.Frame:
-        """Send ``request`` and wait for the reply of ``address`` to ``function``.
+    def transact(
+        self, address: str, request: bytes, function: int, di: int | None = None
+    ) -> dlt645.Frame:
+        """Send ``request`` and wait for the reply of ``address`` to ``function`` (and, for a
+        read, to data identifier ``di``).
 
-        Frames from other meters or late answers to earlier requests are skipped."""
+        Any other frame is discarded and the wait goes on until the deadline: frames of
+        other meters, replies to other functions and late replies to an earlier request
+        (a read answered after its timeout carries the identifier of its own item, never
+        read as the value of this one).  An error reply carries no identifier: it is taken
+        as the answer when address and function match."""
         self.framer.reset()
         self.sock.sendall(request)
         deadline = self._deadline()
         while True:
             for frame in self.framer.feed(self._receive(deadline, f" from {address}")):
-                if (
-                    frame.is_reply
-                    and frame.address == address
-                    and frame.function == function & 0x1F
-                ):
+                mismatch = _mismatch(frame, address, function, di)
+                if not mismatch:
                     return frame
+                _logger.info("meter %s: reply discarded (%s)", address, mismatch)
 
     def read_item(self, address: str, di: int, version: int = 2007):
         """Read one data item, retrying on timeouts (reads are harmless to repeat)."""
@@ -85,7 +96,8 @@ class Link(common.TcpLink):
         function = dlt645.Function.READ if version == 2007 else dlt645.Function.READ_1997
         for attempt in range(self.settings.retries + 1):
             try:
-                return dlt645.parse_read_reply(self.transact(address, request, function)).value
+                frame = self.transact(address, request, function, di)
+                return dlt645.parse_read_reply(frame).value
             except Timeout:
                 if attempt == self.settings.retries:
                     raise
@@ -94,6 +106,28 @@ class Link(common.TcpLink):
     def meter_local_now(self) -> dt.datetime:
         offset = dt.timedelta(minutes=self.settings.utc_offset_minutes)
         return (dt.datetime.now(dt.UTC) + offset).replace(tzinfo=None)
+
+
+def _mismatch(frame: dlt645.Frame, address: str, function: int, di: int | None) -> str:
+    """Why ``frame`` is not the reply of ``address`` to ``function`` for item ``di`` (the
+    identifier, 4 bytes in DL/T645-2007, 2 in -1997, opens the data of a read reply);
+    empty when it is."""
+    if not frame.is_reply:
+        return "not a reply"
+    if frame.address != address:
+        return f"from meter {frame.address}"
+    if frame.function != function & 0x1F:
+        return f"reply to function {frame.function:02X}H"
+    if di is None or frame.is_error:
+        return ""
+    size = 2 if frame.version == 1997 else 4
+    got = int.from_bytes(frame.data[:size], "little") if len(frame.data) >= size else None
+    if got != di:
+        asked = f"{di:0{2 * size}X}H"
+        return f"data item {asked} asked, reply for " + (
+            "none" if got is None else f"{got:0{2 * size}X}H"
+        )
+    return ""
 
 
 def _password_bytes(password: str) -> bytes:
@@ -261,7 +295,13 @@ def serve_meter(link: Link, job: MeterJob, meter) -> None:
     its last daily frozen energy (``values["daily_frozen"]``) and its clock
     (``values["clock"]``)."""
     for command in job.commands:
-        meter.outcomes.append(execute_command(link, job.address, command))
+        meter.outcomes.append(
+            common.run_command(
+                lambda command=command: execute_command(link, job.address, command),
+                command.command_id,
+                DLT645Error,
+            )
+        )
     if job.read:
         meter.values = read_meter(link, job.address)
         if job.read_daily_frozen:
@@ -298,7 +338,13 @@ def serve_meter_1997(link: Link, job: MeterJob, meter) -> None:
     off) and, when asked, its clock (``values["clock"]``, as ``serve_meter``)."""
     for command in job.commands:
         if command.kind == "time_sync":
-            meter.outcomes.append(execute_command(link, job.address, command))
+            meter.outcomes.append(
+                common.run_command(
+                    lambda command=command: execute_command(link, job.address, command),
+                    command.command_id,
+                    DLT645Error,
+                )
+            )
         else:
             meter.outcomes.append(
                 CommandOutcome(

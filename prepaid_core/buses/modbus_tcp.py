@@ -140,7 +140,13 @@ def _relay_matches(link: Link, job: MeterJob, command: CommandJob) -> bool:
 def serve_meter(link: Link, job: MeterJob, meter) -> None:
     """The meter's commands, then its reading (unless ``job.read`` is off)."""
     for command in job.commands:
-        meter.outcomes.append(execute_command(link, job, command))
+        meter.outcomes.append(
+            common.run_command(
+                lambda command=command: execute_command(link, job, command),
+                command.command_id,
+                modbus.ModbusCodecError,
+            )
+        )
     if not job.read:
         return
     raw = link.read_values(job)

@@ -9,11 +9,31 @@ with the credentials of one ``ble_bridge`` gateway.  Each round it:
    it, writes its tokens in sequence order and reads the result notification of each;
 3. posts the readings and then the command results to the device API.
 
-A token the meter refuses as *replayed* while its last accepted sequence is at least the
-token's was delivered before (its result was lost): the delivery is confirmed, no second
-credit is minted or applied (R10).  A meter out of range leaves its commands pending
-(``delivered: false``: queued again without using an attempt).  The GATT profile only
-takes tokens: other commands for Bluetooth meters are answered as failed.
+Credit tokens are delivered strictly in order (G6, R10; ``docs/tokens.md``).  A meter
+keeps only the last sequence number it accepted and refuses any token that is not
+greater, so a newer token applied before an older one would make the older one
+unusable, and a meter already past a token's sequence could not tell whether that token
+was applied.  The rule, with the device API's part of it:
+
+- the device API hands out a meter's credit token only with every older credit token of
+  that meter still to be delivered, and names in its payload the sequence the meter must
+  hold before it (``after_sequence``: the previous one still to be delivered, 0 when
+  none);
+- the bridge reads the meter first, writes its tokens in sequence order, and writes a
+  token only when the meter holds ``after_sequence`` (already, or from a token accepted
+  earlier in the same visit); after a token that is not confirmed applied it writes no
+  newer one for that meter: those go back to the queue (``delivered: false``, no attempt
+  used) and wait for the next round;
+- so a newer token never reaches a meter before every older one still to be delivered
+  was applied, and a meter whose last accepted sequence is at least a token's has applied
+  that token: a token it refuses as *replayed* was delivered before, its result lost, and
+  is confirmed without a second credit (R10).  Only a token typed on the meter's keypad
+  out of order escapes the rule (the keypad form is for managers, who hand tokens out in
+  order).
+
+A meter out of range leaves its commands pending (``delivered: false``: queued again
+without using an attempt).  The GATT profile only takes tokens: other commands for
+Bluetooth meters are answered as failed.
 """
 
 from __future__ import annotations
@@ -45,6 +65,21 @@ class BridgeStats:
     tokens_refused: int = 0
     out_of_range: int = 0
     results: list[dict] = field(default_factory=list, repr=False)
+
+
+def _sequence(command: dict) -> int:
+    sequence = (command.get("payload") or {}).get("sequence")
+    return sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else 0
+
+
+def _held_back(command: dict, waiting: int) -> dict:
+    """The answer for a token not written because an older one is not applied yet."""
+    return {
+        "id": command["id"],
+        "success": False,
+        "delivered": False,
+        "reason": f"waiting for token {waiting} to be applied first",
+    }
 
 
 def _reading_row(reading) -> dict:
@@ -143,12 +178,24 @@ class BleBridge:
                         "permanent": True,
                     }
                 )
-        # strictly in sequence order: a meter accepts only a higher sequence than its last
-        tokens.sort(key=lambda c: (c.get("payload") or {}).get("sequence", 0))
+        tokens.sort(key=_sequence)
         try:
             async with self._client(mac) as client:
+                held = (await read_meter(client)).last_token_sequence
+                waiting = None  # the token newer ones wait for
                 for command in tokens:
-                    acks.append(await self._deliver(client, command))
+                    after = (command.get("payload") or {}).get("after_sequence") or 0
+                    if waiting is None and held < after:
+                        waiting = after
+                    if waiting is not None:
+                        acks.append(_held_back(command, waiting))
+                        continue
+                    ack = await self._deliver(client, command)
+                    acks.append(ack)
+                    if ack["success"]:
+                        held = max(held, _sequence(command))
+                    else:
+                        waiting = _sequence(command)
                 reading = await read_meter(client)
         except (BleakError, OSError, TimeoutError) as exc:
             self.stats.out_of_range += 1
@@ -193,7 +240,8 @@ class BleBridge:
         if result.status == TokenStatus.REPLAYED:
             reading = await read_meter(client)
             if sequence and reading.last_token_sequence >= sequence:
-                # accepted on an earlier visit whose result was lost: never applied twice
+                # accepted on an earlier visit whose result was lost (tokens reach a meter
+                # in order: one past this sequence has applied it): never applied twice
                 self.stats.tokens_already_applied += 1
                 return {
                     "id": command["id"],

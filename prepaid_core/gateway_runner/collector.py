@@ -304,7 +304,7 @@ class CollectorRunner:
             by_bus.setdefault(self.meters[address][0], []).append(job)
         started_at = time.time()
         futures = {key: self.buses[key].submit(bus_jobs) for key, bus_jobs in by_bus.items()}
-        results = {key: future.result() for key, future in futures.items()}
+        results = {key: _bus_result(key, future) for key, future in futures.items()}
         kinds = {c["id"]: c["kind"] for c in commands}
         readings, answered, failed, handled = [], [], [], set()
         frozen, clocks = [], []
@@ -333,15 +333,16 @@ class CollectorRunner:
                 )
                 if not job.read:
                     continue
-                if meter is not None and meter.ok:
+                rows = _rows(meter, self.buses[key].settings) if meter and meter.ok else None
+                if rows is not None:
                     answered.append(job.address)
-                    readings.append(_reading(meter))
-                    if meter.values.get("daily_frozen"):
-                        frozen.append(_frozen(meter, self.buses[key].settings))
-                    if meter.values.get("clock"):
-                        clocks.append(_clock(meter))
+                    readings.append(rows["reading"])
+                    frozen.extend(rows["frozen"])
+                    clocks.extend(rows["clock"])
                 elif meter is not None or not result.connected:
-                    failed.append({"address": job.address, "error": error})
+                    failed.append(
+                        {"address": job.address, "error": (meter and meter.error) or error}
+                    )
         self._queue_acks(acks, commands)
         self.stats.commands += len(commands)
         done = {"commands": len(commands), "polled": poll}
@@ -410,6 +411,33 @@ class CollectorRunner:
                     for item in answer.get("rejected", []):
                         _logger.info("device API rejected a reading: %s", item)
             self._outbox.pop(0)
+
+
+def _bus_result(key, future) -> BusResult:
+    """What a bus thread brought back; a failure of the thread itself fails that bus
+    only (its meters are reported failed with the reason), never the other buses."""
+    try:
+        return future.result()
+    except Exception as exc:
+        _logger.exception("bus %s failed", key[0])
+        return BusResult(False, f"bus {key[0]} failed: {type(exc).__name__}: {exc}")
+
+
+def _rows(meter, settings: LinkSettings) -> dict | None:
+    """The reading, daily freeze and clock rows of a meter that answered; ``None``, with
+    the reason in ``meter.error`` and the log, when its values cannot make them."""
+    values = meter.values
+    try:
+        return {
+            "reading": _reading(meter),
+            "frozen": [_frozen(meter, settings)] if values.get("daily_frozen") else [],
+            "clock": [_clock(meter)] if values.get("clock") else [],
+        }
+    except Exception as exc:
+        meter.ok = False
+        meter.error = f"unusable values: {type(exc).__name__}: {exc}"
+        _logger.warning("meter %s failed: %s", meter.address, meter.error)
+        return None
 
 
 def _job(template: MeterJob, read: bool) -> MeterJob:

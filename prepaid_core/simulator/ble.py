@@ -37,7 +37,8 @@ on the token result characteristic; a write of the wrong length fails at the ATT
 
 Range: ``FakeBleNetwork.move_away(mac)`` takes a meter out of range (10 m in the seed
 documents); connecting then fails and a connected client is told through bleak's
-``disconnected_callback``.
+``disconnected_callback``.  ``BlePeripheral.fail_token_writes = n``: the next ``n`` token
+writes fail at the ATT level ("unlikely error"), the tokens not applied.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ MTU = 247
 _ATT_INVALID_LENGTH = 0x0D
 _ATT_READ_NOT_PERMITTED = 0x02
 _ATT_WRITE_NOT_PERMITTED = 0x03
+_ATT_UNLIKELY_ERROR = 0x0E
 
 
 class TokenStatus(IntEnum):
@@ -215,6 +217,9 @@ class BlePeripheral:
         self.last_result = RESULT_FORMAT.pack(0, 0, 0)
         self._subscribers: dict[str, list[Callable[[bytearray], None]]] = {}
         self.connections: list[FakeBleakBackend] = []
+        #: fault injection: the next N token writes fail at the ATT level (the link drops
+        #: during the write): the token is not applied
+        self.fail_token_writes = 0
 
     def read(self, uuid: str) -> bytes:
         if uuid == INFO_UUID:
@@ -228,6 +233,9 @@ class BlePeripheral:
     def write(self, uuid: str, data: bytes) -> None:
         if uuid != TOKEN_UUID:
             raise BleakGATTProtocolError(_ATT_WRITE_NOT_PERMITTED)
+        if self.fail_token_writes > 0:
+            self.fail_token_writes -= 1
+            raise BleakGATTProtocolError(_ATT_UNLIKELY_ERROR)
         if len(data) == BINARY_TOKEN_LENGTH:
             token: bytes | str = bytes(data)
         elif len(data) == KEYPAD_DIGITS:

@@ -39,9 +39,13 @@ control register, alarm amounts and price are applied to the virtual meter.
 
 Faults for the gateway's tests: ``Bus.drop_replies = n`` loses the next ``n`` replies
 after the meters have executed the requests (R8: a command executed whose answer is
-lost); ``VirtualMeter.power_fail()`` silences one meter; ``await collector.close()`` then
-``await collector.start()`` takes the whole collector offline and back on the same ports
-(an outage, R9).
+lost); ``Bus.stale_replies = n`` sends, before each of the next ``n`` read replies, the
+same meter's late reply to a read of another item (``Bus.foreign_replies = n``: another
+meter's reply to the same read); ``Dlt645Responder.corrupt_reads = n``
+garbles the next ``n`` read replies of one meter (``corruption``: digits that are not
+BCD, or no value after the identifier); ``VirtualMeter.power_fail()`` silences one
+meter; ``await collector.close()`` then ``await collector.start()`` takes the whole
+collector offline and back on the same ports (an outage, R9).
 """
 
 from __future__ import annotations
@@ -108,6 +112,10 @@ class Dlt645Responder:
         self.address = meter.address
         self.password = password.upper()
         self.preamble = preamble
+        #: fault injection: the next N read replies are garbled as ``corruption`` says:
+        #: ``"non_bcd"`` (value digits FH: not BCD) or ``"no_value"`` (the identifier alone)
+        self.corrupt_reads = 0
+        self.corruption = "non_bcd"
 
     def matches(self, address: str) -> bool:
         """Exact address, or AA bytes as wildcards."""
@@ -212,18 +220,60 @@ class Dlt645Responder:
         return dlt645.build_error_reply(self.address, control, bits, preamble=self.preamble)
 
     def _on_read(self, request: dlt645.Request) -> bytes:
-        value = self._values_2007().get(request.di)
-        if value is None:
-            return self._error(request.control, dlt645.ErrorBits.NO_DATA)
-        return dlt645.build_read_reply(self.address, request.di, value, preamble=self.preamble)
+        return self._read_reply(request.di, 2007)
 
     def _on_read_1997(self, request: dlt645.Request) -> bytes:
-        value = self._values_1997().get(request.di)
+        return self._read_reply(request.di, 1997)
+
+    def _read_reply(self, di: int, version: int) -> bytes:
+        values = self._values_2007() if version == 2007 else self._values_1997()
+        value = values.get(di)
         if value is None:
-            return self._error(request.control, dlt645.ErrorBits.NO_DATA)
-        return dlt645.build_read_reply(
-            self.address, request.di, value, version=1997, preamble=self.preamble
+            return self._error(0x11 if version == 2007 else 0x01, dlt645.ErrorBits.NO_DATA)
+        reply = dlt645.build_read_reply(
+            self.address, di, value, version=version, preamble=self.preamble
         )
+        if self.corrupt_reads > 0:
+            self.corrupt_reads -= 1
+            reply = self._corrupted(reply, 4 if version == 2007 else 2)
+        return reply
+
+    def _corrupted(self, reply: bytes, di_size: int) -> bytes:
+        """``reply`` garbled as ``corruption`` says, in a well-formed frame."""
+        frame = dlt645.decode(reply)[1]
+        di, value = frame.data[:di_size], frame.data[di_size:]
+        if self.corruption == "no_value":
+            value = b""
+        else:
+            value = b"\xfa" * len(value)
+        return dlt645.encode_frame(self.address, frame.control, di + value, preamble=self.preamble)
+
+    def same_item_reply(self, frame: dlt645.Frame) -> bytes:
+        """This meter's reply to the read ``frame`` asks of another meter (``b""`` when
+        ``frame`` is no read)."""
+        try:
+            request = dlt645.parse_request(frame)
+        except DLT645Error:
+            return b""
+        if request.kind not in ("read", "read_1997"):
+            return b""
+        return self._read_reply(request.di, 2007 if request.kind == "read" else 1997)
+
+    def other_item_reply(self, frame: dlt645.Frame) -> bytes:
+        """The reply this meter gives to a read of another item than ``frame`` asks (a
+        late reply to an earlier request, as a slow meter sends it); ``b""`` when
+        ``frame`` is no read."""
+        try:
+            request = dlt645.parse_request(frame)
+        except DLT645Error:
+            return b""
+        if request.kind == "read":
+            other = 0x00900200 if request.di != 0x00900200 else 0x00000000
+            return self._read_reply(other, 2007)
+        if request.kind == "read_1997":
+            other = 0xB630 if request.di != 0xB630 else 0x9010
+            return self._read_reply(other, 1997)
+        return b""
 
     def _on_read_address(self, request: dlt645.Request) -> bytes:
         return dlt645.build_address_reply(self.address, preamble=self.preamble)
@@ -417,6 +467,12 @@ class Bus:
     turnaround: float = 0.02
     name: str = ""
     drop_replies: int = 0  # fault injection: the next N replies are lost on the wire
+    #: fault injection: the next N read replies come after the same meter's (late) reply
+    #: to a read of another item
+    stale_replies: int = 0
+    #: fault injection: the next N read replies come after another meter's reply to the
+    #: same read (a meter that took the request for its own)
+    foreign_replies: int = 0
     transactions: int = 0
     busy_seconds: float = 0.0
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
@@ -461,7 +517,19 @@ class Bus:
         targets = [r for r in self.responders if r.matches(address)]
         if len(targets) != 1:
             return b""  # nobody, or a collision of several answers
-        return targets[0].answer(frame)
+        reply = targets[0].answer(frame)
+        if reply and self.stale_replies > 0:
+            stale = targets[0].other_item_reply(frame)
+            if stale:
+                self.stale_replies -= 1
+                reply = stale + reply
+        others = [r for r in self.responders if r is not targets[0]]
+        if reply and others and self.foreign_replies > 0:
+            foreign = others[-1].same_item_reply(frame)
+            if foreign:
+                self.foreign_replies -= 1
+                reply = foreign + reply
+        return reply
 
     def _answer_modbus(self, frame: bytes) -> bytes:
         replies = [r.answer(frame) for r in self.responders]

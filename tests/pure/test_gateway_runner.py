@@ -595,6 +595,56 @@ def test_ble_bridge_delivers_tokens_in_order_reads_and_never_credits_twice(devic
     assert bridge.stats.tokens_already_applied == 1 and bridge.stats.tokens_applied == 3
 
 
+def test_ble_bridge_never_confirms_an_older_token_because_a_newer_one_was_applied(device_api):
+    """Issue 21 (G6, R10): tokens reach a meter strictly in order.  Token 1 is in flight
+    elsewhere (a bridge that died with it) when token 2 is fetched: 2 is not written.  Then
+    the write of 1 fails: 2 waits again.  Then both are applied, in order, once each, and a
+    resend of both (results lost) is confirmed without a second credit: the meter's balance
+    gains both credits exactly."""
+    clock = ManualClock(utc(2025, 3, 1))
+    network = ble.FakeBleNetwork()
+    meter = VirtualMeter(MeterConfig(ADDR_A, vending_key=VENDING, balance=Decimal(10)), clock)
+    peripheral = network.add(ble.BlePeripheral(meter, MAC_A))
+    api = DeviceApiClient(device_api.url, 7, KEY, retries=0)
+    bridge = BleBridge(
+        api, {ADDR_A: MAC_A}, backend=ble.FakeBleakBackend, backend_kwargs={"network": network}
+    )
+
+    def credit(command_id, amount, sequence, after):
+        token = _token(ADDR_A, amount, sequence)
+        payload = {"token": token, "sequence": sequence, "amount": str(amount)}
+        payload["after_sequence"] = after
+        return {"id": command_id, "address": ADDR_A, "kind": "credit", "payload": payload}
+
+    def round_(*commands):
+        device_api.acks.clear()
+        device_api.commands = list(commands)
+        asyncio.run(bridge.run_once())
+        return {ack["id"]: ack for ack in device_api.acks}
+
+    # token 1 in flight elsewhere: token 2 must wait for it
+    acks = round_(credit(12, 20, 2, after=1))
+    assert acks[12]["success"] is False and acks[12]["delivered"] is False
+    assert "waiting for token 1" in acks[12]["reason"]
+    assert meter.credited_total == 0 and meter.tokens.last_sequence == 0
+    # the write of token 1 fails: neither is confirmed, 2 is not written
+    peripheral.fail_token_writes = 1
+    acks = round_(credit(11, 5, 1, after=0), credit(12, 20, 2, after=1))
+    assert not acks[11]["success"] and not acks[12]["success"]
+    assert acks[11]["delivered"] is False and acks[12]["delivered"] is False
+    assert meter.credited_total == 0 and meter.tokens.last_sequence == 0
+    # both applied, in order
+    acks = round_(credit(11, 5, 1, after=0), credit(12, 20, 2, after=1))
+    assert acks[11]["success"] and acks[12]["success"], acks
+    assert meter.credited_total == Decimal(25) and meter.balance == Decimal(35)
+    # their results lost, both sent again: confirmed, never credited twice
+    acks = round_(credit(11, 5, 1, after=0), credit(12, 20, 2, after=1))
+    assert acks[11]["success"] and acks[12]["success"]
+    assert "already applied" in acks[11]["reason"] and "already applied" in acks[12]["reason"]
+    assert meter.credited_total == Decimal(25) and meter.balance == Decimal(35)
+    assert (bridge.stats.tokens_applied, bridge.stats.tokens_already_applied) == (2, 2)
+
+
 # === TCP collectors held by the runner === #
 def _collector_config(collector):
     return {
@@ -750,5 +800,31 @@ def test_collector_runner_reads_the_clocks_of_dlt645_1997_meters(collector, devi
         drifts = {c["address"]: c["drift_seconds"] for c in device_api.clocks}
         assert abs(drifts[first.address]) <= 2
         assert 88 <= drifts[second.address] <= 92
+    finally:
+        runner.close()
+
+
+def test_collector_runner_reads_every_other_meter_when_one_answers_garbage(
+    collector, device_api, caplog
+):
+    """Issue 21: a meter whose replies are garbled (not BCD) fails alone: the three other
+    meters of the collector (one on its bus) are read and pushed, the poll report names
+    the failed meter with its reason, and the log says it with its address."""
+    device_api.config = _collector_config(collector)
+    device_api.fetch_extra = {"poll_due": True}
+    garbled = collector.buses[0].responders[0]
+    garbled.corrupt_reads = 10_000
+    runner = CollectorRunner(DeviceApiClient(device_api.url, 7, KEY), CollectorSettings())
+    try:
+        with caplog.at_level("WARNING"):
+            done = runner.tick()
+        assert (done["readings"], done["failed"]) == (3, 1)
+        others = {m.address for bus in collector.buses for m in bus.meters} - {garbled.address}
+        assert {r["address"] for r in device_api.readings} == others
+        (report,) = device_api.reports
+        (failed,) = report["failed"]
+        assert failed["address"] == garbled.address and "not BCD" in failed["error"]
+        assert sorted(report["answered"]) == sorted(others)
+        assert garbled.address in caplog.text and "not BCD" in caplog.text
     finally:
         runner.close()

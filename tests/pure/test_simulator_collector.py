@@ -603,3 +603,97 @@ def test_dlt645_clock_read_across_the_meters_midnight(poll, reads_before_clock):
             assert result.meters[0].values["clock"]["meter_at"] == dt.datetime(2025, 3, 2)
 
     run(main())
+
+
+def read_items(settings, version):
+    """(power, balance, energy) of meter 1, read one item at a time."""
+    with dlt645_tcp.Link(settings) as link:
+        if version == 2007:
+            power = link.read_item("000000000001", dlt645_tcp.DI_POWER)
+            balance = link.read_item("000000000001", dlt645_tcp.DI_BALANCE)
+            energy = link.read_item("000000000001", 0x00000000)
+        else:
+            power = link.read_item("000000000001", 0xB630, version=1997)
+            energy = link.read_item("000000000001", 0x9010, version=1997)
+            balance = Decimal("97.00")  # not in DL/T645-1997
+    return power, balance, energy
+
+
+@pytest.mark.parametrize("version", [2007, 1997])
+def test_dlt645_late_reply_for_another_item_is_never_read_as_the_item_asked(version):
+    """Issue 21: each read reply is preceded by the same meter's late reply to a read of
+    another item (energy before power, balance before energy...) and by another meter's
+    reply to the same read: the driver discards them (not the identifier, not the
+    address asked) and reads the right value; with every reply preceded so the poll is
+    as exact as a clean one."""
+    clock = ManualClock(utc(2025, 3, 1))
+    bus_meters = meters(clock, 3)
+    bus_meters[2].import_uj += 5 * 3_600_000_000_000  # 5 kWh more than the others
+    poll = dlt645_tcp.poll_bus if version == 2007 else dlt645_tcp.poll_bus_1997
+
+    async def main():
+        bus = Bus.of_meters(bus_meters, baud=115200)
+        async with Collector([bus]):
+            clock.advance(hours=3)  # 3 kWh at 1 kW; balance 97 at 1 per kWh
+            settings = LinkSettings("127.0.0.1", bus.port, timeout=1.0, retries=0)
+            jobs = [MeterJob(n, f"{n:012d}", read_clock=True) for n in (1, 2)]
+            clean = await asyncio.to_thread(poll, settings, jobs)
+            bus.stale_replies = bus.foreign_replies = 1000
+            stale = await asyncio.to_thread(poll, settings, jobs)
+            assert bus.foreign_replies < 1000 - 2 * 3
+            assert bus.stale_replies < 1000 - 2 * 3  # energy, power, clock at least
+            for result in (clean, stale):
+                assert [m.ok for m in result.meters] == [True, True], result
+                for meter_result in result.meters:
+                    values = meter_result.values
+                    assert values["forward_total"] == Decimal("3.00")
+                    assert values["power"] == Decimal("1.0000")
+            for before, after in zip(clean.meters, stale.meters, strict=True):
+                drifts = (
+                    before.values["clock"]["drift_seconds"],
+                    after.values["clock"]["drift_seconds"],
+                )
+                assert abs(drifts[0] - drifts[1]) <= 2
+            # one item at a time: a late balance before the power, a late power before...
+            bus.stale_replies = 2
+            items = await asyncio.to_thread(read_items, settings, version)
+            assert items == (Decimal("1.0000"), Decimal("97.00"), Decimal("3.00"))
+            assert bus.stale_replies == 0
+
+    run(main())
+
+
+@pytest.mark.parametrize("corruption", ["non_bcd", "no_value"])
+def test_one_garbled_meter_never_stops_the_poll_of_its_bus(corruption, caplog):
+    """Issue 21: a meter whose replies are garbled (digits that are not BCD, a value
+    missing) fails alone, with its address and the reason in the result and the log; a
+    command whose payload the driver cannot use fails alone for good; every other meter
+    of the bus is read, before and after them."""
+    clock = ManualClock(utc(2025, 3, 1))
+    bus_meters = meters(clock, 4)
+
+    async def main():
+        bus = Bus.of_meters(bus_meters, baud=115200)
+        garbled = bus.responders[1]
+        garbled.corruption, garbled.corrupt_reads = corruption, 10_000
+        async with Collector([bus]) as collector:
+            clock.advance(hours=2)
+            settings = LinkSettings("127.0.0.1", collector.buses[0].port, timeout=0.5, retries=0)
+            jobs = [MeterJob(n, f"{n:012d}") for n in (1, 2, 3, 4)]
+            # a thresholds command whose payload is no mapping: the driver cannot use it
+            jobs[2].commands.append(CommandJob(77, "thresholds", ["alarm1", 5]))
+            with caplog.at_level("WARNING"):
+                result = await asyncio.to_thread(dlt645_tcp.poll_bus, settings, jobs)
+            assert result.connected and not result.error
+            assert [m.ok for m in result.meters] == [True, False, True, True]
+            assert "000000000002" in caplog.text and result.meters[1].error in caplog.text
+            assert result.meters[1].values == {}
+            if corruption == "non_bcd":
+                assert "not BCD" in result.meters[1].error
+            for meter_result in (result.meters[0], *result.meters[2:]):
+                assert meter_result.values["forward_total"] == Decimal("2.00")
+            (outcome,) = result.meters[2].outcomes
+            assert (outcome.command_id, outcome.success, outcome.permanent) == (77, False, True)
+            assert "TypeError" in outcome.reason
+
+    run(main())

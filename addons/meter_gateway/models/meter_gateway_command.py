@@ -165,6 +165,41 @@ class MeterGatewayCommand(models.Model):
                 self.env._("token %(seq)s issued for %(amount)s", seq=sequence, amount=amount)
             )
 
+    def _credits_in_order(self):
+        """G6 (issue 21): the commands of ``self`` (about to be handed to a gateway) less
+        the credit deliveries that must wait, and ``{command id: after_sequence}`` for the
+        credits kept.
+
+        A meter accepts only a token newer than the last it accepted: a meter's credit
+        token goes out only together with every older credit token of that meter still to
+        be delivered (queued or sent), and ``after_sequence`` names the one the meter must
+        hold before it (0: none), so the gateway writes them in order and stops at the
+        first that is not applied.  See ``docs/tokens.md``."""
+        credits = self.filtered(lambda c: c.kind == "credit")
+        if not credits:
+            return self, {}
+        pending = self.sudo().search(
+            [
+                ("meter_id", "in", credits.meter_id.ids),
+                ("kind", "=", "credit"),
+                ("state", "in", ACTIVE_STATES),
+            ]
+        )
+        by_meter = {}
+        for command in pending | credits:
+            by_meter.setdefault(command.meter_id.id, []).append(command)
+        held, after = self.browse(), {}
+        for commands in by_meter.values():
+            previous, waiting = 0, False
+            for command in sorted(commands, key=_token_sequence):
+                if waiting or command not in self:
+                    waiting = True  # an older token still to be delivered is not handed out
+                    held |= command & self
+                    continue
+                after[command.id] = previous
+                previous = _token_sequence(command)
+        return self - held, after
+
     # === STATE MACHINE === #
     @api.model
     def _log_line(self, state, reason):
@@ -599,6 +634,12 @@ class MeterGatewayCommand(models.Model):
     def _relay_target(self):
         self.ensure_one()
         return RELAY_KIND_STATE.get(self.kind)
+
+
+def _token_sequence(command):
+    """The sequence number of a credit delivery's token (0 when it has none)."""
+    sequence = (command.payload or {}).get("sequence") if isinstance(command.payload, dict) else 0
+    return sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else 0
 
 
 def _settings_payloads(settings):

@@ -26,6 +26,7 @@ from odoo.exceptions import ValidationError
 
 from odoo.addons.prepaid_meter.models.prepaid_meter_reading import MEASURES
 
+from prepaid_core import buses
 from prepaid_core.buses import POLLED_VALUES
 
 from ..const import ACTIVE_STATES
@@ -75,6 +76,8 @@ CONNECTION_EVENTS = {"connection_lost": "lost", "connection_restored": "online"}
 MAX_BATCH = 5000
 #: largest id of a record (PostgreSQL integer)
 MAX_RECORD_ID = 2**31 - 1
+#: failed meters named in a gateway's poll summary (the others are counted)
+MAX_FAILURES_SHOWN = 20
 #: longest a poll may hold its gateway before another one may take over
 POLL_LEASE_MINUTES = 15
 #: a collector whose gateway runner was heard from within this time is polled by the runner
@@ -480,11 +483,16 @@ class PrepaidGateway(models.Model):
         if tasks:
             with ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="poll") as pool:
                 futures = {bus: pool.submit(task) for bus, task in tasks.items()}
-                results = {bus: future.result() for bus, future in futures.items()}
+                results = {bus: _poll_task_result(bus, future) for bus, future in futures.items()}
         return self._apply_poll_results(results, meters, commands)
 
     def _apply_poll_results(self, results, meters, commands):
-        """Write what the worker threads brought back (main thread only)."""
+        """Write what the worker threads brought back (main thread only).
+
+        Each meter's result is written on its own (a savepoint each): one that cannot be
+        written (a value the store refuses, a bug) fails that meter only, with its
+        reason, logged; the other meters' readings are stored.  The report lists the
+        failed meters (``failed``: address and reason)."""
         self.ensure_one()
         Command = self.env["meter.gateway.command"]
         rows, failed, answered, clocks = [], {}, set(), {}
@@ -496,29 +504,29 @@ class PrepaidGateway(models.Model):
                 continue
             for meter_result in result.meters:
                 for outcome in meter_result.outcomes:
-                    handled.add(outcome.command_id)
-                    self._apply_outcome(Command.browse(outcome.command_id), outcome)
-                if meter_result.ok:
-                    answered.add(meter_result.meter_id)
-                    values = meter_result.values
-                    if values.get("daily_frozen"):
-                        self.env["prepaid.meter.reading.daily"]._store_frozen(
-                            meters.browse(meter_result.meter_id),
-                            values["daily_frozen"],
-                            self.meter_utc_offset,
-                        )
-                    if values.get("clock"):
-                        clocks[meter_result.meter_id] = values["clock"]
-                    rows.append(
-                        {
-                            "meter_id": meter_result.meter_id,
-                            "read_at": meter_result.read_at,
-                            "source": "poll",
-                            **{key: values[key] for key in POLLED_VALUES if key in values},
-                        }
-                    )
-                else:
+                    if self._poll_guarded(
+                        meter_result.meter_id,
+                        meter_result.address,
+                        failed,
+                        lambda outcome=outcome: self._apply_outcome(
+                            Command.browse(outcome.command_id), outcome
+                        ),
+                    ):
+                        handled.add(outcome.command_id)
+                if not meter_result.ok:
                     failed[meter_result.meter_id] = meter_result.error
+                    continue
+                row = self._poll_guarded(
+                    meter_result.meter_id,
+                    meter_result.address,
+                    failed,
+                    lambda meter_result=meter_result: self._poll_meter_row(
+                        meter_result, meters, clocks
+                    ),
+                )
+                if row:
+                    answered.add(meter_result.meter_id)
+                    rows.append(row)
         # commands that never went on the wire go back to the queue without using an attempt
         for command in commands.filtered(lambda c: c.id not in handled and c.state == "sent"):
             command._update_state(
@@ -530,11 +538,9 @@ class PrepaidGateway(models.Model):
                 ),
                 extra_vals={"attempts": max(command.attempts - 1, 0)},
             )
-        report = {"stored": 0, "rejected": []}
-        if rows:
-            report = self.env["prepaid.meter.reading"]._ingest(rows, source="poll")
+        report = self._poll_ingest(rows, failed, answered)
         if clocks:
-            self._record_clocks(clocks)
+            self._record_clocks({k: v for k, v in clocks.items() if k in answered})
         self._record_poll(
             answered,
             failed,
@@ -543,6 +549,77 @@ class PrepaidGateway(models.Model):
             seconds=max((r.seconds for r in results.values()), default=0.0),
             stored=report["stored"],
         )
+        addresses = dict(zip(meters.ids, meters.mapped("address"), strict=True))
+        report["failed"] = [
+            {"address": addresses.get(meter_id), "error": error}
+            for meter_id, error in sorted(failed.items())
+        ]
+        return report
+
+    def _poll_guarded(self, meter_id, address, failed, write):
+        """``write()`` in a savepoint; on any failure but a concurrency error (retried
+        with the whole transaction) the meter is failed with the reason, logged (R12),
+        and None is returned."""
+        try:
+            with self.env.cr.savepoint():
+                return write() or True
+        except psycopg2.OperationalError:
+            raise
+        except Exception as exc:
+            reason = self.env._(
+                "result not stored: %(error)s: %(message)s",
+                error=type(exc).__name__,
+                message=exc,
+            )
+            _logger.warning("gateway %s: meter %s: %s", self.id, address, reason, exc_info=True)
+            failed[meter_id] = reason
+            return None
+
+    def _poll_meter_row(self, meter_result, meters, clocks):
+        """The reading row of a meter that answered; its daily freeze is stored and its
+        clock noted (``clocks``) on the way."""
+        values = meter_result.values
+        if values.get("daily_frozen"):
+            self.env["prepaid.meter.reading.daily"]._store_frozen(
+                meters.browse(meter_result.meter_id),
+                values["daily_frozen"],
+                self.meter_utc_offset,
+            )
+        if values.get("clock"):
+            clocks[meter_result.meter_id] = values["clock"]
+        return {
+            "meter_id": meter_result.meter_id,
+            "read_at": meter_result.read_at,
+            "source": "poll",
+            **{key: values[key] for key in POLLED_VALUES if key in values},
+        }
+
+    def _poll_ingest(self, rows, failed, answered):
+        """Store the readings of a poll in one batch; should the batch fail as a whole,
+        each reading alone: the one that fails fails its meter, never the others."""
+        Reading = self.env["prepaid.meter.reading"]
+        report = {"stored": 0, "rejected": []}
+        if not rows:
+            return report
+        try:
+            with self.env.cr.savepoint():
+                return Reading._ingest(rows, source="poll")
+        except psycopg2.OperationalError:
+            raise
+        except Exception:
+            _logger.warning("gateway %s: poll batch failed, stored one by one", self.id)
+        for row in rows:
+            done = self._poll_guarded(
+                row["meter_id"],
+                self.env["prepaid.meter"].browse(row["meter_id"]).address,
+                failed,
+                lambda row=row: Reading._ingest([row], source="poll"),
+            )
+            if done:
+                report["stored"] += done["stored"]
+                report["rejected"] += done["rejected"]
+            else:
+                answered.discard(row["meter_id"])
         return report
 
     def _record_poll(self, answered, failed, connected, errors, seconds, stored):
@@ -555,15 +632,23 @@ class PrepaidGateway(models.Model):
         for meter_id, error in failed.items():
             Meter.browse(meter_id)._register_poll_failure(error, self.lost_after_failures)
         now = fields.Datetime.now()
-        vals = {
-            "last_poll_seconds": seconds,
-            "last_poll_summary": self.env._(
-                "%(ok)s meters answered, %(failed)s did not, %(stored)s readings stored",
-                ok=len(answered),
-                failed=len(failed),
-                stored=stored,
-            ),
-        }
+        summary = self.env._(
+            "%(ok)s meters answered, %(failed)s did not, %(stored)s readings stored",
+            ok=len(answered),
+            failed=len(failed),
+            stored=stored,
+        )
+        if failed:
+            names = dict(zip(failed, Meter.browse(list(failed)).mapped("address"), strict=True))
+            shown = sorted(failed.items())[:MAX_FAILURES_SHOWN]
+            summary += self.env._(
+                ". Failed: %(meters)s", meters="; ".join(f"{names[i]}: {e}" for i, e in shown)
+            )
+            if len(failed) > len(shown):
+                summary += self.env._(" (and %s more)", len(failed) - len(shown))
+            for meter_id, error in sorted(failed.items()):
+                _logger.info("gateway %s: meter %s failed: %s", self.id, names[meter_id], error)
+        vals = {"last_poll_seconds": seconds, "last_poll_summary": summary}
         if connected:
             vals.update(last_contact_at=now, connection_state="online", poll_failures=0)
         elif connected is not None:
@@ -936,6 +1021,7 @@ class PrepaidGateway(models.Model):
             order="id",
             limit=limit,
         )
+        commands, after = commands._credits_in_order()
         commands._mark_sent()
         extra = self._api_poll_state() if self.gateway_type == "tcp_collector" else {}
         return {
@@ -945,7 +1031,11 @@ class PrepaidGateway(models.Model):
                     "id": command.id,
                     "address": command.meter_id.address,
                     "kind": command.kind,
-                    "payload": {**(command.payload or {}), **(command.token_secret or {})},
+                    "payload": {
+                        **(command.payload or {}),
+                        **(command.token_secret or {}),
+                        **({"after_sequence": after[command.id]} if command.id in after else {}),
+                    },
                     "expires_at": fields.Datetime.to_string(command.expires_at),
                     "attempt": command.attempts,
                 }
@@ -1205,3 +1295,13 @@ class PrepaidGateway(models.Model):
             }
         )
         return {"next_poll_at": fields.Datetime.to_string(self.next_poll_at)}
+
+
+def _poll_task_result(bus, future):
+    """What a bus's worker thread brought back; a failure of the thread itself fails that
+    bus (its meters, with the reason), never the others."""
+    try:
+        return future.result()
+    except Exception as exc:
+        _logger.exception("bus %s: poll failed", bus.id)
+        return buses.BusResult(False, f"poll of bus {bus.name} failed: {type(exc).__name__}: {exc}")

@@ -157,6 +157,36 @@ class TestPoll(MeterGatewayCommon):
         self.assertEqual((meters[0] | meters[2]).mapped("connection_state"), ["online"] * 2)
         self.assertIn("2 meters answered, 1 did not", gateway.last_poll_summary)
 
+    @mute_logger("prepaid_core.buses.common", "odoo.addons.meter_gateway.models.prepaid_gateway")
+    def test_garbled_meter_and_unusable_command_never_stop_the_others(self):
+        """Issue 21: on one bus a meter answers garbage (digits that are not BCD) and
+        another has a command the driver cannot use: each fails alone, with its reason
+        in the poll's report and summary; every other meter is read and stored."""
+        _sim, collector, gateway, meters = self._sim_one_bus(4)
+        garbled = collector.buses[0].responders[1]
+        garbled.corrupt_reads = 10_000
+        command = self.Command.create(
+            {"meter_id": meters[2].id, "kind": "thresholds", "payload": ["not", "a", "mapping"]}
+        )
+        report = gateway._poll()
+        readings = self.env["prepaid.meter.reading"].search([("meter_id", "in", meters.ids)])
+        self.assertEqual(readings.meter_id, meters - meters[1])
+        self.assertEqual(report["stored"], 3)
+        (failed,) = report["failed"]
+        self.assertEqual(failed["address"], meters[1].address)
+        self.assertIn("not BCD", failed["error"])
+        self.assertIn("3 meters answered, 1 did not", gateway.last_poll_summary)
+        self.assertIn(f"Failed: {meters[1].address}: ", gateway.last_poll_summary)
+        self.assertEqual(meters.mapped("poll_failures"), [0, 1, 0, 0])
+        self.assertEqual(command.state, "failed")
+        self.assertIn("TypeError", command.state_reason)
+        # the meter answers properly again: read at the next poll
+        garbled.corrupt_reads = 0
+        time.sleep(1.1)  # a new reading instant
+        report = gateway._poll()
+        self.assertEqual((report["stored"], report["failed"]), (4, []))
+        self.assertEqual(meters[1].poll_failures, 0)
+
     @mute_logger("odoo.sql_db")
     def test_poll_interval_range(self):
         with self.assertRaises(IntegrityError):

@@ -17,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, tagged
+from odoo.tools import mute_logger
 
 from prepaid_core.gateway_runner.api import DeviceApiClient, DeviceApiError
 from prepaid_core.gateway_runner.ble import BleBridge
@@ -358,6 +359,98 @@ class TestGatewayRunner(HttpCase, MeterGatewayCommon):
         self.assertEqual((len(reading), reading.source), (1, "ble"))
         self.assertEqual(reading.meter_balance, 35.5)
 
+    def test_ble_credit_tokens_reach_the_meter_in_order_each_once(self):
+        """Issue 21 (G6, R10): token 1 was fetched by a bridge that died with it; token 2
+        is not handed out while 1 is in flight, so no bridge writes 2 first (the meter
+        would then refuse 1 and be short of its credit).  Once 1 is due again both go out,
+        are applied in order and confirmed, each once."""
+        bridge_gateway = self.env["prepaid.gateway"].create(
+            {"name": "Bridge", "gateway_type": "ble_bridge", "site_id": self.site.id}
+        )
+        bridge_gateway._set_api_key(KEY)
+        meter = self.env["prepaid.meter"].create(
+            {
+                "name": "BLE T-302",
+                "address": "000000000302",
+                "model_id": self.ddsy.id,
+                "gateway_id": bridge_gateway.id,
+                "state": "in_service",
+                "ble_mac": "C0:FF:EE:00:03:02",
+            }
+        )
+        vending_key = self.env.company._prepaid_vending_key()
+        simulated = VirtualMeter(
+            MeterConfig(meter.address, vending_key=vending_key, balance=Decimal(10)),
+            ManualClock(utc(2026, 3, 2)),
+        )
+        network = ble.FakeBleNetwork()
+        network.add(ble.BlePeripheral(simulated, meter.ble_mac))
+        first = self.Command._queue(meter, "credit", "recharge 1", payload={"amount": "5"})
+        lost = bridge_gateway._api_fetch_commands()["commands"]  # the bridge that died
+        self.assertEqual([c["id"] for c in lost], first.ids)
+        second = self.Command._queue(meter, "credit", "recharge 2", payload={"amount": "20"})
+        bridge = BleBridge(
+            self._api(bridge_gateway),
+            backend=ble.FakeBleakBackend,
+            backend_kwargs={"network": network},
+        )
+        self.env.flush_all()  # the server reads the database, not this test's cache
+        with self.allow_requests(all_requests=True):
+            done = asyncio.run(bridge.run_once())
+        self.env.invalidate_all()
+        self.assertEqual(done["acks"], [])  # token 2 was not handed out
+        self.assertEqual((first.state, second.state, second.attempts), ("sent", "queued", 0))
+        self.assertEqual(simulated.credited_total, 0)
+        # token 1's answer is overdue: sent again, with token 2 after it
+        first.sent_at = fields.Datetime.now() - timedelta(
+            minutes=bridge_gateway.command_ack_timeout + 1
+        )
+        self.env.flush_all()
+        with self.allow_requests(all_requests=True):
+            done = asyncio.run(bridge.run_once())
+        self.env.invalidate_all()
+        self.assertEqual((first.state, second.state), ("confirmed", "confirmed"), done["acks"])
+        self.assertEqual(simulated.credited_total, Decimal(25))
+        self.assertEqual(simulated.balance, Decimal(35))
+        self.assertEqual(simulated.tokens.last_sequence, second.payload["sequence"])
+
+    def test_fetch_hands_credit_tokens_out_in_order(self):
+        """Issue 21 (G6): a meter's credit token is handed out only with every older one
+        still to be delivered, each naming the sequence the meter must hold before it."""
+        bridge_gateway = self.env["prepaid.gateway"].create(
+            {"name": "Bridge 2", "gateway_type": "ble_bridge", "site_id": self.site.id}
+        )
+        meter = self.env["prepaid.meter"].create(
+            {
+                "name": "BLE T-303",
+                "address": "000000000303",
+                "model_id": self.ddsy.id,
+                "gateway_id": bridge_gateway.id,
+                "state": "in_service",
+                "ble_mac": "C0:FF:EE:00:03:03",
+            }
+        )
+        credits = self.Command.browse()
+        for amount in ("5", "6", "7"):
+            credits |= self.Command._queue(meter, "credit", "recharge", payload={"amount": amount})
+        sequences = [c.payload["sequence"] for c in credits]
+        handed = bridge_gateway._api_fetch_commands()["commands"]
+        self.assertEqual(
+            [(c["id"], c["payload"]["sequence"], c["payload"]["after_sequence"]) for c in handed],
+            list(zip(credits.ids, sequences, [0, *sequences[:2]], strict=True)),
+        )
+        # the first one not delivered (out of range): queued again; the others in flight
+        bridge_gateway._api_ack(
+            {"acks": [{"id": credits[0].id, "success": False, "delivered": False}]}
+        )
+        self.assertEqual(bridge_gateway._api_fetch_commands()["commands"][0]["id"], credits[0].id)
+        # the first confirmed, the second failed for good: the third goes out after the first
+        credits[0]._mark_result(True, "applied")
+        credits[1]._update_state(("sent",), "failed", "refused")
+        credits[2].sent_at = fields.Datetime.now() - timedelta(days=1)
+        (third,) = bridge_gateway._api_fetch_commands()["commands"]
+        self.assertEqual((third["id"], third["payload"]["after_sequence"]), (credits[2].id, 0))
+
 
 @tagged("post_install", "-at_install")
 class TestCreditTokens(MeterGatewayCommon):
@@ -478,6 +571,23 @@ class TestCollectorRunner(HttpCase, MeterGatewayCommon):
             {"runner_seen_at": fields.Datetime.now() - timedelta(minutes=10), "next_poll_at": False}
         )
         self.assertEqual(self.env["prepaid.gateway"]._cron_poll(), gateways)
+
+    @mute_logger("prepaid_core.buses.common")
+    def test_runner_reads_every_other_meter_when_one_answers_garbage(self):
+        """Issue 21: through the runner too, a meter answering garbage (not BCD) fails
+        alone: the other meters' readings are stored and the poll's summary names the
+        failed meter with its reason."""
+        collector = self.sim.collector([[f"0098000000{n:02d}" for n in range(1, 5)]])
+        collector.buses[0].responders[2].corrupt_reads = 10_000
+        gateway, meters, runner = self._runner_for(collector, "Runner garbage")
+        done = self._tick(runner)
+        self.assertEqual((done[0]["readings"], done[0]["failed"]), (3, 1))
+        readings = self.env["prepaid.meter.reading"].search([("meter_id", "in", meters.ids)])
+        self.assertEqual(readings.meter_id, meters - meters[2])
+        self.assertEqual(meters.mapped("poll_failures"), [0, 0, 1, 0])
+        self.assertIn("3 meters answered, 1 did not", gateway.last_poll_summary)
+        self.assertIn(f"Failed: {meters[2].address}: ", gateway.last_poll_summary)
+        self.assertIn("not BCD", gateway.last_poll_summary)
 
     def test_runner_cut_reaches_meter_and_read_back_confirms(self):
         collector = self.sim.collector([[f"0095000000{n:02d}" for n in range(1, 5)]])
