@@ -235,6 +235,7 @@ class PrepaidGateway(models.Model):
             if gateway.gateway_type == "mqtt" and not gateway.mqtt_client_id:
                 gateway.mqtt_client_id = f"prepaid-gateway-{gateway.id or 'new'}"
 
+    @api.depends("api_signing_public_key")
     def _compute_api_key_set(self):
         for gateway in self:
             gateway.api_key_set = bool(gateway.sudo().api_signing_public_key)
@@ -268,8 +269,9 @@ class PrepaidGateway(models.Model):
 
     def action_generate_api_key(self):
         """G5: a new gateway key, shown once to the manager; Odoo keeps only its hash and
-        its signing public key."""
+        its signing public key (written as superuser: managers do not read them)."""
         self.ensure_one()
+        self.check_access("write")
         key = secrets.token_urlsafe(32)
         self._set_api_key(key)
         return {
