@@ -9,9 +9,10 @@ Brings up, in order, and stops in reverse order on Ctrl-C (or when one of them d
 2. a private Mosquitto broker (config, persistence and log in ``.local/demo/``);
 3. Odoo, serving the database;
 4. the run-time settings, through Odoo's web API as the demo administrator: the
-   collectors' bus ports and the 4G gateways' broker, a fresh device API key per 4G
-   gateway (its SHA-256 in Odoo, the key in a mode-600 file under ``.local/demo/``, never on
-   a command line or in a log), the vending key shared by the companies and the simulator,
+   collectors' bus ports and the 4G gateways' broker, a fresh gateway key per 4G gateway
+   (made here: Odoo gets only its SHA-256 and its signing public key, the key goes to a
+   mode-600 file under ``.local/demo/``, never on a command line or in a log; the runner
+   signs its requests with it), the vending key shared by the companies and the simulator,
    scheduled actions every minute;
 5. the simulator fleet: 4 TCP collectors of 3 RS-485 buses (DL/T645, DL/T645, Modbus; 16
    meters a bus) and 60 4G meters over MQTT, the registers starting where Odoo last read
@@ -46,6 +47,9 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # the project's own prepaid_core
+
+from prepaid_core import device_auth  # noqa: E402  (after the path above)
+
 # the suite's add-ons, and Odoo's demo payment provider (tenants recharge online through it)
 ADDONS = (
     *sorted(manifest.parent.name for manifest in (ROOT / "addons").glob("*/__manifest__.py")),
@@ -426,7 +430,7 @@ class Stack:
             ports[meter["bus_id"][0]] = self.sim_base_port + (collector - 1) * BUSES + bus - 1
         for bus_id, port in sorted(ports.items()):
             odoo.call("prepaid.gateway.bus", "write", [bus_id], {"port": port})
-        # 4G gateways: the private broker, a new device API key each
+        # 4G gateways: the private broker, a new gateway key each (Odoo never sees it)
         self.gateways = odoo.call(
             "prepaid.gateway", "search_read", [("gateway_type", "=", "mqtt")], fields=["name"]
         )
@@ -439,7 +443,8 @@ class Stack:
                 {
                     "mqtt_host": "127.0.0.1",
                     "mqtt_port": self.broker_port,
-                    "api_key_hash": hashlib.sha256(key.encode()).hexdigest(),
+                    "api_key_hash": device_auth.key_hash(key),
+                    "api_signing_public_key": device_auth.public_key_hex(key),
                 },
             )
             gateway["key_file"] = self._secret_file(f"gateway-{gateway['id']}.key", key)

@@ -2,16 +2,19 @@
 
 Every POST carries ``X-Message-Id``; the server processes a message id once per gateway
 and answers a resend with the first answer, so a request whose answer was lost is sent
-again *with the same message id* (never a new one): a retry can neither store a reading
-twice nor mark commands sent twice.  The API key is sent in a header (``X-Api-Key``) or
-only used to sign (``X-Signature``, HMAC-SHA256 keyed with its SHA-256); it never appears
-in a URL or a log line.
+again *with the same message id* (never a new one, and with the same body: the same id
+with another body is refused, 409): a retry can neither store a reading twice nor mark
+commands sent twice.  ``config`` is the exception: Odoo keeps no answer of it (it carries
+passwords) and refuses its message id a second time, so each attempt has a new id.
+
+Requests are signed (``prepaid_core.device_auth``: Ed25519 over method, path, timestamp,
+message id and the body's SHA-256, with a key derived from the gateway key); with
+``sign=False`` the gateway key itself is sent (``X-Api-Key``), which Odoo accepts only from a
+gateway set to accept unsigned requests.  The key never appears in a URL or a log line.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import random
@@ -20,6 +23,8 @@ import uuid
 from decimal import Decimal
 
 import requests
+
+from prepaid_core import device_auth
 
 __all__ = [
     "DeviceApiClient",
@@ -46,7 +51,7 @@ class DeviceApiError(Exception):
 
 
 class DeviceApiUnavailable(Exception):
-    """Odoo could not be reached or answered 5xx / 408 / 409 / 429 after the retries: try
+    """Odoo could not be reached or answered 5xx / 408 / 429 after the retries: try
     again later with the same message id.  ``status``: the last HTTP status (``None``: no
     answer)."""
 
@@ -55,8 +60,9 @@ class DeviceApiUnavailable(Exception):
         self.status = status
 
 
-#: answers that say "not now" rather than "never": the same request is sent again
-TRANSIENT_STATUSES = frozenset({408, 409, 429})
+#: answers that say "not now" rather than "never": the same request is sent again (503: the
+#: same message still being processed; 409 is a message id reused for another body: never)
+TRANSIENT_STATUSES = frozenset({408, 429})
 
 
 def is_transient(status: int) -> bool:
@@ -93,7 +99,7 @@ class DeviceApiClient:
         gateway_id: int,
         api_key: str,
         *,
-        sign: bool = False,
+        sign: bool = True,
         timeout: float = 60.0,
         retries: int = 3,
         backoff: float = 0.5,
@@ -103,9 +109,9 @@ class DeviceApiClient:
             raise ValueError("the gateway's API key is empty")
         self.base_url = base_url.rstrip("/")
         self.gateway_id = int(gateway_id)
-        self._api_key = api_key
-        self._signing_key = hashlib.sha256(api_key.encode()).hexdigest().encode()
         self.sign = sign
+        self._api_key = None if sign else api_key
+        self._signing_key = device_auth.signing_key(api_key) if sign else None
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
@@ -114,25 +120,31 @@ class DeviceApiClient:
     def __repr__(self):  # never shows the key
         return f"<DeviceApiClient gateway={self.gateway_id} url={self.base_url}>"
 
-    def _headers(self, message_id: str, body: bytes) -> dict[str, str]:
+    def _headers(self, endpoint: str, message_id: str, body: bytes) -> dict[str, str]:
+        """Signed anew at each attempt: the timestamp is the attempt's."""
         headers = {
             "Content-Type": "application/json",
             "X-Gateway-Id": str(self.gateway_id),
             "X-Message-Id": message_id,
         }
         if self.sign:
-            stamp = str(int(time.time()))
-            signed = f"{stamp}.{message_id}.".encode() + body
+            path = f"{API_PREFIX}/{endpoint}"
+            stamp, signature = device_auth.sign_request(
+                self._signing_key, "POST", path, message_id, body
+            )
             headers["X-Timestamp"] = stamp
-            headers["X-Signature"] = hmac.new(self._signing_key, signed, "sha256").hexdigest()
+            headers["X-Signature"] = signature
         else:
             headers["X-Api-Key"] = self._api_key
         return headers
 
-    def post(self, endpoint: str, payload, message_id: str | None = None) -> dict:
+    def post(
+        self, endpoint: str, payload, message_id: str | None = None, *, once: bool = False
+    ) -> dict:
         """POST ``payload`` to ``endpoint``; retried with the same message id on network
-        errors, 5xx, 408, 409 (the same message still being processed) and 429, with a
-        jittered exponential backoff."""
+        errors, 5xx (503: the same message still being processed), 408 and 429, with a
+        jittered exponential backoff.  ``once``: Odoo takes the message id once and keeps no
+        answer (``config``): a new id per attempt."""
         message_id = message_id or new_message_id()
         body = dumps(payload)
         url = f"{self.base_url}{API_PREFIX}/{endpoint}"
@@ -140,9 +152,14 @@ class DeviceApiClient:
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(backoff_delay(attempt, self.backoff, 10.0))
+            if once and attempt:
+                message_id = new_message_id(message_id.split("-", 1)[0])
             try:
                 response = self.session.post(
-                    url, data=body, headers=self._headers(message_id, body), timeout=self.timeout
+                    url,
+                    data=body,
+                    headers=self._headers(endpoint, message_id, body),
+                    timeout=self.timeout,
                 )
             except requests.RequestException as exc:
                 last, status = f"{type(exc).__name__}: {exc}", None
@@ -177,4 +194,4 @@ class DeviceApiClient:
 
     def config(self) -> dict:
         """The gateway's settings (broker, Bluetooth meters); nothing is stored server-side."""
-        return self.post("config", {}, new_message_id("cfg"))
+        return self.post("config", {}, new_message_id("cfg"), once=True)

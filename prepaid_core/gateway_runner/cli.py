@@ -3,9 +3,11 @@
     python -m prepaid_core.gateway_runner --odoo-url http://odoo:8069 --gateway 7 \\
         --api-key-file /etc/prepaid/gateway-7.key [--mode mqtt|ble|collector] [--broker-host ...]
 
-The API key is read from a file (or the ``PREPAID_GATEWAY_API_KEY`` environment
-variable), never from the command line, and is never logged.  The broker settings come
-from the gateway's form in Odoo (device API ``config``); options override them.
+The gateway key is read from a file (or the ``PREPAID_GATEWAY_API_KEY`` environment
+variable), never from the command line, and is never logged: it signs each request and is
+not sent (``--unsigned`` sends it instead, for a gateway set to accept that).  The broker
+settings come from the gateway's form in Odoo (device API ``config``); options override
+them.
 """
 
 from __future__ import annotations
@@ -44,7 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--mode", choices=("mqtt", "ble", "collector"), help="default: the gateway's type"
     )
-    parser.add_argument("--sign", action="store_true", help="HMAC-sign requests, key not sent")
+    parser.add_argument(
+        "--unsigned",
+        action="store_true",
+        help="send the key itself instead of signing each request (only for a gateway set to "
+        "accept unsigned requests)",
+    )
     parser.add_argument("--broker-host")
     parser.add_argument("--broker-port", type=int)
     parser.add_argument("--client-id", help="MQTT client id (the persistent session's name)")
@@ -82,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     key = read_api_key(args.api_key_file)
-    api = DeviceApiClient(args.odoo_url, args.gateway, key, sign=args.sign)
+    api = DeviceApiClient(args.odoo_url, args.gateway, key, sign=not args.unsigned)
     try:
         config = api.config()
     except (DeviceApiError, DeviceApiUnavailable) as exc:

@@ -17,6 +17,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from prepaid_core import device_auth
 from prepaid_core.gateway_runner.api import (
     DeviceApiClient,
     DeviceApiError,
@@ -42,14 +43,20 @@ _clients = itertools.count(1)
 
 
 class FakeDeviceApi:
-    """What the runner needs of Odoo's device API: authentication, idempotency by message
-    id, push, commands fetch/ack (an answer settles only a command of the meter it names,
-    as Odoo checks), dead letters.  ``fail_push`` answers 503 to that many pushes; a push
-    carrying a reading whose ``forward_total`` is in ``poison`` answers 500 (content
-    PostgreSQL cannot store); ``letters_down`` answers 503 to every dead letter."""
+    """What the runner needs of Odoo's device API: authentication (signed requests; the key
+    itself if ``accept_unsigned``), idempotency by message id and body, ``config`` ids used
+    once, push, commands fetch/ack (an answer settles only a command of the meter it names,
+    as Odoo checks), dead letters.  ``fail_push`` / ``fail_config`` answer 503 to that many
+    pushes / config requests; a push carrying a reading whose ``forward_total`` is in
+    ``poison`` answers 500 (content PostgreSQL cannot store); ``letters_down`` answers 503
+    to every dead letter."""
 
     def __init__(self, gateway_id=7, key=KEY):
         self.gateway_id, self.key = gateway_id, key
+        self.public_key = device_auth.public_key_hex(key)
+        self.accept_unsigned = False
+        self.fail_config = 0
+        self.config_ids = set()
         self.readings, self.events, self.acks = [], [], []
         self.poison, self.letters, self.letters_down = set(), [], False
         self.confirmed, self.refused_acks = [], []
@@ -82,27 +89,37 @@ class FakeDeviceApi:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def _authentic(self, headers, body):
+    def _authentic(self, path, headers, body):
         if headers.get("X-Gateway-Id") != str(self.gateway_id):
             return False
         if headers.get("X-Signature"):
-            signing = hashlib.sha256(self.key.encode()).hexdigest().encode()
-            signed = f"{headers['X-Timestamp']}.{headers['X-Message-Id']}.".encode() + body
-            expected = hmac.new(signing, signed, "sha256").hexdigest()
-            return hmac.compare_digest(expected, headers["X-Signature"])
-        return hmac.compare_digest(headers.get("X-Api-Key", ""), self.key)
+            return device_auth.verify_request(
+                self.public_key,
+                headers["X-Signature"],
+                "POST",
+                path,
+                headers.get("X-Timestamp"),
+                headers.get("X-Message-Id"),
+                body,
+            )
+        return self.accept_unsigned and hmac.compare_digest(headers.get("X-Api-Key", ""), self.key)
 
     def handle(self, path, headers, body):
         with self.lock:
             self.requests.append((path, dict(headers)))
             self.times.append((path, time.monotonic(), body))
-            if not self._authentic(headers, body):
+            if not self._authentic(path, headers, body):
                 return 401, {"error": {"code": "unauthorized", "message": "wrong key"}}
             key = headers["X-Message-Id"]
-            if key in self.answers:
-                return 200, self.answers[key]
-            payload = json.loads(body)
             endpoint = path.rsplit("/v1/", 1)[1]
+            if endpoint == "config":
+                return self._config(key)
+            if key in self.answers:
+                digest, answer = self.answers[key]
+                if digest != hashlib.sha256(body).hexdigest():
+                    return 409, {"error": {"code": "message_id_reused", "message": key}}
+                return 200, answer
+            payload = json.loads(body)
             if endpoint == "push":
                 if self.fail_push:
                     self.fail_push -= 1
@@ -126,15 +143,13 @@ class FakeDeviceApi:
                     return 503, {"error": {"code": "down", "message": "database restarting"}}
                 self.letters += payload["letters"]
                 answer = {"stored": len(payload["letters"]), "rejected": []}
-            elif endpoint == "config":
-                return 200, self.config
             elif endpoint == "runner/report":
                 self.reports.append(payload)
                 self.fetch_extra["poll_due"] = False
                 answer = {}
             else:
                 return 404, {"error": {"code": "not_found", "message": path}}
-            self.answers[key] = answer
+            self.answers[key] = (hashlib.sha256(body).hexdigest(), answer)
             return 200, answer
 
     def _settle(self, ack):
@@ -152,6 +167,15 @@ class FakeDeviceApi:
             for path, at, body in self.times
             if "push" in path
         ]
+
+    def _config(self, message_id):
+        if message_id in self.config_ids:
+            return 409, {"error": {"code": "message_id_reused", "message": message_id}}
+        self.config_ids.add(message_id)
+        if self.fail_config:
+            self.fail_config -= 1
+            return 503, {"error": {"code": "down", "message": "database restarting"}}
+        return 200, self.config
 
     def close(self):
         self.server.shutdown()
@@ -478,24 +502,55 @@ def test_spoofed_ack_on_another_meters_topic_confirms_nothing(mosquitto, device_
         runner.stop()
 
 
-def test_api_client_hmac_retries_with_same_message_id_and_errors(device_api):
-    signed = DeviceApiClient(device_api.url, 7, KEY, sign=True, retries=2, backoff=0.01)
+def test_api_client_signs_retries_with_same_message_id_and_errors(device_api):
+    signed = DeviceApiClient(device_api.url, 7, KEY, retries=2, backoff=0.01)
     device_api.fail_push = 1
     answer = signed.push([{"address": "1", "forward_total": Decimal("1.5")}], message_id="m-x")
     assert answer["stored"] == 1
     pushes = [h for p, h in device_api.requests if p.endswith("/push")]
     assert len(pushes) == 2 and {h["X-Message-Id"] for h in pushes} == {"m-x"}
+    # signed: the key is never sent
     assert all("X-Api-Key" not in h and KEY not in json.dumps(h) for h in pushes)
+    assert all(h["X-Signature"] and h["X-Timestamp"] for h in pushes)
     assert device_api.readings[0]["forward_total"] == "1.5"
-    # a replay of the same message id gets the first answer, nothing stored twice
-    assert signed.push([{"address": "1"}], message_id="m-x") == answer
+    # a replay of the same message gets the first answer, nothing stored twice
+    body = {"address": "1", "forward_total": Decimal("1.5")}
+    assert signed.push([body], message_id="m-x") == answer
     assert len(device_api.readings) == 1
+    # the same id with another body is refused for good: not retried
+    before = len(device_api.requests)
+    with pytest.raises(DeviceApiError) as error:
+        signed.push([{"address": "1"}], message_id="m-x")
+    assert error.value.status == 409 and len(device_api.requests) == before + 1
     with pytest.raises(DeviceApiError) as error:
         DeviceApiClient(device_api.url, 7, "wrong", retries=0).push([], [])
     assert error.value.status == 401 and error.value.code == "unauthorized"
     assert "wrong" not in repr(DeviceApiClient(device_api.url, 7, "wrong"))
     with pytest.raises(DeviceApiUnavailable):
         DeviceApiClient("http://127.0.0.1:9", 7, KEY, retries=1, backoff=0.01).push([], [])
+
+
+def test_api_client_unsigned_only_where_accepted(device_api):
+    unsigned = DeviceApiClient(device_api.url, 7, KEY, sign=False, retries=0)
+    with pytest.raises(DeviceApiError) as error:
+        unsigned.push([], [])
+    assert error.value.status == 401
+    device_api.accept_unsigned = True
+    assert unsigned.push([], [])["stored"] == 0
+    _path, headers = device_api.requests[-1]
+    assert headers["X-Api-Key"] == KEY and "X-Signature" not in headers
+
+
+def test_api_client_config_takes_a_new_message_id_at_each_attempt(device_api):
+    """Odoo keeps no answer of ``config`` and refuses its message id a second time: a
+    retry after a lost answer must not reuse it."""
+    client = DeviceApiClient(device_api.url, 7, KEY, retries=2, backoff=0.01)
+    device_api.fail_config = 1
+    assert client.config() == device_api.config
+    ids = [h["X-Message-Id"] for p, h in device_api.requests if p.endswith("/config")]
+    assert len(ids) == 2 and len(set(ids)) == 2 and all(i.startswith("cfg-") for i in ids)
+    # a second config call is a new request too
+    assert client.config() == device_api.config
 
 
 def test_command_mapping_refuses_what_mqtt_cannot_carry():

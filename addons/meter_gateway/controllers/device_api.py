@@ -1,11 +1,22 @@
 """G5: the device API for gateways and meter clouds.
 
-Every request names its gateway (``X-Gateway-Id``) and proves it either with the gateway's
-API key (``X-Api-Key``) or with an HMAC signature (``X-Timestamp`` in seconds, ``X-Signature``
-= hex HMAC-SHA256 over ``"<timestamp>.<message id>.<body>"`` keyed with the hex SHA-256 of the
-API key; the timestamp must be within 5 minutes).  Every POST carries ``X-Message-Id``: a
-message is processed once per gateway and a resend gets the first answer back
-(``X-Idempotent-Replay: 1``).  Errors are JSON: ``{"error": {"code", "message", "details"}}``.
+Every request names its gateway (``X-Gateway-Id``) and carries ``X-Message-Id`` (1-128
+printable ASCII characters), and is signed with the gateway's key (``prepaid_core.device_auth``):
+``X-Timestamp`` (Unix seconds, within 5 minutes of the server's clock) and ``X-Signature``,
+the hex Ed25519 signature of ``"v2\n<method>\n<path>\n<timestamp>\n<message id>\n<hex
+SHA-256 of the body>"`` by the key HKDF derives from the gateway key.  Odoo keeps only the
+SHA-256 of the gateway key and the signing key's public key: a copy of the database cannot
+sign.  A gateway set to *Accept Unsigned Requests* also takes the key itself (``X-Api-Key``).
+See docs/device_api.md.
+
+A message is processed once per gateway: the same message id with the same body (its
+SHA-256) gets the first answer back (``X-Idempotent-Replay: 1``), with another body or on
+another endpoint it is refused (409 ``message_id_reused``); a message still being processed
+by a concurrent delivery is answered 503 (``Retry-After``).  Answers are kept for
+``meter_gateway.message_retention_days`` (system parameter, 7 by default), a fetch answer
+without its credit tokens (a replay takes them again from the commands).  ``config`` keeps
+no answer (it carries passwords): its message id is refused a second time.  Errors are
+JSON: ``{"error": {"code", "message", "details"}}``.
 
     POST /meter_gateway/api/v1/push             {"readings": [...], "events": [...],
                                                  "daily_frozen": [...], "clocks": [...]}
@@ -66,6 +77,8 @@ except ImportError:  # pragma: no cover
 from odoo import http
 from odoo.http import request
 
+from prepaid_core import device_auth
+
 from ..models.prepaid_gateway import DeviceApiError
 
 _logger = logging.getLogger(__name__)
@@ -79,8 +92,21 @@ class DeviceApiController(http.Controller):
     def _json(data, status=200, headers=None):
         return request.make_json_response(data, headers=headers, status=status)
 
-    def _authenticate(self, body):
-        headers = request.httprequest.headers
+    @staticmethod
+    def _message_id():
+        message_id = request.httprequest.headers.get("X-Message-Id") or ""
+        if not device_auth.valid_message_id(message_id):
+            raise DeviceApiError(
+                "bad_request", "X-Message-Id header required (1-128 printable ASCII characters)"
+            )
+        return message_id
+
+    def _authenticate(self, body, message_id):
+        """The gateway named by ``X-Gateway-Id``, if the request is signed by its key (or,
+        on a gateway that accepts unsigned requests, carries the key); 401 otherwise, the
+        same for a gateway that does not exist."""
+        httprequest = request.httprequest
+        headers = httprequest.headers
         try:
             gateway_id = int(headers.get("X-Gateway-Id", ""))
         except ValueError:
@@ -92,8 +118,10 @@ class DeviceApiController(http.Controller):
             valid = gateway._check_signature(
                 headers.get("X-Signature"),
                 headers.get("X-Timestamp"),
-                headers.get("X-Message-Id"),
+                message_id,
                 body,
+                httprequest.method,
+                httprequest.path,
             )
         else:
             valid = bool(gateway) and gateway._check_api_key(headers.get("X-Api-Key", ""))
@@ -102,20 +130,33 @@ class DeviceApiController(http.Controller):
             raise DeviceApiError("unauthorized", "wrong gateway, key or signature", 401)
         return gateway.with_company(gateway.company_id)
 
+    def _replay(self, known, endpoint, digest):
+        """The stored answer of a message sent again; 409 if its id came with another
+        request (another body or endpoint, or a ``config`` nonce)."""
+        if not known._same_request(endpoint, digest):
+            _logger.warning(
+                "device API: gateway %s reused message id %r for another request",
+                known.gateway_id.id,
+                known.message_id,
+            )
+            raise DeviceApiError(
+                "message_id_reused", "this message id was already used for another request", 409
+            )
+        known.replay_count += 1
+        return self._json(
+            known._answer(), known.status_code, headers=[("X-Idempotent-Replay", "1")]
+        )
+
     def _handle(self, endpoint, processor):
         body = request.httprequest.get_data() or b""
         try:
-            gateway = self._authenticate(body)
-            message_id = (request.httprequest.headers.get("X-Message-Id") or "").strip()
-            if not message_id or len(message_id) > 128:
-                raise DeviceApiError("bad_request", "X-Message-Id header required (1-128 chars)")
+            message_id = self._message_id()
+            gateway = self._authenticate(body, message_id)
+            digest = device_auth.body_digest(body)
             Message = request.env["meter.gateway.message"].sudo()
             known = Message._find(gateway, message_id)
             if known:
-                known.replay_count += 1
-                return self._json(
-                    known.response, known.status_code, headers=[("X-Idempotent-Replay", "1")]
-                )
+                return self._replay(known, endpoint, digest)
             try:
                 payload = json_loads(body or b"{}")
             except ValueError as exc:
@@ -123,24 +164,18 @@ class DeviceApiController(http.Controller):
             gateway._mark_contact(endpoint)
             with request.env.cr.savepoint():
                 response = processor(gateway, payload)
-                Message.create(
-                    {
-                        "gateway_id": gateway.id,
-                        "message_id": message_id,
-                        "endpoint": endpoint,
-                        "status_code": 200,
-                        "response": response,
-                    }
-                )
+                Message._record(gateway, message_id, endpoint, digest, response)
             return self._json(response)
         except DeviceApiError as exc:
             return self._json(exc.to_dict(), exc.status)
         except psycopg2.IntegrityError as exc:
             if "gateway_message_uniq" in (exc.diag.constraint_name or ""):
-                # the same message processed concurrently: the other delivery won
+                # the same message processed concurrently: the other delivery wins, a
+                # retry gets its answer
                 return self._json(
                     {"error": {"code": "duplicate", "message": "message already being processed"}},
-                    409,
+                    503,
+                    headers=[("Retry-After", "1")],
                 )
             # another concurrent write won (e.g. a new readings partition): nothing was
             # stored, the device sends the same message again
@@ -155,10 +190,18 @@ class DeviceApiController(http.Controller):
     @http.route(f"{PREFIX}/config", type="http", auth="public", methods=["POST"], csrf=False)
     def config(self):
         """The gateway's settings for the gateway runner (broker, Bluetooth meters).  Read
-        only: not stored in the message table (the answer may carry the broker password or
-        the meters' password of a collector)."""
+        only, and its answer is not stored (it may carry the broker password or the meters'
+        password of a collector): its message id is a nonce, refused a second time."""
+        body = request.httprequest.get_data() or b""
         try:
-            gateway = self._authenticate(request.httprequest.get_data() or b"")
+            message_id = self._message_id()
+            gateway = self._authenticate(body, message_id)
+            Message = request.env["meter.gateway.message"].sudo()
+            if not Message._use_nonce(gateway, message_id, device_auth.body_digest(body)):
+                _logger.warning("device API: gateway %s replayed config %r", gateway.id, message_id)
+                raise DeviceApiError(
+                    "message_id_reused", "config takes a new message id at each request", 409
+                )
         except DeviceApiError as exc:
             return self._json(exc.to_dict(), exc.status)
         gateway._mark_contact("config")

@@ -10,11 +10,9 @@ A poll runs in three steps so that no database lock is held while devices answer
    outcomes, failure counters and online/lost states.
 """
 
-import hashlib
 import hmac
 import logging
 import secrets
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -26,7 +24,7 @@ from odoo.exceptions import ValidationError
 
 from odoo.addons.prepaid_meter.models.prepaid_meter_reading import MEASURES
 
-from prepaid_core import buses
+from prepaid_core import buses, device_auth
 from prepaid_core.buses import POLLED_VALUES
 
 from ..const import ACTIVE_STATES
@@ -179,9 +177,22 @@ class PrepaidGateway(models.Model):
         readonly=True,
         copy=False,
         groups="base.group_system",
-        help="SHA-256 of the device API key; the key itself is shown once and never stored.",
+        help="SHA-256 of the gateway key; the key itself is shown once and never stored.",
     )
-    api_key_set = fields.Boolean(compute="_compute_api_key_set")
+    api_signing_public_key = fields.Char(
+        string="Signing Public Key",
+        readonly=True,
+        copy=False,
+        groups="base.group_system",
+        help="Ed25519 public key of the key the gateway signs its requests with (derived "
+        "from the gateway key): verifies signatures, cannot make one.",
+    )
+    api_key_set = fields.Boolean(string="Gateway Key Set", compute="_compute_api_key_set")
+    api_accept_unsigned = fields.Boolean(
+        string="Accept Unsigned Requests",
+        help="Also accept requests that carry the gateway key itself (X-Api-Key) instead of a "
+        "signature, for devices that cannot sign.  Off: every request must be signed.",
+    )
     command_ack_timeout = fields.Integer(
         string="Resend Unanswered Commands After (minutes)",
         default=5,
@@ -239,9 +250,10 @@ class PrepaidGateway(models.Model):
             if gateway.gateway_type == "mqtt" and not gateway.mqtt_client_id:
                 gateway.mqtt_client_id = f"prepaid-gateway-{gateway.id or 'new'}"
 
+    @api.depends("api_signing_public_key")
     def _compute_api_key_set(self):
         for gateway in self:
-            gateway.api_key_set = bool(gateway.sudo().api_key_hash)
+            gateway.api_key_set = bool(gateway.sudo().api_signing_public_key)
 
     @api.constrains("poll_timeout", "poll_retries")
     def _check_poll_settings(self):
@@ -271,17 +283,20 @@ class PrepaidGateway(models.Model):
         return action
 
     def action_generate_api_key(self):
-        """G5: a new device API key, shown once to the manager."""
+        """G5: a new gateway key, shown once to the manager; Odoo keeps only its hash and
+        its signing public key (written as superuser: managers do not read them)."""
         self.ensure_one()
+        self.check_access("write")
         key = secrets.token_urlsafe(32)
         self._set_api_key(key)
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
-                "title": self.env._("Device API key of %s", self.name),
+                "title": self.env._("Gateway key of %s", self.name),
                 "message": self.env._(
-                    "Gateway id %(id)s, key %(key)s -- copy it now, it is not shown again.",
+                    "Gateway id %(id)s, key %(key)s -- copy it now into the gateway runner's "
+                    "key file: it signs the gateway's requests and is not shown again.",
                     id=self.id,
                     key=key,
                 ),
@@ -292,31 +307,39 @@ class PrepaidGateway(models.Model):
 
     # === DEVICE API AUTHENTICATION === #
     def _set_api_key(self, key):
+        """Keep what checks the gateway key, never the key: its SHA-256 (``X-Api-Key``)
+        and the public key of its signing key (``X-Signature``), see
+        ``prepaid_core.device_auth``."""
         self.ensure_one()
-        self.sudo().api_key_hash = hashlib.sha256(key.encode()).hexdigest()
+        self.sudo().write(
+            {
+                "api_key_hash": device_auth.key_hash(key),
+                "api_signing_public_key": device_auth.public_key_hex(key),
+            }
+        )
 
     def _check_api_key(self, key):
-        """Constant-time comparison of the key's hash with the stored one."""
+        """An unsigned request's key (``X-Api-Key``): accepted only if the gateway accepts
+        unsigned requests; constant-time comparison of its hash with the stored one."""
         self.ensure_one()
         stored = self.sudo().api_key_hash
-        if not stored or not key:
+        if not self.api_accept_unsigned or not stored or not key:
             return False
-        return hmac.compare_digest(hashlib.sha256(key.encode()).hexdigest(), stored)
+        return hmac.compare_digest(device_auth.key_hash(key), stored)
 
-    def _check_signature(self, signature, timestamp, message_id, body, window=300):
-        """HMAC-SHA256 over ``timestamp.message_id.body`` keyed with the SHA-256 of the API
-        key (hex), the timestamp within ``window`` seconds of now."""
+    def _check_signature(self, signature, timestamp, message_id, body, method, path):
+        """Ed25519 signature over the request (method, path, timestamp, message id, SHA-256
+        of the body) by the gateway's signing key, made within 5 minutes of now."""
         self.ensure_one()
-        stored = self.sudo().api_key_hash
-        try:
-            sent_at = int(timestamp)
-        except (TypeError, ValueError):
-            return False
-        if not stored or not signature or abs(time.time() - sent_at) > window:
-            return False
-        signed = f"{sent_at}.{message_id or ''}.".encode() + body
-        expected = hmac.new(stored.encode(), signed, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected, signature)
+        return device_auth.verify_request(
+            self.sudo().api_signing_public_key or "",
+            signature,
+            method,
+            path,
+            timestamp,
+            message_id,
+            body,
+        )
 
     def _mark_contact(self, endpoint=None):
         """The gateway was heard from.  Written at most once a minute while online: many

@@ -7,14 +7,26 @@ from datetime import timedelta
 from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, tagged
+from odoo.tools import SQL
 
 from odoo.addons.prepaid_meter.tests.common import PrepaidMeterCommon
+
+from prepaid_core import device_auth
 
 PUSH = "/meter_gateway/api/v1/push"
 FETCH = "/meter_gateway/api/v1/commands/fetch"
 ACK = "/meter_gateway/api/v1/commands/ack"
 DEAD_LETTERS = "/meter_gateway/api/v1/dead_letters"
+CONFIG = "/meter_gateway/api/v1/config"
 KEY = "test-gateway-key-0123456789"
+
+
+def signed_headers(key, path, message_id, body, method="POST", timestamp=None):
+    """What a gateway holding ``key`` sends (``prepaid_core.device_auth``)."""
+    stamp, signature = device_auth.sign_request(
+        device_auth.signing_key(key), method, path, message_id, body, timestamp
+    )
+    return {"X-Timestamp": stamp, "X-Signature": signature}
 
 
 @tagged("post_install", "-at_install")
@@ -38,15 +50,31 @@ class TestDeviceApi(HttpCase, PrepaidMeterCommon):
             }
         )
 
-    def _post(self, url, payload, message_id="m-1", key=KEY, gateway=None, raw=None, headers=None):
+    def _post(
+        self,
+        url,
+        payload,
+        message_id="m-1",
+        key=KEY,
+        gateway=None,
+        raw=None,
+        headers=None,
+        sign=True,
+    ):
+        """POST as a gateway does: signed with ``key`` (``sign=False``: the key itself in
+        ``X-Api-Key``); ``headers`` override what is computed."""
+        body = raw if raw is not None else json.dumps(payload)
+        body = body.encode() if isinstance(body, str) else body
         all_headers = {
             "Content-Type": "application/json",
             "X-Gateway-Id": str((gateway or self.gateway).id),
-            "X-Api-Key": key,
             "X-Message-Id": message_id,
-            **(headers or {}),
         }
-        body = raw if raw is not None else json.dumps(payload)
+        if sign and key and device_auth.valid_message_id(message_id):
+            all_headers.update(signed_headers(key, url, message_id, body))
+        elif not sign:
+            all_headers["X-Api-Key"] = key
+        all_headers.update(headers or {})
         return self.url_open(url, data=body, headers=all_headers)
 
     def _readings(self, meter=None):
@@ -136,14 +164,20 @@ class TestDeviceApi(HttpCase, PrepaidMeterCommon):
         events = self.meter.event_ids.filtered(lambda e: e.event_type == "tamper_cover")
         self.assertEqual((len(events), events.source, events.code), (1, "device", "C1"))
         self.assertEqual(self.gateway.connection_state, "online")
-        # the same message again, even with a different body: same answer, nothing changes
-        changed = self._batch()
-        changed["readings"][0]["forward_total"] = 99
-        replay = self._post(PUSH, changed)
+        # the same message again: the same answer, nothing changes
+        replay = self._post(PUSH, self._batch())
         self.assertEqual(replay.status_code, 200)
         self.assertEqual(replay.headers.get("X-Idempotent-Replay"), "1")
         self.assertEqual(replay.json(), response.json())
-        self.assertEqual(len(self._readings()), 2)
+        # the same id with another body, or on another endpoint: refused, not answered
+        changed = self._batch()
+        changed["readings"][0]["forward_total"] = 99
+        for url, payload in ((PUSH, changed), (FETCH, self._batch())):
+            refused = self._post(url, payload)
+            self.assertEqual(refused.status_code, 409, url)
+            self.assertEqual(refused.json()["error"]["code"], "message_id_reused")
+            self.assertFalse(refused.headers.get("X-Idempotent-Replay"))
+        self.assertEqual(self._readings().mapped("forward_total"), [11.25, 10.5])
         self.assertEqual(
             len(self.meter.event_ids.filtered(lambda e: e.event_type == "tamper_cover")), 1
         )
@@ -185,37 +219,209 @@ class TestDeviceApi(HttpCase, PrepaidMeterCommon):
             {"key": "wrong"},
             {"key": ""},
             {"key": "other-key"},  # another gateway's key
+            {"gateway": self.foreign.gateway_id, "key": KEY},  # this key, another gateway
+            {"key": KEY, "headers": {"X-Gateway-Id": "999999"}},  # no such gateway
+            {"key": KEY, "sign": False},  # the right key, unsigned: not accepted by default
         ):
             response = self._post(PUSH, self._batch(), **kwargs)
-            self.assertEqual(response.status_code, 401)
+            self.assertEqual(response.status_code, 401, kwargs)
             self.assertEqual(response.json()["error"]["code"], "unauthorized")
         response = self.url_open(PUSH, data=json.dumps(self._batch()))
+        self.assertEqual(response.status_code, 400)  # no message id
+        response = self._post(PUSH, self._batch(), headers={"X-Gateway-Id": ""})
         self.assertEqual(response.status_code, 401)
         self.assertFalse(self._readings())
         self.assertFalse(self.env["meter.gateway.message"].search([]))
-
-    def test_hmac_signature_and_time_window(self):
-        body = json.dumps(self._batch()).encode()
-        secret = hashlib.sha256(KEY.encode()).hexdigest().encode()
-
-        def signed(timestamp, message_id):
-            signature = hmac.new(
-                secret, f"{timestamp}.{message_id}.".encode() + body, hashlib.sha256
-            ).hexdigest()
-            return {"X-Timestamp": str(timestamp), "X-Signature": signature}
-
-        old = int(time.time()) - 3600
-        response = self._post(PUSH, None, "h-1", key="", raw=body, headers=signed(old, "h-1"))
-        self.assertEqual(response.status_code, 401)
-        now = int(time.time())
-        tampered = signed(now, "h-2")
-        response = self._post(
-            PUSH, None, "h-2", key="", raw=body.replace(b"10.5", b"19.5"), headers=tampered
-        )
-        self.assertEqual(response.status_code, 401)
-        response = self._post(PUSH, None, "h-3", key="", raw=body, headers=signed(now, "h-3"))
+        # a gateway set to accept unsigned requests takes the key itself, and only its key
+        self.gateway.api_accept_unsigned = True
+        self.assertEqual(self._post(PUSH, self._batch(), key="wrong", sign=False).status_code, 401)
+        response = self._post(PUSH, self._batch(), sign=False)
         self.assertEqual(response.status_code, 200, response.text)
         self.assertEqual(len(self._readings()), 2)
+
+    def test_signature_covers_the_whole_request_within_five_minutes(self):
+        body = json.dumps(self._batch()).encode()
+        now = int(time.time())
+        refused = {
+            "stale": signed_headers(KEY, PUSH, "h-1", body, timestamp=str(now - 301)),
+            "future": signed_headers(KEY, PUSH, "h-1", body, timestamp=str(now + 301)),
+            "other body": signed_headers(KEY, PUSH, "h-1", body.replace(b"10.5", b"19.5")),
+            "other path": signed_headers(KEY, ACK, "h-1", body),
+            "other method": signed_headers(KEY, PUSH, "h-1", body, method="PUT"),
+            "other message id": signed_headers(KEY, PUSH, "h-2", body),
+            "other gateway's key": signed_headers("other-key", PUSH, "h-1", body),
+            "no timestamp": {**signed_headers(KEY, PUSH, "h-1", body), "X-Timestamp": ""},
+        }
+        for what, headers in refused.items():
+            response = self._post(PUSH, None, "h-1", raw=body, headers=headers)
+            self.assertEqual(response.status_code, 401, what)
+        self.assertFalse(self._readings())
+        stamp = str(now - 290)
+        response = self._post(
+            PUSH,
+            None,
+            "h-1",
+            raw=body,
+            headers=signed_headers(KEY, PUSH, "h-1", body, timestamp=stamp),
+        )
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(len(self._readings()), 2)
+
+    def test_what_the_database_keeps_cannot_sign(self):
+        """A copy of the database gives the key's SHA-256 and the signing public key: a
+        signature made with either, in the former scheme (HMAC keyed with the stored hash)
+        or in this one, is refused; the key itself is stored nowhere."""
+        self.env.flush_all()
+        [(stored_hash, public_key)] = self.env.execute_query(
+            SQL(
+                "SELECT api_key_hash, api_signing_public_key FROM prepaid_gateway WHERE id = %s",
+                self.gateway.id,
+            )
+        )
+        self.assertEqual(stored_hash, hashlib.sha256(KEY.encode()).hexdigest())
+        self.assertEqual(public_key, device_auth.public_key_hex(KEY))
+        body = json.dumps(self._batch()).encode()
+        stamp = str(int(time.time()))
+        canonical = device_auth.canonical_request("POST", PUSH, stamp, "d-1", body)
+        v1 = f"{stamp}.d-1.".encode() + body
+        forged = {
+            "v1 HMAC with the hash": hmac.new(stored_hash.encode(), v1, "sha256").hexdigest(),
+            "HMAC with the hash": hmac.new(stored_hash.encode(), canonical, "sha256").hexdigest(),
+            "HMAC with the public key": hmac.new(
+                public_key.encode(), canonical, "sha256"
+            ).hexdigest(),
+        }
+        for stored in (stored_hash, public_key):
+            forged[f"Ed25519 keyed with {stored}"] = signed_headers(stored, PUSH, "d-1", body)[
+                "X-Signature"
+            ]
+        for what, signature in forged.items():
+            response = self._post(
+                PUSH,
+                None,
+                "d-1",
+                raw=body,
+                headers={"X-Timestamp": stamp, "X-Signature": signature},
+            )
+            self.assertEqual(response.status_code, 401, what)
+        # an unsigned request with the hash as its key (a gateway that accepts them)
+        self.gateway.api_accept_unsigned = True
+        self.assertEqual(
+            self._post(PUSH, None, "d-1", raw=body, key=stored_hash, sign=False).status_code, 401
+        )
+        self.assertFalse(self._readings())
+        self.env.flush_all()
+        dump = json.dumps(
+            self.env.execute_query(
+                SQL(
+                    "SELECT to_jsonb(g)::text FROM prepaid_gateway g WHERE id = %s", self.gateway.id
+                )
+            )
+        )
+        self.assertNotIn(KEY, dump)
+
+    def test_config_cannot_be_replayed_and_keeps_no_answer(self):
+        gateway, key = self.other_gateway, "other-key"  # an MQTT gateway: broker settings
+        gateway.sudo().mqtt_password = "broker-secret"
+        body = b"{}"
+        headers = signed_headers(key, CONFIG, "cfg-1", body)
+        response = self._post(CONFIG, None, "cfg-1", gateway=gateway, raw=body, headers=headers)
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(response.json()["mqtt"]["password"], "broker-secret")
+        # the same request again, its signature still fresh: refused
+        replay = self._post(CONFIG, None, "cfg-1", gateway=gateway, raw=body, headers=headers)
+        self.assertEqual(replay.status_code, 409)
+        self.assertEqual(replay.json()["error"]["code"], "message_id_reused")
+        self.assertNotIn("broker-secret", replay.text)
+        # a new message id is a new request; a config id cannot be replayed on push either
+        self.assertEqual(self._post(CONFIG, {}, "cfg-2", key, gateway).status_code, 200)
+        self.assertEqual(self._post(PUSH, {}, "cfg-2", key, gateway).status_code, 409)
+        self.assertEqual(self._post(CONFIG, {}, "", key, gateway).status_code, 400)
+        self.env.flush_all()
+        rows = self.env.execute_query(
+            SQL(
+                "SELECT message_id, endpoint, response FROM meter_gateway_message "
+                "WHERE gateway_id = %s ORDER BY message_id",
+                gateway.id,
+            )
+        )
+        self.assertEqual(rows, [("cfg-1", "config", None), ("cfg-2", "config", None)])
+
+    def test_fetch_answer_keeps_no_credit_token_and_replays_the_same_token(self):
+        """R10: a fetch answer carrying a credit token is stored without it; its replay (a
+        runner whose answer was lost) delivers the same command with the same token, and
+        nothing is minted or sent again."""
+        credit = self.env["meter.gateway.command"].create(
+            {"meter_id": self.meter.id, "kind": "credit", "payload": {"amount": "25.00"}}
+        )
+        secret = credit.sudo().token_secret
+        self.assertTrue(secret["token"])
+        response = self._post(FETCH, {"limit": 10}, message_id="f-credit")
+        self.assertEqual(response.status_code, 200, response.text)
+        [command] = [c for c in response.json()["commands"] if c["id"] == credit.id]
+        self.assertEqual(command["payload"]["token"], secret["token"])
+        self.assertEqual(command["payload"]["amount"], "25.00")
+        self.env.flush_all()
+        [(stored,)] = self.env.execute_query(
+            SQL(
+                "SELECT response::text FROM meter_gateway_message "
+                "WHERE gateway_id = %s AND message_id = 'f-credit'",
+                self.gateway.id,
+            )
+        )
+        self.assertIn(str(credit.id), stored)
+        for value in secret.values():
+            self.assertNotIn(value, stored)
+        replay = self._post(FETCH, {"limit": 10}, message_id="f-credit")
+        self.assertEqual(replay.headers.get("X-Idempotent-Replay"), "1")
+        self.assertEqual(replay.json(), response.json())
+        self.assertEqual((credit.attempts, credit.sudo().token_secret), (1, secret))
+        self.assertEqual(
+            self.env["meter.gateway.command"].search_count(
+                [("meter_id", "=", self.meter.id), ("kind", "=", "credit")]
+            ),
+            1,
+        )
+
+    def test_purge_removes_old_answers_and_keeps_recent_ones(self):
+        Message = self.env["meter.gateway.message"]
+        now = fields.Datetime.now()
+        ages = {
+            "old-push": timedelta(days=8),
+            "recent-push": timedelta(days=6),
+            "old-config": timedelta(minutes=11),
+            "recent-config": timedelta(minutes=9),
+            "three-days": timedelta(days=3),
+        }
+        for message_id in ages:
+            endpoint = "config" if "config" in message_id else "push"
+            Message.create(
+                {
+                    "gateway_id": self.gateway.id,
+                    "message_id": message_id,
+                    "endpoint": endpoint,
+                    "response": {"stored": 1},
+                }
+            )
+        self.env.flush_all()
+        for message_id, age in ages.items():
+            self.env.cr.execute(
+                "UPDATE meter_gateway_message SET create_date = %s WHERE message_id = %s",
+                [now - age, message_id],
+            )
+
+        def kept():
+            return set(Message.search([("gateway_id", "=", self.gateway.id)]).mapped("message_id"))
+
+        self.assertEqual(Message._cron_purge(batch_size=1), 2)
+        self.assertEqual(kept(), {"recent-push", "recent-config", "three-days"})
+        self.env["ir.config_parameter"].sudo().set_param(
+            "meter_gateway.message_retention_days", "2"
+        )
+        self.assertEqual(Message._cron_purge(), 2)
+        self.assertEqual(kept(), {"recent-config"})
+        # a purged message id is a new message again
+        self.assertEqual(self._post(PUSH, self._batch(), "old-push").status_code, 200)
 
     def test_bad_payloads_clear_errors(self):
         response = self._post(PUSH, None, raw="{not json")
