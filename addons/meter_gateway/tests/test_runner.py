@@ -441,7 +441,16 @@ class TestGatewayRunner(HttpCase, MeterGatewayCommon):
         )
         # the first one not delivered (out of range): queued again; the others in flight
         bridge_gateway._api_ack(
-            {"acks": [{"id": credits[0].id, "success": False, "delivered": False}]}
+            {
+                "acks": [
+                    {
+                        "id": credits[0].id,
+                        "address": meter.address,
+                        "success": False,
+                        "delivered": False,
+                    }
+                ]
+            }
         )
         self.assertEqual(bridge_gateway._api_fetch_commands()["commands"][0]["id"], credits[0].id)
         # the first confirmed, the second failed for good: the third goes out after the first
