@@ -1,6 +1,8 @@
 from . import (
     test_alerts,
     test_concurrency,
+    test_link_rotation,
+    test_payment_tokens,
     test_phone_signup,
     test_portal_access,
     test_read_request,
