@@ -21,8 +21,10 @@ READ_REQUEST_COOLDOWN_MINUTES = 5
 ONLINE_RECHARGE_STATES = [
     ("pending", "Awaiting Payment"),
     ("credited", "Credited"),
+    ("debited", "Debited"),
     ("failed", "Not Credited (retry)"),
     ("conflict", "Conflict"),
     ("canceled", "Canceled"),
 ]
+ONLINE_RECHARGE_KINDS = [("recharge", "Recharge"), ("refund", "Provider Refund")]
 ALERT_CHANNELS = [("email", "Email"), ("sms", "SMS")]

@@ -155,7 +155,14 @@ class PrepaidPortal(PaymentPortal):
         recharges = (
             request.env["prepaid.online.recharge"]
             .sudo()
-            .search([("meter_id", "=", meter_sudo.id), ("state", "!=", "pending")], limit=5)
+            .search(
+                [
+                    ("meter_id", "=", meter_sudo.id),
+                    ("kind", "=", "recharge"),
+                    ("state", "!=", "pending"),
+                ],
+                limit=5,
+            )
         )
         values = self._prepare_portal_layout_values()
         values.update(
@@ -475,7 +482,7 @@ class PrepaidPortal(PaymentPortal):
         if response:
             return response
         recharge = request.env["prepaid.online.recharge"].sudo().browse(recharge_id).exists()
-        if not recharge or recharge.meter_id != meter_sudo:
+        if not recharge or recharge.meter_id != meter_sudo or recharge.kind != "recharge":
             return request.redirect("/my")
         values = self._prepare_portal_layout_values()
         values.update({"meter": meter_sudo, "recharge": recharge, "page_name": "prepaid_receipt"})
