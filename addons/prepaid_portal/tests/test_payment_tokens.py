@@ -137,6 +137,7 @@ class TestRechargeTokens(PrepaidPortalMixin, HttpCase):
         self.authenticate("tenant_a", "tenant_a_pw")
         page = self._page(self.meter_a1)
         self.assertTrue(self._token_offered(page, self.token_a))
+        self.assertIn('name="o_payment_tokenize_checkbox"', page.text, "may save a new card")
         values = self._pay_with_token(self.meter_a1, self._access_token(page), self.token_a)
         tx = self.env["payment.transaction"].search([("reference", "=", values["reference"])])
         self.assertEqual(tx.token_id, self.token_a)
