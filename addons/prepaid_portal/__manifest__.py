@@ -15,6 +15,7 @@
         "views/prepaid_alert_subscription_views.xml",
         "views/prepaid_meter_read_request_views.xml",
         "views/prepaid_meter_views.xml",
+        "views/prepaid_portal_auth_log_views.xml",
         "views/res_config_settings_views.xml",
         "views/prepaid_portal_menus.xml",
         "views/portal_templates.xml",

@@ -327,13 +327,35 @@ class PrepaidAccount(models.Model):
         self.meter_ids._evaluate_alarms()
         return lines
 
-    def _refund(self, amount, payment_method="cash", memo=""):
-        """B5: pay back part of the balance; never more than the refundable balance."""
+    def _refund(self, amount, payment_method="cash", memo="", reference=None, payment=None):
+        """B5: pay back part of the balance; never more than the refundable balance.
+
+        With a ``reference`` (a provider refund's), a second call for the same reference
+        debits nothing and returns the line of the first (the ledger's unique index on
+        reference and kind backs it, R1); ``payment`` is the outbound payment that paid the
+        money back when one exists already."""
         self.ensure_one()
         self._check_open()
         bal, _preset = self._lock_balance()
+        if reference:
+            done = (
+                self.env["prepaid.account.line"]
+                .sudo()
+                .search([("reference", "=", reference), ("kind", "=", balance.REFUND)])
+            )
+            if done:
+                if done.account_id != self:
+                    raise UserError(
+                        self.env._("Refund %(ref)s debited another account.", ref=reference)
+                    )
+                return done
         line = self._engine_call(balance.refund, amount, balance=bal, memo=memo)
-        lines = self._post_lines([line], payment_method=payment_method)
+        lines = self._post_lines(
+            [line],
+            payment_method=payment_method,
+            reference=reference or False,
+            payment_id=payment.id if payment else False,
+        )
         self.message_post(
             body=self.env._("Refund of %(amount)s.", amount=balance._fmt(-line.amount))
         )

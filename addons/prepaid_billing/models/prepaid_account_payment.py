@@ -115,19 +115,73 @@ class PrepaidAccount(models.Model):
             )
         return done
 
-    def _refund(self, amount, payment_method="cash", memo=""):
+    def _refund(self, amount, payment_method="cash", memo="", reference=None, payment=None):
         self.ensure_one()
+        if payment:
+            payment = payment.sudo()
+            done = self._check_refund_payment(amount, payment)
+            if done:
+                return done
+            lines = super()._refund(amount, payment_method, memo, reference, payment=payment)
+            payment.prepaid_account_id = self
+            self._reconcile_prepayments()
+            return lines
         if not self._prepaid_accounting():
-            return super()._refund(amount, payment_method, memo)
+            return super()._refund(amount, payment_method, memo, reference)
         self._check_open()
+        if reference and self.env["prepaid.account.line"].sudo().search_count(
+            [("reference", "=", reference), ("kind", "=", balance.REFUND)], limit=1
+        ):
+            return super()._refund(amount, payment_method, memo, reference)
         value = self._currency_amount(amount)
-        lines = super()._refund(amount, payment_method, memo)
+        lines = super()._refund(amount, payment_method, memo, reference)
         payment = self._create_prepaid_payment(
             "outbound", value, payment_method, memo or self.env._("Refund")
         )
         lines.sudo().write({"payment_id": payment.id})
         self._reconcile_prepayments()
         return lines
+
+    def _check_refund_payment(self, amount, payment):
+        """``payment`` may pay back ``amount`` of this account once: posted, paid to a
+        customer, this company and currency, the same amount.  Returns the lines of a
+        payment already debited (under a row lock on the payment, R1)."""
+        self._check_open()
+        payment.ensure_one()
+        self.env.cr.execute("SELECT id FROM account_payment WHERE id = %s FOR UPDATE", [payment.id])
+        done = self.env["prepaid.account.line"].sudo().search([("payment_id", "=", payment.id)])
+        if done:
+            if done.account_id != self:
+                raise UserError(
+                    self.env._("Payment %(payment)s debited another account.", payment=payment.name)
+                )
+            return done
+        value = self._engine_call(balance.money, amount)
+        problems = []
+        if payment.state not in ("in_process", "paid"):
+            problems.append(self.env._("it is not posted"))
+        if payment.payment_type != "outbound" or payment.partner_type != "customer":
+            problems.append(self.env._("it is not a payment sent to a customer"))
+        if payment.company_id != self.company_id:
+            problems.append(self.env._("it belongs to another company"))
+        if payment.currency_id != self.currency_id:
+            problems.append(self.env._("it is in another currency"))
+        if payment.currency_id.compare_amounts(payment.amount, float(value)):
+            problems.append(
+                self.env._("it is of %(paid)s, not %(amount)s", paid=payment.amount, amount=value)
+            )
+        if payment.prepaid_account_id and payment.prepaid_account_id != self:
+            problems.append(self.env._("it is for another prepaid account"))
+        if problems:
+            raise UserError(
+                self.env._(
+                    "Payment %(payment)s cannot refund %(account)s: %(problems)s.",
+                    payment=payment.name,
+                    account=self.display_name,
+                    problems=", ".join(problems),
+                )
+            )
+        return done
 
     # === PAYMENTS === #
     def _create_prepaid_payment(self, payment_type, amount, payment_method, memo=""):

@@ -1,9 +1,10 @@
 import base64
 import re
+import uuid
 from datetime import timedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..const import (
     DEFAULT_LOST_AFTER_MINUTES,
@@ -227,6 +228,7 @@ class PrepaidMeter(models.Model):
         for meter in self:
             meter.access_url = f"/my/meters/{meter.id}"
 
+    @api.depends("access_token")
     def _compute_qr_url(self):
         report = self.env["ir.actions.report"]
         for meter in self:
@@ -303,6 +305,19 @@ class PrepaidMeter(models.Model):
             meter._portal_ensure_token()
         return meters
 
+    def write(self, vals):
+        """A meter moved to another unit, or removed (replaced), changes hands: its QR and
+        share links are renewed."""
+        moved = self.browse()
+        if "unit_id" in vals:
+            moved |= self.filtered(lambda m: m.unit_id.id != vals["unit_id"])
+        if vals.get("state") == "removed":
+            moved |= self.filtered(lambda m: m.state != "removed")
+        res = super().write(vals)
+        if moved:
+            moved._rotate_access_token(self.env._("The meter changed hands."))
+        return res
+
     def unlink(self):
         latest = self.latest_id
         result = super().unlink()
@@ -362,7 +377,29 @@ class PrepaidMeter(models.Model):
             "context": {"active_model": self._name, "active_id": self.id},
         }
 
+    def action_reset_access_token(self):
+        """A manager renews the QR and share links: every link given so far opens nothing."""
+        self.check_access("write")
+        if not self.env.user.has_group("prepaid_meter.group_prepaid_manager"):
+            raise AccessError(self.env._("Only a manager resets the links of a meter."))
+        self._rotate_access_token(self.env._("Reset by %(user)s.", user=self.env.user.name))
+        return True
+
     # === BUSINESS METHODS === #
+    def _rotate_access_token(self, reason):
+        """Give each meter a new access token (the QR code and share links carry it): the
+        old links then answer exactly like a link that never existed, so a former tenant's
+        link shows nothing of the next one.  Logged in the chatter with ``reason``."""
+        for meter in self.sudo():
+            meter.access_token = str(uuid.uuid4())
+            meter.message_post(
+                body=self.env._(
+                    "QR code and share links renewed (the old ones no longer open the meter): "
+                    "%(reason)s",
+                    reason=reason,
+                )
+            )
+
     def _set_desired_relay(self, state, reason):
         """Ask for supply on or off.  Billing and managers call this; meter_gateway makes the
         device follow.  Records who and why as an event; a no-op for meters already there."""

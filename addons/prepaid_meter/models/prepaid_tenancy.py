@@ -118,6 +118,9 @@ class PrepaidTenancy(models.Model):
         self.meter_ids.filtered(lambda m: m.state == "draft" and m.unit_id).action_put_in_service()
         for tenancy in self:
             tenancy.message_post(body=self.env._("Account opened."))
+            tenancy.meter_ids._rotate_access_token(
+                self.env._("tenancy %(name)s opened.", name=tenancy.name)
+            )
         return True
 
     def action_close(self):
@@ -137,6 +140,9 @@ class PrepaidTenancy(models.Model):
                 }
             )
             tenancy.message_post(body=self.env._("Account closed."))
+            tenancy.meter_ids._rotate_access_token(
+                self.env._("tenancy %(name)s ended.", name=tenancy.name)
+            )
         return True
 
     def action_view_meters(self):

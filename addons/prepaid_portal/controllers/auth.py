@@ -29,7 +29,8 @@ class PrepaidPhoneAuth(http.Controller):
         methods=["GET", "POST"],
     )
     def prepaid_phone_signup(self, phone=None, name=None, **kw):
-        """Step 1: the phone number (and a name); a code is sent by SMS."""
+        """Step 1: the phone number (and a name); a code is sent by SMS.  A number that has
+        an account gets a "sign in instead" SMS: the answer here is the same either way."""
         values = {"phone": phone or "", "name": name or ""}
         if request.httprequest.method == "POST":
             Verification = request.env["prepaid.portal.verification"].sudo()
@@ -37,23 +38,18 @@ class PrepaidPhoneAuth(http.Controller):
                 if not (name or "").strip():
                     raise UserError(request.env._("Tell us your name."))
                 number = Verification._normalize_phone(phone)
-                if (
-                    request.env["res.users"]
-                    .sudo()
-                    .with_context(active_test=False)
-                    .search_count([("login", "=", number)])
-                ):
-                    raise UserError(
-                        request.env._("This number has an account already: log in instead.")
-                    )
-                verification = Verification._send_code(number)
+                verification = Verification._send_code(number, ip=self._ip())
             except UserError as exc:
                 values["error"] = exc.args[0]
             else:
                 request.session[SESSION_VERIFICATION] = verification.id
-                request.session["prepaid_portal_signup_name"] = name.strip()
+                request.session["prepaid_portal_signup_name"] = name.strip()[:128]
                 return request.redirect("/web/phone/verify")
         return self._render("prepaid_portal.phone_signup", values)
+
+    @staticmethod
+    def _ip():
+        return request.httprequest.remote_addr
 
     @http.route(
         "/web/phone/verify",
@@ -82,18 +78,14 @@ class PrepaidPhoneAuth(http.Controller):
                 )
             elif password != confirm:
                 error = request.env._("The passwords differ.")
-            elif not verification._check_code(code):
-                error = (
-                    request.env._("Too many wrong codes: ask for a new one.")
-                    if verification.state == "blocked"
-                    else request.env._("This code is wrong or expired.")
-                )
+            else:
+                error = self._code_error(verification._verify_code(code, ip=self._ip()))
             if error:
                 values["error"] = error
                 return self._render("prepaid_portal.phone_verify", values)
             name = request.session.get("prepaid_portal_signup_name") or verification.phone
             try:
-                verification._signup(name, password)
+                verification._signup(name, password, ip=self._ip())
             except UserError as exc:
                 values["error"] = exc.args[0]
                 return self._render("prepaid_portal.phone_verify", values)
@@ -103,6 +95,17 @@ class PrepaidPhoneAuth(http.Controller):
             request.session.authenticate(request.env, credential)
             return request.redirect("/my/meters")
         return self._render("prepaid_portal.phone_verify", values)
+
+    @staticmethod
+    def _code_error(status):
+        """The message shown for the result of a code check (None when it is right)."""
+        if status == "ok":
+            return None
+        if status == "locked":
+            return request.env._("Too many wrong codes: try again later.")
+        if status == "blocked":
+            return request.env._("Too many wrong codes: ask for a new one.")
+        return request.env._("This code is wrong or expired.")
 
     @http.route(
         "/web/phone/login",

@@ -48,12 +48,25 @@ class PrepaidPortal(PaymentPortal):
 
     @staticmethod
     def _prepaid_session_meters():
-        return list(request.session.get(SESSION_METER_TOKENS) or [])
+        """``{meter id: digest of the token proven}`` of this session."""
+        proven = request.session.get(SESSION_METER_TOKENS)
+        if not isinstance(proven, dict):
+            return {}
+        return {int(k): v for k, v in proven.items() if str(k).isdigit()}
 
-    def _prepaid_remember_meter(self, meter):
-        ids = self._prepaid_session_meters()
-        if meter.id not in ids:
-            request.session[SESSION_METER_TOKENS] = [*ids, meter.id][-20:]
+    def _prepaid_remember_meter(self, meter_sudo):
+        """Remember that this session proved the meter's current token (its digest: a
+        renewed token ends the access, T1/T7)."""
+        proven = self._prepaid_session_meters()
+        proven.pop(meter_sudo.id, None)
+        proven[meter_sudo.id] = meter_sudo.qr_token_digest
+        request.session[SESSION_METER_TOKENS] = {str(k): v for k, v in list(proven.items())[-20:]}
+
+    def _prepaid_session_proves(self, meter_sudo):
+        digest = self._prepaid_session_meters().get(meter_sudo.id)
+        return bool(
+            digest and meter_sudo.qr_token_digest and consteq(digest, meter_sudo.qr_token_digest)
+        )
 
     def _prepaid_meter_access(self, meter_id, access_token=None):
         """The meter (sudo) this visitor may see; raise AccessError otherwise.
@@ -71,7 +84,7 @@ class PrepaidPortal(PaymentPortal):
                 self._prepaid_remember_meter(meter_sudo)
                 return meter_sudo, False
             raise AccessError(request.env._("No such meter."))
-        if meter_id in self._prepaid_session_meters():
+        if self._prepaid_session_proves(meter_sudo):
             return meter_sudo, False
         raise AccessError(request.env._("No such meter."))
 
@@ -142,7 +155,14 @@ class PrepaidPortal(PaymentPortal):
         recharges = (
             request.env["prepaid.online.recharge"]
             .sudo()
-            .search([("meter_id", "=", meter_sudo.id), ("state", "!=", "pending")], limit=5)
+            .search(
+                [
+                    ("meter_id", "=", meter_sudo.id),
+                    ("kind", "=", "recharge"),
+                    ("state", "!=", "pending"),
+                ],
+                limit=5,
+            )
         )
         values = self._prepare_portal_layout_values()
         values.update(
@@ -300,6 +320,41 @@ class PrepaidPortal(PaymentPortal):
             )
         return value, currency
 
+    def _prepaid_payer_tokens(self, providers_sudo):
+        """The saved payment methods offered on the recharge page: the logged-in user's own
+        only; none to an anonymous QR visitor (the tenant's cards are not theirs)."""
+        if request.env.user._is_public():
+            return request.env["payment.token"].sudo().browse()
+        partner = request.env.user.partner_id
+        return (
+            request.env["payment.token"]
+            .sudo()
+            ._get_available_tokens(providers_sudo.ids, partner.id)
+        )
+
+    def _prepaid_check_payment_method(self, kwargs):
+        """Refuse a saved payment method (token) that is not the logged-in user's own, and
+        never save an anonymous visitor's card (it would become the tenant's): payment's own
+        check compares the token with the paying partner, which is the tenant for an
+        anonymous visitor."""
+        user = request.env.user
+        if kwargs.get("flow") == "token" or kwargs.get("token_id"):
+            token_sudo = request.env["payment.token"].sudo().browse(kwargs.get("token_id"))
+            owner = user.partner_id.commercial_partner_id
+            if (
+                user._is_public()
+                or not token_sudo.exists()
+                or token_sudo.partner_id.commercial_partner_id != owner
+            ):
+                raise ValidationError(request.env._("This saved payment method is not yours."))
+        if user._is_public():
+            kwargs["tokenization_requested"] = False
+            provider_sudo = (
+                request.env["payment.provider"].sudo().browse(kwargs.get("provider_id")).exists()
+            )
+            if provider_sudo and provider_sudo._is_tokenization_required(**kwargs):
+                raise ValidationError(request.env._("Log in to pay with this payment provider."))
+
     @http.route(["/my/meters/<int:meter_id>/recharge"], type="http", auth="public", website=True)
     def prepaid_meter_recharge(self, meter_id, amount=None, **kw):
         meter_sudo, owner, response = self._prepaid_meter_page(meter_id, f"/my/meters/{meter_id}")
@@ -337,11 +392,8 @@ class PrepaidPortal(PaymentPortal):
                 report=availability_report,
             )
         )
-        tokens_sudo = (
-            request.env["payment.token"]
-            .sudo()
-            ._get_available_tokens(providers_sudo.ids, partner_sudo.id)
-        )
+        tokens_sudo = self._prepaid_payer_tokens(providers_sudo)
+        public = request.env.user._is_public()
         values = self._prepare_portal_layout_values()
         values.update(
             {
@@ -352,18 +404,16 @@ class PrepaidPortal(PaymentPortal):
                     partner_sudo, company
                 ),
                 "expected_company": company,
-                "show_tokenize_input_mapping": self._compute_show_tokenize_input_mapping(
-                    providers_sudo
-                ),
+                # an anonymous visitor's card is never saved on the tenant's contact
+                "show_tokenize_input_mapping": dict.fromkeys(providers_sudo.ids, False)
+                if public
+                else self._compute_show_tokenize_input_mapping(providers_sudo),
                 "amount": value,
                 "currency": currency,
                 "partner_id": partner_sudo.id,
                 "providers_sudo": providers_sudo,
                 "payment_methods_sudo": payment_methods_sudo,
-                # saved cards are offered to logged-in payers only
-                "tokens_sudo": tokens_sudo.browse()
-                if request.env.user._is_public()
-                else tokens_sudo,
+                "tokens_sudo": tokens_sudo,
                 "availability_report": availability_report,
                 "transaction_route": f"/my/meters/{meter_id}/recharge/transaction",
                 "landing_route": f"/my/meters/{meter_id}",
@@ -394,6 +444,7 @@ class PrepaidPortal(PaymentPortal):
         ):
             raise ValidationError(request.env._("The access token is invalid."))
         self._validate_transaction_kwargs(kwargs)
+        self._prepaid_check_payment_method(kwargs)
         kwargs["landing_route"] = f"/my/meters/{meter_id}"  # never where the client says
         recharge = (
             request.env["prepaid.online.recharge"]
@@ -431,7 +482,7 @@ class PrepaidPortal(PaymentPortal):
         if response:
             return response
         recharge = request.env["prepaid.online.recharge"].sudo().browse(recharge_id).exists()
-        if not recharge or recharge.meter_id != meter_sudo:
+        if not recharge or recharge.meter_id != meter_sudo or recharge.kind != "recharge":
             return request.redirect("/my")
         values = self._prepare_portal_layout_values()
         values.update({"meter": meter_sudo, "recharge": recharge, "page_name": "prepaid_receipt"})

@@ -28,6 +28,7 @@ class PaymentTransaction(models.Model):
         A canceled or failed payment cancels its pending recharge; anything arriving after
         ``done`` changes nothing (R2: payment's state machine refuses it)."""
         super()._post_process()
+        self._prepaid_post_process_refunds()
         recharges = self.filtered("prepaid_recharge_id")
         if not recharges:
             return
@@ -38,6 +39,21 @@ class PaymentTransaction(models.Model):
         recharges.filtered(
             lambda tx: tx.state in ("cancel", "error")
         ).prepaid_recharge_id.sudo()._set_canceled()
+
+    def _prepaid_post_process_refunds(self):
+        """A done provider refund of a portal recharge's payment debits the account once
+        (see ``prepaid.online.recharge._debit``); a debit that fails is retried."""
+        Recharge = self.env["prepaid.online.recharge"].sudo()
+        for tx in self.filtered(
+            lambda t: (
+                t.operation == "refund"
+                and t.state == "done"
+                and t.source_transaction_id.prepaid_recharge_id
+            )
+        ):
+            refund = Recharge._from_refund_transaction(tx)
+            if refund._debit():
+                tx.is_post_processed = False
 
     def _log_message_on_linked_documents(self, message):
         res = super()._log_message_on_linked_documents(message)

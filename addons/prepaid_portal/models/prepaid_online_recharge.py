@@ -4,7 +4,7 @@ from decimal import Decimal
 from odoo import api, fields, models
 from odoo.tools import float_compare
 
-from ..const import ONLINE_RECHARGE_STATES
+from ..const import ONLINE_RECHARGE_KINDS, ONLINE_RECHARGE_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -17,7 +17,11 @@ class PrepaidOnlineRecharge(models.Model):
     must bring (amount, currency, reference).  When the transaction is done, its
     post-processing credits the account once (R1: row lock here, unique ledger reference in
     prepaid_billing); a payment that does not match credits nothing and stays here as a
-    conflict for an operator (R3); a credit that fails stays visible and is retried (R4)."""
+    conflict for an operator (R3); a credit that fails stays visible and is retried (R4).
+
+    A refund the payment provider made of such a payment (a ``refund`` transaction) is kept
+    here too, as kind ``refund``: it debits the account once, or, when the credit was used
+    already, debits nothing and stays as a conflict for an operator."""
 
     _name = "prepaid.online.recharge"
     _description = "Online Recharge"
@@ -26,6 +30,17 @@ class PrepaidOnlineRecharge(models.Model):
     _check_company_auto = True
 
     name = fields.Char(string="Reference", required=True, readonly=True, index=True)
+    kind = fields.Selection(
+        ONLINE_RECHARGE_KINDS, default="recharge", required=True, readonly=True, index=True
+    )
+    refunded_recharge_id = fields.Many2one(
+        "prepaid.online.recharge",
+        readonly=True,
+        index="btree_not_null",
+        string="Refund Of",
+        help="The online recharge whose payment the provider refunded.",
+    )
+    refund_ids = fields.One2many("prepaid.online.recharge", "refunded_recharge_id")
     meter_id = fields.Many2one(
         "prepaid.meter", required=True, readonly=True, index=True, check_company=True
     )
@@ -44,7 +59,7 @@ class PrepaidOnlineRecharge(models.Model):
     )
     problem = fields.Text(readonly=True, help="Why the payment was not credited.")
     attempt_count = fields.Integer(readonly=True, help="Credit attempts that failed.")
-    credited_at = fields.Datetime(readonly=True)
+    credited_at = fields.Datetime(readonly=True, string="Credited/Debited At")
     line_ids = fields.One2many(
         "prepaid.account.line",
         compute="_compute_line_ids",
@@ -169,6 +184,137 @@ class PrepaidOnlineRecharge(models.Model):
 
     def _set_canceled(self):
         self.filtered(lambda r: r.state == "pending").write({"state": "canceled"})
+
+    # === PROVIDER REFUNDS === #
+    @api.model
+    def _from_refund_transaction(self, tx):
+        """The refund record of the provider refund ``tx`` (created once, under a lock on
+        the recharge refunded), or an empty recordset when ``tx`` refunds no recharge."""
+        recharge = tx.source_transaction_id.prepaid_recharge_id
+        if tx.operation != "refund" or not recharge or recharge.kind != "recharge":
+            return self.browse()
+        self.env.cr.execute(
+            "SELECT id FROM prepaid_online_recharge WHERE id = %s FOR UPDATE", [recharge.id]
+        )
+        refund = self.search([("transaction_id", "=", tx.id)], limit=1)
+        if refund:
+            return refund
+        return self.create(
+            {
+                "name": tx.reference,
+                "kind": "refund",
+                "refunded_recharge_id": recharge.id,
+                "meter_id": recharge.meter_id.id,
+                "account_id": recharge.account_id.id,
+                "partner_id": recharge.partner_id.id,
+                "amount": -tx.amount,
+                "currency_id": tx.currency_id.id,
+                "transaction_id": tx.id,
+            }
+        )
+
+    def _check_refund(self, tx):
+        """What forbids debiting the provider refund ``tx`` (R3), or None."""
+        self.ensure_one()
+        recharge = self.refunded_recharge_id
+        if tx != self.transaction_id or tx.source_transaction_id != recharge.transaction_id:
+            return self.env._("The refund is not one of the recharge's payment.")
+        if recharge.state != "credited":
+            return self.env._(
+                "The refunded recharge %(ref)s was never credited: nothing to take back.",
+                ref=recharge.name,
+            )
+        if tx.currency_id != self.account_id.currency_id:
+            return self.env._(
+                "Currency mismatch: refunded in %(got)s, the account is kept in %(expected)s.",
+                got=tx.currency_id.name,
+                expected=self.account_id.currency_id.name,
+            )
+        if self.account_id.state != "open":
+            return self.env._(
+                "Account %(account)s is closed: the refund is settled by hand.",
+                account=self.account_id.display_name,
+            )
+        balance, _preset = self.account_id.sudo()._lock_balance()
+        if balance < self._decimal_amount(tx):
+            return self.env._(
+                "The credit was used already: the provider refunded %(amount)s, the balance "
+                "is %(balance)s. Nothing was debited; settle it with the tenant.",
+                amount=self._decimal_amount(tx),
+                balance=balance,
+            )
+        return None
+
+    @staticmethod
+    def _decimal_amount(tx):
+        return Decimal(f"{abs(tx.amount):.{tx.currency_id.decimal_places}f}")
+
+    def _debit(self, retry_conflict=False):
+        """Debit each done provider refund from its account, once.  Return the refunds that
+        could not be debited now (their transaction must be tried again, R4)."""
+        retry = self.browse()
+        for refund in self:
+            self.env.cr.execute(
+                "SELECT state FROM prepaid_online_recharge WHERE id = %s FOR UPDATE", [refund.id]
+            )
+            state = self.env.cr.fetchone()[0]
+            if state == "debited" or (state == "conflict" and not retry_conflict):
+                continue
+            refund.invalidate_recordset()
+            tx = refund.transaction_id
+            problem = refund._check_refund(tx)
+            if problem:
+                if state != "conflict":
+                    refund._set_conflict(problem)
+                else:
+                    refund.problem = problem
+                continue
+            try:
+                with self.env.cr.savepoint():
+                    lines = refund.account_id.sudo()._refund(
+                        self._decimal_amount(tx),
+                        payment_method="online",
+                        memo=self.env._(
+                            "Provider refund %(ref)s of %(recharge)s",
+                            ref=tx.reference,
+                            recharge=refund.refunded_recharge_id.name,
+                        ),
+                        reference=tx.reference,
+                        payment=tx.payment_id,
+                    )
+            except Exception as exc:  # any failure leaves it to retry (R4)
+                _logger.warning("Provider refund %s not debited: %s", refund.name, exc)
+                refund.write(
+                    {
+                        "state": "failed",
+                        "problem": str(exc),
+                        "attempt_count": refund.attempt_count + 1,
+                    }
+                )
+                retry |= refund
+                continue
+            refund.write(
+                {"state": "debited", "problem": False, "credited_at": fields.Datetime.now()}
+            )
+            refund.activity_ids.action_done()
+            refund.message_post(
+                body=self.env._(
+                    "Debited %(amount)s from account %(account)s (%(count)s ledger lines).",
+                    amount=self._decimal_amount(tx),
+                    account=refund.account_id.display_name,
+                    count=len(lines),
+                )
+            )
+        return retry
+
+    def action_retry_debit(self):
+        """Try a provider refund in conflict again (e.g. once the tenant recharged): it is
+        debited if the balance now covers it, else stays in conflict."""
+        self.check_access("write")
+        self.filtered(lambda r: r.kind == "refund" and r.state == "conflict")._debit(
+            retry_conflict=True
+        )
+        return True
 
     # === ACTIONS === #
     def action_retry_credit(self):

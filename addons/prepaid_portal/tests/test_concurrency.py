@@ -1,12 +1,16 @@
 """R1/R2: payment notifications processed at the same moment by two database connections on
 committed data (as two Odoo workers would): the same 'done' twice gives one credit; 'done'
 and a late 'cancel' racing each other leave state and balance consistent (one credit when
-done, none when canceled)."""
+done, none when canceled); two sign-up requests racing for the last SMS allowed."""
 
+from datetime import timedelta
 from decimal import Decimal
 
+from odoo import fields
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
+from odoo.addons.prepaid_billing.tests.common import MockSmsGatewayMixin
 from odoo.addons.prepaid_meter.tests.concurrency import ConcurrencyCase, purge_meters
 
 
@@ -177,3 +181,56 @@ class TestConcurrentNotifications(ConcurrencyCase):
         expected = {"done": (1, Decimal("15")), "cancel": (0, Decimal("0"))}
         self.assertIn(tx_state, expected)
         self.assertEqual((count, Decimal(balance)), expected[tx_state])
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrentSignupCodes(MockSmsGatewayMixin, ConcurrencyCase):
+    """T2: two sign-up requests at once for the last SMS allowed in total: one SMS is sent,
+    the other request is refused (the limits count committed log entries)."""
+
+    PHONES = ("+15550901", "+15550902")
+
+    def _create(self, env):
+        params = env["ir.config_parameter"]
+        key = "prepaid_portal.signup_codes_total_hour"
+        self.created["limit"] = params.get_param(key)
+        log = env["prepaid.portal.auth.log"]
+        since = fields.Datetime.now() - timedelta(hours=1)
+        used = log._count(("code_sent", "notice_sent"), since)
+        params.set_param(key, str(used + 1))  # one SMS left
+        self.created["log_before"] = log.search([], order="id desc", limit=1).id or 0
+        self.sms = self._mock_sms_gateway()
+
+    def _cleanup(self, env):
+        cr = env.cr
+        cr.execute(
+            "DELETE FROM prepaid_portal_auth_log WHERE id > %s", [self.created["log_before"]]
+        )
+        cr.execute(
+            "DELETE FROM prepaid_portal_verification WHERE phone = ANY(%s)", [list(self.PHONES)]
+        )
+        cr.execute("DELETE FROM sms_sms WHERE number = ANY(%s)", [list(self.PHONES)])
+        env["ir.config_parameter"].set_param(
+            "prepaid_portal.signup_codes_total_hour", self.created["limit"] or False
+        )
+
+    def test_last_sms_is_sent_once(self):
+        refused = []
+
+        def ask(phone, ip):
+            def request_code(env):
+                try:
+                    env["prepaid.portal.verification"]._send_code(phone, ip=ip)
+                except UserError:
+                    refused.append(phone)
+
+            return request_code
+
+        self._race(ask(self.PHONES[0], "10.8.0.1"), ask(self.PHONES[1], "10.8.0.2"))
+        self.assertEqual(len(self.sms), 1, self.sms)
+        self.assertEqual(len(refused), 1)
+        ((sent,),) = self._query(
+            "SELECT count(*) FROM prepaid_portal_auth_log WHERE id > %s AND event = 'code_sent'",
+            [self.created["log_before"]],
+        )
+        self.assertEqual(sent, 1)

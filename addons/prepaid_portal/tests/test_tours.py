@@ -33,9 +33,21 @@ class PortalTourCommon(PrepaidPortalMixin, HttpCase):
 @tagged("post_install", "-at_install")
 class TestPortalTours(PortalTourCommon):
     def test_qr_landing_recharge_tour(self):
-        """T1 -> T4: anonymous QR landing (allowed), pay 20 with the demo provider, the
-        balance shows 50 after the payment's post-processing."""
+        """T1 -> T4: anonymous QR landing (allowed), pay 20 with the demo provider (a new
+        card: the tenant's saved one is not offered), the balance shows 50 after the
+        payment's post-processing."""
         self.company.prepaid_qr_anonymous = True
+        # the tenant's saved card, which the anonymous visitor must not be offered
+        self.env["payment.token"].create(
+            {
+                "provider_id": self.provider.id,
+                "payment_method_id": self.provider.payment_method_ids[:1].id,
+                "partner_id": self.tenant_a.id,
+                "provider_ref": "demo-card-a",
+                "payment_details": "9876",
+                "demo_simulated_state": "done",
+            }
+        )
         # the link printed on the meter's QR label
         qr_path = self.meter_a1.qr_url.replace(self.meter_a1.get_base_url(), "")
         self.start_tour(qr_path, "prepaid_portal_qr_recharge", login=None)

@@ -19,6 +19,10 @@ registry.category("web_tour.tours").add("prepaid_portal_qr_recharge", {
             trigger: ".o_prepaid_recharge_amount:contains('20.00')",
         },
         {
+            content: "The tenant's saved card is not offered, nor saving this one",
+            trigger: "#o_payment_form:not(:has(input[data-payment-option-type='token'])):not(:has([name='o_payment_tokenize_checkbox']))",
+        },
+        {
             content: "Enter the demo card number",
             trigger: "input[name='customer_input']",
             run: "edit 4242424242424242",
