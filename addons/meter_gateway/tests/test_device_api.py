@@ -155,6 +155,15 @@ class TestDeviceApi(HttpCase, PrepaidMeterCommon):
         )
         self.assertEqual((bad.status_code, bad.json()["error"]["code"]), (400, "bad_payload"))
 
+    def test_answered_push_commits_durably(self):
+        """X1: a push answered 200 is acknowledged to the device: its transaction asks for
+        a durable commit even where the server runs with ``synchronous_commit = off``."""
+        self.env.cr.execute("SET synchronous_commit TO off")
+        response = self._post(PUSH, self._batch())
+        self.assertEqual(response.status_code, 200, response.text)
+        self.env.cr.execute("SHOW synchronous_commit")
+        self.assertEqual(self.env.cr.fetchone()[0], "on")
+
     def test_push_then_replay_changes_nothing(self):
         response = self._post(PUSH, self._batch())
         self.assertEqual(response.status_code, 200, response.text)

@@ -22,6 +22,13 @@ class PaymentTransaction(models.Model):
                 return f"PP-{recharge.account_id.name or recharge.account_id.id}"
         return super()._compute_reference_prefix(separator, **values)
 
+    def _process(self, provider_code, payment_data):
+        """A provider's notification is answered once processed, and the provider does not
+        send it again: its transaction commits durably even where the server runs with
+        ``synchronous_commit = off`` (X1)."""
+        self.env.cr.execute("SET LOCAL synchronous_commit TO on")
+        return super()._process(provider_code, payment_data)
+
     def _post_process(self):
         """Credit the recharges of done transactions (once); a credit that fails leaves the
         transaction not post-processed so that the scheduled action tries it again (R4).

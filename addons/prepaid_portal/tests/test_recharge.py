@@ -39,6 +39,15 @@ class TestOnlineRecharge(PrepaidPortalMixin, TransactionCase):
         self.assertEqual(recharge.line_ids, line)
         self.assertFalse(self.account_a1._audit_balance())
 
+    def test_notification_commits_durably(self):
+        """X1: a provider's notification is answered once processed and not sent again:
+        its transaction asks for a durable commit even where the server runs without."""
+        _recharge, tx = self._checkout(self.meter_a1, 10.0)
+        self.env.cr.execute("SET synchronous_commit TO off")
+        self._notify(tx)
+        self.env.cr.execute("SHOW synchronous_commit")
+        self.assertEqual(self.env.cr.fetchone()[0], "on")
+
     def test_r1_same_notification_five_times(self):
         """R1: the same 'done' notification five times gives one ledger line."""
         recharge, tx = self._checkout(self.meter_a1, 20.0)
