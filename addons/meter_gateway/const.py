@@ -41,5 +41,8 @@ COMMAND_ORIGINS = [
 
 #: minutes between two corrective commands for one meter (R9)
 DEFAULT_RECONCILE_COOLDOWN_MINUTES = 15
+#: confirmed corrections of one meter within a cooldown before it waits too (a meter that
+#: keeps reverting: a fault or tampering, not worth a command a minute)
+MAX_CONFIRMED_CORRECTIONS = 3
 #: attempts before a command fails
 DEFAULT_MAX_ATTEMPTS = 3

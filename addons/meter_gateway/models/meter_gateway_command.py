@@ -24,6 +24,7 @@ from ..const import (
     COMMAND_STATES,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_RECONCILE_COOLDOWN_MINUTES,
+    MAX_CONFIRMED_CORRECTIONS,
     NEVER_SUPERSEDED,
     RELAY_KIND_STATE,
 )
@@ -474,11 +475,7 @@ class MeterGatewayCommand(models.Model):
             active = existing.filtered(lambda c: c.state in ACTIVE_STATES)
             if active.filtered(lambda c, kind=kind: c.kind == kind):
                 continue  # already on its way
-            if existing.filtered(
-                lambda c, kind=kind: (
-                    c.origin == "reconcile" and c.kind == kind and c.queued_at >= since
-                )
-            ):
+            if self._in_cooldown(existing, kind, since):
                 _logger.info("reconcile: meter %s in cooldown", meter.id)
                 continue
             vals_list.append(
@@ -497,6 +494,19 @@ class MeterGatewayCommand(models.Model):
         commands = self.create(vals_list)
         commands._send_soon()
         return commands
+
+    @api.model
+    def _in_cooldown(self, commands, kind, since):
+        """R9: a corrective command of ``kind`` queued since ``since`` that did not end
+        confirmed (failed, expired: an outage) holds the next one back until the cooldown
+        ends.  A confirmed one does not: the meter did as told and changed since (a reset, a
+        hand on its switch), and is corrected at once, unless it reverted
+        ``MAX_CONFIRMED_CORRECTIONS`` times within the cooldown already."""
+        corrections = commands.filtered(
+            lambda c: c.origin == "reconcile" and c.kind == kind and c.queued_at >= since
+        )
+        confirmed = corrections.filtered(lambda c: c.state == "confirmed")
+        return bool(corrections - confirmed) or len(confirmed) >= MAX_CONFIRMED_CORRECTIONS
 
     @api.model
     def _reconcile_device_settings(self, meters=None):

@@ -64,6 +64,25 @@ class TestReconcile(MeterGatewayCommon):
         self.assertEqual(len(second), 1)
         self.assertEqual(second.kind, "relay_off")
 
+    def test_meter_reverting_after_a_confirmed_correction_corrected_at_once(self):
+        """G4/R9: a correction the meter confirmed ends the episode: when the meter turns
+        its relay back (a reset after a power cut, a hand on its switch) it is corrected at
+        once, not a cooldown later; one that keeps reverting waits for the cooldown."""
+        self.meter._set_desired_relay("off", "credit exhausted")
+        for _round in range(3):
+            command = self.Command._cron_reconcile(self.meter | self.meter2)
+            self.assertEqual((len(command), command.kind), (1, "relay_off"))
+            command._mark_sent()
+            command._mark_result(True, "relay off")
+            self.meter._record_actual_relay("off")
+            self.assertFalse(self.Command._cron_reconcile(self.meter | self.meter2))
+            self.meter._record_actual_relay("on")  # the meter restarted with its relay on
+        self.assertFalse(self.Command._cron_reconcile(self.meter | self.meter2))
+        corrections = self.Command.search([("meter_id", "=", self.meter.id)])
+        self.assertEqual(len(corrections), 3)
+        corrections.queued_at = fields.Datetime.now() - timedelta(minutes=16)
+        self.assertEqual(len(self.Command._cron_reconcile(self.meter | self.meter2)), 1)
+
     def test_r7_late_answer_then_one_corrective_command(self):
         """R7: an off command in flight, then a newer on intent confirmed; the off answer
         arrives late: the actual state is recorded and reconciliation issues one on."""
