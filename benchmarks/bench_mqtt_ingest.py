@@ -23,23 +23,23 @@ the store once or in the rejected readings with a reason; messages by kind are p
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from odoo_bench import bench_gateway, http_server, load_note, open_registry, percentile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts"))
+import site_chaos
 
 import odoo
 from odoo import api
 
 from prepaid_core.gateway_runner.api import DeviceApiClient
 from prepaid_core.gateway_runner.mqtt import MqttRunner, MqttSettings
-from prepaid_core.protocols.mqtt_schema import format_ts as iso_time
 from prepaid_core.simulator.broker import start_mosquitto
 
 KEY = "bench-mqtt-ingest-key-0123456789"
@@ -81,47 +81,6 @@ def fleet_main(host, port, count, seconds, record_path):
 
     with open(record_path, "a", encoding="utf-8") as record:
         asyncio.run(main(record))
-
-
-def account_for_every_reading(cr, gateway_id, record_path):
-    """Each reading the broker acknowledged: stored once, or rejected with a reason.
-    Returns (acknowledged, stored, rejected, missing)."""
-    with open(record_path, encoding="utf-8") as lines:
-        acked = [json.loads(line) for line in lines if line.strip()]
-    # as the message carries it (milliseconds); the store keeps whole seconds
-    times = [datetime.fromisoformat(row["ts"]) for row in acked]
-    times = [ts.replace(microsecond=ts.microsecond // 1000 * 1000) for ts in times]
-    cr.execute(
-        "CREATE TEMP TABLE bench_acked (address varchar, read_at timestamp, sent varchar) "
-        "ON COMMIT DROP"
-    )
-    cr.execute(
-        "INSERT INTO bench_acked SELECT * FROM unnest(%s::varchar[], %s::timestamp[], %s)",
-        [
-            [row["address"] for row in acked],
-            [ts.astimezone(UTC).replace(tzinfo=None, microsecond=0) for ts in times],
-            # the reading's time as the runner sends it, kept in a rejection's payload
-            [json.dumps({"read_at": iso_time(ts)})[1:-1] for ts in times],
-        ],
-    )
-    cr.execute(
-        """
-        SELECT count(*) FILTER (WHERE s.n = 1) AS stored,
-               count(*) FILTER (WHERE s.n > 1) AS twice,
-               count(*) FILTER (WHERE s.n IS NULL AND j.n > 0) AS rejected,
-               count(*) FILTER (WHERE s.n IS NULL AND j.n = 0) AS missing
-          FROM bench_acked a
-          JOIN prepaid_meter m ON m.address = a.address AND m.gateway_id = %(gateway)s
-          LEFT JOIN LATERAL (SELECT count(*) AS n FROM prepaid_meter_reading_store r
-                              WHERE r.meter_id = m.id AND r.read_at = a.read_at) s ON s.n > 0
-          LEFT JOIN LATERAL (SELECT count(*) AS n FROM prepaid_meter_reading_rejection j
-                              WHERE j.address = a.address
-                                AND strpos(j.payload, a.sent) > 0) j ON TRUE
-        """,
-        {"gateway": gateway_id},
-    )
-    stored, twice, rejected, missing = cr.fetchone()
-    return len(acked), stored, twice, rejected, missing
 
 
 def main():
@@ -197,9 +156,7 @@ def main():
             [gateway_id],
         )
         stored = cr.fetchone()[0] - before
-        acked, stored_once, twice, rejected, missing = account_for_every_reading(
-            cr, gateway_id, record
-        )
+        counts = site_chaos.account_for_readings(cr, site_chaos.read_record(Path(record)))
     stats = runner.stats
     lags = stats.lags
     print(
@@ -217,12 +174,14 @@ def main():
         f"max {max(lags, default=float('nan')):.2f} s (target p95 <= 5 s)"
     )
     print(
-        f"accounted: {acked:,} readings acknowledged by the broker: {stored_once:,} stored "
-        f"once, {rejected:,} rejected with a reason, {twice:,} stored twice, {missing:,} "
-        f"missing; {stored - stored_once:,} stored rows not acknowledged to the meter"
+        f"accounted: {counts['acknowledged']:,} readings acknowledged by the broker: "
+        f"{counts['stored']:,} stored once, {counts['rejected']:,} rejected with a reason "
+        f"(rejected readings, dead letters), {counts['stored_twice']:,} stored twice, "
+        f"{counts['missing']:,} missing; {stored - counts['stored']:,} stored rows not "
+        f"acknowledged to the meter; the runner's dead letters: {stats.dead_letters}"
     )
     print(load_note())
-    if missing or twice:
+    if counts["missing"] or counts["stored_twice"]:
         print("FAILED: every acknowledged reading must be stored once or rejected")
         sys.exit(1)
 

@@ -77,8 +77,9 @@ def read_record(path: Path, until: datetime | None = None) -> list[dict]:
 
 
 def account_for_readings(cr, acked: list[dict]) -> dict:
-    """Each acknowledged reading: stored (once: the store's key is meter and time) or
-    rejected with a reason (its time as sent, found in the rejection's payload)."""
+    """Each acknowledged reading: stored (once: the store's key is meter and time), or
+    rejected with a reason (a rejected reading, or a dead letter of the gateway runner,
+    whose payload carries the reading's time as the meter sent it)."""
     cr.execute(
         "CREATE TEMP TABLE IF NOT EXISTS acked_reading (address varchar, read_at timestamp, "
         "sent varchar)"
@@ -89,8 +90,7 @@ def account_for_readings(cr, acked: list[dict]) -> dict:
         [
             [row["address"] for row in acked],
             [row["ts"].astimezone(UTC).replace(tzinfo=None, microsecond=0) for row in acked],
-            # the reading's time as the runner sends it
-            [json.dumps({"read_at": schema.format_ts(row["ts"])})[1:-1] for row in acked],
+            [schema.format_ts(row["ts"]) for row in acked],
         ],
     )
     cr.execute(
@@ -104,9 +104,12 @@ def account_for_readings(cr, acked: list[dict]) -> dict:
           JOIN prepaid_meter m ON m.address = a.address
           CROSS JOIN LATERAL (SELECT count(*) AS n FROM prepaid_meter_reading_store r
                                WHERE r.meter_id = m.id AND r.read_at = a.read_at) s
-          CROSS JOIN LATERAL (SELECT count(*) AS n FROM prepaid_meter_reading_rejection j
-                               WHERE j.address = a.address
-                                 AND strpos(j.payload, a.sent) > 0) j
+          CROSS JOIN LATERAL (
+                SELECT (SELECT count(*) FROM prepaid_meter_reading_rejection j
+                         WHERE j.address = a.address AND strpos(j.payload, a.sent) > 0)
+                     + (SELECT count(*) FROM meter_gateway_dead_letter d
+                         WHERE d.address = a.address AND strpos(d.payload, a.sent) > 0) AS n
+          ) j
         """
     )
     names = [column.name for column in cr.description]
