@@ -84,12 +84,12 @@ def _parse_json(body):
     refused by its checks, not the whole message.  ValueError when the body is not JSON."""
     try:
         return json_loads(body)
-    except (ValueError, RecursionError):
-        pass
+    except (ValueError, RecursionError) as exc:
+        refused = exc
     try:
         return json.loads(body, parse_int=_json_int)
     except RecursionError:
-        raise ValueError("nested too deep") from None
+        raise ValueError(f"nested too deep ({refused})") from None
 
 
 class DeviceApiController(http.Controller):

@@ -985,7 +985,7 @@ class PrepaidGateway(models.Model):
         if not value:
             return fields.Datetime.now()
         try:
-            if type(value) is not str or len(value) > 64:
+            if type(value) is not str or len(value) > 64 or not value.isprintable():
                 raise ValueError(value)
             at = fields.Datetime.to_datetime(value.replace("T", " ").removesuffix("Z")[:19])
         except ValueError:

@@ -16,6 +16,8 @@ from odoo.addons.prepaid_meter.models.prepaid_meter_reading import LARGE_BATCH
 from odoo.addons.prepaid_meter.models.prepaid_meter_reading_rejection import MAX_PAYLOAD
 from odoo.addons.prepaid_meter.tests.common import PrepaidMeterCommon
 
+from prepaid_core import readings as validation
+
 from ..models.prepaid_gateway import (
     CLOCK_KEYS,
     FROZEN_KEYS,
@@ -69,7 +71,7 @@ HOSTILE_READINGS = [
     ("read_at", '"2200-01-01T00:00:00Z"', "not between 2000 and 2100"),
     ("read_at", '"1999-12-31T23:59:59Z"', "not between 2000 and 2100"),
     ("read_at", '"2026-13-45T00:00:00Z"', "not an ISO 8601"),
-    ("read_at", '"2026-03-02T00:00:00\\u0000"', "not an ISO 8601"),
+    ("read_at", '"2026-03-02T00:00:00\\u0000"', "not a date and time"),
     ("read_at", '"' + "2" * 10000 + '"', "not a date and time"),
     ("read_at", '{"at": 1}', "not a date and time"),
     ("relay_state", '"\\u0000"', "not on or off"),
@@ -88,6 +90,7 @@ HOSTILE_EVENTS = [
     ("event_at", '"9999-12-31T23:59:59Z"', "not between 2000 and 2100"),
     ("event_at", "12", "bad time"),
     ("event_at", '"\\ud800"', "bad time"),
+    ("event_at", '"2026-03-02 00:00:00\\u0000"', "bad time"),
     ("reason", '"a\\u0000b"', "control or invalid character"),
     ("reason", '"' + "x" * 2000 + '"', "longer than 1000 characters"),
     ("code", '{"c": 1}', "not a text"),
@@ -677,6 +680,9 @@ class TestDeviceApi(DeviceApiPost, HttpCase, PrepaidMeterCommon):
                 self.assertEqual(kept.meter_id, meter, f"{name} {raw[:40]}")
         Daily = self.env["prepaid.meter.reading.daily"]
         self.assertEqual(len(Daily.search([("meter_id", "=", self.meter.id)])), len(HOSTILE_FROZEN))
+        # the register range checked is the frozen total's field's
+        precision, scale = Daily._fields["frozen_total"].get_digits(self.env)
+        self.assertEqual(validation.REGISTER_LIMIT, 10 ** (precision - scale))
         self.assertFalse(Daily.search([("meter_id", "=", self.meter2.id)]))
         self.assertEqual(
             str(self.meter.clock_checked_at),

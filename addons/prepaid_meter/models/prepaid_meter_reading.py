@@ -1532,7 +1532,7 @@ class PrepaidMeterReading(models.Model):
         :func:`prepaid_core.readings.check_time`; else ValueError."""
         if type(value) is datetime and value.tzinfo is None and not value.microsecond:
             return validation.check_time(value, "read_at")
-        if isinstance(value, str) and value and len(value) <= 64:
+        if isinstance(value, str) and 0 < len(value) <= 64 and value.isprintable():
             try:
                 value = datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
