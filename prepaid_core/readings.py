@@ -73,8 +73,10 @@ MAX_DECIMALS = 20
 TINY = 1e-4
 #: longest text read as a number
 MAX_NUMBER_TEXT = 64
-#: a status word is a PostgreSQL ``int4``
+#: a status word is a 32-bit field (the MQTT schema's ``0 .. 0xFFFFFFFF``) kept in a
+#: PostgreSQL ``int4``: from 2**31 as its two's complement (the same bits)
 INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
+UINT32_MAX = 2**32 - 1
 #: read, event and measurement times (UTC) must lie in [EARLIEST, LATEST): a meter whose
 #: clock was reset (year 2000 and before) or runs decades ahead is not believed, and no
 #: time near the ends of the calendar reaches a date computation or the partitions
@@ -221,8 +223,18 @@ def to_measure(value, field: str, limit: float) -> float:
     """Parse a measured value (voltage, power, a time-of-use register...): a finite float
     of size below ``limit`` whose shortest form has at most :data:`MAX_DECIMALS` decimals;
     a text that is not zero must not read as zero (``"1E-20000"``)."""
-    if type(value) is float and (TINY <= abs(value) < limit or value == 0):
-        return value
+    if type(value) is float:
+        if TINY <= abs(value) < limit or value == 0:  # the common cases first
+            return value
+    elif type(value) is str and len(value) <= MAX_NUMBER_TEXT:
+        try:
+            measured = float(value)  # (what a runner sends: texts of Decimals)
+        except ValueError:
+            pass  # the general path says why
+        else:
+            # a text reads as zero without an exponent only when it is zero
+            if TINY <= abs(measured) < limit or (measured == 0 and "e" not in value.lower()):
+                return measured
     number = _to_decimal(value, field)
     measured = float(number)
     if not -limit < measured < limit:
@@ -235,7 +247,8 @@ def to_measure(value, field: str, limit: float) -> float:
 
 
 def to_status_word(value) -> int:
-    """Parse a status word: an integer (or its text) that PostgreSQL's ``int4`` holds."""
+    """Parse a status word: an integer (or its text) of 32 bits, signed or not; as the
+    ``int4`` PostgreSQL keeps (the same bits)."""
     if type(value) is int:
         number = value
     elif type(value) is str and len(value) <= 12:
@@ -245,9 +258,9 @@ def to_status_word(value) -> int:
             raise ReadingError(f"status_word: {shown(value)} is not an integer") from None
     else:
         raise ReadingError(f"status_word: {shown(value)} is not an integer")
-    if not INT4_MIN <= number <= INT4_MAX:
-        raise ReadingError(f"status_word: {shown(value)} is out of range")
-    return number
+    if not INT4_MIN <= number <= UINT32_MAX:
+        raise ReadingError(f"status_word: {shown(value)} is out of range (32 bits)")
+    return number - 2**32 if number > INT4_MAX else number
 
 
 def check_time(at: datetime, field: str) -> datetime:

@@ -277,7 +277,11 @@ def test_status_word_is_an_int4_or_refused(value):
 def test_status_word_edges():
     assert r.to_status_word(2**31 - 1) == 2**31 - 1
     assert r.to_status_word("-4") == -4
-    for bad in (2**31, -(2**31) - 1, True, 1.0, "1e3", "9" * 13, None):
+    # 32 bits unsigned (as the MQTT schema allows) kept as the int4 of the same bits
+    assert r.to_status_word(2**31) == -(2**31)
+    assert r.to_status_word(0xFFFFFFFF) == -1
+    assert r.to_status_word(0x80000001) & 0xFFFFFFFF == 0x80000001
+    for bad in (2**32, -(2**31) - 1, True, 1.0, "1e3", "9" * 13, None):
         with pytest.raises(r.ReadingError):
             r.to_status_word(bad)
 

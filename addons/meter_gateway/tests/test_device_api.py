@@ -52,6 +52,7 @@ HOSTILE_READINGS = [
     ("forward_total", "true", "not a number"),
     ("forward_total", '{"kwh": 1}', "not a number"),
     ("forward_total", "[1]", "not a number"),
+    ("forward_total", "[" * 500 + "]" * 500, "not a number"),
     ("forward_total", '"12\\u0000"', "not a number"),
     ("reverse_total", '"1e-20000"', "more than 20 decimals"),
     ("voltage", "1e9", "out of range"),
@@ -61,7 +62,7 @@ HOSTILE_READINGS = [
     ("power_factor", "5000", "out of range"),
     ("meter_balance", "-1e13", "out of range"),
     ("tou_peak", "NaN", "not a finite number"),
-    ("status_word", "2147483648", "out of range"),
+    ("status_word", "4294967296", "out of range"),
     ("status_word", "1" + "0" * 30, "not an integer"),  # (a double: beyond 64 bits)
     ("status_word", "1e400", "not an integer"),
     ("status_word", "true", "not an integer"),
@@ -383,6 +384,10 @@ class TestDeviceApi(DeviceApiPost, HttpCase, PrepaidMeterCommon):
         # a malformed message is refused as a whole
         response = self._post(PUSH, {"readings": "all of them"}, message_id="m-3")
         self.assertEqual(response.status_code, 400)
+        for body in ('{"readings": [' + "[" * 100000 + "]" * 100000 + "]}", "[" * 100000):
+            response = self._post(PUSH, None, message_id="m-deep", raw=body)
+            self.assertEqual(response.status_code, 400, response.text[:200])
+            self.assertEqual(response.json()["error"]["code"], "invalid_json")
         response = self._post(PUSH, self._batch(), message_id="")
         self.assertEqual(response.json()["error"]["code"], "bad_request")
         self.assertFalse(self._readings())

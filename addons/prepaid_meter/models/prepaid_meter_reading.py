@@ -137,6 +137,8 @@ _INF = float("inf")
 _REGISTER_LIMIT = float(validation.REGISTER_LIMIT)
 _TINY = validation.TINY
 _EARLIEST, _LATEST = validation.EARLIEST, validation.LATEST
+_INT4 = validation.INT4_MAX + 1
+_NUMBER_TEXT = validation.MAX_NUMBER_TEXT
 _TAB = "\t"
 #: SET clauses shared by both latest-state UPDATEs (``l`` the latest state, ``s`` the new
 #: reading): a meter heard from is online, and the first relay state it reports is taken as
@@ -883,14 +885,24 @@ class PrepaidMeterReading(models.Model):
                     reverse = to_quantity(reverse, "reverse_total")
                 measured = [row.get(name) for name in measures]
                 for at, value in enumerate(measured):
-                    if type(value) is float and (_TINY <= abs(value) < limits[at] or not value):
-                        continue  # the common case
-                    if value is None or value is False:  # (the ORM's empty value)
+                    kind = type(value)
+                    if kind is float:
+                        if _TINY <= abs(value) < limits[at] or not value:
+                            continue  # the common case
+                    elif kind is str and len(value) <= _NUMBER_TEXT:  # (a runner's Decimals)
+                        try:
+                            number = float(value)
+                        except ValueError:
+                            number = _INF  # (to_measure says why)
+                        if _TINY <= abs(number) < limits[at]:
+                            measured[at] = number
+                            continue
+                    elif value is None or value is False:  # (the ORM's empty value)
                         measured[at] = None
                         continue
                     measured[at] = to_measure(value, measures[at], limits[at])
                 status = row.get("status_word")
-                if status is not None:
+                if status is not None and (type(status) is not int or not 0 <= status < _INT4):
                     status = to_status_word(status)
                 row_source = row.get("source") or source
                 if row_source is not source and (

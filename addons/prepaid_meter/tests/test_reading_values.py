@@ -28,7 +28,7 @@ HOSTILE = [
     ("power", float("inf"), "not a finite number"),
     ("power_factor", 1000.0, "out of range"),
     ("current", True, "not a number"),
-    ("status_word", 2**31, "out of range"),
+    ("status_word", 2**32, "out of range"),
     ("status_word", float("inf"), "not an integer"),
     ("status_word", True, "not an integer"),
     ("read_at", datetime(1, 1, 1), "not between 2000 and 2100"),
@@ -103,7 +103,7 @@ class TestReadingValues(PrepaidMeterCommon):
                 "voltage": 99999999.99,
                 "power_factor": -999.999,
                 "meter_balance": -999999999999.0,
-                "status_word": 2**31 - 1,
+                "status_word": 2**32 - 1,  # 32 bits: the int4 -1
             },
             {
                 "meter_id": self.meter2.id,
@@ -122,12 +122,13 @@ class TestReadingValues(PrepaidMeterCommon):
             [self.meter2.id],
         )
         self.assertEqual(self.env.cr.fetchone(), ("0.00000000000000000001", "1", -(2**31)))
+        self.assertEqual(self._readings(self.meter).status_word, -1)
 
     def test_manual_entry_refuses_what_the_store_cannot_keep(self):
         for vals in (
             {"forward_total": 1e13},
             {"forward_total": 1.0, "voltage": 1e9},
-            {"forward_total": 1.0, "status_word": 2**31},
+            {"forward_total": 1.0, "status_word": 2**32},
             {"forward_total": 1.0, "read_at": datetime(1, 1, 1)},
         ):
             with self.assertRaises(UserError), mute_logger("odoo.addons.prepaid_meter"):
