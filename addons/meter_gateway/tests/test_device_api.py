@@ -384,10 +384,17 @@ class TestDeviceApi(DeviceApiPost, HttpCase, PrepaidMeterCommon):
         # a malformed message is refused as a whole
         response = self._post(PUSH, {"readings": "all of them"}, message_id="m-3")
         self.assertEqual(response.status_code, 400)
-        for body in ('{"readings": [' + "[" * 100000 + "]" * 100000 + "]}", "[" * 100000):
-            response = self._post(PUSH, None, message_id="m-deep", raw=body)
+        # nested deep: the item alone is refused (kept, cut short), not the message
+        deep = "[" * 100000 + "]" * 100000
+        response = self._post(PUSH, None, message_id="m-deep", raw=f'{{"readings": [{deep}]}}')
+        self.assertEqual(response.status_code, 200, response.text[:200])
+        self.assertEqual(response.json()["rejected"], [{"readings": 0, "reason": "not an object"}])
+        self.assertLessEqual(len(self._rejections()[0].payload), 100)
+        # ... unless it is the body, or only Python's parser reads the body (a NaN)
+        for body in (deep, f'{{"readings": [NaN, {deep}]}}'):
+            response = self._post(PUSH, None, message_id="m-deep-2", raw=body)
             self.assertEqual(response.status_code, 400, response.text[:200])
-            self.assertEqual(response.json()["error"]["code"], "invalid_json")
+        self.assertEqual(response.json()["error"]["code"], "invalid_json")
         response = self._post(PUSH, self._batch(), message_id="")
         self.assertEqual(response.json()["error"]["code"], "bad_request")
         self.assertFalse(self._readings())
