@@ -793,8 +793,9 @@ class PrepaidGateway(models.Model):
                             "event_type": event_type,
                             "event_id": event_id,
                             "event_at": self._api_time(event.get("event_at"), "event_at"),
-                            "reason": reason
-                            and validation.to_text(reason, "reason", MAX_EVENT_REASON),
+                            "reason": None
+                            if reason is None or reason == ""
+                            else validation.to_text(reason, "reason", MAX_EVENT_REASON),
                             "code": None
                             if code is None
                             else validation.to_text(code, "code", MAX_CODE, identifier=True),

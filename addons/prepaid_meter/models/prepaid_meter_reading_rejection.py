@@ -70,9 +70,14 @@ class PrepaidMeterReadingRejection(models.Model):
             .exists()
             .ids
         )
+        meter_ids = [r.get("meter_id") for r in rejections]
+        wanted = {meter_id for meter_id in meter_ids if type(meter_id) is int}
+        known = {meter.id: meter for meter in meters.browse(wanted).exists()}
         vals_list = []
-        for rejection, item, values in zip(rejections, items, named, strict=True):
-            meter = meters.browse(rejection.get("meter_id") or []).exists()
+        for meter_id, rejection, item, values in zip(
+            meter_ids, rejections, items, named, strict=True
+        ):
+            meter = known.get(meter_id, meters) if type(meter_id) is int else meters
             address = values.get("address")
             gateway_id = gateway.id if gateway else values.get("gateway_id")
             row_source = values.get("source")
