@@ -27,10 +27,19 @@ is the only way past a stuck baseline.
 
 Exact duplicates (same meter and time) are rejected by the caller before they reach this
 module; malformed values raise :class:`ReadingError`.
+
+Every value a device sends is parsed here before it reaches the store (X1): numbers finite,
+within the range of their column and with no more than :data:`MAX_DECIMALS` decimals, times
+within :data:`EARLIEST` .. :data:`LATEST`, texts without NUL, unpaired surrogates or (for
+identifiers) control characters, and bounded in length.  Whatever cannot be stored raises
+:class:`ReadingError`, whose message shows the value cut short and escaped
+(:func:`shown`): it is kept with the rejected item and logged.
 """
 
 from __future__ import annotations
 
+import re
+import reprlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -52,6 +61,48 @@ BASELINE_KEPT_FLAGS = frozenset({FLAG_LATE, FLAG_ROLLBACK, FLAG_SPIKE})
 
 ZERO = Decimal(0)
 _HOUR = Decimal(3600)
+
+#: a register value (forward, reverse, frozen total) is below this: the store's registers
+#: keep 16 digits, 4 of them decimals (``digits=(16, 4)``)
+REGISTER_LIMIT = 10**12
+#: most decimals a stored number may carry: far beyond any meter's resolution, and the
+#: shortest form of a float of at least :data:`TINY` (or zero) never has more; a text such as
+#: ``1E-20000`` (which PostgreSQL's numeric cannot hold) is refused
+MAX_DECIMALS = 20
+#: a float at least this far from zero has at most :data:`MAX_DECIMALS` decimals
+TINY = 1e-4
+#: longest text read as a number
+MAX_NUMBER_TEXT = 64
+#: a status word is a 32-bit field (the MQTT schema's ``0 .. 0xFFFFFFFF``) kept in a
+#: PostgreSQL ``int4``: from 2**31 as its two's complement (the same bits)
+INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
+UINT32_MAX = 2**32 - 1
+#: read, event and measurement times (UTC) must lie in [EARLIEST, LATEST): a meter whose
+#: clock was reset (year 2000 and before) or runs decades ahead is not believed, and no
+#: time near the ends of the calendar reaches a date computation or the partitions
+EARLIEST = datetime(2000, 1, 1)
+LATEST = datetime(2100, 1, 1)
+#: what a text must not hold: NUL (refused by PostgreSQL) and unpaired surrogates (not
+#: UTF-8); an identifier (address, code, event id) no control character either
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+_BAD_IDENTIFIER = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+#: a register value as devices send it, plain: decimal digits within the register's range
+PLAIN_REGISTER = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,20})?")
+
+_shown = reprlib.Repr()
+_shown.maxstring = _shown.maxother = 40
+_shown.maxlevel = 2
+_shown.maxlist = _shown.maxdict = _shown.maxtuple = 3
+
+
+def shown(value) -> str:
+    """``value`` for a message: its repr, escaped (no NUL, no surrogate, no line break)
+    and cut short (at most 60 characters, nested values two levels deep)."""
+    try:
+        text = _shown.repr(value)
+    except Exception:  # (a value of a type whose repr fails: say so)
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class ReadingError(PrepaidError):
@@ -112,27 +163,144 @@ _BASELINE = Verdict(ZERO, (FLAG_BASELINE,), "First reading of the meter: baselin
 
 
 def to_quantity(value, field: str = "value") -> Decimal:
-    """Parse a register value; refuse what is not a finite, non-negative number."""
-    if type(value) is float and value >= 0 and value != float("inf"):  # the common case
-        return Decimal(repr(value))
-    if type(value) is str:  # as devices send exact values: the same checks, fewer steps
-        try:
-            number = Decimal(value.strip())
-        except (InvalidOperation, ValueError) as exc:
-            raise ReadingError(f"{field}: {value!r} is not a number") from exc
-        if number.is_finite() and number >= 0:
-            return number
-    elif isinstance(value, bool):
-        raise ReadingError(f"{field}: {value!r} is not a number")
-    try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except (InvalidOperation, ValueError) as exc:
-        raise ReadingError(f"{field}: {value!r} is not a number") from exc
-    if not number.is_finite():
-        raise ReadingError(f"{field}: {value!r} is not a finite number")
+    """Parse a register value; refuse what is not a finite, non-negative number below
+    :data:`REGISTER_LIMIT` with at most :data:`MAX_DECIMALS` decimals."""
+    if type(value) is float:  # the common cases first: nothing else to check
+        if TINY <= value < REGISTER_LIMIT or value == 0:
+            return Decimal(repr(value))
+    elif type(value) is str and PLAIN_REGISTER.fullmatch(value):
+        return Decimal(value)
+    number = _to_decimal(value, field)
     if number < 0:
-        raise ReadingError(f"{field}: {value} is negative; meter registers only count up")
+        raise ReadingError(f"{field}: {shown(value)} is negative; meter registers only count up")
+    return _within(number, value, field, REGISTER_LIMIT)
+
+
+def _to_decimal(value, field: str) -> Decimal:
+    """``value`` (a number or its text) as a finite Decimal, or :class:`ReadingError`."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ReadingError(f"{field}: {shown(value)} is not a number")
+    if type(value) is str and len(value) > MAX_NUMBER_TEXT:
+        raise ReadingError(f"{field}: {shown(value)} is too long for a number")
+    try:
+        if isinstance(value, Decimal):
+            number = value
+        elif isinstance(value, int):
+            if not -(REGISTER_LIMIT**2) < value < REGISTER_LIMIT**2:  # (no text of 5000 digits)
+                raise ReadingError(f"{field}: {shown(value)} is out of range")
+            number = Decimal(value)
+        elif isinstance(value, float):
+            number = Decimal(repr(value))
+        else:
+            number = Decimal(value.strip())
+    except (InvalidOperation, ValueError) as exc:
+        if isinstance(exc, ReadingError):
+            raise
+        raise ReadingError(f"{field}: {shown(value)} is not a number") from None
+    if not number.is_finite():
+        raise ReadingError(f"{field}: {shown(value)} is not a finite number")
     return number
+
+
+def _within(number: Decimal, value, field: str, limit) -> Decimal:
+    """``number`` if below ``limit`` in size with at most :data:`MAX_DECIMALS` decimals
+    (trailing zeros beyond them dropped), else :class:`ReadingError`."""
+    if not -limit < number < limit:
+        raise ReadingError(f"{field}: {shown(value)} is out of range (below {limit:.0e})")
+    sign, digits, exponent = number.as_tuple()
+    if exponent < -MAX_DECIMALS:
+        significant = "".join(map(str, digits)).rstrip("0")
+        dropped = len(digits) - len(significant)
+        if significant and exponent + dropped < -MAX_DECIMALS:
+            raise ReadingError(f"{field}: {shown(value)} has more than {MAX_DECIMALS} decimals")
+        number = Decimal((sign, tuple(map(int, significant or "0")), exponent + dropped))
+        if not significant:
+            number = Decimal(0)
+    return number
+
+
+def to_measure(value, field: str, limit: float) -> float:
+    """Parse a measured value (voltage, power, a time-of-use register...): a finite float
+    of size below ``limit`` whose shortest form has at most :data:`MAX_DECIMALS` decimals;
+    a text that is not zero must not read as zero (``"1E-20000"``)."""
+    if type(value) is float:
+        if TINY <= abs(value) < limit or value == 0:  # the common cases first
+            return value
+    elif type(value) is str and len(value) <= MAX_NUMBER_TEXT:
+        try:
+            measured = float(value)  # (what a runner sends: texts of Decimals)
+        except ValueError:
+            pass  # the general path says why
+        else:
+            # a text reads as zero without an exponent only when it is zero
+            if TINY <= abs(measured) < limit or (measured == 0 and "e" not in value.lower()):
+                return measured
+    number = _to_decimal(value, field)
+    measured = float(number)
+    if not -limit < measured < limit:
+        raise ReadingError(f"{field}: {shown(value)} is out of range (below {limit:.0e})")
+    if abs(measured) < TINY:
+        if measured == 0 and number != 0:
+            raise ReadingError(f"{field}: {shown(value)} is too small to store")
+        _within(Decimal(repr(measured)), value, field, limit)
+    return measured
+
+
+def to_status_word(value) -> int:
+    """Parse a status word: an integer (or its text) of 32 bits, signed or not; as the
+    ``int4`` PostgreSQL keeps (the same bits)."""
+    if type(value) is int:
+        number = value
+    elif type(value) is str and len(value) <= 12:
+        try:
+            number = int(value)
+        except ValueError:
+            raise ReadingError(f"status_word: {shown(value)} is not an integer") from None
+    else:
+        raise ReadingError(f"status_word: {shown(value)} is not an integer")
+    if not INT4_MIN <= number <= UINT32_MAX:
+        raise ReadingError(f"status_word: {shown(value)} is out of range (32 bits)")
+    return number - 2**32 if number > INT4_MAX else number
+
+
+def check_time(at: datetime, field: str) -> datetime:
+    """``at`` (naive UTC) if within [EARLIEST, LATEST), else :class:`ReadingError`."""
+    if not EARLIEST <= at < LATEST:
+        raise ReadingError(
+            f"{field}: {at:%Y-%m-%d %H:%M:%S} is not between {EARLIEST:%Y} and {LATEST:%Y}"
+        )
+    return at
+
+
+def to_text(value, field: str, max_length: int, identifier: bool = False) -> str:
+    """A text PostgreSQL can store: at most ``max_length`` characters, no NUL, no unpaired
+    surrogate; an ``identifier`` neither empty nor holding a control character.  An
+    identifier may come as an integer (a meter's address sent as a JSON number)."""
+    if identifier and type(value) is int and abs(value) < 10**max_length:
+        value = str(value)
+    if type(value) is not str:
+        raise ReadingError(f"{field}: {shown(value)} is not a text")
+    if len(value) > max_length:
+        raise ReadingError(f"{field}: {shown(value)} is longer than {max_length} characters")
+    if identifier and not value:
+        raise ReadingError(f"{field}: empty")
+    if (_BAD_IDENTIFIER if identifier else _BAD_TEXT).search(value):
+        raise ReadingError(f"{field}: {shown(value)} holds a control or invalid character")
+    return value
+
+
+def clean_identifiers(values, max_length: int) -> bool:
+    """Whether every text of ``values`` is a clean identifier (see :func:`to_text`), checked
+    in C loops over them all: the common case of a batch's addresses."""
+    values = list(values)
+    if not values:
+        return True
+    return (
+        set(map(type, values)) == {str}
+        and 0 < min(map(len, values))
+        and max(map(len, values)) <= max_length
+        and not _BAD_IDENTIFIER.search("".join(values))
+    )
 
 
 def effective_total(

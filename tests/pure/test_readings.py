@@ -2,7 +2,6 @@
 
 from datetime import datetime, timedelta
 from decimal import Decimal as D
-from decimal import InvalidOperation
 
 import pytest
 from hypothesis import given
@@ -89,18 +88,13 @@ def test_good_values_parse_exactly():
 
 
 def _general_to_quantity(value, field):
-    """The general path of ``to_quantity`` (as before its str fast path)."""
-    if isinstance(value, bool):
-        raise r.ReadingError(f"{field}: {value!r} is not a number")
-    try:
-        number = value if isinstance(value, D) else D(str(value).strip())
-    except (InvalidOperation, ValueError) as exc:
-        raise r.ReadingError(f"{field}: {value!r} is not a number") from exc
-    if not number.is_finite():
-        raise r.ReadingError(f"{field}: {value!r} is not a finite number")
+    """``to_quantity`` without its fast paths (a float of the common range, plain digits)."""
+    number = r._to_decimal(value, field)
     if number < 0:
-        raise r.ReadingError(f"{field}: {value} is negative; meter registers only count up")
-    return number
+        raise r.ReadingError(
+            f"{field}: {r.shown(value)} is negative; meter registers only count up"
+        )
+    return r._within(number, value, field, r.REGISTER_LIMIT)
 
 
 def _outcome(parse, value):
@@ -150,13 +144,203 @@ STR_EDGE_CASES = [
 
 
 @pytest.mark.parametrize("text", STR_EDGE_CASES)
-def test_str_fast_path_parses_and_refuses_as_before(text):
+def test_fast_paths_parse_and_refuse_as_the_general_path(text):
     assert _outcome(r.to_quantity, text) == _outcome(_general_to_quantity, text)
 
 
 @given(st.text(max_size=30) | st.from_regex(r"\s*[+-]?\d{0,12}(\.\d{0,8})?([eE][+-]?\d{1,3})?\s*"))
 def test_str_fast_path_agrees_with_the_general_path(text):
     assert _outcome(r.to_quantity, text) == _outcome(_general_to_quantity, text)
+
+
+STR_EDGE_CASES += [
+    "1E-20000",
+    "0E-20000",
+    "1.000000000000000000000000",
+    "999999999999.9999",
+    "1000000000000",
+    "0.000000000000000000001",
+    "1" * 65,
+    "\ud800",
+]
+FLOAT_EDGE_CASES = [0.0, -0.0, 1e-4, 9.9e-5, 1e-300, 5e-324, 1e12, 999999999999.9999, 1e308]
+
+
+@pytest.mark.parametrize("value", FLOAT_EDGE_CASES)
+def test_float_fast_path_parses_and_refuses_as_the_general_path(value):
+    assert _outcome(r.to_quantity, value) == _outcome(_general_to_quantity, value)
+
+
+#: any value a JSON message can hold, and the texts and numbers at the store's edges
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(-(2**80), 2**80)
+    | st.floats()
+    | st.text()
+    | st.sampled_from(
+        [
+            "1e-20000",
+            "1E+20000",
+            "1e999999",
+            "-1e999999",
+            "NaN",
+            "sNaN",
+            "Infinity",
+            "-Infinity",
+            "1e400",
+            "\x00",
+            "12\x00",
+            "\ud800",
+            "1" * 70,
+            "0." + "0" * 19 + "1",
+            "0." + "0" * 20 + "1",
+            "999999999999.99999999999999999999",
+            "1000000000000",
+            "2147483648",
+            "-2147483649",
+            "2147483647",
+        ]
+    )
+    | st.decimals(allow_nan=True, allow_infinity=True)
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(), children),
+    max_leaves=6,
+)
+
+
+def _storable_decimal(number, limit):
+    """What PostgreSQL's numeric and the register fields keep: finite, in range, at most
+    MAX_DECIMALS decimals (so at most 12 + 20 digits)."""
+    assert isinstance(number, D) and number.is_finite()
+    assert -limit < number < limit
+    assert number.as_tuple().exponent >= -r.MAX_DECIMALS
+    assert D(str(number)) == number  # its text (what COPY sends) reads back the same
+
+
+@given(JSON_VALUES)
+def test_to_quantity_gives_a_storable_register_or_its_own_error(value):
+    try:
+        number = r.to_quantity(value, "forward_total")
+    except r.ReadingError as exc:
+        assert str(exc).startswith("forward_total: ")
+        assert "\x00" not in str(exc) and len(str(exc)) < 200
+        return
+    _storable_decimal(number, r.REGISTER_LIMIT)
+    assert number >= 0
+
+
+@given(JSON_VALUES, st.sampled_from([1e3, 1e8, 1e12]))
+def test_to_measure_gives_a_storable_float_or_its_own_error(value, limit):
+    try:
+        measured = r.to_measure(value, "voltage", limit)
+    except r.ReadingError as exc:
+        assert str(exc).startswith("voltage: ")
+        return
+    assert type(measured) is float
+    _storable_decimal(D(repr(measured)), limit)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("1E-20000", "too small to store"),
+        ("1e999999", "out of range"),
+        (1e9, "out of range"),
+        (1e-300, "more than 20 decimals"),
+        (float("nan"), "not a finite number"),
+        (True, "not a number"),
+        ({"v": 1}, "not a number"),
+    ],
+)
+def test_measures_out_of_the_store_are_refused_with_a_reason(value, reason):
+    with pytest.raises(r.ReadingError, match=reason):
+        r.to_measure(value, "voltage", 1e8)
+    assert r.to_measure("221.5", "voltage", 1e8) == 221.5
+    assert r.to_measure(-3, "power", 1e8) == -3.0
+    assert r.to_measure("0", "power", 1e8) == 0.0
+
+
+@given(JSON_VALUES)
+def test_status_word_is_an_int4_or_refused(value):
+    try:
+        word = r.to_status_word(value)
+    except r.ReadingError as exc:
+        assert str(exc).startswith("status_word: ")
+        return
+    assert type(word) is int and -(2**31) <= word < 2**31
+
+
+def test_status_word_edges():
+    assert r.to_status_word(2**31 - 1) == 2**31 - 1
+    assert r.to_status_word("-4") == -4
+    # 32 bits unsigned (as the MQTT schema allows) kept as the int4 of the same bits
+    assert r.to_status_word(2**31) == -(2**31)
+    assert r.to_status_word(0xFFFFFFFF) == -1
+    assert r.to_status_word(0x80000001) & 0xFFFFFFFF == 0x80000001
+    for bad in (2**32, -(2**31) - 1, True, 1.0, "1e3", "9" * 13, None):
+        with pytest.raises(r.ReadingError):
+            r.to_status_word(bad)
+
+
+@given(JSON_VALUES)
+def test_texts_are_storable_or_refused(value):
+    for identifier in (False, True):
+        try:
+            text = r.to_text(value, "code", 64, identifier=identifier)
+        except r.ReadingError:
+            continue
+        assert isinstance(text, str) and len(text) <= 64
+        assert "\x00" not in text
+        text.encode("utf-8")  # no unpaired surrogate
+        if identifier:
+            assert text and all(ord(c) >= 32 and not 0x7F <= ord(c) <= 0x9F for c in text)
+
+
+def test_texts_refused_with_their_reason():
+    assert r.to_text("ok\nline", "reason", 64) == "ok\nline"
+    assert r.to_text(123456789012, "address", 64, identifier=True) == "123456789012"
+    for value, identifier, reason in [
+        ("a\x00b", False, "control or invalid character"),
+        ("\ud800", False, "control or invalid character"),
+        ("a\nb", True, "control or invalid character"),
+        ("x" * 65, False, "longer than 64"),
+        ("", True, "empty"),
+        (10**70, True, "not a text"),
+        (1.5, True, "not a text"),
+        (["a"], False, "not a text"),
+    ]:
+        with pytest.raises(r.ReadingError, match=reason):
+            r.to_text(value, "address", 64, identifier=identifier)
+
+
+def test_identifiers_checked_together_as_one_by_one():
+    good = ["000000000101", "a b", "\u00e9t\u00e9"]
+    assert r.clean_identifiers(good, 64)
+    assert r.clean_identifiers([], 64)
+    for bad in ("a\x00", "\ud800", "\x1b[31m", "", "x" * 65):
+        assert not r.clean_identifiers([*good, bad], 64)
+        with pytest.raises(r.ReadingError):
+            r.to_text(bad, "address", 64, identifier=True)
+
+
+def test_times_outside_the_calendar_the_store_keeps_are_refused():
+    assert r.check_time(datetime(2000, 1, 1), "read_at") == datetime(2000, 1, 1)
+    assert r.check_time(datetime(2099, 12, 31, 23, 59, 59), "read_at")
+    for at in (datetime(1, 1, 1), datetime(1999, 12, 31, 23, 59, 59), datetime(2100, 1, 1)):
+        with pytest.raises(r.ReadingError, match="not between 2000 and 2100"):
+            r.check_time(at, "read_at")
+
+
+@given(JSON_VALUES)
+def test_shown_is_short_and_escaped(value):
+    text = r.shown(value)
+    assert len(text) <= 200
+    assert "\x00" not in text and "\n" not in text
+    text.encode("utf-8")
 
 
 def test_bidirectional_adds_reverse_energy():

@@ -32,7 +32,16 @@ JSON: ``{"error": {"code", "message", "details"}}``.
          the meter is ahead; null: the meter tells no clock)}: kept on the meter, a
          drift beyond the gateway's threshold queues a time sync; a measurement not
          newer than the one kept is ignored;
-         a malformed item refuses the whole message (nothing stored, ``details`` name it)
+         an item that cannot be stored (malformed, a value out of its column's range,
+         an unknown meter) is left out and the rest is stored: the answer's
+         ``rejected`` lists ``{"readings" | "events" | "daily_frozen" | "clocks": index,
+         "reason"}`` and each is kept in *Rejected Readings* (X1).  Numbers must be
+         finite, within their column's range (registers below 10^12) with at most 20
+         decimals; times between 2000 and 2100 (UTC); texts without NUL, unpaired
+         surrogates (or, for addresses, codes and event ids, control characters), of
+         bounded length (addresses 64 characters).  Only a malformed message is
+         refused as a whole (400: not a JSON object, a list that is not one, more than
+         5,000 items in a list, nothing to do)
     POST /meter_gateway/api/v1/commands/fetch   {"limit": 100}
     POST /meter_gateway/api/v1/commands/ack     {"acks": [{"id", "address", "success",
                                                            "reason", "relay_state",
@@ -84,6 +93,26 @@ from ..models.prepaid_gateway import DeviceApiError
 _logger = logging.getLogger(__name__)
 
 PREFIX = "/meter_gateway/api/v1"
+
+
+def _json_int(text):
+    """A JSON integer; one of more digits than any column holds reads as a float (infinite
+    when beyond one), refused then by the item's checks, not by the parser."""
+    return int(text) if len(text) <= 40 else float(text)
+
+
+def _parse_json(body):
+    """The JSON message.  orjson refuses a number beyond a double (``1e400``), ``NaN`` and
+    unpaired surrogates in a text, which Python's parser reads: then the item holding it is
+    refused by its checks, not the whole message.  ValueError when the body is not JSON."""
+    try:
+        return json_loads(body)
+    except (ValueError, RecursionError) as exc:
+        refused = exc
+    try:
+        return json.loads(body, parse_int=_json_int)
+    except RecursionError:
+        raise ValueError(f"nested too deep ({refused})") from None
 
 
 class DeviceApiController(http.Controller):
@@ -161,7 +190,7 @@ class DeviceApiController(http.Controller):
             if known:
                 return self._replay(known, endpoint, digest)
             try:
-                payload = json_loads(body or b"{}")
+                payload = _parse_json(body or b"{}")
             except ValueError as exc:
                 raise DeviceApiError("invalid_json", f"the body is not JSON: {exc}") from None
             gateway._mark_contact(endpoint)

@@ -15,7 +15,6 @@ import logging
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
 
 import psycopg2
 
@@ -25,6 +24,7 @@ from odoo.exceptions import ValidationError
 from odoo.addons.prepaid_meter.models.prepaid_meter_reading import MEASURES
 
 from prepaid_core import buses, device_auth
+from prepaid_core import readings as validation
 from prepaid_core.buses import POLLED_VALUES
 
 from ..const import ACTIVE_STATES
@@ -76,6 +76,19 @@ MAX_BATCH = 5000
 MAX_RECORD_ID = 2**31 - 1
 #: failed meters named in a gateway's poll summary (the others are counted)
 MAX_FAILURES_SHOWN = 20
+#: the lists of a push, and the kind of item each holds in *Rejected Readings*
+PUSH_KINDS = {
+    "readings": "reading",
+    "events": "event",
+    "daily_frozen": "daily_frozen",
+    "clocks": "clock",
+}
+UNKNOWN_METER = "unknown meter on this gateway"
+#: the longest address, event id, event reason and event code a device may send
+MAX_ADDRESS = 64
+MAX_EVENT_ID = 128
+MAX_EVENT_REASON = 1000
+MAX_CODE = 64
 #: longest a poll may hold its gateway before another one may take over
 POLL_LEASE_MINUTES = 15
 #: a collector whose gateway runner was heard from within this time is polled by the runner
@@ -108,6 +121,18 @@ def device_text(value, limit):
         return ""
     text = value[: limit * 2].replace("\x00", "\\x00")
     return text.encode("utf-8", "backslashreplace").decode("utf-8")[:limit]
+
+
+def _address(value):
+    """A meter's address as a device sent it (text, or a JSON number), checked."""
+    return validation.to_text(value, "address", MAX_ADDRESS, identifier=True)
+
+
+def _keys_text(keys):
+    """Unknown keys of an item, for its reason: a few, escaped and cut short."""
+    names = sorted(keys)
+    text = ", ".join(ascii(name)[1:-1][:40] for name in names[:5])
+    return text + (f" (and {len(names) - 5} more)" if len(names) > 5 else "")
 
 
 class DeviceApiError(ValueError):
@@ -735,7 +760,10 @@ class PrepaidGateway(models.Model):
         return items
 
     def _api_push(self, payload):
-        """Readings and events of one message; returns the answer for the device."""
+        """Readings, events, daily freezes and clocks of one message; returns the answer for
+        the device.  Only a malformed message is refused as a whole (not an object, no list,
+        too many items); an item that cannot be stored is left out with its reason (in the
+        answer's ``rejected`` and in *Rejected Readings*) and the rest is stored."""
         self.ensure_one()
         if not isinstance(payload, dict):
             raise DeviceApiError("bad_payload", "the body must be a JSON object")
@@ -748,17 +776,50 @@ class PrepaidGateway(models.Model):
                 "bad_payload",
                 "nothing to do: send 'readings', 'events', 'daily_frozen' or 'clocks'",
             )
-        errors = self._api_check_frozen(frozen) + self._api_check_clocks(clocks)
-        addresses = {
-            str(item["address"])
-            for item in frozen + clocks
-            if isinstance(item, dict) and item.get("address")
+        refused = {key: [] for key in PUSH_KINDS}  # {key: [(index, reason, address)]}
+        good, addresses = self._api_check_readings(readings, refused["readings"])
+        events = self._api_check_events(events, refused["events"])
+        frozen = self._api_check_frozen(frozen, refused["daily_frozen"])
+        clocks = self._api_check_clocks(clocks, refused["clocks"])
+        addresses.update(item["address"] for _index, item in events + frozen + clocks)
+        addresses.update(address for items in refused.values() for *_i, address in items)
+        addresses.discard(None)
+        meters = self._api_meters_by_address(addresses)
+        source = {"ble_bridge": "ble", "tcp_collector": "poll"}.get(self.gateway_type, "push")
+        report, positions = self._api_store_readings(readings, good, meters, source, refused)
+        logged, duplicates = self._api_log_events(events, meters, refused["events"])
+        frozen_stored, clocks_recorded = self._api_store_frozen_and_clocks(
+            frozen, clocks, meters, refused
+        )
+        self._api_record_refused(refused, meters, source, payload)
+        return {
+            "stored": report["stored"],
+            "flagged": report["flagged"],
+            "events": logged,
+            "duplicate_events": duplicates,
+            "daily_frozen": frozen_stored,
+            "clocks": clocks_recorded,
+            "rejected": [
+                {key: index, "reason": reason}
+                for key, items in refused.items()
+                for index, reason, _address in items
+            ]
+            + [
+                {"readings": positions[item["index"]], "reason": item.get("reason")}
+                for item in report["rejected"]
+            ],
         }
-        # one pass, with a fast path for a well-formed row (a C-level subset test of its
-        # keys): a message carries thousands of readings
+
+    def _api_check_readings(self, readings, refused):
+        """The indexes of the pushed readings in shape (required keys, no other, an address)
+        and the set of their addresses; the others go to ``refused``.  One pass, with a fast
+        path for a well-formed row (a C-level subset test of its keys) and one check of all
+        the addresses together: a message carries thousands of readings.  Their values are
+        checked by ``prepaid.meter.reading._ingest``."""
+        good, addresses = [], set()
         for index, row in enumerate(readings):
-            if not isinstance(row, dict):
-                errors.append({"readings": index, "reason": "not an object"})
+            if type(row) is not dict:
+                refused.append((index, "not an object", None))
                 continue
             address = row.get("address")
             if not (
@@ -768,65 +829,183 @@ class PrepaidGateway(models.Model):
                 and row.get("forward_total") is not None
             ):
                 missing = [k for k in REQUIRED_READING_KEYS if row.get(k) is None]
-                unknown = sorted(row.keys() - PUSHED_READING_KEYS)
-                if missing:
-                    errors.append({"readings": index, "reason": f"missing {', '.join(missing)}"})
+                unknown = row.keys() - PUSHED_READING_KEYS
+                reasons = [f"missing {', '.join(missing)}"] if missing else []
                 if unknown:
-                    reason = f"unknown keys {', '.join(unknown)}"
-                    errors.append({"readings": index, "reason": reason})
+                    reasons.append(f"unknown keys {_keys_text(unknown)}")
+                clean = validation.clean_identifiers([address], MAX_ADDRESS)
+                refused.append((index, "; ".join(reasons), address if clean else None))
                 continue
             if type(address) is not str:
-                row["address"] = address = str(address)
+                try:
+                    row["address"] = address = _address(address)
+                except ValueError as exc:
+                    refused.append((index, str(exc), None))
+                    continue
             addresses.add(address)
-        for index, event in enumerate(events):
-            if not isinstance(event, dict) or not event.get("address"):
-                errors.append({"events": index, "reason": "an event needs an address"})
-            elif event.get("event_type") not in DEVICE_EVENTS:
-                errors.append(
-                    {"events": index, "reason": f"unknown event_type {event.get('event_type')!r}"}
-                )
-            elif event.get("event_id") is not None and (
-                not isinstance(event["event_id"], str) or not 1 <= len(event["event_id"]) <= 128
-            ):
-                errors.append({"events": index, "reason": "event_id must be 1-128 characters"})
-            else:
-                addresses.add(str(event["address"]))
-        if errors:
-            raise DeviceApiError("bad_payload", "some items are malformed", details=errors)
-        meters = self._api_meters_by_address(addresses)
-        source = {"ble_bridge": "ble", "tcp_collector": "poll"}.get(self.gateway_type, "push")
-        rows, positions, unknown_meters = [], [], []
-        meter_of = meters.get
-        for index, row in enumerate(readings):
+            good.append(index)
+        if not validation.clean_identifiers(addresses, MAX_ADDRESS):
+            bad = {}
+            for address in addresses:
+                try:
+                    _address(address)
+                except ValueError as exc:
+                    bad[address] = str(exc)
+            addresses -= bad.keys()
+            kept = []
+            for index in good:
+                reason = bad.get(readings[index]["address"])
+                if reason:
+                    refused.append((index, reason, None))
+                else:
+                    kept.append(index)
+            good = kept
+        return good, addresses
+
+    def _api_store_readings(self, readings, good, meters, source, refused):
+        """Ingest the readings ``good`` (indexes) of meters in ``meters``; the others are
+        refused as unknown.  Returns the ingest's report and the positions of its rows."""
+        rows, positions = [], []
+        meter_of, gateway_id = meters.get, self.id
+        unknown = refused["readings"]
+        for index in good:
             # the parsed message's rows become the ingest rows (no copy)
-            meter_id = meter_of(row.pop("address"))
+            row = readings[index]
+            address = row.pop("address")
+            meter_id = meter_of(address)
             if not meter_id:
-                unknown_meters.append(
-                    {"readings": index, "reason": "unknown meter on this gateway"}
-                )
+                row["address"] = address
+                unknown.append((index, UNKNOWN_METER, None))
                 continue
             row["meter_id"] = meter_id
             row["source"] = source
+            row["gateway_id"] = gateway_id
             rows.append(row)
             positions.append(index)
-        report = {"stored": 0, "flagged": 0, "rejected": []}
-        if rows:
-            report = self.env["prepaid.meter.reading"].sudo()._ingest(rows, source=source)
+        if not rows:
+            return {"stored": 0, "flagged": 0, "rejected": []}, positions
+        return self.env["prepaid.meter.reading"].sudo()._ingest(rows, source=source), positions
+
+    def _api_check_events(self, events, refused):
+        """The pushed events that can be logged, ``[(index, event)]`` with their values
+        parsed (``event_at`` a datetime, now when not given); the others go to
+        ``refused``."""
+        parsed = []
+        for index, event in enumerate(events):
+            address = None
+            try:
+                if type(event) is not dict or not event.get("address"):
+                    raise ValueError("an event needs an address")
+                address = _address(event["address"])
+                event_type = event.get("event_type")
+                if type(event_type) is not str or event_type not in DEVICE_EVENTS:
+                    raise ValueError(f"unknown event_type {validation.shown(event_type)}")
+                event_id = event.get("event_id")
+                if event_id is not None:
+                    if type(event_id) is not str or not 1 <= len(event_id) <= MAX_EVENT_ID:
+                        raise ValueError(f"event_id must be 1-{MAX_EVENT_ID} characters")
+                    validation.to_text(event_id, "event_id", MAX_EVENT_ID, identifier=True)
+                reason, code = event.get("reason"), event.get("code")
+                parsed.append(
+                    (
+                        index,
+                        {
+                            "address": address,
+                            "event_type": event_type,
+                            "event_id": event_id,
+                            "event_at": self._api_time(event.get("event_at"), "event_at"),
+                            "reason": None
+                            if reason is None or reason == ""
+                            else validation.to_text(reason, "reason", MAX_EVENT_REASON),
+                            "code": None
+                            if code is None
+                            else validation.to_text(code, "code", MAX_CODE, identifier=True),
+                        },
+                    )
+                )
+            except ValueError as exc:  # (ReadingError, DeviceApiError)
+                refused.append((index, str(exc), address))
+        return parsed
+
+    def _api_check_frozen(self, frozen, refused):
+        """The pushed daily freezes that can be kept, ``[(index, freeze)]`` with their
+        values parsed; the others go to ``refused``."""
+        parsed = []
+        for index, item in enumerate(frozen):
+            address = None
+            try:
+                if type(item) is not dict or not item.get("address"):
+                    raise ValueError("a freeze needs an address")
+                address = _address(item["address"])
+                unknown = item.keys() - FROZEN_KEYS
+                if unknown:
+                    raise ValueError(f"unknown keys {_keys_text(unknown)}")
+                values = {
+                    "address": address,
+                    "frozen_at": self._api_required_time(item.get("frozen_at"), "frozen_at"),
+                }
+                for key in FROZEN_ENERGY_KEYS:
+                    if key in item or key == "forward_total":
+                        values[key] = validation.to_quantity(item.get(key), key)
+            except ValueError as exc:
+                refused.append((index, str(exc), address))
+                continue
+            parsed.append((index, values))
+        return parsed
+
+    def _api_check_clocks(self, clocks, refused):
+        """The pushed clock measurements that can be recorded, ``[(index, clock)]`` with
+        their values parsed; the others go to ``refused``."""
+        parsed = []
+        for index, item in enumerate(clocks):
+            address = None
+            try:
+                if type(item) is not dict or not item.get("address"):
+                    raise ValueError("a clock needs an address")
+                address = _address(item["address"])
+                unknown = item.keys() - CLOCK_KEYS
+                if unknown:
+                    raise ValueError(f"unknown keys {_keys_text(unknown)}")
+                drift = item.get("drift_seconds")
+                if "drift_seconds" not in item or (
+                    drift is not None and (type(drift) is not int or abs(drift) > MAX_DRIFT_SECONDS)
+                ):
+                    raise ValueError(
+                        "drift_seconds must be an integer (null: the meter tells no clock)"
+                    )
+                checked_at = self._api_required_time(item.get("checked_at"), "checked_at")
+            except ValueError as exc:
+                refused.append((index, str(exc), address))
+                continue
+            parsed.append(
+                (index, {"address": address, "checked_at": checked_at, "drift_seconds": drift})
+            )
+        return parsed
+
+    def _api_required_time(self, value, field):
+        if not value or not isinstance(value, str):
+            raise ValueError(f"{field}: a time is required (UTC, ISO 8601)")
+        return self._api_time(value, field)
+
+    def _api_log_events(self, events, meters, refused):
+        """Log the parsed ``events`` of known meters (those of others go to ``refused``);
+        returns (logged, skipped as already logged)."""
         logged = duplicates = 0
         connections = {}
-        seen = self._api_seen_events(events, meters)
-        for index, event in enumerate(events):
-            meter = self.env["prepaid.meter"].browse(meters.get(str(event["address"])))
+        seen = self._api_seen_events([event for _index, event in events], meters)
+        Meter = self.env["prepaid.meter"]
+        for index, event in events:
+            meter = Meter.browse(meters.get(event["address"]))
             if not meter:
-                unknown_meters.append({"events": index, "reason": "unknown meter on this gateway"})
+                refused.append((index, UNKNOWN_METER, None))
                 continue
-            event_id = event.get("event_id")
+            event_id = event["event_id"]
             if event_id and (meter.id, event_id) in seen:
                 duplicates += 1  # delivered again: logged already
                 continue
             if event_id:
                 seen.add((meter.id, event_id))
-            event_at = self._api_time(event.get("event_at"))
+            event_at = event["event_at"]
             logged_event = self.env["prepaid.meter.event"]
             if event["event_type"] in CONNECTION_EVENTS:
                 connections[meter.id] = CONNECTION_EVENTS[event["event_type"]]
@@ -842,132 +1021,57 @@ class PrepaidGateway(models.Model):
             else:
                 logged_event = meter.sudo()._log_event(
                     event["event_type"],
-                    reason=event.get("reason"),
+                    reason=event["reason"],
                     event_at=event_at,
                     source="device",
-                    code=event.get("code"),
+                    code=event["code"],
                 )
             if event_id and logged_event:
                 logged_event.device_event_id = event_id
             logged += 1
         if connections:
             self._api_connection_states(connections)
-        frozen_stored, clocks_recorded = self._api_store_frozen_and_clocks(
-            frozen, clocks, meters, unknown_meters
-        )
-        return {
-            "stored": report["stored"],
-            "flagged": report["flagged"],
-            "events": logged,
-            "duplicate_events": duplicates,
-            "daily_frozen": frozen_stored,
-            "clocks": clocks_recorded,
-            "rejected": unknown_meters
-            + [
-                {"readings": positions[item["index"]], "reason": item.get("reason")}
-                for item in report["rejected"]
-            ],
-        }
+        return logged, duplicates
 
-    def _api_check_frozen(self, frozen):
-        """Errors of pushed daily freezes (``daily_frozen``); parses them in place."""
-        errors = []
-        for index, item in enumerate(frozen):
-            if not isinstance(item, dict) or not item.get("address"):
-                errors.append({"daily_frozen": index, "reason": "a freeze needs an address"})
-                continue
-            unknown = sorted(item.keys() - FROZEN_KEYS)
-            if unknown:
-                reason = f"unknown keys {', '.join(unknown)}"
-                errors.append({"daily_frozen": index, "reason": reason})
-                continue
-            try:
-                item["frozen_at"] = self._api_required_time(item.get("frozen_at"))
-                for key in FROZEN_ENERGY_KEYS:
-                    if key in item or key == "forward_total":
-                        item[key] = self._api_energy(item.get(key))
-            except ValueError as exc:
-                errors.append({"daily_frozen": index, "reason": str(exc)})
-                continue
-            item["address"] = str(item["address"])
-        return errors
-
-    def _api_check_clocks(self, clocks):
-        """Errors of pushed clock measurements (``clocks``); parses them in place."""
-        errors = []
-        for index, item in enumerate(clocks):
-            if not isinstance(item, dict) or not item.get("address"):
-                errors.append({"clocks": index, "reason": "a clock needs an address"})
-                continue
-            unknown = sorted(item.keys() - CLOCK_KEYS)
-            drift = item.get("drift_seconds")
-            if unknown:
-                errors.append({"clocks": index, "reason": f"unknown keys {', '.join(unknown)}"})
-                continue
-            if "drift_seconds" not in item or (
-                drift is not None and (type(drift) is not int or abs(drift) > MAX_DRIFT_SECONDS)
-            ):
-                reason = "drift_seconds must be an integer (null: the meter tells no clock)"
-                errors.append({"clocks": index, "reason": reason})
-                continue
-            try:
-                item["checked_at"] = self._api_required_time(item.get("checked_at"))
-            except ValueError as exc:
-                errors.append({"clocks": index, "reason": str(exc)})
-                continue
-            item["address"] = str(item["address"])
-        return errors
-
-    def _api_required_time(self, value):
-        if not value or not isinstance(value, str):
-            raise ValueError("a time is required (UTC, ISO 8601)")
-        try:
-            return self._api_time(value)
-        except DeviceApiError as exc:
-            raise ValueError(exc.message) from None
-
-    @staticmethod
-    def _api_energy(value):
-        """A register value (a number or its string, as the runner sends Decimals): finite
-        and not negative."""
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValueError(f"bad energy {value!r}: a number is required")
-        try:
-            energy = Decimal(str(value))
-        except InvalidOperation:
-            raise ValueError(f"bad energy {value!r}: a number is required") from None
-        if not energy.is_finite() or energy < 0:
-            raise ValueError(f"bad energy {value!r}: finite and not negative")
-        return energy
-
-    def _api_store_frozen_and_clocks(self, frozen, clocks, meters, unknown_meters):
+    def _api_store_frozen_and_clocks(self, frozen, clocks, meters, refused):
         """G3: daily freezes kept on the daily records (as the scheduled poll does) and
-        clock measurements recorded; items of unknown meters go to ``unknown_meters``."""
+        clock measurements recorded (both parsed, ``[(index, item)]``); items of unknown
+        meters go to ``refused``."""
         Meter = self.env["prepaid.meter"].sudo()
         Daily = self.env["prepaid.meter.reading.daily"].sudo()
         offset = timedelta(minutes=self.meter_utc_offset or 0)
         stored = 0
-        for index, item in enumerate(frozen):
+        for index, item in frozen:
             meter_id = meters.get(item["address"])
             if not meter_id:
-                unknown_meters.append(
-                    {"daily_frozen": index, "reason": "unknown meter on this gateway"}
-                )
+                refused["daily_frozen"].append((index, UNKNOWN_METER, None))
                 continue
             # the meter froze at its local time: the day it closes is the meter's
             local = dict(item, frozen_at=item["frozen_at"] + offset)
             Daily._store_frozen(Meter.browse(meter_id), local, self.meter_utc_offset)
             stored += 1
         measured = {}
-        for index, item in enumerate(clocks):
+        for index, item in clocks:
             meter_id = meters.get(item["address"])
             if not meter_id:
-                unknown_meters.append({"clocks": index, "reason": "unknown meter on this gateway"})
+                refused["clocks"].append((index, UNKNOWN_METER, None))
                 continue
             measured[meter_id] = item
         if measured:
             self._record_clocks(measured)
         return stored, len(measured)
+
+    def _api_record_refused(self, refused, meters, source, payload):
+        """Keep the items refused here in *Rejected Readings* (X1), with their meter when
+        their address names one (those refused by the readings' ingest are kept by it)."""
+        Rejection = self.env["prepaid.meter.reading.rejection"].sudo()
+        for key, items in refused.items():
+            if items:
+                rejections = [
+                    {"index": index, "reason": reason, "meter_id": meters.get(address)}
+                    for index, reason, address in items
+                ]
+                Rejection._record(rejections, payload[key], source, PUSH_KINDS[key], self)
 
     def _api_seen_events(self, events, meters):
         """``{(meter id, event id)}`` of the pushed events already logged (one query)."""
@@ -997,13 +1101,21 @@ class PrepaidGateway(models.Model):
                 reason = self.env._("device status through the broker")
                 changed._log_event(event_type, reason=reason, source="device")
 
-    def _api_time(self, value):
+    def _api_time(self, value, field="time"):
+        """A time a device sent (UTC, ``YYYY-MM-DD HH:MM:SS``, a ``T`` and a ``Z`` allowed)
+        within the range readings may have; now when not given."""
         if not value:
             return fields.Datetime.now()
         try:
-            return fields.Datetime.to_datetime(str(value).replace("T", " ").removesuffix("Z")[:19])
-        except ValueError as exc:
-            raise DeviceApiError("bad_payload", f"bad time {value!r}") from exc
+            if type(value) is not str or len(value) > 64 or not value.isprintable():
+                raise ValueError(value)
+            at = fields.Datetime.to_datetime(value.replace("T", " ").removesuffix("Z")[:19])
+        except ValueError:
+            raise DeviceApiError("bad_payload", f"bad time {validation.shown(value)}") from None
+        try:
+            return validation.check_time(at, field)
+        except validation.ReadingError as exc:
+            raise DeviceApiError("bad_payload", str(exc)) from None
 
     def _api_fetch_commands(self, limit=100):
         """The queued commands of this gateway's meters, marked sent; commands sent earlier

@@ -62,6 +62,19 @@ MEASURES = (
     "meter_balance",
 )
 MEASURE_SET = frozenset(MEASURES)
+#: a measure's size is below this: its field's digits (precision - scale) as the store's
+#: range (X1; ``tests/test_reading_values.py`` checks them against the fields)
+MEASURE_LIMITS = {
+    "tou_sharp": 1e12,
+    "tou_peak": 1e12,
+    "tou_flat": 1e12,
+    "tou_valley": 1e12,
+    "voltage": 1e8,
+    "current": 1e9,
+    "power": 1e8,
+    "power_factor": 1e3,
+    "meter_balance": 1e12,
+}
 #: columns every COPY writes, in order; the measures present in a batch follow
 BASE_COLUMNS = (
     "meter_id",
@@ -121,6 +134,11 @@ _COMPANY_AND_READ_AT = operator.itemgetter(R_COMPANY, R_READ_AT)  # (what the fr
 _UNSAFE = re.compile(r'[\t\n\r"\\]')
 SOURCES = frozenset(code for code, _label in READING_SOURCES)
 _INF = float("inf")
+_REGISTER_LIMIT = float(validation.REGISTER_LIMIT)
+_TINY = validation.TINY
+_EARLIEST, _LATEST = validation.EARLIEST, validation.LATEST
+_INT4 = validation.INT4_MAX + 1
+_NUMBER_TEXT = validation.MAX_NUMBER_TEXT
 _TAB = "\t"
 #: SET clauses shared by both latest-state UPDATEs (``l`` the latest state, ``s`` the new
 #: reading): a meter heard from is online, and the first relay state it reports is taken as
@@ -751,15 +769,23 @@ class PrepaidMeterReading(models.Model):
         def column(name):
             return [row.get(name) for row in rows]
 
-        def finite(values):
-            """Whether ``values`` are floats (or None), all finite."""
+        def finite(values, limit):
+            """Whether ``values`` are floats (or None), all finite, of size below ``limit``
+            and, but zeros, at least TINY (so with no more decimals than the store keeps)."""
             kinds = set(map(type, values))
             if not kinds <= {float, type(None)}:
                 return False
             if type(None) in kinds:
                 values = [value for value in values if value is not None]
+                if not values:
+                    return True
             total = math.fsum(values)  # NaN or infinite with one of them (or OverflowError)
-            return -_INF < total < _INF
+            return (
+                -_INF < total < _INF
+                and -limit < min(values)
+                and max(values) < limit
+                and min(map(abs, filter(None, values)), default=_TINY) >= _TINY
+            )
 
         if column("reverse_total").count(None) != count:
             return None
@@ -773,6 +799,8 @@ class PrepaidMeterReading(models.Model):
         if kinds == {datetime}:
             if any(at.tzinfo or at.microsecond for at in distinct):
                 return None
+            if min(distinct) < _EARLIEST or max(distinct) >= _LATEST:
+                return None
         elif kinds == {str}:
             table = {text: self._parse_time(text) for text in distinct}
             read_ats = list(map(table.__getitem__, read_ats))
@@ -781,19 +809,20 @@ class PrepaidMeterReading(models.Model):
         forwards = column("forward_total")
         kinds = set(map(type, forwards))
         if kinds == {float}:
-            if not finite(forwards) or min(forwards) < 0:
+            if not finite(forwards, _REGISTER_LIMIT) or min(forwards) < 0:
                 return None
             forwards = list(map(Decimal, map(repr, forwards)))
         elif kinds == {str}:
-            forwards = list(map(Decimal, forwards))
-            if not all(map(Decimal.is_finite, forwards)) or min(forwards) < 0:
+            # plain digits within the register's range (finite, not negative, few decimals)
+            if not all(map(validation.PLAIN_REGISTER.fullmatch, forwards)):
                 return None
+            forwards = list(map(Decimal, forwards))
         else:
             return None
         measured = []
         for name in measures:
             values = column(name)
-            if not finite(values):
+            if not finite(values, MEASURE_LIMITS[name]):
                 return None
             measured.append(values)
         relays = column("relay_state")
@@ -826,12 +855,19 @@ class PrepaidMeterReading(models.Model):
     def _parse_each(self, rows, source, measures):
         """:meth:`_parse_rows`, row by row."""
         parse_time, to_quantity = self._parse_time, validation.to_quantity
+        to_measure, to_status_word = validation.to_measure, validation.to_status_word
+        limits = [MEASURE_LIMITS[name] for name in measures]
         parsed, errors = [], []
         times = {}  # the distinct read times of a batch are few: each is parsed once
         for index, row in enumerate(rows):
             try:
                 read_at = row.get("read_at")
-                if type(read_at) is not datetime or read_at.tzinfo or read_at.microsecond:
+                if (
+                    type(read_at) is not datetime
+                    or read_at.tzinfo
+                    or read_at.microsecond
+                    or not _EARLIEST <= read_at < _LATEST
+                ):
                     if type(read_at) is str:
                         at = times.get(read_at)
                         if at is None:
@@ -840,8 +876,8 @@ class PrepaidMeterReading(models.Model):
                     else:
                         read_at = parse_time(read_at)
                 forward = row.get("forward_total")
-                if type(forward) is float and 0 <= forward < _INF:  # the common case
-                    forward = Decimal(repr(forward))
+                if type(forward) is float and (_TINY <= forward < _REGISTER_LIMIT or not forward):
+                    forward = Decimal(repr(forward))  # the common case
                 else:
                     forward = to_quantity(forward, "forward_total")
                 reverse = row.get("reverse_total")
@@ -849,28 +885,35 @@ class PrepaidMeterReading(models.Model):
                     reverse = to_quantity(reverse, "reverse_total")
                 measured = [row.get(name) for name in measures]
                 for at, value in enumerate(measured):
-                    if type(value) is float and -_INF < value < _INF:  # the common case
-                        continue
-                    if value is None or value is False:
+                    kind = type(value)
+                    if kind is float:
+                        if _TINY <= abs(value) < limits[at] or not value:
+                            continue  # the common case
+                    elif kind is str and len(value) <= _NUMBER_TEXT:  # (a runner's Decimals)
+                        try:
+                            number = float(value)
+                        except ValueError:
+                            number = _INF  # (to_measure says why)
+                        if _TINY <= abs(number) < limits[at]:
+                            measured[at] = number
+                            continue
+                    elif value is None or value is False:  # (the ORM's empty value)
                         measured[at] = None
                         continue
-                    value = float(value)
-                    if not -_INF < value < _INF:
-                        name = measures[at]
-                        raise ValueError(f"{name}: {row[name]!r} is not a finite number")
-                    measured[at] = value
+                    measured[at] = to_measure(value, measures[at], limits[at])
                 status = row.get("status_word")
-                if status is not None and type(status) is not int:
-                    status = int(status)
+                if status is not None and (type(status) is not int or not 0 <= status < _INT4):
+                    status = to_status_word(status)
                 row_source = row.get("source") or source
-                if row_source is not source and row_source not in SOURCES:
-                    raise ValueError(f"source: {row_source!r} is not a reading source")
-            except (validation.ReadingError, ValueError, TypeError) as exc:
+                if row_source is not source and (
+                    type(row_source) is not str or row_source not in SOURCES
+                ):
+                    raise ValueError(f"source: {validation.shown(row_source)} is not a source")
+                relay = row.get("relay_state") or None
+                if relay is not None and relay != "on" and relay != "off":
+                    raise ValueError(f"relay_state: {validation.shown(relay)} is not on or off")
+            except (ValueError, TypeError, ArithmeticError) as exc:  # (ReadingError too)
                 errors.append((index, str(exc)))
-                continue
-            relay = row.get("relay_state") or None
-            if relay is not None and relay != "on" and relay != "off":
-                errors.append((index, f"relay_state: {relay!r} is not 'on' or 'off'"))
                 continue
             parsed.append(
                 (
@@ -1496,25 +1539,30 @@ class PrepaidMeterReading(models.Model):
 
     @api.model
     def _parse_time(self, value):
+        """A read time (datetime, or ISO 8601 text; UTC unless it says otherwise) as a
+        naive UTC datetime in whole seconds, within the range of
+        :func:`prepaid_core.readings.check_time`; else ValueError."""
         if type(value) is datetime and value.tzinfo is None and not value.microsecond:
-            return value
-        if isinstance(value, datetime):
-            if value.tzinfo:
-                value = value.astimezone(UTC).replace(tzinfo=None)
-            return value.replace(microsecond=0)
-        if isinstance(value, str) and value:
+            return validation.check_time(value, "read_at")
+        if isinstance(value, str) and 0 < len(value) <= 64 and value.isprintable():
             try:
-                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError as exc:
-                raise ValueError(f"read_at: {value!r} is not an ISO 8601 date and time") from exc
-            if parsed.tzinfo:
-                parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-            return parsed.replace(microsecond=0)
-        raise ValueError(f"read_at: {value!r} is not a date and time")
+                value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                shown = validation.shown(value)
+                raise ValueError(f"read_at: {shown} is not an ISO 8601 date and time") from None
+        if not isinstance(value, datetime):
+            raise ValueError(f"read_at: {validation.shown(value)} is not a date and time")
+        if value.tzinfo:
+            try:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            except OverflowError:  # (the first or last hours of the calendar)
+                raise ValueError(f"read_at: {value} is out of range") from None
+        return validation.check_time(value.replace(microsecond=0), "read_at")
 
     @api.model
     def _rejection(self, index, row, reason, meter_id=None):
-        _logger.warning("Reading rejected (%s): %s", row.get("address") or meter_id, reason)
+        name = validation.shown(row.get("address") or meter_id or row.get("meter_id"))
+        _logger.warning("Reading rejected (%s): %s", name, reason)
         return {"index": index, "reason": reason, "meter_id": meter_id or row.get("meter_id")}
 
     @api.model

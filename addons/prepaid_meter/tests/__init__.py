@@ -5,6 +5,7 @@ from . import (
     test_reading,
     test_reading_fleet,
     test_reading_parse,
+    test_reading_values,
     test_replace,
     test_security,
     test_tenancy,

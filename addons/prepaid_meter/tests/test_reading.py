@@ -152,7 +152,7 @@ class TestReading(PrepaidMeterCommon):
         self.assertIn("voltage", reasons[6])
         self.assertIn("power", reasons[7])
         self.assertIn("source", reasons[8])
-        self.assertIn("invalid literal", reasons[9])
+        self.assertIn("status_word: '?' is not an integer", reasons[9])
         rejections = self.env["prepaid.meter.reading.rejection"].search([], order="id")
         self.assertEqual(len(rejections), 9)
         self.assertIn("123456789012", rejections[0].payload)

@@ -24,6 +24,12 @@ READ_ATS = st.sampled_from(
         "",
         None,
         12,
+        # beyond the calendar kept (X1)
+        datetime(1, 1, 1),
+        datetime(2200, 1, 1),
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "2030-01-01T00:30:00\x00",
     ]
 )
 NUMBERS = st.one_of(
@@ -32,10 +38,13 @@ NUMBERS = st.one_of(
     st.sampled_from(["1000.25", " 1.50 ", "1_000", "-1", "NaN", "Infinity", "abc", "", "-0"]),
     st.integers(-5, 10**6),
     st.sampled_from([Decimal("12.30"), True, None]),
+    # beyond what the store keeps (X1)
+    st.sampled_from(["1E-20000", "0E-20000", 1e13, 1e-300, 5e-5, "1" * 70, 10**40]),
 )
 MEASURED = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([221.5, None, False, 7, "1.5", "x"]),
+    st.sampled_from([1e9, -1e9, 1e-300, 5e-5, "1E-20000", True, 10**40]),
 )
 
 
@@ -49,7 +58,7 @@ def rows(draw):
         ("power", MEASURED),
         ("relay_state", st.sampled_from(["on", "off", "", None, "half"])),
         ("source", st.sampled_from(["push", "poll", "", None, "carrier pigeon"])),
-        ("status_word", st.sampled_from([None, 3, "4", "x"])),
+        ("status_word", st.sampled_from([None, 3, "4", "x", 2**31, True, 1.5])),
     ):
         if draw(st.integers(0, 3)) == 0:  # most rows carry few of them
             row[name] = draw(values)
