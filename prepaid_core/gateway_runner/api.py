@@ -172,7 +172,12 @@ class DeviceApiClient:
             try:
                 data = response.json()
             except ValueError:
-                data = {"error": {"code": "not_json", "message": response.text[:200]}}
+                # not the device API's answer (Odoo's 404 page while its database is
+                # restarting, a proxy's error page): nothing was judged, send it again
+                last = f"HTTP {response.status_code}, not the device API's answer"
+                status = response.status_code
+                _logger.warning("device API %s: %s (attempt %s)", endpoint, last, attempt + 1)
+                continue
             if response.status_code != 200:
                 raise DeviceApiError(response.status_code, data.get("error"))
             return data

@@ -64,6 +64,7 @@ class FakeDeviceApi:
         self.commands, self.sent = [], []
         self.answers = {}
         self.fail_push = 0
+        self.not_found_pages = 0
         self.requests, self.times = [], []
         self.config = {"gateway_type": "mqtt", "mqtt": {}}
         self.fetch_extra = {}  # what a collector's fetch answer adds (poll_due, busy)
@@ -78,9 +79,10 @@ class FakeDeviceApi:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 status, answer = api.handle(self.path, self.headers, body)
-                data = json.dumps(answer).encode()
+                html = isinstance(answer, str)  # a page of the web server, not of the API
+                data = answer.encode() if html else json.dumps(answer).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/html" if html else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -108,6 +110,9 @@ class FakeDeviceApi:
         with self.lock:
             self.requests.append((path, dict(headers)))
             self.times.append((path, time.monotonic(), body))
+            if self.not_found_pages:  # Odoo without its database (restarting): a 404 page
+                self.not_found_pages -= 1
+                return 404, "<!DOCTYPE html><html><body>404: Not Found</body></html>"
             if not self._authentic(path, headers, body):
                 return 401, {"error": {"code": "unauthorized", "message": "wrong key"}}
             key = headers["X-Message-Id"]
@@ -417,6 +422,26 @@ def test_poisoned_message_is_dead_lettered_once_and_the_others_flow(
     assert len([rows for _at, rows in device_api.pushes() if rows]) == pushes
     assert len(device_api.letters) == 1
     assert len(device_api.readings) == 6
+
+
+def test_a_page_that_is_not_the_device_apis_answer_is_never_blamed_on_the_message(
+    mosquitto, device_api, publisher
+):
+    """While Odoo loses its database it answers its web 404 page, not the device API's
+    JSON: nothing was judged, the batch is sent again, never dead-lettered."""
+    device_api.not_found_pages = 12  # more than the client's retries, several times over
+    runner = make_runner(
+        mosquitto, device_api, f"runner-{next(_clients)}", retry_wait=0.05, max_retry_wait=0.2
+    ).start()
+    try:
+        until(lambda: runner.connected, what="runner connected")
+        publisher.reading(GOOD[0], "r-1", "10.5")
+        until(lambda: len(device_api.readings) == 1, what="the reading once Odoo is back")
+    finally:
+        runner.stop()
+    assert device_api.not_found_pages == 0
+    assert device_api.letters == [] and runner.stats.dead_letters == 0
+    assert runner.stats.splits == 0
 
 
 def test_transient_failures_are_retried_with_backoff_and_stored_once(

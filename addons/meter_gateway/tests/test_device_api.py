@@ -785,7 +785,7 @@ class TestDeviceApi(DeviceApiPost, HttpCase, PrepaidMeterCommon):
         """An answer naming another meter, or none, is refused for that item: the command
         and the meter's relay are left as they are, the refusal logged on the command;
         the meter's own answer confirms it."""
-        neighbour = self._create_meter("Power T-102", "000000000102", self.unit2)
+        neighbour = self.meter2
         neighbour._set_desired_relay("off", "credit exhausted")
         command = self.env["meter.gateway.command"]._queue(neighbour, "relay_off", "cut")
         self._post(FETCH, {"limit": 10}, message_id="f-1")
