@@ -410,7 +410,17 @@ def test_bad_amounts_raise_token_amount_errors(amount):
 
 @pytest.mark.parametrize(
     ("kind", "sequence"),
-    [(7, 1), (-1, 1), (True, 1), ("credit", 1), (1.0, 1), (None, 1), (0, 2**40), (0, 1.0)],
+    [
+        (7, 1),
+        (-1, 1),
+        pytest.param(10**5000, 1, id="huge-kind"),  # the enum's message raised ValueError
+        (True, 1),
+        ("credit", 1),
+        (1.0, 1),
+        (None, 1),
+        (0, 2**40),
+        (0, 1.0),
+    ],
 )
 def test_bad_kinds_and_sequences_raise_token_format_errors(kind, sequence):
     with pytest.raises(TokenFormatError):
