@@ -96,6 +96,7 @@ from .dlt645_data import (
     data_item,
     decode_value,
     encode_value,
+    show,
 )
 
 __all__ = [
@@ -240,8 +241,8 @@ class Frame:
 
 
 def _address_bytes(address: str) -> bytes:
-    if not isinstance(address, str) or len(address) != 12:
-        raise ValueRangeError(f"address must be 12 characters, got {address!r}")
+    if not isinstance(address, str) or len(address) != 12 or not address.isascii():
+        raise ValueRangeError(f"address must be 12 characters 0-9 or A, got {show(address)}")
     if not address.isdigit():
         address = address.upper()
         for i in range(0, 12, 2):
@@ -270,11 +271,13 @@ def _address_str(raw: bytes) -> str | None:
 
 def encode_frame(address: str, control: int, data: bytes = b"", *, preamble: int = 0) -> bytes:
     """Build a frame: ``data`` is given decoded, 33H is added here."""
-    if not 0 <= control <= 0xFF:
-        raise ValueRangeError(f"control {control!r} is not a byte")
+    if not isinstance(control, int) or not 0 <= control <= 0xFF:
+        raise ValueRangeError(f"control {show(control)} is not a byte")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ValueRangeError(f"data must be bytes, got {type(data).__name__}")
     if len(data) > 0xFF:
         raise ValueRangeError(f"data too long ({len(data)} bytes)")
-    if not 0 <= preamble <= 4:
+    if not isinstance(preamble, int) or not 0 <= preamble <= 4:
         raise ValueRangeError("preamble is 0 to 4 FE bytes")
     body = (
         b"\x68"
@@ -658,11 +661,11 @@ def _hex4(value, what: str, *, level_first: bool) -> bytes:
             raise ValueRangeError(f"{what} out of range")
         value = f"{value:08X}"
     if not isinstance(value, str) or len(value) != 8:
-        raise ValueRangeError(f"{what} must be 8 hex digits, got {value!r}")
+        raise ValueRangeError(f"{what} must be 8 hex digits, got {show(value)}")
     try:
         raw = bytes.fromhex(value)
     except ValueError:
-        raise ValueRangeError(f"{what} must be 8 hex digits, got {value!r}") from None
+        raise ValueRangeError(f"{what} must be 8 hex digits, got {show(value)}") from None
     if level_first:  # PA then P0 P1 P2 (password low byte first)
         return raw[:1] + raw[:0:-1]
     return raw[::-1]
@@ -675,14 +678,14 @@ def _password_str(raw: bytes) -> str:
 def _di_bytes(di: int, version: int) -> bytes:
     size = 4 if version == 2007 else 2
     if not isinstance(di, int) or not 0 <= di < 1 << (8 * size):
-        raise ValueRangeError(f"DI {di!r} is not a {size}-byte identifier")
+        raise ValueRangeError(f"DI {show(di)} is not a {size}-byte identifier")
     return di.to_bytes(size, "little")
 
 
 def _datetime6(when: dt.datetime) -> bytes:
     """ssmmhhDDMMYY (ss first on the wire)."""
     if not isinstance(when, dt.datetime):
-        raise ValueRangeError(f"need a datetime, got {when!r}")
+        raise ValueRangeError(f"need a datetime, got {show(when)}")
     return bytes(
         int(f"{v:02d}", 16)
         for v in (when.second, when.minute, when.hour, when.day, when.month, when.year % 100)
@@ -758,9 +761,9 @@ def relay_request(
     preamble: int = 0,
 ) -> bytes:
     """Relay control (1CH): password, operator, N1 command, N2 reserved, validity time."""
+    if not isinstance(command, int) or command not in RelayCommand._value2member_map_:
+        raise ValueRangeError(f"unknown relay command {show(command)}")
     command = int(command)
-    if command not in RelayCommand._value2member_map_:
-        raise ValueRangeError(f"unknown relay command {command:#x}")
     data = (
         _hex4(password, "password", level_first=True)
         + _hex4(operator, "operator", level_first=False)

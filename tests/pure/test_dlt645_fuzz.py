@@ -16,6 +16,7 @@ from prepaid_core.protocols.dlt645 import (
     Frame,
     Framer,
     IncompleteFrameError,
+    broadcast_time,
     build_error_reply,
     build_read_reply,
     decode,
@@ -27,7 +28,12 @@ from prepaid_core.protocols.dlt645 import (
     relay_request,
     write_request,
 )
-from prepaid_core.protocols.dlt645_data import DATA_ITEMS_1997, DATA_ITEMS_2007, decode_value
+from prepaid_core.protocols.dlt645_data import (
+    DATA_ITEMS_1997,
+    DATA_ITEMS_2007,
+    decode_value,
+    encode_value,
+)
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -270,3 +276,63 @@ def test_flood_of_68h_is_skipped_in_bulk():
     assert len(errors) == 1 and framer.error_count == 1
     assert framer.pending < 12 + 200
     assert framer.feed(bytes(250) + _FRAME) == [parse_frame(_FRAME)]  # and then frames again
+
+
+# === ENCODERS: ONLY DLT645Error ON ANY VALUE (issue 21) === #
+
+_ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.just(10**5000),  # no str() past 4300 digits: its error message raised ValueError
+    st.floats(),
+    st.decimals(),
+    st.builds(lambda e: Decimal(f"1E{e}"), st.integers(-(10**9), 10**9)),  # decimal.Overflow
+    st.text(max_size=14),
+    st.text(alphabet="0123456789A\u0660\u0969\uff10", min_size=12, max_size=12),
+    st.binary(max_size=8),
+    st.datetimes(),
+    st.dates(),
+    st.times(),
+    st.tuples(st.integers(), st.integers()),
+)
+_ITEMS = sorted(DATA_ITEMS_2007.values(), key=lambda i: i.di) + sorted(
+    DATA_ITEMS_1997.values(), key=lambda i: i.di
+)
+
+
+@FUZZ
+@given(
+    address=st.just("000000000001") | _ANY_VALUE,
+    item=st.sampled_from(_ITEMS),
+    value=_ANY_VALUE,
+    control=st.integers(0, 255) | _ANY_VALUE,
+    data=st.binary(max_size=8) | _ANY_VALUE,
+    when=st.just(dt.datetime(2030, 1, 1)) | _ANY_VALUE,
+    command=st.sampled_from([0x1A, 0x1B]) | _ANY_VALUE,
+    password=st.just("02000000") | _ANY_VALUE,
+)
+def test_encoders_raise_only_dlt645_errors(
+    address, item, value, control, data, when, command, password
+):
+    calls = [
+        lambda: encode_value(item, value),
+        lambda: encode_frame(address, control, data),
+        lambda: read_request(address, item.di if value is None else value),
+        lambda: write_request(address, item.di, value, password, "00000000"),
+        lambda: relay_request(address, command, password, "00000000", when),
+        lambda: broadcast_time(when),
+        lambda: build_read_reply(address, item.di, value),
+    ]
+    for call in calls:
+        try:
+            frame = call()
+        except DLT645Error:
+            continue
+        assert isinstance(frame, bytes)
+
+
+@pytest.mark.parametrize("address", ["\u0660" * 12, "00000000000\u0969", "\uff10" * 12])
+def test_addresses_are_ascii_digits_only(address):
+    with pytest.raises(DLT645Error):
+        read_request(address, 0x00010000)  # bytes.fromhex raised ValueError
