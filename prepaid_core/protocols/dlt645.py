@@ -525,23 +525,26 @@ class Framer:
         steps = 0
         in_bad_run = self._in_bad_run
         next_end = -1  # first 16H at or after s + 12 (-1: look it up again)
+        start_byte, end_byte, overhead = _START, _END, _OVERHEAD  # locals: the loop is hot
+        last_header = n - _HEADER  # the last start with a whole header in the buffer
         while True:
-            s = find(_START, s)
-            if s < 0:
-                pos = n
-                break
-            if n - s < _HEADER:
-                if n - s >= 8 and buf[s + 7] != _START:
-                    s += 1
-                    continue
-                pos = s
-                break
+            if s > last_header or buf[s] != start_byte:
+                s = find(start_byte, s)
+                if s < 0:
+                    pos = n
+                    break
+                if s > last_header:
+                    if n - s >= 8 and buf[s + 7] != start_byte:
+                        s += 1
+                        continue
+                    pos = s
+                    break
             steps += 1
-            if buf[s + 7] != _START:  # the common case in garbage, inlined
+            if buf[s + 7] != start_byte:  # the common case in garbage, inlined
                 s += 1
                 continue
             length = buf[s + 9]
-            end = s + _OVERHEAD + length
+            end = s + overhead + length
             if length > max_len:
                 kind = _TOO_LONG
             elif end > n:
@@ -549,8 +552,10 @@ class Framer:
                     pos = s
                     break
                 kind = _INCOMPLETE
-            elif buf[end - 1] != _END:
+            elif buf[end - 1] != end_byte:
                 kind = _BAD_END
+            elif length <= 235 and (adler32(buf[s : end - 2]) - 1) & 0xFF != buf[end - 2]:
+                kind = _BAD_CHECKSUM  # _checksum inlined: garbage can end in 16H often
             else:
                 kind = _classify(buf, s, n, max_len)[0]
                 if kind == _VALID:
@@ -563,11 +568,11 @@ class Framer:
                 self._report(_bad_start_error(buf, s, kind, max_len, s - pos + 1))
                 in_bad_run = True
             # next start that could still be a frame (see _next_possible_start), inlined
-            if next_end < s + _OVERHEAD:
-                next_end = find(_END, s + _OVERHEAD)
+            if next_end < s + overhead:
+                next_end = find(end_byte, s + overhead)
                 if next_end < 0:
                     next_end = n
-            skip = next_end - _OVERHEAD + 1 - max_len
+            skip = next_end - overhead + 1 - max_len
             s = pos = skip if skip > s else s + 1
         self._in_bad_run = in_bad_run
         self.steps += steps
