@@ -483,9 +483,9 @@ class MqttEncode(Codec):
         return 1
 
     def valid_inputs(self):
-        return [
-            (ms.Reading("r-1", TS, Decimal("12.34"), "on", voltage_v=Decimal("230.1")), True)
-        ] * 10
+        """One message of each kind with every field set, validated."""
+        messages = [ms.decode(kind, payload) for kind, payload in _valid_messages(self.rng)[:5]]
+        return [(message, True) for message in messages]
 
 
 class TokensDecode(Codec):
