@@ -622,3 +622,26 @@ def test_fuzz_valid_readings_round_trip(reading):
     payload = encode(reading)
     assert decode("reading", payload) == reading
     assert encode(reading, validate=False) == payload
+
+
+_topics = st.one_of(
+    st.builds(
+        "prepaid/v1/{}/{}".format,
+        st.text(alphabet="0123456789\u0660\uff10+#/", min_size=11, max_size=13),
+        st.sampled_from(ms.KINDS) | st.text(max_size=8),
+    ),
+    st.text(max_size=60),
+    st.binary(max_size=20),
+    st.none(),
+    st.integers(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(topic=_topics, payload=st.binary(max_size=100) | st.text(max_size=100) | st.none())
+def test_fuzz_parse_message_any_topic_and_payload(topic, payload):
+    try:
+        address, _message = parse_message(topic, payload)
+    except SchemaError:
+        return
+    assert address.isascii() and address.isdigit() and len(address) == 12
