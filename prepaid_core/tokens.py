@@ -73,6 +73,10 @@ can carry 40 bytes (card, Bluetooth, MQTT).
 
 One sequence space per meter: the issuer numbers every token for a meter with one
 counter, whatever its form, and the meter keeps one ``last_sequence``.
+
+Errors: every encoder and decoder raises only ``TokenError`` subclasses (``ValueError``
+too) on malformed input of any type, range or length; addresses and keypad digits are
+ASCII ``0-9`` only (``"١٢٣"`` is refused, though ``str.isdigit`` accepts it).
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ import binascii
 import hmac as std_hmac
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import IntEnum
 
 from cryptography.hazmat.primitives import hashes
@@ -135,7 +139,13 @@ _KEYPAD_ROUNDS = 10
 _KEYPAD_MANTISSA_MAX = 2**14 - 1
 
 _KDF_SALT = b"prepaid-core/token-key/v1"
-_ADDRESS_RE = re.compile(r"\d{12}")
+# [0-9], not \d: \d also matches the digits of other scripts
+_ADDRESS_RE = re.compile(r"[0-9]{12}")
+#: separators allowed between groups of a typed or printed token (ASCII only)
+_SEPARATORS = re.compile(r"[ \t\r\n-]")
+#: longest text accepted before separators are removed (64 characters + separators)
+_MAX_TEXT = 160
+_KEYPAD_RE = re.compile(r"[0-9]{20}")
 
 
 class TokenKind(IntEnum):
@@ -197,10 +207,26 @@ class Token:
 # === KEYS === #
 
 
+def _show(value) -> str:
+    """A short representation of a bad value for an error message."""
+    if isinstance(value, str):
+        return repr(str.__str__(value)[:20]) + ("..." if len(value) > 20 else "")
+    return f"a {type(value).__name__}"
+
+
 def _check_address(address: str) -> str:
     if not isinstance(address, str) or not _ADDRESS_RE.fullmatch(address):
-        raise TokenFormatError(f"meter address must be 12 decimal digits, got {address!r}")
-    return address
+        raise TokenFormatError(f"meter address must be 12 digits 0-9, got {_show(address)}")
+    return str.__str__(address)
+
+
+def _kind(kind) -> TokenKind:
+    """The ``TokenKind`` of an integer, or ``TokenFormatError``."""
+    if isinstance(kind, bool) or not isinstance(kind, int):
+        raise TokenFormatError(f"token kind must be a TokenKind, got {_show(kind)}")
+    if not 0 <= kind <= max(TokenKind):
+        raise TokenFormatError("unknown token kind")
+    return TokenKind(int.__int__(kind))
 
 
 def derive_meter_key(vending_key: bytes, meter_address: str) -> bytes:
@@ -234,9 +260,13 @@ def _hmac_sha256(key: bytes, data: bytes) -> bytes:
 def _check_amount(kind: TokenKind, amount: Decimal) -> Decimal:
     if isinstance(amount, bool) or not isinstance(amount, (Decimal, int)):
         raise TokenAmountError(f"amount must be a Decimal, got {type(amount).__name__}")
+    if isinstance(amount, int) and int.bit_length(amount) > 64:
+        raise TokenAmountError("amount is too large")
     amount = Decimal(amount)
     if not amount.is_finite():
         raise TokenAmountError("amount must be finite")
+    if amount.adjusted() > 18:
+        raise TokenAmountError("amount is too large")
     if kind in (TokenKind.CLEAR_CREDIT, TokenKind.CLEAR_TAMPER):
         if amount != 0:
             raise TokenAmountError(f"a {kind.name} token carries no amount")
@@ -246,28 +276,42 @@ def _check_amount(kind: TokenKind, amount: Decimal) -> Decimal:
     return amount
 
 
+def _units(amount: Decimal, places: int) -> int | None:
+    """``amount * 10**places`` as an exact integer, or None if it has more decimals.
+
+    Integer arithmetic on the digits: no context rounding, no overflow, and no work
+    proportional to an exponent (``1E-999999`` is refused at once)."""
+    _sign, digits, exponent = amount.as_tuple()
+    coefficient = int(Decimal((0, digits, 0)))
+    shift = exponent + places
+    if shift >= 0:
+        return coefficient * 10**shift  # shift is small: amount.adjusted() <= 18
+    if coefficient == 0:
+        return 0
+    if -shift > len(digits):  # more than all the digits to drop: not an integer
+        return None
+    units, rest = divmod(coefficient, 10**-shift)
+    return None if rest else units
+
+
 def _amount_to_units(amount: Decimal) -> int:
-    try:
-        units = (amount / _AMOUNT_SCALE).to_integral_exact()
-    except InvalidOperation as exc:  # pragma: no cover - defensive
-        raise TokenAmountError(f"amount {amount} cannot be encoded") from exc
-    if units * _AMOUNT_SCALE != amount:
-        raise TokenAmountError(f"amount {amount} has more than 4 decimals")
+    units = _units(amount, 4)
+    if units is None:
+        raise TokenAmountError(f"amount {amount:.20} has more than 4 decimals")
     if units > _MAX_AMOUNT_UNITS:
         raise TokenAmountError(f"amount {amount} is too large")
-    return int(units)
+    return units
 
 
 def _check_token_fields(token: Token, max_sequence: int) -> Decimal:
+    if not isinstance(token, Token):
+        raise TokenFormatError(f"expected a Token, got {_show(token)}")
     _check_address(token.meter_address)
-    try:
-        kind = TokenKind(token.kind)
-    except ValueError as exc:
-        raise TokenFormatError(f"unknown token kind {token.kind!r}") from exc
+    kind = _kind(token.kind)
     if isinstance(token.sequence, bool) or not isinstance(token.sequence, int):
         raise TokenFormatError("sequence must be an integer")
     if not 1 <= token.sequence <= max_sequence:
-        raise TokenFormatError(f"sequence must be in 1..{max_sequence}, got {token.sequence}")
+        raise TokenFormatError(f"sequence must be in 1..{max_sequence}")
     return _check_amount(kind, token.amount)
 
 
@@ -290,9 +334,9 @@ def encode_token(meter_key: bytes, token: Token) -> bytes:
     _check_key(meter_key)
     amount = _check_token_fields(token, MAX_SEQUENCE)
     body = (
-        bytes([TOKEN_VERSION, int(token.kind)])
+        bytes([TOKEN_VERSION, _kind(token.kind)])
         + _bcd(token.meter_address)
-        + token.sequence.to_bytes(4, "big")
+        + int.__int__(token.sequence).to_bytes(4, "big")
         + _amount_to_units(amount).to_bytes(8, "big")
         + bytes(4)
     )
@@ -337,16 +381,23 @@ def decode_token(meter_key: bytes, meter_address: str, data: bytes) -> Token:
 
 def token_to_text(data: bytes) -> str:
     """Base32 text (64 characters, no padding) of a binary token."""
-    return base64.b32encode(bytes(data)).decode("ascii").rstrip("=")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TokenFormatError(f"token must be bytes, got {_show(data)}")
+    data = bytes(data)
+    if len(data) != BINARY_TOKEN_LENGTH:
+        raise TokenFormatError(f"token must be {BINARY_TOKEN_LENGTH} bytes, got {len(data)}")
+    return base64.b32encode(data).decode("ascii").rstrip("=")
 
 
 def token_from_text(text: str) -> bytes:
     """Inverse of ``token_to_text``; spaces and dashes are ignored, case-insensitive."""
     if not isinstance(text, str):
         raise TokenFormatError("token text must be a string")
-    clean = re.sub(r"[\s-]", "", text).upper()
-    if not clean.isascii() or not re.fullmatch(r"[A-Z2-7]*", clean):
+    if len(text) > _MAX_TEXT or not text.isascii():
         raise TokenFormatError("token text is not base32")
+    clean = _SEPARATORS.sub("", str.__str__(text)).upper()
+    if not re.fullmatch(r"[A-Z2-7]{64}", clean):
+        raise TokenFormatError("token text is not 64 base32 characters")
     try:
         return base64.b32decode(clean + "=" * (-len(clean) % 8))
     except (binascii.Error, ValueError) as exc:
@@ -367,11 +418,13 @@ def _keypad_amount_bits(kind: TokenKind, amount: Decimal) -> int:
     if kind not in _KEYPAD_UNIT:
         return 0
     unit = _KEYPAD_UNIT[kind]
+    units = _units(amount, -unit.as_tuple().exponent)  # amount in units, if whole
     for exponent in range(4):
-        step = unit * (10**exponent)
-        mantissa = amount / step
-        if mantissa == mantissa.to_integral_value() and mantissa <= _KEYPAD_MANTISSA_MAX:
-            return (exponent << 14) | int(mantissa)
+        if units is None or units % 10**exponent:
+            break
+        mantissa = units // 10**exponent
+        if mantissa <= _KEYPAD_MANTISSA_MAX:
+            return (exponent << 14) | mantissa
     raise TokenAmountError(
         f"amount {amount} cannot be written exactly in a keypad token "
         f"(14-bit mantissa x 10**0..3 x {unit})"
@@ -419,7 +472,7 @@ def encode_keypad_token(meter_key: bytes, token: Token) -> str:
     """Return the 20-digit keypad form of ``token`` (sequence at most 262,143)."""
     _check_key(meter_key)
     amount = _check_token_fields(token, KEYPAD_MAX_SEQUENCE)
-    kind = TokenKind(token.kind)
+    kind = _kind(token.kind)
     head = (int(kind) << 34) | (token.sequence << 16) | _keypad_amount_bits(kind, amount)
     k_mac, k_enc = _keypad_keys(meter_key)
     block = (head << _KEYPAD_MAC_BITS) | _keypad_mac(k_mac, head)
@@ -434,11 +487,11 @@ def decode_keypad_token(meter_key: bytes, meter_address: str, digits: str) -> To
     """
     _check_key(meter_key)
     _check_address(meter_address)
-    if not isinstance(digits, str):
-        raise TokenFormatError("keypad token must be a string of digits")
-    clean = re.sub(r"[\s-]", "", digits)
-    if len(clean) != KEYPAD_DIGITS or not (clean.isascii() and clean.isdigit()):
-        raise TokenFormatError(f"keypad token must be {KEYPAD_DIGITS} digits")
+    if not isinstance(digits, str) or len(digits) > _MAX_TEXT:
+        raise TokenFormatError(f"keypad token must be {KEYPAD_DIGITS} digits 0-9")
+    clean = _SEPARATORS.sub("", str.__str__(digits))
+    if not _KEYPAD_RE.fullmatch(clean):
+        raise TokenFormatError(f"keypad token must be {KEYPAD_DIGITS} digits 0-9")
     value = int(clean)
     if value >= 1 << KEYPAD_BLOCK_BITS:
         raise TokenFormatError("keypad token is out of range")
@@ -460,7 +513,11 @@ def decode_keypad_token(meter_key: bytes, meter_address: str, digits: str) -> To
 
 def format_keypad_token(digits: str) -> str:
     """Group a 20-digit token by four for printing: ``1234 5678 9012 3456 7890``."""
-    clean = re.sub(r"[\s-]", "", digits)
+    if not isinstance(digits, str) or len(digits) > _MAX_TEXT:
+        raise TokenFormatError(f"keypad token must be {KEYPAD_DIGITS} digits 0-9")
+    clean = _SEPARATORS.sub("", str.__str__(digits))
+    if not _KEYPAD_RE.fullmatch(clean):
+        raise TokenFormatError(f"keypad token must be {KEYPAD_DIGITS} digits 0-9")
     return " ".join(clean[i : i + 4] for i in range(0, len(clean), 4))
 
 
@@ -471,7 +528,7 @@ def issue_token(
     vending_key: bytes, meter_address: str, kind: TokenKind, amount: Decimal, sequence: int
 ) -> bytes:
     """Derive the meter key and return the binary token (the caller owns the counter)."""
-    token = Token(meter_address, TokenKind(kind), amount, sequence)
+    token = Token(meter_address, _kind(kind), amount, sequence)
     return encode_token(derive_meter_key(vending_key, meter_address), token)
 
 
@@ -479,7 +536,7 @@ def issue_keypad_token(
     vending_key: bytes, meter_address: str, kind: TokenKind, amount: Decimal, sequence: int
 ) -> str:
     """Derive the meter key and return the 20-digit keypad token."""
-    token = Token(meter_address, TokenKind(kind), amount, sequence)
+    token = Token(meter_address, _kind(kind), amount, sequence)
     return encode_keypad_token(derive_meter_key(vending_key, meter_address), token)
 
 

@@ -80,6 +80,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
+from zlib import adler32
 
 from .dlt645_data import (
     DATA_ITEMS_1997,
@@ -95,6 +96,7 @@ from .dlt645_data import (
     data_item,
     decode_value,
     encode_value,
+    show,
 )
 
 __all__ = [
@@ -239,8 +241,8 @@ class Frame:
 
 
 def _address_bytes(address: str) -> bytes:
-    if not isinstance(address, str) or len(address) != 12:
-        raise ValueRangeError(f"address must be 12 characters, got {address!r}")
+    if not isinstance(address, str) or len(address) != 12 or not address.isascii():
+        raise ValueRangeError(f"address must be 12 characters 0-9 or A, got {show(address)}")
     if not address.isdigit():
         address = address.upper()
         for i in range(0, 12, 2):
@@ -269,11 +271,13 @@ def _address_str(raw: bytes) -> str | None:
 
 def encode_frame(address: str, control: int, data: bytes = b"", *, preamble: int = 0) -> bytes:
     """Build a frame: ``data`` is given decoded, 33H is added here."""
-    if not 0 <= control <= 0xFF:
-        raise ValueRangeError(f"control {control!r} is not a byte")
+    if not isinstance(control, int) or not 0 <= control <= 0xFF:
+        raise ValueRangeError(f"control {show(control)} is not a byte")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ValueRangeError(f"data must be bytes, got {type(data).__name__}")
     if len(data) > 0xFF:
         raise ValueRangeError(f"data too long ({len(data)} bytes)")
-    if not 0 <= preamble <= 4:
+    if not isinstance(preamble, int) or not 0 <= preamble <= 4:
         raise ValueRangeError("preamble is 0 to 4 FE bytes")
     body = (
         b"\x68"
@@ -394,14 +398,85 @@ def parse_frame(data: bytes, *, max_data_length: int = MAX_DATA_LENGTH) -> Frame
     return frame
 
 
+# Kinds of frame start, as the stream framer sees one position of its buffer.
+_NOT_A_START, _INCOMPLETE, _VALID, _TOO_LONG, _BAD_END, _BAD_CHECKSUM, _BAD_ADDRESS = range(7)
+
+
+def _classify(buf, k: int, n: int, max_data_length: int) -> tuple[int, int]:
+    """What starts at ``buf[k]`` (a 68H with a full header before ``n``): ``(kind, end)``,
+    ``end`` being where the frame would end."""
+    if buf[k + 7] != _START:
+        return _NOT_A_START, 0
+    length = buf[k + 9]
+    end = k + _OVERHEAD + length
+    if length > max_data_length:
+        return _TOO_LONG, end
+    if end > n:
+        return _INCOMPLETE, end
+    if buf[end - 1] != _END:
+        return _BAD_END, end
+    if _checksum(buf, k, end - 2) != buf[end - 2]:
+        return _BAD_CHECKSUM, end
+    raw_address = bytes(buf[k + 1 : k + 7])
+    if raw_address not in _ADDRESS_CACHE and _address_str(raw_address) is None:
+        return _BAD_ADDRESS, end
+    return _VALID, end
+
+
+def _bad_start_error(buf, k: int, kind: int, max_data_length: int, used: int) -> DLT645Error:
+    """The error of the bad frame start at ``buf[k]`` (written only when reported)."""
+    end = k + _OVERHEAD + buf[k + 9]
+    if kind == _TOO_LONG:
+        return FrameFormatError(f"data length {buf[k + 9]} > {max_data_length}", used=used)
+    if kind == _INCOMPLETE:
+        return FrameFormatError("incomplete frame interrupted by another frame", used=used)
+    if kind == _BAD_END:
+        return FrameFormatError(f"end byte {buf[end - 1]:02X}H instead of 16H", used=used)
+    if kind == _BAD_CHECKSUM:
+        computed = _checksum(buf, k, end - 2)
+        return ChecksumError(f"checksum {buf[end - 2]:02X}H, computed {computed:02X}H", used=used)
+    address = bytes(buf[k + 1 : k + 7]).hex(" ")
+    return FrameFormatError(f"address {address} is not BCD", used=used)
+
+
+def _checksum(buf, start: int, stop: int) -> int:
+    """Sum of ``buf[start:stop]`` modulo 256, in C: Adler-32's first half is 1 + the byte
+    sum modulo 65521, exact while the sum stays below (245 bytes of FFH)."""
+    if stop - start <= 245:
+        return (adler32(buf[start:stop]) - 1) & 0xFF
+    return sum(buf[start:stop]) & 0xFF
+
+
+def _next_possible_start(buf, bad: int, n: int, max_data_length: int) -> int:
+    """First position after the bad start ``bad`` where a frame could still begin.
+
+    A frame at ``k`` ends with 16H at ``k + 11 + L``, ``L <= max_data_length``. With the
+    first 16H after ``bad + 11`` at ``e`` (or none before ``n``), every start before
+    ``e - 11 - max_data_length`` is complete and has no 16H where its end byte should
+    be: bad too, so they are skipped at C speed (1 MB of 68H is one step, not a million).
+    """
+    e = buf.find(_END, bad + _OVERHEAD)
+    if e < 0:
+        e = n
+    return max(bad + 1, e - _OVERHEAD + 1 - max_data_length)
+
+
 class Framer:
     """Stateful stream decoder: ``feed(bytes) -> list[Frame]``.
 
     Works in both directions (a master reading replies, a simulated meter reading
-    requests).  Keeps partial data between calls; a bad frame is skipped and reported (appended to
-    ``errors``, a bounded deque of the last 100, and passed to ``on_error`` if given);
+    requests).  Keeps partial data between calls; bad bytes are skipped and reported;
     decoding resumes on the next byte so a good frame after a bad one is never lost.
-    ``discarded`` counts the bytes dropped (garbage and bad frames' first bytes).
+    A run of bad frame starts between two good frames is reported once, by its first
+    error (appended to ``errors``, a bounded deque of the last 100, counted in
+    ``error_count`` and passed to ``on_error`` if given), so a flood of garbage costs
+    one report. ``discarded`` counts the bytes dropped (garbage and bad frames).
+
+    Work is linear in the bytes fed, whatever they are and however they are split:
+    complete bad starts are skipped in bulk (``_next_possible_start``), and the look
+    for a complete frame after an incomplete one (a wrong length byte must not swallow
+    the next good frame) resumes where the previous ``feed`` left it. ``steps`` counts
+    the positions examined one by one, for tests and benchmarks of that bound.
     """
 
     def __init__(
@@ -415,7 +490,11 @@ class Framer:
         self.errors: deque[DLT645Error] = deque(maxlen=100)
         self.error_count = 0
         self.discarded = 0
+        self.steps = 0
         self._buf = bytearray()
+        self._base = 0  # stream offset of _buf[0]
+        self._in_bad_run = False
+        self._reset_lookahead()
 
     @property
     def pending(self) -> int:
@@ -423,36 +502,154 @@ class Framer:
         return len(self._buf)
 
     def reset(self) -> None:
+        self._base += len(self._buf)
         self._buf.clear()
+        self._reset_lookahead()
+
+    def _reset_lookahead(self) -> None:
+        self._la_next = 0  # stream offset of the next position to look at
+        self._la_seen = 0  # stream length when the waiting starts were last checked
+        self._la_waiting: dict[int, list[int]] = {}  # end offset -> incomplete starts
+        self._la_valid: list[int] = []  # complete valid starts found, ascending
 
     def feed(self, data: bytes) -> list[Frame]:
         buf = self._buf
         buf += data
-        frames: list[Frame] = []
-        pos = 0
+        n = len(buf)
         max_len = self.max_data_length
-        while pos < len(buf):
-            try:
-                new_pos, frame = _decode_at(buf, pos, max_len)
-            except DLT645Error as exc:
-                self.errors.append(exc)
-                self.error_count += 1
-                skip = max(exc.used, 1)  # always move on: never loop on one byte
-                self.discarded += skip
-                pos += skip
-                if self.on_error is not None:
-                    self.on_error(exc)
+        find = buf.find
+        frames: list[Frame] = []
+        framed = 0  # bytes of the frames returned
+        pos = 0  # bytes consumed
+        s = 0
+        steps = 0
+        in_bad_run = self._in_bad_run
+        next_end = -1  # first 16H at or after s + 12 (-1: look it up again)
+        start_byte, end_byte, overhead = _START, _END, _OVERHEAD  # locals: the loop is hot
+        last_header = n - _HEADER  # the last start with a whole header in the buffer
+        while True:
+            if s > last_header or buf[s] != start_byte:
+                s = find(start_byte, s)
+                if s < 0:
+                    pos = n
+                    break
+                if s > last_header:
+                    if n - s >= 8 and buf[s + 7] != start_byte:
+                        s += 1
+                        continue
+                    pos = s
+                    break
+            steps += 1
+            if buf[s + 7] != start_byte:  # the common case in garbage, inlined
+                s += 1
                 continue
-            if frame is None:
-                self.discarded += new_pos - pos
-                pos = new_pos
-                break
-            # garbage before the frame
-            self.discarded += new_pos - pos - _OVERHEAD - len(frame.data)
-            pos = new_pos
-            frames.append(frame)
+            length = buf[s + 9]
+            end = s + overhead + length
+            if length > max_len:
+                kind = _TOO_LONG
+            elif end > n:
+                if self._valid_start_after(self._base + s, n) is None:
+                    pos = s
+                    break
+                kind = _INCOMPLETE
+            elif buf[end - 1] != end_byte:
+                kind = _BAD_END
+            elif length <= 235 and (adler32(buf[s : end - 2]) - 1) & 0xFF != buf[end - 2]:
+                kind = _BAD_CHECKSUM  # _checksum inlined: garbage can end in 16H often
+            else:
+                kind = _classify(buf, s, n, max_len)[0]
+                if kind == _VALID:
+                    frames.append(self._frame(s, end))
+                    framed += end - s
+                    in_bad_run = False
+                    s = pos = end
+                    continue
+            if not in_bad_run:
+                self._report(_bad_start_error(buf, s, kind, max_len, s - pos + 1))
+                in_bad_run = True
+            # next start that could still be a frame (see _next_possible_start), inlined
+            if next_end < s + overhead:
+                next_end = find(end_byte, s + overhead)
+                if next_end < 0:
+                    next_end = n
+            skip = next_end - overhead + 1 - max_len
+            s = pos = skip if skip > s else s + 1
+        self._in_bad_run = in_bad_run
+        self.steps += steps
+        self.discarded += pos - framed
         del buf[:pos]
+        self._base += pos
         return frames
+
+    def _frame(self, start: int, end: int) -> Frame:
+        buf = self._buf
+        raw_address = bytes(buf[start + 1 : start + 7])
+        address = _ADDRESS_CACHE.get(raw_address)
+        if address is None:
+            address = _address_str(raw_address)
+            if len(_ADDRESS_CACHE) < _ADDRESS_CACHE_SIZE:
+                _ADDRESS_CACHE[raw_address] = address
+        return Frame(
+            address, buf[start + 8], bytes(buf[start + _HEADER : end - 2]).translate(_SUB33)
+        )
+
+    def _report(self, error: DLT645Error) -> None:
+        """Report the first bad frame start of a run of them."""
+        self.errors.append(error)
+        self.error_count += 1
+        if self.on_error is not None:
+            self.on_error(error)
+
+    def _valid_start_after(self, start: int, n: int) -> int | None:
+        """Stream offset of the first complete valid frame after ``start``, or None.
+
+        Remembers what it has looked at: positions are examined once, and a start that
+        was incomplete is examined again only once the bytes it needs have arrived."""
+        buf, max_len, base = self._buf, self.max_data_length, self._base
+        stream_end = base + n
+        waiting = self._la_waiting
+        valid = self._la_valid
+        if waiting:  # starts that were incomplete: those now complete, in O(new bytes)
+            if stream_end - self._la_seen <= len(waiting):
+                ends = [e for e in range(self._la_seen + 1, stream_end + 1) if e in waiting]
+            else:
+                ends = sorted(e for e in waiting if e <= stream_end)
+            for end in ends:
+                for k in waiting.pop(end):
+                    if k > start and _classify(buf, k - base, n, max_len)[0] == _VALID:
+                        valid.append(k)
+                        valid.sort()
+        self._la_seen = stream_end
+        while valid and valid[0] <= start:
+            valid.pop(0)
+        if valid:
+            return valid[0]
+        if buf.find(_END, start - base + _OVERHEAD) < 0:
+            return None  # no 16H after it: no frame can end (floods stop here)
+        k = max(self._la_next, start + 1) - base
+        steps = 0
+        while True:
+            k = buf.find(_START, k)
+            if k < 0 or n - k < _HEADER:
+                k = n if k < 0 else k
+                break
+            steps += 1
+            kind, end = _classify(buf, k, n, max_len)
+            if kind == _VALID:
+                valid.append(base + k)
+                self._la_next = base + k + 1
+                self.steps += steps
+                return base + k
+            if kind == _INCOMPLETE:
+                waiting.setdefault(base + end, []).append(base + k)
+                k += 1
+            elif kind == _NOT_A_START:
+                k += 1
+            else:
+                k = _next_possible_start(buf, k, n, max_len)
+        self._la_next = base + k
+        self.steps += steps
+        return None
 
 
 # === VALUE HELPERS === #
@@ -469,11 +666,11 @@ def _hex4(value, what: str, *, level_first: bool) -> bytes:
             raise ValueRangeError(f"{what} out of range")
         value = f"{value:08X}"
     if not isinstance(value, str) or len(value) != 8:
-        raise ValueRangeError(f"{what} must be 8 hex digits, got {value!r}")
+        raise ValueRangeError(f"{what} must be 8 hex digits, got {show(value)}")
     try:
         raw = bytes.fromhex(value)
     except ValueError:
-        raise ValueRangeError(f"{what} must be 8 hex digits, got {value!r}") from None
+        raise ValueRangeError(f"{what} must be 8 hex digits, got {show(value)}") from None
     if level_first:  # PA then P0 P1 P2 (password low byte first)
         return raw[:1] + raw[:0:-1]
     return raw[::-1]
@@ -486,14 +683,14 @@ def _password_str(raw: bytes) -> str:
 def _di_bytes(di: int, version: int) -> bytes:
     size = 4 if version == 2007 else 2
     if not isinstance(di, int) or not 0 <= di < 1 << (8 * size):
-        raise ValueRangeError(f"DI {di!r} is not a {size}-byte identifier")
+        raise ValueRangeError(f"DI {show(di)} is not a {size}-byte identifier")
     return di.to_bytes(size, "little")
 
 
 def _datetime6(when: dt.datetime) -> bytes:
     """ssmmhhDDMMYY (ss first on the wire)."""
     if not isinstance(when, dt.datetime):
-        raise ValueRangeError(f"need a datetime, got {when!r}")
+        raise ValueRangeError(f"need a datetime, got {show(when)}")
     return bytes(
         int(f"{v:02d}", 16)
         for v in (when.second, when.minute, when.hour, when.day, when.month, when.year % 100)
@@ -569,9 +766,9 @@ def relay_request(
     preamble: int = 0,
 ) -> bytes:
     """Relay control (1CH): password, operator, N1 command, N2 reserved, validity time."""
+    if not isinstance(command, int) or command not in RelayCommand._value2member_map_:
+        raise ValueRangeError(f"unknown relay command {show(command)}")
     command = int(command)
-    if command not in RelayCommand._value2member_map_:
-        raise ValueRangeError(f"unknown relay command {command:#x}")
     data = (
         _hex4(password, "password", level_first=True)
         + _hex4(operator, "operator", level_first=False)

@@ -70,8 +70,9 @@ Vendor-specific choices (the ``note`` of each item says which)
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
 from prepaid_core.errors import PrepaidError
@@ -152,10 +153,28 @@ def bcd_to_int(data: bytes) -> int:
     return int(digits)
 
 
+_ASCII_DIGITS = re.compile("[0-9]*").fullmatch  # str.isdigit also takes other scripts' digits
+
+
+def show(value) -> str:
+    """A short representation of a bad value for an error message (never raises: a huge
+    int has no ``str`` past 4300 digits, and a value of 1 GB must not be copied)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"<{value.bit_length()}-bit int>"
+    if isinstance(value, (str, bytes, bytearray)):
+        text = repr(value[:40])
+        return text + "..." if len(value) > 40 else text
+    try:
+        text = repr(value)
+    except Exception:  # a foreign object's repr may raise anything
+        return f"<{type(value).__name__}>"
+    return text[:80] + ("..." if len(text) > 80 else "")
+
+
 def int_to_bcd(value: int, length: int) -> bytes:
     """int to unsigned BCD of ``length`` bytes, low byte first."""
     if value < 0 or value >= 10 ** (2 * length):
-        raise ValueRangeError(f"{value} does not fit {length} BCD bytes")
+        raise ValueRangeError(f"{show(value)} does not fit {length} BCD bytes")
     return bytes.fromhex(f"{value:0{2 * length}d}")[::-1]
 
 
@@ -170,7 +189,7 @@ def int_to_signed_bcd(value: int, length: int) -> bytes:
     """int to signed BCD (magnitude < 8 * 10**(2*length-1))."""
     magnitude = abs(value)
     if magnitude >= 8 * 10 ** (2 * length - 1):
-        raise ValueRangeError(f"{value} does not fit {length} signed BCD bytes")
+        raise ValueRangeError(f"{show(value)} does not fit {length} signed BCD bytes")
     raw = bytearray(int_to_bcd(magnitude, length))
     if value < 0:
         raw[-1] |= 0x80
@@ -428,8 +447,8 @@ def _to_scaled_int(item: DataItem, value) -> int:
     try:
         d = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
         return int(d.scaleb(item.decimals).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    except (InvalidOperation, TypeError, ValueError) as exc:
-        raise ValueRangeError(f"{item.name}: not a number: {value!r}") from exc
+    except (ArithmeticError, TypeError, ValueError) as exc:  # Overflow for 1E+999999999
+        raise ValueRangeError(f"{item.name}: not a number: {show(value)}") from exc
 
 
 def _encode_one(item: DataItem, value) -> bytes:
@@ -439,24 +458,24 @@ def _encode_one(item: DataItem, value) -> bytes:
         return int_to_signed_bcd(scaled, n) if item.signed else int_to_bcd(scaled, n)
     if kind == "bin":
         if not isinstance(value, int) or not 0 <= value < 1 << (8 * n):
-            raise ValueRangeError(f"{item.name}: {value!r} does not fit {n} bytes")
+            raise ValueRangeError(f"{item.name}: {show(value)} does not fit {n} bytes")
         return value.to_bytes(n, "little")
     if kind == "addr":
-        if not isinstance(value, str) or len(value) != 2 * n or not value.isdigit():
-            raise ValueRangeError(f"{item.name}: need {2 * n} digits, got {value!r}")
+        if not isinstance(value, str) or len(value) != 2 * n or not _ASCII_DIGITS(value):
+            raise ValueRangeError(f"{item.name}: need {2 * n} digits 0-9, got {show(value)}")
         return bytes.fromhex(value)[::-1]
     if kind == "date":
         if not isinstance(value, dt.date):
-            raise ValueRangeError(f"{item.name}: need a date, got {value!r}")
+            raise ValueRangeError(f"{item.name}: need a date, got {show(value)}")
         weekday = value.isoweekday() % 7  # 0 = Sunday
         digits = f"{value.year % 100:02d}{value.month:02d}{value.day:02d}{weekday:02d}"
     elif kind == "time":
         if not isinstance(value, (dt.time, dt.datetime)):
-            raise ValueRangeError(f"{item.name}: need a time, got {value!r}")
+            raise ValueRangeError(f"{item.name}: need a time, got {show(value)}")
         digits = f"{value.hour:02d}{value.minute:02d}{value.second:02d}"
     elif kind in ("ymdhm", "ymdhms"):
         if not isinstance(value, dt.datetime):
-            raise ValueRangeError(f"{item.name}: need a datetime, got {value!r}")
+            raise ValueRangeError(f"{item.name}: need a datetime, got {show(value)}")
         digits = (
             f"{value.year % 100:02d}{value.month:02d}{value.day:02d}"
             f"{value.hour:02d}{value.minute:02d}"

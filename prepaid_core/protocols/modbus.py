@@ -62,6 +62,7 @@ to 7 significant digits first (NaN or infinity raises ModbusFrameError); a coil 
 from __future__ import annotations
 
 import enum
+import functools
 import importlib
 import struct
 from collections.abc import Iterable, Mapping, MutableMapping
@@ -303,16 +304,24 @@ def _raw_value(field: Field, registers) -> Decimal:
     return Decimal(int.from_bytes(raw, "big", signed=t.startswith("int")))
 
 
+_MAX_FLOAT32 = Decimal("3.4e38")  # about the largest float32
+_MAX_REGISTERS = Decimal(2**32)  # beyond every integer type of one or two registers
+
+
 def _to_registers(field: Field, value, ct=1, pt=1) -> list[int]:
     """Engineering value -> raw registers (inverse of scale and multiplier)."""
     try:
         d = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
         raw = d / field.scale / field.multiplier(ct, pt)
     except (InvalidOperation, TypeError, ValueError, ArithmeticError) as exc:
-        raise ModbusCodecError(f"{field.name}: bad value {value!r}") from exc
+        raise ModbusCodecError(f"{field.name}: bad value {str(value)[:40]!r}") from exc
     t = field.type
+    if not raw.is_finite() or abs(raw) > _MAX_FLOAT32:
+        raise ModbusCodecError(f"{field.name}: {str(value)[:40]} does not fit {t}")
     if t == "float32":
         return _bytes_to_registers(field, struct.pack(">f", float(raw)))
+    if abs(raw) > _MAX_REGISTERS:  # before quantize, which cannot round past 28 digits
+        raise ModbusCodecError(f"{field.name}: {str(value)[:40]} does not fit {t}")
     n = int(raw.quantize(_ONE, rounding=ROUND_HALF_UP))
     bits = 16 * field.count
     signed = t.startswith("int")
@@ -541,50 +550,155 @@ def decode_frame(buf: bytes, *, server: bool) -> tuple[int, bytes | None]:
 
     ``server=True`` decodes requests (a simulated meter), False responses.  Bytes that do
     not start a frame with a valid CRC are skipped one at a time and counted in ``used``;
-    an incomplete frame returns ``(used, None)``.  Never raises on bad input.
+    an incomplete frame returns ``(used, None)``, unless a complete frame follows it
+    inside the bytes it claims (a corrupted byte count must not swallow the next frame).
+    Never raises on bad input.
+
+    Linear in ``len(buf)``: frame sizes come from tables built once from pymodbus's PDU
+    classes, every CRC is checked in O(1) from running CRC registers (``_CrcScan``), and
+    the look for a complete frame after an incomplete one is done once per call.
     """
     buf = bytes(buf)
+    rules = _SERVER_RULES if server else _CLIENT_RULES
     decoder = _SERVER_DECODER if server else _CLIENT_DECODER
+    crc = _CrcScan(buf)
     n = len(buf)
     pos = 0
+    later = -1  # a complete frame found after an incomplete start (-1: not looked yet)
     while n - pos >= 4:
-        size = _candidate_size(decoder, buf, pos)
+        rule = rules[buf[pos + 1]]
+        if rule is None:  # not a function code: the common case in garbage, inlined
+            pos += 1
+            continue
+        if rule[0] == _FIXED:
+            size = rule[1]
+        else:
+            size = _size_at(rules, decoder, buf, pos)
         if size < 0 or size > _MAX_RTU:
             pos += 1
             continue
         if size == 0 or size > n - pos:
-            if _complete_frame_after(decoder, buf, pos + 1):
+            if later <= pos:
+                later = _complete_frame_after(rules, decoder, crc, pos + 1)
+            if later > pos:
                 pos += 1
                 continue
             return pos, None
-        if _crc_ok(buf[pos : pos + size]):
+        if crc.frame_ok(pos, size):
             return pos + size, buf[pos : pos + size]
         pos += 1
     return pos, None
 
 
 _MAX_RTU = 256
+_FIXED, _BYTE_COUNT, _ASK_PYMODBUS = range(3)
 
 
-def _candidate_size(decoder: DecodePDU, buf: bytes, pos: int) -> int:
+def _size_rules(decoder: DecodePDU) -> tuple:
+    """Per function code: how pymodbus sizes its RTU frame, read from its PDU classes."""
+    rules = []
+    for code in range(256):
+        if code & 0x80:
+            rules.append((_FIXED, ExceptionResponse.rtu_frame_size))
+            continue
+        pdu = decoder.pdu_table.get(code, (None, None))[decoder.pdu_inx]
+        if pdu is None:
+            rules.append(None)
+        elif code in decoder.pdu_sub_table:  # sub-function codes: pymodbus decides
+            rules.append((_ASK_PYMODBUS, 0))
+        elif pdu.rtu_frame_size:
+            rules.append((_FIXED, pdu.rtu_frame_size))
+        elif pdu.rtu_byte_count_pos:
+            rules.append((_BYTE_COUNT, pdu.rtu_byte_count_pos))
+        else:
+            rules.append(None)  # pymodbus cannot size it either
+    return tuple(rules)
+
+
+_SERVER_RULES = _size_rules(_SERVER_DECODER)
+_CLIENT_RULES = _size_rules(_CLIENT_DECODER)
+
+
+def _size_at(rules: tuple, decoder: DecodePDU, buf: bytes, pos: int) -> int:
     """Frame size if a frame starts at ``pos``: -1 not a frame, 0 size not known yet."""
-    view = buf[pos:]
+    rule = rules[buf[pos + 1]]
+    if rule is None:
+        return -1
+    kind, value = rule
+    if kind == _FIXED:
+        return value
+    if kind == _BYTE_COUNT:
+        if len(buf) - pos < value + 1:
+            return 0
+        return buf[pos + value] + value + 3
+    view = buf[pos : pos + 16]  # sub-function codes sit in the first bytes
     try:
         pdu_class = decoder.lookupPduClass(view)
         if pdu_class is None:
             return -1
         return pdu_class.calculateRtuFrameSize(view)
-    except Exception:
+    except Exception:  # pymodbus raises what it likes on odd bytes: not a frame
         return -1
 
 
-def _complete_frame_after(decoder: DecodePDU, buf: bytes, pos: int) -> bool:
+def _complete_frame_after(rules: tuple, decoder: DecodePDU, crc: _CrcScan, pos: int) -> int:
+    """Start of the first complete frame with a valid CRC at or after ``pos``, or -1."""
+    buf = crc.buf
     n = len(buf)
     for p in range(pos, n - 3):
-        size = _candidate_size(decoder, buf, p)
-        if 4 <= size <= n - p and _crc_ok(buf[p : p + size]):
-            return True
-    return False
+        size = _size_at(rules, decoder, buf, p)
+        if 4 <= size <= n - p and crc.frame_ok(p, size):
+            return p
+    return -1
+
+
+def _crc_step(register: int) -> int:
+    """The CRC register after one zero byte (the linear part of a CRC step)."""
+    return (register >> 8) ^ _CRC_TABLE[register & 0xFF]
+
+
+_CRC_TABLE = FramerRTU.crc16_table
+
+
+@functools.cache
+def _crc_shift(length: int) -> tuple[list[int], list[int]]:
+    """Tables of the linear map "run ``length`` zero bytes through the CRC register":
+    ``shift(x) = low[x & 0xFF] ^ high[x >> 8]``."""
+    images = [1 << bit for bit in range(16)]
+    for _ in range(length):
+        images = [_crc_step(image) for image in images]
+    low, high = [0] * 256, [0] * 256
+    for value in range(1, 256):
+        bit = (value & -value).bit_length() - 1
+        low[value] = low[value & (value - 1)] ^ images[bit]
+        high[value] = high[value & (value - 1)] ^ images[bit + 8]
+    return low, high
+
+
+class _CrcScan:
+    """CRC-16/MODBUS of any slice of ``buf`` in O(1), from running CRC registers.
+
+    ``P[k]`` is the register after ``buf[:k]`` from zero. The CRC is linear, so the
+    register after ``buf[p:q]`` from 0xFFFF is ``shift(q - p)(0xFFFF ^ P[p]) ^ P[q]``;
+    a frame (data then its CRC, low byte first) leaves the register at zero. Registers
+    are computed on demand, once per byte."""
+
+    __slots__ = ("buf", "registers")
+
+    def __init__(self, buf: bytes):
+        self.buf = buf
+        self.registers = [0]
+
+    def frame_ok(self, start: int, size: int) -> bool:
+        registers = self.registers
+        if len(registers) <= start + size:
+            register, table, buf = registers[-1], _CRC_TABLE, self.buf
+            for byte in buf[len(registers) - 1 : start + size]:
+                register = (register >> 8) ^ table[(register ^ byte) & 0xFF]
+                registers.append(register)
+        low, high = _crc_shift(size)
+        shifted = 0xFFFF ^ registers[start]
+        return low[shifted & 0xFF] ^ high[shifted >> 8] == registers[start + size]
 
 
 # === SLAVE SIDE === #

@@ -27,8 +27,11 @@ UTF-8 JSON objects of at most ``MAX_PAYLOAD_BYTES`` bytes. Every payload has ``v
 ``msg_id`` (1-64 characters ``[A-Za-z0-9._:-]``, unique per publication: the receiver
 uses it to drop duplicates of QoS 1 redeliveries) and ``ts`` (ISO 8601 in UTC,
 ``2025-01-31T12:00:00Z``, fractions of a second allowed). Numbers are JSON numbers and
-are read as ``Decimal`` (never float). Unknown fields are refused, so a typo never
-loses data silently; a new field means a new version.
+are read as ``Decimal`` (never float), finite, within the field's range and with no more
+decimals than the readings store keeps (``PLACES``: 4 for energy, power, money, 2 for
+volts, 3 for amperes and power factor, 6 for a price); trailing zeros do not count. Text
+holds no control characters (C0, DEL, C1) and no unpaired surrogates. Unknown fields are
+refused, so a typo never loses data silently; a new field means a new version.
 
 ``reading``::
 
@@ -81,7 +84,11 @@ meter had already executed this ``cmd_id``.
 Errors
 ------
 Every problem raises ``SchemaError`` (a ``ValueError``) whose ``path`` names the field
-(``params.price``, ``tou_kwh.peak``; empty for the whole payload).
+(``params.price``, ``tou_kwh.peak``; empty for the whole payload). It is the only error
+that comes out of the decoders, whatever the topic and the bytes, and of the encoders,
+whatever the message holds (wrong types, huge or non-finite numbers, unpaired surrogates,
+a string larger than a payload): a value is checked before it is written, and the output
+stops growing past ``MAX_PAYLOAD_BYTES``.
 """
 
 from __future__ import annotations
@@ -91,7 +98,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from prepaid_core.errors import PrepaidError
@@ -132,6 +139,7 @@ READING, EVENT, CMD, ACK, STATUS = "reading", "event", "cmd", "ack", "status"
 KINDS = (READING, EVENT, CMD, ACK, STATUS)
 SERVER_SUBSCRIPTIONS = tuple(f"{TOPIC_PREFIX}/+/{kind}" for kind in (READING, EVENT, ACK, STATUS))
 MAX_PAYLOAD_BYTES = 4096
+_MAX_TOPIC = 128
 
 RELAY_STATES = ("on", "off")
 TOU_BANDS = ("sharp", "peak", "flat", "valley", "deep_valley")
@@ -165,16 +173,26 @@ COMMAND_TYPES = (
     "read_now",
 )
 
-_ADDRESS_RE = re.compile(r"\d{12}")
+# [0-9], not \d: \d also matches the digits of other scripts ("١٢٣...")
+_ADDRESS_RE = re.compile(r"[0-9]{12}")
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _TS_RE = re.compile(
-    r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?(Z|[+-]00:00)",
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,6}))?(Z|[+-]00:00)",
 )
 _BASE32_TOKEN_RE = re.compile(r"[A-Z2-7]{64}")
-_KEYPAD_TOKEN_RE = re.compile(r"\d{20}")
+_KEYPAD_TOKEN_RE = re.compile(r"[0-9]{20}")
+#: C0 controls (NUL included), DEL, C1 controls and (lone) surrogates: never in a text
+_BAD_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 _MAX_ENERGY = Decimal("1e10")
 _MAX_MONEY = Decimal("1e12")
+
+#: decimals kept by the readings store (prepaid.meter.reading: energy, power and money
+#: 16,4 / 12,4, voltage 10,2, current 12,3, power factor 6,3) and by the tariff (price 6)
+PLACES = {"energy": 4, "money": 4, "power": 4, "voltage": 2, "current": 3, "pf": 3, "price": 6}
+#: a context wide enough for every exact comparison below (values are range-checked first)
+_EXACT = Context(prec=64, traps=[InvalidOperation])
+_MAX_DEPTH = 8
 
 
 # === ERRORS === #
@@ -188,27 +206,38 @@ class SchemaError(PrepaidError):
         super().__init__(f"{path}: {message}" if path else message)
 
 
+def _show(value: Any, limit: int = 40) -> str:
+    """A short, printable representation of a value for an error message."""
+    if isinstance(value, str):
+        text = str.__str__(value)
+        return repr(text[:limit]) + ("..." if len(text) > limit else "")
+    if isinstance(value, (bool, int, Decimal)) or value is None:
+        text = repr(value) if not isinstance(value, int) or value.bit_length() < 200 else "<int>"
+        return text[:limit] + ("..." if len(text) > limit else "")
+    return f"<{type(value).__name__}>"
+
+
 # === TOPICS === #
 
 
 def _check_address(address: str, path: str = "address") -> str:
     if not isinstance(address, str) or not _ADDRESS_RE.fullmatch(address):
-        raise SchemaError(path, f"meter address must be 12 decimal digits, got {address!r}")
+        raise SchemaError(path, f"meter address must be 12 digits 0-9, got {_show(address)}")
     return address
 
 
 def topic_for(address: str, kind: str) -> str:
     """``prepaid/v1/<address>/<kind>``."""
-    if kind not in KINDS:
-        raise SchemaError("topic", f"unknown kind {kind!r}")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise SchemaError("topic", f"unknown kind {_show(kind)}")
     return f"{TOPIC_PREFIX}/{_check_address(address)}/{kind}"
 
 
 def subscription(kind: str, address: str = "+") -> str:
     """A subscription filter for one kind, for one meter or (``+``) for all."""
-    if kind not in KINDS:
-        raise SchemaError("topic", f"unknown kind {kind!r}")
-    if address != "+":
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise SchemaError("topic", f"unknown kind {_show(kind)}")
+    if not (isinstance(address, str) and address == "+"):
         _check_address(address)
     return f"{TOPIC_PREFIX}/{address}/{kind}"
 
@@ -217,13 +246,15 @@ def parse_topic(topic: str) -> tuple[str, str]:
     """Return ``(address, kind)`` of a schema topic, or raise ``SchemaError``."""
     if not isinstance(topic, str):
         raise SchemaError("topic", "topic must be a string")
+    if len(topic) > _MAX_TOPIC:
+        raise SchemaError("topic", f"topic is longer than {_MAX_TOPIC} characters")
     parts = topic.split("/")
     if len(parts) != 4 or parts[0] != "prepaid" or not parts[1].startswith("v"):
-        raise SchemaError("topic", f"not a prepaid topic: {topic!r}")
+        raise SchemaError("topic", f"not a prepaid topic: {_show(topic, 80)}")
     if parts[1] != f"v{SCHEMA_VERSION}":
-        raise SchemaError("topic", f"unsupported schema version {parts[1]!r}")
+        raise SchemaError("topic", f"unsupported schema version {_show(parts[1])}")
     if parts[3] not in KINDS:
-        raise SchemaError("topic", f"unknown kind {parts[3]!r}")
+        raise SchemaError("topic", f"unknown kind {_show(parts[3])}")
     return _check_address(parts[2], "topic"), parts[3]
 
 
@@ -259,11 +290,12 @@ class _Reader:
         low: Decimal | None = None,
         high: Decimal | None = None,
         low_open: bool = False,
+        places: int = 4,
     ) -> Decimal | None:
         value = self.raw(name, required)
         if value is None:
             return None
-        return _number(value, _join(self.path, name), low, high, low_open)
+        return _number(value, _join(self.path, name), low, high, low_open, places)
 
     def integer(self, name: str, *, required: bool = False, low: int = 0, high: int = 65535):
         value = self.raw(name, required)
@@ -283,11 +315,7 @@ class _Reader:
         path = _join(self.path, name)
         if not isinstance(value, str):
             raise SchemaError(path, f"must be a string, got {_json_type(value)}")
-        if len(value) > max_length:
-            raise SchemaError(path, f"is longer than {max_length} characters")
-        if pattern is not None and not pattern.fullmatch(value):
-            raise SchemaError(path, f"is not valid: {value[:80]!r}")
-        return value
+        return _text(value, path, max_length, pattern)
 
     def choice(self, name: str, choices: tuple[str, ...], *, required: bool = False):
         value = self.raw(name, required)
@@ -295,7 +323,7 @@ class _Reader:
             return None
         if not isinstance(value, str) or value not in choices:
             raise SchemaError(
-                _join(self.path, name), f"must be one of {', '.join(choices)}, got {value!r}"
+                _join(self.path, name), f"must be one of {', '.join(choices)}, got {_show(value)}"
             )
         return value
 
@@ -304,7 +332,7 @@ class _Reader:
         if value is None:
             return None
         if not isinstance(value, bool):
-            raise SchemaError(_join(self.path, name), f"must be true or false, got {value!r}")
+            raise SchemaError(_join(self.path, name), f"must be true or false, got {_show(value)}")
         return value
 
     def timestamp(self, name: str, *, required: bool = False) -> datetime | None:
@@ -314,9 +342,9 @@ class _Reader:
         return _timestamp(value, _join(self.path, name))
 
     def done(self) -> None:
-        unknown = sorted(set(self.obj) - self.used)
+        unknown = [key for key in self.obj if key not in self.used]
         if unknown:
-            raise SchemaError(_join(self.path, unknown[0]), "unknown field")
+            raise SchemaError(_join(self.path, _key_label(unknown[0])), "unknown field")
 
 
 def _json_type(value: Any) -> str:
@@ -335,17 +363,48 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def _number(value, path, low=None, high=None, low_open=False) -> Decimal:
+def _number(value, path, low=None, high=None, low_open=False, places=4) -> Decimal:
+    """A finite number in ``low..high`` with at most ``places`` decimals (trailing zeros
+    aside): what the store keeps exactly, so ``1e-20000`` or ``1e400`` never reach it."""
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         raise SchemaError(path, f"must be a number, got {_json_type(value)}")
+    if isinstance(value, int) and int.bit_length(value) > 256:
+        raise SchemaError(path, "is out of range")
     number = Decimal(value)
     if not number.is_finite():
         raise SchemaError(path, "must be a finite number")
     if low is not None and (number <= low if low_open else number < low):
-        raise SchemaError(path, f"must be {'>' if low_open else '>='} {low}, got {number}")
+        raise SchemaError(path, f"must be {'>' if low_open else '>='} {low}, got {_show(number)}")
     if high is not None and number > high:
-        raise SchemaError(path, f"must be <= {high}, got {number}")
+        raise SchemaError(path, f"must be <= {high}, got {_show(number)}")
+    if number.as_tuple().exponent < -places:
+        rounded = number.quantize(Decimal(1).scaleb(-places), context=_EXACT)
+        if rounded.compare(number, context=_EXACT):
+            raise SchemaError(path, f"has more than {places} decimals: {_show(number)}")
+        number = rounded  # 1.50000 -> 1.5000: same value, bounded exponent
     return number
+
+
+def _key_label(key: str) -> str:
+    """A field name as it can be shown in a path: itself if short and printable."""
+    if len(key) <= 40 and not _BAD_TEXT.search(key):
+        return key
+    return _show(key)
+
+
+def _text(value: Any, path: str, max_length: int, pattern=None) -> str:
+    """A string of at most ``max_length`` characters, without control characters or
+    unpaired surrogates, matching ``pattern`` if given."""
+    if not isinstance(value, str):
+        raise SchemaError(path, f"must be a string, got {_json_type(value)}")
+    if len(value) > max_length:
+        raise SchemaError(path, f"is longer than {max_length} characters")
+    value = str.__str__(value)
+    if _BAD_TEXT.search(value):
+        raise SchemaError(path, "holds a control character or an unpaired surrogate")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise SchemaError(path, f"is not valid: {_show(value, 80)}")
+    return value
 
 
 def _timestamp(value: Any, path: str) -> datetime:
@@ -355,23 +414,30 @@ def _timestamp(value: Any, path: str) -> datetime:
         return value
     if not isinstance(value, str):
         raise SchemaError(path, f"must be an ISO 8601 UTC string, got {_json_type(value)}")
-    match = _TS_RE.fullmatch(value)
+    match = _TS_RE.fullmatch(value) if len(value) <= 40 else None
     if not match:
-        raise SchemaError(path, f"must be ISO 8601 in UTC like 2025-01-31T12:00:00Z: {value!r}")
+        raise SchemaError(
+            path, f"must be ISO 8601 in UTC like 2025-01-31T12:00:00Z: {_show(value)}"
+        )
     day, time_, fraction, _zone = match.groups()
     try:
         stamp = datetime.fromisoformat(f"{day}T{time_}.{(fraction or '').ljust(6, '0')}")
     except ValueError as exc:
-        raise SchemaError(path, f"is not a valid date and time: {value!r}") from exc
+        raise SchemaError(path, f"is not a valid date and time: {_show(value)}") from exc
     return stamp.replace(tzinfo=timezone.utc)
 
 
-def format_ts(stamp: datetime) -> str:
+def format_ts(stamp: datetime, path: str = "ts") -> str:
     """ISO 8601 UTC with ``Z`` (milliseconds only when present)."""
+    if not isinstance(stamp, datetime):
+        raise SchemaError(path, f"must be a datetime, got {_show(stamp)}")
     if stamp.tzinfo is None:
-        raise SchemaError("ts", "must be in UTC")
-    if stamp.utcoffset():
-        stamp = stamp.astimezone(timezone.utc)
+        raise SchemaError(path, "must be in UTC")
+    try:
+        if stamp.utcoffset():
+            stamp = stamp.astimezone(timezone.utc)
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise SchemaError(path, "is out of range once in UTC") from exc
     text = (
         f"{stamp.year:04d}-{stamp.month:02d}-{stamp.day:02d}"
         f"T{stamp.hour:02d}:{stamp.minute:02d}:{stamp.second:02d}"
@@ -404,8 +470,8 @@ class _Message:
 def _head(obj: Any, path: str, id_fields: tuple[str, ...] = ("msg_id",)) -> _Reader:
     reader = _Reader(obj, path)
     version = reader.raw("v", True)
-    if isinstance(version, bool) or version != SCHEMA_VERSION:
-        raise SchemaError(_join(path, "v"), f"unsupported schema version {version!r}")
+    if type(version) is not int or version != SCHEMA_VERSION:
+        raise SchemaError(_join(path, "v"), f"unsupported schema version {_show(version)}")
     for name in id_fields:
         reader.text(name, required=True, max_length=64, pattern=_ID_RE)
     return reader
@@ -455,10 +521,14 @@ class Reading(_Message):
             relay=reader.choice("relay", RELAY_STATES, required=True),
             reverse_kwh=reader.number("reverse_kwh", low=Decimal(0), high=_MAX_ENERGY),
             tou_kwh=tou,
-            voltage_v=reader.number("voltage_v", low=Decimal(0), high=Decimal(100000)),
-            current_a=reader.number("current_a", low=Decimal(0), high=Decimal(100000)),
+            voltage_v=reader.number(
+                "voltage_v", low=Decimal(0), high=Decimal(100000), places=PLACES["voltage"]
+            ),
+            current_a=reader.number(
+                "current_a", low=Decimal(0), high=Decimal(100000), places=PLACES["current"]
+            ),
             power_kw=reader.number("power_kw", low=Decimal(-100000), high=Decimal(100000)),
-            pf=reader.number("pf", low=Decimal(-1), high=Decimal(1)),
+            pf=reader.number("pf", low=Decimal(-1), high=Decimal(1), places=PLACES["pf"]),
             balance=reader.number("balance", low=-_MAX_MONEY, high=_MAX_MONEY),
             status_word=reader.integer("status_word", high=0xFFFFFFFF),
         )
@@ -471,7 +541,7 @@ class Reading(_Message):
                 "ts": format_ts(self.ts),
                 "forward_kwh": self.forward_kwh,
                 "reverse_kwh": self.reverse_kwh,
-                "tou_kwh": dict(self.tou_kwh) if self.tou_kwh else None,
+                "tou_kwh": _mapping_or_none(self.tou_kwh, "tou_kwh"),
                 "voltage_v": self.voltage_v,
                 "current_a": self.current_a,
                 "power_kw": self.power_kw,
@@ -530,7 +600,12 @@ def _command_params(cmd: str, raw: Any, path: str) -> dict[str, Any]:
         params["on"] = reader.boolean("on", required=True)
     elif cmd == "set_price":
         params["price"] = reader.number(
-            "price", required=True, low=Decimal(0), low_open=True, high=_MAX_MONEY
+            "price",
+            required=True,
+            low=Decimal(0),
+            low_open=True,
+            high=_MAX_MONEY,
+            places=PLACES["price"],
         )
     elif cmd == "set_thresholds":
         alarm1 = reader.number("alarm1", required=True, low=Decimal(0), high=_MAX_MONEY)
@@ -555,10 +630,25 @@ def _command_params(cmd: str, raw: Any, path: str) -> dict[str, Any]:
 
 
 def _params_to_json(params: Mapping[str, Any]) -> dict[str, Any]:
+    params = _mapping_or_none(params, "params") or {}
     return {
-        key: format_ts(value) if isinstance(value, datetime) else value
+        key: format_ts(value, f"params.{key}") if isinstance(value, datetime) else value
         for key, value in params.items()
     }
+
+
+def _mapping_or_none(value: Any, path: str) -> dict[str, Any] | None:
+    """A mapping field as a plain dict (None when empty), or ``SchemaError``."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return dict(dict.items(value)) or None
+    if not isinstance(value, Mapping):
+        raise SchemaError(path, f"must be a mapping, got {_show(value)}")
+    try:
+        return dict(value.items()) or None
+    except Exception as exc:  # a foreign mapping: whatever its failure, refuse it
+        raise SchemaError(path, f"cannot read the {type(value).__name__} mapping") from exc
 
 
 @dataclass(frozen=True)
@@ -596,7 +686,7 @@ class Command(_Message):
                 "ts": format_ts(self.ts),
                 "cmd": self.cmd,
                 "params": _params_to_json(self.params),
-                "expires": format_ts(self.expires) if self.expires else None,
+                "expires": None if self.expires is None else format_ts(self.expires, "expires"),
             }
         )
 
@@ -642,7 +732,7 @@ class Ack(_Message):
                 "relay": self.relay,
                 "error": self.error,
                 "balance": self.balance,
-                "duplicate": self.duplicate or None,
+                "duplicate": None if self.duplicate is False else self.duplicate,
             }
         )
 
@@ -679,6 +769,7 @@ _CLASSES: dict[str, type[_Message]] = {
     ACK: Ack,
     STATUS: Status,
 }
+_ENCODABLE = frozenset(_CLASSES.values())
 
 
 # === JSON === #
@@ -728,69 +819,123 @@ _PLAIN_STRING = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]*')
 _KEYS: dict[str, str] = {}
 
 
-def _dump_key(key: str) -> str:
+class _Writer:
+    """JSON text of checked values, refused as soon as it outgrows a payload."""
+
+    __slots__ = ("out", "size")
+
+    def __init__(self):
+        self.out: list[str] = []
+        self.size = 0
+
+    def add(self, text: str) -> None:
+        self.size += len(text)
+        if self.size > MAX_PAYLOAD_BYTES:
+            raise SchemaError("", f"payload is larger than {MAX_PAYLOAD_BYTES} bytes")
+        self.out.append(text)
+
+    def text(self) -> str:
+        return "".join(self.out)
+
+
+def _dump_key(key: Any) -> str:
+    if not isinstance(key, str):
+        raise SchemaError("", f"field names must be strings, got {_show(key)}")
+    key = str.__str__(key)
     encoded = _KEYS.get(key)
     if encoded is None:
-        encoded = _dump_str(str(key))
+        encoded = _dump_str(key)
         if len(_KEYS) < 1024:
             _KEYS[key] = encoded
     return encoded
 
 
 def _dump_str(value: str) -> str:
+    if len(value) > MAX_PAYLOAD_BYTES:
+        raise SchemaError("", f"a string is longer than a payload ({MAX_PAYLOAD_BYTES} bytes)")
     if _PLAIN_STRING.fullmatch(value):
         return f'"{value}"'
+    if _BAD_TEXT.search(value):
+        raise SchemaError("", f"{_show(value)} holds a control character or unpaired surrogate")
     return json.dumps(value, ensure_ascii=False)
 
 
-def _dump(value: Any, out: list[str]) -> None:
+def _dump_decimal(value: Decimal) -> str:
+    if not value.is_finite():
+        raise SchemaError("", f"{_show(value)} is not a JSON number")
+    _sign, digits, exponent = value.as_tuple()
+    width = max(len(digits) + exponent, 1) + max(-exponent, 0)
+    if width > MAX_PAYLOAD_BYTES:
+        raise SchemaError("", f"a number of {width} digits does not fit in a payload")
+    return format(value, "f")
+
+
+def _dump(value: Any, out: _Writer, depth: int = 0) -> None:
     kind = type(value)
     if kind is str:
-        out.append(_dump_str(value))
+        out.add(_dump_str(value))
     elif kind is Decimal:
-        if not value.is_finite():
-            raise SchemaError("", f"{value} is not a JSON number")
-        out.append(format(value, "f"))
+        out.add(_dump_decimal(value))
     elif value is None:
-        out.append("null")
+        out.add("null")
     elif value is True:
-        out.append("true")
+        out.add("true")
     elif value is False:
-        out.append("false")
+        out.add("false")
     elif isinstance(value, int):
-        out.append(str(int(value)))
+        if int.bit_length(value) > 4 * MAX_PAYLOAD_BYTES:
+            raise SchemaError("", "an integer does not fit in a payload")
+        out.add(int.__repr__(value))
     elif isinstance(value, Decimal):
-        _dump(Decimal(value), out)
+        out.add(_dump_decimal(Decimal(value)))
     elif isinstance(value, str):
-        out.append(_dump_str(str(value)))
+        out.add(_dump_str(str.__str__(value)))
+    elif depth >= _MAX_DEPTH:
+        raise SchemaError("", f"nested deeper than {_MAX_DEPTH} levels")
+    elif isinstance(value, dict):
+        _dump_object(dict.items(value), out, depth)
     elif isinstance(value, Mapping):
-        out.append("{")
-        first = True
-        for key, item in value.items():
-            if not first:
-                out.append(",")
-            first = False
-            out.append(_dump_key(key))
-            out.append(":")
-            _dump(item, out)
-        out.append("}")
+        try:
+            items = list(value.items())
+        except Exception as exc:  # a foreign mapping: whatever its failure, refuse it
+            raise SchemaError("", f"cannot read the {type(value).__name__} mapping") from exc
+        _dump_object(items, out, depth)
     elif isinstance(value, (list, tuple)):
-        out.append("[")
+        out.add("[")
         for index, item in enumerate(value):
             if index:
-                out.append(",")
-            _dump(item, out)
-        out.append("]")
+                out.add(",")
+            _dump(item, out, depth + 1)
+        out.add("]")
     else:
         raise SchemaError("", f"cannot write {type(value).__name__} as JSON")
 
 
+def _dump_object(items, out: _Writer, depth: int) -> None:
+    out.add("{")
+    first = True
+    for key, item in items:
+        if not first:
+            out.add(",")
+        first = False
+        out.add(_dump_key(key))
+        out.add(":")
+        _dump(item, out, depth + 1)
+    out.add("}")
+
+
 def encode(message: _Message, *, validate: bool = True) -> bytes:
-    """UTF-8 JSON of a message; with ``validate`` it is checked as a receiver would."""
-    obj = message.to_dict()
-    out: list[str] = []
-    _dump(obj, out)
-    payload = "".join(out).encode("utf-8")
+    """UTF-8 JSON of a message; with ``validate`` it is checked as a receiver would.
+
+    Raises ``SchemaError`` only, whatever the message holds; without ``validate`` the
+    values are still checked to be writable (finite numbers, text without control
+    characters or unpaired surrogates, at most ``MAX_PAYLOAD_BYTES``).
+    """
+    if type(message) not in _ENCODABLE:
+        raise SchemaError("", f"cannot encode {type(message).__name__}: not a schema message")
+    out = _Writer()
+    _dump(message.to_dict(), out)
+    payload = out.text().encode("utf-8")
     if validate:
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise SchemaError("", f"payload is larger than {MAX_PAYLOAD_BYTES} bytes")

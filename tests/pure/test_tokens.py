@@ -347,3 +347,177 @@ def test_fuzz_keypad_round_trip(key, kind, exponent, mantissa, sequence):
     amount = mantissa * 10**exponent * unit
     digits = encode_keypad_token(key, Token(METER, kind, amount, sequence))
     assert decode_keypad_token(key, METER, digits) == Token(METER, kind, amount, sequence)
+
+
+# === MALFORMED INPUT: ONLY TOKEN ERRORS (X1, issue 21) === #
+
+KEY = derive_meter_key(VENDING_KEY, METER)
+ARABIC_DIGITS = "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669"
+
+
+@pytest.mark.parametrize(
+    "address", [ARABIC_DIGITS + "\u0660\u0661", "\uff10" * 12, "00001234567\u0969", 12345678]
+)
+def test_addresses_are_ascii_digits_only(address):
+    with pytest.raises(TokenFormatError):
+        derive_meter_key(VENDING_KEY, address)  # was UnicodeEncodeError
+    with pytest.raises(TokenFormatError):
+        tokens.issue_token(VENDING_KEY, address, TokenKind.CREDIT, Decimal(1), 1)
+    with pytest.raises(TokenFormatError):
+        encode_token(KEY, Token(address, TokenKind.CREDIT, Decimal(1), 1))  # was ValueError
+
+
+@pytest.mark.parametrize(
+    "digits",
+    [
+        ARABIC_DIGITS * 2,  # str.isdigit() is true for these
+        "1234 5678 9012 3456 789\u0969",
+        "1234\u00a05678\u00a09012\u00a03456\u00a07890",  # no-break spaces
+        "1" * 21,
+        "1" * 10**7,
+        None,
+        12345678901234567890,
+    ],
+)
+def test_keypad_digits_are_ascii_only(digits):
+    with pytest.raises(TokenFormatError):
+        decode_keypad_token(KEY, METER, digits)
+    with pytest.raises(TokenFormatError):
+        format_keypad_token(digits)
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        Decimal("1e999999"),  # was decimal.Overflow
+        Decimal("1e-999999"),
+        Decimal("1e19"),
+        Decimal("0.00001"),
+        Decimal("1." + "0" * 5000 + "1"),
+        2**200,
+        1.5,
+        "12.5",
+        Decimal("sNaN"),
+        Decimal("-Infinity"),
+        None,
+    ],
+)
+def test_bad_amounts_raise_token_amount_errors(amount):
+    for encode in (encode_token, encode_keypad_token):
+        with pytest.raises(TokenAmountError):
+            encode(KEY, Token(METER, TokenKind.CREDIT, amount, 1))
+
+
+@pytest.mark.parametrize(
+    ("kind", "sequence"),
+    [
+        (7, 1),
+        (-1, 1),
+        pytest.param(10**5000, 1, id="huge-kind"),  # the enum's message raised ValueError
+        (True, 1),
+        ("credit", 1),
+        (1.0, 1),
+        (None, 1),
+        (0, 2**40),
+        (0, 1.0),
+    ],
+)
+def test_bad_kinds_and_sequences_raise_token_format_errors(kind, sequence):
+    with pytest.raises(TokenFormatError):
+        encode_token(KEY, Token(METER, kind, Decimal(1), sequence))
+    with pytest.raises(TokenFormatError):
+        tokens.issue_keypad_token(VENDING_KEY, METER, kind, Decimal(1), sequence)
+
+
+@pytest.mark.parametrize("data", [5, "AAAA", None, b"\x00" * 39, bytearray(41)])
+def test_token_to_text_refuses_what_is_not_a_token(data):
+    with pytest.raises(TokenFormatError):
+        token_to_text(data)  # token_to_text(5) gave the text of 5 zero bytes
+
+
+@pytest.mark.parametrize(
+    "text", ["ſ" * 64, "A" * 10**7, "A" * 63, "A" * 65, "A\u3000" * 64, b"A" * 64]
+)
+def test_token_from_text_refuses_what_is_not_base32(text):
+    with pytest.raises(TokenFormatError):
+        token_from_text(text)  # "ſ".upper() is "S": was read as base32
+
+
+def test_exact_amounts_still_encode():
+    for amount in (Decimal("0.0001"), Decimal("922337203685477.5807"), Decimal("5.10000000")):
+        data = encode_token(KEY, Token(METER, TokenKind.CREDIT, amount, 1))
+        assert decode_token(KEY, METER, data).amount == amount
+    for amount in (Decimal("0.01"), Decimal("163830"), Decimal("1638300E-1")):
+        digits = encode_keypad_token(KEY, Token(METER, TokenKind.CREDIT, amount, 9))
+        assert decode_keypad_token(KEY, METER, digits).amount == amount
+
+
+_ANY = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.decimals(),
+    st.builds(lambda e, m: Decimal(f"{m}E{e}"), st.integers(-(10**6), 10**6), st.integers(0, 99)),
+    st.text(max_size=70),
+    st.text(alphabet="0123456789 -\u0660\u0969\uff10", max_size=30),
+    st.binary(max_size=50),
+    st.sampled_from(list(TokenKind)),
+)
+_FUZZ = settings(max_examples=300, deadline=None)
+
+
+@_FUZZ
+@given(
+    address=st.just(METER) | _ANY,
+    kind=st.sampled_from(list(TokenKind)) | _ANY,
+    amount=st.decimals(places=4, min_value=0, max_value=10**6) | _ANY,
+    sequence=st.integers(1, 2**18) | _ANY,
+)
+def test_fuzz_encoders_raise_only_token_errors(address, kind, amount, sequence):
+    token = Token(address, kind, amount, sequence)
+    for encode in (encode_token, encode_keypad_token):
+        try:
+            data = encode(KEY, token)
+        except TokenError:
+            continue
+        assert TokenAcceptor(KEY, METER).check(data) == Token(
+            METER, TokenKind(kind), Decimal(amount), sequence
+        )
+
+
+@_FUZZ
+@given(data=st.binary(min_size=40, max_size=40) | _ANY, address=st.just(METER) | _ANY)
+def test_fuzz_binary_decoder_raises_only_token_errors(data, address):
+    for decode in (decode_token, decode_keypad_token):
+        try:
+            decode(KEY, address, data)
+        except TokenError:
+            pass
+    for text_form in (token_from_text, format_keypad_token, token_to_text):
+        try:
+            text_form(data)
+        except TokenError:
+            pass
+
+
+@_FUZZ
+@given(
+    token=st.builds(
+        Token,
+        st.just(METER),
+        st.sampled_from([TokenKind.CLEAR_CREDIT, TokenKind.CLEAR_TAMPER]),
+        st.just(Decimal(0)),
+        st.integers(1, tokens.KEYPAD_MAX_SEQUENCE),
+    ),
+    position=st.integers(0, 39),
+    flip=st.integers(1, 255),
+)
+def test_fuzz_mutated_tokens_never_pass(token, position, flip):
+    data = bytearray(encode_token(KEY, token))
+    assert decode_token(KEY, METER, bytes(data)) == token
+    data[position] ^= flip
+    with pytest.raises(TokenError):
+        decode_token(KEY, METER, bytes(data))
+    digits = encode_keypad_token(KEY, token)
+    assert decode_keypad_token(KEY, METER, format_keypad_token(digits)) == token
