@@ -572,6 +572,9 @@ class SiteReport:
         found = []
         if self.readings["missing"] or self.readings["stored_twice"]:
             found.append(f"readings not accounted for: {self.readings}")
+        if self.readings["rejected"]:
+            # the simulated meters send nothing wrong: what they send must be stored
+            found.append(f"the simulated meters' own readings rejected: {self.readings}")
         if self.off_ledger:
             found.append(f"balances not equal to their ledger: {self.off_ledger}")
         if self.uncharged:
