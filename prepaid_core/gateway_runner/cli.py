@@ -140,7 +140,9 @@ def _run_collector(api, args, stop: threading.Event) -> int:
     runner = CollectorRunner(
         api,
         CollectorSettings(
-            command_interval=args.command_interval or 5.0, batch_size=args.batch_size
+            command_interval=args.command_interval or 5.0,
+            batch_size=args.batch_size,
+            dead_letter_file=args.dead_letter_file,
         ),
     )
     _logger.info("gateway %s: collector runner started", args.gateway)

@@ -29,6 +29,7 @@ now stays in an outbox and is sent again, with the same message id, before anyth
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import socket
 import threading
@@ -43,6 +44,12 @@ from prepaid_core.gateway_runner.api import (
     DeviceApiError,
     DeviceApiUnavailable,
     new_message_id,
+)
+from prepaid_core.gateway_runner.dead_letters import (
+    DeadLetters,
+    letter,
+    may_be_content,
+    server_answers,
 )
 from prepaid_core.gateway_runner.mapping import with_addresses
 
@@ -61,6 +68,8 @@ class CollectorSettings:
     batch_size: int = 1000  # readings per push
     command_limit: int = 500
     retry_wait: float = 2.0
+    isolate_after: int = 3  # server errors in a row before a post is suspected (X1)
+    dead_letter_file: str = "dead-letters.jsonl"
 
 
 @dataclass
@@ -72,6 +81,8 @@ class CollectorStats:
     failed_meters: int = 0
     connects: int = 0
     api_failures: int = 0
+    splits: int = 0
+    dead_letters: int = 0
     last_poll_seconds: float = 0.0
     errors: list[str] = field(default_factory=list, repr=False)
 
@@ -157,7 +168,10 @@ class CollectorRunner:
         #: address -> (bus key, the meter's job template)
         self.meters: dict[str, tuple[tuple[int, str], MeterJob]] = {}
         self.poll_interval = 30
-        self._outbox: list[tuple[str, dict, str]] = []
+        #: (endpoint, payload, message id, suspected: a part of a post that failed)
+        self._outbox: list[tuple[str, dict, str, bool]] = []
+        self._head_failures = 0  # server errors in a row of the outbox's first post
+        self.letters = DeadLetters(api, self.settings.dead_letter_file, "collector-dead")
         self._config_at = 0.0
         self._stop = threading.Event()
 
@@ -391,26 +405,83 @@ class CollectorRunner:
 
     def _queue(self, endpoint: str, payload: dict) -> None:
         """A post for the outbox, with its message id (a resend is recognised)."""
-        self._outbox.append((endpoint, payload, new_message_id(endpoint.replace("/", "-"))))
+        message_id = new_message_id(endpoint.replace("/", "-"))
+        self._outbox.append((endpoint, payload, message_id, False))
 
     def _flush(self) -> None:
-        """Send the outbox in order; what Odoo cannot take now stays (same message id)."""
+        """Send the outbox in order; what Odoo cannot take now stays (same message id).
+
+        A post refused for what it carries (4xx), or failing with a server error
+        ``isolate_after`` times in a row while Odoo answers an empty message, is split in
+        halves until the part that fails is alone; that part is set aside as a dead
+        letter (R12, X1): one unusable reading never holds the collector's others."""
         while self._outbox:
-            endpoint, payload, message_id = self._outbox[0]
+            endpoint, payload, message_id, suspected = self._outbox[0]
             try:
                 answer = self.api.post(endpoint, payload, message_id)
             except DeviceApiError as exc:
                 if exc.status in (401, 403):
                     raise  # wrong key: keep everything until it is fixed
-                # refused for good (malformed): retrying cannot help; say it, go on
-                _logger.error("device API refused %s: %s", endpoint, exc)
-                self.stats.errors.append(f"{endpoint}: {exc}")
+                failure = f"refused: {exc}"
+            except DeviceApiUnavailable as exc:
+                self._head_failures += 1
+                if not (
+                    (suspected or self._head_failures >= self.settings.isolate_after)
+                    and may_be_content(exc)
+                    and server_answers(self.api)
+                ):
+                    raise
+                failure = f"server error: {exc}"
             else:
+                self._head_failures = 0
+                self._outbox.pop(0)
                 if endpoint == "push":
                     self.stats.stored += answer.get("stored", 0)
                     for item in answer.get("rejected", []):
                         _logger.info("device API rejected a reading: %s", item)
-            self._outbox.pop(0)
+                continue
+            self._head_failures = 0
+            parts = _halves(endpoint, payload)
+            if parts is None:
+                self._outbox.pop(0)
+                self._set_aside(endpoint, payload, failure)
+                continue
+            self.stats.splits += 1
+            _logger.warning("%s failed (%s): split to find what fails", endpoint, failure)
+            self._outbox[0:1] = [
+                (endpoint, part, f"{message_id}-{index}", True)
+                for index, part in enumerate(parts, 1)
+            ]
+
+    def _set_aside(self, endpoint: str, payload: dict, failure: str) -> None:
+        self.stats.dead_letters += 1
+        self.stats.errors.append(f"{endpoint}: {failure}")
+        text = json.dumps(payload, default=str, ensure_ascii=False)
+        self.letters.bury([letter(f"collector/{endpoint}", text, failure, dt.datetime.now(dt.UTC))])
+
+
+#: the lists of items of the posts that can be split (a poll's report cannot)
+ITEM_LISTS = {
+    "push": ("readings", "events", "daily_frozen", "clocks"),
+    "commands/ack": ("acks",),
+}
+
+
+def _halves(endpoint: str, payload: dict) -> list[dict] | None:
+    """A post's items in two posts of the same shape; None for one item or a post that is
+    not a list of items."""
+    keys = [key for key in ITEM_LISTS.get(endpoint, ()) if isinstance(payload.get(key), list)]
+    items = [(key, item) for key in keys for item in payload[key]]
+    if len(items) < 2:
+        return None
+    half = len(items) // 2
+    parts = []
+    for chunk in (items[:half], items[half:]):
+        part = {**payload, **{key: [] for key in keys}}
+        for key, item in chunk:
+            part[key].append(item)
+        parts.append(part)
+    return parts
 
 
 def _bus_result(key, future) -> BusResult:

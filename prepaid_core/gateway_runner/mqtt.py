@@ -31,15 +31,12 @@ Several runners can share the load of one gateway with an MQTT 5 shared subscrip
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
 import queue
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -52,6 +49,12 @@ from prepaid_core.gateway_runner.api import (
     DeviceApiUnavailable,
     backoff_delay,
     new_message_id,
+)
+from prepaid_core.gateway_runner.dead_letters import (
+    DeadLetters,
+    letter,
+    may_be_content,
+    server_answers,
 )
 from prepaid_core.gateway_runner.mapping import (
     UnsupportedCommand,
@@ -143,35 +146,8 @@ class _Item:
     done: bool = False
 
 
-def _may_be_content(exc: DeviceApiUnavailable) -> bool:
-    """Whether a failure may come from what the request carries: a server error, not an
-    answer that says "not now" (busy, conflict, gateway) nor no answer at all."""
-    return exc.status is not None and exc.status >= 500 and exc.status not in (502, 503, 504)
-
-
 class _Refused(Exception):
     """The device API refused a batch for what it carries (4xx): the same cannot pass."""
-
-
-#: the longest part of a message kept in a dead letter (characters)
-MAX_LETTER_CHARS = 65536
-
-
-def _letter(inbound: _Inbound, reason: str) -> dict:
-    """A message set aside, as the device API's ``dead_letters`` takes it: the raw payload
-    as text (bytes that are not UTF-8 and NULs escaped), bounded."""
-
-    def text(value: str) -> str:
-        value = value[:MAX_LETTER_CHARS].replace("\x00", "\\x00")
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")[:MAX_LETTER_CHARS]
-
-    payload = bytes(inbound.payload[:MAX_LETTER_CHARS]).decode("utf-8", "backslashreplace")
-    return {
-        "topic": text(inbound.topic),
-        "payload": text(payload),
-        "reason": text(reason),
-        "received_at": schema.format_ts(inbound.received_at),
-    }
 
 
 class MqttRunner:
@@ -187,6 +163,7 @@ class MqttRunner:
         self._connected = threading.Event()
         self._worker: threading.Thread | None = None
         self._next_commands = 0.0
+        self.letters = DeadLetters(api, settings.dead_letter_file, "mqtt-dead")
         self.client = self._make_client()
 
     # === LIFE CYCLE === #
@@ -385,7 +362,7 @@ class MqttRunner:
         try:
             self._post(items)
         except DeviceApiUnavailable as exc:
-            if not (isolate and _may_be_content(exc) and self._server_answers()):
+            if not (isolate and may_be_content(exc) and server_answers(self.api)):
                 raise
             failure = str(exc)
         except _Refused as exc:
@@ -405,16 +382,6 @@ class MqttRunner:
         )
         self._settle(items[:half], isolate=True)
         self._settle(items[half:], isolate=True)
-
-    def _server_answers(self) -> bool:
-        """Whether the device API takes an empty message now: then a batch it keeps
-        failing with 5xx fails for what it carries, not because Odoo is down."""
-        try:
-            self.api.push([], [], message_id=new_message_id("probe"))
-        except (DeviceApiError, DeviceApiUnavailable) as exc:
-            _logger.warning("device API down (%s): the batch waits, nothing set aside", exc)
-            return False
-        return True
 
     def _post(self, items: list[_Item]) -> None:
         rows = {"readings": [], "events": [], "acks": []}
@@ -479,41 +446,15 @@ class MqttRunner:
 
     # === DEAD LETTERS === #
     def _bury(self, letters: list[tuple[_Item, str]]) -> None:
-        """Hand the messages set aside to the device API (*Dead Letters* in Odoo); what it
-        does not take is kept in the local file.  Never raises: the queue goes on."""
-        rows = [_letter(item.inbound, reason) for item, reason in letters]
-        for row in rows:
-            _logger.warning("dead letter from %r: %s", row["topic"], row["reason"])
+        """Set the messages aside (see :mod:`.dead_letters`); never raises."""
+        rows = [
+            letter(item.inbound.topic, item.inbound.payload, reason, item.inbound.received_at)
+            for item, reason in letters
+        ]
         self.stats.dead_letters += len(rows)
-        try:
-            answer = self.api.dead_letters(rows, message_id=new_message_id("mqtt-dead"))
-        except (DeviceApiError, DeviceApiUnavailable) as exc:
-            _logger.error("device API did not take %s dead letters: %s", len(rows), exc)
-            self._keep_locally(rows)
-            return
-        refused = answer.get("rejected", [])
-        for item in refused:
-            _logger.error("device API refused a dead letter: %s", item.get("reason"))
-        indexes = {item.get("letters") for item in refused}
-        self._keep_locally([row for index, row in enumerate(rows) if index in indexes])
-
-    def _keep_locally(self, rows: list[dict]) -> None:
-        if not rows:
-            return
-        path = Path(self.settings.dead_letter_file)
-        try:
-            with path.open("a", encoding="utf-8") as file:
-                for row in rows:
-                    file.write(json.dumps(row, ensure_ascii=False) + "\n")
-                file.flush()
-                os.fsync(file.fileno())
-        except OSError as exc:
-            # the log is the last place left: the message is still acknowledged
-            for row in rows:
-                _logger.error("dead letter lost to %s (%s): %r", path, exc, row)
-            return
-        self.stats.dead_letters_local += len(rows)
-        _logger.warning("%s dead letters kept in %s", len(rows), path.resolve())
+        local = self.letters.kept_locally
+        self.letters.bury(rows)
+        self.stats.dead_letters_local += self.letters.kept_locally - local
 
     # === COMMANDS === #
     def sync_commands(self) -> int:

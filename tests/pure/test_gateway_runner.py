@@ -47,9 +47,9 @@ class FakeDeviceApi:
     itself if ``accept_unsigned``), idempotency by message id and body, ``config`` ids used
     once, push, commands fetch/ack (an answer settles only a command of the meter it names,
     as Odoo checks), dead letters.  ``fail_push`` / ``fail_config`` answer 503 to that many
-    pushes / config requests; a push carrying a reading whose ``forward_total`` is in
-    ``poison`` answers 500 (content PostgreSQL cannot store); ``letters_down`` answers 503
-    to every dead letter."""
+    pushes / config requests; a push carrying a reading whose ``forward_total`` (or
+    address) is in ``poison`` answers 500 (content PostgreSQL cannot store);
+    ``letters_down`` answers 503 to every dead letter."""
 
     def __init__(self, gateway_id=7, key=KEY):
         self.gateway_id, self.key = gateway_id, key
@@ -129,7 +129,10 @@ class FakeDeviceApi:
                 if self.fail_push:
                     self.fail_push -= 1
                     return 503, {"error": {"code": "down", "message": "database restarting"}}
-                if any(r.get("forward_total") in self.poison for r in payload.get("readings", [])):
+                if any(
+                    r.get("forward_total") in self.poison or r.get("address") in self.poison
+                    for r in payload.get("readings", [])
+                ):
                     return 500, {"error": {"code": "server_error", "message": "numeric overflow"}}
                 self.readings += payload.get("readings", [])
                 self.events += payload.get("events", [])
@@ -792,6 +795,62 @@ def test_collector_runner_keeps_results_while_odoo_is_down(collector, device_api
         pushed = [h["X-Message-Id"] for path, h in device_api.requests if path.endswith("/push")]
         assert set(pushed) == set(pushes)  # the same message, sent again
         assert runner.stats.connects == 2  # one per bus, held
+    finally:
+        runner.close()
+
+
+def test_collector_runner_sets_aside_the_reading_odoo_keeps_failing_on(
+    collector, device_api, tmp_path
+):
+    """X1/R12: Odoo answers 500 to any push carrying one meter's reading (content it cannot
+    store) while it answers an empty push: after ``isolate_after`` failures the runner
+    splits the push until that reading is alone, sets it aside as a dead letter, and every
+    other reading is stored; the outbox is empty (nothing retried for ever)."""
+    device_api.config = _collector_config(collector)
+    device_api.fetch_extra = {"poll_due": True}
+    poisoned = collector.buses[1].meters[0].address
+    device_api.poison = {poisoned}
+    client = DeviceApiClient(device_api.url, 7, KEY, retries=0, backoff=0.01)
+    runner = CollectorRunner(
+        client, CollectorSettings(dead_letter_file=str(tmp_path / "letters.jsonl"))
+    )
+    try:
+        for _attempt in range(2):  # the first failures: the push waits in the outbox
+            with pytest.raises(DeviceApiUnavailable):
+                runner.tick()
+            assert device_api.readings == []
+        runner.tick()  # the third: split until the reading that fails is alone
+        stored = sorted(r["address"] for r in device_api.readings)
+        others = sorted(m.address for bus in collector.buses for m in bus.meters)
+        others.remove(poisoned)
+        assert stored == others
+        assert [
+            json.loads(letter["payload"])["readings"][0]["address"] for letter in device_api.letters
+        ] == [poisoned]
+        assert "server error" in device_api.letters[0]["reason"]
+        assert runner.stats.dead_letters == 1 and runner.stats.splits >= 1
+        assert runner._outbox == [] and len(device_api.reports) == 1
+    finally:
+        runner.close()
+
+
+def test_collector_runner_never_blames_a_reading_while_odoo_is_down(collector, device_api):
+    """A server error while Odoo does not even take an empty push is Odoo's state, not
+    the content's: the push waits whole, nothing set aside."""
+    device_api.config = _collector_config(collector)
+    device_api.fetch_extra = {"poll_due": True}
+    runner = CollectorRunner(
+        DeviceApiClient(device_api.url, 7, KEY, retries=0, backoff=0.01), CollectorSettings()
+    )
+    try:
+        device_api.fail_push = 10**6  # every push, the empty one too, answers 503
+        for _attempt in range(5):
+            with pytest.raises(DeviceApiUnavailable):
+                runner.tick()
+        assert device_api.letters == [] and runner.stats.splits == 0
+        device_api.fail_push = 0
+        runner.tick()
+        assert len(device_api.readings) == sum(len(bus.meters) for bus in collector.buses)
     finally:
         runner.close()
 
