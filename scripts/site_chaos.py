@@ -317,9 +317,20 @@ class Chaos:
         self.done["recharge"] += 1
         self.log(f"recharge {reference} of {amount} paid")
 
+    def read_now(self, meters_4g: list[str]) -> None:
+        """*Read Now* on a few 4G meters: commands go out, which the hostile client sees
+        and answers in other meters' names."""
+        addresses = random.Random(self.seed + self.done["read now"]).sample(meters_4g, 3)
+        admin = self.stack.admin()
+        ids = admin.call("prepaid.meter", "search", [("address", "in", addresses)])
+        admin.call("prepaid.meter", "action_read_now", ids)
+        self.done["read now"] += 1
+        self.log(f"read now asked of {', '.join(addresses)}")
+
     def run(self, seconds: float, hostile: Hostile, meter_id: int) -> None:
         """The faults spread over ``seconds``, a hostile round between each two."""
         steps = [
+            lambda: self.read_now(hostile.meters),
             lambda: self.recharge(meter_id, 20.0),
             self.kill_worker,
             self.restart_database,
@@ -328,6 +339,7 @@ class Chaos:
             self.restart_runner,
             self.kill_worker,
             lambda: self.recharge(meter_id, 12.25),
+            lambda: self.read_now(hostile.meters),
             self.restart_database,
             self.restart_runner,
         ]
@@ -492,6 +504,15 @@ def uncredited(cr, references: list[str]) -> list[str]:
     ]
 
 
+def refused_answers(cr) -> int:
+    """Commands whose decision log holds an answer refused as coming from another meter."""
+    cr.execute(
+        "SELECT count(*) FROM meter_gateway_command WHERE reason_log LIKE %s",
+        ["%another meter%"],
+    )
+    return cr.fetchone()[0]
+
+
 def deductions_by_account(cr) -> dict:
     cr.execute(
         "SELECT account_id, sum(amount)::numeric(16, 4) FROM prepaid_account_line "
@@ -567,6 +588,7 @@ class SiteReport:
     credits: dict
     charges_differ: dict
     accounts: int
+    refused_answers: int = 0
 
     def problems(self, recharges) -> list[str]:
         found = []
@@ -601,7 +623,8 @@ class SiteReport:
             f"off their ledger {len(self.off_ledger)}, charges unlike a clean run "
             f"{len(self.charges_differ)}; meters not charged up to their last reading "
             f"{self.uncharged}; online meters whose relay is not the desired one "
-            f"{len(self.relays)}"
+            f"{len(self.relays)}; commands with an answer refused as another meter's "
+            f"{self.refused_answers}"
         )
 
 
@@ -649,6 +672,7 @@ def check_site(
         credits=credits(cr, list(references)),
         charges_differ={},
         accounts=accounts,
+        refused_answers=refused_answers(cr),
     )
     conn.close()
     clean = clean_run(stack.db)

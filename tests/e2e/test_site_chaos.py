@@ -26,6 +26,8 @@ def test_site_under_faults(stack):
     if restart_pg:
         assert chaos.done["postgresql"] >= 1
     assert set(hostile.sent) >= {"malformed", "duplicate", "reordered", "spoofed reading"}
+    if hostile.sent["spoofed ack"]:  # answers in another meter's name: refused, logged
+        assert report.refused_answers >= 1
     assert report.readings["acknowledged"] > 0
     problems = report.problems(chaos.recharges)
     if problems:
