@@ -327,8 +327,9 @@ class Chaos:
         self.done["read now"] += 1
         self.log(f"read now asked of {', '.join(addresses)}")
 
-    def run(self, seconds: float, hostile: Hostile, meter_id: int) -> None:
-        """The faults spread over ``seconds``, a hostile round between each two."""
+    def run(self, seconds: float, hostile: Hostile, meter_id: int, every: float = 15.0) -> None:
+        """The faults in turn over ``seconds``, one every ``every`` seconds at most (all of
+        them at least once), a hostile round between each two."""
         steps = [
             lambda: self.read_now(hostile.meters),
             lambda: self.recharge(meter_id, 20.0),
@@ -343,7 +344,7 @@ class Chaos:
             self.restart_database,
             self.restart_runner,
         ]
-        pause = seconds / len(steps)
+        pause = min(seconds / len(steps), every)
         deadline = time.monotonic() + seconds
         index = 0
         while time.monotonic() < deadline:
