@@ -1,4 +1,4 @@
-"""Fuzz every codec of the pure package with a million inputs each (issue 21, X1, G2).
+"""Fuzz every codec of the pure package with a million inputs each (X1, G2).
 
 Run: ``python benchmarks/fuzz_codecs.py [--count 1000000] [--codecs dlt645_frame,...]``.
 Not a test (the CI runs the hypothesis fuzz tests of ``tests/pure``); this is the long run.

@@ -1,4 +1,4 @@
-"""X1 under faults on the demo's whole stack (issue 21 §5): Odoo workers killed, PostgreSQL
+"""X1 under faults on the demo's whole stack (X1): Odoo workers killed, PostgreSQL
 restarted as after a crash, Mosquitto restarted, a gateway runner killed and started again,
 hostile messages on the broker, recharges paid meanwhile; then, against the simulator's own
 record, nothing lost, nothing doubled, balances as a clean run gives them, relays as

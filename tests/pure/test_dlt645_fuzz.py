@@ -171,7 +171,7 @@ def test_encode_decode_round_trip(address, control, data):
     assert decode(wire) == (len(wire), Frame(address, control, data))
 
 
-# === THE STREAM FRAMER: SAME FRAMES AS ONE FRAME AT A TIME, IN LINEAR WORK (issue 21) === #
+# === THE STREAM FRAMER: SAME FRAMES AS ONE FRAME AT A TIME, IN LINEAR WORK (X1) === #
 
 from prepaid_core.protocols import dlt645  # noqa: E402
 
@@ -278,7 +278,7 @@ def test_flood_of_68h_is_skipped_in_bulk():
     assert framer.feed(bytes(250) + _FRAME) == [parse_frame(_FRAME)]  # and then frames again
 
 
-# === ENCODERS: ONLY DLT645Error ON ANY VALUE (issue 21) === #
+# === ENCODERS: ONLY DLT645Error ON ANY VALUE (X1) === #
 
 _ANY_VALUE = st.one_of(
     st.none(),

@@ -427,21 +427,27 @@ def test_poisoned_message_is_dead_lettered_once_and_the_others_flow(
     assert len(device_api.readings) == 6
 
 
-def test_a_page_that_is_not_the_device_apis_answer_is_never_blamed_on_the_message(
-    mosquitto, device_api, publisher
-):
-    """While Odoo loses its database it answers its web 404 page, not the device API's
-    JSON: nothing was judged, the batch is sent again, never dead-lettered."""
-    device_api.not_found_pages = 12  # more than the client's retries, several times over
-    runner = make_runner(
-        mosquitto, device_api, f"runner-{next(_clients)}", retry_wait=0.05, max_retry_wait=0.2
-    ).start()
+def _one_reading_through(mosquitto, device_api, publisher, **settings):
+    """A runner (``settings``) carries one reading until Odoo stores it; returns it stopped."""
+    runner = make_runner(mosquitto, device_api, f"runner-{next(_clients)}", **settings).start()
     try:
         until(lambda: runner.connected, what="runner connected")
         publisher.reading(GOOD[0], "r-1", "10.5")
         until(lambda: len(device_api.readings) == 1, what="the reading once Odoo is back")
     finally:
         runner.stop()
+    return runner
+
+
+def test_a_page_that_is_not_the_device_apis_answer_is_never_blamed_on_the_message(
+    mosquitto, device_api, publisher
+):
+    """While Odoo loses its database it answers its web 404 page, not the device API's
+    JSON: nothing was judged, the batch is sent again, never dead-lettered."""
+    device_api.not_found_pages = 12  # more than the client's retries, several times over
+    runner = _one_reading_through(
+        mosquitto, device_api, publisher, retry_wait=0.05, max_retry_wait=0.2
+    )
     assert device_api.not_found_pages == 0
     assert device_api.letters == [] and runner.stats.dead_letters == 0
     assert runner.stats.splits == 0
@@ -454,15 +460,9 @@ def test_transient_failures_are_retried_with_backoff_and_stored_once(
     failure (doubling, jittered, bounded), never blames the message (no split, no dead
     letter) and stores the reading once when Odoo is back."""
     device_api.fail_push = 5
-    runner = make_runner(
-        mosquitto, device_api, f"runner-{next(_clients)}", retry_wait=0.1, max_retry_wait=0.4
-    ).start()
-    try:
-        until(lambda: runner.connected, what="runner connected")
-        publisher.reading(GOOD[0], "r-1", "10.5")
-        until(lambda: len(device_api.readings) == 1, what="the reading once Odoo is back")
-    finally:
-        runner.stop()
+    runner = _one_reading_through(
+        mosquitto, device_api, publisher, retry_wait=0.1, max_retry_wait=0.4
+    )
     pushes = device_api.pushes()
     assert [len(rows) for _at, rows in pushes] == [1] * 6  # the same batch, whole
     gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(pushes)]
@@ -679,7 +679,7 @@ def test_ble_bridge_delivers_tokens_in_order_reads_and_never_credits_twice(devic
 
 
 def test_ble_bridge_never_confirms_an_older_token_because_a_newer_one_was_applied(device_api):
-    """Issue 21 (G6, R10): tokens reach a meter strictly in order.  Token 1 is in flight
+    """G6, R10: tokens reach a meter strictly in order.  Token 1 is in flight
     elsewhere (a bridge that died with it) when token 2 is fetched: 2 is not written.  Then
     the write of 1 fails: 2 waits again.  Then both are applied, in order, once each, and a
     resend of both (results lost) is confirmed without a second credit: the meter's balance
@@ -946,7 +946,7 @@ def test_collector_runner_reads_the_clocks_of_dlt645_1997_meters(collector, devi
 def test_collector_runner_reads_every_other_meter_when_one_answers_garbage(
     collector, device_api, caplog
 ):
-    """Issue 21: a meter whose replies are garbled (not BCD) fails alone: the three other
+    """X1: a meter whose replies are garbled (not BCD) fails alone: the three other
     meters of the collector (one on its bus) are read and pushed, the poll report names
     the failed meter with its reason, and the log says it with its address."""
     device_api.config = _collector_config(collector)

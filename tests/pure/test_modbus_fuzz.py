@@ -1,4 +1,4 @@
-"""Modbus-RTU stream splitting (G2, issue 21): the table-driven ``decode_frame`` takes the
+"""Modbus-RTU stream splitting (G2, X1): the table-driven ``decode_frame`` takes the
 same decisions as pymodbus's own frame sizing and CRC, in work linear in its input; every
 decoder and encoder raises only ``ModbusCodecError``."""
 

@@ -327,7 +327,7 @@ def test_fuzz_mutated_reading_only_schema_errors(key, value):
     assert decode("reading", encode(message)) == message
 
 
-# === FIELD SAFETY (X1, issue 21) === #
+# === FIELD SAFETY (X1) === #
 
 OTHER_DIGITS = [
     "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669\u0660\u0661\u0662",  # Arabic-Indic
@@ -380,7 +380,7 @@ def test_text_keeps_printable_unicode():
 @pytest.mark.parametrize(
     ("field", "raw"),
     [
-        ("forward_kwh", "1e-20000"),  # PostgreSQL numeric cannot store it (the 500 of issue 21)
+        ("forward_kwh", "1e-20000"),  # PostgreSQL numeric cannot store it
         ("forward_kwh", "1e400"),
         ("forward_kwh", "1E+10000000000"),
         ("forward_kwh", "0.00001"),  # the store keeps 4 decimals

@@ -621,7 +621,7 @@ def read_items(settings, version):
 
 @pytest.mark.parametrize("version", [2007, 1997])
 def test_dlt645_late_reply_for_another_item_is_never_read_as_the_item_asked(version):
-    """Issue 21: each read reply is preceded by the same meter's late reply to a read of
+    """X1: each read reply is preceded by the same meter's late reply to a read of
     another item (energy before power, balance before energy...) and by another meter's
     reply to the same read: the driver discards them (not the identifier, not the
     address asked) and reads the right value; with every reply preceded so the poll is
@@ -665,7 +665,7 @@ def test_dlt645_late_reply_for_another_item_is_never_read_as_the_item_asked(vers
 
 @pytest.mark.parametrize("corruption", ["non_bcd", "no_value"])
 def test_one_garbled_meter_never_stops_the_poll_of_its_bus(corruption, caplog):
-    """Issue 21: a meter whose replies are garbled (digits that are not BCD, a value
+    """X1: a meter whose replies are garbled (digits that are not BCD, a value
     missing) fails alone, with its address and the reason in the result and the log; a
     command whose payload the driver cannot use fails alone for good; every other meter
     of the bus is read, before and after them."""

@@ -349,7 +349,7 @@ def test_fuzz_keypad_round_trip(key, kind, exponent, mantissa, sequence):
     assert decode_keypad_token(key, METER, digits) == Token(METER, kind, amount, sequence)
 
 
-# === MALFORMED INPUT: ONLY TOKEN ERRORS (X1, issue 21) === #
+# === MALFORMED INPUT: ONLY TOKEN ERRORS (X1) === #
 
 KEY = derive_meter_key(VENDING_KEY, METER)
 ARABIC_DIGITS = "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669"

@@ -167,7 +167,7 @@ class MeterGatewayCommand(models.Model):
             )
 
     def _credits_in_order(self):
-        """G6 (issue 21): the commands of ``self`` (about to be handed to a gateway) less
+        """G6: the commands of ``self`` (about to be handed to a gateway) less
         the credit deliveries that must wait, and ``{command id: after_sequence}`` for the
         credits kept.
 

@@ -934,7 +934,7 @@ class TestDeviceApi(DeviceApiPost, HttpCase, PrepaidMeterCommon):
         return f"{self.t0 + timedelta(days=days, minutes=minutes):%Y-%m-%dT%H:%M:%SZ}"
 
     def test_hostile_reading_value_refused_alone(self):
-        """Issue 21: one reading whose value the store cannot keep (1e-20000, NaN, a huge
+        """X1: one reading whose value the store cannot keep (1e-20000, NaN, a huge
         integer, year 1, a NUL...) made the whole batch answer 500.  Each is now refused
         alone with its reason, kept in Rejected Readings; the readings beside it are
         stored."""

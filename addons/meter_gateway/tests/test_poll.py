@@ -159,7 +159,7 @@ class TestPoll(MeterGatewayCommon):
 
     @mute_logger("prepaid_core.buses.common", "odoo.addons.meter_gateway.models.prepaid_gateway")
     def test_garbled_meter_and_unusable_command_never_stop_the_others(self):
-        """Issue 21: on one bus a meter answers garbage (digits that are not BCD) and
+        """X1: on one bus a meter answers garbage (digits that are not BCD) and
         another has a command the driver cannot use: each fails alone, with its reason
         in the poll's report and summary; every other meter is read and stored."""
         _sim, collector, gateway, meters = self._sim_one_bus(4)

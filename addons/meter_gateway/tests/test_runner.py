@@ -321,21 +321,26 @@ class TestGatewayRunner(HttpCase, MeterGatewayCommon):
         )
         self.assertFalse(messages.filtered(lambda m: "broker-secret" in str(m.response)))
 
-    def test_ble_bridge_delivers_a_credit_token_minted_by_odoo(self):
+    def _ble_meter(self, number, bridge_name="Bridge"):
+        """A Bluetooth bridge (keyed with ``KEY``) and its meter BLE T-30<number>."""
         bridge_gateway = self.env["prepaid.gateway"].create(
-            {"name": "Bridge", "gateway_type": "ble_bridge", "site_id": self.site.id}
+            {"name": bridge_name, "gateway_type": "ble_bridge", "site_id": self.site.id}
         )
         bridge_gateway._set_api_key(KEY)
         meter = self.env["prepaid.meter"].create(
             {
-                "name": "BLE T-301",
-                "address": "000000000301",
+                "name": f"BLE T-30{number}",
+                "address": f"00000000030{number}",
                 "model_id": self.ddsy.id,
                 "gateway_id": bridge_gateway.id,
                 "state": "in_service",
-                "ble_mac": "C0:FF:EE:00:03:01",
+                "ble_mac": f"C0:FF:EE:00:03:0{number}",
             }
         )
+        return bridge_gateway, meter
+
+    def test_ble_bridge_delivers_a_credit_token_minted_by_odoo(self):
+        bridge_gateway, meter = self._ble_meter(1)
         vending_key = self.env.company._prepaid_vending_key()
         clock = ManualClock(utc(2026, 3, 2))
         simulated = VirtualMeter(
@@ -360,24 +365,11 @@ class TestGatewayRunner(HttpCase, MeterGatewayCommon):
         self.assertEqual(reading.meter_balance, 35.5)
 
     def test_ble_credit_tokens_reach_the_meter_in_order_each_once(self):
-        """Issue 21 (G6, R10): token 1 was fetched by a bridge that died with it; token 2
+        """G6, R10: token 1 was fetched by a bridge that died with it; token 2
         is not handed out while 1 is in flight, so no bridge writes 2 first (the meter
         would then refuse 1 and be short of its credit).  Once 1 is due again both go out,
         are applied in order and confirmed, each once."""
-        bridge_gateway = self.env["prepaid.gateway"].create(
-            {"name": "Bridge", "gateway_type": "ble_bridge", "site_id": self.site.id}
-        )
-        bridge_gateway._set_api_key(KEY)
-        meter = self.env["prepaid.meter"].create(
-            {
-                "name": "BLE T-302",
-                "address": "000000000302",
-                "model_id": self.ddsy.id,
-                "gateway_id": bridge_gateway.id,
-                "state": "in_service",
-                "ble_mac": "C0:FF:EE:00:03:02",
-            }
-        )
+        bridge_gateway, meter = self._ble_meter(2)
         vending_key = self.env.company._prepaid_vending_key()
         simulated = VirtualMeter(
             MeterConfig(meter.address, vending_key=vending_key, balance=Decimal(10)),
@@ -415,21 +407,9 @@ class TestGatewayRunner(HttpCase, MeterGatewayCommon):
         self.assertEqual(simulated.tokens.last_sequence, second.payload["sequence"])
 
     def test_fetch_hands_credit_tokens_out_in_order(self):
-        """Issue 21 (G6): a meter's credit token is handed out only with every older one
+        """G6: a meter's credit token is handed out only with every older one
         still to be delivered, each naming the sequence the meter must hold before it."""
-        bridge_gateway = self.env["prepaid.gateway"].create(
-            {"name": "Bridge 2", "gateway_type": "ble_bridge", "site_id": self.site.id}
-        )
-        meter = self.env["prepaid.meter"].create(
-            {
-                "name": "BLE T-303",
-                "address": "000000000303",
-                "model_id": self.ddsy.id,
-                "gateway_id": bridge_gateway.id,
-                "state": "in_service",
-                "ble_mac": "C0:FF:EE:00:03:03",
-            }
-        )
+        bridge_gateway, meter = self._ble_meter(3, "Bridge 2")
         credits = self.Command.browse()
         for amount in ("5", "6", "7"):
             credits |= self.Command._queue(meter, "credit", "recharge", payload={"amount": amount})
@@ -583,7 +563,7 @@ class TestCollectorRunner(HttpCase, MeterGatewayCommon):
 
     @mute_logger("prepaid_core.buses.common")
     def test_runner_reads_every_other_meter_when_one_answers_garbage(self):
-        """Issue 21: through the runner too, a meter answering garbage (not BCD) fails
+        """X1: through the runner too, a meter answering garbage (not BCD) fails
         alone: the other meters' readings are stored and the poll's summary names the
         failed meter with its reason."""
         collector = self.sim.collector([[f"0098000000{n:02d}" for n in range(1, 5)]])

@@ -51,7 +51,7 @@ class PrepaidAccount(models.Model):
         self.ensure_one()
         if payment:
             payment = payment.sudo()
-            done = self._check_recharge_payment(amount, payment)
+            done = self._check_linked_payment(amount, payment, "inbound")
             if done:
                 return done
             lines = super()._recharge(amount, payment_method, memo, reference, payment=payment)
@@ -72,28 +72,39 @@ class PrepaidAccount(models.Model):
         self._reconcile_prepayments()
         return lines
 
-    def _check_recharge_payment(self, amount, payment):
-        """``payment`` may credit ``amount`` to this account once: posted, received from a
-        customer, this company and currency, the same amount.  Returns the lines of a
-        payment already credited (under a row lock on the payment, R1)."""
+    def _check_linked_payment(self, amount, payment, payment_type):
+        """``payment`` may move ``amount`` of this account once: posted, received from
+        (``inbound``: a recharge) or sent to (``outbound``: a refund) a customer, this
+        company and currency, the same amount.  Returns the lines of a payment already
+        booked (under a row lock on the payment, R1)."""
         self._check_open()
         payment.ensure_one()
         self.env.cr.execute("SELECT id FROM account_payment WHERE id = %s FOR UPDATE", [payment.id])
         done = self.env["prepaid.account.line"].sudo().search([("payment_id", "=", payment.id)])
+        inbound = payment_type == "inbound"
         if done:
             if done.account_id != self:
-                raise UserError(
+                message = (
                     self.env._(
                         "Payment %(payment)s credited another account.", payment=payment.name
                     )
+                    if inbound
+                    else self.env._(
+                        "Payment %(payment)s debited another account.", payment=payment.name
+                    )
                 )
+                raise UserError(message)
             return done
         value = self._engine_call(balance.money, amount)
         problems = []
         if payment.state not in ("in_process", "paid"):
             problems.append(self.env._("it is not posted"))
-        if payment.payment_type != "inbound" or payment.partner_type != "customer":
-            problems.append(self.env._("it is not a customer payment received"))
+        if payment.payment_type != payment_type or payment.partner_type != "customer":
+            problems.append(
+                self.env._("it is not a customer payment received")
+                if inbound
+                else self.env._("it is not a payment sent to a customer")
+            )
         if payment.company_id != self.company_id:
             problems.append(self.env._("it belongs to another company"))
         if payment.currency_id != self.currency_id:
@@ -105,12 +116,18 @@ class PrepaidAccount(models.Model):
         if payment.prepaid_account_id and payment.prepaid_account_id != self:
             problems.append(self.env._("it is for another prepaid account"))
         if problems:
+            values = {
+                "payment": payment.name,
+                "account": self.display_name,
+                "problems": ", ".join(problems),
+            }
             raise UserError(
                 self.env._(
-                    "Payment %(payment)s cannot recharge %(account)s: %(problems)s.",
-                    payment=payment.name,
-                    account=self.display_name,
-                    problems=", ".join(problems),
+                    "Payment %(payment)s cannot recharge %(account)s: %(problems)s.", **values
+                )
+                if inbound
+                else self.env._(
+                    "Payment %(payment)s cannot refund %(account)s: %(problems)s.", **values
                 )
             )
         return done
@@ -119,7 +136,7 @@ class PrepaidAccount(models.Model):
         self.ensure_one()
         if payment:
             payment = payment.sudo()
-            done = self._check_refund_payment(amount, payment)
+            done = self._check_linked_payment(amount, payment, "outbound")
             if done:
                 return done
             lines = super()._refund(amount, payment_method, memo, reference, payment=payment)
@@ -141,47 +158,6 @@ class PrepaidAccount(models.Model):
         lines.sudo().write({"payment_id": payment.id})
         self._reconcile_prepayments()
         return lines
-
-    def _check_refund_payment(self, amount, payment):
-        """``payment`` may pay back ``amount`` of this account once: posted, paid to a
-        customer, this company and currency, the same amount.  Returns the lines of a
-        payment already debited (under a row lock on the payment, R1)."""
-        self._check_open()
-        payment.ensure_one()
-        self.env.cr.execute("SELECT id FROM account_payment WHERE id = %s FOR UPDATE", [payment.id])
-        done = self.env["prepaid.account.line"].sudo().search([("payment_id", "=", payment.id)])
-        if done:
-            if done.account_id != self:
-                raise UserError(
-                    self.env._("Payment %(payment)s debited another account.", payment=payment.name)
-                )
-            return done
-        value = self._engine_call(balance.money, amount)
-        problems = []
-        if payment.state not in ("in_process", "paid"):
-            problems.append(self.env._("it is not posted"))
-        if payment.payment_type != "outbound" or payment.partner_type != "customer":
-            problems.append(self.env._("it is not a payment sent to a customer"))
-        if payment.company_id != self.company_id:
-            problems.append(self.env._("it belongs to another company"))
-        if payment.currency_id != self.currency_id:
-            problems.append(self.env._("it is in another currency"))
-        if payment.currency_id.compare_amounts(payment.amount, float(value)):
-            problems.append(
-                self.env._("it is of %(paid)s, not %(amount)s", paid=payment.amount, amount=value)
-            )
-        if payment.prepaid_account_id and payment.prepaid_account_id != self:
-            problems.append(self.env._("it is for another prepaid account"))
-        if problems:
-            raise UserError(
-                self.env._(
-                    "Payment %(payment)s cannot refund %(account)s: %(problems)s.",
-                    payment=payment.name,
-                    account=self.display_name,
-                    problems=", ".join(problems),
-                )
-            )
-        return done
 
     # === PAYMENTS === #
     def _create_prepaid_payment(self, payment_type, amount, payment_method, memo=""):

@@ -130,28 +130,13 @@ class PrepaidOnlineRecharge(models.Model):
             if problem:
                 recharge._set_conflict(problem)
                 continue
-            try:
-                with self.env.cr.savepoint():
-                    lines = recharge.account_id.sudo()._recharge(
-                        Decimal(f"{tx.amount:.{tx.currency_id.decimal_places}f}"),
-                        payment_method="online",
-                        memo=self.env._(
-                            "Online recharge %(ref)s for %(meter)s",
-                            ref=tx.reference,
-                            meter=recharge.meter_id.name,
-                        ),
-                        reference=tx.reference,
-                        payment=tx.payment_id,
-                    )
-            except Exception as exc:  # any failure leaves it to retry (R4)
-                _logger.warning("Online recharge %s not credited: %s", recharge.name, exc)
-                recharge.write(
-                    {
-                        "state": "failed",
-                        "problem": str(exc),
-                        "attempt_count": recharge.attempt_count + 1,
-                    }
-                )
+            memo = self.env._(
+                "Online recharge %(ref)s for %(meter)s",
+                ref=tx.reference,
+                meter=recharge.meter_id.name,
+            )
+            lines = recharge._book(recharge.account_id.sudo()._recharge, tx, memo)
+            if lines is None:
                 retry |= recharge
                 continue
             recharge.write(
@@ -166,6 +151,27 @@ class PrepaidOnlineRecharge(models.Model):
                 )
             )
         return retry
+
+    def _book(self, move, tx, memo):
+        """``move`` (the account's ``_recharge`` or ``_refund``) of the payment ``tx``, in a
+        savepoint; the ledger lines, or None when it failed: the failure is kept on the
+        record, and a later run tries again (R4)."""
+        self.ensure_one()
+        try:
+            with self.env.cr.savepoint():
+                return move(
+                    self._decimal_amount(tx),
+                    payment_method="online",
+                    memo=memo,
+                    reference=tx.reference,
+                    payment=tx.payment_id,
+                )
+        except Exception as exc:  # any failure leaves it to retry
+            _logger.warning("Online %s %s not booked: %s", self.kind, self.name, exc)
+            self.write(
+                {"state": "failed", "problem": str(exc), "attempt_count": self.attempt_count + 1}
+            )
+            return None
 
     def _set_conflict(self, problem):
         """R3: credit nothing; an operator decides (activity on the recharge)."""
@@ -269,28 +275,13 @@ class PrepaidOnlineRecharge(models.Model):
                 else:
                     refund.problem = problem
                 continue
-            try:
-                with self.env.cr.savepoint():
-                    lines = refund.account_id.sudo()._refund(
-                        self._decimal_amount(tx),
-                        payment_method="online",
-                        memo=self.env._(
-                            "Provider refund %(ref)s of %(recharge)s",
-                            ref=tx.reference,
-                            recharge=refund.refunded_recharge_id.name,
-                        ),
-                        reference=tx.reference,
-                        payment=tx.payment_id,
-                    )
-            except Exception as exc:  # any failure leaves it to retry (R4)
-                _logger.warning("Provider refund %s not debited: %s", refund.name, exc)
-                refund.write(
-                    {
-                        "state": "failed",
-                        "problem": str(exc),
-                        "attempt_count": refund.attempt_count + 1,
-                    }
-                )
+            memo = self.env._(
+                "Provider refund %(ref)s of %(recharge)s",
+                ref=tx.reference,
+                recharge=refund.refunded_recharge_id.name,
+            )
+            lines = refund._book(refund.account_id.sudo()._refund, tx, memo)
+            if lines is None:
                 retry |= refund
                 continue
             refund.write(
