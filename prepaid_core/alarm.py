@@ -426,19 +426,10 @@ def evaluate(
             notices += (_overload_notice(overload_at, overload_end),)
             overload_notified_at = overload_at
     relay, reason = _relay(forced, protect, tripped, rank, reminder_until)
-    level = LEVELS[rank]
+    level, seen = LEVELS[rank], recharge if new_recharge else recharge_seen_at
     new_state = _new(
         AlarmState,
-        (
-            level,
-            notified,
-            rearmed,
-            reminder_until,
-            overload_notified_at,
-            recharge if new_recharge else recharge_seen_at,
-            relay,
-            reason,
-        ),
+        (level, notified, rearmed, reminder_until, overload_notified_at, seen, relay, reason),
     )
     wake_at = (
         _wake_at(reminder_until, overload_end if tripped else None)

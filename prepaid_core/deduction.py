@@ -8,6 +8,7 @@ The billing add-on loads the readings and cursors, prices the intervals with
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -116,6 +117,17 @@ class ConsumptionLine:
     reading_to: datetime | None
     reading_count: int
     detail: dict
+
+    def figures(self) -> tuple:
+        """``(amount, quantity, reading_from, reading_to, reading_count, detail as JSON)``."""
+        return (
+            self.amount,
+            self.quantity,
+            self.reading_from,
+            self.reading_to,
+            self.reading_count,
+            json.dumps(self.detail),
+        )
 
 
 def line_key(line, utility: str) -> str:

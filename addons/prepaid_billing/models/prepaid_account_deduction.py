@@ -260,53 +260,48 @@ class PrepaidAccount(models.Model):
     @api.model
     def _deduct_price(self, meters, tariffs, readings):
         """Price each meter's new intervals; return the day books, the meters' new cursors
-        and how many readings were charged. A meter its tariff cannot price is left as it
-        was (logged), to be charged once its tariff is fixed."""
+        (:class:`MeterCursorRow`) and how many readings were charged."""
         base_registers = self._deduct_base_registers(meters, readings)
         books, cursors, charged = {}, [], 0
         for meter_id, meter_readings in readings.items():
             meter = meters[meter_id]
             tariff = tariffs[meter["tariff_id"]]
-            state = self._deduct_cycle_state(meter, tariff, tariffs)
-            cursor = deduction.MeterCursor(
-                meter["charged_until"],
-                meter["base_at"],
-                state.priced_until if state is not None else None,
-                base_registers.get(meter_id),
+            priced = self._deduct_price_meter(
+                meter, tariff, tariffs, meter_readings, base_registers.get(meter_id)
             )
-            new = deduction.new_intervals(
-                meter_readings,
-                cursor,
-                meter["opened"],
-                tariff.record._local,
-                Decimal(meter["multiplier"]),
-            )
-            try:
-                run = tariff.pricer.price_run(state, new.intervals, split_unpriced=True)
-            except engine.TariffError as exc:
-                _logger.warning("Meter %s not charged: %s", meter_id, exc)
+            if priced is None:
                 continue
-            deduction.book_run(
-                books,
-                meter["account_id"],
-                meter["company_id"],
-                meter_id,
-                new,
-                run,
-                tariff.record.utility,
-            )
+            new, run = priced
+            account_id, company_id = meter["account_id"], meter["company_id"]
+            utility = tariff.record.utility
+            deduction.book_run(books, account_id, company_id, meter_id, new, run, utility)
             charged += len(new.intervals)
-            state = run.state
+            state = json.dumps(run.state.to_json()) if run.state is not None else None
             cursors.append(
-                MeterCursorRow(
-                    meter_id,
-                    new.charged_until,
-                    new.base_at,
-                    json.dumps(state.to_json()) if state is not None else None,
-                    meter["tariff_id"],
-                )
+                MeterCursorRow(meter_id, new.charged_until, new.base_at, state, tariff.record.id)
             )
         return books, cursors, charged
+
+    @api.model
+    def _deduct_price_meter(self, meter, tariff, tariffs, readings, base_registers):
+        """``(NewIntervals, PricedRun)`` of one meter, or None when its tariff cannot price
+        them (logged; the meter is left as it was, to be charged once its tariff is fixed)."""
+        state = self._deduct_cycle_state(meter, tariff, tariffs)
+        cursor = deduction.MeterCursor(
+            meter["charged_until"],
+            meter["base_at"],
+            state.priced_until if state is not None else None,
+            base_registers,
+        )
+        new = deduction.new_intervals(
+            readings, cursor, meter["opened"], tariff.record._local, Decimal(meter["multiplier"])
+        )
+        try:
+            run = tariff.pricer.price_run(state, new.intervals, split_unpriced=True)
+        except engine.TariffError as exc:
+            _logger.warning("Meter %s not charged: %s", meter["meter_id"], exc)
+            return None
+        return new, run
 
     @api.model
     def _deduct_cycle_state(self, meter, tariff, tariffs):
@@ -373,50 +368,34 @@ class PrepaidAccount(models.Model):
         """New consumption lines: ``[((account id, day), DayBook)]``."""
         if not inserts:
             return
-        now, uid, memos = fields.Datetime.now(), self.env.uid, {}
-        rows = []
+        memos, rows = {}, []
         for (account_id, day), book in inserts:
             line = book.as_line()
             memo = memos.get(day) or memos.setdefault(day, self.env._("Consumption of %s", day))
-            rows.append(
-                (
-                    account_id,
-                    book.company_id,
-                    line.amount,
-                    day,
-                    now,
-                    memo,
-                    line.quantity,
-                    line.reading_from,
-                    line.reading_to,
-                    line.reading_count,
-                    json.dumps(line.detail),
-                    uid,
-                    now,
-                    uid,
-                    now,
-                )
-            )
+            rows.append((account_id, book.company_id, day, memo, *line.figures()))
         self._stage(
             "CREATE TEMP TABLE IF NOT EXISTS prepaid_line_staging (account_id int4, "
-            "company_id int4, amount numeric, date date, posted_at timestamp, memo varchar, "
-            "quantity numeric, reading_from timestamp, reading_to timestamp, "
-            "reading_count int4, detail jsonb, create_uid int4, create_date timestamp, "
-            "write_uid int4, write_date timestamp) ON COMMIT DROP",
+            "company_id int4, date date, memo varchar, amount numeric, quantity numeric, "
+            "reading_from timestamp, reading_to timestamp, reading_count int4, detail jsonb) "
+            "ON COMMIT DROP",
             "TRUNCATE prepaid_line_staging",
             f"COPY prepaid_line_staging FROM STDIN {COPY_CSV}",
             rows,
         )
         self.env.cr.execute(
-            """
-            INSERT INTO prepaid_account_line (account_id, company_id, amount, date, posted_at,
-                memo, quantity, reading_from, reading_to, reading_count, detail, create_uid,
-                create_date, write_uid, write_date, kind)
-            SELECT account_id, company_id, amount, date, posted_at, memo, quantity,
-                   reading_from, reading_to, reading_count, detail, create_uid, create_date,
-                   write_uid, write_date, 'deduction'
-              FROM prepaid_line_staging
-            """
+            SQL(
+                """
+                INSERT INTO prepaid_account_line (account_id, company_id, date, memo, amount,
+                    quantity, reading_from, reading_to, reading_count, detail, kind, posted_at,
+                    create_uid, create_date, write_uid, write_date)
+                SELECT account_id, company_id, date, memo, amount, quantity, reading_from,
+                       reading_to, reading_count, detail, 'deduction', %(now)s,
+                       %(uid)s, %(now)s, %(uid)s, %(now)s
+                  FROM prepaid_line_staging
+                """,
+                now=fields.Datetime.now(),
+                uid=self.env.uid,
+            )
         )
 
     @api.model
@@ -430,18 +409,7 @@ class PrepaidAccount(models.Model):
             "reading_to timestamp, reading_count int4, detail jsonb) ON COMMIT DROP",
             "TRUNCATE prepaid_line_update_staging",
             f"COPY prepaid_line_update_staging FROM STDIN {COPY_CSV}",
-            [
-                (
-                    line_id,
-                    line.amount,
-                    line.quantity,
-                    line.reading_from,
-                    line.reading_to,
-                    line.reading_count,
-                    json.dumps(line.detail),
-                )
-                for line_id, line in updates.items()
-            ],
+            [(line_id, *line.figures()) for line_id, line in updates.items()],
         )
         self.env.cr.execute(
             """
