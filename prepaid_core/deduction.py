@@ -15,9 +15,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
+from prepaid_core.balance import ZERO
 from prepaid_core.readings import register_consumption
-
-ZERO = Decimal(0)
 
 
 class Reading(NamedTuple):
