@@ -278,6 +278,25 @@ class PrepaidAccount(models.Model):
         except balance.BalanceError as exc:
             raise UserError(str(exc)) from exc
 
+    def _lines_of_reference(self, reference, domain, error):
+        """Ledger lines already posted for a payment's ``reference`` (and ``domain``): a
+        second call for it posts nothing (R1). Lines of another account raise ``error``."""
+        done = (
+            self.env["prepaid.account.line"].sudo().search([("reference", "=", reference), *domain])
+        )
+        if done and done.account_id != self:
+            raise UserError(error)
+        return done
+
+    @api.model
+    def _payment_values(self, payment_method, reference, payment):
+        """Ledger line values of money paid in or out: method, reference, payment."""
+        return {
+            "payment_method": payment_method,
+            "reference": reference or False,
+            "payment_id": payment.id if payment else False,
+        }
+
     def _recharge(self, amount, payment_method="cash", memo="", reference=None, payment=None):
         """B4: credit ``amount`` (a Decimal or text), settling the preset credit, then the
         overdraft, then the balance (:func:`prepaid_core.balance.settle_recharge`).
@@ -291,21 +310,14 @@ class PrepaidAccount(models.Model):
         self._check_open()
         bal, preset = self._lock_balance()
         if reference:
-            done = self.env["prepaid.account.line"].sudo().search([("reference", "=", reference)])
-            if done:
-                if done.account_id != self:
-                    raise UserError(
-                        self.env._("Payment %(ref)s credited another account.", ref=reference)
-                    )
+            error = self.env._("Payment %(ref)s credited another account.", ref=reference)
+            if done := self._lines_of_reference(reference, [], error):
                 return done
         settlement = self._engine_call(
             balance.settle_recharge, amount, balance=bal, preset=preset, memo=memo
         )
         lines = self._post_lines(
-            settlement.lines,
-            payment_method=payment_method,
-            reference=reference or False,
-            payment_id=payment.id if payment else False,
+            settlement.lines, **self._payment_values(payment_method, reference, payment)
         )
         self.sudo().last_recharge_at = fields.Datetime.now()
         self.message_post(
@@ -333,24 +345,11 @@ class PrepaidAccount(models.Model):
         self._check_open()
         bal, _preset = self._lock_balance()
         if reference:
-            done = (
-                self.env["prepaid.account.line"]
-                .sudo()
-                .search([("reference", "=", reference), ("kind", "=", balance.REFUND)])
-            )
-            if done:
-                if done.account_id != self:
-                    raise UserError(
-                        self.env._("Refund %(ref)s debited another account.", ref=reference)
-                    )
+            error = self.env._("Refund %(ref)s debited another account.", ref=reference)
+            if done := self._lines_of_reference(reference, [("kind", "=", balance.REFUND)], error):
                 return done
         line = self._engine_call(balance.refund, amount, balance=bal, memo=memo)
-        lines = self._post_lines(
-            [line],
-            payment_method=payment_method,
-            reference=reference or False,
-            payment_id=payment.id if payment else False,
-        )
+        lines = self._post_lines([line], **self._payment_values(payment_method, reference, payment))
         self.message_post(
             body=self.env._("Refund of %(amount)s.", amount=balance._fmt(-line.amount))
         )

@@ -416,31 +416,35 @@ class PrepaidMeter(models.Model):
         }
         tariff = self._effective_tariff()
         if tariff:
-            local = tariff._local(at)
-            version = tariff._compiled().version_at(local)
-            periods = []
-            if version.tou is not None:
-                seasons = sorted(version.tou.seasons, key=lambda s: (s.start_month, s.start_day))
-                current = [
-                    s for s in seasons if (s.start_month, s.start_day) <= (local.month, local.day)
-                ]
-                season = (current or seasons)[-1]
-                periods = [
-                    [seg.start.strftime("%H:%M"), seg.end.strftime("%H:%M"), seg.band]
-                    for seg in season.segments
-                ]
-            settings["tariff"] = {
-                "name": tariff.name,
-                "version": version.code,
-                "valid_from": version.valid_from.isoformat(),
-                "step_limits": [str(limit) for limit in version.step_limits],
-                "prices": {
-                    band: [str(price) for price in prices]
-                    for band, prices in version.prices.items()
-                },
-                "periods": periods,
-            }
+            settings["tariff"] = self._device_tariff(tariff, tariff._local(at))
         return settings
+
+    @api.model
+    def _device_tariff(self, tariff, local):
+        """The prices a meter pricing locally holds: the version of ``tariff`` in force at
+        ``local`` (its prices per band and step, ladder limits), the time-of-use periods of
+        the season in force."""
+        version = tariff._compiled().version_at(local)
+        periods = []
+        if version.tou is not None:
+            seasons = sorted(version.tou.seasons, key=lambda s: (s.start_month, s.start_day))
+            today = (local.month, local.day)
+            current = [s for s in seasons if (s.start_month, s.start_day) <= today]
+            season = (current or seasons)[-1]
+            periods = [
+                [seg.start.strftime("%H:%M"), seg.end.strftime("%H:%M"), seg.band]
+                for seg in season.segments
+            ]
+        return {
+            "name": tariff.name,
+            "version": version.code,
+            "valid_from": version.valid_from.isoformat(),
+            "step_limits": [str(limit) for limit in version.step_limits],
+            "prices": {
+                band: [str(price) for price in prices] for band, prices in version.prices.items()
+            },
+            "periods": periods,
+        }
 
     def action_issue_settings(self):
         """B12 price issuance: the selected meters get their prices and thresholds again."""
