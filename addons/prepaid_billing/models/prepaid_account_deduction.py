@@ -110,8 +110,8 @@ class PrepaidAccount(models.Model):
     @api.model
     def _deduction_lock(self):
         """Take the deduction lock for this transaction (R11); False if another run has it."""
-        self.env.cr.execute("SELECT pg_try_advisory_xact_lock(%s)", [DEDUCTION_LOCK_KEY])
-        return self.env.cr.fetchone()[0]
+        query = SQL("SELECT pg_try_advisory_xact_lock(%s) AS locked", DEDUCTION_LOCK_KEY)
+        return self.env.execute_query_dict(query)[0]["locked"]
 
     @api.model
     def _deduction_candidates(self, meter_ids=None):

@@ -342,26 +342,28 @@ class PrepaidMeter(models.Model):
             return self.browse()
         self.flush_model(["overload_limit", "overload_at"])
         self.env["prepaid.meter.latest"].flush_model(["last_power", "last_reading_at"])
-        self.env.cr.execute(
+        query = SQL(
             """
-            SELECT m.id, l.last_reading_at, l.last_power, m.overload_limit
+            SELECT m.id AS meter_id, l.last_reading_at, l.last_power, m.overload_limit
               FROM prepaid_meter m
               JOIN prepaid_meter_latest l ON l.id = m.latest_id
              WHERE m.id = ANY(%s) AND m.overload_limit > 0 AND l.last_power > m.overload_limit
                AND l.last_reading_at IS NOT NULL
                AND (m.overload_at IS NULL OR l.last_reading_at > m.overload_at)
             """,
-            [self.ids],
+            self.ids,
         )
         tripped = self.browse()
-        for meter_id, read_at, power, limit in self.env.cr.fetchall():
-            meter = self.browse(meter_id)
+        for row in self.env.execute_query_dict(query):
+            meter = self.browse(row["meter_id"])
             meter._log_event(
                 "overload",
                 reason=self.env._(
-                    "Power %(power)s kW above the limit of %(limit)s kW.", power=power, limit=limit
+                    "Power %(power)s kW above the limit of %(limit)s kW.",
+                    power=row["last_power"],
+                    limit=row["overload_limit"],
                 ),
-                event_at=read_at,
+                event_at=row["last_reading_at"],
                 source="device",
             )
             tripped |= meter
