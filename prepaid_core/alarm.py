@@ -4,7 +4,8 @@
 frozen :class:`AlarmState`) with the meter or account, writes ``decision.relay`` as the
 meter's *desired* relay state (the gateway makes the device follow it), sends
 ``decision.notices`` (deduplicated by their ``key``) and evaluates again on every balance
-change, every change of the manager's settings, and at ``decision.wake_at``.
+change, every change of the manager's settings, and at ``decision.wake_at``. For many
+meters, :class:`AlarmChanges` groups the outcomes into what to write, in batches.
 
 Inputs (:class:`AlarmInputs`): the credit the tenant can still use (``balance``, i.e.
 :func:`prepaid_core.balance.available_credit`), the :class:`AlarmSettings` (alarm 1 > alarm 2
@@ -76,7 +77,7 @@ from __future__ import annotations
 
 import decimal
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
@@ -353,10 +354,18 @@ def _notice(kind: str, count: int, balance: Decimal, settings: AlarmSettings) ->
     return Notice(kind, f"{kind}#{count}", text)
 
 
-def _derive(settings: AlarmSettings) -> tuple:
-    """Thresholds :func:`evaluate` compares the balance with, computed once per settings:
-    ``(cut-off, alarm 2, alarm 1, cut-off + hysteresis, ((level, re-arm threshold, rank)
-    for each notice level))``."""
+class _Thresholds(NamedTuple):
+    """The balances :func:`evaluate` compares with, computed once per settings."""
+
+    cut: Decimal  # arrears at or below (minus the overdraft limit)
+    alarm2: Decimal
+    alarm1: Decimal
+    arrears_back: Decimal  # a latched arrears cut ends here without a recharge
+    rearm: tuple  # (level, balance that re-arms its notice, rank) of each notice level
+
+
+def _derive(settings: AlarmSettings) -> _Thresholds:
+    """The :class:`_Thresholds` of ``settings``, with more digits than any amount has."""
     with decimal.localcontext(_PRECISE):
         cut = -settings.overdraft_limit
         hysteresis = settings.hysteresis
@@ -364,13 +373,17 @@ def _derive(settings: AlarmSettings) -> tuple:
             (level, settings.threshold(level) + hysteresis, _LEVEL_RANK[level])
             for level in _NOTICE_LEVELS
         )
-        return (cut, settings.alarm2, settings.alarm1, cut + hysteresis, rearm)
+        return _new(_Thresholds, (cut, settings.alarm2, settings.alarm1, cut + hysteresis, rearm))
 
 
 def evaluate(
     state: AlarmState | None, inputs: AlarmInputs, now: datetime
 ) -> tuple[AlarmState, Decision]:
-    """One step of the machine; pure: same state, inputs and time give the same result."""
+    """One step of the machine; pure: same state, inputs and time give the same result.
+
+    The level of the balance; leaving a latched arrears cut; re-arming the notices of levels
+    left; entering levels (one notice, the reminder cut); the overload trip; then the relay
+    by priority and when to evaluate again."""
     (
         old_level,
         notified,
@@ -382,131 +395,184 @@ def evaluate(
         _old_reason,
     ) = state or _INITIAL
     balance, settings, protect, forced, overload_at, overload_reset_at, recharge = inputs
+    if balance.__class__ is not Decimal or forced is not None:
+        _check_inputs(balance, forced)
+    try:
+        thresholds = settings._derived
+    except AttributeError:  # settings built without __post_init__
+        thresholds = _derive(settings)
+    cut, alarm2, alarm1, _arrears_back, _rearm_at = thresholds
+    # the level's rank in LEVELS: normal, alarm 1, alarm 2, arrears
+    rank = 3 if balance <= cut else 2 if balance < alarm2 else 1 if balance < alarm1 else 0
+    new_recharge = recharge is not None and (
+        recharge_seen_at is None or recharge > recharge_seen_at
+    )
+    notices = ()
+    if old_level == ARREARS and rank != 3:
+        rank, notices = _leave_arrears(rank, balance, settings, thresholds, rearmed, new_recharge)
+    if notified:
+        notified, rearmed = _rearm(notified, rearmed, thresholds, balance, rank, new_recharge)
+    if rank and not _ENTERING[rank].issubset(notified):
+        notice, notified, reminder_until = _enter(
+            rank, notified, rearmed, balance, settings, now, reminder_until
+        )
+        notices += (notice,)
+    if reminder_until is not None and (rank != 2 or now >= reminder_until):
+        reminder_until = None
+    tripped, overload_end = False, None
+    if overload_at is not None:
+        tripped, overload_end = _overload_trip(overload_at, overload_reset_at, settings, now)
+        if tripped and overload_at != overload_notified_at:
+            notices += (_overload_notice(overload_at, overload_end),)
+            overload_notified_at = overload_at
+    relay, reason = _relay(forced, protect, tripped, rank, reminder_until)
+    level, seen = LEVELS[rank], recharge if new_recharge else recharge_seen_at
+    new_state = _new(
+        AlarmState,
+        (level, notified, rearmed, reminder_until, overload_notified_at, seen, relay, reason),
+    )
+    wake_at = (
+        _wake_at(reminder_until, overload_end if tripped else None)
+        if reminder_until is not None or tripped
+        else None
+    )
+    changed = relay != old_relay
+    decision = _new(
+        Decision,
+        (level, relay, reason, REASON_TEXTS[reason], notices, reminder_until, wake_at, changed),
+    )
+    return new_state, decision
+
+
+def _check_inputs(balance, forced) -> None:
     if balance.__class__ is not Decimal and (
         isinstance(balance, bool) or not isinstance(balance, (Decimal, int))
     ):
         raise AlarmError(f"The balance must be an exact amount, not {balance!r}.")
     if forced is not None and forced not in _FORCED:
         raise AlarmError(f"A manager forces supply 'on' or 'off' (or not at all), not {forced!r}.")
-    try:
-        cut, alarm2, alarm1, arrears_back, rearm = settings._derived
-    except AttributeError:  # settings built without __post_init__
-        cut, alarm2, alarm1, arrears_back, rearm = _derive(settings)
-    if balance <= cut:
-        level, rank = ARREARS, 3
-    elif balance < alarm2:
-        level, rank = ALARM2, 2
-    elif balance < alarm1:
-        level, rank = ALARM1, 1
-    else:
-        level, rank = NORMAL, 0
-    notices = ()
-    new_recharge = recharge is not None and (
-        recharge_seen_at is None or recharge > recharge_seen_at
+
+
+def _leave_arrears(rank, balance, settings, thresholds, rearmed, new_recharge) -> tuple:
+    """(rank, notices) of a balance above the cut-off after arrears: the cut is latched
+    (arrears) until a recharge, or until the balance is the hysteresis above the cut-off;
+    then the tenant is told supply is back (once per arrears episode)."""
+    if new_recharge or balance >= thresholds.arrears_back:
+        return rank, (_notice(NOTICE_RESTORED, rearmed.get(ARREARS, 0), balance, settings),)
+    return 3, ()
+
+
+def _rearm(notified, rearmed, thresholds, balance, rank, new_recharge) -> tuple:
+    """(notified, rearmed): levels the balance has clearly left (hysteresis), or left after
+    a recharge, may be notified again; their re-arming count numbers the next notice."""
+    for level, threshold, level_rank in thresholds.rearm:
+        if level in notified and (balance >= threshold or (new_recharge and rank < level_rank)):
+            notified = notified - {level}
+            rearmed = MappingProxyType({**rearmed, level: rearmed.get(level, 0) + 1})
+    return notified, rearmed
+
+
+def _enter(rank, notified, rearmed, balance, settings, now, reminder_until) -> tuple:
+    """(notice, notified, reminder end) on entering levels: one notice, for the most severe
+    level newly entered (the others count as sent); alarm 2 starts the reminder cut."""
+    entered = [level for level in _NOTICE_LEVELS[:rank] if level not in notified]
+    worst = entered[-1]
+    if worst == ALARM2 and settings.reminder_cut:
+        reminder_until = now + settings.reminder_cut
+    notice = _notice(worst, rearmed.get(worst, 0), balance, settings)
+    return notice, notified.union(entered), reminder_until
+
+
+def _overload_trip(overload_at, overload_reset_at, settings, now) -> tuple:
+    """(tripped, end of the trip or None): from the trip until a manager's reset or, if
+    set, the auto-reset time."""
+    tripped = overload_reset_at is None or overload_reset_at < overload_at
+    auto_reset = settings.overload_auto_reset
+    if tripped and auto_reset is not None:
+        overload_end = overload_at + auto_reset
+        return now < overload_end, overload_end
+    return tripped, None
+
+
+def _overload_notice(overload_at: datetime, overload_end: datetime | None) -> Notice:
+    return Notice(
+        NOTICE_OVERLOAD,
+        f"{NOTICE_OVERLOAD}@{overload_at.isoformat()}",
+        "Supply cut: the power drawn was above the meter's limit (overload). "
+        + ("It comes back on automatically." if overload_end else "A manager must reset it."),
     )
 
-    # Leaving arrears needs a recharge, or the hysteresis above the cut-off (latched cut);
-    # then tell the tenant supply is back (once per arrears episode).
-    if old_level == ARREARS and rank != 3:
-        if new_recharge or balance >= arrears_back:
-            notices = (_notice(NOTICE_RESTORED, rearmed.get(ARREARS, 0), balance, settings),)
-        else:
-            level, rank = ARREARS, 3
 
-    # Re-arm levels the balance has clearly left (hysteresis) or left after a recharge.
-    if notified:
-        for notified_level, threshold, level_rank in rearm:
-            if notified_level in notified and (
-                balance >= threshold or (new_recharge and rank < level_rank)
-            ):
-                notified = notified - {notified_level}
-                rearmed = MappingProxyType(
-                    {**rearmed, notified_level: rearmed.get(notified_level, 0) + 1}
-                )
+def _relay(forced, protect, tripped, rank, reminder_until) -> tuple[str, str]:
+    """(relay, reason), by priority: the manager's forced state, protect mode (never cuts),
+    an overload trip, arrears, the reminder cut, on."""
+    if forced is not None:
+        return (OFF, FORCED_OFF) if forced == OFF else (ON, FORCED_ON)
+    if protect:
+        return ON, PROTECTED
+    if tripped:
+        return OFF, OVERLOAD
+    if rank == 3:
+        return OFF, CUT_ARREARS
+    if reminder_until is not None:
+        return OFF, REMINDER_CUT
+    return (ON, CREDIT_OK) if rank == 0 else (ON, CREDIT_LOW)
 
-    # Entering levels: one notice, for the most severe level newly entered.
-    if rank and not _ENTERING[rank].issubset(notified):
-        entered = [lvl for lvl in _NOTICE_LEVELS[:rank] if lvl not in notified]
-        worst = entered[-1]
-        notices += (_notice(worst, rearmed.get(worst, 0), balance, settings),)
-        notified = notified.union(entered)
-        if worst == ALARM2 and settings.reminder_cut:
-            reminder_until = now + settings.reminder_cut
-    if reminder_until is not None and (rank != 2 or now >= reminder_until):
-        reminder_until = None
 
-    # Overload trip: from the trip until a manager reset or the auto-reset time.
-    tripped = False
-    overload_end = None
-    if overload_at is not None:
-        tripped = overload_reset_at is None or overload_reset_at < overload_at
-        auto_reset = settings.overload_auto_reset
-        if tripped and auto_reset is not None:
-            overload_end = overload_at + auto_reset
-            tripped = now < overload_end
-        if tripped and overload_at != overload_notified_at:
-            notices += (
-                Notice(
-                    NOTICE_OVERLOAD,
-                    f"{NOTICE_OVERLOAD}@{overload_at.isoformat()}",
-                    "Supply cut: the power drawn was above the meter's limit (overload). "
-                    + (
-                        "It comes back on automatically."
-                        if overload_end
-                        else "A manager must reset it."
-                    ),
-                ),
-            )
-            overload_notified_at = overload_at
-
-    # Relay, by priority.
-    if forced is not None and forced == OFF:
-        relay, reason = OFF, FORCED_OFF
-    elif forced is not None and forced == ON:
-        relay, reason = ON, FORCED_ON
-    elif protect:
-        relay, reason = ON, PROTECTED
-    elif tripped:
-        relay, reason = OFF, OVERLOAD
-    elif rank == 3:
-        relay, reason = OFF, CUT_ARREARS
-    elif reminder_until is not None:
-        relay, reason = OFF, REMINDER_CUT
-    elif rank == 0:
-        relay, reason = ON, CREDIT_OK
-    else:
-        relay, reason = ON, CREDIT_LOW
-
+def _wake_at(reminder_until: datetime | None, overload_end: datetime | None) -> datetime | None:
+    """When a timed decision (reminder cut, overload auto-reset) ends: evaluate again then."""
     if reminder_until is None:
-        wake_at = overload_end if tripped else None
-    elif tripped and overload_end is not None:
-        wake_at = min(reminder_until, overload_end)
-    else:
-        wake_at = reminder_until
-    new_state = _new(
-        AlarmState,
-        (
-            level,
-            notified,
-            rearmed,
-            reminder_until,
-            overload_notified_at,
-            recharge if new_recharge else recharge_seen_at,
-            relay,
-            reason,
-        ),
-    )
-    decision = _new(
-        Decision,
-        (
-            level,
-            relay,
-            reason,
-            REASON_TEXTS[reason],
-            notices,
-            reminder_until,
-            wake_at,
-            relay != old_relay,
-        ),
-    )
-    return new_state, decision
+        return overload_end
+    if overload_end is not None:
+        return min(reminder_until, overload_end)
+    return reminder_until
+
+
+# === MANY METERS === #
+
+
+class StoredAlarm(NamedTuple):
+    """What a meter holds of its alarms (and the account it draws on), as last stored."""
+
+    meter_id: int
+    account_id: int
+    state: dict | None  # the stored AlarmState, as JSON
+    level: str
+    relay: str  # the meter's desired relay state
+    relay_text: str | None  # and its reason
+    wake_at: datetime | None
+    own_thresholds: bool  # compared with the meter's thresholds, not its account's
+
+
+@dataclass
+class AlarmChanges:
+    """What evaluating many meters changes, grouped for writing in batches."""
+
+    #: (meter id, new state as JSON, wake-up time) of the meters whose state changed
+    states: list = field(default_factory=list)
+    #: (former level, new level) -> meter ids
+    levels: dict = field(default_factory=dict)
+    #: (desired relay, reason text) -> meter ids
+    relays: dict = field(default_factory=dict)
+    #: (account id, Notice) to send
+    notices: list = field(default_factory=list)
+
+    def add(self, meter: StoredAlarm, state: AlarmState | None, new_state, decision) -> None:
+        """Record the outcome of :func:`evaluate` (from ``state``) for ``meter``."""
+        new_json = new_state.to_json()
+        if new_json != meter.state or decision.wake_at != meter.wake_at:
+            self.states.append((meter.meter_id, new_json, decision.wake_at))
+        if decision.level != meter.level:
+            self.levels.setdefault((meter.level, decision.level), []).append(meter.meter_id)
+        # the meter follows the machine: a change of decision, or a meter that differs
+        # (a first evaluation agreeing with the meter's state writes nothing)
+        old_reason = state.reason if state else CREDIT_OK
+        if decision.relay != meter.relay or (
+            decision.reason != old_reason and decision.text != meter.relay_text
+        ):
+            self.relays.setdefault((decision.relay, decision.text), []).append(meter.meter_id)
+        for notice in decision.notices:
+            if meter.own_thresholds or notice.kind == NOTICE_OVERLOAD:
+                # a meter of its own: its notices are not the account's other meters'
+                notice = notice._replace(key=f"{meter.meter_id}:{notice.key}")
+            self.notices.append((meter.account_id, notice))

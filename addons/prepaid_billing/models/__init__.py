@@ -3,6 +3,8 @@ from . import (
     account_move_line,
     account_payment,
     prepaid_account,
+    prepaid_account_deduction,
+    prepaid_account_demo,
     prepaid_account_invoicing,
     prepaid_account_line,
     prepaid_account_line_accounting,

@@ -209,28 +209,46 @@ class PrepaidMeter(models.Model):
 
     def _evaluate_alarms(self, now=None, siblings=False):
         """Run the engine's alarm machine for these meters (and, with ``siblings``, the other
-        meters of their accounts): store its state, set the desired relay state and send the
-        notices.  Reads in one query; writes only what changed."""
+        meters of their accounts): store its state and the alarm level, set the desired relay
+        state and send the notices.  Reads in one query; writes only what changed, in
+        batches."""
         ids = [meter_id for meter_id in self.ids if meter_id]
         if not ids:
             return
         now = now or fields.Datetime.now()
+        changes, settings = alarm.AlarmChanges(), {}
+        for row in self._alarm_rows(ids, siblings):
+            state = alarm.AlarmState.from_json(row["alarm_state"]) if row["alarm_state"] else None
+            new_state, decision = alarm.evaluate(state, self._alarm_inputs(row, settings), now)
+            changes.add(self._stored_alarm(row), state, new_state, decision)
+        self._store_alarm_states(changes.states)
+        self._store_alarm_levels(changes.levels)
+        for (relay, text), meter_ids in changes.relays.items():
+            self.sudo().browse(meter_ids)._set_desired_relay(relay, text)
+        accounts = self.env["prepaid.account"].sudo()
+        for account_id, notice in changes.notices:
+            accounts.browse(account_id)._send_notice(notice)
+
+    def _alarm_rows(self, ids, siblings):
+        """What the alarm machine reads of meters ``ids`` (or of all meters of their units)
+        in service with an open account: one row each."""
         self.flush_model()
         self.env["prepaid.account"].flush_model()
-        cr = self.env.cr
         query = SQL(
             """
-            SELECT m.id, m.alarm_state, m.alarm_level, m.protect_mode, m.forced_relay,
-                   m.desired_relay_state, m.desired_relay_reason, a.id, a.balance::text,
-                   GREATEST(COALESCE(a.preset_credit, 0) - COALESCE(a.preset_recovered, 0),
-                            0)::text,
-                   CASE WHEN m.alarm_own_thresholds THEN m.alarm1_threshold
-                        ELSE a.alarm1_threshold END::text,
-                   CASE WHEN m.alarm_own_thresholds THEN m.alarm2_threshold
-                        ELSE a.alarm2_threshold END::text,
-                   COALESCE(a.overdraft_limit, 0)::text, a.reminder_minutes, a.last_recharge_at,
+            SELECT m.id AS meter_id, m.alarm_state, m.alarm_level, m.protect_mode,
+                   m.forced_relay, m.desired_relay_state, m.desired_relay_reason,
                    m.alarm_wake_at, m.overload_at, m.overload_reset_at,
-                   COALESCE(m.overload_auto_reset_minutes, 0), m.alarm_own_thresholds
+                   COALESCE(m.overload_auto_reset_minutes, 0) AS auto_reset_minutes,
+                   m.alarm_own_thresholds, a.id AS account_id, a.balance::text AS balance,
+                   GREATEST(COALESCE(a.preset_credit, 0) - COALESCE(a.preset_recovered, 0),
+                            0)::text AS preset,
+                   CASE WHEN m.alarm_own_thresholds THEN m.alarm1_threshold
+                        ELSE a.alarm1_threshold END::text AS alarm1,
+                   CASE WHEN m.alarm_own_thresholds THEN m.alarm2_threshold
+                        ELSE a.alarm2_threshold END::text AS alarm2,
+                   COALESCE(a.overdraft_limit, 0)::text AS overdraft_limit,
+                   a.reminder_minutes, a.last_recharge_at
               FROM prepaid_meter m
               JOIN prepaid_tenancy t ON t.unit_id = m.unit_id AND t.state = 'open'
               JOIN prepaid_account a ON a.tenancy_id = t.id AND a.state = 'open'
@@ -240,72 +258,82 @@ class PrepaidMeter(models.Model):
             if siblings
             else SQL("m.id = ANY(%s)", ids),
         )
-        cr.execute(query)
-        settings_cache, state_rows, level_changes, relays, notices = {}, [], {}, {}, []
-        for row in cr.fetchall():
-            (meter_id, state_json, level, protect, forced, desired, reason, account_id) = row[:8]
-            bal, preset, a1, a2, od, minutes, recharged, wake = row[8:16]
-            overload_at, overload_reset_at, auto_reset, own = row[16:]
-            bal, preset = Decimal(bal or 0), Decimal(preset or 0)
-            key = (a1, a2, od, minutes, auto_reset)
-            settings = settings_cache.get(key)
-            if settings is None:
-                settings = settings_cache[key] = alarm.AlarmSettings(
-                    alarm1=Decimal(a1 or 0),
-                    alarm2=Decimal(a2 or 0),
-                    overdraft_limit=Decimal(od),
-                    reminder_cut=timedelta(minutes=max(minutes or 0, 0)),
-                    overload_auto_reset=timedelta(minutes=auto_reset) if auto_reset > 0 else None,
-                )
-            state = alarm.AlarmState.from_json(state_json) if state_json else None
-            inputs = alarm.AlarmInputs(
-                bal + preset,
-                settings,
-                protect or False,
-                forced or None,
-                overload_at,
-                overload_reset_at,
-                recharged,
+        return self.env.execute_query_dict(query)
+
+    @api.model
+    def _alarm_inputs(self, row, settings_cache):
+        """The machine's inputs of an :meth:`_alarm_rows` row; equal settings are built once
+        (``settings_cache``)."""
+        key = (
+            row["alarm1"],
+            row["alarm2"],
+            row["overdraft_limit"],
+            row["reminder_minutes"],
+            row["auto_reset_minutes"],
+        )
+        settings = settings_cache.get(key)
+        if settings is None:
+            alarm1, alarm2, overdraft, minutes, auto_reset = key
+            settings = settings_cache[key] = alarm.AlarmSettings(
+                alarm1=Decimal(alarm1 or 0),
+                alarm2=Decimal(alarm2 or 0),
+                overdraft_limit=Decimal(overdraft),
+                reminder_cut=timedelta(minutes=max(minutes or 0, 0)),
+                overload_auto_reset=timedelta(minutes=auto_reset) if auto_reset > 0 else None,
             )
-            new_state, decision = alarm.evaluate(state, inputs, now)
-            new_json = new_state.to_json()
-            if new_json != state_json or decision.wake_at != wake:
-                state_rows.append((meter_id, json.dumps(new_json), decision.wake_at))
-            if decision.level != level:
-                level_changes.setdefault(decision.level, []).append(meter_id)
-            # the meter follows the machine: a change of decision, or a meter that differs
-            # (a first evaluation agreeing with the meter's state writes nothing)
-            old_reason = state.reason if state else alarm.CREDIT_OK
-            if decision.relay != desired or (
-                decision.reason != old_reason and decision.text != reason
-            ):
-                relays.setdefault((decision.relay, decision.text), []).append(meter_id)
-            for notice in decision.notices:
-                if own or notice.kind == alarm.NOTICE_OVERLOAD:
-                    # a meter of its own: its notices are not the account's other meters'
-                    notice = notice._replace(key=f"{meter_id}:{notice.key}")
-                notices.append((account_id, notice))
-        if state_rows:
-            execute_values(
-                cr._obj,
-                """
-                UPDATE prepaid_meter m SET alarm_state = v.state, alarm_wake_at = v.wake
-                  FROM (VALUES %s) AS v(id, state, wake) WHERE m.id = v.id
-                """,
-                state_rows,
-                template="(%s, %s::jsonb, %s::timestamp)",
-            )
-            self.browse([r[0] for r in state_rows]).invalidate_recordset(
-                ["alarm_state", "alarm_wake_at"]
-            )
+        return alarm.AlarmInputs(
+            Decimal(row["balance"] or 0) + Decimal(row["preset"] or 0),
+            settings,
+            row["protect_mode"] or False,
+            row["forced_relay"] or None,
+            row["overload_at"],
+            row["overload_reset_at"],
+            row["last_recharge_at"],
+        )
+
+    @api.model
+    def _stored_alarm(self, row):
+        """What the meter of an :meth:`_alarm_rows` row holds of its alarms."""
+        return alarm.StoredAlarm(
+            row["meter_id"],
+            row["account_id"],
+            row["alarm_state"],
+            row["alarm_level"],
+            row["desired_relay_state"],
+            row["desired_relay_reason"],
+            row["alarm_wake_at"],
+            row["alarm_own_thresholds"],
+        )
+
+    def _store_alarm_states(self, states):
+        """The machine's new states ``[(meter id, state JSON, wake-up time)]`` (in SQL: the
+        machine's own memory, no business field)."""
+        if not states:
+            return
+        execute_values(
+            self.env.cr._obj,
+            """
+            UPDATE prepaid_meter m SET alarm_state = v.state, alarm_wake_at = v.wake
+              FROM (VALUES %s) AS v(id, state, wake) WHERE m.id = v.id
+            """,
+            [(meter_id, json.dumps(state), wake) for meter_id, state, wake in states],
+            template="(%s, %s::jsonb, %s::timestamp)",
+        )
+        self.browse([meter_id for meter_id, _state, _wake in states]).invalidate_recordset(
+            ["alarm_state", "alarm_wake_at"]
+        )
+
+    def _store_alarm_levels(self, levels):
+        """B8: the new alarm levels ``{(former, new level): meter ids}``, written through the
+        ORM (chatter tracking, other add-ons' ``write``), one write per new level, and each
+        change recorded in the alarm history."""
+        by_level = {}
+        for (_former, level), meter_ids in levels.items():
+            by_level.setdefault(level, []).extend(meter_ids)
         meters = self.sudo()
-        for level, meter_ids in level_changes.items():
-            models.Model.write(meters.browse(meter_ids), {"alarm_level": level})
-        for (relay, text), meter_ids in relays.items():
-            meters.browse(meter_ids)._set_desired_relay(relay, text)
-        accounts = self.env["prepaid.account"].sudo()
-        for account_id, notice in notices:
-            accounts.browse(account_id)._send_notice(notice)
+        for level, meter_ids in by_level.items():
+            meters.browse(meter_ids).write({"alarm_level": level})
+        self._log_alarm_level_changes(levels)
 
     def _check_overload(self):
         """B8: a meter whose latest reading shows more power than its overload limit trips
@@ -314,26 +342,28 @@ class PrepaidMeter(models.Model):
             return self.browse()
         self.flush_model(["overload_limit", "overload_at"])
         self.env["prepaid.meter.latest"].flush_model(["last_power", "last_reading_at"])
-        self.env.cr.execute(
+        query = SQL(
             """
-            SELECT m.id, l.last_reading_at, l.last_power, m.overload_limit
+            SELECT m.id AS meter_id, l.last_reading_at, l.last_power, m.overload_limit
               FROM prepaid_meter m
               JOIN prepaid_meter_latest l ON l.id = m.latest_id
              WHERE m.id = ANY(%s) AND m.overload_limit > 0 AND l.last_power > m.overload_limit
                AND l.last_reading_at IS NOT NULL
                AND (m.overload_at IS NULL OR l.last_reading_at > m.overload_at)
             """,
-            [self.ids],
+            self.ids,
         )
         tripped = self.browse()
-        for meter_id, read_at, power, limit in self.env.cr.fetchall():
-            meter = self.browse(meter_id)
+        for row in self.env.execute_query_dict(query):
+            meter = self.browse(row["meter_id"])
             meter._log_event(
                 "overload",
                 reason=self.env._(
-                    "Power %(power)s kW above the limit of %(limit)s kW.", power=power, limit=limit
+                    "Power %(power)s kW above the limit of %(limit)s kW.",
+                    power=row["last_power"],
+                    limit=row["overload_limit"],
                 ),
-                event_at=read_at,
+                event_at=row["last_reading_at"],
                 source="device",
             )
             tripped |= meter
@@ -388,31 +418,35 @@ class PrepaidMeter(models.Model):
         }
         tariff = self._effective_tariff()
         if tariff:
-            local = tariff._local(at)
-            version = tariff._compiled().version_at(local)
-            periods = []
-            if version.tou is not None:
-                seasons = sorted(version.tou.seasons, key=lambda s: (s.start_month, s.start_day))
-                current = [
-                    s for s in seasons if (s.start_month, s.start_day) <= (local.month, local.day)
-                ]
-                season = (current or seasons)[-1]
-                periods = [
-                    [seg.start.strftime("%H:%M"), seg.end.strftime("%H:%M"), seg.band]
-                    for seg in season.segments
-                ]
-            settings["tariff"] = {
-                "name": tariff.name,
-                "version": version.code,
-                "valid_from": version.valid_from.isoformat(),
-                "step_limits": [str(limit) for limit in version.step_limits],
-                "prices": {
-                    band: [str(price) for price in prices]
-                    for band, prices in version.prices.items()
-                },
-                "periods": periods,
-            }
+            settings["tariff"] = self._device_tariff(tariff, tariff._local(at))
         return settings
+
+    @api.model
+    def _device_tariff(self, tariff, local):
+        """The prices a meter pricing locally holds: the version of ``tariff`` in force at
+        ``local`` (its prices per band and step, ladder limits), the time-of-use periods of
+        the season in force."""
+        version = tariff._compiled().version_at(local)
+        periods = []
+        if version.tou is not None:
+            seasons = sorted(version.tou.seasons, key=lambda s: (s.start_month, s.start_day))
+            today = (local.month, local.day)
+            current = [s for s in seasons if (s.start_month, s.start_day) <= today]
+            season = (current or seasons)[-1]
+            periods = [
+                [seg.start.strftime("%H:%M"), seg.end.strftime("%H:%M"), seg.band]
+                for seg in season.segments
+            ]
+        return {
+            "name": tariff.name,
+            "version": version.code,
+            "valid_from": version.valid_from.isoformat(),
+            "step_limits": [str(limit) for limit in version.step_limits],
+            "prices": {
+                band: [str(price) for price in prices] for band, prices in version.prices.items()
+            },
+            "periods": periods,
+        }
 
     def action_issue_settings(self):
         """B12 price issuance: the selected meters get their prices and thresholds again."""

@@ -1,5 +1,4 @@
 from odoo import models
-from odoo.tools import SQL
 
 from ..const import ALARM_LEVELS
 
@@ -9,36 +8,15 @@ LEVEL_LABELS = dict(ALARM_LEVELS)
 class PrepaidMeter(models.Model):
     """B11: every change of a meter's alarm level is recorded as a meter event (code: the
     new level; reason: new and former level), whatever decided it: deduction, recharge,
-    settings, reminder wake-up."""
+    settings, reminder wake-up.  The alarm evaluation records them where it writes the
+    levels (:meth:`_store_alarm_levels`)."""
 
     _inherit = "prepaid.meter"
 
-    def _alarm_levels(self, ids, siblings):
-        self.env["prepaid.meter"].flush_model(["alarm_level", "unit_id"])
-        self.env.cr.execute(
-            SQL(
-                "SELECT id, alarm_level FROM prepaid_meter WHERE %s",
-                SQL("unit_id IN (SELECT unit_id FROM prepaid_meter WHERE id = ANY(%s))", ids)
-                if siblings
-                else SQL("id = ANY(%s)", ids),
-            )
-        )
-        return dict(self.env.cr.fetchall())
-
-    def _evaluate_alarms(self, *args, **kwargs):
-        ids = [meter_id for meter_id in self.ids if meter_id]
-        if not ids:
-            return super()._evaluate_alarms(*args, **kwargs)
-        siblings = kwargs.get("siblings", args[1] if len(args) > 1 else False)
-        before = self._alarm_levels(ids, siblings)
-        result = super()._evaluate_alarms(*args, **kwargs)
-        after = self._alarm_levels(ids, siblings)
-        # one batch of events per (former, new) level: a deduction run may move thousands
-        transitions = {}
-        for meter_id, level in after.items():
-            if before.get(meter_id) != level:
-                transitions.setdefault((before.get(meter_id), level), []).append(meter_id)
-        for (former, level), meter_ids in transitions.items():
+    def _log_alarm_level_changes(self, levels):
+        """Events for ``{(former, new level): meter ids}``: one batch per pair of levels (a
+        deduction run may move thousands of meters)."""
+        for (former, level), meter_ids in levels.items():
             self.browse(meter_ids).sudo()._log_event(
                 "alarm_level",
                 reason=self.env._(
@@ -49,4 +27,3 @@ class PrepaidMeter(models.Model):
                 source="system",
                 code=level,
             )
-        return result

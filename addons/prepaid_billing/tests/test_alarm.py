@@ -1,6 +1,7 @@
 import io
 from datetime import timedelta
 from decimal import Decimal
+from unittest.mock import patch
 
 import openpyxl
 from freezegun import freeze_time
@@ -136,6 +137,67 @@ class TestAlarm(MockSmsGatewayMixin, PrepaidBillingCommon):
         keys = [key for key, _label in self.env["prepaid.meter"]._selection_status()]
         self.assertLess(keys.index("arrears"), keys.index("alarm1"))
         self.assertLess(keys.index("alarm1"), keys.index("normal"))
+
+    # === the alarm level through the ORM, its history === #
+    def _level_events(self, meters):
+        return self.env["prepaid.meter.event"].search(
+            [("meter_id", "in", meters.ids), ("event_type", "=", "alarm_level")], order="id"
+        )
+
+    def test_alarm_level_change_is_tracked_in_the_chatter(self):
+        """The level is written through the ORM: its ``tracking=True`` logs each change."""
+        self.account._recharge("25")
+        self._consume(12)  # alarm 1
+        self._consume(30)  # alarm 2
+        self.env.flush_all()
+        self.env.cr.flush()  # tracking messages are written before the commit
+        tracked = self.meter.message_ids.tracking_value_ids.filtered(
+            lambda value: value.field_id.name == "alarm_level"
+        ).sorted("id")
+        self.assertEqual(
+            [(value.old_value_char, value.new_value_char) for value in tracked],
+            [("Normal", "Alarm 1"), ("Alarm 1", "Alarm 2")],
+        )
+
+    def test_alarm_level_is_written_through_write_overrides(self):
+        """Another add-on's ``write`` of prepaid.meter sees every level change (one write
+        per new level, the meters of a run together)."""
+        other = self._create_meter("Power T-101 B", "000000000109", self.unit)
+        meters = self.meter | other
+        self.account._recharge("25")
+        model = type(self.env["prepaid.meter"])  # the class every add-on's override is in
+        write, seen = model.write, []
+
+        def overriding_write(records, vals):
+            if "alarm_level" in vals:
+                seen.append((set(records.ids), vals["alarm_level"]))
+            return write(records, vals)
+
+        with patch.object(model, "write", overriding_write):
+            self._consume(12)  # both meters of the account to alarm 1
+            self.account._recharge("50")  # both back to normal
+        self.assertEqual(seen, [(set(meters.ids), "alarm1"), (set(meters.ids), "normal")])
+        self.assertEqual(set(meters.mapped("alarm_level")), {"normal"})
+
+    def test_alarm_history_records_each_change_once(self):
+        """Each level change of each meter is one event, whoever evaluated (a deduction with
+        its account's other meters, a recharge, a threshold change, a wake-up)."""
+        other = self._create_meter("Power T-101 B", "000000000109", self.unit)
+        meters = self.meter | other
+        self.account._recharge("25")
+        self._consume(12)  # 19: alarm 1 for both (the other one as a sibling)
+        self.meter._evaluate_alarms()  # nothing changed: nothing recorded
+        meters._evaluate_alarms(now=fields.Datetime.now() + timedelta(minutes=5))
+        self.account.alarm1_threshold = 18.0  # both back to normal
+        self.account._recharge("1")  # still normal
+        events = self._level_events(meters)
+        self.assertEqual(
+            sorted((event.meter_id.id, event.code) for event in events),
+            sorted((meter.id, code) for meter in meters for code in ("alarm1", "normal")),
+        )
+        self.assertEqual(
+            sorted(set(events.mapped("reason"))), ["Alarm 1 (was Normal)", "Normal (was Alarm 1)"]
+        )
 
     # === per-meter thresholds, overload (B8) === #
     def test_meter_thresholds_override_the_account(self):

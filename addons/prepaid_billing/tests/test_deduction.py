@@ -7,7 +7,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
 from ..const import DEDUCTION_LOCK_KEY
-from ..models.prepaid_account import PrepaidAccount
+from ..models.prepaid_account_deduction import PrepaidAccount
 from .common import PrepaidBillingCommon
 
 

@@ -1,0 +1,478 @@
+import csv
+import io
+import json
+import logging
+from decimal import Decimal
+from typing import NamedTuple
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL, groupby
+
+from prepaid_core import deduction
+from prepaid_core import tariff as engine
+from prepaid_core.readings import REGISTER_BANDS
+
+from ..const import DEDUCTION_BATCH_SIZE, DEDUCTION_LOCK_KEY
+
+_logger = logging.getLogger(__name__)
+
+#: COPY options: tab-separated CSV (quoting by the csv module); empty is NULL
+COPY_CSV = "WITH (FORMAT csv, DELIMITER E'\\t', NULL '')"
+#: the TOU registers of a reading, as text, named after their band
+REGISTERS_SQL = SQL(
+    "r.tou_sharp::text AS sharp, r.tou_peak::text AS peak, r.tou_flat::text AS flat, "
+    "r.tou_valley::text AS valley"
+)
+
+
+class BatchTariff(NamedTuple):
+    """A tariff of a deduction batch, compiled once for all its meters."""
+
+    record: models.Model
+    pricer: engine.CompiledTariff
+    cycle: tuple  # settlement cycle: a cycle state carries over between equal cycles
+    registers: bool  # time-of-use: priced from the meters' TOU registers when they have them
+
+
+class MeterCursorRow(NamedTuple):
+    """A meter's charging cursor after a batch, in the column order of its staging table."""
+
+    meter_id: int
+    charged_until: object
+    base_at: object
+    cycle_state: str | None  # JSON
+    tariff_id: int
+
+
+class PrepaidAccount(models.Model):
+    """B3 deductions: the scheduled run charges every meter's new readings by its tariff into
+    one consumption line per account and day, in batches of meters (R11: a batch is charged
+    whole or not at all, and a reading once). Each batch loads (SQL), prices (the pure
+    engine, :mod:`prepaid_core.deduction`) and stores (COPY into staging tables)."""
+
+    _inherit = "prepaid.account"
+
+    # === THE RUN (R11) === #
+    @api.model
+    def _cron_deduct(self, batch_size=DEDUCTION_BATCH_SIZE):
+        return self._run_deductions(batch_size=batch_size, commit=True)
+
+    @api.model
+    def action_run_deductions(self):
+        count = self._run_deductions(manual=True)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "message": self.env._("%(count)s readings charged.", count=count),
+                "type": "success",
+            },
+        }
+
+    @api.model
+    def _run_deductions(
+        self, meter_ids=None, batch_size=DEDUCTION_BATCH_SIZE, commit=False, manual=False
+    ):
+        """Charge every chargeable reading not yet charged; return how many were charged.
+
+        One run at a time (a PostgreSQL advisory lock, taken again by each batch's
+        transaction): a manual run while another one runs is refused, a scheduled one skips.
+        Each batch of meters is one savepoint (and, from the scheduled action, one commit
+        through ``ir.cron._commit_progress``): ledger lines,
+        balances and the meters' charged-until cursors move together, so a run killed in a
+        batch leaves that batch as it was and the next run charges it, once."""
+        cr = self.env.cr
+        if not self._deduction_lock():
+            if manual:
+                raise UserError(
+                    self.env._("Deductions are being charged right now; try again in a moment.")
+                )
+            _logger.info("Deduction run skipped: another run holds the lock.")
+            return 0
+        charged = 0
+        ids = self._deduction_candidates(meter_ids)
+        remaining = len(ids)
+        for start in range(0, len(ids), batch_size):
+            # the lock is a transaction lock: each committed batch takes it again, and a run
+            # that finds it taken by another one stops (that one charges what is left)
+            if start and not self._deduction_lock():
+                _logger.info("Deduction run stopped: another run took over.")
+                break
+            batch = ids[start : start + batch_size]
+            with cr.savepoint():
+                charged += self._deduct_batch(batch)
+            remaining -= len(batch)
+            if commit:
+                self.env["ir.cron"]._commit_progress(len(batch), remaining=remaining)
+        return charged
+
+    @api.model
+    def _deduction_lock(self):
+        """Take the deduction lock for this transaction (R11); False if another run has it."""
+        query = SQL("SELECT pg_try_advisory_xact_lock(%s) AS locked", DEDUCTION_LOCK_KEY)
+        return self.env.execute_query_dict(query)[0]["locked"]
+
+    @api.model
+    def _deduction_candidates(self, meter_ids=None):
+        """Meters (ids, in order) with a reading newer than what they are charged up to."""
+        self.env["prepaid.meter"].flush_model()
+        self.env["prepaid.meter.latest"].flush_model()
+        query = SQL(
+            """
+            SELECT m.id FROM prepaid_meter m
+              JOIN prepaid_meter_latest l ON l.id = m.latest_id
+             WHERE m.state != 'draft' AND l.last_reading_at IS NOT NULL
+               AND (m.billing_charged_until IS NULL
+                    OR l.last_reading_at > m.billing_charged_until)
+               AND %s
+             ORDER BY m.id
+            """,
+            SQL("m.id = ANY(%s)", list(meter_ids)) if meter_ids is not None else SQL("TRUE"),
+        )
+        return [row["id"] for row in self.env.execute_query_dict(query)]
+
+    # === ONE BATCH: LOAD -> PRICE -> STORE === #
+    @api.model
+    def _deduct_batch(self, meter_ids):
+        """Price the new readings of ``meter_ids``; write ledger, balances and cursors."""
+        meters = self._deduct_load_meters(meter_ids)
+        if not meters:
+            return 0
+        tariffs = self._deduct_load_tariffs(meters)
+        readings = self._deduct_load_readings(meters, tariffs)
+        books, cursors, charged = self._deduct_price(meters, tariffs, readings)
+        self._deduct_store_lines(books)
+        self._deduct_store_meters(cursors)
+        self.env["prepaid.meter"].browse([row.meter_id for row in cursors])._evaluate_alarms(
+            siblings=True
+        )
+        return charged
+
+    # --- load --- #
+    @api.model
+    def _deduct_load_meters(self, meter_ids):
+        """``{meter id: row}`` of the meters of an open account whose tariff prices them,
+        their accounts locked (the balances move in this transaction)."""
+        query = SQL(
+            """
+            SELECT m.id AS meter_id, a.id AS account_id, a.company_id,
+                   m.billing_charged_until AS charged_until, m.billing_base_at AS base_at,
+                   m.billing_state AS cycle_state, m.billing_tariff_id AS cycle_tariff_id,
+                   pt.id AS tariff_id, t.date_start::timestamp AS opened,
+                   COALESCE(m.multiplier, 1)::text AS multiplier
+              FROM prepaid_meter m
+              JOIN prepaid_tenancy t ON t.unit_id = m.unit_id AND t.state = 'open'
+              JOIN prepaid_account a ON a.tenancy_id = t.id AND a.state = 'open'
+              -- only a tariff of the meter's utility prices it (a water meter on an account
+              -- with an electricity tariff waits for a water tariff of its own)
+              LEFT JOIN prepaid_tariff pt
+                ON pt.id = COALESCE(m.tariff_id, a.tariff_id) AND pt.utility = m.utility
+             WHERE m.id = ANY(%s)
+             ORDER BY a.id, m.id
+               FOR UPDATE OF a
+            """,
+            list(meter_ids),
+        )
+        return {
+            row["meter_id"]: row for row in self.env.execute_query_dict(query) if row["tariff_id"]
+        }
+
+    @api.model
+    def _deduct_load_tariffs(self, meters):
+        """``{tariff id: BatchTariff}`` of the tariffs pricing ``meters``."""
+        records = (
+            self.env["prepaid.tariff"].sudo().browse({row["tariff_id"] for row in meters.values()})
+        )
+        return {
+            record.id: BatchTariff(
+                record,
+                record._compiled(),
+                (record.cycle_period, record.billing_day, record.billing_month),
+                any(record.version_ids.mapped("use_tou")),
+            )
+            for record in records
+        }
+
+    @api.model
+    def _deduct_load_readings(self, meters, tariffs):
+        """``{meter id: [Reading]}``: each meter's readings after its charged-until cursor,
+        in time order; TOU registers only for meters on a time-of-use tariff."""
+        ids = list(meters)
+        query = SQL(
+            """
+            SELECT r.meter_id, r.read_at, r.consumption::text AS consumption, r.chargeable,
+                   r.flags, %s
+              FROM unnest(%s::int4[], %s::timestamp[]) AS c(meter_id, since)
+              JOIN prepaid_meter_reading_store r
+                ON r.meter_id = c.meter_id AND r.read_at > COALESCE(c.since, '-infinity')
+             ORDER BY r.meter_id, r.read_at
+            """,
+            REGISTERS_SQL,
+            ids,
+            [meters[i]["charged_until"] for i in ids],
+        )
+        readings = {}
+        for meter_id, rows in groupby(self.env.execute_query_dict(query), lambda r: r["meter_id"]):
+            registers = tariffs[meters[meter_id]["tariff_id"]].registers
+            readings[meter_id] = [
+                deduction.Reading(
+                    row["read_at"],
+                    Decimal(row["consumption"]) if row["consumption"] else deduction.ZERO,
+                    row["chargeable"],
+                    bool(row["flags"] and "baseline" in row["flags"]),
+                    {band: row[band] for band in REGISTER_BANDS} if registers else None,
+                )
+                for row in rows
+            ]
+        return readings
+
+    @api.model
+    def _deduct_base_registers(self, meters, readings):
+        """``{meter id: registers}`` at the reading each meter's next interval starts at,
+        for the meters whose new readings have registers at all (most fleets report none,
+        or all of them)."""
+        ids = [
+            meter_id
+            for meter_id, rows in readings.items()
+            if meters[meter_id]["base_at"]
+            and any(row.registers and any(row.registers.values()) for row in rows)
+        ]
+        if not ids:
+            return {}
+        query = SQL(
+            """
+            SELECT r.meter_id, %s
+              FROM unnest(%s::int4[], %s::timestamp[]) AS c(meter_id, base)
+              JOIN prepaid_meter_reading_store r
+                ON r.meter_id = c.meter_id AND r.read_at = c.base
+            """,
+            REGISTERS_SQL,
+            ids,
+            [meters[i]["base_at"] for i in ids],
+        )
+        return {
+            row["meter_id"]: {band: row[band] for band in REGISTER_BANDS}
+            for row in self.env.execute_query_dict(query)
+        }
+
+    # --- price --- #
+    @api.model
+    def _deduct_price(self, meters, tariffs, readings):
+        """Price each meter's new intervals; return the day books, the meters' new cursors
+        (:class:`MeterCursorRow`) and how many readings were charged."""
+        base_registers = self._deduct_base_registers(meters, readings)
+        books, cursors, charged = {}, [], 0
+        for meter_id, meter_readings in readings.items():
+            meter = meters[meter_id]
+            tariff = tariffs[meter["tariff_id"]]
+            priced = self._deduct_price_meter(
+                meter, tariff, tariffs, meter_readings, base_registers.get(meter_id)
+            )
+            if priced is None:
+                continue
+            new, run = priced
+            account_id, company_id = meter["account_id"], meter["company_id"]
+            utility = tariff.record.utility
+            deduction.book_run(books, account_id, company_id, meter_id, new, run, utility)
+            charged += len(new.intervals)
+            state = json.dumps(run.state.to_json()) if run.state is not None else None
+            cursors.append(
+                MeterCursorRow(meter_id, new.charged_until, new.base_at, state, tariff.record.id)
+            )
+        return books, cursors, charged
+
+    @api.model
+    def _deduct_price_meter(self, meter, tariff, tariffs, readings, base_registers):
+        """``(NewIntervals, PricedRun)`` of one meter, or None when its tariff cannot price
+        them (logged; the meter is left as it was, to be charged once its tariff is fixed)."""
+        state = self._deduct_cycle_state(meter, tariff, tariffs)
+        cursor = deduction.MeterCursor(
+            meter["charged_until"],
+            meter["base_at"],
+            state.priced_until if state is not None else None,
+            base_registers,
+        )
+        new = deduction.new_intervals(
+            readings, cursor, meter["opened"], tariff.record._local, Decimal(meter["multiplier"])
+        )
+        try:
+            run = tariff.pricer.price_run(state, new.intervals, split_unpriced=True)
+        except engine.TariffError as exc:
+            _logger.warning("Meter %s not charged: %s", meter["meter_id"], exc)
+            return None
+        return new, run
+
+    @api.model
+    def _deduct_cycle_state(self, meter, tariff, tariffs):
+        """The meter's stored settlement-cycle state, if it is one of its tariff's cycle (a
+        tariff change within the same cycle keeps it, B3); else None (a new cycle)."""
+        stored = meter["cycle_state"]
+        if not stored:
+            return None
+        before = tariffs.get(meter["cycle_tariff_id"])
+        if meter["cycle_tariff_id"] == meter["tariff_id"] or (
+            before is not None and before.cycle == tariff.cycle
+        ):
+            return engine.CycleState.from_json(stored)
+        return None
+
+    # --- store --- #
+    @api.model
+    def _deduct_store_lines(self, books):
+        """One consumption line per account and day, created or added to; balances moved."""
+        if not books:
+            return
+        existing = self._deduct_existing_lines(books)
+        inserts, updates = [], {}
+        for key, book in books.items():
+            old = existing.get(key)
+            if old is not None:
+                updates[old["id"]] = book.added_to(
+                    deduction.ConsumptionLine(
+                        Decimal(old["amount"]),
+                        Decimal(old["quantity"] or 0),
+                        old["reading_from"],
+                        old["reading_to"],
+                        old["reading_count"],
+                        old["detail"],
+                    )
+                )
+            elif book.amount:
+                inserts.append((key, book))
+        self._deduct_insert_lines(inserts)
+        self._deduct_update_lines(updates)
+        self._deduct_move_balances(deduction.balance_moves(books))
+        self.browse(list({key[0] for key in books})).invalidate_recordset(
+            ["balance", "available_credit", "preset_outstanding"]
+        )
+        self.env["prepaid.account.line"].invalidate_model()
+
+    @api.model
+    def _deduct_existing_lines(self, books):
+        """``{(account id, day): row}`` of the consumption lines the day books add to."""
+        query = SQL(
+            """
+            SELECT id, account_id, date, amount::text AS amount, quantity::text AS quantity,
+                   reading_from, reading_to, reading_count, detail
+              FROM prepaid_account_line
+             WHERE kind = 'deduction' AND account_id = ANY(%s) AND date = ANY(%s)
+            """,
+            list({key[0] for key in books}),
+            list({key[1] for key in books}),
+        )
+        return {(row["account_id"], row["date"]): row for row in self.env.execute_query_dict(query)}
+
+    @api.model
+    def _deduct_insert_lines(self, inserts):
+        """New consumption lines: ``[((account id, day), DayBook)]``."""
+        if not inserts:
+            return
+        memos, rows = {}, []
+        for (account_id, day), book in inserts:
+            line = book.as_line()
+            memo = memos.get(day) or memos.setdefault(day, self.env._("Consumption of %s", day))
+            rows.append((account_id, book.company_id, day, memo, *line.figures()))
+        self._stage(
+            "CREATE TEMP TABLE IF NOT EXISTS prepaid_line_staging (account_id int4, "
+            "company_id int4, date date, memo varchar, amount numeric, quantity numeric, "
+            "reading_from timestamp, reading_to timestamp, reading_count int4, detail jsonb) "
+            "ON COMMIT DROP",
+            "TRUNCATE prepaid_line_staging",
+            f"COPY prepaid_line_staging FROM STDIN {COPY_CSV}",
+            rows,
+        )
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO prepaid_account_line (account_id, company_id, date, memo, amount,
+                    quantity, reading_from, reading_to, reading_count, detail, kind, posted_at,
+                    create_uid, create_date, write_uid, write_date)
+                SELECT account_id, company_id, date, memo, amount, quantity, reading_from,
+                       reading_to, reading_count, detail, 'deduction', %(now)s,
+                       %(uid)s, %(now)s, %(uid)s, %(now)s
+                  FROM prepaid_line_staging
+                """,
+                now=fields.Datetime.now(),
+                uid=self.env.uid,
+            )
+        )
+
+    @api.model
+    def _deduct_update_lines(self, updates):
+        """Consumption lines added to: ``{line id: ConsumptionLine}``."""
+        if not updates:
+            return
+        self._stage(
+            "CREATE TEMP TABLE IF NOT EXISTS prepaid_line_update_staging (id int4, "
+            "amount numeric, quantity numeric, reading_from timestamp, "
+            "reading_to timestamp, reading_count int4, detail jsonb) ON COMMIT DROP",
+            "TRUNCATE prepaid_line_update_staging",
+            f"COPY prepaid_line_update_staging FROM STDIN {COPY_CSV}",
+            [(line_id, *line.figures()) for line_id, line in updates.items()],
+        )
+        self.env.cr.execute(
+            """
+            UPDATE prepaid_account_line l
+               SET amount = v.amount, quantity = v.quantity, reading_from = v.reading_from,
+                   reading_to = v.reading_to, reading_count = v.reading_count,
+                   detail = v.detail, write_date = now() AT TIME ZONE 'UTC'
+              FROM prepaid_line_update_staging v
+             WHERE l.id = v.id
+            """
+        )
+
+    @api.model
+    def _deduct_move_balances(self, moves):
+        """Move each account's balance by ``{account id: delta}`` (its new ledger amounts)."""
+        if not moves:
+            return
+        self._stage(
+            "CREATE TEMP TABLE IF NOT EXISTS prepaid_balance_staging (id int4, delta numeric) "
+            "ON COMMIT DROP",
+            "TRUNCATE prepaid_balance_staging",
+            f"COPY prepaid_balance_staging FROM STDIN {COPY_CSV}",
+            list(moves.items()),
+        )
+        self.env.cr.execute(
+            "UPDATE prepaid_account a SET balance = COALESCE(a.balance, 0) + v.delta "
+            "FROM prepaid_balance_staging v WHERE a.id = v.id"
+        )
+
+    @api.model
+    def _deduct_store_meters(self, meter_rows):
+        """Each meter's cursor (:class:`MeterCursorRow`): up to when it is charged, its last
+        baseline, its cycle state."""
+        if not meter_rows:
+            return
+        self._stage(
+            "CREATE TEMP TABLE IF NOT EXISTS prepaid_cursor_staging (id int4, until timestamp, "
+            "base timestamp, state jsonb, tariff int4) ON COMMIT DROP",
+            "TRUNCATE prepaid_cursor_staging",
+            f"COPY prepaid_cursor_staging FROM STDIN {COPY_CSV}",
+            meter_rows,
+        )
+        self.env.cr.execute(
+            """
+            UPDATE prepaid_meter m
+               SET billing_charged_until = v.until, billing_base_at = v.base,
+                   billing_state = v.state, billing_tariff_id = v.tariff
+              FROM prepaid_cursor_staging v
+             WHERE m.id = v.id
+            """
+        )
+        self.env["prepaid.meter"].browse([row.meter_id for row in meter_rows]).invalidate_recordset(
+            ["billing_charged_until", "billing_base_at", "billing_state", "billing_tariff_id"]
+        )
+
+    @api.model
+    def _stage(self, create, truncate, copy, rows):
+        """Rows into a temporary table with COPY (bulk writes without building SQL text)."""
+        cr = self.env.cr
+        cr.execute(create)
+        cr.execute(truncate)
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter="\t").writerows(rows)
+        buffer.seek(0)
+        cr._obj.copy_expert(copy, buffer)
+        cr.execute(truncate.replace("TRUNCATE", "ANALYZE"))

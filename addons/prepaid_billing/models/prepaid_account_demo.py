@@ -1,0 +1,43 @@
+from decimal import ROUND_UP, Decimal
+
+from odoo import api, models
+
+
+class PrepaidAccount(models.Model):
+    """Demo data of the accounts (loaded from ``demo/prepaid_billing_demo.xml`` only)."""
+
+    _inherit = "prepaid.account"
+
+    @api.model
+    def _demo_open_accounts(self, tariff_ids, water_tariff_id, company_tariffs=None, stories=()):
+        """Demo data: an account with some credit for every open tenancy, tariffs of each
+        kind in turn (water meters on the water tariff; ``company_tariffs``: ``{company id:
+        (tariff ids, water tariff id)}`` for other landlords), then the demo readings
+        charged.  ``stories``: ``[(meter address, credit, reminder minutes or None)]``: those
+        accounts are left with that little credit once their history is charged (X3: the
+        demo's first minutes show alarms and a cut on them)."""
+        tenancies = self.env["prepaid.tenancy"].search([("state", "=", "open")], order="id")
+        accounts = tenancies._ensure_account() | tenancies.account_ids
+        Meter = self.env["prepaid.meter"]
+        story_accounts = {}
+        for address, credit, reminder in stories:
+            account = Meter.search([("address", "=", address)], limit=1).account_id
+            if account:
+                story_accounts[account] = (Decimal(credit), reminder)
+        for index, account in enumerate(accounts.sorted("id")):
+            tariffs, water = (company_tariffs or {}).get(
+                account.company_id.id, (tariff_ids, water_tariff_id)
+            )
+            account.tariff_id = tariffs[index % len(tariffs)]
+            account.meter_ids.filtered(lambda m: m.utility == "water").tariff_id = water
+            if account in story_accounts:
+                if story_accounts[account][1] is not None:
+                    account.reminder_minutes = story_accounts[account][1]
+            elif not account.line_ids:
+                account._recharge(str(50 + 25 * (index % 8)), memo="Opening recharge")
+        self._run_deductions()
+        for account, (credit, _reminder) in story_accounts.items():
+            cents = ((credit - Decimal(str(account.balance))) * 100).to_integral_value(ROUND_UP)
+            if cents > 0:
+                account._recharge(str(cents / 100), memo="Opening recharge")
+        return accounts
