@@ -19,15 +19,9 @@ from odoo.addons.prepaid_meter.tests.common import PrepaidMeterCommon
 
 from prepaid_core import device_auth
 from prepaid_core import readings as validation
+from prepaid_core.device_push import CLOCK_KEYS, FROZEN_KEYS, MAX_BATCH, PUSH_KINDS, DeviceApiError
 
-from ..models.prepaid_gateway import (
-    CLOCK_KEYS,
-    FROZEN_KEYS,
-    MAX_BATCH,
-    PUSH_KINDS,
-    PUSHED_READING_KEYS,
-    DeviceApiError,
-)
+from ..models.prepaid_gateway_device_api import PUSHED_READING_KEYS
 
 PUSH = "/meter_gateway/api/v1/push"
 FETCH = "/meter_gateway/api/v1/commands/fetch"
@@ -384,7 +378,8 @@ class TestDeviceApi(DeviceApiPost, HttpCase, PrepaidMeterCommon):
         now = int(time.time())
         refused = {
             "stale": signed_headers(KEY, PUSH, "h-1", body, timestamp=str(now - 301)),
-            "future": signed_headers(KEY, PUSH, "h-1", body, timestamp=str(now + 301)),
+            # (302: ``now`` is whole seconds, the request may reach the next one)
+            "future": signed_headers(KEY, PUSH, "h-1", body, timestamp=str(now + 302)),
             "other body": signed_headers(KEY, PUSH, "h-1", body.replace(b"10.5", b"19.5")),
             "other path": signed_headers(KEY, ACK, "h-1", body),
             "other method": signed_headers(KEY, PUSH, "h-1", body, method="PUT"),
@@ -792,7 +787,9 @@ class TestDeviceApi(DeviceApiPost, HttpCase, PrepaidMeterCommon):
         self.assertEqual(command.state, "sent")
         relay = neighbour.actual_relay_state
         spoofed = {"id": command.id, "success": True, "relay_state": "off"}
-        with self.assertLogs("odoo.addons.meter_gateway.models.prepaid_gateway", "WARNING") as log:
+        with self.assertLogs(
+            "odoo.addons.meter_gateway.models.prepaid_gateway_device_api", "WARNING"
+        ) as log:
             response = self._post(
                 ACK,
                 {"acks": [{**spoofed, "address": self.meter.address}, spoofed]},
