@@ -88,6 +88,7 @@ HOSTILE_EVENTS = [
     ("event_at", '"0001-01-01 00:00:00"', "not between 2000 and 2100"),
     ("event_at", '"9999-12-31T23:59:59Z"', "not between 2000 and 2100"),
     ("event_at", "12", "bad time"),
+    ("event_at", '"Z"', "bad time"),
     ("event_at", '"\\ud800"', "bad time"),
     ("event_at", '"2026-03-02 00:00:00\\u0000"', "bad time"),
     ("reason", '"a\\u0000b"', "control or invalid character"),
@@ -107,6 +108,7 @@ HOSTILE_FROZEN = [
     ("tou_peak", "NaN", "not a finite number"),
     ("frozen_at", '"9999-12-31 23:59:59"', "not between 2000 and 2100"),
     ("frozen_at", '"0001-01-01 00:00:00"', "not between 2000 and 2100"),
+    ("frozen_at", '"Z"', "bad time"),
     ("address", '"\\ud800"', "control or invalid character"),
     ("colour", '"red"', "unknown keys colour"),
 ]
@@ -116,6 +118,7 @@ HOSTILE_CLOCKS = [
     ("drift_seconds", "1e400", "drift_seconds must be an integer"),
     ("checked_at", '"0001-01-01 00:00:00"', "not between 2000 and 2100"),
     ("checked_at", '"9999-12-31T23:59:59Z"', "not between 2000 and 2100"),
+    ("checked_at", '"Z"', "bad time"),
     ("address", '"a\\u0000"', "control or invalid character"),
 ]
 #: any value a JSON message can carry (and a few the store cannot keep)
