@@ -8,7 +8,6 @@ scheduled poll of a collector in ``prepaid_gateway_poll.py``, its time sync in
 """
 
 import hmac
-import logging
 import secrets
 from datetime import timedelta
 
@@ -30,8 +29,6 @@ RUNNER_GRACE_MINUTES = 5
 RUNNER_ENDPOINTS = frozenset(
     {"config", "commands/fetch", "commands/ack", "runner/report", "dead_letters"}
 )
-
-_logger = logging.getLogger(__name__)
 
 
 class PrepaidGateway(models.Model):
