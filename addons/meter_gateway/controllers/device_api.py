@@ -86,9 +86,8 @@ except ImportError:  # pragma: no cover
 from odoo import http
 from odoo.http import request
 
-from prepaid_core import device_auth
-
-from ..models.prepaid_gateway import DeviceApiError
+from prepaid_core import device_auth, device_push
+from prepaid_core.device_push import DeviceApiError
 
 _logger = logging.getLogger(__name__)
 
@@ -201,22 +200,22 @@ class DeviceApiController(http.Controller):
         except DeviceApiError as exc:
             return self._json(exc.to_dict(), exc.status)
         except psycopg2.IntegrityError as exc:
-            if "gateway_message_uniq" in (exc.diag.constraint_name or ""):
-                # the same message processed concurrently: the other delivery wins, a
-                # retry gets its answer
-                return self._json(
-                    {"error": {"code": "duplicate", "message": "message already being processed"}},
-                    503,
-                    headers=[("Retry-After", "1")],
-                )
-            # another concurrent write won (e.g. a new readings partition): nothing was
-            # stored, the device sends the same message again
+            return self._retry_later(exc)
+
+    def _retry_later(self, exc):
+        """503 for a message a concurrent transaction got in the way of: nothing was
+        stored, the device sends the same message again."""
+        if "gateway_message_uniq" in (exc.diag.constraint_name or ""):
+            # the same message processed concurrently: the other delivery wins, a retry
+            # gets its answer
+            code, message = "duplicate", "message already being processed"
+        else:
+            # another concurrent write won (e.g. a new readings partition)
             _logger.warning("device API: concurrent update, message refused for a retry: %s", exc)
-            return self._json(
-                {"error": {"code": "conflict", "message": "concurrent update, send it again"}},
-                503,
-                headers=[("Retry-After", "1")],
-            )
+            code, message = "conflict", "concurrent update, send it again"
+        return self._json(
+            {"error": {"code": code, "message": message}}, 503, headers=[("Retry-After", "1")]
+        )
 
     # === ROUTES === #
     @http.route(f"{PREFIX}/config", type="http", auth="public", methods=["POST"], csrf=False)
@@ -247,13 +246,10 @@ class DeviceApiController(http.Controller):
         f"{PREFIX}/commands/fetch", type="http", auth="public", methods=["POST"], csrf=False
     )
     def fetch_commands(self):
-        def fetch(gateway, payload):
-            limit = payload.get("limit", 100) if isinstance(payload, dict) else None
-            if not isinstance(limit, int) or not 1 <= limit <= 1000:
-                raise DeviceApiError("bad_payload", "'limit' must be an integer from 1 to 1000")
-            return gateway._api_fetch_commands(limit)
-
-        return self._handle("commands/fetch", fetch)
+        return self._handle(
+            "commands/fetch",
+            lambda gateway, payload: gateway._api_fetch_commands(device_push.fetch_limit(payload)),
+        )
 
     @http.route(f"{PREFIX}/runner/report", type="http", auth="public", methods=["POST"], csrf=False)
     def runner_report(self):

@@ -1,8 +1,7 @@
 from odoo import api, fields, models
 
+from prepaid_core.device_push import DeviceApiError, device_text
 from prepaid_core.protocols import mqtt_schema
-
-from .prepaid_gateway import DeviceApiError, device_text
 
 #: letters per device API message, and the longest text kept of each field
 MAX_LETTERS = 1000

@@ -19,15 +19,9 @@ from odoo.addons.prepaid_meter.tests.common import PrepaidMeterCommon
 
 from prepaid_core import device_auth
 from prepaid_core import readings as validation
+from prepaid_core.device_push import CLOCK_KEYS, FROZEN_KEYS, MAX_BATCH, PUSH_KINDS, DeviceApiError
 
-from ..models.prepaid_gateway import (
-    CLOCK_KEYS,
-    FROZEN_KEYS,
-    MAX_BATCH,
-    PUSH_KINDS,
-    PUSHED_READING_KEYS,
-    DeviceApiError,
-)
+from ..models.prepaid_gateway_device_api import PUSHED_READING_KEYS
 
 PUSH = "/meter_gateway/api/v1/push"
 FETCH = "/meter_gateway/api/v1/commands/fetch"
@@ -94,6 +88,7 @@ HOSTILE_EVENTS = [
     ("event_at", '"0001-01-01 00:00:00"', "not between 2000 and 2100"),
     ("event_at", '"9999-12-31T23:59:59Z"', "not between 2000 and 2100"),
     ("event_at", "12", "bad time"),
+    ("event_at", '"Z"', "bad time"),
     ("event_at", '"\\ud800"', "bad time"),
     ("event_at", '"2026-03-02 00:00:00\\u0000"', "bad time"),
     ("reason", '"a\\u0000b"', "control or invalid character"),
@@ -113,6 +108,7 @@ HOSTILE_FROZEN = [
     ("tou_peak", "NaN", "not a finite number"),
     ("frozen_at", '"9999-12-31 23:59:59"', "not between 2000 and 2100"),
     ("frozen_at", '"0001-01-01 00:00:00"', "not between 2000 and 2100"),
+    ("frozen_at", '"Z"', "bad time"),
     ("address", '"\\ud800"', "control or invalid character"),
     ("colour", '"red"', "unknown keys colour"),
 ]
@@ -122,6 +118,7 @@ HOSTILE_CLOCKS = [
     ("drift_seconds", "1e400", "drift_seconds must be an integer"),
     ("checked_at", '"0001-01-01 00:00:00"', "not between 2000 and 2100"),
     ("checked_at", '"9999-12-31T23:59:59Z"', "not between 2000 and 2100"),
+    ("checked_at", '"Z"', "bad time"),
     ("address", '"a\\u0000"', "control or invalid character"),
 ]
 #: any value a JSON message can carry (and a few the store cannot keep)
@@ -384,7 +381,8 @@ class TestDeviceApi(DeviceApiPost, HttpCase, PrepaidMeterCommon):
         now = int(time.time())
         refused = {
             "stale": signed_headers(KEY, PUSH, "h-1", body, timestamp=str(now - 301)),
-            "future": signed_headers(KEY, PUSH, "h-1", body, timestamp=str(now + 301)),
+            # (302: ``now`` is whole seconds, the request may reach the next one)
+            "future": signed_headers(KEY, PUSH, "h-1", body, timestamp=str(now + 302)),
             "other body": signed_headers(KEY, PUSH, "h-1", body.replace(b"10.5", b"19.5")),
             "other path": signed_headers(KEY, ACK, "h-1", body),
             "other method": signed_headers(KEY, PUSH, "h-1", body, method="PUT"),
@@ -792,7 +790,9 @@ class TestDeviceApi(DeviceApiPost, HttpCase, PrepaidMeterCommon):
         self.assertEqual(command.state, "sent")
         relay = neighbour.actual_relay_state
         spoofed = {"id": command.id, "success": True, "relay_state": "off"}
-        with self.assertLogs("odoo.addons.meter_gateway.models.prepaid_gateway", "WARNING") as log:
+        with self.assertLogs(
+            "odoo.addons.meter_gateway.models.prepaid_gateway_device_api", "WARNING"
+        ) as log:
             response = self._post(
                 ACK,
                 {"acks": [{**spoofed, "address": self.meter.address}, spoofed]},

@@ -157,7 +157,9 @@ class TestPoll(MeterGatewayCommon):
         self.assertEqual((meters[0] | meters[2]).mapped("connection_state"), ["online"] * 2)
         self.assertIn("2 meters answered, 1 did not", gateway.last_poll_summary)
 
-    @mute_logger("prepaid_core.buses.common", "odoo.addons.meter_gateway.models.prepaid_gateway")
+    @mute_logger(
+        "prepaid_core.buses.common", "odoo.addons.meter_gateway.models.prepaid_gateway_poll"
+    )
     def test_garbled_meter_and_unusable_command_never_stop_the_others(self):
         """X1: on one bus a meter answers garbage (digits that are not BCD) and
         another has a command the driver cannot use: each fails alone, with its reason
