@@ -8,10 +8,12 @@ import hashlib
 import hmac
 import itertools
 import json
+import tempfile
 import threading
 import time
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
@@ -40,6 +42,7 @@ from prepaid_core.tokens import TokenKind, issue_token, token_to_text
 KEY = "runner-test-key-0123456789"
 VENDING = b"test vending key 0123456789abcdef"
 _clients = itertools.count(1)
+_LETTERS = Path(tempfile.mkdtemp(prefix="runner-letters-"))
 
 
 class FakeDeviceApi:
@@ -206,6 +209,8 @@ def until(predicate, timeout=15.0, what="condition"):
 
 
 def make_runner(broker, device_api, client_id, **settings):
+    # a runner's dead letters go to a file of its own, never into the working directory
+    settings.setdefault("dead_letter_file", str(_LETTERS / f"{client_id}.jsonl"))
     api = DeviceApiClient(device_api.url, device_api.gateway_id, KEY, retries=0, backoff=0.01)
     return MqttRunner(
         api,
