@@ -53,7 +53,7 @@ class TestReading(PrepaidMeterCommon):
         self.assertEqual(set(sparse), {first.id, third.id})
         for meter in (first, third):
             self.assertEqual(dense[meter.id], sparse[meter.id])
-        self.assertEqual(dense[third.id][2], "101.5")  # its baseline total (text)
+        self.assertEqual(dense[third.id].baseline_total, "101.5")  # (text)
         result = self._ingest(third, (60, 102.0))
         self.assertEqual((result["stored"], result["flagged"]), (1, 0))
 
@@ -193,6 +193,24 @@ class TestReading(PrepaidMeterCommon):
         self.assertEqual(manual.source, "manual")
         with self.assertRaisesRegex(UserError, "negative"):
             readings.create({"meter_id": self.meter.id, "read_at": self.t0, "forward_total": -1})
+
+    def test_create_runs_the_after_ingest_hook_once(self):
+        """Readings entered through ``create`` reach the hook other add-ons extend (the
+        portal's read-now requests, billing's charge), once per call, as ``_ingest``'s do."""
+        seen = []
+        model = type(self.env["prepaid.meter.reading"])
+        with patch.object(model, "_after_ingest", lambda self, ids: seen.append(set(ids))):
+            self.env["prepaid.meter.reading"].create(
+                [
+                    {"meter_id": self.meter.id, "read_at": self.t0, "forward_total": 50},
+                    {
+                        "meter_id": self.meter.id,
+                        "read_at": self.t0 + timedelta(hours=1),
+                        "forward_total": 51,
+                    },
+                ]
+            )
+        self.assertEqual(seen, [{self.meter.id}])
 
     def test_accept_baseline(self):
         self._ingest(self.meter, (0, 100), (30, 10))  # meter zeroed: rollback
