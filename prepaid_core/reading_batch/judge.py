@@ -20,6 +20,7 @@ from .rows import (
     MeterProfile,
     MeterRecord,
     MeterState,
+    ParsedRow,
     StoredRow,
     copy_line_format,
     measure_texts,
@@ -242,66 +243,77 @@ class BatchJudge:
         not a plain one: every meter known, and either all read before, each reading normal
         (nothing to flag), or none (the first readings: baselines); the batch's source, no
         reverse total, status word or missing measure, no event to log."""
-        count = len(chunk)
-        mids, read_ats, indexes, forwards, reverses, measured, relays, statuses, sources = zip(
-            *chunk, strict=True
-        )
-        if reverses.count(None) != count or statuses.count(None) != count:
+        found = self._fleet_columns(chunk)
+        if found is None:
             return None
-        if set(sources) != {self.batch_source}:
+        rows, meters = found  # (columns: each field a tuple of the chunk's values)
+        profiles = {text: self.builder.profile_of(text) for text in set(meters.shared)}
+        mismatched = self._fleet_relays(meters.shared, rows.relay, profiles)
+        measures = list(zip(*rows.measured, strict=True)) if self.measures else []
+        if mismatched is None or any(None in column for column in measures):
             return None
-        records = list(map(self.by_id.get, mids))
-        if set(map(type, records)) != {MeterRecord}:
-            return None  # an unknown meter, or one already judged row by row
-        _ids, _latest, base_totals, base_ats, shared = zip(*records, strict=True)
-        profiles = {text: self.builder.profile_of(text) for text in set(shared)}
-        mismatched = self._fleet_relays(shared, relays, profiles)
-        columns = list(zip(*measured, strict=True)) if self.measures else []
-        if mismatched is None or any(None in column for column in columns):
-            return None
-        totals = self._fleet_totals(forwards, shared, profiles)
-        times = (read_ats, base_ats)
-        verdict = self._fleet_verdict(chunk, totals, base_totals, times, shared, profiles)
+        totals = self._fleet_totals(rows.forward, meters.shared, profiles)
+        verdict = self._fleet_verdict(rows, meters, totals, profiles)
         if verdict is None:
             return None
-        consumption, judged = verdict
         if mismatched:
+            pairs = zip(meters.shared, rows.relay, strict=True)
             self.followup.mismatched.extend(
                 meter_id
-                for meter_id, text, relay in zip(mids, shared, relays, strict=True)
-                if (text, relay) in mismatched
+                for meter_id, pair in zip(rows.meter_id, pairs, strict=True)
+                if pair in mismatched
             )
-        texts, middles = self._fleet_middles(read_ats)
-        companies = self._companies(shared, profiles)
-        registers = list(map(str, forwards))
+        companies = self._companies(meters.shared, profiles)
+        return self._fleet_rows(rows, companies, totals, verdict, measures)
+
+    def _fleet_columns(self, chunk):
+        """``(the chunk's columns as a ParsedRow of tuples, its meters' as a MeterRecord of
+        tuples)``, or None when the chunk is not in the shape judged by column."""
+        count = len(chunk)
+        rows = ParsedRow(*zip(*chunk, strict=True))
+        if rows.reverse.count(None) != count or rows.status.count(None) != count:
+            return None
+        if set(rows.source) != {self.batch_source}:
+            return None
+        records = list(map(self.by_id.get, rows.meter_id))
+        if set(map(type, records)) != {MeterRecord}:
+            return None  # an unknown meter, or one already judged row by row
+        return rows, MeterRecord(*zip(*records, strict=True))
+
+    def _fleet_rows(self, rows, companies, totals, verdict, measures):
+        """The chunk's :class:`StoredRow`, their COPY lines made."""
+        count = len(rows.meter_id)
+        consumption, judged = verdict
+        texts, middles = self._fleet_middles(rows.read_at)
+        registers = list(map(str, rows.forward))
         lines = self._fleet_lines(
-            (mids, companies, middles, registers),
-            registers if totals is forwards else list(map(str, totals)),
+            (rows.meter_id, companies, middles, registers),
+            registers if totals is rows.forward else list(map(str, totals)),
             consumption,
-            [relay or "" for relay in relays] if None in relays else relays,
+            [relay or "" for relay in rows.relay] if None in rows.relay else rows.relay,
             judged,
-            columns,
+            measures,
         )
         return map(
             stored_row,
             zip(
-                mids,
+                rows.meter_id,
                 companies,
                 texts,
                 repeat(self.received, count),
-                sources,
-                forwards,
-                reverses,
+                rows.source,
+                rows.forward,
+                rows.reverse,
                 totals,
                 consumption,
-                relays,
-                statuses,
+                rows.relay,
+                rows.status,
                 *(repeat(value, count) for value in judged[1:4]),
-                measured,
+                rows.measured,
                 lines,
-                read_ats,
+                rows.read_at,
                 repeat(judged.moves, count),
-                indexes,
+                rows.index,
                 strict=True,
             ),
         )
@@ -325,17 +337,18 @@ class BatchJudge:
             return forwards
         return list(map(register_total, forwards, repeat(None), map(profiles.get, shared)))
 
-    def _fleet_verdict(self, chunk, totals, base_totals, times, shared, profiles):
+    def _fleet_verdict(self, rows, meters, totals, profiles):
         """``(consumption of each row, the rows' Judged)``, or None: some row is flagged.
-        ``times``: the rows' read times and their meters' baseline times (text)."""
-        count, (read_ats, base_ats) = len(chunk), times
+        ``rows`` and ``meters``: the chunk's columns (see :meth:`_fleet_columns`)."""
+        count, base_totals, base_ats = len(totals), meters.baseline_total, meters.baseline_at
         if base_ats.count(None) == count:  # the meters' first readings: baselines
-            judged = self._first_verdict(chunk[0], profiles[shared[0]])
+            profile = profiles[meters.shared[0]]
+            judged = self._first_verdict(rows.forward[0], rows.read_at[0], profile)
             return None if judged is None else ([judged.consumption] * count, judged)
         if None in base_ats or None in base_totals:
             return None  # some first readings among the others
         consumption = list(map(operator.sub, totals, map(Decimal, base_totals)))
-        allowed = self._fleet_allowances(read_ats, base_ats, shared, profiles)
+        allowed = self._fleet_allowances(rows.read_at, base_ats, meters.shared, profiles)
         if allowed is None or not self._all_within(consumption, allowed):
             return None
         return consumption, Judged(None, *_NORMAL)
@@ -349,11 +362,11 @@ class BatchJudge:
             return within(min(consumption), allowed) and within(max(consumption), allowed)
         return all(map(validation.within_allowance, consumption, allowed))
 
-    def _first_verdict(self, row, profile):
+    def _first_verdict(self, forward, read_at, profile):
         """The verdict on a meter's first reading (the same for each), or None when its
         flags or reason need quoting."""
         if self._first is None:
-            judged = judge_reading(None, None, row.forward, row.read_at, profile)
+            judged = judge_reading(None, None, forward, read_at, profile)
             if judged.flags is None or UNSAFE.search(judged.flags + (judged.reason or "")):
                 return None
             self._first = judged

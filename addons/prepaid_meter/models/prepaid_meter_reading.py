@@ -291,39 +291,46 @@ class PrepaidMeterReading(models.Model):
         # it is now, which this transaction's snapshot (repeatable read) would not show.
         cr.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK_KEY])
         for month in missing:
-            name = self._partition_name(month)
-            cr.execute("SELECT to_regclass(%s)", [name])
-            if cr.fetchone()[0]:
-                continue
-            start, end = month, month + relativedelta(months=1)
-            table = SQL.identifier(name)
-            cr.execute(
-                SQL("CREATE TABLE %s (LIKE prepaid_meter_reading_store INCLUDING DEFAULTS)", table)
-            )
-            cr.execute(
-                SQL(
-                    """
-                    WITH moved AS (
-                        DELETE FROM prepaid_meter_reading_store_default
-                         WHERE read_at >= %s AND read_at < %s RETURNING *)
-                    INSERT INTO %s SELECT * FROM moved
-                    """,
-                    start,
-                    end,
-                    table,
-                )
-            )
-            cr.execute(
-                SQL(
-                    "ALTER TABLE prepaid_meter_reading_store ATTACH PARTITION %s "
-                    "FOR VALUES FROM (%s) TO (%s)",
-                    table,
-                    start,
-                    end,
-                )
-            )
-            _logger.info("Created readings partition %s", name)
+            self._create_partition(month)
         return target
+
+    @api.model
+    def _create_partition(self, month):
+        """The partition of ``month`` (unless another transaction made it meanwhile), with
+        the rows the default partition holds for it."""
+        cr = self.env.cr
+        name = self._partition_name(month)
+        cr.execute("SELECT to_regclass(%s)", [name])
+        if cr.fetchone()[0]:
+            return
+        start, end = month, month + relativedelta(months=1)
+        table = SQL.identifier(name)
+        cr.execute(
+            SQL("CREATE TABLE %s (LIKE prepaid_meter_reading_store INCLUDING DEFAULTS)", table)
+        )
+        cr.execute(
+            SQL(
+                """
+                WITH moved AS (
+                    DELETE FROM prepaid_meter_reading_store_default
+                     WHERE read_at >= %s AND read_at < %s RETURNING *)
+                INSERT INTO %s SELECT * FROM moved
+                """,
+                start,
+                end,
+                table,
+            )
+        )
+        cr.execute(
+            SQL(
+                "ALTER TABLE prepaid_meter_reading_store ATTACH PARTITION %s "
+                "FOR VALUES FROM (%s) TO (%s)",
+                table,
+                start,
+                end,
+            )
+        )
+        _logger.info("Created readings partition %s", name)
 
     @api.model
     def _drop_partitions_before(self, day):
@@ -869,22 +876,8 @@ class PrepaidMeterReading(models.Model):
         log: ``(meter id, relay, read time, was lost)``."""
         changes = []
         newest = copy_text.newest_rows(stored, by_meter)
-        chunks = copy_text.latest_chunks(newest, states, measures, changes)
+        self._stage_latest(copy_text.latest_chunks(newest, states, measures, changes))
         cr = self.env.cr
-        cr.execute(
-            """
-            CREATE TEMP TABLE IF NOT EXISTS prepaid_meter_latest_staging (
-                latest_id int, read_at timestamp, total numeric, forward_total numeric,
-                reverse_total numeric, power numeric, meter_balance numeric,
-                relay_state varchar, same_baseline bool, baseline_total numeric,
-                baseline_at timestamp, mismatch bool
-            ) ON COMMIT DROP
-            """
-        )
-        cr.execute("TRUNCATE prepaid_meter_latest_staging")
-        cr._obj.copy_expert(
-            f"COPY prepaid_meter_latest_staging FROM STDIN {_CSV}", pipeline.ChunkReader(chunks)
-        )
         # A temp table has no statistics: small batches get them (cheap), large ones are joined
         # by hash, never by a nested loop over the staging rows.
         large = len(by_meter) > LARGE_BATCH
@@ -915,6 +908,25 @@ class PrepaidMeterReading(models.Model):
         if large:
             cr.execute("SET LOCAL enable_nestloop = on")
         return changes
+
+    @api.model
+    def _stage_latest(self, chunks):
+        """Copy the staging rows of the latest states (``copy_text.latest_chunks``)."""
+        cr = self.env.cr
+        cr.execute(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS prepaid_meter_latest_staging (
+                latest_id int, read_at timestamp, total numeric, forward_total numeric,
+                reverse_total numeric, power numeric, meter_balance numeric,
+                relay_state varchar, same_baseline bool, baseline_total numeric,
+                baseline_at timestamp, mismatch bool
+            ) ON COMMIT DROP
+            """
+        )
+        cr.execute("TRUNCATE prepaid_meter_latest_staging")
+        cr._obj.copy_expert(
+            f"COPY prepaid_meter_latest_staging FROM STDIN {_CSV}", pipeline.ChunkReader(chunks)
+        )
 
     @api.model
     def _update_latest_from_store(self, stored, meters, after, table=STORE, followup=None):
