@@ -267,11 +267,11 @@ class PrepaidMeterReading(models.Model):
 
     @api.model
     def _partition_names(self):
-        self.env.cr.execute(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        query = SQL(
+            "SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
             "WHERE i.inhparent = 'prepaid_meter_reading_store'::regclass"
         )
-        return {row[0] for row in self.env.cr.fetchall()}
+        return {row["name"] for row in self.env.execute_query_dict(query)}
 
     @api.model
     def _ensure_partitions(self, days):
@@ -300,8 +300,8 @@ class PrepaidMeterReading(models.Model):
         the rows the default partition holds for it."""
         cr = self.env.cr
         name = self._partition_name(month)
-        cr.execute("SELECT to_regclass(%s)", [name])
-        if cr.fetchone()[0]:
+        [catalog] = self.env.execute_query_dict(SQL("SELECT to_regclass(%s) AS found", name))
+        if catalog["found"]:
             return
         start, end = month, month + relativedelta(months=1)
         table = SQL.identifier(name)
@@ -336,12 +336,8 @@ class PrepaidMeterReading(models.Model):
     def _drop_partitions_before(self, day):
         """Retention: drop the monthly partitions that end on or before ``day``."""
         cr = self.env.cr
-        cr.execute(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = 'prepaid_meter_reading_store'::regclass"
-        )
         dropped = []
-        for (name,) in cr.fetchall():
+        for name in sorted(self._partition_names()):
             suffix = name.removeprefix(f"{STORE}_")
             try:
                 month = datetime.strptime(suffix, "%Y_%m").date()
