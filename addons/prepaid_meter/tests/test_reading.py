@@ -11,6 +11,8 @@ from odoo.tools.safe_eval import safe_eval
 
 from odoo.addons.prepaid_meter.models import prepaid_meter_reading as reading_module
 
+from prepaid_core.reading_batch.rows import MeterRecord
+
 from .common import PrepaidMeterCommon
 
 
@@ -56,6 +58,19 @@ class TestReading(PrepaidMeterCommon):
         self.assertEqual(dense[third.id].baseline_total, "101.5")  # (text)
         result = self._ingest(third, (60, 102.0))
         self.assertEqual((result["stored"], result["flagged"]), (1, 0))
+
+    def test_meter_lookup_columns_are_the_records_fields(self):
+        """The batch's meter look-up is read into MeterRecord by position: its columns
+        are named as the record's fields, in the same order."""
+        self.env.cr.execute(
+            SQL(
+                "%s FROM prepaid_meter m %s LIMIT 0",
+                reading_module._METER_COLUMNS,
+                reading_module._METER_JOINS,
+            )
+        )
+        names = tuple(column.name for column in self.env.cr.description)
+        self.assertEqual(names, MeterRecord._fields)
 
     def test_batch_out_of_order_is_sorted(self):
         self._ingest(self.meter, (60, 102.0), (0, 100), (30, 101.5))
