@@ -728,6 +728,7 @@ class PrepaidMeterReading(models.Model):
     @api.model
     def _meter_state_builder(self):
         """A :class:`StateBuilder` knowing the meter models (few: read here, not joined)."""
+        self.env["prepaid.meter.model"].flush_model(["bidirectional", "has_relay"])
         query = SQL("SELECT id, bidirectional, has_relay FROM prepaid_meter_model")
         model_flags = {
             model["id"]: (model["bidirectional"], model["has_relay"])

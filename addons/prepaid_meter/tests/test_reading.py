@@ -1,3 +1,4 @@
+import itertools
 from datetime import date, timedelta
 from unittest.mock import patch
 
@@ -226,6 +227,49 @@ class TestReading(PrepaidMeterCommon):
                 ]
             )
         self.assertEqual(seen, [{self.meter.id}])
+
+    def test_relay_mismatch_of_the_bulk_path_is_the_orm_compute(self):
+        """A meter's first relay report sets ``relay_mismatch`` in the latest states'
+        UPDATE (staged, and read back from the store for a large batch): the value the
+        ORM compute gives, over every meter state, relay or not, relay asked and reported."""
+        self.ddsy.has_relay, self.water.has_relay = True, False
+        combinations = list(
+            itertools.product(
+                ["draft", "in_service"], [self.ddsy, self.water], ["on", "off"], ["on", "off"]
+            )
+        )
+        for large in (False, True):
+            meters, rows = self.env["prepaid.meter"], []
+            for n, (state, model, desired, reported) in enumerate(combinations):
+                meter = self._create_meter(
+                    f"Relay {large} {n}",
+                    f"77{int(large)}{n:09d}",
+                    model=model,
+                    bus=self.bus2 if large else self.bus1,
+                    state=state,
+                )
+                meter.desired_relay_state = desired
+                meters |= meter
+                rows.append(
+                    {
+                        "meter_id": meter.id,
+                        "read_at": self.t0,
+                        "forward_total": 10.0,
+                        "relay_state": reported,
+                    }
+                )
+            with (
+                patch.object(reading_module, "LARGE_BATCH", 2 if large else 5000),
+                patch.object(reading_module, "FLEET_LOOKUP", 2 if large else 20000),
+            ):
+                self.assertEqual(self.env["prepaid.meter.reading"]._ingest(rows)["stored"], 16)
+            stored = meters.mapped("relay_mismatch")
+            self.assertIn(True, stored)
+            latest = meters.latest_id
+            self.env.add_to_compute(latest._fields["relay_mismatch"], latest)
+            latest.flush_recordset()
+            meters.invalidate_recordset()
+            self.assertEqual(meters.mapped("relay_mismatch"), stored, f"large: {large}")
 
     def test_accept_baseline(self):
         self._ingest(self.meter, (0, 100), (30, 10))  # meter zeroed: rollback
