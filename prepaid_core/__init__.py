@@ -7,6 +7,7 @@ run on any Python 3.10+.  One module per feature of SPEC.md:
 - ``balance``     B2 B6 B7  ledger kinds, recharge settlement order, refunds
 - ``alarm``       B8  alarm levels and the desired supply (relay) state
 - ``readings``    M5  reading validation (rollback, rollover, spike, gap)
+- ``reading_batch`` M5  a batch of readings: parse, judge, COPY text (the store's kernel)
 - ``protocols``   G2  DL/T645-2007/1997, Modbus-RTU register maps, MQTT schema
 - ``tokens``      G6  secure credit tokens
 - ``device_auth`` G5  device API gateway keys and request signatures

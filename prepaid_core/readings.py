@@ -315,6 +315,29 @@ def effective_total(
     return total * multiplier
 
 
+def interval_allowance(
+    prev_at: datetime | None,
+    read_at: datetime,
+    limits: MeterLimits,
+    multiplier: Decimal = Decimal(1),
+) -> Decimal | None:
+    """The most consumption a reading at ``read_at`` may carry without a flag after the
+    baseline of ``prev_at``; None when no reading there is normal (no baseline yet, not after
+    it, or after a gap)."""
+    if prev_at is None or read_at <= prev_at:
+        return None
+    elapsed = read_at - prev_at
+    if elapsed > limits.gap_after:
+        return None
+    allowed = limits._allowed.get((elapsed, multiplier))
+    return limits.allowed(elapsed, multiplier) if allowed is None else allowed
+
+
+def within_allowance(consumption: Decimal, allowed: Decimal) -> bool:
+    """Whether a consumption needs no flag: not negative, not above what is allowed."""
+    return ZERO <= consumption <= allowed
+
+
 def normal_consumption(
     prev_total: Decimal | None,
     prev_at: datetime | None,
@@ -327,18 +350,13 @@ def normal_consumption(
     within the rated maximum, no gap), else None: then :func:`validate` says why.
 
     The bulk path calls this first: most readings are normal, and it builds no verdict."""
-    if prev_at is None or prev_total is None or read_at <= prev_at:
+    if prev_total is None:
+        return None
+    allowed = interval_allowance(prev_at, read_at, limits, multiplier)
+    if allowed is None:
         return None
     consumption = total - prev_total
-    if consumption < 0:
-        return None
-    elapsed = read_at - prev_at
-    if elapsed > limits.gap_after:
-        return None
-    allowed = limits._allowed.get((elapsed, multiplier))
-    if allowed is None:
-        allowed = limits.allowed(elapsed, multiplier)
-    return consumption if consumption <= allowed else None
+    return consumption if within_allowance(consumption, allowed) else None
 
 
 def validate(
@@ -356,16 +374,10 @@ def validate(
     """
     if prev_total is None or prev_at is None:
         return _BASELINE
-    if read_at > prev_at:  # the common case first: a normal reading, nothing to flag
-        consumption = total - prev_total
-        elapsed = read_at - prev_at
-        if (
-            consumption >= 0
-            and elapsed <= limits.gap_after
-            and consumption <= limits.allowed(elapsed, multiplier)
-        ):
-            return Verdict(consumption, (), "", True, True)
-    else:
+    normal = normal_consumption(prev_total, prev_at, total, read_at, limits, multiplier)
+    if normal is not None:  # the common case first: a normal reading, nothing to flag
+        return Verdict(normal, (), "", True, True)
+    if read_at <= prev_at:
         return Verdict(
             ZERO,
             (FLAG_LATE,),

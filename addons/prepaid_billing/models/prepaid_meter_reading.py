@@ -4,15 +4,10 @@ from odoo import api, models
 class PrepaidMeterReading(models.Model):
     """B8: readings feed the overload trip (power above the meter's limit); B3: new readings
     are charged as soon as they are stored (the deduction action is triggered at once, its
-    schedule stays as a safety net)."""
+    schedule stays as a safety net).  Readings stored in bulk and by ``create`` alike reach
+    :meth:`_after_ingest`."""
 
     _inherit = "prepaid.meter.reading"
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        records = super().create(vals_list)
-        self._after_ingest(set(records.meter_id.ids))
-        return records
 
     @api.model
     def _after_ingest(self, meter_ids):

@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+from prepaid_core.reading_batch.rows import relay_mismatch
+
 from ..const import ACTUAL_RELAY_STATES
 
 
@@ -86,9 +88,9 @@ class PrepaidMeterLatest(models.Model):
     def _compute_relay_mismatch(self):
         for latest in self:
             meter = latest.meter_ids[:1]
-            latest.relay_mismatch = bool(
-                meter
-                and meter.state == "in_service"
-                and meter.model_id.has_relay
-                and latest.actual_relay_state != meter.desired_relay_state
+            latest.relay_mismatch = bool(meter) and relay_mismatch(
+                meter.state,
+                meter.model_id.has_relay,
+                meter.desired_relay_state,
+                latest.actual_relay_state,
             )

@@ -4,7 +4,6 @@ from . import (
     test_partition,
     test_reading,
     test_reading_fleet,
-    test_reading_parse,
     test_reading_values,
     test_replace,
     test_security,

@@ -1,3 +1,4 @@
+import itertools
 from datetime import date, timedelta
 from unittest.mock import patch
 
@@ -10,6 +11,8 @@ from odoo.tools import SQL
 from odoo.tools.safe_eval import safe_eval
 
 from odoo.addons.prepaid_meter.models import prepaid_meter_reading as reading_module
+
+from prepaid_core.reading_batch.rows import MeterRecord
 
 from .common import PrepaidMeterCommon
 
@@ -53,9 +56,22 @@ class TestReading(PrepaidMeterCommon):
         self.assertEqual(set(sparse), {first.id, third.id})
         for meter in (first, third):
             self.assertEqual(dense[meter.id], sparse[meter.id])
-        self.assertEqual(dense[third.id][2], "101.5")  # its baseline total (text)
+        self.assertEqual(dense[third.id].baseline_total, "101.5")  # (text)
         result = self._ingest(third, (60, 102.0))
         self.assertEqual((result["stored"], result["flagged"]), (1, 0))
+
+    def test_meter_lookup_columns_are_the_records_fields(self):
+        """The batch's meter look-up is read into MeterRecord by position: its columns
+        are named as the record's fields, in the same order."""
+        self.env.cr.execute(
+            SQL(
+                "%s FROM prepaid_meter m %s LIMIT 0",
+                reading_module._METER_COLUMNS,
+                reading_module._METER_JOINS,
+            )
+        )
+        names = tuple(column.name for column in self.env.cr.description)
+        self.assertEqual(names, MeterRecord._fields)
 
     def test_batch_out_of_order_is_sorted(self):
         self._ingest(self.meter, (60, 102.0), (0, 100), (30, 101.5))
@@ -193,6 +209,67 @@ class TestReading(PrepaidMeterCommon):
         self.assertEqual(manual.source, "manual")
         with self.assertRaisesRegex(UserError, "negative"):
             readings.create({"meter_id": self.meter.id, "read_at": self.t0, "forward_total": -1})
+
+    def test_create_runs_the_after_ingest_hook_once(self):
+        """Readings entered through ``create`` reach the hook other add-ons extend (the
+        portal's read-now requests, billing's charge), once per call, as ``_ingest``'s do."""
+        seen = []
+        model = type(self.env["prepaid.meter.reading"])
+        with patch.object(model, "_after_ingest", lambda self, ids: seen.append(set(ids))):
+            self.env["prepaid.meter.reading"].create(
+                [
+                    {"meter_id": self.meter.id, "read_at": self.t0, "forward_total": 50},
+                    {
+                        "meter_id": self.meter.id,
+                        "read_at": self.t0 + timedelta(hours=1),
+                        "forward_total": 51,
+                    },
+                ]
+            )
+        self.assertEqual(seen, [{self.meter.id}])
+
+    def test_relay_mismatch_of_the_bulk_path_is_the_orm_compute(self):
+        """A meter's first relay report sets ``relay_mismatch`` in the latest states'
+        UPDATE (staged, and read back from the store for a large batch): the value the
+        ORM compute gives, over every meter state, relay or not, relay asked and reported."""
+        self.ddsy.has_relay, self.water.has_relay = True, False
+        combinations = list(
+            itertools.product(
+                ["draft", "in_service"], [self.ddsy, self.water], ["on", "off"], ["on", "off"]
+            )
+        )
+        for large in (False, True):
+            meters, rows = self.env["prepaid.meter"], []
+            for n, (state, model, desired, reported) in enumerate(combinations):
+                meter = self._create_meter(
+                    f"Relay {large} {n}",
+                    f"77{int(large)}{n:09d}",
+                    model=model,
+                    bus=self.bus2 if large else self.bus1,
+                    state=state,
+                )
+                meter.desired_relay_state = desired
+                meters |= meter
+                rows.append(
+                    {
+                        "meter_id": meter.id,
+                        "read_at": self.t0,
+                        "forward_total": 10.0,
+                        "relay_state": reported,
+                    }
+                )
+            with (
+                patch.object(reading_module, "LARGE_BATCH", 2 if large else 5000),
+                patch.object(reading_module, "FLEET_LOOKUP", 2 if large else 20000),
+            ):
+                self.assertEqual(self.env["prepaid.meter.reading"]._ingest(rows)["stored"], 16)
+            stored = meters.mapped("relay_mismatch")
+            self.assertIn(True, stored)
+            latest = meters.latest_id
+            self.env.add_to_compute(latest._fields["relay_mismatch"], latest)
+            latest.flush_recordset()
+            meters.invalidate_recordset()
+            self.assertEqual(meters.mapped("relay_mismatch"), stored, f"large: {large}")
 
     def test_accept_baseline(self):
         self._ingest(self.meter, (0, 100), (30, 10))  # meter zeroed: rollback

@@ -13,6 +13,9 @@ from dateutil.relativedelta import relativedelta
 from odoo.tests import tagged
 from odoo.tools import SQL, mute_logger
 
+from prepaid_core.reading_batch import pipeline
+from prepaid_core.reading_batch.judge import Followup
+
 from ..models import prepaid_meter_reading as reading_module
 from .common import PrepaidMeterCommon
 
@@ -223,29 +226,28 @@ class TestReadingFleetBatch(PrepaidMeterCommon):
             judged = {}
             for way in ("fleet", "rows"):
                 meters = readings._load_meter_states(batch)
-                followup = reading_module._Followup()
+                followup = Followup()
                 if way == "fleet":
-                    judge = readings._judge_fleet_chunk(
-                        meters, measures, received, "push", followup
-                    )
+                    judge = readings._batch_judge(meters, [], measures, followup)
+                    judge.received = received
+                    judge.batch_source = "push"
                     rows = []
                     for item in parsed:  # (chunks of one row)
-                        one = judge([item])
+                        one = judge.fleet_chunk([item])
                         taken += one is not None
-                        rows += one or readings._judge_rows(
-                            [item], meters, [], measures, received, followup
-                        )
+                        rows += one or judge.rows([item])
                 else:
-                    rows = list(readings._judge_rows(parsed, meters, [], measures, received))
+                    judge = readings._batch_judge(meters, [], measures)
+                    judge.received = received
+                    rows = list(judge.rows(parsed))
                     for row in rows:
-                        meter_id = row[reading_module.R_METER]
                         followup.add(
-                            meters[0][meter_id],
-                            meter_id,
-                            row[reading_module.R_READ_AT],
-                            row[reading_module.R_FLAGS],
-                            row[reading_module.R_MOVES],
-                            row[reading_module.R_RELAY],
+                            meters.by_id[row.meter_id].profile,
+                            row.meter_id,
+                            row.read_at,
+                            row.flags,
+                            row.moves,
+                            row.relay_state,
                         )
                 judged[way] = (
                     repr(rows),
@@ -381,8 +383,8 @@ class TestReadingFleetBatch(PrepaidMeterCommon):
         with patch.object(
             model, "_after_ingest", lambda self, ids: seen.append(sys.getswitchinterval())
         ):
-            with reading_module._quick_thread_switches():
+            with pipeline.quick_thread_switches():
                 self.env["prepaid.meter.reading"]._ingest(batch)
                 seen.append(sys.getswitchinterval())
-        self.assertEqual(seen, [reading_module.SWITCH_INTERVAL] * 2)
+        self.assertEqual(seen, [pipeline.SWITCH_INTERVAL] * 2)
         self.assertEqual(sys.getswitchinterval(), before)
