@@ -13,5 +13,6 @@ values.  Transport (serial, TCP collectors, MQTT) lives in the gateway and the s
                    response decoding with scales and CT/PT multipliers, relay writes,
                    slave-side answers for simulated meters, ``ModbusCodecError`` hierarchy
 - ``modbus_maps``  register maps per meter model (data, no code)
+- ``modbus_registers``  the types the maps are written in (``Field``, ``RegisterMap``)
 - ``mqtt_schema``  MQTT topics and JSON payloads of 4G meters
 """
