@@ -3,10 +3,11 @@
 Odoo's scheduled action opens a connection per bus for each poll; on a big site the
 runner does the same work outside the Odoo workers, with the connections kept open:
 
-- one ``HeldBus`` per bus of the collector, each with its own thread and its own TCP
-  connection, reused from one poll to the next (reconnected when the collector closed
-  it); the buses work concurrently, the meters of one bus in turn; answer timeout,
-  retries and the read-back of relay commands (R8) are those of the bus drivers
+- one ``HeldBus`` per bus of the collector, each with its own thread and its own link
+  (a TCP connection to the collector's port, or a serial device: a pyserial URL),
+  reused from one poll to the next (reconnected when the collector closed it); the
+  buses work concurrently, the meters of one bus in turn; answer timeout, retries and
+  the read-back of relay commands (R8) are those of the bus drivers
   (``prepaid_core.buses``, the same code Odoo's scheduled poll runs);
 - every ``command_interval`` seconds the runner fetches the gateway's pending commands
   from the device API and runs them at once over the held connections (reading the relay
@@ -31,7 +32,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -88,7 +88,7 @@ class CollectorStats:
 
 
 class HeldBus:
-    """One bus of the collector: its TCP connection, held between polls, and the thread
+    """One bus of the collector: its link, held open between polls, and the thread
     that talks over it (one request at a time, meters in turn)."""
 
     def __init__(self, number: int, protocol: str, settings: LinkSettings):
@@ -98,10 +98,10 @@ class HeldBus:
         self.driver = buses.DRIVERS[protocol]
         self.link = None
         self.connects = 0
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"bus-{settings.port}")
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"bus-{number}")
 
     def __repr__(self):
-        return f"<HeldBus {self.number} {self.protocol} :{self.settings.port}>"
+        return f"<HeldBus {self.number} {self.protocol} {self.settings.where}>"
 
     def submit(self, jobs: list[MeterJob]):
         return self.executor.submit(self.serve, jobs)
@@ -109,17 +109,16 @@ class HeldBus:
     def serve(self, jobs: list[MeterJob]) -> BusResult:
         """Serve ``jobs`` over the held connection (bus thread); connect when needed."""
         started = time.monotonic()
-        if self.link is not None and not _alive(self.link.sock):
+        if self.link is not None and not self.link.alive():
             self._close()  # closed by the collector while idle: reconnect
         if self.link is None:
             link = self.driver.link(self.settings)
             try:
                 link.__enter__()
             except OSError as exc:
-                s = self.settings
                 return BusResult(
                     False,
-                    f"cannot connect to {s.host}:{s.port}: {exc}",
+                    f"cannot connect to {self.settings.where}: {exc}",
                     seconds=time.monotonic() - started,
                 )
             self.link = link
@@ -140,21 +139,21 @@ class HeldBus:
         self.executor.shutdown(wait=True)
 
 
-def _alive(sock) -> bool:
-    """Whether an idle connection is still open (a closed one reads b"" at once); late
-    bytes of an earlier answer are left to the driver, which skips them."""
-    if sock is None:
-        return False
-    timeout = sock.gettimeout()
-    sock.setblocking(False)
-    try:
-        return sock.recv(1, socket.MSG_PEEK) != b""
-    except (BlockingIOError, InterruptedError):
-        return True
-    except OSError:
-        return False
-    finally:
-        sock.settimeout(timeout)
+def _link_settings(collector: dict, bus: dict) -> LinkSettings:
+    """The link to one bus of the device API's collector config: its collector's TCP port,
+    or a serial device of the runner's machine when the bus names one (``url`` and its
+    line settings)."""
+    line = {key: bus[key] for key in ("url", "baudrate", "parity", "stopbits") if bus.get(key)}
+    return LinkSettings(
+        host=collector["host"],
+        port=bus["port"],
+        timeout=collector["timeout"],
+        retries=collector["retries"],
+        password=collector["password"],
+        operator=collector["operator"],
+        utc_offset_minutes=collector["utc_offset_minutes"],
+        **line,
+    )
 
 
 class CollectorRunner:
@@ -190,15 +189,7 @@ class CollectorRunner:
                 _logger.warning("bus %s: no driver for %s", bus["number"], bus["protocol"])
                 continue
             key = (bus["port"], bus["protocol"])
-            wanted[key] = LinkSettings(
-                host=collector["host"],
-                port=bus["port"],
-                timeout=collector["timeout"],
-                retries=collector["retries"],
-                password=collector["password"],
-                operator=collector["operator"],
-                utc_offset_minutes=collector["utc_offset_minutes"],
-            )
+            wanted[key] = _link_settings(collector, bus)
             for position, meter in enumerate(bus["meters"]):
                 meters[meter["address"]] = (
                     key,

@@ -492,7 +492,9 @@ class PrepaidGateway(models.Model):
 
     def _poll_locked(self, started, only_meters):
         Command = self.env["meter.gateway.command"]
-        buses = self.bus_ids.filtered(lambda b: b.driver != "none" and b.port)
+        buses = self.bus_ids.filtered(
+            lambda b: b.driver != "none" and (b.port or b.connection == "serial")
+        )
         domain = [
             ("bus_id", "in", buses.ids),
             ("state", "=", "in_service"),

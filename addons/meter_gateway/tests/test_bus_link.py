@@ -1,0 +1,120 @@
+import os
+import pty
+import threading
+
+from odoo.exceptions import ValidationError
+from odoo.tests import tagged
+
+from prepaid_core.protocols import modbus
+from prepaid_core.simulator.clock import AcceleratedClock
+from prepaid_core.simulator.collector import ModbusResponder
+from prepaid_core.simulator.meter import MeterConfig, VirtualMeter
+
+from .common import UJ_PER_KWH, MeterGatewayCommon
+
+
+@tagged("post_install", "-at_install")
+class TestBusLink(MeterGatewayCommon):
+    """G1: a bus is reached through its collector's TCP port or a local serial device,
+    at its protocol's usual line unless set otherwise."""
+
+    def _gateway(self):
+        return self.env["prepaid.gateway"].create(
+            {
+                "name": "Line Collector",
+                "gateway_type": "tcp_collector",
+                "host": "10.0.0.7",
+                "site_id": self.site.id,
+                "poll_timeout": 0.5,
+                "poll_retries": 0,
+            }
+        )
+
+    def _bus(self, gateway, **values):
+        return self.env["prepaid.gateway.bus"].create({"gateway_id": gateway.id, **values})
+
+    def test_line_defaults_follow_the_protocol(self):
+        gateway = self._gateway()
+        dlt645 = self._bus(gateway, number=1, port=4001)
+        self.assertEqual((dlt645.baud_rate, dlt645.parity, dlt645.stop_bits), ("2400", "E", "1"))
+        modbus_bus = self._bus(gateway, number=2, port=4002, protocol="modbus_rtu")
+        self.assertEqual(
+            (modbus_bus.baud_rate, modbus_bus.parity, modbus_bus.stop_bits), ("9600", "N", "1")
+        )
+        chosen = self._bus(gateway, number=3, port=4003, baud_rate="9600", parity="O")
+        self.assertEqual((chosen.baud_rate, chosen.parity), ("9600", "O"))
+
+    def test_link_settings_of_a_tcp_port_and_of_a_serial_device(self):
+        gateway = self._gateway()
+        tcp = self._bus(gateway, number=1, port=4001)
+        settings = tcp._link_settings()
+        self.assertEqual(settings.url, "socket://10.0.0.7:4001")
+        self.assertEqual((settings.timeout, settings.retries), (0.5, 0))
+        local = self._bus(gateway, number=2, connection="serial", device=" /dev/ttyUSB0 ")
+        settings = local._link_settings(password="02123456")
+        self.assertEqual(settings.url, "/dev/ttyUSB0")
+        self.assertEqual(
+            (settings.baudrate, settings.bytesize, settings.parity, settings.stopbits),
+            (2400, 8, "E", 1),
+        )
+        self.assertEqual(settings.password, "02123456")
+        with self.assertRaises(ValidationError):
+            self._bus(gateway, number=3, connection="serial")
+
+    def test_poll_a_modbus_bus_on_a_local_serial_device(self):
+        """A Modbus-RTU meter behind a pseudo-terminal (a serial device at 9600 8N1,
+        answered by the simulator's Modbus responder) is polled by the same driver and
+        its reading stored."""
+        meter = VirtualMeter(MeterConfig("007000000001"), AcceleratedClock())
+        meter.import_uj = 17 * UJ_PER_KWH
+        device = self._serve_on_pty(ModbusResponder(meter, 1))
+        gateway = self._gateway()
+        bus = self._bus(
+            gateway, number=1, connection="serial", device=device, protocol="modbus_rtu"
+        )
+        self.assertEqual(bus.driver, "modbus_tcp")
+        ours = self.env["prepaid.meter"].create(
+            {
+                "name": "Serial Modbus",
+                "address": meter.address,
+                "model_id": self.ddsy.id,
+                "unit_id": self.unit.id,
+                "gateway_id": gateway.id,
+                "bus_id": bus.id,
+                "state": "in_service",
+                "modbus_unit_id": 1,
+            }
+        )
+        gateway._poll()
+        reading = self.env["prepaid.meter.reading"].search([("meter_id", "=", ours.id)])
+        self.assertEqual(len(reading), 1)
+        self.assertAlmostEqual(reading.forward_total, 17, delta=0.05)
+
+    def _serve_on_pty(self, responder):
+        """The path of a pseudo-terminal whose other end ``responder`` answers."""
+        master, slave = pty.openpty()
+        stop = threading.Event()
+
+        def answer():
+            buffer = b""
+            while not stop.is_set():
+                try:
+                    buffer += os.read(master, 4096)
+                except OSError:
+                    return
+                used, frame = modbus.decode_frame(buffer, server=True)
+                buffer = buffer[used:]
+                if frame is not None:
+                    os.write(master, responder.answer(frame))
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+
+        def close():
+            stop.set()
+            os.close(slave)
+            os.close(master)
+            thread.join(5)
+
+        self.addCleanup(close)
+        return os.ttyname(slave)
