@@ -3,8 +3,6 @@ a local serial device (here a pseudo-terminal) or ``loop://``; the drivers run t
 over each, with the same answer timeout and the same lost-connection handling."""
 
 import asyncio
-import os
-import pty
 import socket
 import threading
 import time
@@ -15,10 +13,12 @@ import pytest
 from prepaid_core import buses
 from prepaid_core.buses import dlt645_tcp, modbus_tcp
 from prepaid_core.buses.common import LinkSettings, MeterJob, Timeout
-from prepaid_core.protocols import dlt645, modbus
+from prepaid_core.gateway_runner import collector as runner_collector
+from prepaid_core.protocols import dlt645
 from prepaid_core.simulator.clock import ManualClock, utc
 from prepaid_core.simulator.collector import Bus, Collector, Dlt645Responder, ModbusResponder
 from prepaid_core.simulator.meter import LoadProfile, MeterConfig, VirtualMeter
+from prepaid_core.simulator.serial_bus import SerialBus
 
 FLAT = LoadProfile(base_w=1000, peak_w=1000, noise=0, shape=(1.0,) * 24, utc_offset_minutes=480)
 
@@ -142,29 +142,8 @@ def pty_modbus_meter():
     serial port, answered by the simulator's Modbus responder."""
     clock = ManualClock(utc(2025, 3, 1))
     meter = virtual_meters(clock, 1)[0]
-    responder = ModbusResponder(meter, 1)
-    master, slave = pty.openpty()
-    stop = threading.Event()
-
-    def answer():
-        buffer = b""
-        while not stop.is_set():
-            try:
-                buffer += os.read(master, 4096)
-            except OSError:
-                return
-            used, frame = modbus.decode_frame(buffer, server=True)
-            buffer = buffer[used:]
-            if frame is not None:
-                os.write(master, responder.answer(frame))
-
-    thread = threading.Thread(target=answer, daemon=True)
-    thread.start()
-    yield clock, meter, os.ttyname(slave)
-    stop.set()
-    os.close(slave)
-    os.close(master)
-    thread.join(5)
+    with SerialBus([ModbusResponder(meter, 1)]) as bus:
+        yield clock, meter, bus.device
 
 
 def test_device_path_modbus_meter_read_and_relay(pty_modbus_meter):
@@ -199,3 +178,27 @@ def test_device_refusing_the_line_settings_is_not_connected(pty_modbus_meter):
     assert not result.connected
     assert result.error.startswith(f"cannot connect to {device}: ")
     assert result.meters == []
+
+
+def test_runner_link_settings_from_the_collector_config():
+    """The gateway runner holds a collector's TCP port, or a serial device of its own
+    machine when the device API's bus names one."""
+    collector = {
+        "host": "10.0.0.7",
+        "timeout": 0.5,
+        "retries": 1,
+        "password": "02000000",
+        "operator": "00000000",
+        "utc_offset_minutes": 480,
+    }
+    tcp = runner_collector._link_settings(collector, {"port": 4001})
+    assert (tcp.url, tcp.timeout, tcp.retries) == ("socket://10.0.0.7:4001", 0.5, 1)
+    local = runner_collector._link_settings(
+        collector, {"port": 0, "url": "/dev/ttyUSB0", "baudrate": 2400, "parity": "E"}
+    )
+    assert (local.url, local.baudrate, local.parity, local.stopbits) == (
+        "/dev/ttyUSB0",
+        2400,
+        "E",
+        1,
+    )

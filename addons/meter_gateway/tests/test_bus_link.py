@@ -1,14 +1,10 @@
-import os
-import pty
-import threading
-
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
-from prepaid_core.protocols import modbus
 from prepaid_core.simulator.clock import AcceleratedClock
 from prepaid_core.simulator.collector import ModbusResponder
 from prepaid_core.simulator.meter import MeterConfig, VirtualMeter
+from prepaid_core.simulator.serial_bus import SerialBus
 
 from .common import UJ_PER_KWH, MeterGatewayCommon
 
@@ -67,7 +63,9 @@ class TestBusLink(MeterGatewayCommon):
         its reading stored."""
         meter = VirtualMeter(MeterConfig("007000000001"), AcceleratedClock())
         meter.import_uj = 17 * UJ_PER_KWH
-        device = self._serve_on_pty(ModbusResponder(meter, 1))
+        bus_device = SerialBus([ModbusResponder(meter, 1)])
+        device = bus_device.__enter__().device
+        self.addCleanup(bus_device.__exit__)
         gateway = self._gateway()
         bus = self._bus(
             gateway, number=1, connection="serial", device=device, protocol="modbus_rtu"
@@ -89,32 +87,3 @@ class TestBusLink(MeterGatewayCommon):
         reading = self.env["prepaid.meter.reading"].search([("meter_id", "=", ours.id)])
         self.assertEqual(len(reading), 1)
         self.assertAlmostEqual(reading.forward_total, 17, delta=0.05)
-
-    def _serve_on_pty(self, responder):
-        """The path of a pseudo-terminal whose other end ``responder`` answers."""
-        master, slave = pty.openpty()
-        stop = threading.Event()
-
-        def answer():
-            buffer = b""
-            while not stop.is_set():
-                try:
-                    buffer += os.read(master, 4096)
-                except OSError:
-                    return
-                used, frame = modbus.decode_frame(buffer, server=True)
-                buffer = buffer[used:]
-                if frame is not None:
-                    os.write(master, responder.answer(frame))
-
-        thread = threading.Thread(target=answer, daemon=True)
-        thread.start()
-
-        def close():
-            stop.set()
-            os.close(slave)
-            os.close(master)
-            thread.join(5)
-
-        self.addCleanup(close)
-        return os.ttyname(slave)

@@ -12,6 +12,14 @@ SERIAL_LINE_DEFAULTS = {
     "dlt645_1997": ("2400", "E", "1"),
     "modbus_rtu": ("9600", "N", "1"),
 }
+#: the line fields follow the protocol until set by hand
+_SERIAL_LINE_FIELD = {
+    "compute": "_compute_serial_line",
+    "store": True,
+    "readonly": False,
+    "precompute": True,
+    "required": True,
+}
 
 
 class PrepaidGatewayBus(models.Model):
@@ -45,28 +53,10 @@ class PrepaidGatewayBus(models.Model):
     protocol = fields.Selection(PROTOCOLS, default="dlt645_2007", required=True)
     baud_rate = fields.Selection(
         [("1200", "1200"), ("2400", "2400"), ("4800", "4800"), ("9600", "9600")],
-        compute="_compute_serial_line",
-        store=True,
-        readonly=False,
-        precompute=True,
-        required=True,
+        **_SERIAL_LINE_FIELD,
     )
-    parity = fields.Selection(
-        [("N", "None"), ("E", "Even"), ("O", "Odd")],
-        compute="_compute_serial_line",
-        store=True,
-        readonly=False,
-        precompute=True,
-        required=True,
-    )
-    stop_bits = fields.Selection(
-        [("1", "1"), ("2", "2")],
-        compute="_compute_serial_line",
-        store=True,
-        readonly=False,
-        precompute=True,
-        required=True,
-    )
+    parity = fields.Selection([("N", "None"), ("E", "Even"), ("O", "Odd")], **_SERIAL_LINE_FIELD)
+    stop_bits = fields.Selection([("1", "1"), ("2", "2")], **_SERIAL_LINE_FIELD)
     meter_ids = fields.One2many("prepaid.meter", "bus_id", string="Meters")
     meter_count = fields.Integer(compute="_compute_meter_count")
 
