@@ -282,6 +282,28 @@ class CollectorRunner:
         frozen_due: set[str] = frozenset(),
         clock_due: set[str] = frozenset(),
     ) -> dict:
+        """Run ``commands`` (and, with ``poll``, read every meter) over the held buses,
+        then queue the answers and, for a poll, the readings and its report."""
+        acks, jobs = self._jobs(commands, poll, frozen_due, clock_due)
+        by_bus: dict[tuple[int, str], list[MeterJob]] = {}
+        for address, job in jobs.items():
+            by_bus.setdefault(self.meters[address][0], []).append(job)
+        started_at = time.time()
+        futures = {key: self.buses[key].submit(bus_jobs) for key, bus_jobs in by_bus.items()}
+        results = {key: _bus_result(key, future) for key, future in futures.items()}
+        gathered = RoundOutcome(acks)
+        kinds = {c["id"]: c["kind"] for c in commands}
+        for key, result in results.items():
+            gathered.add(by_bus[key], result, kinds, self.buses[key].settings)
+        self._queue_acks(gathered.acks, commands)
+        self.stats.commands += len(commands)
+        done = {"commands": len(commands), "polled": poll}
+        if poll:
+            done.update(self._queue_poll(gathered, results, started_at))
+        return done
+
+    def _jobs(self, commands, poll, frozen_due, clock_due) -> tuple[list[dict], dict]:
+        """(answers of commands for meters on no bus, address -> the meter's job)."""
         acks, jobs = [], {}
         for command in commands:
             known = self.meters.get(command["address"])
@@ -295,7 +317,7 @@ class CollectorRunner:
                     }
                 )
                 continue
-            key, template = known
+            _key, template = known
             job = jobs.setdefault(template.address, _job(template, read=False))
             job.commands.append(CommandJob(command["id"], command["kind"], command.get("payload")))
         if poll:
@@ -304,69 +326,25 @@ class CollectorRunner:
                 job.read = True
                 job.read_daily_frozen = address in frozen_due
                 job.read_clock = address in clock_due
-        by_bus: dict[tuple[int, str], list[MeterJob]] = {}
-        for address, job in jobs.items():
-            by_bus.setdefault(self.meters[address][0], []).append(job)
-        started_at = time.time()
-        futures = {key: self.buses[key].submit(bus_jobs) for key, bus_jobs in by_bus.items()}
-        results = {key: _bus_result(key, future) for key, future in futures.items()}
-        kinds = {c["id"]: c["kind"] for c in commands}
-        readings, answered, failed, handled = [], [], [], set()
-        frozen, clocks = [], []
-        for key, result in results.items():
-            served = {m.address: m for m in result.meters}
-            for job in by_bus[key]:
-                meter = served.get(job.address)
-                for outcome in meter.outcomes if meter else ():
-                    handled.add(outcome.command_id)
-                    ack = {
-                        "id": outcome.command_id,
-                        "success": outcome.success,
-                        "reason": outcome.reason,
-                        "delivered": outcome.delivered,
-                        "permanent": outcome.permanent,
-                    }
-                    if outcome.success and kinds[outcome.command_id] in RELAY_TARGET:
-                        ack["relay_state"] = RELAY_TARGET[kinds[outcome.command_id]]
-                    acks.append(ack)
-                error = (meter.error if meter else result.error) or "meter not reached"
-                # commands that never went on the wire go back to the queue, no attempt used
-                acks.extend(
-                    {"id": c.command_id, "success": False, "delivered": False, "reason": error}
-                    for c in job.commands
-                    if c.command_id not in handled
-                )
-                if not job.read:
-                    continue
-                rows = _rows(meter, self.buses[key].settings) if meter and meter.ok else None
-                if rows is not None:
-                    answered.append(job.address)
-                    readings.append(rows["reading"])
-                    frozen.extend(rows["frozen"])
-                    clocks.extend(rows["clock"])
-                elif meter is not None or not result.connected:
-                    failed.append(
-                        {"address": job.address, "error": (meter and meter.error) or error}
-                    )
-        self._queue_acks(acks, commands)
-        self.stats.commands += len(commands)
-        done = {"commands": len(commands), "polled": poll}
-        if not poll:
-            return done
+        return acks, jobs
+
+    def _queue_poll(self, gathered: RoundOutcome, results: dict, started_at: float) -> dict:
+        """Queue a poll's readings in batches, its freezes and clocks, and its report."""
+        readings, failed = gathered.readings, gathered.failed
         for start in range(0, len(readings), self.settings.batch_size):
             batch = readings[start : start + self.settings.batch_size]
             self._queue("push", {"readings": batch, "events": []})
-        if frozen or clocks:
+        if gathered.frozen or gathered.clocks:
             # a message of their own: should Odoo refuse one, the readings are stored
             # anyway, and a freeze Odoo lacks is asked for again at the next poll
-            self._queue("push", {"daily_frozen": frozen, "clocks": clocks})
+            self._queue("push", {"daily_frozen": gathered.frozen, "clocks": gathered.clocks})
         seconds = max((r.seconds for r in results.values()), default=0.0)
         errors = sorted({r.error for r in results.values() if r.error})
         self._queue(
             "runner/report",
             {
                 "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)),
-                "answered": answered,
+                "answered": gathered.answered,
                 "failed": failed,
                 "connected": any(r.connected for r in results.values()) if results else None,
                 "errors": errors,
@@ -379,14 +357,13 @@ class CollectorRunner:
         self.stats.failed_meters += len(failed)
         self.stats.last_poll_seconds = seconds
         self.stats.connects = sum(bus.connects for bus in self.buses.values())
-        done.update(
-            readings=len(readings),
-            failed=len(failed),
-            errors=errors,
-            daily_frozen=len(frozen),
-            clocks=len(clocks),
-        )
-        return done
+        return {
+            "readings": len(readings),
+            "failed": len(failed),
+            "errors": errors,
+            "daily_frozen": len(gathered.frozen),
+            "clocks": len(gathered.clocks),
+        }
 
     # === POSTING === #
     def _queue_acks(self, acks: list[dict], commands: list[dict]) -> None:
@@ -473,6 +450,64 @@ def _halves(endpoint: str, payload: dict) -> list[dict] | None:
             part[key].append(item)
         parts.append(part)
     return parts
+
+
+@dataclass
+class RoundOutcome:
+    """What the buses of one round gave: the command answers for the device API and,
+    for the meters read, their rows (or why they failed)."""
+
+    acks: list[dict]
+    readings: list[dict] = field(default_factory=list)
+    answered: list[str] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+    frozen: list[dict] = field(default_factory=list)
+    clocks: list[dict] = field(default_factory=list)
+
+    def add(self, jobs: list[MeterJob], result: BusResult, kinds: dict, settings) -> None:
+        """The outcome of one bus (``result``) for its ``jobs``; ``kinds``: command id ->
+        kind."""
+        served = {m.address: m for m in result.meters}
+        for job in jobs:
+            meter = served.get(job.address)
+            error = (meter.error if meter else result.error) or "meter not reached"
+            self.acks.extend(_command_acks(job, meter, kinds, error))
+            if not job.read:
+                continue
+            rows = _rows(meter, settings) if meter and meter.ok else None
+            if rows is not None:
+                self.answered.append(job.address)
+                self.readings.append(rows["reading"])
+                self.frozen.extend(rows["frozen"])
+                self.clocks.extend(rows["clock"])
+            elif meter is not None or not result.connected:
+                self.failed.append(
+                    {"address": job.address, "error": (meter and meter.error) or error}
+                )
+
+
+def _command_acks(job: MeterJob, meter, kinds: dict, error: str) -> list[dict]:
+    """The answers to the commands of one meter's ``job``: the outcome of each that ran,
+    and, for those that never went on the wire, back to the queue (no attempt used)."""
+    acks, handled = [], set()
+    for outcome in meter.outcomes if meter else ():
+        handled.add(outcome.command_id)
+        ack = {
+            "id": outcome.command_id,
+            "success": outcome.success,
+            "reason": outcome.reason,
+            "delivered": outcome.delivered,
+            "permanent": outcome.permanent,
+        }
+        if outcome.success and kinds[outcome.command_id] in RELAY_TARGET:
+            ack["relay_state"] = RELAY_TARGET[kinds[outcome.command_id]]
+        acks.append(ack)
+    acks.extend(
+        {"id": c.command_id, "success": False, "delivered": False, "reason": error}
+        for c in job.commands
+        if c.command_id not in handled
+    )
+    return acks
 
 
 def _bus_result(key, future) -> BusResult:
