@@ -642,45 +642,57 @@ def answer_request(
         return b"" if unit == 0 else _exception(unit, function & 0x7F, 0x01)
     if pdu is None:  # a known function with a count or length pymodbus refuses
         return b"" if unit == 0 else _exception(unit, function, 0x03)
-    response: ModbusPDU
-    if function in (3, 4):
-        addresses = range(pdu.address, pdu.address + pdu.count)
-        if not 1 <= pdu.count <= 125 or any(a not in register_values for a in addresses):
-            return _exception(unit, function, 0x02)
-        regs = [int(register_values[a]) & 0xFFFF for a in addresses]
-        cls = ReadHoldingRegistersResponse if function == 3 else ReadInputRegistersResponse
-        response = cls(registers=regs, dev_id=unit)
-    elif function == 1:
-        addresses = range(pdu.address, pdu.address + pdu.count)
+    if function in (1, 3, 4):
+        answer = _answer_read(pdu, function, unit, register_values, coils)
+        if isinstance(answer, int):
+            return _exception(unit, function, answer)
+    else:
+        answer = _apply_write(pdu, data, unit, register_values, coils)
+        if isinstance(answer, int):
+            return b"" if unit == 0 else _exception(unit, function, answer)
+    return b"" if unit == 0 else _FRAMER.buildFrame(answer)
+
+
+def _answer_read(pdu, function: int, unit: int, register_values, coils) -> ModbusPDU | int:
+    """The response to a read (01H, 03H, 04H), or the exception code refusing it."""
+    addresses = range(pdu.address, pdu.address + pdu.count)
+    if function == 1:
         if not 1 <= pdu.count <= 2000 or any(a not in coils for a in addresses):
-            return _exception(unit, function, 0x02)
-        response = ReadCoilsResponse(bits=[bool(coils[a]) for a in addresses], dev_id=unit)
-    elif function == 5:
+            return 0x02
+        return ReadCoilsResponse(bits=[bool(coils[a]) for a in addresses], dev_id=unit)
+    if not 1 <= pdu.count <= 125 or any(a not in register_values for a in addresses):
+        return 0x02
+    regs = [int(register_values[a]) & 0xFFFF for a in addresses]
+    cls = ReadHoldingRegistersResponse if function == 3 else ReadInputRegistersResponse
+    return cls(registers=regs, dev_id=unit)
+
+
+def _apply_write(pdu, data: bytes, unit: int, register_values, coils) -> ModbusPDU | int:
+    """A write (05H, 06H, 10H) applied to the mutable maps and its response, or the
+    exception code refusing it (nothing applied)."""
+    function = data[1]
+    if function == 5:
         if pdu.address not in coils:
-            return b"" if unit == 0 else _exception(unit, function, 0x02)
+            return 0x02
         if data[4:6] not in (b"\xff\x00", b"\x00\x00"):
-            return b"" if unit == 0 else _exception(unit, function, 0x03)
+            return 0x03
         if isinstance(coils, MutableMapping):
             coils[pdu.address] = bool(pdu.bits[0])
-        response = WriteSingleCoilResponse(address=pdu.address, bits=pdu.bits, dev_id=unit)
-    elif function == 6:
+        return WriteSingleCoilResponse(address=pdu.address, bits=pdu.bits, dev_id=unit)
+    if function == 6:
         if pdu.address not in register_values:
-            return b"" if unit == 0 else _exception(unit, function, 0x02)
+            return 0x02
         if isinstance(register_values, MutableMapping):
             register_values[pdu.address] = pdu.registers[0]
-        response = WriteSingleRegisterResponse(
+        return WriteSingleRegisterResponse(
             address=pdu.address, registers=pdu.registers, dev_id=unit
         )
-    else:  # 16
-        addresses = range(pdu.address, pdu.address + pdu.count)
-        if not 1 <= pdu.count <= 123 or len(pdu.registers) != pdu.count or data[6] != 2 * pdu.count:
-            return b"" if unit == 0 else _exception(unit, function, 0x03)
-        if any(a not in register_values for a in addresses):
-            return b"" if unit == 0 else _exception(unit, function, 0x02)
-        if isinstance(register_values, MutableMapping):
-            for a, v in zip(addresses, pdu.registers, strict=True):
-                register_values[a] = v
-        response = WriteMultipleRegistersResponse(address=pdu.address, count=pdu.count, dev_id=unit)
-    if unit == 0:
-        return b""
-    return _FRAMER.buildFrame(response)
+    addresses = range(pdu.address, pdu.address + pdu.count)
+    if not 1 <= pdu.count <= 123 or len(pdu.registers) != pdu.count or data[6] != 2 * pdu.count:
+        return 0x03
+    if any(a not in register_values for a in addresses):
+        return 0x02
+    if isinstance(register_values, MutableMapping):
+        for a, v in zip(addresses, pdu.registers, strict=True):
+            register_values[a] = v
+    return WriteMultipleRegistersResponse(address=pdu.address, count=pdu.count, dev_id=unit)
