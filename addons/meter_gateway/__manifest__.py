@@ -7,6 +7,8 @@
     "author": "Prepaid Energy contributors",
     "license": "LGPL-3",
     "depends": ["prepaid_meter"],
+    # prepaid_core's bus drivers, Modbus codec and device keys, loaded with the models
+    "external_dependencies": {"python": ["prepaid-core", "cryptography", "pymodbus", "pyserial"]},
     "data": [
         "security/ir.model.access.csv",
         "security/meter_gateway_rules.xml",

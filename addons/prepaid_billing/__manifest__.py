@@ -7,7 +7,7 @@
     "author": "Prepaid Energy contributors",
     "license": "LGPL-3",
     "depends": ["prepaid_meter", "account", "sms"],
-    "external_dependencies": {"python": ["xlsxwriter"]},
+    "external_dependencies": {"python": ["prepaid-core", "xlsxwriter"]},
     "data": [
         "security/ir.model.access.csv",
         "security/prepaid_billing_rules.xml",

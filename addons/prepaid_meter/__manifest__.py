@@ -8,7 +8,7 @@
     "license": "LGPL-3",
     "application": True,
     "depends": ["base", "mail", "portal"],
-    "external_dependencies": {"python": ["qrcode"]},
+    "external_dependencies": {"python": ["prepaid-core"]},
     "data": [
         "security/prepaid_meter_security.xml",
         "security/ir.model.access.csv",

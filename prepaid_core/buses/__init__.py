@@ -1,5 +1,5 @@
-"""Bus drivers of TCP collectors (G1, G3, G4): DL/T645 and Modbus-RTU over a collector's
-transparent TCP ports, with no Odoo import.
+"""Bus drivers (G1, G3, G4): DL/T645 and Modbus-RTU over a collector's transparent TCP
+ports or local RS-485 adapters (pyserial URLs, ``common.BusLink``), with no Odoo import.
 
 Odoo's scheduled poll (``meter_gateway``) opens a link per bus for one poll
 (``poll_bus``); the gateway runner (``prepaid_core.gateway_runner.collector``) keeps the
@@ -57,7 +57,7 @@ POLLED_VALUES = (
 
 @dataclass(frozen=True)
 class BusDriver:
-    """What a protocol brings: its link (one TCP connection, one request at a time), the
+    """What a protocol brings: its link (one port to the bus, one request at a time), the
     per-meter step and the device errors that fail one meter without ending the bus."""
 
     link: type

@@ -1,16 +1,27 @@
-"""What every bus driver shares: plain jobs in, plain results out, a TCP link settings record.
+"""What every bus driver shares: plain jobs in, plain results out, the link to one bus.
 
-``poll_bus`` opens a link, serves the bus once and closes it (Odoo's scheduled poll);
-``serve_bus`` serves a link that is already open (the gateway runner holds it between
-polls).  Both run the same per-meter step of the driver (``serve_meter``)."""
+A link is a pyserial port opened from a URL (``serial.serial_for_url``): a collector's
+transparent TCP port (``socket://host:port``) and a local RS-485 adapter
+(``/dev/ttyUSB0`` at 2400 8E1) are served by the same code.  ``poll_bus`` opens a link,
+serves the bus once and closes it (Odoo's scheduled poll); ``serve_bus`` serves a link
+that is already open (the gateway runner holds it between polls).  Both run the same
+per-meter step of the driver (``serve_meter``)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import socket
 import time
 from dataclasses import dataclass, field
+
+import serial
+
+try:
+    from termios import error as _LineSettingsRefused  # a port that refuses a line setting
+except ImportError:  # pragma: no cover - not a POSIX system
+    _LineSettingsRefused = ValueError
 
 _logger = logging.getLogger(__name__)
 
@@ -68,8 +79,13 @@ class BusResult:
 
 @dataclass
 class LinkSettings:
-    host: str
-    port: int
+    """How to reach one bus and talk to its meters.  ``url`` is a pyserial URL: a
+    collector's TCP port (``socket://host:port``, derived from ``host`` and ``port`` when
+    not given) or a serial device (``/dev/ttyUSB0``) at ``baudrate``, ``bytesize``,
+    ``parity`` (``N``, ``E`` or ``O``) and ``stopbits`` (a TCP port ignores these)."""
+
+    host: str = ""
+    port: int = 0
     timeout: float = 1.0
     retries: int = 2
     password: str = "02000000"
@@ -78,6 +94,22 @@ class LinkSettings:
     utc_offset_minutes: int = 480
     #: validity given to relay commands: a command delayed beyond it is refused by the meter
     valid_minutes: int = 10
+    url: str = ""
+    baudrate: int = 9600
+    bytesize: int = 8
+    parity: str = "N"
+    stopbits: float = 1
+
+    def __post_init__(self):
+        if not self.url:
+            if not self.host:
+                raise ValueError("a bus link needs a URL, or a host and a port")
+            self.url = f"socket://{self.host}:{self.port}"
+
+    @property
+    def where(self) -> str:
+        """The bus in messages: the collector's host:port, or the serial device."""
+        return self.url.removeprefix("socket://")
 
 
 def read_back_outcome(command_id: int, read_back) -> CommandOutcome:
@@ -92,45 +124,96 @@ def read_back_outcome(command_id: int, read_back) -> CommandOutcome:
     return CommandOutcome(command_id, False, "no answer; read-back shows it did not run")
 
 
-class TcpLink:
-    """One TCP connection to one collector port (one bus); one request at a time.  The
-    drivers' links add their protocol's framing (``transact``)."""
+class BusLink:
+    """One open port to one bus (pyserial, from ``settings.url``); one request at a time.
+    The drivers' links add their protocol's framing (``transact``)."""
 
     def __init__(self, settings: LinkSettings):
         self.settings = settings
-        self.sock = None
+        self.serial = None
 
     def __enter__(self):
-        self.sock = socket.create_connection(
-            (self.settings.host, self.settings.port), timeout=self.settings.timeout
+        s = self.settings
+        port = serial.serial_for_url(
+            s.url,
+            baudrate=s.baudrate,
+            bytesize=s.bytesize,
+            parity=s.parity,
+            stopbits=s.stopbits,
+            timeout=s.timeout,
         )
+        try:
+            # configured again (setting the timeout does): a device that silently dropped
+            # a line setting the first time (a pseudo-terminal drops the parity) refuses it
+            port.timeout = s.timeout
+        except (ValueError, _LineSettingsRefused) as exc:
+            _close(port)
+            raise serial.SerialException(f"line settings refused: {exc}") from exc
+        self.serial = port
         return self
 
     def __exit__(self, *exc):
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
+        if self.serial is not None:
+            _close(self.serial)
+            self.serial = None
+
+    def send(self, data: bytes) -> None:
+        self.serial.write(data)
+
+    def drain(self) -> None:
+        """Drop bytes waiting from an earlier request (a late answer)."""
+        self.serial.reset_input_buffer()
+
+    def alive(self) -> bool:
+        """Whether an idle link is still open (a collector that closed its end, an adapter
+        unplugged); bytes waiting, late answers of an earlier request, are dropped."""
+        if self.serial is None:
+            return False
+        try:
+            self.serial.timeout = 0
+            self.serial.read(4096)
+        except serial.SerialException:
+            return False
+        return True
 
     def _deadline(self) -> float:
         """When the answer to a request sent now is late."""
         return time.monotonic() + self.settings.timeout
 
     def _receive(self, deadline: float, source: str = "") -> bytes:
-        """The next bytes from the collector before ``deadline``; :class:`Timeout` when
-        none came (``source`` names who was asked, for the message), ``ConnectionError``
-        when the collector closed the connection."""
+        """The next bytes from the bus before ``deadline``; :class:`Timeout` when none
+        came (``source`` names who was asked, for the message), ``ConnectionError`` when
+        the collector closed the connection or the device went away."""
         late = f"no answer{source} within {self.settings.timeout}s"
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise Timeout(late)
-        self.sock.settimeout(remaining)
+        port = self.serial
         try:
-            data = self.sock.recv(4096)
-        except TimeoutError:
-            raise Timeout(late) from None
+            port.timeout = remaining
+            data = port.read(1)  # the first byte, waited for until the deadline
+            if data:
+                port.timeout = 0
+                data += port.read(4096)  # and whatever came with it
+        except serial.SerialException as exc:
+            raise ConnectionError(f"the bus link closed: {exc}") from None
         if not data:
-            raise ConnectionError("collector closed the connection")
+            raise Timeout(late)
         return data
+
+
+def _close(port) -> None:
+    """Close a pyserial port.  pyserial's ``socket://`` port waits 0.3 s after closing its
+    socket (a pause for quick reconnects to the same server) that would lengthen every
+    poll of a bus: its socket is closed here without it."""
+    sock = getattr(port, "_socket", None)
+    if sock is None:
+        port.close()
+        return
+    port._socket, port.is_open = None, False
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
 
 
 def poll_bus(link, jobs, serve_meter, device_errors) -> BusResult:
@@ -143,8 +226,7 @@ def poll_bus(link, jobs, serve_meter, device_errors) -> BusResult:
     try:
         link.__enter__()
     except OSError as exc:
-        settings = link.settings
-        return BusResult(False, f"cannot connect to {settings.host}:{settings.port}: {exc}")
+        return BusResult(False, f"cannot connect to {link.settings.where}: {exc}")
     try:
         result = serve_bus(link, jobs, serve_meter, device_errors)
     finally:
@@ -162,7 +244,7 @@ def serve_bus(link, jobs, serve_meter, device_errors) -> BusResult:
     result and in the log, with its address, and the next meter is served (R12)."""
     started = time.monotonic()
     result = BusResult(True)
-    where = f"{link.settings.host}:{link.settings.port}"
+    where = link.settings.where
     for job in jobs:
         meter = MeterResult(job.meter_id, job.address)
         result.meters.append(meter)

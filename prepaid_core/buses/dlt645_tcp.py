@@ -1,4 +1,5 @@
-"""DL/T645-2007 and -1997 over a TCP collector port (one RS-485 bus), with no Odoo import.
+"""DL/T645-2007 and -1997 on one RS-485 bus (a collector's TCP port or a local serial
+adapter), with no Odoo import.
 
 ``poll_bus(link, jobs)`` talks to the meters of one bus in turn: it first executes each
 meter's queued commands, then reads its registers and status word 3 (relay and protect
@@ -62,8 +63,8 @@ RELAY_COMMANDS = {
 }
 
 
-class Link(common.TcpLink):
-    """One TCP connection to one collector port; one request at a time."""
+class Link(common.BusLink):
+    """One DL/T645 bus (a collector's TCP port or a serial device); one request at a time."""
 
     def __init__(self, settings: LinkSettings):
         super().__init__(settings)
@@ -81,7 +82,7 @@ class Link(common.TcpLink):
         read as the value of this one).  An error reply carries no identifier: it is taken
         as the answer when address and function match."""
         self.framer.reset()
-        self.sock.sendall(request)
+        self.send(request)
         deadline = self._deadline()
         while True:
             for frame in self.framer.feed(self._receive(deadline, f" from {address}")):
@@ -180,7 +181,7 @@ def _request_for(link: Link, address: str, job: CommandJob):
 def execute_command(link: Link, address: str, job: CommandJob) -> CommandOutcome:
     """Send one command once; on a lost answer, read back instead of sending it again."""
     if job.kind == "time_sync":
-        link.sock.sendall(dlt645.broadcast_time(link.meter_local_now(), preamble=4))
+        link.send(dlt645.broadcast_time(link.meter_local_now(), preamble=4))
         return CommandOutcome(job.command_id, True, "time broadcast sent (meters do not answer)")
     if job.kind == "thresholds":
         return _write_thresholds(link, address, job)

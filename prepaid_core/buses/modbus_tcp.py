@@ -1,4 +1,5 @@
-"""Modbus-RTU over a TCP collector port (transparent serial server), with no Odoo import.
+"""Modbus-RTU on one RS-485 bus (a collector's TCP port or a local serial adapter), with no
+Odoo import.
 
 Same contract as ``dlt645_tcp.poll_bus``: the meters of one bus in turn, commands first, then
 one coalesced read of the registers; a relay write whose answer is lost is checked by reading
@@ -7,7 +8,6 @@ the relay register back, never written twice blindly (R8).
 
 from __future__ import annotations
 
-import contextlib
 from decimal import Decimal
 
 from prepaid_core.protocols import modbus
@@ -45,22 +45,12 @@ READING_NAMES = {
 MAX_GAP = 2
 
 
-class Link(common.TcpLink):
-    """One TCP connection to one collector port; one request at a time."""
-
-    def _drain(self):
-        """Drop late bytes of an earlier request."""
-        self.sock.setblocking(False)
-        try:
-            with contextlib.suppress(BlockingIOError, InterruptedError):
-                while self.sock.recv(4096):
-                    continue
-        finally:
-            self.sock.setblocking(True)
+class Link(common.BusLink):
+    """One Modbus-RTU bus (a collector's TCP port or a serial device); one request at a time."""
 
     def transact(self, request: bytes, response_length: int) -> bytes:
-        self._drain()
-        self.sock.sendall(request)
+        self.drain()
+        self.send(request)
         deadline = self._deadline()
         buffer = b""
         while True:

@@ -48,7 +48,7 @@ from bleak.exc import BleakError
 
 from prepaid_core.gateway_runner.api import DeviceApiClient, new_message_id
 from prepaid_core.gateway_runner.mapping import with_addresses
-from prepaid_core.simulator.ble import TokenStatus, read_meter, send_token
+from prepaid_core.protocols.ble import TokenStatus, read_meter, send_token
 from prepaid_core.tokens import TokenError, token_from_text
 
 __all__ = ["BleBridge", "BridgeStats"]

@@ -3,10 +3,11 @@
 Odoo's scheduled action opens a connection per bus for each poll; on a big site the
 runner does the same work outside the Odoo workers, with the connections kept open:
 
-- one ``HeldBus`` per bus of the collector, each with its own thread and its own TCP
-  connection, reused from one poll to the next (reconnected when the collector closed
-  it); the buses work concurrently, the meters of one bus in turn; answer timeout,
-  retries and the read-back of relay commands (R8) are those of the bus drivers
+- one ``HeldBus`` per bus of the collector, each with its own thread and its own link
+  (a TCP connection to the collector's port, or a serial device: a pyserial URL),
+  reused from one poll to the next (reconnected when the collector closed it); the
+  buses work concurrently, the meters of one bus in turn; answer timeout, retries and
+  the read-back of relay commands (R8) are those of the bus drivers
   (``prepaid_core.buses``, the same code Odoo's scheduled poll runs);
 - every ``command_interval`` seconds the runner fetches the gateway's pending commands
   from the device API and runs them at once over the held connections (reading the relay
@@ -31,7 +32,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -88,7 +88,7 @@ class CollectorStats:
 
 
 class HeldBus:
-    """One bus of the collector: its TCP connection, held between polls, and the thread
+    """One bus of the collector: its link, held open between polls, and the thread
     that talks over it (one request at a time, meters in turn)."""
 
     def __init__(self, number: int, protocol: str, settings: LinkSettings):
@@ -98,10 +98,10 @@ class HeldBus:
         self.driver = buses.DRIVERS[protocol]
         self.link = None
         self.connects = 0
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"bus-{settings.port}")
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"bus-{number}")
 
     def __repr__(self):
-        return f"<HeldBus {self.number} {self.protocol} :{self.settings.port}>"
+        return f"<HeldBus {self.number} {self.protocol} {self.settings.where}>"
 
     def submit(self, jobs: list[MeterJob]):
         return self.executor.submit(self.serve, jobs)
@@ -109,17 +109,16 @@ class HeldBus:
     def serve(self, jobs: list[MeterJob]) -> BusResult:
         """Serve ``jobs`` over the held connection (bus thread); connect when needed."""
         started = time.monotonic()
-        if self.link is not None and not _alive(self.link.sock):
+        if self.link is not None and not self.link.alive():
             self._close()  # closed by the collector while idle: reconnect
         if self.link is None:
             link = self.driver.link(self.settings)
             try:
                 link.__enter__()
             except OSError as exc:
-                s = self.settings
                 return BusResult(
                     False,
-                    f"cannot connect to {s.host}:{s.port}: {exc}",
+                    f"cannot connect to {self.settings.where}: {exc}",
                     seconds=time.monotonic() - started,
                 )
             self.link = link
@@ -140,21 +139,21 @@ class HeldBus:
         self.executor.shutdown(wait=True)
 
 
-def _alive(sock) -> bool:
-    """Whether an idle connection is still open (a closed one reads b"" at once); late
-    bytes of an earlier answer are left to the driver, which skips them."""
-    if sock is None:
-        return False
-    timeout = sock.gettimeout()
-    sock.setblocking(False)
-    try:
-        return sock.recv(1, socket.MSG_PEEK) != b""
-    except (BlockingIOError, InterruptedError):
-        return True
-    except OSError:
-        return False
-    finally:
-        sock.settimeout(timeout)
+def _link_settings(collector: dict, bus: dict) -> LinkSettings:
+    """The link to one bus of the device API's collector config: its collector's TCP port,
+    or a serial device of the runner's machine when the bus names one (``url`` and its
+    line settings)."""
+    line = {key: bus[key] for key in ("url", "baudrate", "parity", "stopbits") if bus.get(key)}
+    return LinkSettings(
+        host=collector["host"],
+        port=bus["port"],
+        timeout=collector["timeout"],
+        retries=collector["retries"],
+        password=collector["password"],
+        operator=collector["operator"],
+        utc_offset_minutes=collector["utc_offset_minutes"],
+        **line,
+    )
 
 
 class CollectorRunner:
@@ -189,16 +188,8 @@ class CollectorRunner:
             if bus["protocol"] not in buses.DRIVERS:
                 _logger.warning("bus %s: no driver for %s", bus["number"], bus["protocol"])
                 continue
-            key = (bus["port"], bus["protocol"])
-            wanted[key] = LinkSettings(
-                host=collector["host"],
-                port=bus["port"],
-                timeout=collector["timeout"],
-                retries=collector["retries"],
-                password=collector["password"],
-                operator=collector["operator"],
-                utc_offset_minutes=collector["utc_offset_minutes"],
-            )
+            key = (bus["number"], bus["protocol"])  # a serial bus has no TCP port
+            wanted[key] = _link_settings(collector, bus)
             for position, meter in enumerate(bus["meters"]):
                 meters[meter["address"]] = (
                     key,
@@ -214,8 +205,7 @@ class CollectorRunner:
                 self.buses.pop(key).close()
         for key, link_settings in wanted.items():
             if key not in self.buses:
-                number = next(b["number"] for b in collector["buses"] if b["port"] == key[0])
-                self.buses[key] = HeldBus(number, key[1], link_settings)
+                self.buses[key] = HeldBus(key[0], key[1], link_settings)
         self.meters = meters
         self._config_at = time.monotonic()
 
@@ -291,6 +281,28 @@ class CollectorRunner:
         frozen_due: set[str] = frozenset(),
         clock_due: set[str] = frozenset(),
     ) -> dict:
+        """Run ``commands`` (and, with ``poll``, read every meter) over the held buses,
+        then queue the answers and, for a poll, the readings and its report."""
+        acks, jobs = self._jobs(commands, poll, frozen_due, clock_due)
+        by_bus: dict[tuple[int, str], list[MeterJob]] = {}
+        for address, job in jobs.items():
+            by_bus.setdefault(self.meters[address][0], []).append(job)
+        started_at = time.time()
+        futures = {key: self.buses[key].submit(bus_jobs) for key, bus_jobs in by_bus.items()}
+        results = {key: _bus_result(key, future) for key, future in futures.items()}
+        gathered = RoundOutcome(acks)
+        kinds = {c["id"]: c["kind"] for c in commands}
+        for key, result in results.items():
+            gathered.add(by_bus[key], result, kinds, self.buses[key].settings)
+        self._queue_acks(gathered.acks, commands)
+        self.stats.commands += len(commands)
+        done = {"commands": len(commands), "polled": poll}
+        if poll:
+            done.update(self._queue_poll(gathered, results, started_at))
+        return done
+
+    def _jobs(self, commands, poll, frozen_due, clock_due) -> tuple[list[dict], dict]:
+        """(answers of commands for meters on no bus, address -> the meter's job)."""
         acks, jobs = [], {}
         for command in commands:
             known = self.meters.get(command["address"])
@@ -304,7 +316,7 @@ class CollectorRunner:
                     }
                 )
                 continue
-            key, template = known
+            _key, template = known
             job = jobs.setdefault(template.address, _job(template, read=False))
             job.commands.append(CommandJob(command["id"], command["kind"], command.get("payload")))
         if poll:
@@ -313,69 +325,25 @@ class CollectorRunner:
                 job.read = True
                 job.read_daily_frozen = address in frozen_due
                 job.read_clock = address in clock_due
-        by_bus: dict[tuple[int, str], list[MeterJob]] = {}
-        for address, job in jobs.items():
-            by_bus.setdefault(self.meters[address][0], []).append(job)
-        started_at = time.time()
-        futures = {key: self.buses[key].submit(bus_jobs) for key, bus_jobs in by_bus.items()}
-        results = {key: _bus_result(key, future) for key, future in futures.items()}
-        kinds = {c["id"]: c["kind"] for c in commands}
-        readings, answered, failed, handled = [], [], [], set()
-        frozen, clocks = [], []
-        for key, result in results.items():
-            served = {m.address: m for m in result.meters}
-            for job in by_bus[key]:
-                meter = served.get(job.address)
-                for outcome in meter.outcomes if meter else ():
-                    handled.add(outcome.command_id)
-                    ack = {
-                        "id": outcome.command_id,
-                        "success": outcome.success,
-                        "reason": outcome.reason,
-                        "delivered": outcome.delivered,
-                        "permanent": outcome.permanent,
-                    }
-                    if outcome.success and kinds[outcome.command_id] in RELAY_TARGET:
-                        ack["relay_state"] = RELAY_TARGET[kinds[outcome.command_id]]
-                    acks.append(ack)
-                error = (meter.error if meter else result.error) or "meter not reached"
-                # commands that never went on the wire go back to the queue, no attempt used
-                acks.extend(
-                    {"id": c.command_id, "success": False, "delivered": False, "reason": error}
-                    for c in job.commands
-                    if c.command_id not in handled
-                )
-                if not job.read:
-                    continue
-                rows = _rows(meter, self.buses[key].settings) if meter and meter.ok else None
-                if rows is not None:
-                    answered.append(job.address)
-                    readings.append(rows["reading"])
-                    frozen.extend(rows["frozen"])
-                    clocks.extend(rows["clock"])
-                elif meter is not None or not result.connected:
-                    failed.append(
-                        {"address": job.address, "error": (meter and meter.error) or error}
-                    )
-        self._queue_acks(acks, commands)
-        self.stats.commands += len(commands)
-        done = {"commands": len(commands), "polled": poll}
-        if not poll:
-            return done
+        return acks, jobs
+
+    def _queue_poll(self, gathered: RoundOutcome, results: dict, started_at: float) -> dict:
+        """Queue a poll's readings in batches, its freezes and clocks, and its report."""
+        readings, failed = gathered.readings, gathered.failed
         for start in range(0, len(readings), self.settings.batch_size):
             batch = readings[start : start + self.settings.batch_size]
             self._queue("push", {"readings": batch, "events": []})
-        if frozen or clocks:
+        if gathered.frozen or gathered.clocks:
             # a message of their own: should Odoo refuse one, the readings are stored
             # anyway, and a freeze Odoo lacks is asked for again at the next poll
-            self._queue("push", {"daily_frozen": frozen, "clocks": clocks})
+            self._queue("push", {"daily_frozen": gathered.frozen, "clocks": gathered.clocks})
         seconds = max((r.seconds for r in results.values()), default=0.0)
         errors = sorted({r.error for r in results.values() if r.error})
         self._queue(
             "runner/report",
             {
                 "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)),
-                "answered": answered,
+                "answered": gathered.answered,
                 "failed": failed,
                 "connected": any(r.connected for r in results.values()) if results else None,
                 "errors": errors,
@@ -388,14 +356,13 @@ class CollectorRunner:
         self.stats.failed_meters += len(failed)
         self.stats.last_poll_seconds = seconds
         self.stats.connects = sum(bus.connects for bus in self.buses.values())
-        done.update(
-            readings=len(readings),
-            failed=len(failed),
-            errors=errors,
-            daily_frozen=len(frozen),
-            clocks=len(clocks),
-        )
-        return done
+        return {
+            "readings": len(readings),
+            "failed": len(failed),
+            "errors": errors,
+            "daily_frozen": len(gathered.frozen),
+            "clocks": len(gathered.clocks),
+        }
 
     # === POSTING === #
     def _queue_acks(self, acks: list[dict], commands: list[dict]) -> None:
@@ -482,6 +449,64 @@ def _halves(endpoint: str, payload: dict) -> list[dict] | None:
             part[key].append(item)
         parts.append(part)
     return parts
+
+
+@dataclass
+class RoundOutcome:
+    """What the buses of one round gave: the command answers for the device API and,
+    for the meters read, their rows (or why they failed)."""
+
+    acks: list[dict]
+    readings: list[dict] = field(default_factory=list)
+    answered: list[str] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+    frozen: list[dict] = field(default_factory=list)
+    clocks: list[dict] = field(default_factory=list)
+
+    def add(self, jobs: list[MeterJob], result: BusResult, kinds: dict, settings) -> None:
+        """The outcome of one bus (``result``) for its ``jobs``; ``kinds``: command id ->
+        kind."""
+        served = {m.address: m for m in result.meters}
+        for job in jobs:
+            meter = served.get(job.address)
+            error = (meter.error if meter else result.error) or "meter not reached"
+            self.acks.extend(_command_acks(job, meter, kinds, error))
+            if not job.read:
+                continue
+            rows = _rows(meter, settings) if meter and meter.ok else None
+            if rows is not None:
+                self.answered.append(job.address)
+                self.readings.append(rows["reading"])
+                self.frozen.extend(rows["frozen"])
+                self.clocks.extend(rows["clock"])
+            elif meter is not None or not result.connected:
+                self.failed.append(
+                    {"address": job.address, "error": (meter and meter.error) or error}
+                )
+
+
+def _command_acks(job: MeterJob, meter, kinds: dict, error: str) -> list[dict]:
+    """The answers to the commands of one meter's ``job``: the outcome of each that ran,
+    and, for those that never went on the wire, back to the queue (no attempt used)."""
+    acks, handled = [], set()
+    for outcome in meter.outcomes if meter else ():
+        handled.add(outcome.command_id)
+        ack = {
+            "id": outcome.command_id,
+            "success": outcome.success,
+            "reason": outcome.reason,
+            "delivered": outcome.delivered,
+            "permanent": outcome.permanent,
+        }
+        if outcome.success and kinds[outcome.command_id] in RELAY_TARGET:
+            ack["relay_state"] = RELAY_TARGET[kinds[outcome.command_id]]
+        acks.append(ack)
+    acks.extend(
+        {"id": c.command_id, "success": False, "delivered": False, "reason": error}
+        for c in job.commands
+        if c.command_id not in handled
+    )
+    return acks
 
 
 def _bus_result(key, future) -> BusResult:

@@ -18,7 +18,7 @@ Errors::
     └── ModbusExceptionResponse         the slave answered an exception (``.exception_code``,
                                         ``.function``; ``ExceptionCode`` names the codes)
 
-Register maps (data: see ``modbus_maps``)::
+Register maps (types: ``modbus_registers``, data: ``modbus_maps``)::
 
     Field(name, address, type="uint16", scale=Decimal(1), unit="", table="holding",
           word_order="big", byte_order="big", apply="", writable=False)
@@ -63,10 +63,8 @@ from __future__ import annotations
 
 import enum
 import functools
-import importlib
 import struct
 from collections.abc import Iterable, Mapping, MutableMapping
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from pymodbus.framer import FramerRTU
@@ -88,7 +86,13 @@ from pymodbus.pdu.register_message import (
     WriteSingleRegisterResponse,
 )
 
-from prepaid_core.errors import PrepaidError
+from prepaid_core.protocols.modbus_maps import REGISTER_MAPS
+from prepaid_core.protocols.modbus_registers import (
+    Field,
+    ModbusCodecError,
+    RegisterMap,
+    RelayControl,
+)
 
 __all__ = [
     "ExceptionCode",
@@ -114,14 +118,6 @@ __all__ = [
 ]
 
 # === ERRORS === #
-
-
-class ModbusCodecError(PrepaidError):
-    """Base of the Modbus codec errors; ``used`` = bytes to drop before decoding again."""
-
-    def __init__(self, message: str, *, used: int = 0):
-        super().__init__(message)
-        self.used = used
 
 
 class ModbusCRCError(ModbusCodecError):
@@ -165,113 +161,18 @@ class ModbusExceptionResponse(ModbusCodecError):
 
 # === REGISTER MAPS === #
 
-_TYPES = {"uint16": 1, "int16": 1, "uint32": 2, "int32": 2, "float32": 2, "coil": 1}
-_TABLE_FUNCTION = {"holding": 3, "input": 4, "coil": 1}
-_ONE = Decimal(1)
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    """One value of a register map."""
-
-    name: str
-    address: int
-    type: str = "uint16"
-    scale: Decimal = _ONE
-    unit: str = ""
-    table: str = "holding"
-    word_order: str = "big"
-    byte_order: str = "big"
-    apply: str = ""  # "" | "ct" | "pt" | "ctpt"
-    writable: bool = False
-
-    def __post_init__(self):
-        if self.type not in _TYPES:
-            raise ValueError(f"{self.name}: unknown type {self.type!r}")
-        if self.table not in _TABLE_FUNCTION:
-            raise ValueError(f"{self.name}: unknown table {self.table!r}")
-        if (self.type == "coil") != (self.table == "coil"):
-            raise ValueError(f"{self.name}: coils live in the coil table")
-        if self.word_order not in ("big", "little") or self.byte_order not in ("big", "little"):
-            raise ValueError(f"{self.name}: word/byte order is 'big' or 'little'")
-        if self.apply not in ("", "ct", "pt", "ctpt"):
-            raise ValueError(f"{self.name}: apply is '', 'ct', 'pt' or 'ctpt'")
-        if not 0 <= self.address <= 0xFFFF - _TYPES[self.type] + 1:
-            raise ValueError(f"{self.name}: address out of range")
-        if not isinstance(self.scale, Decimal):
-            object.__setattr__(self, "scale", Decimal(str(self.scale)))
-
-    @property
-    def count(self) -> int:
-        return _TYPES[self.type]
-
-    @property
-    def function(self) -> int:
-        return _TABLE_FUNCTION[self.table]
-
-    def multiplier(self, ct, pt) -> Decimal:
-        if not self.apply:
-            return _ONE
-        m = _ONE
-        if "ct" in self.apply:
-            m *= Decimal(str(ct))
-        if "pt" in self.apply:
-            m *= Decimal(str(pt))
-        return m
-
-
-@dataclass(frozen=True, slots=True)
-class RelayControl:
-    """How a meter model's relay is commanded: value written to ``field``."""
-
-    field: str
-    trip_value: int
-    close_value: int
-
-
-@dataclass(frozen=True)
-class RegisterMap:
-    """The registers of one meter model."""
-
-    model: str
-    fields: tuple[Field, ...]
-    max_registers: int = 125  # per read request (some meters accept fewer)
-    relay: RelayControl | None = None
-    description: str = ""
-
-    def __post_init__(self):
-        by_name = {f.name: f for f in self.fields}
-        if len(by_name) != len(self.fields):
-            raise ValueError(f"{self.model}: duplicate field names")
-        object.__setattr__(self, "_by_name", by_name)
-        if self.relay is not None and self.relay.field not in by_name:
-            raise ValueError(f"{self.model}: relay field {self.relay.field!r} not in map")
-
-    def __getitem__(self, name: str) -> Field:
-        try:
-            return self._by_name[name]  # type: ignore[attr-defined]
-        except KeyError:
-            raise ModbusCodecError(f"{self.model}: no field {name!r}") from None
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._by_name  # type: ignore[attr-defined]
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.fields)
-
 
 def register_map(model: str) -> RegisterMap:
     """A register map of ``modbus_maps`` by model name."""
-    # modbus_maps imports this module: load it on first use
-    maps = importlib.import_module(".modbus_maps", __package__).REGISTER_MAPS
     try:
-        return maps[model]
+        return REGISTER_MAPS[model]
     except KeyError:
         raise ModbusCodecError(f"no register map for model {model!r}") from None
 
 
 # === RAW VALUE CONVERSION === #
+
+_ONE = Decimal(1)
 
 
 def _registers_to_bytes(field: Field, registers) -> bytes:
@@ -741,45 +642,57 @@ def answer_request(
         return b"" if unit == 0 else _exception(unit, function & 0x7F, 0x01)
     if pdu is None:  # a known function with a count or length pymodbus refuses
         return b"" if unit == 0 else _exception(unit, function, 0x03)
-    response: ModbusPDU
-    if function in (3, 4):
-        addresses = range(pdu.address, pdu.address + pdu.count)
-        if not 1 <= pdu.count <= 125 or any(a not in register_values for a in addresses):
-            return _exception(unit, function, 0x02)
-        regs = [int(register_values[a]) & 0xFFFF for a in addresses]
-        cls = ReadHoldingRegistersResponse if function == 3 else ReadInputRegistersResponse
-        response = cls(registers=regs, dev_id=unit)
-    elif function == 1:
-        addresses = range(pdu.address, pdu.address + pdu.count)
+    if function in (1, 3, 4):
+        answer = _answer_read(pdu, function, unit, register_values, coils)
+        if isinstance(answer, int):
+            return _exception(unit, function, answer)
+    else:
+        answer = _apply_write(pdu, data, unit, register_values, coils)
+        if isinstance(answer, int):
+            return b"" if unit == 0 else _exception(unit, function, answer)
+    return b"" if unit == 0 else _FRAMER.buildFrame(answer)
+
+
+def _answer_read(pdu, function: int, unit: int, register_values, coils) -> ModbusPDU | int:
+    """The response to a read (01H, 03H, 04H), or the exception code refusing it."""
+    addresses = range(pdu.address, pdu.address + pdu.count)
+    if function == 1:
         if not 1 <= pdu.count <= 2000 or any(a not in coils for a in addresses):
-            return _exception(unit, function, 0x02)
-        response = ReadCoilsResponse(bits=[bool(coils[a]) for a in addresses], dev_id=unit)
-    elif function == 5:
+            return 0x02
+        return ReadCoilsResponse(bits=[bool(coils[a]) for a in addresses], dev_id=unit)
+    if not 1 <= pdu.count <= 125 or any(a not in register_values for a in addresses):
+        return 0x02
+    regs = [int(register_values[a]) & 0xFFFF for a in addresses]
+    cls = ReadHoldingRegistersResponse if function == 3 else ReadInputRegistersResponse
+    return cls(registers=regs, dev_id=unit)
+
+
+def _apply_write(pdu, data: bytes, unit: int, register_values, coils) -> ModbusPDU | int:
+    """A write (05H, 06H, 10H) applied to the mutable maps and its response, or the
+    exception code refusing it (nothing applied)."""
+    function = data[1]
+    if function == 5:
         if pdu.address not in coils:
-            return b"" if unit == 0 else _exception(unit, function, 0x02)
+            return 0x02
         if data[4:6] not in (b"\xff\x00", b"\x00\x00"):
-            return b"" if unit == 0 else _exception(unit, function, 0x03)
+            return 0x03
         if isinstance(coils, MutableMapping):
             coils[pdu.address] = bool(pdu.bits[0])
-        response = WriteSingleCoilResponse(address=pdu.address, bits=pdu.bits, dev_id=unit)
-    elif function == 6:
+        return WriteSingleCoilResponse(address=pdu.address, bits=pdu.bits, dev_id=unit)
+    if function == 6:
         if pdu.address not in register_values:
-            return b"" if unit == 0 else _exception(unit, function, 0x02)
+            return 0x02
         if isinstance(register_values, MutableMapping):
             register_values[pdu.address] = pdu.registers[0]
-        response = WriteSingleRegisterResponse(
+        return WriteSingleRegisterResponse(
             address=pdu.address, registers=pdu.registers, dev_id=unit
         )
-    else:  # 16
-        addresses = range(pdu.address, pdu.address + pdu.count)
-        if not 1 <= pdu.count <= 123 or len(pdu.registers) != pdu.count or data[6] != 2 * pdu.count:
-            return b"" if unit == 0 else _exception(unit, function, 0x03)
-        if any(a not in register_values for a in addresses):
-            return b"" if unit == 0 else _exception(unit, function, 0x02)
-        if isinstance(register_values, MutableMapping):
-            for a, v in zip(addresses, pdu.registers, strict=True):
-                register_values[a] = v
-        response = WriteMultipleRegistersResponse(address=pdu.address, count=pdu.count, dev_id=unit)
-    if unit == 0:
-        return b""
-    return _FRAMER.buildFrame(response)
+    addresses = range(pdu.address, pdu.address + pdu.count)
+    if not 1 <= pdu.count <= 123 or len(pdu.registers) != pdu.count or data[6] != 2 * pdu.count:
+        return 0x03
+    if any(a not in register_values for a in addresses):
+        return 0x02
+    if isinstance(register_values, MutableMapping):
+        for a, v in zip(addresses, pdu.registers, strict=True):
+            register_values[a] = v
+    return WriteMultipleRegistersResponse(address=pdu.address, count=pdu.count, dev_id=unit)

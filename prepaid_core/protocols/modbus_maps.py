@@ -1,4 +1,5 @@
-"""Register maps per meter model (G2): data only, see ``modbus.Field`` for the columns.
+"""Register maps per meter model (G2): data only, written with the types of
+``modbus_registers`` (see ``modbus`` for the columns).
 
 ``REGISTER_MAPS`` maps a model name to its ``RegisterMap``.  Add a model by adding a map
 here; nothing else changes.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from .modbus import Field, RegisterMap, RelayControl
+from prepaid_core.protocols.modbus_registers import Field, RegisterMap, RelayControl
 
 _E = Decimal("0.01")  # energy kWh
 _V = Decimal("0.1")

@@ -5,35 +5,9 @@ No Bluetooth hardware is needed: ``FakeBleakBackend`` is a bleak backend
 ``BlePeripheral`` objects registered in a ``FakeBleNetwork``. The client code is the real
 ``bleak.BleakClient``, so what works against the fake works against a meter.
 
-GATT profile of the prepaid meter (version 1)
-=============================================
-
-Service ``6b1e0001-7d2c-4f0a-9c3e-5a8b9d0e1f20`` (``SERVICE_UUID``), characteristics on
-the same base with the 16-bit id in the first group:
-
-==========  ============  ===============  =============================================
-uuid id     name          properties       value
-==========  ============  ===============  =============================================
-6b1e0002    meter info    read             ``INFO_FORMAT``: profile version (1), meter
-                                           address as 6 BCD bytes, most significant first
-6b1e0003    reading       read, notify     ``READING_FORMAT`` (38 bytes, little-endian)
-6b1e0004    token         write            a 40-byte binary token or the 20 ASCII digits
-                                           of a keypad token (``prepaid_core.tokens``)
-6b1e0005    token result  read, notify     ``RESULT_FORMAT``: status, sequence, balance
-==========  ============  ===============  =============================================
-
-``READING_FORMAT`` ``<BIIiHIihBIII``: version (1); forward kWh x 100; reverse kWh x 100;
-balance x 100 (money, signed); voltage x 10; current in mA; active power in W (signed);
-power factor x 1000 (signed); relay (1 on, 0 off); status word (see ``meter``); last
-accepted token sequence; meter time (Unix seconds, UTC). 38 bytes: a client needs an ATT
-MTU of at least 41 (BLE 4.2 data length extension; the fake negotiates 247), or reads it
-with a long read.
-
-``RESULT_FORMAT`` ``<BIi``: status (``TokenStatus``: 0 accepted, 1 malformed, 2 not
-authentic, 3 wrong meter, 4 replayed, 5 bad amount), token sequence (0 if unknown),
-balance x 100 after the token. A token write is always answered by a notification
-on the token result characteristic; a write of the wrong length fails at the ATT level
-(``BleakGATTProtocolError``, "invalid attribute value length").
+The GATT profile (UUIDs, formats, decoding and the client exchanges ``read_meter`` and
+``send_token``) is ``prepaid_core.protocols.ble``; this module is the meter side that packs
+with it, and re-exports the profile's names.  The fake negotiates an ATT MTU of 247.
 
 Range: ``FakeBleNetwork.move_away(mac)`` takes a meter out of range (10 m in the seed
 documents); connecting then fails and a connected client is told through bleak's
@@ -44,14 +18,10 @@ writes fail at the ATT level ("unlikely error"), the tokens not applied.
 from __future__ import annotations
 
 import asyncio
-import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
-from enum import IntEnum
 from typing import Any
 
-from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.descriptor import BleakGATTDescriptor
@@ -59,6 +29,24 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
 
+from prepaid_core.protocols.ble import (
+    INFO_FORMAT,
+    INFO_UUID,
+    PROFILE_VERSION,
+    READING_FORMAT,
+    READING_UUID,
+    RESULT_FORMAT,
+    SERVICE_UUID,
+    TOKEN_RESULT_UUID,
+    TOKEN_UUID,
+    BleReading,
+    TokenResult,
+    TokenStatus,
+    decode_reading,
+    decode_token_result,
+    read_meter,
+    send_token,
+)
 from prepaid_core.simulator.meter import VirtualMeter
 from prepaid_core.tokens import (
     BINARY_TOKEN_LENGTH,
@@ -84,58 +72,16 @@ __all__ = [
     "TokenStatus",
     "decode_reading",
     "decode_token_result",
+    "encode_reading",
     "read_meter",
     "send_token",
 ]
 
-_BASE = "-7d2c-4f0a-9c3e-5a8b9d0e1f20"
-SERVICE_UUID = "6b1e0001" + _BASE
-INFO_UUID = "6b1e0002" + _BASE
-READING_UUID = "6b1e0003" + _BASE
-TOKEN_UUID = "6b1e0004" + _BASE
-TOKEN_RESULT_UUID = "6b1e0005" + _BASE
-
-PROFILE_VERSION = 1
-INFO_FORMAT = struct.Struct("<B6s")
-READING_FORMAT = struct.Struct("<BIIiHIihBIII")
-RESULT_FORMAT = struct.Struct("<BIi")
 MTU = 247
 _ATT_INVALID_LENGTH = 0x0D
 _ATT_READ_NOT_PERMITTED = 0x02
 _ATT_WRITE_NOT_PERMITTED = 0x03
 _ATT_UNLIKELY_ERROR = 0x0E
-
-
-class TokenStatus(IntEnum):
-    ACCEPTED = 0
-    MALFORMED = 1
-    NOT_AUTHENTIC = 2
-    WRONG_METER = 3
-    REPLAYED = 4
-    BAD_AMOUNT = 5
-
-
-@dataclass(frozen=True)
-class BleReading:
-    address: str
-    forward_kwh: Decimal
-    reverse_kwh: Decimal
-    balance: Decimal
-    voltage_v: Decimal
-    current_a: Decimal
-    power_kw: Decimal
-    pf: Decimal
-    relay: str
-    status_word: int
-    last_token_sequence: int
-    meter_time: int
-
-
-@dataclass(frozen=True)
-class TokenResult:
-    status: TokenStatus
-    sequence: int
-    balance: Decimal
 
 
 def _cents(value: Decimal, scale: int = 100) -> int:
@@ -158,37 +104,6 @@ def encode_reading(meter: VirtualMeter) -> bytes:
         snap.last_token_sequence,
         int(snap.ts.timestamp()),
     )
-
-
-def decode_reading(address: str, data: bytes) -> BleReading:
-    if len(data) != READING_FORMAT.size:
-        raise ValueError(f"a reading is {READING_FORMAT.size} bytes, got {len(data)}")
-    (version, fwd, rev, bal, volt, cur, power, pf, relay, word, seq, when) = READING_FORMAT.unpack(
-        bytes(data)
-    )
-    if version != PROFILE_VERSION:
-        raise ValueError(f"unsupported profile version {version}")
-    return BleReading(
-        address=address,
-        forward_kwh=Decimal(fwd) / 100,
-        reverse_kwh=Decimal(rev) / 100,
-        balance=Decimal(bal) / 100,
-        voltage_v=Decimal(volt) / 10,
-        current_a=Decimal(cur) / 1000,
-        power_kw=Decimal(power) / 1000,
-        pf=Decimal(pf) / 1000,
-        relay="on" if relay else "off",
-        status_word=word,
-        last_token_sequence=seq,
-        meter_time=when,
-    )
-
-
-def decode_token_result(data: bytes) -> TokenResult:
-    if len(data) != RESULT_FORMAT.size:
-        raise ValueError(f"a token result is {RESULT_FORMAT.size} bytes, got {len(data)}")
-    status, sequence, balance = RESULT_FORMAT.unpack(bytes(data))
-    return TokenResult(TokenStatus(status), sequence, Decimal(balance) / 100)
 
 
 def _token_status(error: TokenError) -> TokenStatus:
@@ -429,34 +344,3 @@ class FakeBleakBackend(BaseBleakClient):
         for callback in list(peripheral._subscribers.get(characteristic.uuid, [])):
             if getattr(callback, "backend", None) is self:
                 peripheral.unsubscribe(characteristic.uuid, callback)
-
-
-# === CLIENT HELPERS (what a BLE bridge or a phone app does) === #
-
-
-async def read_meter(client: BleakClient) -> BleReading:
-    """Read the meter info and reading characteristics of a connected client."""
-    info = await client.read_gatt_char(INFO_UUID)
-    version, raw_address = INFO_FORMAT.unpack(bytes(info))
-    if version != PROFILE_VERSION:
-        raise ValueError(f"unsupported profile version {version}")
-    return decode_reading(raw_address.hex(), await client.read_gatt_char(READING_UUID))
-
-
-async def send_token(client: BleakClient, token: bytes | str, timeout: float = 5.0):
-    """Write a token and wait for its result notification."""
-    loop = asyncio.get_running_loop()
-    result: asyncio.Future[bytearray] = loop.create_future()
-
-    def on_result(_characteristic, data: bytearray) -> None:
-        if not result.done():
-            result.set_result(data)
-
-    await client.start_notify(TOKEN_RESULT_UUID, on_result)
-    try:
-        payload = token.encode("ascii") if isinstance(token, str) else bytes(token)
-        await client.write_gatt_char(TOKEN_UUID, payload, response=True)
-        return decode_token_result(await asyncio.wait_for(result, timeout))
-    finally:
-        if client.is_connected:
-            await client.stop_notify(TOKEN_RESULT_UUID)

@@ -1,4 +1,5 @@
-"""G7/G2: Bluetooth meters through bleak's real BleakClient with the fake backend."""
+"""G7/G2: Bluetooth meters through bleak's real BleakClient with the fake backend; the GATT
+profile codec of prepaid_core.protocols.ble against it."""
 
 import asyncio
 from decimal import Decimal
@@ -7,6 +8,7 @@ import pytest
 from bleak import BleakClient
 from bleak.exc import BleakDeviceNotFoundError, BleakGATTProtocolError
 
+from prepaid_core.protocols import ble as gatt
 from prepaid_core.simulator import ble
 from prepaid_core.simulator.clock import ManualClock, utc
 from prepaid_core.simulator.meter import LoadProfile, MeterConfig, VirtualMeter
@@ -40,15 +42,15 @@ def test_profile_and_reading(setup):
     async def main():
         clock.advance(hours=2)
         async with client(network) as c:
-            service = c.services.get_service(ble.SERVICE_UUID)
+            service = c.services.get_service(gatt.SERVICE_UUID)
             assert {ch.uuid for ch in service.characteristics} == {
-                ble.INFO_UUID,
-                ble.READING_UUID,
-                ble.TOKEN_UUID,
-                ble.TOKEN_RESULT_UUID,
+                gatt.INFO_UUID,
+                gatt.READING_UUID,
+                gatt.TOKEN_UUID,
+                gatt.TOKEN_RESULT_UUID,
             }
-            assert "notify" in c.services.get_characteristic(ble.READING_UUID).properties
-            reading = await ble.read_meter(c)
+            assert "notify" in c.services.get_characteristic(gatt.READING_UUID).properties
+            reading = await gatt.read_meter(c)
         assert reading.address == ADDR
         assert reading.forward_kwh == Decimal(2)
         assert reading.balance == Decimal(8)
@@ -65,25 +67,25 @@ def test_tokens_over_ble_binary_and_keypad_once(setup):
     async def main():
         async with client(network) as c:
             binary = issue_token(KEY, ADDR, TokenKind.CREDIT, Decimal(20), 1)
-            result = await ble.send_token(c, binary)
-            assert result == ble.TokenResult(ble.TokenStatus.ACCEPTED, 1, Decimal(30))
-            replay = await ble.send_token(c, binary)
-            assert replay.status == ble.TokenStatus.REPLAYED and replay.balance == 30
+            result = await gatt.send_token(c, binary)
+            assert result == gatt.TokenResult(gatt.TokenStatus.ACCEPTED, 1, Decimal(30))
+            replay = await gatt.send_token(c, binary)
+            assert replay.status == gatt.TokenStatus.REPLAYED and replay.balance == 30
             keypad = issue_keypad_token(KEY, ADDR, TokenKind.CREDIT, Decimal("5.5"), 2)
-            result = await ble.send_token(c, keypad)
-            assert result.status == ble.TokenStatus.ACCEPTED
+            result = await gatt.send_token(c, keypad)
+            assert result.status == gatt.TokenStatus.ACCEPTED
             assert result.balance == Decimal("35.5")
             other = issue_token(KEY, "000000004243", TokenKind.CREDIT, Decimal(20), 3)
-            assert (await ble.send_token(c, other)).status == ble.TokenStatus.WRONG_METER
+            assert (await gatt.send_token(c, other)).status == gatt.TokenStatus.WRONG_METER
             tampered = bytearray(issue_token(KEY, ADDR, TokenKind.CREDIT, Decimal(20), 4))
             tampered[15] ^= 0x80
-            result = await ble.send_token(c, bytes(tampered))
-            assert result.status == ble.TokenStatus.NOT_AUTHENTIC
-            assert (await ble.send_token(c, "x" * 20)).status == ble.TokenStatus.MALFORMED
+            result = await gatt.send_token(c, bytes(tampered))
+            assert result.status == gatt.TokenStatus.NOT_AUTHENTIC
+            assert (await gatt.send_token(c, "x" * 20)).status == gatt.TokenStatus.MALFORMED
             with pytest.raises(BleakGATTProtocolError):
-                await c.write_gatt_char(ble.TOKEN_UUID, b"short", response=True)
+                await c.write_gatt_char(gatt.TOKEN_UUID, b"short", response=True)
             with pytest.raises(BleakGATTProtocolError):
-                await c.write_gatt_char(ble.READING_UUID, b"x" * 40, response=True)
+                await c.write_gatt_char(gatt.READING_UUID, b"x" * 40, response=True)
         assert meter.credited_total == Decimal("25.5")
 
     asyncio.run(main())
@@ -95,15 +97,15 @@ def test_reading_notifications(setup):
     async def main():
         received = []
         async with client(network) as c:
-            await c.start_notify(ble.READING_UUID, lambda ch, data: received.append(data))
+            await c.start_notify(gatt.READING_UUID, lambda ch, data: received.append(data))
             clock.advance(hours=1)
             peripheral.notify_reading()
             await asyncio.sleep(0.01)
-            await c.stop_notify(ble.READING_UUID)
+            await c.stop_notify(gatt.READING_UUID)
             peripheral.notify_reading()
             await asyncio.sleep(0.01)
         assert len(received) == 1
-        assert ble.decode_reading(ADDR, received[0]).forward_kwh == Decimal(1)
+        assert gatt.decode_reading(ADDR, received[0]).forward_kwh == Decimal(1)
 
     asyncio.run(main())
 
@@ -122,13 +124,13 @@ def test_out_of_range(setup):
             await client(network).connect()
         network.come_back(MAC)
         async with client(network) as again:
-            assert (await ble.read_meter(again)).address == ADDR
+            assert (await gatt.read_meter(again)).address == ADDR
 
     asyncio.run(main())
 
 
 def test_decoders_reject_bad_lengths():
     with pytest.raises(ValueError):
-        ble.decode_reading(ADDR, b"\x01" * 10)
+        gatt.decode_reading(ADDR, b"\x01" * 10)
     with pytest.raises(ValueError):
-        ble.decode_token_result(b"\x00")
+        gatt.decode_token_result(b"\x00")

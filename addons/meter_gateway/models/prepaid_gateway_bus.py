@@ -41,17 +41,23 @@ class PrepaidGatewayBus(models.Model):
             self.env._("Bus %(bus)s has no driver: its meters push their data.", bus=self.name)
         )
 
-    # === FOR THE TCP DRIVERS === #
+    # === FOR THE BUS DRIVERS === #
     def _link_settings(self, **values):
-        """The settings of a TCP link to this bus's collector port (driver's ``values``
-        added): the gateway's host, timeout and retries."""
+        """The settings of the link to this bus (driver's ``values`` added): the
+        collector's TCP port on the gateway's host, or the local serial device, at the
+        bus's line settings; the gateway's timeout and retries."""
         self.ensure_one()
         gateway = self.gateway_id
+        if self.connection == "serial":
+            values["url"] = self.device.strip()
         return buses.LinkSettings(
             host=gateway.host or "127.0.0.1",
             port=self.port,
             timeout=gateway.poll_timeout,
             retries=gateway.poll_retries,
+            baudrate=int(self.baud_rate),
+            parity=self.parity,
+            stopbits=int(self.stop_bits),
             **values,
         )
 

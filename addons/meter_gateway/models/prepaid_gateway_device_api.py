@@ -506,6 +506,11 @@ class PrepaidGateway(models.Model):
                 {
                     "number": bus.number,
                     "port": bus.port,
+                    # a serial bus: a device of the runner's machine, at the bus's line
+                    "url": (bus.device or "").strip() if bus.connection == "serial" else "",
+                    "baudrate": int(bus.baud_rate or 0),
+                    "parity": bus.parity or "N",
+                    "stopbits": int(bus.stop_bits or 1),
                     "protocol": bus.protocol,
                     "meters": [
                         {

@@ -130,7 +130,9 @@ class PrepaidGateway(models.Model):
         """The collector's buses with a driver and their in-service meters (or just
         ``only_meters`` of them), in poll order: by bus, then address."""
         self.ensure_one()
-        buses = self.bus_ids.filtered(lambda b: b.driver != "none" and b.port)
+        buses = self.bus_ids.filtered(
+            lambda b: b.driver != "none" and (b.port or b.connection == "serial")
+        )
         domain = [
             ("bus_id", "in", buses.ids),
             ("state", "=", "in_service"),

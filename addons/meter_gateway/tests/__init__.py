@@ -1,4 +1,5 @@
 from . import (
+    test_bus_link,
     test_command,
     test_concurrency,
     test_device_api,
