@@ -34,7 +34,7 @@ import subprocess
 import time
 from datetime import datetime, timedelta
 
-from odoo_bench import open_registry
+from odoo_bench import bench_gateway, open_registry
 
 import odoo
 from odoo import api
@@ -59,52 +59,8 @@ def main():
     registry = open_registry(args.db, "prepaid_meter")
     with registry.cursor() as cr:
         env = api.Environment(cr, odoo.SUPERUSER_ID, {})
-        meters = env["prepaid.meter"]
-        have = meters.search_count([("name", "=like", "bench-%")])
-        if have < args.meters:
-            print(f"creating {args.meters - have} meters ...", flush=True)
-            site = env["prepaid.site"].create({"name": "Bench site"})
-            building = env["prepaid.building"].create({"name": "Bench", "site_id": site.id})
-            unit = env["prepaid.unit"].create({"name": "Bench", "building_id": building.id})
-            gateway = env["prepaid.gateway"].create({"name": "Bench 4G", "gateway_type": "mqtt"})
-            model = env.ref("prepaid_meter.meter_model_ddsy_5_60")
-            # each meter with its latest-state record (prepaid.meter delegates to it)
-            cr.execute(
-                """
-                WITH latest AS (
-                    INSERT INTO prepaid_meter_latest (connection_state, actual_relay_state,
-                                                      relay_mismatch)
-                    SELECT 'never', 'unknown', false FROM generate_series(%s, %s)
-                    RETURNING id)
-                INSERT INTO prepaid_meter (name, address, model_id, unit_id, building_id,
-                    site_id, company_id, gateway_id, state, ct_ratio, pt_ratio, multiplier,
-                    desired_relay_state, status, active, latest_id,
-                    utility, access_token, create_uid, write_uid, create_date, write_date)
-                SELECT 'bench-' || n, lpad(n::text, 12, '0'), %s, %s, %s, %s, %s, %s,
-                       'in_service', 1, 1, 1, 'on', 'normal', true, l.id,
-                       'electricity', md5(random()::text), 1, 1, now(), now()
-                  FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM latest) l
-                  JOIN generate_series(%s, %s) WITH ORDINALITY AS g(n, rn) ON g.rn = l.rn
-                """,
-                [
-                    have + 1,
-                    args.meters,
-                    model.id,
-                    unit.id,
-                    building.id,
-                    site.id,
-                    env.company.id,
-                    gateway.id,
-                    have + 1,
-                    args.meters,
-                ],
-            )
-            # the states are keyed by meter too (what the bulk path joins on)
-            cr.execute(
-                "UPDATE prepaid_meter_latest l SET meter_id = m.id FROM prepaid_meter m "
-                "WHERE m.latest_id = l.id AND l.meter_id IS NULL"
-            )
-            cr.commit()
+        # every meter on one 4G gateway, named bench-<n> (the other benchmarks' meters)
+        bench_gateway(env, "Bench 4G", "mqtt", args.meters, "", meter_name="bench")
         cr.execute(
             "SELECT id FROM prepaid_meter WHERE name LIKE 'bench-%%' ORDER BY id LIMIT %s",
             [args.meters],

@@ -98,9 +98,10 @@ def http_server(db, port=8075, workers=0):
             process.kill()
 
 
-def bench_gateway(env, name, gateway_type, meters, address_prefix, api_key=None):
+def bench_gateway(env, name, gateway_type, meters, address_prefix, api_key=None, meter_name=None):
     """A gateway of the benchmark database with ``meters`` meters in service, addresses
-    ``<address_prefix><n>`` (12 digits), created in SQL on first use; returns the gateway."""
+    ``<address_prefix><n>`` (12 digits), named ``<meter_name>-<n>`` (the gateway's name
+    by default), created in SQL on first use; returns the gateway."""
     gateway = env["prepaid.gateway"].search([("name", "=", name)], limit=1)
     if not gateway:
         gateway = env["prepaid.gateway"].create({"name": name, "gateway_type": gateway_type})
@@ -135,7 +136,8 @@ def bench_gateway(env, name, gateway_type, meters, address_prefix, api_key=None)
             """,
             [
                 *(have + 1, meters),
-                *(name, address_prefix, width, model.id, unit.id, building.id, site.id),
+                *(meter_name or name, address_prefix, width, model.id, unit.id, building.id),
+                site.id,
                 *(env.company.id, gateway.id, have + 1, meters),
             ],
         )

@@ -339,21 +339,27 @@ class TestGatewayRunner(HttpCase, MeterGatewayCommon):
         )
         return bridge_gateway, meter
 
-    def test_ble_bridge_delivers_a_credit_token_minted_by_odoo(self):
-        bridge_gateway, meter = self._ble_meter(1)
+    def _ble_bridge(self, bridge_gateway, meter):
+        """A simulated meter (balance 10, the company's vending key) in reach of a
+        Bluetooth bridge served by ``bridge_gateway``: (the simulated meter, the bridge)."""
         vending_key = self.env.company._prepaid_vending_key()
-        clock = ManualClock(utc(2026, 3, 2))
         simulated = VirtualMeter(
-            MeterConfig(meter.address, vending_key=vending_key, balance=Decimal(10)), clock
+            MeterConfig(meter.address, vending_key=vending_key, balance=Decimal(10)),
+            ManualClock(utc(2026, 3, 2)),
         )
         network = ble.FakeBleNetwork()
         network.add(ble.BlePeripheral(simulated, meter.ble_mac))
-        credit = self.Command._queue(meter, "credit", "recharge", payload={"amount": "25.50"})
         bridge = BleBridge(
             self._api(bridge_gateway),
             backend=ble.FakeBleakBackend,
             backend_kwargs={"network": network},
         )
+        return simulated, bridge
+
+    def test_ble_bridge_delivers_a_credit_token_minted_by_odoo(self):
+        bridge_gateway, meter = self._ble_meter(1)
+        simulated, bridge = self._ble_bridge(bridge_gateway, meter)
+        credit = self.Command._queue(meter, "credit", "recharge", payload={"amount": "25.50"})
         self.env.flush_all()  # the server reads the database, not this test's cache
         with self.allow_requests(all_requests=True):
             asyncio.run(bridge.run_once())
@@ -370,22 +376,11 @@ class TestGatewayRunner(HttpCase, MeterGatewayCommon):
         would then refuse 1 and be short of its credit).  Once 1 is due again both go out,
         are applied in order and confirmed, each once."""
         bridge_gateway, meter = self._ble_meter(2)
-        vending_key = self.env.company._prepaid_vending_key()
-        simulated = VirtualMeter(
-            MeterConfig(meter.address, vending_key=vending_key, balance=Decimal(10)),
-            ManualClock(utc(2026, 3, 2)),
-        )
-        network = ble.FakeBleNetwork()
-        network.add(ble.BlePeripheral(simulated, meter.ble_mac))
+        simulated, bridge = self._ble_bridge(bridge_gateway, meter)
         first = self.Command._queue(meter, "credit", "recharge 1", payload={"amount": "5"})
         lost = bridge_gateway._api_fetch_commands()["commands"]  # the bridge that died
         self.assertEqual([c["id"] for c in lost], first.ids)
         second = self.Command._queue(meter, "credit", "recharge 2", payload={"amount": "20"})
-        bridge = BleBridge(
-            self._api(bridge_gateway),
-            backend=ble.FakeBleakBackend,
-            backend_kwargs={"network": network},
-        )
         self.env.flush_all()  # the server reads the database, not this test's cache
         with self.allow_requests(all_requests=True):
             done = asyncio.run(bridge.run_once())
