@@ -159,15 +159,26 @@ def one_run(result: PricedInterval) -> PricedRun:
     )
 
 
-def charge_line(book, entry, band, q, code, cycle_start):
-    """Charge ``q`` of ``band`` at ``entry`` (price, book key, step number) on the cycle's
-    ``book`` (updated in place): its cost line and the line's amount.
+class PriceEntry(NamedTuple):
+    """The price of a band in a ladder step of a tariff version, and where the cycle's book
+    keeps what was charged at it."""
 
-    The rounding rule (B1): the amount is the rounded cost to date of the (band, step) less
-    what was rounded before, so the amounts of any partition of a cycle add up to the sum
-    of the rounded exact costs of its (band, step)s.
+    price: Decimal
+    key: tuple[str, int]  # (band, step number): the book's key
+    step: int  # 1 to 8
+    band: str
+    version: str  # the version's code
+
+
+def charge_line(book, entry, q, cycle_start):
+    """Charge ``q`` at ``entry`` on the cycle's ``book`` (updated in place): the cost line
+    and its amount.
+
+    The rounding rule (B1): the amount of a line is the rounded cost to date of its (band,
+    step) less what was rounded before, so the amounts of any partition of a cycle add up
+    to the sum of the rounded exact costs of its (band, step)s.
     """
-    price, key, number = entry
+    price, key, number, band, code = entry
     previous = book.get(key)
     if previous is None:
         cost = q * price
@@ -181,13 +192,13 @@ def charge_line(book, entry, band, q, code, cycle_start):
     return _new_line(CostLine, (band, number, q, price, amount, code, cycle_start)), amount
 
 
-def charge_bands(book, table, items, code, cycle_start):
-    """Charge ``items`` (band, quantity), all within one ladder step (``table``: that step's
-    entry by band), on ``book``: their lines and the sum of their amounts."""
+def charge_lines(book, charges, cycle_start):
+    """Charge ``charges`` ``(entry, quantity)`` on ``book``, one line each: the lines and the
+    sum of their amounts."""
     lines = []
     amount = ZERO_MONEY
-    for band, q in items:
-        line, line_amount = charge_line(book, table[band], band, q, code, cycle_start)
+    for entry, q in charges:
+        line, line_amount = charge_line(book, entry, q, cycle_start)
         amount += line_amount
         lines.append(line)
     return tuple(lines), amount
@@ -212,12 +223,6 @@ def charge_pieces(book, total, pieces, cycle_start):
         key = (version, band, step)
         quantities[key] = quantities.get(key, ZERO) + q
         total += q
-    lines = []
-    amount = ZERO_MONEY
-    for (version, band, step), q in quantities.items():
-        if q:
-            entry = version.table[step][band]
-            line, line_amount = charge_line(book, entry, band, q, version.code, cycle_start)
-            amount += line_amount
-            lines.append(line)
-    return tuple(lines), amount, total
+    charges = [(version.table[s][band], q) for (version, band, s), q in quantities.items() if q]
+    lines, amount = charge_lines(book, charges, cycle_start)
+    return lines, amount, total

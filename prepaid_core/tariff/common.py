@@ -15,8 +15,8 @@ from decimal import Decimal
 from prepaid_core.tariff.book import (
     ZERO_MONEY,
     _bisect_right,
-    charge_bands,
     charge_line,
+    charge_lines,
     charge_pieces,
 )
 from prepaid_core.tariff.definitions import BAND_RANK, ZERO
@@ -34,23 +34,26 @@ def charge_common(version, book, total, start, end, consumption, cycle_start):
     the others); one band goes through as many ladder steps as it takes, registers of
     several bands must stay within one step (else they are charged in time order).
     """
-    items = None
     if consumption.__class__ is Decimal:
         q = added = consumption
         if (q.is_signed() and q) or not q.is_finite():
             return None  # (the checks say what is wrong)
         band = version.single_band
         if band is None:
-            period = version.period  # (the period of the last lookup: most often this one)
+            period = version.period  # (the last one looked up: most often this one)
             if not period[0] <= start < period[1]:
                 period = version.period_at(start)
-            if end > period[1]:  # several time-of-use periods: split by time
-                return _charge_split(version, book, total, start, end, q, period, cycle_start)
+            if end > period[1]:  # over several time-of-use periods: split by time
+                if not q:
+                    return (), ZERO_MONEY, total  # (nothing split adds nothing)
+                pieces = _split_by_time(version, start, end, q)
+                return charge_pieces(book, total, pieces, cycle_start)
             band = period[2]
+        items = None
     elif consumption.__class__ is dict:
         single = version.single_band
         prices = version.prices
-        band = q = None
+        band = q = items = None
         for name, value in consumption.items():
             if not value:
                 if name in BAND_RANK:
@@ -67,39 +70,46 @@ def charge_common(version, book, total, start, end, consumption, cycle_start):
             else:
                 items.append((single or name, value))
         if q is None:
-            q = added = ZERO  # no register moved
-        else:
-            added = ZERO + q
-            if items is not None:
-                added = ZERO
-                for _band, value in items:
-                    added += value
-                if single:  # one band: one line of the registers' total
-                    q, items = added, None
+            return (), ZERO_MONEY, total + ZERO  # no register moved
+        added = ZERO + q
+        if items is not None:
+            added = _total(items)
+            if single:  # one band: one line of the registers' total
+                q, items = added, None
     else:
         return None
     if not q:  # no consumption: no line
         return (), ZERO_MONEY, total + added
     step = _bisect_right(version.limits, total)
     new_total = total + added
-    if items is not None:
-        if new_total > version.limits[step]:
-            return None  # registers of several bands across a step boundary: in time order
-        lines, amount = charge_bands(book, version.table[step], items, version.code, cycle_start)
-        return lines, amount, new_total
     if new_total > version.limits[step]:  # a ladder step boundary inside the interval
+        if items is not None:
+            return None  # registers of several bands: charged in time order
         return charge_pieces(book, total, [(version, band, q)], cycle_start)
-    line, amount = charge_line(book, version.table[step][band], band, q, version.code, cycle_start)
+    table = version.table[step]
+    if items is not None:
+        lines, amount = charge_lines(book, [(table[b], v) for b, v in items], cycle_start)
+        return lines, amount, new_total
+    line, amount = charge_line(book, table[band], q, cycle_start)
     if not amount:  # the interval's amount is ZERO_MONEY + the line's (sign of 0)
         amount = ZERO_MONEY + amount
     return (line,), amount, new_total
 
 
-def _charge_split(version, book, total, start, end, q, period, cycle_start):
-    """A total over several time-of-use periods of the window (``period``: the one around
-    ``start``), split by time at the ends of the periods as the general path splits it."""
+def _total(items):
+    """The sum of the quantities of ``items`` (band, quantity), from zero."""
+    total = ZERO
+    for _band, q in items:
+        total += q
+    return total
+
+
+def _split_by_time(version, start, end, q):
+    """A total over several time-of-use periods of the window: ``(version, band, share)``
+    of each period in time order, split at the ends of the periods as the general path
+    splits it."""
+    period = first = version.period_at(start)
     bands, weights = [], []
-    first = period
     t = start
     while end > period[1]:
         bands.append(period[2])
@@ -109,12 +119,8 @@ def _charge_split(version, book, total, start, end, q, period, cycle_start):
     bands.append(period[2])
     weights.append((end - t) // MICROSECOND)
     version.period = first  # (the next meter's interval most likely starts in it too)
-    if not q:
-        return (), ZERO_MONEY, total
-    pieces = [
-        (version, band, part) for band, part in zip(bands, apportion(q, weights), strict=True)
-    ]
-    return charge_pieces(book, total, pieces, cycle_start)
+    shares = apportion(q, weights)
+    return [(version, band, share) for band, share in zip(bands, shares, strict=True)]
 
 
 def checked_consumption(consumption, version):

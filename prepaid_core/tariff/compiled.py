@@ -259,7 +259,7 @@ def _price_run(compiled, state, intervals, split_unpriced) -> PricedRun:
     charged_before = charged
     book = dict(book)  # the run's own: changed in place, handed out in the last state
     lines_out, amounts, closed_out = [], [], []  # (the columns of the result)
-    closed = False
+    add_lines, add_amount, add_closed = lines_out.append, amounts.append, closed_out.append
     window = None  # the window (cycle, version) that the locals below come from
     stale = True  # fits and floor to compute from the window and the state
     for start, end, consumption in intervals:
@@ -283,26 +283,31 @@ def _price_run(compiled, state, intervals, split_unpriced) -> PricedRun:
             lines, amount, total = priced
             charged = charged + amount
             until = floor = end
-            closed_out.append(())
+            add_closed(())
         else:
             state = _new_line(CycleState, (cycle_start, cycle_end, total, charged, book, until))
             result = compiled._price_other(state, start, end, consumption, split_unpriced)
             lines, amount, (cycle_start, cycle_end, total, charged, book, until), cycles = result
-            closed_out.append(cycles)  # (the state's book is a new dict: the run's own)
-            closed = closed or bool(cycles)
-            stale = True
-        lines_out.append(lines)
-        amounts.append(amount)
+            add_closed(cycles)
+            stale = True  # (its book is a new dict: the run's own from now on)
+        add_lines(lines)
+        add_amount(amount)
     state = _new_line(CycleState, (cycle_start, cycle_end, total, charged, book, until))
-    if closed:
-        amount = ZERO_MONEY
-        for value in amounts:
-            amount += value
-    else:  # the same: every interval added a 4-decimal amount to charged
-        amount = charged - charged_before
+    amount = _run_amount(amounts, closed_out, charged - charged_before)
     return _new_line(
         PricedRun, (tuple(lines_out), tuple(amounts), tuple(closed_out), amount, state)
     )
+
+
+def _run_amount(amounts, closed_out, charged):
+    """The amount of a run: ``charged`` (what its intervals added to the state's charged)
+    unless a cycle closed inside it, then the sum of its intervals' amounts."""
+    if not any(closed_out):
+        return charged
+    amount = ZERO_MONEY
+    for value in amounts:
+        amount += value
+    return amount
 
 
 _price_one = CompiledTariff._price_one

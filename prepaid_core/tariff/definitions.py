@@ -45,6 +45,7 @@ BAND_LABELS = {
     DEEP_VALLEY: "deep valley",
 }
 BAND_RANK = {band: rank for rank, band in enumerate(BANDS)}
+BAND_SET = frozenset(BANDS)
 
 ELECTRICITY = "electricity"
 WATER = "water"

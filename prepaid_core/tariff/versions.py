@@ -7,6 +7,7 @@ import bisect
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from prepaid_core.tariff.book import PriceEntry
 from prepaid_core.tariff.definitions import _MIDNIGHT, TariffVersion
 
 END_OF_TIME = datetime.max
@@ -19,8 +20,8 @@ _bisect_right = bisect.bisect_right
 class PricingVersion:
     """A tariff version prepared for pricing (plain attributes, precomputed tables).
 
-    ``table[step]`` maps each band to ``(price, book key, step number)``: the one table
-    from which every pricing path takes prices and book keys.
+    ``table[step]`` maps each band to its :class:`PriceEntry` in that ladder step: the one
+    table from which every pricing path takes prices and book keys.
     """
 
     __slots__ = (
@@ -42,10 +43,9 @@ class PricingVersion:
         self.end = end
         self.limits = (*version.step_limits, _INFINITY)  # the last step has no end
         self.prices = dict(version.prices)
-        # Per step (0-based): {band: (price, book key, step number)}.
-        self.table = tuple(
+        self.table = tuple(  # per step (0-based): {band: its PriceEntry}
             {
-                band: (prices[step], (band, step + 1), step + 1)
+                band: PriceEntry(prices[step], (band, step + 1), step + 1, band, self.code)
                 for band, prices in self.prices.items()
             }
             for step in range(len(self.limits))
