@@ -24,82 +24,115 @@ from prepaid_core.tariff.quantities import apportion, check_band, check_quantity
 from prepaid_core.tariff.versions import MICROSECOND
 
 
-def charge_common(version, book, total, start, end, consumption, cycle_start):
-    """Charge the interval on ``book`` (in place) if it is the common one inside the window
-    of ``version``, ``total`` being the cycle's consumption so far: ``(lines, amount, new
-    total)``; else ``None``, ``book`` untouched.
+def charge_common(window, book, total, charged, intervals, index, floor, lines_out, amounts):
+    """Charge ``intervals`` from ``index`` on, on ``book`` (in place), for as long as each
+    is the common interval of ``window`` (from ``floor``, up to when the state is charged,
+    to the window's end), appending its lines and amount to ``lines_out`` and ``amounts``
+    (unless ``None``): ``(index of the first interval that is not, cycle total, cycle
+    charged, lines and amount of the last interval charged)``.
 
     Common: a good ``Decimal`` total (split by time over the time-of-use periods it
     covers), or registers that are good decimals of bands the version prices (zero for
     the others); one band goes through as many ladder steps as it takes, registers of
     several bands must stay within one step (else they are charged in time order).
     """
-    if consumption.__class__ is Decimal:
-        q = added = consumption
-        if (q.is_signed() and q) or not q.is_finite():
-            return None  # (the checks say what is wrong)
-        band = version.single_band
-        if band is None:
-            period = version.period  # (the last one looked up: most often this one)
-            if not period[0] <= start < period[1]:
-                period = version.period_at(start)
-            if end > period[1]:  # over several time-of-use periods: split by time
-                if not q:
-                    return (), ZERO_MONEY, total  # (nothing split adds nothing)
-                pieces = _split_by_time(version, start, end, q)
-                return charge_pieces(book, total, pieces, cycle_start)
-            band = period[2]
-        items = None
-    elif consumption.__class__ is dict:
-        single = version.single_band
-        prices = version.prices
-        band = q = items = None
-        for name, value in consumption.items():
-            if not value:
-                if name in BAND_RANK:
-                    continue  # (most registers do not move in an interval)
-                return None
-            if value.__class__ is not Decimal or not value.is_finite() or value.is_signed():
-                return None
-            if not (name in prices or (single and name in BAND_RANK)):
-                return None
-            if q is None:
-                band, q = single or name, value
-            elif items is None:
-                items = [(band, q), (single or name, value)]
-            else:
-                items.append((single or name, value))
-        if q is None:
-            return (), ZERO_MONEY, total + ZERO  # no register moved
-        added = ZERO + q
-        if items is not None:
-            added = _total(items)
-            if single:  # one band: one line of the registers' total
-                q, items = added, None
-    else:
-        return None
-    if not q:  # no consumption: no line
-        return (), ZERO_MONEY, total + added
-    step = _bisect_right(version.limits, total)
-    new_total = total + added
-    if new_total > version.limits[step]:  # a ladder step boundary inside the interval
-        if items is not None:
-            return None  # registers of several bands: charged in time order
-        return charge_pieces(book, total, [(version, band, q)], cycle_start)
+    cycle_start, _cycle_end, version, _first, last = window
+    single, prices, limits = version.single_band, version.prices, version.limits
+    step = _bisect_right(limits, total)
     table = version.table[step]
-    if items is not None:
-        lines, amount = charge_lines(book, [(table[b], v) for b, v in items], cycle_start)
-        return lines, amount, new_total
-    line, amount = charge_line(book, table[band], q, cycle_start)
-    if not amount:  # the interval's amount is ZERO_MONEY + the line's (sign of 0)
-        amount = ZERO_MONEY + amount
-    return (line,), amount, new_total
+    count = len(intervals)
+    lines = amount = None
+    while index < count:
+        start, end, consumption = intervals[index]
+        try:
+            if not floor <= start <= end <= last or start == last:
+                break
+        except TypeError:  # an aware time (converted by the other path)
+            break
+        split = False
+        items = None
+        if consumption.__class__ is Decimal:
+            band, q = single, consumption
+            if (q.is_signed() and q) or not q.is_finite():
+                break  # (the checks say what is wrong)
+            if band is None:
+                period = version.period  # (the last one looked up: most often this one)
+                if not period[0] <= start < period[1]:
+                    period = version.period_at(start)
+                band, split = period[2], end > period[1]  # split: over several periods
+            added = q
+        elif consumption.__class__ is dict:
+            band = q = None
+            for name, value in consumption.items():
+                if not value:
+                    if name in BAND_RANK:
+                        continue  # (most registers do not move in an interval)
+                elif value.__class__ is Decimal and value.is_finite() and not value.is_signed():
+                    if name in prices or (single and name in BAND_RANK):
+                        if q is None:
+                            band, q = single or name, value
+                        elif items is None:  # (entry, q) of several registers
+                            items = [(table[band], q), (table[single or name], value)]
+                        else:
+                            items.append((table[single or name], value))
+                        continue
+                q = consumption  # a figure or a band for the checks
+                break
+            if q is consumption:
+                break
+            if items is None:
+                added = ZERO if q is None else ZERO + q
+            else:
+                q = added = _total(items)
+                if single:  # one band: one line of the registers' total
+                    items = None
+        else:
+            break
+        new_total = total + added
+        if q and not split and new_total <= limits[step]:  # (the most common)
+            if items is None:
+                line, amount = charge_line(book, table[band], q, cycle_start)
+                lines = (line,)
+                if not amount:  # the interval's amount is ZERO_MONEY + the line's (sign 0)
+                    amount = ZERO_MONEY + amount
+            else:
+                lines, amount = charge_lines(book, items, cycle_start)
+        elif items is not None:
+            break  # registers of several bands across a step boundary: in time order
+        else:
+            interval = (start, end, split)
+            interval = (start, end, split)
+            other = _charge_other(version, book, total, interval, q, band, cycle_start)
+            lines, amount, new_total = other
+        if lines_out is not None:
+            lines_out.append(lines)
+            amounts.append(amount)
+        charged = charged + amount
+        total = new_total
+        floor = end
+        index += 1
+        if total >= limits[step]:  # the next ladder step begins
+            step = _bisect_right(limits, total)
+            table = version.table[step]
+    return index, total, charged, lines, amount
+
+
+def _charge_other(version, book, total, interval, q, band, cycle_start):
+    """The common interval of one band when it is not in one ladder step and one
+    time-of-use period, or has no consumption (:func:`charge_common`): ``(lines, amount,
+    new total)``."""
+    start, end, split = interval
+    if not q:  # no consumption: no line
+        return (), ZERO_MONEY, total if split else total + (ZERO if q is None else q)
+    if split:  # over several time-of-use periods: split by time
+        return charge_pieces(book, total, _split_by_time(version, start, end, q), cycle_start)
+    return charge_pieces(book, total, [(version, band, q)], cycle_start)  # across steps
 
 
 def _total(items):
-    """The sum of the quantities of ``items`` (band, quantity), from zero."""
+    """The sum of the quantities of ``items`` (entry, quantity), from zero."""
     total = ZERO
-    for _band, q in items:
+    for _entry, q in items:
         total += q
     return total
 

@@ -166,13 +166,12 @@ class CompiledTariff:
         """
         if state is not None:
             cycle_start, cycle_end, total, charged, book, until = state
-            lo, hi, version, first, last = self._window
+            window = self._window
+            lo, hi, _version, first, _last = window
             try:
+                floor = first if until is None or until < first else until
                 common = (
                     (cycle_start is lo or cycle_start == lo)
-                    and (until is None or until <= start)
-                    and first <= start <= end <= last
-                    and start < last
                     and (cycle_end is hi or cycle_end == hi)
                     and book.__class__ is dict
                 )
@@ -180,10 +179,12 @@ class CompiledTariff:
                 common = False
             if common:
                 book = _copy(book)
-                priced = charge_common(version, book, total, start, end, consumption, lo)
-                if priced is not None:
-                    lines, amount, total = priced
-                    state = _new_line(CycleState, (lo, hi, total, charged + amount, book, end))
+                interval = ((start, end, consumption),)
+                done, total, charged, lines, amount = charge_common(
+                    window, book, total, charged, interval, 0, floor, None, None
+                )
+                if done:
+                    state = _new_line(CycleState, (lo, hi, total, charged, book, end))
                     if run is None:
                         return _new_line(PricedInterval, (lines, amount, state, ()))
                     return _new_line(PricedRun, ((lines,), (amount,), ((),), amount, state))
@@ -246,10 +247,9 @@ class CompiledTariff:
 def _price_run(compiled, state, intervals, split_unpriced) -> PricedRun:
     """:meth:`CompiledTariff.price_run` of several intervals, in the exact decimal context.
 
-    The run's book is copied once and charged in place; the common interval is charged
-    by :func:`charge_common` with the window and the state's cycle kept in locals while
-    the intervals stay in them, any other by :meth:`CompiledTariff._price_other` from the
-    state so far, the run going on from the state it returns.
+    The run's book is copied once and charged in place: the intervals by
+    :func:`charge_common` for as long as they are the common one, the first that is not
+    by :meth:`CompiledTariff._price_other` from the state so far, and so on.
     """
     if not intervals:
         return _new_line(PricedRun, ((), (), (), ZERO_MONEY, state))
@@ -259,39 +259,33 @@ def _price_run(compiled, state, intervals, split_unpriced) -> PricedRun:
     charged_before = charged
     book = dict(book)  # the run's own: changed in place, handed out in the last state
     lines_out, amounts, closed_out = [], [], []  # (the columns of the result)
-    add_lines, add_amount, add_closed = lines_out.append, amounts.append, closed_out.append
-    window = None  # the window (cycle, version) that the locals below come from
-    stale = True  # fits and floor to compute from the window and the state
-    for start, end, consumption in intervals:
-        if compiled._window is not window:
-            window = compiled._window
-            lo, hi, version, first, last = window
-            stale = True
-        if stale:
-            fits = (cycle_start is lo or cycle_start == lo) and (cycle_end is hi or cycle_end == hi)
-            try:  # an interval starts at floor or later: in the window, not charged yet
-                floor = first if until is None or until < first else until
-            except TypeError:  # (an aware time: _price_other converts it)
-                fits = False
-            stale = False
+    index = 0
+    while index < len(intervals):
+        window = compiled._window
+        lo, hi, _version, first, _last = window
         try:
-            inside = fits and floor <= start <= end <= last and start < last
-        except TypeError:  # an aware time: _price_other converts it
-            inside = False
-        priced = inside and charge_common(version, book, total, start, end, consumption, lo)
-        if priced:
-            lines, amount, total = priced
-            charged = charged + amount
-            until = floor = end
-            add_closed(())
-        else:
-            state = _new_line(CycleState, (cycle_start, cycle_end, total, charged, book, until))
-            result = compiled._price_other(state, start, end, consumption, split_unpriced)
-            lines, amount, (cycle_start, cycle_end, total, charged, book, until), cycles = result
-            add_closed(cycles)
-            stale = True  # (its book is a new dict: the run's own from now on)
-        add_lines(lines)
-        add_amount(amount)
+            floor = first if until is None or until < first else until
+            fits = (cycle_start is lo or cycle_start == lo) and (cycle_end is hi or cycle_end == hi)
+        except TypeError:  # an aware time (converted by _price_other)
+            fits = False
+        if fits:
+            done, total, charged, _lines, _amount = charge_common(
+                window, book, total, charged, intervals, index, floor, lines_out, amounts
+            )
+            if done > index:
+                until = intervals[done - 1][1]
+                closed_out.extend([()] * (done - index))
+                index = done
+                continue
+        state = _new_line(CycleState, (cycle_start, cycle_end, total, charged, book, until))
+        start, end, consumption = intervals[index]
+        result = compiled._price_other(state, start, end, consumption, split_unpriced)
+        lines_out.append(result.lines)
+        amounts.append(result.amount)
+        closed_out.append(result.closed_cycles)
+        # (its book is a new dict: the run's own from now on)
+        cycle_start, cycle_end, total, charged, book, until = result.state
+        index += 1
     state = _new_line(CycleState, (cycle_start, cycle_end, total, charged, book, until))
     amount = _run_amount(amounts, closed_out, charged - charged_before)
     return _new_line(
