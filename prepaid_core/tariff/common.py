@@ -117,6 +117,43 @@ def charge_common(window, book, total, charged, intervals, index, floor, lines_o
     return index, total, charged, lines, amount
 
 
+def charge_one_band(version, book, total, start, end, consumption, cycle_start):
+    """The most common interval alone, as :func:`charge_common` charges it: one band (a
+    total inside one time-of-use period, or one register that moved) within one ladder
+    step, from the same price table by the same book rule: ``(lines, amount, new
+    total)``, or ``None`` for :func:`charge_common` to price."""
+    if consumption.__class__ is Decimal:
+        q = added = consumption
+        band = version.single_band
+        if band is None:
+            period = version.period
+            if not period[0] <= start < end <= period[1]:
+                return None
+            band = period[2]
+    elif consumption.__class__ is dict:
+        band = q = None
+        for name, value in consumption.items():
+            if value or name not in BAND_RANK:
+                if q is not None:
+                    return None
+                band, q = name, value
+        if q is None or band not in version.prices or q.__class__ is not Decimal:
+            return None
+        added = ZERO + q
+    else:
+        return None
+    if not q or q.is_signed() or not q.is_finite():
+        return None
+    step = _bisect_right(version.limits, total)
+    new_total = total + added
+    if new_total > version.limits[step]:
+        return None
+    line, amount = charge_line(book, version.table[step][band], q, cycle_start)
+    if not amount:  # the interval's amount is ZERO_MONEY + the line's (sign of 0)
+        amount = ZERO_MONEY + amount
+    return (line,), amount, new_total
+
+
 def _charge_other(version, book, total, interval, q, band, cycle_start):
     """The common interval of one band when it is not in one ladder step and one
     time-of-use period, or has no consumption (:func:`charge_common`): ``(lines, amount,

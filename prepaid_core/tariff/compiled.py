@@ -23,7 +23,7 @@ from prepaid_core.tariff.book import (
     exactly,
     one_run,
 )
-from prepaid_core.tariff.common import charge_common, checked_consumption
+from prepaid_core.tariff.common import charge_common, charge_one_band, checked_consumption
 from prepaid_core.tariff.definitions import ZERO, Tariff, TariffVersion, _fmt_dt
 from prepaid_core.tariff.errors import NoVersionError, UnknownBandError
 from prepaid_core.tariff.general import price_general
@@ -167,7 +167,7 @@ class CompiledTariff:
         if state is not None:
             cycle_start, cycle_end, total, charged, book, until = state
             window = self._window
-            lo, hi, _version, first, _last = window
+            lo, hi, version, first, last = window
             try:
                 floor = first if until is None or until < first else until
                 common = (
@@ -175,14 +175,23 @@ class CompiledTariff:
                     and (cycle_end is hi or cycle_end == hi)
                     and book.__class__ is dict
                 )
+                inside = common and floor <= start <= end <= last and start < last
             except TypeError:  # an aware time (converted by _price_other)
-                common = False
+                common = inside = False
             if common:
                 book = _copy(book)
-                interval = ((start, end, consumption),)
-                done, total, charged, lines, amount = charge_common(
-                    window, book, total, charged, interval, 0, floor, None, None
+                priced = inside and charge_one_band(
+                    version, book, total, start, end, consumption, lo
                 )
+                if priced:
+                    lines, amount, total = priced
+                    charged = charged + amount
+                    done = 1
+                else:
+                    interval = ((start, end, consumption),)
+                    done, total, charged, lines, amount = charge_common(
+                        window, book, total, charged, interval, 0, floor, None, None
+                    )
                 if done:
                     state = _new_line(CycleState, (lo, hi, total, charged, book, end))
                     if run is None:
