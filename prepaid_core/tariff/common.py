@@ -1,11 +1,12 @@
 """The common interval (B3), priced with the fewest operations.
 
-Most intervals of a meter read every few minutes lie inside one settlement cycle and one
-tariff version (the compiled tariff's "window"), with their consumption in one band, or
-in registers of several bands, within one ladder step. :func:`charge_common` prices
-exactly those and refuses the rest (``None``), which the general path prices; both take
-prices from the same version table and charge through the same book rule, so an interval
-is priced the same whichever path it takes.
+Most intervals lie inside one settlement cycle and one tariff version (the compiled
+tariff's "window") and have a good ``Decimal`` total (split by time over the time-of-use
+periods it covers) or registers that are good decimals of bands the version prices; one
+band goes through as many ladder steps as it takes, registers of several bands stay in
+one step. :func:`charge_common` charges consecutive such intervals and stops at the first
+that is not (priced by the general path); :func:`charge_one_band` is its most common case
+alone. All take prices from the version's one table and charge by the one book rule.
 """
 
 from __future__ import annotations
@@ -25,23 +26,16 @@ from prepaid_core.tariff.versions import MICROSECOND
 
 
 def charge_common(window, book, total, charged, intervals, index, floor, lines_out, amounts):
-    """Charge ``intervals`` from ``index`` on, on ``book`` (in place), for as long as each
-    is the common interval of ``window`` (from ``floor``, up to when the state is charged,
-    to the window's end), appending its lines and amount to ``lines_out`` and ``amounts``
-    (unless ``None``): ``(index of the first interval that is not, cycle total, cycle
-    charged, lines and amount of the last interval charged)``.
-
-    Common: a good ``Decimal`` total (split by time over the time-of-use periods it
-    covers), or registers that are good decimals of bands the version prices (zero for
-    the others); one band goes through as many ladder steps as it takes, registers of
-    several bands must stay within one step (else they are charged in time order).
-    """
+    """Charge ``intervals`` from ``index`` on ``book`` (in place) while each is the common
+    interval of ``window`` (see the module; from ``floor``, where the state is charged up
+    to), appending its lines and amount to ``lines_out`` and ``amounts`` (unless ``None``):
+    ``(index of the first that is not, cycle total, cycle charged, lines and amount of the
+    last one charged)``. Registers of several bands must stay within one ladder step."""
     cycle_start, _cycle_end, version, _first, last = window
     single, prices, limits = version.single_band, version.prices, version.limits
     step = _bisect_right(limits, total)
     table = version.table[step]
-    count = len(intervals)
-    lines = amount = None
+    count, lines, amount = len(intervals), None, None
     while index < count:
         start, end, consumption = intervals[index]
         try:
@@ -49,8 +43,7 @@ def charge_common(window, book, total, charged, intervals, index, floor, lines_o
                 break
         except TypeError:  # an aware time (converted by the other path)
             break
-        split = False
-        items = None
+        split, items = False, None
         if consumption.__class__ is Decimal:
             band, q = single, consumption
             if (q.is_signed() and q) or not q.is_finite():
@@ -99,18 +92,13 @@ def charge_common(window, book, total, charged, intervals, index, floor, lines_o
                 lines, amount = charge_lines(book, items, cycle_start)
         elif items is not None:
             break  # registers of several bands across a step boundary: in time order
-        else:
-            interval = (start, end, split)
-            interval = (start, end, split)
-            other = _charge_other(version, book, total, interval, q, band, cycle_start)
-            lines, amount, new_total = other
+        else:  # one band across ladder steps or time-of-use periods, or no consumption
+            where = (start, end, split, cycle_start)
+            lines, amount, new_total = _charge_other(version, book, total, q, band, where)
         if lines_out is not None:
             lines_out.append(lines)
             amounts.append(amount)
-        charged = charged + amount
-        total = new_total
-        floor = end
-        index += 1
+        charged, total, floor, index = charged + amount, new_total, end, index + 1
         if total >= limits[step]:  # the next ladder step begins
             step = _bisect_right(limits, total)
             table = version.table[step]
@@ -154,11 +142,11 @@ def charge_one_band(version, book, total, start, end, consumption, cycle_start):
     return (line,), amount, new_total
 
 
-def _charge_other(version, book, total, interval, q, band, cycle_start):
+def _charge_other(version, book, total, q, band, where):
     """The common interval of one band when it is not in one ladder step and one
     time-of-use period, or has no consumption (:func:`charge_common`): ``(lines, amount,
     new total)``."""
-    start, end, split = interval
+    start, end, split, cycle_start = where
     if not q:  # no consumption: no line
         return (), ZERO_MONEY, total if split else total + (ZERO if q is None else q)
     if split:  # over several time-of-use periods: split by time
