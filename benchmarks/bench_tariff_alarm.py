@@ -21,7 +21,7 @@ run of the action, each on meters of its own, so that they share the conditions 
 shared machine.
 
 (Pricing all the meters of a run in one call was measured against this and dropped:
-commit a8e51ae has it as measure ``price_runs``; see the tariff module's docstring.)
+commit a8e51ae has it as measure ``price_runs``; see docs/tariff_engine.md.)
 
 Each shape stops early (and says so) once it has run ``--budget`` seconds of wall clock per
 way measured (default 20), so that the whole run stays within a few minutes even on a

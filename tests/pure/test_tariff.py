@@ -8,6 +8,7 @@ from decimal import Decimal as D
 import pytest
 
 from prepaid_core import tariff as t
+from prepaid_core.tariff.book import _EXACT
 
 T0 = datetime(2026, 3, 1)
 
@@ -630,7 +631,7 @@ def test_eight_steps_and_fourteen_periods_are_allowed():
 
 
 def general(tariff, state, start, end, consumption):
-    with decimal.localcontext(t._EXACT):
+    with decimal.localcontext(_EXACT):
         return tariff._price_general(state, start, end, consumption)
 
 

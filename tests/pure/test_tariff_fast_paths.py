@@ -1,9 +1,10 @@
-"""B3 performance paths: the inline cases of ``price_interval`` give the general path's result.
+"""B3 pricing paths: the common interval gives the general path's result.
 
-``CompiledTariff.price_interval`` prices the common interval inline (one cycle, one version,
-one band or two time-of-use periods, one ladder step) and sends anything else to
-``_price_general``, which cuts the interval by time. Whichever way an interval goes, the
-result must be the same: these tests price random intervals of random tariffs both ways.
+``CompiledTariff.price_interval`` prices the common interval (one cycle, one version, one
+band or registers of several bands, one ladder step) with ``charge_common`` and sends
+anything else to ``_price_general``, which cuts the interval by time. Whichever way an
+interval goes, the result must be the same: these tests price random intervals of random
+tariffs both ways.
 """
 
 import decimal
@@ -11,12 +12,16 @@ import itertools
 import threading
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal as D
+from fractions import Fraction
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from prepaid_core import tariff as t
+from prepaid_core.tariff.book import _EXACT, _run_exact
+from prepaid_core.tariff.quantities import apportion, exponent_of
 
 MARCH = datetime(2026, 3, 1)
 BANDS4 = (t.SHARP, t.PEAK, t.FLAT, t.VALLEY)
@@ -26,7 +31,7 @@ def general(tariff, state, start, end, consumption):
     """The general path, alone (what ``price_interval`` must agree with)."""
     if state is None:
         state = tariff.new_state(start)
-    with decimal.localcontext(t._EXACT):
+    with decimal.localcontext(_EXACT):
         return tariff._price_general(state, start, end, consumption)
 
 
@@ -151,23 +156,24 @@ def test_a_reading_is_charged_once_on_every_path(case):
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    quantities.filter(lambda q: q.as_tuple().exponent <= 0),
-    st.integers(1, 10**11),
-    st.integers(0, 10**11),
-)
-def test_two_shares_are_those_of_the_general_split(q, w1, w2):
-    own = q.as_tuple().exponent
-    with decimal.localcontext(t._EXACT):
-        expected = t._apportion(q, [w1, w2])
-        shares = t._apportion2(q, own, w1, w2)
-    assert [repr(s) for s in shares] == [repr(s) for s in expected]
-    assert sum(shares) == q
+@given(quantities, st.lists(st.integers(0, 10**11), min_size=1, max_size=6))
+def test_a_split_is_exact_and_within_one_unit_of_proportional(q, weights):
+    with decimal.localcontext(_EXACT):
+        shares = apportion(q, weights)
+    assert sum(shares) == q and all(share >= 0 for share in shares)
+    unit = D(1).scaleb(min(q.as_tuple().exponent, -t.SPLIT_PLACES))
+    whole = sum(weights)
+    if not whole:  # all weights zero: the first share takes all
+        assert shares[0] == q
+        return
+    for share, weight in zip(shares, weights, strict=True):
+        exact = Fraction(q) * weight / whole
+        assert abs(Fraction(share) - exact) < Fraction(unit)
 
 
 @given(st.decimals(allow_nan=False, allow_infinity=False))
 def test_exponent_of_a_quantity(q):
-    assert t._exponent(q) == q.as_tuple().exponent
+    assert exponent_of(q) == q.as_tuple().exponent
 
 
 # --- examples of the window (cycle, version) the inline path trusts --- #
@@ -229,7 +235,7 @@ def test_the_window_follows_the_intervals_back_and_forth():
 
 def test_aware_times_are_converted_as_before():
     paris = t.Tariff("Paris", LADDER_TOU.tariff.versions, timezone="Europe/Paris").compile()
-    utc = datetime(2026, 3, 2, 8, 15, tzinfo=t.ZoneInfo("UTC"))  # 09:15 in Paris
+    utc = datetime(2026, 3, 2, 8, 15, tzinfo=ZoneInfo("UTC"))  # 09:15 in Paris
     fast = paris.price_interval(None, utc, utc + timedelta(minutes=30), D(1))
     local = paris.price_interval(
         None, datetime(2026, 3, 2, 9, 15), datetime(2026, 3, 2, 9, 45), D(1)
@@ -245,9 +251,9 @@ def test_aware_times_are_converted_as_before():
 def test_pricing_inside_pricing_falls_back_to_switching_the_context():
     start, end = datetime(2026, 3, 2, 9, 45), datetime(2026, 3, 2, 10, 15)
     outer = LADDER_TOU.price_interval(None, start, end, D("1.5"))
-    inner = t._run_exact(LADDER_TOU.price_interval, None, start, end, D("1.5"))  # in use
+    inner = _run_exact(LADDER_TOU.price_interval, None, start, end, D("1.5"))  # in use
     assert repr(inner) == repr(outer)
-    assert decimal.getcontext() is not t._EXACT
+    assert decimal.getcontext() is not _EXACT
 
 
 def test_threads_pricing_at_once_get_the_results_of_one_thread():
@@ -281,4 +287,4 @@ def test_errors_inside_the_exact_context_are_the_same():
         LADDER_TOU.price_interval(None, start, end, D("-1"))
     with pytest.raises(t.IntervalError):
         LADDER_TOU.price_interval(None, end, start, D("1"))
-    assert decimal.getcontext() is not t._EXACT
+    assert decimal.getcontext() is not _EXACT

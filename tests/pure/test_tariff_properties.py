@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from prepaid_core import tariff as t
+from prepaid_core.tariff.book import _EXACT
 
 CYCLE = datetime(2026, 3, 1)
 BANDS4 = (t.SHARP, t.PEAK, t.FLAT, t.VALLEY)
@@ -214,12 +215,12 @@ def test_time_split_is_exact_and_agrees_with_the_fast_path(data, start_minute, m
     check_result(result, first.state)
     assert sum((line.quantity for line in result.lines), D(0)) == q
     # the general (time-splitting) path gives the same as the fast path
-    with decimal.localcontext(t._EXACT):
+    with decimal.localcontext(_EXACT):
         general = tariff._price_general(first.state, start, end, q)
     assert general == result
     # registers: the general path agrees too
     registers = {tariff.band_at(start): q}
-    with decimal.localcontext(t._EXACT):
+    with decimal.localcontext(_EXACT):
         general = tariff._price_general(first.state, start, end, registers)
     fast = tariff.price_interval(first.state, start, end, registers)
     assert general.amount == fast.amount and general.state == fast.state

@@ -11,6 +11,7 @@ import decimal
 import threading
 from datetime import datetime, timedelta
 from decimal import Decimal as D
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from test_tariff_fast_paths import BANDS4, LADDER_TOU, MARCH, quantities, tariffs
 
 from prepaid_core import tariff as t
+from prepaid_core.tariff.book import _EXACT, _run_exact
 
 MINUTE = timedelta(minutes=1)
 
@@ -201,7 +203,7 @@ def test_an_error_in_a_run_prices_nothing():
 
 def test_aware_times_and_a_run_inside_pricing():
     paris = t.Tariff("Paris", LADDER_TOU.tariff.versions, timezone="Europe/Paris").compile()
-    utc = t.ZoneInfo("UTC")
+    utc = ZoneInfo("UTC")
     local = intervals_from(datetime(2026, 3, 2, 9, 15), 4, lambda i: D("0.75"))
     aware = [
         (s.replace(tzinfo=paris.zone).astimezone(utc), e.replace(tzinfo=paris.zone), q)
@@ -209,9 +211,9 @@ def test_aware_times_and_a_run_inside_pricing():
     ]
     assert repr(paris.price_run(None, aware)) == repr(paris.price_run(None, local))
     for intervals in (local, local[:1]):
-        inner = t._run_exact(paris.price_run, None, intervals)  # the exact Context is in use
+        inner = _run_exact(paris.price_run, None, intervals)  # the exact Context is in use
         assert repr(inner) == repr(paris.price_run(None, intervals))
-    assert decimal.getcontext() is not t._EXACT
+    assert decimal.getcontext() is not _EXACT
 
 
 def test_threads_pricing_runs_at_once_get_the_results_of_one_thread():
