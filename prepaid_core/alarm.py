@@ -1,76 +1,13 @@
 """Alarm levels and the desired supply state (B8): a pure state machine.
 
-``evaluate(state, inputs, now) -> (new_state, decision)``; the caller stores the state (a
-frozen :class:`AlarmState`) with the meter or account, writes ``decision.relay`` as the
-meter's *desired* relay state (the gateway makes the device follow it), sends
-``decision.notices`` (deduplicated by their ``key``) and evaluates again on every balance
-change, every change of the manager's settings, and at ``decision.wake_at``. For many
-meters, :class:`AlarmChanges` groups the outcomes into what to write, in batches.
+``evaluate(state, inputs, now) -> (new_state, decision)``: from the credit the tenant can
+still use and the manager's settings, the level (normal, alarm 1, alarm 2, arrears), the
+*desired* relay state with its reason, the notices to send (each with a stable ``key``, so
+a repeated run sends nothing twice) and when to evaluate again (``decision.wake_at``). The
+caller stores the frozen :class:`AlarmState`; :class:`AlarmChanges` groups the outcomes of
+many meters into what to write, in batches.
 
-Inputs (:class:`AlarmInputs`): the credit the tenant can still use (``balance``, i.e.
-:func:`prepaid_core.balance.available_credit`), the :class:`AlarmSettings` (alarm 1 > alarm 2
->= 0, overdraft limit, reminder-cut duration, hysteresis, overload auto-reset), protect
-mode, the manager's forced state, the time of the last overload trip and of the manager's
-last overload reset, the time of the last recharge.
-
-Levels, from the balance ``b`` (A1, A2 = alarm thresholds, OD = overdraft limit)::
-
-    normal   b >= A1
-    alarm1   A2 <= b < A1          notify
-    alarm2   -OD < b < A2          notify, cut for the reminder (default 2 min), restore
-    arrears  b <= -OD              notify, cut until a recharge lifts b above -OD
-
-Transition table (each row is a parametrized test in ``tests/pure/test_alarm.py``)::
-
-    id   from      condition                          to       relay / reason      notice
-    T1   normal    b >= A1                            normal   on  credit_ok       -
-    T2   normal    A2 <= b < A1                       alarm1   on  credit_low      alarm1
-    T3   alarm1    -OD < b < A2                       alarm2   off reminder_cut    alarm2
-    T4   normal    -OD < b < A2 (big deduction)       alarm2   off reminder_cut    alarm2 only
-    T5   alarm2    now >= reminder end                alarm2   on  credit_low      -
-    T6   alarm2    b <= -OD                           arrears  off arrears         arrears
-    T7   normal    b <= -OD (big deduction)           arrears  off arrears         arrears only
-    T8   arrears   b <= -OD (still)                   arrears  off arrears         -
-    T9   arrears   b > -OD (recharge)                 by b     on  (by level)      restored
-    T10  alarm2    b >= A2 during the reminder        by b     on  (by level)      -
-    T11  alarm1    b >= A1 + hysteresis               normal   on  credit_ok       - (re-arms)
-    T12  alarm1    A1 <= b < A1 + H, then b < A1      alarm1   on  credit_low      - (no storm)
-    T13  alarm1    recharge, b >= A1, then b < A1     alarm1   on  credit_low      alarm1 again
-    T14  any       protect mode                       by b     on  protected       by level
-    T15  any       manager forced off                 by b     off forced_off      by level
-    T16  any       manager forced on (even arrears)   by b     on  forced_on       by level
-    T17  any       overload trip reported             by b     off overload        overload
-    T18  overload  manager reset after the trip       by b     by level            -
-    T19  overload  auto-reset time elapsed (if set)   by b     by level            -
-    T20  overload  protect mode                       by b     on  protected       overload
-    T21  alarm1    b < A2, reminder cut disabled (0)  alarm2   on  credit_low      alarm2
-    T22  normal    0 > b > -OD (overdraft in use)     alarm2   off reminder_cut    alarm2
-    T23  arrears   -OD < b < -OD + H, no recharge     arrears  off arrears         - (latched)
-
-An arrears cut is latched: supply comes back when a recharge (newer than the last one seen)
-lifts the balance above ``-OD``, or when the balance reaches ``-OD + hysteresis`` otherwise
-(an adjustment, a corrected deduction), so a balance moving around the cut-off never
-toggles the relay.
-
-Priority of the relay decision: manager's forced state > protect mode (never cuts) >
-overload trip > arrears > reminder cut > on. Notices do not depend on it: a protected or
-forced meter still tells its tenant that credit is low.
-
-No notice storms: a notice for a level is sent once when the balance enters the level. It
-is re-armed only when the balance has risen back to the level's threshold plus the
-hysteresis (``AlarmSettings.hysteresis``, default 1.00), or when a recharge newer than the
-last one seen has lifted the balance out of the level. When a big deduction crosses several
-thresholds at once only the most severe notice is sent (the others count as sent). The
-reminder cut happens once per alarm-2 notice, i.e. under the same re-arming rule.
-
-Notice keys are ``"<kind>#<n>"`` where ``n`` counts the re-armings of that level: evaluating
-again from the same stored state gives the same key, so a run killed after sending and
-before storing its new state sends nothing twice if the notice table has a unique key (R11).
-
-Overload: ``overload_at`` is the time of the latest trip (power above the meter's limit). The
-meter stays off from then until the manager resets it (``overload_reset_at`` later than the
-trip) or, if ``AlarmSettings.overload_auto_reset`` is set, until that much time has passed
-(then ``wake_at`` says when). Default: no auto-reset, a manager must reset.
+See docs/alarms.md (levels, transition table, re-arming and priority rules).
 """
 
 from __future__ import annotations

@@ -1,43 +1,12 @@
 """Prepaid balance arithmetic (B2, B6, B7): ledger lines, recharge settlement, refunds.
 
-The ledger
-----------
-An account's **balance is the sum of its ledger lines**, always (:func:`balance_of`).
-Every line is a :class:`LedgerLine` of one kind, with a signed amount of 4 decimals:
+An account's balance is the sum of its ledger lines (:func:`balance_of`), each a
+:class:`LedgerLine` of one kind with a signed amount of 4 decimals (money is never rounded
+here). :func:`available_credit` adds the preset credit still outstanding;
+:func:`settle_recharge` splits a payment into preset recovery, overdraft repayment and
+credit; :func:`refund`, :func:`transfer` and :func:`settle_closing` build the other lines.
 
-==========================  ======  ===================================================
-kind                        sign    meaning
-==========================  ======  ===================================================
-``recharge``                \\+      money paid in that credits the balance
-``deduction``               \\-      consumption charged by the tariff (B3)
-``refund``                  \\-      money paid back to the tenant (B5)
-``adjustment``              \\+/-    correction by a manager (a memo is required)
-``transfer``                \\+/-    balance moved between accounts (meter replacement)
-``preset_credit``           \\+      part of a recharge that recovers the preset credit
-``overdraft_repayment``     \\+      part of a recharge that repays the overdraft
-==========================  ======  ===================================================
-
-Preset credit and overdraft
----------------------------
-* **Preset credit** (B7) is an amount a new meter may use before its account is opened. It
-  is *not* a ledger line when granted: the account records the amount granted, and the
-  tenant may consume it, which takes the balance below zero. What is still to be recovered
-  is ``granted - sum(preset_credit lines)`` (:func:`preset_outstanding`). The credit the
-  tenant can still use, shown on the meter and compared with the alarm thresholds, is
-  ``balance + preset outstanding`` (:func:`available_credit`).
-* **Overdraft** (B6) is a credit line below zero: supply is cut only when the available
-  credit reaches ``-overdraft limit`` (:func:`is_exhausted`). The overdraft in use is the
-  part of the debt not covered by preset credit (:func:`overdraft_used`).
-
-A recharge settles, in this order (:func:`settle_recharge`): the preset credit still
-outstanding, then the overdraft in use, then the rest credits the balance. It gives one line
-per part, and the lines add up to the amount paid, so that the balance rises by the full
-amount paid. Recovering a preset credit of 50 that the tenant used only 30 of leaves the
-20 not used in the balance: the tenant pays the preset credit in full at the first
-recharge, as the meter manufacturer's documentation describes, and keeps what is unused.
-
-All amounts are ``Decimal`` with at most 4 decimals; an amount with more decimals is refused
-(money is never rounded silently here; the tariff engine rounds deductions).
+See docs/design.md (Ledger and balance).
 """
 
 from __future__ import annotations

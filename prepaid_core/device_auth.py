@@ -1,23 +1,12 @@
 """G5: the device API's credentials and request signatures, shared by Odoo and the runner.
 
-A gateway has one secret, its *gateway key* (random, shown once to the manager, kept by the
-gateway runner in a file).  Odoo stores two values computed from it, neither of which lets
-anyone sign a request or recover the key:
+A gateway has one secret, its gateway key. Odoo stores only values that cannot sign:
+:func:`key_hash` (checks ``X-Api-Key`` where unsigned requests are allowed) and
+:func:`public_key_hex`, the Ed25519 public key of the signing key derived from the gateway
+key. :func:`sign_request` and :func:`verify_request` sign and check the canonical string of
+:func:`canonical_request`, within :data:`WINDOW_SECONDS` of the server's clock.
 
-- :func:`key_hash`, the SHA-256 of the key: checks ``X-Api-Key`` on a gateway that accepts
-  unsigned requests (off by default);
-- :func:`public_key_hex`, the Ed25519 public key of the *signing key*, itself derived from
-  the gateway key with HKDF-SHA256 (``info`` = :data:`SIGNING_INFO`): checks
-  ``X-Signature``.
-
-A signature is Ed25519 over the canonical string of :func:`canonical_request`::
-
-    v2\\n<METHOD>\\n<path>\\n<timestamp>\\n<message id>\\n<hex SHA-256 of the body>
-
-``path`` is the API path (``/meter_gateway/api/v1/push``, whatever prefix a proxy adds),
-``timestamp`` Unix seconds, within :data:`WINDOW_SECONDS` of the server's clock.  Being
-asymmetric, a copy of the database (or of the server's files) gives no signing power and
-the server needs no secret of its own to verify.
+See docs/device_api.md.
 """
 
 from __future__ import annotations

@@ -1,39 +1,13 @@
 """M5: validation of meter readings.
 
-A reading is a register total (kWh or m3) read at a time.  Billing charges the consumption
-between two readings of the same meter, so a reading that does not follow physically from the
-previous one must never be charged.  This module decides, for each new reading, the
-consumption it carries and the flags that explain why it may or may not be charged.
+Billing charges the consumption between two readings of the same meter, so a reading that
+does not follow physically from the previous one must never be charged. This module
+decides, for each new reading, the consumption it carries and its flags (``baseline``,
+``late``, ``rollback``, ``rollover``, ``spike``, ``gap``), and parses every value a device
+sends before it reaches the store (X1): whatever cannot be stored raises
+:class:`ReadingError`, whose message shows the value cut short and escaped (:func:`shown`).
 
-Flags (several may apply to one reading):
-
-=============  ==========================================================  ==========  ========
-flag           condition                                                   charged     baseline
-=============  ==========================================================  ==========  ========
-``baseline``   first reading of a meter (nothing to compare with)           no (0)      moves
-``late``       read before the meter's latest accepted reading              no (0)      kept
-``rollback``   total below the previous total and not a rollover           no (0)      kept
-``rollover``   register wrapped: previous near the register maximum, new   yes         moves
-               near zero; consumption = max + 1 resolution - prev + new
-``spike``      more energy than the rated maximum current allows in the    no          kept
-               elapsed time (``max_kw`` x hours, water: ``max_flow``)
-``gap``        more than ``gap_factor`` x the expected interval elapsed     yes         moves
-=============  ==========================================================  ==========  ========
-
-"Baseline kept" means the meter's latest accepted total does not move: a glitch reading of
-999999 followed by a normal one must not charge the difference twice.  A manager who checks a
-flagged reading and finds it real accepts it as the new baseline (the add-on's action), which
-is the only way past a stuck baseline.
-
-Exact duplicates (same meter and time) are rejected by the caller before they reach this
-module; malformed values raise :class:`ReadingError`.
-
-Every value a device sends is parsed here before it reaches the store (X1): numbers finite,
-within the range of their column and with no more than :data:`MAX_DECIMALS` decimals, times
-within :data:`EARLIEST` .. :data:`LATEST`, texts without NUL, unpaired surrogates or (for
-identifiers) control characters, and bounded in length.  Whatever cannot be stored raises
-:class:`ReadingError`, whose message shows the value cut short and escaped
-(:func:`shown`): it is kept with the rejected item and logged.
+See docs/design.md (Validation flags).
 """
 
 from __future__ import annotations

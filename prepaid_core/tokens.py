@@ -1,82 +1,13 @@
-"""Secure prepaid tokens bound to one meter (feature G6, reliability R10).
+"""Secure prepaid tokens bound to one meter (G6, R10).
 
-A token carries one instruction for one meter: add credit, clear the credit, set the
-price, or clear a tamper flag. It is authenticated with a key derived for that meter
-only, and carries a sequence number: a meter accepts a token only if its sequence
-number is greater than the last one it accepted, so a token is applied at most once
-(R10: a retried delivery of the same token never mints a second credit) and two
-tokens issued in the same minute are still distinct and strictly ordered.
+A token carries one instruction (credit, clear credit, set price, clear tamper) for one
+meter, authenticated with that meter's own key and numbered with the meter's sequence, so
+it is applied at most once. Two forms of the same content: 40 bytes for card, Bluetooth and
+MQTT (``issue_token``, ``encode_token``/``decode_token``, ``token_to_text``) and 20 digits
+for a keypad (``issue_keypad_token``, ``encode_keypad_token``/``decode_keypad_token``).
+Keys come from ``derive_meter_key``; every error is a ``TokenError``.
 
-Keys
-----
-``derive_meter_key(vending_key, address)`` is HKDF-SHA256 (RFC 5869) with
-``salt = b"prepaid-core/token-key/v1"`` and ``info = b"meter:" + <12-digit address>``,
-giving 32 bytes. The vending key stays on the server (or in a secure module); each
-meter holds only its own key, so a key extracted from one meter forges nothing for
-another.
-
-Binary form (card, Bluetooth, MQTT), 40 bytes
-----------------------------------------------
-====== ====== ===============================================================
-offset  size   field
-====== ====== ===============================================================
-0       1      format version, 0x01
-1       1      kind (``TokenKind``)
-2       6      meter address, 12 BCD digits, most significant first
-8       4      sequence number, unsigned big-endian, 1 .. 2**32 - 1
-12      8      amount in 1/10,000 units, unsigned big-endian (money for a
-               credit, money per kWh for a price, 0 for the clear kinds)
-20      4      reserved, zero
-24      16     HMAC-SHA256(meter key, bytes 0..23) truncated to 128 bits
-====== ====== ===============================================================
-
-The MAC is compared in constant time. Forging a token without the meter key means
-guessing a 128-bit tag. ``token_to_text``/``token_from_text`` give a 64-character
-base32 text form of the same bytes.
-
-Keypad form: 20 decimal digits (66 bits)
-----------------------------------------
-Like an STS token, the keypad form fits in 20 digits: 10**20 > 2**66, so a 66-bit
-block is written in decimal, zero-padded. The plaintext block is, most significant
-bit first:
-
-====== ====== ===============================================================
-bits    width  field
-====== ====== ===============================================================
-65..64  2      kind (0 credit, 1 clear credit, 2 set price, 3 clear tamper)
-63..46  18     sequence number, 1 .. 262,143 (``KEYPAD_MAX_SEQUENCE``)
-45..30  16     amount: 2-bit exponent e (bits 45..44), 14-bit mantissa m;
-               value = m * 10**e * unit, unit 0.01 for a credit (0.01 .. 163,830
-               money units), 0.0001 for a price (0.0001 .. 1,638.3 per kWh),
-               zero for the clear kinds. Amounts that the layout cannot hold
-               exactly are refused (``TokenAmountError``), never rounded.
-29..0   30     MAC: HMAC-SHA256(k_mac, "kp1" + bits 65..30) truncated to 30 bits
-====== ====== ===============================================================
-
-The whole block is then encrypted with a 10-round balanced Feistel network over two
-33-bit halves whose round function is HMAC-SHA256(k_enc, round || half) truncated to
-33 bits (``k_mac`` and ``k_enc`` are derived from the meter key). The block is a keyed
-permutation of the 66-bit space, so every 20-digit string below 2**66 decrypts to
-*some* block, and is accepted only if its 30-bit MAC matches.
-
-Security margin, honestly: a forger who does not know the meter key succeeds with one
-random guess with probability 2**-30 (about 1 in 10**9); a meter should lock its keypad
-for a while after a few wrong tokens, as STS meters do, which makes online guessing
-hopeless. The keypad form does not carry the meter address: a token typed into the
-wrong meter simply fails authentication. The 18-bit sequence allows 262,143 tokens per
-meter key; after that the meter key must be rotated (new vending key revision). The
-Feistel construction over a 66-bit domain is a format-preserving cipher in the spirit of
-NIST FF1 (10 rounds); it hides amounts and sequence numbers from an onlooker, but the
-66-bit block is short, so the authenticity of a keypad token rests on the 30-bit MAC and
-rate limiting, not on the secrecy of the block. Use the binary form wherever a channel
-can carry 40 bytes (card, Bluetooth, MQTT).
-
-One sequence space per meter: the issuer numbers every token for a meter with one
-counter, whatever its form, and the meter keeps one ``last_sequence``.
-
-Errors: every encoder and decoder raises only ``TokenError`` subclasses (``ValueError``
-too) on malformed input of any type, range or length; addresses and keypad digits are
-ASCII ``0-9`` only (``"١٢٣"`` is refused, though ``str.isdigit`` accepts it).
+See docs/tokens.md.
 """
 
 from __future__ import annotations

@@ -3,27 +3,11 @@
 
     python3 scripts/demo_stack.py --db prepaid_demo --http-port 8069 --addons-path ...
 
-Brings up, in order, and stops in reverse order on Ctrl-C (or when one of them dies):
-
-1. the database: created with the suite and its demo data on the first run, kept after;
-2. a private Mosquitto broker (config, persistence and log in ``.local/demo/``);
-3. Odoo, serving the database;
-4. the run-time settings, through Odoo's web API as the demo administrator: the
-   collectors' bus ports and the 4G gateways' broker, a fresh gateway key per 4G gateway
-   (made here: Odoo gets only its SHA-256 and its signing public key, the key goes to a
-   mode-600 file under ``.local/demo/``, never on a command line or in a log; the runner
-   signs its requests with it), the vending key shared by the companies and the simulator,
-   scheduled actions every minute;
-5. the simulator fleet: 4 TCP collectors of 3 RS-485 buses (DL/T645, DL/T645, Modbus; 16
-   meters a bus) and 60 4G meters over MQTT, the registers starting where Odoo last read
-   them, a few meters under a heavy steady load (the demo data leave their tenants little
-   credit, so alarms and a cut come within the first minutes);
-6. a gateway runner per 4G gateway (MQTT <-> Odoo's device API).
-
-Time is real: readings carry real timestamps (Odoo refuses nothing as "in the future"),
-only the chosen meters consume fast, within what their model can register.
-
-No Odoo import here: the end-to-end test (``tests/e2e``) drives the same :class:`Stack`.
+Brings up, in order, the database (created with the demo data on the first run), a private
+Mosquitto, Odoo, the run-time settings (bus ports, brokers, a fresh gateway key per 4G
+gateway kept in a mode-600 file, the vending key), the simulator fleet and a gateway runner
+per 4G gateway; stops them in reverse order on Ctrl-C or when one dies. Time is real. No
+Odoo import here: the end-to-end test (``tests/e2e``) drives the same :class:`Stack`.
 """
 
 from __future__ import annotations

@@ -1,34 +1,14 @@
 #!/usr/bin/env python3
 """X1 under faults: the demo's whole stack while things break, then what must still hold.
 
-During a fleet's run (the demo's :class:`demo_stack.Stack`: PostgreSQL, Mosquitto, Odoo in
-prefork mode, the gateway runners, the simulator) :func:`run_chaos`, in turns:
+During a fleet's run (the demo's :class:`demo_stack.Stack`), :func:`run_chaos` kills Odoo
+workers and gateway runners, restarts PostgreSQL (a crash) and Mosquitto, publishes hostile
+messages (:class:`Hostile`) and pays recharges, each notification sent twice;
+:func:`check_site` then checks, against the simulator's record, that nothing was lost,
+doubled or charged differently from a clean run. No Odoo import here except in the clean
+run, which runs in a process of its own (``python3 scripts/site_chaos.py clean-run DB``).
 
-- kills an Odoo worker with SIGKILL (Odoo's master starts another one);
-- restarts PostgreSQL in *immediate* mode (a crash: recovery from the WAL, nothing that was
-  reported committed may be missing);
-- restarts Mosquitto (its persistent sessions kept on disk);
-- kills a gateway runner with SIGKILL and starts it again;
-- publishes hostile messages on the broker (:class:`Hostile`): malformed payloads and
-  hostile values on real meters' topics, duplicates and older copies (reordered) of real
-  readings, readings of another gateway's meter, acknowledgements on one meter's topic for
-  another meter's commands;
-- pays recharges in the portal through the demo payment provider, each notification sent
-  twice.
-
-Then :func:`check_site` waits for the site to settle and measures, against the simulator's
-own record of the 4G readings the broker acknowledged (``--record``):
-
-- every recorded reading stored once, or rejected with a reason;
-- every balance equal to the sum of its ledger;
-- every account's consumption charges equal to what one clean run over the same stored
-  readings gives (a copy of the database, charged again from nothing), to 4 decimals;
-- every paid recharge credited exactly once, nothing credited without a payment;
-- every online meter's actual relay equal to its desired relay.
-
-The end-to-end test (``tests/e2e/test_site_chaos.py``) runs a short version of it;
-``benchmarks/chaos_site.py`` a longer one.  No Odoo import here except in the clean run,
-which runs in a process of its own (``python3 scripts/site_chaos.py clean-run DB``).
+See docs/field_safety.md (the faults and the checks).
 """
 
 from __future__ import annotations

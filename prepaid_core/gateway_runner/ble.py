@@ -1,39 +1,14 @@
 """The Bluetooth bridge mode of the gateway runner (G2 BLE GATT, G6 tokens).
 
 A bridge is a small computer near the meters (a phone or a Raspberry Pi in the building)
-with the credentials of one ``ble_bridge`` gateway.  Each round it:
+with the credentials of one ``ble_bridge`` gateway. Each round it fetches its gateway's
+pending commands, connects to each meter in range with bleak, reads it, writes its credit
+tokens in strict sequence order (R10), and posts the readings and then the command results
+to the device API. A meter out of range leaves its commands queued without using an
+attempt; commands other than tokens are answered as failed (the GATT profile takes only
+tokens).
 
-1. fetches the pending commands of its gateway (credit deliveries carry a token minted by
-   Odoo: bound to the meter, with the meter's next sequence number);
-2. connects to each meter in range with bleak (``BleakClient(mac, backend=...)``), reads
-   it, writes its tokens in sequence order and reads the result notification of each;
-3. posts the readings and then the command results to the device API.
-
-Credit tokens are delivered strictly in order (G6, R10; ``docs/tokens.md``).  A meter
-keeps only the last sequence number it accepted and refuses any token that is not
-greater, so a newer token applied before an older one would make the older one
-unusable, and a meter already past a token's sequence could not tell whether that token
-was applied.  The rule, with the device API's part of it:
-
-- the device API hands out a meter's credit token only with every older credit token of
-  that meter still to be delivered, and names in its payload the sequence the meter must
-  hold before it (``after_sequence``: the previous one still to be delivered, 0 when
-  none);
-- the bridge reads the meter first, writes its tokens in sequence order, and writes a
-  token only when the meter holds ``after_sequence`` (already, or from a token accepted
-  earlier in the same visit); after a token that is not confirmed applied it writes no
-  newer one for that meter: those go back to the queue (``delivered: false``, no attempt
-  used) and wait for the next round;
-- so a newer token never reaches a meter before every older one still to be delivered
-  was applied, and a meter whose last accepted sequence is at least a token's has applied
-  that token: a token it refuses as *replayed* was delivered before, its result lost, and
-  is confirmed without a second credit (R10).  Only a token typed on the meter's keypad
-  out of order escapes the rule (the keypad form is for managers, who hand tokens out in
-  order).
-
-A meter out of range leaves its commands pending (``delivered: false``: queued again
-without using an attempt).  The GATT profile only takes tokens: other commands for
-Bluetooth meters are answered as failed.
+See docs/tokens.md (delivery order) and docs/protocols.md (the GATT profile).
 """
 
 from __future__ import annotations

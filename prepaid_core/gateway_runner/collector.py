@@ -1,30 +1,13 @@
 """The collector side of the gateway runner (G1, G3, G4): a TCP collector's buses held open.
 
 Odoo's scheduled action opens a connection per bus for each poll; on a big site the
-runner does the same work outside the Odoo workers, with the connections kept open:
+runner does the same work outside the Odoo workers, with one ``HeldBus`` (a thread and a
+kept link) per bus and the same bus drivers (``prepaid_core.buses``). ``CollectorRunner``
+fetches and runs commands, polls when the device API says a poll is due, pushes readings,
+daily freezes and clocks, reports each poll, and resends from an outbox what Odoo could
+not take yet (same message id).
 
-- one ``HeldBus`` per bus of the collector, each with its own thread and its own link
-  (a TCP connection to the collector's port, or a serial device: a pyserial URL),
-  reused from one poll to the next (reconnected when the collector closed it); the
-  buses work concurrently, the meters of one bus in turn; answer timeout, retries and
-  the read-back of relay commands (R8) are those of the bus drivers
-  (``prepaid_core.buses``, the same code Odoo's scheduled poll runs);
-- every ``command_interval`` seconds the runner fetches the gateway's pending commands
-  from the device API and runs them at once over the held connections (reading the relay
-  back), then acknowledges them; the fetch's answer tells when a poll is due (the
-  gateway's schedule in Odoo, or a reading asked for now) or when a scheduled poll of
-  Odoo still holds the buses (the runner waits);
-- a poll reads every meter (after its commands), pushes the readings in batches, then
-  the daily freezes and clocks Odoo asked for (the fetch's answer names the meters whose
-  day still lacks its freeze, ``daily_frozen_due``, and whose clock is due for a check,
-  ``clock_due``: the same reads as Odoo's scheduled poll) in a message of their own, then
-  reports the poll (meters that did not answer, collector reached or not): Odoo counts
-  the failures, marks meters and the collector lost after repeated ones and sets the next
-  poll one interval later.
-
-The runner's calls keep the gateway "served by runner" in Odoo: its scheduled poll skips
-the collector, so the two never poll the same bus.  A post the device API cannot take
-now stays in an outbox and is sent again, with the same message id, before anything else.
+See docs/design.md (Gateway runner) and docs/device_api.md (what each call carries).
 """
 
 from __future__ import annotations

@@ -1,31 +1,11 @@
 """The MQTT side of the gateway runner: 4G meters through a broker into the device API.
 
-One paho-mqtt 2 client per runner, MQTT 5 with a persistent session (``clean_start``
-off, a session expiry of a week): while the runner is stopped the broker keeps every QoS
-1 message for it, and hands them over when it comes back.  Messages are acknowledged
-*manually* (``manual_ack``): the PUBACK of a message leaves only after the device API
-answered 200 for the batch that carried it, i.e. after Odoo committed it.  A runner that
-dies in between gets the messages again (at least once); the server drops what it
-already has (a reading of a meter at the same time is refused as a duplicate, recorded,
-never stored twice).
+A persistent MQTT 5 session keeps messages at the broker while the runner is away; a
+message is acknowledged to the broker only after Odoo stored it (at least once), a message
+that cannot be stored becomes a dead letter without holding the others (X1, R12), and
+pending commands are published to the meters' ``cmd`` topics.
 
-A message never holds the others (X1, R12).  One the schema refuses is a *dead letter*
-at once; a batch the device API refuses (4xx), or fails with a server error (500)
-``isolate_after`` times in a row while it answers an empty message, is split in halves
-until the message that fails is alone, and that one is a dead letter.  Dead letters go to
-the device API (``dead_letters``: *Dead Letters* in Odoo), else to a local JSON-lines file,
-and are acknowledged to the broker.  No answer, 502-504, 408, 409 and 429 say "not now":
-the batch waits, retried after a doubling, jittered, bounded wait.  An ``ack`` is posted
-with the address of its topic: Odoo settles only a command of that meter.
-
-Threads: paho's network thread only queues what arrives; one worker thread batches the
-messages (``batch_size`` or ``batch_wait`` seconds, whichever comes first), posts them,
-acknowledges them, and every ``command_interval`` seconds fetches the pending commands
-and publishes them to the meters' ``cmd`` topics (QoS 1, waiting for the broker's PUBACK:
-the command is then in the meter's persistent session).
-
-Several runners can share the load of one gateway with an MQTT 5 shared subscription
-(``share_group``: ``$share/<group>/prepaid/v1/+/reading``...).
+See docs/mqtt.md.
 """
 
 from __future__ import annotations

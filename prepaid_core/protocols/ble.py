@@ -1,33 +1,11 @@
 """Bluetooth GATT profile of the prepaid meter, version 1 (G2 BLE GATT, G3 bridge).
 
-What a bridge needs to talk to a meter: the UUIDs, the packed formats, the decoded
-values and the two client exchanges (``read_meter``, ``send_token``) over any connected
-``bleak.BleakClient``.  The meter side (``prepaid_core.simulator.ble``) packs with the
-same formats.
+What a bridge needs to talk to a meter: the UUIDs, the packed formats, the decoded values
+and the two client exchanges (``read_meter``, ``send_token``) over any connected
+``bleak.BleakClient``. The meter side (``prepaid_core.simulator.ble``) packs with the same
+formats.
 
-Service ``6b1e0001-7d2c-4f0a-9c3e-5a8b9d0e1f20`` (``SERVICE_UUID``), characteristics on
-the same base with the 16-bit id in the first group:
-
-==========  ============  ===============  =============================================
-uuid id     name          properties       value
-==========  ============  ===============  =============================================
-6b1e0002    meter info    read             ``INFO_FORMAT``: profile version (1), meter
-                                           address as 6 BCD bytes, most significant first
-6b1e0003    reading       read, notify     ``READING_FORMAT`` (38 bytes, little-endian)
-6b1e0004    token         write            a 40-byte binary token or the 20 ASCII digits
-                                           of a keypad token (``prepaid_core.tokens``)
-6b1e0005    token result  read, notify     ``RESULT_FORMAT``: status, sequence, balance
-==========  ============  ===============  =============================================
-
-``READING_FORMAT`` ``<BIIiHIihBIII``: version (1); forward kWh x 100; reverse kWh x 100;
-balance x 100 (money, signed); voltage x 10; current in mA; active power in W (signed);
-power factor x 1000 (signed); relay (1 on, 0 off); status word; last accepted token
-sequence; meter time (Unix seconds, UTC). 38 bytes: a client needs an ATT MTU of at
-least 41 (BLE 4.2 data length extension), or reads it with a long read.
-
-``RESULT_FORMAT`` ``<BIi``: status (``TokenStatus``), token sequence (0 if unknown),
-balance x 100 after the token. A token write is always answered by a notification on the
-token result characteristic; a write of the wrong length fails at the ATT level.
+See docs/protocols.md (service, characteristics, formats).
 """
 
 from __future__ import annotations

@@ -1,75 +1,14 @@
 """DL/T645-2007 and DL/T645-1997 frame codec, stream framer and request/reply helpers (G2).
 
-Codecs do no I/O: they turn values into ``bytes`` and ``bytes`` into frames.  The transport
-(serial port, TCP collector, simulator) is someone else's job.
+No I/O: values become frame ``bytes`` and bytes become ``Frame`` objects; the transport
+(serial port, TCP collector, simulator) is elsewhere. Entry points: ``Frame``,
+``encode_frame``, ``decode`` and ``Framer`` (streams), ``parse_frame`` (one frame); the
+master's requests (``read_request``, ``write_request``, ``relay_request``,
+``broadcast_time``...) and reply parsers (``parse_read_reply``, ``check_ack``); the
+simulated meter's ``parse_request`` and ``build_*`` replies. Values are typed by the DI
+table of ``dlt645_data``.
 
-Frame on the wire::
-
-    [FE]*0..4  68  A0..A5  68  C  L  DATA+33H  CS  16
-
-- address A0..A5: 6 BCD bytes, low byte first; in this API a 12-character string as printed
-  on the nameplate ("000000000001").  ``AA`` bytes are wildcards ("AAAAAAAAAAAA" reads the
-  address of the only meter on the bus), "999999999999" is the broadcast address.
-- control C: bit 7 reply, bit 6 error reply, bit 5 follow-up frames exist, bits 4..0 function.
-- L: length of DATA; DATA goes on the wire with 33H added to every byte.  A ``Frame`` holds
-  the *decoded* data (33H removed).
-- CS: sum mod 256 of every byte from the first 68H to the end of DATA.
-
-Public API (stable; the simulator and the gateway build on it)
-==============================================================
-
-Constants: ``BROADCAST_ADDRESS``, ``WILDCARD_ADDRESS``, ``MAX_DATA_LENGTH`` (200),
-``Function`` (IntEnum of function codes), ``RelayCommand`` (IntEnum, 1CH N1 byte),
-``ErrorBits`` (IntFlag, error byte of error replies), ``REPLY``, ``ERROR``, ``FOLLOW_UP``
-(control bits).
-
-Frame level::
-
-    Frame(address: str, control: int, data: bytes = b"")      frozen dataclass
-        .is_reply .is_error .has_follow_up .function .version (1997 | 2007)
-        .encode(*, preamble: int = 0) -> bytes
-    encode_frame(address, control, data=b"", *, preamble=0) -> bytes
-    decode(buf, *, max_data_length=MAX_DATA_LENGTH) -> tuple[int, Frame | None]
-    parse_frame(data: bytes) -> Frame                         one complete frame, strict
-    Framer(on_error=None).feed(data: bytes) -> list[Frame]     stateful stream decoder
-
-Stream decoding contract (``decode``, like the pymodbus framers): ``used`` is how many bytes
-of ``buf`` were consumed.  Garbage before the next plausible frame start (68H, with 68H again
-seven bytes later) is skipped and counted in ``used``; FE preamble bytes are garbage too.
-A frame not yet complete returns ``(used, None)`` with ``used`` = the garbage skipped before
-it (often 0): **stream decoders never raise IncompleteFrameError** (only the one-shot
-``parse_frame`` and the reply parsers do).  A bad frame raises ``FrameFormatError`` or
-``ChecksumError`` whose ``.used`` tells how many bytes to drop (garbage + the first 68H of the
-bad frame, so that a good frame right after a bad one is never lost).  An incomplete frame
-start followed by a complete valid frame is reported as ``FrameFormatError`` (its length byte
-was wrong) instead of waiting forever.
-
-Master side (requests; all return the frame bytes, ``preamble`` = number of FE bytes)::
-
-    read_request(address, di, *, version=2007, preamble=0) -> bytes
-    read_follow_up_request(address, di, seq, *, preamble=0) -> bytes
-    read_address_request(*, preamble=0) -> bytes
-    write_request(address, di, value, password, operator, *, preamble=0) -> bytes
-    broadcast_time(when: datetime, *, preamble=0) -> bytes
-    relay_request(address, command, password, operator, valid_until, *, preamble=0) -> bytes
-    parse_read_reply(frame) -> ReadResult(di, value, unit, name, raw, has_follow_up, seq)
-    parse_address_reply(frame) -> str
-    check_ack(frame, function) -> None               raises MeterErrorReply on error replies
-
-``password``: 8 hex digits as written "PAPPPPPP" (level then password, e.g. "02123456", sent
-02 56 34 12), or the 4 wire bytes, or an int (0x02123456).  ``operator``: 8 hex digits as
-written (sent low byte first), 4 wire bytes or an int.
-
-Slave side (simulated meters)::
-
-    parse_request(frame) -> Request
-    build_read_reply(address, di, value, *, version=2007, follow_up=False, seq=None) -> bytes
-    build_error_reply(address, control, error_bits) -> bytes
-    build_ack(address, control) -> bytes
-    build_address_reply(address) -> bytes
-
-Values are typed per the DI table of ``dlt645_data`` (``Decimal``, ``int``, ``str``,
-``datetime``/``date``/``time``, ``tuple`` for blocks); an unknown DI carries raw ``bytes``.
+See docs/protocols.md (frame layout, password format, stream decoding contract).
 """
 
 from __future__ import annotations
@@ -361,8 +300,10 @@ def _complete_frame_after(buf, pos: int, n: int, max_data_length: int) -> bool:
 def decode(buf: bytes | bytearray, *, max_data_length: int = MAX_DATA_LENGTH):
     """Decode the first frame of ``buf``: returns ``(used, Frame | None)``.
 
-    See the module docstring for the contract (garbage skipped and counted, incomplete
-    frames return ``(used, None)``, bad frames raise with ``.used``).
+    Garbage before a plausible frame start is skipped and counted in ``used``; an
+    incomplete frame returns ``(used, None)`` (never ``IncompleteFrameError``); a bad frame
+    raises ``FrameFormatError`` or ``ChecksumError`` whose ``.used`` says how many bytes to
+    drop. See docs/protocols.md.
     """
     if isinstance(buf, memoryview):
         buf = bytes(buf)

@@ -1,70 +1,12 @@
 """DL/T645 data identifiers (DI), their formats and the BCD helpers (G2).
 
-No I/O and no framing here: this module turns the *data* of a frame (already stripped of
-the +33H offset) into Python values and back.  The frame codec lives in ``dlt645``.
+No I/O and no framing (that is ``dlt645``): this module turns the data of a frame, already
+stripped of its +33H offset, into Python values and back. ``DATA_ITEMS_2007`` and
+``DATA_ITEMS_1997`` describe each item (``DataItem``: kind, length, decimals, unit, the
+vendor choice it follows); ``decode_value``/``encode_value`` convert; the BCD helpers and
+the error classes (every one a ``DLT645Error`` with ``used``) are shared with ``dlt645``.
 
-Public API
-==========
-
-Errors (re-exported by ``dlt645``)::
-
-    DLT645Error(PrepaidError)          base of every DL/T645 error (PrepaidError is a ValueError)
-    ├── FrameFormatError               bad start/end byte, length, address, control
-    │   └── DataFormatError            frame is fine, its data does not match the DI format
-    ├── ChecksumError                  checksum mismatch
-    ├── IncompleteFrameError           a one-shot parser got a truncated frame
-    ├── ValueRangeError                a value to encode does not fit the DI format
-    └── MeterErrorReply                the meter answered with an error reply (``.error``)
-
-Every error has ``used``: for stream decoding, how many bytes the caller should drop before
-trying again (0 where it does not apply).
-
-BCD helpers (wire order: low byte first, as DL/T645 sends every multi-byte field)::
-
-    bcd_to_int(data: bytes) -> int                 raises DataFormatError on a non-BCD nibble
-    int_to_bcd(value: int, length: int) -> bytes   raises ValueRangeError if it does not fit
-    signed_bcd_to_int(data) -> int                 sign = top bit of the highest (last) byte
-    int_to_signed_bcd(value, length) -> bytes
-
-Data items::
-
-    DataItem(di, name, kind, length, decimals, signed, unit, block, note)
-    DATA_ITEMS_2007: dict[int, DataItem]           DI (int, e.g. 0x00010000) -> item
-    DATA_ITEMS_1997: dict[int, DataItem]           2-byte DI (e.g. 0x9010) -> item
-    data_item(di, *, version=2007) -> DataItem | None
-    decode_value(item, data: bytes) -> value
-    encode_value(item, value) -> bytes             ``bytes`` values pass through (length checked)
-    MeterStatus3.from_word(word: int)              decode status word 3 (04000503)
-
-Value types by ``kind``: ``"num"`` -> ``Decimal`` with ``decimals`` places (e.g.
-``Decimal("123456.78")``); ``"int"`` -> ``int`` (BCD integer); ``"bin"`` -> ``int`` (plain
-binary, low byte first: status words); ``"addr"`` -> 12-digit ``str``; ``"date"`` ->
-``datetime.date`` (YYMMDDWW; WW, the weekday, is ignored on decode and computed on encode
-with 0 = Sunday); ``"time"`` -> ``datetime.time`` (hhmmss); ``"ymdhm"`` ->
-``datetime.datetime`` (YYMMDDhhmm); ``"ymdhms"`` -> ``datetime.datetime`` (YYMMDDhhmmss,
-sent ss first: the "ssmmhhDDMMYY" of broadcast time and relay validity).  A ``block`` item
-(DI with FF) decodes to a ``tuple`` of values, as many as the meter sent (for an energy block:
-total, tariff 1 (sharp), 2 (peak), 3 (flat), 4 (valley), ...).
-
-Vendor-specific choices (the ``note`` of each item says which)
-----------------------------------------------------------------
-- Purchase records 0333xxyy follow DL/T645-2007 appendix A (cost-type prepaid meters): 01 date
-  YYMMDDhhmm, 02 purchase count XXXX (2 bytes, the standard; some vendors send 4 bytes: we
-  accept a 4-byte reply on decode), 03 amount, 04 balance before, 05 balance after, 06
-  cumulative purchased amount, all XXXXXX.XX yuan; yy = 01..0A is the n-th last purchase.
-- 00900200/00900201 (remaining / overdraft amount) are two unsigned values as in the
-  standard; a meter shows one or the other, never a negative balance.
-- 04001005 (close-allowed amount threshold) and the price 04050101.. follow the standard; the
-  price items are the *first* rate set (the one most meters run; a second set 0406.. is not
-  mapped).
-- 04000503 status word 3: bit 0 running time-segment set, bits 1-2 supply (00 mains, 01
-  auxiliary, 10 battery), bit 3 programming allowed, bit 4 relay state (0 closed/on, 1
-  open/off), bit 5 running zone set, bit 6 pre-trip alarm, bit 7 relay command (0 close,
-  1 trip), bits 8-9 meter type (00 not prepaid, 01 energy prepaid, 10 cost prepaid), bit 10
-  running tariff-price set, bit 11 running ladder set; bit 12 "protect" (保电) is used by the
-  2013 prepaid amendment and most cost-control meters; on older meters it reads 0.
-- 1997 items follow the 1997 table (9010 forward active, 901F block, 9020 reverse, B6xx
-  instantaneous values, C010/C011 date/time, C032 meter number).
+See docs/protocols.md (value kinds, vendor-specific choices, status word 3).
 """
 
 from __future__ import annotations
@@ -426,7 +368,7 @@ def _decode_one(item: DataItem, data: bytes):
 
 
 def decode_value(item: DataItem, data: bytes):
-    """Decode the value bytes of ``item`` (without the DI); see the module docstring."""
+    """Decode the value bytes of ``item`` (without the DI); value types: docs/protocols.md."""
     n = item.length
     if item.block:
         if not data or len(data) % n:
@@ -511,7 +453,7 @@ def encode_value(item: DataItem, value) -> bytes:
 
 
 class MeterStatus3(NamedTuple):
-    """Status word 3 (DI 04000503), see the module docstring for the bits."""
+    """Status word 3 (DI 04000503), bits in docs/protocols.md."""
 
     word: int
     relay_off: bool  # bit 4: actual relay state, 1 = open (supply off)

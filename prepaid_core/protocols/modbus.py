@@ -1,62 +1,14 @@
 """Modbus-RTU for meters: register maps, request building, response decoding (G2).
 
-Framing, CRC and PDU encoding come from pymodbus (``FramerRTU``, ``DecodePDU`` and its PDU
-classes); nothing here does I/O.  This module adds what pymodbus does not know: which
-registers a meter model has, how to coalesce them into few requests, how raw registers
-become engineering values (type, word/byte order, scale, CT/PT multipliers), and typed
-errors.
+Framing, CRC and PDU encoding come from pymodbus; nothing here does I/O. This module adds
+what pymodbus does not know: which registers a meter model has (``register_map``), how to
+coalesce them into few requests (``build_read_requests``), how raw registers become
+``Decimal`` values (``decode_read_response``: type, word/byte order, scale, CT/PT), writes
+(``build_write``, ``build_relay_write``), a stream splitter (``decode_frame``), the
+simulated meter's side (``encode_register_values``, ``answer_request``) and typed errors
+(``ModbusCodecError``).
 
-Public API (stable)
-===================
-
-Errors::
-
-    ModbusCodecError(PrepaidError)      base (a ValueError); ``used`` = bytes to drop
-    ├── ModbusCRCError                  CRC mismatch
-    ├── ModbusFrameError                not the expected frame (unit, function, length)
-    ├── ModbusIncompleteError           a one-shot decoder got a truncated frame
-    └── ModbusExceptionResponse         the slave answered an exception (``.exception_code``,
-                                        ``.function``; ``ExceptionCode`` names the codes)
-
-Register maps (types: ``modbus_registers``, data: ``modbus_maps``)::
-
-    Field(name, address, type="uint16", scale=Decimal(1), unit="", table="holding",
-          word_order="big", byte_order="big", apply="", writable=False)
-        .count                          registers used (1 for uint16/int16/coil, 2 for 32-bit)
-        type:  uint16 | int16 | uint32 | int32 | float32 | coil
-        table: holding (03H) | input (04H) | coil (01H)
-        word_order "big" = high word first (ABCD), "little" = low word first (CDAB);
-        byte_order "little" swaps the two bytes inside every register (BADC / DCBA)
-        apply: "" | "ct" | "pt" | "ctpt" - multiplier applied for primary-side values
-    RelayControl(field, trip_value, close_value)
-    RegisterMap(model, fields, max_registers=125, relay=None, description="")
-        [name] -> Field, .names
-    register_map(model) -> RegisterMap             the maps of ``modbus_maps``
-
-Master side::
-
-    build_read_requests(unit_id, regmap, names=None, *, max_gap=0) -> list[ReadRequest]
-        ReadRequest is a ``bytes`` (the RTU frame, write it as is) with attributes
-        unit_id, function, address, count, fields, response_length
-    decode_read_response(data, request, *, ct=1, pt=1) -> dict[str, Decimal]
-    build_write(unit_id, regmap, name, value, *, ct=1, pt=1) -> WriteRequest (bytes)
-    build_relay_write(unit_id, regmap, close: bool) -> WriteRequest
-    check_write_response(data, request) -> None
-    decode_frame(buf, *, server: bool) -> tuple[int, bytes | None]   stream splitter
-
-Slave side (simulated meters)::
-
-    encode_register_values(regmap, values: dict[str, value], *, ct=1, pt=1)
-        -> dict[int, int | bool]          engineering values -> raw registers (coils: bool)
-    answer_request(frame_bytes, register_values, *, unit_id=None, coils=None) -> bytes
-
-``decode_read_response`` takes exactly one complete response frame (request/response: the
-caller knows ``request.response_length``, or 5 bytes for an exception); ``decode_frame`` is
-the streaming form (``(used, frame)`` like the pymodbus framers, garbage and bad-CRC bytes
-skipped one at a time and counted in ``used``; ``(used, None)`` while incomplete).
-Values are ``Decimal``: ``Decimal(raw) * scale * multiplier``; a float32 register is rounded
-to 7 significant digits first (NaN or infinity raises ModbusFrameError); a coil reads as
-``Decimal(0)`` / ``Decimal(1)``.
+See docs/protocols.md.
 """
 
 from __future__ import annotations

@@ -1,94 +1,12 @@
-"""MQTT topics and JSON payloads of 4G prepaid meters, version 1 (feature G2, X1).
+"""MQTT topics and JSON payloads of 4G prepaid meters, version 1 (G2, X1).
 
-Topics
-------
-Every topic is ``prepaid/v1/<address>/<kind>`` where ``<address>`` is the meter's
-12-digit communication address and ``<kind>`` is one of:
+Topics are ``prepaid/v1/<address>/<kind>`` (``reading``, ``event``, ``cmd``, ``ack``,
+``status``). ``parse_message(topic, payload)`` and ``decode(kind, payload)`` turn bytes into
+a ``Reading``, ``Event``, ``Command``, ``Ack`` or ``Status``; ``encode(message)`` turns one
+back into bytes. Numbers are ``Decimal``, unknown fields are refused, and ``SchemaError``
+(naming the field) is the only error either way, whatever the input.
 
-=========  ===============  ===  ========  ===================================================
-kind       direction        QoS  retained  payload
-=========  ===============  ===  ========  ===================================================
-reading    meter -> server  1    no        ``Reading``: registers and instantaneous values
-event      meter -> server  1    no        ``Event``: relay, tamper, power, fault, alarm, token
-cmd        server -> meter  1    no        ``Command``: one instruction, ``cmd_id``
-ack        meter -> server  1    no        ``Ack``: result of one ``cmd_id``, actual relay
-status     meter -> server  1    yes       ``Status``: ``online`` on connect, ``offline`` as
-                                           the will (LWT) when the connection is lost
-=========  ===============  ===  ========  ===================================================
-
-The server subscribes to ``prepaid/v1/+/reading`` etc. (``SERVER_SUBSCRIPTIONS``); a meter
-subscribes to its own ``cmd`` topic with a persistent session, so commands sent while it
-is offline are delivered when it comes back. A breaking change of the schema gets a new
-topic version (``prepaid/v2/...``); the ``v`` field of every payload repeats it.
-
-Payloads
---------
-UTF-8 JSON objects of at most ``MAX_PAYLOAD_BYTES`` bytes. Every payload has ``v`` (1),
-``msg_id`` (1-64 characters ``[A-Za-z0-9._:-]``, unique per publication: the receiver
-uses it to drop duplicates of QoS 1 redeliveries) and ``ts`` (ISO 8601 in UTC,
-``2025-01-31T12:00:00Z``, fractions of a second allowed). Numbers are JSON numbers and
-are read as ``Decimal`` (never float), finite, within the field's range and with no more
-decimals than the readings store keeps (``PLACES``: 4 for energy, power, money, 2 for
-volts, 3 for amperes and power factor, 6 for a price); trailing zeros do not count. Text
-holds no control characters (C0, DEL, C1) and no unpaired surrogates. Unknown fields are
-refused, so a typo never loses data silently; a new field means a new version.
-
-``reading``::
-
-    {"v": 1, "msg_id": "r-1", "ts": "2025-01-31T12:00:00Z",
-     "forward_kwh": 1234.56, "reverse_kwh": 0.0,
-     "tou_kwh": {"sharp": 100.0, "peak": 400.0, "flat": 500.0, "valley": 234.56},
-     "voltage_v": 229.8, "current_a": 4.35, "power_kw": 0.98, "pf": 0.98,
-     "balance": 56.78, "relay": "on", "status_word": 0}
-
-Required: ``forward_kwh``, ``relay``. ``tou_kwh`` may hold any of sharp, peak, flat,
-valley, deep_valley. ``balance`` is the meter-side balance in money (may be negative in
-overdraft). ``power_kw`` is signed (negative = export); ``pf`` is -1..1.
-
-``event``::
-
-    {"v": 1, "msg_id": "e-1", "ts": "...", "event": "tamper_cover", "code": null,
-     "detail": "cover opened", "relay": "off"}
-
-``event`` is one of ``EVENT_TYPES``; ``code`` (integer 0..65535) is required for
-``fault``; ``detail`` is free text of at most 200 characters.
-
-``cmd``::
-
-    {"v": 1, "msg_id": "m-1", "cmd_id": "c-42", "ts": "...", "cmd": "set_price",
-     "params": {"price": 0.6512}, "expires": "2025-01-31T13:00:00Z"}
-
-``cmd`` and its ``params``: ``relay_on`` {}, ``relay_off`` {}, ``protect``
-{"on": true|false}, ``set_price`` {"price": > 0}, ``set_thresholds`` {"alarm1": >= 0,
-"alarm2": >= 0, alarm1 >= alarm2, optional "overload_kw": > 0}, ``time_sync``
-{"time": ISO 8601 UTC}, ``zero`` {}, ``credit_token`` {"token": 64-character base32
-binary token or 20-digit keypad token, see ``prepaid_core.tokens``}, ``read_now`` {}.
-``cmd_id`` names the command: a retry republishes it with a new ``msg_id`` and the same
-``cmd_id``, and the meter answers a ``cmd_id`` it has already executed with the same
-result without executing it again. ``expires`` (optional): the meter refuses a command
-received after it.
-
-``ack``::
-
-    {"v": 1, "msg_id": "a-1", "ts": "...", "cmd_id": "c-42", "result": "ok",
-     "relay": "on", "error": null, "balance": 56.78, "duplicate": false}
-
-``result`` is ``ok`` or ``failed``; ``error`` (text) is required when failed;
-``relay`` is the actual relay state after the command; ``duplicate`` is true when the
-meter had already executed this ``cmd_id``.
-
-``status``::
-
-    {"v": 1, "msg_id": "s-1", "ts": "...", "state": "online"}
-
-Errors
-------
-Every problem raises ``SchemaError`` (a ``ValueError``) whose ``path`` names the field
-(``params.price``, ``tou_kwh.peak``; empty for the whole payload). It is the only error
-that comes out of the decoders, whatever the topic and the bytes, and of the encoders,
-whatever the message holds (wrong types, huge or non-finite numbers, unpaired surrogates,
-a string larger than a payload): a value is checked before it is written, and the output
-stops growing past ``MAX_PAYLOAD_BYTES``.
+See docs/mqtt.md.
 """
 
 from __future__ import annotations

@@ -1,51 +1,12 @@
-"""TCP collectors (serial servers) with RS-485 buses of virtual meters (feature G7).
+"""TCP collectors (serial servers) with RS-485 buses of virtual meters (G7).
 
-A collector is what a serial device server does in the field: several RS-485 ports, each
-exposed as its own TCP port (``base_port``, ``base_port + 1``, ...) in transparent mode.
-Bytes written to the TCP port go onto the bus; whatever a meter answers comes back on the
-same connection. One bus carries at most 32 meters (unit load of RS-485) and one
-protocol: DL/T645-2007 (with the -1997 energy and clock reads) or Modbus-RTU.
+A ``Collector`` exposes each of its buses as a TCP port in transparent mode, as a serial
+device server does; a ``Bus`` carries up to 32 meters of one protocol, answered by
+``Dlt645Responder`` (DL/T645-2007, with the -1997 reads) or ``ModbusResponder``, with the
+wire time of the bus emulated and silence where a real bus would be silent. Fault hooks
+(lost, stale, foreign or corrupt replies, a collector outage) serve the gateway's tests.
 
-Wire time is emulated: a transaction holds the bus (one at a time, half duplex, so the
-meters of one bus are polled in turn while buses run concurrently) for
-``(request bytes + reply bytes) x 11 bits / baud`` (8E1: start, 8 data, parity, stop) plus
-the meter's turnaround time (``turnaround`` seconds, default 20 ms). Replies are sent
-after that time, as a whole frame. A frame with a bad checksum, a request for an address
-nobody has, or a meter whose power has failed: silence, as on a real bus (the master's
-timeout decides). A read-address request with the wildcard address on a bus of several
-meters is a collision: silence too.
-
-What a DL/T645-2007 meter answers (``Dlt645Responder``):
-
-- read 11H: energy (combined 0000xx00, forward 0001xx00, reverse total 00020000, blocks
-  0000FF00/0001FF00), voltage/current/power/power factor of phase A and totals, remaining
-  and overdraft amount (00900200/01), alarm amounts 1/2 (04001001/2), overdraft limit
-  (04001004), tariff prices 1-4 (04050101-04, one price for every band), status word 3
-  (04000503: relay, protect, pre-trip alarm), date and time (04000101/02, the meter's local
-  time), address and number (04000401/02); any other DI: error reply "no data" (02H);
-- read 01H (DL/T645-1997): 9010, 9020, 901F, B611, B621, B630, B650, C010, C011;
-- read address 13H (wildcard AAAAAAAAAAAA), broadcast time 08H (no reply);
-- write 14H (password checked, level 02 by default): alarm amounts, tariff prices, date
-  and time; others: error "other";
-- relay control 1CH (password checked): 1AH trip, 1BH/1CH close, 3AH/3BH protect on/off,
-  2AH/2BH alarm (acknowledged); a command whose validity time has passed is refused with
-  an error reply (a stale command never runs);
-- meter clear 1AH (password checked): zeroing of consumption and balance;
-- wrong password: error "unauthorised" (04H); malformed data: error "other" (01H).
-
-A Modbus-RTU meter (``ModbusResponder``) answers with the register map of its model
-(``modbus_maps``, unit id = position on the bus + 1 by default); writes to the relay
-control register, alarm amounts and price are applied to the virtual meter.
-
-Faults for the gateway's tests: ``Bus.drop_replies = n`` loses the next ``n`` replies
-after the meters have executed the requests (R8: a command executed whose answer is
-lost); ``Bus.stale_replies = n`` sends, before each of the next ``n`` read replies, the
-same meter's late reply to a read of another item (``Bus.foreign_replies = n``: another
-meter's reply to the same read); ``Dlt645Responder.corrupt_reads = n``
-garbles the next ``n`` read replies of one meter (``corruption``: digits that are not
-BCD, or no value after the identifier); ``VirtualMeter.power_fail()`` silences one
-meter; ``await collector.close()`` then ``await collector.start()`` takes the whole
-collector offline and back on the same ports (an outage, R9).
+See docs/simulator.md (what a meter answers, wire time, faults).
 """
 
 from __future__ import annotations

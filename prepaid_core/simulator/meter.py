@@ -1,28 +1,13 @@
-"""A virtual prepaid meter (feature G7): pure state, no I/O.
+"""A virtual prepaid meter (G7): pure state, no I/O.
 
-``forward_kwh`` of a snapshot is the billed total (import, plus export when
-``reverse_adds_to_forward``: DL/T645 "combined active energy"); ``import_kwh`` is the
-import alone ("forward active energy").
+``VirtualMeter`` integrates energy from a deterministic ``LoadProfile`` over the time of a
+``Clock`` into time-of-use, forward and reverse registers, and runs the on-meter prepaid
+logic (money balance, alarms, relay, protect mode, tokens accepted once, injected tamper
+and faults). Transports only call its public methods, each of which first brings the meter
+to ``clock.now()``, so a meter nobody talks to costs nothing; ``snapshot()`` gives its
+registers and status word.
 
-The meter integrates energy from a deterministic ``LoadProfile`` over the time of a
-``Clock``, splits it into time-of-use registers, keeps forward and reverse registers
-(reverse added to the billed total on bidirectional anti-theft meters), and runs the
-on-meter prepaid logic: a money balance decremented by price x energy, two alarm
-thresholds, a relay cut at zero credit (the alarm-2 reminder cut restores itself),
-protect mode, remote relay commands, tokens accepted once (``prepaid_core.tokens``),
-tamper and faults injected on request. Relay off or power failure: no consumption.
-
-Transports (``collector``, ``mqtt_meter``, ``ble``) only call the public methods below;
-everything is advanced lazily: each public method first brings the meter to
-``clock.now()`` (``advance()``), so a meter nobody talks to costs nothing.
-
-Energy is kept exactly, in micro-joules (integer: power in W x microseconds); money in
-``Decimal``. The profile is constant within each wall-clock minute and is a pure function
-of (seed, minute), so the same seed gives the same registers whatever the step sizes.
-
-Status word (``MeterSnapshot.status_word``), bit by bit: 0 relay off, 1 below alarm 1,
-2 below alarm 2, 3 credit exhausted, 4 protect mode, 5 cover tamper, 6 magnet tamper,
-7 fault, 8 overload trip, 9 power failure, 10 remote (manual) relay off.
+See docs/simulator.md.
 """
 
 from __future__ import annotations

@@ -1,43 +1,11 @@
-"""4G prepaid meters as MQTT clients of a real broker (feature G7, schema G2).
+"""4G prepaid meters as MQTT clients of a real broker (G7, schema G2).
 
-Design: one MQTT connection per meter, as in the field (each 4G meter is its own client
-with its own session, will and keepalive), and many meters per process. Every meter is a
-paho-mqtt 2.x ``Client`` driven by one asyncio event loop: paho's external-loop interface
-(``on_socket_open``/``close``/``register_write``/``unregister_write`` with ``loop_read``,
-``loop_write``) puts each socket in the loop's selector, and one shared housekeeping task
-calls ``loop_misc`` (keepalive, retries) for all clients once a second. No thread per
-client, no shared connection between meters (a shared connection per N meters would not
-be faithful: one will, one session, one keepalive for N meters). Writes go straight to
-the socket (no writer registration per message); a meter costs one socket and ~15-20 KB.
-
-Measured with ``benchmarks/bench_mqtt_fleet.py`` on the 2-core development machine, the
-broker and the counting subscriber on the same cores, other test runs beside: 10,000
-meters connected from one process in 5-18 s, ~150-215 MB RSS; one reading per meter
-every 6 s (1,667 msg/s offered) sustained with QoS 1; the ceiling is ~3,200 msg/s (MQTT 5
-and 3.1.1 alike; 3.1.1 uses less memory and CPU per message). One reading a minute per
-meter, as in the field, is 167 msg/s for 10,000 meters.
-
-Each meter:
-
-- connects with MQTT 5, client id ``meter-<address>``, ``clean_start=False`` and a session
-  expiry interval of a week (persistent session: commands sent while it is offline wait
-  for it at the broker), keepalive 60 s (``mqtt_version=4``: MQTT 3.1.1 with
-  ``clean_session=False``, for meters and brokers without MQTT 5); the will is a retained
-  ``offline`` status, and ``online`` is published (retained) on every connect;
-- subscribes to ``prepaid/v1/<address>/cmd`` with QoS 1 and per-topic dispatch
-  (``message_callback_add``);
-- publishes a reading every ``reading_interval`` simulated seconds (each meter at its own
-  phase, as real meters are not synchronised) and the events of its ``VirtualMeter`` as
-  they are drained, QoS 1;
-- executes a command, publishes its ack (QoS 1), and only then acknowledges the command's
-  PUBLISH to the broker (``manual_ack``): a meter that dies in between receives the
-  command again, and answers a ``cmd_id`` it has already executed with the stored result
-  (``duplicate: true``) without executing it twice (R8: one physical toggle);
-- reconnects with a back-off when the connection is lost.
-
-``MqttMeter.drop_acks = n`` executes the next ``n`` commands but loses their acks (R8).
-``MqttFleet.kill(address)`` drops a meter's TCP connection without DISCONNECT (the broker
-then publishes its will); ``go_offline``/``go_online`` simulate a coverage gap.
+One MQTT connection per meter, as in the field (each meter has its own session, will and
+keepalive), and many meters per process: every meter is a paho-mqtt ``Client`` on one
+asyncio loop through paho's external-loop interface, with no thread per client.
+``MqttFleet`` runs the meters; ``MqttMeter.drop_acks`` and ``MqttFleet.kill``,
+``go_offline``/``go_online`` inject faults. What a meter publishes and how it handles
+commands: docs/mqtt.md; fleet figures: ``benchmarks/bench_mqtt_fleet.py``.
 """
 
 from __future__ import annotations
@@ -385,7 +353,7 @@ class MqttMeter:
 
 
 class MqttFleet:
-    """Many ``MqttMeter`` in one asyncio loop; see the module docstring."""
+    """Many ``MqttMeter`` in one asyncio loop; see docs/mqtt.md for what each meter does."""
 
     def __init__(
         self,

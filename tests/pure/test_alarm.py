@@ -4,6 +4,7 @@ import dataclasses
 import json
 from datetime import datetime, timedelta
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -133,8 +134,9 @@ def test_transition(steps, expected):
     assert decision.text == a.REASON_TEXTS[reason]
 
 
-def test_every_row_of_the_docstring_table_has_a_test():
-    rows = [line.split()[0] for line in a.__doc__.splitlines() if line.strip().startswith("T")]
+def test_every_row_of_the_documented_table_has_a_test():
+    table = (Path(__file__).resolve().parents[2] / "docs" / "alarms.md").read_text()
+    rows = [line.split()[0] for line in table.splitlines() if line.strip().startswith("T")]
     ids = [row for row in rows if row[1:].isdigit()]
     assert ids == [c[0] for c in TRANSITIONS]
 

@@ -1,76 +1,12 @@
 """G5: the device API for gateways and meter clouds.
 
-Every request names its gateway (``X-Gateway-Id``) and carries ``X-Message-Id`` (1-128
-printable ASCII characters), and is signed with the gateway's key (``prepaid_core.device_auth``):
-``X-Timestamp`` (Unix seconds, within 5 minutes of the server's clock) and ``X-Signature``,
-the hex Ed25519 signature of ``"v2\n<method>\n<path>\n<timestamp>\n<message id>\n<hex
-SHA-256 of the body>"`` by the key HKDF derives from the gateway key.  Odoo keeps only the
-SHA-256 of the gateway key and the signing key's public key: a copy of the database cannot
-sign.  A gateway set to *Accept Unsigned Requests* also takes the key itself (``X-Api-Key``).
-See docs/device_api.md.
+The HTTP endpoints under ``/meter_gateway/api/v1`` (``push``, ``commands/fetch``,
+``commands/ack``, ``dead_letters``, ``config``, ``runner/report``). Each request is
+authenticated with the gateway's key (``prepaid_core.device_auth``) and processed once per
+message id (the answer is kept and replayed); the items themselves are checked and stored
+by the gateway model. Errors are JSON: ``{"error": {"code", "message", "details"}}``.
 
-A message is processed once per gateway: the same message id with the same body (its
-SHA-256) gets the first answer back (``X-Idempotent-Replay: 1``), with another body or on
-another endpoint it is refused (409 ``message_id_reused``); a message still being processed
-by a concurrent delivery is answered 503 (``Retry-After``).  Answers are kept for
-``meter_gateway.message_retention_days`` (system parameter, 7 by default), a fetch answer
-without its credit tokens (a replay takes them again from the commands).  ``config`` keeps
-no answer (it carries passwords): its message id is refused a second time.  Errors are
-JSON: ``{"error": {"code", "message", "details"}}``.
-
-    POST /meter_gateway/api/v1/push             {"readings": [...], "events": [...],
-                                                 "daily_frozen": [...], "clocks": [...]}
-         an event: {"address", "event_type", "event_at", "reason", "code", "event_id"};
-         an event with an ``event_id`` already logged for its meter is skipped (counted
-         in ``duplicate_events``): a batch sent again under another message id (a runner
-         killed before its broker acknowledgement) logs nothing twice;
-         a daily freeze (G3): {"address", "frozen_at" (UTC), "forward_total", "tou_sharp",
-         "tou_peak", "tou_flat", "tou_valley"} (energies: numbers or their strings,
-         finite, not negative), kept on the daily record of the day it closes (*Meter
-         Frozen Total*), the same freeze again changes nothing;
-         a clock (G3): {"address", "checked_at" (UTC), "drift_seconds" (integer, positive:
-         the meter is ahead; null: the meter tells no clock)}: kept on the meter, a
-         drift beyond the gateway's threshold queues a time sync; a measurement not
-         newer than the one kept is ignored;
-         an item that cannot be stored (malformed, a value out of its column's range,
-         an unknown meter) is left out and the rest is stored: the answer's
-         ``rejected`` lists ``{"readings" | "events" | "daily_frozen" | "clocks": index,
-         "reason"}`` and each is kept in *Rejected Readings* (X1).  Numbers must be
-         finite, within their column's range (registers below 10^12) with at most 20
-         decimals; times between 2000 and 2100 (UTC); texts without NUL, unpaired
-         surrogates (or, for addresses, codes and event ids, control characters), of
-         bounded length (addresses 64 characters).  Only a malformed message is
-         refused as a whole (400: not a JSON object, a list that is not one, more than
-         5,000 items in a list, nothing to do)
-    POST /meter_gateway/api/v1/commands/fetch   {"limit": 100}
-    POST /meter_gateway/api/v1/commands/ack     {"acks": [{"id", "address", "success",
-                                                           "reason", "relay_state",
-                                                           "delivered", "permanent"}]}
-         ``address``: the meter the answer comes from (the ack topic's address, the meter
-         a runner ran the command on); an answer without it, or from another meter than
-         the command's, is refused for that item (``{"id", "state": null, "reason"}``),
-         the command and the relay left as they are, the refusal logged on the command
-    POST /meter_gateway/api/v1/dead_letters     {"letters": [{"topic", "payload", "reason",
-                                                              "received_at"}]}
-         messages the runner could not get stored (malformed, or refused even alone),
-         acknowledged to the broker and kept in *Dead Letters* (``payload``: the raw
-         message as text, NULs and bytes that are not UTF-8 escaped, at most 64 KiB);
-         answers ``{"stored", "rejected": [{"letters": index, "reason"}]}``
-    POST /meter_gateway/api/v1/config           {} -> the gateway's runner settings
-    POST /meter_gateway/api/v1/runner/report    {"started_at", "answered": [address],
-                                                 "failed": [{"address", "error"}],
-                                                 "connected", "errors", "seconds", "stored"}
-
-A collector's gateway runner (``prepaid_core.gateway_runner.collector``) reads the
-collector's buses and meters from ``config`` (``collector``: link settings, poll interval,
-``buses`` with their meters in poll order), fetches commands (the answer also says
-``poll_due``: the schedule or a reading asked now, and ``busy``: a scheduled poll of Odoo
-still runs; when a poll is due, ``daily_frozen_due`` and ``clock_due`` list the addresses
-whose last daily freeze and clock the poll also reads, as Odoo's poll would), pushes the
-readings it polled (stored with source ``poll``), then the freezes and clocks it read,
-acknowledges the commands it ran and reports each poll (``runner/report``: meter failures, collector
-reached or not; the next poll is due one interval after ``started_at``).  While the
-runner calls, the scheduled poll leaves the collector alone (``served_by_runner``).
+See docs/device_api.md (signatures, idempotency, the payload of each endpoint).
 """
 
 import json

@@ -1,23 +1,11 @@
-"""G3: daily time sync of a collector's meters.
+"""G3: daily time sync and clock checks of a collector's meters.
 
-Once a day, at the hour chosen on the gateway (the meters' local time), the first poll (or
-command fetch of the gateway runner) from then on queues one ``time_sync`` command for each
-in-service meter of the gateway's DL/T645 buses.  It goes through the command queue: a newer
-time sync supersedes an older one still waiting for the same meter, and the poll delivers it
-before reading the meter.
+Once a day, at the gateway's chosen hour, each in-service DL/T645 meter gets a ``time_sync``
+command through the command queue; between syncs the polls read the meters' clocks now and
+then, and a clock drifting beyond the gateway's threshold is logged and synced at once.
+Modbus-RTU meters have no clock to check.
 
-Between two daily syncs a clock may still drift: the poll reads the clock of each DL/T645
-meter (date and time, two short reads: 04000101H and 04000102H on DL/T645-2007, C010H and
-C011H on DL/T645-1997; the time sync is the broadcast time 08H of both editions) once every
-*Check Clocks Every* hours, spread over the polls of that time (a few meters of each bus per
-poll), and keeps the measured drift on the meter. A clock off by more than the gateway's
-threshold is logged (a *Clock Drift* event, the meter marked *Clock Drifting*) and gets a
-time sync at once (origin *Clock Drift*, superseding one still waiting); once that sync is
-confirmed the next poll checks the clock again. A meter whose clock a drift sync did not
-correct gets no other one before its next regular check (no storm). The gateway runner
-reads the clocks Odoo names in its command fetch and pushes what it measured (device API
-``push``, ``clocks``).  Modbus-RTU meters are not checked: the register maps of
-``prepaid_core.protocols.modbus_maps`` have no clock (no standard one exists).
+See docs/design.md (Clocks and time sync).
 """
 
 import logging
