@@ -516,37 +516,9 @@ class MeterGatewayCommand(models.Model):
         the meter is lost or a re-issue of the same kind was queued within the backoff:
         the reconciliation cooldown, doubled after each re-issue that did not end
         confirmed (at most 64x), so a meter that keeps refusing costs one command now and
-        then, never a storm.  A
-        command on its way or a confirmed last one is never sent again.  Returns the new
-        commands."""
-        Meter = self.env["prepaid.meter"].sudo()
-        Meter.flush_model(["device_settings_at", "device_settings_issued_at", "state"])
-        self.env["prepaid.meter.latest"].flush_model(["connection_state"])
-        self.env["prepaid.meter.model"].flush_model(["holds_settings"])
-        self.flush_model(["meter_id", "kind", "state"])
-        only = SQL("AND c.meter_id = ANY(%s)", meters.ids) if meters is not None else SQL()
-        query = SQL(
-            """
-            SELECT c.meter_id, c.kind, c.id
-              FROM meter_gateway_command c
-              JOIN prepaid_meter m ON m.id = c.meter_id
-              JOIN prepaid_meter_model mm ON mm.id = m.model_id AND mm.holds_settings
-              JOIN prepaid_meter_latest l ON l.id = m.latest_id
-             WHERE c.kind IN ('price', 'thresholds') AND c.state IN ('expired', 'failed') %s
-               AND NOT EXISTS (SELECT 1 FROM meter_gateway_command n
-                                WHERE n.meter_id = c.meter_id AND n.kind = c.kind
-                                  AND n.id > c.id)
-               AND m.state = 'in_service' AND m.gateway_id IS NOT NULL
-               AND l.connection_state != 'lost'
-               AND m.device_settings_at IS NOT NULL
-            """,
-            only,
-        )
-        self.env.cr.execute(query)
-        ended = {
-            (meter_id, kind): self.browse(command_id)
-            for meter_id, kind, command_id in self.env.cr.fetchall()
-        }
+        then, never a storm.  A command on its way or a confirmed last one is never sent
+        again.  Returns the new commands."""
+        ended = self._ended_device_settings(meters)
         if not ended:
             return self
         history = self.search(
@@ -557,50 +529,93 @@ class MeterGatewayCommand(models.Model):
             ],
             order="id desc",
         )
-        now = fields.Datetime.now()
-        cooldown = self._reconcile_cooldown()
+        now, cooldown = fields.Datetime.now(), self._reconcile_cooldown()
         vals_list, reissued = [], self
         for (meter_id, kind), last in ended.items():
-            # re-issues of this kind since the meter last confirmed one, newest first
-            retries = []
-            for command in history:
-                if command.meter_id.id != meter_id or command.kind != kind:
-                    continue
-                if command.state == "confirmed":
-                    break
-                if command.origin == "reconcile":
-                    retries.append(command)
-            if retries:
-                wait = cooldown * 2 ** min(len(retries) - 1, 6)
-                if retries[0].queued_at > now - wait:
-                    _logger.info("reconcile: %s of meter %s in backoff", kind, meter_id)
-                    continue
-            meter = Meter.browse(meter_id)
-            payload = _settings_payloads(meter._device_settings() or {})[kind]
-            if payload is None:
+            if self._reconcile_in_backoff(history, meter_id, kind, now, cooldown):
+                _logger.info("reconcile: %s of meter %s in backoff", kind, meter_id)
                 continue
-            vals_list.append(
-                {
-                    "meter_id": meter_id,
-                    "kind": kind,
-                    "payload": payload,
-                    "origin": "reconcile",
-                    "reason": self.env._(
-                        "reconciliation: the last %(kind)s command #%(id)s ended %(state)s "
-                        "(%(why)s); the meter may hold stale settings",
-                        kind=kind,
-                        id=last.id,
-                        state=last.state,
-                        why=last.state_reason or "-",
-                    ),
-                }
-            )
-            reissued |= last
+            vals = last._reconcile_vals()
+            if vals:
+                vals_list.append(vals)
+                reissued |= last
         commands = self.create(vals_list)
         for command, last in zip(commands, reissued, strict=True):
             last._log_decision(self.env._("issued again by reconciliation as #%s", command.id))
         commands._send_soon()
         return commands
+
+    def _ended_device_settings(self, meters=None):
+        """{(meter id, kind): last command} of in-service, reachable meters that hold
+        their settings and whose last ``price`` / ``thresholds`` command ended expired or
+        failed (of ``meters`` only, if given)."""
+        self.env["prepaid.meter"].flush_model(
+            ["device_settings_at", "device_settings_issued_at", "state"]
+        )
+        self.env["prepaid.meter.latest"].flush_model(["connection_state"])
+        self.env["prepaid.meter.model"].flush_model(["holds_settings"])
+        self.flush_model(["meter_id", "kind", "state"])
+        only = SQL("AND c.meter_id = ANY(%s)", meters.ids) if meters is not None else SQL()
+        rows = self.env.execute_query_dict(
+            SQL(
+                """
+                SELECT c.meter_id, c.kind, c.id AS command_id
+                  FROM meter_gateway_command c
+                  JOIN prepaid_meter m ON m.id = c.meter_id
+                  JOIN prepaid_meter_model mm ON mm.id = m.model_id AND mm.holds_settings
+                  JOIN prepaid_meter_latest l ON l.id = m.latest_id
+                 WHERE c.kind IN ('price', 'thresholds') AND c.state IN ('expired', 'failed') %s
+                   AND NOT EXISTS (SELECT 1 FROM meter_gateway_command n
+                                    WHERE n.meter_id = c.meter_id AND n.kind = c.kind
+                                      AND n.id > c.id)
+                   AND m.state = 'in_service' AND m.gateway_id IS NOT NULL
+                   AND l.connection_state != 'lost'
+                   AND m.device_settings_at IS NOT NULL
+                """,
+                only,
+            )
+        )
+        return {(row["meter_id"], row["kind"]): self.browse(row["command_id"]) for row in rows}
+
+    @api.model
+    def _reconcile_in_backoff(self, history, meter_id, kind, now, cooldown):
+        """Whether the newest re-issue of ``kind`` for the meter since it last confirmed
+        one (``history``: its commands newest first) is younger than the backoff: the
+        cooldown doubled per earlier re-issue, at most 64x."""
+        retries = []
+        for command in history:
+            if command.meter_id.id != meter_id or command.kind != kind:
+                continue
+            if command.state == "confirmed":
+                break
+            if command.origin == "reconcile":
+                retries.append(command)
+        if not retries:
+            return False
+        return retries[0].queued_at > now - cooldown * 2 ** min(len(retries) - 1, 6)
+
+    def _reconcile_vals(self):
+        """The command re-issuing this ended one with what the meter must hold now, or
+        None when it must hold nothing of that kind."""
+        self.ensure_one()
+        meter = self.meter_id.sudo()
+        payload = _settings_payloads(meter._device_settings() or {})[self.kind]
+        if payload is None:
+            return None
+        return {
+            "meter_id": meter.id,
+            "kind": self.kind,
+            "payload": payload,
+            "origin": "reconcile",
+            "reason": self.env._(
+                "reconciliation: the last %(kind)s command #%(id)s ended %(state)s "
+                "(%(why)s); the meter may hold stale settings",
+                kind=self.kind,
+                id=self.id,
+                state=self.state,
+                why=self.state_reason or "-",
+            ),
+        }
 
     def _send_soon(self):
         """Collectors holding these commands are polled now rather than at their next
