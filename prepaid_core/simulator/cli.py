@@ -169,9 +169,23 @@ async def run(args: argparse.Namespace, *, out=sys.stdout) -> None:
     args.loads = _parse_loads(args.load)
     args.initial_registers = _read_registers(args.registers)
     clock = AcceleratedClock(speed=args.speed)
-    collectors: list[Collector] = []
-    description: dict = {"speed": args.speed, "collectors": [], "mqtt": None}
-    index = 0
+    async with contextlib.AsyncExitStack() as stack:
+        collectors = await _start_collectors(args, clock, stack)
+        description = {
+            "speed": args.speed,
+            "collectors": [_describe_collector(args, collector) for collector in collectors],
+            "mqtt": None,
+        }
+        if args.mqtt_meters:
+            first_index = args.collectors * args.buses * args.meters
+            description["mqtt"] = await _start_mqtt_fleet(args, clock, first_index, stack)
+        _print(description, args, out)
+        await _run_until_stopped(args.duration)
+
+
+async def _start_collectors(args, clock, stack) -> list[Collector]:
+    """The simulated TCP collectors, started (closed when ``stack`` unwinds)."""
+    collectors, index = [], 0
     for c in range(args.collectors):
         buses = []
         for b in range(args.buses):
@@ -186,85 +200,82 @@ async def run(args: argparse.Namespace, *, out=sys.stdout) -> None:
             )
         collector = Collector(buses, host=args.host, name=f"collector{c + 1}")
         await collector.start()
+        stack.push_async_callback(collector.close)
         collectors.append(collector)
-        description["collectors"].append(
+    return collectors
+
+
+def _describe_collector(args, collector: Collector) -> dict:
+    """What is printed of a started collector: its buses, their ports and meters."""
+    return {
+        "name": collector.name,
+        "buses": [
             {
-                "name": collector.name,
-                "buses": [
-                    {
-                        "host": args.host,
-                        "port": bus.port,
-                        "protocol": bus.protocol,
-                        "baud": bus.baud,
-                        "meters": [
-                            {"address": r.meter.address, "unit_id": getattr(r, "unit_id", None)}
-                            for r in bus.responders
-                        ],
-                    }
-                    for bus in collector.buses
+                "host": args.host,
+                "port": bus.port,
+                "protocol": bus.protocol,
+                "baud": bus.baud,
+                "meters": [
+                    {"address": r.meter.address, "unit_id": getattr(r, "unit_id", None)}
+                    for r in bus.responders
                 ],
             }
-        )
+            for bus in collector.buses
+        ],
+    }
 
-    broker = None
-    fleet = None
-    tmp = None
+
+async def _start_mqtt_fleet(args, clock, first_index: int, stack) -> dict:
+    """The 4G meters over MQTT (and their own Mosquitto with ``--start-broker``),
+    started and stopped when ``stack`` unwinds; returns what is printed of them."""
+    from prepaid_core.simulator.mqtt_meter import MqttFleet  # noqa: PLC0415 (optional)
+
+    host, port = args.mqtt_host, args.mqtt_port
+    if args.start_broker:
+        from prepaid_core.simulator.broker import start_mosquitto  # noqa: PLC0415
+
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="prepaid-sim-broker-"))
+        broker = start_mosquitto(Path(tmp))
+        stack.callback(broker.stop)
+        host, port = broker.host, broker.port
+    meters = [
+        _meter(args, clock, f"9{n:011d}", first_index + n) for n in range(1, args.mqtt_meters + 1)
+    ]
     record = None
-    try:
-        if args.mqtt_meters:
-            from prepaid_core.simulator.mqtt_meter import MqttFleet  # noqa: PLC0415 (optional)
+    if args.record:
+        record = stack.enter_context(args.record.open("a", encoding="utf-8"))
+    fleet = MqttFleet(
+        meters,
+        host,
+        port,
+        clock,
+        reading_interval=args.reading_interval,
+        record=_recorder(record) if record else None,
+    )
+    await fleet.start()
+    stack.push_async_callback(fleet.stop)
+    return {
+        "host": host,
+        "port": port,
+        "meters": args.mqtt_meters,
+        "connected": fleet.stats.connected,
+        "first": meters[0].address,
+        "last": meters[-1].address,
+    }
 
-            host, port = args.mqtt_host, args.mqtt_port
-            if args.start_broker:
-                from prepaid_core.simulator.broker import start_mosquitto  # noqa: PLC0415
 
-                tmp = tempfile.TemporaryDirectory(prefix="prepaid-sim-broker-")
-                broker = start_mosquitto(Path(tmp.name))
-                host, port = broker.host, broker.port
-            meters = [
-                _meter(args, clock, f"9{n:011d}", index + n) for n in range(1, args.mqtt_meters + 1)
-            ]
-            if args.record:
-                record = args.record.open("a", encoding="utf-8")
-            fleet = MqttFleet(
-                meters,
-                host,
-                port,
-                clock,
-                reading_interval=args.reading_interval,
-                record=_recorder(record) if record else None,
-            )
-            await fleet.start()
-            description["mqtt"] = {
-                "host": host,
-                "port": port,
-                "meters": args.mqtt_meters,
-                "connected": fleet.stats.connected,
-                "first": meters[0].address,
-                "last": meters[-1].address,
-            }
-        _print(description, args, out)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        if args.duration:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), args.duration)
-        else:
-            await stop.wait()
-    finally:
-        if fleet is not None:
-            await fleet.stop()
-        for collector in collectors:
-            await collector.close()
-        if broker is not None:
-            broker.stop()
-        if tmp is not None:
-            tmp.cleanup()
-        if record is not None:
-            record.close()
+async def _run_until_stopped(duration) -> None:
+    """Wait for SIGINT/SIGTERM, or ``duration`` seconds when given."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    if duration:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), duration)
+    else:
+        await stop.wait()
 
 
 def _recorder(out):
