@@ -32,17 +32,11 @@ def charge_common(window, book, total, charged, intervals, begin, floor, lines_o
     ``(index of the first that is not, cycle total, cycle charged, lines and amount of the
     last one charged)``. Registers of several bands must stay within one ladder step."""
     cycle_start, _cycle_end, version, _first, last = window
-    single, prices, limits, tables = (
-        version.single_band,
-        version.prices,
-        version.limits,
-        version.table,
-    )
+    single, prices = version.single_band, version.prices
+    limits, tables = version.limits, version.table
     step = _bisect_right(limits, total)
     table, limit = tables[step], limits[step]
-    lines = amount = add_lines = add_amount = None
-    if lines_out is not None:
-        add_lines, add_amount = lines_out.append, amounts.append
+    lines = amount = None
     for index in range(begin, len(intervals)):
         start, end, consumption = intervals[index]
         try:
@@ -62,8 +56,7 @@ def charge_common(window, book, total, charged, intervals, begin, floor, lines_o
                 band, split = period[2], end > period[1]  # split: over several periods
             added = q
         elif consumption.__class__ is dict:
-            band = q = None
-            added = ZERO  # the registers' total, summed in their order
+            band, q, added = None, None, ZERO  # added: the registers' total, in their order
             for name, value in consumption.items():
                 if not value:
                     if name in BAND_RANK:
@@ -102,12 +95,10 @@ def charge_common(window, book, total, charged, intervals, begin, floor, lines_o
         else:  # one band across ladder steps or time-of-use periods, or no consumption
             where = (start, end, split, cycle_start)
             lines, amount, new_total = _charge_other(version, book, total, q, band, where)
-        if add_lines is not None:
-            add_lines(lines)
-            add_amount(amount)
-        charged = charged + amount
-        total = new_total
-        floor = end
+        if lines_out is not None:
+            lines_out.append(lines)
+            amounts.append(amount)
+        charged, total, floor = charged + amount, new_total, end
         if total >= limit:  # the next ladder step begins
             step = _bisect_right(limits, total)
             table, limit = tables[step], limits[step]
