@@ -159,15 +159,22 @@ def one_run(result: PricedInterval) -> PricedRun:
     )
 
 
-class PriceEntry(NamedTuple):
+class PriceEntry:
     """The price of a band in a ladder step of a tariff version, and where the cycle's book
-    keeps what was charged at it."""
+    keeps what was charged at it (read on every line charged: plain slots)."""
 
-    price: Decimal
-    key: tuple[str, int]  # (band, step number): the book's key
-    step: int  # 1 to 8
-    band: str
-    version: str  # the version's code
+    __slots__ = ("band", "key", "price", "step", "version")
+
+    def __init__(self, price: Decimal, key: tuple[str, int], step: int, band: str, version: str):
+        self.price = price
+        self.key = key  # (band, step number): the book's key
+        self.step = step  # 1 to 8
+        self.band = band
+        self.version = version  # the version's code
+
+    def __repr__(self) -> str:
+        fields = (self.price, self.key, self.step, self.band, self.version)
+        return f"PriceEntry{fields!r}"
 
 
 def charge_line(book, entry, q, cycle_start):
@@ -178,7 +185,7 @@ def charge_line(book, entry, q, cycle_start):
     step) less what was rounded before, so the amounts of any partition of a cycle add up
     to the sum of the rounded exact costs of its (band, step)s.
     """
-    price, key, number, band, code = entry
+    price, key = entry.price, entry.key
     previous = book.get(key)
     if previous is None:
         cost = q * price
@@ -189,7 +196,8 @@ def charge_line(book, entry, q, cycle_start):
         paid = _to_money(cost, MONEY_QUANTUM)
         amount = paid - previous[2]
         book[key] = (previous[0] + q, cost, paid)
-    return _new_line(CostLine, (band, number, q, price, amount, code, cycle_start)), amount
+    line = (entry.band, entry.step, q, price, amount, entry.version, cycle_start)
+    return _new_line(CostLine, line), amount
 
 
 def charge_lines(book, charges, cycle_start):

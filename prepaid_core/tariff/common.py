@@ -25,18 +25,19 @@ from prepaid_core.tariff.quantities import apportion, check_band, check_quantity
 from prepaid_core.tariff.versions import MICROSECOND
 
 
-def charge_common(window, book, total, charged, intervals, index, floor, lines_out, amounts):
-    """Charge ``intervals`` from ``index`` on ``book`` (in place) while each is the common
+def charge_common(window, book, total, charged, intervals, begin, floor, lines_out, amounts):
+    """Charge ``intervals`` from index ``begin`` on ``book`` (in place) while each is the common
     interval of ``window`` (see the module; from ``floor``, where the state is charged up
     to), appending its lines and amount to ``lines_out`` and ``amounts`` (unless ``None``):
     ``(index of the first that is not, cycle total, cycle charged, lines and amount of the
     last one charged)``. Registers of several bands must stay within one ladder step."""
     cycle_start, _cycle_end, version, _first, last = window
-    single, prices, limits = version.single_band, version.prices, version.limits
+    single, prices = version.single_band, version.prices
+    limits, tables = version.limits, version.table
     step = _bisect_right(limits, total)
-    table = version.table[step]
-    count, lines, amount = len(intervals), None, None
-    while index < count:
+    table, limit = tables[step], limits[step]
+    lines = amount = None
+    for index in range(begin, len(intervals)):
         start, end, consumption = intervals[index]
         try:
             if not floor <= start <= end <= last or start == last:
@@ -55,13 +56,14 @@ def charge_common(window, book, total, charged, intervals, index, floor, lines_o
                 band, split = period[2], end > period[1]  # split: over several periods
             added = q
         elif consumption.__class__ is dict:
-            band = q = None
+            band, q, added = None, None, ZERO  # added: the registers' total, in their order
             for name, value in consumption.items():
                 if not value:
                     if name in BAND_RANK:
                         continue  # (most registers do not move in an interval)
                 elif value.__class__ is Decimal and value.is_finite() and not value.is_signed():
                     if name in prices or (single and name in BAND_RANK):
+                        added += value
                         if q is None:
                             band, q = single or name, value
                         elif items is None:  # (entry, q) of several registers
@@ -73,16 +75,14 @@ def charge_common(window, book, total, charged, intervals, index, floor, lines_o
                 break
             if q is consumption:
                 break
-            if items is None:
-                added = ZERO if q is None else ZERO + q
-            else:
-                q = added = _total(items)
+            if items is not None:
+                q = added
                 if single:  # one band: one line of the registers' total
                     items = None
         else:
             break
         new_total = total + added
-        if q and not split and new_total <= limits[step]:  # (the most common)
+        if q and not split and new_total <= limit:  # (the most common)
             if items is None:
                 line, amount = charge_line(book, table[band], q, cycle_start)
                 lines = (line,)
@@ -98,10 +98,12 @@ def charge_common(window, book, total, charged, intervals, index, floor, lines_o
         if lines_out is not None:
             lines_out.append(lines)
             amounts.append(amount)
-        charged, total, floor, index = charged + amount, new_total, end, index + 1
-        if total >= limits[step]:  # the next ladder step begins
+        charged, total, floor = charged + amount, new_total, end
+        if total >= limit:  # the next ladder step begins
             step = _bisect_right(limits, total)
-            table = version.table[step]
+            table, limit = tables[step], limits[step]
+    else:
+        index = len(intervals)  # (all charged)
     return index, total, charged, lines, amount
 
 
@@ -152,14 +154,6 @@ def _charge_other(version, book, total, q, band, where):
     if split:  # over several time-of-use periods: split by time
         return charge_pieces(book, total, _split_by_time(version, start, end, q), cycle_start)
     return charge_pieces(book, total, [(version, band, q)], cycle_start)  # across steps
-
-
-def _total(items):
-    """The sum of the quantities of ``items`` (entry, quantity), from zero."""
-    total = ZERO
-    for _entry, q in items:
-        total += q
-    return total
 
 
 def _split_by_time(version, start, end, q):

@@ -268,7 +268,7 @@ def _price_run(compiled, state, intervals, split_unpriced) -> PricedRun:
     charged_before = charged
     book = dict(book)  # the run's own: changed in place, handed out in the last state
     lines_out, amounts, closed_out = [], [], []  # (the columns of the result)
-    index = 0
+    index, closed = 0, False  # closed: a cycle closed inside the run
     while index < len(intervals):
         window = compiled._window
         lo, hi, _version, first, _last = window
@@ -292,20 +292,21 @@ def _price_run(compiled, state, intervals, split_unpriced) -> PricedRun:
         lines_out.append(result.lines)
         amounts.append(result.amount)
         closed_out.append(result.closed_cycles)
+        closed = closed or bool(result.closed_cycles)
         # (its book is a new dict: the run's own from now on)
         cycle_start, cycle_end, total, charged, book, until = result.state
         index += 1
     state = _new_line(CycleState, (cycle_start, cycle_end, total, charged, book, until))
-    amount = _run_amount(amounts, closed_out, charged - charged_before)
+    amount = _run_amount(amounts, closed, charged - charged_before)
     return _new_line(
         PricedRun, (tuple(lines_out), tuple(amounts), tuple(closed_out), amount, state)
     )
 
 
-def _run_amount(amounts, closed_out, charged):
+def _run_amount(amounts, closed, charged):
     """The amount of a run: ``charged`` (what its intervals added to the state's charged)
-    unless a cycle closed inside it, then the sum of its intervals' amounts."""
-    if not any(closed_out):
+    unless a cycle ``closed`` inside it, then the sum of its intervals' amounts."""
+    if not closed:
         return charged
     amount = ZERO_MONEY
     for value in amounts:
