@@ -38,6 +38,9 @@ __all__ = [
     "StsCrcError",
     "StsError",
     "StsFormatError",
+    "StsKeyChangeError",
+    "StsMeter",
+    "StsReplayError",
     "StsToken",
     "Subclass",
     "decode",
@@ -86,6 +89,14 @@ class StsCrcError(StsError):
 
 class StsAmountError(StsError):
     """The amount cannot be carried exactly by the standard's 16-bit amount field."""
+
+
+class StsReplayError(StsError):
+    """The meter refuses a token already used, or older than every token it remembers."""
+
+
+class StsKeyChangeError(StsError):
+    """A second key change token arrived without its first."""
 
 
 class CreditSubclass(IntEnum):
@@ -501,3 +512,73 @@ def _key_change(subclass: int, data: int) -> KeyChange:
 def format_token(token: str) -> str:
     """The 20 digits grouped 4-4-4-4-4 for print and display."""
     return "-".join(token[i : i + 4] for i in range(0, 20, 4))
+
+
+# -- meter side ----------------------------------------------------------------------
+
+
+class StsMeter:
+    """A keypad meter's token handling: decode with its decoder key, refuse a token whose
+    TID it remembers or that is older than the oldest it remembers once its memory is
+    full, then apply credit and management tokens. Key change tokens are applied as a
+    pair, the first section then the second, and replace the decoder key.
+    """
+
+    def __init__(self, decoder_key: bytes, memory: int = 50) -> None:
+        self.decoder_key = decoder_key
+        self.memory = memory
+        self.credit: dict[int, Decimal] = {}
+        self.max_power_watts: int | None = None
+        self.tampered = False
+        self.key_revision: int | None = None
+        self.tariff_index: int | None = None
+        self._tids: list[int] = []
+        self._first_section: KeyChange | None = None
+
+    def enter(self, token: str) -> StsToken | KeyChange:
+        """Decode, check and apply one token; return what it carried."""
+        content = decode(token, self.decoder_key)
+        if isinstance(content, KeyChange):
+            self._key_change(content)
+            return content
+        self._check_tid(content.tid)
+        self._apply(content)
+        self._remember(content.tid)
+        return content
+
+    def _check_tid(self, tid: int) -> None:
+        if tid in self._tids:
+            raise StsReplayError("This token has already been entered.")
+        if len(self._tids) >= self.memory and tid < self._tids[0]:
+            raise StsReplayError("This token is older than the tokens the meter remembers.")
+
+    def _remember(self, tid: int) -> None:
+        self._tids.append(tid)
+        self._tids.sort()
+        del self._tids[: -self.memory]
+
+    def _apply(self, token: StsToken) -> None:
+        if token.token_class == CLASS_CREDIT:
+            self.credit[token.subclass] = self.credit.get(token.subclass, Decimal(0)) + token.amount
+        elif token.token_class != CLASS_MANAGEMENT:
+            raise StsFormatError(f"Token class {token.token_class} is not handled by this meter.")
+        elif token.subclass == Subclass.MAX_POWER_LIMIT:
+            self.max_power_watts = decode_amount(token.value)
+        elif token.subclass == Subclass.CLEAR_CREDIT:
+            cleared = self.credit if token.value == 0xFFFF else (token.value,)
+            self.credit.update(dict.fromkeys(cleared, Decimal(0)))
+        elif token.subclass == Subclass.CLEAR_TAMPER:
+            self.tampered = False
+        else:
+            raise StsFormatError(f"Management subclass {token.subclass} is not handled.")
+
+    def _key_change(self, part: KeyChange) -> None:
+        if part.subclass == Subclass.KEY_CHANGE_1:
+            self._first_section = part
+            return
+        first, self._first_section = self._first_section, None
+        if first is None:
+            raise StsKeyChangeError("Enter the first key change token before the second.")
+        self.decoder_key = (first.half << 32 | part.half).to_bytes(8, "big")
+        self.key_revision = first.key_revision
+        self.tariff_index = part.tariff_index
