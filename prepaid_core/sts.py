@@ -43,6 +43,7 @@ __all__ = [
     "StsReplayError",
     "StsToken",
     "Subclass",
+    "crc16",
     "decode",
     "decode_amount",
     "decoder_key_dkga02",
@@ -55,6 +56,8 @@ __all__ = [
     "encode_max_power_limit",
     "format_token",
     "minutes_since_base",
+    "sta_decrypt",
+    "sta_encrypt",
 ]
 
 BASE_DATE = datetime(1993, 1, 1, tzinfo=UTC)
