@@ -43,6 +43,7 @@ __all__ = [
     "StsReplayError",
     "StsToken",
     "Subclass",
+    "carried_credit",
     "crc16",
     "decode",
     "decode_amount",
@@ -208,6 +209,11 @@ def _tenths(amount: Decimal) -> int:
     if tenths != tenths.to_integral_value() or tenths <= 0:
         raise StsAmountError(f"Credit {amount} must be positive with at most one decimal.")
     return int(tenths)
+
+
+def carried_credit(amount: Decimal, exact: bool = True) -> Decimal:
+    """The credit a token for ``amount`` carries (see ``encode_amount`` for ``exact``)."""
+    return Decimal(decode_amount(encode_amount(_tenths(amount), exact))) / 10
 
 
 def minutes_since_base(moment: datetime, base_date: datetime = BASE_DATE) -> int:
@@ -421,9 +427,14 @@ def encode_credit(
     random_no: int | None = None,
     subclass: int = CreditSubclass.ELECTRICITY,
     base_date: datetime = BASE_DATE,
+    exact: bool = True,
 ) -> str:
-    """A class 0 credit token of ``amount`` (kWh for electricity, one decimal)."""
-    field = encode_amount(_tenths(amount))
+    """A class 0 credit token of ``amount`` (kWh for electricity, one decimal).
+
+    ``exact=False`` rounds an amount the field cannot carry to the nearest one it can, as
+    the standard's compliance tests do; by default such an amount is refused.
+    """
+    field = encode_amount(_tenths(amount), exact)
     return encode_management(
         decoder_key, CLASS_CREDIT, subclass, field, issued_at, random_no, base_date
     )
