@@ -25,7 +25,7 @@ import argparse
 import importlib
 import statistics
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from lxml import etree
 from odoo_bench import open_registry
@@ -35,6 +35,8 @@ from odoo import api
 from odoo.models import BaseModel
 from odoo.tools import SQL
 from odoo.tools.safe_eval import safe_eval
+
+UTC = timezone.utc  # datetime.UTC is Python 3.11+
 
 STEP = timedelta(minutes=30)
 SLOTS = 31 * 48  # a month of readings every 30 minutes

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from prepaid_core import sts
 from prepaid_core.tokens import TokenKind, issue_keypad_token, issue_token
+
+UTC = timezone.utc  # datetime.UTC is Python 3.11+
 
 VENDING_KEY = bytes.fromhex("abababababababab")
 OWN_KEY = bytes(range(32))

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from enum import IntEnum
 
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from prepaid_core.errors import PrepaidError
+
+UTC = timezone.utc  # datetime.UTC is Python 3.11+
 
 try:
     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES

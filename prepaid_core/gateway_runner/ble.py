@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from bleak import BleakClient
 from bleak.exc import BleakError
@@ -25,6 +25,8 @@ from prepaid_core.gateway_runner.api import DeviceApiClient, new_message_id
 from prepaid_core.gateway_runner.mapping import with_addresses
 from prepaid_core.protocols.ble import TokenStatus, read_meter, send_token
 from prepaid_core.tokens import TokenError, token_from_text
+
+UTC = timezone.utc  # datetime.UTC is Python 3.11+
 
 __all__ = ["BleBridge", "BridgeStats"]
 

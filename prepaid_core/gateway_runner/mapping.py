@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from prepaid_core.protocols import mqtt_schema as schema
+
+UTC = timezone.utc  # datetime.UTC is Python 3.11+
 
 __all__ = [
     "EVENT_MAP",

@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -45,6 +45,8 @@ from prepaid_core.gateway_runner.mapping import (
     status_to_api,
 )
 from prepaid_core.protocols import mqtt_schema as schema
+
+UTC = timezone.utc  # datetime.UTC is Python 3.11+
 
 __all__ = ["MqttRunner", "MqttSettings", "RunnerStats"]
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from .. import readings as validation
 from .rows import MEASURE_LIMITS, MEASURE_SET, MEASURES, ParsedRow, parsed_row
+
+UTC = timezone.utc  # datetime.UTC is Python 3.11+
 
 _INF = float("inf")
 _REGISTER_LIMIT = float(validation.REGISTER_LIMIT)

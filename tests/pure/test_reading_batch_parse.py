@@ -1,7 +1,7 @@
 """M5: the two ways a batch's rows are parsed, column by column when every row has the
 common shape, row by row otherwise -- the same parsed rows, to the Decimal's exponent."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -9,6 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from prepaid_core.reading_batch import parse
+
+UTC = timezone.utc  # datetime.UTC is Python 3.11+
 
 #: the add-on's reading sources (``prepaid_meter.const.READING_SOURCES``)
 SOURCES = frozenset({"poll", "push", "manual", "ble", "import"})

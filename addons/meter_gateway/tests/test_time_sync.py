@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from psycopg2 import IntegrityError
@@ -11,6 +11,8 @@ from odoo.tools import mute_logger
 from prepaid_core.simulator.meter import DailyFreeze
 
 from .common import MeterGatewayCommon
+
+UTC = timezone.utc  # datetime.UTC is Python 3.11+
 
 
 @tagged("post_install", "-at_install")

@@ -1,4 +1,4 @@
-from datetime import UTC
+from datetime import timezone
 from zoneinfo import ZoneInfo
 
 from odoo import api, fields, models
@@ -9,6 +9,8 @@ from odoo.addons.base.models.res_partner import _tz_get
 from prepaid_core import tariff as engine
 
 from ..const import CYCLES, UTILITIES
+
+UTC = timezone.utc  # datetime.UTC is Python 3.11+
 
 #: compiled tariffs, by (database, tariff id): (definition text, CompiledTariff)
 _COMPILED = {}
