@@ -11,6 +11,7 @@ run on any Python 3.10+.  One module per feature of SPEC.md:
 - ``protocols``   G2  DL/T645-2007/1997, Modbus-RTU register maps, MQTT schema
 - ``tokens``      G6  secure credit tokens
 - ``device_auth`` G5  device API gateway keys and request signatures
+- ``secrets_box`` G6  secrets encrypted at rest with a key from the server configuration
 - ``simulator``   G7  virtual meters, collectors, 4G and Bluetooth meters
 """
 
