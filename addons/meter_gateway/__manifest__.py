@@ -1,7 +1,7 @@
 {
     "name": "Meter Gateway",
     "summary": "Meter commands with reconciliation, DL/T645 polling and a device API",
-    "version": "19.0.1.0.0",
+    "version": "19.0.1.1.0",
     "category": "Services/Prepaid Energy",
     "website": "https://github.com/prepaid-energy/prepaid-energy",
     "author": "Prepaid Energy contributors",

@@ -10,4 +10,5 @@ from . import (
     test_runner,
     test_security,
     test_time_sync,
+    test_vending_key,
 )

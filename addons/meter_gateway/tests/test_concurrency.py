@@ -80,6 +80,7 @@ class TestDeviceApiConcurrency(ConcurrencyCase):
         purge(cr, "prepaid_gateway", [ids["gateway"]])
         purge(cr, "prepaid_building", [ids["building"]])
         purge(cr, "prepaid_site", [ids["site"]])
+        # the key's stored form as read before the test (encrypted, or none): never a clear key
         cr.execute(
             "UPDATE res_company SET prepaid_vending_key = %s WHERE id = %s",
             [ids["vending_key"], ids["company"]],
