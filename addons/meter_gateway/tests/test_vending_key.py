@@ -20,10 +20,11 @@ LOGGER = "odoo.addons.meter_gateway.models.res_company"
 
 @tagged("post_install", "-at_install")
 class TestVendingKey(MeterGatewayCommon):
-    def setUp(self):
-        super().setUp()
-        self.Company = self.env["res.company"]
-        self.other = self.Company.create({"name": "Vending Key Landlord"})
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.Company = cls.env["res.company"]
+        cls.other = cls.Company.create({"name": "Vending Key Landlord"})
 
     def _stored(self, company):
         """The key's column as a database dump shows it."""
