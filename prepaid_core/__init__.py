@@ -5,6 +5,7 @@ run on any Python 3.10+.  One module per feature of SPEC.md:
 
 - ``tariff``      B1  tariff versions, ladder steps, time-of-use bands, interval pricing
 - ``balance``     B2 B6 B7  ledger kinds, recharge settlement order, refunds
+- ``exact``       B1 B2 B8  exact decimal input (no floats, finite) for prices, amounts, thresholds
 - ``alarm``       B8  alarm levels and the desired supply (relay) state
 - ``readings``    M5  reading validation (rollback, rollover, spike, gap)
 - ``reading_batch`` M5  a batch of readings: parse, judge, COPY text (the store's kernel)

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from prepaid_core.errors import PrepaidError
+from prepaid_core.exact import exact_decimal
 
 # === CONSTANTS === #
 
@@ -94,15 +95,7 @@ def _fmt(amount: Decimal) -> str:
 
 
 def _amount(value: object, what: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
-        raise ThresholdError(f"{what} must be an exact amount such as '10.00', not {value!r}.")
-    try:
-        amount = Decimal(value)
-    except decimal.InvalidOperation:
-        raise ThresholdError(f"{what} is not a number: {value!r}.") from None
-    if not amount.is_finite():
-        raise ThresholdError(f"{what} must be a finite amount, not {value}.")
-    return amount
+    return exact_decimal(value, what, ThresholdError, amount=True)
 
 
 def validate_thresholds(alarm1: Decimal, alarm2: Decimal) -> None:

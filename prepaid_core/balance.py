@@ -11,13 +11,13 @@ See docs/design.md (Ledger and balance).
 
 from __future__ import annotations
 
-import decimal
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
 from prepaid_core.errors import PrepaidError
+from prepaid_core.exact import exact_decimal
 
 # === CONSTANTS === #
 
@@ -99,14 +99,7 @@ def _fmt(amount: Decimal) -> str:
 def money(value: object, what: str = "The amount", *, signed: bool = False) -> Decimal:
     """``value`` as a 4-decimal ``Decimal``; refuses floats, more than 4 decimals, and
     (unless ``signed``) zero or negative amounts."""
-    if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
-        raise InvalidAmountError(f"{what} must be an exact amount such as '10.00', not {value!r}.")
-    try:
-        amount = Decimal(value)
-    except decimal.InvalidOperation:
-        raise InvalidAmountError(f"{what} is not a number: {value!r}.") from None
-    if not amount.is_finite():
-        raise InvalidAmountError(f"{what} must be a finite amount, not {value}.")
+    amount = exact_decimal(value, what, InvalidAmountError, amount=True)
     rounded = amount.quantize(MONEY_QUANTUM)
     if rounded != amount:
         raise InvalidAmountError(

@@ -6,7 +6,6 @@ pricing objects are compiled from them (:meth:`Tariff.compile`).
 
 from __future__ import annotations
 
-import decimal
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from prepaid_core.exact import exact_decimal
 from prepaid_core.tariff.errors import (
     CycleRuleError,
     PriceError,
@@ -82,15 +82,7 @@ def _as_datetime(value: date | datetime) -> datetime:
 
 
 def _as_decimal(value: object, what: str, error: type[TariffError] = PriceError) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
-        raise error(f"{what} must be an exact decimal number (e.g. '0.58'), not {value!r}.")
-    try:
-        result = Decimal(value)
-    except decimal.InvalidOperation:
-        raise error(f"{what} is not a number: {value!r}.") from None
-    if not result.is_finite():
-        raise error(f"{what} must be a finite number, not {value}.")
-    return result
+    return exact_decimal(value, what, error, amount=False)
 
 
 def _seconds(value: time) -> int:
