@@ -27,6 +27,7 @@
         "views/prepaid_tenancy_views.xml",
         "views/prepaid_meter_reading_views.xml",
         "views/prepaid_meter_event_views.xml",
+        "views/prepaid_meter_credit_views.xml",
         "views/prepaid_meter_menus.xml",
     ],
     "demo": [

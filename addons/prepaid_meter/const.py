@@ -9,6 +9,26 @@ PROTOCOLS = [
     ("ble", "Bluetooth"),
 ]
 
+#: B13: who keeps the balance a meter draws on
+BILLING_MODES = [
+    ("server", "Server Balance"),
+    ("meter", "Meter Balance"),
+]
+
+#: B13: how a credit sold for a meter-balance meter reaches it
+CREDIT_CHANNELS = [
+    ("device", "Meter Connection"),
+    ("keypad", "Keypad Token"),
+    ("card", "IC Card"),
+]
+
+CREDIT_STATES = [
+    ("to_issue", "To Issue"),
+    ("issued", "Issued"),
+    ("applied", "Applied"),
+    ("cancelled", "Cancelled"),
+]
+
 RELAY_STATES = [("on", "On"), ("off", "Off")]
 ACTUAL_RELAY_STATES = [*RELAY_STATES, ("unknown", "Unknown")]
 

@@ -7,6 +7,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..const import (
+    BILLING_MODES,
     DEFAULT_LOST_AFTER_MINUTES,
     RELAY_STATES,
 )
@@ -82,6 +83,20 @@ class PrepaidMeter(models.Model):
         digits=(16, 4),
         help="CT ratio × PT ratio: register values are multiplied by it.",
     )
+
+    billing_mode = fields.Selection(
+        BILLING_MODES,
+        compute="_compute_billing_mode",
+        store=True,
+        readonly=False,
+        precompute=True,
+        required=True,
+        tracking=True,
+        help="B13: Server Balance: the server deducts and cuts supply by relay command. "
+        "Meter Balance: the meter deducts itself and every recharge reaches it as a token.",
+    )
+    credit_ids = fields.One2many("prepaid.meter.credit", "meter_id", string="Meter Credits")
+    credit_count = fields.Integer(compute="_compute_credit_count")
 
     # === SUPPLY === #
     desired_relay_state = fields.Selection(
@@ -178,6 +193,20 @@ class PrepaidMeter(models.Model):
                 meter.company_id = meter.unit_id.company_id
             elif not meter.company_id:
                 meter.company_id = self.env.company
+
+    @api.depends("model_id")
+    def _compute_billing_mode(self):
+        for meter in self:
+            meter.billing_mode = meter.model_id.billing_mode or "server"
+
+    def _compute_credit_count(self):
+        counts = dict(
+            self.env["prepaid.meter.credit"]._read_group(
+                [("meter_id", "in", self.ids)], ["meter_id"], ["__count"]
+            )
+        )
+        for meter in self:
+            meter.credit_count = counts.get(meter, 0)
 
     @api.depends("ct_ratio", "pt_ratio")
     def _compute_multiplier(self):
@@ -361,6 +390,14 @@ class PrepaidMeter(models.Model):
             "prepaid_meter.prepaid_meter_event_action"
         )
         action["domain"] = [("meter_id", "in", self.ids)]
+        return action
+
+    def action_view_credits(self):
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "prepaid_meter.prepaid_meter_credit_action"
+        )
+        action["domain"] = [("meter_id", "in", self.ids)]
+        action["context"] = {"default_meter_id": self.id} if len(self) == 1 else {}
         return action
 
     def action_print_label(self):

@@ -4,7 +4,7 @@ from odoo import api, fields, models
 
 from prepaid_core.readings import MeterLimits
 
-from ..const import PROTOCOLS
+from ..const import BILLING_MODES, PROTOCOLS
 
 
 class PrepaidMeterModel(models.Model):
@@ -47,6 +47,15 @@ class PrepaidMeterModel(models.Model):
     channel_rs485 = fields.Boolean(string="RS-485", default=True)
     channel_bluetooth = fields.Boolean(string="Bluetooth")
     channel_ir = fields.Boolean(string="Infrared", default=True)
+    billing_mode = fields.Selection(
+        BILLING_MODES,
+        default="server",
+        required=True,
+        help="B13: Server Balance: the server deducts consumption and cuts or restores supply "
+        "by relay command. Meter Balance: the meter deducts at the prices issued to it and "
+        "every recharge reaches it as a credit token. New meters of the model take it; a "
+        "meter may differ.",
+    )
     max_rate = fields.Float(
         compute="_compute_max_rate",
         store=True,

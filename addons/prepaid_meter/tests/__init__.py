@@ -1,6 +1,7 @@
 from . import (
     test_concurrency,
     test_meter,
+    test_meter_credit,
     test_partition,
     test_reading,
     test_reading_fleet,
