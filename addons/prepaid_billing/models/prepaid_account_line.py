@@ -44,6 +44,19 @@ class PrepaidAccountLine(models.Model):
         index="btree_not_null",
         help="The customer payment (desk or online) this recharge or refund line records.",
     )
+    meter_id = fields.Many2one(
+        "prepaid.meter",
+        readonly=True,
+        index="btree_not_null",
+        help="The meter a recharge was bought for (R5).",
+    )
+    meter_credit_id = fields.Many2one(
+        "prepaid.meter.credit",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="B13: the credit this recharge sent to a meter that keeps its own balance.",
+    )
     quantity = fields.Float(digits=(16, 6), readonly=True, help="Consumption charged.")
     reading_from = fields.Datetime(readonly=True, help="Start of the first interval charged.")
     reading_to = fields.Datetime(readonly=True, help="Time of the last reading charged.")
@@ -73,7 +86,7 @@ class PrepaidAccountLine(models.Model):
         return super().create(vals_list)
 
     def write(self, vals):
-        if set(vals) & {"account_id", "kind", "amount", "date", "quantity", "detail"}:
+        if set(vals) & {"account_id", "kind", "amount", "date", "quantity", "detail", "meter_id"}:
             raise UserError(self.env._("The ledger is append-only: a line cannot be changed."))
         return super().write(vals)
 
