@@ -29,6 +29,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
 
+from prepaid_core import sts
 from prepaid_core.protocols.ble import (
     INFO_FORMAT,
     INFO_UUID,
@@ -47,13 +48,13 @@ from prepaid_core.protocols.ble import (
     read_meter,
     send_token,
 )
-from prepaid_core.simulator.meter import VirtualMeter
+from prepaid_core.simulator.meter import TOKEN_ERRORS, VirtualMeter
 from prepaid_core.tokens import (
     BINARY_TOKEN_LENGTH,
     KEYPAD_DIGITS,
+    Token,
     TokenAmountError,
     TokenAuthError,
-    TokenError,
     TokenReplayError,
     WrongMeterError,
 )
@@ -106,16 +107,28 @@ def encode_reading(meter: VirtualMeter) -> bytes:
     )
 
 
-def _token_status(error: TokenError) -> TokenStatus:
-    if isinstance(error, WrongMeterError):
-        return TokenStatus.WRONG_METER
-    if isinstance(error, TokenAuthError):
-        return TokenStatus.NOT_AUTHENTIC
-    if isinstance(error, TokenReplayError):
-        return TokenStatus.REPLAYED
-    if isinstance(error, TokenAmountError):
-        return TokenStatus.BAD_AMOUNT
+_REFUSALS = (
+    (WrongMeterError, TokenStatus.WRONG_METER),
+    ((TokenAuthError, sts.StsCrcError), TokenStatus.NOT_AUTHENTIC),
+    ((TokenReplayError, sts.StsReplayError), TokenStatus.REPLAYED),
+    ((TokenAmountError, sts.StsAmountError), TokenStatus.BAD_AMOUNT),
+)
+
+
+def _token_status(error: Exception) -> TokenStatus:
+    """The GATT result of a refused token (own format or STS)."""
+    for errors, status in _REFUSALS:
+        if isinstance(error, errors):
+            return status
     return TokenStatus.MALFORMED
+
+
+def _token_number(accepted) -> int:
+    """What the result reports of an accepted token: its sequence number (own format),
+    its token identifier (STS), 0 for a key change token."""
+    if isinstance(accepted, Token):
+        return accepted.sequence
+    return accepted.tid if isinstance(accepted, sts.StsToken) else 0
 
 
 # === PERIPHERAL (the meter side) === #
@@ -162,10 +175,10 @@ class BlePeripheral:
             raise BleakGATTProtocolError(_ATT_INVALID_LENGTH)
         try:
             accepted = self.meter.apply_token(token)
-        except TokenError as error:
+        except TOKEN_ERRORS as error:
             status, sequence = _token_status(error), 0
         else:
-            status, sequence = TokenStatus.ACCEPTED, accepted.sequence
+            status, sequence = TokenStatus.ACCEPTED, _token_number(accepted)
         balance = max(min(_cents(self.meter.balance), 2**31 - 1), -(2**31))
         self.last_result = RESULT_FORMAT.pack(status, sequence, balance)
         self.notify(TOKEN_RESULT_UUID, self.last_result)

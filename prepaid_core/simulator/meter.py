@@ -3,8 +3,10 @@
 ``VirtualMeter`` integrates energy from a deterministic ``LoadProfile`` over the time of a
 ``Clock`` into time-of-use, forward and reverse registers, and runs the on-meter prepaid
 logic (money balance, alarms, relay, protect mode, tokens accepted once, injected tamper
-and faults). Transports only call its public methods, each of which first brings the meter
-to ``clock.now()``, so a meter nobody talks to costs nothing; ``snapshot()`` gives its
+and faults). A meter set up with an STS decoder key takes 20-digit STS tokens on its
+keypad (``keypad.StsKeypad``) and turns their credit into money at its current price.
+Transports only call its public methods, each of which first brings the meter to
+``clock.now()``, so a meter nobody talks to costs nothing; ``snapshot()`` gives its
 registers and status word.
 
 See docs/simulator.md.
@@ -17,7 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+from prepaid_core import sts
 from prepaid_core.simulator.clock import Clock
+from prepaid_core.simulator.keypad import StsKeypad, describe
 from prepaid_core.tokens import (
     Token,
     TokenAcceptor,
@@ -28,6 +32,7 @@ from prepaid_core.tokens import (
 
 __all__ = [
     "DEFAULT_TOU",
+    "TOKEN_ERRORS",
     "DailyFreeze",
     "LoadProfile",
     "MeterConfig",
@@ -35,6 +40,9 @@ __all__ = [
     "MeterSnapshot",
     "VirtualMeter",
 ]
+
+#: what a meter raises when it refuses a token (own format or STS)
+TOKEN_ERRORS = (TokenError, sts.StsError)
 
 _UJ_PER_KWH = 3_600_000_000_000  # micro-joules in one kWh
 _PRICE_UNITS = 10_000  # prices are kept to 4 decimals
@@ -128,6 +136,15 @@ class MeterConfig:
     protect: bool = False
     #: the import register on delivery (a meter taken over with energy already counted)
     initial_kwh: Decimal = Decimal(0)
+    #: "own": 20 digits are the project's keypad tokens (docs/tokens.md); "sts": STS tokens
+    token_format: str = "own"
+    #: STS decoder key, 8 bytes (``sts.decoder_key_dkga02``), for token_format "sts"
+    decoder_key: bytes | None = None
+    sts_base_date: datetime = sts.BASE_DATE_2014
+    #: how many recent token identifiers the STS meter remembers
+    sts_memory: int = 50
+    #: the class 0 credit it takes: electricity (0.1 kWh) or water (0.1 m3)
+    sts_credit: int = sts.CreditSubclass.ELECTRICITY
 
 
 @dataclass(frozen=True)
@@ -173,6 +190,8 @@ class MeterSnapshot:
     protect: bool
     last_token_sequence: int
     fault_code: int
+    #: identifier of the last STS token accepted (None: not an STS meter, or none yet)
+    last_token_tid: int | None = None
 
 
 def _check_price(price: Decimal) -> Decimal:
@@ -182,6 +201,22 @@ def _check_price(price: Decimal) -> Decimal:
     if price * _PRICE_UNITS != int(price * _PRICE_UNITS):
         raise ValueError("price is kept to 4 decimals")
     return price
+
+
+def _sts_keypad(config: MeterConfig) -> StsKeypad | None:
+    """The STS keypad of an STS meter; None for a meter of the own token format."""
+    if config.token_format not in ("own", "sts"):
+        raise ValueError("token format is 'own' or 'sts'")
+    if config.token_format == "own":
+        return None
+    if config.decoder_key is None:
+        raise ValueError("an STS meter needs its decoder key")
+    return StsKeypad(
+        config.decoder_key,
+        memory=config.sts_memory,
+        base_date=config.sts_base_date,
+        credit_subclass=config.sts_credit,
+    )
 
 
 def _kwh(microjoules: int) -> Decimal:
@@ -199,6 +234,7 @@ class VirtualMeter:
         self.profile = config.profile
         self.key = derive_meter_key(config.vending_key, config.address)
         self.tokens = TokenAcceptor(self.key, config.address)
+        self.keypad = _sts_keypad(config)
         self.price = _check_price(config.price)
         # balance = base - spent / _SPENT_SCALE; ``spent`` is an exact integer (price in
         # 1/10,000 x micro-joules), so the balance never depends on the step sizes.
@@ -394,6 +430,7 @@ class VirtualMeter:
             protect=self.protect,
             last_token_sequence=self.tokens.last_sequence,
             fault_code=self.fault_code,
+            last_token_tid=self.keypad.last_tid if self.keypad else None,
         )
 
     def status_word(self) -> int:
@@ -475,27 +512,65 @@ class VirtualMeter:
             self.force_on = False
         self._evaluate(self._t)
 
-    def apply_token(self, data: bytes | str) -> Token:
-        """Verify a binary or 20-digit token and apply it, once. Raises ``TokenError``."""
+    def apply_token(self, data: bytes | str) -> Token | sts.StsToken | sts.KeyChange:
+        """Verify a token and apply it, once: binary (own format), or 20 digits (STS on an
+        STS meter, the own keypad form otherwise). Raises one of ``TOKEN_ERRORS``."""
         self.advance()
         try:
-            token = self.tokens.accept(data)
-        except TokenError as error:
+            if isinstance(data, str) and self.keypad is not None:
+                accepted = self.keypad.enter(data)
+            else:
+                accepted = self.tokens.accept(data)
+        except TOKEN_ERRORS as error:
             self._emit(self._t, "token_rejected", detail=type(error).__name__)
             raise
+        if isinstance(accepted, Token):
+            self._apply_own_token(accepted)
+            detail = f"{accepted.kind.name} #{accepted.sequence}"
+        else:
+            self._apply_sts_token(accepted)
+            detail = describe(accepted)
+        self._emit(self._t, "token_accepted", detail=detail)
+        return accepted
+
+    def enter_keypad(self, digits: str) -> Token | sts.StsToken | sts.KeyChange:
+        """A token typed on the keypad (spaces and dashes between groups ignored)."""
+        return self.apply_token(str(digits))
+
+    def _apply_own_token(self, token: Token) -> None:
         if token.kind == TokenKind.CREDIT:
             self.add_credit(token.amount)
         elif token.kind == TokenKind.CLEAR_CREDIT:
-            self._set_balance(Decimal(0))
-            self._evaluate(self._t)
+            self._clear_credit()
         elif token.kind == TokenKind.SET_PRICE:
             self.price = _check_price(token.amount)
         elif token.kind == TokenKind.CLEAR_TAMPER:
-            if self.tamper:
-                self.tamper.clear()
-                self._emit(self._t, "tamper_cleared")
-        self._emit(self._t, "token_accepted", detail=f"{token.kind.name} #{token.sequence}")
-        return token
+            self._clear_tamper()
+
+    def _apply_sts_token(self, content: sts.StsToken | sts.KeyChange) -> None:
+        """Credit (units x the current price), or a management instruction; a key change
+        has already replaced the keypad's decoder key."""
+        if isinstance(content, sts.KeyChange):
+            return
+        if content.token_class == sts.CLASS_CREDIT:
+            self.add_credit(content.amount * self.price)
+        elif content.subclass == sts.Subclass.MAX_POWER_LIMIT:
+            self.overload_kw = Decimal(sts.decode_amount(content.value)) / 1000
+            self._restore("overload", self._t)
+        elif content.subclass == sts.Subclass.CLEAR_CREDIT:
+            if self.keypad.clears_credit(content):
+                self._clear_credit()
+        elif content.subclass == sts.Subclass.CLEAR_TAMPER:
+            self._clear_tamper()
+
+    def _clear_credit(self) -> None:
+        self._set_balance(Decimal(0))
+        self._evaluate(self._t)
+
+    def _clear_tamper(self) -> None:
+        if self.tamper:
+            self.tamper.clear()
+            self._emit(self._t, "tamper_cleared")
 
     # === FAULTS AND TAMPER (on request) === #
 
@@ -506,6 +581,19 @@ class VirtualMeter:
         if kind not in self.tamper:
             self.tamper.add(kind)
             self._emit(self._t, f"tamper_{kind}")
+
+    def inject_balance_tamper(self, amount: Decimal) -> None:
+        """Move the balance by ``amount`` without a token (credit falsified inside the
+        meter): the cover tamper is raised, its event says by how much, and the balance
+        no longer matches the credit vended minus consumption (reconciliation tests)."""
+        self.advance()
+        amount = Decimal(amount)
+        if not amount.is_finite():
+            raise ValueError("the amount must be finite")
+        self._base += amount
+        self.tamper.add("cover")
+        self._emit(self._t, "tamper_cover", detail=f"balance moved by {amount}")
+        self._evaluate(self._t)
 
     def inject_fault(self, code: int) -> None:
         self.advance()

@@ -30,8 +30,14 @@ from paho.mqtt.properties import Properties
 
 from prepaid_core.protocols import mqtt_schema as schema
 from prepaid_core.simulator.clock import AcceleratedClock, Clock
-from prepaid_core.simulator.meter import MeterConfig, MeterEvent, MeterSnapshot, VirtualMeter
-from prepaid_core.tokens import TokenError, token_from_text
+from prepaid_core.simulator.meter import (
+    TOKEN_ERRORS,
+    MeterConfig,
+    MeterEvent,
+    MeterSnapshot,
+    VirtualMeter,
+)
+from prepaid_core.tokens import token_from_text
 
 __all__ = ["FleetStats", "MqttFleet", "MqttMeter"]
 
@@ -320,7 +326,7 @@ class MqttMeter:
         else:
             try:
                 self._execute(command)
-            except (TokenError, ValueError) as error:
+            except (*TOKEN_ERRORS, ValueError) as error:
                 ack = self._ack(command.cmd_id, "failed", f"{type(error).__name__}: {error}")
             else:
                 ack = self._ack(command.cmd_id, "ok")
@@ -346,6 +352,7 @@ class MqttMeter:
         elif command.cmd == "zero":
             meter.zero()
         elif command.cmd == "credit_token":
+            # 20 digits: STS on an STS meter, the own keypad form otherwise (the meter knows)
             token = params["token"]
             meter.apply_token(token if token.isdigit() else token_from_text(token))
         elif command.cmd == "read_now":
@@ -546,13 +553,18 @@ class MqttFleetThread:
     own, for synchronous callers (tests of the gateway runner and of Odoo): readings only
     when asked (``publish_reading``) unless ``reading_interval`` says otherwise."""
 
-    def __init__(self, broker, addresses, vending_key=None, reading_interval=10**6):
+    def __init__(self, broker, addresses, vending_key=None, reading_interval=10**6, options=None):
+        """``options``: ``{address: {MeterConfig field: value}}`` for meters set up
+        otherwise (an STS meter: ``token_format="sts"`` and its ``decoder_key``)."""
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         clock = AcceleratedClock()
         extra = {"vending_key": vending_key} if vending_key else {}
-        meters = [VirtualMeter(MeterConfig(a, **extra), clock) for a in addresses]
+        options = options or {}
+        meters = [
+            VirtualMeter(MeterConfig(a, **extra, **options.get(a, {})), clock) for a in addresses
+        ]
 
         async def start():
             fleet = MqttFleet(

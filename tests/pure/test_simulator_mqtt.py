@@ -76,17 +76,16 @@ async def until(predicate, timeout=10.0, what="condition"):
         await asyncio.sleep(0.02)
 
 
-def run_fleet(broker, count, scenario, *, speed=600, prefix=100, mqtt_version=5):
-    """Start ``count`` meters, run ``scenario(fleet, server, addresses)``, stop."""
+def run_fleet(broker, count, scenario, *, speed=600, prefix=100, mqtt_version=5, **config):
+    """Start ``count`` meters (``config``: more ``MeterConfig`` fields for all), run
+    ``scenario(fleet, server, addresses)``, stop."""
     server = Server(broker)
     addresses = [f"{prefix:06d}{n:06d}" for n in range(1, count + 1)]
+    config = {"vending_key": KEY, "balance": Decimal(50), **config}
 
     async def main():
         clock = AcceleratedClock(utc(2025, 3, 1), speed=speed)
-        meters = [
-            VirtualMeter(MeterConfig(address, vending_key=KEY, balance=Decimal(50)), clock)
-            for address in addresses
-        ]
+        meters = [VirtualMeter(MeterConfig(address, **config), clock) for address in addresses]
         fleet = MqttFleet(
             meters, broker.host, broker.port, clock, reading_interval=60, mqtt_version=mqtt_version
         )
