@@ -15,6 +15,14 @@ ADDRESS=WATTS`` gives a meter a steady load (a demo's heavy consumer) instead of
 profile; ``--registers FILE`` starts meters at the import totals a platform last read from
 them (JSON ``{address: kWh}``), so a restarted fleet goes on counting instead of starting
 at zero (which a platform would flag as a rollback).
+
+STS keypad meters (G10): ``--sts-meter ADDRESS=METER_NUMBER`` makes the site's meter ADDRESS
+take STS tokens, its decoder key derived by DKGA02 from ``--sts-vending-key`` (hex, 8 bytes),
+``--sts-sgc``, ``--sts-ti``, ``--sts-krn`` and the meter number (11 digits, the STS IIN
+600727 put before them, or the 17/18-digit PAN); an ADDRESS the site has no meter for is a
+keypad-only meter. ``--keypad`` reads ``ADDRESS TOKEN`` lines on the standard input while
+the fleet runs and types each token on that meter's keypad (STS or the own keypad form),
+one result line per token.
 """
 
 from __future__ import annotations
@@ -26,16 +34,27 @@ import json
 import signal
 import sys
 import tempfile
+import threading
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
+from prepaid_core import sts
 from prepaid_core.simulator.clock import AcceleratedClock
 from prepaid_core.simulator.collector import MAX_METERS_PER_BUS, Bus, Collector
-from prepaid_core.simulator.meter import LoadProfile, MeterConfig, VirtualMeter
+from prepaid_core.simulator.meter import (
+    TOKEN_ERRORS,
+    LoadProfile,
+    MeterConfig,
+    VirtualMeter,
+    token_detail,
+)
 
 __all__ = ["build_parser", "main", "run"]
 
 DEFAULT_VENDING_KEY = MeterConfig("000000000000").vending_key
+#: the issuer identification number of STS meter numbers (IEC 62055-41)
+STS_IIN = "600727"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +116,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--duration", type=float, default=0, help="stop after N s (0: never)")
     parser.add_argument("--json", action="store_true", help="print the fleet as one JSON line")
+    _add_sts_arguments(parser)
     return parser
+
+
+def _add_sts_arguments(parser: argparse.ArgumentParser) -> None:
+    sts_group = parser.add_argument_group("STS keypad meters")
+    sts_group.add_argument(
+        "--sts-meter",
+        action="append",
+        default=[],
+        metavar="ADDRESS=METER_NUMBER",
+        help="meter ADDRESS takes STS tokens (a keypad-only meter if the site has no such "
+        "meter); METER_NUMBER: 11 digits or the 17/18-digit PAN (repeatable)",
+    )
+    sts_group.add_argument("--sts-vending-key", help="STS vending key, 8 bytes hex (DKGA02)")
+    sts_group.add_argument(
+        "--sts-vending-key-file", type=Path, help="file holding the STS vending key (hex)"
+    )
+    sts_group.add_argument("--sts-sgc", default="", help="supply group code, 6 digits")
+    sts_group.add_argument("--sts-ti", default="01", help="tariff index, 2 digits")
+    sts_group.add_argument("--sts-krn", type=int, default=1, help="key revision number, 1-9")
+    sts_group.add_argument(
+        "--keypad",
+        action="store_true",
+        help="read 'ADDRESS TOKEN' lines on stdin and type each token on that meter",
+    )
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -141,6 +185,52 @@ def _read_registers(path: Path | None) -> dict[str, Decimal]:
     return registers
 
 
+class StsMeterSpec(NamedTuple):
+    """An ``--sts-meter``: its meter number as given and its DKGA02 decoder key."""
+
+    meter_number: str
+    decoder_key: bytes
+
+
+def _sts_meters(args) -> dict[str, StsMeterSpec]:
+    """The ``--sts-meter`` meters by address."""
+    if not args.sts_meter:
+        return {}
+    vending_key = _sts_vending_key(args)
+    meters = {}
+    for value in args.sts_meter:
+        address, _, number = (part.strip() for part in value.partition("="))
+        if not (len(address) == 12 and address.isdigit()):
+            raise SystemExit(f"--sts-meter {value!r}: the address is 12 digits")
+        pan = STS_IIN + number if len(number) == 11 else number
+        try:
+            key = sts.decoder_key_dkga02(vending_key, args.sts_sgc, args.sts_ti, args.sts_krn, pan)
+        except sts.StsError as exc:
+            raise SystemExit(f"--sts-meter {value!r}: {exc}") from None
+        meters[address] = StsMeterSpec(number, key)
+    return meters
+
+
+def _sts_vending_key(args) -> bytes:
+    text = args.sts_vending_key
+    if args.sts_vending_key_file is not None:
+        try:
+            text = args.sts_vending_key_file.read_text().strip()
+        except OSError as exc:
+            raise SystemExit(f"--sts-vending-key-file: {exc}") from None
+    try:
+        key = bytes.fromhex(text or "")
+    except ValueError:
+        key = b""
+    if len(key) != 8:
+        raise SystemExit("--sts-meter needs --sts-vending-key: 8 bytes in hex")
+    return key
+
+
+def _sts_options(spec: StsMeterSpec | None) -> dict:
+    return {} if spec is None else {"token_format": "sts", "decoder_key": spec.decoder_key}
+
+
 def _meter(args, clock, address: str, index: int) -> VirtualMeter:
     watts = args.loads.get(address)
     if watts is None:
@@ -154,8 +244,10 @@ def _meter(args, clock, address: str, index: int) -> VirtualMeter:
         price=args.price,
         profile=profile,
         initial_kwh=args.initial_registers.get(address, Decimal(0)),
+        **_sts_options(args.sts.get(address)),
     )
-    return VirtualMeter(config, clock)
+    meter = args.site[address] = VirtualMeter(config, clock)
+    return meter
 
 
 async def run(args: argparse.Namespace, *, out=sys.stdout) -> None:
@@ -168,6 +260,7 @@ async def run(args: argparse.Namespace, *, out=sys.stdout) -> None:
     _check(args)
     args.loads = _parse_loads(args.load)
     args.initial_registers = _read_registers(args.registers)
+    args.sts, args.site = _sts_meters(args), {}
     clock = AcceleratedClock(speed=args.speed)
     async with contextlib.AsyncExitStack() as stack:
         collectors = await _start_collectors(args, clock, stack)
@@ -176,11 +269,66 @@ async def run(args: argparse.Namespace, *, out=sys.stdout) -> None:
             "collectors": [_describe_collector(args, collector) for collector in collectors],
             "mqtt": None,
         }
+        first_index = args.collectors * args.buses * args.meters
         if args.mqtt_meters:
-            first_index = args.collectors * args.buses * args.meters
             description["mqtt"] = await _start_mqtt_fleet(args, clock, first_index, stack)
+        description["sts"] = _start_keypad_meters(args, clock, first_index + args.mqtt_meters)
         _print(description, args, out)
+        if args.keypad:
+            _read_keypad(args.site, sys.stdin, out, args.json)
         await _run_until_stopped(args.duration)
+
+
+def _start_keypad_meters(args, clock, first_index: int) -> list[dict]:
+    """The ``--sts-meter`` meters the site has no transport for (keypad only); returns
+    what is printed of every STS meter."""
+    described = []
+    for n, (address, spec) in enumerate(args.sts.items(), start=1):
+        keypad_only = address not in args.site
+        if keypad_only:
+            _meter(args, clock, address, first_index + n)
+        described.append(
+            {"address": address, "meter_number": spec.meter_number, "keypad_only": keypad_only}
+        )
+    return described
+
+
+def _read_keypad(site: dict[str, VirtualMeter], stream, out, as_json: bool) -> None:
+    """Type the tokens of ``ADDRESS TOKEN`` lines from ``stream`` (read by a thread of its
+    own that never holds the process) on the meters, in the event loop."""
+    loop = asyncio.get_running_loop()
+
+    def read() -> None:
+        for line in stream:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: stopping
+                loop.call_soon_threadsafe(_type_token, site, line, out, as_json)
+
+    threading.Thread(target=read, name="keypad", daemon=True).start()
+
+
+def _type_token(site: dict[str, VirtualMeter], line: str, out, as_json: bool) -> None:
+    """Type one line's token on its meter and print what the meter did."""
+    address, _, token = line.strip().partition(" ")
+    if not address:
+        return
+    result = {"address": address, "accepted": False}
+    meter = site.get(address)
+    if meter is None:
+        result["error"] = "no such meter"
+    else:
+        try:
+            result["token"] = token_detail(meter.enter_keypad(token.strip()))
+            result["accepted"] = True
+        except TOKEN_ERRORS as error:
+            result["error"] = f"{type(error).__name__}: {error}"
+        result["balance"] = str(meter.snapshot().balance)
+    if as_json:
+        text = json.dumps(result)
+    elif result["accepted"]:
+        text = f"{address}: {result['token']} accepted, balance {result['balance']}"
+    else:
+        text = f"{address}: refused, {result['error']}"
+    print(text, file=out, flush=True)
 
 
 async def _start_collectors(args, clock, stack) -> list[Collector]:
@@ -307,6 +455,9 @@ def _print(description: dict, args, out) -> None:
                 f"{len(meters)} meters {first}..{last}{units}",
                 file=out,
             )
+    for meter in description["sts"]:
+        where = "keypad only" if meter["keypad_only"] else "STS tokens"
+        print(f"STS meter {meter['address']}: number {meter['meter_number']}, {where}", file=out)
     mqtt = description["mqtt"]
     if mqtt:
         print(

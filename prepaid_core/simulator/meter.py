@@ -39,6 +39,7 @@ __all__ = [
     "MeterEvent",
     "MeterSnapshot",
     "VirtualMeter",
+    "token_detail",
 ]
 
 #: what a meter raises when it refuses a token (own format or STS)
@@ -217,6 +218,14 @@ def _sts_keypad(config: MeterConfig) -> StsKeypad | None:
         base_date=config.sts_base_date,
         credit_subclass=config.sts_credit,
     )
+
+
+def token_detail(accepted: Token | sts.StsToken | sts.KeyChange) -> str:
+    """What a ``token_accepted`` event says: ``CREDIT #5`` (own format, kind and sequence)
+    or ``STS CREDIT TID 6312345``."""
+    if isinstance(accepted, Token):
+        return f"{accepted.kind.name} #{accepted.sequence}"
+    return describe(accepted)
 
 
 def _kwh(microjoules: int) -> Decimal:
@@ -526,11 +535,9 @@ class VirtualMeter:
             raise
         if isinstance(accepted, Token):
             self._apply_own_token(accepted)
-            detail = f"{accepted.kind.name} #{accepted.sequence}"
         else:
             self._apply_sts_token(accepted)
-            detail = describe(accepted)
-        self._emit(self._t, "token_accepted", detail=detail)
+        self._emit(self._t, "token_accepted", detail=token_detail(accepted))
         return accepted
 
     def enter_keypad(self, digits: str) -> Token | sts.StsToken | sts.KeyChange:

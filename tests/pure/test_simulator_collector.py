@@ -364,6 +364,19 @@ def test_cli_steady_load_and_initial_registers(tmp_path):
         run(main())
 
 
+def assert_cli_refuses(*args):
+    """The simulator's command line exits with an error naming the option ``args[0]``."""
+    result = subprocess.run(
+        [sys.executable, "-m", "prepaid_core.simulator", "--base-port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert args[0] in result.stderr
+
+
 def test_cli_refuses_bad_loads_and_registers(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"000010010001": -1}')
@@ -372,15 +385,7 @@ def test_cli_refuses_bad_loads_and_registers(tmp_path):
         ("--registers", str(bad)),
         ("--vending-key-file", str(tmp_path / "missing.key")),
     ):
-        result = subprocess.run(
-            [sys.executable, "-m", "prepaid_core.simulator", "--base-port", "0", *extra],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        assert result.returncode != 0
-        assert extra[0] in result.stderr
+        assert_cli_refuses(*extra)
 
 
 @settings(max_examples=200, deadline=None)

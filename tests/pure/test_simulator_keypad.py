@@ -3,11 +3,16 @@ at the meter's price, once, in any order within the memory; management tokens; k
 change), preset credit on board, and a balance falsified without a token."""
 
 import asyncio
+import json
+import signal
+import subprocess
+import sys
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from bleak import BleakClient
+from test_simulator_collector import assert_cli_refuses
 from test_simulator_mqtt import run_fleet, until
 
 from prepaid_core import sts
@@ -294,3 +299,56 @@ def test_ble_meter_applies_an_sts_token():
 
     asyncio.run(main())
     assert meter.credited_total == Decimal("4.5")
+
+
+def test_cli_sts_meters_and_tokens_typed_on_their_keypads(tmp_path):
+    """``--sts-meter`` on a bus meter and on a keypad-only meter; ``--keypad`` types the
+    tokens of stdin lines on them (speed 1e-6: no consumption during the test)."""
+    key_file = tmp_path / "sts.key"
+    key_file.write_text(VENDING_KEY.hex())
+    bus_meter, keypad_meter = "000010010001", "000000007001"
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "prepaid_core.simulator", "--json", "--keypad"),
+            *("--collectors", "1", "--buses", "1", "--meters", "1", "--base-port", "0"),
+            *("--speed", "0.000001", "--duration", "30", "--price", "0.6"),
+            *("--sts-vending-key-file", str(key_file), "--sts-sgc", "123456"),
+            *("--sts-meter", f"{bus_meter}=00000700029"),
+            *("--sts-meter", f"{keypad_meter}=60072700000700011"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        fleet = json.loads(process.stdout.readline())
+        assert fleet["sts"] == [
+            {"address": bus_meter, "meter_number": "00000700029", "keypad_only": False},
+            {"address": keypad_meter, "meter_number": "60072700000700011", "keypad_only": True},
+        ]
+        bus_key = sts.decoder_key_dkga02(VENDING_KEY, "123456", "01", 1, "60072700000700029")
+        typed = {
+            (keypad_meter, sts.format_token(credit("12.3", 1))): ("STS CREDIT", "107.3800"),
+            (keypad_meter, credit("12.3", 1)): ("StsReplayError", "107.3800"),
+            (bus_meter, credit(10, 2, key=bus_key)): ("STS CREDIT", "106.0000"),
+            (bus_meter, credit(10, 3)): ("StsCrcError", "106.0000"),
+        }
+        for (address, token), (said, balance) in typed.items():
+            process.stdin.write(f"{address} {token}\n")
+            process.stdin.flush()
+            result = json.loads(process.stdout.readline())
+            assert result["address"] == address and result["balance"] == balance
+            assert said in (result.get("token") or result["error"])
+        process.stdin.write("999999999999 1234\n")
+        process.stdin.flush()
+        assert json.loads(process.stdout.readline())["error"] == "no such meter"
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(10) == 0
+
+
+def test_cli_refuses_sts_meters_without_their_key():
+    assert_cli_refuses("--sts-meter", "000000007001=00000700011")
+    key = ("--sts-vending-key", "ab" * 8, "--sts-sgc", "123456")
+    assert_cli_refuses("--sts-meter", "7001=00000700011", *key)
+    assert_cli_refuses("--sts-meter", "000000007001=123", *key)
