@@ -15,9 +15,6 @@ from prepaid_core import sts
 
 __all__ = ["StsKeypad", "describe"]
 
-_UNITS = {sts.CreditSubclass.ELECTRICITY: "kWh", sts.CreditSubclass.WATER: "m3"}
-
-
 class StsKeypad:
     """Token handling of an STS keypad meter taking class 0 credit of ``credit_subclass``."""
 
@@ -42,10 +39,6 @@ class StsKeypad:
     @property
     def decoder_key(self) -> bytes:
         return self.meter.decoder_key
-
-    @property
-    def unit(self) -> str:
-        return _UNITS.get(self.credit_subclass, "units")
 
     def enter(self, digits: str) -> sts.StsToken | sts.KeyChange:
         """Check and accept one token (``StsError`` if refused, nothing remembered then)."""
