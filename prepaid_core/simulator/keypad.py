@@ -15,6 +15,7 @@ from prepaid_core import sts
 
 __all__ = ["StsKeypad", "describe"]
 
+
 class StsKeypad:
     """Token handling of an STS keypad meter taking class 0 credit of ``credit_subclass``."""
 
