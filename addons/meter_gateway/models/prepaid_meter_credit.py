@@ -54,6 +54,10 @@ class PrepaidMeterCredit(models.Model):
         """Make and deliver the token of this credit, or leave it *To Issue* with why."""
         self.ensure_one()
         meter = self.meter_id
+        if meter.billing_mode != "meter":
+            # a token would credit a meter the server already deducts for: twice
+            self.reason = self.env._("No token issued: the meter keeps no balance.")
+            return
         try:
             with self.env.cr.savepoint():
                 meter._lock_for_tokens()

@@ -200,6 +200,11 @@ class TestStsCredit(MeterGatewayCommon):
         meter.enter(second.token)
         self.assertEqual(meter.credit[sts.CreditSubclass.ELECTRICITY], Decimal("34.3"))
 
+    def test_meter_balance_meters_get_their_prices_whatever_the_model_says(self):
+        self.ddsy.holds_settings = False
+        issued = self.Command._issue_device_settings(meters=self.meter)
+        self.assertEqual(issued.filtered(lambda c: c.kind == "price").payload["price"], "0.3")
+
     def test_sts_credit_without_a_single_price_stays_to_issue(self):
         credit = self.Credit._vend(self.meter2, "10", "sts,3")
         self.assertEqual(credit.state, "to_issue")

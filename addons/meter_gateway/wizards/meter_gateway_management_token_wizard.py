@@ -1,6 +1,6 @@
 from odoo import api, fields, models
 
-from ..const import MANAGEMENT_TOKENS, TOKEN_FORMATS
+from ..const import MANAGEMENT_TOKENS
 
 
 class MeterGatewayManagementTokenWizard(models.TransientModel):
@@ -21,7 +21,7 @@ class MeterGatewayManagementTokenWizard(models.TransientModel):
             else False
         ),
     )
-    token_format = fields.Selection(TOKEN_FORMATS, related="meter_id.token_format")
+    token_format = fields.Selection(related="meter_id.token_format")
     action = fields.Selection(MANAGEMENT_TOKENS, string="Token", required=True)
     max_power_watts = fields.Integer(string="Maximum Power (W)")
     key_revision = fields.Integer(string="New Key Revision")
