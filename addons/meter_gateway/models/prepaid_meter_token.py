@@ -64,8 +64,9 @@ class PrepaidMeter(models.Model):
         help="Token identifier of the last STS token issued for the meter: the next one is "
         "greater, so two tokens of the same minute are distinct and ordered.",
     )
+    # 8 decimals: exact for money of 4 decimals and prices of up to 6 (price / 10: 7)
     credit_not_carried = fields.Float(
-        digits=(16, 6),
+        digits=(16, 8),
         readonly=True,
         copy=False,
         help="Money sold for the meter that no STS token carried (a token carries whole "
@@ -91,7 +92,7 @@ class PrepaidMeter(models.Model):
 
     def _meter_credit_not_carried(self):
         self.ensure_one()
-        return Decimal(f"{self.sudo().credit_not_carried:.6f}")
+        return Decimal(f"{self.sudo().credit_not_carried:.8f}")
 
     def _sts_base_date(self):
         self.ensure_one()
