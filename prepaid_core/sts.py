@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from enum import IntEnum
 
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
@@ -46,6 +46,7 @@ __all__ = [
     "StsToken",
     "Subclass",
     "carried_credit",
+    "carried_floor",
     "crc16",
     "decode",
     "decode_amount",
@@ -57,10 +58,13 @@ __all__ = [
     "encode_key_change",
     "encode_management",
     "encode_max_power_limit",
+    "energy_for_money",
     "format_token",
     "minutes_since_base",
+    "next_tid",
     "sta_decrypt",
     "sta_encrypt",
+    "tid_moment",
 ]
 
 BASE_DATE = datetime(1993, 1, 1, tzinfo=UTC)
@@ -216,6 +220,46 @@ def _tenths(amount: Decimal) -> int:
 def carried_credit(amount: Decimal, exact: bool = True) -> Decimal:
     """The credit a token for ``amount`` carries (see ``encode_amount`` for ``exact``)."""
     return Decimal(decode_amount(encode_amount(_tenths(amount), exact))) / 10
+
+
+def carried_floor(units: int) -> int:
+    """The largest amount the 16-bit field carries that is not above ``units`` (0 for
+    none): a credit vended for money is rounded down to it, never up."""
+    offset = 0
+    for exponent in range(4):
+        scale = 10**exponent
+        following = offset + (1 << 14) * scale
+        if units < following:
+            return offset + max(units - offset, 0) // scale * scale
+        offset = following
+    return decode_amount(0xFFFF)
+
+
+def energy_for_money(money: Decimal, price: Decimal) -> tuple[int, Decimal]:
+    """What a credit token carries for ``money`` at ``price`` per unit (kWh, m3): tenths
+    of the unit, rounded down to an amount the field carries, and the money not carried
+    (exact: ``money - tenths * price / 10``), which the vending side keeps for the next
+    token."""
+    money, price = Decimal(money), Decimal(price)
+    if not price.is_finite() or price <= 0 or not money.is_finite() or money < 0:
+        raise StsAmountError(f"Cannot turn {money} into energy at a price of {price}.")
+    tenths = carried_floor(int((money * 10 / price).to_integral_value(ROUND_FLOOR)))
+    return tenths, money - Decimal(tenths) * price / 10
+
+
+def next_tid(moment: datetime, last_tid: int, base_date: datetime = BASE_DATE) -> int:
+    """The token identifier of a meter's next token: the minute of ``moment``, or one more
+    than the meter's last (``last_tid``) when that is later, so two tokens of the same
+    minute are distinct and strictly ordered (the meter refuses a TID it remembers)."""
+    tid = max(minutes_since_base(moment, base_date), last_tid + 1)
+    if tid > _MAX_TID:
+        raise StsFormatError("The meter's token identifiers ran out: rekey it to a later base.")
+    return tid
+
+
+def tid_moment(tid: int, base_date: datetime = BASE_DATE) -> datetime:
+    """The moment a token identifier names (the inverse of ``minutes_since_base``)."""
+    return base_date + timedelta(minutes=tid)
 
 
 def minutes_since_base(moment: datetime, base_date: datetime = BASE_DATE) -> int:
@@ -443,28 +487,43 @@ def encode_credit(
 
 
 def encode_max_power_limit(
-    decoder_key: bytes, watts: int, issued_at: datetime, random_no: int | None = None
+    decoder_key: bytes,
+    watts: int,
+    issued_at: datetime,
+    random_no: int | None = None,
+    base_date: datetime = BASE_DATE,
 ) -> str:
     """Class 2 token setting the meter's maximum power limit in watts."""
     field = encode_amount(watts, exact=False)
     sub = Subclass.MAX_POWER_LIMIT
-    return encode_management(decoder_key, CLASS_MANAGEMENT, sub, field, issued_at, random_no)
+    return encode_management(
+        decoder_key, CLASS_MANAGEMENT, sub, field, issued_at, random_no, base_date
+    )
 
 
 def encode_clear_credit(
-    decoder_key: bytes, issued_at: datetime, register: int = 0xFFFF, random_no: int | None = None
+    decoder_key: bytes,
+    issued_at: datetime,
+    register: int = 0xFFFF,
+    random_no: int | None = None,
+    base_date: datetime = BASE_DATE,
 ) -> str:
     """Class 2 token clearing credit registers (0xFFFF: all of them)."""
     sub = Subclass.CLEAR_CREDIT
-    return encode_management(decoder_key, CLASS_MANAGEMENT, sub, register, issued_at, random_no)
+    return encode_management(
+        decoder_key, CLASS_MANAGEMENT, sub, register, issued_at, random_no, base_date
+    )
 
 
 def encode_clear_tamper(
-    decoder_key: bytes, issued_at: datetime, random_no: int | None = None
+    decoder_key: bytes,
+    issued_at: datetime,
+    random_no: int | None = None,
+    base_date: datetime = BASE_DATE,
 ) -> str:
     """Class 2 token clearing the meter's tamper condition."""
     sub = Subclass.CLEAR_TAMPER
-    return encode_management(decoder_key, CLASS_MANAGEMENT, sub, 0, issued_at, random_no)
+    return encode_management(decoder_key, CLASS_MANAGEMENT, sub, 0, issued_at, random_no, base_date)
 
 
 def encode_key_change(

@@ -16,6 +16,7 @@
         "views/meter_gateway_command_views.xml",
         "views/meter_gateway_dead_letter_views.xml",
         "views/prepaid_gateway_views.xml",
+        "views/meter_gateway_management_token_wizard_views.xml",
         "views/prepaid_meter_views.xml",
         "views/prepaid_meter_reading_daily_views.xml",
         "views/meter_gateway_command_wizard_views.xml",

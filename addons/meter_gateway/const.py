@@ -7,10 +7,15 @@ COMMAND_STATES = [
     ("failed", "Failed"),
     ("superseded", "Superseded"),
     ("expired", "Expired"),
+    ("cancelled", "Cancelled"),
+    ("handed", "Handed Over"),
 ]
 #: states a command can still change from
 ACTIVE_STATES = ("queued", "sent")
-FINAL_STATES = ("confirmed", "failed", "superseded", "expired")
+FINAL_STATES = ("confirmed", "failed", "superseded", "expired", "cancelled")
+#: a token no gateway sends: typed on the meter's keypad or written to its card by people
+#: (keypad and card credits, management tokens); it stays in the meter's command list
+HANDED_STATE = "handed"
 
 #: kind -> (label, purpose, default lifetime in minutes)
 #: a newer command of the same meter and purpose supersedes the older active ones, except for
@@ -26,8 +31,9 @@ COMMAND_KINDS = {
     "zeroing": ("Zeroing", "zeroing", 24 * 60),
     "credit": ("Credit Delivery", "credit", 30 * 24 * 60),
     "read_now": ("Read Now", "read_now", 10),
+    "management": ("Management Token", "management", 30 * 24 * 60),
 }
-NEVER_SUPERSEDED = frozenset({"credit"})
+NEVER_SUPERSEDED = frozenset({"credit", "management"})
 RELAY_KIND_STATE = {"relay_on": "on", "relay_off": "off"}
 
 COMMAND_ORIGINS = [
@@ -46,3 +52,15 @@ DEFAULT_RECONCILE_COOLDOWN_MINUTES = 15
 MAX_CONFIRMED_CORRECTIONS = 3
 #: attempts before a command fails
 DEFAULT_MAX_ATTEMPTS = 3
+
+#: how a meter's tokens are made (B13, G6): the project's own format or STS (IEC 62055-41)
+TOKEN_FORMATS = [("own", "Own Format"), ("sts", "STS (IEC 62055-41)")]
+#: STS token identifier base dates: 1993 identifiers ran out in November 2024
+STS_BASE_DATES = [("1993", "1993-01-01"), ("2014", "2014-01-01")]
+#: what a management token does (own format: clear credit and clear tamper only)
+MANAGEMENT_TOKENS = [
+    ("max_power", "Set Maximum Power Limit"),
+    ("clear_credit", "Clear Credit"),
+    ("clear_tamper", "Clear Tamper Condition"),
+    ("key_change", "Key Change"),
+]

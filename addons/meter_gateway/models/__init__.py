@@ -11,8 +11,10 @@ from . import (
     prepaid_gateway_poll,
     prepaid_gateway_time_sync,
     prepaid_meter,
+    prepaid_meter_credit,
     prepaid_meter_event,
     prepaid_meter_model,
     prepaid_meter_reading_daily,
+    prepaid_meter_token,
     res_company,
 )

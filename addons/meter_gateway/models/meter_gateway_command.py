@@ -80,6 +80,18 @@ class MeterGatewayCommand(models.Model):
     superseded_by_id = fields.Many2one(
         "meter.gateway.command", readonly=True, index="btree_not_null"
     )
+    credit_id = fields.Many2one(
+        "prepaid.meter.credit",
+        string="Meter Credit",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="restrict",
+        help="The credit sold that this delivery carries (B13): one command per credit.",
+    )
+
+    _credit_uniq = models.UniqueIndex(
+        "(credit_id) WHERE credit_id IS NOT NULL", "A meter credit is delivered by one command."
+    )
 
     _active_idx = models.Index("(meter_id, purpose) WHERE state IN ('queued', 'sent')")
     # the reconciler looks for the last price/thresholds command of a meter
@@ -225,7 +237,7 @@ class MeterGatewayCommand(models.Model):
             vals["sent_at"] = now
         elif target_state == "confirmed":
             vals["confirmed_at"] = vals["done_at"] = now
-        elif target_state in ("failed", "superseded", "expired"):
+        elif target_state in ("failed", "superseded", "expired", "cancelled"):
             vals["done_at"] = now
         for command in to_change:
             command.write(
@@ -236,7 +248,19 @@ class MeterGatewayCommand(models.Model):
                     + self._log_line(target_state, reason),
                 )
             )
+        to_change._settle_credits(target_state, reason)
         return to_change
+
+    def _settle_credits(self, state, reason):
+        """B13/R12: the credits these deliveries carry follow them: applied when the meter
+        confirmed, still issued with the reason when the delivery failed or expired."""
+        credits = self.sudo().credit_id
+        if state == "confirmed":
+            credits._mark_applied(reason)
+        elif state in ("failed", "expired"):
+            credits.filtered(lambda c: c.state == "issued").write(
+                {"reason": self.env._("delivery %(state)s: %(reason)s", state=state, reason=reason)}
+            )
 
     def _log_decision(self, reason):
         """R12: record a decision that leaves the state as it is (retry, late answer)."""
@@ -350,7 +374,8 @@ class MeterGatewayCommand(models.Model):
 
     @api.model
     def _issue_device_settings(self, meters=None, gateway=None):
-        """B1/B12: meters that price locally (their model holds prices) get their prices
+        """B1/B12: meters that price locally (their model holds prices, or they keep their
+        own balance: B13) get their prices
         and thresholds when what they must hold changed since the last issuance
         (``device_settings_at``, set by the billing add-on: tariff, account or meter
         thresholds, Issue Prices and Thresholds): one ``price`` and one ``thresholds``
@@ -359,11 +384,14 @@ class MeterGatewayCommand(models.Model):
         meter confirmed earlier is (an operator asked to issue it again).  Returns the new
         commands."""
         Meter = self.env["prepaid.meter"].sudo()
-        Meter.flush_model(["device_settings_at", "device_settings_issued_at", "state"])
+        Meter.flush_model(
+            ["device_settings_at", "device_settings_issued_at", "state", "billing_mode"]
+        )
         self.env["prepaid.meter.model"].flush_model(["holds_settings"])
         query = """
             SELECT m.id FROM prepaid_meter m
-              JOIN prepaid_meter_model mm ON mm.id = m.model_id AND mm.holds_settings
+              JOIN prepaid_meter_model mm ON mm.id = m.model_id
+                                         AND (mm.holds_settings OR m.billing_mode = 'meter')
              WHERE m.state = 'in_service' AND m.gateway_id IS NOT NULL
                AND m.device_settings_at IS NOT NULL
                AND (m.device_settings_issued_at IS NULL
@@ -550,7 +578,7 @@ class MeterGatewayCommand(models.Model):
         their settings and whose last ``price`` / ``thresholds`` command ended expired or
         failed (of ``meters`` only, if given)."""
         self.env["prepaid.meter"].flush_model(
-            ["device_settings_at", "device_settings_issued_at", "state"]
+            ["device_settings_at", "device_settings_issued_at", "state", "billing_mode"]
         )
         self.env["prepaid.meter.latest"].flush_model(["connection_state"])
         self.env["prepaid.meter.model"].flush_model(["holds_settings"])
@@ -562,7 +590,8 @@ class MeterGatewayCommand(models.Model):
                 SELECT c.meter_id, c.kind, c.id AS command_id
                   FROM meter_gateway_command c
                   JOIN prepaid_meter m ON m.id = c.meter_id
-                  JOIN prepaid_meter_model mm ON mm.id = m.model_id AND mm.holds_settings
+                  JOIN prepaid_meter_model mm ON mm.id = m.model_id
+                                         AND (mm.holds_settings OR m.billing_mode = 'meter')
                   JOIN prepaid_meter_latest l ON l.id = m.latest_id
                  WHERE c.kind IN ('price', 'thresholds') AND c.state IN ('expired', 'failed') %s
                    AND NOT EXISTS (SELECT 1 FROM meter_gateway_command n

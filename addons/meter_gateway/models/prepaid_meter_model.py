@@ -1,6 +1,10 @@
 from odoo import fields, models
 
+from odoo.addons.prepaid_meter.const import CREDIT_CHANNELS
+
 from prepaid_core.protocols.modbus_maps import REGISTER_MAPS
+
+from ..const import TOKEN_FORMATS
 
 
 class PrepaidMeterModel(models.Model):
@@ -16,4 +20,19 @@ class PrepaidMeterModel(models.Model):
         help="Meters of this model price locally: their prices and alarm thresholds are "
         "issued to them (price and thresholds commands) whenever they change: tariff, "
         "account or meter thresholds, Issue Prices and Thresholds.",
+    )
+    token_format = fields.Selection(
+        TOKEN_FORMATS,
+        default="own",
+        required=True,
+        help="B13/G6: how tokens for meters of this model are made: the project's own "
+        "format (a sequence number per meter) or STS (IEC 62055-41, keypad meters only).",
+    )
+    credit_channel = fields.Selection(
+        CREDIT_CHANNELS,
+        default="device",
+        required=True,
+        help="B13: how a credit token reaches meters of this model: over the meter's own "
+        "connection (4G, Bluetooth bridge, collector), typed on its keypad by the tenant, "
+        "or written to its IC card at the desk.",
     )

@@ -1,14 +1,16 @@
-"""The company's token vending key (G6), kept encrypted at rest.
+"""The company's token vending keys (G6), kept encrypted at rest.
 
-Every meter's token key derives from this key, so it is stored as ``v1:<base64>``
+Every meter's token key derives from a vending key (the project's own format's, and the
+STS one for meters taking STS tokens), so each is stored as ``v1:<base64>``
 (``prepaid_core.secrets_box``): encrypted with the ``prepaid_key_secret`` option of the Odoo
-server's configuration file and bound to the company id, so a database dump alone does not
-reveal it. A hex key written on the field (web API, demo, tests) is encrypted before it
-reaches the database; nothing logs the key.
+server's configuration file and bound to the company id (and to its field), so a database
+dump alone does not reveal it. A hex key written on a field (web API, demo, tests) is
+encrypted before it reaches the database; nothing logs a key.
 """
 
 import logging
 import secrets
+from typing import NamedTuple
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
@@ -23,6 +25,24 @@ VENDING_KEY_BYTES = 32
 MIN_VENDING_KEY_BYTES = 16
 
 
+class KeyField(NamedTuple):
+    """An encrypted key field: its length rule, whether it is generated on first use, and
+    what binds its encrypted text to it (beside the company id)."""
+
+    min_bytes: int
+    max_bytes: int | None
+    generated: bool
+    context: str
+
+
+#: the fields holding a vending key, all stored encrypted the same way
+KEY_FIELDS = {
+    "prepaid_vending_key": KeyField(MIN_VENDING_KEY_BYTES, None, True, ""),
+    # DKGA02 takes a DES key; it comes from the meters' key management, never generated
+    "prepaid_sts_vending_key": KeyField(8, 8, False, ":sts"),
+}
+
+
 class ResCompany(models.Model):
     _inherit = "res.company"
 
@@ -34,47 +54,77 @@ class ResCompany(models.Model):
         "the server's prepaid_key_secret option. Write a hex key (at least 16 bytes) to set "
         "it; generated on first use; meters must be keyed with it.",
     )
+    prepaid_sts_vending_key = fields.Char(
+        string="STS Vending Key",
+        groups="base.group_system",
+        copy=False,
+        help="The 8-byte vending key (hex) from which the decoder key of each STS meter is "
+        "derived (DKGA02), as the meters' key management issued it; stored encrypted with "
+        "the server's prepaid_key_secret option.",
+    )
 
     # === CRUD: a hex key is encrypted before it is stored === #
 
     @api.model_create_multi
     def create(self, vals_list):
         vals_list = [dict(vals) for vals in vals_list]
-        keys = [vals.pop("prepaid_vending_key", False) for vals in vals_list]
+        keys = [
+            {name: vals.pop(name) for name in KEY_FIELDS if vals.get(name)} for vals in vals_list
+        ]
         companies = super().create(vals_list)
-        for company, key in zip(companies, keys, strict=True):
-            if key:
-                company.write({"prepaid_vending_key": key})
+        for company, company_keys in zip(companies, keys, strict=True):
+            if company_keys:
+                company.write(company_keys)
         return companies
 
     def write(self, vals):
-        if "prepaid_vending_key" not in vals:
+        names = [name for name in KEY_FIELDS if name in vals]
+        if not names:
             return super().write(vals)
         vals = dict(vals)
-        key = vals.pop("prepaid_vending_key")
+        keys = {name: vals.pop(name) for name in names}
         result = super().write(vals) if vals else True
         for company in self:
-            stored = company._prepaid_encrypt_vending_key(key)
-            super(ResCompany, company).write({"prepaid_vending_key": stored})
+            stored = {
+                name: company._prepaid_encrypt_vending_key(key, name) for name, key in keys.items()
+            }
+            super(ResCompany, company).write(stored)
         return result
 
     # === BUSINESS METHODS === #
 
     def _prepaid_vending_key(self):
         """The company's vending key as bytes (generated and stored encrypted on first use)."""
+        return self._prepaid_key("prepaid_vending_key")
+
+    def _prepaid_sts_vending_key(self):
+        """The company's STS vending key as bytes, or a ``UserError`` saying where to set it."""
+        return self._prepaid_key("prepaid_sts_vending_key")
+
+    def _prepaid_key(self, name):
+        """The key of field ``name`` as bytes: generated and stored encrypted on first use
+        when its field says so, else a ``UserError`` while it is not set."""
         self.ensure_one()
         company = self.sudo()
         secret = company._prepaid_key_secret()
-        stored = company.prepaid_vending_key
-        if not stored:
+        stored = company[name]
+        if not stored and KEY_FIELDS[name].generated:
             key = secrets.token_bytes(VENDING_KEY_BYTES)
-            company.prepaid_vending_key = key.hex()
+            company[name] = key.hex()
             return key
+        if not stored:
+            raise UserError(
+                self.env._(
+                    "%(company)s has no %(key)s: a manager sets it in the company's settings.",
+                    company=company.display_name,
+                    key=company._fields[name]._description_string(self.env),
+                )
+            )
         if not secrets_box.is_encrypted(stored):
             # a key stored in clear before encryption at rest: encrypted on first use
-            company.prepaid_vending_key = stored
+            company[name] = stored
             return bytes.fromhex(stored)
-        return company._prepaid_decrypt_vending_key(secret, stored)
+        return company._prepaid_decrypt_vending_key(secret, stored, name)
 
     def _prepaid_key_secret(self):
         """The server's ``prepaid_key_secret``, or a ``UserError`` saying where to set it."""
@@ -93,36 +143,43 @@ class ResCompany(models.Model):
             )
         return secret
 
-    def _prepaid_key_context(self):
-        """Associated data of the encrypted key: it opens only on this company."""
+    def _prepaid_key_context(self, name="prepaid_vending_key"):
+        """Associated data of the encrypted key: it opens only on this company's field."""
         self.ensure_one()
-        return f"res.company:{self.id}".encode("ascii")
+        return f"res.company:{self.id}{KEY_FIELDS[name].context}".encode("ascii")
 
-    def _prepaid_encrypt_vending_key(self, value):
-        """The stored form of ``value`` (a hex key, or this company's encrypted text)."""
+    def _prepaid_encrypt_vending_key(self, value, name="prepaid_vending_key"):
+        """The stored form of ``value`` (a hex key, or this company's encrypted text) for
+        the key field ``name``."""
         self.ensure_one()
         if not value:
             return False
         secret = self._prepaid_key_secret()
         if secrets_box.is_encrypted(value):
-            self._prepaid_decrypt_vending_key(secret, value)  # opens here, or UserError
+            self._prepaid_decrypt_vending_key(secret, value, name)  # opens here, or UserError
             return value
         try:
             key = bytes.fromhex(value)
         except (TypeError, ValueError):
             key = b""
-        if len(key) < MIN_VENDING_KEY_BYTES:
+        spec = KEY_FIELDS[name]
+        if len(key) < spec.min_bytes or (spec.max_bytes and len(key) > spec.max_bytes):
             raise UserError(
                 self.env._(
                     "A token vending key is written in hexadecimal, at least %(length)s bytes.",
-                    length=MIN_VENDING_KEY_BYTES,
+                    length=spec.min_bytes,
+                )
+                if not spec.max_bytes
+                else self.env._(
+                    "An STS vending key is written in hexadecimal, exactly %(length)s bytes.",
+                    length=spec.max_bytes,
                 )
             )
-        return secrets_box.encrypt(secret, key, self._prepaid_key_context())
+        return secrets_box.encrypt(secret, key, self._prepaid_key_context(name))
 
-    def _prepaid_decrypt_vending_key(self, secret, stored):
+    def _prepaid_decrypt_vending_key(self, secret, stored, name="prepaid_vending_key"):
         try:
-            return secrets_box.decrypt(secret, stored, self._prepaid_key_context())
+            return secrets_box.decrypt(secret, stored, self._prepaid_key_context(name))
         except secrets_box.SecretBoxError as exc:
             raise UserError(
                 self.env._(

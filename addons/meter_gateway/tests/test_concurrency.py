@@ -6,7 +6,9 @@ same moment, on committed data, through two database connections (R8, R10, R12).
 - the same acknowledgement from two workers at once (a retried delivery racing the first):
   the command is confirmed once, the second answer is logged as late, one relay event;
 - two credit deliveries for one meter issued at once (R10): distinct tokens with strictly
-  ordered sequence numbers, neither superseded."""
+  ordered sequence numbers, neither superseded;
+- two sales for one meter-balance meter at once (B13, R10): two credits, one command each,
+  their tokens numbered one after the other under the meter's row lock."""
 
 import time
 from datetime import timedelta
@@ -76,6 +78,10 @@ class TestDeviceApiConcurrency(ConcurrencyCase):
             forget(cr, model, res_ids)
         cr.execute("SELECT id FROM meter_gateway_command WHERE meter_id = ANY(%s)", [ids["meters"]])
         purge(cr, "meter_gateway_command", [row[0] for row in cr.fetchall()])
+        cr.execute("SELECT id FROM prepaid_meter_credit WHERE meter_id = ANY(%s)", [ids["meters"]])
+        credit_ids = [row[0] for row in cr.fetchall()]
+        forget(cr, "prepaid.meter.credit", credit_ids)
+        purge(cr, "prepaid_meter_credit", credit_ids)
         purge_meters(cr, ids["meters"])
         purge(cr, "prepaid_gateway", [ids["gateway"]])
         purge(cr, "prepaid_building", [ids["building"]])
@@ -224,3 +230,35 @@ class TestDeviceApiConcurrency(ConcurrencyCase):
         self.assertEqual(states, [("queued", 1), ("queued", 2)])
         self.assertEqual(len(tokens), 2, "distinct tokens")
         self.assertEqual(last, 2)
+
+    def test_r10_two_sales_for_one_meter_balance_meter_at_once(self):
+        meter_id = self.created["meters"][1]
+        self._committed(
+            lambda env: (
+                env["prepaid.meter"]
+                .browse(meter_id)
+                .write({"billing_mode": "meter", "token_format": "own", "credit_channel": "keypad"})
+            )
+        )
+
+        def sale(origin):
+            def run(env):
+                env["prepaid.meter.credit"]._vend(
+                    env["prepaid.meter"].browse(meter_id), "5", origin
+                )
+
+            return run
+
+        self._race(sale("race,1"), sale("race,2"))
+
+        def credits(env):
+            found = env["prepaid.meter.credit"].search([("meter_id", "=", meter_id)])
+            return sorted(
+                (c.state, c.token_reference, len(c.command_ids), c.command_ids.state, c.token)
+                for c in found
+            )
+
+        (first, second) = self._committed(credits)
+        self.assertEqual(first[:4], ("issued", "1", 1, "handed"))
+        self.assertEqual(second[:4], ("issued", "2", 1, "handed"))
+        self.assertNotEqual(first[4], second[4], "distinct tokens")

@@ -1,1 +1,1 @@
-from . import meter_gateway_command_wizard
+from . import meter_gateway_command_wizard, meter_gateway_management_token_wizard

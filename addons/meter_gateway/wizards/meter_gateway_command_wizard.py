@@ -8,7 +8,7 @@ from ..const import COMMAND_KINDS, RELAY_KIND_STATE
 BATCH_KINDS = [
     (kind, label)
     for kind, (label, purpose, _life) in COMMAND_KINDS.items()
-    if purpose not in ("credit", "read_now")
+    if purpose not in ("credit", "read_now", "management")
 ]
 
 
