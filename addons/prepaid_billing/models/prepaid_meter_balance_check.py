@@ -23,6 +23,11 @@ VERDICT_FIELDS = {
 }
 
 
+def money_field(**kwargs):
+    """A 4-decimal money figure the server keeps (not edited by hand)."""
+    return fields.Float(digits=(16, 4), readonly=True, copy=False, **kwargs)
+
+
 def money(text):
     """A 4-decimal column read as text (NULL: zero) as an exact Decimal."""
     return Decimal(text or 0)
@@ -38,11 +43,8 @@ class PrepaidMeter(models.Model):
 
     _inherit = "prepaid.meter"
 
-    billing_charged_amount = fields.Float(
+    billing_charged_amount = money_field(
         string="Consumption Charged",
-        digits=(16, 4),
-        readonly=True,
-        copy=False,
         help="Money charged for this meter's consumption so far (every account), moved with "
         "its deduction cursor.",
     )
@@ -54,34 +56,22 @@ class PrepaidMeter(models.Model):
         help="Latest comparison of the balance the meter reported with the credit sold to it "
         "minus the consumption charged for it.",
     )
-    meter_balance_expected = fields.Float(
-        string="Expected Meter Balance", digits=(16, 4), readonly=True, copy=False
-    )
-    meter_balance_reported = fields.Float(
-        string="Reported Meter Balance", digits=(16, 4), readonly=True, copy=False
-    )
-    meter_balance_difference = fields.Float(
-        digits=(16, 4), readonly=True, copy=False, help="Reported minus expected meter balance."
-    )
-    meter_balance_pending = fields.Float(
-        string="Tokens Pending",
-        digits=(16, 4),
-        readonly=True,
-        copy=False,
-        help="Credit sold to the meter but not on it when it reported.",
+    meter_balance_expected = money_field(string="Expected Meter Balance")
+    meter_balance_reported = money_field(string="Reported Meter Balance")
+    meter_balance_difference = money_field(help="Reported minus expected meter balance.")
+    meter_balance_pending = money_field(
+        string="Tokens Pending", help="Credit sold to the meter but not on it when it reported."
     )
     meter_balance_checked_at = fields.Datetime(readonly=True, copy=False)
-    meter_balance_base = fields.Float(
+    meter_balance_base = money_field(
         string="Accepted Meter Balance",
-        digits=(16, 4),
-        readonly=True,
-        copy=False,
         help="Balance a manager accepted; before any, the preset credit on board.",
     )
     meter_balance_base_at = fields.Datetime(string="Accepted On", readonly=True, copy=False)
-    meter_balance_base_credited = fields.Float(digits=(16, 4), readonly=True, copy=False)
-    meter_balance_base_not_carried = fields.Float(digits=(16, 4), readonly=True, copy=False)
-    meter_balance_base_charged = fields.Float(digits=(16, 4), readonly=True, copy=False)
+    # the running totals already in the base (prepaid_core.meter_balance.Base)
+    meter_balance_base_credited = money_field()
+    meter_balance_base_not_carried = money_field()
+    meter_balance_base_charged = money_field()
 
     # === CHECK === #
     def _reconcile_meter_balance(self):
@@ -184,13 +174,14 @@ class PrepaidMeter(models.Model):
         """R12: the figures and the likely reason in the chatter, an activity for a manager."""
         if verdict.difference > 0:
             reason = self.env._(
-                "the meter holds more than it was sold: a tampered meter, or a price change "
-                "it missed (it deducts at a lower price)"
+                "the meter holds more than the credit sold minus the consumption charged: a "
+                "tampered meter, or a price change it missed (it deducts at a lower price)"
             )
         else:
             reason = self.env._(
-                "the meter holds less than it was sold: a token never entered, or a price "
-                "change it missed (it deducts at a higher price)"
+                "the meter holds less than the credit sold minus the consumption charged: a "
+                "token never entered, or a price change it missed (it deducts at a higher "
+                "price)"
             )
         note = self.env._(
             "Meter balance differs: reported %(reported)s, expected %(expected)s (difference "
