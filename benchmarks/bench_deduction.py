@@ -114,11 +114,11 @@ def create_fleet(env, cr, count, tariff):
         SELECT n, 'never', 'unknown', false FROM generate_series(%(lo)s, %(hi)s) n;
         INSERT INTO prepaid_meter (name, address, model_id, unit_id, building_id, site_id,
             company_id, gateway_id, state, ct_ratio, pt_ratio, multiplier, desired_relay_state,
-            status, active, utility, access_token, latest_id,
+            status, active, utility, access_token, latest_id, billing_mode,
             alarm_level, create_uid, write_uid, create_date, write_date)
         SELECT 'bench-' || n, lpad(n::text, 12, '0'), %(m)s, u.id, %(b)s, %(s)s, %(c)s, %(g)s,
                'in_service', 1, 1, 1, 'on', 'normal', true, 'electricity',
-               md5(random()::text), l.id, 'normal', 1, 1, now(), now()
+               md5(random()::text), l.id, 'server', 'normal', 1, 1, now(), now()
           FROM generate_series(%(lo)s, %(hi)s) n
           JOIN prepaid_unit u ON u.name = 'bench-' || n
           JOIN prepaid_meter_latest l ON l.bench_n = n;

@@ -64,23 +64,25 @@ class NewIntervals:
 def new_intervals(
     readings: Iterable[Reading],
     cursor: MeterCursor,
-    opened: datetime,
+    opened: datetime | None,
     local: Callable[[datetime], datetime],
     multiplier: Decimal,
 ) -> NewIntervals:
     """The intervals of ``readings`` (after the cursor, in time order) to charge.
 
     A reading before the tenancy ``opened`` is not the tenant's: the next interval starts
-    there. A chargeable reading closes an interval from the base reading (never from before
-    what the cycle state has priced); a baseline reading moves the base; any other reading
-    (flagged, not charged) only moves the charged-until cursor. With registers, an interval
-    is priced per band from the register deltas (:func:`register_consumption`)."""
+    there (``opened`` None: every reading is, as for a meter whose preset credit the account
+    took over, B7). A chargeable reading closes an interval from the base reading (never
+    from before what the cycle state has priced); a baseline reading moves the base; any
+    other reading (flagged, not charged) only moves the charged-until cursor. With
+    registers, an interval is priced per band from the register deltas
+    (:func:`register_consumption`)."""
     until, base = cursor.charged_until, cursor.base_at
     priced, previous = cursor.priced_until, cursor.base_registers
     intervals, quantities = [], []
     for reading in readings:
         current = reading.registers
-        if reading.read_at < opened:
+        if opened is not None and reading.read_at < opened:
             base = until = reading.read_at
             previous = current
             continue

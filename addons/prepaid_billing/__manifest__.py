@@ -15,6 +15,7 @@
         "data/ir_cron_data.xml",
         "data/mail_template_data.xml",
         "data/ir_cron_invoicing_data.xml",
+        "data/ir_cron_meter_balance_data.xml",
         "wizards/prepaid_account_recharge_views.xml",
         "wizards/prepaid_account_refund_views.xml",
         "wizards/prepaid_meter_batch_views.xml",
@@ -30,6 +31,7 @@
         "views/res_config_settings_views.xml",
         "views/prepaid_billing_accounting_menus.xml",
         "views/prepaid_report_centre_views.xml",
+        "views/prepaid_meter_balance_views.xml",
     ],
     "demo": [
         "demo/prepaid_billing_accounting_demo.xml",

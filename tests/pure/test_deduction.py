@@ -57,6 +57,14 @@ def test_readings_before_the_tenancy_are_not_the_tenants():
     assert new.quantities == [D("4")]
 
 
+def test_without_opening_every_reading_is_charged():
+    """B7: a meter whose preset credit the account took over is charged from its first
+    reading, whenever the account opened."""
+    new = intervals([reading(60, "10"), reading(120, "4")], opened=None)
+    assert new.quantities == [D("10"), D("4")]
+    assert new.intervals[0] == (utc_plus_one(at(0)), utc_plus_one(at(60)), D("10"))
+
+
 def test_a_first_reading_without_base_is_an_empty_interval_at_its_time():
     new = intervals([reading(60, "5")], cursor=d.MeterCursor(None, None))
     assert new.intervals == [(utc_plus_one(at(60)), utc_plus_one(at(60)), D("5"))]

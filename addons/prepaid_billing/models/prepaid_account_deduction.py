@@ -43,6 +43,7 @@ class MeterCursorRow(NamedTuple):
     base_at: object
     cycle_state: str | None  # JSON
     tariff_id: int
+    charged: Decimal  # money charged for the meter's new intervals
 
 
 class PrepaidAccount(models.Model):
@@ -144,22 +145,28 @@ class PrepaidAccount(models.Model):
         books, cursors, charged = self._deduct_price(meters, tariffs, readings)
         self._deduct_store_lines(books)
         self._deduct_store_meters(cursors)
-        self.env["prepaid.meter"].browse([row.meter_id for row in cursors])._evaluate_alarms(
-            siblings=True
-        )
+        meter_model = self.env["prepaid.meter"]
+        meter_model.browse([row.meter_id for row in cursors])._evaluate_alarms(siblings=True)
+        meter_model.browse(
+            [row.meter_id for row in cursors if meters[row.meter_id]["billing_mode"] == "meter"]
+        )._reconcile_meter_balance()
         return charged
 
     # --- load --- #
     @api.model
     def _deduct_load_meters(self, meter_ids):
         """``{meter id: row}`` of the meters of an open account whose tariff prices them,
-        their accounts locked (the balances move in this transaction)."""
+        their accounts locked (the balances move in this transaction). A meter whose preset
+        credit the account took over is charged from its first reading (B7: the preset paid
+        for that use), any other one from the tenancy's start (``opened``)."""
         query = SQL(
             """
             SELECT m.id AS meter_id, a.id AS account_id, a.company_id,
                    m.billing_charged_until AS charged_until, m.billing_base_at AS base_at,
                    m.billing_state AS cycle_state, m.billing_tariff_id AS cycle_tariff_id,
-                   pt.id AS tariff_id, t.date_start::timestamp AS opened,
+                   pt.id AS tariff_id, m.billing_mode,
+                   CASE WHEN m.preset_account_id = a.id THEN NULL
+                        ELSE t.date_start::timestamp END AS opened,
                    COALESCE(m.multiplier, 1)::text AS multiplier
               FROM prepaid_meter m
               JOIN prepaid_tenancy t ON t.unit_id = m.unit_id AND t.state = 'open'
@@ -278,7 +285,14 @@ class PrepaidAccount(models.Model):
             charged += len(new.intervals)
             state = json.dumps(run.state.to_json()) if run.state is not None else None
             cursors.append(
-                MeterCursorRow(meter_id, new.charged_until, new.base_at, state, tariff.record.id)
+                MeterCursorRow(
+                    meter_id,
+                    new.charged_until,
+                    new.base_at,
+                    state,
+                    tariff.record.id,
+                    run.amount,
+                )
             )
         return books, cursors, charged
 
@@ -442,12 +456,12 @@ class PrepaidAccount(models.Model):
     @api.model
     def _deduct_store_meters(self, meter_rows):
         """Each meter's cursor (:class:`MeterCursorRow`): up to when it is charged, its last
-        baseline, its cycle state."""
+        baseline, its cycle state, and the running total of money charged for it."""
         if not meter_rows:
             return
         self._stage(
             "CREATE TEMP TABLE IF NOT EXISTS prepaid_cursor_staging (id int4, until timestamp, "
-            "base timestamp, state jsonb, tariff int4) ON COMMIT DROP",
+            "base timestamp, state jsonb, tariff int4, charged numeric) ON COMMIT DROP",
             "TRUNCATE prepaid_cursor_staging",
             f"COPY prepaid_cursor_staging FROM STDIN {COPY_CSV}",
             meter_rows,
@@ -456,13 +470,20 @@ class PrepaidAccount(models.Model):
             """
             UPDATE prepaid_meter m
                SET billing_charged_until = v.until, billing_base_at = v.base,
-                   billing_state = v.state, billing_tariff_id = v.tariff
+                   billing_state = v.state, billing_tariff_id = v.tariff,
+                   billing_charged_amount = COALESCE(m.billing_charged_amount, 0) + v.charged
               FROM prepaid_cursor_staging v
              WHERE m.id = v.id
             """
         )
         self.env["prepaid.meter"].browse([row.meter_id for row in meter_rows]).invalidate_recordset(
-            ["billing_charged_until", "billing_base_at", "billing_state", "billing_tariff_id"]
+            [
+                "billing_charged_until",
+                "billing_base_at",
+                "billing_state",
+                "billing_tariff_id",
+                "billing_charged_amount",
+            ]
         )
 
     @api.model

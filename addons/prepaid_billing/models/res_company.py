@@ -32,6 +32,14 @@ class ResCompany(models.Model):
         string="Consumption Invoices Journal",
         domain="[('type', '=', 'sale'), ('company_id', 'in', [id, False])]",
     )
+    prepaid_meter_balance_tolerance = fields.Float(
+        string="Meter Balance Tolerance",
+        digits=(16, 4),
+        default=1.0,
+        help="B13: a meter that keeps its own balance is flagged when the balance it reports "
+        "differs from the credit sold to it minus the consumption charged by more than this "
+        "(and tokens not entered yet do not explain it).",
+    )
     prepaid_product_ids = fields.One2many(
         "prepaid.consumption.product", "company_id", string="Consumption Products"
     )

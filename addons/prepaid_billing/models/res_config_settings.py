@@ -20,6 +20,9 @@ class ResConfigSettings(models.TransientModel):
     prepaid_sale_journal_id = fields.Many2one(
         related="company_id.prepaid_sale_journal_id", readonly=False
     )
+    prepaid_meter_balance_tolerance = fields.Float(
+        related="company_id.prepaid_meter_balance_tolerance", readonly=False
+    )
 
     def action_prepaid_consumption_products(self):
         return self.env["ir.actions.act_window"]._for_xml_id(
