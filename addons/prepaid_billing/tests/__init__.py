@@ -5,6 +5,7 @@ from . import (
     test_concurrency,
     test_deduction,
     test_deduction_kill,
+    test_meter_balance_recharge,
     test_receipt,
     test_recharge,
     test_report_centre,
