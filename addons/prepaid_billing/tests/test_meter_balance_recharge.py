@@ -140,6 +140,18 @@ class TestMeterBalanceRecharge(MockSmsGatewayMixin, PrepaidBillingCommon):
         lines = self.account._recharge("10")
         self.assertFalse(lines.meter_id, "no meter given, none that keeps its own balance")
 
+    def test_refund_wizard_warns_the_money_is_on_the_meter(self):
+        self.account._recharge("30")
+        refund = self.env["prepaid.account.refund"].create(
+            {"account_id": self.account.id, "amount": 10.0}
+        )
+        self.assertTrue(refund.meter_balance_warning)
+        self.meter.billing_mode = "server"
+        refund = self.env["prepaid.account.refund"].create(
+            {"account_id": self.account.id, "amount": 10.0}
+        )
+        self.assertFalse(refund.meter_balance_warning)
+
     # === SUPPLY === #
     def test_supply_left_to_the_meter_notices_still_sent(self):
         """B8/B13: alarm 2 and exhaustion cut nothing on a meter-balance meter (the meter
