@@ -60,15 +60,15 @@ class TestMeterBalanceRecharge(MockSmsGatewayMixin, PrepaidBillingCommon):
         credit = self._credits()
         self.assertEqual(len(credit), 1)
         self.assertEqual(self._amount(credit), Decimal("40.0000"))
-        self.assertEqual(credit.state, "to_issue")
         line = self.account.line_ids
         self.assertEqual(credit.origin, f"prepaid.account.line,{line.id}")
         self.assertEqual(line.meter_id, self.meter)
         self.assertEqual(line.meter_credit_id, credit)
         self.assertEqual(self._balance(), Decimal("40.0000"), "the server mirrors the meter")
-        self.assertTrue(
-            any(credit.name in body for body in self.account.message_ids.mapped("body"))
-        )
+        bodies = self.account.message_ids.mapped("body")
+        self.assertTrue(any(credit.name in body for body in bodies))
+        token = credit.sudo().token
+        self.assertFalse(token and any(token in body for body in bodies), "no token in chatter")
 
     def test_preset_credit_is_not_vended_again(self):
         """B7: a preset credit of 30 is already on board: a recharge of 10 vends nothing, the
