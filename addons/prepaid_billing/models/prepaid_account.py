@@ -297,17 +297,23 @@ class PrepaidAccount(models.Model):
             "payment_id": payment.id if payment else False,
         }
 
-    def _recharge(self, amount, payment_method="cash", memo="", reference=None, payment=None):
+    def _recharge(
+        self, amount, payment_method="cash", memo="", reference=None, payment=None, meter=None
+    ):
         """B4: credit ``amount`` (a Decimal or text), settling the preset credit, then the
         overdraft, then the balance (:func:`prepaid_core.balance.settle_recharge`).
 
         ``payment`` is the ``account.payment`` that collected the money when one exists
-        already (an online payment's); the ledger lines link to it.
+        already (an online payment's); the ledger lines link to it. ``meter`` is the meter
+        the recharge was bought for (R5), one of the account's; the lines name it. A
+        meter that keeps its own balance (B13) gets the money as a meter credit in this
+        transaction (:meth:`_vend_recharge`).
 
         With a ``reference`` (a payment's), a second call for the same reference credits
         nothing and returns the lines of the first (a unique index backs it, R1)."""
         self.ensure_one()
         self._check_open()
+        meter = self._recharge_meter(meter)
         bal, preset = self._lock_balance()
         if reference:
             error = self.env._("Payment %(ref)s credited another account.", ref=reference)
@@ -317,22 +323,78 @@ class PrepaidAccount(models.Model):
             balance.settle_recharge, amount, balance=bal, preset=preset, memo=memo
         )
         lines = self._post_lines(
-            settlement.lines, **self._payment_values(payment_method, reference, payment)
+            settlement.lines,
+            meter_id=meter.id,
+            **self._payment_values(payment_method, reference, payment),
         )
+        credit = self._vend_recharge(meter, settlement, lines)
         self.sudo().last_recharge_at = fields.Datetime.now()
-        self.message_post(
-            body=self.env._(
-                "Recharge of %(amount)s (%(method)s): preset credit %(preset)s, overdraft "
-                "%(overdraft)s, credited %(credited)s.",
-                amount=balance._fmt(balance.money(amount)),
-                method=payment_method,
-                preset=balance._fmt(settlement.preset_recovered),
-                overdraft=balance._fmt(settlement.overdraft_repaid),
-                credited=balance._fmt(settlement.credited),
-            )
-        )
+        self.message_post(body=self._recharge_message(amount, payment_method, settlement, credit))
         self.meter_ids._evaluate_alarms()
         return lines
+
+    def _recharge_meter(self, meter):
+        """The meter a recharge is for: ``meter`` if it is one of the account's (another
+        account's reads as a missing one), else the account's only meter that keeps its own
+        balance, else none."""
+        self.ensure_one()
+        meters = self.sudo().meter_ids
+        if meter:
+            if meter.id not in meters.ids:
+                raise UserError(
+                    self.env._(
+                        "Account %(account)s has no such meter to recharge.",
+                        account=self.display_name,
+                    )
+                )
+            return meters.browse(meter.id)
+        own_balance = self.sudo()._meter_balance_meters()
+        if len(own_balance) > 1:
+            raise UserError(
+                self.env._(
+                    "Account %(account)s has several meters that keep their own balance "
+                    "(%(meters)s): choose the meter this recharge is for.",
+                    account=self.display_name,
+                    meters=", ".join(own_balance.mapped("display_name")),
+                )
+            )
+        return own_balance
+
+    def _meter_balance_meters(self):
+        """The account's meters that keep their own balance (B13)."""
+        return self.meter_ids.filtered(lambda m: m.billing_mode == "meter")
+
+    def _vend_recharge(self, meter, settlement, lines):
+        """B13: a meter that keeps its own balance gets what the recharge adds to the
+        balance (overdraft repaid and credited; the preset credit recovered is already on
+        board) as one meter credit, which the recharge's lines name."""
+        amount = settlement.overdraft_repaid + settlement.credited
+        if meter.billing_mode != "meter" or amount <= 0:
+            return self.env["prepaid.meter.credit"]
+        origin = f"prepaid.account.line,{min(lines.ids)}"
+        credit = self.env["prepaid.meter.credit"]._vend(meter, amount, origin)
+        lines.sudo().write({"meter_credit_id": credit.id})
+        return credit
+
+    def _recharge_message(self, amount, payment_method, settlement, credit):
+        """The chatter text of a recharge; it names the meter credit, never its token."""
+        text = self.env._(
+            "Recharge of %(amount)s (%(method)s): preset credit %(preset)s, overdraft "
+            "%(overdraft)s, credited %(credited)s.",
+            amount=balance._fmt(balance.money(amount)),
+            method=payment_method,
+            preset=balance._fmt(settlement.preset_recovered),
+            overdraft=balance._fmt(settlement.overdraft_repaid),
+            credited=balance._fmt(settlement.credited),
+        )
+        if credit:
+            text += " " + self.env._(
+                "Meter credit %(credit)s of %(amount)s for %(meter)s.",
+                credit=credit.name,
+                amount=balance._fmt(balance.money(f"{credit.amount:.4f}")),
+                meter=credit.meter_id.display_name,
+            )
+        return text
 
     def _refund(self, amount, payment_method="cash", memo="", reference=None, payment=None):
         """B5: pay back part of the balance; never more than the refundable balance.

@@ -47,26 +47,30 @@ class PrepaidAccount(models.Model):
         return value
 
     # === RECHARGE AND REFUND === #
-    def _recharge(self, amount, payment_method="cash", memo="", reference=None, payment=None):
+    def _recharge(
+        self, amount, payment_method="cash", memo="", reference=None, payment=None, meter=None
+    ):
         self.ensure_one()
         if payment:
             payment = payment.sudo()
             done = self._check_linked_payment(amount, payment, "inbound")
             if done:
                 return done
-            lines = super()._recharge(amount, payment_method, memo, reference, payment=payment)
+            lines = super()._recharge(
+                amount, payment_method, memo, reference, payment=payment, meter=meter
+            )
             payment.prepaid_account_id = self
             self._reconcile_prepayments()
             return lines
         if not self._prepaid_accounting():
-            return super()._recharge(amount, payment_method, memo, reference)
+            return super()._recharge(amount, payment_method, memo, reference, meter=meter)
         self._check_open()
         if reference and self.env["prepaid.account.line"].sudo().search_count(
             [("reference", "=", reference)], limit=1
         ):
-            return super()._recharge(amount, payment_method, memo, reference)
+            return super()._recharge(amount, payment_method, memo, reference, meter=meter)
         value = self._currency_amount(amount)
-        lines = super()._recharge(amount, payment_method, memo, reference)
+        lines = super()._recharge(amount, payment_method, memo, reference, meter=meter)
         payment = self._create_prepaid_payment("inbound", value, payment_method, memo)
         lines.sudo().write({"payment_id": payment.id})
         self._reconcile_prepayments()

@@ -38,6 +38,10 @@ ALARM_INPUT_FIELDS = frozenset(
         "overload_reset_at",
     }
 )
+#: decisions on credit a meter that keeps its own balance takes itself (B13): the server
+#: leaves its supply on instead (notices still go out)
+CREDIT_CUTS = frozenset({alarm.CUT_ARREARS, alarm.REMINDER_CUT})
+METER_DECIDES = "meter_balance"
 
 
 class PrepaidMeter(models.Model):
@@ -203,6 +207,9 @@ class PrepaidMeter(models.Model):
         res = super().write(vals)
         if ALARM_INPUT_FIELDS & set(vals):
             self._evaluate_alarms()
+        elif "billing_mode" in vals:
+            # B13: who cuts for credit changed (meters the machine already decides for)
+            self.filtered("alarm_state")._evaluate_alarms()
         if DEVICE_SETTING_FIELDS & set(vals):
             self._touch_device_settings()
         return res
@@ -220,6 +227,8 @@ class PrepaidMeter(models.Model):
         for row in self._alarm_rows(ids, siblings):
             state = alarm.AlarmState.from_json(row["alarm_state"]) if row["alarm_state"] else None
             new_state, decision = alarm.evaluate(state, self._alarm_inputs(row, settings), now)
+            if row["billing_mode"] == "meter" and decision.reason in CREDIT_CUTS:
+                new_state, decision = self._supply_left_to_meter(state, new_state, decision)
             changes.add(self._stored_alarm(row), state, new_state, decision)
         self._store_alarm_states(changes.states)
         self._store_alarm_levels(changes.levels)
@@ -240,7 +249,8 @@ class PrepaidMeter(models.Model):
                    m.forced_relay, m.desired_relay_state, m.desired_relay_reason,
                    m.alarm_wake_at, m.overload_at, m.overload_reset_at,
                    COALESCE(m.overload_auto_reset_minutes, 0) AS auto_reset_minutes,
-                   m.alarm_own_thresholds, a.id AS account_id, a.balance::text AS balance,
+                   m.alarm_own_thresholds, m.billing_mode, a.id AS account_id,
+                   a.balance::text AS balance,
                    GREATEST(COALESCE(a.preset_credit, 0) - COALESCE(a.preset_recovered, 0),
                             0)::text AS preset,
                    CASE WHEN m.alarm_own_thresholds THEN m.alarm1_threshold
@@ -290,6 +300,20 @@ class PrepaidMeter(models.Model):
             row["overload_reset_at"],
             row["last_recharge_at"],
         )
+
+    @api.model
+    def _supply_left_to_meter(self, state, new_state, decision):
+        """B13: the machine's cut for credit (arrears, reminder) of a meter that keeps its
+        own balance becomes *on*: the meter cuts and restores itself by its balance; the
+        level and the notices stay the machine's."""
+        old_relay = state.relay if state else alarm.ON
+        decision = decision._replace(
+            relay=alarm.ON,
+            reason=METER_DECIDES,
+            text=self.env._("Supply on: this meter cuts and restores itself by its own balance."),
+            changed=old_relay != alarm.ON,
+        )
+        return new_state._replace(relay=alarm.ON, reason=METER_DECIDES), decision
 
     @api.model
     def _stored_alarm(self, row):

@@ -5,6 +5,7 @@ from . import (
     test_concurrency,
     test_deduction,
     test_deduction_kill,
+    test_meter_balance_recharge,
     test_meter_balance_reconcile,
     test_preset_meter_balance,
     test_receipt,

@@ -1,5 +1,6 @@
 import logging
 from decimal import Decimal
+from functools import partial
 
 from odoo import api, fields, models
 from odoo.tools import float_compare
@@ -135,7 +136,8 @@ class PrepaidOnlineRecharge(models.Model):
                 ref=tx.reference,
                 meter=recharge.meter_id.name,
             )
-            lines = recharge._book(recharge.account_id.sudo()._recharge, tx, memo)
+            credit = partial(recharge.account_id.sudo()._recharge, meter=recharge.meter_id)
+            lines = recharge._book(credit, tx, memo)
             if lines is None:
                 retry |= recharge
                 continue
