@@ -470,10 +470,16 @@ class MeterGatewayCommand(models.Model):
 
     @api.model
     def _reconcile_relays(self, meters=None):
+        """G4, R7: one corrective command per mismatched meter (cooldown, R9). A meter that
+        keeps its own balance (B13) and is wanted on is left alone: it cuts and restores
+        itself by its balance; only a manager's *off* is enforced on it."""
         domain = [
             ("relay_mismatch", "=", True),
             ("actual_relay_state", "in", ("on", "off")),
             ("connection_state", "!=", "lost"),
+            "|",
+            ("billing_mode", "=", "server"),
+            ("desired_relay_state", "=", "off"),
         ]
         if meters is not None:
             domain.append(("id", "in", meters.ids))

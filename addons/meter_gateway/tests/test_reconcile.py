@@ -45,6 +45,19 @@ class TestReconcile(MeterGatewayCommon):
         self.assertLessEqual(self.gateway.next_poll_at, fields.Datetime.now())
         self.assertEqual(Trigger.search_count([("cron_id", "=", poll.id)]), 1)
 
+    def test_meter_balance_meter_cutting_itself_left_alone(self):
+        """B13: a meter that keeps its own balance and cut itself for credit is not switched
+        back on by the server; a manager's off is still enforced on it."""
+        self.meter.billing_mode = "meter"
+        self.meter._record_actual_relay("off")
+        self.assertFalse(self.Command._cron_reconcile(self.meter))
+        self.meter.billing_mode = "server"
+        self.assertEqual(self.Command._cron_reconcile(self.meter).kind, "relay_on")
+        self.meter.billing_mode = "meter"
+        self.meter._record_actual_relay("on")
+        self.meter._set_desired_relay("off", "forced off by a manager")
+        self.assertEqual(self.Command._cron_reconcile(self.meter).kind, "relay_off")
+
     def test_matching_or_unknown_meters_left_alone(self):
         self.meter2.actual_relay_state = "unknown"
         self.meter2._set_desired_relay("off", "cut")
