@@ -14,6 +14,7 @@ from . import (
     prepaid_consumption_product,
     prepaid_meter,
     prepaid_meter_alarm_history,
+    prepaid_meter_credit,
     prepaid_meter_event,
     prepaid_meter_reading,
     prepaid_tariff,
