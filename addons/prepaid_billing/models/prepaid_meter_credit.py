@@ -36,7 +36,8 @@ class PrepaidMeterCredit(models.Model):
 
     def _send_token_notice(self):
         """E-mail and SMS the token to the tenant, each logged (without the token) on the
-        credit."""
+        credit. Both are queued and go out after the issue is committed: a rolled back
+        issue sends no token the server does not know."""
         self.ensure_one()
         credit = self.sudo()
         partner = credit.partner_id
@@ -48,8 +49,9 @@ class PrepaidMeterCredit(models.Model):
                 email_layout_xmlid="mail.mail_notification_light",
                 email_values={"model": False, "res_id": False},
             )
+            self.env.ref("mail.ir_cron_mail_scheduler_action")._trigger()
             credit.message_post(
-                body=self.env._("The token was e-mailed to %(to)s.", to=partner.email)
+                body=self.env._("The token goes to %(to)s by e-mail.", to=partner.email)
             )
         if partner.phone:
             credit._send_token_sms()
@@ -60,10 +62,9 @@ class PrepaidMeterCredit(models.Model):
         self.ensure_one()
         info = self._sms_get_recipients_info()[self.id]
         number = info["sanitized"] or self.partner_id.phone
-        message = self.message_post(
-            body=self.env._("The token was sent by SMS to %(to)s.", to=number)
-        )
-        sms = (
+        message = self.message_post(body=self.env._("The token goes to %(to)s by SMS.", to=number))
+        # queued (creating it triggers the SMS queue), sent once the issue is committed
+        return (
             self.env["sms.sms"]
             .sudo()
             .create(
@@ -75,5 +76,3 @@ class PrepaidMeterCredit(models.Model):
                 }
             )
         )
-        sms.send(raise_exception=False)
-        return sms

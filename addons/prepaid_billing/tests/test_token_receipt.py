@@ -100,38 +100,57 @@ class TestTokenReceipt(TokenCreditMixin, MockSmsGatewayMixin, PrepaidBillingComm
             .search([("recipient_ids", "in", self.tenant.ids), ("subject", "=", subject)])
         )
 
+    def _token_sms(self):
+        return (
+            self.env["sms.sms"]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "=", self.tenant.id),
+                    ("mail_message_id.model", "=", "prepaid.meter.credit"),
+                ]
+            )
+        )
+
     def test_keypad_token_mailed_and_sent_by_sms_once(self):
         line, credit = self._recharge_with_credit("keypad")
         mails = self._token_mails(credit)
         self.assertEqual(len(mails), 1)
         self.assertIn(GROUPED, str(mails.body_html))
         self.assertIn(self.tenant, mails.recipient_ids)
-        self.assertEqual(len(self.sent), 1)
-        self.assertIn(GROUPED, self.sent[0]["body"])
-        self.assertIn(self.meter.name, self.sent[0]["body"])
+        sms = self._token_sms()
+        self.assertEqual(len(sms), 1)
+        self.assertEqual(sms.state, "outgoing", "queued: sent after the issue is committed")
+        self.assertFalse(self.sent)
         # issued again (a retried delivery): nothing more goes out
         credit._mark_issued("again")
         self.assertEqual(len(self._token_mails(credit)), 1)
+        self.assertEqual(len(self._token_sms()), 1)
+        # what the SMS queue sends
+        sms.send()
         self.assertEqual(len(self.sent), 1)
+        self.assertIn(GROUPED, self.sent[0]["body"])
+        self.assertIn(self.meter.name, self.sent[0]["body"])
+        self.assertIn("TID-1", self.sent[0]["body"])
         # the chatter says it was sent, never the token itself
         bodies = " ".join(str(body) for body in credit.message_ids.mapped("body"))
-        self.assertIn("tenant.one@example.com", bodies)
-        self.assertIn("sent by SMS", bodies)
+        self.assertIn("tenant.one@example.com by e-mail", bodies)
+        self.assertIn("by SMS", bodies)
         self.assertNotIn(GROUPED, bodies)
         self.assertNotIn(TOKEN, bodies)
-        self.assertTrue(line.meter_credit_id)
+        self.assertEqual(line.meter_credit_id, credit)
 
     def test_card_token_notice_without_phone_is_mail_only(self):
         self.tenant.phone = False
         _line, credit = self._recharge_with_credit("card")
         self.assertEqual(len(self._token_mails(credit)), 1)
-        self.assertFalse(self.sent)
+        self.assertFalse(self._token_sms())
 
     def test_device_credit_sends_no_notice(self):
         _line, credit = self._recharge_with_credit("device")
         self.assertEqual(credit.state, "issued")
         self.assertFalse(self._token_mails(credit))
-        self.assertFalse(self.sent)
+        self.assertFalse(self._token_sms())
 
     def test_token_not_in_server_log(self):
         records = []
