@@ -1,17 +1,30 @@
 from odoo import models
 
-#: channels whose token the tenant types or carries to the meter: they are told it
+#: channels whose credit the tenant is told about: the keypad token they type, the card the
+#: desk writes
 TENANT_CHANNELS = ("keypad", "card")
 
 
 class PrepaidMeterCredit(models.Model):
-    """B13/T4: the tenant is told the token of a keypad or card credit once it is issued.
+    """B13/T4: what the tenant sees of a credit: the token to type on a keypad meter, on
+    the receipt, the portal and in the notice sent when it is issued.
 
-    An e-mail (template) and an SMS carry the token to the meter's tenant; the credit's
-    chatter records that they were sent, not the token (readable by managers only), and
-    nothing here logs it. A credit sent over the meter's own connection needs no notice."""
+    An e-mail (template) and an SMS tell the meter's tenant; the credit's chatter records
+    that they were sent, not the token (readable by managers only), and nothing here logs
+    it. A card credit's token is the card payload, written by the desk: the tenant is told
+    the credit is ready, not the payload. A credit sent over the meter's own connection
+    needs no notice."""
 
     _inherit = "prepaid.meter.credit"
+
+    def _tenant_token(self):
+        """The token as the tenant types it (digits grouped 4-4-4-4-4), or "" when there is
+        none to type: not issued (or cancelled), sent over the meter's connection, or
+        written to the meter's card by the desk."""
+        self.ensure_one()
+        if self.state not in ("issued", "applied") or self.channel != "keypad":
+            return ""
+        return self._token_groups()
 
     def _mark_issued(self, reason):
         newly = self.filtered(lambda c: c.state == "to_issue")
@@ -22,16 +35,26 @@ class PrepaidMeterCredit(models.Model):
         return result
 
     def _token_sms_text(self):
-        """The SMS of the token, in the tenant's language."""
+        """The SMS of the credit, in the tenant's language: the token to type, or that the
+        desk writes the card."""
         self.ensure_one()
         credit = self.with_context(lang=self.partner_id.lang or self.env.lang)
+        values = {
+            "meter": credit.meter_id.name,
+            "amount": f"{credit.amount:.2f}",
+            "currency": credit.currency_id.symbol or "",
+            "ref": credit.token_reference or credit.name,
+        }
+        if token := credit._tenant_token():
+            return credit.env._(
+                "Meter %(meter)s: %(amount)s %(currency)s credit. Token %(token)s (ref. %(ref)s)",
+                token=token,
+                **values,
+            )
         return credit.env._(
-            "Meter %(meter)s: %(amount)s %(currency)s credit. Token %(token)s (ref. %(ref)s)",
-            meter=credit.meter_id.name,
-            amount=f"{credit.amount:.2f}",
-            currency=credit.currency_id.symbol or "",
-            token=credit._token_groups(),
-            ref=credit.token_reference or credit.name,
+            "Meter %(meter)s: %(amount)s %(currency)s credit ready to be written to your "
+            "card at the desk (ref. %(ref)s).",
+            **values,
         )
 
     def _send_token_notice(self):
@@ -41,8 +64,10 @@ class PrepaidMeterCredit(models.Model):
         self.ensure_one()
         credit = self.sudo()
         partner = credit.partner_id
-        if partner.email:
-            template = self.env.ref("prepaid_billing.mail_template_prepaid_meter_token")
+        template = self.env.ref(
+            "prepaid_billing.mail_template_prepaid_meter_token", raise_if_not_found=False
+        )
+        if partner.email and template:
             # not attached to the credit: its readers would see the token in its messages
             template.send_mail(
                 credit.id,

@@ -78,7 +78,16 @@ class TestTokenReceipt(TokenCreditMixin, MockSmsGatewayMixin, PrepaidBillingComm
         line, credit = self._recharge_with_credit(None)
         self.assertEqual(credit.state, "to_issue")
         html = self._html(line)
-        self.assertEqual(html.count("The token is still to be issued"), 3)
+        self.assertEqual(html.count("Still to be issued to the meter."), 3)
+
+    def test_card_credit_written_at_the_desk(self):
+        """A card credit's token is the card payload the desk writes: never printed."""
+        line, _credit = self._recharge_with_credit("card")
+        html = self._html(line)
+        self.assertEqual(html.count("Written to the meter's card at the desk."), 3)
+        self.assertNotIn(GROUPED, html)
+        self.assertNotIn(TOKEN, html)
+        self.assertNotIn("data:image/png", html)
 
     def test_token_printed_by_the_desk_only(self):
         line, _credit = self._recharge_with_credit("keypad")
@@ -93,7 +102,7 @@ class TestTokenReceipt(TokenCreditMixin, MockSmsGatewayMixin, PrepaidBillingComm
 
     # === NOTICE === #
     def _token_mails(self, credit):
-        subject = f"{credit.meter_id.name}: your credit token"
+        subject = f"{credit.meter_id.name}: your credit"
         return (
             self.env["mail.mail"]
             .sudo()
@@ -140,10 +149,14 @@ class TestTokenReceipt(TokenCreditMixin, MockSmsGatewayMixin, PrepaidBillingComm
         self.assertNotIn(TOKEN, bodies)
         self.assertEqual(line.meter_credit_id, credit)
 
-    def test_card_token_notice_without_phone_is_mail_only(self):
+    def test_card_credit_notice_without_phone_is_mail_only(self):
         self.tenant.phone = False
         _line, credit = self._recharge_with_credit("card")
-        self.assertEqual(len(self._token_mails(credit)), 1)
+        mail = self._token_mails(credit)
+        self.assertEqual(len(mail), 1)
+        self.assertIn("writes it to your meter", str(mail.body_html))
+        self.assertNotIn(GROUPED, str(mail.body_html))
+        self.assertNotIn(TOKEN, str(mail.body_html))
         self.assertFalse(self._token_sms())
 
     def test_device_credit_sends_no_notice(self):

@@ -77,6 +77,16 @@ class TestPortalTokens(TokenCreditMixin, PrepaidPortalMixin, HttpCase):
         self.assertIn("To Issue", page)
         self.assertIn("Being prepared for the meter.", page)
 
+    def test_card_credit_shows_no_token(self):
+        line = self.account_a1.sudo()._recharge("15", memo="desk")[:1]
+        origin = f"prepaid.account.line,{line.id}"
+        credit = self._credit(self.meter_a1, "15", origin, "card", "CARDPAYLOAD" * 4, "SEQ-7")
+        line.sudo().meter_credit_id = credit
+        self.authenticate("tenant_a", "tenant_a_pw")
+        page = self._get(f"/my/meters/{self.meter_a1.id}/history").text
+        self.assertIn("Written to your meter's card at the desk (reference SEQ-7)", page)
+        self.assertNotIn("CARDPAYLOAD", page)
+
     def test_other_tenants_credits_look_missing(self):
         self.authenticate("tenant_a", "tenant_a_pw")
         meter_b, missing = self.meter_b.id, 999999
