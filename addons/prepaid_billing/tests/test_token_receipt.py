@@ -24,6 +24,13 @@ class TokenCreditMixin:
             credit._mark_issued("test")
         return credit
 
+    def _sell_credit(self, line, meter, channel=None, token=TOKEN, reference="TID-1"):
+        """The credit the recharge ``line`` sold for ``meter``, linked as the recharge does."""
+        origin = f"prepaid.account.line,{line.id}"
+        credit = self._credit(meter, str(line.amount), origin, channel, token, reference)
+        line.sudo().meter_credit_id = credit
+        return credit
+
 
 @tagged("post_install", "-at_install")
 class TestTokenReceipt(TokenCreditMixin, MockSmsGatewayMixin, PrepaidBillingCommon):
@@ -34,9 +41,7 @@ class TestTokenReceipt(TokenCreditMixin, MockSmsGatewayMixin, PrepaidBillingComm
 
     def _recharge_with_credit(self, channel, amount="40"):
         line = self.account._recharge(amount, memo="desk")[:1]
-        credit = self._credit(self.meter, amount, f"prepaid.account.line,{line.id}", channel)
-        line.sudo().meter_credit_id = credit
-        return line, credit
+        return line, self._sell_credit(line, self.meter, channel)
 
     def _html(self, line, user=None):
         Report = self.env["ir.actions.report"]

@@ -31,10 +31,15 @@ class TestPortalTokens(TokenCreditMixin, PrepaidPortalMixin, HttpCase):
         self._notify(tx)
         self.assertEqual(recharge.state, "credited")
         line = recharge.line_ids.filtered(lambda line: line.kind == "recharge")
-        origin = f"prepaid.account.line,{line.id}"
-        credit = self._credit(meter, str(amount), origin, "keypad", token, reference)
-        line.sudo().meter_credit_id = credit
-        return recharge, credit
+        return recharge, self._sell_credit(line, meter, "keypad", token, reference)
+
+    def _history_after_desk_sale(self, *credit_args):
+        """Tenant A's history page after a desk recharge sold a credit (``_sell_credit``
+        arguments after the meter)."""
+        line = self.account_a1.sudo()._recharge("15", memo="desk")[:1]
+        self._sell_credit(line, self.meter_a1, *credit_args)
+        self.authenticate("tenant_a", "tenant_a_pw")
+        return self._get(f"/my/meters/{self.meter_a1.id}/history").text
 
     def _get(self, url):
         return self.url_open(url, allow_redirects=False)
@@ -69,21 +74,12 @@ class TestPortalTokens(TokenCreditMixin, PrepaidPortalMixin, HttpCase):
         self.assertIn("1111 2222 3333 4444 5555", page)
 
     def test_credit_to_issue_shows_no_token(self):
-        line = self.account_a1.sudo()._recharge("15", memo="desk")[:1]
-        credit = self._credit(self.meter_a1, "15", f"prepaid.account.line,{line.id}")
-        line.sudo().meter_credit_id = credit
-        self.authenticate("tenant_a", "tenant_a_pw")
-        page = self._get(f"/my/meters/{self.meter_a1.id}/history").text
+        page = self._history_after_desk_sale()
         self.assertIn("To Issue", page)
         self.assertIn("Being prepared for the meter.", page)
 
     def test_card_credit_shows_no_token(self):
-        line = self.account_a1.sudo()._recharge("15", memo="desk")[:1]
-        origin = f"prepaid.account.line,{line.id}"
-        credit = self._credit(self.meter_a1, "15", origin, "card", "CARDPAYLOAD" * 4, "SEQ-7")
-        line.sudo().meter_credit_id = credit
-        self.authenticate("tenant_a", "tenant_a_pw")
-        page = self._get(f"/my/meters/{self.meter_a1.id}/history").text
+        page = self._history_after_desk_sale("card", "CARDPAYLOAD" * 4, "SEQ-7")
         self.assertIn("Written to your meter's card at the desk (reference SEQ-7)", page)
         self.assertNotIn("CARDPAYLOAD", page)
 
