@@ -14,6 +14,7 @@
         "security/prepaid_billing_accounting_rules.xml",
         "data/ir_cron_data.xml",
         "data/mail_template_data.xml",
+        "data/mail_template_token_data.xml",
         "data/ir_cron_invoicing_data.xml",
         "data/ir_cron_meter_balance_data.xml",
         "wizards/prepaid_account_recharge_views.xml",

@@ -36,6 +36,16 @@ class PrepaidAccountLine(models.Model):
             return self.payment_id.sudo().name
         return f"{self.account_id.name}/{min(self._receipt_lines().ids)}"
 
+    def _receipt_credits(self):
+        """B13: the meter credits this movement sent (sudo, for the receipt only: the token
+        is printed for the tenant, and only by who may print receipts)."""
+        self.ensure_one()
+        return self._receipt_lines().meter_credit_id.sudo()
+
+    def _receipt_shows_tokens(self):
+        """Tokens are printed by the desk (prepaid users and managers), not by readers."""
+        return self.env.su or self.env.user.has_group("prepaid_meter.group_prepaid_user")
+
     def action_print_receipt(self):
         lines = self.filtered(lambda line: line.kind in MONEY_KINDS)
         if not lines:

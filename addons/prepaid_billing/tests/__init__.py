@@ -12,4 +12,5 @@ from . import (
     test_recharge,
     test_report_centre,
     test_tariff,
+    test_token_receipt,
 )

@@ -104,6 +104,13 @@ class PrepaidPortal(PaymentPortal):
             return request.env.user.partner_id
         return meter_sudo.tenant_id
 
+    def _prepaid_visible_credits(self, meter_sudo, lines):
+        """The meter credits (B13) that the ledger ``lines`` sent and this visitor may see
+        (sudo, tokens included): those of the page's meter, which the visitor was let in
+        for, and of the tenant's own meters; never another tenant's."""
+        meters = meter_sudo | self._prepaid_own_meters()
+        return lines.sudo().meter_credit_id.filtered(lambda credit: credit.meter_id in meters)
+
     # === HOME (T3) === #
     def _prepare_home_portal_values(self, counters):
         values = super()._prepare_home_portal_values(counters)
@@ -175,6 +182,7 @@ class PrepaidPortal(PaymentPortal):
                 "recharge_min": company.prepaid_recharge_min,
                 "recharge_max": company.prepaid_recharge_max,
                 "recharges": recharges,
+                "credits": self._prepaid_visible_credits(meter_sudo, recharges.line_ids),
                 "read_request": meter_sudo.read_request_ids[:1],
                 "page_name": "prepaid_meter",
                 "message": kw.get("message") if kw.get("message") in PAGE_MESSAGES else None,
@@ -242,6 +250,7 @@ class PrepaidPortal(PaymentPortal):
                 "consumption": consumption,
                 "peak": peak,
                 "payments": payments,
+                "credits": self._prepaid_visible_credits(meter_sudo, payments),
                 "readings": meter_sudo._portal_recent_readings(),
                 "page_name": "prepaid_history",
             }
@@ -485,5 +494,12 @@ class PrepaidPortal(PaymentPortal):
         if not recharge or recharge.meter_id != meter_sudo or recharge.kind != "recharge":
             return request.redirect("/my")
         values = self._prepare_portal_layout_values()
-        values.update({"meter": meter_sudo, "recharge": recharge, "page_name": "prepaid_receipt"})
+        values.update(
+            {
+                "meter": meter_sudo,
+                "recharge": recharge,
+                "credits": self._prepaid_visible_credits(meter_sudo, recharge.line_ids),
+                "page_name": "prepaid_receipt",
+            }
+        )
         return request.render("prepaid_portal.portal_recharge_receipt", values)
