@@ -264,7 +264,7 @@ def read_energy(
             di = register.block if way == BLOCK else register.items[0]
             refusals.append(f"{di:0{width}X}H: {exc}")
     raise ReadingRefused(
-        f"meter {address} refused its energy as a block and as single items: " + "; ".join(refusals)
+        "refused its energy as a block and as single items: " + "; ".join(refusals)
     )
 
 
@@ -408,7 +408,7 @@ def _refusal_is_an_answer(address: str):
     except ReadingRefused:
         raise
     except MeterErrorReply as exc:
-        raise ReadingRefused(f"meter {address} refused its reading: {exc}") from exc
+        raise ReadingRefused(f"refused its reading: {exc}") from exc
 
 
 def poll_bus(settings: LinkSettings, jobs: list[MeterJob]) -> BusResult:

@@ -737,7 +737,7 @@ def _raise_if_error(frame: Frame) -> None:
         error = frame.data[0] if frame.data else 0
         raise MeterErrorReply(
             f"meter {frame.address} error reply to {frame.function:02X}H: "
-            f"{ErrorBits(error & 0x7F)!r}",
+            f"{ErrorBits(error & 0x7F).name or 'no error bit'} ({error:02X}H)",
             error=error,
             control=frame.control,
             address=frame.address,
