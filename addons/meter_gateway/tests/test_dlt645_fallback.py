@@ -104,3 +104,16 @@ class TestDlt645Fallback(MeterGatewayCommon):
         other, _meters = self._gateway_for(collector, "Two Meters", self.unit)
         with self.assertRaisesRegex(UserError, "exactly one meter"):
             other.bus_ids.action_read_address()
+
+    def test_reply_for_another_item_stores_nothing_and_names_the_field(self):
+        _sim, bus, gateway, meters = self._bus_of(3)
+        bus.responders[1].wrong_item_replies = 1000  # answers every read with another item
+        with mute_logger("prepaid_core.buses.common"):
+            report = gateway._poll()
+        self.assertEqual(report["stored"], 2)
+        (failed,) = report["failed"]
+        self.assertEqual(failed["address"], meters[1].address)
+        self.assertIn("data identifier: reply for 00900200H, 0000FF00H asked", failed["error"])
+        self.assertFalse(self._reading(meters[1]))
+        self.assertTrue(self._reading(meters[0]) and self._reading(meters[2]))
+        self.assertEqual(meters[1].poll_failures, 1)  # no answer to what was asked
