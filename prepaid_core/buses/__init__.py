@@ -45,6 +45,7 @@ __all__ = [
 #: the values of a poll that make a reading (of ``MeterResult.values``)
 POLLED_VALUES = (
     "forward_total",
+    "reverse_total",
     "tou_sharp",
     "tou_peak",
     "tou_flat",
@@ -52,6 +53,7 @@ POLLED_VALUES = (
     "power",
     "relay_state",
     "status_word",
+    "meter_balance",
 )
 
 

@@ -30,6 +30,11 @@ class Timeout(Exception):
     """No (matching) answer within the timeout."""
 
 
+class DeviceRefused(Exception):
+    """The meter answered, refusing what the reading needs (a slave error reply): its
+    reading fails with that reason, yet it is reachable, not on its way to *lost*."""
+
+
 @dataclass
 class CommandJob:
     command_id: int
@@ -47,6 +52,11 @@ class MeterJob:
     read: bool = True  # read the meter after its commands (off: commands only)
     read_daily_frozen: bool = False  # also read the last daily frozen energy (DL/T645)
     read_clock: bool = False  # also read the meter's date and time: its drift (DL/T645)
+    #: DL/T645: how the meter's energy was read last ("block" or "items"; "" not known)
+    read_mode: str = ""
+    #: DL/T645: the register that bills ("combined", "forward", "forward_reverse")
+    billing_register: str = "combined"
+    read_balance: bool = False  # also read the meter's own remaining balance
 
 
 @dataclass
@@ -64,6 +74,7 @@ class MeterResult:
     address: str
     ok: bool = False
     error: str = ""
+    answered: bool = False  # not ok, yet the meter answered (``DeviceRefused``)
     read_at: dt.datetime | None = None
     values: dict = field(default_factory=dict)
     outcomes: list[CommandOutcome] = field(default_factory=list)
@@ -253,6 +264,9 @@ def serve_bus(link, jobs, serve_meter, device_errors) -> BusResult:
             if job.read:
                 meter.read_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
             meter.ok = True
+        except DeviceRefused as exc:
+            meter.error, meter.answered = str(exc), True
+            _logger.warning("bus %s: meter %s refused: %s", where, job.address, meter.error)
         except (Timeout, *device_errors) as exc:
             meter.error = str(exc) or type(exc).__name__
             _logger.warning("bus %s: meter %s failed: %s", where, job.address, meter.error)

@@ -21,12 +21,20 @@ permanently with its reason.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from decimal import Decimal
 
-from prepaid_core.protocols import dlt645
-from prepaid_core.protocols.dlt645_data import DLT645Error, MeterErrorReply, MeterStatus3
+from prepaid_core.protocols import dlt645, dlt645_data
+from prepaid_core.protocols.dlt645_data import (
+    BLOCK,
+    ITEMS,
+    DLT645Error,
+    MeterErrorReply,
+    MeterStatus3,
+    ReplyMismatchError,
+)
 
 from . import common
 from .common import (
@@ -38,14 +46,23 @@ from .common import (
     Timeout,
 )
 
-__all__ = ["Link", "poll_bus", "poll_bus_1997", "serve_meter", "serve_meter_1997"]
+__all__ = [
+    "Link",
+    "ReadingRefused",
+    "poll_bus",
+    "poll_bus_1997",
+    "read_bus_address",
+    "serve_meter",
+    "serve_meter_1997",
+]
 
 _logger = logging.getLogger(__name__)
 
 DI_ENERGY_BLOCK = 0x0000FF00  # combined active: total, sharp, peak, flat, valley
 DI_REVERSE = 0x00020000
 DI_POWER = 0x02030000
-DI_BALANCE = 0x00900200
+DI_BALANCE = 0x00900200  # remaining amount
+DI_OVERDRAFT = 0x00900201  # overdraft amount, when nothing remains
 DI_STATUS3 = 0x04000503
 DI_PRICE = 0x04050101
 DI_ALARM1 = 0x04001001
@@ -54,6 +71,8 @@ DI_DATE = 0x04000101  # YYMMDDWW, the meter's local date
 DI_TIME = 0x04000102  # hhmmss, the meter's local time
 DI_DAILY_FROZEN_TIME = 0x05060001
 DI_DAILY_FROZEN_FORWARD = 0x05060101  # total, then tariffs 1 to 4
+
+TOU_BANDS = ("tou_sharp", "tou_peak", "tou_flat", "tou_valley")  # tariffs 1 to 4
 
 RELAY_COMMANDS = {
     "relay_off": dlt645.RelayCommand.TRIP,
@@ -71,64 +90,61 @@ class Link(common.BusLink):
         self.framer = dlt645.Framer()
 
     def transact(
-        self, address: str, request: bytes, function: int, di: int | None = None
+        self, address: str | None, request: bytes, function: int, di: int | None = None
     ) -> dlt645.Frame:
-        """Send ``request`` and wait for the reply of ``address`` to ``function`` (and, for a
-        read, to data identifier ``di``).
+        """Send ``request`` and wait for the reply of ``address`` (None: of any meter) to
+        ``function`` (and, for a read, to data identifier ``di``).
 
         Any other frame is discarded and the wait goes on until the deadline: frames of
         other meters, replies to other functions and late replies to an earlier request
         (a read answered after its timeout carries the identifier of its own item, never
-        read as the value of this one).  An error reply carries no identifier: it is taken
-        as the answer when address and function match."""
+        read as the value of this one); the timeout names the last one discarded.  An
+        error reply carries no identifier: it is taken as the answer when address and
+        function match."""
         self.framer.reset()
         self.send(request)
         deadline = self._deadline()
-        while True:
-            for frame in self.framer.feed(self._receive(deadline, f" from {address}")):
-                mismatch = _mismatch(frame, address, function, di)
-                if not mismatch:
+        discarded = ""
+        try:
+            while True:
+                for frame in self.framer.feed(self._receive(deadline, f" from {address}")):
+                    try:
+                        dlt645.check_reply_to(frame, address=address, function=function, di=di)
+                    except ReplyMismatchError as exc:
+                        discarded = str(exc)
+                        _logger.info("meter %s: reply discarded (%s)", address, discarded)
+                        continue
                     return frame
-                _logger.info("meter %s: reply discarded (%s)", address, mismatch)
+        except Timeout as exc:
+            if not discarded:
+                raise
+            raise Timeout(f"{exc}; reply discarded: {discarded}") from None
 
-    def read_item(self, address: str, di: int, version: int = 2007):
-        """Read one data item, retrying on timeouts (reads are harmless to repeat)."""
-        request = dlt645.read_request(address, di, version=version, preamble=4)
-        function = dlt645.Function.READ if version == 2007 else dlt645.Function.READ_1997
+    def ask(self, address: str | None, request: bytes, function: int, di: int | None = None):
+        """``transact``, retrying on timeouts (for requests harmless to repeat: reads)."""
         for attempt in range(self.settings.retries + 1):
             try:
-                frame = self.transact(address, request, function, di)
-                return dlt645.parse_read_reply(frame).value
+                return self.transact(address, request, function, di)
             except Timeout:
                 if attempt == self.settings.retries:
                     raise
         raise Timeout(address)  # pragma: no cover
 
+    def read_item(self, address: str, di: int, version: int = 2007):
+        """Read one data item, retrying on timeouts (reads are harmless to repeat)."""
+        request = dlt645.read_request(address, di, version=version, preamble=4)
+        function = dlt645.Function.READ if version == 2007 else dlt645.Function.READ_1997
+        frame = self.ask(address, request, function, di)
+        return dlt645.parse_read_reply(frame, address=address, di=di).value
+
+    def read_address(self) -> str:
+        """The address of the only meter on the bus (read address 13H to AAAAAAAAAAAA)."""
+        request = dlt645.read_address_request(preamble=4)
+        return dlt645.parse_address_reply(self.ask(None, request, dlt645.Function.READ_ADDRESS))
+
     def meter_local_now(self) -> dt.datetime:
         offset = dt.timedelta(minutes=self.settings.utc_offset_minutes)
         return (dt.datetime.now(dt.UTC) + offset).replace(tzinfo=None)
-
-
-def _mismatch(frame: dlt645.Frame, address: str, function: int, di: int | None) -> str:
-    """Why ``frame`` is not the reply of ``address`` to ``function`` for item ``di`` (the
-    identifier, 4 bytes in DL/T645-2007, 2 in -1997, opens the data of a read reply);
-    empty when it is."""
-    if not frame.is_reply:
-        return "not a reply"
-    if frame.address != address:
-        return f"from meter {frame.address}"
-    if frame.function != function & 0x1F:
-        return f"reply to function {frame.function:02X}H"
-    if di is None or frame.is_error:
-        return ""
-    size = 2 if frame.version == 1997 else 4
-    got = int.from_bytes(frame.data[:size], "little") if len(frame.data) >= size else None
-    if got != di:
-        asked = f"{di:0{2 * size}X}H"
-        return f"data item {asked} asked, reply for " + (
-            "none" if got is None else f"{got:0{2 * size}X}H"
-        )
-    return ""
 
 
 def _password_bytes(password: str) -> bytes:
@@ -225,20 +241,92 @@ def _write_thresholds(link: Link, address: str, job: CommandJob) -> CommandOutco
     return CommandOutcome(job.command_id, True, "thresholds written and acknowledged")
 
 
-def read_meter(link: Link, address: str) -> dict:
-    block = link.read_item(address, DI_ENERGY_BLOCK)
+class ReadingRefused(DLT645Error, common.DeviceRefused):
+    """The meter answered the reading with a slave error (the reason says which item):
+    the reading fails, the meter is reachable."""
+
+
+def read_energy(
+    link: Link, address: str, register: dlt645_data.EnergyRegister, mode: str, version: int
+) -> tuple[tuple, str]:
+    """(total, tariffs 1 to 4 as far as the meter has them) of ``register`` and the way
+    that gave them (``BLOCK`` or ``ITEMS``), the way of ``mode`` tried first: a meter
+    that refuses blocks is read item by item, one that refuses single items by block.
+    ReadingRefused, with both slave errors, when it refuses both."""
+    width = 8 if version == 2007 else 4
+    refusals = []
+    for way in dlt645_data.read_order(mode):
+        try:
+            if way == BLOCK:
+                return tuple(link.read_item(address, register.block, version)), BLOCK
+            return _read_single_items(link, address, register, version), ITEMS
+        except MeterErrorReply as exc:
+            di = register.block if way == BLOCK else register.items[0]
+            refusals.append(f"{di:0{width}X}H: {exc}")
+    raise ReadingRefused(
+        "refused its energy as a block and as single items: " + "; ".join(refusals)
+    )
+
+
+def _read_single_items(link: Link, address: str, register, version: int) -> tuple:
+    """The total, then the tariffs until the first one the meter has not (a meter without
+    time-of-use answers "no data" to them)."""
+    values = [link.read_item(address, register.items[0], version)]
+    for di in register.items[1:]:
+        try:
+            values.append(link.read_item(address, di, version))
+        except MeterErrorReply:
+            break
+    return tuple(values)
+
+
+def read_energy_values(link: Link, job: MeterJob, version: int = 2007) -> dict:
+    """The energy of the meter's billing register (``forward_total`` and the tariff
+    bands; ``reverse_total`` too for ``forward_reverse``) and ``read_mode``, the way
+    that worked (the poll remembers it for the meter)."""
+    register = dlt645_data.energy_register(version, job.billing_register)
+    energy, way = read_energy(link, job.address, register, job.read_mode, version)
+    values = {"forward_total": energy[0], "read_mode": way}
+    values.update(zip(TOU_BANDS, energy[1:], strict=False))
+    if job.billing_register == "forward_reverse":
+        reverse = dlt645_data.REVERSE_TOTAL[version]
+        values["reverse_total"] = link.read_item(job.address, reverse, version=version)
+    return values
+
+
+def read_balance(link: Link, address: str) -> Decimal | None:
+    """The meter's own balance: its remaining amount (00900200H) or, when nothing
+    remains, minus its overdraft (00900201H); None from a meter that keeps none (it
+    answers "no data")."""
+    try:
+        remaining = link.read_item(address, DI_BALANCE)
+    except MeterErrorReply:
+        return None
+    if remaining:
+        return remaining
+    try:
+        return -link.read_item(address, DI_OVERDRAFT)
+    except MeterErrorReply:
+        return remaining
+
+
+def read_meter(link: Link, job: MeterJob) -> dict:
+    """Energy (``read_energy_values``), power, status word 3 (relay and protect state)
+    and, when asked, the meter's own balance (``meter_balance``)."""
+    address = job.address
+    values = read_energy_values(link, job)
     status_word = link.read_item(address, DI_STATUS3)
     relay, protected = _relay_state(status_word)
-    values = {
-        "forward_total": block[0],
-        "power": link.read_item(address, DI_POWER),
-        "relay_state": relay,
-        "protected": protected,
-        "status_word": status_word,
-    }
-    bands = ("tou_sharp", "tou_peak", "tou_flat", "tou_valley")
-    for name, value in zip(bands, block[1:], strict=False):
-        values[name] = value
+    values.update(
+        power=link.read_item(address, DI_POWER),
+        relay_state=relay,
+        protected=protected,
+        status_word=status_word,
+    )
+    if job.read_balance:
+        balance = read_balance(link, address)
+        if balance is not None:
+            values["meter_balance"] = balance
     return values
 
 
@@ -250,11 +338,10 @@ def read_daily_frozen(link: Link, address: str) -> dict | None:
         block = link.read_item(address, DI_DAILY_FROZEN_FORWARD)
     except MeterErrorReply:
         return None
-    bands = ("tou_sharp", "tou_peak", "tou_flat", "tou_valley")
     return {
         "frozen_at": frozen_at,
         "forward_total": block[0],
-        **dict(zip(bands, block[1:], strict=False)),
+        **dict(zip(TOU_BANDS, block[1:], strict=False)),
     }
 
 
@@ -304,11 +391,24 @@ def serve_meter(link: Link, job: MeterJob, meter) -> None:
             )
         )
     if job.read:
-        meter.values = read_meter(link, job.address)
-        if job.read_daily_frozen:
-            meter.values["daily_frozen"] = read_daily_frozen(link, job.address)
-        if job.read_clock:
-            meter.values["clock"] = read_clock(link, job.address)
+        with _refusal_is_an_answer(job.address):
+            meter.values = read_meter(link, job)
+            if job.read_daily_frozen:
+                meter.values["daily_frozen"] = read_daily_frozen(link, job.address)
+            if job.read_clock:
+                meter.values["clock"] = read_clock(link, job.address)
+
+
+@contextlib.contextmanager
+def _refusal_is_an_answer(address: str):
+    """A slave error reply to a read the reading needs fails the reading as
+    ReadingRefused: the meter answered (it is reachable), with that error."""
+    try:
+        yield
+    except ReadingRefused:
+        raise
+    except MeterErrorReply as exc:
+        raise ReadingRefused(f"refused its reading: {exc}") from exc
 
 
 def poll_bus(settings: LinkSettings, jobs: list[MeterJob]) -> BusResult:
@@ -322,15 +422,11 @@ DI_1997_FORWARD_BLOCK = 0x901F  # forward active: total, sharp, peak, flat, vall
 DI_1997_POWER = 0xB630
 
 
-def read_meter_1997(link: Link, address: str) -> dict:
-    block = link.read_item(address, DI_1997_FORWARD_BLOCK, version=1997)
-    values = {
-        "forward_total": block[0],
-        "power": link.read_item(address, DI_1997_POWER, version=1997),
-    }
-    bands = ("tou_sharp", "tou_peak", "tou_flat", "tou_valley")
-    for name, value in zip(bands, block[1:], strict=False):
-        values[name] = value
+def read_meter_1997(link: Link, job: MeterJob) -> dict:
+    """Energy (forward block 901FH or its items 9010H..9014H, reverse 9020H for
+    ``forward_reverse``) and power; no balance nor status word in that edition."""
+    values = read_energy_values(link, job, version=1997)
+    values["power"] = link.read_item(job.address, DI_1997_POWER, version=1997)
     return values
 
 
@@ -357,11 +453,18 @@ def serve_meter_1997(link: Link, job: MeterJob, meter) -> None:
                 )
             )
     if job.read:
-        meter.values = read_meter_1997(link, job.address)
-        if job.read_clock:
-            meter.values["clock"] = read_clock(link, job.address, version=1997)
+        with _refusal_is_an_answer(job.address):
+            meter.values = read_meter_1997(link, job)
+            if job.read_clock:
+                meter.values["clock"] = read_clock(link, job.address, version=1997)
 
 
 def poll_bus_1997(settings: LinkSettings, jobs: list[MeterJob]) -> BusResult:
     """``poll_bus`` for a bus of DL/T645-1997 meters."""
     return common.poll_bus(Link(settings), jobs, serve_meter_1997, (DLT645Error,))
+
+
+def read_bus_address(settings: LinkSettings) -> str:
+    """Commissioning: the address of the only meter on a bus (13H)."""
+    with Link(settings) as link:
+        return link.read_address()

@@ -4,9 +4,9 @@ No I/O: values become frame ``bytes`` and bytes become ``Frame`` objects; the tr
 (serial port, TCP collector, simulator) is elsewhere. Entry points: ``Frame``,
 ``encode_frame``, ``decode`` and ``Framer`` (streams), ``parse_frame`` (one frame); the
 master's requests (``read_request``, ``write_request``, ``relay_request``,
-``broadcast_time``...) and reply parsers (``parse_read_reply``, ``check_ack``); the
-simulated meter's ``parse_request`` and ``build_*`` replies. Values are typed by the DI
-table of ``dlt645_data``.
+``broadcast_time``...), reply checks and parsers (``check_reply_to``, ``parse_read_reply``,
+``check_ack``); the simulated meter's ``parse_request`` and ``build_*`` replies. Values
+are typed by the DI table of ``dlt645_data``.
 
 See docs/protocols.md (frame layout, password format, stream decoding contract).
 """
@@ -30,6 +30,7 @@ from .dlt645_data import (
     FrameFormatError,
     IncompleteFrameError,
     MeterErrorReply,
+    ReplyMismatchError,
     ValueRangeError,
     bcd_datetime,
     data_item,
@@ -57,6 +58,7 @@ __all__ = [
     "MeterErrorReply",
     "ReadResult",
     "RelayCommand",
+    "ReplyMismatchError",
     "Request",
     "ValueRangeError",
     "broadcast_time",
@@ -65,6 +67,7 @@ __all__ = [
     "build_error_reply",
     "build_read_reply",
     "check_ack",
+    "check_reply_to",
     "decode",
     "encode_frame",
     "parse_address_reply",
@@ -734,19 +737,26 @@ def _raise_if_error(frame: Frame) -> None:
         error = frame.data[0] if frame.data else 0
         raise MeterErrorReply(
             f"meter {frame.address} error reply to {frame.function:02X}H: "
-            f"{ErrorBits(error & 0x7F)!r}",
+            f"{ErrorBits(error & 0x7F).name or 'no error bit'} ({error:02X}H)",
             error=error,
             control=frame.control,
             address=frame.address,
         )
 
 
-def parse_read_reply(frame: Frame) -> ReadResult:
+def parse_read_reply(
+    frame: Frame, *, address: str | None = None, di: int | None = None
+) -> ReadResult:
     """Decode a read reply (91H/B1H, 92H/B2H, 1997: 81H/A1H, 82H).
 
-    Raises MeterErrorReply for an error reply, FrameFormatError if not a read reply,
-    DataFormatError if the data does not match the DI's format.
+    With ``address`` and ``di`` (the request's), a reply from another meter or for
+    another data identifier raises ReplyMismatchError naming the field, before any value
+    is decoded.  Raises MeterErrorReply for an error reply (of the meter asked),
+    FrameFormatError if not a read reply, DataFormatError if the data does not match the
+    DI's format.
     """
+    if address is not None or di is not None:
+        check_reply_to(frame, address=address, di=di)
     _raise_if_error(frame)
     fn = frame.control & _FUNCTION_MASK
     if not frame.control & REPLY or fn not in (0x11, 0x12, 0x01, 0x02):
@@ -776,6 +786,43 @@ def parse_read_reply(frame: Frame) -> ReadResult:
         bool(frame.control & FOLLOW_UP),
         seq,
     )
+
+
+def check_reply_to(
+    frame: Frame,
+    *,
+    address: str | None = None,
+    function: int | None = None,
+    di: int | None = None,
+) -> None:
+    """Check ``frame`` is the reply of meter ``address`` to ``function`` and, for a read,
+    for data identifier ``di`` (4 bytes in DL/T645-2007, 2 in -1997, opening the data);
+    what is not given is not checked.  An error reply carries no identifier: it matches
+    on address and function.  Raises ReplyMismatchError naming the field that differs."""
+    if not frame.is_reply:
+        raise ReplyMismatchError(
+            f"control: {frame.control:02X}H is a request, not a reply", field="control"
+        )
+    if address is not None and frame.address != address:
+        raise ReplyMismatchError(
+            f"address: reply from meter {frame.address}, meter {address} asked", field="address"
+        )
+    if function is not None and frame.function != function & _FUNCTION_MASK:
+        raise ReplyMismatchError(
+            f"function: reply to {frame.function:02X}H, {function & _FUNCTION_MASK:02X}H asked",
+            field="function",
+        )
+    if di is None or frame.is_error:
+        return
+    size = 2 if frame.version == 1997 else 4
+    width = 2 * size
+    got = int.from_bytes(frame.data[:size], "little") if len(frame.data) >= size else None
+    if got != di:
+        replied = "none" if got is None else f"{got:0{width}X}H"
+        raise ReplyMismatchError(
+            f"data identifier: reply for {replied}, {di:0{width}X}H asked",
+            field="data identifier",
+        )
 
 
 def parse_address_reply(frame: Frame) -> str:

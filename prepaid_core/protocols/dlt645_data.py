@@ -20,23 +20,32 @@ from typing import NamedTuple
 from prepaid_core.errors import PrepaidError
 
 __all__ = [
+    "BILLING_REGISTERS",
+    "BLOCK",
     "DATA_ITEMS_1997",
     "DATA_ITEMS_2007",
+    "ITEMS",
+    "REVERSE_TOTAL",
     "ChecksumError",
     "DLT645Error",
     "DataFormatError",
     "DataItem",
+    "EnergyRegister",
     "FrameFormatError",
     "IncompleteFrameError",
     "MeterErrorReply",
     "MeterStatus3",
+    "ReplyMismatchError",
     "ValueRangeError",
     "bcd_to_int",
     "data_item",
     "decode_value",
     "encode_value",
+    "energy_register",
     "int_to_bcd",
     "int_to_signed_bcd",
+    "is_block",
+    "read_order",
     "signed_bcd_to_int",
 ]
 
@@ -70,6 +79,16 @@ class IncompleteFrameError(DLT645Error):
 
 class ValueRangeError(DLT645Error):
     """A value to encode does not fit its format (too large, negative, wrong type)."""
+
+
+class ReplyMismatchError(DataFormatError):
+    """A well-formed reply that answers another request: another meter's (``field`` is
+    ``"address"``) or a read of another item (``"data identifier"``); nothing of it is
+    used."""
+
+    def __init__(self, message: str, *, field: str):
+        super().__init__(message)
+        self.field = field
 
 
 class MeterErrorReply(DLT645Error):
@@ -310,6 +329,62 @@ def _build(rows, blocks) -> dict[int, DataItem]:
 
 DATA_ITEMS_2007: dict[int, DataItem] = _build(_ROWS_2007, _BLOCKS_2007)
 DATA_ITEMS_1997: dict[int, DataItem] = _build(_ROWS_1997, _BLOCKS_1997)
+
+
+# === ENERGY REGISTERS === #
+
+#: what bills, as the meter model says (M2): the combined active register, the forward
+#: active register, or forward and reverse (a bidirectional meter adds them)
+BILLING_REGISTERS = ("combined", "forward", "forward_reverse")
+#: the two ways to read an energy register: its block, or its single items
+BLOCK, ITEMS = "block", "items"
+
+
+class EnergyRegister(NamedTuple):
+    """An energy register and its time-of-use bands, read as one block (total, then
+    tariffs 1 to 4: one request) or item by item (one request each) from meters that
+    answer "no data" to blocks."""
+
+    block: int
+    items: tuple[int, ...]  # total, then tariffs 1 to 4
+
+
+def _energy(block: int, total: int, step: int) -> EnergyRegister:
+    return EnergyRegister(block, tuple(total + n * step for n in range(5)))
+
+
+_ENERGY_REGISTERS = {
+    (2007, "combined"): _energy(0x0000FF00, 0x00000000, 0x100),
+    (2007, "forward"): _energy(0x0001FF00, 0x00010000, 0x100),
+    (1997, "forward"): _energy(0x901F, 0x9010, 1),
+}
+#: edition -> the reverse active total, read beside forward energy for ``forward_reverse``
+REVERSE_TOTAL = {2007: 0x00020000, 1997: 0x9020}
+
+
+def energy_register(version: int, billing_register: str) -> EnergyRegister:
+    """The register read for ``billing_register``; DL/T645-1997 has no combined active
+    energy: its meters bill their forward register."""
+    if billing_register not in BILLING_REGISTERS:
+        raise ValueRangeError(f"billing register: unknown {show(billing_register)}")
+    if version not in REVERSE_TOTAL:
+        raise ValueRangeError(f"version: DL/T645 has no edition {show(version)}")
+    combined = billing_register == "combined" and version == 2007
+    return _ENERGY_REGISTERS[version, "combined" if combined else "forward"]
+
+
+def read_order(mode: str) -> tuple[str, str]:
+    """The ways to try, the one that worked last (``mode``) first; blocks first when
+    nothing is known yet (one request instead of five)."""
+    if mode not in (BLOCK, ITEMS, ""):
+        raise ValueRangeError(f"read mode: unknown {show(mode)}")
+    return (ITEMS, BLOCK) if mode == ITEMS else (BLOCK, ITEMS)
+
+
+def is_block(di: int, version: int = 2007) -> bool:
+    """Whether ``di`` asks for a block (FF in the DL/T645-2007 DI2 byte, F in the last
+    digit of a DL/T645-1997 identifier)."""
+    return (di >> 8) & 0xFF == 0xFF if version == 2007 else di & 0xF == 0xF
 
 
 def bcd_datetime(digits: str) -> dt.datetime:

@@ -15,12 +15,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from prepaid_core.protocols import dlt645, modbus
-from prepaid_core.protocols.dlt645_data import DLT645Error, MeterStatus3
+from prepaid_core.protocols.dlt645_data import DLT645Error, MeterStatus3, is_block
 from prepaid_core.simulator.meter import VirtualMeter
 
 __all__ = [
@@ -68,7 +69,14 @@ class Dlt645Responder:
 
     protocol = "dlt645"
 
-    def __init__(self, meter: VirtualMeter, *, password: str = "02000000", preamble: int = 4):
+    def __init__(
+        self,
+        meter: VirtualMeter,
+        *,
+        password: str = "02000000",
+        preamble: int = 4,
+        refuses_blocks: bool = False,
+    ):
         self.meter = meter
         self.address = meter.address
         self.password = password.upper()
@@ -77,6 +85,15 @@ class Dlt645Responder:
         #: ``"non_bcd"`` (value digits FH: not BCD) or ``"no_value"`` (the identifier alone)
         self.corrupt_reads = 0
         self.corruption = "non_bcd"
+        #: quirk of many real meters: "no data" to every block (DI with FF), single
+        #: items only
+        self.refuses_blocks = refuses_blocks
+        #: data identifiers the meter has not: "no data" (a meter without combined energy)
+        self.missing: set[int] = set()
+        #: fault injection: the next N reads are answered with another item's reply only
+        self.wrong_item_replies = 0
+        #: the data identifiers read from this meter, oldest first (the last 1000)
+        self.reads: deque[int] = deque(maxlen=1000)
 
     def matches(self, address: str) -> bool:
         """Exact address, or AA bytes as wildcards."""
@@ -181,15 +198,21 @@ class Dlt645Responder:
         return dlt645.build_error_reply(self.address, control, bits, preamble=self.preamble)
 
     def _on_read(self, request: dlt645.Request) -> bytes:
+        self.reads.append(request.di)
+        if self.wrong_item_replies > 0:
+            self.wrong_item_replies -= 1
+            return self.other_item_reply(request.frame)
         return self._read_reply(request.di, 2007)
 
     def _on_read_1997(self, request: dlt645.Request) -> bytes:
+        self.reads.append(request.di)
         return self._read_reply(request.di, 1997)
 
     def _read_reply(self, di: int, version: int) -> bytes:
         values = self._values_2007() if version == 2007 else self._values_1997()
         value = values.get(di)
-        if value is None:
+        refused = di in self.missing or (self.refuses_blocks and is_block(di, version))
+        if value is None or refused:
             return self._error(0x11 if version == 2007 else 0x01, dlt645.ErrorBits.NO_DATA)
         reply = dlt645.build_read_reply(
             self.address, di, value, version=version, preamble=self.preamble

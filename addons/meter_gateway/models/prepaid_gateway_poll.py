@@ -41,11 +41,13 @@ POLL_LEASE_MINUTES = 15
 class PollHarvest:
     """What the worker threads' results become on the main thread: reading rows of the
     meters that answered, failed meters (``{meter id: reason}``), meters that answered,
+    failed meters that answered with a refusal (reachable: not counted towards lost),
     clocks read (``{meter id: clock}``), and the commands whose outcome was written."""
 
     rows: list = field(default_factory=list)
     failed: dict = field(default_factory=dict)
     answered: set = field(default_factory=set)
+    refused: set = field(default_factory=set)
     clocks: dict = field(default_factory=dict)
     handled: set = field(default_factory=set)
 
@@ -212,6 +214,7 @@ class PrepaidGateway(models.Model):
             errors={r.error for r in results.values() if r.error},
             seconds=max((r.seconds for r in results.values()), default=0.0),
             stored=report["stored"],
+            refused=harvest.refused,
         )
         addresses = dict(zip(meters.ids, meters.mapped("address"), strict=True))
         report["failed"] = [
@@ -245,6 +248,8 @@ class PrepaidGateway(models.Model):
                 harvest.handled.add(outcome.command_id)
         if not meter_result.ok:
             harvest.failed[meter_id] = meter_result.error
+            if meter_result.answered:
+                harvest.refused.add(meter_id)
             return
         row = self._poll_guarded(
             meter_id,
@@ -303,6 +308,8 @@ class PrepaidGateway(models.Model):
             )
         if values.get("clock"):
             clocks[meter_result.meter_id] = values["clock"]
+        if values.get("read_mode"):
+            meters.browse(meter_result.meter_id)._remember_read_mode(values["read_mode"])
         return {
             "meter_id": meter_result.meter_id,
             "read_at": meter_result.read_at,
@@ -364,15 +371,19 @@ class PrepaidGateway(models.Model):
             command.meter_id._record_actual_relay(target)
 
     # === WHAT A POLL TELLS === #
-    def _record_poll(self, answered, failed, connected, errors, seconds, stored):
+    def _record_poll(self, answered, failed, connected, errors, seconds, stored, refused=()):
         """What one poll tells, by the scheduled poll or the gateway runner's report:
-        meters that answered (ids), did not (``{id: error}``), whether the collector could
-        be reached (``None``: nothing was polled), its errors, the slowest bus's seconds."""
+        meters that answered (ids), did not (``{id: error}``; those of ``refused``
+        answered with a refusal: reachable, their failure is not counted towards lost),
+        whether the collector could be reached (``None``: nothing was polled), its
+        errors, the slowest bus's seconds."""
         self.ensure_one()
         Meter = self.env["prepaid.meter"]
-        Meter.browse(answered).filtered("poll_failures").write({"poll_failures": 0})
+        reached = Meter.browse(set(answered) | set(refused))
+        reached.filtered("poll_failures").write({"poll_failures": 0})
         for meter_id, error in failed.items():
-            Meter.browse(meter_id)._register_poll_failure(error, self.lost_after_failures)
+            if meter_id not in refused:
+                Meter.browse(meter_id)._register_poll_failure(error, self.lost_after_failures)
         vals = {
             "last_poll_seconds": seconds,
             "last_poll_summary": self._poll_summary(answered, failed, stored),

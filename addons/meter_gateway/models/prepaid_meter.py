@@ -4,6 +4,8 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 MAC_RE = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
+#: fields whose change makes the meter another device: its DL/T645 read mode is forgotten
+READ_MODE_RESET_FIELDS = frozenset({"model_id", "address"})
 
 
 class PrepaidMeter(models.Model):
@@ -48,6 +50,15 @@ class PrepaidMeter(models.Model):
         help="At its last check the meter's clock was off by more than its gateway's "
         "drift threshold: a time sync was queued.",
     )
+    dlt645_read_mode = fields.Selection(
+        [("block", "Blocks"), ("items", "Single Items")],
+        string="DL/T645 Energy Read",
+        readonly=True,
+        copy=False,
+        help="G2: how the meter's energy was read at its last poll: as one block or item by "
+        "item (meters that answer blocks with 'no data'); the next poll asks that way "
+        "first. Forgotten when the meter's model or address changes.",
+    )
 
     @api.constrains("ble_mac")
     def _check_ble_mac(self):
@@ -59,6 +70,16 @@ class PrepaidMeter(models.Model):
                         meter=meter.display_name,
                     )
                 )
+
+    def write(self, vals):
+        if READ_MODE_RESET_FIELDS & vals.keys() and "dlt645_read_mode" not in vals:
+            vals = {**vals, "dlt645_read_mode": False}
+        return super().write(vals)
+
+    def _remember_read_mode(self, mode):
+        """G2: the way the meter's energy answered (``block`` or ``items``), kept for the
+        next poll."""
+        self.filtered(lambda m: m.dlt645_read_mode != mode).write({"dlt645_read_mode": mode})
 
     def _next_token_sequence(self):
         """G6/R10: the next token sequence number of this meter, taken in SQL under the

@@ -15,6 +15,19 @@ class PrepaidMeterModel(models.Model):
         default="acrel_prepaid_1p",
         help="Register layout of the model's Modbus-RTU meters.",
     )
+    billing_register = fields.Selection(
+        [
+            ("combined", "Combined Active Total"),
+            ("forward", "Forward Active Total"),
+            ("forward_reverse", "Forward + Reverse Active"),
+        ],
+        default="combined",
+        required=True,
+        help="M2: the energy register a DL/T645 poll reads for billing: the combined "
+        "active total, the forward active total, or forward and reverse active totals "
+        "(both stored; a bidirectional model adds reverse to forward). DL/T645-1997 meters "
+        "have no combined total: they bill their forward register.",
+    )
     holds_settings = fields.Boolean(
         string="Prices Held by the Meter",
         help="Meters of this model price locally: their prices and alarm thresholds are "
