@@ -516,8 +516,7 @@ class PrepaidGateway(models.Model):
                         {
                             "address": meter.address,
                             "unit_id": meter.modbus_unit_id,
-                            "register_map": meter.model_id.modbus_register_map
-                            or "acrel_prepaid_1p",
+                            "register_map": meter.model_id._modbus_register_map_data(),
                         }
                         for meter in meters
                         if meter.bus_id == bus

@@ -13,7 +13,9 @@ class PrepaidMeter(models.Model):
         readonly=True, copy=False, help="Polls in a row in which the meter did not answer."
     )
     modbus_unit_id = fields.Integer(
-        string="Modbus Unit Id", help="Slave address (1-247) of a Modbus-RTU meter on its bus."
+        string="Modbus Unit Id",
+        help="Slave address (1-247) of a Modbus-RTU meter on its bus; such a meter is polled "
+        "by it and needs no communication address.",
     )
     ble_mac = fields.Char(
         string="Bluetooth Address",
@@ -48,6 +50,18 @@ class PrepaidMeter(models.Model):
         help="At its last check the meter's clock was off by more than its gateway's "
         "drift threshold: a time sync was queued.",
     )
+
+    @api.constrains("modbus_unit_id")
+    def _check_modbus_unit_id(self):
+        for meter in self:
+            if meter.modbus_unit_id and not 1 <= meter.modbus_unit_id <= 247:
+                raise ValidationError(
+                    self.env._(
+                        "The Modbus unit id of %(meter)s must be 1 to 247 (got %(unit)s).",
+                        meter=meter.display_name,
+                        unit=meter.modbus_unit_id,
+                    )
+                )
 
     @api.constrains("ble_mac")
     def _check_ble_mac(self):
