@@ -19,6 +19,11 @@ brand needs no code: add its map in the backend, or here to ship it.
   high word first; energies in kWh, power in W.  Source: Eastron "SDM630 Modbus Protocol"
   input register table (30001 = address 0000H), as transcribed in the public
   merlokk/SmartHome ``lib/eastron.h`` and ilseh/Oppleo ``SDM360v2.py`` register tables.
+- ``acrel_adl3000_e``: Acrel ADL3000-E three-phase meter, energy registers only: UINT32
+  x 0.01 kWh (x PT x CT) read with 03H from 0000H.  Source: Acrel "ADL3000-E-A
+  installation and operation manual" V1.1, section 9.1 "ADDR list" (published page by
+  page at easymanua.ls/acrel/adl3000-e/manual?p=14).  Its voltage, current and power
+  registers are left out: their scale could not be read from the published pages.
 """
 
 from __future__ import annotations
@@ -142,6 +147,29 @@ EASTRON_SDM630 = RegisterMap(
     source='Eastron "SDM630 Modbus Protocol" (input registers 30001-30343)',
 )
 
+# Acrel "ADL3000-E-A" manual V1.1, 9.1 ADDR list: see the docstring
+ACREL_ADL3000_E = RegisterMap(
+    model="acrel_adl3000_e",
+    description="Acrel ADL3000-E three-phase meter (energy registers)",
+    fields=(
+        Field("total_energy", 0x0000, "uint32", _E, "kWh", apply="ctpt"),
+        Field("sharp_energy", 0x0002, "uint32", _E, "kWh", apply="ctpt"),
+        Field("peak_energy", 0x0004, "uint32", _E, "kWh", apply="ctpt"),
+        Field("flat_energy", 0x0006, "uint32", _E, "kWh", apply="ctpt"),
+        Field("valley_energy", 0x0008, "uint32", _E, "kWh", apply="ctpt"),
+        Field("import_energy", 0x000A, "uint32", _E, "kWh", apply="ctpt"),
+        Field("export_energy", 0x0014, "uint32", _E, "kWh", apply="ctpt"),
+    ),
+    source='Acrel "ADL3000-E-A installation and operation manual" V1.1, 9.1 ADDR list',
+)
+
 REGISTER_MAPS: dict[str, RegisterMap] = {
-    m.model: m for m in (ACREL_PREPAID_1P, ACREL_PREPAID_3P, EASTRON_SDM120, EASTRON_SDM630)
+    m.model: m
+    for m in (
+        ACREL_PREPAID_1P,
+        ACREL_PREPAID_3P,
+        EASTRON_SDM120,
+        EASTRON_SDM630,
+        ACREL_ADL3000_E,
+    )
 }
