@@ -152,11 +152,7 @@ ACREL_ADL3000_E = RegisterMap(
     model="acrel_adl3000_e",
     description="Acrel ADL3000-E three-phase meter (energy registers)",
     fields=(
-        Field("total_energy", 0x0000, "uint32", _E, "kWh", apply="ctpt"),
-        Field("sharp_energy", 0x0002, "uint32", _E, "kWh", apply="ctpt"),
-        Field("peak_energy", 0x0004, "uint32", _E, "kWh", apply="ctpt"),
-        Field("flat_energy", 0x0006, "uint32", _E, "kWh", apply="ctpt"),
-        Field("valley_energy", 0x0008, "uint32", _E, "kWh", apply="ctpt"),
+        *_ENERGY,  # 0000H-0008H: total, then sharp/peak/flat/valley, as the list gives them
         Field("import_energy", 0x000A, "uint32", _E, "kWh", apply="ctpt"),
         Field("export_energy", 0x0014, "uint32", _E, "kWh", apply="ctpt"),
     ),

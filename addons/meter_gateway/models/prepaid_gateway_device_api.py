@@ -519,7 +519,9 @@ class PrepaidGateway(models.Model):
                             "register_map": meter.model_id._modbus_register_map_data(),
                         }
                         for meter in meters
-                        if meter.bus_id == bus
+                        # the runner keys meters and readings by address: a meter known
+                        # by its Modbus unit id alone is not handed to it
+                        if meter.bus_id == bus and meter.address
                     ],
                 }
                 for bus in buses
