@@ -76,7 +76,7 @@ class MeterGatewayRegisterMap(models.Model):
     _description = "Modbus Register Map"
     _order = "name"
 
-    name = fields.Char(required=True, translate=False)
+    name = fields.Char(required=True)
     code = fields.Char(
         required=True,
         help="Technical name of the map, unique; the name of the map in an exported file.",
