@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from odoo import Command
 from odoo.exceptions import UserError, ValidationError
-from odoo.tests import tagged
+from odoo.tests import HttpCase, new_test_user, tagged
 
 from prepaid_core.protocols.modbus_maps import REGISTER_MAPS
 from prepaid_core.protocols.modbus_registers import register_map_data
@@ -204,3 +204,19 @@ class TestRegisterMaps(MeterGatewayCommon):
             with self.assertRaisesRegex(ValidationError, "Modbus unit id"):
                 meter.modbus_unit_id = unit_id
         meter.modbus_unit_id = 247
+
+
+@tagged("post_install", "-at_install")
+class TestRegisterMapDownload(HttpCase):
+    """G2: a manager's Export File action downloads the map's JSON file over HTTP."""
+
+    def test_manager_downloads_the_exported_file(self):
+        manager = new_test_user(
+            self.env, login="map_manager", groups="prepaid_meter.group_prepaid_manager"
+        )
+        sdm630 = self.env.ref("meter_gateway.register_map_eastron_sdm630")
+        action = sdm630.with_user(manager).action_export_file()
+        self.authenticate("map_manager", "map_manager")
+        response = self.url_open(action["url"])
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.json(), sdm630._register_map_data())
