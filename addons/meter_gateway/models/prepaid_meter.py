@@ -51,15 +51,36 @@ class PrepaidMeter(models.Model):
         "drift threshold: a time sync was queued.",
     )
 
-    @api.constrains("modbus_unit_id")
+    @api.constrains("modbus_unit_id", "bus_id", "state")
     def _check_modbus_unit_id(self):
-        for meter in self:
-            if meter.modbus_unit_id and not 1 <= meter.modbus_unit_id <= 247:
+        """G2/X1: a unit id is 1-247 and, like an address, unique on its bus."""
+        for meter in self.filtered("modbus_unit_id"):
+            if not 1 <= meter.modbus_unit_id <= 247:
                 raise ValidationError(
                     self.env._(
                         "The Modbus unit id of %(meter)s must be 1 to 247 (got %(unit)s).",
                         meter=meter.display_name,
                         unit=meter.modbus_unit_id,
+                    )
+                )
+            if (
+                meter.bus_id
+                and meter.state != "removed"
+                and self.search_count(
+                    [
+                        ("id", "!=", meter.id),
+                        ("bus_id", "=", meter.bus_id.id),
+                        ("modbus_unit_id", "=", meter.modbus_unit_id),
+                        ("state", "!=", "removed"),
+                    ],
+                    limit=1,
+                )
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "Modbus unit id %(unit)s is already used on the bus of %(meter)s.",
+                        unit=meter.modbus_unit_id,
+                        meter=meter.display_name,
                     )
                 )
 

@@ -198,12 +198,22 @@ class TestRegisterMaps(MeterGatewayCommon):
         with self.assertRaisesRegex(UserError, "not a register map"):
             wizard.action_import()
 
-    def test_unit_id_outside_1_to_247_is_refused(self):
-        meter = self.env["prepaid.meter"].search([], limit=1)
+    def test_unit_id_outside_1_to_247_or_taken_on_the_bus_is_refused(self):
+        gateway = self.env["prepaid.gateway"].create(
+            {"name": "Units", "gateway_type": "tcp_collector", "site_id": self.site.id}
+        )
+        bus = self.env["prepaid.gateway.bus"].create(
+            {"gateway_id": gateway.id, "number": 1, "port": 4001, "protocol": "modbus_rtu"}
+        )
+        meter, other = self.meter, self.meter2
+        (meter | other).write({"gateway_id": gateway.id, "bus_id": bus.id})
         for unit_id in (248, -3):
             with self.assertRaisesRegex(ValidationError, "Modbus unit id"):
                 meter.modbus_unit_id = unit_id
         meter.modbus_unit_id = 247
+        with self.assertRaisesRegex(ValidationError, "already used on the bus"):
+            other.modbus_unit_id = 247
+        other.modbus_unit_id = 246
 
 
 @tagged("post_install", "-at_install")
