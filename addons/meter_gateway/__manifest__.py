@@ -1,7 +1,7 @@
 {
     "name": "Meter Gateway",
     "summary": "Meter commands with reconciliation, DL/T645 polling and a device API",
-    "version": "19.0.1.1.0",
+    "version": "19.0.1.2.0",
     "category": "Services/Prepaid Energy",
     "website": "https://github.com/prepaid-energy/prepaid-energy",
     "author": "Prepaid Energy contributors",
@@ -13,6 +13,7 @@
         "security/ir.model.access.csv",
         "security/meter_gateway_rules.xml",
         "data/ir_cron_data.xml",
+        "data/meter_gateway_register_map_data.xml",
         "views/meter_gateway_command_views.xml",
         "views/meter_gateway_dead_letter_views.xml",
         "views/prepaid_gateway_views.xml",
@@ -20,6 +21,7 @@
         "views/prepaid_meter_views.xml",
         "views/prepaid_meter_reading_daily_views.xml",
         "views/meter_gateway_command_wizard_views.xml",
+        "views/meter_gateway_register_map_views.xml",
         "views/meter_gateway_menus.xml",
     ],
     "demo": [

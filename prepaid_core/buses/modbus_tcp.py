@@ -22,8 +22,10 @@ from .common import (
     Timeout,
 )
 
+#: the measures a poll reads, those the meter's map has
 READ_FIELDS = (
     "total_energy",
+    "import_energy",
     "sharp_energy",
     "peak_energy",
     "flat_energy",
@@ -32,8 +34,11 @@ READ_FIELDS = (
     "remaining_balance",
     "relay_state",
 )
+#: measure -> reading value; a meter with an import (forward) register bills by it, not by
+#: its total (forward + reverse on bidirectional meters)
 READING_NAMES = {
     "total_energy": "forward_total",
+    "import_energy": "forward_total",
     "sharp_energy": "tou_sharp",
     "peak_energy": "tou_peak",
     "flat_energy": "tou_flat",
@@ -62,6 +67,7 @@ class Link(common.BusLink):
 
     def read_values(self, job: MeterJob, names=READ_FIELDS) -> dict:
         regmap = modbus.register_map(job.register_map)
+        names = [name for name in names if name in regmap]
         values = {}
         for request in modbus.build_read_requests(job.unit_id, regmap, names, max_gap=MAX_GAP):
             for attempt in range(self.settings.retries + 1):
@@ -139,11 +145,19 @@ def serve_meter(link: Link, job: MeterJob, meter) -> None:
         )
     if not job.read:
         return
-    raw = link.read_values(job)
-    meter.values = {
-        READING_NAMES[name]: value for name, value in raw.items() if name in READING_NAMES
+    meter.values = reading_values(link.read_values(job))
+
+
+def reading_values(raw: dict) -> dict:
+    """The reading values of a meter's measures (``READING_NAMES``; import before total)."""
+    values = {
+        READING_NAMES[name]: raw[name]
+        for name in sorted(raw, key=lambda name: name == "import_energy")
+        if name in READING_NAMES
     }
-    meter.values["relay_state"] = "off" if raw["relay_state"] else "on"
+    if "relay_state" in raw:
+        values["relay_state"] = "off" if raw["relay_state"] else "on"
+    return values
 
 
 def poll_bus(settings: LinkSettings, jobs: list[MeterJob]) -> BusResult:

@@ -43,7 +43,9 @@ from prepaid_core.protocols.modbus_registers import (
     Field,
     ModbusCodecError,
     RegisterMap,
+    RegisterMapError,
     RelayControl,
+    build_register_map,
 )
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "ModbusIncompleteError",
     "ReadRequest",
     "RegisterMap",
+    "RegisterMapError",
     "RelayControl",
     "WriteRequest",
     "answer_request",
@@ -65,6 +68,7 @@ __all__ = [
     "check_write_response",
     "decode_frame",
     "decode_read_response",
+    "decode_registers",
     "encode_register_values",
     "register_map",
 ]
@@ -114,11 +118,16 @@ class ModbusExceptionResponse(ModbusCodecError):
 # === REGISTER MAPS === #
 
 
-def register_map(model: str) -> RegisterMap:
-    """A register map of ``modbus_maps`` by model name."""
+def register_map(model: str | Mapping | RegisterMap) -> RegisterMap:
+    """The register map ``model`` stands for: a shipped map of ``modbus_maps`` by name, a
+    map in its plain form (a map kept as data, see ``build_register_map``) or a map."""
+    if isinstance(model, RegisterMap):
+        return model
+    if isinstance(model, Mapping):
+        return build_register_map(model)
     try:
         return REGISTER_MAPS[model]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ModbusCodecError(f"no register map for model {model!r}") from None
 
 
@@ -154,7 +163,18 @@ def _raw_value(field: Field, registers) -> Decimal:
         if f != f or f in (float("inf"), float("-inf")):
             raise ModbusFrameError(f"{field.name}: float32 is not a number")
         return Decimal(f"{f:.7g}")
+    if t.startswith("bcd"):
+        digits = raw.hex()
+        if not digits.isdigit():
+            raise ModbusFrameError(f"{field.name}: {digits} is not BCD")
+        return Decimal(int(digits))
     return Decimal(int.from_bytes(raw, "big", signed=t.startswith("int")))
+
+
+def decode_registers(field: Field, registers) -> Decimal:
+    """The engineering value (scaled, before CT/PT) of ``field`` from its raw registers:
+    what a meter reads back from a write (simulators)."""
+    return _raw_value(field, [int(w) & 0xFFFF for w in registers]) * field.scale
 
 
 _MAX_FLOAT32 = Decimal("3.4e38")  # about the largest float32
@@ -176,6 +196,11 @@ def _to_registers(field: Field, value, ct=1, pt=1) -> list[int]:
     if abs(raw) > _MAX_REGISTERS:  # before quantize, which cannot round past 28 digits
         raise ModbusCodecError(f"{field.name}: {str(value)[:40]} does not fit {t}")
     n = int(raw.quantize(_ONE, rounding=ROUND_HALF_UP))
+    if t.startswith("bcd"):
+        width = 4 * field.count
+        if not 0 <= n < 10**width:
+            raise ModbusCodecError(f"{field.name}: {value} does not fit {t}")
+        return _bytes_to_registers(field, bytes.fromhex(f"{n:0{width}d}"))
     bits = 16 * field.count
     signed = t.startswith("int")
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)

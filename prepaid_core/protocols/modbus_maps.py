@@ -1,8 +1,9 @@
-"""Register maps per meter model (G2): data only, written with the types of
+"""The register maps shipped with the project (G2): data only, written with the types of
 ``modbus_registers`` (see ``modbus`` for the columns).
 
-``REGISTER_MAPS`` maps a model name to its ``RegisterMap``.  Add a model by adding a map
-here; nothing else changes.
+``REGISTER_MAPS`` maps a model name to its ``RegisterMap``.  The meter_gateway add-on loads
+them as register map records (editable, exported and imported as JSON), so a new meter
+brand needs no code: add its map in the backend, or here to ship it.
 
 - ``acrel_prepaid_1p``: an Acrel-style single-phase prepaid meter (DDSY-type) laid out as
   in the vendor family's manuals: energies UINT32 x 0.01 kWh from 0000H (total, then
@@ -14,6 +15,15 @@ here; nothing else changes.
 - ``acrel_prepaid_3p``: the same layout with three phases (voltage/current per phase).
 - ``eastron_sdm120``: Eastron SDM120-style meter, IEEE-754 float32 input registers, no
   prepaid logic (energy-only sub-meter).
+- ``eastron_sdm630``: Eastron SDM630 three-phase sub-meter, float32 input registers (04H),
+  high word first; energies in kWh, power in W.  Source: Eastron "SDM630 Modbus Protocol"
+  input register table (30001 = address 0000H), as transcribed in the public
+  merlokk/SmartHome ``lib/eastron.h`` and ilseh/Oppleo ``SDM360v2.py`` register tables.
+- ``acrel_adl3000_e``: Acrel ADL3000-E three-phase meter, energy registers only: UINT32
+  x 0.01 kWh (x PT x CT) read with 03H from 0000H.  Source: Acrel "ADL3000-E-A
+  installation and operation manual" V1.1, section 9.1 "ADDR list" (published page by
+  page at easymanua.ls/acrel/adl3000-e/manual?p=14).  Its voltage, current and power
+  registers are left out: their scale could not be read from the published pages.
 """
 
 from __future__ import annotations
@@ -109,8 +119,53 @@ EASTRON_SDM120 = RegisterMap(
         Field("total_energy", 0x0156, "float32", unit="kWh", table="input"),
     ),
     max_registers=80,
+    source='Eastron "SDM120 Modbus Protocol" (input registers 30001-30343)',
+)
+
+# Eastron "SDM630 Modbus Protocol", input registers (30001 = 0000H): see the docstring
+EASTRON_SDM630 = RegisterMap(
+    model="eastron_sdm630",
+    description="Eastron SDM630 three-phase meter, float32 input registers, high word first",
+    fields=(
+        Field("voltage_a", 0x0000, "float32", unit="V", table="input", apply="pt"),
+        Field("voltage_b", 0x0002, "float32", unit="V", table="input", apply="pt"),
+        Field("voltage_c", 0x0004, "float32", unit="V", table="input", apply="pt"),
+        Field("current_a", 0x0006, "float32", unit="A", table="input", apply="ct"),
+        Field("current_b", 0x0008, "float32", unit="A", table="input", apply="ct"),
+        Field("current_c", 0x000A, "float32", unit="A", table="input", apply="ct"),
+        Field("active_power_a", 0x000C, "float32", _KW, "kW", table="input", apply="ctpt"),
+        Field("active_power_b", 0x000E, "float32", _KW, "kW", table="input", apply="ctpt"),
+        Field("active_power_c", 0x0010, "float32", _KW, "kW", table="input", apply="ctpt"),
+        Field("active_power", 0x0034, "float32", _KW, "kW", table="input", apply="ctpt"),
+        Field("power_factor", 0x003E, "float32", table="input"),
+        Field("frequency", 0x0046, "float32", unit="Hz", table="input"),
+        Field("import_energy", 0x0048, "float32", unit="kWh", table="input", apply="ctpt"),
+        Field("export_energy", 0x004A, "float32", unit="kWh", table="input", apply="ctpt"),
+        Field("total_energy", 0x0156, "float32", unit="kWh", table="input", apply="ctpt"),
+    ),
+    max_registers=80,
+    source='Eastron "SDM630 Modbus Protocol" (input registers 30001-30343)',
+)
+
+# Acrel "ADL3000-E-A" manual V1.1, 9.1 ADDR list: see the docstring
+ACREL_ADL3000_E = RegisterMap(
+    model="acrel_adl3000_e",
+    description="Acrel ADL3000-E three-phase meter (energy registers)",
+    fields=(
+        *_ENERGY,  # 0000H-0008H: total, then sharp/peak/flat/valley, as the list gives them
+        Field("import_energy", 0x000A, "uint32", _E, "kWh", apply="ctpt"),
+        Field("export_energy", 0x0014, "uint32", _E, "kWh", apply="ctpt"),
+    ),
+    source='Acrel "ADL3000-E-A installation and operation manual" V1.1, 9.1 ADDR list',
 )
 
 REGISTER_MAPS: dict[str, RegisterMap] = {
-    m.model: m for m in (ACREL_PREPAID_1P, ACREL_PREPAID_3P, EASTRON_SDM120)
+    m.model: m
+    for m in (
+        ACREL_PREPAID_1P,
+        ACREL_PREPAID_3P,
+        EASTRON_SDM120,
+        EASTRON_SDM630,
+        ACREL_ADL3000_E,
+    )
 }

@@ -327,29 +327,14 @@ class Dlt645Responder:
 # === MODBUS === #
 
 
-def _field_value(field: modbus.Field, registers: dict[int, int]) -> Decimal:
-    """Raw registers of a written field -> engineering value (uint16/int16/uint32/int32).
-
-    Adapter: the Modbus codec has no public slave-side decoder for written fields.
-    """
-    words = [registers[field.address + i] & 0xFFFF for i in range(field.count)]
-    if field.word_order == "little":
-        words.reverse()
-    raw = 0
-    for word in words:
-        raw = (raw << 16) | word
-    bits = 16 * field.count
-    if field.type in ("int16", "int32") and raw >= 1 << (bits - 1):
-        raw -= 1 << bits
-    return Decimal(raw) * field.scale
-
-
 class ModbusResponder:
-    """A Modbus-RTU prepaid meter over a ``VirtualMeter`` (register map of ``model``)."""
+    """A Modbus-RTU meter over a ``VirtualMeter``: serves any register map ``model`` (a
+    shipped map's name, a map in its plain form or a ``RegisterMap``), the measures it
+    has."""
 
     protocol = "modbus"
 
-    def __init__(self, meter: VirtualMeter, unit_id: int, model: str = "acrel_prepaid_1p"):
+    def __init__(self, meter: VirtualMeter, unit_id: int, model="acrel_prepaid_1p"):
         if not 1 <= unit_id <= 247:
             raise ValueError("a Modbus unit id is 1..247")
         self.meter = meter
@@ -360,6 +345,8 @@ class ModbusResponder:
         snap = self.meter.snapshot()
         values = {
             "total_energy": snap.forward_kwh,
+            "import_energy": snap.forward_kwh,
+            "export_energy": 0,
             "sharp_energy": snap.tou_kwh["sharp"],
             "peak_energy": snap.tou_kwh["peak"],
             "flat_energy": snap.tou_kwh["flat"],
@@ -367,6 +354,9 @@ class ModbusResponder:
             "voltage": snap.voltage_v,
             "current": snap.current_a,
             "active_power": snap.power_kw,
+            **{f"voltage_{phase}": snap.voltage_v for phase in "abc"},
+            **{f"current_{phase}": snap.current_a for phase in "abc"},
+            **{f"active_power_{phase}": snap.power_kw / 3 for phase in "abc"},
             "power_factor": snap.pf,
             "frequency": Decimal("50.00"),
             "remaining_balance": snap.balance,
@@ -422,7 +412,9 @@ class ModbusResponder:
             span = set(range(field_.address, field_.address + field_.count))
             if not (span & changed) or not field_.writable:
                 continue
-            value = _field_value(field_, registers)
+            value = modbus.decode_registers(
+                field_, [registers[field_.address + i] for i in range(field_.count)]
+            )
             with contextlib.suppress(ValueError):
                 if relay is not None and field_.name == relay.field:
                     if int(value) == relay.trip_value:

@@ -2,6 +2,7 @@ from . import (
     meter_gateway_command,
     meter_gateway_dead_letter,
     meter_gateway_message,
+    meter_gateway_register_map,
     prepaid_gateway,
     prepaid_gateway_bus,
     prepaid_gateway_bus_dlt645,

@@ -516,11 +516,12 @@ class PrepaidGateway(models.Model):
                         {
                             "address": meter.address,
                             "unit_id": meter.modbus_unit_id,
-                            "register_map": meter.model_id.modbus_register_map
-                            or "acrel_prepaid_1p",
+                            "register_map": meter.model_id._modbus_register_map_data(),
                         }
                         for meter in meters
-                        if meter.bus_id == bus
+                        # the runner keys meters and readings by address: a meter known
+                        # by its Modbus unit id alone is not handed to it
+                        if meter.bus_id == bus and meter.address
                     ],
                 }
                 for bus in buses

@@ -138,11 +138,18 @@ class PrepaidGateway(models.Model):
         domain = [
             ("bus_id", "in", buses.ids),
             ("state", "=", "in_service"),
+            # a Modbus-RTU meter is addressed by its unit id, the others by their address
+            "|",
             ("address", "!=", False),
+            "&",
+            ("model_id.protocol", "=", "modbus_rtu"),
+            ("modbus_unit_id", ">", 0),
         ]
         if only_meters is not None:
             domain.append(("id", "in", only_meters.ids))
-        return buses, self.env["prepaid.meter"].search(domain, order="bus_id, address")
+        return buses, self.env["prepaid.meter"].search(
+            domain, order="bus_id, address, modbus_unit_id"
+        )
 
     def _poll_locked(self, started, only_meters):
         """The poll itself, once its lease is taken: commands and jobs, devices (nothing

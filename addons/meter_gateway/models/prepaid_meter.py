@@ -15,7 +15,9 @@ class PrepaidMeter(models.Model):
         readonly=True, copy=False, help="Polls in a row in which the meter did not answer."
     )
     modbus_unit_id = fields.Integer(
-        string="Modbus Unit Id", help="Slave address (1-247) of a Modbus-RTU meter on its bus."
+        string="Modbus Unit Id",
+        help="Slave address (1-247) of a Modbus-RTU meter on its bus; such a meter is polled "
+        "by it and needs no communication address.",
     )
     ble_mac = fields.Char(
         string="Bluetooth Address",
@@ -59,6 +61,39 @@ class PrepaidMeter(models.Model):
         "item (meters that answer blocks with 'no data'); the next poll asks that way "
         "first. Forgotten when the meter's model or address changes.",
     )
+
+    @api.constrains("modbus_unit_id", "bus_id", "state")
+    def _check_modbus_unit_id(self):
+        """G2/X1: a unit id is 1-247 and, like an address, unique on its bus."""
+        for meter in self.filtered("modbus_unit_id"):
+            if not 1 <= meter.modbus_unit_id <= 247:
+                raise ValidationError(
+                    self.env._(
+                        "The Modbus unit id of %(meter)s must be 1 to 247 (got %(unit)s).",
+                        meter=meter.display_name,
+                        unit=meter.modbus_unit_id,
+                    )
+                )
+            if (
+                meter.bus_id
+                and meter.state != "removed"
+                and self.search_count(
+                    [
+                        ("id", "!=", meter.id),
+                        ("bus_id", "=", meter.bus_id.id),
+                        ("modbus_unit_id", "=", meter.modbus_unit_id),
+                        ("state", "!=", "removed"),
+                    ],
+                    limit=1,
+                )
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "Modbus unit id %(unit)s is already used on the bus of %(meter)s.",
+                        unit=meter.modbus_unit_id,
+                        meter=meter.display_name,
+                    )
+                )
 
     @api.constrains("ble_mac")
     def _check_ble_mac(self):

@@ -2,18 +2,19 @@ from odoo import fields, models
 
 from odoo.addons.prepaid_meter.const import CREDIT_CHANNELS
 
-from prepaid_core.protocols.modbus_maps import REGISTER_MAPS
-
 from ..const import TOKEN_FORMATS
 
 
 class PrepaidMeterModel(models.Model):
     _inherit = "prepaid.meter.model"
 
-    modbus_register_map = fields.Selection(
-        [(name, regmap.description or name) for name, regmap in sorted(REGISTER_MAPS.items())],
-        default="acrel_prepaid_1p",
-        help="Register layout of the model's Modbus-RTU meters.",
+    modbus_register_map = fields.Many2one(
+        "meter.gateway.register.map",
+        default=lambda self: self.env.ref(
+            "meter_gateway.register_map_acrel_prepaid_1p", raise_if_not_found=False
+        ),
+        ondelete="restrict",
+        help="Register layout of the model's Modbus-RTU meters (G2).",
     )
     billing_register = fields.Selection(
         [
@@ -49,3 +50,11 @@ class PrepaidMeterModel(models.Model):
         "connection (4G, Bluetooth bridge, collector), typed on its keypad by the tenant, "
         "or written to its IC card at the desk.",
     )
+
+    def _modbus_register_map_data(self):
+        """The model's register map in prepaid_core's plain form (the shipped Acrel
+        single-phase map's name when none is set)."""
+        self.ensure_one()
+        if not self.modbus_register_map:
+            return "acrel_prepaid_1p"
+        return self.modbus_register_map._register_map_data()

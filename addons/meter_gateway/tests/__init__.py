@@ -9,6 +9,7 @@ from . import (
     test_meter_credit,
     test_poll,
     test_reconcile,
+    test_register_maps,
     test_requirements,
     test_runner,
     test_security,
