@@ -177,6 +177,12 @@ class MeterGatewayRegisterMap(models.Model):
             ],
             update=True,
         )
+        # meter models created before the maps existed (at install) take the default map,
+        # the one the driver falls back to for a model without a map
+        default = self.env.ref("meter_gateway.register_map_acrel_prepaid_1p")
+        self.env["prepaid.meter.model"].with_context(active_test=False).search(
+            [("modbus_register_map", "=", False)]
+        ).modbus_register_map = default
 
     def action_export_file(self):
         """Download the map as a JSON file (importable here or on another database)."""
