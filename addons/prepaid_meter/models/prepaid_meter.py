@@ -657,7 +657,8 @@ class PrepaidMeter(models.Model):
                         "read_at": at,
                         "forward_total": round(total, 2),
                         "voltage": round(rnd.uniform(215, 232), 1),
-                        "power": round(rnd.uniform(0.1, 4.0), 3),
+                        # (meter side: stored times the CT ratio, as the total)
+                        "power": round(rnd.uniform(0.1, 4.0) / (meter.multiplier or 1), 4),
                         "relay_state": "on",
                         "source": "poll",
                     }

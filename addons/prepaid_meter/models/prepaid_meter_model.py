@@ -13,6 +13,9 @@ TRANSFORMER_PAIRS = {
     "pt_ratio": ("pt_primary", "pt_secondary"),
 }
 
+#: how both ratios are computed (from their pairs) and kept
+_COMPUTED_RATIO = {"compute": "_compute_transformer_ratios", "store": True}
+
 
 class PrepaidTransformerRatios(models.AbstractModel):
     """M2/M3: a current (CT) and a voltage (PT) transformer entered as on their nameplates
@@ -28,19 +31,15 @@ class PrepaidTransformerRatios(models.AbstractModel):
     pt_secondary = fields.Float(string="PT Secondary (V)", default=1.0)
     ct_ratio = fields.Float(
         string="CT Ratio",
-        compute="_compute_transformer_ratios",
         inverse="_inverse_ct_ratio",
-        store=True,
-        help="CT primary / secondary: currents (and, with the PT ratio, energy and power) "
-        "are multiplied by it.",
+        help="CT primary / secondary: currents, energy and power are multiplied by it.",
+        **_COMPUTED_RATIO,
     )
     pt_ratio = fields.Float(
         string="PT Ratio",
-        compute="_compute_transformer_ratios",
         inverse="_inverse_pt_ratio",
-        store=True,
-        help="PT primary / secondary: voltages (and, with the CT ratio, energy and power) "
-        "are multiplied by it.",
+        help="PT primary / secondary: voltages, energy and power are multiplied by it.",
+        **_COMPUTED_RATIO,
     )
 
     @api.depends("ct_primary", "ct_secondary", "pt_primary", "pt_secondary")

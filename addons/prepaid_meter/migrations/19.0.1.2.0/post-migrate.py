@@ -36,19 +36,15 @@ def migrate(cr, version):
            AND (r.power IS NOT NULL OR r.current IS NOT NULL OR r.voltage IS NOT NULL)
         """
     )
-    cr.execute(
-        f"""
-        UPDATE prepaid_meter_latest l
-           SET last_power = l.last_power * {CT} * {PT}
-          FROM prepaid_meter m
-         WHERE m.latest_id = l.id AND l.last_power IS NOT NULL AND ({SCALED})
-        """
-    )
-    cr.execute(
-        f"""
-        UPDATE prepaid_meter_reading_daily d
-           SET max_power = d.max_power * {CT} * {PT}
-          FROM prepaid_meter m
-         WHERE m.id = d.meter_id AND d.max_power IS NOT NULL AND ({SCALED})
-        """
-    )
+    # the highest powers kept apart from the readings: the latest one, each day's
+    for table, column, join in (
+        ("prepaid_meter_latest", "last_power", "m.latest_id = t.id"),
+        ("prepaid_meter_reading_daily", "max_power", "m.id = t.meter_id"),
+    ):
+        cr.execute(
+            f"""
+            UPDATE {table} t SET {column} = t.{column} * {CT} * {PT}
+              FROM prepaid_meter m
+             WHERE {join} AND t.{column} IS NOT NULL AND ({SCALED})
+            """
+        )
