@@ -59,11 +59,17 @@ class PrepaidTransformerRatios(models.AbstractModel):
         self._pairs_from_ratio("pt_ratio")
 
     def _pairs_from_ratio(self, ratio):
-        """A ratio written as such becomes the nameplate pair ratio/1."""
+        """A ratio written as such becomes the nameplate pair ratio/1, unless the pair
+        already gives it (a data file writing the ratio again keeps a pair such as 200/5)."""
         primary, secondary = TRANSFORMER_PAIRS[ratio]
         for record in self:
             record._check_positive(ratio)
-            record.write({primary: record[ratio], secondary: 1.0})
+            try:
+                same = float(transformer_ratio(record[primary], record[secondary])) == record[ratio]
+            except ValueError:
+                same = False
+            if not same:
+                record.write({primary: record[ratio], secondary: 1.0})
 
     @api.constrains("ct_primary", "ct_secondary", "pt_primary", "pt_secondary")
     def _check_transformer_pairs(self):

@@ -45,6 +45,8 @@ class TestCtPt(PrepaidMeterCommon):
     def test_ratio_written_as_such_is_the_pair_ratio_over_one(self):
         """Code and data files that write ``ct_ratio`` keep working."""
         meter = self._ct_meter()
+        meter.ct_ratio = 10  # what 50/5 gives: the pair stays
+        self.assertEqual((meter.ct_primary, meter.ct_secondary), (50, 5))
         meter.ct_ratio = 40
         self.assertEqual((meter.ct_primary, meter.ct_secondary, meter.multiplier), (40, 1, 40))
         seeded = self._create_meter("Seed", "000000000302", model=self.dtsy_ct, bus=self.bus2)
