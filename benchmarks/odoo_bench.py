@@ -126,10 +126,10 @@ def bench_gateway(env, name, gateway_type, meters, address_prefix, api_key=None,
                 RETURNING id)
             INSERT INTO prepaid_meter (name, address, model_id, unit_id, building_id,
                 site_id, company_id, gateway_id, state, ct_ratio, pt_ratio, multiplier,
-                desired_relay_state, status, active, latest_id,
+                desired_relay_state, status, active, latest_id, billing_mode,
                 utility, access_token, create_uid, write_uid, create_date, write_date)
             SELECT %s || '-' || n, %s || lpad(n::text, %s, '0'), %s, %s, %s, %s, %s, %s,
-                   'in_service', 1, 1, 1, 'on', 'normal', true, l.id,
+                   'in_service', 1, 1, 1, 'on', 'normal', true, l.id, 'server',
                    'electricity', md5(random()::text), 1, 1, now(), now()
               FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM latest) l
               JOIN generate_series(%s, %s) WITH ORDINALITY AS g(n, rn) ON g.rn = l.rn

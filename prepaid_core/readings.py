@@ -448,3 +448,72 @@ def register_consumption(
     for band in order[: int(left)]:
         shares[band] += 1
     return {band: Decimal(int(share)).scaleb(exponent) for band, share in shares.items()}
+
+
+# === PRIMARY SIDE (CT/PT) === #
+#: which transformer ratios scale each instantaneous measure to the primary side: power as
+#: energy (CT x PT), current by the CT, voltage by the PT.  Registers (forward, reverse,
+#: time-of-use) stay as the meter counts them; their totals are scaled by
+#: :func:`effective_total` and :func:`register_consumption`.
+PRIMARY_RATIOS = {"power": ("ct", "pt"), "current": ("ct",), "voltage": ("pt",)}
+_ONE = Decimal(1)
+
+
+def transformer_ratio(primary, secondary) -> Decimal:
+    """The ratio of a transformer from its nameplate pair, exact: 50/5 -> 10, 10000/100 ->
+    100.  Both must be positive numbers: else ValueError naming the one that is not."""
+    values = []
+    for name, value in (("primary", primary), ("secondary", secondary)):
+        try:
+            number = Decimal(value if isinstance(value, (int, str, Decimal)) else repr(value))
+        except (InvalidOperation, TypeError, ValueError):
+            raise ValueError(f"{name}: {shown(value)} is not a number") from None
+        if not number.is_finite() or number <= 0:
+            raise ValueError(f"{name}: {shown(value)} must be positive")
+        values.append(number)
+    return values[0] / values[1]
+
+
+def primary_factor(measure: str, ct: Decimal, pt: Decimal) -> Decimal:
+    """What a meter-side value of ``measure`` is multiplied by on the primary side (1: a
+    measure no transformer scales, such as the power factor or the meter's balance)."""
+    ratios = {"ct": ct, "pt": pt}
+    factor = _ONE
+    for name in PRIMARY_RATIOS.get(measure, ()):
+        factor *= ratios[name]
+    return factor
+
+
+def to_primary(value: float, factor: Decimal) -> float:
+    """A meter-side measure (a float, as parsed) on the primary side: the exact decimal
+    product, as the float whose shortest form is that product (when it has at most 15
+    significant digits, which every stored measure times a nameplate ratio has)."""
+    return float(Decimal(repr(value)) * factor)
+
+
+def measure_scaler(measures, ct: Decimal, pt: Decimal):
+    """A function turning a reading's meter-side measures (a tuple, in the order of
+    ``measures``) into primary-side ones, or None when no measure of ``measures`` changes
+    (no transformer, or no scaled measure reported)."""
+    factors = [
+        (at, factor)
+        for at, name in enumerate(measures)
+        if (factor := primary_factor(name, ct, pt)) != _ONE
+    ]
+    if not factors:
+        return None
+
+    def scale(measured: tuple) -> tuple:
+        values = list(measured)
+        for at, factor in factors:
+            if values[at]:  # (None: not reported; zero stays zero)
+                values[at] = to_primary(values[at], factor)
+        return tuple(values)
+
+    return scale
+
+
+def meter_side_limit(limit: Decimal, multiplier: Decimal) -> Decimal:
+    """A primary-side power limit as a meter behind CT x PT = ``multiplier`` compares it
+    with what it measures itself: ``limit / multiplier``, to 4 decimals."""
+    return (Decimal(limit) / Decimal(multiplier or 1)).quantize(Decimal("0.0001"))

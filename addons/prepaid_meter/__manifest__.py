@@ -1,7 +1,7 @@
 {
     "name": "Prepaid Meters",
     "summary": "Sites, units, meters, tenancies and readings for prepaid electricity and water",
-    "version": "19.0.1.1.0",
+    "version": "19.0.1.2.0",
     "category": "Services/Prepaid Energy",
     "website": "https://github.com/prepaid-energy/prepaid-energy",
     "author": "Prepaid Energy contributors",

@@ -4,7 +4,8 @@ and make each row's COPY line.
 Rows are judged one by one (:meth:`BatchJudge.rows`, any batch), or, for a batch of one row
 per meter, a chunk at a time column by column (:meth:`BatchJudge.fleet_chunk`, each step a C
 loop).  Both apply the same rules: :func:`register_total`, :func:`judge_reading` (built on
-``prepaid_core.readings``), :func:`~.rows.relay_event` and one COPY line format.
+``prepaid_core.readings``), the measures scaled to the primary side (:meth:`BatchJudge.
+primary_measures`), :func:`~.rows.relay_event` and one COPY line format.
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ class BatchJudge:
         self._middles = {}  # read time: (its text, its middle text with the batch's source)
         self._first = None  # the verdict on a meter's first reading (the fleet's baselines)
         self._fleet_formats = {}  # (flags, reason, chargeable): the chunk's line format
+        self._scalers = {}  # (CT, PT): the batch's measures to the primary side, or None
 
     def validated(self, keyed):
         """The rows to store, lazily."""
@@ -169,8 +171,25 @@ class BatchJudge:
             meter = self.by_id[row.meter_id] = self.builder.state_of(meter)
         return meter
 
+    def primary_measures(self, profile: MeterProfile, measured: tuple) -> tuple:
+        """A row's measures on the primary side of its meter's transformers (voltage x PT,
+        current x CT, power x CT x PT: ``prepaid_core.readings.measure_scaler``)."""
+        scale = self._scaler(profile)
+        return measured if scale is None else scale(measured)
+
+    def _scaler(self, profile: MeterProfile):
+        """The batch's measures to the primary side for ``profile``'s meters, or None."""
+        if not profile.scaled:
+            return None
+        key = (profile.ct, profile.pt)
+        scale = self._scalers.get(key, False)
+        if scale is False:
+            scale = self._scalers[key] = validation.measure_scaler(self.measures, *key)
+        return scale
+
     def _judge_row(self, row, meter):
         profile = meter.profile
+        measured = self.primary_measures(profile, row.measured)
         total = register_total(row.forward, row.reverse, profile)
         judged = judge_reading(meter.base_total, meter.base_at, total, row.read_at, profile)
         if judged.moves:
@@ -195,8 +214,8 @@ class BatchJudge:
             judged.flags,
             judged.reason,
             judged.chargeable,
-            row.measured,
-            self._line(row, profile.company_id, middle, total, judged),
+            measured,
+            self._line(row, profile.company_id, middle, total, judged, measured),
             row.read_at,
             judged.moves,
             row.index,
@@ -214,7 +233,7 @@ class BatchJudge:
             return cached
         return cached[0], middle_text(cached[0], self.received, source)
 
-    def _line(self, row, company_id, middle, total, judged):
+    def _line(self, row, company_id, middle, total, judged, measured):
         """The row's COPY line, or None: its reason needs quoting (the csv module's)."""
         reason = judged.reason
         if reason is not None and UNSAFE.search(reason):
@@ -233,7 +252,7 @@ class BatchJudge:
             judged.flags or "",
             reason or "",
             "t" if judged.chargeable else "f",
-            *measure_texts(row.measured),
+            *measure_texts(measured),
         )
 
     # === A CHUNK AT A TIME === #
@@ -248,6 +267,8 @@ class BatchJudge:
             return None
         rows, meters = found  # (columns: each field a tuple of the chunk's values)
         profiles = {text: self.builder.profile_of(text) for text in set(meters.shared)}
+        if self.measures and any(profile.scaled for profile in profiles.values()):
+            rows = self._fleet_primary(rows, meters.shared, profiles)
         mismatched = self._fleet_relays(meters.shared, rows.relay, profiles)
         measures = list(zip(*rows.measured, strict=True)) if self.measures else []
         if mismatched is None or any(None in column for column in measures):
@@ -279,6 +300,16 @@ class BatchJudge:
         if set(map(type, records)) != {MeterRecord}:
             return None  # an unknown meter, or one already judged row by row
         return rows, MeterRecord(*zip(*records, strict=True))
+
+    def _fleet_primary(self, rows, shared, profiles):
+        """The chunk's columns with each row's measures on the primary side
+        (:meth:`primary_measures`)."""
+        scalers = {text: self._scaler(profile) for text, profile in profiles.items()}
+        measured = list(rows.measured)
+        for at, scale in enumerate(map(scalers.__getitem__, shared)):
+            if scale is not None:
+                measured[at] = scale(measured[at])
+        return rows._replace(measured=tuple(measured))
 
     def _fleet_rows(self, rows, companies, totals, verdict, measures):
         """The chunk's :class:`StoredRow`, their COPY lines made."""

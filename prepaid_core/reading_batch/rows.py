@@ -129,10 +129,15 @@ meter_record = functools.partial(tuple.__new__, MeterRecord)
 
 
 class MeterProfile(NamedTuple):
-    """What many meters share: company, model, multiplier, relay and connection state."""
+    """What many meters share: company, model, CT and PT ratios and their product (the
+    multiplier), relay and connection state; ``scaled``: a transformer scales its measures
+    to the primary side (``prepaid_core.readings.measure_scaler``)."""
 
     company_id: int
     multiplier: Decimal
+    ct: Decimal
+    pt: Decimal
+    scaled: bool
     bidirectional: bool
     limits: MeterLimits
     mismatched_relays: frozenset  # reported relay states that differ from the one asked
@@ -174,18 +179,17 @@ class StateBuilder:
         self._profiles, self._times = {}, {}
 
     def profile_of(self, shared: str) -> MeterProfile:
-        """The profile of a look-up's shared text: company, multiplier, model, state,
-        desired relay, connection and reported relay, joined by ``|``."""
+        """The profile of a look-up's shared text: company, multiplier, CT and PT ratios,
+        model, state, desired relay, connection and reported relay, joined by ``|`` (an
+        empty number: 1)."""
         profile = self._profiles.get(shared)
         if profile is None:
             profile = self._profiles[shared] = self._decode(shared)
         return profile
 
     def _decode(self, shared):
-        company_id, mult, model_id, state, desired, connection, actual = shared.split("|")
-        if "." in mult:
-            mult = mult.rstrip("0").rstrip(".")
-        multiplier = Decimal(mult or "1")
+        company_id, mult, ct, pt, model_id, state, desired, connection, actual = shared.split("|")
+        multiplier, ct, pt = map(_number, (mult, ct, pt))
         bidirectional, has_relay = self._model_flags[int(model_id)]
         mismatched = frozenset(
             relay for relay in RELAY_STATES if relay_mismatch(state, has_relay, desired, relay)
@@ -193,6 +197,9 @@ class StateBuilder:
         return MeterProfile(
             int(company_id),
             multiplier,
+            ct,
+            pt,
+            ct != 1 or pt != 1,
             bidirectional,
             self._limits[int(model_id)],
             mismatched,
@@ -216,6 +223,13 @@ class StateBuilder:
         return MeterState(
             record.id, record.latest_id, self.profile_of(record.shared), base_total, base_at
         )
+
+
+def _number(text: str) -> Decimal:
+    """A ratio of the look-up's shared text (numeric or float8 text; empty: 1)."""
+    if "." in text and "e" not in text.lower():
+        text = text.rstrip("0").rstrip(".")
+    return Decimal(text or "1")
 
 
 def copy_line_format(measure_count: int) -> str:

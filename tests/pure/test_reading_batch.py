@@ -40,9 +40,11 @@ LIMITS = {1: r.MeterLimits(max_rate=D("13.2")), 2: r.MeterLimits(max_rate=D("40"
 MESSAGES = Messages("Duplicate reading.", "Unknown meter.")
 
 
-def shared(multiplier="", model=1, state="in_service", desired="on", lost=False, actual="on"):
+def shared(
+    multiplier="", model=1, state="in_service", desired="on", lost=False, actual="on", ct="", pt=""
+):
     connection = "lost" if lost else "online"
-    return f"1|{multiplier}|{model}|{state}|{desired}|{connection}|{actual}"
+    return f"1|{multiplier}|{ct}|{pt}|{model}|{state}|{desired}|{connection}|{actual}"
 
 
 def judge(records, measures=("voltage",), followup=None):

@@ -11,6 +11,7 @@ from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import SQL
 
 from prepaid_core import alarm
+from prepaid_core.readings import meter_side_limit
 
 from ..const import ALARM_LEVELS, FORCED_RELAY
 
@@ -90,7 +91,8 @@ class PrepaidMeter(models.Model):
         string="Overload Limit (kW)",
         digits=(16, 4),
         tracking=True,
-        help="Supply is cut when a reading shows more power than this (0: no limit).",
+        help="Supply is cut when a reading shows more power than this on the primary side "
+        "(the meter's power × CT ratio × PT ratio; 0: no limit).",
     )
     overload_auto_reset_minutes = fields.Integer(
         string="Overload Auto-Reset (min)",
@@ -361,7 +363,8 @@ class PrepaidMeter(models.Model):
 
     def _check_overload(self):
         """B8: a meter whose latest reading shows more power than its overload limit trips
-        (an ``overload`` event, which cuts supply until a manager resets it)."""
+        (an ``overload`` event, which cuts supply until a manager resets it).  Both are on
+        the primary side: readings are stored scaled by the meter's CT and PT ratios."""
         if not self.ids:
             return self.browse()
         self.flush_model(["overload_limit", "overload_at"])
@@ -383,7 +386,7 @@ class PrepaidMeter(models.Model):
             meter._log_event(
                 "overload",
                 reason=self.env._(
-                    "Power %(power)s kW above the limit of %(limit)s kW.",
+                    "Power %(power)s kW (primary side) above the limit of %(limit)s kW.",
                     power=row["last_power"],
                     limit=row["overload_limit"],
                 ),
@@ -437,13 +440,25 @@ class PrepaidMeter(models.Model):
         settings = {
             "alarm1": f"{source.alarm1_threshold:.4f}" if source else None,
             "alarm2": f"{source.alarm2_threshold:.4f}" if source else None,
-            "overload_kw": f"{self.overload_limit:.4f}" if self.overload_limit else None,
+            "overload_kw": self._device_overload_limit(),
             "tariff": None,
         }
         tariff = self._effective_tariff()
         if tariff:
             settings["tariff"] = self._device_tariff(tariff, tariff._local(at))
         return settings
+
+    def _device_overload_limit(self):
+        """The overload limit as the meter compares it with the power it measures itself,
+        behind its transformers: the primary-side limit / (CT ratio × PT ratio); text, or
+        None: no limit."""
+        self.ensure_one()
+        if not self.overload_limit:
+            return None
+        limit = meter_side_limit(
+            Decimal(f"{self.overload_limit:.4f}"), Decimal(str(self.multiplier or 1))
+        )
+        return f"{limit:.4f}"
 
     @api.model
     def _device_tariff(self, tariff, local):

@@ -13,6 +13,7 @@ from ..const import (
     RELAY_STATES,
 )
 from .prepaid_gateway_bus import MAX_METERS_PER_BUS
+from .prepaid_meter_model import TRANSFORMER_PAIRS
 
 ADDRESS_RE = re.compile(r"^\d{12}$")
 
@@ -27,7 +28,7 @@ class PrepaidMeter(models.Model):
 
     _name = "prepaid.meter"
     _description = "Prepaid Meter"
-    _inherit = ["mail.thread", "mail.activity.mixin", "portal.mixin"]
+    _inherit = ["mail.thread", "mail.activity.mixin", "portal.mixin", "prepaid.transformer.ratios"]
     _inherits = {"prepaid.meter.latest": "latest_id"}
     _order = "site_id, building_id, unit_id, name"
     _check_company_auto = True
@@ -76,13 +77,15 @@ class PrepaidMeter(models.Model):
     )
 
     # === METROLOGY === #
-    ct_ratio = fields.Float(string="CT Ratio", default=1.0, tracking=True)
-    pt_ratio = fields.Float(string="PT Ratio", default=1.0, tracking=True)
+    # CT and PT as nameplate pairs, their ratios (prepaid.transformer.ratios): readings are
+    # stored on the primary side (docs/readings_store.md)
+    ct_ratio = fields.Float(tracking=True)
+    pt_ratio = fields.Float(tracking=True)
     multiplier = fields.Float(
         compute="_compute_multiplier",
         store=True,
         digits=(16, 4),
-        help="CT ratio × PT ratio: register values are multiplied by it.",
+        help="CT ratio × PT ratio: energy registers and power are multiplied by it.",
     )
 
     billing_mode = fields.Selection(
@@ -171,7 +174,8 @@ class PrepaidMeter(models.Model):
     # (``prepaid.meter.reading._load_meter_states``): meters are written seldom, read on
     # every reading
     _ingest_idx = models.Index(
-        "(id) INCLUDE (company_id, multiplier, model_id, latest_id, state, desired_relay_state)"
+        "(id) INCLUDE (company_id, multiplier, ct_ratio, pt_ratio, model_id, latest_id, state, "
+        "desired_relay_state)"
     )
 
     # === COMPUTES === #
@@ -307,29 +311,21 @@ class PrepaidMeter(models.Model):
                     )
                 )
 
-    @api.constrains("ct_ratio", "pt_ratio")
-    def _check_ratios(self):
-        for meter in self:
-            if meter.ct_ratio <= 0 or meter.pt_ratio <= 0:
-                raise ValidationError(self.env._("CT and PT ratios must be positive."))
-
     # === CRUD === #
     @api.onchange("model_id")
     def _onchange_model_id(self):
         if self.model_id:
-            self.ct_ratio = self.model_id.ct_ratio or 1.0
-            self.pt_ratio = self.model_id.pt_ratio or 1.0
+            self.update(self.model_id._transformer_values())
 
     @api.model_create_multi
     def create(self, vals_list):
-        models_by_id = {}
+        """A new meter takes its model's CT and PT, unless given (as pairs or ratios)."""
         for vals in vals_list:
-            if vals.get("model_id") and ("ct_ratio" not in vals or "pt_ratio" not in vals):
-                model = models_by_id.setdefault(
-                    vals["model_id"], self.env["prepaid.meter.model"].browse(vals["model_id"])
-                )
-                vals.setdefault("ct_ratio", model.ct_ratio or 1.0)
-                vals.setdefault("pt_ratio", model.pt_ratio or 1.0)
+            if vals.get("model_id"):
+                defaults = self.env["prepaid.meter.model"].browse(vals["model_id"])
+                for ratio, pair in TRANSFORMER_PAIRS.items():
+                    if ratio not in vals and not set(pair) & set(vals):
+                        vals.update({name: defaults[name] for name in pair})
         meters = super().create(vals_list)
         for meter in meters:
             meter._portal_ensure_token()
@@ -661,7 +657,8 @@ class PrepaidMeter(models.Model):
                         "read_at": at,
                         "forward_total": round(total, 2),
                         "voltage": round(rnd.uniform(215, 232), 1),
-                        "power": round(rnd.uniform(0.1, 4.0), 3),
+                        # (meter side: stored times the CT ratio, as the total)
+                        "power": round(rnd.uniform(0.1, 4.0) / (meter.multiplier or 1), 4),
                         "relay_state": "on",
                         "source": "poll",
                     }

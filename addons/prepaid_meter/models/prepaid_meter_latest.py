@@ -44,7 +44,13 @@ class PrepaidMeterLatest(models.Model):
     baseline_at = fields.Datetime(readonly=True, copy=False)
     last_forward_total = fields.Float(digits=(16, 4), readonly=True, copy=False)
     last_reverse_total = fields.Float(digits=(16, 4), readonly=True, copy=False)
-    last_power = fields.Float(digits=(16, 4), readonly=True, copy=False, string="Last Power (kW)")
+    last_power = fields.Float(
+        digits=(16, 4),
+        readonly=True,
+        copy=False,
+        string="Last Power (kW)",
+        help="Primary-side power of the newest reading (the meter's × CT ratio × PT ratio).",
+    )
     last_meter_balance = fields.Float(
         digits=(16, 4), readonly=True, copy=False, help="Balance the meter itself reported."
     )

@@ -1,16 +1,105 @@
 from decimal import Decimal
 
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
-from prepaid_core.readings import MeterLimits
+from prepaid_core.readings import MeterLimits, transformer_ratio
 
 from ..const import BILLING_MODES, PROTOCOLS
+
+#: the nameplate fields of a transformer, by the ratio computed from them
+TRANSFORMER_PAIRS = {
+    "ct_ratio": ("ct_primary", "ct_secondary"),
+    "pt_ratio": ("pt_primary", "pt_secondary"),
+}
+
+#: how both ratios are computed (from their pairs) and kept
+_COMPUTED_RATIO = {"compute": "_compute_transformer_ratios", "store": True}
+
+
+class PrepaidTransformerRatios(models.AbstractModel):
+    """M2/M3: a current (CT) and a voltage (PT) transformer entered as on their nameplates
+    (CT 50/5 A, PT 10000/100 V), and the ratios computed from them, which scale a meter's
+    readings to the primary side.  A ratio written (code, data files) is the pair ratio/1."""
+
+    _name = "prepaid.transformer.ratios"
+    _description = "CT/PT Nameplate Ratios"
+
+    ct_primary = fields.Float(string="CT Primary (A)", default=1.0)
+    ct_secondary = fields.Float(string="CT Secondary (A)", default=1.0)
+    pt_primary = fields.Float(string="PT Primary (V)", default=1.0)
+    pt_secondary = fields.Float(string="PT Secondary (V)", default=1.0)
+    ct_ratio = fields.Float(
+        string="CT Ratio",
+        inverse="_inverse_ct_ratio",
+        help="CT primary / secondary: currents, energy and power are multiplied by it.",
+        **_COMPUTED_RATIO,
+    )
+    pt_ratio = fields.Float(
+        string="PT Ratio",
+        inverse="_inverse_pt_ratio",
+        help="PT primary / secondary: voltages, energy and power are multiplied by it.",
+        **_COMPUTED_RATIO,
+    )
+
+    @api.depends("ct_primary", "ct_secondary", "pt_primary", "pt_secondary")
+    def _compute_transformer_ratios(self):
+        for record in self:
+            for ratio, (primary, secondary) in TRANSFORMER_PAIRS.items():
+                try:
+                    value = transformer_ratio(record[primary], record[secondary])
+                except ValueError:  # (refused by _check_transformer_pairs)
+                    value = 0
+                record[ratio] = float(value)
+
+    def _inverse_ct_ratio(self):
+        self._pairs_from_ratio("ct_ratio")
+
+    def _inverse_pt_ratio(self):
+        self._pairs_from_ratio("pt_ratio")
+
+    def _pairs_from_ratio(self, ratio):
+        """A ratio written as such becomes the nameplate pair ratio/1, unless the pair
+        already gives it (a data file writing the ratio again keeps a pair such as 200/5)."""
+        primary, secondary = TRANSFORMER_PAIRS[ratio]
+        for record in self:
+            record._check_positive(ratio)
+            try:
+                same = float(transformer_ratio(record[primary], record[secondary])) == record[ratio]
+            except ValueError:
+                same = False
+            if not same:
+                record.write({primary: record[ratio], secondary: 1.0})
+
+    @api.constrains("ct_primary", "ct_secondary", "pt_primary", "pt_secondary")
+    def _check_transformer_pairs(self):
+        for record in self:
+            for pair in TRANSFORMER_PAIRS.values():
+                for name in pair:
+                    record._check_positive(name)
+
+    def _check_positive(self, name):
+        if not self[name] > 0:
+            raise ValidationError(
+                self.env._(
+                    "%(record)s: %(field)s must be a positive number (got %(value)s).",
+                    record=self.display_name,
+                    field=self._fields[name]._description_string(self.env),
+                    value=self[name],
+                )
+            )
+
+    def _transformer_values(self):
+        """The nameplate pairs of this record, as values for another (a new meter)."""
+        self.ensure_one()
+        return {name: self[name] for pair in TRANSFORMER_PAIRS.values() for name in pair}
 
 
 class PrepaidMeterModel(models.Model):
     """M2: a meter type as the manufacturer rates it (DDSY, DTSY, water meter...)."""
 
     _name = "prepaid.meter.model"
+    _inherit = ["prepaid.transformer.ratios"]
     _description = "Meter Model"
     _order = "utility, name"
 
@@ -36,8 +125,6 @@ class PrepaidMeterModel(models.Model):
     bidirectional = fields.Boolean(
         help="Reverse energy is added to forward energy (anti-theft metering)."
     )
-    ct_ratio = fields.Float(string="CT Ratio", default=1.0, help="Default for new meters.")
-    pt_ratio = fields.Float(string="PT Ratio", default=1.0, help="Default for new meters.")
     register_max = fields.Float(
         digits=(16, 4), default=999999.99, help="Largest value the register shows before it wraps."
     )

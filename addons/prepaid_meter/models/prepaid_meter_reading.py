@@ -71,8 +71,9 @@ _METER_COLUMNS = SQL(
     """
     SELECT m.id AS id, m.latest_id AS latest_id, l.baseline_total::text AS baseline_total,
            l.baseline_at::text AS baseline_at,
-           concat_ws('|', m.company_id, COALESCE(m.multiplier::text, ''), m.model_id, m.state,
-                     COALESCE(m.desired_relay_state, ''), l.connection_state,
+           concat_ws('|', m.company_id, COALESCE(m.multiplier::text, ''),
+                     COALESCE(m.ct_ratio::text, ''), COALESCE(m.pt_ratio::text, ''), m.model_id,
+                     m.state, COALESCE(m.desired_relay_state, ''), l.connection_state,
                      l.actual_relay_state) AS shared
     """
 )
@@ -137,8 +138,10 @@ class PrepaidMeterReading(models.Model):
     read_at = fields.Datetime(required=True)
     received_at = fields.Datetime(default=fields.Datetime.now)
     source = fields.Selection(READING_SOURCES, default="manual", required=True)
-    forward_total = fields.Float(digits=(16, 4), required=True)
-    reverse_total = fields.Float(digits=(16, 4))
+    forward_total = fields.Float(
+        digits=(16, 4), required=True, help="Forward register as the meter shows it."
+    )
+    reverse_total = fields.Float(digits=(16, 4), help="Reverse register as the meter shows it.")
     total = fields.Float(
         digits=(16, 4),
         readonly=True,
@@ -151,9 +154,19 @@ class PrepaidMeterReading(models.Model):
     tou_peak = fields.Float(digits=(16, 4), string="Peak")
     tou_flat = fields.Float(digits=(16, 4), string="Flat")
     tou_valley = fields.Float(digits=(16, 4), string="Valley")
-    voltage = fields.Float(digits=(10, 2), string="Voltage (V)")
-    current = fields.Float(digits=(12, 3), string="Current (A)")
-    power = fields.Float(digits=(12, 4), string="Power (kW)")
+    # instantaneous measures are stored on the primary side: what the meter reports times
+    # the meter's transformer ratios (prepaid_core.readings.PRIMARY_RATIOS)
+    voltage = fields.Float(
+        digits=(10, 2), string="Voltage (V)", help="Primary side: the meter's voltage × PT ratio."
+    )
+    current = fields.Float(
+        digits=(12, 3), string="Current (A)", help="Primary side: the meter's current × CT ratio."
+    )
+    power = fields.Float(
+        digits=(12, 4),
+        string="Power (kW)",
+        help="Primary side: the meter's power × CT ratio × PT ratio.",
+    )
     power_factor = fields.Float(digits=(6, 3))
     meter_balance = fields.Float(digits=(16, 4), help="Balance the meter itself reported.")
     relay_state = fields.Selection(RELAY_STATES)

@@ -1,5 +1,6 @@
 from . import (
     test_concurrency,
+    test_ct_pt,
     test_meter,
     test_meter_credit,
     test_partition,

@@ -99,7 +99,7 @@ class TestReadingFleetBatch(PrepaidMeterCommon):
         self.assertEqual(flags["spike"][1], "spike")
         self.assertEqual(flags["gap"][2], "gap")
         self.assertEqual(flags["rollover"][2], "rollover")
-        self.assertEqual(self.fleet["normal"].last_power, 0.5)
+        self.assertEqual(self.fleet["normal"].last_power, 0.5 * 40, "primary side: x CT 40")
         self.assertAlmostEqual(self._readings(self.fleet["normal"])[1].consumption, 1.5 * 40)
 
     def test_fleet_batch_rejects_bad_rows_one_by_one(self):
