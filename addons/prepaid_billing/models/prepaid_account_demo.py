@@ -1,6 +1,6 @@
 from decimal import ROUND_UP, Decimal
 
-from odoo import api, models
+from odoo import api, fields, models
 
 
 class PrepaidAccount(models.Model):
@@ -41,3 +41,32 @@ class PrepaidAccount(models.Model):
             if cents > 0:
                 account._recharge(str(cents / 100), memo="Opening recharge")
         return accounts
+
+    @api.model
+    def _demo_meter_balance(self, addresses, tariff_id, cancelled=(), to_issue=()):
+        """Demo data (B13): the meters at ``addresses`` keep their own balance from now on,
+        their accounts on the flat tariff ``tariff_id``; the credit each account holds is
+        what its meter holds, accepted as the meter's balance (what the demo's simulated
+        meters start with). Then a desk recharge for each meter of ``cancelled`` (its token
+        never sent: cancelled) and of ``to_issue`` (an STS meter before the company has an
+        STS vending key: the credit waits, with the reason)."""
+        meters = self.env["prepaid.meter"].search([("address", "in", list(addresses))])
+        meters.write({"billing_mode": "meter"})
+        meters.account_id.tariff_id = tariff_id
+        for meter in meters:
+            meter.sudo().write(
+                {
+                    "meter_balance_base": meter.account_id.balance,
+                    "meter_balance_base_at": fields.Datetime.now(),
+                    "meter_balance_base_charged": meter.billing_charged_amount,
+                }
+            )
+        Credit = self.env["prepaid.meter.credit"]
+        for meter in meters.filtered(lambda m: m.address in cancelled or m.address in to_issue):
+            meter.account_id._recharge("20", memo="Desk recharge", meter=meter)
+            credit = Credit.search([("meter_id", "=", meter.id)], order="id desc", limit=1)
+            if meter.address in cancelled:
+                credit._cancel(
+                    self.env._("Cancelled at the desk before its token was sent: sold in error.")
+                )
+        return meters

@@ -1,0 +1,102 @@
+"""B13 end to end, on the demo's own stack: a recharge at the desk for a 4G meter that keeps
+its own balance becomes one token, delivered over MQTT by the gateway runner (restarted in
+the middle), and the simulated meter's own balance rises by the credit exactly once.
+
+The meter is the demo's idle flat (nothing switched on, scripts/demo_stack.py): its balance
+moves only by tokens, and what it reports is the simulator's own figure, read by Odoo from
+its MQTT readings."""
+
+import json
+import time
+
+import demo_stack
+from test_demo_site import wait_for
+
+AMOUNT = 25.0
+
+
+def money(value):
+    """A balance as Odoo keeps it: 4 decimals."""
+    return f"{value:.4f}"
+
+
+def test_desk_recharge_reaches_the_meter_once(stack):
+    started = time.monotonic()
+    address = demo_stack.IDLE_METER
+    admin = stack.admin()
+    [meter] = admin.call(
+        "prepaid.meter",
+        "search_read",
+        [("address", "=", address)],
+        fields=["account_id", "gateway_id", "billing_mode", "credit_channel"],
+    )
+    assert (meter["billing_mode"], meter["credit_channel"]) == ("meter", "device")
+
+    def state():
+        [row] = admin.call(
+            "prepaid.meter",
+            "read",
+            [meter["id"]],
+            ["last_meter_balance", "last_reading_at", "meter_balance_state"],
+        )
+        return row
+
+    # the simulated meter reports the balance the server counts for it (demo_stack
+    # started it so): nothing charged, nothing pending
+    start = json.loads((stack.local / "balances.json").read_text())[address]
+    before = state()["last_reading_at"] or ""
+    first = wait_for(
+        "a live reading of the meter's own balance",
+        lambda: (row := state())["last_reading_at"] and row["last_reading_at"] > before and row,
+    )
+    assert money(first["last_meter_balance"]) == start
+
+    # 1. the recharge at the desk, then the MQTT gateway's runner killed and started again
+    # while its token is on the way
+    stack.desk_recharge(admin, meter["account_id"][0], meter["id"], AMOUNT)
+    credits = admin.call(
+        "prepaid.meter.credit",
+        "search_read",
+        [("meter_id", "=", meter["id"])],
+        fields=["amount", "state", "channel"],
+    )
+    assert len(credits) == 1, credits
+    credit = credits[0]
+    assert credit["amount"] == AMOUNT and credit["channel"] == "device"
+    [gateway] = [g for g in stack.gateways if g["id"] == meter["gateway_id"][0]]
+    stack.restart_runner(gateway)
+
+    # 2. the meter confirms the token: the credit is applied, its balance rose by it
+    def credit_state():
+        return admin.call("prepaid.meter.credit", "read", [credit["id"]], ["state"])[0]["state"]
+
+    wait_for("the credit applied", lambda: credit_state() == "applied", timeout=180)
+    expected = money(float(start) + AMOUNT)
+
+    def reported_at(balance):
+        """When the meter last reported, if it reported ``balance``."""
+        row = state()
+        return money(row["last_meter_balance"]) == balance and row["last_reading_at"]
+
+    applied_at = wait_for("the meter's own balance up by the credit", lambda: reported_at(expected))
+
+    # 3. a reading later: still once, and the server agrees with the meter
+    wait_for(
+        "a later reading",
+        lambda: (
+            (row := state())["last_reading_at"] > applied_at
+            and money(row["last_meter_balance"]) == expected
+            and row["meter_balance_state"] == "ok"
+        ),
+        timeout=2 * demo_stack.READING_INTERVAL + 60,
+    )
+    assert money(state()["last_meter_balance"]) == expected
+    commands = admin.call(
+        "meter.gateway.command",
+        "search_read",
+        [("meter_id", "=", meter["id"]), ("kind", "=", "credit")],
+        fields=["state", "credit_id"],
+    )
+    assert [(c["state"], c["credit_id"][0]) for c in commands] == [("confirmed", credit["id"])]
+    assert stack.dead() == [], "no part of the stack died"
+    print(f"\ntoken applied on the simulated meter after {time.monotonic() - started:.0f} s")
