@@ -100,3 +100,27 @@ def test_desk_recharge_reaches_the_meter_once(stack):
     assert [(c["state"], c["credit_id"][0]) for c in commands] == [("confirmed", credit["id"])]
     assert stack.dead() == [], "no part of the stack died"
     print(f"\ntoken applied on the simulated meter after {time.monotonic() - started:.0f} s")
+
+
+def test_sts_token_typed_on_the_keypad(stack):
+    """The demo's STS token (a desk recharge when the stack created its database), as a
+    manager reads it in Meter Credits, typed on the simulated meter's keypad: accepted
+    once, refused the second time; and the demo's own-format token delivered over MQTT."""
+    admin = stack.admin()
+    (own, _), (sts_meter, _) = demo_stack.START_RECHARGES
+
+    def credits(address):
+        return admin.call(
+            "prepaid.meter.credit",
+            "search_read",
+            [("meter_id.address", "=", address), ("state", "!=", "cancelled")],
+            fields=["state", "channel", "token"],
+        )
+
+    [credit] = credits(sts_meter)
+    assert (credit["state"], credit["channel"]) == ("issued", "keypad")
+    answer = stack.type_token(sts_meter, credit["token"])
+    assert answer["accepted"] and answer["token"].startswith("STS CREDIT TID"), answer
+    again = stack.type_token(sts_meter, credit["token"])
+    assert not again["accepted"] and again["error"].startswith("StsReplayError"), again
+    wait_for("the own-format token applied", lambda: credits(own)[0]["state"] == "applied")
