@@ -20,50 +20,60 @@ def money(value):
     return f"{value:.4f}"
 
 
+class Meter:
+    """A meter as Odoo sees it, read over JSON-RPC as the admin."""
+
+    def __init__(self, admin, address):
+        self.admin = admin
+        [self.row] = admin.call(
+            "prepaid.meter",
+            "search_read",
+            [("address", "=", address)],
+            fields=["account_id", "gateway_id", "billing_mode", "credit_channel"],
+        )
+        self.id = self.row["id"]
+
+    def state(self):
+        fields = ["last_meter_balance", "last_reading_at", "meter_balance_state"]
+        return self.admin.call("prepaid.meter", "read", [self.id], fields)[0]
+
+    def reported_at(self, balance):
+        """When the meter last reported, if it reported ``balance``."""
+        row = self.state()
+        return money(row["last_meter_balance"]) == balance and row["last_reading_at"]
+
+    def credit_commands(self):
+        return self.admin.call(
+            "meter.gateway.command",
+            "search_read",
+            [("meter_id", "=", self.id), ("kind", "=", "credit")],
+            fields=["state", "credit_id"],
+        )
+
+
 def test_desk_recharge_reaches_the_meter_once(stack):
     started = time.monotonic()
-    address = demo_stack.IDLE_METER
     admin = stack.admin()
-    [meter] = admin.call(
-        "prepaid.meter",
-        "search_read",
-        [("address", "=", address)],
-        fields=["account_id", "gateway_id", "billing_mode", "credit_channel"],
-    )
-    assert (meter["billing_mode"], meter["credit_channel"]) == ("meter", "device")
-
-    def state():
-        [row] = admin.call(
-            "prepaid.meter",
-            "read",
-            [meter["id"]],
-            ["last_meter_balance", "last_reading_at", "meter_balance_state"],
-        )
-        return row
+    meter = Meter(admin, demo_stack.IDLE_METER)
+    assert (meter.row["billing_mode"], meter.row["credit_channel"]) == ("meter", "device")
 
     # the simulated meter reports the balance the server counts for it (demo_stack
     # started it so): nothing charged, nothing pending
-    start = json.loads((stack.local / "balances.json").read_text())[address]
-    before = state()["last_reading_at"] or ""
-    first = wait_for(
-        "a live reading of the meter's own balance",
-        lambda: (row := state())["last_reading_at"] and row["last_reading_at"] > before and row,
-    )
-    assert money(first["last_meter_balance"]) == start
+    start = json.loads((stack.local / "balances.json").read_text())[demo_stack.IDLE_METER]
+    before = meter.state()["last_reading_at"] or ""
+    wait_for("a live reading", lambda: (meter.reported_at(start) or "") > before)
 
     # 1. the recharge at the desk, then the MQTT gateway's runner killed and started again
     # while its token is on the way
-    stack.desk_recharge(admin, meter["account_id"][0], meter["id"], AMOUNT)
-    credits = admin.call(
+    stack.desk_recharge(admin, meter.row["account_id"][0], meter.id, AMOUNT)
+    [credit] = admin.call(
         "prepaid.meter.credit",
         "search_read",
-        [("meter_id", "=", meter["id"])],
+        [("meter_id", "=", meter.id)],
         fields=["amount", "state", "channel"],
     )
-    assert len(credits) == 1, credits
-    credit = credits[0]
     assert credit["amount"] == AMOUNT and credit["channel"] == "device"
-    [gateway] = [g for g in stack.gateways if g["id"] == meter["gateway_id"][0]]
+    [gateway] = [g for g in stack.gateways if g["id"] == meter.row["gateway_id"][0]]
     stack.restart_runner(gateway)
 
     # 2. the meter confirms the token: the credit is applied, its balance rose by it
@@ -72,31 +82,18 @@ def test_desk_recharge_reaches_the_meter_once(stack):
 
     wait_for("the credit applied", lambda: credit_state() == "applied", timeout=180)
     expected = money(float(start) + AMOUNT)
-
-    def reported_at(balance):
-        """When the meter last reported, if it reported ``balance``."""
-        row = state()
-        return money(row["last_meter_balance"]) == balance and row["last_reading_at"]
-
-    applied_at = wait_for("the meter's own balance up by the credit", lambda: reported_at(expected))
+    applied_at = wait_for("the balance up by the credit", lambda: meter.reported_at(expected))
 
     # 3. a reading later: still once, and the server agrees with the meter
     wait_for(
-        "a later reading",
+        "a later reading, the same balance, agreed",
         lambda: (
-            (row := state())["last_reading_at"] > applied_at
-            and money(row["last_meter_balance"]) == expected
-            and row["meter_balance_state"] == "ok"
+            (meter.reported_at(expected) or "") > applied_at
+            and meter.state()["meter_balance_state"] == "ok"
         ),
         timeout=2 * demo_stack.READING_INTERVAL + 60,
     )
-    assert money(state()["last_meter_balance"]) == expected
-    commands = admin.call(
-        "meter.gateway.command",
-        "search_read",
-        [("meter_id", "=", meter["id"]), ("kind", "=", "credit")],
-        fields=["state", "credit_id"],
-    )
+    commands = meter.credit_commands()
     assert [(c["state"], c["credit_id"][0]) for c in commands] == [("confirmed", credit["id"])]
     assert stack.dead() == [], "no part of the stack died"
     print(f"\ntoken applied on the simulated meter after {time.monotonic() - started:.0f} s")
