@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import json
 import os
+import queue
 import secrets
 import signal
 import socket
@@ -53,6 +54,16 @@ HEAVY_LOADS = {
     "000030020001": 3_500,  # Harbour View, CT 200/5 (x40): 140 kW on the primary side
 }
 STORY_METER = "000010010001"  # the portal tenant's meter (login tenant / tenant)
+# B13: the 4G flats whose meters keep their own balance (prepaid_billing's demo data):
+# own-format tokens over their connection, and STS keypad meters (meter_gateway's demo data:
+# meter number, supply group, tariff index, key revision as below)
+OWN_TOKEN_METERS = ("900000000002", "900000000003", "900000000004")
+STS_METERS = {"900000000005": "60072700000900005", "900000000006": "60072700000900006"}
+STS_SGC, STS_TI, STS_KRN = "123456", "01", 1
+IDLE_METER = "900000000004"  # nothing switched on: its balance moves only by tokens
+# desk recharges when the database is created, once the keys are set: one token delivered
+# over the 4G connection (applied), one STS token to type on the keypad (issued)
+START_RECHARGES = (("900000000003", "15"), ("900000000006", "12"))
 READING_INTERVAL = 30  # seconds between two readings of a 4G meter
 FAST_CRONS = (
     "meter_gateway.ir_cron_meter_gateway_poll",
@@ -227,6 +238,7 @@ class Stack:
     quiet: bool = False
     workers: int = 0  # Odoo in prefork mode with that many HTTP workers (0: threaded)
     record: Path | None = None  # the simulator's record of acknowledged 4G readings
+    keypad: queue.Queue = field(default_factory=queue.Queue)  # the keypad's answers
     processes: dict = field(default_factory=dict)
     gateways: list = field(default_factory=list)
 
@@ -388,11 +400,16 @@ class Stack:
         os.chmod(path, 0o600)
         return path
 
-    def vending_key(self) -> str:
-        path = self.local / "vending.key"
+    def vending_key(self, name: str = "vending.key", size: int = 32) -> str:
+        """A demo-only vending key kept in ``name`` (created once): the own format's, or
+        the STS one (``sts.key``, 8 bytes) with which the simulated STS meters are keyed."""
+        path = self.local / name
         if path.exists():
             return path.read_text().strip()
-        return self._secret_file("vending.key", secrets.token_hex(32)).read_text().strip()
+        return self._secret_file(name, secrets.token_hex(size)).read_text().strip()
+
+    def sts_vending_key(self) -> str:
+        return self.vending_key("sts.key", 8)
 
     def configure(self) -> None:
         """Settings that depend on this run (ports, keys), written through the web API."""
@@ -434,7 +451,9 @@ class Stack:
             gateway["key_file"] = self._secret_file(f"gateway-{gateway['id']}.key", key)
         # one vending key for the demo's landlords and the simulated meters (credit tokens)
         companies = odoo.call("res.company", "search", [])
-        odoo.call("res.company", "write", companies, {"prepaid_vending_key": self.vending_key()})
+        keys = {"prepaid_vending_key": self.vending_key()}
+        keys["prepaid_sts_vending_key"] = self.sts_vending_key()
+        odoo.call("res.company", "write", companies, keys)
         # the simulated registers go on from what Odoo last read
         rows = odoo.call(
             "prepaid.meter",
@@ -444,10 +463,72 @@ class Stack:
         )
         registers = {r["address"]: r["last_forward_total"] for r in rows if r["last_forward_total"]}
         (self.local / "registers.json").write_text(json.dumps(registers))
+        (self.local / "balances.json").write_text(json.dumps(self.meter_balances(odoo)))
         self.say(
             f"Configured {len(ports)} buses, {len(self.gateways)} 4G gateways, "
             f"{len(rows)} meters in service"
         )
+
+    def meter_balances(self, odoo: OdooSession) -> dict:
+        """What each meter that keeps its own balance holds, as the server counts it: the
+        base (the balance accepted, or the preset on board) plus the credits applied,
+        less the credit tokens did not carry and the consumption charged since the base.
+        The simulated meters start with it (credits not applied yet come as tokens)."""
+        meters = odoo.call(
+            "prepaid.meter",
+            "search_read",
+            [("billing_mode", "=", "meter"), ("address", "!=", False)],
+            fields=[
+                "address", "meter_balance_base", "meter_balance_base_at",
+                "meter_balance_base_credited", "meter_balance_base_not_carried",
+                "meter_balance_base_charged", "billing_charged_amount", "credit_not_carried",
+                "preset_credit", "preset_account_id",
+            ],
+        )  # fmt: skip
+        credits = odoo.call(
+            "prepaid.meter.credit",
+            "search_read",
+            [("meter_id", "in", [m["id"] for m in meters]), ("state", "=", "applied")],
+            fields=["meter_id", "amount"],
+        )
+        applied = {}
+        for credit in credits:
+            meter_id = credit["meter_id"][0]
+            applied[meter_id] = applied.get(meter_id, 0) + credit["amount"]
+        balances = {}
+        for m in meters:
+            if m["meter_balance_base_at"]:
+                base = m["meter_balance_base"]
+            else:
+                base = m["preset_credit"] if m["preset_account_id"] else 0
+            balance = (
+                base
+                + applied.get(m["id"], 0) - m["meter_balance_base_credited"]
+                - (m["credit_not_carried"] - m["meter_balance_base_not_carried"])
+                - (m["billing_charged_amount"] - m["meter_balance_base_charged"])
+            )  # fmt: skip
+            balances[m["address"]] = f"{balance:.4f}"
+        return balances
+
+    def start_recharges(self) -> None:
+        """Desk recharges of a new demo database (:data:`START_RECHARGES`), so Meter Credits
+        shows a token delivered and one waiting for the keypad."""
+        odoo = self.admin()
+        for address, amount in START_RECHARGES:
+            [meter] = odoo.call(
+                "prepaid.meter", "search_read", [("address", "=", address)], fields=["account_id"]
+            )
+            self.desk_recharge(odoo, meter["account_id"][0], meter["id"], amount)
+
+    @staticmethod
+    def desk_recharge(odoo: OdooSession, account_id: int, meter_id: int, amount) -> None:
+        """A recharge at the desk (the recharge wizard, as an operator confirms it)."""
+        wizard = odoo.call(
+            "prepaid.account.recharge",
+            "create",
+            {"account_id": account_id, "meter_id": meter_id, "amount": float(amount)},
+        )
+        odoo.call("prepaid.account.recharge", "action_confirm", [wizard])
 
     # --- 5. simulator --- #
     def start_simulator(self) -> dict:
@@ -460,29 +541,59 @@ class Stack:
             "--mqtt-meters", str(MQTT_METERS), "--mqtt-port", str(self.broker_port),
             "--reading-interval", str(READING_INTERVAL),
             "--balance", "1000000",  # billing is Odoo's: the meters' own credit never ends
+            "--balances", str(self.local / "balances.json"),  # but for meters keeping theirs
             "--vending-key-file", str(self.local / "vending.key"),
             "--registers", str(self.local / "registers.json"),
             "--json",
         ]  # fmt: skip
         if self.record:
             cmd += ["--record", str(self.record)]
-        for address, watts in HEAVY_LOADS.items():
+        for address, watts in {**HEAVY_LOADS, IDLE_METER: 0}.items():
             cmd += ["--load", f"{address}={watts}"]
+        cmd += self.sts_arguments()
         log = self.local / "simulator.log"
-        process = self._spawn("simulator", cmd, log, stdout=subprocess.PIPE)
+        process = self._spawn("simulator", cmd, log, stdout=subprocess.PIPE, stdin=subprocess.PIPE)
         line = process.stdout.readline()
         if not line:
             process.wait(10)
             raise StackError(f"the simulator did not start: see {log}")
         fleet = json.loads(line)
-        # its later output (nothing, normally) must not block it
-        threading.Thread(target=process.stdout.read, daemon=True).start()
+        # its later output (the keypad's answers) must not block it
+        threading.Thread(target=self._keypad_answers, args=(process,), daemon=True).start()
         tcp = sum(len(b["meters"]) for c in fleet["collectors"] for b in c["buses"])
         self.say(
             f"Simulator: {len(fleet['collectors'])} collectors, {tcp} meters on RS-485, "
             f"{fleet['mqtt']['meters']} 4G meters (log: {log})"
         )
         return fleet
+
+    def sts_arguments(self) -> list[str]:
+        """The STS keypad meters, keyed as Odoo makes their tokens; ``--keypad``: tokens
+        typed through :meth:`type_token`."""
+        self.sts_vending_key()  # the file exists
+        cmd = ["--keypad", "--sts-vending-key-file", str(self.local / "sts.key")]
+        cmd += ["--sts-sgc", STS_SGC, "--sts-ti", STS_TI, "--sts-krn", str(STS_KRN)]
+        for address, number in STS_METERS.items():
+            cmd += ["--sts-meter", f"{address}={number}"]
+        return cmd
+
+    def _keypad_answers(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            try:
+                self.keypad.put(json.loads(line))
+            except ValueError:
+                continue
+
+    def type_token(self, address: str, token: str, timeout: float = 10) -> dict:
+        """Type ``token`` on the simulated meter's keypad; the meter's answer
+        (``accepted``, ``token`` or ``error``, ``balance``)."""
+        process = self.processes["simulator"]
+        process.stdin.write(f"{address} {token}\n".encode())
+        process.stdin.flush()
+        try:
+            return self.keypad.get(timeout=timeout)
+        except queue.Empty:
+            raise StackError(f"the simulated meter {address} did not answer") from None
 
     # --- 6. gateway runners --- #
     def start_runners(self) -> None:
@@ -540,10 +651,12 @@ class Stack:
         for port, what in ((self.broker_port, "broker"), (self.sim_base_port, "simulator")):
             if not port_free(port):
                 raise StackError(f"port {port} ({what}) is taken: choose another one")
-        self.ensure_database()
+        created = self.ensure_database()
         self.start_broker()
         self.start_odoo()
         self.configure()
+        if created:
+            self.start_recharges()
         self.start_runners()
         self.start_simulator()
 
@@ -583,9 +696,34 @@ buses, polled every minute) and {MQTT_METERS} 4G meters (a reading every {READIN
   Green Leaf Cafe (A-101, the tenant login), a 4G flat (B-101) and a Harbour View flat run
   out of credit and are cut. Recharge Green Leaf in the portal: supply comes back.
 
+  Meters that keep their own balance (Meter Balance billing): the 4G flats B-102, B-103,
+  B-104 ({", ".join(OWN_TOKEN_METERS)}) get every recharge as a token over their
+  connection; B-105 and B-201 ({", ".join(STS_METERS)}) are STS keypad meters. Recharge
+  one at the desk (Accounts, Recharge, choose the meter): Prepaid, Meter Credits shows its
+  credit and, for managers, its token; the meter's Commands list the deliveries. To type
+  an STS token on a simulated keypad, enter here a line with the meter's address and the
+  20 digits, e.g.  {next(iter(STS_METERS))} 1234 5678 9012 3456 7890
+
   Database: {stack.db}; logs in {stack.local}
   Press Ctrl-C to stop.
 """
+
+
+def keypad_console(stack: Stack) -> None:
+    """Lines ``ADDRESS TOKEN`` typed in the demo's terminal go to that simulated meter's
+    keypad; its answer is printed."""
+    for line in sys.stdin:
+        address, _, token = line.strip().partition(" ")
+        if not token:
+            continue
+        try:
+            answer = stack.type_token(address, token)
+        except StackError as exc:
+            print(f"!!  {exc}", flush=True)
+            continue
+        verdict = "accepted" if answer.get("accepted") else f"refused: {answer.get('error')}"
+        print(f"{address}: {answer.get('token', 'token')} {verdict}, balance "
+              f"{answer.get('balance')}", flush=True)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -629,6 +767,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
         print(banner(stack), flush=True)
+        if sys.stdin.isatty():
+            threading.Thread(target=keypad_console, args=(stack,), daemon=True).start()
         while not stopping:
             dead = stack.dead()
             if dead:

@@ -14,7 +14,9 @@ meter derives its token key from ``--vending-key`` (hex) and its address. ``--lo
 ADDRESS=WATTS`` gives a meter a steady load (a demo's heavy consumer) instead of its daily
 profile; ``--registers FILE`` starts meters at the import totals a platform last read from
 them (JSON ``{address: kWh}``), so a restarted fleet goes on counting instead of starting
-at zero (which a platform would flag as a rollback).
+at zero (which a platform would flag as a rollback). ``--balances FILE`` (JSON ``{address:
+money}``) starts those meters with that balance instead of ``--balance``: meters that keep
+their own balance start with what the platform counts for them.
 
 STS keypad meters (G10): ``--sts-meter ADDRESS=METER_NUMBER`` makes the site's meter ADDRESS
 take STS tokens, its decoder key derived by DKGA02 from ``--sts-vending-key`` (hex, 8 bytes),
@@ -108,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(e.g. the last totals a platform read, so a restarted fleet goes on counting)",
     )
     parser.add_argument(
+        "--balances",
+        type=Path,
+        help="JSON file {address: money}: the balance those meters start with instead of "
+        "--balance (meters that keep their own balance, as the platform expects them)",
+    )
+    parser.add_argument(
         "--record",
         type=Path,
         help="JSON-lines file: each 4G reading the broker acknowledged (kind, address, "
@@ -170,6 +178,18 @@ def _parse_loads(values: list[str]) -> dict[str, int]:
         if loads[address.strip()] < 0:
             raise SystemExit(f"--load {value!r}: watts must not be negative")
     return loads
+
+
+def _read_balances(path: Path | None) -> dict[str, Decimal]:
+    if path is None:
+        return {}
+    try:
+        balances = {str(k): Decimal(str(v)) for k, v in json.loads(path.read_text()).items()}
+    except (OSError, ValueError, AttributeError, ArithmeticError) as exc:
+        raise SystemExit(f"--balances {path}: {exc}") from None
+    if not all(v.is_finite() for v in balances.values()):
+        raise SystemExit(f"--balances {path}: balances must be finite")
+    return balances
 
 
 def _read_registers(path: Path | None) -> dict[str, Decimal]:
@@ -240,7 +260,7 @@ def _meter(args, clock, address: str, index: int) -> VirtualMeter:
     config = MeterConfig(
         address,
         vending_key=bytes.fromhex(args.vending_key),
-        balance=args.balance,
+        balance=args.initial_balances.get(address, args.balance),
         price=args.price,
         profile=profile,
         initial_kwh=args.initial_registers.get(address, Decimal(0)),
@@ -260,6 +280,7 @@ async def run(args: argparse.Namespace, *, out=sys.stdout) -> None:
     _check(args)
     args.loads = _parse_loads(args.load)
     args.initial_registers = _read_registers(args.registers)
+    args.initial_balances = _read_balances(args.balances)
     args.sts, args.site = _sts_meters(args), {}
     clock = AcceleratedClock(speed=args.speed)
     async with contextlib.AsyncExitStack() as stack:

@@ -364,6 +364,27 @@ def test_cli_steady_load_and_initial_registers(tmp_path):
         run(main())
 
 
+def test_cli_initial_balances(tmp_path):
+    """B13: ``--balances`` starts meters that keep their own balance with what the platform
+    counts for them; the others start with ``--balance``."""
+    balances = tmp_path / "balances.json"
+    balances.write_text(json.dumps({"000010010001": "12.34"}))
+    with simulator_cli(
+        *("--collectors", "1", "--buses", "1", "--meters", "2", "--base-port", "0"),
+        *("--baud", "115200", "--duration", "20", "--balance", "500"),
+        *("--balances", str(balances), "--load", "000010010001=0"),
+    ) as fleet:
+        port = fleet["collectors"][0]["buses"][0]["port"]
+
+        async def main():
+            master = await Master.connect(port)
+            assert await master.read("000010010001", 0x00900200) == Decimal("12.34")
+            assert await master.read("000010010002", 0x00900200) > Decimal("499")
+            master.close()
+
+        run(main())
+
+
 def assert_cli_refuses(*args):
     """The simulator's command line exits with an error naming the option ``args[0]``."""
     result = subprocess.run(
@@ -383,6 +404,7 @@ def test_cli_refuses_bad_loads_and_registers(tmp_path):
     for extra in (
         ("--load", "000010010001"),
         ("--registers", str(bad)),
+        ("--balances", str(tmp_path / "missing.json")),
         ("--vending-key-file", str(tmp_path / "missing.key")),
     ):
         assert_cli_refuses(*extra)
