@@ -5,7 +5,7 @@ from werkzeug.exceptions import NotFound
 from odoo import http
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 from odoo.http import request
-from odoo.tools import consteq, float_round
+from odoo.tools import SQL, consteq, float_round
 
 from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment.controllers.portal import PaymentPortal
@@ -156,6 +156,30 @@ class PrepaidPortal(PaymentPortal):
             return None, None, self._prepaid_login_redirect(back)
         return meter_sudo, owner, None
 
+    @staticmethod
+    def _prepaid_meter_reported_balance(meter_sudo):
+        """B13: the balance a meter that keeps its own last reported, with when it was read
+        (``{"balance", "read_at"}``), else None: the newest reading that carried one (a
+        reported 0.0000 counts; a reading without it does not)."""
+        if meter_sudo.billing_mode != "meter":
+            return None
+        rows = meter_sudo.env.execute_query_dict(
+            SQL(
+                """
+                SELECT meter_balance AS balance, read_at
+                  FROM prepaid_meter_reading
+                 WHERE meter_id = %s AND meter_balance IS NOT NULL
+                 ORDER BY read_at DESC
+                 LIMIT 1
+                """,
+                meter_sudo.id,
+            )
+        )
+        if not rows:
+            return None
+        # shown, never computed with: the monetary widget formats floats
+        return {"balance": float(rows[0]["balance"]), "read_at": rows[0]["read_at"]}
+
     def _prepaid_meter_values(self, meter_sudo, owner, **kw):
         account = meter_sudo.account_id
         company = meter_sudo.company_id
@@ -184,6 +208,7 @@ class PrepaidPortal(PaymentPortal):
                 "recharges": recharges,
                 "credits": self._prepaid_visible_credits(meter_sudo, recharges.line_ids),
                 "read_request": meter_sudo.read_request_ids[:1],
+                "meter_reported": self._prepaid_meter_reported_balance(meter_sudo),
                 "page_name": "prepaid_meter",
                 "message": kw.get("message") if kw.get("message") in PAGE_MESSAGES else None,
                 "error": kw.get("error") if kw.get("error") in PAGE_ERRORS else None,
