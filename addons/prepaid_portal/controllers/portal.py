@@ -5,7 +5,7 @@ from werkzeug.exceptions import NotFound
 from odoo import http
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 from odoo.http import request
-from odoo.tools import SQL, consteq, float_round
+from odoo.tools import consteq, float_round
 
 from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment.controllers.portal import PaymentPortal
@@ -158,27 +158,13 @@ class PrepaidPortal(PaymentPortal):
 
     @staticmethod
     def _prepaid_meter_reported_balance(meter_sudo):
-        """B13: the balance a meter that keeps its own last reported, with when it was read
-        (``{"balance", "read_at"}``), else None: the newest reading that carried one (a
-        reported 0.0000 counts; a reading without it does not)."""
+        """B13: ``{"balance", "read_at"}`` the meter last reported if it keeps its own
+        balance and ever reported one, else None."""
         if meter_sudo.billing_mode != "meter":
             return None
-        rows = meter_sudo.env.execute_query_dict(
-            SQL(
-                """
-                SELECT meter_balance AS balance, read_at
-                  FROM prepaid_meter_reading
-                 WHERE meter_id = %s AND meter_balance IS NOT NULL
-                 ORDER BY read_at DESC
-                 LIMIT 1
-                """,
-                meter_sudo.id,
-            )
-        )
-        if not rows:
-            return None
+        reported = meter_sudo._last_reported_meter_balance().get(meter_sudo.id)
         # shown, never computed with: the monetary widget formats floats
-        return {"balance": float(rows[0]["balance"]), "read_at": rows[0]["read_at"]}
+        return reported and {**reported, "balance": float(reported["balance"])}
 
     def _prepaid_meter_values(self, meter_sudo, owner, **kw):
         account = meter_sudo.account_id

@@ -76,6 +76,10 @@ class TestPortalMeterBalance(PrepaidPortalMixin, HttpCase):
         form = Form(self.meter_a1)
         self.assertEqual(form.last_meter_balance, 23.45)
         self.assertEqual(form.account_balance, 30.0)
+        self.assertEqual(
+            form.meter_balance_reported_at, "2026-03-02 00:00:00"
+        )  # not the newer reading's time
+        self.assertFalse(Form(self.meter_a2).meter_balance_reported_at)
         views = self.env["prepaid.meter"].get_views([(False, "form"), (False, "list")])["views"]
         billing = etree.fromstring(views["form"]["arch"]).xpath("//page[@name='billing']")[0]
         names = {field.get("name") for field in billing.iter("field")}
@@ -83,6 +87,7 @@ class TestPortalMeterBalance(PrepaidPortalMixin, HttpCase):
             {
                 "account_balance",
                 "last_meter_balance",
+                "meter_balance_reported_at",
                 "meter_balance_expected",
                 "meter_balance_difference",
                 "meter_balance_state",
