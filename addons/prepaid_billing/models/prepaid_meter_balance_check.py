@@ -74,7 +74,6 @@ class PrepaidMeter(models.Model):
     meter_balance_base_charged = money_field()
     meter_balance_reported_at = fields.Datetime(
         compute="_compute_meter_balance_reported_at",
-        string="Meter Balance Reported At",
         help="Time of the newest reading that carried the meter's own balance.",
     )
 
