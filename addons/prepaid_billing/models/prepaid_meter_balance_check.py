@@ -72,6 +72,43 @@ class PrepaidMeter(models.Model):
     meter_balance_base_credited = money_field()
     meter_balance_base_not_carried = money_field()
     meter_balance_base_charged = money_field()
+    meter_balance_reported_at = fields.Datetime(
+        compute="_compute_meter_balance_reported_at",
+        help="Time of the newest reading that carried the meter's own balance.",
+    )
+
+    def _compute_meter_balance_reported_at(self):
+        reported = self._last_reported_meter_balance()
+        for meter in self:
+            meter.meter_balance_reported_at = reported.get(meter.id, {}).get("read_at")
+
+    def _last_reported_meter_balance(self):
+        """``{meter id: {"balance", "read_at"}}``: the newest reading of each meter of ``self``
+        that carried the meter's own balance (a reported 0 counts; meters never reporting one
+        are left out). The latest state's ``last_meter_balance`` keeps the figure, not when."""
+        ids = [meter_id for meter_id in self.ids if meter_id]
+        if not ids:
+            return {}
+        rows = self.env.execute_query_dict(
+            SQL(
+                """
+                SELECT m.id AS meter_id, r.meter_balance::text AS balance, r.read_at
+                  FROM unnest(%s::int4[]) AS m(id)
+                  CROSS JOIN LATERAL (
+                      SELECT s.meter_balance, s.read_at
+                        FROM prepaid_meter_reading s
+                       WHERE s.meter_id = m.id AND s.meter_balance IS NOT NULL
+                       ORDER BY s.read_at DESC
+                       LIMIT 1
+                  ) r
+                """,
+                ids,
+            )
+        )
+        return {
+            row["meter_id"]: {"balance": money(row["balance"]), "read_at": row["read_at"]}
+            for row in rows
+        }
 
     # === CHECK === #
     def _reconcile_meter_balance(self):

@@ -156,6 +156,16 @@ class PrepaidPortal(PaymentPortal):
             return None, None, self._prepaid_login_redirect(back)
         return meter_sudo, owner, None
 
+    @staticmethod
+    def _prepaid_meter_reported_balance(meter_sudo):
+        """B13: ``{"balance", "read_at"}`` the meter last reported if it keeps its own
+        balance and ever reported one, else None."""
+        if meter_sudo.billing_mode != "meter":
+            return None
+        reported = meter_sudo._last_reported_meter_balance().get(meter_sudo.id)
+        # shown, never computed with: the monetary widget formats floats
+        return reported and {**reported, "balance": float(reported["balance"])}
+
     def _prepaid_meter_values(self, meter_sudo, owner, **kw):
         account = meter_sudo.account_id
         company = meter_sudo.company_id
@@ -184,6 +194,7 @@ class PrepaidPortal(PaymentPortal):
                 "recharges": recharges,
                 "credits": self._prepaid_visible_credits(meter_sudo, recharges.line_ids),
                 "read_request": meter_sudo.read_request_ids[:1],
+                "meter_reported": self._prepaid_meter_reported_balance(meter_sudo),
                 "page_name": "prepaid_meter",
                 "message": kw.get("message") if kw.get("message") in PAGE_MESSAGES else None,
                 "error": kw.get("error") if kw.get("error") in PAGE_ERRORS else None,
