@@ -532,17 +532,7 @@ class PrepaidGateway(models.Model):
                     "stopbits": int(bus.stop_bits or 1),
                     "protocol": bus.protocol,
                     "meters": [
-                        {
-                            "address": meter.address,
-                            "unit_id": meter.modbus_unit_id,
-                            "register_map": meter.model_id._modbus_register_map_data(),
-                            # G2/M2: read as Odoo's own poll reads the meter
-                            **(
-                                bus._dlt645_reading_values(meter)
-                                if bus.driver == "dlt645_tcp"
-                                else {}
-                            ),
-                        }
+                        self._api_collector_meter(bus, meter)
                         for meter in meters
                         # the runner keys meters and readings by address: a meter known
                         # by its Modbus unit id alone is not handed to it
@@ -552,6 +542,20 @@ class PrepaidGateway(models.Model):
                 for bus in buses
             ],
         }
+
+    @staticmethod
+    def _api_collector_meter(bus, meter):
+        """One meter of the collector config: its address, Modbus unit id and register map
+        and, on a DL/T645 bus, how Odoo's own poll reads it (G2/M2: the way that worked
+        last, the register that bills, its own balance)."""
+        config = {
+            "address": meter.address,
+            "unit_id": meter.modbus_unit_id,
+            "register_map": meter.model_id._modbus_register_map_data(),
+        }
+        if bus.driver == "dlt645_tcp":
+            config.update(bus._dlt645_reading_values(meter))
+        return config
 
     def _api_poll_state(self):
         """For a collector's runner, with the commands: is a poll due (its schedule, or a
