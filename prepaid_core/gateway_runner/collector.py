@@ -12,6 +12,7 @@ See docs/design.md (Gateway runner) and docs/device_api.md (what each call carri
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -174,15 +175,7 @@ class CollectorRunner:
             key = (bus["number"], bus["protocol"])  # a serial bus has no TCP port
             wanted[key] = _link_settings(collector, bus)
             for position, meter in enumerate(bus["meters"]):
-                meters[meter["address"]] = (
-                    key,
-                    MeterJob(
-                        position,
-                        meter["address"],
-                        unit_id=meter.get("unit_id") or 0,
-                        register_map=meter.get("register_map") or "",
-                    ),
-                )
+                meters[meter["address"]] = (key, _meter_template(position, meter))
         for key in list(self.buses):
             if key not in wanted or self.buses[key].settings != wanted[key]:
                 self.buses.pop(key).close()
@@ -277,6 +270,7 @@ class CollectorRunner:
         kinds = {c["id"]: c["kind"] for c in commands}
         for key, result in results.items():
             gathered.add(by_bus[key], result, kinds, self.buses[key].settings)
+            self._remember_read_modes(result)
         self._queue_acks(gathered.acks, commands)
         self.stats.commands += len(commands)
         done = {"commands": len(commands), "polled": poll}
@@ -309,6 +303,15 @@ class CollectorRunner:
                 job.read_daily_frozen = address in frozen_due
                 job.read_clock = address in clock_due
         return acks, jobs
+
+    def _remember_read_modes(self, result: BusResult) -> None:
+        """G2: the way each DL/T645 meter's energy answered is tried first at its next
+        read, until the config (where Odoo keeps it from the readings) is fetched again."""
+        for meter in result.meters:
+            way = meter.values.get("read_mode")
+            known = self.meters.get(meter.address)
+            if way and known is not None:
+                known[1].read_mode = way
 
     def _queue_poll(self, gathered: RoundOutcome, results: dict, started_at: float) -> dict:
         """Queue a poll's readings in batches, its freezes and clocks, and its report."""
@@ -519,20 +522,33 @@ def _rows(meter, settings: LinkSettings) -> dict | None:
         return None
 
 
-def _job(template: MeterJob, read: bool) -> MeterJob:
+def _meter_template(position: int, meter: dict) -> MeterJob:
+    """A meter of the config as a job template: its Modbus unit id and register map, and
+    how a DL/T645 meter is read as Odoo's own poll reads it (G2/M2: the way that worked
+    last, the register that bills, whether it keeps its own balance)."""
     return MeterJob(
-        template.meter_id,
-        template.address,
-        unit_id=template.unit_id,
-        register_map=template.register_map,
-        read=read,
+        position,
+        meter["address"],
+        unit_id=meter.get("unit_id") or 0,
+        register_map=meter.get("register_map") or "",
+        read_mode=meter.get("read_mode") or "",
+        billing_register=meter.get("billing_register") or "combined",
+        read_balance=bool(meter.get("read_balance")),
     )
 
 
+def _job(template: MeterJob, read: bool) -> MeterJob:
+    return dataclasses.replace(template, commands=[], read=read)
+
+
 def _reading(meter) -> dict:
+    """A meter's reading for the device API, with ``read_mode`` (DL/T645: the way its
+    energy answered) for Odoo to keep."""
     values = meter.values
     row = {"address": meter.address, "read_at": meter.read_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
     row.update({key: values[key] for key in buses.POLLED_VALUES if key in values})
+    if values.get("read_mode"):
+        row["read_mode"] = values["read_mode"]
     return row
 
 

@@ -32,6 +32,7 @@ from prepaid_core.gateway_runner.collector import CollectorRunner, CollectorSett
 from prepaid_core.gateway_runner.mapping import UnsupportedCommand, command_from_api
 from prepaid_core.gateway_runner.mqtt import MqttRunner, MqttSettings
 from prepaid_core.protocols import mqtt_schema as schema
+from prepaid_core.protocols.dlt645_data import is_block
 from prepaid_core.simulator import ble
 from prepaid_core.simulator.clock import AcceleratedClock, ManualClock, utc
 from prepaid_core.simulator.collector import Bus, Collector
@@ -970,5 +971,40 @@ def test_collector_runner_reads_every_other_meter_when_one_answers_garbage(
         assert failed["address"] == garbled.address and "not BCD" in failed["error"]
         assert sorted(report["answered"]) == sorted(others)
         assert garbled.address in caplog.text and "not BCD" in caplog.text
+    finally:
+        runner.close()
+
+
+def test_collector_runner_reads_dlt645_meters_as_odoo_polls_them(collector, device_api):
+    """G2/M2: each meter is read the way the config says (the way that worked last, the
+    register that bills, its own balance when it keeps one): a meter refusing blocks is
+    read item by item, the way is pushed with its reading for Odoo to keep, and the
+    runner's next poll asks that meter no block at all."""
+    config = _collector_config(collector)
+    first, quirky = config["collector"]["buses"][0]["meters"]
+    first.update(billing_register="forward_reverse", read_balance=True)
+    quirky.update(read_mode="block", billing_register="forward")
+    device_api.config = config
+    device_api.fetch_extra = {"poll_due": True}
+    responder = collector.buses[0].responders[1]
+    responder.refuses_blocks = True
+    runner = CollectorRunner(DeviceApiClient(device_api.url, 7, KEY), CollectorSettings())
+    try:
+        assert runner.tick()["failed"] == 0
+        readings = {r["address"]: r for r in device_api.readings}
+        assert readings[quirky["address"]]["read_mode"] == "items"
+        assert readings[first["address"]]["read_mode"] == "block"
+        assert "reverse_total" in readings[first["address"]]
+        assert "reverse_total" not in readings[quirky["address"]]
+        assert Decimal("0") < Decimal(readings[first["address"]]["meter_balance"]) <= 100
+        assert "meter_balance" not in readings[quirky["address"]]
+        # forward active energy (00010000H), not the combined register (00000000H)
+        assert 0x00010000 in responder.reads and 0x00000000 not in responder.reads
+        responder.reads.clear()
+        device_api.readings.clear()
+        device_api.fetch_extra["poll_due"] = True  # before the config is fetched again
+        assert runner.tick()["failed"] == 0
+        assert {r["read_mode"] for r in device_api.readings} == {"block", "items"}
+        assert not any(is_block(di, 2007) for di in responder.reads)
     finally:
         runner.close()

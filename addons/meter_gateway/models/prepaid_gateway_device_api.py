@@ -28,6 +28,7 @@ from prepaid_core.device_push import (
     DeviceApiError,
     Refusal,
 )
+from prepaid_core.protocols.dlt645_data import BLOCK, ITEMS
 
 from ..const import ACTIVE_STATES
 
@@ -37,8 +38,10 @@ _logger = logging.getLogger(__name__)
 READING_KEYS = frozenset(
     {"read_at", "forward_total", "reverse_total", "relay_state", "status_word", *MEASURES}
 )
-#: keys a pushed reading may have
-PUSHED_READING_KEYS = READING_KEYS | {"address"}
+#: keys a pushed reading may have (a runner's DL/T645 reading: the way its energy answered)
+PUSHED_READING_KEYS = READING_KEYS | {"address", "read_mode"}
+#: the ways a DL/T645 meter's energy is read (``prepaid.meter`` ``dlt645_read_mode``)
+READ_MODES = frozenset({BLOCK, ITEMS})
 #: the readings' source by the kind of gateway that pushes them
 PUSH_SOURCES = {"ble_bridge": "ble", "tcp_collector": "poll"}
 
@@ -159,7 +162,7 @@ class PrepaidGateway(models.Model):
     def _api_store_readings(self, readings, good, meters, source, refused):
         """Ingest the readings ``good`` (indexes) of meters in ``meters``; the others are
         refused as unknown.  Returns the ingest's report and the positions of its rows."""
-        rows, positions = [], []
+        rows, positions, read_modes = [], [], {}
         meter_of, gateway_id = meters.get, self.id
         unknown = refused["readings"]
         for index in good:
@@ -171,14 +174,30 @@ class PrepaidGateway(models.Model):
                 row["address"] = address
                 unknown.append(Refusal(index, UNKNOWN_METER))
                 continue
+            read_mode = row.pop("read_mode", None)
+            if read_mode is not None and not (type(read_mode) is str and read_mode in READ_MODES):
+                unknown.append(Refusal(index, "read_mode: neither 'block' nor 'items'", address))
+                continue
+            if read_mode:
+                read_modes[meter_id] = read_mode
             row["meter_id"] = meter_id
             row["source"] = source
             row["gateway_id"] = gateway_id
             rows.append(row)
             positions.append(index)
+        self._api_remember_read_modes(read_modes)
         if not rows:
             return {"stored": 0, "flagged": 0, "rejected": []}, positions
         return self.env["prepaid.meter.reading"].sudo()._ingest(rows, source=source), positions
+
+    def _api_remember_read_modes(self, read_modes):
+        """G2: the way each DL/T645 meter's energy answered the runner ({meter id: way}),
+        kept on the meter as Odoo's own poll keeps it."""
+        Meter = self.env["prepaid.meter"].sudo()
+        for way in READ_MODES:
+            meter_ids = [meter_id for meter_id, mode in read_modes.items() if mode == way]
+            if meter_ids:
+                Meter.browse(meter_ids)._remember_read_mode(way)
 
     def _api_log_events(self, events, meters, refused):
         """Log the parsed ``events`` of known meters (those of others go to ``refused``);
@@ -513,11 +532,7 @@ class PrepaidGateway(models.Model):
                     "stopbits": int(bus.stop_bits or 1),
                     "protocol": bus.protocol,
                     "meters": [
-                        {
-                            "address": meter.address,
-                            "unit_id": meter.modbus_unit_id,
-                            "register_map": meter.model_id._modbus_register_map_data(),
-                        }
+                        self._api_collector_meter(bus, meter)
                         for meter in meters
                         # the runner keys meters and readings by address: a meter known
                         # by its Modbus unit id alone is not handed to it
@@ -527,6 +542,20 @@ class PrepaidGateway(models.Model):
                 for bus in buses
             ],
         }
+
+    @staticmethod
+    def _api_collector_meter(bus, meter):
+        """One meter of the collector config: its address, Modbus unit id and register map
+        and, on a DL/T645 bus, how Odoo's own poll reads it (G2/M2: the way that worked
+        last, the register that bills, its own balance)."""
+        config = {
+            "address": meter.address,
+            "unit_id": meter.modbus_unit_id,
+            "register_map": meter.model_id._modbus_register_map_data(),
+        }
+        if bus.driver == "dlt645_tcp":
+            config.update(bus._dlt645_reading_values(meter))
+        return config
 
     def _api_poll_state(self):
         """For a collector's runner, with the commands: is a poll due (its schedule, or a

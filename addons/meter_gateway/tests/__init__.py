@@ -12,6 +12,7 @@ from . import (
     test_register_maps,
     test_requirements,
     test_runner,
+    test_runner_collector,
     test_security,
     test_time_sync,
     test_vending_key,
