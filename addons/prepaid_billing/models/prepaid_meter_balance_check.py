@@ -117,13 +117,15 @@ class PrepaidMeter(models.Model):
         if not self:
             return {}
         verdicts, tolerances = {}, {}
-        for row in self._meter_balance_rows():
+        rows = self._meter_balance_rows()
+        # iterate one recordset: the meters' fields are read for all of them at once
+        meters = self.browse([row["meter_id"] for row in rows])
+        for meter, row in zip(meters, rows, strict=True):
             company = row["company_id"]
             if company not in tolerances:
                 tolerances[company] = to_money(
                     self.env["res.company"].browse(company).prepaid_meter_balance_tolerance
                 )
-            meter = self.browse(row["meter_id"])
             verdict = mb.reconcile(
                 money(row["reported"]),
                 self._meter_balance_base_of(row),
