@@ -5,6 +5,8 @@ PROTOCOLS = [
     ("dlt645_2007", "DL/T645-2007 (RS-485)"),
     ("dlt645_1997", "DL/T645-1997 (RS-485)"),
     ("modbus_rtu", "Modbus-RTU (RS-485)"),
+    ("dlms_hdlc", "DLMS/COSEM HDLC (RS-485)"),
+    ("dlms_wrapper", "DLMS/COSEM over TCP"),
     ("mqtt_json", "4G / MQTT"),
     ("ble", "Bluetooth"),
 ]

@@ -42,6 +42,28 @@ class CommandJob:
     payload: dict | None = None
 
 
+@dataclass(frozen=True)
+class DlmsSettings:
+    """How to reach one DLMS/COSEM meter (G9, IEC 62056): its addresses, the client it is
+    read as and the security of that association.  Keys and password are plain bytes here:
+    they are decrypted by the caller for one poll and never logged."""
+
+    interface: str = "wrapper"  # "hdlc" (IEC 62056-46, behind a collector) or "wrapper" (TCP)
+    client_address: int = 16  # 16: public client; 1: management client (usual)
+    logical_address: int = 1  # the meter's logical device (1: management)
+    physical_address: int = 0  # HDLC: the meter's own (lower) address on its bus
+    authentication: str = "none"  # "none", "low" (password) or "high_gmac" (HLS, suite 0)
+    #: ciphering of the association (suite 0, AES-GCM-128): "none", "authentication",
+    #: "encryption" or "authentication_encryption"
+    security: str = "none"
+    password: bytes = b""
+    system_title: bytes = b""  # the client's 8-byte system title (ciphered associations)
+    block_cipher_key: bytes = b""
+    authentication_key: bytes = b""
+    #: read by the public client before a ciphered association: the meter's frame counter
+    invocation_counter_obis: str = "0.0.43.1.0.255"
+
+
 @dataclass
 class MeterJob:
     meter_id: int
@@ -57,6 +79,7 @@ class MeterJob:
     #: DL/T645: the register that bills ("combined", "forward", "forward_reverse")
     billing_register: str = "combined"
     read_balance: bool = False  # also read the meter's own remaining balance
+    dlms: DlmsSettings | None = None  # DLMS/COSEM: addresses and security of the meter
 
 
 @dataclass

@@ -11,6 +11,7 @@ SERIAL_LINE_DEFAULTS = {
     "dlt645_2007": ("2400", "E", "1"),
     "dlt645_1997": ("2400", "E", "1"),
     "modbus_rtu": ("9600", "N", "1"),
+    "dlms_hdlc": ("9600", "N", "1"),
 }
 #: the line fields follow the protocol until set by hand
 _SERIAL_LINE_FIELD = {
