@@ -24,13 +24,17 @@ brand needs no code: add its map in the backend, or here to ship it.
   installation and operation manual" V1.1, section 9.1 "ADDR list" (published page by
   page at easymanua.ls/acrel/adl3000-e/manual?p=14).  Its voltage, current and power
   registers are left out: their scale could not be read from the published pages.
+- ``eastron_sdm230``, ``eastron_sdm72dm_v2``, ``chint_ddsu666``, ``chint_dtsu666``,
+  ``acrel_ddsy1352``: see the comment above each map for its source, function code and the
+  type, word order and scale of every register.  Only registers that a cited table gives
+  are mapped; where sources disagree the comment names each one.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from prepaid_core.protocols.modbus_registers import Field, RegisterMap, RelayControl
+from prepaid_core.protocols.modbus_registers import MEASURES, Field, RegisterMap, RelayControl
 
 _E = Decimal("0.01")  # energy kWh
 _V = Decimal("0.1")
@@ -38,7 +42,16 @@ _A = Decimal("0.01")
 _KW = Decimal("0.001")
 _PF = Decimal("0.001")
 _HZ = Decimal("0.01")
+_MA = Decimal("0.001")  # current in mA, read as A
+_DW = Decimal("0.0001")  # power in 0.1 W, read as kW
 _YUAN = Decimal("0.01")
+_ONE = Decimal(1)
+
+
+def _float(name: str, address: int, unit: str = "", scale=_ONE, table="holding") -> Field:
+    """An IEEE-754 float32 register, high word first (ABCD), with its measure's CT/PT rule."""
+    return Field(name, address, "float32", scale, unit, table=table, apply=MEASURES[name])
+
 
 _ENERGY = (
     Field("total_energy", 0x0000, "uint32", _E, "kWh", apply="ctpt"),
@@ -109,14 +122,14 @@ EASTRON_SDM120 = RegisterMap(
     model="eastron_sdm120",
     description="Eastron SDM120-style meter, float32 input registers, high word first",
     fields=(
-        Field("voltage", 0x0000, "float32", unit="V", table="input"),
-        Field("current", 0x0006, "float32", unit="A", table="input"),
-        Field("active_power", 0x000C, "float32", Decimal("0.001"), "kW", table="input"),
-        Field("power_factor", 0x001E, "float32", table="input"),
-        Field("frequency", 0x0046, "float32", unit="Hz", table="input"),
-        Field("import_energy", 0x0048, "float32", unit="kWh", table="input"),
-        Field("export_energy", 0x004A, "float32", unit="kWh", table="input"),
-        Field("total_energy", 0x0156, "float32", unit="kWh", table="input"),
+        _float("voltage", 0x0000, "V", table="input"),
+        _float("current", 0x0006, "A", table="input"),
+        _float("active_power", 0x000C, "kW", _KW, table="input"),
+        _float("power_factor", 0x001E, table="input"),
+        _float("frequency", 0x0046, "Hz", table="input"),
+        _float("import_energy", 0x0048, "kWh", table="input"),
+        _float("export_energy", 0x004A, "kWh", table="input"),
+        _float("total_energy", 0x0156, "kWh", table="input"),
     ),
     max_registers=80,
     source='Eastron "SDM120 Modbus Protocol" (input registers 30001-30343)',
@@ -127,21 +140,21 @@ EASTRON_SDM630 = RegisterMap(
     model="eastron_sdm630",
     description="Eastron SDM630 three-phase meter, float32 input registers, high word first",
     fields=(
-        Field("voltage_a", 0x0000, "float32", unit="V", table="input", apply="pt"),
-        Field("voltage_b", 0x0002, "float32", unit="V", table="input", apply="pt"),
-        Field("voltage_c", 0x0004, "float32", unit="V", table="input", apply="pt"),
-        Field("current_a", 0x0006, "float32", unit="A", table="input", apply="ct"),
-        Field("current_b", 0x0008, "float32", unit="A", table="input", apply="ct"),
-        Field("current_c", 0x000A, "float32", unit="A", table="input", apply="ct"),
-        Field("active_power_a", 0x000C, "float32", _KW, "kW", table="input", apply="ctpt"),
-        Field("active_power_b", 0x000E, "float32", _KW, "kW", table="input", apply="ctpt"),
-        Field("active_power_c", 0x0010, "float32", _KW, "kW", table="input", apply="ctpt"),
-        Field("active_power", 0x0034, "float32", _KW, "kW", table="input", apply="ctpt"),
-        Field("power_factor", 0x003E, "float32", table="input"),
-        Field("frequency", 0x0046, "float32", unit="Hz", table="input"),
-        Field("import_energy", 0x0048, "float32", unit="kWh", table="input", apply="ctpt"),
-        Field("export_energy", 0x004A, "float32", unit="kWh", table="input", apply="ctpt"),
-        Field("total_energy", 0x0156, "float32", unit="kWh", table="input", apply="ctpt"),
+        _float("voltage_a", 0x0000, "V", table="input"),
+        _float("voltage_b", 0x0002, "V", table="input"),
+        _float("voltage_c", 0x0004, "V", table="input"),
+        _float("current_a", 0x0006, "A", table="input"),
+        _float("current_b", 0x0008, "A", table="input"),
+        _float("current_c", 0x000A, "A", table="input"),
+        _float("active_power_a", 0x000C, "kW", _KW, table="input"),
+        _float("active_power_b", 0x000E, "kW", _KW, table="input"),
+        _float("active_power_c", 0x0010, "kW", _KW, table="input"),
+        _float("active_power", 0x0034, "kW", _KW, table="input"),
+        _float("power_factor", 0x003E, table="input"),
+        _float("frequency", 0x0046, "Hz", table="input"),
+        _float("import_energy", 0x0048, "kWh", table="input"),
+        _float("export_energy", 0x004A, "kWh", table="input"),
+        _float("total_energy", 0x0156, "kWh", table="input"),
     ),
     max_registers=80,
     source='Eastron "SDM630 Modbus Protocol" (input registers 30001-30343)',
@@ -159,6 +172,131 @@ ACREL_ADL3000_E = RegisterMap(
     source='Acrel "ADL3000-E-A installation and operation manual" V1.1, 9.1 ADDR list',
 )
 
+# Eastron SDM230 (single phase): input registers (04H), float32 high word first, values in
+# V, A, W (x 0.001 = kW), Hz, kWh.  Source: volkszaehler/mbmd meters/rs485/sdm230.go
+# ("Opcodes as defined by Eastron SDM230", bg-etech.de SDM230-register.pdf), read with
+# ReadInputReg and RTUIeee754ToFloat64, unscaled.
+EASTRON_SDM230 = RegisterMap(
+    model="eastron_sdm230",
+    description="Eastron SDM230 single-phase meter, float32 input registers, high word first",
+    fields=(
+        _float("voltage", 0x0000, "V", table="input"),
+        _float("current", 0x0006, "A", table="input"),
+        _float("active_power", 0x000C, "kW", _KW, table="input"),
+        _float("power_factor", 0x001E, table="input"),
+        _float("frequency", 0x0046, "Hz", table="input"),
+        _float("import_energy", 0x0048, "kWh", table="input"),
+        _float("export_energy", 0x004A, "kWh", table="input"),
+        _float("total_energy", 0x0156, "kWh", table="input"),
+    ),
+    max_registers=80,
+    source="Eastron SDM230 Modbus register list, as in volkszaehler/mbmd meters/rs485/sdm230.go",
+)
+
+# Eastron SDM72D-M v2 (three phase, CT or direct): input registers (04H), float32 high word
+# first, V, A, W (x 0.001 = kW), Hz, kWh.  Source: volkszaehler/mbmd
+# meters/rs485/sdm72v2.go ("Opcodes as defined by Eastron SDM72DMv2", stromzaehler.eu
+# sdm72dm-v2.pdf); the same addresses and function in ConsolinnoEnergy/nymea-plugins-modbus
+# bgetech/sdm72-registers.json.  The first SDM72D (v1) has only power and energies.
+EASTRON_SDM72DM_V2 = RegisterMap(
+    model="eastron_sdm72dm_v2",
+    description="Eastron SDM72D-M v2 three-phase meter, float32 input registers",
+    fields=(
+        _float("voltage_a", 0x0000, "V", table="input"),
+        _float("voltage_b", 0x0002, "V", table="input"),
+        _float("voltage_c", 0x0004, "V", table="input"),
+        _float("current_a", 0x0006, "A", table="input"),
+        _float("current_b", 0x0008, "A", table="input"),
+        _float("current_c", 0x000A, "A", table="input"),
+        _float("active_power_a", 0x000C, "kW", _KW, table="input"),
+        _float("active_power_b", 0x000E, "kW", _KW, table="input"),
+        _float("active_power_c", 0x0010, "kW", _KW, table="input"),
+        _float("active_power", 0x0034, "kW", _KW, table="input"),
+        _float("power_factor", 0x003E, table="input"),
+        _float("frequency", 0x0046, "Hz", table="input"),
+        _float("import_energy", 0x0048, "kWh", table="input"),
+        _float("export_energy", 0x004A, "kWh", table="input"),
+        _float("total_energy", 0x0156, "kWh", table="input"),
+    ),
+    max_registers=80,
+    source="Eastron SDM72D-M v2 register list, as in volkszaehler/mbmd meters/rs485/sdm72v2.go",
+)
+
+# CHINT DDSU666 (single phase): holding registers (03H), float32 high word first (ABCD), in
+# V, A, kW, Hz, kWh, unscaled.  Sources: OpenEMS/openems io.openems.edge.meter.chint
+# ddsu666/MeterChintDdsu666Impl.java (FC3ReadRegistersTask: 2000H voltage, 2002H current,
+# 2004H power in kW, 200EH frequency, 4000H import energy in kWh, word order MSWLSW,
+# big endian) and arendst/Tasmota tasmota_xnrg_energy/xnrg_11_ddsu666.ino (the same
+# addresses and units, plus 200AH power factor and 400AH export energy, read there with
+# 04H).
+CHINT_DDSU666 = RegisterMap(
+    model="chint_ddsu666",
+    description="CHINT DDSU666 single-phase meter, float32 holding registers",
+    fields=(
+        _float("voltage", 0x2000, "V"),
+        _float("current", 0x2002, "A"),
+        _float("active_power", 0x2004, "kW"),
+        _float("power_factor", 0x200A),
+        _float("frequency", 0x200E, "Hz"),
+        _float("import_energy", 0x4000, "kWh"),
+        _float("export_energy", 0x400A, "kWh"),
+    ),
+    source="OpenEMS io.openems.edge.meter.chint ddsu666; Tasmota xnrg_11_ddsu666.ino",
+)
+
+# CHINT DTSU666 (three phase, 4 wire): holding registers (03H), float32 high word first.
+# Source: volkszaehler/mbmd meters/rs485/dtsu666.go, from CHINT's "DTSU666 DSSU666 User
+# Manual" (chintglobal.com): phase voltages 2006H-200AH x 0.1 V, currents 200CH-2010H
+# x 0.001 A, powers 2012H (total) and 2014H-2018H x 0.1 W (= 0.0001 kW), power factor
+# 202AH x 0.001, frequency 2044H x 0.01 Hz, energies 101EH (ImpEp, forward) and 1028H
+# (ExpEp, reverse) in kWh.  ConsolinnoEnergy/nymea-plugins-modbus chint/dtsu666-registers
+# .json reads the same addresses with 03H and scales them by the meter's own CT/PT ratios
+# (0006H/0007H): the values are secondary-side.  Other public tables give the energies at
+# 401EH/4028H (aggsoft's DTSU666 list) or 4000H read with 04H (OpenEMS meter.chint
+# dtsu666); meters answering there need a copy of this map with those addresses.
+CHINT_DTSU666 = RegisterMap(
+    model="chint_dtsu666",
+    description="CHINT DTSU666 three-phase meter, float32 holding registers (energy at 101EH)",
+    fields=(
+        _float("import_energy", 0x101E, "kWh"),
+        _float("export_energy", 0x1028, "kWh"),
+        _float("voltage_a", 0x2006, "V", _V),
+        _float("voltage_b", 0x2008, "V", _V),
+        _float("voltage_c", 0x200A, "V", _V),
+        _float("current_a", 0x200C, "A", _MA),
+        _float("current_b", 0x200E, "A", _MA),
+        _float("current_c", 0x2010, "A", _MA),
+        _float("active_power", 0x2012, "kW", _DW),
+        _float("active_power_a", 0x2014, "kW", _DW),
+        _float("active_power_b", 0x2016, "kW", _DW),
+        _float("active_power_c", 0x2018, "kW", _DW),
+        _float("power_factor", 0x202A, scale=_PF),
+        _float("frequency", 0x2044, "Hz", _HZ),
+    ),
+    source='CHINT "DTSU666 DSSU666 User Manual", as in volkszaehler/mbmd meters/rs485/dtsu666.go',
+)
+
+# Acrel DDSY1352 single-phase (wireless) prepaid meter: Acrel "DDSY1352/DTSY1352 Operation
+# Manual" T1.0 (2021-06-25), 8.1 "DDSY1352 communication address table" (published page by
+# page at manualshive.com/en/manual/acrel/ddsy1352/2841079?page=15).  Holding registers
+# (the table has R/W entries, Acrel reads them with 03H), big-endian words: energies UINT32
+# x 0.01 kWh from 0000H (total, sharp, peak, flat, valley), 000BH voltage UINT16 x 0.1 V,
+# 000CH current UINT16 x 0.01 A, 000DH active power INT16 x 0.001 kW, 0010H power factor
+# INT16 x 0.001.  The rest of the table (frequency, balance, relay) is on pages that could
+# not be read: not mapped.  Note the voltage at 000BH, where ``acrel_prepaid_1p`` has 000AH.
+ACREL_DDSY1352 = RegisterMap(
+    model="acrel_ddsy1352",
+    description="Acrel DDSY1352 single-phase prepaid meter (energy and instantaneous values)",
+    fields=(
+        *_ENERGY,
+        Field("voltage", 0x000B, "uint16", _V, "V", apply="pt"),
+        Field("current", 0x000C, "uint16", _A, "A", apply="ct"),
+        Field("active_power", 0x000D, "int16", _KW, "kW", apply="ctpt"),
+        Field("power_factor", 0x0010, "int16", _PF),
+    ),
+    source='Acrel "DDSY1352/DTSY1352 Operation Manual" T1.0, 8.1 communication address table',
+)
+
 REGISTER_MAPS: dict[str, RegisterMap] = {
     m.model: m
     for m in (
@@ -167,5 +305,10 @@ REGISTER_MAPS: dict[str, RegisterMap] = {
         EASTRON_SDM120,
         EASTRON_SDM630,
         ACREL_ADL3000_E,
+        EASTRON_SDM230,
+        EASTRON_SDM72DM_V2,
+        CHINT_DDSU666,
+        CHINT_DTSU666,
+        ACREL_DDSY1352,
     )
 }

@@ -435,7 +435,10 @@ def test_fuzz_decode_read_response(data, request):
 @given(st.sampled_from(REQUESTS), st.data())
 def test_fuzz_mutated_responses(request, data):
     seed = data.draw(st.integers(0, 0xFFFF))
-    registers = {a: (a * 40503 + seed) & 0xFFFF for a in range(0x200)}
+    registers = {
+        a: (a * 40503 + seed) & 0xFFFF
+        for a in range(request.address, request.address + request.count)
+    }
     coils = {a: bool((seed >> a) & 1) for a in range(8)}
     response = bytearray(answer_request(request, registers, coils=coils))
     try:

@@ -2,6 +2,8 @@
 read by the driver from pymodbus's own server (not the project's simulator)."""
 
 import json
+import struct
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -11,6 +13,7 @@ from prepaid_core.buses.common import LinkSettings, MeterJob
 from prepaid_core.protocols import modbus
 from prepaid_core.protocols.modbus_maps import REGISTER_MAPS
 from prepaid_core.protocols.modbus_registers import (
+    MEASURES,
     RegisterMapError,
     build_register_map,
     register_map_data,
@@ -48,13 +51,14 @@ def _values(regmap):
     return {field.name: _sample(i, field) for i, field in enumerate(regmap.fields)}
 
 
-def _read_all(regmap, values):
-    server = PymodbusMeter(UNIT, regmap, values).start()
+def _read_all(regmap, values, served=None):
+    """``regmap`` read (and polled) from pymodbus serving ``values`` by ``served``."""
+    server = PymodbusMeter(UNIT, served or regmap, values).start()
     try:
         settings = LinkSettings(host="127.0.0.1", port=server.port, timeout=1.0, retries=0)
         job = MeterJob(1, "", unit_id=UNIT, register_map=regmap)
         with modbus_tcp.Link(settings) as link:
-            read = link.read_values(job, regmap.names)
+            read = link.read_values(job, (served or regmap).names)
         result = modbus_tcp.poll_bus(settings, [job])
     finally:
         server.stop()
@@ -74,6 +78,54 @@ def test_every_shipped_map_reads_pymodbus_server(name):
     assert meter.values["forward_total"] == values[billing]
     if "active_power" in regmap:
         assert meter.values["power"] == values["active_power"]
+
+
+def _float_words(value: float) -> tuple[int, int]:
+    """A float32 as a meter sends it, high word first (laid out by struct, not the codec)."""
+    return struct.unpack(">HH", struct.pack(">f", value))
+
+
+# Registers as the cited table (or the cited driver's own example) shows them, and the
+# engineering value they stand for: each map's scale and word order against its source.
+DATASHEET_READINGS = [
+    # Tasmota xnrg_11_ddsu666.ino, example reply "43 66 33 34 = 230.2 Volt"; power in kW
+    ("chint_ddsu666", "voltage", (0x4366, 0x3334), Decimal("230.2")),
+    ("chint_ddsu666", "active_power", _float_words(-0.1963), Decimal("-0.1963")),
+    # DTSU666 floats count 0.1 V, 0.001 A, 0.1 W, 0.001 and 0.01 Hz; energies in kWh
+    ("chint_dtsu666", "voltage_a", _float_words(2302.0), Decimal("230.2")),
+    ("chint_dtsu666", "current_b", _float_words(1260.0), Decimal("1.26")),
+    ("chint_dtsu666", "active_power", _float_words(-19630.0), Decimal("-1.963")),
+    ("chint_dtsu666", "power_factor", _float_words(910.0), Decimal("0.91")),
+    ("chint_dtsu666", "frequency", _float_words(4998.0), Decimal("49.98")),
+    ("chint_dtsu666", "import_energy", _float_words(478.49), Decimal("478.49")),
+    # DDSY1352: UINT32 x 0.01 kWh (100001), UINT16 x 0.1 V, INT16 x 0.001 kW (-439)
+    ("acrel_ddsy1352", "total_energy", (0x0001, 0x86A1), Decimal("1000.01")),
+    ("acrel_ddsy1352", "voltage", (2201,), Decimal("220.1")),
+    ("acrel_ddsy1352", "active_power", (0xFE49,), Decimal("-0.439")),
+    ("acrel_ddsy1352", "power_factor", (0xFC7C,), Decimal("-0.9")),
+    # Eastron: power in W, read as kW
+    ("eastron_sdm230", "active_power", _float_words(1500.0), Decimal("1.5")),
+    ("eastron_sdm72dm_v2", "active_power", _float_words(-2250.0), Decimal("-2.25")),
+    ("eastron_sdm72dm_v2", "import_energy", _float_words(12.5), Decimal("12.5")),
+]
+
+
+@pytest.mark.parametrize(("name", "measure", "words", "expected"), DATASHEET_READINGS)
+def test_datasheet_registers_read_as_their_value(name, measure, words, expected):
+    regmap = REGISTER_MAPS[name]
+    field = regmap[measure]
+    raw = replace(field, type="uint16" if len(words) == 1 else "uint32", scale=Decimal(1))
+    served = modbus.RegisterMap("raw", (raw,))
+    value = int.from_bytes(struct.pack(f">{len(words)}H", *words), "big")
+    read, _ = _read_all(regmap, {measure: value}, served)
+    assert read == {measure: expected}
+
+
+@pytest.mark.parametrize("name", sorted(REGISTER_MAPS))
+def test_shipped_fields_take_their_measures_ct_pt_rule(name):
+    """The rule a map built from its plain form (Odoo's records) gives every measure."""
+    fields = REGISTER_MAPS[name].fields
+    assert {f.name: f.apply for f in fields} == {f.name: MEASURES[f.name] for f in fields}
 
 
 def test_orders_and_bcd_read_from_pymodbus_server():
