@@ -193,11 +193,12 @@ EASTRON_SDM230 = RegisterMap(
     source="Eastron SDM230 Modbus register list, as in volkszaehler/mbmd meters/rs485/sdm230.go",
 )
 
-# Eastron SDM72D-M v2 (three phase, CT or direct): input registers (04H), float32 high word
+# Eastron SDM72D-M v2 (three phase): input registers (04H), float32 high word
 # first, V, A, W (x 0.001 = kW), Hz, kWh.  Source: volkszaehler/mbmd
 # meters/rs485/sdm72v2.go ("Opcodes as defined by Eastron SDM72DMv2", stromzaehler.eu
 # sdm72dm-v2.pdf); the same addresses and function in ConsolinnoEnergy/nymea-plugins-modbus
-# bgetech/sdm72-registers.json.  The first SDM72D (v1) has only power and energies.
+# bgetech/sdm72-registers.json.  (mbmd's map of the first SDM72D reads only power and
+# energies there.)
 EASTRON_SDM72DM_V2 = RegisterMap(
     model="eastron_sdm72dm_v2",
     description="Eastron SDM72D-M v2 three-phase meter, float32 input registers",
@@ -228,7 +229,8 @@ EASTRON_SDM72DM_V2 = RegisterMap(
 # 2004H power in kW, 200EH frequency, 4000H import energy in kWh, word order MSWLSW,
 # big endian) and arendst/Tasmota tasmota_xnrg_energy/xnrg_11_ddsu666.ino (the same
 # addresses and units, plus 200AH power factor and 400AH export energy, read there with
-# 04H).
+# 04H).  03H is the read command CHINT's DTSU666/DSSU666 manual (ZTY0.464.1448, 5.3)
+# gives for the 666 series; the DDSU666 manual itself could not be read.
 CHINT_DDSU666 = RegisterMap(
     model="chint_ddsu666",
     description="CHINT DDSU666 single-phase meter, float32 holding registers",
