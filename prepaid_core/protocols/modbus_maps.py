@@ -118,19 +118,40 @@ ACREL_PREPAID_3P = RegisterMap(
     relay=_RELAY,
 )
 
+# The input registers (04H) Eastron's SDM meters share: float32, high word first, in V, A,
+# W (x 0.001 = kW), Hz and kWh; 30001 is address 0000H.
+_EASTRON_1P = (
+    _float("voltage", 0x0000, "V", table="input"),
+    _float("current", 0x0006, "A", table="input"),
+    _float("active_power", 0x000C, "kW", _KW, table="input"),
+    _float("power_factor", 0x001E, table="input"),
+    _float("frequency", 0x0046, "Hz", table="input"),
+    _float("import_energy", 0x0048, "kWh", table="input"),
+    _float("export_energy", 0x004A, "kWh", table="input"),
+    _float("total_energy", 0x0156, "kWh", table="input"),
+)
+_EASTRON_3P = (
+    _float("voltage_a", 0x0000, "V", table="input"),
+    _float("voltage_b", 0x0002, "V", table="input"),
+    _float("voltage_c", 0x0004, "V", table="input"),
+    _float("current_a", 0x0006, "A", table="input"),
+    _float("current_b", 0x0008, "A", table="input"),
+    _float("current_c", 0x000A, "A", table="input"),
+    _float("active_power_a", 0x000C, "kW", _KW, table="input"),
+    _float("active_power_b", 0x000E, "kW", _KW, table="input"),
+    _float("active_power_c", 0x0010, "kW", _KW, table="input"),
+    _float("active_power", 0x0034, "kW", _KW, table="input"),
+    _float("power_factor", 0x003E, table="input"),
+    _float("frequency", 0x0046, "Hz", table="input"),
+    _float("import_energy", 0x0048, "kWh", table="input"),
+    _float("export_energy", 0x004A, "kWh", table="input"),
+    _float("total_energy", 0x0156, "kWh", table="input"),
+)
+
 EASTRON_SDM120 = RegisterMap(
     model="eastron_sdm120",
     description="Eastron SDM120-style meter, float32 input registers, high word first",
-    fields=(
-        _float("voltage", 0x0000, "V", table="input"),
-        _float("current", 0x0006, "A", table="input"),
-        _float("active_power", 0x000C, "kW", _KW, table="input"),
-        _float("power_factor", 0x001E, table="input"),
-        _float("frequency", 0x0046, "Hz", table="input"),
-        _float("import_energy", 0x0048, "kWh", table="input"),
-        _float("export_energy", 0x004A, "kWh", table="input"),
-        _float("total_energy", 0x0156, "kWh", table="input"),
-    ),
+    fields=_EASTRON_1P,
     max_registers=80,
     source='Eastron "SDM120 Modbus Protocol" (input registers 30001-30343)',
 )
@@ -139,23 +160,7 @@ EASTRON_SDM120 = RegisterMap(
 EASTRON_SDM630 = RegisterMap(
     model="eastron_sdm630",
     description="Eastron SDM630 three-phase meter, float32 input registers, high word first",
-    fields=(
-        _float("voltage_a", 0x0000, "V", table="input"),
-        _float("voltage_b", 0x0002, "V", table="input"),
-        _float("voltage_c", 0x0004, "V", table="input"),
-        _float("current_a", 0x0006, "A", table="input"),
-        _float("current_b", 0x0008, "A", table="input"),
-        _float("current_c", 0x000A, "A", table="input"),
-        _float("active_power_a", 0x000C, "kW", _KW, table="input"),
-        _float("active_power_b", 0x000E, "kW", _KW, table="input"),
-        _float("active_power_c", 0x0010, "kW", _KW, table="input"),
-        _float("active_power", 0x0034, "kW", _KW, table="input"),
-        _float("power_factor", 0x003E, table="input"),
-        _float("frequency", 0x0046, "Hz", table="input"),
-        _float("import_energy", 0x0048, "kWh", table="input"),
-        _float("export_energy", 0x004A, "kWh", table="input"),
-        _float("total_energy", 0x0156, "kWh", table="input"),
-    ),
+    fields=_EASTRON_3P,
     max_registers=80,
     source='Eastron "SDM630 Modbus Protocol" (input registers 30001-30343)',
 )
@@ -172,53 +177,26 @@ ACREL_ADL3000_E = RegisterMap(
     source='Acrel "ADL3000-E-A installation and operation manual" V1.1, 9.1 ADDR list',
 )
 
-# Eastron SDM230 (single phase): input registers (04H), float32 high word first, values in
-# V, A, W (x 0.001 = kW), Hz, kWh.  Source: volkszaehler/mbmd meters/rs485/sdm230.go
-# ("Opcodes as defined by Eastron SDM230", bg-etech.de SDM230-register.pdf), read with
-# ReadInputReg and RTUIeee754ToFloat64, unscaled.
+# Eastron SDM230 (single phase): the registers of ``_EASTRON_1P``, every one as listed in
+# volkszaehler/mbmd meters/rs485/sdm230.go ("Opcodes as defined by Eastron SDM230",
+# bg-etech.de SDM230-register.pdf), read there with 04H as float32, unscaled.
 EASTRON_SDM230 = RegisterMap(
     model="eastron_sdm230",
     description="Eastron SDM230 single-phase meter, float32 input registers, high word first",
-    fields=(
-        _float("voltage", 0x0000, "V", table="input"),
-        _float("current", 0x0006, "A", table="input"),
-        _float("active_power", 0x000C, "kW", _KW, table="input"),
-        _float("power_factor", 0x001E, table="input"),
-        _float("frequency", 0x0046, "Hz", table="input"),
-        _float("import_energy", 0x0048, "kWh", table="input"),
-        _float("export_energy", 0x004A, "kWh", table="input"),
-        _float("total_energy", 0x0156, "kWh", table="input"),
-    ),
+    fields=_EASTRON_1P,
     max_registers=80,
     source="Eastron SDM230 Modbus register list, as in volkszaehler/mbmd meters/rs485/sdm230.go",
 )
 
-# Eastron SDM72D-M v2 (three phase): input registers (04H), float32 high word
-# first, V, A, W (x 0.001 = kW), Hz, kWh.  Source: volkszaehler/mbmd
-# meters/rs485/sdm72v2.go ("Opcodes as defined by Eastron SDM72DMv2", stromzaehler.eu
-# sdm72dm-v2.pdf); the same addresses and function in ConsolinnoEnergy/nymea-plugins-modbus
-# bgetech/sdm72-registers.json.  (mbmd's map of the first SDM72D reads only power and
-# energies there.)
+# Eastron SDM72D-M v2 (three phase): the registers of ``_EASTRON_3P``, every one as listed
+# in volkszaehler/mbmd meters/rs485/sdm72v2.go ("Opcodes as defined by Eastron SDM72DMv2",
+# stromzaehler.eu sdm72dm-v2.pdf), read there with 04H as float32, unscaled; the same
+# addresses and function in ConsolinnoEnergy/nymea-plugins-modbus bgetech/sdm72-registers
+# .json.  (mbmd's map of the first SDM72D reads only power and energies there.)
 EASTRON_SDM72DM_V2 = RegisterMap(
     model="eastron_sdm72dm_v2",
     description="Eastron SDM72D-M v2 three-phase meter, float32 input registers",
-    fields=(
-        _float("voltage_a", 0x0000, "V", table="input"),
-        _float("voltage_b", 0x0002, "V", table="input"),
-        _float("voltage_c", 0x0004, "V", table="input"),
-        _float("current_a", 0x0006, "A", table="input"),
-        _float("current_b", 0x0008, "A", table="input"),
-        _float("current_c", 0x000A, "A", table="input"),
-        _float("active_power_a", 0x000C, "kW", _KW, table="input"),
-        _float("active_power_b", 0x000E, "kW", _KW, table="input"),
-        _float("active_power_c", 0x0010, "kW", _KW, table="input"),
-        _float("active_power", 0x0034, "kW", _KW, table="input"),
-        _float("power_factor", 0x003E, table="input"),
-        _float("frequency", 0x0046, "Hz", table="input"),
-        _float("import_energy", 0x0048, "kWh", table="input"),
-        _float("export_energy", 0x004A, "kWh", table="input"),
-        _float("total_energy", 0x0156, "kWh", table="input"),
-    ),
+    fields=_EASTRON_3P,
     max_registers=80,
     source="Eastron SDM72D-M v2 register list, as in volkszaehler/mbmd meters/rs485/sdm72v2.go",
 )
