@@ -258,12 +258,13 @@ CHINT_DTSU666 = RegisterMap(
 
 # Acrel DDSY1352 single-phase (wireless) prepaid meter: Acrel "DDSY1352/DTSY1352 Operation
 # Manual" T1.0 (2021-06-25), 8.1 "DDSY1352 communication address table" (published page by
-# page at manualshive.com/en/manual/acrel/ddsy1352/2841079?page=15).  Holding registers
-# (the table has R/W entries, Acrel reads them with 03H), big-endian words: energies UINT32
-# x 0.01 kWh from 0000H (total, sharp, peak, flat, valley), 000BH voltage UINT16 x 0.1 V,
-# 000CH current UINT16 x 0.01 A, 000DH active power INT16 x 0.001 kW, 0010H power factor
-# INT16 x 0.001.  The rest of the table (frequency, balance, relay) is on pages that could
-# not be read: not mapped.  Note the voltage at 000BH, where ``acrel_prepaid_1p`` has 000AH.
+# page at manualshive.com/en/manual/acrel/ddsy1352/2841079?page=15).  Holding registers,
+# read with 03H (the table has R/W entries; 03H is Acrel's read command, as in the
+# ADL3000-E list), big-endian words: energies UINT32 x 0.01 kWh from 0000H (total, sharp,
+# peak, flat, valley), 000BH voltage UINT16 x 0.1 V, 000CH current UINT16 x 0.01 A, 000DH
+# active power INT16 x 0.001 kW, 0010H power factor INT16 x 0.001.  The table goes on past
+# 0010H on pages that could not be read: nothing past 0010H is mapped.  Note the voltage at
+# 000BH, where ``acrel_prepaid_1p`` has 000AH.
 ACREL_DDSY1352 = RegisterMap(
     model="acrel_ddsy1352",
     description="Acrel DDSY1352 single-phase prepaid meter (energy and instantaneous values)",
