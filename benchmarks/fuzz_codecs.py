@@ -294,7 +294,12 @@ class ModbusRtu(Codec):
             for m in REGISTER_MAPS.values()
             for r in modbus.build_read_requests(rng.randint(1, 247), m)
         ]
-        registers = {a: rng.randrange(65536) for a in range(0, 400)}
+        # every register each request asks for (maps reach up to 4000H and beyond)
+        registers = {
+            a: rng.randrange(65536)
+            for r in self.requests
+            for a in range(r.address, r.address + r.count)
+        }
         self.responses = [modbus.answer_request(r, registers) for r in self.requests]
         writes = [(m, f.name) for m in REGISTER_MAPS.values() for f in m.fields if f.writable]
         self.writes = [modbus.build_write(1, m, name, 1) for m, name in writes]
