@@ -30,6 +30,7 @@ from prepaid_core.protocols import dlt645, dlt645_data
 from prepaid_core.protocols.dlt645_data import (
     BLOCK,
     ITEMS,
+    DataFormatError,
     DLT645Error,
     MeterErrorReply,
     MeterStatus3,
@@ -379,8 +380,9 @@ def read_clock(link: Link, address: str, version: int = 2007) -> dict:
     """The meter's clock (date 04000101H, time 04000102H; DL/T645-1997: C010H, C011H: its
     local time, to the second) against the true time: ``drift_seconds`` is positive when
     the meter is ahead; ``checked_at`` is when it was measured (UTC, naive).  A meter that
-    does not tell its clock (it answers "no data") gives ``meter_at`` and
-    ``drift_seconds`` None: checked, not known."""
+    does not tell its clock (it answers "no data") or tells no real date or time (a
+    clock never set reads 00000000) gives ``meter_at`` and ``drift_seconds`` None:
+    checked, not known; its energy reading stays."""
     offset = dt.timedelta(minutes=link.settings.utc_offset_minutes)
     di_date, di_time = CLOCK_DIS[version]
     try:
@@ -389,7 +391,8 @@ def read_clock(link: Link, address: str, version: int = 2007) -> dict:
         local_now = link.meter_local_now()
         if clock < dt.time(0, 0, 5):  # the meter's midnight may have passed between the two
             date = link.read_item(address, di_date, version=version)
-    except MeterErrorReply:
+    except (MeterErrorReply, DataFormatError) as exc:
+        _logger.info("meter %s: clock not known: %s", address, exc)
         local_now = link.meter_local_now()
         return {
             "meter_at": None,

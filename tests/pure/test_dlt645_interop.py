@@ -59,12 +59,14 @@ def meter(served):
 
 def set_meter(meter, address=ADDRESS, status_word="0000"):
     """The meter's address (the package keeps it in wire order), energy (``ENERGY``),
-    power and status word 3; what it received so far forgotten."""
+    power, status word 3 and clock (not set); what it received so far forgotten."""
     meter.set_address(bytes.fromhex(address)[::-1])
     for di, value in ENERGY.items():
         assert meter.set_00(di, value)
     assert meter.set_02(0x02030000, 1.2345)
     assert meter.set_04(0x04000503, status_word)
+    assert meter.set_04(0x04000101, "00000000")  # its clock as it starts: never set
+    assert meter.set_04(0x04000102, "000000")
     meter.clear_captured_messages()
     return meter
 
@@ -211,6 +213,15 @@ def test_no_daily_freeze_and_the_clock_read(meter):
     utc_offset = dt.timedelta(minutes=LinkSettings("h", 1).utc_offset_minutes)
     # the meter was set to UTC while the driver expects UTC+8: 8 hours behind
     assert abs(clock["drift_seconds"] + utc_offset.total_seconds()) <= 5
+
+
+def test_a_clock_never_set_is_not_known_and_the_reading_stays(meter):
+    result = poll_one(meter, read_clock=True)
+    assert result.ok, result.error
+    assert result.values["forward_total"] == Decimal("1234.56")
+    clock = result.values["clock"]
+    assert (clock["meter_at"], clock["drift_seconds"]) == (None, None)
+    assert clock["checked_at"] is not None
 
 
 def test_dlt645_1997_reads_are_refused_by_a_2007_only_meter(meter):

@@ -5,6 +5,8 @@ from . import (
     test_device_api,
     test_device_settings,
     test_dlt645_fallback,
+    test_dlt645_interop,
+    test_dlt645_quirks,
     test_meter_balance_flow,
     test_meter_credit,
     test_poll,
