@@ -7,6 +7,7 @@ from . import (
     test_dlt645_fallback,
     test_dlt645_interop,
     test_dlt645_quirks,
+    test_meter_balance_batch,
     test_meter_balance_flow,
     test_meter_credit,
     test_poll,
