@@ -10,6 +10,7 @@ from . import (
     test_meter_balance_batch,
     test_meter_balance_flow,
     test_meter_credit,
+    test_modbus_unit_key,
     test_poll,
     test_reconcile,
     test_register_maps,
