@@ -252,3 +252,12 @@ def test_the_runners_config_carries_the_models_read_way_and_wake_up_bytes(meter)
     assert result.ok, result.error
     assert BLOCK_COMBINED not in asked_dis(meter)
     assert all(request.startswith(b"\x68") for request in asked(meter))
+
+
+def test_it_answers_frames_for_another_address_with_an_error_it_should_not_send(meter):
+    """A departure from DL/T645-2007 (a meter stays silent to other addresses): the driver
+    sees a refusal from the meter asked, never a value of this meter."""
+    [result] = dlt645_tcp.poll_bus(settings(meter), [MeterJob(8, "000000000999")]).meters
+    assert not result.ok and result.answered
+    assert "meter 000000000999 error reply to 11H: OTHER" in result.error
+    assert "forward_total" not in result.values
