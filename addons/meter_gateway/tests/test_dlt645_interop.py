@@ -37,13 +37,10 @@ class TestDlt645Interop(MeterGatewayCommon):
     def _requests(self, meter):
         return [record.data for record in meter.get_captured_rx_messages()]
 
-    def test_scheduled_poll_reads_the_dlt645_package_meters(self):
-        plain = self._foreign_meter(
-            "000000008801", {COMBINED: 1234.56, 0x00000100: 234.56, FORWARD: 1200.0}, 1.2345
-        )
-        bidirectional = self._foreign_meter(
-            "000000008802", {COMBINED: 99.0, FORWARD: 1200.5, REVERSE: 34.06}, 0.5
-        )
+    def _collector_of(self, plain, bidirectional):
+        """An Odoo collector with a bus per package meter: ``plain`` of the common model
+        behind a 50/5 CT, ``bidirectional`` of a model billing forward + reverse, read
+        item by item without wake-up bytes."""
         gateway = self.env["prepaid.gateway"].create(
             {
                 "name": "dlt645 package collector",
@@ -70,29 +67,38 @@ class TestDlt645Interop(MeterGatewayCommon):
                 "dlt645_wake_up_bytes": 0,
             }
         )
+        common = {"gateway_id": gateway.id, "state": "in_service"}
         meters = self.env["prepaid.meter"].create(
             [
                 {
+                    **common,
                     "name": "Package meter behind 50/5 CT",
                     "address": "000000008801",
                     "model_id": self.ddsy.id,
                     "unit_id": self.unit.id,
-                    "gateway_id": gateway.id,
                     "bus_id": buses[0].id,
-                    "state": "in_service",
                     "ct_ratio": 10,
                 },
                 {
+                    **common,
                     "name": "Package meter, bidirectional",
                     "address": "000000008802",
                     "model_id": quirky_model.id,
                     "unit_id": self.unit2.id,
-                    "gateway_id": gateway.id,
                     "bus_id": buses[1].id,
-                    "state": "in_service",
                 },
             ]
         )
+        return gateway, meters
+
+    def test_scheduled_poll_reads_the_dlt645_package_meters(self):
+        plain = self._foreign_meter(
+            "000000008801", {COMBINED: 1234.56, 0x00000100: 234.56, FORWARD: 1200.0}, 1.2345
+        )
+        bidirectional = self._foreign_meter(
+            "000000008802", {COMBINED: 99.0, FORWARD: 1200.5, REVERSE: 34.06}, 0.5
+        )
+        gateway, meters = self._collector_of(plain, bidirectional)
         report = gateway._poll()
         self.assertEqual((report["stored"], report["failed"]), (2, []))
         Reading = self.env["prepaid.meter.reading"]
