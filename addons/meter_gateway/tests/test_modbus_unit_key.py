@@ -6,6 +6,7 @@ and command answers under that name.  The meter is pymodbus's own server."""
 from decimal import Decimal
 
 from odoo.tests import HttpCase, tagged
+from odoo.tools import mute_logger
 
 from prepaid_core.gateway_runner.api import DeviceApiClient
 from prepaid_core.gateway_runner.collector import CollectorRunner, CollectorSettings
@@ -25,8 +26,8 @@ class TestModbusUnitKey(HttpCase, MeterGatewayCommon):
         self.env["prepaid.gateway"].search([("gateway_type", "=", "tcp_collector")]).active = False
         regmap = self.env.ref("meter_gateway.register_map_acrel_prepaid_1p")
         values = {"total_energy": Decimal("321.5"), "remaining_balance": Decimal("12.34")}
-        server = PymodbusMeter(UNIT_ID, regmap._register_map(), values).start()
-        self.addCleanup(server.stop)
+        self.server = PymodbusMeter(UNIT_ID, regmap._register_map(), values).start()
+        self.addCleanup(self.server.stop)
         self.gateway = self.env["prepaid.gateway"].create(
             {
                 "name": "Modbus by unit id",
@@ -41,7 +42,7 @@ class TestModbusUnitKey(HttpCase, MeterGatewayCommon):
             {
                 "gateway_id": self.gateway.id,
                 "number": 3,
-                "port": server.port,
+                "port": self.server.port,
                 "protocol": "modbus_rtu",
             }
         )
@@ -70,6 +71,13 @@ class TestModbusUnitKey(HttpCase, MeterGatewayCommon):
         report = self.gateway._poll()
         self.assertEqual((report["stored"], report["failed"]), (1, []))
         self.assertAlmostEqual(self._readings().forward_total, 321.5, places=3)
+        # a unit that does not answer is named by its unit key in the poll's summary
+        self.meter.modbus_unit_id = UNIT_ID + 1
+        with mute_logger("prepaid_core.buses.common"):
+            report = self.gateway._poll()
+        [failed] = report["failed"]
+        self.assertEqual(failed["address"], "modbus:3:18")
+        self.assertIn("Failed: modbus:3:18: ", self.gateway.last_poll_summary)
 
     def test_runner_reads_it_by_its_unit_key_and_its_answers_are_taken(self):
         [bus] = self.gateway._api_collector_config()["buses"]
