@@ -9,11 +9,16 @@ their own, with a fast path for well-formed rows (a message carries thousands); 
 are checked by the readings' ingest (:mod:`prepaid_core.readings`).  Acknowledgements of
 commands and a collector runner's poll report are parsed here into named tuples.
 
+Meters are named by their address.  A Modbus meter addressed on its bus by its unit id
+alone has none: it is named by its *unit key* (:func:`unit_key`, ``modbus:<bus
+number>:<unit id>``), which the collector config gives and the runner sends back.
+
 Times a device sends are UTC, ``YYYY-MM-DD HH:MM:SS`` (a ``T`` and a ``Z`` allowed), naive.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -111,6 +116,21 @@ def device_text(value, limit: int) -> str:
 def to_address(value) -> str:
     """A meter's address as a device sent it (text, or a JSON number), checked."""
     return validation.to_text(value, "address", MAX_ADDRESS, identifier=True)
+
+
+#: a Modbus meter without address named by its bus number and unit id (1-247)
+_UNIT_KEY = re.compile(r"modbus:([0-9]{1,9}):([0-9]{1,3})")
+
+
+def unit_key(bus_number: int, unit_id: int) -> str:
+    """The name of a Modbus meter without address in the device API: its bus, its unit id."""
+    return f"modbus:{int(bus_number)}:{int(unit_id)}"
+
+
+def parse_unit_key(name) -> tuple[int, int] | None:
+    """``(bus number, unit id)`` of a unit key (:func:`unit_key`); None for an address."""
+    match = _UNIT_KEY.fullmatch(name) if isinstance(name, str) else None
+    return (int(match[1]), int(match[2])) if match else None
 
 
 def keys_text(keys) -> str:

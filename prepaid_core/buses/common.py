@@ -80,6 +80,10 @@ class MeterJob:
     billing_register: str = "combined"
     read_balance: bool = False  # also read the meter's own remaining balance
     dlms: DlmsSettings | None = None  # DLMS/COSEM: addresses and security of the meter
+    #: DL/T645, as the meter model says: "auto" (block, single items when refused, the
+    #: way that worked tried first), or "block" or "items" only
+    read_way: str = "auto"
+    wake_up_bytes: int = 4  # DL/T645: FE bytes before each frame to wake the meter (0-4)
 
 
 @dataclass

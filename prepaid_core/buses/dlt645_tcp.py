@@ -30,6 +30,7 @@ from prepaid_core.protocols import dlt645, dlt645_data
 from prepaid_core.protocols.dlt645_data import (
     BLOCK,
     ITEMS,
+    DataFormatError,
     DLT645Error,
     MeterErrorReply,
     MeterStatus3,
@@ -83,11 +84,14 @@ RELAY_COMMANDS = {
 
 
 class Link(common.BusLink):
-    """One DL/T645 bus (a collector's TCP port or a serial device); one request at a time."""
+    """One DL/T645 bus (a collector's TCP port or a serial device); one request at a time.
+    Each frame sent opens with ``wake_up_bytes`` FE bytes, set for each meter served."""
 
     def __init__(self, settings: LinkSettings):
         super().__init__(settings)
         self.framer = dlt645.Framer()
+        #: FE bytes sent before each frame, as the meter served now wants (its model's)
+        self.wake_up_bytes = 4
 
     def transact(
         self, address: str | None, request: bytes, function: int, di: int | None = None
@@ -132,14 +136,14 @@ class Link(common.BusLink):
 
     def read_item(self, address: str, di: int, version: int = 2007):
         """Read one data item, retrying on timeouts (reads are harmless to repeat)."""
-        request = dlt645.read_request(address, di, version=version, preamble=4)
+        request = dlt645.read_request(address, di, version=version, preamble=self.wake_up_bytes)
         function = dlt645.Function.READ if version == 2007 else dlt645.Function.READ_1997
         frame = self.ask(address, request, function, di)
         return dlt645.parse_read_reply(frame, address=address, di=di).value
 
     def read_address(self) -> str:
         """The address of the only meter on the bus (read address 13H to AAAAAAAAAAAA)."""
-        request = dlt645.read_address_request(preamble=4)
+        request = dlt645.read_address_request(preamble=self.wake_up_bytes)
         return dlt645.parse_address_reply(self.ask(None, request, dlt645.Function.READ_ADDRESS))
 
     def meter_local_now(self) -> dt.datetime:
@@ -175,20 +179,29 @@ def _request_for(link: Link, address: str, job: CommandJob):
         valid_until = link.meter_local_now() + dt.timedelta(minutes=s.valid_minutes)
         return (
             dlt645.relay_request(
-                address, RELAY_COMMANDS[job.kind], s.password, s.operator, valid_until, preamble=4
+                address,
+                RELAY_COMMANDS[job.kind],
+                s.password,
+                s.operator,
+                valid_until,
+                preamble=link.wake_up_bytes,
             ),
             dlt645.Function.RELAY,
         )
     if job.kind == "price":
         price = Decimal(str(payload["price"]))
         return (
-            dlt645.write_request(address, DI_PRICE, price, s.password, s.operator, preamble=4),
+            dlt645.write_request(
+                address, DI_PRICE, price, s.password, s.operator, preamble=link.wake_up_bytes
+            ),
             dlt645.Function.WRITE,
         )
     if job.kind == "zeroing":
         data = _password_bytes(s.password) + bytes.fromhex(s.operator)[::-1]
         return (
-            dlt645.encode_frame(address, dlt645.Function.CLEAR_METER, data, preamble=4),
+            dlt645.encode_frame(
+                address, dlt645.Function.CLEAR_METER, data, preamble=link.wake_up_bytes
+            ),
             dlt645.Function.CLEAR_METER,
         )
     raise ValueError(f"command {job.kind} is not supported over DL/T645")
@@ -197,7 +210,7 @@ def _request_for(link: Link, address: str, job: CommandJob):
 def execute_command(link: Link, address: str, job: CommandJob) -> CommandOutcome:
     """Send one command once; on a lost answer, read back instead of sending it again."""
     if job.kind == "time_sync":
-        link.send(dlt645.broadcast_time(link.meter_local_now(), preamble=4))
+        link.send(dlt645.broadcast_time(link.meter_local_now(), preamble=link.wake_up_bytes))
         return CommandOutcome(job.command_id, True, "time broadcast sent (meters do not answer)")
     if job.kind == "thresholds":
         return _write_thresholds(link, address, job)
@@ -230,7 +243,9 @@ def _write_thresholds(link: Link, address: str, job: CommandJob) -> CommandOutco
         # alarm 2 first would be refused above alarm 1 on some meters: write alarm 1 first
         for di, key in ((DI_ALARM1, "alarm1"), (DI_ALARM2, "alarm2")):
             value = Decimal(str(payload[key]))
-            request = dlt645.write_request(address, di, value, s.password, s.operator, preamble=4)
+            request = dlt645.write_request(
+                address, di, value, s.password, s.operator, preamble=link.wake_up_bytes
+            )
             dlt645.check_ack(link.transact(address, request, dlt645.Function.WRITE), 0x14)
     except (KeyError, ArithmeticError) as exc:
         return CommandOutcome(job.command_id, False, f"bad payload: {exc}", permanent=True)
@@ -247,25 +262,37 @@ class ReadingRefused(DLT645Error, common.DeviceRefused):
 
 
 def read_energy(
-    link: Link, address: str, register: dlt645_data.EnergyRegister, mode: str, version: int
+    link: Link,
+    address: str,
+    register: dlt645_data.EnergyRegister,
+    mode: str,
+    version: int,
+    way: str = dlt645_data.AUTO,
 ) -> tuple[tuple, str]:
     """(total, tariffs 1 to 4 as far as the meter has them) of ``register`` and the way
-    that gave them (``BLOCK`` or ``ITEMS``), the way of ``mode`` tried first: a meter
-    that refuses blocks is read item by item, one that refuses single items by block.
-    ReadingRefused, with both slave errors, when it refuses both."""
+    that gave them (``BLOCK`` or ``ITEMS``).  With ``way`` ``AUTO`` the way of ``mode``
+    is tried first: a meter that refuses blocks is read item by item, one that refuses
+    single items by block; a meter model may force one way (``way``).  ReadingRefused,
+    with the slave errors, when every way tried is refused."""
     width = 8 if version == 2007 else 4
+    ways = dlt645_data.read_order(mode, way)
     refusals = []
-    for way in dlt645_data.read_order(mode):
+    for tried in ways:
         try:
-            if way == BLOCK:
+            if tried == BLOCK:
                 return tuple(link.read_item(address, register.block, version)), BLOCK
             return _read_single_items(link, address, register, version), ITEMS
         except MeterErrorReply as exc:
-            di = register.block if way == BLOCK else register.items[0]
+            di = register.block if tried == BLOCK else register.items[0]
             refusals.append(f"{di:0{width}X}H: {exc}")
-    raise ReadingRefused(
-        "refused its energy as a block and as single items: " + "; ".join(refusals)
-    )
+    how = "as a block and as single items" if len(ways) > 1 else _WAY_NAMES[ways[0]]
+    raise ReadingRefused(f"refused its energy {how}: " + "; ".join(refusals))
+
+
+_WAY_NAMES = {
+    BLOCK: "as a block (its model reads blocks only)",
+    ITEMS: "as single items (its model reads single items only)",
+}
 
 
 def _read_single_items(link: Link, address: str, register, version: int) -> tuple:
@@ -285,7 +312,7 @@ def read_energy_values(link: Link, job: MeterJob, version: int = 2007) -> dict:
     bands; ``reverse_total`` too for ``forward_reverse``) and ``read_mode``, the way
     that worked (the poll remembers it for the meter)."""
     register = dlt645_data.energy_register(version, job.billing_register)
-    energy, way = read_energy(link, job.address, register, job.read_mode, version)
+    energy, way = read_energy(link, job.address, register, job.read_mode, version, job.read_way)
     values = {"forward_total": energy[0], "read_mode": way}
     values.update(zip(TOU_BANDS, energy[1:], strict=False))
     if job.billing_register == "forward_reverse":
@@ -353,8 +380,9 @@ def read_clock(link: Link, address: str, version: int = 2007) -> dict:
     """The meter's clock (date 04000101H, time 04000102H; DL/T645-1997: C010H, C011H: its
     local time, to the second) against the true time: ``drift_seconds`` is positive when
     the meter is ahead; ``checked_at`` is when it was measured (UTC, naive).  A meter that
-    does not tell its clock (it answers "no data") gives ``meter_at`` and
-    ``drift_seconds`` None: checked, not known."""
+    does not tell its clock (it answers "no data") or tells no real date or time (a
+    clock never set reads 00000000) gives ``meter_at`` and ``drift_seconds`` None:
+    checked, not known; its energy reading stays."""
     offset = dt.timedelta(minutes=link.settings.utc_offset_minutes)
     di_date, di_time = CLOCK_DIS[version]
     try:
@@ -363,7 +391,8 @@ def read_clock(link: Link, address: str, version: int = 2007) -> dict:
         local_now = link.meter_local_now()
         if clock < dt.time(0, 0, 5):  # the meter's midnight may have passed between the two
             date = link.read_item(address, di_date, version=version)
-    except MeterErrorReply:
+    except (MeterErrorReply, DataFormatError) as exc:
+        _logger.info("meter %s: clock not known: %s", address, exc)
         local_now = link.meter_local_now()
         return {
             "meter_at": None,
@@ -378,10 +407,20 @@ def read_clock(link: Link, address: str, version: int = 2007) -> dict:
     }
 
 
+def _wake_up_bytes_for(link: Link, job: MeterJob) -> None:
+    """Frames to the meter of ``job`` open with its model's wake-up bytes (0 to 4 FE)."""
+    if job.wake_up_bytes not in dlt645_data.WAKE_UP_BYTES:
+        raise dlt645_data.ValueRangeError(
+            f"wake-up bytes: {dlt645_data.show(job.wake_up_bytes)} is not 0 to 4"
+        )
+    link.wake_up_bytes = job.wake_up_bytes
+
+
 def serve_meter(link: Link, job: MeterJob, meter) -> None:
     """The meter's commands, then its reading (unless ``job.read`` is off) and, when asked,
     its last daily frozen energy (``values["daily_frozen"]``) and its clock
-    (``values["clock"]``)."""
+    (``values["clock"]``).  Frames to it open with its model's wake-up bytes."""
+    _wake_up_bytes_for(link, job)
     for command in job.commands:
         meter.outcomes.append(
             common.run_command(
@@ -433,6 +472,7 @@ def read_meter_1997(link: Link, job: MeterJob) -> dict:
 def serve_meter_1997(link: Link, job: MeterJob, meter) -> None:
     """The meter's time sync (its only command), then its reading (unless ``job.read`` is
     off) and, when asked, its clock (``values["clock"]``, as ``serve_meter``)."""
+    _wake_up_bytes_for(link, job)
     for command in job.commands:
         if command.kind == "time_sync":
             meter.outcomes.append(

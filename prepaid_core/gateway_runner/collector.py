@@ -525,7 +525,9 @@ def _rows(meter, settings: LinkSettings) -> dict | None:
 def _meter_template(position: int, meter: dict) -> MeterJob:
     """A meter of the config as a job template: its Modbus unit id and register map, and
     how a DL/T645 meter is read as Odoo's own poll reads it (G2/M2: the way that worked
-    last, the register that bills, whether it keeps its own balance)."""
+    last, the register that bills, whether it keeps its own balance; its model's read way
+    and wake-up bytes, the defaults for a config that names none)."""
+    wake_up_bytes = meter.get("wake_up_bytes")
     return MeterJob(
         position,
         meter["address"],
@@ -534,6 +536,8 @@ def _meter_template(position: int, meter: dict) -> MeterJob:
         read_mode=meter.get("read_mode") or "",
         billing_register=meter.get("billing_register") or "combined",
         read_balance=bool(meter.get("read_balance")),
+        read_way=meter.get("read_way") or MeterJob.read_way,
+        wake_up_bytes=MeterJob.wake_up_bytes if wake_up_bytes is None else wake_up_bytes,
     )
 
 

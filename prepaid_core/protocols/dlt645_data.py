@@ -20,12 +20,15 @@ from typing import NamedTuple
 from prepaid_core.errors import PrepaidError
 
 __all__ = [
+    "AUTO",
     "BILLING_REGISTERS",
     "BLOCK",
     "DATA_ITEMS_1997",
     "DATA_ITEMS_2007",
     "ITEMS",
+    "READ_WAYS",
     "REVERSE_TOTAL",
+    "WAKE_UP_BYTES",
     "ChecksumError",
     "DLT645Error",
     "DataFormatError",
@@ -338,6 +341,12 @@ DATA_ITEMS_1997: dict[int, DataItem] = _build(_ROWS_1997, _BLOCKS_1997)
 BILLING_REGISTERS = ("combined", "forward", "forward_reverse")
 #: the two ways to read an energy register: its block, or its single items
 BLOCK, ITEMS = "block", "items"
+#: how a meter model says its meters are read: "auto" (the block, single items when it is
+#: refused, the way that worked tried first next time), or one way only
+AUTO = "auto"
+READ_WAYS = (AUTO, BLOCK, ITEMS)
+#: FE bytes sent before a frame to wake a meter's receiver: DL/T645-2007 allows 0 to 4
+WAKE_UP_BYTES = range(5)
 
 
 class EnergyRegister(NamedTuple):
@@ -373,11 +382,16 @@ def energy_register(version: int, billing_register: str) -> EnergyRegister:
     return _ENERGY_REGISTERS[version, "combined" if combined else "forward"]
 
 
-def read_order(mode: str) -> tuple[str, str]:
-    """The ways to try, the one that worked last (``mode``) first; blocks first when
-    nothing is known yet (one request instead of five)."""
+def read_order(mode: str, way: str = AUTO) -> tuple[str, ...]:
+    """The ways to try: the meter model's ``way`` alone when it forces one, else both,
+    the one that worked last (``mode``) first; blocks first when nothing is known yet
+    (one request instead of five)."""
     if mode not in (BLOCK, ITEMS, ""):
         raise ValueRangeError(f"read mode: unknown {show(mode)}")
+    if way not in READ_WAYS:
+        raise ValueRangeError(f"read way: unknown {show(way)}")
+    if way != AUTO:
+        return (way,)
     return (ITEMS, BLOCK) if mode == ITEMS else (BLOCK, ITEMS)
 
 

@@ -61,13 +61,16 @@ class PrepaidGatewayBus(models.Model):
 
     @staticmethod
     def _dlt645_reading_values(meter):
-        """G2/M2: how the meter's energy is read (the way that worked last), the register
-        that bills, and its own balance when it keeps one (it bills or prices itself)."""
+        """G2/M2: how the meter's energy is read (its model's way and, when that is
+        ``auto``, the way that worked last), the register that bills, its own balance
+        when it keeps one (it bills or prices itself) and its model's wake-up bytes."""
         model = meter.model_id
         return {
             "read_mode": meter.dlt645_read_mode or "",
             "billing_register": model.billing_register or "combined",
             "read_balance": meter.billing_mode == "meter" or model.holds_settings,
+            "read_way": model.dlt645_read_way or "auto",
+            "wake_up_bytes": model.dlt645_wake_up_bytes if model else 4,
         }
 
     def action_read_address(self):

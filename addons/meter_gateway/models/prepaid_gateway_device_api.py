@@ -146,8 +146,11 @@ class PrepaidGateway(models.Model):
 
     def _api_meters_by_address(self, addresses):
         """{address: meter id} of this gateway's meters (one query, no records: a push
-        names thousands of meters)."""
-        self.env["prepaid.meter"].flush_model(["gateway_id", "address", "state"])
+        names thousands of meters); a unit key names a Modbus meter by its bus and unit
+        id (see ``prepaid_meter._device_key``)."""
+        self.env["prepaid.meter"].flush_model(
+            ["gateway_id", "address", "state", "bus_id", "modbus_unit_id"]
+        )
         query = SQL(
             """
             SELECT address, id FROM prepaid_meter
@@ -156,6 +159,35 @@ class PrepaidGateway(models.Model):
             """,
             gateway_id=self.id,
             addresses=device_push.text_array(addresses),
+        )
+        meters = dict(self.env.execute_query(query))
+        units = {}
+        for name in addresses:
+            unit = device_push.parse_unit_key(name)
+            if unit and name not in meters:
+                units[name] = unit
+        if units:
+            meters.update(self._api_meters_by_unit_key(units))
+        return meters
+
+    def _api_meters_by_unit_key(self, units):
+        """{unit key: meter id} of this gateway's Modbus meters named by ``units``
+        ({unit key: (bus number, unit id)})."""
+        self.env["prepaid.gateway.bus"].flush_model(["gateway_id", "number"])
+        keys = list(units)
+        query = SQL(
+            """
+            SELECT k.name, m.id
+              FROM unnest(%(keys)s::text[], %(buses)s::int[], %(units)s::int[])
+                   AS k(name, bus, unit)
+              JOIN prepaid_gateway_bus b ON b.gateway_id = %(gateway_id)s AND b.number = k.bus
+              JOIN prepaid_meter m ON m.bus_id = b.id AND m.modbus_unit_id = k.unit
+             WHERE m.gateway_id = %(gateway_id)s AND m.state != 'removed'
+            """,
+            keys=keys,
+            buses=[units[key][0] for key in keys],
+            units=[units[key][1] for key in keys],
+            gateway_id=self.id,
         )
         return dict(self.env.execute_query(query))
 
@@ -390,7 +422,7 @@ class PrepaidGateway(models.Model):
         the credit tokens the meter takes after the one of that sequence."""
         return {
             "id": command.id,
-            "address": command.meter_id.address,
+            "address": command.meter_id._device_key(),
             "kind": command.kind,
             "payload": {
                 **(command.payload or {}),
@@ -448,7 +480,7 @@ class PrepaidGateway(models.Model):
         may); a refusal is logged on the command and in the server log (R12)."""
         if not isinstance(address, str) or not address:
             reason = self.env._("the answer names no meter address")
-        elif address != command.meter_id.address:
+        elif address not in (command.meter_id.address, command.meter_id._device_key()):
             reason = self.env._("the answer comes from another meter than the command's")
         else:
             return None
@@ -534,9 +566,7 @@ class PrepaidGateway(models.Model):
                     "meters": [
                         self._api_collector_meter(bus, meter)
                         for meter in meters
-                        # the runner keys meters and readings by address: a meter known
-                        # by its Modbus unit id alone is not handed to it
-                        if meter.bus_id == bus and meter.address
+                        if meter.bus_id == bus
                     ],
                 }
                 for bus in buses
@@ -545,11 +575,13 @@ class PrepaidGateway(models.Model):
 
     @staticmethod
     def _api_collector_meter(bus, meter):
-        """One meter of the collector config: its address, Modbus unit id and register map
-        and, on a DL/T645 bus, how Odoo's own poll reads it (G2/M2: the way that worked
-        last, the register that bills, its own balance)."""
+        """One meter of the collector config: its address (the runner keys meters and
+        readings by it: a Modbus meter known by its unit id alone is given its unit key),
+        Modbus unit id and register map and, on a DL/T645 bus, how Odoo's own poll reads
+        it (G2/M2: the way that worked last, the register that bills, its own balance,
+        its model's read way and wake-up bytes)."""
         config = {
-            "address": meter.address,
+            "address": meter._device_key(),
             "unit_id": meter.modbus_unit_id,
             "register_map": meter.model_id._modbus_register_map_data(),
         }

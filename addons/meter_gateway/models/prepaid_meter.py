@@ -3,6 +3,8 @@ import re
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from prepaid_core import device_push
+
 MAC_RE = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 #: fields whose change makes the meter another device: its DL/T645 read mode is forgotten
 READ_MODE_RESET_FIELDS = frozenset({"model_id", "address"})
@@ -110,6 +112,15 @@ class PrepaidMeter(models.Model):
         if READ_MODE_RESET_FIELDS & vals.keys() and "dlt645_read_mode" not in vals:
             vals = {**vals, "dlt645_read_mode": False}
         return super().write(vals)
+
+    def _device_key(self):
+        """How the device API and the gateway runner name the meter: its address or, for a
+        Modbus-RTU meter addressed by its unit id alone, its unit key (its bus number and
+        unit id, ``modbus:<bus>:<unit>``).  False for a meter they cannot name."""
+        self.ensure_one()
+        if self.address or not (self.modbus_unit_id and self.bus_id):
+            return self.address
+        return device_push.unit_key(self.bus_id.number, self.modbus_unit_id)
 
     def _remember_read_mode(self, mode):
         """G2: the way the meter's energy answered (``block`` or ``items``), kept for the

@@ -86,9 +86,9 @@ class TestRegisterMaps(MeterGatewayCommon):
         self.assertEqual(len(reading), 1)
         self.assertAlmostEqual(reading.forward_total, 1234.5, places=3)
         self.assertAlmostEqual(reading.power, 7.25, places=3)
-        # the gateway runner keys meters by address: this one is not handed to it
+        # the gateway runner keys meters by address: this one is named by its unit key
         config = reading.meter_id.gateway_id._api_collector_config()
-        self.assertEqual(config["buses"][0]["meters"], [])
+        self.assertEqual(config["buses"][0]["meters"][0]["address"], "modbus:1:201")
 
     def test_map_made_in_the_backend_read_through_the_poll(self):
         regmap = self.Map.create(

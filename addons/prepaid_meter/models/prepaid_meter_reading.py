@@ -887,6 +887,7 @@ class PrepaidMeterReading(models.Model):
         changes = []
         newest = copy_text.newest_rows(stored, by_meter)
         self._stage_latest(copy_text.latest_chunks(newest, states, measures, changes))
+        balances = self._balances_before_newest(stored, states, measures, by_meter)
         cr = self.env.cr
         # A temp table has no statistics: small batches get them (cheap), large ones are joined
         # by hash, never by a nested loop over the staging rows.
@@ -902,7 +903,8 @@ class PrepaidMeterReading(models.Model):
                    last_forward_total = COALESCE(s.forward_total, l.last_forward_total),
                    last_reverse_total = COALESCE(s.reverse_total, l.last_reverse_total),
                    last_power = COALESCE(s.power, l.last_power),
-                   last_meter_balance = COALESCE(s.meter_balance, l.last_meter_balance),
+                   last_meter_balance = COALESCE(s.meter_balance, b.balance,
+                                                 l.last_meter_balance),
                    baseline_total = CASE WHEN s.same_baseline THEN s.total
                                          ELSE COALESCE(s.baseline_total, l.baseline_total) END,
                    baseline_at = CASE WHEN s.same_baseline THEN s.read_at
@@ -911,13 +913,42 @@ class PrepaidMeterReading(models.Model):
             + _LATEST_CONTACT_AND_RELAY
             + """
               FROM prepaid_meter_latest_staging s
+              LEFT JOIN unnest(%(latest_ids)s::int[], %(balances)s::numeric[])
+                        AS b(latest_id, balance) ON b.latest_id = s.latest_id
              WHERE l.id = s.latest_id
             """,
-            {"now": fields.Datetime.now()},
+            {
+                "now": fields.Datetime.now(),
+                "latest_ids": list(balances),
+                "balances": list(balances.values()),
+            },
         )
         if large:
             cr.execute("SET LOCAL enable_nestloop = on")
         return changes
+
+    @staticmethod
+    def _balances_before_newest(stored, states, measures, by_meter):
+        """``{latest id: balance}`` of the meters whose newest reading of the batch (not
+        late) reports no balance of its own while an earlier one (not late) does: the
+        newest of those is the meter's latest known balance.  In memory, from the rows
+        stored (in time order for each meter); empty for a batch of one row per meter."""
+        if len(by_meter) == len(stored) or "meter_balance" not in measures:
+            return {}
+        at = measures.index("meter_balance")
+        known, newest_has = {}, {}
+        for row in stored:
+            if row.flags and "late" in row.flags:
+                continue
+            balance = None if row.measured is None else row.measured[at]
+            newest_has[row.meter_id] = balance is not None
+            if balance is not None:
+                known[row.meter_id] = balance
+        return {
+            states[meter_id].latest_id: balance
+            for meter_id, balance in known.items()
+            if not newest_has[meter_id]
+        }
 
     @api.model
     def _stage_latest(self, chunks):
