@@ -8,7 +8,9 @@
     "license": "LGPL-3",
     "depends": ["prepaid_meter"],
     # prepaid_core's bus drivers, Modbus codec and device keys, loaded with the models
-    "external_dependencies": {"python": ["prepaid-core", "cryptography", "gurux-dlms", "pymodbus", "pyserial"]},
+    "external_dependencies": {
+        "python": ["prepaid-core", "cryptography", "gurux-dlms", "pymodbus", "pyserial"]
+    },
     "data": [
         "security/ir.model.access.csv",
         "security/meter_gateway_rules.xml",
