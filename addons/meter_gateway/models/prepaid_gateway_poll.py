@@ -228,7 +228,8 @@ class PrepaidGateway(models.Model):
             stored=report["stored"],
             refused=harvest.refused,
         )
-        addresses = dict(zip(meters.ids, meters.mapped("address"), strict=True))
+        # a meter known by other addresses (Modbus unit id, DLMS) is named by its name
+        addresses = {meter.id: meter.address or meter.name for meter in meters}
         report["failed"] = [
             {"address": addresses.get(meter_id), "error": error}
             for meter_id, error in sorted(harvest.failed.items())
@@ -424,7 +425,7 @@ class PrepaidGateway(models.Model):
         if not failed:
             return summary
         Meter = self.env["prepaid.meter"]
-        names = dict(zip(failed, Meter.browse(list(failed)).mapped("address"), strict=True))
+        names = {meter.id: meter.address or meter.name for meter in Meter.browse(list(failed))}
         shown = sorted(failed.items())[:MAX_FAILURES_SHOWN]
         summary += self.env._(
             ". Failed: %(meters)s", meters="; ".join(f"{names[i]}: {e}" for i, e in shown)
