@@ -16,6 +16,7 @@
         "security/meter_gateway_rules.xml",
         "data/ir_cron_data.xml",
         "data/meter_gateway_register_map_data.xml",
+        "data/prepaid_meter_model_dlms_data.xml",
         "views/meter_gateway_command_views.xml",
         "views/meter_gateway_dead_letter_views.xml",
         "views/prepaid_gateway_views.xml",
