@@ -13,7 +13,12 @@ meter (association state), over the meter's shared objects (values and relay).
 
 Knobs for tests: ``drop_next_action_answer`` (the action runs, its answer is lost),
 ``refuse_actions`` (action-result "read-write denied"), ``get_with_list`` (off: the
-meter does not offer multiple references), ``garble_next_reply``.  No Odoo import."""
+meter does not offer multiple references), ``garble_next_reply``, ``stray_frame_first``
+(the last frame of another meter goes out before the reply, as a late answer on the
+bus).  Where gurux-dlms's server is broken (it lacks accessors its own handlers call,
+miscodes the AARE of a ciphered association, decrypts glo requests with misplaced
+parameters, checks the HLS reply with ``int(bytes)``), the simulator mends it at the
+server's own hooks and says so where it does.  No Odoo import."""
 
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ from gurux_dlms.enums import (
     AccessMode,
     Authentication,
     Conformance,
+    DataType,
     ErrorCode,
     InterfaceType,
     MethodAccessMode,
@@ -88,6 +94,23 @@ _CONFORMANCE = (
 )
 
 
+class _Register(GXDLMSRegister):
+    """gurux's register with its scaler kept as the decimal exponent: gurux encodes
+    ``floor(log(scaler, 10))``, 2 for a scaler of 1000."""
+
+    exponent = 0
+
+    def getValue(self, settings, e):
+        if e.index != 3:
+            return super().getValue(settings, e)
+        data = GXByteBuffer()
+        data.setUInt8(DataType.STRUCTURE)
+        data.setUInt8(2)
+        _GXCommon.setData(settings, data, DataType.INT8, self.exponent)
+        _GXCommon.setData(settings, data, DataType.ENUM, int(self.unit))
+        return data.array()
+
+
 class DlmsMeter:
     """One simulated meter: its addresses, the management client's security and its
     COSEM objects.  Values are set with ``set_register`` (raw integer and decimal
@@ -106,6 +129,7 @@ class DlmsMeter:
         block_cipher_key: bytes = bytes(range(16)),
         authentication_key: bytes = bytes(range(0xD0, 0xE0)),
         credit_scale: int = -2,
+        hdlc_max_info: int = 128,
     ):
         self.logical_address = logical_address
         self.physical_address = physical_address
@@ -115,11 +139,13 @@ class DlmsMeter:
         self.system_title = system_title
         self.block_cipher_key = block_cipher_key
         self.authentication_key = authentication_key
+        self.hdlc_max_info = hdlc_max_info  # longest information field it transmits
         self.lock = threading.RLock()
         self.get_with_list = True
         self.refuse_actions = False
         self.drop_next_action_answer = False
         self.garble_next_reply = False
+        self.stray_frame_first = False  # the last frame of another meter, then the reply
         self.actions = 0  # actions executed (the tests count them: R8, never twice)
         self.invocation_counter = 0  # ciphered associations served so far
         self.objects = self._create_objects(credit_scale)
@@ -127,8 +153,8 @@ class DlmsMeter:
     def _create_objects(self, credit_scale: int) -> dict:
         objects = {}
         for obis, unit in REGISTERS.items():
-            register = GXDLMSRegister(obis)
-            register.unit, register.scaler, register.value = unit, 1, 0
+            register = _Register(obis)
+            register.unit, register.value = unit, 0
             objects[obis] = register
         relay = GXDLMSDisconnectControl(DISCONNECT_CONTROL)
         relay.outputState, relay.controlState = True, ControlState.CONNECTED
@@ -154,7 +180,7 @@ class DlmsMeter:
             register = self.objects[obis]
             register.value = value
             if scaler is not None:
-                register.scaler = 10**scaler
+                register.exponent = scaler
             if unit is not None:
                 register.unit = unit
 
@@ -324,7 +350,7 @@ class _MeterServer(GXDLMSSecureServer):
         for association in self.associations.values():
             association.objectList.extend(self.items)
         if interface == InterfaceType.HDLC:
-            self.hdlc = _HdlcLimits()
+            self.hdlc = _HdlcLimits(transmit=meter.hdlc_max_info)
             # gurux's SNRM handling starts from ``settings.hdlc.update(limits)``, which its
             # HDLC settings class lacks: the meter's limits, copied
             self.settings.hdlc.update = self._reset_hdlc_limits
@@ -468,8 +494,17 @@ class _MeterServer(GXDLMSSecureServer):
             return b""
         if reply and self.meter.garble_next_reply:
             self.meter.garble_next_reply = False
-            reply = reply[:-3] + bytes(b ^ 0x5A for b in reply[-3:])
+            reply = _garbled(reply, self.getInterfaceType())
         return reply
+
+
+def _garbled(reply: bytes, interface: int) -> bytes:
+    """``reply`` damaged as a line damages it: an HDLC frame with one byte of its
+    information changed (its check sequence fails), a wrapper header of another
+    version."""
+    damaged = bytearray(reply)
+    damaged[1 if interface == InterfaceType.WRAPPER else len(reply) // 2] ^= 0x5A
+    return bytes(damaged)
 
 
 # === FRAMING (routing only: gurux parses the frames) === #
@@ -510,11 +545,14 @@ def _split_hdlc(buffer: bytearray) -> tuple[bytes, int] | None:
 
 
 class _Handler(socketserver.BaseRequestHandler):
+    """One client connection: frames routed to their meter's gurux server (one per
+    meter on this connection), replies sent back; frames for no meter: silence."""
+
     def handle(self):
         simulator: DlmsSimulator = self.server.simulator
-        servers = {}
+        self.servers, self.last_reply = {}, (None, b"")
         buffer = bytearray()
-        self.request.settimeout(0.5)
+        self.request.settimeout(0.05)
         while not simulator.stopping.is_set():
             try:
                 data = self.request.recv(4096)
@@ -528,14 +566,22 @@ class _Handler(socketserver.BaseRequestHandler):
             while (split := simulator.split(buffer)) is not None:
                 frame, address = split
                 meter = simulator.meter_at(address)
-                if meter is None:
-                    continue
-                if meter not in servers:
-                    servers[meter] = _MeterServer(meter, simulator.interface)
-                reply = servers[meter].answer(frame)
-                if reply:
-                    with contextlib.suppress(OSError):
-                        self.request.sendall(reply)
+                if meter is not None:
+                    self._answer(meter, frame)
+
+    def _answer(self, meter: DlmsMeter, frame: bytes) -> None:
+        if meter not in self.servers:
+            self.servers[meter] = _MeterServer(meter, self.server.simulator.interface)
+        reply = self.servers[meter].answer(frame)
+        if not reply:
+            return
+        other, stray = self.last_reply
+        if meter.stray_frame_first and other not in (None, meter):
+            meter.stray_frame_first = False
+            reply = stray + reply
+        self.last_reply = (meter, reply)
+        with contextlib.suppress(OSError):
+            self.request.sendall(reply)
 
 
 class _TcpServer(socketserver.ThreadingTCPServer):
@@ -558,7 +604,9 @@ class DlmsSimulator:
         self._server = _TcpServer(("127.0.0.1", 0), _Handler, bind_and_activate=True)
         self._server.simulator = self
         self.host, self.port = self._server.server_address
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def meter_at(self, address: int) -> DlmsMeter | None:
         """The meter a frame is sent to: by logical (wrapper) or physical (HDLC) address."""
