@@ -277,16 +277,25 @@ def _parse(parse, data, what: str) -> None:
         raise DlmsError(f"unreadable {what}: {exc}") from None
 
 
+#: AARE diagnostics in words (the others by their name)
+REFUSALS = {
+    SourceDiagnostic.NOT_SUPPORTED: "application context not supported",
+    SourceDiagnostic.NOT_RECOGNISED: "authentication mechanism not recognised",
+    SourceDiagnostic.MECHANISM_NAME_REGUIRED: "authentication mechanism required",
+}
+
+
 def _refusal(exc: GXDLMSException, client) -> str:
     """Why an AARE refused the association, in words."""
     diagnostic = getattr(exc, "diagnostic", None)
     try:
-        reason = SourceDiagnostic(diagnostic).name.lower().replace("_", " ")
+        reason = REFUSALS.get(diagnostic) or SourceDiagnostic(diagnostic).name.lower()
     except ValueError:
         reason = f"diagnostic {diagnostic}"
-    if diagnostic == SourceDiagnostic.NO_REASON_GIVEN and client.ciphering.security:
+    cipher = getattr(client, "ciphering", None)
+    if diagnostic == SourceDiagnostic.NO_REASON_GIVEN and cipher and cipher.security:
         reason += " (a ciphered request the meter could not read: check keys and system title)"
-    return f"association refused: {reason}"
+    return f"association refused: {reason.replace('_', ' ')}"
 
 
 def _error(code: int) -> str:

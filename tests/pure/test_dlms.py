@@ -215,12 +215,16 @@ def test_wrong_key_fails_that_meter_and_the_next_is_read(interface):
     assert second.ok and second.values["forward_total"] == Decimal(200)
 
 
-def test_wrong_authentication_key_fails_the_hls_pass():
+def test_wrong_authentication_key_or_mechanism_fails_the_association():
     with DlmsSimulator([sim_meter(1, "high_gmac")]) as simulator:
-        bad = job(1, "high_gmac", dlms={"security": "encryption", "authentication_key": bytes(16)})
-        (first,) = poll(simulator, [bad]).meters
-    assert not first.ok and first.answered
-    assert first.error.startswith("association refused")
+        wrong_key = job(1, "high_gmac", dlms={"authentication_key": bytes(16)})
+        lls = job(1, "low")
+        results = poll(simulator, [wrong_key, lls]).meters
+    assert [(r.ok, r.answered, r.values) for r in results] == [(False, True, {})] * 2
+    assert [r.error for r in results] == [
+        "association refused: HLS authentication failure (read write denied)",
+        "association refused: authentication mechanism not recognised",
+    ]
 
 
 @pytest.mark.parametrize("interface", ["wrapper", "hdlc"])
