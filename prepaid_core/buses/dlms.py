@@ -167,9 +167,9 @@ class Association:
             raise AssociationRefused(_refusal(exc, client)) from None
         except Exception as exc:
             raise DlmsError(f"unreadable AARE{self.who}: {exc}") from None
+        self.associated = True  # released at the end, a failed HLS pass too
         if client.isAuthenticationRequired:
             self._authenticate()
-        self.associated = True
 
     def _authenticate(self) -> None:
         """HLS second pass: the client's f(StoC), the meter's f(CtoS) checked."""
@@ -207,7 +207,7 @@ class Association:
         with contextlib.suppress(Timeout, DlmsError):
             if self.associated:
                 self.associated = False
-                for request in self.client.releaseRequest():
+                for request in self.client.releaseRequest() or ():  # None: nothing to release
                     self.ask(request)
         with contextlib.suppress(Timeout, DlmsError):
             if self.hdlc_connected:

@@ -56,35 +56,17 @@ from gurux_dlms.objects import (
 from gurux_dlms.objects.enums import AssociationStatus, ControlState
 from gurux_dlms.secure import GXDLMSSecureServer
 
+from prepaid_core.protocols import dlms as cosem
+
 __all__ = ["MANAGEMENT_CLIENT", "PUBLIC_CLIENT", "DlmsMeter", "DlmsSimulator"]
 
 PUBLIC_CLIENT = 16
 MANAGEMENT_CLIENT = 1
 CURRENT_ASSOCIATION = "0.0.40.0.0.255"
 FRAME_COUNTER = "0.0.43.1.0.255"
-DISCONNECT_CONTROL = "0.0.96.3.10.255"
-CREDIT = "0.0.19.10.0.255"
-ACCOUNT = "0.0.19.0.0.255"
-
-#: OBIS -> unit of the registers a simulated meter has (energy Wh, power W)
-REGISTERS = {
-    "1.0.1.8.0.255": Unit.ACTIVE_ENERGY,
-    "1.0.2.8.0.255": Unit.ACTIVE_ENERGY,
-    "1.0.1.8.1.255": Unit.ACTIVE_ENERGY,
-    "1.0.1.8.2.255": Unit.ACTIVE_ENERGY,
-    "1.0.1.8.3.255": Unit.ACTIVE_ENERGY,
-    "1.0.1.8.4.255": Unit.ACTIVE_ENERGY,
-    "1.0.1.7.0.255": Unit.ACTIVE_POWER,
-}
-
-_AUTHENTICATION = {"none": Authentication.NONE, "low": Authentication.LOW}
-_AUTHENTICATION["high_gmac"] = Authentication.HIGH_GMAC
-_SECURITY = {
-    "none": Security.NONE,
-    "authentication": Security.AUTHENTICATION,
-    "encryption": Security.ENCRYPTION,
-    "authentication_encryption": Security.AUTHENTICATION_ENCRYPTION,
-}
+CREDIT = cosem.BALANCE_OBJECTS[0].obis
+#: OBIS -> unit of the registers a simulated meter has (those the driver reads)
+REGISTERS = {item.obis: item.unit for item in cosem.READING_OBJECTS if item.rule == "register"}
 _CONFORMANCE = (
     Conformance.GET
     | Conformance.SET
@@ -133,8 +115,8 @@ class DlmsMeter:
     ):
         self.logical_address = logical_address
         self.physical_address = physical_address
-        self.authentication = _AUTHENTICATION[authentication]
-        self.security = _SECURITY[security]
+        self.authentication = cosem.AUTHENTICATIONS[authentication]
+        self.security = cosem.SECURITIES[security]
         self.password = password
         self.system_title = system_title
         self.block_cipher_key = block_cipher_key
@@ -156,18 +138,18 @@ class DlmsMeter:
             register = _Register(obis)
             register.unit, register.value = unit, 0
             objects[obis] = register
-        relay = GXDLMSDisconnectControl(DISCONNECT_CONTROL)
+        relay = GXDLMSDisconnectControl(cosem.DISCONNECT_CONTROL)
         relay.outputState, relay.controlState = True, ControlState.CONNECTED
         credit = GXDLMSCredit(CREDIT)
-        account = GXDLMSAccount(ACCOUNT)
+        account = GXDLMSAccount(cosem.ACCOUNT)
         account.currency.name, account.currency.scale = "EUR", credit_scale
         counter = GXDLMSData(FRAME_COUNTER)
         counter.value = 0
         objects.update(
             {
-                DISCONNECT_CONTROL: relay,
+                cosem.DISCONNECT_CONTROL: relay,
                 CREDIT: credit,
-                ACCOUNT: account,
+                cosem.ACCOUNT: account,
                 FRAME_COUNTER: counter,
             }
         )
@@ -205,11 +187,11 @@ class DlmsMeter:
 
     @property
     def relay_on(self) -> bool:
-        return bool(self.objects[DISCONNECT_CONTROL].outputState)
+        return bool(self.objects[cosem.DISCONNECT_CONTROL].outputState)
 
     @relay_on.setter
     def relay_on(self, on: bool) -> None:
-        relay = self.objects[DISCONNECT_CONTROL]
+        relay = self.objects[cosem.DISCONNECT_CONTROL]
         relay.outputState = on
         relay.controlState = ControlState.CONNECTED if on else ControlState.DISCONNECTED
 
