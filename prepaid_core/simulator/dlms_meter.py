@@ -129,7 +129,6 @@ class DlmsMeter:
         self.garble_next_reply = False
         self.stray_frame_first = False  # the last frame of another meter, then the reply
         self.actions = 0  # actions executed (the tests count them: R8, never twice)
-        self.invocation_counter = 0  # ciphered associations served so far
         self.objects = self._create_objects(credit_scale)
 
     def _create_objects(self, credit_scale: int) -> dict:
@@ -195,6 +194,24 @@ class DlmsMeter:
         relay.outputState = on
         relay.controlState = ControlState.CONNECTED if on else ControlState.DISCONNECTED
 
+    @property
+    def invocation_counter(self) -> int:
+        """The last invocation counter taken from the management client (HLS-GMAC):
+        the frame counter object's value."""
+        return self.objects[FRAME_COUNTER].value
+
+    @invocation_counter.setter
+    def invocation_counter(self, value: int) -> None:
+        self.objects[FRAME_COUNTER].value = value
+
+    def take_invocation_counter(self, counter: int) -> bool:
+        """Whether ``counter`` is above the last one taken (then it is the last)."""
+        with self.lock:
+            if counter <= self.invocation_counter:
+                return False
+            self.invocation_counter = counter
+            return True
+
     # === ACTIONS === #
     def run_action(self, obj, index: int) -> int:
         """Execute method ``index`` of ``obj`` (Disconnect control 1: remote disconnect,
@@ -248,7 +265,11 @@ class _Association(GXDLMSAssociationLogicalName):
     """An association whose HLS-GMAC second pass works: gurux's own ``invoke`` reads
     the client's f(StoC) with ``int(bytes)``.  The same check with gurux's GMAC
     (``GXSecure.secure``): the client's reply against the meter's challenge, then the
-    meter's f(CtoS)."""
+    meter's f(CtoS).  The reply's invocation counter must be above the last one the
+    meter took (a replayed or restarted client is refused); it becomes the meter's
+    frame counter, what the public client reads."""
+
+    meter: DlmsMeter | None = None
 
     def getAssociationStatus(self):  # called by gurux's method handler, missing
         return self.associationStatus
@@ -261,7 +282,7 @@ class _Association(GXDLMSAssociationLogicalName):
         expected = GXSecure.secure(
             settings, settings.cipher, counter, settings.stoCChallenge, settings.sourceSystemTitle
         )
-        if bytes(expected) != reply:
+        if bytes(expected) != reply or not self.meter.take_invocation_counter(counter):
             self.associationStatus = AssociationStatus.NON_ASSOCIATED
             e.error = ErrorCode.READ_WRITE_DENIED
             return None
@@ -343,6 +364,7 @@ class _MeterServer(GXDLMSSecureServer):
 
     def _association(self, obis: str, client: int, authentication) -> GXDLMSAssociationLogicalName:
         association = _Association(obis)
+        association.meter = self.meter
         association.clientSAP = client
         association.serverSAP = self.meter.logical_address
         association.authenticationMechanismName.mechanismId = authentication
@@ -378,9 +400,6 @@ class _MeterServer(GXDLMSSecureServer):
         if association.clientSAP == MANAGEMENT_CLIENT and self.meter.security != Security.NONE:
             if self.getCiphering().security != self.meter.security:
                 return SourceDiagnostic.AUTHENTICATION_FAILURE
-            with self.meter.lock:
-                self.meter.invocation_counter += 1
-                self.meter.objects[FRAME_COUNTER].value = self.meter.invocation_counter
         return SourceDiagnostic.NONE
 
     def onFindObject(self, objectType, sn, ln):

@@ -13,6 +13,7 @@ from gurux_dlms.enums import Unit
 from prepaid_core import buses
 from prepaid_core.buses import dlms
 from prepaid_core.buses.common import CommandJob, DlmsSettings, LinkSettings, MeterJob
+from prepaid_core.protocols import dlms as cosem
 from prepaid_core.simulator.dlms_meter import DlmsMeter, DlmsSimulator
 
 KEY = bytes(range(16))
@@ -275,12 +276,29 @@ def test_serve_bus_keeps_the_link_open_between_polls():
         with dlms.Link(settings) as link:
             jobs = [job(1, "high_gmac", "hdlc"), job(2, "high_gmac", "hdlc")]
             first = buses.serve_bus("dlms_hdlc", link, jobs)
+            counter = meters[0].invocation_counter
             meters[0].set_energy_kwh("1.0.1.8.0.255", 150)
             second = buses.serve_bus("dlms_hdlc", link, jobs)
             assert link.alive()
     assert [m.ok for m in first.meters + second.meters] == [True] * 4
     assert second.meters[0].values["forward_total"] == Decimal(150)
-    assert meters[0].invocation_counter == 2  # each association started above the last
+    assert 0 < counter < meters[0].invocation_counter  # each association above the last
+
+
+def test_ciphered_association_starts_above_the_meter_frame_counter():
+    meter = sim_meter(1, "high_gmac")
+    meter.invocation_counter = 70_000  # other clients, earlier sessions
+    with DlmsSimulator([meter]) as simulator:
+        read, unreadable = poll(
+            simulator,
+            [
+                job(1, "high_gmac"),
+                job(1, "high_gmac", dlms={"invocation_counter_obis": "0.0.43.1.9.255"}),
+            ],
+        ).meters
+    assert read.ok and meter.invocation_counter > 70_000
+    assert not unreadable.ok and unreadable.answered
+    assert unreadable.error == "frame counter 0.0.43.1.9.255 unreadable: None"
 
 
 def test_meter_without_dlms_settings_fails_with_its_reason():
@@ -300,3 +318,18 @@ def test_hdlc_meter_with_short_frames(max_info):
     assert result.ok, result.error
     assert result.values["tou_peak"] == Decimal("987.654321")
     assert result.values["forward_total"] == Decimal(100)
+
+
+def test_a_client_below_the_meter_frame_counter_is_refused():
+    """Why the frame counter is read first: the meter refuses a counter it has seen."""
+    meter = sim_meter(1, "high_gmac")
+    meter.invocation_counter = 70_000
+    with DlmsSimulator([meter]) as simulator:
+        settings = LinkSettings(simulator.host, simulator.port, timeout=0.5)
+        with dlms.Link(settings) as link:
+            client = cosem.management_client(job(1, "high_gmac").dlms, "wrapper")
+            client.ciphering.invocationCounter = 1
+            association = dlms.Association(link, client, "wrapper", "")
+            with pytest.raises(dlms.AssociationRefused, match="HLS authentication failure"):
+                association.open()
+    assert meter.invocation_counter == 70_000
