@@ -18,10 +18,12 @@ meter does not offer multiple references), ``garble_next_reply``, ``stray_frame_
 bus).  Where gurux-dlms's server is broken (it lacks accessors its own handlers call,
 miscodes the AARE of a ciphered association, decrypts glo requests with misplaced
 parameters, checks the HLS reply with ``int(bytes)``), the simulator mends it at the
-server's own hooks and says so where it does.  No Odoo import."""
+server's own hooks and says so where it does.  Alone: ``python -m
+prepaid_core.simulator.dlms_meter --interface hdlc --meters 3``.  No Odoo import."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import socketserver
@@ -636,3 +638,33 @@ class DlmsSimulator:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def main(argv=None) -> int:
+    """``python -m prepaid_core.simulator.dlms_meter``: serve meters until interrupted."""
+    parser = argparse.ArgumentParser(description="DLMS meters served by gurux-dlms's server")
+    parser.add_argument("--interface", choices=("wrapper", "hdlc"), default="wrapper")
+    parser.add_argument("--meters", type=int, default=1)
+    parser.add_argument("--authentication", choices=tuple(cosem.AUTHENTICATIONS), default="low")
+    parser.add_argument("--security", choices=tuple(cosem.SECURITIES), default="none")
+    args = parser.parse_args(argv)
+    meters = [
+        DlmsMeter(
+            logical_address=n,
+            physical_address=16 + n,
+            authentication=args.authentication,
+            security=args.security,
+        )
+        for n in range(1, args.meters + 1)
+    ]
+    with DlmsSimulator(meters, args.interface) as simulator:
+        print(f"{args.interface} on {simulator.host}:{simulator.port}", flush=True)
+        for meter in meters:
+            print(f"  logical {meter.logical_address}, physical {meter.physical_address}")
+        with contextlib.suppress(KeyboardInterrupt):
+            simulator.stopping.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -333,3 +333,12 @@ def test_a_client_below_the_meter_frame_counter_is_refused():
             with pytest.raises(dlms.AssociationRefused, match="HLS authentication failure"):
                 association.open()
     assert meter.invocation_counter == 70_000
+
+
+def test_hdlc_physical_addresses_above_127_use_four_byte_addressing():
+    meter = DlmsMeter(logical_address=1, physical_address=1234)
+    meter.set_energy_kwh("1.0.1.8.0.255", 5)
+    with DlmsSimulator([meter, sim_meter(2)], "hdlc") as simulator:
+        high = job(1, interface="hdlc", dlms={"physical_address": 1234})
+        result = poll(simulator, [high, job(2, interface="hdlc")], "hdlc")
+    assert [m.values["forward_total"] for m in result.meters] == [Decimal(5), Decimal(200)]
