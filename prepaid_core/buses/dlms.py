@@ -189,8 +189,8 @@ class Association:
             ) from None
 
     def reopen(self) -> None:
-        """Associate again after a lost answer: on HDLC the meter counted a frame the
-        client never saw, so the sequence numbers of the link are out of step."""
+        """Associate again after a lost or garbled answer: on HDLC the meter counted a
+        frame the client never took, so the link's sequence numbers are out of step."""
         if self.interface != "hdlc":
             return
         with contextlib.suppress(Timeout, DlmsError):
@@ -372,6 +372,7 @@ def _relay_state(association: Association) -> str | None:
 
 
 def _relay_after_lost_answer(association: Association) -> str | None:
+    """The relay state after an answer lost or garbled, over a new HDLC association."""
     try:
         association.reopen()
     except DlmsError:
@@ -392,7 +393,7 @@ def execute_command(association: Association, command: CommandJob) -> CommandOut
     wanted = command.kind.removeprefix("relay_")
     try:
         result = association.action(cosem.DISCONNECT_CONTROL, 70, RELAY_METHODS[command.kind])
-    except Timeout:
+    except (Timeout, DlmsError):  # lost or garbled: the meter may have switched
         return common.read_back_outcome(
             command.command_id, lambda: _relay_after_lost_answer(association) == wanted
         )

@@ -13,7 +13,8 @@ meter (association state), over the meter's shared objects (values and relay).
 
 Knobs for tests: ``drop_next_action_answer`` (the action runs, its answer is lost),
 ``refuse_actions`` (action-result "read-write denied"), ``get_with_list`` (off: the
-meter does not offer multiple references), ``garble_next_reply``, ``stray_frame_first``
+meter does not offer multiple references), ``garble_next_reply`` and
+``garble_next_action_answer``, ``stray_frame_first``
 (the last frame of another meter goes out before the reply, as a late answer on the
 bus).  Where gurux-dlms's server is broken (it lacks accessors its own handlers call,
 miscodes the AARE of a ciphered association, decrypts glo requests with misplaced
@@ -128,6 +129,7 @@ class DlmsMeter:
         self.get_with_list = True
         self.refuse_actions = False
         self.drop_next_action_answer = False
+        self.garble_next_action_answer = False  # the action runs, its answer is garbled
         self.garble_next_reply = False
         self.stray_frame_first = False  # the last frame of another meter, then the reply
         self.actions = 0  # actions executed (the tests count them: R8, never twice)
@@ -446,6 +448,9 @@ class _MeterServer(GXDLMSSecureServer):
             if self.meter.drop_next_action_answer:
                 self.meter.drop_next_action_answer = False
                 self.drop_reply = True
+            if self.meter.garble_next_action_answer:
+                self.meter.garble_next_action_answer = False
+                self.meter.garble_next_reply = True
 
     def onPreRead(self, args):
         """Get-with-list: an item gurux cannot read (undefined object, no access) is

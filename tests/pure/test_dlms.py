@@ -159,10 +159,11 @@ def test_relay_off_then_on_confirmed_by_read_back(interface):
     assert meter.actions == 2
 
 
+@pytest.mark.parametrize("knob", ["drop_next_action_answer", "garble_next_action_answer"])
 @pytest.mark.parametrize("interface", ["wrapper", "hdlc"])
-def test_lost_answer_is_read_back_never_sent_twice(interface):
+def test_lost_answer_is_read_back_never_sent_twice(interface, knob):
     meter = sim_meter(1)
-    meter.drop_next_action_answer = True
+    setattr(meter, knob, True)
     with DlmsSimulator([meter, sim_meter(2)], interface) as simulator:
         result = poll(
             simulator,
