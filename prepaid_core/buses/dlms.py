@@ -17,8 +17,9 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from gurux_dlms import GXDLMSException, GXReplyData
-from gurux_dlms.enums import Conformance, DataType, ErrorCode, SourceDiagnostic
+from gurux_dlms import GXByteBuffer, GXDLMSException, GXReplyData
+from gurux_dlms.enums import Conformance, DataType, ErrorCode, InterfaceType, SourceDiagnostic
+from gurux_dlms.internal._GXCommon import _GXCommon
 
 from prepaid_core.protocols import dlms as cosem
 from prepaid_core.protocols.dlms import DlmsValueError
@@ -39,6 +40,11 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 RELAY_METHODS = {"relay_off": 1, "relay_on": 2}  # remote_disconnect, remote_reconnect
+MAX_LIST = 10  # attributes per get-with-list request (gurux's own limit)
+#: reply bytes of a get-with-list besides its items (LLC, response header, count,
+#: ciphering header and tag) and of one item at most (result, 64-bit value)
+LIST_OVERHEAD = 30
+LIST_ITEM_BYTES = 10
 
 
 class DlmsError(Exception):
@@ -69,18 +75,69 @@ class Link(common.BusLink):
             data = client.receiverReady(reply)
 
     def _exchange(self, client, data, reply: GXReplyData, who: str) -> None:
+        """One request frame out, its reply frame(s) in.  Frames from another meter
+        (HDLC source address, wrapper source wPort: a late answer on the bus) are
+        discarded and the wait goes on; the timeout then names them."""
         self.drain()
         self.send(bytes(data))
         deadline = self._deadline()
-        received = bytearray()
+        received, discarded = bytearray(), ""
         while True:
-            received += self._receive(deadline, who)
+            try:
+                received += self._receive(deadline, who)
+            except Timeout as exc:
+                raise Timeout(f"{exc}; {discarded}" if discarded else str(exc)) from None
+            received, foreign = frames_from(received, client)
+            if foreign:
+                discarded = foreign
+                _logger.info("reply discarded%s: %s", who, foreign)
             try:
                 complete = client.getData(received, reply)
             except Exception as exc:
                 raise DlmsError(f"garbled reply{who}: {exc}") from None
             if complete and reply.isComplete():
                 return
+
+
+def frames_from(received: bytearray, client) -> tuple[bytearray, str]:
+    """``received`` without the complete frames another meter sent (gurux's client
+    reads any server address of an HDLC frame as its meter's), and what was dropped."""
+    wrapper = client.interfaceType == InterfaceType.WRAPPER
+    kept, dropped, pos = bytearray(), "", 0
+    while (frame := _next_frame(received, pos, wrapper)) is not None:
+        start, end, source = frame
+        if source is not None and source != client.serverAddress:
+            dropped = f"a frame from address {source}, not {client.serverAddress}"
+            kept += received[pos:start]
+        else:
+            kept += received[pos:end]
+        pos = end
+    return kept + received[pos:], dropped
+
+
+def _next_frame(received: bytearray, pos: int, wrapper: bool):
+    """(start, end, source address) of the next complete frame from ``pos``; None
+    when no complete frame follows.  The source is None when unreadable (gurux then
+    judges the frame)."""
+    if wrapper:
+        if len(received) - pos < 8:
+            return None
+        end = pos + 8 + int.from_bytes(received[pos + 6 : pos + 8], "big")
+        source = int.from_bytes(received[pos + 2 : pos + 4], "big")
+        return (pos, end, source) if end <= len(received) else None
+    start = received.find(0x7E, pos)
+    if start < 0 or len(received) - start < 3:
+        return None
+    end = start + 2 + (((received[start + 1] & 0x07) << 8) | received[start + 2])
+    if end > len(received):
+        return None
+    header = GXByteBuffer(bytearray(received[start + 3 : end]))
+    try:
+        _GXCommon.getHDLCAddress(header)  # the client's
+        source = _GXCommon.getHDLCAddress(header)
+    except (ValueError, IndexError):
+        source = None
+    return start, end, source
 
 
 # === ASSOCIATION === #
@@ -110,9 +167,9 @@ class Association:
             raise AssociationRefused(_refusal(exc, client)) from None
         except Exception as exc:
             raise DlmsError(f"unreadable AARE{self.who}: {exc}") from None
+        self.associated = True  # released at the end, a failed HLS pass too
         if client.isAuthenticationRequired:
             self._authenticate()
-        self.associated = True
 
     def _authenticate(self) -> None:
         """HLS second pass: the client's f(StoC), the meter's f(CtoS) checked."""
@@ -131,6 +188,16 @@ class Association:
                 "association refused: the meter's HLS reply does not match the keys"
             ) from None
 
+    def reopen(self) -> None:
+        """Associate again after a lost or garbled answer: on HDLC the meter counted a
+        frame the client never took, so the link's sequence numbers are out of step."""
+        if self.interface != "hdlc":
+            return
+        with contextlib.suppress(Timeout, DlmsError):
+            self.ask(self.client.disconnectRequest())
+        self.abandon()
+        self.open()
+
     def abandon(self) -> None:
         """Forget the association without a word: a silent meter answers no release."""
         self.associated = self.hdlc_connected = False
@@ -140,7 +207,7 @@ class Association:
         with contextlib.suppress(Timeout, DlmsError):
             if self.associated:
                 self.associated = False
-                for request in self.client.releaseRequest():
+                for request in self.client.releaseRequest() or ():  # None: nothing to release
                     self.ask(request)
         with contextlib.suppress(Timeout, DlmsError):
             if self.hdlc_connected:
@@ -159,8 +226,26 @@ class Association:
     def get_many(self, reads) -> dict:
         """(obis, attribute) -> decoded value of ``reads`` (obis, class, attribute), in
         get-with-list requests when the meter offers them; refused ones left out."""
-        if not self.client.negotiatedConformance & Conformance.MULTIPLE_REFERENCES:
+        size = self.list_size()
+        if size < 2:
             return {(obis, attr): self.get(obis, cls, attr) for obis, cls, attr in reads}
+        values = {}
+        for start in range(0, len(reads), size):
+            values.update(self._get_list(reads[start : start + size]))
+        return values
+
+    def list_size(self) -> int:
+        """Attributes per get-with-list: none when the meter does not offer it; on HDLC
+        as many as one reply frame carries (gurux's client cannot read a list reply
+        that comes in segments): ``LIST_ITEM_BYTES`` each after ``LIST_OVERHEAD``."""
+        if not self.client.negotiatedConformance & Conformance.MULTIPLE_REFERENCES:
+            return 0
+        if self.interface != "hdlc":
+            return MAX_LIST
+        room = self.client.hdlcSettings.maxInfoRX - LIST_OVERHEAD
+        return min(MAX_LIST, room // LIST_ITEM_BYTES)
+
+    def _get_list(self, reads) -> dict:
         targets = [(cosem.cosem_object(cls, obis), attr) for obis, cls, attr in reads]
         values = []
         for message in self.client.readList(targets):
@@ -192,16 +277,25 @@ def _parse(parse, data, what: str) -> None:
         raise DlmsError(f"unreadable {what}: {exc}") from None
 
 
+#: AARE diagnostics in words (the others by their name)
+REFUSALS = {
+    SourceDiagnostic.NOT_SUPPORTED: "application context not supported",
+    SourceDiagnostic.NOT_RECOGNISED: "authentication mechanism not recognised",
+    SourceDiagnostic.MECHANISM_NAME_REGUIRED: "authentication mechanism required",
+}
+
+
 def _refusal(exc: GXDLMSException, client) -> str:
     """Why an AARE refused the association, in words."""
     diagnostic = getattr(exc, "diagnostic", None)
     try:
-        reason = SourceDiagnostic(diagnostic).name.lower().replace("_", " ")
+        reason = REFUSALS.get(diagnostic) or SourceDiagnostic(diagnostic).name.lower()
     except ValueError:
         reason = f"diagnostic {diagnostic}"
-    if diagnostic == SourceDiagnostic.NO_REASON_GIVEN and client.ciphering.security:
+    cipher = getattr(client, "ciphering", None)
+    if diagnostic == SourceDiagnostic.NO_REASON_GIVEN and cipher and cipher.security:
         reason += " (a ciphered request the meter could not read: check keys and system title)"
-    return f"association refused: {reason}"
+    return f"association refused: {reason.replace('_', ' ')}"
 
 
 def _error(code: int) -> str:
@@ -277,6 +371,15 @@ def _relay_state(association: Association) -> str | None:
     return None if state is None else ("on" if state else "off")
 
 
+def _relay_after_lost_answer(association: Association) -> str | None:
+    """The relay state after an answer lost or garbled, over a new HDLC association."""
+    try:
+        association.reopen()
+    except DlmsError:
+        raise Timeout("no association after the lost answer") from None
+    return _relay_state(association)
+
+
 def execute_command(association: Association, command: CommandJob) -> CommandOutcome:
     """One relay command, sent once; any other kind is not supported over DLMS."""
     if command.kind not in RELAY_METHODS:
@@ -290,9 +393,9 @@ def execute_command(association: Association, command: CommandJob) -> CommandOut
     wanted = command.kind.removeprefix("relay_")
     try:
         result = association.action(cosem.DISCONNECT_CONTROL, 70, RELAY_METHODS[command.kind])
-    except Timeout:
+    except (Timeout, DlmsError):  # lost or garbled: the meter may have switched
         return common.read_back_outcome(
-            command.command_id, lambda: _relay_state(association) == wanted
+            command.command_id, lambda: _relay_after_lost_answer(association) == wanted
         )
     if result:
         return CommandOutcome(

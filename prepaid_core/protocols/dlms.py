@@ -32,9 +32,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACCOUNT",
+    "AUTHENTICATIONS",
     "BALANCE_OBJECTS",
     "DISCONNECT_CONTROL",
     "READING_OBJECTS",
+    "SECURITIES",
     "DlmsValueError",
     "ObisValue",
     "cosem_object",
@@ -175,12 +177,14 @@ def _unit_name(unit) -> str:
 
 
 # === CLIENTS === #
-_AUTHENTICATION = {
+#: authentication setting -> gurux's mechanism
+AUTHENTICATIONS = {
     "none": Authentication.NONE,
     "low": Authentication.LOW,
     "high_gmac": Authentication.HIGH_GMAC,
 }
-_SECURITY = {
+#: security setting -> gurux's policy (suite 0)
+SECURITIES = {
     "none": Security.NONE,
     "authentication": Security.AUTHENTICATION,
     "encryption": Security.ENCRYPTION,
@@ -213,8 +217,8 @@ def management_client(settings: DlmsSettings, interface: str) -> GXDLMSSecureCli
     """The client of ``settings`` (usually the management client, 1) with its
     authentication and ciphering (suite 0)."""
     try:
-        authentication = _AUTHENTICATION[settings.authentication]
-        security = _SECURITY[settings.security]
+        authentication = AUTHENTICATIONS[settings.authentication]
+        security = SECURITIES[settings.security]
     except KeyError as exc:
         raise DlmsValueError(f"unknown DLMS security setting {exc}") from None
     client = GXDLMSSecureClient(

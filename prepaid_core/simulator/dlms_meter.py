@@ -13,10 +13,18 @@ meter (association state), over the meter's shared objects (values and relay).
 
 Knobs for tests: ``drop_next_action_answer`` (the action runs, its answer is lost),
 ``refuse_actions`` (action-result "read-write denied"), ``get_with_list`` (off: the
-meter does not offer multiple references), ``garble_next_reply``.  No Odoo import."""
+meter does not offer multiple references), ``garble_next_reply`` and
+``garble_next_action_answer``, ``stray_frame_first``
+(the last frame of another meter goes out before the reply, as a late answer on the
+bus).  Where gurux-dlms's server is broken (it lacks accessors its own handlers call,
+miscodes the AARE of a ciphered association, decrypts glo requests with misplaced
+parameters, checks the HLS reply with ``int(bytes)``), the simulator mends it at the
+server's own hooks and says so where it does.  Alone: ``python -m
+prepaid_core.simulator.dlms_meter --interface hdlc --meters 3``.  No Odoo import."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import socketserver
@@ -29,6 +37,7 @@ from gurux_dlms.enums import (
     AccessMode,
     Authentication,
     Conformance,
+    DataType,
     ErrorCode,
     InterfaceType,
     MethodAccessMode,
@@ -50,35 +59,17 @@ from gurux_dlms.objects import (
 from gurux_dlms.objects.enums import AssociationStatus, ControlState
 from gurux_dlms.secure import GXDLMSSecureServer
 
+from prepaid_core.protocols import dlms as cosem
+
 __all__ = ["MANAGEMENT_CLIENT", "PUBLIC_CLIENT", "DlmsMeter", "DlmsSimulator"]
 
 PUBLIC_CLIENT = 16
 MANAGEMENT_CLIENT = 1
 CURRENT_ASSOCIATION = "0.0.40.0.0.255"
 FRAME_COUNTER = "0.0.43.1.0.255"
-DISCONNECT_CONTROL = "0.0.96.3.10.255"
-CREDIT = "0.0.19.10.0.255"
-ACCOUNT = "0.0.19.0.0.255"
-
-#: OBIS -> unit of the registers a simulated meter has (energy Wh, power W)
-REGISTERS = {
-    "1.0.1.8.0.255": Unit.ACTIVE_ENERGY,
-    "1.0.2.8.0.255": Unit.ACTIVE_ENERGY,
-    "1.0.1.8.1.255": Unit.ACTIVE_ENERGY,
-    "1.0.1.8.2.255": Unit.ACTIVE_ENERGY,
-    "1.0.1.8.3.255": Unit.ACTIVE_ENERGY,
-    "1.0.1.8.4.255": Unit.ACTIVE_ENERGY,
-    "1.0.1.7.0.255": Unit.ACTIVE_POWER,
-}
-
-_AUTHENTICATION = {"none": Authentication.NONE, "low": Authentication.LOW}
-_AUTHENTICATION["high_gmac"] = Authentication.HIGH_GMAC
-_SECURITY = {
-    "none": Security.NONE,
-    "authentication": Security.AUTHENTICATION,
-    "encryption": Security.ENCRYPTION,
-    "authentication_encryption": Security.AUTHENTICATION_ENCRYPTION,
-}
+CREDIT = cosem.BALANCE_OBJECTS[0].obis
+#: OBIS -> unit of the registers a simulated meter has (those the driver reads)
+REGISTERS = {item.obis: item.unit for item in cosem.READING_OBJECTS if item.rule == "register"}
 _CONFORMANCE = (
     Conformance.GET
     | Conformance.SET
@@ -86,6 +77,23 @@ _CONFORMANCE = (
     | Conformance.SELECTIVE_ACCESS
     | Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ
 )
+
+
+class _Register(GXDLMSRegister):
+    """gurux's register with its scaler kept as the decimal exponent: gurux encodes
+    ``floor(log(scaler, 10))``, 2 for a scaler of 1000."""
+
+    exponent = 0
+
+    def getValue(self, settings, e):
+        if e.index != 3:
+            return super().getValue(settings, e)
+        data = GXByteBuffer()
+        data.setUInt8(DataType.STRUCTURE)
+        data.setUInt8(2)
+        _GXCommon.setData(settings, data, DataType.INT8, self.exponent)
+        _GXCommon.setData(settings, data, DataType.ENUM, int(self.unit))
+        return data.array()
 
 
 class DlmsMeter:
@@ -106,42 +114,45 @@ class DlmsMeter:
         block_cipher_key: bytes = bytes(range(16)),
         authentication_key: bytes = bytes(range(0xD0, 0xE0)),
         credit_scale: int = -2,
+        hdlc_max_info: int = 128,
     ):
         self.logical_address = logical_address
         self.physical_address = physical_address
-        self.authentication = _AUTHENTICATION[authentication]
-        self.security = _SECURITY[security]
+        self.authentication = cosem.AUTHENTICATIONS[authentication]
+        self.security = cosem.SECURITIES[security]
         self.password = password
         self.system_title = system_title
         self.block_cipher_key = block_cipher_key
         self.authentication_key = authentication_key
+        self.hdlc_max_info = hdlc_max_info  # longest information field it transmits
         self.lock = threading.RLock()
         self.get_with_list = True
         self.refuse_actions = False
         self.drop_next_action_answer = False
+        self.garble_next_action_answer = False  # the action runs, its answer is garbled
         self.garble_next_reply = False
+        self.stray_frame_first = False  # the last frame of another meter, then the reply
         self.actions = 0  # actions executed (the tests count them: R8, never twice)
-        self.invocation_counter = 0  # ciphered associations served so far
         self.objects = self._create_objects(credit_scale)
 
     def _create_objects(self, credit_scale: int) -> dict:
         objects = {}
         for obis, unit in REGISTERS.items():
-            register = GXDLMSRegister(obis)
-            register.unit, register.scaler, register.value = unit, 1, 0
+            register = _Register(obis)
+            register.unit, register.value = unit, 0
             objects[obis] = register
-        relay = GXDLMSDisconnectControl(DISCONNECT_CONTROL)
+        relay = GXDLMSDisconnectControl(cosem.DISCONNECT_CONTROL)
         relay.outputState, relay.controlState = True, ControlState.CONNECTED
         credit = GXDLMSCredit(CREDIT)
-        account = GXDLMSAccount(ACCOUNT)
+        account = GXDLMSAccount(cosem.ACCOUNT)
         account.currency.name, account.currency.scale = "EUR", credit_scale
         counter = GXDLMSData(FRAME_COUNTER)
         counter.value = 0
         objects.update(
             {
-                DISCONNECT_CONTROL: relay,
+                cosem.DISCONNECT_CONTROL: relay,
                 CREDIT: credit,
-                ACCOUNT: account,
+                cosem.ACCOUNT: account,
                 FRAME_COUNTER: counter,
             }
         )
@@ -154,7 +165,7 @@ class DlmsMeter:
             register = self.objects[obis]
             register.value = value
             if scaler is not None:
-                register.scaler = 10**scaler
+                register.exponent = scaler
             if unit is not None:
                 register.unit = unit
 
@@ -179,13 +190,31 @@ class DlmsMeter:
 
     @property
     def relay_on(self) -> bool:
-        return bool(self.objects[DISCONNECT_CONTROL].outputState)
+        return bool(self.objects[cosem.DISCONNECT_CONTROL].outputState)
 
     @relay_on.setter
     def relay_on(self, on: bool) -> None:
-        relay = self.objects[DISCONNECT_CONTROL]
+        relay = self.objects[cosem.DISCONNECT_CONTROL]
         relay.outputState = on
         relay.controlState = ControlState.CONNECTED if on else ControlState.DISCONNECTED
+
+    @property
+    def invocation_counter(self) -> int:
+        """The last invocation counter taken from the management client (HLS-GMAC):
+        the frame counter object's value."""
+        return self.objects[FRAME_COUNTER].value
+
+    @invocation_counter.setter
+    def invocation_counter(self, value: int) -> None:
+        self.objects[FRAME_COUNTER].value = value
+
+    def take_invocation_counter(self, counter: int) -> bool:
+        """Whether ``counter`` is above the last one taken (then it is the last)."""
+        with self.lock:
+            if counter <= self.invocation_counter:
+                return False
+            self.invocation_counter = counter
+            return True
 
     # === ACTIONS === #
     def run_action(self, obj, index: int) -> int:
@@ -240,7 +269,11 @@ class _Association(GXDLMSAssociationLogicalName):
     """An association whose HLS-GMAC second pass works: gurux's own ``invoke`` reads
     the client's f(StoC) with ``int(bytes)``.  The same check with gurux's GMAC
     (``GXSecure.secure``): the client's reply against the meter's challenge, then the
-    meter's f(CtoS)."""
+    meter's f(CtoS).  The reply's invocation counter must be above the last one the
+    meter took (a replayed or restarted client is refused); it becomes the meter's
+    frame counter, what the public client reads."""
+
+    meter: DlmsMeter | None = None
 
     def getAssociationStatus(self):  # called by gurux's method handler, missing
         return self.associationStatus
@@ -253,7 +286,7 @@ class _Association(GXDLMSAssociationLogicalName):
         expected = GXSecure.secure(
             settings, settings.cipher, counter, settings.stoCChallenge, settings.sourceSystemTitle
         )
-        if bytes(expected) != reply:
+        if bytes(expected) != reply or not self.meter.take_invocation_counter(counter):
             self.associationStatus = AssociationStatus.NON_ASSOCIATED
             e.error = ErrorCode.READ_WRITE_DENIED
             return None
@@ -324,7 +357,7 @@ class _MeterServer(GXDLMSSecureServer):
         for association in self.associations.values():
             association.objectList.extend(self.items)
         if interface == InterfaceType.HDLC:
-            self.hdlc = _HdlcLimits()
+            self.hdlc = _HdlcLimits(transmit=meter.hdlc_max_info)
             # gurux's SNRM handling starts from ``settings.hdlc.update(limits)``, which its
             # HDLC settings class lacks: the meter's limits, copied
             self.settings.hdlc.update = self._reset_hdlc_limits
@@ -335,6 +368,7 @@ class _MeterServer(GXDLMSSecureServer):
 
     def _association(self, obis: str, client: int, authentication) -> GXDLMSAssociationLogicalName:
         association = _Association(obis)
+        association.meter = self.meter
         association.clientSAP = client
         association.serverSAP = self.meter.logical_address
         association.authenticationMechanismName.mechanismId = authentication
@@ -370,9 +404,6 @@ class _MeterServer(GXDLMSSecureServer):
         if association.clientSAP == MANAGEMENT_CLIENT and self.meter.security != Security.NONE:
             if self.getCiphering().security != self.meter.security:
                 return SourceDiagnostic.AUTHENTICATION_FAILURE
-            with self.meter.lock:
-                self.meter.invocation_counter += 1
-                self.meter.objects[FRAME_COUNTER].value = self.meter.invocation_counter
         return SourceDiagnostic.NONE
 
     def onFindObject(self, objectType, sn, ln):
@@ -417,6 +448,9 @@ class _MeterServer(GXDLMSSecureServer):
             if self.meter.drop_next_action_answer:
                 self.meter.drop_next_action_answer = False
                 self.drop_reply = True
+            if self.meter.garble_next_action_answer:
+                self.meter.garble_next_action_answer = False
+                self.meter.garble_next_reply = True
 
     def onPreRead(self, args):
         """Get-with-list: an item gurux cannot read (undefined object, no access) is
@@ -468,8 +502,17 @@ class _MeterServer(GXDLMSSecureServer):
             return b""
         if reply and self.meter.garble_next_reply:
             self.meter.garble_next_reply = False
-            reply = reply[:-3] + bytes(b ^ 0x5A for b in reply[-3:])
+            reply = _garbled(reply, self.getInterfaceType())
         return reply
+
+
+def _garbled(reply: bytes, interface: int) -> bytes:
+    """``reply`` damaged as a line damages it: an HDLC frame with one byte of its
+    information changed (its check sequence fails), a wrapper header of another
+    version."""
+    damaged = bytearray(reply)
+    damaged[1 if interface == InterfaceType.WRAPPER else len(reply) // 2] ^= 0x5A
+    return bytes(damaged)
 
 
 # === FRAMING (routing only: gurux parses the frames) === #
@@ -510,11 +553,14 @@ def _split_hdlc(buffer: bytearray) -> tuple[bytes, int] | None:
 
 
 class _Handler(socketserver.BaseRequestHandler):
+    """One client connection: frames routed to their meter's gurux server (one per
+    meter on this connection), replies sent back; frames for no meter: silence."""
+
     def handle(self):
         simulator: DlmsSimulator = self.server.simulator
-        servers = {}
+        self.servers, self.last_reply = {}, (None, b"")
         buffer = bytearray()
-        self.request.settimeout(0.5)
+        self.request.settimeout(0.05)
         while not simulator.stopping.is_set():
             try:
                 data = self.request.recv(4096)
@@ -528,14 +574,22 @@ class _Handler(socketserver.BaseRequestHandler):
             while (split := simulator.split(buffer)) is not None:
                 frame, address = split
                 meter = simulator.meter_at(address)
-                if meter is None:
-                    continue
-                if meter not in servers:
-                    servers[meter] = _MeterServer(meter, simulator.interface)
-                reply = servers[meter].answer(frame)
-                if reply:
-                    with contextlib.suppress(OSError):
-                        self.request.sendall(reply)
+                if meter is not None:
+                    self._answer(meter, frame)
+
+    def _answer(self, meter: DlmsMeter, frame: bytes) -> None:
+        if meter not in self.servers:
+            self.servers[meter] = _MeterServer(meter, self.server.simulator.interface)
+        reply = self.servers[meter].answer(frame)
+        if not reply:
+            return
+        other, stray = self.last_reply
+        if meter.stray_frame_first and other not in (None, meter):
+            meter.stray_frame_first = False
+            reply = stray + reply
+        self.last_reply = (meter, reply)
+        with contextlib.suppress(OSError):
+            self.request.sendall(reply)
 
 
 class _TcpServer(socketserver.ThreadingTCPServer):
@@ -558,7 +612,9 @@ class DlmsSimulator:
         self._server = _TcpServer(("127.0.0.1", 0), _Handler, bind_and_activate=True)
         self._server.simulator = self
         self.host, self.port = self._server.server_address
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def meter_at(self, address: int) -> DlmsMeter | None:
         """The meter a frame is sent to: by logical (wrapper) or physical (HDLC) address."""
@@ -587,3 +643,33 @@ class DlmsSimulator:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def main(argv=None) -> int:
+    """``python -m prepaid_core.simulator.dlms_meter``: serve meters until interrupted."""
+    parser = argparse.ArgumentParser(description="DLMS meters served by gurux-dlms's server")
+    parser.add_argument("--interface", choices=("wrapper", "hdlc"), default="wrapper")
+    parser.add_argument("--meters", type=int, default=1)
+    parser.add_argument("--authentication", choices=tuple(cosem.AUTHENTICATIONS), default="low")
+    parser.add_argument("--security", choices=tuple(cosem.SECURITIES), default="none")
+    args = parser.parse_args(argv)
+    meters = [
+        DlmsMeter(
+            logical_address=n,
+            physical_address=16 + n,
+            authentication=args.authentication,
+            security=args.security,
+        )
+        for n in range(1, args.meters + 1)
+    ]
+    with DlmsSimulator(meters, args.interface) as simulator:
+        print(f"{args.interface} on {simulator.host}:{simulator.port}", flush=True)
+        for meter in meters:
+            print(f"  logical {meter.logical_address}, physical {meter.physical_address}")
+        with contextlib.suppress(KeyboardInterrupt):
+            simulator.stopping.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
