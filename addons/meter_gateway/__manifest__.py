@@ -8,12 +8,15 @@
     "license": "LGPL-3",
     "depends": ["prepaid_meter"],
     # prepaid_core's bus drivers, Modbus codec and device keys, loaded with the models
-    "external_dependencies": {"python": ["prepaid-core", "cryptography", "gurux-dlms", "pymodbus", "pyserial"]},
+    "external_dependencies": {
+        "python": ["prepaid-core", "cryptography", "gurux-dlms", "pymodbus", "pyserial"]
+    },
     "data": [
         "security/ir.model.access.csv",
         "security/meter_gateway_rules.xml",
         "data/ir_cron_data.xml",
         "data/meter_gateway_register_map_data.xml",
+        "data/prepaid_meter_model_dlms_data.xml",
         "views/meter_gateway_command_views.xml",
         "views/meter_gateway_dead_letter_views.xml",
         "views/prepaid_gateway_views.xml",

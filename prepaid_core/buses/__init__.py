@@ -1,5 +1,6 @@
-"""Bus drivers (G1, G3, G4): DL/T645 and Modbus-RTU over a collector's transparent TCP
-ports or local RS-485 adapters (pyserial URLs, ``common.BusLink``), with no Odoo import.
+"""Bus drivers (G1, G3, G4, G9): DL/T645, Modbus-RTU and DLMS/COSEM over a collector's
+transparent TCP ports or local RS-485 adapters (pyserial URLs, ``common.BusLink``), with no
+Odoo import.
 
 Odoo's scheduled poll (``meter_gateway``) opens a link per bus for one poll
 (``poll_bus``); the gateway runner (``prepaid_core.gateway_runner.collector``) keeps the
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from prepaid_core.buses import common, dlt645_tcp, modbus_tcp
+from prepaid_core.buses import common, dlms, dlt645_tcp, modbus_tcp
 from prepaid_core.buses.common import (
     BusResult,
     CommandJob,
@@ -72,6 +73,8 @@ DRIVERS = {
     "dlt645_2007": BusDriver(dlt645_tcp.Link, dlt645_tcp.serve_meter, (DLT645Error,)),
     "dlt645_1997": BusDriver(dlt645_tcp.Link, dlt645_tcp.serve_meter_1997, (DLT645Error,)),
     "modbus_rtu": BusDriver(modbus_tcp.Link, modbus_tcp.serve_meter, (modbus.ModbusCodecError,)),
+    "dlms_hdlc": BusDriver(dlms.Link, dlms.serve_meter_hdlc, (dlms.DlmsError,)),
+    "dlms_wrapper": BusDriver(dlms.Link, dlms.serve_meter_wrapper, (dlms.DlmsError,)),
 }
 
 

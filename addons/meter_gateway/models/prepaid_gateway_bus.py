@@ -63,10 +63,18 @@ class PrepaidGatewayBus(models.Model):
 
     @api.model
     def _meter_job(self, meter, commands, **values):
-        """A meter and its queued ``commands`` as a driver's plain job (``values`` added)."""
+        """A meter and its queued ``commands`` as a driver's plain job (``values`` added);
+        a meter addressed otherwise (Modbus unit id, DLMS addresses) is named by its name in
+        the driver's messages."""
         return buses.MeterJob(
             meter.id,
-            meter.address,
+            meter.address or meter.name,
             [buses.CommandJob(c.id, c.kind, c.payload) for c in commands],
             **values,
         )
+
+    @api.model
+    def _reads_meter_balance(self, meter):
+        """G8/B13: whether a poll reads the meter's own remaining balance: it bills by it
+        (meter balance) or prices locally."""
+        return meter.billing_mode == "meter" or meter.model_id.holds_settings

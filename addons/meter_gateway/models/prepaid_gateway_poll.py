@@ -28,6 +28,7 @@ from prepaid_core.buses import POLLED_VALUES
 
 from ..const import ACTIVE_STATES
 from .prepaid_gateway import RUNNER_GRACE_MINUTES
+from .prepaid_meter_model_dlms import DLMS_PROTOCOLS
 
 _logger = logging.getLogger(__name__)
 
@@ -138,9 +139,12 @@ class PrepaidGateway(models.Model):
         domain = [
             ("bus_id", "in", buses.ids),
             ("state", "=", "in_service"),
-            # a Modbus-RTU meter is addressed by its unit id, the others by their address
+            # a Modbus-RTU meter is addressed by its unit id, a DLMS one by its logical and
+            # physical addresses, the others by their address
+            "|",
             "|",
             ("address", "!=", False),
+            ("model_id.protocol", "in", DLMS_PROTOCOLS),
             "&",
             ("model_id.protocol", "=", "modbus_rtu"),
             ("modbus_unit_id", ">", 0),
@@ -148,7 +152,8 @@ class PrepaidGateway(models.Model):
         if only_meters is not None:
             domain.append(("id", "in", only_meters.ids))
         return buses, self.env["prepaid.meter"].search(
-            domain, order="bus_id, address, modbus_unit_id"
+            domain,
+            order="bus_id, address, modbus_unit_id, dlms_physical_address, dlms_logical_address",
         )
 
     def _poll_locked(self, started, only_meters):
@@ -223,7 +228,8 @@ class PrepaidGateway(models.Model):
             stored=report["stored"],
             refused=harvest.refused,
         )
-        addresses = {meter.id: meter._device_key() for meter in meters}
+        # a meter known by other addresses (Modbus unit id, DLMS) is named by its key or name
+        addresses = {meter.id: meter._device_key() or meter.name for meter in meters}
         report["failed"] = [
             {"address": addresses.get(meter_id), "error": error}
             for meter_id, error in sorted(harvest.failed.items())
@@ -419,7 +425,7 @@ class PrepaidGateway(models.Model):
         if not failed:
             return summary
         Meter = self.env["prepaid.meter"]
-        names = {meter.id: meter._device_key() for meter in Meter.browse(list(failed))}
+        names = {m.id: m._device_key() or m.name for m in Meter.browse(list(failed))}
         shown = sorted(failed.items())[:MAX_FAILURES_SHOWN]
         summary += self.env._(
             ". Failed: %(meters)s", meters="; ".join(f"{names[i]}: {e}" for i, e in shown)

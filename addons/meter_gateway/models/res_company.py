@@ -132,8 +132,8 @@ class ResCompany(models.Model):
         if not isinstance(secret, str) or len(secret.strip()) < secrets_box.MIN_SECRET_LENGTH:
             raise UserError(
                 self.env._(
-                    "The token vending key is kept encrypted with a secret of the Odoo "
-                    "server, and none is configured: add a line "
+                    "Token vending keys and meter keys are kept encrypted with a secret "
+                    "of the Odoo server, and none is configured: add a line "
                     "“%(option)s = <a random text of at least %(length)s characters>” to the "
                     "[options] section of the server's configuration file (odoo.conf), then "
                     "restart Odoo. Keep it safe: the stored key cannot be read without it.",

@@ -4,6 +4,7 @@ from . import (
     test_concurrency,
     test_device_api,
     test_device_settings,
+    test_dlms,
     test_dlt645_fallback,
     test_dlt645_interop,
     test_dlt645_quirks,
