@@ -133,6 +133,23 @@ def parse_unit_key(name) -> tuple[int, int] | None:
     return (int(match[1]), int(match[2])) if match else None
 
 
+#: a DLMS meter without address named by its bus number, logical device and physical
+#: address (0 behind a TCP wrapper, where meters have none)
+_DLMS_KEY = re.compile(r"dlms:([0-9]{1,9}):([0-9]{1,5}):([0-9]{1,5})")
+
+
+def dlms_key(bus_number: int, logical_address: int, physical_address: int) -> str:
+    """The name of a DLMS meter without address in the device API: its bus and addresses."""
+    return f"dlms:{int(bus_number)}:{int(logical_address)}:{int(physical_address)}"
+
+
+def parse_dlms_key(name) -> tuple[int, int, int] | None:
+    """``(bus number, logical, physical address)`` of a DLMS key (:func:`dlms_key`); None
+    for anything else."""
+    match = _DLMS_KEY.fullmatch(name) if isinstance(name, str) else None
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
+
+
 def keys_text(keys) -> str:
     """Unknown keys of an item, for its reason: a few, escaped and cut short."""
     names = sorted(keys)

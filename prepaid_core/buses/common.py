@@ -10,6 +10,7 @@ per-meter step of the driver (``serve_meter``)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import socket
@@ -42,11 +43,20 @@ class CommandJob:
     payload: dict | None = None
 
 
+#: the secrets of a DLMS association, sent in hexadecimal in a gateway runner's config
+_DLMS_SECRETS = ("password", "system_title", "block_cipher_key", "authentication_key")
+_DLMS_CHOICES = {
+    "interface": ("hdlc", "wrapper"),
+    "authentication": ("none", "low", "high_gmac"),
+    "security": ("none", "authentication", "encryption", "authentication_encryption"),
+}
+
+
 @dataclass(frozen=True)
 class DlmsSettings:
     """How to reach one DLMS/COSEM meter (G9, IEC 62056): its addresses, the client it is
     read as and the security of that association.  Keys and password are plain bytes here:
-    they are decrypted by the caller for one poll and never logged."""
+    they are decrypted by the caller for one poll and never logged (not in the repr)."""
 
     interface: str = "wrapper"  # "hdlc" (IEC 62056-46, behind a collector) or "wrapper" (TCP)
     client_address: int = 16  # 16: public client; 1: management client (usual)
@@ -56,12 +66,55 @@ class DlmsSettings:
     #: ciphering of the association (suite 0, AES-GCM-128): "none", "authentication",
     #: "encryption" or "authentication_encryption"
     security: str = "none"
-    password: bytes = b""
+    password: bytes = field(default=b"", repr=False)
     system_title: bytes = b""  # the client's 8-byte system title (ciphered associations)
-    block_cipher_key: bytes = b""
-    authentication_key: bytes = b""
+    block_cipher_key: bytes = field(default=b"", repr=False)
+    authentication_key: bytes = field(default=b"", repr=False)
     #: read by the public client before a ciphered association: the meter's frame counter
     invocation_counter_obis: str = "0.0.43.1.0.255"
+
+    def to_config(self) -> dict:
+        """The settings as JSON values (bytes in hexadecimal), for a gateway runner."""
+        config = dataclasses.asdict(self)
+        config.update({name: getattr(self, name).hex() for name in _DLMS_SECRETS})
+        return config
+
+    @classmethod
+    def from_config(cls, config) -> DlmsSettings:
+        """Settings from :meth:`to_config`'s form; ``ValueError`` naming the field that is
+        missing, unknown or not what it must be."""
+        if not isinstance(config, dict):
+            raise ValueError("dlms: settings must be an object")
+        names = {f.name for f in dataclasses.fields(cls)}
+        if unknown := sorted(set(config) - names):
+            raise ValueError(f"dlms: unknown settings {', '.join(unknown)}")
+        values = {}
+        for item in dataclasses.fields(cls):
+            value = config.get(item.name, item.default)
+            values[item.name] = _dlms_config_value(item.name, value)
+        return cls(**values)
+
+
+def _dlms_config_value(name: str, value):
+    """One field of a DLMS config, checked (hexadecimal secrets decoded)."""
+    if name in _DLMS_SECRETS:
+        if isinstance(value, bytes):
+            return value
+        try:
+            return bytes.fromhex(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"dlms: {name} must be hexadecimal") from None
+    if name in _DLMS_CHOICES:
+        if value not in _DLMS_CHOICES[name]:
+            raise ValueError(f"dlms: {name} must be one of {', '.join(_DLMS_CHOICES[name])}")
+        return value
+    if name == "invocation_counter_obis":
+        if not isinstance(value, str):
+            raise ValueError("dlms: invocation_counter_obis must be a text")
+        return value
+    if type(value) is not int or not 0 <= value <= 0x3FFF:
+        raise ValueError(f"dlms: {name} must be a whole number from 0 to 16383")
+    return value
 
 
 @dataclass

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from prepaid_core import buses
-from prepaid_core.buses.common import BusResult, CommandJob, LinkSettings, MeterJob
+from prepaid_core.buses.common import BusResult, CommandJob, DlmsSettings, LinkSettings, MeterJob
 from prepaid_core.gateway_runner.api import (
     DeviceApiClient,
     DeviceApiError,
@@ -175,7 +175,10 @@ class CollectorRunner:
             key = (bus["number"], bus["protocol"])  # a serial bus has no TCP port
             wanted[key] = _link_settings(collector, bus)
             for position, meter in enumerate(bus["meters"]):
-                meters[meter["address"]] = (key, _meter_template(position, meter))
+                try:
+                    meters[meter["address"]] = (key, _meter_template(position, meter))
+                except ValueError as exc:  # that meter is left out, not the others
+                    _logger.warning("bus %s: meter %s left out: %s", key[0], meter["address"], exc)
         for key in list(self.buses):
             if key not in wanted or self.buses[key].settings != wanted[key]:
                 self.buses.pop(key).close()
@@ -538,6 +541,7 @@ def _meter_template(position: int, meter: dict) -> MeterJob:
         read_balance=bool(meter.get("read_balance")),
         read_way=meter.get("read_way") or MeterJob.read_way,
         wake_up_bytes=MeterJob.wake_up_bytes if wake_up_bytes is None else wake_up_bytes,
+        dlms=DlmsSettings.from_config(meter["dlms"]) if meter.get("dlms") else None,
     )
 
 

@@ -4,6 +4,7 @@ and the frames of other meters told apart (frames of the simulated meters)."""
 
 from __future__ import annotations
 
+import json
 import socket
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ import pytest
 from gurux_dlms import GXDLMSClient
 from gurux_dlms.enums import Unit
 
+from prepaid_core import device_push
 from prepaid_core.buses import POLLED_VALUES, dlms
 from prepaid_core.buses.common import DlmsSettings
 from prepaid_core.protocols import dlms as cosem
@@ -123,3 +125,47 @@ def _reply(sock: socket.socket, client: GXDLMSClient, interface: str) -> bytes:
     request = client.snrmRequest() if interface == "hdlc" else client.aarqRequest()[0]
     sock.sendall(bytes(request))
     return sock.recv(4096)
+
+
+# === the settings sent to a gateway runner === #
+def test_settings_travel_as_json_and_keep_their_secrets_out_of_the_repr():
+    settings = DlmsSettings(
+        interface="hdlc",
+        client_address=1,
+        physical_address=300,
+        authentication="high_gmac",
+        security="authentication_encryption",
+        password=b"secret-password",
+        system_title=b"PPENERGY",
+        block_cipher_key=bytes(range(16)),
+        authentication_key=bytes(range(0xD0, 0xE0)),
+    )
+    config = json.loads(json.dumps(settings.to_config()))
+    assert config["block_cipher_key"] == "000102030405060708090a0b0c0d0e0f"
+    assert DlmsSettings.from_config(config) == settings
+    text = repr(settings)
+    assert "secret-password" not in text and "000102" not in text and "b'\\x00" not in text
+    assert "PPENERGY" in text  # the system title is no secret
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"block_cipher_key": "not hex"}, "block_cipher_key must be hexadecimal"),
+        ({"security": "rot13"}, "security must be one of"),
+        ({"physical_address": 20000}, "physical_address must be a whole number"),
+        ({"client_address": "1"}, "client_address must be a whole number"),
+        ({"wrapper_port": 4059}, "unknown settings wrapper_port"),
+    ],
+)
+def test_bad_settings_name_the_field(change, error):
+    config = {**DlmsSettings(interface="hdlc").to_config(), **change}
+    with pytest.raises(ValueError, match=error):
+        DlmsSettings.from_config(config)
+
+
+def test_dlms_key_names_a_meter_on_its_bus():
+    assert device_push.dlms_key(3, 1, 300) == "dlms:3:1:300"
+    assert device_push.parse_dlms_key("dlms:3:1:300") == (3, 1, 300)
+    for other in ("modbus:3:17", "000000000001", "dlms:3:1", "dlms:3:1:300:4", None, 7):
+        assert device_push.parse_dlms_key(other) is None

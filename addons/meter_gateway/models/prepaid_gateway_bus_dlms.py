@@ -41,3 +41,10 @@ class PrepaidGatewayBus(models.Model):
             for meter, commands in meter_jobs
         ]
         return functools.partial(buses.poll_bus, self.protocol, self._link_settings(), jobs)
+
+    def _dlms_collector_values(self, meter):
+        """G9: what a gateway runner needs to read the DLMS meter ``meter`` of this bus:
+        its association settings (the secrets in hexadecimal, sent only over the runner's
+        signed device API) and whether its own balance is read."""
+        settings = meter._dlms_settings(DLMS_INTERFACES[self.protocol])
+        return {"dlms": settings.to_config(), "read_balance": self._reads_meter_balance(meter)}

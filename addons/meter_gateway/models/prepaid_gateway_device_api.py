@@ -161,32 +161,49 @@ class PrepaidGateway(models.Model):
             addresses=device_push.text_array(addresses),
         )
         meters = dict(self.env.execute_query(query))
-        units = {}
+        keyed = {}
         for name in addresses:
-            unit = device_push.parse_unit_key(name)
-            if unit and name not in meters:
-                units[name] = unit
-        if units:
-            meters.update(self._api_meters_by_unit_key(units))
+            if name in meters:
+                continue
+            if unit := device_push.parse_unit_key(name):
+                keyed[name] = (unit[0], unit[1], None, None)
+            elif dlms := device_push.parse_dlms_key(name):
+                keyed[name] = (dlms[0], None, dlms[1], dlms[2])
+        if keyed:
+            meters.update(self._api_meters_by_bus_key(keyed))
         return meters
 
-    def _api_meters_by_unit_key(self, units):
-        """{unit key: meter id} of this gateway's Modbus meters named by ``units``
-        ({unit key: (bus number, unit id)})."""
-        self.env["prepaid.gateway.bus"].flush_model(["gateway_id", "number"])
-        keys = list(units)
+    def _api_meters_by_bus_key(self, keyed):
+        """{key: meter id} of this gateway's meters named on their bus rather than by an
+        address: a Modbus unit key or a DLMS key (``keyed``: {key: (bus number, unit id,
+        logical address, physical address)}, None where the key has none; physical 0: a
+        meter behind a TCP wrapper)."""
+        self.env["prepaid.gateway.bus"].flush_model(["gateway_id", "number", "protocol"])
+        self.env["prepaid.meter"].flush_model(
+            ["bus_id", "modbus_unit_id", "dlms_logical_address", "dlms_physical_address"]
+        )
+        keys = list(keyed)
+        columns = list(zip(*(keyed[key] for key in keys), strict=True))
         query = SQL(
             """
             SELECT k.name, m.id
-              FROM unnest(%(keys)s::text[], %(buses)s::int[], %(units)s::int[])
-                   AS k(name, bus, unit)
+              FROM unnest(%(keys)s::text[], %(buses)s::int[], %(units)s::int[],
+                          %(logicals)s::int[], %(physicals)s::int[])
+                   AS k(name, bus, unit, logical, physical)
               JOIN prepaid_gateway_bus b ON b.gateway_id = %(gateway_id)s AND b.number = k.bus
-              JOIN prepaid_meter m ON m.bus_id = b.id AND m.modbus_unit_id = k.unit
+              JOIN prepaid_meter m ON m.bus_id = b.id
              WHERE m.gateway_id = %(gateway_id)s AND m.state != 'removed'
+               AND CASE WHEN k.unit IS NOT NULL THEN m.modbus_unit_id = k.unit
+                        ELSE b.protocol IN ('dlms_hdlc', 'dlms_wrapper')
+                             AND m.dlms_logical_address = k.logical
+                             AND (k.physical = 0 OR m.dlms_physical_address = k.physical)
+                   END
             """,
             keys=keys,
-            buses=[units[key][0] for key in keys],
-            units=[units[key][1] for key in keys],
+            buses=list(columns[0]),
+            units=list(columns[1]),
+            logicals=list(columns[2]),
+            physicals=list(columns[3]),
             gateway_id=self.id,
         )
         return dict(self.env.execute_query(query))
@@ -587,6 +604,8 @@ class PrepaidGateway(models.Model):
         }
         if bus.driver == "dlt645_tcp":
             config.update(bus._dlt645_reading_values(meter))
+        elif bus.driver == "dlms":
+            config.update(bus._dlms_collector_values(meter))
         return config
 
     def _api_poll_state(self):

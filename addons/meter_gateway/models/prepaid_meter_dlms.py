@@ -12,7 +12,7 @@ import re
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from prepaid_core import secrets_box
+from prepaid_core import device_push, secrets_box
 from prepaid_core.buses.common import DlmsSettings
 
 from .prepaid_meter_model_dlms import DLMS_PROTOCOLS
@@ -176,6 +176,16 @@ class PrepaidMeter(models.Model):
             ) from exc
 
     # === FOR THE DLMS DRIVER === #
+
+    def _device_key(self):
+        """A DLMS meter without address is named to the gateway runner by its bus and
+        addresses (``dlms:<bus>:<logical>:<physical>``, physical 0 behind a wrapper)."""
+        key = super()._device_key()
+        if key or self.model_id.protocol not in DLMS_PROTOCOLS or not self.bus_id:
+            return key
+        hdlc = self.bus_id.protocol == "dlms_hdlc"
+        physical = self.dlms_physical_address if hdlc else 0
+        return device_push.dlms_key(self.bus_id.number, self.dlms_logical_address, physical)
 
     def _dlms_settings(self, interface):
         """The plain settings (``DlmsSettings``) of this meter's association on a bus of

@@ -1,7 +1,9 @@
 from odoo.exceptions import UserError, ValidationError
-from odoo.tests import tagged
+from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
 
+from prepaid_core.gateway_runner.api import DeviceApiClient
+from prepaid_core.gateway_runner.collector import CollectorRunner, CollectorSettings
 from prepaid_core.simulator.dlms_meter import DlmsMeter, DlmsSimulator
 
 from .common import MeterGatewayCommon
@@ -11,6 +13,7 @@ AUTH_KEY = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
 FORWARD = "1.0.1.8.0.255"
 POWER = "1.0.1.7.0.255"
 SUITE0 = "authentication_encryption"
+RUNNER_KEY = "runner-dlms-key-0123456789abcdef"
 
 
 @tagged("post_install", "-at_install")
@@ -265,7 +268,80 @@ class TestDlmsPoll(MeterGatewayCommon):
             report = gateway._poll()
         self.assertEqual(report["stored"], 1)
         (failed,) = report["failed"]
-        self.assertEqual(failed["address"], meters[0].name)
+        self.assertEqual(failed["address"], "dlms:1:1:17")  # named on its bus
         self.assertIn("association", failed["error"])
         self.assertFalse(self._reading(meters[0]))
         self.assertAlmostEqual(self._reading(meters[1]).forward_total, 10.0, places=4)
+
+
+@tagged("post_install", "-at_install")
+class TestDlmsRunner(HttpCase, MeterGatewayCommon):
+    """G9/G3: the gateway runner reads DLMS meters too: the collector config carries each
+    meter's DLMS key and association (secrets in hexadecimal, over the signed device API),
+    the runner's readings and command answers are taken under that key."""
+
+    def test_runner_reads_an_hdlc_meter_without_address_and_cuts_it(self):
+        # other collectors (the common one, demo data) have no server behind them
+        self.env["prepaid.gateway"].search([("gateway_type", "=", "tcp_collector")]).active = False
+        sim = DlmsMeter(physical_address=300, authentication="high_gmac", security=SUITE0)
+        sim.set_energy_kwh(FORWARD, "321.5", scaler=-1)
+        sim.credit = 1_234
+        simulator = DlmsSimulator([sim], "hdlc").start()
+        self.addCleanup(simulator.stop)
+        model = self.env["prepaid.meter.model"].create(
+            {
+                "name": "DLMS runner meter",
+                "code": "DLMS-RUN",
+                "protocol": "dlms_hdlc",
+                "dlms_client_address": 1,
+                "dlms_authentication": "high_gmac",
+                "dlms_security": SUITE0,
+                "billing_mode": "meter",
+            }
+        )
+        gateway = self.env["prepaid.gateway"].create(
+            {
+                "name": "DLMS by runner",
+                "gateway_type": "tcp_collector",
+                "host": "127.0.0.1",
+                "site_id": self.site.id,
+                "poll_timeout": 1.0,
+                "poll_retries": 1,
+            }
+        )
+        bus = self.env["prepaid.gateway.bus"].create(
+            {"gateway_id": gateway.id, "number": 4, "port": simulator.port, "protocol": "dlms_hdlc"}
+        )
+        meter = self.env["prepaid.meter"].create(
+            {
+                "name": "DLMS meter by key",
+                "model_id": model.id,
+                "unit_id": self.unit.id,
+                "gateway_id": gateway.id,
+                "bus_id": bus.id,
+                "state": "in_service",
+                "dlms_physical_address": 300,
+                "dlms_block_cipher_key": sim.block_cipher_key.hex(),
+                "dlms_authentication_key": sim.authentication_key.hex(),
+            }
+        )
+        [config] = gateway._api_collector_config()["buses"][0]["meters"]
+        self.assertEqual(config["address"], "dlms:4:1:300")
+        self.assertEqual(config["dlms"]["block_cipher_key"], sim.block_cipher_key.hex())
+        self.assertTrue(config["read_balance"])
+        meter._set_desired_relay("off", "credit exhausted")
+        command = self.Command._queue(meter, "relay_off", "test", origin="billing")
+        gateway._set_api_key(RUNNER_KEY)
+        api = DeviceApiClient(self.base_url(), gateway.id, RUNNER_KEY, retries=1, backoff=0.05)
+        runner = CollectorRunner(api, CollectorSettings())
+        self.addCleanup(runner.close)
+        self.env.flush_all()  # the server reads the database, not this test's cache
+        with self.allow_requests(all_requests=True):
+            done = runner.tick()
+        self.env.invalidate_all()
+        self.assertEqual((done["readings"], done["failed"], done["commands"]), (1, 0, 1))
+        reading = self.env["prepaid.meter.reading"].search([("meter_id", "=", meter.id)])
+        self.assertAlmostEqual(reading.forward_total, 321.5, places=4)
+        self.assertAlmostEqual(reading.meter_balance, 12.34, places=4)
+        self.assertEqual((command.state, sim.relay_on, sim.actions), ("confirmed", False, 1))
+        self.assertEqual(meter.actual_relay_state, "off")
