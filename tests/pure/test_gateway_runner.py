@@ -3,6 +3,7 @@ device API (the same runner against the real Odoo device API is tested in meter_
 ``test_runner.py``)."""
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -20,6 +21,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from prepaid_core import device_auth
+from prepaid_core.buses.common import DlmsSettings
 from prepaid_core.gateway_runner.api import (
     DeviceApiClient,
     DeviceApiError,
@@ -36,6 +38,7 @@ from prepaid_core.protocols.dlt645_data import is_block
 from prepaid_core.simulator import ble
 from prepaid_core.simulator.clock import AcceleratedClock, ManualClock, utc
 from prepaid_core.simulator.collector import Bus, Collector
+from prepaid_core.simulator.dlms_meter import DlmsMeter, DlmsSimulator
 from prepaid_core.simulator.meter import DailyFreeze, MeterConfig, VirtualMeter
 from prepaid_core.simulator.mqtt_meter import MqttFleetThread
 from prepaid_core.tokens import TokenKind, issue_token, token_to_text
@@ -736,6 +739,7 @@ def test_ble_bridge_never_confirms_an_older_token_because_a_newer_one_was_applie
 
 # === TCP collectors held by the runner === #
 def _collector_config(collector):
+    buses = collector.buses if collector else []
     return {
         "gateway_type": "tcp_collector",
         "collector": {
@@ -754,7 +758,7 @@ def _collector_config(collector):
                     "protocol": "dlt645_2007",
                     "meters": [{"address": m.address} for m in bus.meters],
                 }
-                for number, bus in enumerate(collector.buses, start=1)
+                for number, bus in enumerate(buses, start=1)
             ],
         },
     }
@@ -1008,3 +1012,48 @@ def test_collector_runner_reads_dlt645_meters_as_odoo_polls_them(collector, devi
         assert not any(is_block(di, 2007) for di in responder.reads)
     finally:
         runner.close()
+
+
+def test_collector_runner_reads_dlms_meters_and_leaves_out_a_meter_it_cannot_use(device_api):
+    """G9/X1: a DLMS bus in the collector config: its meters' associations come with it
+    (secrets in hexadecimal); a meter whose settings are unusable is left out alone, the
+    meter beside it is read."""
+    sims = [DlmsMeter(physical_address=17), DlmsMeter(physical_address=18)]
+    for sim in sims:
+        sim.set_energy_kwh("1.0.1.8.0.255", "42.5")
+    good = DlmsSettings(
+        interface="hdlc",
+        client_address=1,
+        physical_address=17,
+        authentication="low",
+        password=b"12345678",
+    )
+    bad = {**dataclasses.replace(good, physical_address=18).to_config(), "password": "xyz"}
+    with DlmsSimulator(sims, "hdlc") as simulator:
+        device_api.config = {
+            "gateway_type": "tcp_collector",
+            "collector": {
+                **_collector_config(None)["collector"],
+                "buses": [
+                    {
+                        "number": 1,
+                        "port": simulator.port,
+                        "protocol": "dlms_hdlc",
+                        "meters": [
+                            {"address": "dlms:1:1:17", "dlms": good.to_config()},
+                            {"address": "dlms:1:1:18", "dlms": bad},
+                        ],
+                    }
+                ],
+            },
+        }
+        device_api.fetch_extra = {"poll_due": True}
+        runner = CollectorRunner(DeviceApiClient(device_api.url, 7, KEY), CollectorSettings())
+        try:
+            runner.tick()
+        finally:
+            runner.close()
+    [reading] = device_api.readings
+    assert reading["address"] == "dlms:1:1:17"
+    assert Decimal(str(reading["forward_total"])) == Decimal("42.5")
+    assert list(runner.meters) == ["dlms:1:1:17"]
