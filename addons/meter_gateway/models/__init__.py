@@ -1,3 +1,7 @@
+# the mixin first: models below inherit it
+from . import prepaid_secret_mixin
+
+# isort: split
 from . import (
     meter_gateway_command,
     meter_gateway_dead_letter,

@@ -29,7 +29,8 @@ MAX_HDLC_ADDRESS = 0x3FFF
 
 
 class PrepaidMeter(models.Model):
-    _inherit = "prepaid.meter"
+    _inherit = ["prepaid.meter", "prepaid.secret.mixin"]
+    _secret_fields = tuple(SECRET_FIELDS)
 
     dlms_logical_address = fields.Integer(
         string="DLMS Logical Device",
@@ -107,32 +108,10 @@ class PrepaidMeter(models.Model):
                     )
                 )
 
-    # === CRUD: secrets are encrypted before they are stored === #
+    # === CRUD: secrets are encrypted before they are stored (prepaid.secret.mixin) === #
 
-    @api.model_create_multi
-    def create(self, vals_list):
-        vals_list = [dict(vals) for vals in vals_list]
-        secrets = [
-            {name: vals.pop(name) for name in SECRET_FIELDS if vals.get(name)} for vals in vals_list
-        ]
-        meters = super().create(vals_list)
-        for meter, meter_secrets in zip(meters, secrets, strict=True):
-            if meter_secrets:
-                meter.write(meter_secrets)
-        return meters
-
-    def write(self, vals):
-        names = [name for name in SECRET_FIELDS if name in vals]
-        if not names:
-            return super().write(vals)
-        vals = dict(vals)
-        clear = {name: vals.pop(name) for name in names}
-        result = super().write(vals) if vals else True
-        for meter in self:
-            super(PrepaidMeter, meter).write(
-                {name: meter._dlms_encrypt(name, value) for name, value in clear.items()}
-            )
-        return result
+    def _secret_stored(self, name, value):
+        return self._dlms_encrypt(name, value)
 
     def _dlms_secret_context(self, name):
         self.ensure_one()

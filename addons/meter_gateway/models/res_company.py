@@ -44,7 +44,8 @@ KEY_FIELDS = {
 
 
 class ResCompany(models.Model):
-    _inherit = "res.company"
+    _inherit = ["res.company", "prepaid.secret.mixin"]
+    _secret_fields = tuple(KEY_FIELDS)
 
     prepaid_vending_key = fields.Char(
         string="Token Vending Key",
@@ -63,33 +64,10 @@ class ResCompany(models.Model):
         "the server's prepaid_key_secret option.",
     )
 
-    # === CRUD: a hex key is encrypted before it is stored === #
+    # === CRUD: a hex key is encrypted before it is stored (prepaid.secret.mixin) === #
 
-    @api.model_create_multi
-    def create(self, vals_list):
-        vals_list = [dict(vals) for vals in vals_list]
-        keys = [
-            {name: vals.pop(name) for name in KEY_FIELDS if vals.get(name)} for vals in vals_list
-        ]
-        companies = super().create(vals_list)
-        for company, company_keys in zip(companies, keys, strict=True):
-            if company_keys:
-                company.write(company_keys)
-        return companies
-
-    def write(self, vals):
-        names = [name for name in KEY_FIELDS if name in vals]
-        if not names:
-            return super().write(vals)
-        vals = dict(vals)
-        keys = {name: vals.pop(name) for name in names}
-        result = super().write(vals) if vals else True
-        for company in self:
-            stored = {
-                name: company._prepaid_encrypt_vending_key(key, name) for name, key in keys.items()
-            }
-            super(ResCompany, company).write(stored)
-        return result
+    def _secret_stored(self, name, value):
+        return self._prepaid_encrypt_vending_key(value, name)
 
     # === BUSINESS METHODS === #
 
