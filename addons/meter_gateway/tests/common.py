@@ -96,6 +96,24 @@ class MeterGatewayCommon(PrepaidMeterCommon):
                     expected[meter.address] = 100 * n + bus.port % 50
         return collectors, expected
 
+    def _tcp_collector(self, name, port, protocol, number=1):
+        """A collector on this machine with one bus, number ``number``, at ``port`` speaking
+        ``protocol`` (a server of the test behind it); returns the gateway and the bus."""
+        gateway = self.env["prepaid.gateway"].create(
+            {
+                "name": name,
+                "gateway_type": "tcp_collector",
+                "host": "127.0.0.1",
+                "site_id": self.site.id,
+                "poll_timeout": 1.0,
+                "poll_retries": 1,
+            }
+        )
+        bus = self.env["prepaid.gateway.bus"].create(
+            {"gateway_id": gateway.id, "number": number, "port": port, "protocol": protocol}
+        )
+        return gateway, bus
+
     def _gateway_for(self, collector, name, unit, protocol="dlt645_2007"):
         """An Odoo collector matching a simulated one: same buses, ports and meters."""
         gateway = self.env["prepaid.gateway"].create(

@@ -152,19 +152,7 @@ class TestDlmsPoll(MeterGatewayCommon):
         return simulator
 
     def _gateway(self, simulator, protocol, sim_meters, model=None):
-        gateway = self.env["prepaid.gateway"].create(
-            {
-                "name": f"DLMS {protocol}",
-                "gateway_type": "tcp_collector",
-                "host": "127.0.0.1",
-                "site_id": self.site.id,
-                "poll_timeout": 1.0,
-                "poll_retries": 1,
-            }
-        )
-        bus = self.env["prepaid.gateway.bus"].create(
-            {"gateway_id": gateway.id, "number": 1, "port": simulator.port, "protocol": protocol}
-        )
+        gateway, bus = self._tcp_collector(f"DLMS {protocol}", simulator.port, protocol)
         meters = self.env["prepaid.meter"].create(
             [
                 {
@@ -299,19 +287,7 @@ class TestDlmsRunner(HttpCase, MeterGatewayCommon):
                 "billing_mode": "meter",
             }
         )
-        gateway = self.env["prepaid.gateway"].create(
-            {
-                "name": "DLMS by runner",
-                "gateway_type": "tcp_collector",
-                "host": "127.0.0.1",
-                "site_id": self.site.id,
-                "poll_timeout": 1.0,
-                "poll_retries": 1,
-            }
-        )
-        bus = self.env["prepaid.gateway.bus"].create(
-            {"gateway_id": gateway.id, "number": 4, "port": simulator.port, "protocol": "dlms_hdlc"}
-        )
+        gateway, bus = self._tcp_collector("DLMS by runner", simulator.port, "dlms_hdlc", 4)
         meter = self.env["prepaid.meter"].create(
             {
                 "name": "DLMS meter by key",

@@ -28,23 +28,8 @@ class TestModbusUnitKey(HttpCase, MeterGatewayCommon):
         values = {"total_energy": Decimal("321.5"), "remaining_balance": Decimal("12.34")}
         self.server = PymodbusMeter(UNIT_ID, regmap._register_map(), values).start()
         self.addCleanup(self.server.stop)
-        self.gateway = self.env["prepaid.gateway"].create(
-            {
-                "name": "Modbus by unit id",
-                "gateway_type": "tcp_collector",
-                "host": "127.0.0.1",
-                "site_id": self.site.id,
-                "poll_timeout": 1.0,
-                "poll_retries": 1,
-            }
-        )
-        bus = self.env["prepaid.gateway.bus"].create(
-            {
-                "gateway_id": self.gateway.id,
-                "number": 3,
-                "port": self.server.port,
-                "protocol": "modbus_rtu",
-            }
+        self.gateway, bus = self._tcp_collector(
+            "Modbus by unit id", self.server.port, "modbus_rtu", number=3
         )
         model = self.ddsy.copy(
             {"code": "ACREL-UNIT", "protocol": "modbus_rtu", "modbus_register_map": regmap.id}

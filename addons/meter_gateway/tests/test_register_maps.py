@@ -39,19 +39,7 @@ class TestRegisterMaps(MeterGatewayCommon):
         from pymodbus's server holding ``values``; returns the meter's reading."""
         server = PymodbusMeter(unit_id, regmap._register_map(), values).start()
         self.addCleanup(server.stop)
-        gateway = self.env["prepaid.gateway"].create(
-            {
-                "name": "pymodbus collector",
-                "gateway_type": "tcp_collector",
-                "host": "127.0.0.1",
-                "site_id": self.site.id,
-                "poll_timeout": 1.0,
-                "poll_retries": 1,
-            }
-        )
-        bus = self.env["prepaid.gateway.bus"].create(
-            {"gateway_id": gateway.id, "number": 1, "port": server.port, "protocol": "modbus_rtu"}
-        )
+        gateway, bus = self._tcp_collector("pymodbus collector", server.port, "modbus_rtu")
         meter = self.env["prepaid.meter"].create(
             {
                 "name": "Modbus by unit id",
