@@ -327,7 +327,8 @@ class Chaos:
         pause = min(seconds / len(steps), every)
         deadline = time.monotonic() + seconds
         index = 0
-        while time.monotonic() < deadline:
+        # every step once even when a slow machine stretches them past ``seconds``
+        while index < len(steps) or time.monotonic() < deadline:
             step = steps[index % len(steps)]
             try:
                 step()

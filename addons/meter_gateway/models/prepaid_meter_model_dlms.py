@@ -72,10 +72,9 @@ class PrepaidMeterModel(models.Model):
             model._check_dlms_settings()
 
     def _check_dlms_settings(self):
-        _ = self.env._
         if not 1 <= self.dlms_client_address <= 127:
             raise ValidationError(
-                _(
+                self.env._(
                     "DLMS Client of %(model)s: a client address is 1 to 127 (got %(value)s).",
                     model=self.display_name,
                     value=self.dlms_client_address,
@@ -84,7 +83,7 @@ class PrepaidMeterModel(models.Model):
         ciphered = self.dlms_security != "none" or self.dlms_authentication == "high_gmac"
         if ciphered and not HEX8_RE.match(self.dlms_system_title or ""):
             raise ValidationError(
-                _(
+                self.env._(
                     "DLMS Client System Title of %(model)s: 16 hexadecimal digits (8 bytes) "
                     "are needed by ciphered associations.",
                     model=self.display_name,
@@ -93,7 +92,7 @@ class PrepaidMeterModel(models.Model):
         obis = self.dlms_invocation_counter_obis or ""
         if ciphered and not (OBIS_RE.match(obis) and all(int(n) <= 255 for n in obis.split("."))):
             raise ValidationError(
-                _(
+                self.env._(
                     "DLMS Frame Counter of %(model)s: a logical name is six numbers "
                     "separated by dots, e.g. 0.0.43.1.0.255.",
                     model=self.display_name,
