@@ -21,4 +21,5 @@ from . import (
     test_security,
     test_time_sync,
     test_vending_key,
+    test_zh_cn,
 )

@@ -14,4 +14,5 @@ from . import (
     test_report_centre,
     test_tariff,
     test_token_receipt,
+    test_zh_cn,
 )

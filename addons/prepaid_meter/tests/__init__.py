@@ -11,4 +11,5 @@ from . import (
     test_security,
     test_tenancy,
     test_tours,
+    test_zh_cn,
 )

@@ -11,4 +11,5 @@ from . import (
     test_read_request,
     test_recharge,
     test_tours,
+    test_zh_cn,
 )
