@@ -15,6 +15,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
+from odoo.addons.prepaid_meter.utils import selection_label
+
 from prepaid_core import tokens
 
 from ..const import (
@@ -259,7 +261,13 @@ class MeterGatewayCommand(models.Model):
             credits._mark_applied(reason)
         elif state in ("failed", "expired"):
             credits.filtered(lambda c: c.state == "issued").write(
-                {"reason": self.env._("delivery %(state)s: %(reason)s", state=state, reason=reason)}
+                {
+                    "reason": self.env._(
+                        "delivery %(state)s: %(reason)s",
+                        state=selection_label(self, "state", state),
+                        reason=reason,
+                    )
+                }
             )
 
     def _log_decision(self, reason):
@@ -288,7 +296,7 @@ class MeterGatewayCommand(models.Model):
                 self.env._(
                     "superseded by newer command #%(id)s (%(kind)s, %(reason)s)",
                     id=command.id,
-                    kind=command.kind,
+                    kind=selection_label(command, "kind", command.kind),
                     reason=command.reason or command.origin,
                 ),
                 extra_vals={"superseded_by_id": command.id},
@@ -312,7 +320,9 @@ class MeterGatewayCommand(models.Model):
             if command.state not in ACTIVE_STATES:
                 command._log_decision(
                     self.env._(
-                        "late answer ignored (%(ok)s): %(reason)s", ok=success, reason=reason
+                        "late answer ignored (%(ok)s): %(reason)s",
+                        ok=selection_label(command, "state", "confirmed" if success else "failed"),
+                        reason=reason,
                     )
                 )
                 continue
@@ -519,8 +529,12 @@ class MeterGatewayCommand(models.Model):
                     "origin": "reconcile",
                     "reason": self.env._(
                         "reconciliation: actual relay %(actual)s, desired %(desired)s (%(why)s)",
-                        actual=meter.actual_relay_state,
-                        desired=meter.desired_relay_state,
+                        actual=selection_label(
+                            meter, "actual_relay_state", meter.actual_relay_state
+                        ),
+                        desired=selection_label(
+                            meter, "desired_relay_state", meter.desired_relay_state
+                        ),
                         why=meter.desired_relay_reason or "-",
                     ),
                 }
@@ -645,9 +659,9 @@ class MeterGatewayCommand(models.Model):
             "reason": self.env._(
                 "reconciliation: the last %(kind)s command #%(id)s ended %(state)s "
                 "(%(why)s); the meter may hold stale settings",
-                kind=self.kind,
+                kind=selection_label(self, "kind", self.kind),
                 id=self.id,
-                state=self.state,
+                state=selection_label(self, "state", self.state),
                 why=self.state_reason or "-",
             ),
         }
@@ -685,7 +699,11 @@ class MeterGatewayCommand(models.Model):
                 "superseded",
                 self.env._(
                     "desired relay is now %(state)s (%(why)s)",
-                    state=command.meter_id.desired_relay_state,
+                    state=selection_label(
+                        command.meter_id,
+                        "desired_relay_state",
+                        command.meter_id.desired_relay_state,
+                    ),
                     why=command.meter_id.desired_relay_reason or "-",
                 ),
             )

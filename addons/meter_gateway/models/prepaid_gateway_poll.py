@@ -23,6 +23,8 @@ import psycopg2
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from odoo.addons.prepaid_meter.utils import selection_label
+
 from prepaid_core import buses as bus_drivers
 from prepaid_core.buses import POLLED_VALUES
 
@@ -407,8 +409,8 @@ class PrepaidGateway(models.Model):
         if self.connection_state != previous and self.connection_state in ("online", "lost"):
             self.message_post(
                 body=self.env._(
-                    "Connection %(state)s: %(summary)s",
-                    state=self.connection_state,
+                    "%(state)s: %(summary)s",
+                    state=selection_label(self, "connection_state", self.connection_state),
                     summary="; ".join(sorted(errors)) or vals["last_poll_summary"],
                 )
             )

@@ -18,6 +18,8 @@ from decimal import Decimal
 from odoo import fields, models
 from odoo.exceptions import UserError, ValidationError
 
+from odoo.addons.prepaid_meter.utils import selection_label
+
 from prepaid_core import sts, tokens
 
 from ..const import HANDED_STATE
@@ -75,9 +77,7 @@ class PrepaidMeterCredit(models.Model):
             self.env._(
                 "Token %(reference)s issued (%(channel)s).",
                 reference=vals["token_reference"],
-                channel=dict(self._fields["channel"]._description_selection(self.env))[
-                    vals["channel"]
-                ],
+                channel=selection_label(self, "channel", vals["channel"]),
             )
         )
         if self.channel == "card":

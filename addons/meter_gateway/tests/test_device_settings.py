@@ -131,7 +131,7 @@ class TestDeviceSettings(MeterGatewayCommon):
         self.assertEqual(price.state, "expired")
         self.assertEqual(reissued.mapped("kind"), ["price"])  # thresholds: still on its way
         self.assertEqual((reissued.origin, reissued.payload), ("reconcile", price.payload))
-        self.assertIn(f"#{price.id} ended expired", reissued.reason)
+        self.assertIn(f"#{price.id} ended Expired", reissued.reason)
         self.assertIn(f"issued again by reconciliation as #{reissued.id}", price.reason_log)
         # once: it is on its way
         self.assertFalse(self._reconcile())

@@ -138,7 +138,7 @@ class TestPoll(MeterGatewayCommon):
             gateway._poll()
         self.assertEqual(gateway.connection_state, "lost")
         self.assertTrue(
-            any("Connection lost: cannot connect" in (m.body or "") for m in gateway.message_ids)
+            any("Lost Connection: cannot connect" in (m.body or "") for m in gateway.message_ids)
         )
         self.assertEqual(set(meters.mapped("connection_state")), {"lost"})
         self.assertTrue(meters[0].event_ids.filtered(lambda e: e.event_type == "connection_lost"))

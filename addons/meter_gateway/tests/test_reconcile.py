@@ -18,7 +18,7 @@ class TestReconcile(MeterGatewayCommon):
         commands = self.Command._cron_reconcile(self.meter | self.meter2)
         self.assertEqual(len(commands), 1)
         self.assertEqual((commands.meter_id, commands.kind), (self.meter, "relay_off"))
-        self.assertIn("actual relay on, desired off", commands.reason)
+        self.assertIn("actual relay On, desired Off", commands.reason)
         self.assertEqual(commands.origin, "reconcile")
         # already on its way: nothing more
         self.assertFalse(self.Command._cron_reconcile(self.meter | self.meter2))
@@ -126,4 +126,4 @@ class TestReconcile(MeterGatewayCommon):
         self.assertFalse(self.meter.relay_mismatch)
         self.assertFalse(self.Command._cron_reconcile(self.meter | self.meter2))
         self.assertEqual(off.state, "superseded")
-        self.assertIn("desired relay is now on (recharge)", off.state_reason)
+        self.assertIn("desired relay is now On (recharge)", off.state_reason)

@@ -36,7 +36,7 @@ class TestRequirements(MeterGatewayCommon):
         sim_meter = sim.meter(meter.address)
         self.assertEqual(sim_meter.relay, "off")  # it did run
         self.assertEqual(off.state, "superseded")
-        self.assertIn("desired relay is now on (recharge)", off.state_reason)
+        self.assertIn("desired relay is now On (recharge)", off.state_reason)
         self.assertIn("late answer ignored", off.reason_log)
         self.assertEqual(meter.actual_relay_state, "off")  # recorded
         self.assertTrue(meter.relay_mismatch)
@@ -52,7 +52,7 @@ class TestRequirements(MeterGatewayCommon):
         self.meter._record_actual_relay("on")
         self.meter._set_desired_relay("off", "credit exhausted")
         reconciled = self.Command._cron_reconcile(self.meter | self.meter2)
-        self.assertIn("reconciliation: actual relay on, desired off", reconciled.reason)
+        self.assertIn("reconciliation: actual relay On, desired Off", reconciled.reason)
         newer = self.Command._queue(self.meter, "relay_off", "manager cut")
         self.assertEqual(reconciled.state, "superseded")
         self.assertIn(f"superseded by newer command #{newer.id}", reconciled.state_reason)
