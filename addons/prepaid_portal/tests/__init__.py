@@ -10,5 +10,6 @@ from . import (
     test_provider_refund,
     test_read_request,
     test_recharge,
+    test_recharge_providers,
     test_tours,
 )
