@@ -11,5 +11,6 @@ from . import (
     test_read_request,
     test_recharge,
     test_recharge_providers,
+    test_sms_fallback,
     test_tours,
 )
