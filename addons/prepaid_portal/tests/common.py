@@ -177,6 +177,36 @@ class PrepaidPortalMixin(MockSmsGatewayMixin):
         the transaction of this session."""
         return self.make_jsonrpc_request("/payment/status/poll", {})
 
+    # === NOTICES === #
+    @classmethod
+    def _setup_notices(cls):
+        """The portal site, account A1 with 50 of credit and billing's alarms at 5 and 2."""
+        cls._setup_portal()
+        cls.account_a1.write({"alarm1_threshold": 5.0, "alarm2_threshold": 2.0})
+        cls.account_a1.sudo()._recharge("50", memo="desk")
+
+    def _notice_emails(self, account, partner):
+        """The messages e-mailed to ``partner`` from the account's chatter."""
+        return self.env["mail.message"].search(
+            [
+                ("model", "=", "prepaid.account"),
+                ("res_id", "=", account.id),
+                ("message_type", "=", "comment"),
+                ("partner_ids", "in", partner.ids),
+            ]
+        )
+
+    def _subscribe(self, account, partner, threshold, channel, **values):
+        return self.env["prepaid.alert.subscription"].create(
+            {
+                "account_id": account.id,
+                "partner_id": partner.id,
+                "threshold": threshold,
+                "channel": channel,
+                **values,
+            }
+        )
+
     def _balance(self, account):
         account.invalidate_recordset(["balance"])
         return Decimal(f"{account.balance:.4f}")

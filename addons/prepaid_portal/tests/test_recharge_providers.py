@@ -29,13 +29,42 @@ def skip_unless_installed(env, module):
 
 
 class ProviderRechargeCase(PrepaidPortalMixin, HttpCase):
-    """The portal site of the other recharge tests, tenant A logged in."""
+    """The portal site of the other recharge tests, tenant A logged in; skipped without
+    the provider module ``provider_module``."""
+
+    provider_module = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        skip_unless_installed(cls.env, cls.provider_module)
+        cls._setup_portal()
 
     @classmethod
     def _bank_journal(cls):
         return cls.env["account.journal"].search(
             [("type", "=", "bank"), ("company_id", "=", cls.company.id)], limit=1
         )
+
+    @classmethod
+    def _enable_asiapay(cls, company, currency):
+        """The company's AsiaPay in test mode for ``currency`` (one per AsiaPay account)."""
+        provider = cls.env["payment.provider"].search(
+            [("code", "=", "asiapay"), ("company_id", "=", company.id)], limit=1
+        ) or cls.env.ref("payment.payment_provider_asiapay").copy({"company_id": company.id})
+        provider.write(
+            {
+                "state": "test",
+                "is_published": True,
+                "asiapay_merchant_id": "12345678",
+                "asiapay_secure_hash_secret": ASIAPAY_SECRET,
+                "asiapay_secure_hash_function": "sha1",
+                "available_currency_ids": [Command.set(currency.ids)],
+            }
+        )
+        if company == cls.company:
+            provider.journal_id = cls._bank_journal()
+        return provider
 
     def setUp(self):
         super().setUp()
@@ -53,45 +82,26 @@ class ProviderRechargeCase(PrepaidPortalMixin, HttpCase):
 class TestAsiaPayRecharge(ProviderRechargeCase):
     """A landlord in CNY takes Alipay and WeChat Pay through AsiaPay."""
 
+    provider_module = "payment_asiapay"
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        skip_unless_installed(cls.env, "payment_asiapay")
-        cls._setup_portal()
         cls.cny = cls.env.ref("base.CNY")
         cls.cny.active = True
         cls.company.currency_id = cls.cny  # the landlord keeps the accounts in CNY
         cls.currency = cls.cny
-        cls.asiapay = cls._enable_asiapay(cls.company)
+        cls.asiapay = cls._enable_asiapay(cls.company, cls.cny)
         cls.alipay = cls.env.ref("payment.payment_method_alipay")
         cls.wechat_pay = cls.env.ref("payment.payment_method_wechat_pay")
         cls.alipay_hk = cls.env.ref("payment.payment_method_alipay_hk")
         (cls.alipay | cls.wechat_pay | cls.alipay_hk).active = True
 
-    @classmethod
-    def _enable_asiapay(cls, company):
-        provider = cls.env["payment.provider"].search(
-            [("code", "=", "asiapay"), ("company_id", "=", company.id)], limit=1
-        ) or cls.env.ref("payment.payment_provider_asiapay").copy({"company_id": company.id})
-        provider.write(
-            {
-                "state": "test",
-                "is_published": True,
-                "asiapay_merchant_id": "12345678",
-                "asiapay_secure_hash_secret": ASIAPAY_SECRET,
-                "asiapay_secure_hash_function": "sha1",
-                "available_currency_ids": [Command.set(cls.cny.ids)],
-            }
-        )
-        if company == cls.company:
-            provider.journal_id = cls._bank_journal()
-        return provider
-
     def _other_landlord_asiapay(self):
         other = self.env["res.company"].create(
             {"name": "Other Landlord", "currency_id": self.cny.id}
         )
-        return self._enable_asiapay(other)
+        return self._enable_asiapay(other, self.cny)
 
     # === WHAT ASIAPAY SENDS === #
     @staticmethod
@@ -233,23 +243,14 @@ class TestAsiaPayRecharge(ProviderRechargeCase):
 class TestAsiaPayCurrency(ProviderRechargeCase):
     """A landlord whose accounts are not in the currency of its AsiaPay account."""
 
+    provider_module = "payment_asiapay"
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        skip_unless_installed(cls.env, "payment_asiapay")
-        cls._setup_portal()
         cny = cls.env.ref("base.CNY")
         cny.active = True
-        cls.asiapay = cls.env.ref("payment.payment_provider_asiapay")
-        cls.asiapay.write(
-            {
-                "state": "test",
-                "is_published": True,
-                "asiapay_merchant_id": "12345678",
-                "asiapay_secure_hash_secret": ASIAPAY_SECRET,
-                "available_currency_ids": [Command.set(cny.ids)],
-            }
-        )
+        cls.asiapay = cls._enable_asiapay(cls.company, cny)
         cls.alipay = cls.env.ref("payment.payment_method_alipay")
         cls.alipay.active = True
 
@@ -276,11 +277,11 @@ class TestWireTransferRecharge(ProviderRechargeCase):
     """The tenant pays by wire transfer (payment_custom): pending with the bank details
     until the accountant confirms the transfer arrived."""
 
+    provider_module = "payment_custom"
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        skip_unless_installed(cls.env, "payment_custom")
-        cls._setup_portal()
         cls.transfer = cls.env.ref("payment.payment_provider_transfer")
         cls.transfer.write(
             {"state": "enabled", "is_published": True, "journal_id": cls._bank_journal().id}

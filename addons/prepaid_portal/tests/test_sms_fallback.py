@@ -16,9 +16,7 @@ class TestSmsFallback(PrepaidPortalMixin, TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls._setup_portal()
-        cls.account_a1.write({"alarm1_threshold": 5.0, "alarm2_threshold": 2.0})
-        cls.account_a1.sudo()._recharge("50", memo="desk")
+        cls._setup_notices()
 
     def _iap_answers(self, state):
         """IAP's answer to every SMS: ``state`` ('insufficient_credit', 'unregistered', ...),
@@ -38,24 +36,10 @@ class TestSmsFallback(PrepaidPortalMixin, TransactionCase):
         self.addCleanup(patcher.stop)
 
     def _emails(self):
-        return self.env["mail.message"].search(
-            [
-                ("model", "=", "prepaid.account"),
-                ("res_id", "=", self.account_a1.id),
-                ("message_type", "=", "comment"),
-                ("partner_ids", "in", self.tenant_a.ids),
-            ]
-        )
+        return self._notice_emails(self.account_a1, self.tenant_a)
 
-    def _subscribe_by_sms(self, threshold=30.0):
-        return self.env["prepaid.alert.subscription"].create(
-            {
-                "account_id": self.account_a1.id,
-                "partner_id": self.tenant_a.id,
-                "threshold": threshold,
-                "channel": "sms",
-            }
-        )
+    def _subscribe_by_sms(self):
+        return self._subscribe(self.account_a1, self.tenant_a, 30.0, "sms")
 
     def _failure_notes(self):
         return self.account_a1.message_ids.filtered(lambda m: "could not be sent" in (m.body or ""))
