@@ -176,7 +176,10 @@ class PrepaidPortal(PaymentPortal):
                 [
                     ("meter_id", "=", meter_sudo.id),
                     ("kind", "=", "recharge"),
+                    # a checkout left unpaid is not shown; a transfer awaiting the bank is
+                    "|",
                     ("state", "!=", "pending"),
+                    ("transaction_id.state", "=", "pending"),
                 ],
                 limit=5,
             )

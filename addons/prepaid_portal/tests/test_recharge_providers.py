@@ -312,6 +312,9 @@ class TestWireTransferRecharge(ProviderRechargeCase):
         self.assertIn("Please use the following transfer details", status.text)
         self.assertEqual(self._poll_status()["state"], "pending")
         self.assertEqual(recharge.state, "pending")
+        meter_page = self.url_open(f"/my/meters/{self.meter_a1.id}").text
+        self.assertIn(f"/receipt/{recharge.id}", meter_page, "listed, awaiting payment")
+        self.assertIn("Awaiting Payment", meter_page)
         self.assertFalse(self._recharge_lines(self.account_a1))
         recharge.with_user(self.accountant).action_confirm_transfer()
         self.assertEqual(tx.state, "done")
