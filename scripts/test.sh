@@ -51,8 +51,9 @@ record pure "$st" "$p_pass" "$p_fail" "skipped: $p_skip"
 # --- odoo ---------------------------------------------------------------------------------------
 ADDONS=$(for m in addons/*/__manifest__.py; do basename "$(dirname "$m")"; done | paste -sd, -)
 # Odoo modules the tests need beside the add-ons (their own tests are not run):
-# payment_demo is the payment provider the portal's recharge tests pay through
-TEST_MODULES="payment_demo"
+# payment_demo, payment_asiapay (Alipay, WeChat Pay) and payment_custom (wire transfer) are the
+# payment providers the portal's recharge tests pay through
+TEST_MODULES="payment_demo,payment_asiapay,payment_custom"
 if [ "$HAVE_ODOO" = 1 ] && pg_start; then
     trap pg_stop EXIT
     DB="prepaid_test_$(date +%s)_$$"

@@ -96,6 +96,13 @@ class PrepaidAccount(models.Model):
         digits=(16, 4), readonly=True, copy=False, help="Owed by the tenant at cancellation."
     )
     notice_keys = fields.Json(copy=False, help="Keys of the latest alarm notices sent.")
+    sms_failure = fields.Char(
+        string="SMS Not Sent",
+        readonly=True,
+        copy=False,
+        help="Why the last notice SMS could not be sent (the notice goes by e-mail); cleared "
+        "by the next SMS that goes out.",
+    )
     line_ids = fields.One2many("prepaid.account.line", "account_id", string="Ledger")
 
     _tenancy_uniq = models.Constraint("unique(tenancy_id)", "A tenancy has one prepaid account.")
@@ -491,5 +498,36 @@ class PrepaidAccount(models.Model):
             partner_ids=partner.ids,
         )
         if partner.phone:
-            self.sudo()._message_sms(notice.text, partner_ids=partner.ids)
+            self._send_notice_sms(partner, notice.text)
         return True
+
+    def _send_notice_sms(self, partner, text):
+        """Text ``partner`` a notice (logged in the chatter); True when the SMS went out.
+
+        Odoo sends it at once through IAP (credits) or an SMS provider module; one it could
+        not send (no credit, no account, service unreachable, bad number) is kept on the
+        account with its reason, and the caller e-mails the notice instead."""
+        self.ensure_one()
+        account = self.sudo()
+        message = account._message_sms(text, partner_ids=partner.ids)
+        failed = (
+            self.env["sms.sms"]
+            .sudo()
+            .search([("mail_message_id", "=", message.id), ("state", "=", "error")])
+        )
+        if not failed:
+            if account.sms_failure:
+                account.sms_failure = False
+            return True
+        reasons = dict(failed._fields["failure_type"]._description_selection(self.env))
+        reason = reasons.get(failed[0].failure_type) or reasons["unknown"]
+        account.sms_failure = reason
+        account.message_post(
+            body=self.env._(
+                "The SMS to %(number)s could not be sent (%(reason)s): the notice goes by e-mail.",
+                number=failed[0].number or partner.phone,
+                reason=reason,
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+        return False

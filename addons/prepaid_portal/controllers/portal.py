@@ -176,7 +176,10 @@ class PrepaidPortal(PaymentPortal):
                 [
                     ("meter_id", "=", meter_sudo.id),
                     ("kind", "=", "recharge"),
+                    # a checkout left unpaid is not shown; a transfer awaiting the bank is
+                    "|",
                     ("state", "!=", "pending"),
+                    ("transaction_id.state", "=", "pending"),
                 ],
                 limit=5,
             )
@@ -340,6 +343,51 @@ class PrepaidPortal(PaymentPortal):
             )
         return value, currency
 
+    @staticmethod
+    def _prepaid_payment_options(meter_sudo, partner_sudo, value, currency, report=None):
+        """``(providers, payment methods)`` (sudo) that may take this recharge: those the
+        meter's company enabled for its currency and amount (payment's own filters)."""
+        providers_sudo = (
+            request.env["payment.provider"]
+            .sudo()
+            ._get_compatible_providers(
+                meter_sudo.company_id.id,
+                partner_sudo.id,
+                value,
+                currency_id=currency.id,
+                report=report,
+            )
+        )
+        payment_methods_sudo = (
+            request.env["payment.method"]
+            .sudo()
+            ._get_compatible_payment_methods(
+                providers_sudo.ids, partner_sudo.id, currency_id=currency.id, report=report
+            )
+        )
+        return providers_sudo, payment_methods_sudo
+
+    def _prepaid_check_provider(self, meter_sudo, partner_sudo, value, currency, kwargs):
+        """Refuse a provider or payment method the meter's company did not enable for this
+        currency and amount (a request naming another company's provider, or one that does
+        not take the account's currency): nothing is created, nothing charged."""
+        providers_sudo, methods_sudo = self._prepaid_payment_options(
+            meter_sudo, partner_sudo, value, currency
+        )
+        provider_id = kwargs.get("provider_id")
+        method_id = kwargs.get("payment_method_id")
+        if provider_id not in providers_sudo.ids or (
+            kwargs.get("flow") != "token" and method_id not in methods_sudo.ids
+        ):
+            raise ValidationError(
+                request.env._(
+                    "This payment method does not take recharges of %(company)s in "
+                    "%(currency)s. Choose another one, or recharge at the desk.",
+                    company=meter_sudo.company_id.name,
+                    currency=currency.name,
+                )
+            )
+
     def _prepaid_payer_tokens(self, providers_sudo):
         """The saved payment methods offered on the recharge page: the logged-in user's own
         only; none to an anonymous QR visitor (the tenant's cards are not theirs)."""
@@ -391,26 +439,8 @@ class PrepaidPortal(PaymentPortal):
         partner_sudo = self._prepaid_partner(meter_sudo).sudo()
         company = meter_sudo.company_id
         availability_report = {}
-        providers_sudo = (
-            request.env["payment.provider"]
-            .sudo()
-            ._get_compatible_providers(
-                company.id,
-                partner_sudo.id,
-                value,
-                currency_id=currency.id,
-                report=availability_report,
-            )
-        )
-        payment_methods_sudo = (
-            request.env["payment.method"]
-            .sudo()
-            ._get_compatible_payment_methods(
-                providers_sudo.ids,
-                partner_sudo.id,
-                currency_id=currency.id,
-                report=availability_report,
-            )
+        providers_sudo, payment_methods_sudo = self._prepaid_payment_options(
+            meter_sudo, partner_sudo, value, currency, report=availability_report
         )
         tokens_sudo = self._prepaid_payer_tokens(providers_sudo)
         public = request.env.user._is_public()
@@ -465,6 +495,7 @@ class PrepaidPortal(PaymentPortal):
             raise ValidationError(request.env._("The access token is invalid."))
         self._validate_transaction_kwargs(kwargs)
         self._prepaid_check_payment_method(kwargs)
+        self._prepaid_check_provider(meter_sudo, partner_sudo, value, currency, kwargs)
         kwargs["landing_route"] = f"/my/meters/{meter_id}"  # never where the client says
         recharge = (
             request.env["prepaid.online.recharge"]

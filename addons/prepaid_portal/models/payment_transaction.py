@@ -29,6 +29,20 @@ class PaymentTransaction(models.Model):
         self.env.cr.execute("SET LOCAL synchronous_commit TO on")
         return super()._process(provider_code, payment_data)
 
+    def _create_payment(self, **extra_create_values):
+        """A wire transfer (``payment_custom``) the accountant confirmed arrived on the bank
+        journal: account_payment finds no payment method line of that provider, so the
+        payment is recorded as the journal's manual incoming payment."""
+        if (
+            self.provider_code == "custom"
+            and self.prepaid_recharge_id
+            and "payment_method_line_id" not in extra_create_values
+        ):
+            lines = self.provider_id.journal_id.inbound_payment_method_line_ids
+            manual = lines.filtered(lambda line: line.code == "manual") or lines
+            extra_create_values["payment_method_line_id"] = manual[:1].id
+        return super()._create_payment(**extra_create_values)
+
     def _post_process(self):
         """Credit the recharges of done transactions (once); a credit that fails leaves the
         transaction not post-processed so that the scheduled action tries it again (R4).

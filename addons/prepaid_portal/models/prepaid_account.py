@@ -23,11 +23,11 @@ class PrepaidAccount(models.Model):
         return True
 
     def _send_to_partner(self, partner, text, channel):
-        """One notice to one tenant by ``channel`` ('email' or 'sms'), logged on the account."""
+        """One notice to one tenant by ``channel`` ('email' or 'sms'), logged on the account;
+        an SMS that cannot be sent falls back to e-mail (the failure stays on the account)."""
         self.ensure_one()
         account = self.sudo()
-        if channel == "sms" and partner.phone:
-            account._message_sms(text, partner_ids=partner.ids)
+        if channel == "sms" and partner.phone and self._send_notice_sms(partner, text):
             return "sms"
         template = self.env.ref("prepaid_billing.mail_template_prepaid_notice")
         account.with_context(notice_text=text).message_post_with_source(

@@ -3,6 +3,7 @@ from decimal import Decimal
 from functools import partial
 
 from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import float_compare
 
 from ..const import ONLINE_RECHARGE_KINDS, ONLINE_RECHARGE_STATES
@@ -54,6 +55,7 @@ class PrepaidOnlineRecharge(models.Model):
     currency_id = fields.Many2one("res.currency", required=True, readonly=True)
     transaction_id = fields.Many2one("payment.transaction", readonly=True, index=True, copy=False)
     transaction_state = fields.Selection(related="transaction_id.state", string="Payment State")
+    provider_code = fields.Selection(related="transaction_id.provider_code")
     payment_id = fields.Many2one(related="transaction_id.payment_id")
     state = fields.Selection(
         ONLINE_RECHARGE_STATES, default="pending", required=True, readonly=True, tracking=True
@@ -316,6 +318,28 @@ class PrepaidOnlineRecharge(models.Model):
             tx = recharge.transaction_id.sudo()
             if tx.state == "done":
                 tx._post_process()
+        return True
+
+    def action_confirm_transfer(self):
+        """The accountant saw the tenant's wire transfer on the bank account: its pending
+        transaction (``payment_custom``, which never confirms by itself) is done, and its
+        post-processing credits the recharge once (R1)."""
+        if not self.env.user.has_group("account.group_account_invoice"):
+            raise AccessError(self.env._("Only an accountant confirms a received transfer."))
+        for recharge in self:
+            tx = recharge.transaction_id.sudo()
+            if recharge.kind != "recharge" or tx.provider_code != "custom":
+                raise UserError(
+                    self.env._("%(ref)s was not paid by wire transfer.", ref=recharge.name)
+                )
+            if tx.state != "pending":
+                continue  # confirmed already, or never sent: nothing to confirm
+            tx._set_done(
+                state_message=self.env._(
+                    "Transfer received, confirmed by %(user)s.", user=self.env.user.name
+                )
+            )
+            tx._post_process()
         return True
 
     @api.model

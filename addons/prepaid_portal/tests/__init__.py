@@ -10,6 +10,8 @@ from . import (
     test_provider_refund,
     test_read_request,
     test_recharge,
+    test_recharge_providers,
+    test_sms_fallback,
     test_tours,
     test_zh_cn,
 )

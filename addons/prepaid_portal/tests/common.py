@@ -1,3 +1,5 @@
+import json
+import re
 from decimal import Decimal
 
 from odoo import Command
@@ -120,6 +122,90 @@ class PrepaidPortalMixin(MockSmsGatewayMixin):
         tx = Tx._process("demo", {"reference": tx.reference, "simulated_state": state})
         tx._post_process()
         return tx
+
+    # === PORTAL CHECKOUT (HttpCase) === #
+    def _recharge_page(self, meter, amount=20):
+        """The recharge page the tenant opens for ``amount`` (payment's form inside)."""
+        page = self.url_open(f"/my/meters/{meter.id}/recharge?amount={amount}")
+        self.assertEqual(page.status_code, 200)
+        return page
+
+    @staticmethod
+    def _page_access_token(page):
+        return re.search(r'data-access-token="([^"]+)"', page.text).group(1)
+
+    @staticmethod
+    def _offered_methods(page):
+        """``{(payment method code, provider id)}`` the recharge page offers."""
+        pairs = re.findall(
+            r'data-payment-method-code="([^"]+)"\s+data-provider-id="(\d+)"', page.text
+        )
+        return {(code, int(provider_id)) for code, provider_id in pairs}
+
+    def _transaction_request(self, meter, amount, provider, method, flow="redirect"):
+        """What payment's form sends when the tenant pays on the recharge page, to our
+        transaction route; the JSON-RPC answer (``result`` or ``error``)."""
+        page = self._recharge_page(meter, amount)
+        params = {
+            "amount": amount,
+            "access_token": self._page_access_token(page),
+            "provider_id": provider.id,
+            "payment_method_id": method.id,
+            "token_id": None,
+            "flow": flow,
+            "tokenization_requested": False,
+            "landing_route": "/",
+            "is_validation": False,
+        }
+        response = self.url_open(
+            f"/my/meters/{meter.id}/recharge/transaction",
+            data=json.dumps({"jsonrpc": "2.0", "method": "call", "id": 0, "params": params}),
+            headers={"Content-Type": "application/json"},
+        )
+        return response.json()
+
+    def _pay_from_page(self, meter, amount, provider, method, flow="redirect"):
+        """The tenant pays on the recharge page: the transaction and its processing values."""
+        answer = self._transaction_request(meter, amount, provider, method, flow)
+        self.assertNotIn("error", answer)
+        values = answer["result"]
+        Tx = self.env["payment.transaction"].sudo()
+        return Tx.search([("reference", "=", values["reference"])]), values
+
+    def _poll_status(self):
+        """What the tenant's payment status page does: payment's poll, which post-processes
+        the transaction of this session."""
+        return self.make_jsonrpc_request("/payment/status/poll", {})
+
+    # === NOTICES === #
+    @classmethod
+    def _setup_notices(cls):
+        """The portal site, account A1 with 50 of credit and billing's alarms at 5 and 2."""
+        cls._setup_portal()
+        cls.account_a1.write({"alarm1_threshold": 5.0, "alarm2_threshold": 2.0})
+        cls.account_a1.sudo()._recharge("50", memo="desk")
+
+    def _notice_emails(self, account, partner):
+        """The messages e-mailed to ``partner`` from the account's chatter."""
+        return self.env["mail.message"].search(
+            [
+                ("model", "=", "prepaid.account"),
+                ("res_id", "=", account.id),
+                ("message_type", "=", "comment"),
+                ("partner_ids", "in", partner.ids),
+            ]
+        )
+
+    def _subscribe(self, account, partner, threshold, channel, **values):
+        return self.env["prepaid.alert.subscription"].create(
+            {
+                "account_id": account.id,
+                "partner_id": partner.id,
+                "threshold": threshold,
+                "channel": channel,
+                **values,
+            }
+        )
 
     def _balance(self, account):
         account.invalidate_recordset(["balance"])

@@ -11,33 +11,17 @@ class TestAlertSubscriptions(PrepaidPortalMixin, TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls._setup_portal()
-        cls.account_a1.write({"alarm1_threshold": 5.0, "alarm2_threshold": 2.0})
-        cls.account_a1.sudo()._recharge("50", memo="desk")
+        cls._setup_notices()
 
     def setUp(self):
         super().setUp()
         self.sms = self._mock_sms_gateway()
 
     def _emails(self):
-        return self.env["mail.message"].search(
-            [
-                ("model", "=", "prepaid.account"),
-                ("res_id", "=", self.account_a1.id),
-                ("message_type", "=", "comment"),
-                ("partner_ids", "in", self.tenant_a.ids),
-            ]
-        )
+        return self._notice_emails(self.account_a1, self.tenant_a)
 
     def test_own_threshold_by_sms_once_then_rearmed(self):
-        subscription = self.env["prepaid.alert.subscription"].create(
-            {
-                "account_id": self.account_a1.id,
-                "partner_id": self.tenant_a.id,
-                "threshold": 30.0,
-                "channel": "sms",
-            }
-        )
+        subscription = self._subscribe(self.account_a1, self.tenant_a, 30.0, "sms")
         emails = self._emails()
         self.account_a1.sudo()._refund("25")  # 25 left: below the tenant's 30
         self.assertEqual(len(self.sms), 1)
@@ -53,43 +37,21 @@ class TestAlertSubscriptions(PrepaidPortalMixin, TransactionCase):
         self.assertEqual(len(self.sms), 2)
 
     def test_own_threshold_by_email(self):
-        self.env["prepaid.alert.subscription"].create(
-            {
-                "account_id": self.account_a1.id,
-                "partner_id": self.tenant_a.id,
-                "threshold": 45.0,
-                "channel": "email",
-            }
-        )
+        self._subscribe(self.account_a1, self.tenant_a, 45.0, "email")
         emails = self._emails()
         self.account_a1.sudo()._refund("10")
         self.assertEqual(len(self._emails() - emails), 1)
         self.assertFalse(self.sms)
 
     def test_inactive_subscription_is_silent(self):
-        self.env["prepaid.alert.subscription"].create(
-            {
-                "account_id": self.account_a1.id,
-                "partner_id": self.tenant_a.id,
-                "threshold": 45.0,
-                "channel": "sms",
-                "active": False,
-            }
-        )
+        self._subscribe(self.account_a1, self.tenant_a, 45.0, "sms", active=False)
         self.account_a1.sudo()._refund("10")
         self.assertFalse(self.sms)
 
     def test_billing_notices_follow_the_channel(self):
         """Billing's alarm-1 notice goes by the tenant's channel only (SMS here), not by
         e-mail and SMS as without a subscription."""
-        self.env["prepaid.alert.subscription"].create(
-            {
-                "account_id": self.account_a1.id,
-                "partner_id": self.tenant_a.id,
-                "threshold": 1.0,
-                "channel": "sms",
-            }
-        )
+        self._subscribe(self.account_a1, self.tenant_a, 1.0, "sms")
         emails = self._emails()
         self.account_a1.sudo()._refund("46")  # 4 left: below billing's alarm 1 (5)
         self.assertEqual(self.account_a1.meter_ids.alarm_level, "alarm1")

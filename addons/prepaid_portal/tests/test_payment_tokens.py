@@ -1,8 +1,6 @@
 """T4: a tenant's saved payment methods (tokens) are offered to and accepted from the
 logged-in tenant only, never from an anonymous QR visitor or another user."""
 
-import re
-
 from odoo.tests import HttpCase, JsonRpcException, tagged
 
 from .common import PrepaidPortalMixin
@@ -28,13 +26,9 @@ class TestRechargeTokens(PrepaidPortalMixin, HttpCase):
         )
 
     def _page(self, meter, amount=20):
-        page = self.url_open(f"/my/meters/{meter.id}/recharge?amount={amount}")
-        self.assertEqual(page.status_code, 200)
+        page = self._recharge_page(meter, amount)
         self.assertIn("o_payment_form", page.text)
         return page
-
-    def _access_token(self, page):
-        return re.search(r'data-access-token="([^"]+)"', page.text).group(1)
 
     def _pay_with_token(self, meter, access_token, token, amount=20.0, route=None):
         return self.make_jsonrpc_request(
@@ -70,7 +64,7 @@ class TestRechargeTokens(PrepaidPortalMixin, HttpCase):
         payment's own route; nothing is created, nothing credited."""
         self.authenticate(None, None)
         self.url_open(self.meter_a1.qr_url.replace(self.meter_a1.get_base_url(), ""))
-        access_token = self._access_token(self._page(self.meter_a1))
+        access_token = self._page_access_token(self._page(self.meter_a1))
         count = self._tx_count()
         with self.assertRaises(JsonRpcException):
             self._pay_with_token(self.meter_a1, access_token, self.token_a)
@@ -100,7 +94,7 @@ class TestRechargeTokens(PrepaidPortalMixin, HttpCase):
     def test_qr_visitor_card_is_never_saved_on_the_tenant(self):
         self.authenticate(None, None)
         self.url_open(self.meter_a1.qr_url.replace(self.meter_a1.get_base_url(), ""))
-        access_token = self._access_token(self._page(self.meter_a1))
+        access_token = self._page_access_token(self._page(self.meter_a1))
         values = self.make_jsonrpc_request(
             f"/my/meters/{self.meter_a1.id}/recharge/transaction",
             {
@@ -130,7 +124,7 @@ class TestRechargeTokens(PrepaidPortalMixin, HttpCase):
         self.assertTrue(self._token_offered(page, token_b))
         count = self._tx_count()
         with self.assertRaises(JsonRpcException):
-            self._pay_with_token(self.meter_a1, self._access_token(page), self.token_a)
+            self._pay_with_token(self.meter_a1, self._page_access_token(page), self.token_a)
         self.assertEqual(self._tx_count(), count)
 
     def test_tenant_pays_with_own_card(self):
@@ -138,7 +132,7 @@ class TestRechargeTokens(PrepaidPortalMixin, HttpCase):
         page = self._page(self.meter_a1)
         self.assertTrue(self._token_offered(page, self.token_a))
         self.assertIn('name="o_payment_tokenize_checkbox"', page.text, "may save a new card")
-        values = self._pay_with_token(self.meter_a1, self._access_token(page), self.token_a)
+        values = self._pay_with_token(self.meter_a1, self._page_access_token(page), self.token_a)
         tx = self.env["payment.transaction"].search([("reference", "=", values["reference"])])
         self.assertEqual(tx.token_id, self.token_a)
         self.assertEqual(tx.state, "done", "demo tokens are charged at once")
