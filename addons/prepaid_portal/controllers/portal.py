@@ -218,7 +218,9 @@ class PrepaidPortal(PaymentPortal):
             return request.redirect(f"/my/meters/{meter_id}")
         if self._prepaid_needs_login(meter_sudo, owner):
             return self._prepaid_login_redirect(f"/my/meters/{meter_id}")
-        values = self._prepaid_meter_values(meter_sudo, owner, **kw)
+        # only the page's known codes come from the address: a text given there is not shown
+        codes = {key: kw[key] for key in ("message", "error") if key in kw}
+        values = self._prepaid_meter_values(meter_sudo, owner, **codes)
         return request.render("prepaid_portal.portal_meter_page", values)
 
     @http.route(

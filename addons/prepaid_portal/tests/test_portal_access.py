@@ -309,3 +309,7 @@ class TestPortalRoutes(PrepaidPortalMixin, HttpCase):
         self.assertEqual(page.status_code, 200)
         self.assertNotIn("Call us on 555", page.text)
         self.assertNotIn("Pay here", page.text)
+        page = self.url_open(f"/my/meters/{self.meter_a1.id}?error_text=Call+us+on+555")
+        self.assertEqual(page.status_code, 200)
+        self.assertNotIn("Call us on 555", page.text)
+        self.assertNotIn("o_prepaid_error", page.text)
