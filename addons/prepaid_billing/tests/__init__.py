@@ -10,6 +10,7 @@ from . import (
     test_overload_ct,
     test_preset_meter_balance,
     test_receipt,
+    test_receipt_pdf_text,
     test_recharge,
     test_report_centre,
     test_tariff,
