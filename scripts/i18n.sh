@@ -7,16 +7,17 @@
 #                                 its .pot (same strings, none empty or fuzzy, placeholders
 #                                 kept, msgfmt -c --check-format clean); exits 1 on a problem
 # DB is a database where the four add-ons are installed WITHOUT demo data (Odoo 19's default):
-# demo records would add their names to the .pot.  Without DB, a temporary database is made
-# (the add-ons installed, no demo data, English only) and dropped afterwards.  The .pot does
-# not depend on the languages installed (it holds the English strings only).
+# demo records would add their names to the .pot, and records loaded "noupdate" (mail
+# templates) keep the text of the version first installed.  Without DB, a temporary database
+# is made (the add-ons installed, no demo data, English only) and dropped afterwards.  The
+# .pot does not depend on the languages installed (it holds the English strings only).
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
 MODE="${1:-}"
 DB="${2:-}"
-case "$MODE" in export | check) ;; *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;; esac
+case "$MODE" in export | check) ;; *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;; esac
 ADDONS=$(for m in addons/*/__manifest__.py; do basename "$(dirname "$m")"; done)
 LOG="$LOCAL/i18n.log"
 : >"$LOG"

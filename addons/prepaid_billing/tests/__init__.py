@@ -7,6 +7,7 @@ from . import (
     test_deduction_kill,
     test_meter_balance_recharge,
     test_meter_balance_reconcile,
+    test_money_format,
     test_overload_ct,
     test_preset_meter_balance,
     test_receipt,
