@@ -32,9 +32,12 @@ SHOWN = 60
 
 
 def shown(msgid: str) -> str:
-    """A string as a message quotes it: on one line, cut after ``SHOWN`` characters."""
+    """A string as a message quotes it: on one line; a long one by its beginning and its end
+    (where an edited template usually differs)."""
     text = " ".join(msgid.split())
-    return repr(text if len(text) <= SHOWN else text[: SHOWN - 1] + "…")
+    if len(text) > 2 * SHOWN:
+        text = f"{text[:SHOWN]}…{text[-SHOWN:]}"
+    return repr(text)
 
 
 def placeholders(text: str) -> Counter:

@@ -93,13 +93,17 @@ class TestReceiptPdfText(PrepaidBillingCommon):
             "¥ 49.35",
         )
         self.assertEqual(text.count("¥ 49.3500"), 3, "the balance (4 decimals) on each copy")
+        balance_on = r"Balance on \d\d/\d\d/\d{4} \d\d:\d\d:\d\d [AP]M: ¥ 49\.3500"
+        self.assertRegex(text, balance_on, "date and time in the language's format (en_US)")
         self.assertEqual(text.count("¥ 49.35"), 9, "and the line and the total on each copy")
         self._assert_cjk_font(pdf)
 
     def test_opening_receipt_prints_chinese(self):
         self.account.preset_credit = 10.0
         text = pdf_text(self._pdf(OPENING, self.account))
-        self._assert_clean(text, "张伟", "电表 A-101", "一号楼 101", "¥ 10.00")
+        self._assert_clean(
+            text, "张伟", "电表 A-101", "一号楼 101", "Preset credit: ¥ 10.00", "¥ 20.00 / ¥ 5.00"
+        )
 
     def test_qr_label_prints_chinese(self):
         pdf = self._pdf(LABEL, self.meter)
