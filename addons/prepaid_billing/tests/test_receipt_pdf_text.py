@@ -30,6 +30,11 @@ def pdf_text(pdf):
     return unicodedata.normalize("NFKC", done.stdout.decode())
 
 
+def pdf_pages(pdf):
+    """The text of each page of ``pdf`` (``pdftotext`` ends every page with a form feed)."""
+    return pdf_text(pdf).split("\f")[:-1]
+
+
 def pdf_fonts(pdf):
     """The names of the fonts embedded in ``pdf`` (``pdffonts``)."""
     with tempfile.NamedTemporaryFile(suffix=".pdf") as source:
@@ -105,7 +110,23 @@ class TestReceiptPdfText(PrepaidBillingCommon):
             text, "张伟", "电表 A-101", "一号楼 101", "Preset credit: ¥ 10.00", "¥ 20.00 / ¥ 5.00"
         )
 
+    def test_several_documents_one_a_page(self):
+        """All documents go to wkhtmltopdf in one file (one without patched Qt converts one)."""
+        other = self._create_meter("水表 B-202", "000000000202", self.unit2)
+        pages = pdf_pages(self._pdf(LABEL, self.meter | other))
+        self.assertEqual(len(pages), 2, "one label a page")
+        self.assertIn("电表 A-101", pages[0])
+        self.assertIn("水表 B-202", pages[1])
+        self.account._recharge("10", memo="一")
+        self.account._recharge("20", memo="二")
+        lines = self.account.line_ids.filtered(lambda line: line.kind == "recharge").sorted("id")
+        pages = pdf_pages(self._pdf(RECEIPT, lines))
+        self.assertEqual(len(pages), 2, "one receipt a page")
+        self.assertIn("¥ 10.00", pages[0])
+        self.assertIn("¥ 20.00", pages[1])
+
     def test_qr_label_prints_chinese(self):
         pdf = self._pdf(LABEL, self.meter)
+        self.assertEqual(len(pdf_pages(pdf)), 1, "no blank page after the last label")
         self._assert_clean(pdf_text(pdf), "阳光物业 · Sunshine", "电表 A-101", "一号楼 101")
         self._assert_cjk_font(pdf)
