@@ -76,6 +76,11 @@ ensure_debian() {
     command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     command -v wkhtmltopdf >/dev/null 2>&1 || missing+=(wkhtmltopdf)
+    # Chinese in the PDFs wkhtmltopdf prints (receipts, labels); pdftotext/pdffonts read
+    # them back in the tests; msgfmt checks the translations
+    fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-noto-cjk)
+    command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+    command -v msgfmt >/dev/null 2>&1 || missing+=(gettext)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

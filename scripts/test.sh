@@ -2,6 +2,7 @@
 # Runs every test of the project and prints one summary:
 #   pure     pytest on prepaid_core and tests/ (no Odoo needed)
 #   odoo     the Odoo tests of every add-on, on a fresh database (--test-enable)
+#   i18n     on that database: each .pot against a fresh export, each zh_CN.po against its .pot
 #   e2e      the demo's whole stack on a fresh database (tests/e2e): reading -> deduction ->
 #            alarm -> cut on a simulated meter -> portal recharge -> restore (a few minutes)
 #   ruff     lint and format check
@@ -84,9 +85,19 @@ PYEOF
     if [ $rc = 0 ] && [ "$o_fail" = 0 ] && [ "$o_total" -gt 0 ]; then st=ok; else st=FAILED; [ "$o_fail" = 0 ] && o_fail=1; fi
     record odoo "$st" "$o_pass" "$o_fail" "${problems}log: .local/odoo-test.log"
     [ "$st" = ok ] || grep -E "^(FAIL|ERROR):|ERROR $DB |Traceback" -A 8 "$LOG" | tail -n 80
+
+    # --- i18n: on the database the tests installed (no demo data, English only) ---------------
+    say "i18n: each .pot against a fresh export by Odoo, each zh_CN.po against its .pot"
+    bash scripts/i18n.sh check "$DB" | tee "$LOCAL/i18n-check.txt"
+    i_rc=${PIPESTATUS[0]}
+    i_pass=$(grep -cE '^[a-z_]+: ok$' "$LOCAL/i18n-check.txt")
+    i_fail=$(grep -cE '^[a-z_]+: [0-9]+ problem' "$LOCAL/i18n-check.txt")
+    if [ "$i_rc" = 0 ] && [ "$i_fail" = 0 ] && [ "$i_pass" -gt 0 ]; then st=ok; else st=FAILED; [ "$i_fail" = 0 ] && i_fail=1; fi
+    record i18n "$st" "$i_pass" "$i_fail" "add-ons checked; problems: .local/i18n-check.txt"
     dropdb --if-exists "$DB" >/dev/null 2>&1 || true
 else
     record odoo "NOT RUN" "-" "-" "Odoo 19 or PostgreSQL unavailable: add-on tests were not run"
+    record i18n "NOT RUN" "-" "-" "Odoo 19 or PostgreSQL unavailable: the .pot were not checked"
 fi
 
 # --- e2e ----------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 from odoo import models
+from odoo.tools import format_amount
 
 #: channels whose credit the tenant is told about: the keypad token they type, the card the
 #: desk writes
@@ -41,18 +42,17 @@ class PrepaidMeterCredit(models.Model):
         credit = self.with_context(lang=self.partner_id.lang or self.env.lang)
         values = {
             "meter": credit.meter_id.name,
-            "amount": f"{credit.amount:.2f}",
-            "currency": credit.currency_id.symbol or "",
+            "amount": format_amount(credit.env, credit.amount, credit.currency_id),
             "ref": credit.token_reference or credit.name,
         }
         if token := credit._tenant_token():
             return credit.env._(
-                "Meter %(meter)s: %(amount)s %(currency)s credit. Token %(token)s (ref. %(ref)s)",
+                "Meter %(meter)s: %(amount)s credit. Token %(token)s (ref. %(ref)s)",
                 token=token,
                 **values,
             )
         return credit.env._(
-            "Meter %(meter)s: %(amount)s %(currency)s credit ready to be written to your "
+            "Meter %(meter)s: %(amount)s credit ready to be written to your "
             "card at the desk (ref. %(ref)s).",
             **values,
         )

@@ -5,7 +5,7 @@ from werkzeug.exceptions import NotFound
 from odoo import http
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 from odoo.http import request
-from odoo.tools import consteq, float_round
+from odoo.tools import consteq, float_round, format_amount
 
 from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment.controllers.portal import PaymentPortal
@@ -339,8 +339,8 @@ class PrepaidPortal(PaymentPortal):
             raise ValidationError(
                 request.env._(
                     "A recharge is between %(low)s and %(high)s.",
-                    low=company.prepaid_recharge_min,
-                    high=company.prepaid_recharge_max,
+                    low=format_amount(request.env, company.prepaid_recharge_min, currency),
+                    high=format_amount(request.env, company.prepaid_recharge_max, currency),
                 )
             )
         return value, currency

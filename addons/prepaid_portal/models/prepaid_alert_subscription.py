@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools import format_amount
 
 from ..const import ALERT_CHANNELS
 
@@ -59,12 +60,11 @@ class PrepaidAlertSubscription(models.Model):
             if subscription.notified:
                 continue
             text = self.env._(
-                "Your prepaid credit on account %(account)s is %(credit).2f %(currency)s, below "
-                "your alert threshold of %(threshold).2f.",
+                "Your prepaid credit on account %(account)s is %(credit)s, below your alert "
+                "threshold of %(threshold)s.",
                 account=account.name,
-                credit=credit,
-                currency=account.currency_id.name,
-                threshold=subscription.threshold,
+                credit=format_amount(self.env, credit, account.currency_id),
+                threshold=format_amount(self.env, subscription.threshold, account.currency_id),
             )
             account._send_to_partner(subscription.partner_id, text, subscription.channel)
             subscription.write({"notified": True, "last_notified_at": fields.Datetime.now()})

@@ -1,4 +1,5 @@
 from . import (
+    test_alert_money,
     test_alerts,
     test_concurrency,
     test_link_rotation,
