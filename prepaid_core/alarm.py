@@ -235,11 +235,14 @@ class AlarmState(NamedTuple):
 
 
 class Notice(NamedTuple):
-    """A message to send to the tenant (and managers); ``key`` deduplicates it."""
+    """A message to send to the tenant (and managers); ``key`` deduplicates it.  ``text``
+    is its English wording; ``values`` (balance, thresholds, reminder minutes, whether an
+    overload resets itself) let a caller word it in the tenant's language and currency."""
 
     kind: str
     key: str
     text: str
+    values: dict | None = None
 
 
 class Decision(NamedTuple):
@@ -281,7 +284,14 @@ def _notice(kind: str, count: int, balance: Decimal, settings: AlarmSettings) ->
         text = f"Credit used up ({b}): supply is cut until you recharge."
     else:  # restored
         text = f"Credit is back ({b}): supply is restored."
-    return Notice(kind, f"{kind}#{count}", text)
+    minutes = settings.reminder_cut.total_seconds() / 60 if settings.reminder_cut else 0
+    values = {
+        "balance": balance,
+        "alarm1": settings.alarm1,
+        "alarm2": settings.alarm2,
+        "reminder_minutes": minutes,
+    }
+    return Notice(kind, f"{kind}#{count}", text, values)
 
 
 class _Thresholds(NamedTuple):
@@ -430,6 +440,7 @@ def _overload_notice(overload_at: datetime, overload_end: datetime | None) -> No
         f"{NOTICE_OVERLOAD}@{overload_at.isoformat()}",
         "Supply cut: the power drawn was above the meter's limit (overload). "
         + ("It comes back on automatically." if overload_end else "A manager must reset it."),
+        {"automatic": overload_end is not None},
     )
 
 

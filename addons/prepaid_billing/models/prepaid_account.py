@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import SQL
+from odoo.tools import SQL, format_amount
 
 from prepaid_core import alarm, balance
 
@@ -490,16 +490,71 @@ class PrepaidAccount(models.Model):
             return False
         self.sudo().notice_keys = [*keys, notice.key][-50:]
         partner = self.partner_id
+        text = self._notice_text(notice, partner)
         template = self.env.ref("prepaid_billing.mail_template_prepaid_notice")
-        self.sudo().with_context(notice_text=notice.text).message_post_with_source(
+        self.sudo().with_context(notice_text=text).message_post_with_source(
             template,
             subtype_xmlid="mail.mt_comment",
             message_type="comment",
             partner_ids=partner.ids,
         )
         if partner.phone:
-            self._send_notice_sms(partner, notice.text)
+            self._send_notice_sms(partner, text)
         return True
+
+    def _notice_text(self, notice, partner):
+        """X4/B8: the notice worded in ``partner``'s language, amounts in the account's
+        currency (the English wording of prepaid_core when the notice has no values)."""
+        self.ensure_one()
+        if not notice.values:
+            return notice.text
+        account = self.with_context(lang=partner.lang or self.env.lang)
+        env, values = account.env, notice.values
+        if notice.kind == alarm.NOTICE_OVERLOAD:
+            if values["automatic"]:
+                return env._(
+                    "Supply cut: the power drawn was above the meter's limit (overload). It "
+                    "comes back on automatically."
+                )
+            return env._(
+                "Supply cut: the power drawn was above the meter's limit (overload). A "
+                "manager must reset it."
+            )
+        money = {
+            key: format_amount(env, float(values[key]), account.currency_id)
+            for key in ("balance", "alarm1", "alarm2")
+        }
+        return account._alarm_notice_text(notice.kind, money, values["reminder_minutes"])
+
+    def _alarm_notice_text(self, kind, money, reminder_minutes):
+        if kind == alarm.ALARM1:
+            return self.env._(
+                "Credit is low: %(balance)s left (alarm 1 at %(threshold)s). Please recharge.",
+                balance=money["balance"],
+                threshold=money["alarm1"],
+            )
+        if kind == alarm.ALARM2 and reminder_minutes:
+            return self.env._(
+                "Credit is very low: %(balance)s left (alarm 2 at %(threshold)s). Supply is "
+                "cut for %(minutes)s minute(s) as a reminder. Please recharge.",
+                balance=money["balance"],
+                threshold=money["alarm2"],
+                minutes=f"{reminder_minutes:g}",
+            )
+        if kind == alarm.ALARM2:
+            return self.env._(
+                "Credit is very low: %(balance)s left (alarm 2 at %(threshold)s). Please recharge.",
+                balance=money["balance"],
+                threshold=money["alarm2"],
+            )
+        if kind == alarm.ARREARS:
+            return self.env._(
+                "Credit used up (%(balance)s): supply is cut until you recharge.",
+                balance=money["balance"],
+            )
+        return self.env._(
+            "Credit is back (%(balance)s): supply is restored.", balance=money["balance"]
+        )
 
     def _send_notice_sms(self, partner, text):
         """Text ``partner`` a notice (logged in the chatter); True when the SMS went out.

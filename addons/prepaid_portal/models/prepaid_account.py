@@ -19,7 +19,8 @@ class PrepaidAccount(models.Model):
             return False
         self.sudo().notice_keys = [*keys, notice.key][-50:]
         for subscription in subscriptions:
-            self._send_to_partner(subscription.partner_id, notice.text, subscription.channel)
+            partner = subscription.partner_id
+            self._send_to_partner(partner, self._notice_text(notice, partner), subscription.channel)
         return True
 
     def _send_to_partner(self, partner, text, channel):
