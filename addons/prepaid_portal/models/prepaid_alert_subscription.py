@@ -59,14 +59,17 @@ class PrepaidAlertSubscription(models.Model):
                 continue
             if subscription.notified:
                 continue
-            text = self.env._(
+            # worded in the subscriber's language (X4)
+            partner = subscription.partner_id
+            env = self.with_context(lang=partner.lang or self.env.lang).env
+            text = env._(
                 "Your prepaid credit on account %(account)s is %(credit)s, below your alert "
                 "threshold of %(threshold)s.",
                 account=account.name,
-                credit=format_amount(self.env, credit, account.currency_id),
-                threshold=format_amount(self.env, subscription.threshold, account.currency_id),
+                credit=format_amount(env, credit, account.currency_id),
+                threshold=format_amount(env, subscription.threshold, account.currency_id),
             )
-            account._send_to_partner(subscription.partner_id, text, subscription.channel)
+            account._send_to_partner(partner, text, subscription.channel)
             subscription.write({"notified": True, "last_notified_at": fields.Datetime.now()})
             alerted |= subscription
         return alerted
