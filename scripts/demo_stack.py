@@ -87,6 +87,8 @@ class DemoLocale:
 
     before: tuple[tuple[str, str], ...]
     after: tuple[tuple[str, str], ...]
+    accounting: str  # the add-on of the country's charts of accounts, installed first
+    chart: str  # the landlord's chart of accounts (in the country's currency)
     given_names: tuple[str, ...]  # in the order of prepaid.meter._DEMO_FIRST_NAMES
     family_names: tuple[str, ...]  # in the order of prepaid.meter._DEMO_LAST_NAMES
     meter_words: dict[str, str]  # "A-101 Power" -> "A-101 电表"
@@ -96,6 +98,8 @@ class DemoLocale:
 LOCALES = {
     "zh_CN": DemoLocale(
         before=(("prepaid_meter", "demo/zh_CN/company.xml"),),
+        accounting="l10n_cn",
+        chart="cn",  # 小企业会计准则, in CNY (Odoo's generic chart is in USD)
         after=(
             ("prepaid_meter", "demo/zh_CN/names.xml"),
             ("prepaid_billing", "demo/zh_CN/names.xml"),
@@ -110,17 +114,29 @@ LOCALES = {
 
 
 def localize(env, lang: str, stage: str) -> None:
-    """Runs inside ``odoo shell`` (see :meth:`Stack.localize`): load the ``stage``
-    (``before`` / ``after``) data files of ``LOCALES[lang]``; after the suite, also name the
-    generated tenants, meters and floors in that language."""
+    """Runs inside ``odoo shell`` (see :meth:`Stack.localize`), a stage of building a new
+    database in ``lang``: ``before`` accounting is installed, the data files of
+    ``LOCALES[lang].before``; ``chart``: the landlord's chart of accounts; ``after`` the
+    suite, the ``after`` files and the names of the generated tenants, meters and floors."""
     from odoo.tools.convert import convert_file  # noqa: PLC0415 (in Odoo's shell only)
 
     locale = LOCALES[lang]
-    for module, path in getattr(locale, stage):
+    for module, path in {"before": locale.before, "after": locale.after}.get(stage, ()):
         convert_file(env, module, path, {}, mode="init", noupdate=True)
-    if stage == "after":
+    if stage == "chart":
+        load_chart(env, locale.chart)
+    elif stage == "after":
         rename_generated(env, locale)
     env.cr.commit()
+
+
+def load_chart(env, chart: str) -> None:
+    """The landlord's chart of accounts instead of the generic one installing accounting
+    gave it (in USD): as Odoo does when the demo is installed on a new localization, the
+    company's entries and generic accounts are dropped first (they are only account's demo
+    so far), the company gets the chart's currency, then account's demo entries again."""
+    landlord = env.ref("base.main_company")
+    env["account.chart.template"].try_loading(chart, landlord, install_demo=True)
 
 
 def rename_generated(env, locale: DemoLocale) -> None:
@@ -381,9 +397,7 @@ class Stack:
         started = time.monotonic()
         log.write_bytes(b"")
         if not exists and self.lang:
-            self.say(f"In {self.lang}: the language and the company first, on base alone")
-            self._run_odoo(["-i", "base", "--with-demo", f"--load-language={self.lang}"], log)
-            self.localize("before", log)
+            self.prepare_localized(log)
         self._run_odoo(args, log)
         if not exists and self.lang:
             self.localize("after", log)
@@ -393,6 +407,17 @@ class Stack:
         except subprocess.CalledProcessError:  # not its owner: upgraded again next time
             self.say(f"(could not record the add-ons' version in {self.db})")
         return not exists
+
+    def prepare_localized(self, log: Path) -> None:
+        """A new database in ``lang`` (:func:`localize`), before the suite is installed: the
+        language (the database's default; English stays active) and the company on base
+        alone, then accounting with the country's chart of accounts for the landlord."""
+        self.say(f"In {self.lang}: the language, the company and its chart of accounts first")
+        languages = f"--load-language={self.lang},en_US"
+        self._run_odoo(["-i", "base", "--with-demo", languages], log)
+        self.localize("before", log)
+        self._run_odoo(["-i", LOCALES[self.lang].accounting, "--with-demo"], log)
+        self.localize("chart", log)
 
     def _run_odoo(self, args: list[str], log: Path, stdin: str | None = None) -> None:
         """Odoo on the database until it is done (installs, upgrades; ``stdin``: the code
