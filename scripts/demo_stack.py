@@ -80,10 +80,11 @@ FINGERPRINT_PREFIX = "prepaid demo, add-ons "
 @dataclass(frozen=True)
 class DemoLocale:
     """A language the demo can be built in besides English (``DEMO_LANG``): Odoo data files
-    of the add-ons' ``demo/<lang>/`` folders, loaded on a new database ``before`` the suite
+    of the add-ons' ``demo/<lang>/`` folders, loaded on a new database ``before`` accounting
     (only base installed: the company's country and currency, the default language) and
-    ``after`` it (names of the demo's records), and the words of the names the demo
-    generates (``prepaid.meter._demo_populate``: tenants, meters, floors)."""
+    ``after`` the suite (names of the demo's records); the country's charts of accounts
+    (installed between the two: the landlord's currency is the chart's); the words of the
+    names the demo generates (``prepaid.meter._demo_populate``: tenants, meters, floors)."""
 
     before: tuple[tuple[str, str], ...]
     after: tuple[tuple[str, str], ...]
