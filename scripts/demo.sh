@@ -7,6 +7,8 @@
 # the add-ons first when their code changed (DEMO_RESET=1 starts afresh, DEMO_UPDATE=1
 # upgrades the add-ons anyway; DEMO_DB, DEMO_PORT,
 # DEMO_MQTT_PORT (18830) and DEMO_SIM_PORT (9100..9111) choose the database and ports).
+# DEMO_LANG=zh_CN builds a new database in Simplified Chinese: the language active for every
+# user and tenant, the landlords in CNY, Chinese names for sites, buildings and tenants.
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -33,4 +35,4 @@ OPTIONS=()
 [ "${DEMO_UPDATE:-}" = 1 ] && OPTIONS+=(--update)
 "$PY" "$ROOT/scripts/demo_stack.py" --db "$DB" --http-port "$PORT" \
     --broker-port "${DEMO_MQTT_PORT:-18830}" --sim-port "${DEMO_SIM_PORT:-9100}" \
-    --addons-path "$(addons_path)" "${OPTIONS[@]}"
+    --addons-path "$(addons_path)" --lang "${DEMO_LANG:-}" "${OPTIONS[@]}"

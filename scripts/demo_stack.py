@@ -77,6 +77,86 @@ FAST_CRONS = (
 FINGERPRINT_PREFIX = "prepaid demo, add-ons "
 
 
+@dataclass(frozen=True)
+class DemoLocale:
+    """A language the demo can be built in besides English (``DEMO_LANG``): Odoo data files
+    of the add-ons' ``demo/<lang>/`` folders, loaded on a new database ``before`` accounting
+    (only base installed: the company's country and currency, the default language) and
+    ``after`` the suite (names of the demo's records); the country's charts of accounts
+    (installed between the two: the landlord's currency is the chart's); the words of the
+    names the demo generates (``prepaid.meter._demo_populate``: tenants, meters, floors)."""
+
+    before: tuple[tuple[str, str], ...]
+    after: tuple[tuple[str, str], ...]
+    accounting: str  # the add-on of the country's charts of accounts, installed first
+    chart: str  # the landlord's chart of accounts (in the country's currency)
+    given_names: tuple[str, ...]  # in the order of prepaid.meter._DEMO_FIRST_NAMES
+    family_names: tuple[str, ...]  # in the order of prepaid.meter._DEMO_LAST_NAMES
+    meter_words: dict[str, str]  # "A-101 Power" -> "A-101 电表"
+    floor: str  # "Level 3" -> floor.format(3)
+
+
+LOCALES = {
+    "zh_CN": DemoLocale(
+        before=(("prepaid_meter", "demo/zh_CN/company.xml"),),
+        accounting="l10n_cn",
+        chart="cn",  # 小企业会计准则, in CNY (Odoo's generic chart is in USD)
+        after=(
+            ("prepaid_meter", "demo/zh_CN/names.xml"),
+            ("prepaid_billing", "demo/zh_CN/names.xml"),
+        ),
+        given_names=tuple("秀英 斌 佳怡 德明 丽娟 晓峰 桂兰 浩然 颖 俊杰 凯 琳 明 娜 鹏 萍 强 蓉"
+                          " 思远 婷 宇 薇 伟 燕 子涵".split()),
+        family_names=tuple("安 白 曹 邓 范 冯 高 韩 胡 江 孔 林 马 倪 欧阳 潘 任 宋 唐 王".split()),
+        meter_words={"Power": "电表", "Water": "水表"},
+        floor="{}层",
+    ),
+}  # fmt: skip
+
+
+def localize(env, lang: str, stage: str) -> None:
+    """Runs inside ``odoo shell`` (see :meth:`Stack.localize`), a stage of building a new
+    database in ``lang``: ``before`` accounting is installed, the data files of
+    ``LOCALES[lang].before``; ``chart``: the landlord's chart of accounts; ``after`` the
+    suite, the ``after`` files and the names of the generated tenants, meters and floors."""
+    from odoo.tools.convert import convert_file  # noqa: PLC0415 (in Odoo's shell only)
+
+    locale = LOCALES[lang]
+    for module, path in {"before": locale.before, "after": locale.after}.get(stage, ()):
+        convert_file(env, module, path, {}, mode="init", noupdate=True)
+    if stage == "chart":
+        load_chart(env, locale.chart)
+    elif stage == "after":
+        rename_generated(env, locale)
+    env.cr.commit()
+
+
+def load_chart(env, chart: str) -> None:
+    """The landlord's chart of accounts instead of the generic one installing accounting
+    gave it (in USD): as Odoo does when the demo is installed on a new localization, the
+    company's entries and generic accounts are dropped first (they are only account's demo
+    so far), the company gets the chart's currency, then account's demo entries again."""
+    landlord = env.ref("base.main_company")
+    env["account.chart.template"].try_loading(chart, landlord, install_demo=True)
+
+
+def rename_generated(env, locale: DemoLocale) -> None:
+    """The tenants, meters and floors ``_demo_populate`` made (English words) in ``locale``."""
+    Meter = env["prepaid.meter"]
+    given = dict(zip(Meter._DEMO_FIRST_NAMES, locale.given_names, strict=True))
+    family = dict(zip(Meter._DEMO_LAST_NAMES, locale.family_names, strict=True))
+    for partner in env["prepaid.tenancy"].search([]).partner_id:
+        first, _, last = partner.name.partition(" ")
+        if first in given and last in family:
+            partner.name = family[last] + given[first]
+    for meter in Meter.search([]):
+        unit, _, word = meter.name.rpartition(" ")
+        if unit and word in locale.meter_words:
+            meter.name = f"{unit} {locale.meter_words[word]}"
+    for floor in env["prepaid.floor"].search([("name", "=like", "Level %")]):
+        floor.name = locale.floor.format(floor.name.split()[-1])
+
+
 def addons_fingerprint(root: Path = ROOT / "addons") -> str:
     """A digest of the add-ons' code (every file under ``root`` but compiled Python): it
     changes when a pull or an edit changes what the database must be upgraded to."""
@@ -238,6 +318,7 @@ class Stack:
     quiet: bool = False
     workers: int = 0  # Odoo in prefork mode with that many HTTP workers (0: threaded)
     record: Path | None = None  # the simulator's record of acknowledged 4G readings
+    lang: str = ""  # a new database built in this language (LOCALES), "": English
     keypad: queue.Queue = field(default_factory=queue.Queue)  # the keypad's answers
     processes: dict = field(default_factory=dict)
     gateways: list = field(default_factory=list)
@@ -258,8 +339,10 @@ class Stack:
         env.pop("PREPAID_GATEWAY_API_KEY", None)
         return env
 
-    def odoo_cmd(self) -> list[str]:
-        cmd = [*odoo_executable(self.workers), "-c", str(ROOT / "odoo.conf")]
+    def odoo_cmd(self, command: str = "") -> list[str]:
+        """Odoo's command line for this database; ``command``: an Odoo subcommand (shell)."""
+        cmd = [*odoo_executable(0 if command else self.workers), *filter(None, [command])]
+        cmd += ["-c", str(ROOT / "odoo.conf")]
         cmd.append(f"--addons-path={self.addons_path or default_addons_path()}")
         if os.environ.get("PGHOST"):
             cmd += [f"--db_host={os.environ['PGHOST']}"]
@@ -308,27 +391,74 @@ class Stack:
         current = addons_fingerprint()
         args, message = database_plan(exists, installed, stored, current, self.update)
         self.say(f"{self.db}: {message}")
+        if exists and self.lang:
+            self.check_lang()
         if not args:
             return False
         started = time.monotonic()
-        with log.open("wb") as out:
-            rc = subprocess.call(
-                [*self.odoo_cmd(), *args, "--stop-after-init", "--log-level=warn",
-                 f"--http-port={self.http_port}"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=self.env(),
-                cwd=str(self.local),
-            )  # fmt: skip
-        if rc:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-            raise StackError(f"installing the add-ons failed (see {log}):\n{tail}")
+        log.write_bytes(b"")
+        if not exists and self.lang:
+            self.prepare_localized(log)
+        self._run_odoo(args, log)
+        if not exists and self.lang:
+            self.localize("after", log)
         self.say(f"Database ready in {time.monotonic() - started:.0f} s")
         try:  # the code it is now up to (kept in the database, which it describes)
             self._psql(f"COMMENT ON DATABASE \"{self.db}\" IS '{FINGERPRINT_PREFIX}{current}'")
         except subprocess.CalledProcessError:  # not its owner: upgraded again next time
             self.say(f"(could not record the add-ons' version in {self.db})")
         return not exists
+
+    def prepare_localized(self, log: Path) -> None:
+        """A new database in ``lang`` (:func:`localize`), before the suite is installed: the
+        language (the database's default; English stays active) and the company on base
+        alone, then accounting with the country's chart of accounts for the landlord."""
+        self.say(f"In {self.lang}: the language, the company and its chart of accounts first")
+        languages = f"--load-language={self.lang},en_US"
+        self._run_odoo(["-i", "base", "--with-demo", languages], log)
+        self.localize("before", log)
+        self._run_odoo(["-i", LOCALES[self.lang].accounting, "--with-demo"], log)
+        self.localize("chart", log)
+
+    def _run_odoo(self, args: list[str], log: Path, stdin: str | None = None) -> None:
+        """Odoo on the database until it is done (installs, upgrades; ``stdin``: the code
+        of an ``odoo shell``); its output appended to ``log``."""
+        shell = stdin is not None
+        cmd = [*self.odoo_cmd("shell" if shell else ""), *args, "--log-level=warn"]
+        if not shell:
+            cmd += ["--stop-after-init", f"--http-port={self.http_port}"]
+        with log.open("ab") as out:
+            done = subprocess.run(
+                cmd,
+                input=(stdin or "").encode(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env(),
+                cwd=str(self.local),
+            )
+        if done.returncode:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+            what = "localizing the demo data" if shell else "installing the add-ons"
+            raise StackError(f"{what} failed (see {log}):\n{tail}")
+
+    def localize(self, stage: str, log: Path) -> None:
+        """:func:`localize` run in ``odoo shell`` on the database."""
+        code = (
+            f"import sys; sys.path.insert(0, {str(ROOT / 'scripts')!r})\n"
+            f"import demo_stack; demo_stack.localize(env, {self.lang!r}, {stage!r})\n"
+        )
+        self._run_odoo([], log, stdin=code)
+
+    def check_lang(self) -> None:
+        """An existing database is kept as it is: say so if it is not in ``lang``."""
+        active = self._psql(
+            f"SELECT 1 FROM res_lang WHERE code = '{self.lang}' AND active", db=self.db
+        )
+        if active != "1":
+            self.say(
+                f"(the database {self.db} was built without {self.lang}: "
+                "DEMO_RESET=1 builds it again in that language)"
+            )
 
     # --- 2. broker --- #
     def start_broker(self) -> None:
@@ -704,9 +834,19 @@ buses, polled every minute) and {MQTT_METERS} 4G meters (a reading every {READIN
   an STS token on a simulated keypad, enter here a line with the meter's address and the
   20 digits, e.g.  {next(iter(STS_METERS))} 1234 5678 9012 3456 7890
 
-  Database: {stack.db}; logs in {stack.local}
+  Database: {stack.db}; logs in {stack.local}{lang_note(stack)}
   Press Ctrl-C to stop.
 """
+
+
+def lang_note(stack: Stack) -> str:
+    if not stack.lang:
+        return ""
+    return (
+        f"\n  Language: {stack.lang} for every user and tenant (the landlords in CNY; the "
+        "tenant login is\n  绿叶咖啡, Green Leaf Cafe); the portal's footer switches "
+        "between English and 简体中文."
+    )
 
 
 def keypad_console(stack: Stack) -> None:
@@ -738,12 +878,20 @@ def main(argv: list[str] | None = None) -> int:
         help="port of the first simulated RS-485 bus (12 consecutive ports)",
     )  # fmt: skip
     parser.add_argument("--addons-path", default="")
+    parser.add_argument(
+        "--lang", default=os.environ.get("DEMO_LANG", ""),
+        help=f"build a new database in this language ({', '.join(LOCALES)}; default: "
+        "$DEMO_LANG, else English)",
+    )  # fmt: skip
     parser.add_argument("--reset", action="store_true", help="drop the database first")
     parser.add_argument(
         "--update", action="store_true",
         help="upgrade the add-ons (done anyway when their code changed)",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    lang = "" if args.lang in ("", "en", "en_US") else args.lang
+    if lang not in ("", *LOCALES):
+        parser.error(f"--lang / DEMO_LANG: {args.lang} is not one of en_US, {', '.join(LOCALES)}")
     stack = Stack(
         db=args.db,
         http_port=args.http_port,
@@ -752,6 +900,7 @@ def main(argv: list[str] | None = None) -> int:
         addons_path=args.addons_path,
         fresh=args.reset,
         update=args.update,
+        lang=lang,
     )
     stopping = []
 

@@ -12,6 +12,11 @@ main screens and saves one PNG per screen under ``docs/screenshots/``.
 ``--pay`` also pays a recharge of 50 for the tenant's meter with Odoo's demo payment
 provider and shows the credited result (it changes the demo's data, as the tour does).
 
+Screens in another language (``--lang zh_CN``, or by itself when the demo's manager reads
+another language, as in ``DEMO_LANG=zh_CN make demo``) go to ``docs/screenshots/<lang>/``,
+next to the English ones, with the same names: the manager, the tenant and the visitor's
+pages are shown in that language for the run (the users' language is set back after).
+
 A screen is saved only once it is really there: the page has loaded, Odoo's web client says
 it is ready (``odoo.isReady``), no request is in flight, nothing shows "Loading", the
 screen's own content (rows of a list, cards of a kanban, a form sheet, pivot cells...) is on
@@ -133,7 +138,7 @@ class DevTools:
 class Browser:
     """Headless Chromium started for this run, in a throw-away profile."""
 
-    def __init__(self, binary: str, width: int, height: int):
+    def __init__(self, binary: str, width: int, height: int, lang: str = "en_US"):
         self.width, self.height = width, height
         self.profile = tempfile.mkdtemp(prefix="prepaid-screenshots-")
         self.process = subprocess.Popen(
@@ -149,7 +154,7 @@ class Browser:
                 "--hide-scrollbars",
                 "--mute-audio",
                 "--force-device-scale-factor=1",
-                "--lang=en-US",
+                f"--lang={lang.replace('_', '-')}",
                 f"--window-size={width},{height}",
                 f"--user-data-dir={self.profile}",
                 "--remote-debugging-port=0",
@@ -169,8 +174,9 @@ class Browser:
         port, path = port_file.read_text().split()[:2]
         self.devtools = DevTools(f"ws://127.0.0.1:{port}{path}")
 
-    def new_page(self) -> Page:
-        """A page in its own browser context: its own cookies, so its own Odoo session."""
+    def new_page(self, base: str = "", lang: str = "") -> Page:
+        """A page in its own browser context: its own cookies, so its own Odoo session;
+        ``lang``: the portal's language for it (the cookie of its language selector)."""
         context = self.devtools.call("Target.createBrowserContext")["browserContextId"]
         target = self.devtools.call(
             "Target.createTarget", {"url": "about:blank", "browserContextId": context}
@@ -178,7 +184,11 @@ class Browser:
         session = self.devtools.call(
             "Target.attachToTarget", {"targetId": target, "flatten": True}
         )["sessionId"]
-        return Page(self.devtools, session, f"{self.width}x{self.height}")
+        page = Page(self.devtools, session, f"{self.width}x{self.height}")
+        if lang:
+            cookie = {"name": "frontend_lang", "value": lang, "url": base}
+            page.call("Network.setCookie", cookie)
+        return page
 
     def close(self):
         if getattr(self, "devtools", None):
@@ -441,7 +451,11 @@ SORT_BY_STATUS = (
     ".o_list_view th[data-name=status] .fa-sort-asc",
 )
 REMOVE_FILTER = (".o_facet_remove", "", ".o_searchview:not(:has(.o_searchview_facet))")
-REPORTING_MENU = (".o_menu_sections button", "Reporting", ".o-dropdown--menu .dropdown-item")
+REPORTING_MENU = (  # by its id, whatever the language
+    ".o_menu_sections button[data-menu-xmlid='prepaid_meter.prepaid_menu_reporting']",
+    "",
+    ".o-dropdown--menu .dropdown-item",
+)
 
 SHOTS = [
     # --- the manager's day: meters, a meter, its account, tariffs, alarms ---
@@ -663,7 +677,7 @@ def find_chromium(given: str | None) -> str:
     raise ScreenshotError("Chromium not found: install it (apt-get install chromium)")
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--url",
@@ -673,7 +687,12 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--db", default=os.environ.get("DEMO_DB"), help="database, if the server has several"
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--out", type=Path, help="default: docs/screenshots/[LANG/]")
+    parser.add_argument(
+        "--lang",
+        default=os.environ.get("DEMO_LANG") or "en_US",
+        help="the screens' language, e.g. zh_CN (default: $DEMO_LANG, else en_US)",
+    )
     parser.add_argument("--admin", default="admin:admin", help="backend login:password")
     parser.add_argument("--tenant", default="tenant:tenant", help="portal login:password")
     parser.add_argument("--size", default="1400x900", help="window size, WIDTHxHEIGHT")
@@ -690,6 +709,67 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--list", action="store_true", help="list the screens and exit")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = ROOT / "docs" / "screenshots"
+        if args.lang != "en_US":
+            args.out /= args.lang  # next to the English ones, with the same names
+    return args
+
+
+def set_users_lang(page: Page, logins: list[str], lang: str) -> dict[int, str]:
+    """The language of these users for the run (as in their preferences): ``{user id: the
+    language they had}`` for those it changed."""
+    users = page.rpc("res.users", "search_read", [[("login", "in", logins)], ["lang"]])
+    before = {user["id"]: user["lang"] for user in users if user["lang"] != lang}
+    for user_id in before:
+        page.rpc("res.users", "write", [[user_id], {"lang": lang}])
+    return before
+
+
+def take_all(browser: Browser, shots: list[Shot], base: str, args) -> list[str]:
+    """Every shot, each with the page of its role (logged in once); the names that failed."""
+    failed, restore = [], {}
+    admin_login, tenant_login = args.admin.split(":", 1)[0], args.tenant.split(":", 1)[0]
+    pages = {"admin": browser.new_page(base, args.lang)}
+    admin = pages["admin"]
+    admin.login(base, args.db, *args.admin.split(":", 1), timeout=args.timeout)
+    try:
+        restore = set_users_lang(admin, [admin_login, tenant_login], args.lang)
+        partner = admin.rpc(
+            "res.users", "search_read", [[("login", "=", tenant_login)], ["partner_id"]]
+        )
+        if not partner:
+            raise ScreenshotError(f"no user {tenant_login!r} in the demo")
+        admin.use_all_companies(admin_login)
+        records = find_records(admin, partner[0]["partner_id"][0])
+        for shot in shots:
+            if shot.role not in pages:
+                pages[shot.role] = browser.new_page(base, args.lang)
+                if shot.role == "tenant":
+                    pages["tenant"].login(
+                        base, args.db, *args.tenant.split(":", 1), timeout=args.timeout
+                    )
+            started = time.monotonic()
+            try:
+                target = take(pages[shot.role], shot, base, records, args)
+            except ScreenshotError as exc:
+                failed.append(shot.name)
+                print(f"FAILED {shot.name}: {exc}", file=sys.stderr)
+                continue
+            size = target.stat().st_size // 1024
+            seconds = time.monotonic() - started
+            print(
+                f"{target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}"
+                f"  {size} KB  {seconds:.1f} s  {shot.caption}"
+            )
+    finally:
+        for user_id, lang in restore.items():
+            admin.rpc("res.users", "write", [[user_id], {"lang": lang}])
+    return failed
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     if args.list:
         for shot in SHOTS:
             print(f"{shot.name:22} {shot.caption}")
@@ -708,40 +788,9 @@ def main(argv=None) -> int:
         print(f"no Odoo at {base} ({exc}): start the demo first (make demo)", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    browser = Browser(find_chromium(args.chromium), width, height)
-    failed = []
+    browser = Browser(find_chromium(args.chromium), width, height, args.lang)
     try:
-        pages = {}
-        admin = pages["admin"] = browser.new_page()
-        admin.login(base, args.db, *args.admin.split(":", 1), timeout=args.timeout)
-        tenant_login = args.tenant.split(":", 1)[0]
-        partner = admin.rpc(
-            "res.users", "search_read", [[("login", "=", tenant_login)], ["partner_id"]]
-        )
-        if not partner:
-            raise ScreenshotError(f"no user {tenant_login!r} in the demo")
-        admin.use_all_companies(args.admin.split(":", 1)[0])
-        records = find_records(admin, partner[0]["partner_id"][0])
-        for shot in shots:
-            if shot.role not in pages:
-                pages[shot.role] = browser.new_page()
-                if shot.role == "tenant":
-                    pages["tenant"].login(
-                        base, args.db, *args.tenant.split(":", 1), timeout=args.timeout
-                    )
-            started = time.monotonic()
-            try:
-                target = take(pages[shot.role], shot, base, records, args)
-            except ScreenshotError as exc:
-                failed.append(shot.name)
-                print(f"FAILED {shot.name}: {exc}", file=sys.stderr)
-                continue
-            size = target.stat().st_size // 1024
-            seconds = time.monotonic() - started
-            print(
-                f"{target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}"
-                f"  {size} KB  {seconds:.1f} s  {shot.caption}"
-            )
+        failed = take_all(browser, shots, base, args)
     except ScreenshotError as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
