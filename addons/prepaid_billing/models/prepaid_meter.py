@@ -15,7 +15,6 @@ from prepaid_core.readings import meter_side_limit
 
 from ..const import ALARM_LEVELS, FORCED_RELAY
 
-ALARM_STATUSES = [("arrears", "Arrears"), ("alarm2", "Alarm 2"), ("alarm1", "Alarm 1")]
 #: meter fields a meter pricing locally holds: a change asks for an issuance
 DEVICE_SETTING_FIELDS = frozenset(
     {
@@ -188,7 +187,12 @@ class PrepaidMeter(models.Model):
     def _selection_status(self):
         selection = super()._selection_status()
         index = next((i for i, (key, _l) in enumerate(selection) if key == "protected"), 0)
-        return selection[:index] + ALARM_STATUSES + selection[index:]
+        alarm_statuses = {
+            "arrears": self.env._("Arrears"),
+            "alarm2": self.env._("Alarm 2"),
+            "alarm1": self.env._("Alarm 1"),
+        }
+        return selection[:index] + list(alarm_statuses.items()) + selection[index:]
 
     @api.depends("state", "connection_state", "protect_mode", "desired_relay_state", "alarm_level")
     def _compute_status(self):

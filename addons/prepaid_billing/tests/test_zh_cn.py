@@ -35,3 +35,7 @@ class TestChinesePrepaidBilling(ChineseTranslationCase):
         self.assertIn("¥", english)
         overload = alarm._overload_notice(datetime(2026, 12, 6), None)
         self.assertIn("过载", account._notice_text(overload, zhang))
+
+    def test_alarm_status_labels_are_in_chinese(self):
+        labels = dict(self.zh["prepaid.meter"]._fields["status"]._description_selection(self.zh))
+        self.assertEqual(labels["arrears"], "欠费")

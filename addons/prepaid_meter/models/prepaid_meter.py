@@ -181,15 +181,17 @@ class PrepaidMeter(models.Model):
     # === COMPUTES === #
     @api.model
     def _selection_status(self):
-        """Most urgent first; prepaid_billing inserts its alarm levels."""
-        return [
-            ("removed", "Removed"),
-            ("draft", "Not Installed"),
-            ("lost", "Lost Connection"),
-            ("off", "Supply Off"),
-            ("protected", "Protected"),
-            ("normal", "Normal"),
-        ]
+        """Most urgent first; prepaid_billing inserts its alarm levels.  The labels are
+        translated here: Odoo translates only the labels of a fixed selection."""
+        labels = {
+            "removed": self.env._("Removed"),
+            "draft": self.env._("Not Installed"),
+            "lost": self.env._("Lost Connection"),
+            "off": self.env._("Supply Off"),
+            "protected": self.env._("Protected"),
+            "normal": self.env._("Normal"),
+        }
+        return list(labels.items())
 
     @api.depends("unit_id.company_id")
     def _compute_company_id(self):
