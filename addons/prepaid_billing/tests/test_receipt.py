@@ -2,6 +2,8 @@ import re
 
 from odoo.tests import tagged
 
+from odoo.addons.prepaid_meter.tests.common import render_pdf
+
 from .test_accounting import PrepaidAccountingCommon
 
 RECEIPT = "prepaid_billing.action_report_prepaid_receipt"
@@ -15,11 +17,7 @@ class TestReceipt(PrepaidAccountingCommon):
         return html.decode()
 
     def _pdf(self, report, records):
-        pdf, fmt = (
-            self.env["ir.actions.report"]
-            .with_context(force_report_rendering=True)
-            ._render_qweb_pdf(report, records.ids)
-        )
+        pdf, fmt = render_pdf(self.env, report, records.ids)
         self.assertEqual(fmt, "pdf")
         self.assertTrue(pdf.startswith(b"%PDF"))
         return pdf

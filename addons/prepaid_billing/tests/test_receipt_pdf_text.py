@@ -9,6 +9,8 @@ import unittest
 
 from odoo.tests import tagged
 
+from odoo.addons.prepaid_meter.tests.common import render_pdf
+
 from .common import PrepaidBillingCommon
 
 RECEIPT = "prepaid_billing.action_report_prepaid_receipt"
@@ -63,11 +65,7 @@ class TestReceiptPdfText(PrepaidBillingCommon):
                 raise unittest.SkipTest(f"{tool} not installed (Debian: poppler-utils)")
 
     def _pdf(self, report, records):
-        pdf, _fmt = (
-            self.env["ir.actions.report"]
-            .with_context(force_report_rendering=True)
-            ._render_qweb_pdf(report, records.ids)
-        )
+        pdf, _fmt = render_pdf(self.env, report, records.ids)
         return pdf
 
     def _assert_cjk_font(self, pdf):

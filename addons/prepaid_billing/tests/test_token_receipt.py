@@ -6,6 +6,8 @@ import re
 
 from odoo.tests import tagged
 
+from odoo.addons.prepaid_meter.tests.common import render_pdf
+
 from .common import MockSmsGatewayMixin, PrepaidBillingCommon
 
 RECEIPT = "prepaid_billing.action_report_prepaid_receipt"
@@ -63,11 +65,7 @@ class TestTokenReceipt(TokenCreditMixin, MockSmsGatewayMixin, PrepaidBillingComm
         self.assertIn(self.meter.name, html)
         self.assertIn("40.00", html)
         self.assertIn("TID-1", html)
-        pdf, _fmt = (
-            self.env["ir.actions.report"]
-            .with_context(force_report_rendering=True)
-            ._render_qweb_pdf(RECEIPT, line.ids)
-        )
+        pdf, _fmt = render_pdf(self.env, RECEIPT, line.ids)
         self.assertEqual(len(re.findall(rb"/Type\s*/Page[^s]", pdf)), 1, "still one page")
 
     def test_device_credit_shows_reference_not_digits(self):

@@ -81,3 +81,13 @@ class PrepaidMeterCommon(TransactionCase):
         return self.env["prepaid.meter.reading"].search(
             [("meter_id", "=", meter.id)], order="read_at"
         )
+
+
+def render_pdf(env, report_ref, res_ids):
+    """The PDF of report ``report_ref`` (xmlid, report name or record) for ``res_ids``,
+    rendered by wkhtmltopdf as users get it (tests get HTML unless forced), and its format.
+    wkhtmltopdf is pointed at no server: a request back to the test's own server would wait
+    for the cursor the test holds while it waits for wkhtmltopdf."""
+    env["ir.config_parameter"].sudo().set_param("report.url", "http://127.0.0.1:1")
+    reports = env["ir.actions.report"].with_context(force_report_rendering=True)
+    return reports._render_qweb_pdf(report_ref, res_ids)

@@ -4,7 +4,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import PrepaidMeterCommon
+from .common import PrepaidMeterCommon, render_pdf
 
 
 @tagged("post_install", "-at_install")
@@ -105,9 +105,7 @@ class TestMeter(PrepaidMeterCommon):
 
     def test_label_report_pdf(self):
         report = self.env.ref("prepaid_meter.action_report_prepaid_meter_label")
-        pdf, kind = report.with_context(force_report_rendering=True)._render_qweb_pdf(
-            report.report_name, self.meter.ids
-        )
+        pdf, kind = render_pdf(self.env, report.report_name, self.meter.ids)
         self.assertEqual(kind, "pdf")
         self.assertTrue(pdf.startswith(b"%PDF"))
 
