@@ -12,7 +12,7 @@ import re
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from prepaid_core import device_push, secrets_box
+from prepaid_core import device_push
 from prepaid_core.buses.common import DlmsSettings
 
 from .prepaid_meter_model_dlms import DLMS_PROTOCOLS
@@ -108,51 +108,36 @@ class PrepaidMeter(models.Model):
                     )
                 )
 
-    # === CRUD: secrets are encrypted before they are stored (prepaid.secret.mixin) === #
+    # === SECRETS: encrypted before they are stored (prepaid.secret.mixin) === #
 
-    def _secret_stored(self, name, value):
-        return self._dlms_encrypt(name, value)
-
-    def _dlms_secret_context(self, name):
+    def _secret_context(self, name):
         self.ensure_one()
         return f"prepaid.meter:{self.id}:{name}".encode("ascii")
 
-    def _dlms_encrypt(self, name, value):
-        """The stored form of ``value`` (a password, a hex key, or this meter's encrypted
-        text) for the secret field ``name``."""
-        if not value:
-            return False
-        secret = self.env.company._prepaid_key_secret()
-        if secrets_box.is_encrypted(value):
-            self._dlms_decrypt(secret, name, value)  # opens on this meter's field, or error
-            return value
-        if SECRET_FIELDS[name]:
-            if not KEY_RE.match(value):
-                raise UserError(
-                    self.env._(
-                        "%(field)s: a DLMS key is 32 hexadecimal digits (16 bytes).",
-                        field=self._fields[name]._description_string(self.env),
-                    )
-                )
-            plain = bytes.fromhex(value)
-        else:
-            plain = value.encode()
-        return secrets_box.encrypt(secret, plain, self._dlms_secret_context(name))
-
-    def _dlms_decrypt(self, secret, name, stored):
-        try:
-            return secrets_box.decrypt(secret, stored, self._dlms_secret_context(name))
-        except secrets_box.SecretBoxError as exc:
+    def _secret_plain(self, name, value):
+        """A key is 32 hexadecimal digits; a password, its text."""
+        if not SECRET_FIELDS[name]:
+            return value.encode()
+        if not KEY_RE.match(value):
             raise UserError(
                 self.env._(
-                    "%(field)s of %(meter)s cannot be decrypted with the server's "
-                    "prepaid_key_secret (%(reason)s): write it again, or configure the "
-                    "secret it was encrypted with.",
+                    "%(field)s: a DLMS key is 32 hexadecimal digits (16 bytes).",
                     field=self._fields[name]._description_string(self.env),
-                    meter=self.display_name,
-                    reason=exc,
                 )
-            ) from exc
+            )
+        return bytes.fromhex(value)
+
+    def _secret_error(self, name, exc):
+        return UserError(
+            self.env._(
+                "%(field)s of %(meter)s cannot be decrypted with the server's "
+                "prepaid_key_secret (%(reason)s): write it again, or configure the "
+                "secret it was encrypted with.",
+                field=self._fields[name]._description_string(self.env),
+                meter=self.display_name,
+                reason=exc,
+            )
+        )
 
     # === FOR THE DLMS DRIVER === #
 
@@ -178,7 +163,7 @@ class PrepaidMeter(models.Model):
             secret = self.env.company._prepaid_key_secret()
             plain.update(
                 {
-                    name: meter._dlms_decrypt(secret, name, value)
+                    name: meter._secret_open(secret, name, value)
                     for name, value in stored.items()
                     if value
                 }

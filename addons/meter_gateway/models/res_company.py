@@ -64,10 +64,43 @@ class ResCompany(models.Model):
         "the server's prepaid_key_secret option.",
     )
 
-    # === CRUD: a hex key is encrypted before it is stored (prepaid.secret.mixin) === #
+    # === SECRETS: a hex key is encrypted before it is stored (prepaid.secret.mixin) === #
 
-    def _secret_stored(self, name, value):
-        return self._prepaid_encrypt_vending_key(value, name)
+    def _secret_context(self, name):
+        self.ensure_one()
+        return f"res.company:{self.id}{KEY_FIELDS[name].context}".encode("ascii")
+
+    def _secret_plain(self, name, value):
+        try:
+            key = bytes.fromhex(value)
+        except (TypeError, ValueError):
+            key = b""
+        spec = KEY_FIELDS[name]
+        if len(key) < spec.min_bytes or (spec.max_bytes and len(key) > spec.max_bytes):
+            raise UserError(
+                self.env._(
+                    "A token vending key is written in hexadecimal, at least %(length)s bytes.",
+                    length=spec.min_bytes,
+                )
+                if not spec.max_bytes
+                else self.env._(
+                    "An STS vending key is written in hexadecimal, exactly %(length)s bytes.",
+                    length=spec.max_bytes,
+                )
+            )
+        return key
+
+    def _secret_error(self, name, exc):
+        return UserError(
+            self.env._(
+                "The token vending key of %(company)s cannot be decrypted with the "
+                "server's %(option)s (%(reason)s). Configure the secret it was "
+                "encrypted with.",
+                company=self.display_name,
+                option=SECRET_OPTION,
+                reason=exc,
+            )
+        )
 
     # === BUSINESS METHODS === #
 
@@ -102,7 +135,7 @@ class ResCompany(models.Model):
             # a key stored in clear before encryption at rest: encrypted on first use
             company[name] = stored
             return bytes.fromhex(stored)
-        return company._prepaid_decrypt_vending_key(secret, stored, name)
+        return company._secret_open(secret, name, stored)
 
     def _prepaid_key_secret(self):
         """The server's ``prepaid_key_secret``, or a ``UserError`` saying where to set it."""
@@ -120,55 +153,6 @@ class ResCompany(models.Model):
                 )
             )
         return secret
-
-    def _prepaid_key_context(self, name="prepaid_vending_key"):
-        """Associated data of the encrypted key: it opens only on this company's field."""
-        self.ensure_one()
-        return f"res.company:{self.id}{KEY_FIELDS[name].context}".encode("ascii")
-
-    def _prepaid_encrypt_vending_key(self, value, name="prepaid_vending_key"):
-        """The stored form of ``value`` (a hex key, or this company's encrypted text) for
-        the key field ``name``."""
-        self.ensure_one()
-        if not value:
-            return False
-        secret = self._prepaid_key_secret()
-        if secrets_box.is_encrypted(value):
-            self._prepaid_decrypt_vending_key(secret, value, name)  # opens here, or UserError
-            return value
-        try:
-            key = bytes.fromhex(value)
-        except (TypeError, ValueError):
-            key = b""
-        spec = KEY_FIELDS[name]
-        if len(key) < spec.min_bytes or (spec.max_bytes and len(key) > spec.max_bytes):
-            raise UserError(
-                self.env._(
-                    "A token vending key is written in hexadecimal, at least %(length)s bytes.",
-                    length=spec.min_bytes,
-                )
-                if not spec.max_bytes
-                else self.env._(
-                    "An STS vending key is written in hexadecimal, exactly %(length)s bytes.",
-                    length=spec.max_bytes,
-                )
-            )
-        return secrets_box.encrypt(secret, key, self._prepaid_key_context(name))
-
-    def _prepaid_decrypt_vending_key(self, secret, stored, name="prepaid_vending_key"):
-        try:
-            return secrets_box.decrypt(secret, stored, self._prepaid_key_context(name))
-        except secrets_box.SecretBoxError as exc:
-            raise UserError(
-                self.env._(
-                    "The token vending key of %(company)s cannot be decrypted with the "
-                    "server's %(option)s (%(reason)s). Configure the secret it was "
-                    "encrypted with.",
-                    company=self.display_name,
-                    option=SECRET_OPTION,
-                    reason=exc,
-                )
-            ) from exc
 
     @api.model
     def _prepaid_encrypt_clear_vending_keys(self):
