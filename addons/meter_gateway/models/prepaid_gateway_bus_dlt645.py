@@ -59,8 +59,7 @@ class PrepaidGatewayBus(models.Model):
         ]
         return functools.partial(buses.poll_bus, self.protocol, self._dlt645_link_settings(), jobs)
 
-    @staticmethod
-    def _dlt645_reading_values(meter):
+    def _dlt645_reading_values(self, meter):
         """G2/M2: how the meter's energy is read (its model's way and, when that is
         ``auto``, the way that worked last), the register that bills, its own balance
         when it keeps one (it bills or prices itself) and its model's wake-up bytes."""
@@ -68,7 +67,7 @@ class PrepaidGatewayBus(models.Model):
         return {
             "read_mode": meter.dlt645_read_mode or "",
             "billing_register": model.billing_register or "combined",
-            "read_balance": meter.billing_mode == "meter" or model.holds_settings,
+            "read_balance": self._reads_meter_balance(meter),
             "read_way": model.dlt645_read_way or "auto",
             "wake_up_bytes": model.dlt645_wake_up_bytes if model else 4,
         }

@@ -31,6 +31,7 @@ from prepaid_core.device_push import (
 from prepaid_core.protocols.dlt645_data import BLOCK, ITEMS
 
 from ..const import ACTIVE_STATES
+from .prepaid_meter_model_dlms import DLMS_PROTOCOLS
 
 _logger = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ class PrepaidGateway(models.Model):
               JOIN prepaid_meter m ON m.bus_id = b.id
              WHERE m.gateway_id = %(gateway_id)s AND m.state != 'removed'
                AND CASE WHEN k.unit IS NOT NULL THEN m.modbus_unit_id = k.unit
-                        ELSE b.protocol IN ('dlms_hdlc', 'dlms_wrapper')
+                        ELSE b.protocol = ANY(%(dlms_protocols)s)
                              AND m.dlms_logical_address = k.logical
                              AND (k.physical = 0 OR m.dlms_physical_address = k.physical)
                    END
@@ -204,6 +205,7 @@ class PrepaidGateway(models.Model):
             units=list(columns[1]),
             logicals=list(columns[2]),
             physicals=list(columns[3]),
+            dlms_protocols=list(DLMS_PROTOCOLS),
             gateway_id=self.id,
         )
         return dict(self.env.execute_query(query))
