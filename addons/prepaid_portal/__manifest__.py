@@ -19,6 +19,7 @@
         "views/res_config_settings_views.xml",
         "views/prepaid_portal_menus.xml",
         "views/portal_templates.xml",
+        "views/portal_forecast_templates.xml",
         "views/portal_auth_templates.xml",
     ],
     "demo": [

@@ -5,6 +5,7 @@ from . import (
     prepaid_account,
     prepaid_account_deduction,
     prepaid_account_demo,
+    prepaid_account_forecast,
     prepaid_account_invoicing,
     prepaid_account_line,
     prepaid_account_line_accounting,

@@ -5,6 +5,7 @@ from . import (
     test_concurrency,
     test_deduction,
     test_deduction_kill,
+    test_forecast,
     test_meter_balance_recharge,
     test_meter_balance_reconcile,
     test_money_format,

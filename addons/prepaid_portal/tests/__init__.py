@@ -6,6 +6,7 @@ from . import (
     test_payment_tokens,
     test_phone_signup,
     test_portal_access,
+    test_portal_forecast,
     test_portal_language,
     test_portal_meter_balance,
     test_portal_tokens,
