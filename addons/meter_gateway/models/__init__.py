@@ -4,6 +4,7 @@ from . import prepaid_secret_mixin
 # isort: split
 from . import (
     meter_gateway_command,
+    meter_gateway_command_activity,
     meter_gateway_dead_letter,
     meter_gateway_message,
     meter_gateway_register_map,

@@ -1,4 +1,5 @@
 from . import (
+    test_activities,
     test_bus_link,
     test_command,
     test_concurrency,

@@ -6,6 +6,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, format_amount
 
+from odoo.addons.prepaid_meter.utils import schedule_manager_activity
+
 from prepaid_core import alarm, balance
 
 _logger = logging.getLogger(__name__)
@@ -230,7 +232,19 @@ class PrepaidAccount(models.Model):
             account.message_post(
                 body=self.env._("Audit: the balance differs from the sum of the ledger lines.")
             )
+            schedule_manager_activity(account, account._audit_wording)
         return wrong
+
+    def _audit_wording(self, env):
+        account = self.with_env(env)
+        return (
+            env._("Balance differs from its ledger: %(account)s", account=account.display_name),
+            env._(
+                "The nightly audit found that the balance is not the sum of the ledger lines. "
+                "Open Reporting > Balances vs Accounting and check the account's last "
+                "movements before any refund or closing."
+            ),
+        )
 
     def action_audit_balance(self):
         wrong = self._audit_balance()

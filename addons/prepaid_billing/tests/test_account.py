@@ -45,6 +45,13 @@ class TestAccount(PrepaidBillingCommon):
             wrong = self.env["prepaid.account"]._cron_audit_balances()
         self.assertIn(self.account, wrong)
         self.assertIn("Audit", self.account.message_ids[0].body)
+        # M10: a manager's to-do, once however many nights it stays wrong
+        with self.assertLogs("odoo.addons.prepaid_billing.models.prepaid_account", "ERROR"):
+            self.env["prepaid.account"]._cron_audit_balances()
+        (todo,) = self.account.activity_ids
+        self.assertEqual(
+            todo.summary, f"Balance differs from its ledger: {self.account.display_name}"
+        )
 
     def test_ledger_is_append_only(self):
         line = self.account._recharge("10")

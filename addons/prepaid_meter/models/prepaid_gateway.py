@@ -1,4 +1,7 @@
 from odoo import api, fields, models
+from odoo.tools import format_datetime
+
+from ..utils import close_manager_activities, schedule_manager_activity
 
 
 class PrepaidGateway(models.Model):
@@ -44,6 +47,37 @@ class PrepaidGateway(models.Model):
         readonly=True,
         tracking=True,
     )
+
+    def write(self, vals):
+        was_lost = {gateway.id for gateway in self if gateway.connection_state == "lost"}
+        res = super().write(vals)
+        if "connection_state" in vals:
+            for gateway in self:
+                if (gateway.connection_state == "lost") != (gateway.id in was_lost):
+                    gateway._connection_activity()
+        return res
+
+    def _connection_activity(self):
+        """M10: a manager's to-do when the gateway is lost, marked done when it is back."""
+        if self.connection_state == "lost":
+            schedule_manager_activity(self, self._lost_wording)
+        else:
+            close_manager_activities(
+                self, self._lost_wording, self.env._("The gateway answers again.")
+            )
+
+    def _lost_wording(self, env):
+        gateway = self.with_env(env)
+        return (
+            env._("Gateway lost: %(gateway)s", gateway=gateway.display_name),
+            env._(
+                "No contact since %(time)s. Check the collector's power, network and SIM "
+                "card; its meters are not read meanwhile.",
+                time=format_datetime(env, gateway.last_contact_at)
+                if gateway.last_contact_at
+                else env._("never"),
+            ),
+        )
 
     @api.depends("meter_ids")
     def _compute_meter_count(self):
