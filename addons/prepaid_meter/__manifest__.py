@@ -24,6 +24,7 @@
         "views/prepaid_meter_model_views.xml",
         "views/prepaid_gateway_views.xml",
         "views/prepaid_meter_views.xml",
+        "views/prepaid_meter_chart_views.xml",
         "views/prepaid_tenancy_views.xml",
         "views/prepaid_meter_reading_views.xml",
         "views/prepaid_meter_event_views.xml",
@@ -34,6 +35,9 @@
         "demo/prepaid_meter_demo.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "prepaid_meter/static/src/consumption_chart/*",
+        ],
         "web.assets_tests": [
             "prepaid_meter/static/tests/tours/*.js",
         ],

@@ -16,6 +16,7 @@ from . import (
     prepaid_meter,
     prepaid_meter_alarm_history,
     prepaid_meter_balance_check,
+    prepaid_meter_chart,
     prepaid_meter_credit,
     prepaid_meter_event,
     prepaid_meter_reading,

@@ -3,6 +3,7 @@ from . import (
     test_accounting,
     test_alarm,
     test_concurrency,
+    test_consumption_chart,
     test_deduction,
     test_deduction_kill,
     test_forecast,

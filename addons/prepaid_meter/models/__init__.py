@@ -6,6 +6,7 @@ from . import (
     prepaid_gateway,
     prepaid_gateway_bus,
     prepaid_meter,
+    prepaid_meter_chart,
     prepaid_meter_credit,
     prepaid_meter_event,
     prepaid_meter_model,

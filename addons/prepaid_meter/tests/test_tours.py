@@ -1,5 +1,7 @@
-"""Browser tour in headless Chromium: the Readings menu's review queue."""
+"""Browser tours in headless Chromium: the Readings menu's review queue, a meter's
+consumption chart."""
 
+from odoo import fields
 from odoo.tests import HttpCase, tagged
 
 from .common import PrepaidMeterCommon
@@ -28,3 +30,21 @@ class TestReviewQueueTour(PrepaidMeterCommon, HttpCase):
         self.assertEqual(rollback.flags, "rollback")
         self.assertTrue(rollback.reviewed)
         self.assertFalse(baseline.reviewed or normal.reviewed)  # (not in the queue)
+
+    def test_meter_form_draws_its_consumption_chart(self):
+        """M10: the meter form's Consumption tab draws the chart by day and by month."""
+        self.env["prepaid.meter.reading.daily"].create(
+            {
+                "meter_id": self.meter.id,
+                "day": fields.Date.context_today(self.meter),
+                "company_id": self.meter.company_id.id,
+                "consumption": 3.5,
+            }
+        )
+        manager = self._user("chart-manager", "base.group_user,prepaid_meter.group_prepaid_manager")
+        manager.password = "chart-manager"
+        self.start_tour(
+            f"/odoo/action-prepaid_meter.prepaid_meter_action/{self.meter.id}",
+            "prepaid_meter_consumption_chart",
+            login="chart-manager",
+        )
