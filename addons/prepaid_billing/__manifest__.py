@@ -35,7 +35,16 @@
         "views/prepaid_report_centre_views.xml",
         "views/prepaid_meter_balance_views.xml",
         "views/prepaid_account_forecast_views.xml",
+        "views/prepaid_dashboard_views.xml",
     ],
+    "assets": {
+        "web.assets_backend": [
+            "prepaid_billing/static/src/dashboard/*",
+        ],
+        "web.assets_tests": [
+            "prepaid_billing/static/tests/tours/*.js",
+        ],
+    },
     "demo": [
         "demo/prepaid_billing_accounting_demo.xml",
         "demo/prepaid_billing_demo.xml",

@@ -13,6 +13,7 @@ from . import (
     prepaid_account_payment,
     prepaid_account_receipt,
     prepaid_consumption_product,
+    prepaid_dashboard,
     prepaid_meter,
     prepaid_meter_alarm_history,
     prepaid_meter_balance_check,

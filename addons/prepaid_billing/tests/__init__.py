@@ -4,6 +4,7 @@ from . import (
     test_alarm,
     test_concurrency,
     test_consumption_chart,
+    test_dashboard,
     test_deduction,
     test_deduction_kill,
     test_forecast,
