@@ -18,6 +18,7 @@
         "data/meter_gateway_register_map_data.xml",
         "data/prepaid_meter_model_dlms_data.xml",
         "views/meter_gateway_command_views.xml",
+        "views/meter_gateway_command_batch_views.xml",
         "views/meter_gateway_dead_letter_views.xml",
         "views/prepaid_gateway_views.xml",
         "views/meter_gateway_management_token_wizard_views.xml",

@@ -5,6 +5,7 @@ from . import prepaid_secret_mixin
 from . import (
     meter_gateway_command,
     meter_gateway_command_activity,
+    meter_gateway_command_batch,
     meter_gateway_dead_letter,
     meter_gateway_message,
     meter_gateway_register_map,

@@ -84,9 +84,14 @@ class TestCommand(MeterGatewayCommon):
         )
         wizard = Wizard.create({"kind": "price", "price": 0.6512, "reason": "new tariff"})
         self.assertEqual(wizard.meter_count, 2)
-        first = self.Command.search(wizard.action_queue()["domain"])
+        action = wizard.action_queue()
+        batch = self.env["meter.gateway.command.batch"].browse(action["res_id"])
+        first = batch.command_ids
         self.assertEqual(first.meter_id, meters)
         self.assertEqual(set(first.mapped(lambda c: c.payload["price"])), {"0.6512"})
+        self.assertEqual(batch.name, "Price Issuance: new tariff")
+        self.assertEqual(batch.summary, "0 of 2 confirmed, 0 failed")
+        self.assertEqual((batch.state, batch.progress), ("in_progress", 0.0))
         second = Wizard.create({"kind": "price", "price": 0.7, "reason": "corrected tariff"})
         second.action_queue()
         self.assertEqual(set(first.mapped("state")), {"superseded"})
@@ -96,6 +101,28 @@ class TestCommand(MeterGatewayCommon):
         bad = Wizard.create({"kind": "thresholds", "alarm1": 5, "alarm2": 10, "reason": "x"})
         with self.assertRaisesRegex(UserError, "Alarm 1 must be at least alarm 2"):
             bad.action_queue()
+
+    def test_batch_progress_follows_its_commands(self):
+        """M10: "1 of 2 confirmed, 1 failed", and done when none is in progress."""
+        meters = self.meter | self.meter2
+        wizard = (
+            self.env["meter.gateway.command.wizard"]
+            .with_context(active_model="prepaid.meter", active_ids=meters.ids)
+            .create({"kind": "time_sync", "reason": "clock check"})
+        )
+        batch = self.env["meter.gateway.command.batch"].browse(wizard.action_queue()["res_id"])
+        one, other = batch.command_ids
+        one._mark_sent()
+        one._mark_result(True, "ack")
+        batch.invalidate_recordset()
+        self.assertEqual(batch.summary, "1 of 2 confirmed, 0 failed")
+        self.assertEqual((batch.state, batch.progress), ("in_progress", 50.0))
+        other.max_attempts = 1
+        other._mark_sent()
+        other._mark_result(False, "timeout")
+        batch.invalidate_recordset()
+        self.assertEqual(batch.summary, "1 of 2 confirmed, 1 failed")
+        self.assertEqual((batch.state, batch.progress), ("done", 100.0))
 
     def test_read_now_asked_for_a_tenant(self):
         """T3: a tenant's "read now" brings the collector's next poll forward to now."""

@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from odoo.addons.prepaid_meter.utils import selection_label
+
 from ..const import COMMAND_KINDS, RELAY_KIND_STATE
 
 #: what a batch may ask from the meter list (credit deliveries come from recharges, reading
@@ -68,9 +70,18 @@ class MeterGatewayCommandWizard(models.TransientModel):
         commands = self.env["meter.gateway.command"]._queue(
             meters, self.kind, self.reason, payload=payload, origin="manual"
         )
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "meter_gateway.meter_gateway_command_action"
+        batch = self.env["meter.gateway.command.batch"].create(
+            {
+                "name": f"{selection_label(self, 'kind', self.kind)}: {self.reason}",
+                "kind": self.kind,
+                "reason": self.reason,
+                "company_id": meters[0].company_id.id,
+            }
         )
-        action["domain"] = [("id", "in", commands.ids)]
-        action["context"] = {}
-        return action
+        commands.write({"batch_id": batch.id})
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "meter.gateway.command.batch",
+            "res_id": batch.id,
+            "views": [(False, "form")],
+        }
