@@ -2,6 +2,8 @@ from . import (
     test_account,
     test_accounting,
     test_alarm,
+    test_charges,
+    test_common_area,
     test_concurrency,
     test_deduction,
     test_deduction_kill,
