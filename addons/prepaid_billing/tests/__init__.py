@@ -3,6 +3,7 @@ from . import (
     test_accounting,
     test_alarm,
     test_charges,
+    test_charges_concurrency,
     test_common_area,
     test_concurrency,
     test_deduction,
