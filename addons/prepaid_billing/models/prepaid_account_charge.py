@@ -25,12 +25,6 @@ class PrepaidAccount(models.Model):
         help="Demand charges of the tariff are priced per kVA/kW of it.",
     )
     meter_count = fields.Integer(compute="_compute_meter_count", string="Meters Sharing")
-    charge_line_ids = fields.One2many(
-        "prepaid.account.line",
-        "account_id",
-        domain=[("kind", "in", ("fixed_charge", "common_area"))],
-        string="Fixed and Common-Area Charges",
-    )
 
     @api.depends("meter_ids")
     def _compute_meter_count(self):

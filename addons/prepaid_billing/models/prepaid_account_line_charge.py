@@ -27,7 +27,6 @@ class PrepaidAccountLine(models.Model):
     )
     source_meter_id = fields.Many2one(
         "prepaid.meter",
-        string="Source Meter",
         readonly=True,
         help="The common meter whose cost this line shares.",
     )
