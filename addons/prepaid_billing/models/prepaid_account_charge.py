@@ -94,7 +94,8 @@ class PrepaidAccount(models.Model):
 
     def _charge_cycles(self, charge, today):
         """``[(Period, amount with taxes)]`` of ``charge`` due by ``today`` for this account:
-        every cycle from the later of the charge's start and the tenancy's start."""
+        every cycle from the later of the charge's start and the tenancy's start, the
+        first one prorated from that day."""
         opened = self.tenancy_id.date_start or today
         first = max(charge.date_start, opened)
         day = self.tariff_id.billing_day
@@ -105,7 +106,7 @@ class PrepaidAccount(models.Model):
                 to_money(charge.price),
                 period,
                 capacity=to_money(self.contracted_capacity),
-                active_from=opened,
+                active_from=first,
             )
             result.append((period, charge._gross(amount, self.partner_id)))
         return result

@@ -71,7 +71,22 @@ class TestFixedCharges(PrepaidBillingCommon):
         self.assertEqual(self._charge_lines(account).mapped("amount"), [-6.7742])
         self.assertEqual(self._balance(account), Decimal("-6.7742"))
 
-    def test_closed_accounts_and_inactive_charges_are_not_charged(self):
+    def test_a_charge_starting_mid_cycle_is_prorated_from_its_start(self):
+        self.fee.active = False
+        self.env["prepaid.tariff.charge"].create(
+            {
+                "tariff_id": self.flat.id,
+                "name": "Bin collection",
+                "charge_type": "service_fee",
+                "price": 28.0,
+                "date_start": "2026-02-15",
+            }
+        )
+        self.env["prepaid.account"]._cron_fixed_charges(today=date(2026, 2, 20))
+        # 14 of February's 28 days
+        self.assertEqual(self._charge_lines().mapped("amount"), [-14.0])
+
+    def test_inactive_charges_are_not_charged(self):
         self.fee.active = False
         self.env["prepaid.account"]._cron_fixed_charges(today=date(2026, 2, 1))
         self.assertFalse(self._charge_lines())
