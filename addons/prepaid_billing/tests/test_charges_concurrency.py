@@ -28,8 +28,9 @@ FEE = Decimal("10")
 
 @tagged("post_install", "-at_install")
 class TestChargesConcurrency(ConcurrencyCase):
-    def _create(self, env):
-        tariff = env["prepaid.tariff"].create(
+    def _create_tariff(self, env):
+        """A flat tariff with a service fee of ``FEE`` each month from January."""
+        return env["prepaid.tariff"].create(
             {
                 "name": "Charges concurrency flat",
                 "timezone": "UTC",
@@ -55,10 +56,44 @@ class TestChargesConcurrency(ConcurrencyCase):
                 ],
             }
         )
+
+    def _create_common_area(self, env, tariff, common_unit, units):
+        """A common meter in ``common_unit`` read over February (20 kWh) and into March,
+        shared by ``units`` by area."""
+        common = env["prepaid.meter"].create(
+            {
+                "name": "CC common",
+                "model_id": env.ref("prepaid_meter.meter_model_ddsy_5_60").id,
+                "unit_id": common_unit.id,
+                "state": "in_service",
+            }
+        )
+        rows = [
+            {"meter_id": common.id, "read_at": at, "forward_total": total}
+            for at, total in (
+                (datetime(2026, 2, 1, 1), 100),
+                (datetime(2026, 2, 20), 120),
+                (datetime(2026, 3, 1, 1), 121),
+            )
+        ]
+        self.assertFalse(env["prepaid.meter.reading"]._ingest(rows)["rejected"])
+        return env["prepaid.common.area"].create(
+            {
+                "name": "CC stairs",
+                "building_id": common_unit.building_id.id,
+                "meter_id": common.id,
+                "tariff_id": tariff.id,
+                "method": "area",
+                "date_start": "2026-02-01",
+                "share_ids": [Command.create({"unit_id": unit.id}) for unit in units],
+            }
+        )
+
+    def _create(self, env):
+        tariff = self._create_tariff(env)
         site = env["prepaid.site"].create({"name": "Charges Concurrency Park", "code": "CCP"})
         building = env["prepaid.building"].create({"name": "CC", "site_id": site.id})
         partner = env["res.partner"].create({"name": "Charges Concurrency Tenant"})
-        model = env.ref("prepaid_meter.meter_model_ddsy_5_60")
         units = env["prepaid.unit"].create(
             [
                 {"name": f"CC-{index}", "building_id": building.id, "area": 10 * (index + 1)}
@@ -73,40 +108,13 @@ class TestChargesConcurrency(ConcurrencyCase):
             tenancy.action_open()
             tenancy.account_id.tariff_id = tariff
             tenancies |= tenancy
-        common = env["prepaid.meter"].create(
-            {
-                "name": "CC common",
-                "model_id": model.id,
-                "unit_id": units[-1].id,
-                "state": "in_service",
-            }
-        )
-        area = env["prepaid.common.area"].create(
-            {
-                "name": "CC stairs",
-                "building_id": building.id,
-                "meter_id": common.id,
-                "tariff_id": tariff.id,
-                "method": "area",
-                "date_start": "2026-02-01",
-                "share_ids": [Command.create({"unit_id": unit.id}) for unit in units[:ACCOUNTS]],
-            }
-        )
-        rows = [
-            {"meter_id": common.id, "read_at": at, "forward_total": total}
-            for at, total in (
-                (datetime(2026, 2, 1, 1), 100),
-                (datetime(2026, 2, 20), 120),
-                (datetime(2026, 3, 1, 1), 121),
-            )
-        ]
-        self.assertFalse(env["prepaid.meter.reading"]._ingest(rows)["rejected"])
+        area = self._create_common_area(env, tariff, units[-1], units[:ACCOUNTS])
         self.created.update(
             tariff=tariff.id,
             site=site.id,
             building=building.id,
             partner=partner.id,
-            meters=common.ids,
+            meters=area.meter_id.ids,
             area=area.id,
             tenancies=tenancies.ids,
             accounts=sorted(tenancies.account_id.ids),
