@@ -28,6 +28,8 @@ ADJUSTMENT = "adjustment"
 TRANSFER = "transfer"
 PRESET_CREDIT = "preset_credit"
 OVERDRAFT_REPAYMENT = "overdraft_repayment"
+FIXED_CHARGE = "fixed_charge"
+COMMON_AREA = "common_area"
 
 LINE_KINDS = (
     RECHARGE,
@@ -37,6 +39,8 @@ LINE_KINDS = (
     TRANSFER,
     PRESET_CREDIT,
     OVERDRAFT_REPAYMENT,
+    FIXED_CHARGE,
+    COMMON_AREA,
 )
 KIND_LABELS = {
     RECHARGE: "Recharge",
@@ -46,6 +50,8 @@ KIND_LABELS = {
     TRANSFER: "Transfer",
     PRESET_CREDIT: "Preset credit recovery",
     OVERDRAFT_REPAYMENT: "Overdraft repayment",
+    FIXED_CHARGE: "Fixed charge",
+    COMMON_AREA: "Common-area share",
 }
 # +1: amount must be positive; -1: negative; 0: either sign (never zero).
 KIND_SIGNS = {
@@ -56,6 +62,8 @@ KIND_SIGNS = {
     TRANSFER: 0,
     PRESET_CREDIT: 1,
     OVERDRAFT_REPAYMENT: 1,
+    FIXED_CHARGE: -1,
+    COMMON_AREA: -1,
 }
 
 MONEY_PLACES = 4

@@ -12,12 +12,14 @@
         "security/ir.model.access.csv",
         "security/prepaid_billing_rules.xml",
         "security/prepaid_billing_accounting_rules.xml",
+        "security/prepaid_billing_charges_rules.xml",
         "data/ir_cron_data.xml",
         "data/mail_template_data.xml",
         "data/mail_template_token_data.xml",
         "data/ir_cron_invoicing_data.xml",
         "data/ir_cron_meter_balance_data.xml",
         "data/ir_cron_forecast_data.xml",
+        "data/ir_cron_charges_data.xml",
         "wizards/prepaid_account_recharge_views.xml",
         "wizards/prepaid_account_refund_views.xml",
         "wizards/prepaid_meter_batch_views.xml",
@@ -36,6 +38,7 @@
         "views/prepaid_meter_balance_views.xml",
         "views/prepaid_account_forecast_views.xml",
         "views/prepaid_dashboard_views.xml",
+        "views/prepaid_charges_views.xml",
     ],
     "assets": {
         "web.assets_backend": [
@@ -49,6 +52,7 @@
         "demo/prepaid_billing_accounting_demo.xml",
         "demo/prepaid_billing_demo.xml",
         "demo/prepaid_billing_accounting_invoice_demo.xml",
+        "demo/prepaid_billing_charges_demo.xml",
     ],
     "installable": True,
 }

@@ -22,6 +22,8 @@ def test_line_kinds_are_constants():
         "transfer",
         "preset_credit",
         "overdraft_repayment",
+        "fixed_charge",
+        "common_area",
     )
     assert set(b.KIND_LABELS) == set(b.KIND_SIGNS) == set(b.LINE_KINDS)
 
