@@ -16,3 +16,4 @@ from . import (
     prepaid_tenancy,
     prepaid_unit,
 )
+from . import prepaid_import_template
