@@ -11,6 +11,8 @@ poll stores their first readings.
 
 from odoo import fields, models
 
+from odoo.addons.prepaid_meter.utils import selection_label
+
 from .prepaid_gateway_poll import _run_poll_tasks
 
 #: the meters a check reads: all but the removed ones
@@ -57,7 +59,7 @@ class PrepaidGateway(models.Model):
                 "total %(total)s %(uom)s, relay %(relay)s",
                 total=values.get("forward_total"),
                 uom=meter.uom_name or "",
-                relay=values.get("relay_state") or "-",
+                relay=selection_label(meter, "actual_relay_state", values.get("relay_state")),
             )
             return self._test_line(meter, "answered", detail)
         state = "refused" if meter_result.answered else "silent"

@@ -73,7 +73,11 @@ class PrepaidSiteWorkbook(models.TransientModel):
 
     def _load(self, workbook):
         """The loader run in a savepoint, rolled back when it found any problem."""
-        loader = SiteWorkbookLoader(self.env, workbook)
+        # a site's records are logged as imported, not one chatter message each
+        env = self.with_context(
+            tracking_disable=True, mail_create_nolog=True, mail_create_nosubscribe=True
+        ).env
+        loader = SiteWorkbookLoader(env, workbook)
         savepoint = self.env.cr.savepoint()
         try:
             problems = loader.load()

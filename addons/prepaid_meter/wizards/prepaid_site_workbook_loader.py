@@ -8,6 +8,7 @@ the loader only names the column they checked.  The caller rolls everything back
 problem was found.
 """
 
+import logging
 import traceback
 
 import psycopg2
@@ -16,6 +17,8 @@ from odoo import fields
 from odoo.exceptions import UserError, ValidationError
 
 from prepaid_core.onboarding import SHEETS, Problem
+
+_logger = logging.getLogger(__name__)
 
 #: the workbook's yes
 YES = frozenset({"yes", "y", "true", "1", "x", "是"})
@@ -167,8 +170,8 @@ class SiteWorkbookLoader:
             with self.env.cr.savepoint():
                 records = Model.create([vals for _row, vals in items])
             return list(zip([row for row, _vals in items], records, strict=True))
-        except (UserError, psycopg2.Error):
-            pass
+        except (UserError, psycopg2.Error) as error:
+            _logger.info("%s: batch refused (%s); rows checked one by one", model, error)
         created = []
         for row, vals in items:
             try:
@@ -424,8 +427,8 @@ class SiteWorkbookLoader:
             with self.env.cr.savepoint():
                 tenancies.action_open()
             return
-        except UserError:
-            pass
+        except UserError as error:
+            _logger.info("tenancies not opened at once (%s); opened one by one", error)
         for row, tenancy in items:
             try:
                 with self.env.cr.savepoint():
