@@ -125,6 +125,7 @@ class TestOnboarding(PrepaidMeterCommon):
         wizard = self._workbook(example_workbook())
         wizard.action_import()
         self.assertEqual(wizard.state, "done", wizard.error_ids.mapped("message"))
+        self.assertIn("2 rows of sheet Gateways", wizard.summary)
         site = self.env["prepaid.site"].search([("code", "=", "RP")])
         self.assertEqual(site.building_count, 2)
         self.assertEqual(site.unit_count, 3)

@@ -49,7 +49,8 @@ class SiteWorkbookLoader:
             ("Tenants", self._load_tenants),
         ):
             if self.rows.get(sheet):
-                self.counts[sheet] = len(step(self.rows[sheet]))
+                step(self.rows[sheet])
+                self.counts[sheet] = len(self.rows[sheet])
         return self.problems
 
     def problem(self, row, key, message):
@@ -84,37 +85,35 @@ class SiteWorkbookLoader:
             self.problem(row, "site", self.env._("no site with code %s", row.get("site")))
         return site
 
+    def _child(self, row, key, parent, known, message):
+        """The record named by cell ``key`` under ``parent`` in ``known`` (``{(parent id,
+        name): record}``); ``message`` a problem when the parent has none of that name."""
+        record = parent and known.get((parent.id, row.get(key).casefold()))
+        if parent and not record:
+            self.problem(row, key, message)
+        return record
+
     def _building(self, row):
-        site = self._site(row)
-        building = site and self.buildings.get((site.id, row.get("building").casefold()))
-        if site and not building:
-            self.problem(
-                row,
-                "building",
-                self.env._(
-                    "no building %(building)s on site %(site)s",
-                    building=row.get("building"),
-                    site=row.get("site"),
-                ),
-            )
-        return building
+        values = {"building": row.get("building"), "site": row.get("site")}
+        return self._child(
+            row,
+            "building",
+            self._site(row),
+            self.buildings,
+            self.env._("no building %(building)s on site %(site)s", **values),
+        )
 
     def _unit(self, row):
         if not row.get("unit"):
             return self.env["prepaid.unit"]
-        building = self._building(row)
-        unit = building and self.units.get((building.id, row.get("unit").casefold()))
-        if building and not unit:
-            self.problem(
-                row,
-                "unit",
-                self.env._(
-                    "no unit %(unit)s in building %(building)s",
-                    unit=row.get("unit"),
-                    building=row.get("building"),
-                ),
-            )
-        return unit
+        values = {"unit": row.get("unit"), "building": row.get("building")}
+        return self._child(
+            row,
+            "unit",
+            self._building(row),
+            self.units,
+            self.env._("no unit %(unit)s in building %(building)s", **values),
+        )
 
     def _selection(self, row, key, model, field_name):
         """A selection cell: its technical value or its label, in English or translated."""
