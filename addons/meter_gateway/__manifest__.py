@@ -26,6 +26,7 @@
         "views/prepaid_meter_reading_daily_views.xml",
         "views/meter_gateway_command_wizard_views.xml",
         "views/meter_gateway_register_map_views.xml",
+        "views/meter_gateway_connection_test_views.xml",
         "views/meter_gateway_menus.xml",
     ],
     "demo": [

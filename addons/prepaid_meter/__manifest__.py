@@ -8,7 +8,7 @@
     "license": "LGPL-3",
     "application": True,
     "depends": ["base", "mail", "portal"],
-    "external_dependencies": {"python": ["prepaid-core"]},
+    "external_dependencies": {"python": ["prepaid-core", "openpyxl"]},
     "data": [
         "security/prepaid_meter_security.xml",
         "security/ir.model.access.csv",
@@ -18,6 +18,7 @@
         "data/ir_cron_data.xml",
         "report/prepaid_meter_label_report.xml",
         "wizards/prepaid_meter_replace_views.xml",
+        "wizards/prepaid_site_workbook_views.xml",
         "views/prepaid_site_views.xml",
         "views/prepaid_building_views.xml",
         "views/prepaid_unit_views.xml",

@@ -14,6 +14,7 @@ from . import (
     prepaid_gateway_bus_dlms,
     prepaid_gateway_bus_dlt645,
     prepaid_gateway_bus_modbus,
+    prepaid_gateway_connection_test,
     prepaid_gateway_demo,
     prepaid_gateway_device_api,
     prepaid_gateway_poll,

@@ -131,8 +131,8 @@ class PrepaidGateway(models.Model):
         self.invalidate_recordset(["poll_lease_until"])
         return bool(taken)
 
-    def _polled_buses_and_meters(self, only_meters=None):
-        """The collector's buses with a driver and their in-service meters (or just
+    def _polled_buses_and_meters(self, only_meters=None, states=("in_service",)):
+        """The collector's buses with a driver and their meters in ``states`` (or just
         ``only_meters`` of them), in poll order: by bus, then address."""
         self.ensure_one()
         buses = self.bus_ids.filtered(
@@ -140,7 +140,7 @@ class PrepaidGateway(models.Model):
         )
         domain = [
             ("bus_id", "in", buses.ids),
-            ("state", "=", "in_service"),
+            ("state", "in", states),
             # a Modbus-RTU meter is addressed by its unit id, a DLMS one by its logical and
             # physical addresses, the others by their address
             "|",

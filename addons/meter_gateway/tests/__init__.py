@@ -3,6 +3,7 @@ from . import (
     test_bus_link,
     test_command,
     test_concurrency,
+    test_connection_test,
     test_device_api,
     test_device_settings,
     test_dlms,

@@ -17,3 +17,4 @@ from . import (
     prepaid_tenancy,
     prepaid_unit,
 )
+from . import prepaid_import_template

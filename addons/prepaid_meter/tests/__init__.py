@@ -3,6 +3,7 @@ from . import (
     test_ct_pt,
     test_meter,
     test_meter_credit,
+    test_onboarding,
     test_partition,
     test_reading,
     test_reading_fleet,

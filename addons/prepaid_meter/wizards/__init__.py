@@ -1,1 +1,1 @@
-from . import prepaid_meter_replace
+from . import prepaid_meter_replace, prepaid_site_workbook
