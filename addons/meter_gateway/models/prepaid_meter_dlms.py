@@ -29,6 +29,7 @@ MAX_HDLC_ADDRESS = 0x3FFF
 
 
 class PrepaidMeter(models.Model):
+    _name = "prepaid.meter"
     _inherit = ["prepaid.meter", "prepaid.secret.mixin"]
     _secret_fields = tuple(SECRET_FIELDS)
 

@@ -44,6 +44,7 @@ KEY_FIELDS = {
 
 
 class ResCompany(models.Model):
+    _name = "res.company"
     _inherit = ["res.company", "prepaid.secret.mixin"]
     _secret_fields = tuple(KEY_FIELDS)
 
