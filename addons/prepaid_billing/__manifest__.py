@@ -17,6 +17,7 @@
         "data/mail_template_token_data.xml",
         "data/ir_cron_invoicing_data.xml",
         "data/ir_cron_meter_balance_data.xml",
+        "data/ir_cron_postpaid_data.xml",
         "wizards/prepaid_account_recharge_views.xml",
         "wizards/prepaid_account_refund_views.xml",
         "wizards/prepaid_meter_batch_views.xml",
@@ -33,6 +34,7 @@
         "views/prepaid_billing_accounting_menus.xml",
         "views/prepaid_report_centre_views.xml",
         "views/prepaid_meter_balance_views.xml",
+        "views/prepaid_postpaid_views.xml",
     ],
     "demo": [
         "demo/prepaid_billing_accounting_demo.xml",

@@ -1,5 +1,5 @@
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import UserError
 
 from ..const import BANDS, UTILITIES
 
@@ -8,8 +8,8 @@ class PrepaidConsumptionProduct(models.Model):
     """B9: the product that invoices consumption of a utility (and time-of-use band).
 
     A line without band serves every band of its utility that has no line of its own.
-    Tariff prices are what tenants pay, taxes included: the product's sales taxes must be
-    *included in price*, so that an invoice totals exactly the consumption charged."""
+    The product's sales taxes say whether tariff prices include them: a prepaid balance pays
+    prices taxes included (its invoices check it); a postpaid invoice may add them."""
 
     _name = "prepaid.consumption.product"
     _description = "Consumption Product"
@@ -30,21 +30,6 @@ class PrepaidConsumptionProduct(models.Model):
         "(company_id, utility, COALESCE(band, ''))",
         "A utility and band have one consumption product per company.",
     )
-
-    @api.constrains("product_id")
-    def _check_taxes_included(self):
-        for line in self:
-            taxes = line.product_id.taxes_id.filtered(
-                lambda tax, company=line.company_id: tax.company_id == company
-            )
-            if any(not tax.price_include for tax in taxes):
-                raise ValidationError(
-                    self.env._(
-                        "The taxes of %(product)s must be included in the price: tariff "
-                        "prices are what the tenant pays.",
-                        product=line.product_id.display_name,
-                    )
-                )
 
     @api.model
     def _product_for(self, company, utility, band):
