@@ -25,6 +25,7 @@ from . import (
     prepaid_tariff,
     prepaid_tariff_part,
     prepaid_tariff_postpaid,
+    prepaid_tariff_product,
     prepaid_tariff_season,
     prepaid_tariff_segment,
     prepaid_tariff_step,

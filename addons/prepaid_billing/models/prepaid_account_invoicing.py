@@ -159,6 +159,24 @@ class PrepaidAccount(models.Model):
 
         return resolver
 
+    def _line_tariffs(self, lines):
+        """A function ``(line, utility) -> tariff``: the tariff the line's meters of that
+        utility are on (a meter's own, else the account's), when they share one."""
+        meter_ids = {int(m) for line in lines for m in (line.detail or {}).get("meters", {})}
+        meters = self.env["prepaid.meter"].sudo().with_context(active_test=False).browse(meter_ids)
+        tariff_of_meter = {meter.id: meter.tariff_id or self.tariff_id for meter in meters}
+        utility_of_meter = {meter.id: meter.utility for meter in meters}
+
+        def tariff_of(line, utility):
+            tariffs = {
+                tariff_of_meter[int(m)]
+                for m in (line.detail or {}).get("meters", {})
+                if utility_of_meter.get(int(m)) == utility
+            }
+            return tariffs.pop() if len(tariffs) == 1 else None
+
+        return tariff_of
+
     def _consumption_by_part(self, lines):
         """``({part key: Charged}, {product: utility})`` of deduction ledger ``lines``: each
         line's tariff lines (its ``detail``) go to the part ``(product, band, step, unit
@@ -167,13 +185,15 @@ class PrepaidAccount(models.Model):
         self.ensure_one()
         products = self.env["prepaid.consumption.product"]
         cache, utilities = {}, {}
+        tariff_of = self._line_tariffs(lines)
 
-        def product(utility, band):
-            if (utility, band) not in cache:
-                found = products._product_for(self.company_id, utility, band)
-                cache[utility, band] = found
+        def product(utility, band, step=0, tariff=None):
+            key = (utility, band, step, tariff)
+            if key not in cache:
+                found = products._product_for(self.company_id, utility, band, tariff, step)
+                cache[key] = found
                 utilities[found] = utility
-            return cache[utility, band]
+            return cache[key]
 
         resolver = self._line_utilities(lines)
         totals = defaultdict(lambda: [ZERO, Decimal(0)])
@@ -182,7 +202,8 @@ class PrepaidAccount(models.Model):
             parts = defaultdict(lambda: [ZERO, Decimal(0)])
             for key, values in ((line.detail or {}).get("lines") or {}).items():
                 version, band, step, *utility = key.split("|")
-                prod = product(utility[0] if utility else utility_of(version), band)
+                utility = utility[0] if utility else utility_of(version)
+                prod = product(utility, band, int(step), tariff_of(line, utility))
                 part = parts[prod, band, int(step), _rate(values[2] if len(values) > 2 else 0)]
                 part[0] += Decimal(values[1])
                 part[1] += Decimal(values[0])

@@ -32,8 +32,13 @@ class PrepaidConsumptionProduct(models.Model):
     )
 
     @api.model
-    def _product_for(self, company, utility, band):
-        """The product invoicing ``utility`` consumed in ``band`` for ``company``."""
+    def _product_for(self, company, utility, band, tariff=None, step=0):
+        """The product invoicing ``utility`` consumed in ``band`` (and ladder ``step``) for
+        ``company``: the ``tariff``'s own for that band or step if it has one."""
+        if tariff and (
+            found := self.env["prepaid.tariff.product"]._product_for(tariff, band, step)
+        ):
+            return found
         lines = self.sudo().search([("company_id", "=", company.id), ("utility", "=", utility)])
         line = (
             lines.filtered(lambda p: p.band == band)[:1] or lines.filtered(lambda p: not p.band)[:1]

@@ -1,6 +1,7 @@
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
+from odoo import Command
 from odoo.tests import tagged
 
 from .test_accounting import PrepaidAccountingCommon
@@ -109,3 +110,31 @@ class TestInvoiceLines(PrepaidAccountingCommon):
                 }
             ],
         )
+
+    def test_tariff_product_per_band_and_whether_prices_include_taxes(self):
+        tou = self._create_tariff(
+            "TOU", [{"price_peak": 1.0, "price_valley": 0.5}], [(8, 22, "peak"), (22, 8, "valley")]
+        )
+        peak_product = self._create_product(
+            name="Electricity, peak", lst_price=0.0, taxes_id=self.tax_included
+        )
+        tou.invoice_product_ids = [Command.create({"band": "peak", "product_id": peak_product.id})]
+        self.assertEqual(tou.tax_mode, "included")
+        self.account.tariff_id = tou
+        self.account._recharge("100")
+        self._ingest(self.meter, (0, 1000), (480, 1008), (600, 1010))  # 8 valley, 2 peak
+        self._deduct()
+        invoice = self.account._invoice_consumption(until=date(2026, 3, 3))
+        self.assertRecordValues(
+            invoice.invoice_line_ids.sorted("prepaid_band"),
+            [
+                {"prepaid_band": "peak", "product_id": peak_product.id, "price_total": 2.0},
+                {"prepaid_band": "valley", "product_id": self.product_power.id, "price_total": 4.0},
+            ],
+        )
+        added = self.env["account.tax"].create(
+            {"name": "VAT 9%", "amount": 9.0, "type_tax_use": "sale", "company_id": self.company.id}
+        )
+        peak_product.taxes_id = added
+        tou.invalidate_recordset(["tax_mode"])
+        self.assertEqual(tou.tax_mode, "mixed")
