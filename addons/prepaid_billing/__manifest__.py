@@ -42,6 +42,7 @@
         "demo/prepaid_billing_accounting_demo.xml",
         "demo/prepaid_billing_demo.xml",
         "demo/prepaid_billing_accounting_invoice_demo.xml",
+        "demo/prepaid_billing_postpaid_demo.xml",
     ],
     "installable": True,
 }

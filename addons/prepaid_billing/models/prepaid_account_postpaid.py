@@ -180,3 +180,17 @@ class PrepaidAccount(models.Model):
             not (line.reference or "").startswith(INVOICE_REFERENCE)
             for line in payment.sudo().prepaid_line_ids
         )
+
+    # === DEMO === #
+    @api.model
+    def _demo_postpaid(self, addresses):
+        """Demo data: the accounts of the meters at ``addresses`` become postpaid (their
+        consumption so far is invoiced as prepaid already), their tenants paying 30 days
+        after each invoice."""
+        meters = self.env["prepaid.meter"].search([("address", "in", list(addresses))])
+        accounts = meters.account_id
+        term = self.env.ref("account.account_payment_term_30days", raise_if_not_found=False)
+        if term:
+            accounts.partner_id.property_payment_term_id = term
+        accounts.billing_type = "postpaid"
+        return accounts
