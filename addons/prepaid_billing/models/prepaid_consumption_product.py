@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from ..const import BANDS, UTILITIES
+from ..const import UTILITIES
 
 
 class PrepaidConsumptionProduct(models.Model):
@@ -12,6 +12,7 @@ class PrepaidConsumptionProduct(models.Model):
     prices taxes included (its invoices check it); a postpaid invoice may add them."""
 
     _name = "prepaid.consumption.product"
+    _inherit = ["prepaid.band.product.mixin"]
     _description = "Consumption Product"
     _order = "company_id, utility, band"
     _check_company_auto = True
@@ -20,11 +21,6 @@ class PrepaidConsumptionProduct(models.Model):
         "res.company", required=True, index=True, default=lambda self: self.env.company
     )
     utility = fields.Selection(UTILITIES, required=True, default="electricity")
-    band = fields.Selection(BANDS, help="Empty: every band without a product of its own.")
-    product_id = fields.Many2one(
-        "product.product", required=True, check_company=True, domain=[("sale_ok", "=", True)]
-    )
-    tax_ids = fields.Many2many(related="product_id.taxes_id", string="Taxes")
 
     _utility_band_uniq = models.UniqueIndex(
         "(company_id, utility, COALESCE(band, ''))",

@@ -1,7 +1,5 @@
 from odoo import api, fields, models
 
-from ..const import BANDS
-
 TAX_MODES = [
     ("included", "Taxes included"),
     ("added", "Taxes added"),
@@ -15,18 +13,14 @@ class PrepaidTariffProduct(models.Model):
     sales taxes say whether the tariff's prices include them."""
 
     _name = "prepaid.tariff.product"
+    _inherit = ["prepaid.band.product.mixin"]
     _description = "Tariff Invoicing Product"
     _order = "tariff_id, band, step"
     _check_company_auto = True
 
     tariff_id = fields.Many2one("prepaid.tariff", required=True, index=True, ondelete="cascade")
     company_id = fields.Many2one(related="tariff_id.company_id", store=True)
-    band = fields.Selection(BANDS, help="Empty: every band without a line of its own.")
     step = fields.Integer(string="Ladder Step", help="Step number (1 is the first); 0: every step.")
-    product_id = fields.Many2one(
-        "product.product", required=True, check_company=True, domain=[("sale_ok", "=", True)]
-    )
-    tax_ids = fields.Many2many(related="product_id.taxes_id", string="Taxes")
 
     _tariff_band_step_uniq = models.UniqueIndex(
         "(tariff_id, COALESCE(band, ''), step)",
@@ -48,11 +42,17 @@ class PrepaidTariffProduct(models.Model):
 
 
 class PrepaidTariff(models.Model):
-    """B1/B9: the invoicing products of a tariff's bands and steps, and whether its prices
-    include taxes (from those products' taxes), shown on the tariff and the receipts."""
+    """B1/B9/B14: how a tariff's consumption is invoiced: the products of its bands and
+    steps, whether its prices include taxes (from those products' taxes, shown on the
+    tariff and the receipts), the overdue policy of its postpaid accounts."""
 
     _inherit = "prepaid.tariff"
 
+    postpaid_cut_days = fields.Integer(
+        string="Cut Supply After (days overdue)",
+        help="Postpaid accounts on this tariff: supply is cut when the oldest unpaid invoice "
+        "is overdue by more than this many days; 0: the company's policy.",
+    )
     invoice_product_ids = fields.One2many(
         "prepaid.tariff.product", "tariff_id", string="Invoicing Products"
     )
