@@ -13,6 +13,7 @@
         "security/prepaid_billing_rules.xml",
         "security/prepaid_billing_accounting_rules.xml",
         "security/prepaid_billing_charges_rules.xml",
+        "security/prepaid_tariff_product_rules.xml",
         "data/ir_cron_data.xml",
         "data/mail_template_data.xml",
         "data/mail_template_token_data.xml",
@@ -20,10 +21,12 @@
         "data/ir_cron_meter_balance_data.xml",
         "data/ir_cron_forecast_data.xml",
         "data/ir_cron_charges_data.xml",
+        "data/ir_cron_postpaid_data.xml",
         "wizards/prepaid_account_recharge_views.xml",
         "wizards/prepaid_account_refund_views.xml",
         "wizards/prepaid_meter_batch_views.xml",
         "report/prepaid_receipt_report.xml",
+        "report/prepaid_receipt_tax_report.xml",
         "views/prepaid_tariff_views.xml",
         "views/prepaid_account_views.xml",
         "views/prepaid_account_line_views.xml",
@@ -39,6 +42,7 @@
         "views/prepaid_account_forecast_views.xml",
         "views/prepaid_dashboard_views.xml",
         "views/prepaid_charges_views.xml",
+        "views/prepaid_postpaid_views.xml",
     ],
     "assets": {
         "web.assets_backend": [
@@ -53,6 +57,7 @@
         "demo/prepaid_billing_demo.xml",
         "demo/prepaid_billing_accounting_invoice_demo.xml",
         "demo/prepaid_billing_charges_demo.xml",
+        "demo/prepaid_billing_postpaid_demo.xml",
     ],
     "installable": True,
 }

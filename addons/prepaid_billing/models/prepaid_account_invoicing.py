@@ -7,7 +7,7 @@ from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
-from prepaid_core import balance
+from prepaid_core import balance, invoicing
 
 _logger = logging.getLogger(__name__)
 
@@ -16,6 +16,11 @@ ZERO = balance.ZERO
 
 def _dec(value, places=4):
     return Decimal(f"{value or 0.0:.{places}f}")
+
+
+def _rate(value):
+    """A tariff unit price (text or float) as the Decimal that keys an invoice part."""
+    return Decimal(str(value or 0)).quantize(invoicing.PRICE_QUANTUM)
 
 
 class PrepaidAccount(models.Model):
@@ -106,7 +111,8 @@ class PrepaidAccount(models.Model):
         for index, account in enumerate(accounts, 1):
             try:
                 with self.env.cr.savepoint():
-                    invoices |= account._invoice_consumption(until=account._billing_date(today))
+                    until = account._billing_date(today)
+                    invoices |= account._invoice_consumption(until=until, period=True)
             except UserError as exc:
                 _logger.warning("Prepaid account %s not invoiced: %s", account.id, exc)
                 account.message_post(body=self.env._("Not invoiced: %(error)s", error=exc))
@@ -153,45 +159,77 @@ class PrepaidAccount(models.Model):
 
         return resolver
 
-    def _consumption_by_product(self, lines):
-        """{product: [amount, quantity]} (Decimals) of deduction ledger ``lines``: each line's
-        tariff lines (its ``detail``) go to the product of their utility and band; a line
-        without detail goes to the account's utility, flat band."""
+    def _line_tariffs(self, lines):
+        """A function ``(line, utility) -> tariff``: the tariff the line's meters of that
+        utility are on (a meter's own, else the account's), when they share one."""
+        meter_ids = {int(m) for line in lines for m in (line.detail or {}).get("meters", {})}
+        meters = self.env["prepaid.meter"].sudo().with_context(active_test=False).browse(meter_ids)
+        tariff_of_meter = {meter.id: meter.tariff_id or self.tariff_id for meter in meters}
+        utility_of_meter = {meter.id: meter.utility for meter in meters}
+
+        def tariff_of(line, utility):
+            tariffs = {
+                tariff_of_meter[int(m)]
+                for m in (line.detail or {}).get("meters", {})
+                if utility_of_meter.get(int(m)) == utility
+            }
+            return tariffs.pop() if len(tariffs) == 1 else None
+
+        return tariff_of
+
+    def _consumption_by_part(self, lines):
+        """``({part key: Charged}, {product: utility})`` of deduction ledger ``lines``: each
+        line's tariff lines (its ``detail``) go to the part ``(product, band, step, unit
+        price)`` of their utility, band and ladder step; a line without detail goes to the
+        account's utility, flat band.  Amounts and quantities are Decimals."""
         self.ensure_one()
         products = self.env["prepaid.consumption.product"]
-        cache = {}
+        cache, utilities = {}, {}
+        tariff_of = self._line_tariffs(lines)
 
-        def product(utility, band):
-            key = (utility, band)
+        def product(utility, band, step=0, tariff=None):
+            key = (utility, band, step, tariff)
             if key not in cache:
-                cache[key] = products._product_for(self.company_id, utility, band)
+                found = products._product_for(self.company_id, utility, band, tariff, step)
+                cache[key] = found
+                utilities[found] = utility
             return cache[key]
 
         resolver = self._line_utilities(lines)
         totals = defaultdict(lambda: [ZERO, Decimal(0)])
         for line in lines:
-            charged = -_dec(line.amount)
-            parts = defaultdict(lambda: [ZERO, Decimal(0)])
             utility_of = resolver(line)
+            parts = defaultdict(lambda: [ZERO, Decimal(0)])
             for key, values in ((line.detail or {}).get("lines") or {}).items():
-                version, band, _step, *utility = key.split("|")
-                part = parts[product(utility[0] if utility else utility_of(version), band)]
+                version, band, step, *utility = key.split("|")
+                utility = utility[0] if utility else utility_of(version)
+                prod = product(utility, band, int(step), tariff_of(line, utility))
+                part = parts[prod, band, int(step), _rate(values[2] if len(values) > 2 else 0)]
                 part[0] += Decimal(values[1])
                 part[1] += Decimal(values[0])
             if not parts:
                 fallback = product(self.tariff_id.utility or "electricity", "flat")
-                parts[fallback] = [ZERO, _dec(line.quantity, 6)]
-            # the line's amount is the truth: any difference goes to its largest product
-            rest = charged - sum((p[0] for p in parts.values()), ZERO)
+                parts[fallback, "flat", 0, _rate(0)] = [ZERO, _dec(line.quantity, 6)]
+            # the line's amount is the truth: any difference goes to its largest part
+            rest = -_dec(line.amount) - sum((p[0] for p in parts.values()), ZERO)
             if rest:
                 parts[max(parts, key=lambda p: parts[p][0])][0] += rest
-            for prod, (amount, quantity) in parts.items():
-                totals[prod][0] += amount
-                totals[prod][1] += quantity
+            for key, (amount, quantity) in parts.items():
+                totals[key][0] += amount
+                totals[key][1] += quantity
+        return {key: invoicing.Charged(*v) for key, v in totals.items()}, utilities
+
+    def _consumption_by_product(self, lines):
+        """{product: [amount, quantity]} (Decimals) of deduction ledger ``lines``."""
+        totals = defaultdict(lambda: [ZERO, Decimal(0)])
+        for key, charged in self._consumption_by_part(lines)[0].items():
+            totals[key[0]][0] += charged.amount
+            totals[key[0]][1] += charged.quantity
         return totals
 
-    def _invoiced_by_product(self):
-        """{product: [amount, quantity]} already invoiced (posted invoices less credit notes)."""
+    def _invoiced_by_part(self):
+        """{part key: Charged} already invoiced (posted invoices less credit notes); lines
+        of invoices made before lines had parts are keyed by their product alone."""
         self.ensure_one()
         places = self.currency_id.decimal_places
         lines = (
@@ -208,71 +246,133 @@ class PrepaidAccount(models.Model):
         totals = defaultdict(lambda: [ZERO, Decimal(0)])
         for line in lines:
             sign = -1 if line.move_id.move_type == "out_refund" else 1
-            totals[line.product_id][0] += sign * _dec(line.price_total, places)
-            totals[line.product_id][1] += sign * _dec(line.prepaid_quantity, 6)
+            key = (line.product_id, None, None, None)
+            if line.prepaid_band:
+                key = (
+                    line.product_id,
+                    line.prepaid_band,
+                    line.prepaid_step,
+                    _rate(line.prepaid_rate),
+                )
+            totals[key][0] += sign * _dec(line._prepaid_billed_amount(), places)
+            totals[key][1] += sign * _dec(line.prepaid_quantity, 6)
+        return {key: invoicing.Charged(*v) for key, v in totals.items()}
+
+    def _invoiced_by_product(self):
+        """{product: [amount, quantity]} already invoiced (posted invoices less credit notes)."""
+        totals = defaultdict(lambda: [ZERO, Decimal(0)])
+        for key, charged in self._invoiced_by_part().items():
+            totals[key[0]][0] += charged.amount
+            totals[key[0]][1] += charged.quantity
         return totals
 
     # === INVOICING === #
-    def _invoice_consumption(self, until=None):
+    def _invoice_consumption(self, until=None, period=False):
         """Invoice the consumption charged before ``until`` (a date; ``None``: all of it, the
-        final invoice).  Returns the invoice (none when nothing is left to bill)."""
+        final invoice); with ``period``, as the invoice of the billing period ending then
+        (one per account and period: a unique index).  Returns the invoice (none when
+        nothing is left to bill)."""
         self.ensure_one()
         self.check_access("read")
         if not self._invoicing_configured():
             return self.env["account.move"]
         self._lock_balance()  # serialises with deductions, recharges and other invoicing
+        if period and self._period_invoice(until):
+            self._mark_invoiced_until(until)
+            return self.env["account.move"]
         domain = [("account_id", "=", self.id), ("kind", "=", "deduction")]
         if until:
             domain.append(("date", "<", until))
         lines = self.env["prepaid.account.line"].sudo().search(domain, order="date, id")
-        consumed = self._consumption_by_product(lines)
-        invoiced = self._invoiced_by_product()
+        consumed, utilities = self._consumption_by_part(lines)
         quantum = Decimal(1).scaleb(-self.currency_id.decimal_places)
-        to_bill = []
-        for product in sorted(set(consumed) | set(invoiced), key=lambda p: p.id):
-            amount = consumed[product][0].quantize(quantum, ROUND_HALF_UP) - invoiced[product][0]
-            quantity = consumed[product][1] - invoiced[product][1]
-            if amount:
-                to_bill.append((product, amount, quantity))
+        digits = self.env["decimal.precision"].precision_get("Product Unit")
+        parts = invoicing.parts_to_invoice(
+            consumed,
+            self._invoiced_by_part(),
+            quantum,
+            rate_of=lambda key: key[3] or None,
+            quantity_quantum=Decimal(1).scaleb(-digits),
+        )
         new_lines = lines.filtered(lambda line: not line.invoice_id)
         invoice = self.env["account.move"]
-        if to_bill:
-            invoice = self._create_consumption_invoice(to_bill, new_lines, until)
+        if parts:
+            invoice = self._create_consumption_invoice(
+                parts, new_lines, until, utilities=utilities, period=period
+            )
             new_lines.write({"invoice_id": invoice.id})
-        # always an update of the account row: a concurrent invoicing of this account that
-        # waited on the lock then fails to serialise and is retried, seeing this invoice
-        reached = until or fields.Date.context_today(self)
+        self._mark_invoiced_until(until or fields.Date.context_today(self))
+        return invoice
+
+    def _period_invoice(self, until):
+        """The invoice (not cancelled) of the billing period ending on ``until``."""
+        return (
+            self.env["account.move"]
+            .sudo()
+            .search(
+                [
+                    ("prepaid_account_id", "=", self.id),
+                    ("prepaid_period", "=", until),
+                    ("state", "!=", "cancel"),
+                ],
+                limit=1,
+            )
+        )
+
+    def _mark_invoiced_until(self, reached):
+        """Always an update of the account row: a concurrent invoicing of this account that
+        waited on the lock then fails to serialise and is retried, seeing this invoice."""
         self.env.cr.execute(
             "UPDATE prepaid_account SET invoiced_until = GREATEST(invoiced_until, %s) "
             "WHERE id = %s",
             [reached, self.id],
         )
         self.invalidate_recordset(["invoiced_until"])
-        return invoice
 
-    def _create_consumption_invoice(self, to_bill, lines, until):
+    def _invoice_line_values(self, parts, sign, period, utilities):
+        """One invoice line per part: the quantity in the utility's unit of measure, the
+        unit price, the band and ladder step named where the product has several."""
+        bands = {p.key[0]: set() for p in parts}
+        steps = {p.key[0]: set() for p in parts}
+        for part in parts:
+            bands[part.key[0]].add(part.key[1])
+            steps[part.key[0]].add(part.key[2])
+        band_labels = dict(
+            self.env["account.move.line"]._fields["prepaid_band"]._description_selection(self.env)
+        )
+        values = []
+        for part in parts:
+            product, band, step, rate = part.key
+            label = product.display_name
+            if len(bands[product]) > 1 or band not in ("flat", None):
+                label += f" - {band_labels.get(band, band)}"
+            if len(steps[product]) > 1 or (step or 0) > 1:
+                label += " - " + self.env._("step %(step)s", step=step)
+            values.append(
+                {
+                    "product_id": product.id,
+                    "name": f"{label} ({period})" if period else label,
+                    "quantity": float(sign * (part.shown_quantity or 1)),
+                    "price_unit": float(part.unit_price),
+                    "product_uom_id": self._utility_uom(utilities.get(product)).id
+                    if part.shown_quantity
+                    else product.uom_id.id,
+                    "prepaid_quantity": float(sign * part.quantity),
+                    "prepaid_band": band or False,
+                    "prepaid_step": step or 0,
+                    "prepaid_rate": float(rate or 0),
+                }
+            )
+        return values
+
+    def _create_consumption_invoice(self, parts, lines, until, utilities=None, period=False):
         company = self.company_id.sudo()
-        total = sum((amount for _p, amount, _q in to_bill), ZERO)
+        total = sum((part.amount for part in parts), ZERO)
         sign = 1 if total >= 0 else -1
         today = fields.Date.context_today(self)
         first = lines[:1].date or self.invoiced_until
         last = lines[-1:].date or ((until - timedelta(days=1)) if until else today)
-        period = self.env._("%(first)s to %(last)s", first=first, last=last) if first else ""
-        invoice_lines = []
-        for product, amount, quantity in to_bill:
-            unit = product.uom_id.name if product.uom_id else ""
-            label = f"{product.display_name}: {quantity.normalize():f} {unit}".strip()
-            invoice_lines.append(
-                Command.create(
-                    {
-                        "product_id": product.id,
-                        "name": f"{label} ({period})" if period else label,
-                        "quantity": 1.0,
-                        "price_unit": float(sign * amount),
-                        "prepaid_quantity": float(sign * quantity),
-                    }
-                )
-            )
+        text = self.env._("%(first)s to %(last)s", first=first, last=last) if first else ""
         invoice = (
             self.env["account.move"]
             .sudo()
@@ -288,20 +388,15 @@ class PrepaidAccount(models.Model):
                     "invoice_origin": self.name,
                     "prepaid_account_id": self.id,
                     "prepaid_invoiced_until": until or today,
-                    "invoice_line_ids": invoice_lines,
+                    "prepaid_period": until if period and sign > 0 else False,
+                    "invoice_line_ids": [
+                        Command.create(values)
+                        for values in self._invoice_line_values(parts, sign, text, utilities or {})
+                    ],
                 }
             )
         )
-        if invoice.currency_id.compare_amounts(invoice.amount_total, float(abs(total))):
-            raise UserError(
-                self.env._(
-                    "Invoice of %(account)s totals %(total)s instead of the %(charged)s charged: "
-                    "the consumption products' taxes must be included in the price.",
-                    account=self.display_name,
-                    total=invoice.amount_total,
-                    charged=abs(total),
-                )
-            )
+        self._check_invoice_total(invoice, abs(total))
         invoice.action_post()
         self._reconcile_prepayments()
         self.message_post(
@@ -312,6 +407,35 @@ class PrepaidAccount(models.Model):
             )
         )
         return invoice
+
+    def _check_invoice_total(self, invoice, charged):
+        """The invoice's lines bill exactly the consumption charged: taxes included in the
+        price, or (postpaid only) added to it; a prepaid balance pays taxes included."""
+        lines = invoice.invoice_line_ids
+        excluded = lines.tax_ids.filtered(lambda tax: not tax.price_include)
+        billed = sum(lines.mapped(lambda line: line._prepaid_billed_amount()))
+        if (excluded and not self._taxes_may_be_added()) or invoice.currency_id.compare_amounts(
+            billed, float(charged)
+        ):
+            raise UserError(
+                self.env._(
+                    "Invoice of %(account)s bills %(total)s instead of the %(charged)s charged: "
+                    "the consumption products' taxes must be included in the price.",
+                    account=self.display_name,
+                    total=billed,
+                    charged=charged,
+                )
+            )
+
+    def _taxes_may_be_added(self):
+        """Whether this account's invoices may add taxes to the prices charged (no)."""
+        return False
+
+    @api.model
+    def _utility_uom(self, utility):
+        """The unit of measure of a utility's consumption: kWh or m³."""
+        xmlid = "uom.product_uom_cubic_meter" if utility == "water" else "uom.product_uom_kwh"
+        return self.env.ref(xmlid).sudo()
 
     def action_invoice_consumption(self):
         """Managers: invoice what has been charged before today, now."""

@@ -235,6 +235,7 @@ class PrepaidMeter(models.Model):
             new_state, decision = alarm.evaluate(state, self._alarm_inputs(row, settings), now)
             if row["billing_mode"] == "meter" and decision.reason in CREDIT_CUTS:
                 new_state, decision = self._supply_left_to_meter(state, new_state, decision)
+            new_state, decision = self._postpaid_supply(row, state, new_state, decision)
             changes.add(self._stored_alarm(row), state, new_state, decision)
         self._store_alarm_states(changes.states)
         self._store_alarm_levels(changes.levels)
@@ -264,7 +265,8 @@ class PrepaidMeter(models.Model):
                    CASE WHEN m.alarm_own_thresholds THEN m.alarm2_threshold
                         ELSE a.alarm2_threshold END::text AS alarm2,
                    COALESCE(a.overdraft_limit, 0)::text AS overdraft_limit,
-                   a.reminder_minutes, a.last_recharge_at
+                   a.reminder_minutes, a.last_recharge_at,
+                   a.billing_type, a.postpaid_overdue_invoice_id
               FROM prepaid_meter m
               JOIN prepaid_tenancy t ON t.unit_id = m.unit_id AND t.state = 'open'
               JOIN prepaid_account a ON a.tenancy_id = t.id AND a.state = 'open'

@@ -329,21 +329,6 @@ class TestAccountingCycle(PrepaidAccountingCommon):
         by_product = {line.product_id: line.price_total for line in invoice.invoice_line_ids}
         self.assertEqual(by_product, {self.product_power: 5.0, self.product_water: 4.8})
 
-    def test_consumption_product_taxes_must_be_included(self):
-        excluded = self.env["account.tax"].create(
-            {
-                "name": "VAT 15%",
-                "amount": 15.0,
-                "type_tax_use": "sale",
-                "company_id": self.company.id,
-            }
-        )
-        product = self._create_product(name="Gas", taxes_id=excluded)
-        with self.assertRaisesRegex(Exception, "included in the price"):
-            self.env["prepaid.consumption.product"].create(
-                {"utility": "electricity", "band": "peak", "product_id": product.id}
-            )
-
 
 @tagged("post_install", "-at_install")
 class TestAccountingAccess(PrepaidAccountingCommon):
