@@ -49,9 +49,12 @@ class PrepaidAccount(models.Model):
 
     @api.model
     def _run_forecasts(self, batch_size=FORECAST_BATCH_SIZE, commit=False):
-        """The forecast of every open account, a batch at a time; from the scheduled action
+        """The forecast of every open prepaid account, a batch at a time; from the scheduled action
         each batch is committed (``_commit_progress``) so a stopped run loses nothing done."""
-        accounts = self.search([("state", "=", "open")], order="id")
+        # postpaid accounts are invoiced for what they used: no credit to forecast
+        accounts = self.search(
+            [("state", "=", "open"), ("billing_type", "=", "prepaid")], order="id"
+        )
         for start in range(0, len(accounts), batch_size):
             batch = accounts[start : start + batch_size]
             batch._update_forecast()

@@ -102,7 +102,12 @@ class PrepaidDashboard(models.AbstractModel):
 
     def _arrears(self, company):
         [[total, count]] = self.env["prepaid.account"]._read_group(
-            [("company_id", "=", company.id), ("state", "=", "open"), ("balance", "<", 0)],
+            [
+                ("company_id", "=", company.id),
+                ("state", "=", "open"),
+                ("billing_type", "=", "prepaid"),
+                ("balance", "<", 0),
+            ],
             aggregates=["balance:sum", "__count"],
         )
         return {"count": count, "amount": total, "shown": self._money(company, -total)}

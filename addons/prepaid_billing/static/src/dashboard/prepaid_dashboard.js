@@ -123,6 +123,7 @@ export class PrepaidDashboard extends Component {
     openArrears() {
         this.open("prepaid.account", _t("Accounts in Arrears"), [
             ["state", "=", "open"],
+            ["billing_type", "=", "prepaid"],
             ["balance", "<", 0],
         ]);
     }
