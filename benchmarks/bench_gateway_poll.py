@@ -21,7 +21,7 @@ one poll), ``half`` (every other meter of a bus answers "no data" to blocks, as 
 meters do: a first poll, where the block is tried then the single items, and a later one,
 where the way that worked is remembered) or ``both`` (the default: all three polls).
 
-    python3 benchmarks/bench_gateway_poll.py --db prepaid_bench
+    python3 benchmarks/bench_gateway_poll.py --db prepaid_bench [--base-port 7230]
 """
 
 import argparse
@@ -122,6 +122,12 @@ def parse_args():
     parser.add_argument("--baud", type=int, default=2400)
     parser.add_argument("--db", default="prepaid_bench")
     parser.add_argument(
+        "--base-port",
+        type=int,
+        default=0,
+        help="the simulated buses listen on this port and the next ones (default: free ports)",
+    )
+    parser.add_argument(
         "--refuse-blocks",
         choices=("none", "half", "both"),
         default="both",
@@ -138,6 +144,7 @@ def simulated_buses(args):
             [VirtualMeter(MeterConfig(address(b, m)), clock) for m in range(1, args.meters + 1)],
             "dlt645",
             baud=args.baud,
+            port=args.base_port + b - 1 if args.base_port else 0,
         )
         for b in range(1, args.buses + 1)
     ]
