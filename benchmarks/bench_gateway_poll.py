@@ -7,15 +7,21 @@ same buses and 1,024 meters is polled with ``prepaid.gateway._poll()`` (buses in
 threads, meters of a bus in turn, then one ``_ingest`` of every reading).
 
 Each poll's time is set against the wire time of its slowest bus (the floor: a bus cannot
-be faster than its bytes), computed from the bytes of every request and reply the bus
-carried, plus the turnaround of each reply.  Target: total <= 1.2 x slowest bus.
+be faster than its bytes), computed from DL/T645-2007 and not from the simulator: every
+transaction the bus carried counted at the frame sizes the standard gives (a frame is
+68H, the 6-byte address, 68H, C, L, L data bytes, CS, 16H: 12 + L bytes, after 4 FE
+wake-up bytes; a read's request carries the 4-byte data identifier, its reply the
+identifier and the item's data as the standard's data tables size it, an error reply one
+error byte), 11 bits a character (8E1) at the bus's baud rate, plus the standard's
+shortest turnaround before each reply (Td >= 20 ms).  The simulator's own sleeping time is
+printed beside it.  Target: total <= 1.2 x slowest bus.
 
 ``--refuse-blocks`` chooses the meters: ``none`` (every meter answers its energy block:
 one poll), ``half`` (every other meter of a bus answers "no data" to blocks, as many real
 meters do: a first poll, where the block is tried then the single items, and a later one,
 where the way that worked is remembered) or ``both`` (the default: all three polls).
 
-    python3 benchmarks/bench_gateway_poll.py --db prepaid_bench
+    python3 benchmarks/bench_gateway_poll.py --db prepaid_bench [--base-port 7230]
 """
 
 import argparse
@@ -29,11 +35,67 @@ from odoo_bench import load_note, open_registry
 import odoo
 from odoo import api
 
+from prepaid_core.protocols import dlt645
 from prepaid_core.simulator.clock import AcceleratedClock
-from prepaid_core.simulator.collector import Bus, Collector, wire_time
+from prepaid_core.simulator.collector import Bus, Collector
 from prepaid_core.simulator.meter import MeterConfig, VirtualMeter
 
 NAME = "Bench Poll Collector"
+
+# DL/T645-2007, independently of the codec and the simulator
+#: bits a character on the wire: start, 8 data, even parity, stop (8E1)
+BITS_PER_CHARACTER = 11
+#: FE bytes sent before each frame to wake the receiver
+WAKE_UP = 4
+#: 68H, A0-A5, 68H, C, L, ..., CS, 16H: the bytes of a frame besides its L data bytes
+FRAME_OVERHEAD = 12
+#: the shortest time a meter waits before it answers (Td, 20 ms <= Td <= 500 ms)
+TURNAROUND = 0.020
+#: data bytes of the items a poll reads, after their 4-byte identifier (Appendix A)
+READ_DATA_BYTES = {
+    0x0000FF00: 20,  # combined active energy, total and tariffs 1-4: 5 x XXXXXX.XX
+    0x0001FF00: 20,  # forward active energy block
+    0x00000000: 4,  # combined active energy total, XXXXXX.XX
+    0x00010000: 4,  # forward active energy total
+    0x00020000: 4,  # reverse active energy total
+    **{0x00000000 + (n << 8): 4 for n in range(1, 5)},  # combined, tariffs 1-4
+    **{0x00010000 + (n << 8): 4 for n in range(1, 5)},  # forward, tariffs 1-4
+    0x02030000: 3,  # instantaneous total active power, XX.XXXX
+    0x00900200: 4,  # remaining amount, XXXXXX.XX
+    0x00900201: 4,  # overdraft amount, XXXXXX.XX
+    0x04000503: 2,  # meter running status word 3
+    0x04000101: 4,  # date and week, YYMMDDWW
+    0x04000102: 3,  # time, hhmmss
+    0x05060001: 5,  # daily frozen time, YYMMDDhhmm
+    0x05060101: 20,  # daily frozen forward active energy block
+    **{0x04050100 + n: 4 for n in range(1, 5)},  # rates 1-4, XXXX.XXXX
+}
+
+
+def standard_seconds(n_bytes, baud):
+    """Seconds ``n_bytes`` characters take on the wire at ``baud`` (8E1)."""
+    return n_bytes * BITS_PER_CHARACTER / baud
+
+
+def standard_transaction(frame, reply, baud):
+    """Wire seconds of one transaction as DL/T645-2007 sizes it: the request (its L data
+    bytes), and, when the meter answered, the turnaround and the reply (a read's item
+    data, or one error byte)."""
+    seconds = standard_seconds(WAKE_UP + FRAME_OVERHEAD + len(frame.data), baud)
+    if not reply:
+        return seconds
+    answer = dlt645.parse_frame(reply)
+    function = frame.control & 0x1F
+    if answer.is_error:
+        length = 1
+    elif function == dlt645.Function.READ:
+        di = int.from_bytes(frame.data[:4], "little")
+        if di not in READ_DATA_BYTES:
+            raise KeyError(f"no DL/T645-2007 data size in the benchmark for {di:08X}H")
+        length = 4 + READ_DATA_BYTES[di]
+    else:
+        length = 0  # a command's acknowledgement carries no data
+    return seconds + TURNAROUND + standard_seconds(WAKE_UP + FRAME_OVERHEAD + length, baud)
 
 
 def address(bus, position):
@@ -42,15 +104,14 @@ def address(bus, position):
 
 @dataclass
 class CountedBus(Bus):
-    """A simulated bus that also adds up the wire time of the bytes it carries."""
+    """A simulated bus that also adds up the wire time of its transactions as the standard
+    sizes them (:func:`standard_transaction`)."""
 
     wire_seconds: float = 0.0
 
     async def transact(self, frame, request_length: int) -> bytes:
         reply = await super().transact(frame, request_length)
-        self.wire_seconds += wire_time(request_length, self.baud)
-        if reply:
-            self.wire_seconds += self.turnaround + wire_time(len(reply), self.baud)
+        self.wire_seconds += standard_transaction(frame, reply, self.baud)
         return reply
 
 
@@ -60,6 +121,12 @@ def parse_args():
     parser.add_argument("--meters", type=int, default=32, help="meters per bus")
     parser.add_argument("--baud", type=int, default=2400)
     parser.add_argument("--db", default="prepaid_bench")
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        default=0,
+        help="the simulated buses listen on this port and the next ones (default: free ports)",
+    )
     parser.add_argument(
         "--refuse-blocks",
         choices=("none", "half", "both"),
@@ -77,6 +144,7 @@ def simulated_buses(args):
             [VirtualMeter(MeterConfig(address(b, m)), clock) for m in range(1, args.meters + 1)],
             "dlt645",
             baud=args.baud,
+            port=args.base_port + b - 1 if args.base_port else 0,
         )
         for b in range(1, args.buses + 1)
     ]
@@ -136,9 +204,9 @@ def timed_poll(gateway, buses, label):
     threads = gateway.last_poll_seconds
     print(f"{label}: {gateway.last_poll_summary}")
     print(
-        f"  wire time of the slowest bus: {slowest.wire_seconds:.2f} s "
-        f"({slowest.transactions} transactions; {slowest.busy_seconds:.2f} s busy on the "
-        "simulator)"
+        f"  wire time of the slowest bus (DL/T645-2007): {slowest.wire_seconds:.2f} s "
+        f"({slowest.transactions} transactions; the simulator slept {slowest.busy_seconds:.2f} s "
+        "for them)"
     )
     print(
         f"  bus threads: {threads:.2f} s = {threads / slowest.wire_seconds:.2f} x; total "

@@ -33,6 +33,7 @@ class BatchTariff(NamedTuple):
     pricer: engine.CompiledTariff
     cycle: tuple  # settlement cycle: a cycle state carries over between equal cycles
     registers: bool  # time-of-use: priced from the meters' TOU registers when they have them
+    utility: str  # what it prices (read once a batch, not once a meter)
 
 
 class MeterCursorRow(NamedTuple):
@@ -168,14 +169,16 @@ class PrepaidAccount(models.Model):
                    CASE WHEN m.preset_account_id = a.id THEN NULL
                         ELSE t.date_start::timestamp END AS opened,
                    COALESCE(m.multiplier, 1)::text AS multiplier
-              FROM prepaid_meter m
+              FROM unnest(%s::int4[]) AS b(id)
+              -- the batch's meters, tenancies and accounts by their indexes (a batch reads
+              -- its own rows whatever the size of the fleet)
+              JOIN prepaid_meter m ON m.id = b.id
               JOIN prepaid_tenancy t ON t.unit_id = m.unit_id AND t.state = 'open'
               JOIN prepaid_account a ON a.tenancy_id = t.id AND a.state = 'open'
               -- only a tariff of the meter's utility prices it (a water meter on an account
               -- with an electricity tariff waits for a water tariff of its own)
               LEFT JOIN prepaid_tariff pt
                 ON pt.id = COALESCE(m.tariff_id, a.tariff_id) AND pt.utility = m.utility
-             WHERE m.id = ANY(%s)
              ORDER BY a.id, m.id
                FOR UPDATE OF a
             """,
@@ -197,6 +200,7 @@ class PrepaidAccount(models.Model):
                 record._compiled(),
                 (record.cycle_period, record.billing_day, record.billing_month),
                 any(record.version_ids.mapped("use_tou")),
+                record.utility,
             )
             for record in records
         }
@@ -211,8 +215,14 @@ class PrepaidAccount(models.Model):
             SELECT r.meter_id, r.read_at, r.consumption::text AS consumption, r.chargeable,
                    r.flags, %s
               FROM unnest(%s::int4[], %s::timestamp[]) AS c(meter_id, since)
-              JOIN prepaid_meter_reading_store r
-                ON r.meter_id = c.meter_id AND r.read_at > COALESCE(c.since, '-infinity')
+              -- each meter's readings from its (meter, time) index, so that a batch reads
+              -- its own readings whatever the size of the store (OFFSET 0: kept a
+              -- subquery, not flattened into a join that may scan the store)
+             CROSS JOIN LATERAL (
+                   SELECT * FROM prepaid_meter_reading_store s
+                    WHERE s.meter_id = c.meter_id
+                      AND s.read_at > COALESCE(c.since, '-infinity')
+                   OFFSET 0) r
              ORDER BY r.meter_id, r.read_at
             """,
             REGISTERS_SQL,
@@ -280,8 +290,7 @@ class PrepaidAccount(models.Model):
                 continue
             new, run = priced
             account_id, company_id = meter["account_id"], meter["company_id"]
-            utility = tariff.record.utility
-            deduction.book_run(books, account_id, company_id, meter_id, new, run, utility)
+            deduction.book_run(books, account_id, company_id, meter_id, new, run, tariff.utility)
             charged += len(new.intervals)
             state = json.dumps(run.state.to_json()) if run.state is not None else None
             cursors.append(
@@ -290,7 +299,7 @@ class PrepaidAccount(models.Model):
                     new.charged_until,
                     new.base_at,
                     state,
-                    tariff.record.id,
+                    meter["tariff_id"],
                     run.amount,
                 )
             )
@@ -488,7 +497,8 @@ class PrepaidAccount(models.Model):
 
     @api.model
     def _stage(self, create, truncate, copy, rows):
-        """Rows into a temporary table with COPY (bulk writes without building SQL text)."""
+        """Rows into a temporary table with COPY (bulk writes without building SQL text).
+        Not analyzed: the planner sizes a table it has no statistics of from its pages."""
         cr = self.env.cr
         cr.execute(create)
         cr.execute(truncate)
@@ -496,4 +506,3 @@ class PrepaidAccount(models.Model):
         csv.writer(buffer, delimiter="\t").writerows(rows)
         buffer.seek(0)
         cr._obj.copy_expert(copy, buffer)
-        cr.execute(truncate.replace("TRUNCATE", "ANALYZE"))
