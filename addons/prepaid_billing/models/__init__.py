@@ -18,6 +18,7 @@ from . import (
     prepaid_meter_credit,
     prepaid_meter_event,
     prepaid_meter_reading,
+    prepaid_meter_relay_reason,
     prepaid_tariff,
     prepaid_tariff_part,
     prepaid_tariff_season,
