@@ -176,6 +176,10 @@ class TouSeason:
                 code="tariff.too_many_periods",
                 values={"season": self.label, "max": MAX_SEGMENTS, "count": len(self.segments)},
             )
+        self._validate_coverage()
+
+    def _validate_coverage(self) -> None:
+        """The periods cover the day from 00:00 to 24:00, without gap or overlap."""
         spans = sorted(span for segment in self.segments for span in segment.spans())
         cursor = 0
         for start, end in spans:
@@ -372,6 +376,18 @@ class TariffVersion:
 
     def validate(self) -> None:
         name = f"Tariff version {self.code}"
+        self._validate_steps(name)
+        self._validate_prices(name)
+        self._validate_bands(name)
+        if self.valid_to is not None and self.valid_to <= self.valid_from:
+            raise TariffError(
+                f"{name} ends ({_fmt_dt(self.valid_to)}) before it starts "
+                f"({_fmt_dt(self.valid_from)}).",
+                code="tariff.version_dates",
+                values={"version": self.code, "start": self.valid_from, "end": self.valid_to},
+            )
+
+    def _validate_steps(self, name: str) -> None:
         if self.steps > MAX_STEPS:
             raise TooManyStepsError(
                 f"A ladder may have at most {MAX_STEPS} steps; tariff version {self.code} "
@@ -389,6 +405,8 @@ class TariffVersion:
                     values={"version": self.code, "step": i, "limit": limit, "previous": previous},
                 )
             previous = limit
+
+    def _validate_prices(self, name: str) -> None:
         if not self.prices:
             raise PriceError(
                 f"{name} has no price.", code="tariff.no_price", values={"version": self.code}
@@ -420,6 +438,9 @@ class TariffVersion:
                         code="tariff.price_negative",
                         values={"version": self.code, "band": band, "step": i, "price": price},
                     )
+
+    def _validate_bands(self, name: str) -> None:
+        """Every band priced has a time in the schedule, and every band of the schedule a price."""
         if self.tou is None:
             if len(self.prices) != 1:
                 raise PriceError(
@@ -439,13 +460,6 @@ class TariffVersion:
                     code="tariff.bands_without_price",
                     values={"version": self.code, "bands": tuple(b for b in BANDS if b in missing)},
                 )
-        if self.valid_to is not None and self.valid_to <= self.valid_from:
-            raise TariffError(
-                f"{name} ends ({_fmt_dt(self.valid_to)}) before it starts "
-                f"({_fmt_dt(self.valid_from)}).",
-                code="tariff.version_dates",
-                values={"version": self.code, "start": self.valid_from, "end": self.valid_to},
-            )
 
 
 @dataclass(frozen=True)
@@ -486,6 +500,10 @@ class Tariff:
             raise TariffError(
                 f"Tariff '{self.name}' has no version (no prices).", code="tariff.no_version"
             )
+        self._validate_versions()
+
+    def _validate_versions(self) -> None:
+        """Version codes are unique and versions follow each other without overlapping."""
         codes = set()
         for version in self.versions:
             if version.code in codes:

@@ -4,7 +4,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from odoo import Command
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
@@ -87,33 +86,12 @@ class TestChineseBillingMessages(PrepaidBillingCommon):
 
     def test_tariff_error_in_chinese(self):
         """A time-of-use day with a gap, saved by a manager reading Chinese."""
-        Tariff = self.env["prepaid.tariff"].with_context(lang="zh_CN")
         with self.assertRaises(ValidationError) as caught:
-            Tariff.create(
-                {
-                    "name": "峰谷",
-                    "timezone": "UTC",
-                    "version_ids": [
-                        Command.create(
-                            {
-                                "valid_from": datetime(2020, 1, 1),
-                                "code": "v1",
-                                "use_tou": True,
-                                "step_ids": [
-                                    Command.create({"price_peak": 0.8, "price_valley": 0.3})
-                                ],
-                                "segment_ids": [
-                                    Command.create(
-                                        {"hour_from": 0, "hour_to": 8, "band": "valley"}
-                                    ),
-                                    Command.create(
-                                        {"hour_from": 10, "hour_to": 24, "band": "peak"}
-                                    ),
-                                ],
-                            }
-                        )
-                    ],
-                }
+            self._create_tariff(
+                "峰谷",
+                [{"price_peak": 0.8, "price_valley": 0.3}],
+                segments=[(0, 8, "valley"), (10, 24, "peak")],
+                env=self.env(context={"lang": "zh_CN"}),
             )
         message = caught.exception.args[0]
         self.assertIn("08:00", message)

@@ -1,13 +1,14 @@
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from lxml import html
 
 from odoo import http
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 
 from odoo.addons.prepaid_meter.tests.translations import ChineseTranslationCase
 
 from .common import PrepaidPortalMixin
+from .test_tours import PortalTourCommon
 
 
 @tagged("post_install", "-at_install")
@@ -38,33 +39,19 @@ class TestChinesePrepaidPortal(PrepaidPortalMixin, ChineseTranslationCase):
 
 
 @tagged("post_install", "-at_install")
-class TestChinesePortalPages(PrepaidPortalMixin, HttpCase):
+class TestChinesePortalPages(PortalTourCommon):
     """The tenant's pages in Chinese: each sentence holding a figure is one translated
     sentence (the figure inside), the chart's months are named in Chinese, the sign-up form's
     example number is the company's country's."""
 
     @classmethod
     def setUpClass(cls):
-        super().setUpClass()
-        cls._setup_portal()
+        super().setUpClass()  # readings from December 2025 to March 2026, frozen per day
         cls.env["res.lang"]._activate_lang("zh_CN")
         cls.env["ir.module.module"]._load_module_terms(
             ["web", "portal", "prepaid_meter", "prepaid_billing", "prepaid_portal"], ["zh_CN"]
         )
         cls.user_a.lang = "zh_CN"
-        cls.account_a1.sudo()._recharge("30", memo="desk")
-        start = datetime(2025, 12, 1)
-        rows = [
-            {
-                "meter_id": cls.meter_a1.id,
-                "read_at": start + timedelta(days=day),
-                "forward_total": 100 + 7.5 * day,
-                "source": "poll",
-            }
-            for day in range(0, 100, 3)
-        ]
-        cls.env["prepaid.meter.reading"]._ingest(rows)
-        cls.env["prepaid.meter.reading.daily"]._freeze(start)
 
     def _text(self, url):
         response = self.url_open(url)
