@@ -101,10 +101,16 @@ def _amount(value: object, what: str) -> Decimal:
 def validate_thresholds(alarm1: Decimal, alarm2: Decimal) -> None:
     """Raise :class:`ThresholdError` unless alarm 1 > alarm 2 >= 0."""
     if alarm2 < 0:
-        raise ThresholdError(f"Alarm 2 ({_fmt(alarm2)}) cannot be negative.")
+        raise ThresholdError(
+            f"Alarm 2 ({_fmt(alarm2)}) cannot be negative.",
+            code="alarm.alarm2_negative",
+            values={"alarm2": alarm2},
+        )
     if alarm1 <= alarm2:
         raise ThresholdError(
-            f"Alarm 1 ({_fmt(alarm1)}) must be higher than alarm 2 ({_fmt(alarm2)})."
+            f"Alarm 1 ({_fmt(alarm1)}) must be higher than alarm 2 ({_fmt(alarm2)}).",
+            code="alarm.order",
+            values={"alarm1": alarm1, "alarm2": alarm2},
         )
 
 
@@ -134,14 +140,21 @@ class AlarmSettings:
         if self.overdraft_limit < 0:
             raise ThresholdError(
                 f"The overdraft limit ({_fmt(self.overdraft_limit)}) cannot be negative; "
-                "use 0 for no overdraft."
+                "use 0 for no overdraft.",
+                code="alarm.overdraft_negative",
+                values={"amount": self.overdraft_limit},
             )
         if self.hysteresis < 0:
-            raise ThresholdError(f"The hysteresis ({_fmt(self.hysteresis)}) cannot be negative.")
+            raise ThresholdError(
+                f"The hysteresis ({_fmt(self.hysteresis)}) cannot be negative.",
+                code="alarm.hysteresis_negative",
+                values={"amount": self.hysteresis},
+            )
         if not isinstance(self.reminder_cut, timedelta) or self.reminder_cut < timedelta(0):
             raise ThresholdError(
                 "The reminder cut is a duration of zero (no reminder) or more, "
-                f"not {self.reminder_cut!r}."
+                f"not {self.reminder_cut!r}.",
+                code="alarm.reminder_negative",
             )
         if self.overload_auto_reset is not None and (
             not isinstance(self.overload_auto_reset, timedelta)
@@ -149,7 +162,8 @@ class AlarmSettings:
         ):
             raise ThresholdError(
                 "The overload auto-reset is a positive duration, or none for a manual reset, "
-                f"not {self.overload_auto_reset!r}."
+                f"not {self.overload_auto_reset!r}.",
+                code="alarm.auto_reset_not_positive",
             )
 
     @property

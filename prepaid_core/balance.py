@@ -112,10 +112,16 @@ def money(value: object, what: str = "The amount", *, signed: bool = False) -> D
     if rounded != amount:
         raise InvalidAmountError(
             f"{what} ({amount}) has more than {MONEY_PLACES} decimals; amounts are kept to "
-            f"{MONEY_PLACES} decimals."
+            f"{MONEY_PLACES} decimals.",
+            code="balance.too_many_decimals",
+            values={"what": what, "amount": amount, "places": MONEY_PLACES},
         )
     if not signed and rounded <= 0:
-        raise InvalidAmountError(f"{what} must be more than zero, not {_fmt(rounded)}.")
+        raise InvalidAmountError(
+            f"{what} must be more than zero, not {_fmt(rounded)}.",
+            code="balance.not_positive",
+            values={"what": what, "amount": rounded},
+        )
     return rounded
 
 
@@ -157,7 +163,9 @@ class LedgerLine:
                 f"(got {_fmt(self.amount)})."
             )
         if self.kind == ADJUSTMENT and not self.memo.strip():
-            raise LineKindError("An adjustment needs a memo saying why it was made.")
+            raise LineKindError(
+                "An adjustment needs a memo saying why it was made.", code="balance.no_memo"
+            )
 
 
 def balance_of(lines: Iterable[LedgerLine]) -> Decimal:
@@ -169,7 +177,11 @@ def preset_outstanding(granted: Decimal, lines: Iterable[LedgerLine]) -> Decimal
     """Preset credit not yet recovered: ``granted`` minus the ``preset_credit`` lines."""
     granted = money(granted, "The preset credit", signed=True)
     if granted < 0:
-        raise InvalidAmountError(f"The preset credit cannot be negative ({_fmt(granted)}).")
+        raise InvalidAmountError(
+            f"The preset credit cannot be negative ({_fmt(granted)}).",
+            code="balance.preset_negative",
+            values={"amount": granted},
+        )
     recovered = sum((line.amount for line in lines if line.kind == PRESET_CREDIT), ZERO)
     return max(granted - recovered, ZERO)
 
@@ -225,7 +237,11 @@ def settle_recharge(
     balance = money(balance, "The balance", signed=True)
     preset = money(preset, "The preset credit", signed=True)
     if preset < 0:
-        raise InvalidAmountError(f"The preset credit cannot be negative ({_fmt(preset)}).")
+        raise InvalidAmountError(
+            f"The preset credit cannot be negative ({_fmt(preset)}).",
+            code="balance.preset_negative",
+            values={"amount": preset},
+        )
     recovered = min(paid, preset)
     # Once the preset credit is recovered, what remains below zero is overdraft.
     repaid = (
@@ -264,7 +280,9 @@ def refund(
     )
     if value > limit:
         raise RefundLimitError(
-            f"A refund of {_fmt(value)} is more than the refundable balance of {_fmt(limit)}."
+            f"A refund of {_fmt(value)} is more than the refundable balance of {_fmt(limit)}.",
+            code="balance.refund_limit",
+            values={"amount": value, "limit": limit},
         )
     return LedgerLine(REFUND, -value, memo)
 
@@ -276,7 +294,9 @@ def transfer(amount: Decimal, *, balance: Decimal, memo: str = "") -> tuple[Ledg
     balance = money(balance, "The balance", signed=True)
     if value > balance:
         raise TransferLimitError(
-            f"Cannot transfer {_fmt(value)}: the balance is only {_fmt(balance)}."
+            f"Cannot transfer {_fmt(value)}: the balance is only {_fmt(balance)}.",
+            code="balance.transfer_limit",
+            values={"amount": value, "limit": balance},
         )
     return LedgerLine(TRANSFER, -value, memo), LedgerLine(TRANSFER, value, memo)
 

@@ -253,7 +253,10 @@ def next_tid(moment: datetime, last_tid: int, base_date: datetime = BASE_DATE) -
     minute are distinct and strictly ordered (the meter refuses a TID it remembers)."""
     tid = max(minutes_since_base(moment, base_date), last_tid + 1)
     if tid > _MAX_TID:
-        raise StsFormatError("The meter's token identifiers ran out: rekey it to a later base.")
+        raise StsFormatError(
+            "The meter's token identifiers ran out: rekey it to a later base.",
+            code="sts.tid_exhausted",
+        )
     return tid
 
 
@@ -287,7 +290,11 @@ def _des_encrypt(key: bytes, block: bytes) -> bytes:
 
 def _digits(value: str, length: int, name: str) -> str:
     if len(value) != length or not value.isdigit():
-        raise StsFormatError(f"The {name} must be {length} digits, not {value!r}.")
+        raise StsFormatError(
+            f"The {name} must be {length} digits, not {value!r}.",
+            code="sts.digits",
+            values={"name": name, "length": length},
+        )
     return value
 
 
@@ -310,7 +317,7 @@ def decoder_key_dkga02(
     sgc = _digits(supply_group_code, 6, "supply group code")
     ti = _digits(tariff_index, 2, "tariff index")
     if not (0 <= key_revision <= 9 and 0 <= key_type <= 3):
-        raise StsFormatError("Key revision is 0-9 and key type 0-3.")
+        raise StsFormatError("Key revision is 0-9 and key type 0-3.", code="sts.key_revision")
     pan_block = bytes.fromhex(pan[1:])
     control = bytes.fromhex(f"{key_type}{sgc}{ti}{key_revision}FFFFFF")
     mixed = bytes(p ^ c for p, c in zip(pan_block, control, strict=True))

@@ -147,7 +147,9 @@ def _show(value) -> str:
 
 def _check_address(address: str) -> str:
     if not isinstance(address, str) or not _ADDRESS_RE.fullmatch(address):
-        raise TokenFormatError(f"meter address must be 12 digits 0-9, got {_show(address)}")
+        raise TokenFormatError(
+            f"meter address must be 12 digits 0-9, got {_show(address)}", code="token.address"
+        )
     return str.__str__(address)
 
 
@@ -230,7 +232,11 @@ def _amount_to_units(amount: Decimal) -> int:
     if units is None:
         raise TokenAmountError(f"amount {amount:.20} has more than 4 decimals")
     if units > _MAX_AMOUNT_UNITS:
-        raise TokenAmountError(f"amount {amount} is too large")
+        raise TokenAmountError(
+            f"amount {amount} is too large",
+            code="token.amount_too_large",
+            values={"amount": amount},
+        )
     return units
 
 

@@ -807,45 +807,84 @@ class Stack:
         self.processes.clear()
 
 
-def banner(stack: Stack) -> str:
-    url = stack.url
-    return f"""
+#: the banner printed once the demo runs, in English and in each language of LOCALES (the
+#: same fields: ``str.format`` of :func:`banner`)
+BANNERS = {
+    "": """
   Prepaid energy suite is running: {url}/odoo/action-prepaid_meter.prepaid_meter_action
 
   Logins (login / password):
     admin      / admin        administrator, prepaid manager (both landlords)
     operator   / operator     prepaid operator (desk)
     accountant / accountant   read-only accountant
-    tenant     / tenant       Green Leaf Cafe in the portal: {url}/my/meters
+    tenant     / tenant       {tenant} in the portal: {url}/my/meters
                               (online recharge through the demo payment provider)
 
-  The simulated site: 2 landlords, {COLLECTORS} TCP collectors ({COLLECTORS * BUSES} RS-485 \
-buses, polled every minute) and {MQTT_METERS} 4G meters (a reading every {READING_INTERVAL} s).
+  The simulated site: 2 landlords, {collectors} TCP collectors ({buses} RS-485 buses, \
+polled every minute) and {mqtt_meters} 4G meters (a reading every {interval} s).
   Within the first minutes: readings arrive and are charged at once; Bright Optics
   (A-102) crosses alarm 1, Urban Threads (A-103) alarm 2 with a 2-minute reminder cut;
-  Green Leaf Cafe (A-101, the tenant login), a 4G flat (B-101) and a Harbour View flat run
-  out of credit and are cut. Recharge Green Leaf in the portal: supply comes back.
+  {tenant} (A-101, the tenant login), a 4G flat (B-101) and a Harbour View flat run
+  out of credit and are cut. Recharge {tenant} in the portal: supply comes back.
 
-  Meters that keep their own balance (Meter Balance billing): the 4G flats B-102, B-103,
-  B-104 ({", ".join(OWN_TOKEN_METERS)}) get every recharge as a token over their
-  connection; B-105 and B-201 ({", ".join(STS_METERS)}) are STS keypad meters. Recharge
+  Meters that keep their own balance (Meter Billing mode): the 4G flats B-102, B-103,
+  B-104 ({own_token_meters}) get every recharge as a token over their
+  connection; B-105 and B-201 ({sts_meters}) are STS keypad meters. Recharge
   one at the desk (Accounts, Recharge, choose the meter): Prepaid, Meter Credits shows its
   credit and, for managers, its token; the meter's Commands list the deliveries. To type
   an STS token on a simulated keypad, enter here a line with the meter's address and the
-  20 digits, e.g.  {next(iter(STS_METERS))} 1234 5678 9012 3456 7890
+  20 digits, e.g.  {sts_meter} 1234 5678 9012 3456 7890
 
-  Database: {stack.db}; logs in {stack.local}{lang_note(stack)}
+  Database: {db}; logs in {local}
   Press Ctrl-C to stop.
-"""
+""",
+    "zh_CN": """
+  预付费能源管理系统已运行：{url}/odoo/action-prepaid_meter.prepaid_meter_action
+
+  登录（用户名 / 密码）：
+    admin      / admin        管理员，预付费经理（两个业主）
+    operator   / operator     预付费操作员（营业厅）
+    accountant / accountant   只读会计
+    tenant     / tenant       门户中的租户{tenant}：{url}/my/meters
+                              （通过演示支付服务商在线充值）
+
+  模拟现场：2 个业主，{collectors} 台 TCP 采集器（{buses} 条 RS-485 总线，每分钟轮询抄表）\
+和 {mqtt_meters} 块 4G 电表（每 {interval} 秒一条读数）。
+  最初几分钟内：读数陆续到达并立即扣费；明亮眼镜（A-102）达到一级报警，都市服饰（A-103）
+  达到二级报警并短暂拉闸 2 分钟提醒；{tenant}（A-101，租户登录账号）、一户 4G 公寓（B-101）
+  和一户海景苑公寓余额用尽，拉闸断电。在门户中为{tenant}充值：恢复供电（合闸）。
+
+  表端计费的电表：4G 公寓 B-102、B-103、B-104（{own_token_meters}）的每笔充值都以充值码
+  经电表自身的连接下发；B-105 和 B-201（{sts_meters}）是 STS 键盘表。在营业厅为其中一块充值
+  （预付费账户，充值，选择电表）：预付费 › 仪表充值额度 中可看到充值额度，经理还可看到充值码；
+  电表的“指令”列出各次下发。要在模拟键盘上输入 STS 充值码，请在此输入一行：电表地址加 20 位
+  数字，例如  {sts_meter} 1234 5678 9012 3456 7890
+
+  数据库：{db}；日志在 {local}
+  语言：所有用户和租户均为简体中文（业主以人民币结算）；门户页脚可在 English 与简体中文之间切换。
+  按 Ctrl-C 停止。
+""",
+}
+#: the tenant login's name in each language of the demo
+TENANT_NAMES = {"": "Green Leaf Cafe", "zh_CN": "绿叶咖啡"}
+#: the keypad console's words: (accepted, refused, balance) in each language
+KEYPAD_WORDS = {"": ("accepted", "refused", "balance"), "zh_CN": ("已接受", "被拒绝", "余额")}
 
 
-def lang_note(stack: Stack) -> str:
-    if not stack.lang:
-        return ""
-    return (
-        f"\n  Language: {stack.lang} for every user and tenant (the landlords in CNY; the "
-        "tenant login is\n  绿叶咖啡, Green Leaf Cafe); the portal's footer switches "
-        "between English and 简体中文."
+def banner(stack: Stack) -> str:
+    """What the demo prints once it runs, in the demo's language (English by default)."""
+    return BANNERS.get(stack.lang, BANNERS[""]).format(
+        url=stack.url,
+        tenant=TENANT_NAMES.get(stack.lang, TENANT_NAMES[""]),
+        collectors=COLLECTORS,
+        buses=COLLECTORS * BUSES,
+        mqtt_meters=MQTT_METERS,
+        interval=READING_INTERVAL,
+        own_token_meters=", ".join(OWN_TOKEN_METERS),
+        sts_meters=", ".join(STS_METERS),
+        sts_meter=next(iter(STS_METERS)),
+        db=stack.db,
+        local=stack.local,
     )
 
 
@@ -861,9 +900,15 @@ def keypad_console(stack: Stack) -> None:
         except StackError as exc:
             print(f"!!  {exc}", flush=True)
             continue
-        verdict = "accepted" if answer.get("accepted") else f"refused: {answer.get('error')}"
-        print(f"{address}: {answer.get('token', 'token')} {verdict}, balance "
-              f"{answer.get('balance')}", flush=True)  # fmt: skip
+        print(keypad_answer(stack.lang, address, answer), flush=True)
+
+
+def keypad_answer(lang: str, address: str, answer: dict) -> str:
+    """The line printed for a simulated keypad's ``answer`` to a token, in ``lang``."""
+    accepted, refused, balance = KEYPAD_WORDS.get(lang, KEYPAD_WORDS[""])
+    verdict = accepted if answer.get("accepted") else f"{refused}: {answer.get('error')}"
+    token = answer.get("token", "token")
+    return f"{address}: {token} {verdict}, {balance} {answer.get('balance')}"
 
 
 def main(argv: list[str] | None = None) -> int:

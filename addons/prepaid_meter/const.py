@@ -13,8 +13,8 @@ PROTOCOLS = [
 
 #: B13: who keeps the balance a meter draws on
 BILLING_MODES = [
-    ("server", "Server Balance"),
-    ("meter", "Meter Balance"),
+    ("server", "Server Billing"),
+    ("meter", "Meter Billing"),
 ]
 
 #: B13: how a credit sold for a meter-balance meter reaches it

@@ -159,33 +159,59 @@ class TouSeason:
             raise TouScheduleError(
                 f"Season '{self.label}' starts on an impossible date "
                 f"(month {self.start_month}, day {self.start_day}); "
-                "use a date that exists every year."
+                "use a date that exists every year.",
+                code="tariff.season_start",
+                values={"season": self.label, "month": self.start_month, "day": self.start_day},
             ) from None
         if not self.segments:
-            raise TouCoverageError(f"Season '{self.label}' has no time-of-use periods.")
+            raise TouCoverageError(
+                f"Season '{self.label}' has no time-of-use periods.",
+                code="tariff.season_empty",
+                values={"season": self.label},
+            )
         if len(self.segments) > MAX_SEGMENTS:
             raise TooManySegmentsError(
                 f"A day may have at most {MAX_SEGMENTS} time-of-use periods; "
-                f"season '{self.label}' has {len(self.segments)}."
+                f"season '{self.label}' has {len(self.segments)}.",
+                code="tariff.too_many_periods",
+                values={"season": self.label, "max": MAX_SEGMENTS, "count": len(self.segments)},
             )
+        self._validate_coverage()
+
+    def _validate_coverage(self) -> None:
+        """The periods cover the day from 00:00 to 24:00, without gap or overlap."""
         spans = sorted(span for segment in self.segments for span in segment.spans())
         cursor = 0
         for start, end in spans:
             if start > cursor:
                 raise TouCoverageError(
                     f"The time-of-use periods of season '{self.label}' do not cover the whole "
-                    f"day: nothing is set from {_fmt_time(cursor)} to {_fmt_time(start)}."
+                    f"day: nothing is set from {_fmt_time(cursor)} to {_fmt_time(start)}.",
+                    code="tariff.gap",
+                    values={
+                        "season": self.label,
+                        "start": _fmt_time(cursor),
+                        "end": _fmt_time(start),
+                    },
                 )
             if start < cursor:
                 raise TouCoverageError(
                     f"The time-of-use periods of season '{self.label}' overlap between "
-                    f"{_fmt_time(start)} and {_fmt_time(min(cursor, end))}."
+                    f"{_fmt_time(start)} and {_fmt_time(min(cursor, end))}.",
+                    code="tariff.periods_overlap",
+                    values={
+                        "season": self.label,
+                        "start": _fmt_time(start),
+                        "end": _fmt_time(min(cursor, end)),
+                    },
                 )
             cursor = end
         if cursor < 86_400:
             raise TouCoverageError(
                 f"The time-of-use periods of season '{self.label}' do not cover the whole "
-                f"day: nothing is set from {_fmt_time(cursor)} to 24:00."
+                f"day: nothing is set from {_fmt_time(cursor)} to 24:00.",
+                code="tariff.gap",
+                values={"season": self.label, "start": _fmt_time(cursor), "end": "24:00"},
             )
 
     def day_table(self) -> tuple[tuple[time, ...], tuple[time, ...], tuple[str, ...]]:
@@ -226,14 +252,18 @@ class TouSchedule:
 
     def validate(self) -> None:
         if not self.seasons:
-            raise TouScheduleError("A time-of-use schedule needs at least one season.")
+            raise TouScheduleError(
+                "A time-of-use schedule needs at least one season.", code="tariff.no_season"
+            )
         starts = {}
         for season in self.seasons:
             key = (season.start_month, season.start_day)
             if key in starts:
                 raise TouScheduleError(
                     f"Seasons '{starts[key]}' and '{season.label}' start on the same day "
-                    f"({key[0]:02d}-{key[1]:02d})."
+                    f"({key[0]:02d}-{key[1]:02d}).",
+                    code="tariff.seasons_same_start",
+                    values={"first": starts[key], "second": season.label},
                 )
             starts[key] = season.label
 
@@ -264,11 +294,15 @@ class CycleRule:
         if not isinstance(self.billing_day, int) or not 1 <= self.billing_day <= 28:
             raise CycleRuleError(
                 f"The billing day must be between 1 and 28 (every month has it), "
-                f"not {self.billing_day}."
+                f"not {self.billing_day}.",
+                code="tariff.billing_day",
+                values={"day": self.billing_day},
             )
         if not isinstance(self.billing_month, int) or not 1 <= self.billing_month <= 12:
             raise CycleRuleError(
-                f"The billing month must be between 1 and 12, not {self.billing_month}."
+                f"The billing month must be between 1 and 12, not {self.billing_month}.",
+                code="tariff.billing_month",
+                values={"month": self.billing_month},
             )
 
     def bounds(self, at: datetime) -> tuple[datetime, datetime]:
@@ -342,21 +376,41 @@ class TariffVersion:
 
     def validate(self) -> None:
         name = f"Tariff version {self.code}"
+        self._validate_steps(name)
+        self._validate_prices(name)
+        self._validate_bands(name)
+        if self.valid_to is not None and self.valid_to <= self.valid_from:
+            raise TariffError(
+                f"{name} ends ({_fmt_dt(self.valid_to)}) before it starts "
+                f"({_fmt_dt(self.valid_from)}).",
+                code="tariff.version_dates",
+                values={"version": self.code, "start": self.valid_from, "end": self.valid_to},
+            )
+
+    def _validate_steps(self, name: str) -> None:
         if self.steps > MAX_STEPS:
             raise TooManyStepsError(
                 f"A ladder may have at most {MAX_STEPS} steps; tariff version {self.code} "
-                f"has {self.steps}."
+                f"has {self.steps}.",
+                code="tariff.too_many_steps",
+                values={"version": self.code, "max": MAX_STEPS, "count": self.steps},
             )
         previous = ZERO
         for i, limit in enumerate(self.step_limits, 1):
             if limit <= previous:
                 raise StepLimitError(
                     f"{name}: the limit of step {i} ({limit}) must be higher than "
-                    + (f"that of step {i - 1} ({previous})." if i > 1 else "zero.")
+                    + (f"that of step {i - 1} ({previous})." if i > 1 else "zero."),
+                    code="tariff.step_limit" if i > 1 else "tariff.first_step_limit",
+                    values={"version": self.code, "step": i, "limit": limit, "previous": previous},
                 )
             previous = limit
+
+    def _validate_prices(self, name: str) -> None:
         if not self.prices:
-            raise PriceError(f"{name} has no price.")
+            raise PriceError(
+                f"{name} has no price.", code="tariff.no_price", values={"version": self.code}
+            )
         for band, band_prices in self.prices.items():
             if band not in BAND_RANK:
                 raise UnknownBandError(
@@ -368,19 +422,33 @@ class TariffVersion:
             if len(band_prices) != self.steps:
                 raise PriceError(
                     f"{name}: the {label} band has {len(band_prices)} price(s) but the ladder "
-                    f"has {self.steps} step(s); give one price per step."
+                    f"has {self.steps} step(s); give one price per step.",
+                    code="tariff.price_count",
+                    values={
+                        "version": self.code,
+                        "band": band,
+                        "count": len(band_prices),
+                        "steps": self.steps,
+                    },
                 )
             for i, price in enumerate(band_prices, 1):
                 if price < 0:
                     raise PriceError(
-                        f"{name}: the {label} price of step {i} ({price}) cannot be negative."
+                        f"{name}: the {label} price of step {i} ({price}) cannot be negative.",
+                        code="tariff.price_negative",
+                        values={"version": self.code, "band": band, "step": i, "price": price},
                     )
+
+    def _validate_bands(self, name: str) -> None:
+        """Every band priced has a time in the schedule, and every band of the schedule a price."""
         if self.tou is None:
             if len(self.prices) != 1:
                 raise PriceError(
                     f"{name} prices several bands ("
                     + ", ".join(BAND_LABELS[b] for b in self.prices)
-                    + ") but has no time-of-use schedule saying when each applies."
+                    + ") but has no time-of-use schedule saying when each applies.",
+                    code="tariff.bands_without_schedule",
+                    values={"version": self.code, "bands": tuple(self.prices)},
                 )
         else:
             missing = self.tou.bands - set(self.prices)
@@ -388,13 +456,10 @@ class TariffVersion:
                 raise UnknownBandError(
                     f"{name}: the time-of-use schedule uses the "
                     + ", ".join(BAND_LABELS[b] for b in BANDS if b in missing)
-                    + " band(s), which have no price."
+                    + " band(s), which have no price.",
+                    code="tariff.bands_without_price",
+                    values={"version": self.code, "bands": tuple(b for b in BANDS if b in missing)},
                 )
-        if self.valid_to is not None and self.valid_to <= self.valid_from:
-            raise TariffError(
-                f"{name} ends ({_fmt_dt(self.valid_to)}) before it starts "
-                f"({_fmt_dt(self.valid_from)})."
-            )
 
 
 @dataclass(frozen=True)
@@ -427,28 +492,47 @@ class Tariff:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError, TypeError):
             raise TariffError(
-                f"Tariff '{self.name}': '{self.timezone}' is not a known time zone."
+                f"Tariff '{self.name}': '{self.timezone}' is not a known time zone.",
+                code="tariff.timezone",
+                values={"timezone": self.timezone},
             ) from None
         if not self.versions:
-            raise TariffError(f"Tariff '{self.name}' has no version (no prices).")
+            raise TariffError(
+                f"Tariff '{self.name}' has no version (no prices).", code="tariff.no_version"
+            )
+        self._validate_versions()
+
+    def _validate_versions(self) -> None:
+        """Version codes are unique and versions follow each other without overlapping."""
         codes = set()
         for version in self.versions:
             if version.code in codes:
                 raise VersionOverlapError(
-                    f"Tariff '{self.name}' has two versions named '{version.code}'."
+                    f"Tariff '{self.name}' has two versions named '{version.code}'.",
+                    code="tariff.version_twice",
+                    values={"version": version.code},
                 )
             codes.add(version.code)
         for first, second in zip(self.versions, self.versions[1:], strict=False):
             if first.valid_from == second.valid_from:
                 raise VersionOverlapError(
                     f"Tariff '{self.name}': versions '{first.code}' and '{second.code}' both "
-                    f"start on {_fmt_dt(first.valid_from)}."
+                    f"start on {_fmt_dt(first.valid_from)}.",
+                    code="tariff.versions_same_start",
+                    values={"first": first.code, "second": second.code, "start": first.valid_from},
                 )
             if first.valid_to is not None and first.valid_to > second.valid_from:
                 raise VersionOverlapError(
                     f"Tariff '{self.name}': versions '{first.code}' and '{second.code}' "
                     f"overlap: '{first.code}' runs until {_fmt_dt(first.valid_to)}, after "
-                    f"'{second.code}' starts on {_fmt_dt(second.valid_from)}."
+                    f"'{second.code}' starts on {_fmt_dt(second.valid_from)}.",
+                    code="tariff.versions_overlap",
+                    values={
+                        "first": first.code,
+                        "second": second.code,
+                        "end": first.valid_to,
+                        "start": second.valid_from,
+                    },
                 )
 
     def compile(self) -> CompiledTariff:

@@ -13,8 +13,9 @@ from decimal import Decimal, InvalidOperation
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, format_amount
 
+from odoo.addons.prepaid_meter.error_texts import error_text
 from odoo.addons.prepaid_meter.utils import selection_label
 
 from prepaid_core import tokens
@@ -88,7 +89,7 @@ class MeterGatewayCommand(models.Model):
         readonly=True,
         index="btree_not_null",
         ondelete="restrict",
-        help="The credit sold that this delivery carries (B13): one command per credit.",
+        help="The credit sold that this delivery carries: one command per credit.",
     )
 
     _credit_uniq = models.UniqueIndex(
@@ -164,7 +165,12 @@ class MeterGatewayCommand(models.Model):
                     key, meter.address, tokens.TokenKind.CREDIT, amount, sequence
                 )
             except tokens.TokenError as exc:
-                raise UserError(self.env._("Cannot issue the token: %s", exc)) from exc
+                raise UserError(
+                    self.env._(
+                        "Cannot issue the token: %s",
+                        error_text(self.env, exc, meter.company_id.currency_id),
+                    )
+                ) from exc
             payload.update(amount=str(amount), sequence=sequence)
             secret = {"token": tokens.token_to_text(binary)}
             try:
@@ -177,7 +183,11 @@ class MeterGatewayCommand(models.Model):
             command.payload = payload
             command.sudo().token_secret = secret
             command._log_decision(
-                self.env._("token %(seq)s issued for %(amount)s", seq=sequence, amount=amount)
+                self.env._(
+                    "token %(seq)s issued for %(amount)s",
+                    seq=sequence,
+                    amount=format_amount(self.env, float(amount), meter.company_id.currency_id),
+                )
             )
 
     def _credits_in_order(self):

@@ -29,7 +29,7 @@ class PrepaidMeter(models.Model):
         readonly=True,
         copy=False,
         groups="prepaid_meter.group_prepaid_manager",
-        help="Sequence number of the last credit token issued for the meter (G6): the next "
+        help="Sequence number of the last credit token issued for the meter: the next "
         "token gets a greater one, and the meter accepts only greater ones.",
     )
     gateway_command_ids = fields.One2many("meter.gateway.command", "meter_id", string="Commands")
@@ -59,7 +59,7 @@ class PrepaidMeter(models.Model):
         string="DL/T645 Energy Read",
         readonly=True,
         copy=False,
-        help="G2: how the meter's energy was read at its last poll: as one block or item by "
+        help="How the meter's energy was read at its last poll: as one block or item by "
         "item (meters that answer blocks with 'no data'); the next poll asks that way "
         "first. Forgotten when the meter's model or address changes.",
     )

@@ -36,31 +36,30 @@ class PrepaidMeter(models.Model):
     dlms_logical_address = fields.Integer(
         string="DLMS Logical Device",
         default=1,
-        help="G9: the meter's logical device (1: the management logical device).",
+        help="The meter's logical device (1: the management logical device).",
     )
     dlms_physical_address = fields.Integer(
         string="DLMS Physical Address",
-        help="G9: the meter's own HDLC address on its RS-485 bus (1-16383), unique on the "
+        help="The meter's own HDLC address on its RS-485 bus (1-16383), unique on the "
         "bus; often printed on the meter or derived from its serial number.",
     )
     dlms_password = fields.Char(
         string="DLMS Password",
         copy=False,
         groups="prepaid_meter.group_prepaid_manager",
-        help="G9: the password of low-level authentication; stored encrypted.",
+        help="The password of low-level authentication; stored encrypted.",
     )
     dlms_block_cipher_key = fields.Char(
         string="DLMS Block Cipher Key",
         copy=False,
         groups="prepaid_meter.group_prepaid_manager",
-        help="G9: the meter's global unicast encryption key (32 hexadecimal digits); "
-        "stored encrypted.",
+        help="The meter's global unicast encryption key (32 hexadecimal digits); stored encrypted.",
     )
     dlms_authentication_key = fields.Char(
         string="DLMS Authentication Key",
         copy=False,
         groups="prepaid_meter.group_prepaid_manager",
-        help="G9: the meter's authentication key (32 hexadecimal digits); stored encrypted.",
+        help="The meter's authentication key (32 hexadecimal digits); stored encrypted.",
     )
 
     # === CONSTRAINTS === #

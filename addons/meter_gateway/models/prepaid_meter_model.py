@@ -17,7 +17,7 @@ class PrepaidMeterModel(models.Model):
             "meter_gateway.register_map_acrel_prepaid_1p", raise_if_not_found=False
         ),
         ondelete="restrict",
-        help="Register layout of the model's Modbus-RTU meters (G2).",
+        help="Register layout of the model's Modbus-RTU meters.",
     )
     billing_register = fields.Selection(
         [
@@ -27,7 +27,7 @@ class PrepaidMeterModel(models.Model):
         ],
         default="combined",
         required=True,
-        help="M2: the energy register a DL/T645 poll reads for billing: the combined "
+        help="The energy register a DL/T645 poll reads for billing: the combined "
         "active total, the forward active total, or forward and reverse active totals "
         "(both stored; a bidirectional model adds reverse to forward). DL/T645-1997 meters "
         "have no combined total: they bill their forward register.",
@@ -42,7 +42,7 @@ class PrepaidMeterModel(models.Model):
         string="DL/T645 Energy Read",
         default="auto",
         required=True,
-        help="G2: how a DL/T645 poll reads the energy of meters of this model: as one block "
+        help="How a DL/T645 poll reads the energy of meters of this model: as one block "
         "(total and tariffs in one request) and, when a meter refuses blocks, item by item, "
         "the way that worked asked first next time; or only one way, for meters that "
         "answer the other wrongly.",
@@ -51,7 +51,7 @@ class PrepaidMeterModel(models.Model):
         string="DL/T645 Wake-up Bytes",
         default=4,
         required=True,
-        help="G2: how many FEH bytes (0 to 4) open every DL/T645 frame sent to meters of "
+        help="How many FEH bytes (0 to 4) open every DL/T645 frame sent to meters of "
         "this model, to wake their receiver; some meters miss a frame without them, "
         "others refuse them.",
     )
@@ -65,14 +65,14 @@ class PrepaidMeterModel(models.Model):
         TOKEN_FORMATS,
         default="own",
         required=True,
-        help="B13/G6: how tokens for meters of this model are made: the project's own "
+        help="How tokens for meters of this model are made: the project's own "
         "format (a sequence number per meter) or STS (IEC 62055-41, keypad meters only).",
     )
     credit_channel = fields.Selection(
         CREDIT_CHANNELS,
         default="device",
         required=True,
-        help="B13: how a credit token reaches meters of this model: over the meter's own "
+        help="How a credit token reaches meters of this model: over the meter's own "
         "connection (4G, Bluetooth bridge, collector), typed on its keypad by the tenant, "
         "or written to its IC card at the desk.",
     )

@@ -17,7 +17,7 @@ class PrepaidMeterModel(models.Model):
     dlms_client_address = fields.Integer(
         string="DLMS Client",
         default=16,
-        help="G9: the client address the meters of this model are read as: 16 for the "
+        help="The client address the meters of this model are read as: 16 for the "
         "public client (no security), 1 for the management client, or the one the meter "
         "maker gives.",
     )
@@ -30,7 +30,7 @@ class PrepaidMeterModel(models.Model):
         string="DLMS Authentication",
         default="none",
         required=True,
-        help="G9: how the association proves the client: no authentication, a password "
+        help="How the association proves the client: no authentication, a password "
         "(LLS) or the HLS GMAC exchange with the meter's keys (security suite 0).",
     )
     dlms_security = fields.Selection(
@@ -43,19 +43,19 @@ class PrepaidMeterModel(models.Model):
         string="DLMS Ciphering",
         default="none",
         required=True,
-        help="G9: the protection of every request and reply (AES-GCM-128, security suite 0) "
+        help="The protection of every request and reply (AES-GCM-128, security suite 0) "
         "with the meter's block cipher and authentication keys.",
     )
     dlms_system_title = fields.Char(
         string="DLMS Client System Title",
         default="5050454E45524759",
-        help="G9: the 8-byte system title (16 hexadecimal digits) the server presents to "
+        help="The 8-byte system title (16 hexadecimal digits) the server presents to "
         "meters in ciphered associations.",
     )
     dlms_invocation_counter_obis = fields.Char(
         string="DLMS Frame Counter",
         default="0.0.43.1.0.255",
-        help="G9: the logical name (OBIS) of the meter's frame counter, read by the public "
+        help="The logical name (OBIS) of the meter's frame counter, read by the public "
         "client before a ciphered association so the server's requests count on from it.",
     )
 

@@ -14,6 +14,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from odoo.addons.prepaid_meter.const import CREDIT_CHANNELS
+from odoo.addons.prepaid_meter.error_texts import error_text
 
 from prepaid_core import sts, tokens
 
@@ -115,7 +116,11 @@ class PrepaidMeter(models.Model):
             )
         except sts.StsError as exc:
             raise UserError(
-                self.env._("Meter %(meter)s: %(error)s", meter=meter.display_name, error=exc)
+                self.env._(
+                    "Meter %(meter)s: %(error)s",
+                    meter=meter.display_name,
+                    error=error_text(self.env, exc),
+                )
             ) from exc
 
     def _sts_take_tid(self):
@@ -126,7 +131,7 @@ class PrepaidMeter(models.Model):
         try:
             tid = sts.next_tid(fields.Datetime.now(), self.sudo().sts_last_tid, base)
         except sts.StsError as exc:
-            raise UserError(str(exc)) from exc
+            raise UserError(error_text(self.env, exc)) from exc
         self.sudo().sts_last_tid = tid
         return tid, sts.tid_moment(tid, base)
 
@@ -239,6 +244,8 @@ class PrepaidMeter(models.Model):
                 key, self.address or "", kinds[action], Decimal(0), sequence
             )
         except tokens.TokenError as exc:
-            raise UserError(self.env._("Cannot issue the token: %s", exc)) from exc
+            raise UserError(
+                self.env._("Cannot issue the token: %s", error_text(self.env, exc))
+            ) from exc
         secret = {"token": tokens.token_to_text(binary), "keypad": keypad}
         return [({"action": action, "sequence": sequence}, secret)]

@@ -52,7 +52,7 @@ class ResCompany(models.Model):
         string="Token Vending Key",
         groups="base.group_system",
         copy=False,
-        help="Secret from which each meter's token key is derived (G6), stored encrypted with "
+        help="Secret from which each meter's token key is derived, stored encrypted with "
         "the server's prepaid_key_secret option. Write a hex key (at least 16 bytes) to set "
         "it; generated on first use; meters must be keyed with it.",
     )

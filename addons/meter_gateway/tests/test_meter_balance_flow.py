@@ -471,5 +471,5 @@ class TestMeterBalanceFlow(PrepaidPortalMixin, HttpCase, MeterGatewayCommon, Pre
         activities = meter.activity_ids.filtered(lambda a: a.summary == "Meter balance differs")
         self.assertEqual(len(activities), 1)
         note = meter.message_ids.filtered("body")[:1].body
-        self.assertIn("reported 65.00, expected 40.00", note)
+        self.assertIn("reported $&nbsp;65.00, expected $&nbsp;40.00", note)  # in the currency
         self.assertIn("tampered", note)

@@ -30,6 +30,7 @@ from . import (
     prepaid_meter_event,
     prepaid_meter_postpaid,
     prepaid_meter_reading,
+    prepaid_meter_relay_reason,
     prepaid_meter_shared_balance,
     prepaid_tariff,
     prepaid_tariff_charge,

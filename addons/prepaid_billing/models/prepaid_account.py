@@ -6,7 +6,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, format_amount
 
-from odoo.addons.prepaid_meter.utils import schedule_manager_activity
+from odoo.addons.prepaid_meter.error_texts import error_text
+from odoo.addons.prepaid_meter.utils import schedule_manager_activity, selection_label
 
 from prepaid_core import alarm, balance
 
@@ -78,7 +79,7 @@ class PrepaidAccount(models.Model):
         string="Preset Credit Granted",
         digits=(16, 4),
         tracking=True,
-        help="B7: credit a new meter may use before the first recharge; the first recharges "
+        help="Credit a new meter may use before the first recharge; the first recharges "
         "recover it first.",
     )
     preset_recovered = fields.Float(digits=(16, 4), readonly=True, copy=False)
@@ -86,7 +87,7 @@ class PrepaidAccount(models.Model):
     overdraft_limit = fields.Float(
         digits=(16, 4),
         tracking=True,
-        help="B6: credit line below zero before supply is cut; repaid on the next recharge.",
+        help="Credit line below zero before supply is cut; repaid on the next recharge.",
     )
     alarm1_threshold = fields.Float(string="Alarm 1", digits=(16, 4), default=20.0, tracking=True)
     alarm2_threshold = fields.Float(string="Alarm 2", digits=(16, 4), default=5.0, tracking=True)
@@ -124,7 +125,7 @@ class PrepaidAccount(models.Model):
             try:
                 account._alarm_settings()
             except alarm.AlarmError as exc:
-                raise ValidationError(str(exc)) from exc
+                raise ValidationError(error_text(self.env, exc, account.currency_id)) from exc
 
     @api.constrains("preset_credit")
     def _check_preset_credit(self):
@@ -278,7 +279,7 @@ class PrepaidAccount(models.Model):
             body=self.env._(
                 "Preset credit of %(amount)s taken over from %(meters)s: recovered from the "
                 "first recharge.",
-                amount=balance._fmt(granted),
+                amount=self._money_text(granted),
                 meters=", ".join(meters.mapped("display_name")),
             )
         )
@@ -297,7 +298,7 @@ class PrepaidAccount(models.Model):
         try:
             return function(*args, **kwargs)
         except balance.BalanceError as exc:
-            raise UserError(str(exc)) from exc
+            raise UserError(error_text(self.env, exc, self[:1].currency_id)) from exc
 
     def _lines_of_reference(self, reference, domain, error):
         """Ledger lines already posted for a payment's ``reference`` (and ``domain``): a
@@ -397,22 +398,30 @@ class PrepaidAccount(models.Model):
         lines.sudo().write({"meter_credit_id": credit.id})
         return credit
 
+    def _money_text(self, amount):
+        """``amount`` (Decimal, float or text) as the chatter shows it: formatted by Odoo in
+        the account's currency, in the user's language (¥ 40.00 for CNY)."""
+        self.ensure_one()
+        return format_amount(self.env, float(amount), self.currency_id)
+
     def _recharge_message(self, amount, payment_method, settlement, credit):
         """The chatter text of a recharge; it names the meter credit, never its token."""
         text = self.env._(
             "Recharge of %(amount)s (%(method)s): preset credit %(preset)s, overdraft "
             "%(overdraft)s, credited %(credited)s.",
-            amount=balance._fmt(balance.money(amount)),
-            method=payment_method,
-            preset=balance._fmt(settlement.preset_recovered),
-            overdraft=balance._fmt(settlement.overdraft_repaid),
-            credited=balance._fmt(settlement.credited),
+            amount=self._money_text(amount),
+            method=selection_label(
+                self.env["prepaid.account.line"], "payment_method", payment_method
+            ),
+            preset=self._money_text(settlement.preset_recovered),
+            overdraft=self._money_text(settlement.overdraft_repaid),
+            credited=self._money_text(settlement.credited),
         )
         if credit:
             text += " " + self.env._(
                 "Meter credit %(credit)s of %(amount)s for %(meter)s.",
                 credit=credit.name,
-                amount=balance._fmt(balance.money(f"{credit.amount:.4f}")),
+                amount=self._money_text(credit.amount),
                 meter=credit.meter_id.display_name,
             )
         return text
@@ -434,7 +443,7 @@ class PrepaidAccount(models.Model):
         line = self._engine_call(balance.refund, amount, balance=bal, memo=memo)
         lines = self._post_lines([line], **self._payment_values(payment_method, reference, payment))
         self.message_post(
-            body=self.env._("Refund of %(amount)s.", amount=balance._fmt(-line.amount))
+            body=self.env._("Refund of %(amount)s.", amount=self._money_text(-line.amount))
         )
         self.meter_ids._evaluate_alarms()
         return lines
@@ -470,8 +479,8 @@ class PrepaidAccount(models.Model):
             account.message_post(
                 body=self.env._(
                     "Account closed: refunded %(refund)s, due from the tenant %(due)s.",
-                    refund=balance._fmt(-line.amount if line else ZERO),
-                    due=balance._fmt(due),
+                    refund=account._money_text(-line.amount if line else ZERO),
+                    due=account._money_text(due),
                 )
             )
         return True

@@ -48,14 +48,14 @@ class PrepaidAccountLine(models.Model):
         "prepaid.meter",
         readonly=True,
         index="btree_not_null",
-        help="The meter a recharge was bought for (R5).",
+        help="The meter a recharge was bought for.",
     )
     meter_credit_id = fields.Many2one(
         "prepaid.meter.credit",
         readonly=True,
         copy=False,
         index="btree_not_null",
-        help="B13: the credit this recharge sent to a meter that keeps its own balance.",
+        help="The credit this recharge sent to a meter that keeps its own balance.",
     )
     quantity = fields.Float(digits=(16, 6), readonly=True, help="Consumption charged.")
     reading_from = fields.Datetime(readonly=True, help="Start of the first interval charged.")

@@ -115,7 +115,11 @@ class PrepaidAccount(models.Model):
             problems.append(self.env._("it is in another currency"))
         if payment.currency_id.compare_amounts(payment.amount, float(value)):
             problems.append(
-                self.env._("it is of %(paid)s, not %(amount)s", paid=payment.amount, amount=value)
+                self.env._(
+                    "it is of %(paid)s, not %(amount)s",
+                    paid=self._money_text(payment.amount),
+                    amount=self._money_text(value),
+                )
             )
         if payment.prepaid_account_id and payment.prepaid_account_id != self:
             problems.append(self.env._("it is for another prepaid account"))

@@ -10,6 +10,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import SQL
 
+from odoo.addons.prepaid_meter.error_texts import error_text
+
 from prepaid_core import alarm
 from prepaid_core.readings import meter_side_limit
 
@@ -152,7 +154,11 @@ class PrepaidMeter(models.Model):
                 )
             except alarm.AlarmError as exc:
                 raise ValidationError(
-                    self.env._("%(meter)s: %(error)s", meter=meter.display_name, error=exc)
+                    self.env._(
+                        "%(meter)s: %(error)s",
+                        meter=meter.display_name,
+                        error=error_text(self.env, exc, meter.company_id.currency_id),
+                    )
                 ) from exc
 
     @api.constrains("overload_limit", "overload_auto_reset_minutes", "preset_credit")

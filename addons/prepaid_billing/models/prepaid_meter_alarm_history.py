@@ -1,8 +1,6 @@
 from odoo import models
 
-from ..const import ALARM_LEVELS
-
-LEVEL_LABELS = dict(ALARM_LEVELS)
+from odoo.addons.prepaid_meter.utils import selection_label
 
 
 class PrepaidMeter(models.Model):
@@ -21,8 +19,8 @@ class PrepaidMeter(models.Model):
                 "alarm_level",
                 reason=self.env._(
                     "%(level)s (was %(before)s)",
-                    level=LEVEL_LABELS.get(level, level),
-                    before=LEVEL_LABELS.get(former, former),
+                    level=selection_label(self, "alarm_level", level),
+                    before=selection_label(self, "alarm_level", former),
                 ),
                 source="system",
                 code=level,

@@ -2,9 +2,8 @@ from decimal import Decimal
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, format_amount, format_datetime
 
-from prepaid_core import balance
 from prepaid_core import meter_balance as mb
 
 from .prepaid_account import to_money
@@ -204,10 +203,17 @@ class PrepaidMeter(models.Model):
             self.sudo().message_post(
                 body=self.env._(
                     "The meter balance agrees again: reported %(reported)s, expected %(expected)s.",
-                    reported=balance._fmt(verdict.reported),
-                    expected=balance._fmt(verdict.expected),
+                    reported=self._balance_money(verdict.reported),
+                    expected=self._balance_money(verdict.expected),
                 )
             )
+
+    def _balance_money(self, amount):
+        """``amount`` as the chatter shows it: in the currency of the meter's account (the
+        company's without one), formatted by Odoo in the user's language."""
+        self.ensure_one()
+        currency = self.account_id.currency_id or self.company_id.currency_id
+        return format_amount(self.env, float(amount), currency)
 
     def _flag_meter_balance_mismatch(self, verdict):
         """R12: the figures and the likely reason in the chatter, an activity for a manager."""
@@ -225,10 +231,10 @@ class PrepaidMeter(models.Model):
         note = self.env._(
             "Meter balance differs: reported %(reported)s, expected %(expected)s (difference "
             "%(difference)s, tokens pending %(pending)s): %(reason)s.",
-            reported=balance._fmt(verdict.reported),
-            expected=balance._fmt(verdict.expected),
-            difference=balance._fmt(verdict.difference),
-            pending=balance._fmt(verdict.pending),
+            reported=self._balance_money(verdict.reported),
+            expected=self._balance_money(verdict.expected),
+            difference=self._balance_money(verdict.difference),
+            pending=self._balance_money(verdict.pending),
             reason=reason,
         )
         meter = self.sudo()
@@ -291,10 +297,10 @@ class PrepaidMeter(models.Model):
             body=self.env._(
                 "Meter balance of %(reported)s (reported at %(at)s) accepted by %(user)s as the "
                 "new base; it was expected to be %(expected)s (difference %(difference)s).",
-                reported=balance._fmt(reported),
-                at=row["read_at"],
+                reported=self._balance_money(reported),
+                at=format_datetime(self.env, row["read_at"]),
                 user=self.env.user.name,
-                expected=balance._fmt(to_money(self.meter_balance_expected)),
-                difference=balance._fmt(to_money(self.meter_balance_difference)),
+                expected=self._balance_money(to_money(self.meter_balance_expected)),
+                difference=self._balance_money(to_money(self.meter_balance_difference)),
             )
         )

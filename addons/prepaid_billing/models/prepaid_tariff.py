@@ -5,6 +5,7 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from odoo.addons.base.models.res_partner import _tz_get
+from odoo.addons.prepaid_meter.error_texts import error_text
 
 from prepaid_core import tariff as engine
 
@@ -98,7 +99,11 @@ class PrepaidTariff(models.Model):
             )
         except engine.TariffError as exc:
             raise ValidationError(
-                self.env._("Tariff %(tariff)s: %(error)s", tariff=self.name, error=exc)
+                self.env._(
+                    "Tariff %(tariff)s: %(error)s",
+                    tariff=self.name,
+                    error=error_text(self.env, exc),
+                )
             ) from exc
 
     def _compiled(self):

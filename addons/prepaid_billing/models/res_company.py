@@ -36,7 +36,7 @@ class ResCompany(models.Model):
         string="Meter Balance Tolerance",
         digits=(16, 4),
         default=1.0,
-        help="B13: a meter that keeps its own balance is flagged when the balance it reports "
+        help="A meter that keeps its own balance is flagged when the balance it reports "
         "differs from the credit sold to it minus the consumption charged by more than this "
         "(and tokens not entered yet do not explain it).",
     )

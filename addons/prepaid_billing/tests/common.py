@@ -27,8 +27,8 @@ class PrepaidBillingCommon(PrepaidMeterCommon):
         )
 
     @classmethod
-    def _create_tariff(cls, name, steps, segments=None, valid_from=None, **values):
-        return cls.env["prepaid.tariff"].create(
+    def _create_tariff(cls, name, steps, segments=None, valid_from=None, env=None, **values):
+        return (env or cls.env)["prepaid.tariff"].create(
             {
                 "name": name,
                 "timezone": "UTC",

@@ -296,7 +296,7 @@ class TestAccountingCycle(PrepaidAccountingCommon):
         )
         other_tenancy.action_open()
         payment = self._online_payment(25.0)
-        with self.assertRaisesRegex(UserError, "of 25.0, not 30"):
+        with self.assertRaisesRegex(UserError, r"of \$\xa025\.00, not \$\xa030\.00"):
             self.account._recharge("30", payment_method="online", payment=payment)
         self.assertEqual(self._balance(), Decimal("0.0000"))
         self.account._recharge("25", payment_method="online", payment=payment)

@@ -95,7 +95,7 @@ class TestMeterBalanceReconcile(MockSmsGatewayMixin, PrepaidBillingCommon):
         self.assertEqual(self.meter.meter_balance_difference, 60.0)
         self.assertIn(self.meter, self.meter.search([("meter_balance_state", "=", "mismatch")]))
         message = self._last_note()
-        self.assertIn("reported 200.00, expected 140.00", message)
+        self.assertIn("reported $&nbsp;200.00, expected $&nbsp;140.00", message)  # in the currency
         self.assertIn("tampered", message)
         self.assertEqual(len(self._activities()), 1)
         self.assertIn(self._activities().user_id, self.manager | self.env.ref("base.user_admin"))

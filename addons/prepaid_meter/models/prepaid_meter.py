@@ -67,7 +67,7 @@ class PrepaidMeter(models.Model):
         index=True,
         precompute=True,
     )
-    install_location = fields.Char(help="Where the meter hangs, e.g. 'Cabinet B2, left'.")
+    install_location = fields.Char(help="Where the meter hangs, e.g. 'Cabinet 2, left'.")
     gateway_id = fields.Many2one("prepaid.gateway", index=True, tracking=True, check_company=True)
     bus_id = fields.Many2one(
         "prepaid.gateway.bus",
@@ -96,8 +96,8 @@ class PrepaidMeter(models.Model):
         precompute=True,
         required=True,
         tracking=True,
-        help="B13: Server Balance: the server deducts and cuts supply by relay command. "
-        "Meter Balance: the meter deducts itself and every recharge reaches it as a token.",
+        help="Server Billing: the server deducts and cuts supply by relay command. "
+        "Meter Billing: the meter deducts itself and every recharge reaches it as a token.",
     )
     credit_ids = fields.One2many("prepaid.meter.credit", "meter_id", string="Meter Credits")
     credit_count = fields.Integer(compute="_compute_credit_count")

@@ -4,6 +4,7 @@ from odoo.exceptions import UserError
 from prepaid_core import balance
 
 from ..const import CREDIT_CHANNELS, CREDIT_STATES
+from ..error_texts import error_text
 
 
 class PrepaidMeterCredit(models.Model):
@@ -66,7 +67,7 @@ class PrepaidMeterCredit(models.Model):
     )
     issued_at = fields.Datetime(readonly=True, copy=False)
     applied_at = fields.Datetime(readonly=True, copy=False)
-    reason = fields.Char(readonly=True, copy=False, help="Why it is in its state (R12).")
+    reason = fields.Char(readonly=True, copy=False, help="Why it is in its state.")
 
     _origin_uniq = models.UniqueIndex("(origin)", "A sale credits its meter once.")
     _amount_positive = models.Constraint("CHECK(amount > 0)", "A meter credit is positive.")
@@ -87,7 +88,7 @@ class PrepaidMeterCredit(models.Model):
         try:
             value = balance.money(amount, self.env._("The meter credit"))
         except balance.BalanceError as exc:
-            raise UserError(str(exc)) from exc
+            raise UserError(error_text(self.env, exc, meter.company_id.currency_id)) from exc
         existing = self.sudo().search([("origin", "=", origin)], limit=1)
         if existing:
             if existing.meter_id != meter:

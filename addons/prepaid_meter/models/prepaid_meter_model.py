@@ -138,8 +138,8 @@ class PrepaidMeterModel(models.Model):
         BILLING_MODES,
         default="server",
         required=True,
-        help="B13: Server Balance: the server deducts consumption and cuts or restores supply "
-        "by relay command. Meter Balance: the meter deducts at the prices issued to it and "
+        help="Server Billing: the server deducts consumption and cuts or restores supply "
+        "by relay command. Meter Billing: the meter deducts at the prices issued to it and "
         "every recharge reaches it as a credit token. New meters of the model take it; a "
         "meter may differ.",
     )

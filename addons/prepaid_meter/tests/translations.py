@@ -1,6 +1,8 @@
 """X4: an add-on's Simplified Chinese, as Odoo loads it: every field, selection value and
 menu of the add-on in Chinese, and the messages of its code found by ``env._``."""
 
+import re
+
 from odoo.tests import TransactionCase
 from odoo.tools import SQL
 from odoo.tools.translate import code_translations
@@ -54,6 +56,15 @@ class ChineseTranslationCase(TransactionCase):
             self.assertFalse(missing, f"{model} without zh_CN")
             chinese = [r for r in records if _has_chinese(r[column])]
             self.assertGreater(len(chinese), 0.8 * len(records), model)
+
+    def test_no_spec_ids_in_labels_and_help_texts(self):
+        """Field labels and help texts, in English and in Chinese, speak to users: no
+        requirement ids of the product spec ("B13", "G9/M2") in them."""
+        spec_id = re.compile(r"(?<![\w/.-])[BGMRT]\d{1,2}(?:/[BGMRT]\d{1,2})*(?![\w-])")
+        for env in (self.env, self.zh):
+            for field in self._own("ir.model.fields").with_env(env):
+                for text in (field.field_description, field.help):
+                    self.assertFalse(spec_id.search(text or ""), f"{field.name}: {text}")
 
     def test_code_messages_are_in_chinese(self):
         """The messages of the add-on's Python code as ``env._`` finds them in Chinese."""

@@ -31,7 +31,11 @@ class PrepaidPhoneAuth(http.Controller):
     def prepaid_phone_signup(self, phone=None, name=None, **kw):
         """Step 1: the phone number (and a name); a code is sent by SMS.  A number that has
         an account gets a "sign in instead" SMS: the answer here is the same either way."""
-        values = {"phone": phone or "", "name": name or ""}
+        values = {
+            "phone": phone or "",
+            "name": name or "",
+            "phone_placeholder": self._phone_placeholder(),
+        }
         if request.httprequest.method == "POST":
             Verification = request.env["prepaid.portal.verification"].sudo()
             try:
@@ -46,6 +50,13 @@ class PrepaidPhoneAuth(http.Controller):
                 request.session["prepaid_portal_signup_name"] = name.strip()[:128]
                 return request.redirect("/web/phone/verify")
         return self._render("prepaid_portal.phone_signup", values)
+
+    @staticmethod
+    def _phone_placeholder():
+        """An example number in the company's country (its calling code, the digits zero),
+        e.g. ``+86 000 0000 0000``; none when the company has no country."""
+        code = request.env.company.country_id.phone_code
+        return f"+{code} 000 0000 0000" if code else ""
 
     @staticmethod
     def _ip():

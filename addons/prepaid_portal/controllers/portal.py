@@ -264,6 +264,7 @@ class PrepaidPortal(PaymentPortal):
                 "account": account,
                 "period": period,
                 "consumption": consumption,
+                "bars": meter_sudo._portal_chart_bars(consumption, period),
                 "peak": peak,
                 "payments": payments,
                 "credits": self._prepaid_visible_credits(meter_sudo, payments),
@@ -312,8 +313,10 @@ class PrepaidPortal(PaymentPortal):
                         {**vals, "account_id": account.id, "partner_id": partner.id}
                     )
                 return request.redirect(f"/my/meters/{meter_id}?message=alert_saved")
-            except (ValueError, ValidationError, UserError) as exc:
+            except (ValidationError, UserError) as exc:
                 error = exc.args[0] if exc.args else str(exc)
+            except ValueError:
+                error = request.env._("Enter the threshold as a number.")
         values = self._prepare_portal_layout_values()
         values.update(
             {

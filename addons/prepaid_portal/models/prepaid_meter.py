@@ -1,9 +1,13 @@
 import hashlib
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+
+from babel.dates import format_skeleton
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import consteq
+from odoo.tools import consteq, format_amount
+from odoo.tools.misc import babel_locale_parse
+from odoo.tools.translate import LazyTranslate
 
 from ..const import READ_REQUEST_COOLDOWN_MINUTES
 
@@ -12,6 +16,29 @@ def token_digest(token):
     """SHA-256 of an access token: meters are looked up by it, so the time a lookup takes
     says nothing about the token itself (T1)."""
     return hashlib.sha256((token or "").encode()).hexdigest()
+
+
+_lt = LazyTranslate(__name__)
+
+#: the portal's sentences that hold a figure: each one term to translate, the figure inside
+PORTAL_SENTENCES = {
+    "meter_balance": _lt("Balance on the meter: %(balance)s (reported at %(time)s)"),
+    "other_amount": _lt("Other amount (%(low)s to %(high)s)"),
+    "read_requested": _lt("Reading requested at %(time)s."),
+    "card_credit": _lt("Written to your meter's card at the desk (reference %(reference)s)."),
+    "device_credit": _lt("Sent to the meter over its connection (reference %(reference)s)."),
+    "credit_amount": _lt("%(meter)s: %(amount)s"),
+    "token_reference": _lt("Reference %(reference)s"),
+    "recharge_title": _lt("Recharge %(meter)s"),
+    "company_mismatch": _lt("You cannot pay for %(company)s with your account."),
+    "receipt_title": _lt("Receipt %(name)s"),
+    "consumption_title": _lt("Consumption (%(unit)s)"),
+    "alert_help": _lt(
+        "We tell you once when the credit of account %(account)s falls below your threshold, "
+        "and again after it went back above."
+    ),
+    "code_sent": _lt("Sent by SMS to %(phone)s."),
+}
 
 
 class PrepaidMeter(models.Model):
@@ -121,6 +148,40 @@ class PrepaidMeter(models.Model):
             [self.id, limit],
         )
         return [(row[0], float(row[1] or 0.0)) for row in reversed(self.env.cr.fetchall())]
+
+    @api.model
+    def _portal_sentence(self, key, currency=None, **values):
+        """The portal's sentence ``key`` in the user's language, with its figures inside:
+        floats as amounts in ``currency`` (when given), datetimes as the portal shows them
+        (the user's time zone and date format)."""
+
+        def figure(value):
+            if isinstance(value, float) and currency:
+                return format_amount(self.env, value, currency)
+            if isinstance(value, datetime):  # as the portal's datetime widget shows it
+                return self.env["ir.qweb.field.datetime"].value_to_html(value, {})
+            return value if isinstance(value, str) else str(value)
+
+        # the sentence's English is the msgid: env._ finds it in this add-on's translations
+        figures = {name: figure(value) for name, value in values.items()}
+        return self.env._(PORTAL_SENTENCES[key]._source, **figures)
+
+    @api.model
+    def _portal_chart_bars(self, consumption, period="month"):
+        """``[(label, full label, quantity)]`` of :meth:`_portal_consumption`'s figures: the
+        month (or year) in the user's language (``12月`` / ``Dec`` under a bar, ``2026年12月`` /
+        ``Dec 2026`` in its tooltip)."""
+        locale = babel_locale_parse(self.env.lang or "en_US")
+        bars = []
+        for label, quantity in consumption:
+            day = date(int(label[:4]), int(label[5:7]) if period == "month" else 1, 1)
+            if period == "month":
+                short = format_skeleton("MMM", day, locale=locale)
+                full = format_skeleton("yMMM", day, locale=locale)
+            else:
+                short = full = format_skeleton("y", day, locale=locale)
+            bars.append((short, full, quantity))
+        return bars
 
     def _portal_recent_readings(self, limit=20):
         self.ensure_one()

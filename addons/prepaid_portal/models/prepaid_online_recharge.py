@@ -4,7 +4,7 @@ from functools import partial
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import float_compare
+from odoo.tools import float_compare, format_amount
 
 from ..const import ONLINE_RECHARGE_KINDS, ONLINE_RECHARGE_STATES
 
@@ -149,7 +149,7 @@ class PrepaidOnlineRecharge(models.Model):
             recharge.message_post(
                 body=self.env._(
                     "Credited %(amount)s to account %(account)s (%(count)s ledger lines).",
-                    amount=tx.amount,
+                    amount=format_amount(self.env, tx.amount, tx.currency_id),
                     account=recharge.account_id.display_name,
                     count=len(lines),
                 )
@@ -250,8 +250,8 @@ class PrepaidOnlineRecharge(models.Model):
             return self.env._(
                 "The credit was used already: the provider refunded %(amount)s, the balance "
                 "is %(balance)s. Nothing was debited; settle it with the tenant.",
-                amount=self._decimal_amount(tx),
-                balance=balance,
+                amount=self.account_id._money_text(self._decimal_amount(tx)),
+                balance=self.account_id._money_text(balance),
             )
         return None
 
@@ -295,7 +295,7 @@ class PrepaidOnlineRecharge(models.Model):
             refund.message_post(
                 body=self.env._(
                     "Debited %(amount)s from account %(account)s (%(count)s ledger lines).",
-                    amount=self._decimal_amount(tx),
+                    amount=refund.account_id._money_text(self._decimal_amount(tx)),
                     account=refund.account_id.display_name,
                     count=len(lines),
                 )

@@ -9,7 +9,7 @@ class ResCompany(models.Model):
 
     prepaid_qr_anonymous = fields.Boolean(
         string="QR Pages Without Login",
-        help="T1: a meter's QR code shows its page (balance, last reading, recharge) to anyone "
+        help="A meter's QR code shows its page (balance, last reading, recharge) to anyone "
         "holding it, without an account. Off: the visitor logs in first.",
     )
     prepaid_recharge_min = fields.Float(

@@ -71,7 +71,7 @@ registry.category("web_tour.tours").add("prepaid_portal_my_meters_history", {
         },
         {
             content: "Monthly consumption bars",
-            trigger: ".o_prepaid_chart .o_prepaid_bar_label:contains('26-02')",
+            trigger: ".o_prepaid_chart .o_prepaid_bar[title^='Feb 2026']",
         },
         {
             content: "Payments are listed",
