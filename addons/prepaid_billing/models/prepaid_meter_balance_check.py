@@ -4,6 +4,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL, format_amount, format_datetime
 
+from odoo.addons.prepaid_meter.utils import schedule_manager_activity
+
 from prepaid_core import meter_balance as mb
 
 from .prepaid_account import to_money
@@ -239,14 +241,7 @@ class PrepaidMeter(models.Model):
         )
         meter = self.sudo()
         meter.message_post(body=note)
-        managers = self.env.ref("prepaid_meter.group_prepaid_manager").sudo().user_ids
-        user = managers.filtered(lambda u: self.company_id in u.company_ids)[:1]
-        meter.activity_schedule(
-            "mail.mail_activity_data_todo",
-            summary=self.env._("Meter balance differs"),
-            note=note,
-            user_id=(user or self.env.ref("base.user_admin")).id,
-        )
+        schedule_manager_activity(meter, lambda env: (env._("Meter balance differs"), note))
 
     @api.model
     def _cron_reconcile_meter_balances(self):

@@ -6,6 +6,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import float_compare, format_amount
 
+from odoo.addons.prepaid_meter.utils import schedule_manager_activity
+
 from ..const import ONLINE_RECHARGE_KINDS, ONLINE_RECHARGE_STATES
 
 _logger = logging.getLogger(__name__)
@@ -183,14 +185,7 @@ class PrepaidOnlineRecharge(models.Model):
         _logger.warning("Online recharge %s is in conflict: %s", self.name, problem)
         self.write({"state": "conflict", "problem": problem})
         self.message_post(body=problem)
-        manager = self.env.ref("prepaid_meter.group_prepaid_manager", raise_if_not_found=False)
-        user = manager.user_ids.filtered(lambda u: self.company_id in u.company_ids)[:1]
-        self.activity_schedule(
-            "mail.mail_activity_data_todo",
-            summary=self.env._("Online payment in conflict"),
-            note=problem,
-            user_id=(user or self.env.ref("base.user_admin")).id,
-        )
+        schedule_manager_activity(self, lambda env: (env._("Online payment in conflict"), problem))
 
     def _set_canceled(self):
         self.filtered(lambda r: r.state == "pending").write({"state": "canceled"})
