@@ -195,17 +195,22 @@ class TestDeduction(PrepaidBillingCommon):
             finally:
                 other.execute("SELECT pg_advisory_unlock_all()")
 
-    def _second_account(self):
-        """A second tenant's account and meter, in another shard than the first one's (the
-        shard count is set so)."""
-        meter = self._create_meter("T-102", "000000000222", self.unit2)
+    def _open_account(self, unit, date_start, credit):
+        """The tenant's open account on ``unit`` from ``date_start``, on the flat tariff."""
         tenancy = self.env["prepaid.tenancy"].create(
-            {"partner_id": self.tenant.id, "unit_id": self.unit2.id, "date_start": "2026-01-01"}
+            {"partner_id": self.tenant.id, "unit_id": unit.id, "date_start": date_start}
         )
         tenancy.action_open()
         account = tenancy.account_id
         account.tariff_id = self.flat
-        account._recharge("100")
+        account._recharge(credit)
+        return account
+
+    def _second_account(self):
+        """A second tenant's account and meter, in another shard than the first one's (the
+        shard count is set so)."""
+        meter = self._create_meter("T-102", "000000000222", self.unit2)
+        account = self._open_account(self.unit2, "2026-01-01", "100")
         count = abs(account.id - self.account.id) + 1
         self.env["ir.config_parameter"].set_param(DEDUCTION_SHARDS_PARAM, count)
         return account, meter, count
@@ -285,13 +290,7 @@ class TestDeduction(PrepaidBillingCommon):
     def test_consumption_before_the_tenancy_is_not_charged(self):
         meter = self._create_meter("T-102", "000000000222", self.unit2)
         self._ingest(meter, (0, 100), (60, 110))  # 2026-03-02, before the tenancy
-        tenancy = self.env["prepaid.tenancy"].create(
-            {"partner_id": self.tenant.id, "unit_id": self.unit2.id, "date_start": "2026-03-03"}
-        )
-        tenancy.action_open()
-        account = tenancy.account_id
-        account.tariff_id = self.flat
-        account._recharge("10")
+        account = self._open_account(self.unit2, "2026-03-03", "10")
         self._ingest(meter, (24 * 60 + 60, 114))  # 2026-03-03 01:00: 4 kWh since 01:00 the 2nd
         self.assertEqual(self._deduct(meter_ids=meter.ids), 1)
         self.assertEqual(self._balance(account), Decimal("8.0000"))
