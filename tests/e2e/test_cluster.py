@@ -138,8 +138,9 @@ def test_cluster_survives_a_node_a_runner_and_the_replica(cluster):
     finally:
         reader.stop()
     fallback = (site.local / f"{site.node_names()[1]}.log").read_text(errors="replace")
+    site.stop_fleet()  # what it sent is stored and charged, then the site is stopped
     cutoff = datetime.now(UTC) - timedelta(seconds=1)
-    report = site_chaos.check_site(site, cutoff)  # stops the site (not its databases)
+    report = site_chaos.check_site(site, cutoff)  # (not its databases)
     rates = {phase: stored_per_second(site, *window) for phase, window in windows.items()}
     jobs = {name: deduction_jobs(site, name) for name in site.node_names()}
     print(f"\nreads answered {dict(reader.answers)}, failed {dict(reader.errors)}")
