@@ -165,7 +165,7 @@ class PrepaidAccount(models.Model):
 
     @api.model
     def _deduction_shards(self, meter_ids, count):
-        """``[{"id", "shard"}]``: the shard of each meter of ``meter_ids`` (its open
+        """``[{"id", "shard"}]`` in meter order: the shard of each meter of ``meter_ids`` (its open
         account's id modulo ``count``; 0 for a meter without one, which is not charged)."""
         query = SQL(
             """
@@ -176,6 +176,7 @@ class PrepaidAccount(models.Model):
                         ORDER BY a.id LIMIT 1), 0) %% %s AS shard
               FROM prepaid_meter m
              WHERE m.id = ANY(%s)
+             ORDER BY m.id
             """,
             count,
             list(meter_ids),
