@@ -334,13 +334,6 @@ class Cluster(demo_stack.Stack):
         [gateway] = [g for g in self.gateways if g["id"] == int(gateway_id)]
         return gateway, member
 
-    def stop_fleet(self) -> None:
-        """The simulator stopped (as :meth:`stop` does it): no new readings, the last ones
-        stored and charged by the cluster."""
-        process = self.processes.pop("simulator")
-        process.send_signal(signal.SIGINT)
-        process.wait(20)
-
     # --- all --- #
     def start(self) -> None:
         self.local.mkdir(parents=True, exist_ok=True)
