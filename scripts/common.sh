@@ -82,6 +82,8 @@ ensure_debian() {
     command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
     command -v msgfmt >/dev/null 2>&1 || missing+=(gettext)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+    # the load balancer of the local cluster (scripts/cluster.sh)
+    command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "Installing Debian packages: ${missing[*]}"

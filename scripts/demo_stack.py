@@ -69,6 +69,7 @@ FAST_CRONS = (
     "meter_gateway.ir_cron_meter_gateway_poll",
     "meter_gateway.ir_cron_meter_gateway_reconcile",
     "prepaid_billing.ir_cron_prepaid_deduction",
+    "prepaid_billing.ir_cron_prepaid_deduction_2",
     "prepaid_billing.ir_cron_prepaid_alarm_wake",
     "prepaid_meter.ir_cron_prepaid_meter_connection",
 )
@@ -470,46 +471,50 @@ class Stack:
         self.say(f"Mosquitto on 127.0.0.1:{self.broker_port}")
 
     # --- 3. Odoo --- #
-    def start_odoo(self, timeout: float = 300) -> None:
-        if not port_free(self.http_port):
-            raise StackError(f"port {self.http_port} is taken: set another HTTP port")
-        log = self.local / "odoo.log"
-        self.say(f"Starting Odoo on {self.url} (log: {log})")
+    def start_odoo(self, timeout: float = 300, name: str = "odoo", port: int = 0) -> None:
+        """Odoo serving the database on ``port`` (default: the stack's HTTP port), as the
+        process ``name`` (several nodes of a cluster: one name each), logged to
+        ``<name>.log``; returns once it answers."""
+        port = port or self.http_port
+        if not port_free(port):
+            raise StackError(f"port {port} is taken: set another HTTP port")
+        log = self.local / f"{name}.log"
+        self.say(f"Starting Odoo on http://127.0.0.1:{port} (log: {log})")
         process = self._spawn(
-            "odoo",
+            name,
             [
                 *self.odoo_cmd(),
                 f"--db-filter=^{self.db}$",
-                f"--http-port={self.http_port}",
+                f"--http-port={port}",
                 f"--logfile={log}",
                 "--log-handler=werkzeug:WARNING",  # not a line per device API request
                 "--max-cron-threads=1",
-                *self.worker_options(),
+                *self.worker_options(port),
             ],
-            self.local / "odoo-console.log",
+            self.local / f"{name}-console.log",
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise StackError(f"Odoo exited (code {process.returncode}): see {log}")
             try:
-                if requests.get(f"{self.url}/web/login", timeout=5).status_code == 200:
+                if requests.get(f"http://127.0.0.1:{port}/web/login", timeout=5).status_code == 200:
                     return
             except requests.RequestException:
                 pass
             time.sleep(1)
         raise StackError(f"Odoo did not answer within {timeout:.0f} s: see {log}")
 
-    def worker_options(self) -> list[str]:
+    def worker_options(self, port: int = 0) -> list[str]:
         """Prefork mode as in production (README, *Scaling*): HTTP workers, a cron worker,
         the websocket on the next port."""
         if not self.workers:
             return []
-        return [f"--workers={self.workers}", f"--gevent-port={self.http_port + 1}"]
+        return [f"--workers={self.workers}", f"--gevent-port={(port or self.http_port) + 1}"]
 
-    def odoo_workers(self) -> list[int]:
+    def odoo_workers(self, name: str = "odoo") -> list[int]:
         """The process ids of Odoo's worker processes (prefork mode), gevent's excepted."""
-        master = self.processes["odoo"].pid
+        master = self.processes[name].pid
         children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
         return [
             int(pid)
@@ -731,17 +736,20 @@ class Stack:
             self.start_runner(gateway)
         self.say(f"{len(self.gateways)} gateway runners (MQTT <-> Odoo)")
 
-    def start_runner(self, gateway: dict) -> subprocess.Popen:
-        log = self.local / f"runner-{gateway['id']}.log"
-        return self._spawn(
-            f"runner-{gateway['id']}",
-            [
-                sys.executable, "-m", "prepaid_core.gateway_runner",
-                "--odoo-url", self.url, "--gateway", str(gateway["id"]),
-                "--api-key-file", str(gateway["key_file"]), "--log-level", "WARNING",
-            ],
-            log,
-        )  # fmt: skip
+    def start_runner(self, gateway: dict, member: str = "") -> subprocess.Popen:
+        """The gateway's runner; ``member``: one of several runners sharing the gateway's
+        meters (an MQTT 5 shared subscription, a persistent session of its own)."""
+        name = f"runner-{gateway['id']}" + (f"-{member}" if member else "")
+        cmd = [
+            sys.executable, "-m", "prepaid_core.gateway_runner",
+            "--odoo-url", self.url, "--gateway", str(gateway["id"]),
+            "--api-key-file", str(gateway["key_file"]), "--log-level", "WARNING",
+        ]  # fmt: skip
+        if member:
+            cmd += ["--share-group", f"gateway-{gateway['id']}"]
+            cmd += ["--client-id", f"prepaid-gateway-{gateway['id']}-{member}"]
+            cmd += ["--dead-letter-file", f"dead-letters-{gateway['id']}-{member}.jsonl"]
+        return self._spawn(name, cmd, self.local / f"{name}.log")
 
     # --- faults (the chaos test) --- #
     def kill(self, name: str) -> None:

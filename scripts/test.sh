@@ -4,7 +4,9 @@
 #   odoo     the Odoo tests of every add-on, on a fresh database (--test-enable)
 #   i18n     on that database: each .pot against a fresh export, each zh_CN.po against its .pot
 #   e2e      the demo's whole stack on a fresh database (tests/e2e): reading -> deduction ->
-#            alarm -> cut on a simulated meter -> portal recharge -> restore (a few minutes)
+#            alarm -> cut on a simulated meter -> portal recharge -> restore (a few minutes);
+#            the same site on a local cluster with a node, a runner and the replica killed
+#            (tests/e2e/test_cluster.py, scripts/cluster_stack.py: its own database)
 #   ruff     lint and format check
 #   pylint   pylint-odoo's mandatory checks on the add-ons
 # Without Odoo 19 the odoo part is reported NOT RUN (never as passed) and does not fail the run.
@@ -105,7 +107,7 @@ if [ "$HAVE_ODOO" = 1 ] && pg_start; then
     trap pg_stop EXIT
     say "e2e: the demo's whole stack on a fresh database (a few minutes)"
     rm -f "$LOCAL/e2e.xml"
-    E2E_DB_PREFIX="${E2E_DB_PREFIX:-prepaid_e2e}" timeout 1500 "$PY" -m pytest -q -s \
+    E2E_DB_PREFIX="${E2E_DB_PREFIX:-prepaid_e2e}" timeout 2700 "$PY" -m pytest -q -s \
         -p no:cacheprovider --junitxml="$LOCAL/e2e.xml" tests/e2e
     read -r e_pass e_fail e_skip < <(junit_counts "$LOCAL/e2e.xml")
     [ "$e_skip" != 0 ] && e_fail=$((e_fail + e_skip))

@@ -15,7 +15,12 @@ PAYMENT_METHODS = [
 ]
 FORCED_RELAY = [("on", "Forced On"), ("off", "Forced Off")]
 
-#: PostgreSQL advisory lock held by the deduction run (R11: one run at a time)
+#: PostgreSQL advisory locks of the deduction run, one per shard: (this key, shard number)
+#: (R11: one run at a time on each shard)
 DEDUCTION_LOCK_KEY = 0x50524550  # "PREP"
+#: system parameter: how many shards the deduction run splits the accounts into (account id
+#: modulo this count); each cron worker running the deduction takes the shards still free
+DEDUCTION_SHARDS_PARAM = "prepaid_billing.deduction_shards"
+DEDUCTION_SHARDS_DEFAULT = 4
 #: meters priced per transaction of the deduction run
 DEDUCTION_BATCH_SIZE = 2000

@@ -13,7 +13,12 @@ from prepaid_core import deduction
 from prepaid_core import tariff as engine
 from prepaid_core.readings import REGISTER_BANDS
 
-from ..const import DEDUCTION_BATCH_SIZE, DEDUCTION_LOCK_KEY
+from ..const import (
+    DEDUCTION_BATCH_SIZE,
+    DEDUCTION_LOCK_KEY,
+    DEDUCTION_SHARDS_DEFAULT,
+    DEDUCTION_SHARDS_PARAM,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -55,7 +60,7 @@ class PrepaidAccount(models.Model):
 
     _inherit = "prepaid.account"
 
-    # === THE RUN (R11) === #
+    # === THE RUN (R11), SPLIT BY SHARD === #
     @api.model
     def _cron_deduct(self, batch_size=DEDUCTION_BATCH_SIZE):
         return self._run_deductions(batch_size=batch_size, commit=True)
@@ -78,31 +83,40 @@ class PrepaidAccount(models.Model):
     ):
         """Charge every chargeable reading not yet charged; return how many were charged.
 
-        One run at a time (a PostgreSQL advisory lock, taken again by each batch's
-        transaction): a manual run while another one runs is refused, a scheduled one skips.
+        The accounts are split into shards (account id modulo the shard count, system
+        parameter :data:`DEDUCTION_SHARDS_PARAM`), each charged under its own PostgreSQL
+        advisory lock: a run takes the shards still free and skips the others, so the cron
+        workers of several Odoo nodes charge the shards side by side, each reading once. A
+        manual run is refused when a shard it needs is being charged right now.
         Each batch of meters is one savepoint (and, from the scheduled action, one commit
-        through ``ir.cron._commit_progress``): ledger lines,
-        balances and the meters' charged-until cursors move together, so a run killed in a
-        batch leaves that batch as it was and the next run charges it, once."""
-        cr = self.env.cr
-        if not self._deduction_lock():
-            if manual:
-                raise UserError(
-                    self.env._("Deductions are being charged right now; try again in a moment.")
-                )
-            _logger.info("Deduction run skipped: another run holds the lock.")
-            return 0
+        through ``ir.cron._commit_progress``): ledger lines, balances and the meters'
+        charged-until cursors move together, so a run killed in a batch leaves that batch as
+        it was and the next run charges it, once."""
+        count = self._deduction_shard_count()
+        if manual:
+            self._deduction_lock_all(count, meter_ids)
         charged = 0
-        ids = self._deduction_candidates(meter_ids)
-        remaining = len(ids)
+        for shard in range(count):
+            if not manual and not self._deduction_lock(shard):
+                _logger.info("Deduction shard %s skipped: another run holds it.", shard)
+                continue
+            ids = self._deduction_candidates(meter_ids, shard=(shard, count))
+            charged += self._deduct_shard(shard, ids, batch_size, commit)
+        return charged
+
+    @api.model
+    def _deduct_shard(self, shard, ids, batch_size, commit):
+        """Charge ``ids`` (meters of ``shard``, whose lock this transaction holds) batch by
+        batch; return how many readings were charged."""
+        charged, remaining = 0, len(ids)
         for start in range(0, len(ids), batch_size):
             # the lock is a transaction lock: each committed batch takes it again, and a run
-            # that finds it taken by another one stops (that one charges what is left)
-            if start and not self._deduction_lock():
-                _logger.info("Deduction run stopped: another run took over.")
+            # that finds it taken by another one leaves the shard (that one charges the rest)
+            if start and not self._deduction_lock(shard):
+                _logger.info("Deduction shard %s left: another run took it over.", shard)
                 break
             batch = ids[start : start + batch_size]
-            with cr.savepoint():
+            with self.env.cr.savepoint():
                 charged += self._deduct_batch(batch)
             remaining -= len(batch)
             if commit:
@@ -110,14 +124,70 @@ class PrepaidAccount(models.Model):
         return charged
 
     @api.model
-    def _deduction_lock(self):
-        """Take the deduction lock for this transaction (R11); False if another run has it."""
-        query = SQL("SELECT pg_try_advisory_xact_lock(%s) AS locked", DEDUCTION_LOCK_KEY)
+    def _deduction_crons(self):
+        """The active scheduled actions running the deduction: one per cron worker that may
+        charge shards at the same time (Odoo runs a scheduled action in one worker at a
+        time; a copy of it is one more worker)."""
+        return (
+            self.env["ir.cron"]
+            .sudo()
+            .search([("code", "=like", "%model._cron_deduct(%"), ("active", "=", True)])
+        )
+
+    @api.model
+    def _deduction_shard_count(self):
+        """How many shards the deduction run splits the accounts into (at least one)."""
+        value = self.env["ir.config_parameter"].sudo().get_param(DEDUCTION_SHARDS_PARAM)
+        try:
+            return max(int(value), 1) if value else DEDUCTION_SHARDS_DEFAULT
+        except ValueError:
+            _logger.warning("%s is not a number: %r", DEDUCTION_SHARDS_PARAM, value)
+            return DEDUCTION_SHARDS_DEFAULT
+
+    @api.model
+    def _deduction_lock(self, shard=0):
+        """Take the lock of ``shard`` for this transaction (R11); False if another run
+        has it."""
+        query = SQL("SELECT pg_try_advisory_xact_lock(%s, %s) AS locked", DEDUCTION_LOCK_KEY, shard)
         return self.env.execute_query_dict(query)[0]["locked"]
 
     @api.model
-    def _deduction_candidates(self, meter_ids=None):
-        """Meters (ids, in order) with a reading newer than what they are charged up to."""
+    def _deduction_lock_all(self, count, meter_ids=None):
+        """Take the locks of the shards a manual run charges (every shard, or those of
+        ``meter_ids``' accounts); refuse the run if one of them is being charged."""
+        if meter_ids is None:
+            shards = range(count)
+        else:
+            shards = sorted({row["shard"] for row in self._deduction_shards(meter_ids, count)})
+        if not all(self._deduction_lock(shard) for shard in shards):
+            raise UserError(
+                self.env._("Deductions are being charged right now; try again in a moment.")
+            )
+
+    @api.model
+    def _deduction_shards(self, meter_ids, count):
+        """``[{"id", "shard"}]`` in meter order: the shard of each meter of ``meter_ids`` (its open
+        account's id modulo ``count``; 0 for a meter without one, which is not charged)."""
+        query = SQL(
+            """
+            SELECT m.id, COALESCE((
+                       SELECT a.id FROM prepaid_tenancy t
+                         JOIN prepaid_account a ON a.tenancy_id = t.id AND a.state = 'open'
+                        WHERE t.unit_id = m.unit_id AND t.state = 'open'
+                        ORDER BY a.id LIMIT 1), 0) %% %s AS shard
+              FROM prepaid_meter m
+             WHERE m.id = ANY(%s)
+             ORDER BY m.id
+            """,
+            count,
+            list(meter_ids),
+        )
+        return self.env.execute_query_dict(query)
+
+    @api.model
+    def _deduction_candidates(self, meter_ids=None, shard=None):
+        """Meters (ids, in order) with a reading newer than what they are charged up to;
+        ``shard``: ``(number, count)``, only the meters of that shard's accounts."""
         self.env["prepaid.meter"].flush_model()
         self.env["prepaid.meter.latest"].flush_model()
         query = SQL(
@@ -132,7 +202,11 @@ class PrepaidAccount(models.Model):
             """,
             SQL("m.id = ANY(%s)", list(meter_ids)) if meter_ids is not None else SQL("TRUE"),
         )
-        return [row["id"] for row in self.env.execute_query_dict(query)]
+        ids = [row["id"] for row in self.env.execute_query_dict(query)]
+        if shard is None or not ids:
+            return ids
+        number, count = shard
+        return [row["id"] for row in self._deduction_shards(ids, count) if row["shard"] == number]
 
     # === ONE BATCH: LOAD -> PRICE -> STORE === #
     @api.model

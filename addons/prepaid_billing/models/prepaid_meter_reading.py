@@ -17,9 +17,10 @@ class PrepaidMeterReading(models.Model):
         if meter_ids:
             # run by the scheduler after this transaction commits (one run charges every
             # batch stored meanwhile; the run holds its own lock, R11)
-            cron = self.env.ref("prepaid_billing.ir_cron_prepaid_deduction", False)
-            if cron and cron.active and not self._deduction_pending(cron):
-                cron.sudo()._trigger()
+            # (every deduction worker: each charges the shards still free)
+            for cron in self.env["prepaid.account"]._deduction_crons():
+                if not self._deduction_pending(cron):
+                    cron._trigger()
         return res
 
     @api.model

@@ -21,6 +21,8 @@ from odoo.addons.prepaid_meter.tests.concurrency import (
     purge_meters,
 )
 
+from ..const import DEDUCTION_SHARDS_PARAM
+
 T0 = datetime(2026, 3, 30, 8, 0)
 BILLING_DAY = date(2026, 4, 1)
 ACCOUNTS = 2
@@ -271,6 +273,44 @@ class TestBillingConcurrency(ConcurrencyCase):
             ),
             0,
         )
+
+    def test_two_nodes_charge_shards_side_by_side(self):
+        """R11 scaled out: the accounts split into two shards, two scheduled runs (the cron
+        workers of two Odoo nodes, committing batch by batch) start at the same moment; each
+        takes the shards still free, and together they charge every reading once."""
+        before = self._committed(
+            lambda env: env["ir.config_parameter"].get_param(DEDUCTION_SHARDS_PARAM)
+        )
+        self._set_shards(2)
+        self.addCleanup(self._set_shards, before)  # False: the parameter removed
+        self.assertEqual(len({account % 2 for account in self.created["accounts"]}), 2)
+        counts = []
+
+        def node(env):
+            counts.append(
+                env["prepaid.account"]._run_deductions(
+                    meter_ids=self.created["meters"], batch_size=1, commit=True
+                )
+            )
+
+        self._race(node, node)
+        self.assertEqual(sum(counts), 2 * ACCOUNTS, "two intervals a meter, each charged once")
+        for balance, ledger, kinds in self._ledgers():
+            self.assertEqual(Decimal(balance), Decimal(ledger), "balance == sum of the ledger")
+            self.assertEqual(kinds["deduction"][0], 1, "one consumption line a day")
+            self.assertEqual(Decimal(kinds["deduction"][1]), -COST)
+        self.assertEqual(
+            self._committed(
+                lambda env: env["prepaid.account"]._run_deductions(meter_ids=self.created["meters"])
+            ),
+            0,
+        )
+
+    def _set_shards(self, count):
+        def set_shards(env):
+            env["ir.config_parameter"].set_param(DEDUCTION_SHARDS_PARAM, count)
+
+        self._committed(set_shards)
 
     def test_deduction_and_invoicing_at_once(self):
         """B3/B9: the deduction charges readings of the billed period while the invoicing of

@@ -1,3 +1,4 @@
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from unittest.mock import patch
@@ -6,7 +7,7 @@ from odoo import Command, fields
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
-from ..const import DEDUCTION_LOCK_KEY
+from ..const import DEDUCTION_LOCK_KEY, DEDUCTION_SHARDS_PARAM
 from ..models.prepaid_account_deduction import PrepaidAccount
 from .common import PrepaidBillingCommon
 
@@ -137,6 +138,8 @@ class TestDeduction(PrepaidBillingCommon):
         for meter in meters:
             self._ingest(meter, (0, 100), (60, 110), (120, 113))
         accounts = meters.account_id
+        # one shard: the batches follow the meters' order (the first two, then the others)
+        self.env["ir.config_parameter"].set_param(DEDUCTION_SHARDS_PARAM, 1)
         calls = []
         original = PrepaidAccount._deduct_store_meters
 
@@ -171,17 +174,83 @@ class TestDeduction(PrepaidBillingCommon):
         """R11: while another connection runs the deduction, a manual run is refused and a
         scheduled one charges nothing; afterwards the readings are charged once."""
         self._ingest(self.meter, (0, 1000), (60, 1010))
-        with self.env.registry.cursor() as other:
-            other.execute("SELECT pg_advisory_lock(%s)", [DEDUCTION_LOCK_KEY])
-            try:
-                with self.assertRaises(UserError):
-                    self._deduct(manual=True)
-                self.assertEqual(self.env["prepaid.account"]._cron_deduct(), 0)
-                self.assertEqual(self._balance(), Decimal("100.0000"))
-            finally:
-                other.execute("SELECT pg_advisory_unlock(%s)", [DEDUCTION_LOCK_KEY])
+        shards = range(self.env["prepaid.account"]._deduction_shard_count())
+        with self._shards_held_elsewhere(shards):
+            with self.assertRaises(UserError):
+                self._deduct(manual=True)
+            self.assertEqual(self.env["prepaid.account"]._cron_deduct(), 0)
+            self.assertEqual(self._balance(), Decimal("100.0000"))
         self.assertEqual(self._deduct(), 1)
         self.assertEqual(self._deduct(), 0)
+        self.assertEqual(self._balance(), Decimal("95.0000"))
+
+    @contextmanager
+    def _shards_held_elsewhere(self, shards):
+        """Another connection holds the locks of ``shards``, as another node's run would."""
+        with self.env.registry.cursor() as other:
+            for shard in shards:
+                other.execute("SELECT pg_advisory_lock(%s, %s)", [DEDUCTION_LOCK_KEY, shard])
+            try:
+                yield
+            finally:
+                other.execute("SELECT pg_advisory_unlock_all()")
+
+    def _open_account(self, unit, date_start, credit):
+        """The tenant's open account on ``unit`` from ``date_start``, on the flat tariff."""
+        tenancy = self.env["prepaid.tenancy"].create(
+            {"partner_id": self.tenant.id, "unit_id": unit.id, "date_start": date_start}
+        )
+        tenancy.action_open()
+        account = tenancy.account_id
+        account.tariff_id = self.flat
+        account._recharge(credit)
+        return account
+
+    def _second_account(self):
+        """A second tenant's account and meter, in another shard than the first one's (the
+        shard count is set so)."""
+        meter = self._create_meter("T-102", "000000000222", self.unit2)
+        account = self._open_account(self.unit2, "2026-01-01", "100")
+        count = abs(account.id - self.account.id) + 1
+        self.env["ir.config_parameter"].set_param(DEDUCTION_SHARDS_PARAM, count)
+        return account, meter, count
+
+    def test_shards_cover_every_account_once(self):
+        """Each meter with readings to charge is in exactly one shard, with every other
+        meter of its account; together the shards hold every candidate."""
+        account, meter, _count = self._second_account()
+        third = self._create_meter("T-101 ter", "000000000103", self.unit)
+        for each in (self.meter, meter, third):
+            self._ingest(each, (0, 100), (60, 110))
+        Account = self.env["prepaid.account"]
+        for count in (1, 2, 3, 7):
+            shards = [Account._deduction_candidates(shard=(n, count)) for n in range(count)]
+            flat = [meter_id for ids in shards for meter_id in ids]
+            self.assertEqual(sorted(flat), Account._deduction_candidates(), "each meter once")
+            together = [n for n, ids in enumerate(shards) if {self.meter.id, third.id} & set(ids)]
+            self.assertEqual(len(together), 1, "an account's meters share their shard")
+            self.assertIn(meter.id, shards[account.id % count])
+        self.assertEqual(self._deduct(meter_ids=(self.meter | meter | third).ids), 3)
+        self.assertEqual(self._balance(account), Decimal("95.0000"))
+        self.assertEqual(self._balance(), Decimal("90.0000"))
+
+    def test_manual_run_refused_only_for_busy_shards(self):
+        """While another run charges one shard, a manual run of meters of another shard
+        works and a scheduled run charges the free shards; a manual run needing the busy
+        shard is refused. Afterwards every reading is charged once."""
+        account, meter, count = self._second_account()
+        self._ingest(self.meter, (0, 1000), (60, 1010))
+        self._ingest(meter, (0, 500), (60, 504))
+        with self._shards_held_elsewhere([self.account.id % count]):
+            with self.assertRaises(UserError):
+                self._deduct(meter_ids=self.meter.ids, manual=True)
+            self.assertEqual(self._deduct(meter_ids=meter.ids, manual=True), 1)
+            self._ingest(meter, (120, 506))
+            self.assertEqual(self._deduct(meter_ids=(self.meter | meter).ids), 1)
+            self.assertEqual(self._balance(), Decimal("100.0000"), "its shard was busy")
+        self.assertEqual(self._balance(account), Decimal("97.0000"))
+        self.assertEqual(self._deduct(meter_ids=(self.meter | meter).ids), 1)
+        self.assertEqual(self._deduct(meter_ids=(self.meter | meter).ids), 0)
         self.assertEqual(self._balance(), Decimal("95.0000"))
 
     def test_meter_without_account_waits(self):
@@ -210,7 +279,8 @@ class TestDeduction(PrepaidBillingCommon):
         self._ingest(other, (0, 500), (60, 504))
         meters = (self.meter | other).ids  # demo data may have meters of its own to charge
         answers = iter([True, False])
-        with patch.object(PrepaidAccount, "_deduction_lock", lambda model: next(answers)):
+        self.env["ir.config_parameter"].set_param(DEDUCTION_SHARDS_PARAM, 1)
+        with patch.object(PrepaidAccount, "_deduction_lock", lambda model, shard: next(answers)):
             self.assertEqual(self._deduct(meter_ids=meters, batch_size=1), 1)
         self.assertEqual(self._balance(), Decimal("95.0000"))
         self.assertEqual(self._deduct(meter_ids=meters, batch_size=1), 1)
@@ -220,13 +290,7 @@ class TestDeduction(PrepaidBillingCommon):
     def test_consumption_before_the_tenancy_is_not_charged(self):
         meter = self._create_meter("T-102", "000000000222", self.unit2)
         self._ingest(meter, (0, 100), (60, 110))  # 2026-03-02, before the tenancy
-        tenancy = self.env["prepaid.tenancy"].create(
-            {"partner_id": self.tenant.id, "unit_id": self.unit2.id, "date_start": "2026-03-03"}
-        )
-        tenancy.action_open()
-        account = tenancy.account_id
-        account.tariff_id = self.flat
-        account._recharge("10")
+        account = self._open_account(self.unit2, "2026-03-03", "10")
         self._ingest(meter, (24 * 60 + 60, 114))  # 2026-03-03 01:00: 4 kWh since 01:00 the 2nd
         self.assertEqual(self._deduct(meter_ids=meter.ids), 1)
         self.assertEqual(self._balance(account), Decimal("8.0000"))

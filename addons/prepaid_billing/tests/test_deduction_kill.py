@@ -30,6 +30,8 @@ from odoo.tools import config
 
 from odoo.addons.prepaid_meter.tests.concurrency import forget, purge, purge_meters
 
+from ..const import DEDUCTION_SHARDS_PARAM
+
 CHILD = os.path.join(os.path.dirname(__file__), "deduction_process.py")
 METERS = 6  # per set
 BATCH = 2
@@ -267,12 +269,21 @@ class TestDeductionKilled(TransactionCase):
             )
             return [row[1:] for row in cr.fetchall()]
 
+    def _set_shards(self, env, count):
+        """The deduction's shard count, committed (False: the parameter removed)."""
+        env["ir.config_parameter"].set_param(DEDUCTION_SHARDS_PARAM, count)
+        env.cr.commit()  # pylint: disable=invalid-commit
+
     # === THE TEST === #
     def test_killed_run_then_rerun_equals_clean_run(self):
         env = self._committed_env()
         sets, others = self._create_data(env)
         self.addCleanup(self._remove_data, sets, others)
+        env_shards = env["ir.config_parameter"].get_param(DEDUCTION_SHARDS_PARAM)
         killed, clean = sets
+        # one shard: the batches follow the meters' order (the first two, then the others)
+        self._set_shards(env, 1)
+        self.addCleanup(lambda: self._set_shards(self._committed_env(), env_shards))
         before = self._state(killed)
         app_name = f"prepaid-r11-{uuid.uuid4().hex[:12]}"
 
