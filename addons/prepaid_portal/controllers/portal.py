@@ -248,10 +248,25 @@ class PrepaidPortal(PaymentPortal):
         )
         if response:
             return response
-        period = "year" if period == "year" else "month"
+        period = period if period in ("day", "year") else "month"
         consumption = meter_sudo._portal_consumption(period=period)
         peak = max((value for _label, value in consumption), default=0.0) or 1.0
         account = meter_sudo.account_id
+        spent = meter_sudo._portal_spent(period, [label for label, _value in consumption])
+        currency = account.currency_id or meter_sudo.company_id.currency_id
+        titles = [
+            meter_sudo._portal_sentence(
+                "bar_title",
+                currency,
+                period=full,
+                quantity=f"{quantity:.2f}",
+                unit=meter_sudo.uom_name or "",
+                amount=spent.get(label, 0.0),
+            )
+            for (label, _q), (_short, full, quantity) in zip(
+                consumption, meter_sudo._portal_chart_bars(consumption, period), strict=True
+            )
+        ]
         payments = (
             request.env["prepaid.account.line"]
             .sudo()
@@ -265,6 +280,10 @@ class PrepaidPortal(PaymentPortal):
                 "period": period,
                 "consumption": consumption,
                 "bars": meter_sudo._portal_chart_bars(consumption, period),
+                "titles": titles,
+                "spent_total": meter_sudo._portal_sentence(
+                    "spent_total", currency, amount=float(sum(spent.values()))
+                ),
                 "peak": peak,
                 "payments": payments,
                 "credits": self._prepaid_visible_credits(meter_sudo, payments),

@@ -5,7 +5,7 @@ from babel.dates import format_skeleton
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import consteq, format_amount
+from odoo.tools import SQL, consteq, format_amount
 from odoo.tools.misc import babel_locale_parse
 from odoo.tools.translate import LazyTranslate
 
@@ -33,6 +33,8 @@ PORTAL_SENTENCES = {
     "company_mismatch": _lt("You cannot pay for %(company)s with your account."),
     "receipt_title": _lt("Receipt %(name)s"),
     "consumption_title": _lt("Consumption (%(unit)s)"),
+    "spent_total": _lt("Charged for this consumption: %(amount)s"),
+    "bar_title": _lt("%(period)s: %(quantity)s %(unit)s, %(amount)s"),
     "alert_help": _lt(
         "We tell you once when the credit of account %(account)s falls below your threshold, "
         "and again after it went back above."
@@ -132,9 +134,13 @@ class PrepaidMeter(models.Model):
 
     # === FIGURES (T5) === #
     def _portal_consumption(self, period="month", limit=12):
-        """Consumption per month (last ``limit`` months) or per year, from the daily frozen
-        records: ``[(label, quantity)]``, oldest first."""
+        """Consumption per day (the last 30, each shown), per month (last ``limit`` months)
+        or per year, from the daily frozen records: ``[(label, quantity)]``, oldest first;
+        a day's label is its ISO date, a month's ``YYYY-MM``, a year's ``YYYY``."""
         self.ensure_one()
+        if period == "day":
+            today = fields.Date.context_today(self)
+            return [(point["x"], point["y"]) for point in self._consumption_series("day", today)]
         self.env["prepaid.meter.reading.daily"].flush_model()
         trunc = "year" if period == "year" else "month"
         label = "YYYY" if period == "year" else "YYYY-MM"
@@ -148,6 +154,30 @@ class PrepaidMeter(models.Model):
             [self.id, limit],
         )
         return [(row[0], float(row[1] or 0.0)) for row in reversed(self.env.cr.fetchall())]
+
+    def _portal_spent(self, period, labels):
+        """The money the meter's account was charged for consumption in each period of
+        ``labels`` (as :meth:`_portal_consumption` names them): ``{label: amount}``."""
+        self.ensure_one()
+        account = self.account_id
+        if not account or not labels:
+            return {}
+        formats = {"day": "YYYY-MM-DD", "month": "YYYY-MM", "year": "YYYY"}
+        rows = self.env.execute_query_dict(
+            SQL(
+                """
+                SELECT to_char(date, %s) AS label, -SUM(amount) AS spent
+                  FROM prepaid_account_line
+                 WHERE account_id = %s AND kind = 'deduction' AND to_char(date, %s) = ANY(%s)
+                 GROUP BY 1
+                """,
+                formats[period],
+                account.id,
+                formats[period],
+                list(labels),
+            )
+        )
+        return {row["label"]: float(row["spent"] or 0.0) for row in rows}
 
     @api.model
     def _portal_sentence(self, key, currency=None, **values):
@@ -169,18 +199,22 @@ class PrepaidMeter(models.Model):
     @api.model
     def _portal_chart_bars(self, consumption, period="month"):
         """``[(label, full label, quantity)]`` of :meth:`_portal_consumption`'s figures: the
-        month (or year) in the user's language (``12月`` / ``Dec`` under a bar, ``2026年12月`` /
-        ``Dec 2026`` in its tooltip)."""
+        day, month or year in the user's language (``6日`` / ``6`` under a day's bar, ``12月``
+        / ``Dec`` under a month's; ``2026年12月`` / ``Dec 2026`` in its tooltip)."""
         locale = babel_locale_parse(self.env.lang or "en_US")
+        skeletons = {"day": ("d", "yMMMd"), "month": ("MMM", "yMMM"), "year": ("y", "y")}
+        short, full = skeletons.get(period, skeletons["month"])
         bars = []
         for label, quantity in consumption:
-            day = date(int(label[:4]), int(label[5:7]) if period == "month" else 1, 1)
-            if period == "month":
-                short = format_skeleton("MMM", day, locale=locale)
-                full = format_skeleton("yMMM", day, locale=locale)
-            else:
-                short = full = format_skeleton("y", day, locale=locale)
-            bars.append((short, full, quantity))
+            parts = [int(part) for part in label.split("-")]
+            day = date(parts[0], *[*parts[1:], 1, 1][:2])
+            bars.append(
+                (
+                    format_skeleton(short, day, locale=locale),
+                    format_skeleton(full, day, locale=locale),
+                    quantity,
+                )
+            )
         return bars
 
     def _portal_recent_readings(self, limit=20):

@@ -7,6 +7,7 @@ from . import (
     test_phone_signup,
     test_portal_access,
     test_portal_forecast,
+    test_portal_history_days,
     test_portal_language,
     test_portal_meter_balance,
     test_portal_tokens,
