@@ -13,10 +13,12 @@ Odoo import here: the end-to-end test (``tests/e2e``) drives the same :class:`St
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import queue
+import re
 import secrets
 import signal
 import socket
@@ -199,6 +201,23 @@ def database_plan(exists, installed, stored, current, update=False):
     if not args:
         return [], "The database exists and is up to date: keeping its data"
     return args, "The database exists: " + "; ".join(done)
+
+
+#: what Odoo logs as it loads each add-on of an install or upgrade
+MODULE_LOADING = re.compile(r"Loading module (\S+) \((\d+)/(\d+)\)")
+#: seconds between two progress lines of a long install
+PROGRESS_EVERY = 15
+
+
+def install_progress(log_text: str, elapsed: float) -> str | None:
+    """The progress line of an install whose log is ``log_text``: the add-on Odoo loads now
+    and how far it is, with the time elapsed (``None`` before the first add-on)."""
+    found = MODULE_LOADING.findall(log_text)
+    if not found:
+        return None
+    name, done, total = found[-1]
+    minutes, seconds = divmod(int(elapsed), 60)
+    return f"   {minutes}:{seconds:02d} add-on {done} of {total} ({name})"
 
 
 class StackError(RuntimeError):
@@ -428,7 +447,10 @@ class Stack:
         cmd = [*self.odoo_cmd("shell" if shell else ""), *args, "--log-level=warn"]
         if not shell:
             cmd += ["--stop-after-init", f"--http-port={self.http_port}"]
-        with log.open("ab") as out:
+        if not shell:  # the add-ons as they load, for the progress lines
+            cmd.append("--log-handler=odoo.modules.loading:INFO")
+        start = log.stat().st_size if log.exists() else 0
+        with log.open("ab") as out, self._progress(log, start, shell):
             done = subprocess.run(
                 cmd,
                 input=(stdin or "").encode(),
@@ -441,6 +463,30 @@ class Stack:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
             what = "localizing the demo data" if shell else "installing the add-ons"
             raise StackError(f"{what} failed (see {log}):\n{tail}")
+
+    @contextlib.contextmanager
+    def _progress(self, log: Path, start: int, silent: bool):
+        """While an install runs: every :data:`PROGRESS_EVERY` seconds, the add-on it loads
+        and the time elapsed (read from its log after byte ``start``)."""
+        stop, began = threading.Event(), time.monotonic()
+
+        def report():
+            while not stop.wait(PROGRESS_EVERY):
+                with log.open("rb") as text:
+                    text.seek(start)
+                    line = install_progress(
+                        text.read().decode(errors="replace"), time.monotonic() - began
+                    )
+                if line:
+                    print(line, flush=True)
+
+        thread = threading.Thread(target=report, daemon=True)
+        if not (silent or self.quiet):
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
 
     def localize(self, stage: str, log: Path) -> None:
         """:func:`localize` run in ``odoo shell`` on the database."""

@@ -64,3 +64,13 @@ def test_keypad_answers_in_the_demos_language():
     )
     accepted = demo_stack.keypad_answer("zh_CN", "900000000005", {**answer, "accepted": True})
     assert "已接受" in accepted
+
+
+def test_install_progress_names_the_addon_loading_and_the_time():
+    log = (
+        "2026-12-06 20:50:10,680 1671 INFO db odoo.modules.loading: Loading module base (1/57)\n"
+        "2026-12-06 20:50:46,364 1671 INFO db odoo.modules.loading: "
+        "Loading module prepaid_meter (52/57)\n"
+    )
+    assert demo_stack.install_progress(log, 75.4) == "   1:15 add-on 52 of 57 (prepaid_meter)"
+    assert demo_stack.install_progress("nothing loaded yet\n", 3) is None
