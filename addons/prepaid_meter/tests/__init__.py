@@ -4,6 +4,7 @@ from . import (
     test_meter,
     test_meter_credit,
     test_partition,
+    test_partition_period,
     test_reading,
     test_reading_fleet,
     test_reading_values,
