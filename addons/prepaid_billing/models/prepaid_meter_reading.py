@@ -24,7 +24,11 @@ class PrepaidMeterReading(models.Model):
 
     @api.model
     def _deduction_pending(self, cron):
-        """A run is already asked for (a busy gateway stores many batches a minute)."""
-        return bool(
-            self.env["ir.cron.trigger"].sudo().search_count([("cron_id", "=", cron.id)], limit=1)
-        )
+        """A run is already asked for and has not begun (a busy gateway stores many batches
+        a minute).  The trigger of a run going on does not count: Odoo removes it only when
+        that run ends, and the run took its meters when it began."""
+        domain = [("cron_id", "=", cron.id)]
+        latest = self.env["ir.cron.progress"].sudo().search(domain, order="id desc", limit=1)
+        if latest:  # the latest run's own triggers were asked for before it began
+            domain.append(("call_at", ">", latest.create_date))
+        return bool(self.env["ir.cron.trigger"].sudo().search_count(domain, limit=1))
