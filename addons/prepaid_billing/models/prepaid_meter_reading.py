@@ -1,5 +1,7 @@
 from odoo import api, models
 
+_ASKED = "prepaid_billing.deduction_asked_after_commit"
+
 
 class PrepaidMeterReading(models.Model):
     """B8: readings feed the overload trip (power above the meter's limit); B3: new readings
@@ -20,7 +22,22 @@ class PrepaidMeterReading(models.Model):
             cron = self.env.ref("prepaid_billing.ir_cron_prepaid_deduction", False)
             if cron and cron.active and not self._deduction_pending(cron):
                 cron.sudo()._trigger()
+            # this transaction's snapshot may show a trigger that a run begun meanwhile has
+            # taken: once committed, look again as things are then
+            if cron and cron.active and not self.env.cr.postcommit.data.get(_ASKED):
+                self.env.cr.postcommit.data[_ASKED] = True
+                self.env.cr.postcommit.add(self._ask_deduction_after_commit)
         return res
+
+    @api.model
+    def _ask_deduction_after_commit(self):
+        """Trigger a deduction run unless one is asked for that has not begun: a run begun
+        before this commit did not see the readings just stored."""
+        with self.env.registry.cursor() as cr:
+            env = self.env(cr=cr)
+            cron = env.ref("prepaid_billing.ir_cron_prepaid_deduction")
+            if not env["prepaid.meter.reading"]._deduction_pending(cron):
+                cron.sudo()._trigger()
 
     @api.model
     def _deduction_pending(self, cron):
