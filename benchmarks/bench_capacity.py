@@ -47,7 +47,14 @@ import psutil
 from bench_deduction import create_fleet, ladder_tou_tariff, reset
 from bench_device_api import settle
 from floor import measure_floor
-from odoo_bench import bench_gateway, http_server, load_note, open_registry
+from odoo_bench import (
+    bench_gateway,
+    gateway_readings,
+    http_server,
+    load_note,
+    open_registry,
+    percentile,
+)
 
 import odoo
 from odoo import api
@@ -71,6 +78,11 @@ class Meter(NamedTuple):
 class Message(NamedTuple):
     gateway_id: int
     meters: list
+
+
+class Sizes(NamedTuple):
+    total: int
+    store: int
 
 
 class Usage(NamedTuple):
@@ -242,13 +254,15 @@ def run_interval(registry, url, meters, index, args):
         "done": done,
         "wall": wall,
         "ingest": ingest_seconds,
-        "lag50": _pick(lags, 0.5),
-        "lag95": _pick(lags, 0.95),
+        "lag50": percentile(lags, 0.5),
+        "lag95": percentile(lags, 0.95),
         "crossing": crossing,
         "commands": commands["count"],
         "floor": floor.seconds,
         "floor_readings": floor.readings,
-        "growth": database_size(registry) - size,
+        "growth": Sizes(
+            *(after - before for after, before in zip(database_size(registry), size, strict=True))
+        ),
         "usage": usage,
         "meters": len(meters),
     }
@@ -355,7 +369,7 @@ def wait_charged(registry, read_at, count, args, monitor):
 
 
 def charge_times(cr, messages, posted, read_at):
-    """When the last reading was charged (epoch seconds) and, sorted, every meter's lag from
+    """When the last reading was charged (epoch seconds) and every meter's lag from
     its message's answer to its charge: the deduction line of its account for the day is
     written by the batch that charged it (``write_date``: that transaction's start)."""
     cr.execute(
@@ -370,11 +384,7 @@ def charge_times(cr, messages, posted, read_at):
         for meter in messages[number].meters
         if meter.account_id in charged
     ]
-    return max(charged.values(), default=0.0), sorted(lags)
-
-
-def _pick(ordered, fraction):
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else None
+    return max(charged.values(), default=0.0), lags
 
 
 def queued_commands(cr, started):
@@ -389,9 +399,15 @@ def queued_commands(cr, started):
 
 
 def database_size(registry):
+    """Bytes of the whole database and of the readings store (partitions, indexes)."""
     with registry.cursor() as cr:
-        cr.execute("SELECT pg_database_size(current_database())")
-        return cr.fetchone()[0]
+        cr.execute(
+            "SELECT pg_database_size(current_database()) AS total, "
+            "(SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits "
+            " WHERE inhparent = 'prepaid_meter_reading_store'::regclass) AS store"
+        )
+        row = cr.dictfetchone()
+        return Sizes(row["total"], int(row["store"] or 0))
 
 
 # === MEASURES === #
@@ -445,12 +461,15 @@ def print_interval(r, args):
         f"in {r['wall']:.1f} s (limit {args.interval * 30} s); "
         f"{r['meters'] / max(r['ingest'], 1e-9):,.0f} readings/s stored "
         f"({r['ingest']:.1f} s), {r['meters'] / seconds:,.0f} meters/s charged; "
-        f"lag post->charge p50 {r['lag50'] or 0:.1f} s p95 {r['lag95'] or 0:.1f} s; "
+        f"lag post->charge p50 {r['lag50']:.1f} s p95 {r['lag95']:.1f} s; "
         f"{r['crossing']} set to cross zero, {r['commands']} commands queued; "
         f"CPU s Odoo {usage.odoo_cpu:.1f} (busiest process {usage.busiest:.1f}) "
         f"PostgreSQL {usage.pg_cpu:.1f}; "
         f"largest Odoo RSS {max(usage.rss.values(), default=0) / 2**20:,.0f} MB; "
-        f"database +{r['growth'] / 2**20:,.0f} MB ({r['growth'] * day / GIB:,.1f} GiB a day); "
+        f"database +{r['growth'].total / 2**20:,.0f} MB ({r['growth'].total * day / GIB:,.1f} "
+        f"GiB a day), of which the readings store +{r['growth'].store / 2**20:,.0f} MB "
+        f"({r['growth'].store * day / GIB:,.1f} GiB a day, "
+        f"{r['growth'].store / r['meters']:,.0f} bytes a reading); "
         f"floor {r['floor']:.2f} s for {r['floor_readings']:,} readings "
         f"(chain = {r['wall'] / max(r['floor'], 1e-9):.1f} x floor)",
         flush=True,
@@ -465,13 +484,16 @@ def summarize(results, args):
     for r in results:
         for pid, value in r["usage"].rss.items():
             rss[pid] = max(rss.get(pid, 0), value)
-    growth = sum(r["growth"] for r in results) / len(results) * 24 * 60 / args.interval
+    day = 24 * 60 / args.interval
+    growth = sum(r["growth"].total for r in results) / len(results) * day
+    store = sum(r["growth"].store for r in results) / len(results) * day
     ratios = [r["wall"] / r["floor"] for r in results if r["floor"]]
     print(
         f"{args.meters:,} meters every {args.interval} min: "
         f"{'SUSTAINED' if held else 'NOT sustained'} (worst interval {worst:.1f} s, "
         f"limit {limit} s); chain / floor {min(ratios):.1f}-{max(ratios):.1f} x; "
-        f"database growth {growth / GIB:,.1f} GiB a day; Odoo RSS by process (MB): "
+        f"database growth {growth / GIB:,.1f} GiB a day (readings store {store / GIB:,.1f}); "
+        "Odoo RSS by process (MB): "
         + ", ".join(f"{pid}: {value / 2**20:,.0f}" for pid, value in sorted(rss.items()))
         + f"; over 2 GiB: {sum(value > 2 * GIB for value in rss.values())}",
         flush=True,
@@ -548,12 +570,7 @@ def runner_memory(registry, args):
     finally:
         broker.stop()
     with registry.cursor() as cr:
-        cr.execute(
-            "SELECT count(*) FROM prepaid_meter_reading_store r JOIN prepaid_meter m "
-            "ON m.id = r.meter_id WHERE m.gateway_id = %s",
-            [gateway_id],
-        )
-        stored = cr.fetchone()[0]
+        stored = gateway_readings(cr, gateway_id)
     print(
         f"gateway runner, {args.runner_meters:,} MQTT meters, one reading a minute each for "
         f"{args.runner_minutes:g} min: largest RSS {peak / 2**20:,.0f} MB (target 200 MB); "

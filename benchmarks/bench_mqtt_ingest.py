@@ -30,7 +30,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from odoo_bench import bench_gateway, http_server, load_note, open_registry, percentile
+from odoo_bench import (
+    bench_gateway,
+    gateway_readings,
+    http_server,
+    load_note,
+    open_registry,
+    percentile,
+)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts"))
 import site_chaos
@@ -101,12 +108,7 @@ def main():
         env = api.Environment(cr, odoo.SUPERUSER_ID, {})
         gateway = bench_gateway(env, "Bench 4G MQTT", "mqtt", args.meters, PREFIX, api_key=KEY)
         gateway_id = gateway.id
-        cr.execute(
-            "SELECT count(*) FROM prepaid_meter_reading_store r JOIN prepaid_meter m "
-            "ON m.id = r.meter_id WHERE m.gateway_id = %s",
-            [gateway_id],
-        )
-        before = cr.fetchone()[0]
+        before = gateway_readings(cr, gateway_id)
     workdir = tempfile.mkdtemp(prefix="bench-mqtt-ingest-")
     record = os.path.join(workdir, "acked.jsonl")
     broker = start_mosquitto(Path(workdir) / "mosquitto")
@@ -150,12 +152,7 @@ def main():
     finally:
         broker.stop()
     with registry.cursor() as cr:
-        cr.execute(
-            "SELECT count(*) FROM prepaid_meter_reading_store r JOIN prepaid_meter m "
-            "ON m.id = r.meter_id WHERE m.gateway_id = %s",
-            [gateway_id],
-        )
-        stored = cr.fetchone()[0] - before
+        stored = gateway_readings(cr, gateway_id) - before
         counts = site_chaos.account_for_readings(cr, site_chaos.read_record(Path(record)))
     stats = runner.stats
     lags = stats.lags

@@ -152,6 +152,16 @@ def bench_gateway(env, name, gateway_type, meters, address_prefix, api_key=None,
     return gateway
 
 
+def gateway_readings(cr, gateway_id):
+    """How many readings the store holds of the meters of a gateway."""
+    cr.execute(
+        "SELECT count(*) FROM prepaid_meter_reading_store r JOIN prepaid_meter m "
+        "ON m.id = r.meter_id WHERE m.gateway_id = %s",
+        [gateway_id],
+    )
+    return cr.fetchone()[0]
+
+
 def percentile(values, fraction):
     ordered = sorted(values)
     if not ordered:
