@@ -194,7 +194,8 @@ def vacuum(db):
 
 def load_history(registry, args):
     """``--history-days`` days of readings every T minutes before the first interval, in
-    the store's partitions (created as the ingest creates them), oldest day first."""
+    the store's partitions (created as the ingest creates them), oldest day first, and
+    charged (the meters' cursors after them)."""
     days = args.history_days
     if not days:
         return
@@ -227,6 +228,12 @@ def load_history(registry, args):
             day = end
             rate = rows / (time.perf_counter() - start)
             print(f"history: {rows:,} readings up to {day} ({rate:,.0f}/s)", flush=True)
+        # the history is charged already: the deduction starts after it
+        cr.execute(
+            "UPDATE prepaid_meter SET billing_charged_until = %s WHERE name LIKE 'bench-%%'",
+            [T0 - step],
+        )
+        cr.commit()
     vacuum(args.db)
 
 
