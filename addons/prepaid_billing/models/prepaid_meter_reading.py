@@ -1,4 +1,5 @@
 from odoo import api, models
+from odoo.orm.environments import Transaction
 
 _ASKED = "prepaid_billing.deduction_asked_after_commit"
 
@@ -33,8 +34,11 @@ class PrepaidMeterReading(models.Model):
     def _ask_deduction_after_commit(self):
         """Trigger a deduction run unless one is asked for that has not begun: a run begun
         before this commit did not see the readings just stored."""
-        with self.env.registry.cursor() as cr:
-            env = self.env(cr=cr)
+        registry = self.env.registry
+        with registry.cursor() as cr:
+            # this registry, not a look-up by name (which waits for the registries' lock)
+            cr.transaction = Transaction(registry)
+            env = api.Environment(cr, self.env.uid, self.env.context)
             cron = env.ref("prepaid_billing.ir_cron_prepaid_deduction")
             if not env["prepaid.meter.reading"]._deduction_pending(cron):
                 cron.sudo()._trigger()
