@@ -98,7 +98,9 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     if not os.environ.get("PGHOST"):
         sys.exit("Start PostgreSQL first: source scripts/common.sh && pg_start")
-    registry = open_registry(args.db, "meter_gateway,prepaid_billing")
+    # the runner's check: the device API alone (bench_gateway's meters have no account)
+    modules = "meter_gateway" if args.runner_meters else "meter_gateway,prepaid_billing"
+    registry = open_registry(args.db, modules)
     if args.runner_meters:
         runner_memory(registry, args)
         return
@@ -248,7 +250,7 @@ def run_interval(registry, url, meters, index, args):
     started = time.time()
     posted = post_all(url, messages, read_at, index, args.posters)
     ingest_seconds = max(posted.values()) - started
-    done = wait_charged(registry, read_at, len(meters), args, monitor)
+    done = wait_charged(registry, read_at, len(meters), args, monitor, started)
     usage = monitor.usage()
     with registry.cursor() as cr:
         end, lags = charge_times(cr, messages, posted, read_at)
@@ -352,24 +354,29 @@ def post_all(url, messages, read_at, index, posters):
         return dict(pool.map(post, range(len(messages))))
 
 
-def wait_charged(registry, read_at, count, args, monitor):
-    """Poll until every meter is charged up to ``read_at`` and the crossing meters' relay
-    commands are queued (or the time limit); True when done."""
+def wait_charged(registry, read_at, count, args, monitor, started):
+    """Poll until every meter is charged up to ``read_at`` and every meter cut since the
+    interval began has a relay command queued since then (or the time limit); True when
+    done."""
     deadline = time.time() + args.timeout * args.interval * 60
+    since = datetime.fromtimestamp(started, UTC).replace(tzinfo=None)
     with registry.cursor() as cr:
         while time.time() < deadline:
             monitor.sample()
             cr.execute(
-                "SELECT count(*) FILTER (WHERE billing_charged_until >= %s) AS charged, "
-                "count(*) FILTER (WHERE desired_relay_state = 'off') AS cut "
-                "FROM prepaid_meter WHERE name LIKE 'bench-%%'",
-                [read_at],
+                """
+                SELECT (SELECT count(*) FROM prepaid_meter WHERE name LIKE 'bench-%%'
+                           AND billing_charged_until >= %(read_at)s) AS charged,
+                       (SELECT count(DISTINCT meter_id) FROM prepaid_meter_event
+                         WHERE event_type = 'desired_off' AND create_date >= %(since)s) AS cut,
+                       (SELECT count(DISTINCT meter_id) FROM meter_gateway_command
+                         WHERE create_date >= %(since)s) AS commanded
+                """,
+                {"read_at": read_at, "since": since},
             )
             row = cr.dictfetchone()
-            cr.execute("SELECT count(*) FROM meter_gateway_command WHERE state = 'queued'")
-            queued = cr.fetchone()[0]
             cr.commit()
-            if row["charged"] >= count and queued >= row["cut"]:
+            if row["charged"] >= count and row["commanded"] >= row["cut"]:
                 return True
             time.sleep(1.0)
     return False
