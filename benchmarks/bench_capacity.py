@@ -21,9 +21,9 @@ of Odoo's and PostgreSQL's processes, the largest RSS of each Odoo process, data
 (and per day of readings), and the deduction's floor (``floor.py``) measured on the same
 readings.  N is *sustained* at T when every measured interval ends within T/2.
 
-    source /tmp/pg_options.sh   # PGPORT, PG_OPTIONS (docs/benchmarks.md)
-    bash -c 'source scripts/common.sh && pg_start && python3 benchmarks/bench_capacity.py \\
-        --meters 100000 --history-days 7'
+    export PGPORT=56301 PG_OPTIONS="-c shared_buffers=6GB ..."   # docs/benchmarks.md
+    bash -c 'source scripts/common.sh && pg_start && python3 benchmarks/bench_capacity.py \
+        --meters 100000 --history-days 0.5 --zero-share 0.001'
 
 ``--drop-month``: at the end, time dropping the oldest month of history (retention).
 ``--runner-meters 10000``: the gateway runner's RSS with that many MQTT meters reporting
@@ -356,10 +356,17 @@ def post_all(url, messages, read_at, index, posters):
 
 def wait_charged(registry, read_at, count, args, monitor, started):
     """Poll until every meter is charged up to ``read_at`` and every meter cut since the
-    interval began has a relay command queued since then (or the time limit); True when
-    done."""
+    interval began has a relay command queued since then, or nothing moved for 10 s once
+    every meter is charged (or the time limit); True when done."""
     deadline = time.time() + args.timeout * args.interval * 60
     since = datetime.fromtimestamp(started, UTC).replace(tzinfo=None)
+    seen = {"row": None, "at": time.time()}
+
+    def settled(row):
+        if row != seen["row"]:
+            seen.update(row=row, at=time.time())
+        return row["charged"] >= count and time.time() - seen["at"] >= 10
+
     with registry.cursor() as cr:
         while time.time() < deadline:
             monitor.sample()
@@ -376,7 +383,8 @@ def wait_charged(registry, read_at, count, args, monitor, started):
             )
             row = cr.dictfetchone()
             cr.commit()
-            if row["charged"] >= count and row["commanded"] >= row["cut"]:
+            # a meter with an active command for its new state gets none: settled is done
+            if (row["charged"] >= count and row["commanded"] >= row["cut"]) or settled(row):
                 return True
             time.sleep(1.0)
     return False
@@ -402,11 +410,18 @@ def charge_times(cr, messages, posted, read_at):
 
 
 def queued_commands(cr, started):
+    """The relay commands queued for the meters cut in this interval: how many, and when
+    the last one was (the reconciler's corrections of earlier cuts left aside)."""
     cr.execute(
-        "SELECT count(*) AS count, "
-        "max(extract(epoch FROM create_date AT TIME ZONE 'UTC')) AS last "
-        "FROM meter_gateway_command WHERE create_date >= %s",
-        [datetime.fromtimestamp(started, UTC).replace(tzinfo=None)],
+        """
+        SELECT count(*) AS count,
+               max(extract(epoch FROM c.create_date AT TIME ZONE 'UTC')) AS last
+          FROM meter_gateway_command c
+         WHERE c.create_date >= %(since)s
+           AND c.meter_id IN (SELECT meter_id FROM prepaid_meter_event
+                               WHERE event_type = 'desired_off' AND create_date >= %(since)s)
+        """,
+        {"since": datetime.fromtimestamp(started, UTC).replace(tzinfo=None)},
     )
     row = cr.dictfetchone()
     return {"count": row["count"], "last": float(row["last"]) if row["last"] else None}
