@@ -37,7 +37,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from odoo_bench import bench_gateway, http_server, load_note, open_registry, percentile
+from odoo_bench import (
+    bench_gateway,
+    gateway_readings,
+    http_server,
+    load_note,
+    open_registry,
+    percentile,
+)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts"))
 import site_chaos
@@ -142,12 +149,7 @@ def fleet_main(host, port, count, seconds, interval, record_path):
 
 def stored_count(registry, gateway_id):
     with registry.cursor() as cr:
-        cr.execute(
-            "SELECT count(*) FROM prepaid_meter_reading_store r JOIN prepaid_meter m "
-            "ON m.id = r.meter_id WHERE m.gateway_id = %s",
-            [gateway_id],
-        )
-        return cr.fetchone()[0]
+        return gateway_readings(cr, gateway_id)
 
 
 def drain(runner, record):

@@ -64,8 +64,9 @@ def open_registry(db, module):
 
 
 @contextlib.contextmanager
-def http_server(db, port=8075, workers=0):
-    """An Odoo HTTP server on ``db`` (a subprocess, no cron), stopped at the end."""
+def http_server(db, port=8075, workers=0, cron_workers=0, options=()):
+    """An Odoo HTTP server on ``db`` (a subprocess; ``cron_workers`` cron workers, none by
+    default), stopped at the end; ``options``: more command-line options."""
     host, pg_port = os.environ.get("PGHOST"), os.environ.get("PGPORT", "5432")
     # odoo-bin (not ``-m odoo``): prefork spawns its gevent process from sys.argv[0]
     odoo_bin = os.path.join(os.path.dirname(odoo.release.__file__), os.pardir, "odoo-bin")
@@ -74,7 +75,8 @@ def http_server(db, port=8075, workers=0):
         f"--addons-path={addons_path()}",
         *(f"--db_host={host}", f"--db_port={pg_port}", "--db_user=odoo", "-d", db),
         *(f"--db-filter=^{db}$", f"--http-port={port}", f"--workers={workers}"),
-        *("--max-cron-threads=0", "--log-level=warn", "--limit-time-real=1200"),
+        *(f"--max-cron-threads={cron_workers}", "--log-level=warn", "--limit-time-real=1200"),
+        *options,
     ]
     process = subprocess.Popen(command)
     try:
@@ -148,6 +150,16 @@ def bench_gateway(env, name, gateway_type, meters, address_prefix, api_key=None,
         )
     env.cr.commit()
     return gateway
+
+
+def gateway_readings(cr, gateway_id):
+    """How many readings the store holds of the meters of a gateway."""
+    cr.execute(
+        "SELECT count(*) FROM prepaid_meter_reading_store r JOIN prepaid_meter m "
+        "ON m.id = r.meter_id WHERE m.gateway_id = %s",
+        [gateway_id],
+    )
+    return cr.fetchone()[0]
 
 
 def percentile(values, fraction):

@@ -122,9 +122,10 @@ as_pg_owner() {
 # hash joins and temp tables stay in memory, checkpoints are rare).  Durability stays on
 # (synchronous_commit, fsync: PostgreSQL's defaults): what Odoo answered as stored (a
 # reading acknowledged to its meter's broker, a payment notification) survives a crash.
-PG_OPTIONS="-c max_connections=200 -c shared_buffers=1GB \
+# PG_OPTIONS set beforehand replaces them (benchmarks/bench_capacity.py: a 24 GB server's).
+PG_OPTIONS="${PG_OPTIONS:-"-c max_connections=200 -c shared_buffers=1GB \
 -c work_mem=32MB -c temp_buffers=64MB -c maintenance_work_mem=256MB -c max_wal_size=4GB \
--c checkpoint_timeout=15min"
+-c checkpoint_timeout=15min"}"
 
 pg_start() {
     if [ -n "${PGHOST:-}" ] && [ "${PRIVATE_PG:-}" != 1 ]; then

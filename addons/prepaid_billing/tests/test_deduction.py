@@ -43,6 +43,21 @@ class TestDeduction(PrepaidBillingCommon):
         self.assertEqual(self._deduct(), 2)
         self.assertEqual(self._balance(), Decimal("93.0000"))
 
+    def test_readings_stored_during_a_run_ask_for_another(self):
+        """B3: Odoo removes a run's trigger only when the run ends, and the run took its
+        meters when it began: a batch stored meanwhile asks for a run of its own."""
+        cron = self.env.ref("prepaid_billing.ir_cron_prepaid_deduction")
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        Trigger.search([("cron_id", "=", cron.id)]).unlink()
+        self._ingest(self.meter, (0, 1000))
+        progress = self.env["ir.cron.progress"].sudo().create({"cron_id": cron.id})
+        # the run began (its progress) after the trigger it is taking
+        Trigger.search([("cron_id", "=", cron.id)]).call_at = progress.create_date - timedelta(
+            seconds=1
+        )
+        self._ingest(self.meter, (60, 1010))
+        self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), 2)
+
     def test_one_consumption_line_per_day_updated_in_place(self):
         self._ingest(self.meter, (0, 1000), (60, 1010))
         self._deduct()

@@ -1,10 +1,11 @@
 """M5: the raw interval readings store.
 
-A PostgreSQL table partitioned by month of ``read_at`` (``prepaid_meter_reading_store``),
-which the model reads and writes through the plain view ``prepaid_meter_reading``
-(``_auto = False``).  Batches come in through :meth:`PrepaidMeterReading._ingest`: load the
-meters, judge the rows (``prepaid_core.reading_batch``), COPY them, update each meter's
-latest state.  The ORM ``create`` (readings entered by hand) judges them alike.
+A PostgreSQL table partitioned by ``read_at`` (``prepaid_meter_reading_store``, a month, a
+week or a day a partition: ``_partition_period``), which the model reads and writes through
+the plain view ``prepaid_meter_reading`` (``_auto = False``).  Batches come in through
+:meth:`PrepaidMeterReading._ingest`: load the meters, judge the rows
+(``prepaid_core.reading_batch``), COPY them, update each meter's latest state.  The ORM
+``create`` (readings entered by hand) judges them alike.
 Design and measurements: docs/readings_store.md.
 """
 
@@ -60,6 +61,10 @@ FLEET_LOOKUP = 20000
 DENSE_SPAN = 4
 #: the partitioned table behind the model's view
 STORE = "prepaid_meter_reading_store"
+#: the periods the store's partitions can hold (see ``_partition_period``)
+PARTITION_PERIODS = ("month", "week", "day")
+#: a range partition's bounds as PostgreSQL prints them (``pg_get_expr``)
+_BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
 #: PostgreSQL advisory lock held while a transaction creates readings partitions
 PARTITION_LOCK_KEY = 0x50524D52  # "PRMR"
 #: COPY options: tab-separated CSV (quoting done by the csv module); empty is NULL
@@ -123,6 +128,38 @@ class _Batch(NamedTuple):
     parsed: list  # the parsed rows, as parsed
     keyed: list  # the rows to judge, in order (``parsed`` itself: one row per meter)
     rejections: list
+
+
+class _Partition(NamedTuple):
+    """A partition of the store and the days ``[start, end)`` it holds."""
+
+    name: str
+    start: date
+    end: date
+
+
+def _range_name(start, end):
+    """A partition's name: its month when it holds one whole month, else its first day."""
+    if start.day == 1 and end == start + relativedelta(months=1):
+        return f"{STORE}_{start:%Y_%m}"
+    return f"{STORE}_{start:%Y_%m_%d}"
+
+
+def _holding(partitions, day):
+    """The partition holding ``day``, or None."""
+    return next((p for p in partitions if p.start <= day < p.end), None)
+
+
+def _clipped(period, partitions, day):
+    """The days of ``period`` around ``day`` that no partition holds yet (the period is cut
+    short where partitions of another period begin or end)."""
+    start, end = period
+    for partition in partitions:
+        if start < partition.end <= day:
+            start = partition.end
+        if day < partition.start < end:
+            end = partition.start
+    return start, end
 
 
 class PrepaidMeterReading(models.Model):
@@ -275,8 +312,34 @@ class PrepaidMeterReading(models.Model):
         )
 
     @api.model
-    def _partition_name(self, month):
-        return f"{STORE}_{month:%Y_%m}"
+    def _partition_period(self):
+        """How the store is cut (:data:`PARTITION_PERIODS`; system parameter
+        ``prepaid_meter.reading_partition_period``, a month by default): a large fleet's
+        month no longer keeps its unique index in memory, a week or a day does."""
+        period = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("prepaid_meter.reading_partition_period", "month")
+        )
+        return period if period in PARTITION_PERIODS else "month"
+
+    @api.model
+    def _period_range(self, day):
+        """``(first day, day after the last)`` of the partition period holding ``day``."""
+        day = day.date() if isinstance(day, datetime) else day
+        period = self._partition_period()
+        if period == "day":
+            return day, day + timedelta(days=1)
+        if period == "week":
+            start = day - timedelta(days=day.weekday())
+            return start, start + timedelta(days=7)
+        start = day.replace(day=1)
+        return start, start + relativedelta(months=1)
+
+    @api.model
+    def _partition_name(self, day):
+        """The name of the partition of the period holding ``day`` (a date or datetime)."""
+        return _range_name(*self._period_range(day))
 
     @api.model
     def _partition_names(self):
@@ -287,36 +350,56 @@ class PrepaidMeterReading(models.Model):
         return {row["name"] for row in self.env.execute_query_dict(query)}
 
     @api.model
-    def _ensure_partitions(self, days):
-        """Create the monthly partitions holding ``days`` (dates or datetimes), moving any row
-        the default partition already holds for those months.  Returns the table rows of
-        those days go to: their month's partition when there is one month (COPY into it
-        skips routing each row, a fifth of the COPY's time), else the partitioned store."""
-        months = {date(day.year, day.month, 1) for day in days}
-        cr = self.env.cr
-        existing = self._partition_names()
-        missing = sorted(month for month in months if self._partition_name(month) not in existing)
-        target = self._partition_name(next(iter(months))) if len(months) == 1 else STORE
-        if not missing:
-            return target
-        # Two batches of a new month arrive together: one creates its partition, the other
-        # waits for it (until the first commits), then finds it -- by name in the catalog as
-        # it is now, which this transaction's snapshot (repeatable read) would not show.
-        cr.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK_KEY])
-        for month in missing:
-            self._create_partition(month)
-        return target
+    def _partitions(self):
+        """The store's partitions with their ranges of ``read_at`` (the default one aside),
+        read from the catalog: whatever period each was made for."""
+        query = SQL(
+            "SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound "
+            "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'prepaid_meter_reading_store'::regclass"
+        )
+        partitions = []
+        for row in self.env.execute_query_dict(query):
+            found = _BOUND.search(row["bound"])
+            if found:
+                start, end = (datetime.fromisoformat(text).date() for text in found.groups())
+                partitions.append(_Partition(row["name"], start, end))
+        return partitions
 
     @api.model
-    def _create_partition(self, month):
-        """The partition of ``month`` (unless another transaction made it meanwhile), with
-        the rows the default partition holds for it."""
+    def _ensure_partitions(self, days):
+        """Create the partitions holding ``days`` (dates or datetimes) that none holds yet,
+        one per period (:meth:`_period_range`, cut short where a partition of another
+        period already holds part of it), moving any row the default partition holds for
+        them.  Returns the table rows of those days go to: their partition when one holds
+        them all (COPY into it skips routing each row, a fifth of the COPY's time), else
+        the partitioned store."""
+        days = {day.date() if isinstance(day, datetime) else day for day in days}
+        partitions = self._partitions()
+        missing = sorted(day for day in days if _holding(partitions, day) is None)
+        if missing:
+            # Two batches of a new period arrive together: one creates its partition, the
+            # other waits for it (until the first commits), then finds it -- by name in the
+            # catalog as it is now, which this transaction's snapshot (repeatable read)
+            # would not show.
+            self.env.cr.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK_KEY])
+        for day in missing:
+            if _holding(partitions, day) is None:
+                start, end = _clipped(self._period_range(day), partitions, day)
+                partitions.append(_Partition(_range_name(start, end), start, end))
+                self._create_partition(start, end)
+        held = {_holding(partitions, day) for day in days}
+        return held.pop().name if len(held) == 1 and None not in held else STORE
+
+    @api.model
+    def _create_partition(self, start, end):
+        """The partition of the days ``[start, end)`` (unless another transaction made it
+        meanwhile), with the rows the default partition holds for it."""
         cr = self.env.cr
-        name = self._partition_name(month)
+        name = _range_name(start, end)
         [catalog] = self.env.execute_query_dict(SQL("SELECT to_regclass(%s) AS found", name))
         if catalog["found"]:
             return
-        start, end = month, month + relativedelta(months=1)
         table = SQL.identifier(name)
         cr.execute(
             SQL("CREATE TABLE %s (LIKE prepaid_meter_reading_store INCLUDING DEFAULTS)", table)
@@ -347,18 +430,14 @@ class PrepaidMeterReading(models.Model):
 
     @api.model
     def _drop_partitions_before(self, day):
-        """Retention: drop the monthly partitions that end on or before ``day``."""
+        """Retention: drop the partitions (whatever their period) that end on or before
+        ``day``, whole: no row is deleted one by one, nothing is left to vacuum."""
         cr = self.env.cr
         dropped = []
-        for name in sorted(self._partition_names()):
-            suffix = name.removeprefix(f"{STORE}_")
-            try:
-                month = datetime.strptime(suffix, "%Y_%m").date()
-            except ValueError:
-                continue  # the default partition
-            if month + relativedelta(months=1) <= day:
-                cr.execute(SQL("DROP TABLE %s", SQL.identifier(name)))
-                dropped.append(name)
+        for partition in sorted(self._partitions(), key=operator.attrgetter("start")):
+            if partition.end <= day:
+                cr.execute(SQL("DROP TABLE %s", SQL.identifier(partition.name)))
+                dropped.append(partition.name)
         cr.execute("DELETE FROM prepaid_meter_reading_store_default WHERE read_at < %s", [day])
         return dropped
 

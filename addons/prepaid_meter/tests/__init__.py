@@ -5,6 +5,7 @@ from . import (
     test_meter_credit,
     test_onboarding,
     test_partition,
+    test_partition_period,
     test_reading,
     test_reading_fleet,
     test_reading_values,
