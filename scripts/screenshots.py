@@ -432,6 +432,7 @@ class Shot:
     size: str = ""  # another window size for this screen ("phone": 390x844, mobile)
     pays: str = ""  # first pay this recharge page with the demo provider (only with --pay)
     settle: float = 0.0  # extra seconds for charts that animate after they are drawn
+    scroll: str = ""  # brought into view before the shot (a part below the first screen)
 
     @property
     def backend(self) -> bool:
@@ -457,8 +458,21 @@ REPORTING_MENU = (  # by its id, whatever the language
     ".o-dropdown--menu .dropdown-item",
 )
 
+CONSUMPTION_TAB = (  # by the page's name, whatever the language
+    ".o_notebook a[name=consumption]",
+    "",
+    ".o_prepaid_consumption_chart canvas",
+)
+
 SHOTS = [
-    # --- the manager's day: meters, a meter, its account, tariffs, alarms ---
+    # --- the manager's day: dashboard, meters, a meter, its account, tariffs, alarms ---
+    Shot(
+        "dashboard",
+        "Dashboard: sales, energy sold, arrears, meters by status, largest consumers, channels",
+        act("prepaid_billing.prepaid_dashboard_action"),
+        [".o_prepaid_dashboard canvas"],
+        settle=1.0,
+    ),
     Shot(
         "meters_kanban",
         "Meters by status: normal, alarm 1, alarm 2, arrears, supply off, lost connection",
@@ -477,6 +491,15 @@ SHOTS = [
         "A meter: installation, gateway and bus, supply (desired/actual relay), latest reading",
         act("prepaid_meter.prepaid_meter_action", "{meter}"),
         FORM,
+    ),
+    Shot(
+        "meter_consumption",
+        "A meter's consumption by day with the balance at the end of each day",
+        act("prepaid_meter.prepaid_meter_action", "{meter}"),
+        FORM,
+        click=[CONSUMPTION_TAB],
+        scroll=".o_notebook",
+        settle=1.0,
     ),
     Shot(
         "account_ledger",
@@ -562,7 +585,7 @@ SHOTS = [
     ),
     Shot(
         "portal_meter",
-        "Portal: one meter: credit, supply, last reading, recharge, read now",
+        "Portal: one meter: credit and how many days it lasts, supply, last reading, recharge",
         "/my/meters/{tenant_meter}",
         [".o_prepaid_recharge_form"],
         role="tenant",
@@ -584,8 +607,8 @@ SHOTS = [
     ),
     Shot(
         "portal_history",
-        "Portal: consumption by month, payments, latest readings",
-        "/my/meters/{tenant_meter}/history",
+        "Portal: consumption by day with the money charged, payments, latest readings",
+        "/my/meters/{tenant_meter}/history?period=day",
         ["main .card"],
         role="tenant",
     ),
@@ -657,6 +680,8 @@ def take(page: Page, shot: Shot, base: str, records: dict, args) -> Path:
         page.click(selector, text)
         page.wait_ready([shows], shot.backend, args.timeout, empty=True)
     page.wait_ready(shot.expect, shot.backend, args.timeout)
+    if shot.scroll:
+        page.evaluate(f"document.querySelector({json.dumps(shot.scroll)}).scrollIntoView()")
     if shot.settle:
         time.sleep(shot.settle)
     target = args.out / f"{shot.name}.png"

@@ -162,8 +162,8 @@ class PrepaidAccount(models.Model):
     def _forecast_label(self):
         """The forecast as a tenant reads it ("about 3 days of credit left"), or ``""``."""
         self.ensure_one()
-        if not self.daily_use:
-            return ""
+        if not self.daily_use or self._forecast_credit() <= 0:
+            return ""  # no recent use, or no credit left: the alarms speak
         days = forecast.whole_days(Decimal(str(self.credit_days_left)))
         if days < 1:
             return self.env._("Less than a day of credit left at your recent use")

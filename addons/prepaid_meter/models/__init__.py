@@ -1,6 +1,7 @@
 # prepaid.meter.latest first: prepaid.meter delegates to it (_inherits)
 from . import prepaid_meter_latest  # noqa: I001
 from . import (
+    ir_cron,
     prepaid_building,
     prepaid_floor,
     prepaid_gateway,

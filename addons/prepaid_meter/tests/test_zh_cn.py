@@ -1,4 +1,5 @@
 from decimal import Decimal
+from unittest.mock import patch
 
 from odoo.exceptions import UserError
 from odoo.tests import tagged
@@ -75,3 +76,33 @@ class TestChineseMeterCredit(PrepaidMeterCommon):
         self.assertIn("充值额度", message)
         self.assertIn("大于零", message)
         self.assertNotIn("must be more than zero", message)
+
+
+@tagged("post_install", "-at_install")
+class TestScheduledActionsLanguage(PrepaidMeterCommon):
+    """X4: the suite's scheduled actions run in their user's language (Odoo starts them
+    without one), so what they store reads in the site's language; others are unchanged."""
+
+    def _language_of_run(self, xmlid):
+        cron = self.env.ref(xmlid).with_user(self.env.ref("base.user_root"))
+        seen = []
+
+        def run(actions):
+            seen.append(actions.env.lang)
+
+        Actions = type(self.env["ir.actions.server"])
+        with (
+            patch.object(Actions, "run", run),
+            patch.object(self.env.cr, "commit", lambda: None),
+        ):
+            cron._callback(cron.name, cron.ir_actions_server_id.id)
+        return seen[0]
+
+    def test_suite_crons_run_in_their_users_language(self):
+        self.env["res.lang"]._activate_lang("zh_CN")
+        self.env.ref("base.user_root").lang = "zh_CN"
+        self.assertEqual(
+            self._language_of_run("prepaid_meter.ir_cron_prepaid_meter_connection"), "zh_CN"
+        )
+        # Odoo's own scheduled actions as Odoo runs them
+        self.assertIsNone(self._language_of_run("base.autovacuum_job"))

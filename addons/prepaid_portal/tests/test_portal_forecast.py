@@ -47,3 +47,16 @@ class TestPortalForecast(PrepaidPortalMixin, HttpCase):
 
 def _forecast(use, days):
     return Forecast(Decimal(use), Decimal(days))
+
+
+@tagged("post_install", "-at_install")
+class TestPortalForecastCreditUsedUp(PrepaidPortalMixin, HttpCase):
+    def test_no_forecast_once_the_credit_is_used_up(self):
+        """With no credit left the alarms and the supply speak: no "less than a day"."""
+        self._setup_portal()
+        account = self.account_a1.sudo()
+        account._store_forecast({account: _forecast("6", "0")})
+        self.authenticate("tenant_a", "tenant_a_pw")
+        response = self.url_open(f"/my/meters/{self.meter_a1.id}")
+        self.assertEqual(response.status_code, 200)
+        self.assertNotIn("o_prepaid_forecast", response.text)

@@ -45,7 +45,7 @@ export class PrepaidDashboard extends Component {
         if (totals.water !== undefined) {
             parts.push(`${this.number(totals.water)} m³`);
         }
-        return parts.join(" · ") || "0";
+        return parts.join(" · ") || "0 kWh";
     }
 
     number(value) {
