@@ -396,6 +396,7 @@ class PrepaidAccount(models.Model):
                 }
             )
         )
+        self._settle_line_rounding(invoice, abs(total))
         self._check_invoice_total(invoice, abs(total))
         invoice.action_post()
         self._reconcile_prepayments()
@@ -407,6 +408,37 @@ class PrepaidAccount(models.Model):
             )
         )
         return invoice
+
+    def _settle_line_rounding(self, invoice, charged):
+        """The cents the lines' own rounding (unit prices to the price's digits, taxes
+        computed per line) adds or loses against the consumption charged: a line of the
+        largest line's part bills them, without quantity, so that part's invoiced total stays
+        what was charged.  More than a cent a line is left to the total's check."""
+        lines = invoice.invoice_line_ids
+        billed = sum(lines.mapped(lambda line: line._prepaid_billed_amount()))
+        difference = invoice.currency_id.round(float(charged) - billed)
+        if not difference or abs(difference) > invoice.currency_id.rounding * len(lines):
+            return
+        largest = max(lines, key=lambda line: abs(line._prepaid_billed_amount()))
+        invoice.write(
+            {
+                "invoice_line_ids": [
+                    Command.create(
+                        {
+                            "product_id": largest.product_id.id,
+                            "name": self.env._("%(line)s (rounding)", line=largest.name),
+                            "quantity": 1,
+                            "price_unit": difference,
+                            "tax_ids": [Command.set(largest.tax_ids.ids)],
+                            "prepaid_quantity": 0.0,
+                            "prepaid_band": largest.prepaid_band,
+                            "prepaid_step": largest.prepaid_step,
+                            "prepaid_rate": largest.prepaid_rate,
+                        }
+                    )
+                ]
+            }
+        )
 
     def _check_invoice_total(self, invoice, charged):
         """The invoice's lines bill exactly the consumption charged: taxes included in the
