@@ -219,14 +219,6 @@ class PrepaidAccount(models.Model):
                 totals[key][1] += quantity
         return {key: invoicing.Charged(*v) for key, v in totals.items()}, utilities
 
-    def _consumption_by_product(self, lines):
-        """{product: [amount, quantity]} (Decimals) of deduction ledger ``lines``."""
-        totals = defaultdict(lambda: [ZERO, Decimal(0)])
-        for key, charged in self._consumption_by_part(lines)[0].items():
-            totals[key[0]][0] += charged.amount
-            totals[key[0]][1] += charged.quantity
-        return totals
-
     def _invoiced_by_part(self):
         """{part key: Charged} already invoiced (posted invoices less credit notes); lines
         of invoices made before lines had parts are keyed by their product alone."""
