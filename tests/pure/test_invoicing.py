@@ -1,11 +1,12 @@
-"""B9/B14: invoice lines per band and step, cumulative and to the cent."""
+"""B9/B14: invoice lines per band, step and charge, cumulative and to the cent; the
+quantity and unit price of a line reproduce its amount as the invoice computes it."""
 
 from decimal import Decimal as D
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prepaid_core.invoicing import Charged, parts_to_invoice, unit_price
+from prepaid_core.invoicing import Charged, line_price, parts_to_invoice
 
 CENT = D("0.01")
 RATES = {("power", "peak", 1): D("0.8123"), ("power", "valley", 1): D("0.3015")}
@@ -67,7 +68,8 @@ def test_products_are_billed_apart_and_a_line_without_quantity_is_once():
     }
     parts = parts_to_invoice(consumed, {}, CENT)
     assert {p.key[0]: p.amount for p in parts} == {"power": D("5.00"), "water": D("4.80")}
-    assert unit_price(D("3.00"), D(0), None, CENT) == D("3.00")
+    once = line_price(D("3.00"), D(0))
+    assert (once.quantity, once.unit_price) == (D(0), D("3.00"))
 
 
 def test_lines_of_older_invoices_without_parts_count_for_their_product():
