@@ -274,7 +274,10 @@ def parts_to_invoice(
 
 def _product_parts(keys, consumed, invoiced, quantum) -> dict:
     """``{key: [amount, quantity]}`` of one product's lines: none when its rounded total
-    has nothing left to bill."""
+    has nothing left to bill. A part gets a line when it bills a new quantity or was never
+    billed; what the others' billed amounts differ by (a cent an earlier invoice put on
+    them) goes, with the cents the parts' own rounding leaves, on the largest part
+    billing a quantity now."""
     none = Charged(ZERO, ZERO)
     total = _round(sum((consumed.get(k, none).amount for k in keys), ZERO), quantum) - sum(
         (invoiced.get(k, none).amount for k in keys), ZERO
@@ -285,14 +288,17 @@ def _product_parts(keys, consumed, invoiced, quantum) -> dict:
     for key in keys:
         if key in consumed:
             done = invoiced.get(key, none)
-            billed[key] = [
-                _round(consumed[key].amount, quantum) - done.amount,
-                consumed[key].quantity - done.quantity,
-            ]
-    if not billed:  # only older invoices' lines left: the difference on the first
-        billed[keys[0]] = [ZERO, ZERO]
+            quantity = consumed[key].quantity - done.quantity
+            if quantity or key not in invoiced:
+                billed[key] = [_round(consumed[key].amount, quantum) - done.amount, quantity]
+    if not billed:  # nothing new: the difference on the largest part
+        largest = max(keys, key=lambda k: (abs(consumed.get(k, none).amount), repr(k)))
+        billed[largest] = [ZERO, ZERO]
     rest = total - sum((amount for amount, _q in billed.values()), ZERO)
     if rest:
-        largest = max(billed, key=lambda k: (abs(consumed.get(k, none).amount), repr(k)))
+        largest = max(
+            billed,
+            key=lambda k: (bool(billed[k][1]), abs(consumed.get(k, none).amount), repr(k)),
+        )
         billed[largest][0] += rest
     return {key: value for key, value in billed.items() if value[0] or value[1]}

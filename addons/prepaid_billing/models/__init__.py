@@ -2,6 +2,7 @@ from . import (
     account_move,
     account_move_line,
     account_move_line_tariff,
+    account_move_line_tariff_charge,
     account_move_postpaid,
     account_payment,
     prepaid_account,

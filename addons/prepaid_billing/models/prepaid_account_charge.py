@@ -75,7 +75,11 @@ class PrepaidAccount(models.Model):
                     continue
                 memo = self._charge_memo(charge, period)
                 lines.append(balance.LedgerLine(balance.FIXED_CHARGE, -amount, memo))
-                values.append({"charge_id": charge.id, "charge_period": period.start})
+                # dated on the cycle's first day: charged in advance, invoiced with the
+                # billing period it opens
+                values.append(
+                    {"charge_id": charge.id, "charge_period": period.start, "date": period.start}
+                )
         records = self.env["prepaid.account.line"]
         for line, value in zip(lines, values, strict=True):
             records |= self._post_lines([line], **value)

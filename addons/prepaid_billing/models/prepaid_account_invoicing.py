@@ -12,6 +12,8 @@ from prepaid_core import balance, invoicing
 _logger = logging.getLogger(__name__)
 
 ZERO = balance.ZERO
+#: ledger lines an invoice bills: consumption, fixed charges and common-area shares
+INVOICED_KINDS = (balance.DEDUCTION, balance.FIXED_CHARGE, balance.COMMON_AREA)
 
 
 def _dec(value, places=4):
@@ -24,16 +26,18 @@ def _rate(value):
 
 
 class PrepaidAccount(models.Model):
-    """B9: consumption is invoiced with native customer invoices.
+    """B9, B14, B15: what is charged is invoiced with native customer invoices.
 
     On each account's billing day (the billing day of its tariff) a scheduled action bills
-    the consumption charged before that day: one line per consumption product (utility and
-    time-of-use band), taxes from the product (included in the tariff price), posted and
-    reconciled against the tenant's prepayments.  Amounts are cumulative per product: an
-    invoice bills ``round(consumption charged so far) - invoiced so far``, so consumption
-    charged late (a meter's backlog) is billed by the next invoice and sub-cent remainders
-    never drift.  Cancellation issues the final invoice and settles the last sub-cent
-    remainder with a rounding line in the ledger."""
+    what the ledger charged before that day: consumption (one line per product, band and
+    ladder step, taxes from the product, included in the tariff price), fixed charges (one
+    line per charge and cycle, taxes from the charge's product, added as in the ledger) and
+    common-area shares (one line per share, naming the common meter); posted and reconciled
+    against the tenant's prepayments.  Amounts are cumulative per product: an invoice bills
+    ``round(charged so far) - invoiced so far``, so what is charged late (a meter's backlog,
+    a charge posted by a run restarted) is billed by the next invoice, once, and sub-cent
+    remainders never drift.  Cancellation issues the final invoice and settles the last
+    sub-cent remainder with a rounding line in the ledger."""
 
     _inherit = "prepaid.account"
 
@@ -219,9 +223,28 @@ class PrepaidAccount(models.Model):
                 totals[key][1] += quantity
         return {key: invoicing.Charged(*v) for key, v in totals.items()}, utilities
 
+    def _charges_by_part(self, lines, invoiced):
+        """``{(product, None, None, None, ledger line): Charged}`` of fixed-charge and
+        common-area ledger ``lines``: each its own part, of the product that invoiced it
+        already (``invoiced``) or else of the charge's product (a common-area share: the
+        consumption product of its tariff's utility)."""
+        billed_as = {key[4]: key[0] for key in invoiced if len(key) > 4}
+        products = self.env["prepaid.consumption.product"]
+        parts = {}
+        for line in lines:
+            product = billed_as.get(line)
+            if product is None and line.kind == balance.FIXED_CHARGE:
+                product = line.charge_id.product_id
+            elif product is None:
+                tariff = line.common_period_id.common_area_id.tariff_id
+                product = products._product_for(self.company_id, tariff.utility, "flat", tariff)
+            parts[product, None, None, None, line] = invoicing.Charged(-_dec(line.amount), ZERO)
+        return parts
+
     def _invoiced_by_part(self):
         """{part key: Charged} already invoiced (posted invoices less credit notes); lines
-        of invoices made before lines had parts are keyed by their product alone."""
+        of invoices made before lines had parts are keyed by their product alone, lines of
+        a fixed charge or common-area share by their product and ledger line."""
         self.ensure_one()
         places = self.currency_id.decimal_places
         lines = (
@@ -239,7 +262,9 @@ class PrepaidAccount(models.Model):
         for line in lines:
             sign = -1 if line.move_id.move_type == "out_refund" else 1
             key = (line.product_id, None, None, None)
-            if line.prepaid_band:
+            if line.prepaid_line_id:
+                key = (line.product_id, None, None, None, line.prepaid_line_id)
+            elif line.prepaid_band:
                 key = (
                     line.product_id,
                     line.prepaid_band,
@@ -260,7 +285,7 @@ class PrepaidAccount(models.Model):
 
     # === INVOICING === #
     def _invoice_consumption(self, until=None, period=False):
-        """Invoice the consumption charged before ``until`` (a date; ``None``: all of it, the
+        """Invoice what was charged before ``until`` (a date; ``None``: all of it, the
         final invoice); with ``period``, as the invoice of the billing period ending then
         (one per account and period: a unique index).  Returns the invoice (none when
         nothing is left to bill)."""
@@ -272,19 +297,23 @@ class PrepaidAccount(models.Model):
         if period and self._period_invoice(until):
             self._mark_invoiced_until(until)
             return self.env["account.move"]
-        domain = [("account_id", "=", self.id), ("kind", "=", "deduction")]
+        domain = [("account_id", "=", self.id), ("kind", "in", INVOICED_KINDS)]
         if until:
             domain.append(("date", "<", until))
         lines = self.env["prepaid.account.line"].sudo().search(domain, order="date, id")
-        consumed, utilities = self._consumption_by_part(lines)
+        deductions = lines.filtered(lambda line: line.kind == balance.DEDUCTION)
+        consumed, utilities = self._consumption_by_part(deductions)
+        invoiced = self._invoiced_by_part()
+        consumed.update(self._charges_by_part(lines - deductions, invoiced))
         quantum = Decimal(1).scaleb(-self.currency_id.decimal_places)
         digits = self.env["decimal.precision"].precision_get("Product Unit")
         parts = invoicing.parts_to_invoice(
             consumed,
-            self._invoiced_by_part(),
+            invoiced,
             quantum,
             rate_of=lambda key: key[3] or None,
             quantity_quantum=Decimal(1).scaleb(-digits),
+            rule_of=self._line_rules(quantum),
         )
         new_lines = lines.filtered(lambda line: not line.invoice_id)
         invoice = self.env["account.move"]
@@ -322,40 +351,113 @@ class PrepaidAccount(models.Model):
         self.invalidate_recordset(["invoiced_until"])
 
     def _invoice_line_values(self, parts, sign, period, utilities):
-        """One invoice line per part: the quantity in the utility's unit of measure, the
-        unit price, the band and ladder step named where the product has several."""
-        bands = {p.key[0]: set() for p in parts}
-        steps = {p.key[0]: set() for p in parts}
-        for part in parts:
+        """One invoice line per part: consumption in the utility's unit of measure with
+        its unit price, the band and ladder step named where the product has several; a
+        fixed charge or common-area share once, named by its ledger line.  Each line
+        gets the taxes its price was chosen with (:meth:`_line_rules`)."""
+        consumption = [part for part in parts if len(part.key) == 4]
+        bands = {p.key[0]: set() for p in consumption}
+        steps = {p.key[0]: set() for p in consumption}
+        for part in consumption:
             bands[part.key[0]].add(part.key[1])
             steps[part.key[0]].add(part.key[2])
         band_labels = dict(
             self.env["account.move.line"]._fields["prepaid_band"]._description_selection(self.env)
         )
+        fiscal = self._invoice_fiscal_position()
         values = []
         for part in parts:
-            product, band, step, rate = part.key
-            label = product.display_name
-            if len(bands[product]) > 1 or band not in ("flat", None):
-                label += f" - {band_labels.get(band, band)}"
-            if len(steps[product]) > 1 or (step or 0) > 1:
-                label += " - " + self.env._("step %(step)s", step=step)
-            values.append(
-                {
-                    "product_id": product.id,
-                    "name": f"{label} ({period})" if period else label,
-                    "quantity": float(sign * (part.shown_quantity or 1)),
-                    "price_unit": float(part.unit_price),
-                    "product_uom_id": self._utility_uom(utilities.get(product)).id
-                    if part.shown_quantity
-                    else product.uom_id.id,
-                    "prepaid_quantity": float(sign * part.quantity),
-                    "prepaid_band": band or False,
-                    "prepaid_step": step or 0,
-                    "prepaid_rate": float(rate or 0),
-                }
-            )
+            product = part.key[0]
+            if len(part.key) > 4:
+                line = self._charge_line_values(part, sign)
+            else:
+                _product, band, step, _rate = part.key
+                label = product.display_name
+                if len(bands[product]) > 1 or band not in ("flat", None):
+                    label += f" - {band_labels.get(band, band)}"
+                if len(steps[product]) > 1 or (step or 0) > 1:
+                    label += " - " + self.env._("step %(step)s", step=step)
+                uom = self._utility_uom(utilities.get(product))
+                line = self._consumption_line_values(part, sign, period, label, uom)
+            line["tax_ids"] = [Command.set(self._part_taxes(part.key, fiscal).ids)]
+            values.append(line)
         return values
+
+    def _consumption_line_values(self, part, sign, period, label, uom):
+        """The values of a consumption part's line: its quantity in ``uom`` and unit
+        price, or (no price giving its amount for that quantity) the amount once with the
+        quantity in the description."""
+        product, band, step, rate = part.key
+        if part.quantity and not part.shown_quantity:
+            label = self.env._(
+                "%(line)s, %(quantity)s %(unit)s",
+                line=label,
+                quantity=f"{part.quantity.normalize():f}",
+                unit=uom.name,
+            )
+        return {
+            "product_id": product.id,
+            "name": f"{label} ({period})" if period else label,
+            "quantity": float(sign * (part.shown_quantity or 1)),
+            "price_unit": float(part.unit_price),
+            "product_uom_id": uom.id if part.shown_quantity else product.uom_id.id,
+            "prepaid_quantity": float(sign * part.quantity),
+            "prepaid_band": band or False,
+            "prepaid_step": step or 0,
+            "prepaid_rate": float(rate or 0),
+        }
+
+    def _charge_line_values(self, part, sign):
+        """The values of a fixed charge's or common-area share's line: once, named by its
+        ledger line (the charge and its cycle; the common meter and its cycle)."""
+        product, line = part.key[0], part.key[4]
+        label = line.memo or line.display_name
+        if line.kind == balance.COMMON_AREA:
+            label = self.env._("Common-area share: %(memo)s", memo=label)
+        return {
+            "product_id": product.id,
+            "name": label,
+            "quantity": float(sign),
+            "price_unit": float(part.unit_price),
+            "product_uom_id": product.uom_id.id,
+            "prepaid_line_id": line.id,
+        }
+
+    def _invoice_fiscal_position(self):
+        """The fiscal position the tenant's invoices get (that of the invoice's partner)."""
+        company = self.company_id.sudo()
+        positions = self.env["account.fiscal.position"].sudo().with_company(company)
+        return positions._get_fiscal_position(self.partner_id)
+
+    def _part_taxes(self, key, fiscal):
+        """The taxes of a part's invoice line: a fixed charge's are its product's, as its
+        ledger line added them; consumption's and a common-area share's are their
+        product's, through the tenant's fiscal position."""
+        company = self.company_id
+        if len(key) > 4 and key[4].kind == balance.FIXED_CHARGE:
+            return key[4].charge_id.product_id.taxes_id._filter_taxes_by_company(company)
+        taxes = key[0].taxes_id._filter_taxes_by_company(company)
+        return fiscal.map_tax(taxes) if fiscal else taxes
+
+    def _line_rules(self, quantum):
+        """A function giving the :class:`~prepaid_core.invoicing.LineRule` of a part key:
+        its line's percent taxes (:meth:`_part_taxes`), the company's tax rounding, the
+        digits of a product price; a fixed charge's line bills its price with taxes."""
+        company = self.company_id.sudo()
+        digits = self.env["decimal.precision"].precision_get("Product Price")
+        per_line = company.tax_calculation_rounding_method == "round_per_line"
+        fiscal = self._invoice_fiscal_position()
+
+        def rule_of(key):
+            taxes = tuple(
+                invoicing.Tax(Decimal(str(tax.amount)) / 100, bool(tax.price_include))
+                for tax in self._part_taxes(key, fiscal)
+                if tax.amount_type == "percent"
+            )
+            charge = len(key) > 4 and key[4].kind == balance.FIXED_CHARGE
+            return invoicing.LineRule(quantum, digits, taxes, per_line, with_taxes=charge)
+
+        return rule_of
 
     def _create_consumption_invoice(self, parts, lines, until, utilities=None, period=False):
         company = self.company_id.sudo()
@@ -402,10 +504,11 @@ class PrepaidAccount(models.Model):
         return invoice
 
     def _settle_line_rounding(self, invoice, charged):
-        """The cents the lines' own rounding (unit prices to the price's digits, taxes
-        computed per line) adds or loses against the consumption charged: a line of the
-        largest line's part bills them, without quantity, so that part's invoiced total stays
-        what was charged.  More than a cent a line is left to the total's check."""
+        """The last resort when the lines' prices could not make them bill what was
+        charged (a tax rounding that skips the amount, taxes the prices were not chosen
+        for): a line of the largest line's part bills the cents missing or over, without
+        quantity, so that part's invoiced total stays what was charged.  More than a cent
+        a line is left to the total's check."""
         lines = invoice.invoice_line_ids
         billed = sum(lines.mapped(lambda line: line._prepaid_billed_amount()))
         difference = invoice.currency_id.round(float(charged) - billed)
@@ -426,6 +529,7 @@ class PrepaidAccount(models.Model):
                             "prepaid_band": largest.prepaid_band,
                             "prepaid_step": largest.prepaid_step,
                             "prepaid_rate": largest.prepaid_rate,
+                            "prepaid_line_id": largest.prepaid_line_id.id,
                         }
                     )
                 ]
@@ -433,10 +537,12 @@ class PrepaidAccount(models.Model):
         )
 
     def _check_invoice_total(self, invoice, charged):
-        """The invoice's lines bill exactly the consumption charged: taxes included in the
-        price, or (postpaid only) added to it; a prepaid balance pays taxes included."""
+        """The invoice's lines bill exactly what was charged: taxes included in the price
+        of consumption, or (postpaid only) added to it; a prepaid balance pays taxes
+        included (a fixed charge's ledger line has its taxes added already)."""
         lines = invoice.invoice_line_ids
-        excluded = lines.tax_ids.filtered(lambda tax: not tax.price_include)
+        priced = lines.filtered(lambda line: line.prepaid_line_id.kind != balance.FIXED_CHARGE)
+        excluded = priced.tax_ids.filtered(lambda tax: not tax.price_include)
         billed = sum(lines.mapped(lambda line: line._prepaid_billed_amount()))
         if (excluded and not self._taxes_may_be_added()) or invoice.currency_id.compare_amounts(
             billed, float(charged)
@@ -515,8 +621,8 @@ class PrepaidAccount(models.Model):
         return True
 
     def _settle_rounding(self):
-        """After the final invoice, move the balance by the sub-cent difference between the
-        consumption charged (4 decimals) and invoiced (cents), so that what is left is
+        """After the final invoice, move the balance by the sub-cent difference between what
+        was charged (4 decimals) and invoiced (cents), so that what is left is
         exactly what the accounting owes the tenant (or the tenant owes)."""
         self.ensure_one()
         bal, _preset = self._lock_balance()
@@ -526,9 +632,9 @@ class PrepaidAccount(models.Model):
             self.env.cr.execute(
                 """
                 SELECT COALESCE(-SUM(amount), 0)::text FROM prepaid_account_line
-                 WHERE account_id = %s AND (kind = 'deduction' OR invoice_rounding)
+                 WHERE account_id = %s AND (kind = ANY(%s) OR invoice_rounding)
                 """,
-                [self.id],
+                [self.id, list(INVOICED_KINDS)],
             )
             consumed = Decimal(self.env.cr.fetchone()[0])
             invoiced = sum((v[0] for v in self._invoiced_by_product().values()), ZERO)

@@ -55,7 +55,13 @@ class PrepaidCommonAreaPeriod(models.Model):
                 continue
             account._lock_balance()
             line = balance.LedgerLine(balance.COMMON_AREA, -amount, memo)
-            account._post_lines([line], common_period_id=self.id, source_meter_id=self.meter_id.id)
+            # dated on the day after the cycle, when its cost is known and charged
+            account._post_lines(
+                [line],
+                common_period_id=self.id,
+                source_meter_id=self.meter_id.id,
+                date=self.period_end,
+            )
             account.meter_ids._evaluate_alarms()
             posted += amount
         return posted

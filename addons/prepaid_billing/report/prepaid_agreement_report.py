@@ -65,7 +65,8 @@ class PrepaidAgreementReport(models.Model):
                 SELECT l.account_id,
                        SUM(l.amount) AS ledger_sum,
                        -SUM(l.amount) FILTER (
-                           WHERE l.kind = 'deduction' OR l.invoice_rounding) AS consumed,
+                           WHERE l.kind IN ('deduction', 'fixed_charge', 'common_area')
+                              OR l.invoice_rounding) AS consumed,
                        SUM(l.amount) FILTER (
                            WHERE l.kind IN ('adjustment', 'transfer')
                              AND l.invoice_rounding IS NOT TRUE) AS adjustments

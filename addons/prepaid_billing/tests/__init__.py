@@ -11,6 +11,7 @@ from . import (
     test_deduction,
     test_deduction_kill,
     test_forecast,
+    test_invoice_charges,
     test_invoice_lines,
     test_meter_balance_recharge,
     test_meter_balance_reconcile,
