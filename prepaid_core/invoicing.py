@@ -274,10 +274,10 @@ def parts_to_invoice(
 
 def _product_parts(keys, consumed, invoiced, quantum) -> dict:
     """``{key: [amount, quantity]}`` of one product's lines: none when its rounded total
-    has nothing left to bill. A part gets a line when it bills a new quantity or was never
-    billed; what the others' billed amounts differ by (a cent an earlier invoice put on
-    them) goes, with the cents the parts' own rounding leaves, on the largest part
-    billing a quantity now."""
+    has nothing left to bill. A part gets a line when it bills a new quantity or nothing
+    of it is billed (new, or its invoice credited); what the others' billed amounts differ
+    by (a cent an earlier invoice put on them) goes, with the cents the parts' own
+    rounding leaves, on the largest part billing a quantity now."""
     none = Charged(ZERO, ZERO)
     total = _round(sum((consumed.get(k, none).amount for k in keys), ZERO), quantum) - sum(
         (invoiced.get(k, none).amount for k in keys), ZERO
@@ -289,7 +289,7 @@ def _product_parts(keys, consumed, invoiced, quantum) -> dict:
         if key in consumed:
             done = invoiced.get(key, none)
             quantity = consumed[key].quantity - done.quantity
-            if quantity or key not in invoiced:
+            if quantity or not done.amount:
                 billed[key] = [_round(consumed[key].amount, quantum) - done.amount, quantity]
     if not billed:  # nothing new: the difference on the largest part
         largest = max(keys, key=lambda k: (abs(consumed.get(k, none).amount), repr(k)))

@@ -109,3 +109,35 @@ def test_invoices_always_add_up_to_the_rounded_consumption(first, more):
             charged = sum(c.amount for k, c in consumed.items() if k[0] == product)
             billed = sum(c.amount for k, c in invoiced.items() if k[0] == product)
             assert billed == charged.quantize(CENT, "ROUND_HALF_UP")
+
+
+def test_charge_parts_each_a_line_once_their_sub_cents_not_drifting():
+    """Fixed charges of one product, one part per ledger line (no quantity): each billed
+    once; the product's sub-cents carried to the next one, never a line of a cent."""
+    may = ("fee", None, None, None, "2026-05")
+    june = ("fee", None, None, None, "2026-06")
+    consumed = {may: Charged(D("6.7742"), D(0))}
+    [first] = parts_to_invoice(consumed, {}, CENT)
+    assert (first.key, first.amount, first.shown_quantity, first.unit_price) == (
+        may,
+        D("6.77"),
+        D(0),
+        D("6.77"),
+    )
+    invoiced = {may: Charged(D("6.77"), D(0))}
+    assert parts_to_invoice(consumed, invoiced, CENT) == [], "billed once"
+    consumed[june] = Charged(D("10.0060"), D(0))
+    [second] = parts_to_invoice(consumed, invoiced, CENT)
+    assert (second.key, second.amount) == (june, D("10.01")), "16.7802 in all: 16.78"
+    # the May invoice credited: May is billed again, on its own line
+    again = parts_to_invoice(consumed, {may: Charged(D(0), D(0))}, CENT)
+    assert [(p.key, p.amount) for p in again] == [(may, D("6.77")), (june, D("10.01"))]
+
+
+def test_a_part_billed_already_gets_no_line_for_a_cent():
+    peak, valley = ("power", "peak", 1, D("0.5")), ("power", "valley", 1, D("0.3"))
+    # the first invoice put the product's cent on the peak: 2.51 instead of 2.505
+    invoiced = {peak: Charged(D("2.51"), D("5.01")), valley: Charged(D("1.50"), D("5"))}
+    consumed = {peak: Charged(D("2.5050"), D("5.01")), valley: Charged(D("3.0000"), D("10"))}
+    [part] = parts_to_invoice(consumed, invoiced, CENT)
+    assert (part.key, part.amount, part.shown_quantity) == (valley, D("1.50"), D("5"))
