@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import openpyxl
@@ -52,6 +53,19 @@ class Problem:
 class Workbook:
     rows: dict[str, list[Row]]  # sheet name -> its data rows, in order
     problems: list[Problem]
+
+    @property
+    def row_count(self) -> int:
+        return sum(len(rows) for rows in self.rows.values())
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Rows of one sheet imported together; ``done``: the workbook's rows before them."""
+
+    sheet: str
+    rows: list[Row]
+    done: int
 
 
 #: the sheets, in the order records are created, and their columns
@@ -172,6 +186,20 @@ def read_workbook(data: bytes) -> Workbook:
         problems.extend(missing)
     book.close()
     return Workbook(rows, problems)
+
+
+def batches(workbook: Workbook, size: int, done: int = 0) -> Iterator[Batch]:
+    """The rows of ``workbook`` after its first ``done`` ones, in the order records are
+    created, cut into batches of at most ``size`` rows of a single sheet: what an import
+    in the background creates and commits at a time, ``done`` being what it committed."""
+    if size < 1:
+        raise ValueError("a batch has at least one row")
+    offset = 0
+    for sheet in SHEETS:
+        rows = workbook.rows.get(sheet, [])
+        for start in range(max(done - offset, 0), len(rows), size):
+            yield Batch(sheet, rows[start : start + size], offset + start)
+        offset += len(rows)
 
 
 def example_workbook() -> bytes:

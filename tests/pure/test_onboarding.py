@@ -4,6 +4,7 @@ import datetime as dt
 import io
 
 import openpyxl
+import pytest
 
 from prepaid_core import onboarding
 
@@ -72,3 +73,42 @@ def test_not_a_workbook():
     workbook = onboarding.read_workbook(b"name,code\nPark,P1\n")
     assert [p.message for p in workbook.problems] == [onboarding.NOT_A_WORKBOOK]
     assert workbook.rows == {}
+
+
+def _workbook(counts):
+    rows = {
+        sheet: [onboarding.Row(sheet, number, {"name": f"{sheet} {number}"})
+                for number in range(2, 2 + counts.get(sheet, 0))]
+        for sheet in onboarding.SHEETS
+    }  # fmt: skip
+    return onboarding.Workbook(rows, [])
+
+
+def test_batches_follow_the_sheets_and_never_mix_them():
+    workbook = _workbook({"Sites": 1, "Units": 5, "Meters": 3})
+    assert workbook.row_count == 9
+    cut = [(b.sheet, [r.number for r in b.rows], b.done) for b in onboarding.batches(workbook, 2)]
+    assert cut == [
+        ("Sites", [2], 0),
+        ("Units", [2, 3], 1),
+        ("Units", [4, 5], 3),
+        ("Units", [6], 5),
+        ("Meters", [2, 3], 6),
+        ("Meters", [4], 8),
+    ]
+
+
+def test_batches_resume_after_the_rows_done():
+    """A rerun after ``done`` rows committed takes every later row exactly once."""
+    workbook = _workbook({"Sites": 1, "Buildings": 2, "Units": 5, "Tenants": 4})
+    everything = [r.number for b in onboarding.batches(workbook, 3) for r in b.rows]
+    for done in range(workbook.row_count + 1):
+        rest = list(onboarding.batches(workbook, 3, done))
+        assert [r.number for b in rest for r in b.rows] == everything[done:]
+        assert not rest or rest[0].done == done
+    assert list(onboarding.batches(workbook, 3, workbook.row_count)) == []
+
+
+def test_batches_need_a_size():
+    with pytest.raises(ValueError):
+        list(onboarding.batches(_workbook({"Sites": 1}), 0))

@@ -16,7 +16,7 @@ import psycopg2
 from odoo import fields
 from odoo.exceptions import UserError, ValidationError
 
-from prepaid_core.onboarding import SHEETS, Problem
+from prepaid_core.onboarding import COLUMN_MISSING, NOT_A_WORKBOOK, SHEETS, Problem
 
 _logger = logging.getLogger(__name__)
 
@@ -24,11 +24,37 @@ _logger = logging.getLogger(__name__)
 YES = frozenset({"yes", "y", "true", "1", "x", "是"})
 
 
+def problem_message(env, problem):
+    """The text of a problem; those found in the file itself translated."""
+    return {
+        NOT_A_WORKBOOK: env._("not an Excel workbook (.xlsx)"),
+        COLUMN_MISSING: env._("column missing"),
+    }.get(problem.message, problem.message)
+
+
+def problem_values(env, problem):
+    """The values of an error line (sheet, row, column, message) of ``problem``."""
+    return {
+        "sheet": problem.sheet,
+        "row": problem.row,
+        "column": problem.column,
+        "message": problem_message(env, problem),
+    }
+
+
 class SiteWorkbookLoader:
     """Creates the records of one workbook in the current transaction (see module)."""
 
     def __init__(self, env, workbook):
-        self.env = env
+        # a site's records are logged as imported, not one chatter message each
+        self.env = env(
+            context=dict(
+                env.context,
+                tracking_disable=True,
+                mail_create_nolog=True,
+                mail_create_nosubscribe=True,
+            )
+        )
         self.rows = workbook.rows
         self.problems = list(workbook.problems)
         self.company = env.company
@@ -39,26 +65,33 @@ class SiteWorkbookLoader:
     # === ORCHESTRATION === #
     def load(self):
         """Every sheet in order; returns the problems (none: all created)."""
-        self._load_existing()
-        for sheet, step in (
-            ("Sites", self._load_sites),
-            ("Buildings", self._load_buildings),
-            ("Units", self._load_units),
-            ("Gateways", self._load_gateways),
-            ("Meters", self._load_meters),
-            ("Tenants", self._load_tenants),
-        ):
-            if self.rows.get(sheet):
-                step(self.rows[sheet])
-                self.counts[sheet] = len(self.rows[sheet])
+        self.load_existing()
+        for sheet in SHEETS:
+            self.load_rows(sheet, self.rows.get(sheet))
         return self.problems
+
+    def load_rows(self, sheet, rows):
+        """The records of ``rows`` of ``sheet`` (a whole sheet or, in a background import,
+        a batch of it after the previous ones): created, or their problems kept."""
+        if not rows:
+            return
+        step = {
+            "Sites": self._load_sites,
+            "Buildings": self._load_buildings,
+            "Units": self._load_units,
+            "Gateways": self._load_gateways,
+            "Meters": self._load_meters,
+            "Tenants": self._load_tenants,
+        }[sheet]
+        step(rows)
+        self.counts[sheet] = self.counts.get(sheet, 0) + len(rows)
 
     def problem(self, row, key, message):
         header = next((c.header for c in SHEETS[row.sheet] if c.key == key), key)
         self.problems.append(Problem(row.sheet, row.number, header, message))
 
     # === WHAT IS ALREADY THERE === #
-    def _load_existing(self):
+    def load_existing(self):
         """The company's sites, buildings, floors, units, gateways and buses and the meter
         models, by the keys the workbook names them with."""
         env = self.env
