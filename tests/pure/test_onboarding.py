@@ -112,3 +112,70 @@ def test_batches_resume_after_the_rows_done():
 def test_batches_need_a_size():
     with pytest.raises(ValueError):
         list(onboarding.batches(_workbook({"Sites": 1}), 0))
+
+
+KNOWN = onboarding.Known(
+    sites={"old"},
+    buildings={("old", "tower")},
+    units={("old", "tower", "t-1")},
+    buses={"old gw": {1}},
+    models={"ddsy-5(60)a"},
+    choices={"Units": {"unit_type": {"shop": "shop", "商铺": "shop", "apartment": "apartment"}}},
+)
+
+
+def _checked(sheets):
+    return onboarding.check_workbook(onboarding.read_workbook(_book(sheets)), KNOWN)
+
+
+def test_check_finds_nothing_in_the_example():
+    assert (
+        onboarding.check_workbook(onboarding.read_workbook(onboarding.example_workbook()), KNOWN)
+        == []
+    )
+
+
+def test_check_names_every_unknown_reference_and_bad_cell():
+    problems = _checked(
+        {
+            "Sites": [["Code", "Name"], ["NEW", "New Park"]],
+            "Buildings": [["Site", "Building"], ["NEW", "B1"], ["NOPE", "B2"]],
+            "Units": [
+                ["Site", "Building", "Unit", "Type", "Area (m²)"],
+                ["NEW", "B1", "U1", "商铺", "12.5"],
+                ["NEW", "B9", "U2", "", ""],
+                ["OLD", "Tower", "T-2", "castle", "big"],
+            ],
+            "Gateways": [["Site", "Gateway", "Bus", "Port"], ["NEW", "GW", "1", "x"]],
+            "Meters": [
+                ["Site", "Building", "Unit", "Meter", "Model", "Gateway", "Bus"],
+                ["NEW", "B1", "U1", "M1", "DDSY-5(60)A", "GW", "1"],
+                ["OLD", "Tower", "T-1", "M2", "NO-SUCH", "Old GW", "2"],
+                ["OLD", "Tower", "T-9", "M3", "ddsy-5(60)a", "Other GW", "1"],
+                ["NEW", "B1", "", "M4", "DDSY-5(60)A", "", ""],
+            ],
+            "Tenants": [
+                ["Site", "Building", "Unit", "Tenant", "Start", "End"],
+                ["NEW", "B1", "U1", "Li", "2026-01-01", ""],
+                ["OLD", "Tower", "T-1", "Wu", "someday", "2026-13-01"],
+            ],
+        }
+    )
+    found = {(p.sheet, p.row, p.column, p.message) for p in problems}
+    assert found == {
+        ("Buildings", 3, "Site", onboarding.NO_SITE),
+        ("Units", 3, "Building", onboarding.NO_BUILDING),
+        ("Units", 4, "Type", onboarding.NOT_A_CHOICE),
+        ("Units", 4, "Area (m²)", onboarding.NOT_A_NUMBER),
+        ("Gateways", 2, "Port", onboarding.NOT_A_NUMBER),
+        ("Meters", 3, "Model", onboarding.NO_MODEL),
+        ("Meters", 3, "Bus", onboarding.NO_BUS),
+        ("Meters", 4, "Unit", onboarding.NO_UNIT),
+        ("Meters", 4, "Gateway", onboarding.NO_GATEWAY),
+        ("Tenants", 3, "Start", onboarding.NOT_A_DATE),
+        ("Tenants", 3, "End", onboarding.NOT_A_DATE),
+    }
+    by_place = {(p.sheet, p.row, p.column): p.args for p in problems}
+    assert by_place[("Meters", 3, "Bus")] == {"gateway": "Old GW", "bus": "2"}
+    assert by_place[("Units", 3, "Building")] == {"building": "B9", "site": "NEW"}
+    assert by_place[("Units", 4, "Type")] == {"value": "castle", "choices": "shop, apartment"}

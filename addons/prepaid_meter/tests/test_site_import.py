@@ -159,25 +159,58 @@ class TestSiteImport(PrepaidMeterCommon):
         self.assertTrue(job._import_batches(batch_size=BATCH))
         self.assertEqual(self._counts(), self._full())
 
-    def test_refused_rows_listed_and_the_others_imported(self):
+    def test_checked_at_once_nothing_queued(self):
+        """References, numbers, dates and choices are checked before anything is queued:
+        one wrong cell and nothing is imported, every error listed."""
         rows = site_rows()
-        rows["Meters"][10]["address"] = rows["Meters"][9]["address"]  # same bus, taken
         rows["Meters"][500]["model"] = "NO-SUCH-MODEL"
+        rows["Meters"][501]["gateway"] = "NO-SUCH-GW"
         rows["Tenants"][600]["date_start"] = "someday"
+        rows["Units"][7]["building"] = "B9"
+        rows["Gateways"][3]["protocol"] = "smoke signals"
+        wizard = self.env["prepaid.site.workbook"].create(
+            {"file": base64.b64encode(workbook_file(rows)), "filename": "big site.xlsx"}
+        )
+        action = wizard.action_import()
+        self.assertEqual(action["res_model"], "prepaid.site.workbook")
+        self.assertEqual(wizard.state, "failed")
+        self.assertEqual(
+            {(e.sheet, e.row, e.column) for e in wizard.error_ids},
+            {
+                ("Meters", 502, "Model"),
+                ("Meters", 503, "Gateway"),
+                ("Meters", 9, "Unit"),
+                ("Tenants", 602, "Start"),
+                ("Tenants", 9, "Unit"),
+                ("Units", 9, "Building"),
+                ("Gateways", 5, "Protocol"),
+            },
+        )
+        messages = set(wizard.error_ids.mapped("message"))
+        self.assertIn("no building B9 on site BG", messages)
+        self.assertIn("unknown meter model NO-SUCH-MODEL", messages)
+        self.assertIn("no unit U0007 in building B3", messages)
+        self.assertFalse(self.env["prepaid.site.import"].search([]))
+        self.assertEqual(self._counts()["sites"], 0)
+
+    def test_refused_rows_listed_and_the_others_imported(self):
+        """Rows only the models' rules refuse (an address taken on its bus, an address
+        that is not 12 digits) are listed; the other rows are imported."""
+        rows = site_rows()
+        rows["Meters"][10]["address"] = rows["Meters"][9]["address"]
+        rows["Meters"][500]["address"] = "12345"
         job = self._queue(rows)
         self.assertTrue(job._import_batches(batch_size=BATCH))
         self.assertEqual(job.state, "done")
         self.assertEqual(
             {(e.sheet, e.row, e.column) for e in job.error_ids},
-            {("Meters", 12, "Address"), ("Meters", 502, "Model"), ("Tenants", 602, "Start")},
+            {("Meters", 12, "Address"), ("Meters", 502, "Address")},
         )
         counts = self._counts()
         self.assertEqual(counts["meters"], UNITS - 2)
-        self.assertEqual(counts["tenancies"], UNITS - 1)
-        self.assertEqual(counts["units"], UNITS)
-        activity = job.activity_ids
-        self.assertEqual(activity.user_id, self.env.user)
-        self.assertTrue(job.message_ids.filtered(lambda m: "3 refused" in m.body))
+        self.assertEqual(counts["tenancies"], UNITS)
+        self.assertEqual(job.activity_ids.user_id, self.env.user)
+        self.assertTrue(job.message_ids.filtered(lambda m: "2 refused" in m.body))
 
     def test_small_workbook_still_imported_at_once(self):
         self.env["ir.config_parameter"].set_param(

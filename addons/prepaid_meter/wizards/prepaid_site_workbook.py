@@ -4,7 +4,7 @@ import time
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from prepaid_core.onboarding import example_workbook, read_workbook
+from prepaid_core.onboarding import check_workbook, example_workbook, read_workbook
 
 from .prepaid_site_workbook_loader import SiteWorkbookLoader, problem_values
 
@@ -53,8 +53,9 @@ class PrepaidSiteWorkbook(models.TransientModel):
 
     def action_import(self):
         """Read, check and create everything; a single problem leaves nothing created.
-        A workbook of more rows than the system parameter says is queued and imported
-        in the background instead (``prepaid.site.import``)."""
+        A workbook of more rows than the system parameter says is checked without
+        creating anything and, when nothing is wrong, queued and imported in the
+        background instead (``prepaid.site.import``)."""
         self.ensure_one()
         if not self.file:
             raise UserError(self.env._("Choose the workbook to import."))
@@ -64,8 +65,10 @@ class PrepaidSiteWorkbook(models.TransientModel):
         problems, counts = workbook.problems, {}
         Job = self.env["prepaid.site.import"]
         if not problems and workbook.row_count > Job._background_rows():
-            return Job._queue(self.filename, data, workbook).action_open()
-        if not problems:
+            problems = self._check(workbook)
+            if not problems:
+                return Job._queue(self.filename, data, workbook).action_open()
+        elif not problems:
             problems, counts = self._load(workbook)
         self.error_ids.unlink()
         if problems:
@@ -75,6 +78,13 @@ class PrepaidSiteWorkbook(models.TransientModel):
                 {"state": "done", "summary": self._summary(counts, time.monotonic() - started)}
             )
         return self._reopen()
+
+    def _check(self, workbook):
+        """The problems found before creating anything (references, numbers, dates,
+        choices) in a workbook to import in the background."""
+        loader = SiteWorkbookLoader(self.env, workbook)
+        loader.load_existing()
+        return check_workbook(workbook, loader.known())
 
     def _load(self, workbook):
         """The loader run in a savepoint, rolled back when it found any problem."""
