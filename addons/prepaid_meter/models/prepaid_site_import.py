@@ -166,9 +166,10 @@ class PrepaidSiteImport(models.Model):
     def _import_batches(self, batch_size=None, max_batches=None, commit=False):
         """Create the rows after those done, batch after batch (each batch committed with
         the rows done when ``commit``); stop after ``max_batches``.  True when the job
-        is over (or imported by another run), False when the run ran out of time."""
+        is over (or over already, or imported by another run now), False when the run
+        stopped before its end."""
         self.ensure_one()
-        if not self._lock():
+        if not self._lock() or self.state in ("done", "failed"):
             return True
         param = self.env["ir.config_parameter"].sudo().get_param(BATCH_ROWS_PARAM)
         batch_size = batch_size or int(param or BATCH_ROWS)

@@ -67,8 +67,9 @@ def workbook_file(rows):
 
 @tagged("post_install", "-at_install")
 class TestSiteImport(PrepaidMeterCommon):
-    def _queue(self, rows):
-        wizard = self.env["prepaid.site.workbook"].create(
+    def _queue(self, rows, user=None):
+        env = self.env(user=user) if user else self.env
+        wizard = env["prepaid.site.workbook"].create(
             {"file": base64.b64encode(workbook_file(rows)), "filename": "big site.xlsx"}
         )
         action = wizard.action_import()
@@ -133,6 +134,21 @@ class TestSiteImport(PrepaidMeterCommon):
         (message,) = job.message_ids.filtered(lambda m: "rows read" in m.body)
         self.assertIn("2000 rows read, 0 refused", message.body)
         self.assertIn(self.env.user.partner_id, message.partner_ids)
+
+    def test_scheduled_action_imports_the_queue(self):
+        """The scheduled action as the scheduler runs it: each batch committed with its
+        progress, the job done."""
+        self.env["ir.config_parameter"].set_param("prepaid_meter.site_import_batch_rows", "100")
+        job = self._queue(site_rows(units=200))  # 1 + 4 + 24 + 600 rows
+        cron = self.env.ref("prepaid_meter.ir_cron_prepaid_site_import")
+        # the scheduler's cursors wrap the test's: its commits stay in the test
+        with self.enter_registry_test_mode():
+            cron.method_direct_trigger()
+        self.assertEqual((job.state, job.rows_done, job.rows_total), ("done", 629, 629))
+        self.assertEqual(self._counts(), self._full(units=200))
+        progress = self.env["ir.cron.progress"].search([("cron_id", "=", cron.id)], limit=1)
+        self.assertEqual((progress.done, progress.remaining), (629, 0))
+        self.assertTrue(job.date_started and job.date_finished)
 
     def test_stopped_run_resumes_without_duplicates(self):
         job = self._queue(site_rows())
@@ -230,11 +246,28 @@ class TestSiteImport(PrepaidMeterCommon):
         self.assertEqual(self._counts(), self._full(units=25))
 
     def test_imports_kept_per_company(self):
-        job = self._queue(site_rows(units=200))
-        other = self.env["res.company"].create({"name": "Other Prepaid Co"})
+        """A prepaid manager (who may create contacts, for the tenants) queues a workbook
+        and the job creates as them; a manager of another company sees neither the import
+        nor its refused rows."""
         manager = self._user(
+            "import_manager", "prepaid_meter.group_prepaid_manager,base.group_partner_manager"
+        )
+        rows = site_rows(units=200)
+        rows["Meters"][0]["address"] = "12345"
+        job = self._queue(rows, user=manager)
+        self.assertEqual((job.user_id, job.company_id), (manager, self.env.company))
+        self.assertTrue(job._import_batches(batch_size=BATCH))
+        self.assertEqual(len(job.error_ids), 1)
+        self.assertEqual(job.error_ids.create_uid, manager)
+        self.assertEqual(self._counts()["meters"], 199)
+        self.assertEqual(
+            self.env["prepaid.meter"].search([("name", "=", "BG-M0001")]).create_uid, manager
+        )
+        other = self.env["res.company"].create({"name": "Other Prepaid Co"})
+        stranger = self._user(
             "import_other_manager", "prepaid_meter.group_prepaid_manager", company=other
         )
-        Job = self.env["prepaid.site.import"].with_user(manager)
+        self.assertTrue(self.env["prepaid.site.import"].with_user(manager).search([]))
+        Job = self.env["prepaid.site.import"].with_user(stranger)
         self.assertFalse(Job.search([("id", "=", job.id)]))
-        self.assertFalse(self.env["prepaid.site.import.error"].with_user(manager).search_count([]))
+        self.assertFalse(self.env["prepaid.site.import.error"].with_user(stranger).search_count([]))
