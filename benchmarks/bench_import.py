@@ -22,12 +22,11 @@ import csv
 import io
 import time
 
-import openpyxl
 from odoo_bench import open_registry
 
 from odoo import api
 
-from prepaid_core.onboarding import SHEETS
+from prepaid_core.onboarding import write_workbook
 
 BACKGROUND_ROWS_PARAM = "prepaid_meter.site_import_background_rows"
 
@@ -69,18 +68,6 @@ def site_rows(meters):
              "date_start": "2026-01-01"}
         )  # fmt: skip
     return rows
-
-
-def workbook(rows):
-    book = openpyxl.Workbook(write_only=True)
-    for sheet, columns in SHEETS.items():
-        worksheet = book.create_sheet(sheet)
-        worksheet.append([column.header for column in columns])
-        for row in rows[sheet]:
-            worksheet.append([row.get(column.key, "") for column in columns])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
 
 
 def template_files(rows):
@@ -183,7 +170,7 @@ def main():
     args = parser.parse_args()
     registry = open_registry(args.db, "meter_gateway")
     rows = site_rows(args.meters)
-    data = workbook(rows)
+    data = write_workbook(rows)
     print(f"{args.meters} meters, {len(rows['Gateways'])} buses, workbook {len(data) >> 10} KiB")
     with registry.cursor() as cr:
         env = api.Environment(cr, api.SUPERUSER_ID, {})

@@ -326,6 +326,20 @@ def batches(workbook: Workbook, size: int, done: int = 0) -> Iterator[Batch]:
         offset += len(rows)
 
 
+def write_workbook(rows: dict[str, list[dict]]) -> bytes:
+    """An .xlsx file of ``rows`` (``{sheet: [cell values by column key]}``), every sheet
+    with its header row: a generated site as a person would fill it in."""
+    book = openpyxl.Workbook(write_only=True)
+    for sheet, columns in SHEETS.items():
+        worksheet = book.create_sheet(sheet)
+        worksheet.append([column.header for column in columns])
+        for row in rows.get(sheet, []):
+            worksheet.append([row.get(column.key, "") for column in columns])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 def example_workbook() -> bytes:
     """The example workbook: every sheet with its header and a few rows of one site."""
     book = openpyxl.Workbook()

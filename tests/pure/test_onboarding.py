@@ -179,3 +179,18 @@ def test_check_names_every_unknown_reference_and_bad_cell():
     assert by_place[("Meters", 3, "Bus")] == {"gateway": "Old GW", "bus": "2"}
     assert by_place[("Units", 3, "Building")] == {"building": "B9", "site": "NEW"}
     assert by_place[("Units", 4, "Type")] == {"value": "castle", "choices": "shop, apartment"}
+
+
+def test_written_workbook_reads_back():
+    rows = {
+        "Sites": [{"code": "GEN", "name": "Generated"}],
+        "Meters": [
+            {"site": "GEN", "building": "B1", "name": "M1", "address": "000000000001",
+             "model": "DDSY-5(60)A", "bus": "2"}
+        ],
+    }  # fmt: skip
+    workbook = onboarding.read_workbook(onboarding.write_workbook(rows))
+    assert workbook.problems == []
+    assert [row.values for row in workbook.rows["Sites"]] == rows["Sites"]
+    assert [row.values for row in workbook.rows["Meters"]] == rows["Meters"]
+    assert workbook.rows["Units"] == [] and workbook.row_count == 2

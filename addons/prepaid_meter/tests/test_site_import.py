@@ -3,13 +3,10 @@ batches; a run stopped before its commit and run again creates every record once
 refused by the models' rules are listed while the other rows are imported."""
 
 import base64
-import io
-
-import openpyxl
 
 from odoo.tests import tagged
 
-from prepaid_core.onboarding import SHEETS
+from prepaid_core.onboarding import write_workbook
 
 from .common import PrepaidMeterCommon
 
@@ -53,24 +50,12 @@ def site_rows(units=UNITS):
     return rows
 
 
-def workbook_file(rows):
-    book = openpyxl.Workbook(write_only=True)
-    for sheet, columns in SHEETS.items():
-        worksheet = book.create_sheet(sheet)
-        worksheet.append([column.header for column in columns])
-        for row in rows[sheet]:
-            worksheet.append([row.get(column.key, "") for column in columns])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
 @tagged("post_install", "-at_install")
 class TestSiteImport(PrepaidMeterCommon):
     def _queue(self, rows, user=None):
         env = self.env(user=user) if user else self.env
         wizard = env["prepaid.site.workbook"].create(
-            {"file": base64.b64encode(workbook_file(rows)), "filename": "big site.xlsx"}
+            {"file": base64.b64encode(write_workbook(rows)), "filename": "big site.xlsx"}
         )
         action = wizard.action_import()
         self.assertEqual(action["res_model"], "prepaid.site.import")
@@ -185,7 +170,7 @@ class TestSiteImport(PrepaidMeterCommon):
         rows["Units"][7]["building"] = "B9"
         rows["Gateways"][3]["protocol"] = "smoke signals"
         wizard = self.env["prepaid.site.workbook"].create(
-            {"file": base64.b64encode(workbook_file(rows)), "filename": "big site.xlsx"}
+            {"file": base64.b64encode(write_workbook(rows)), "filename": "big site.xlsx"}
         )
         action = wizard.action_import()
         self.assertEqual(action["res_model"], "prepaid.site.workbook")
@@ -238,7 +223,7 @@ class TestSiteImport(PrepaidMeterCommon):
             "prepaid_meter.site_import_background_rows", "104"
         )
         wizard = self.env["prepaid.site.workbook"].create(
-            {"file": base64.b64encode(workbook_file(rows)), "filename": "site.xlsx"}
+            {"file": base64.b64encode(write_workbook(rows)), "filename": "site.xlsx"}
         )
         action = wizard.action_import()
         self.assertEqual(action["res_model"], "prepaid.site.workbook")
