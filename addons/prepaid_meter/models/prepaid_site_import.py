@@ -151,9 +151,12 @@ class PrepaidSiteImport(models.Model):
                 # out of time: the scheduled action runs again, from the rows committed
                 self.env.ref("prepaid_meter.ir_cron_prepaid_site_import")._trigger()
                 return
+            self.env["ir.cron"]._commit_progress(0)  # the job's end, before the next job
 
     def _lock(self):
-        """Whether this job's row could be locked (no other run imports it now)."""
+        """Whether this job's row could be locked until the next commit: the scheduler
+        never runs its action twice at once, this keeps any other caller out of the batch
+        being created (a killed run's lock ends with its connection)."""
         self.env.cr.execute(
             SQL(
                 "SELECT id FROM %s WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED",
