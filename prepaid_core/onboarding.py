@@ -11,13 +11,24 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import openpyxl
 
-#: the problems found in the file itself (the add-on translates them)
+#: the problems found in the file itself (the add-on translates them, with the
+#: problem's ``args``)
 NOT_A_WORKBOOK = "not an Excel workbook (.xlsx)"
 COLUMN_MISSING = "column missing"
+NO_SITE = "no site with code %(site)s"
+NO_BUILDING = "no building %(building)s on site %(site)s"
+NO_UNIT = "no unit %(unit)s in building %(building)s"
+NO_MODEL = "unknown meter model %(model)s"
+NO_GATEWAY = "no gateway %(gateway)s"
+NO_BUS = "gateway %(gateway)s has no bus %(bus)s"
+NOT_A_NUMBER = "%(value)s is not a number"
+NOT_A_DATE = "%(value)s is not a date (YYYY-MM-DD)"
+NOT_A_CHOICE = "%(value)s is not one of: %(choices)s"
 
 
 @dataclass(frozen=True)
@@ -46,12 +57,26 @@ class Problem:
     row: int
     column: str
     message: str
+    args: dict = field(default_factory=dict)
 
 
 @dataclass
 class Workbook:
     rows: dict[str, list[Row]]  # sheet name -> its data rows, in order
     problems: list[Problem]
+
+    @property
+    def row_count(self) -> int:
+        return sum(len(rows) for rows in self.rows.values())
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Rows of one sheet imported together; ``done``: the workbook's rows before them."""
+
+    sheet: str
+    rows: list[Row]
+    done: int
 
 
 #: the sheets, in the order records are created, and their columns
@@ -172,6 +197,147 @@ def read_workbook(data: bytes) -> Workbook:
         problems.extend(missing)
     book.close()
     return Workbook(rows, problems)
+
+
+@dataclass
+class Known:
+    """What the database already holds, by the (case-folded) keys the workbook uses."""
+
+    sites: set = field(default_factory=set)  # codes
+    buildings: set = field(default_factory=set)  # (site code, building)
+    units: set = field(default_factory=set)  # (site code, building, unit)
+    buses: dict = field(default_factory=dict)  # gateway name -> its bus numbers
+    models: set = field(default_factory=set)  # meter model codes and names
+    #: sheet -> column key -> {accepted text (case-folded): the value it stands for}
+    choices: dict = field(default_factory=dict)
+
+
+def _fold(*texts) -> tuple:
+    return tuple(str(text).casefold() for text in texts)
+
+
+def _known_with_file(workbook: Workbook, known: Known) -> Known:
+    """``known`` and what the workbook's own rows will create."""
+    rows = workbook.rows
+    buses = {name: set(numbers) for name, numbers in known.buses.items()}
+    for row in rows.get("Gateways", []):
+        numbers = buses.setdefault(_fold(row.get("name"))[0], set())
+        if str(row.get("bus")).isdigit():
+            numbers.add(int(row.get("bus")))
+    return Known(
+        sites=known.sites | {_fold(r.get("code"))[0] for r in rows.get("Sites", [])},
+        buildings=known.buildings
+        | {_fold(r.get("site"), r.get("name")) for r in rows.get("Buildings", [])},
+        units=known.units
+        | {_fold(r.get("site"), r.get("building"), r.get("name")) for r in rows.get("Units", [])},
+        buses=buses,
+        models=known.models,
+        choices=known.choices,
+    )
+
+
+class _Checker:
+    """The cell and reference checks of :func:`check_workbook`, problems collected."""
+
+    NUMBERS = {"area": float, "bus": int, "port": int}
+    DATES = ("date_start", "date_end")
+
+    def __init__(self, known: Known):
+        self.known = known
+        self.problems: list[Problem] = []
+
+    def problem(self, row: Row, key: str, message: str, **args) -> None:
+        header = next((c.header for c in SHEETS[row.sheet] if c.key == key), key)
+        self.problems.append(Problem(row.sheet, row.number, header, message, args))
+
+    def cells(self, row: Row) -> None:
+        """Numbers, dates and choices written as the columns need."""
+        for key, kind in self.NUMBERS.items():
+            try:
+                kind(row.get(key) or 0)
+            except (TypeError, ValueError):
+                self.problem(row, key, NOT_A_NUMBER, value=row.get(key))
+        for key in self.DATES:
+            if isinstance(row.get(key), str) and row.get(key):
+                try:
+                    dt.datetime.strptime(row.get(key)[:10], "%Y-%m-%d")
+                except ValueError:
+                    self.problem(row, key, NOT_A_DATE, value=row.get(key))
+        for key, accepted in self.known.choices.get(row.sheet, {}).items():
+            if row.get(key) and _fold(row.get(key))[0] not in accepted:
+                choices = ", ".join(dict.fromkeys(accepted.values()))
+                self.problem(row, key, NOT_A_CHOICE, value=row.get(key), choices=choices)
+
+    def place(self, row: Row, unit_key: str | None = "unit") -> None:
+        """The row's site, building and (when ``unit_key`` names a cell) unit exist."""
+        site, building = row.get("site"), row.get("building")
+        if _fold(site)[0] not in self.known.sites:
+            self.problem(row, "site", NO_SITE, site=site)
+        elif building and _fold(site, building) not in self.known.buildings:
+            self.problem(row, "building", NO_BUILDING, building=building, site=site)
+        elif unit_key and row.get(unit_key):
+            if _fold(site, building, row.get(unit_key)) not in self.known.units:
+                self.problem(row, unit_key, NO_UNIT, unit=row.get(unit_key), building=building)
+
+    def meter(self, row: Row) -> None:
+        if _fold(row.get("model"))[0] not in self.known.models:
+            self.problem(row, "model", NO_MODEL, model=row.get("model"))
+        gateway = row.get("gateway")
+        if not gateway:
+            return
+        buses = self.known.buses.get(_fold(gateway)[0])
+        if buses is None:
+            self.problem(row, "gateway", NO_GATEWAY, gateway=gateway)
+        elif str(row.get("bus")).isdigit() and int(row.get("bus")) not in buses:
+            self.problem(row, "bus", NO_BUS, gateway=gateway, bus=row.get("bus"))
+
+
+def check_workbook(workbook: Workbook, known: Known) -> list[Problem]:
+    """What the import would refuse before creating anything, found without creating
+    anything: cells that are not numbers, dates or one of the choices, and references
+    to sites, buildings, units, meter models, gateways and buses that neither ``known``
+    nor the workbook's own rows hold.  The models' own rules (an address taken on its bus,
+    a bus full, a name used twice) are left to the import."""
+    checker = _Checker(_known_with_file(workbook, known))
+    for sheet, rows in workbook.rows.items():
+        for row in rows:
+            checker.cells(row)
+            if sheet in ("Buildings", "Units", "Gateways"):
+                checker.place(row, None)
+            elif sheet == "Meters":
+                checker.place(row)
+                checker.meter(row)
+            elif sheet == "Tenants":
+                checker.place(row)
+    return checker.problems
+
+
+def batches(workbook: Workbook, size: int, done: int = 0) -> Iterator[Batch]:
+    """The rows of ``workbook`` after its first ``done`` ones, in the order records are
+    created, cut into batches of at most ``size`` rows of a single sheet: what an import
+    in the background creates and commits at a time, ``done`` being what it committed."""
+    if size < 1:
+        raise ValueError("a batch has at least one row")
+    offset = 0
+    for sheet in SHEETS:
+        rows = workbook.rows.get(sheet, [])
+        for start in range(max(done - offset, 0), len(rows), size):
+            yield Batch(sheet, rows[start : start + size], offset + start)
+        offset += len(rows)
+
+
+def write_workbook(rows: dict[str, list[dict]]) -> bytes:
+    """An .xlsx file of ``rows`` (``{sheet: [cell values by column key]}``), every sheet
+    with its header row: a generated site as a person would fill it in."""
+    book = openpyxl.Workbook(write_only=True)
+    for sheet, columns in SHEETS.items():
+        worksheet = book.create_sheet(sheet)
+        worksheet.append([column.header for column in columns])
+        for row in rows.get(sheet, []):
+            worksheet.append([row.get(column.key, "") for column in columns])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
 
 
 def example_workbook() -> bytes:

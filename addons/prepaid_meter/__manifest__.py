@@ -19,6 +19,7 @@
         "report/prepaid_meter_label_report.xml",
         "wizards/prepaid_meter_replace_views.xml",
         "wizards/prepaid_site_workbook_views.xml",
+        "views/prepaid_site_import_views.xml",
         "views/prepaid_site_views.xml",
         "views/prepaid_building_views.xml",
         "views/prepaid_unit_views.xml",

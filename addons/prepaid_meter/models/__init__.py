@@ -15,6 +15,7 @@ from . import (
     prepaid_meter_reading_daily,
     prepaid_meter_reading_rejection,
     prepaid_site,
+    prepaid_site_import,
     prepaid_tenancy,
     prepaid_unit,
 )

@@ -11,6 +11,7 @@ from . import (
     test_reading_values,
     test_replace,
     test_security,
+    test_site_import,
     test_tenancy,
     test_tours,
     test_zh_cn,

@@ -4,10 +4,9 @@ import time
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from prepaid_core import onboarding
-from prepaid_core.onboarding import example_workbook, read_workbook
+from prepaid_core.onboarding import check_workbook, example_workbook, read_workbook
 
-from .prepaid_site_workbook_loader import SiteWorkbookLoader
+from .prepaid_site_workbook_loader import SiteWorkbookLoader, problem_values
 
 EXAMPLE_FILENAME = "site_workbook_example.xlsx"
 
@@ -53,14 +52,23 @@ class PrepaidSiteWorkbook(models.TransientModel):
         }
 
     def action_import(self):
-        """Read, check and create everything; a single problem leaves nothing created."""
+        """Read, check and create everything; a single problem leaves nothing created.
+        A workbook of more rows than the system parameter says is checked without
+        creating anything and, when nothing is wrong, queued and imported in the
+        background instead (``prepaid.site.import``)."""
         self.ensure_one()
         if not self.file:
             raise UserError(self.env._("Choose the workbook to import."))
         started = time.monotonic()
-        workbook = read_workbook(base64.b64decode(self.file))
+        data = base64.b64decode(self.file)
+        workbook = read_workbook(data)
         problems, counts = workbook.problems, {}
-        if not problems:
+        Job = self.env["prepaid.site.import"]
+        if not problems and workbook.row_count > Job._background_rows():
+            problems = self._check(workbook)
+            if not problems:
+                return Job._queue(self.filename, data, workbook).action_open()
+        elif not problems:
             problems, counts = self._load(workbook)
         self.error_ids.unlink()
         if problems:
@@ -71,13 +79,16 @@ class PrepaidSiteWorkbook(models.TransientModel):
             )
         return self._reopen()
 
+    def _check(self, workbook):
+        """The problems found before creating anything (references, numbers, dates,
+        choices) in a workbook to import in the background."""
+        loader = SiteWorkbookLoader(self.env, workbook)
+        loader.load_existing()
+        return check_workbook(workbook, loader.known())
+
     def _load(self, workbook):
         """The loader run in a savepoint, rolled back when it found any problem."""
-        # a site's records are logged as imported, not one chatter message each
-        env = self.with_context(
-            tracking_disable=True, mail_create_nolog=True, mail_create_nosubscribe=True
-        ).env
-        loader = SiteWorkbookLoader(env, workbook)
+        loader = SiteWorkbookLoader(self.env, workbook)
         savepoint = self.env.cr.savepoint()
         try:
             problems = loader.load()
@@ -86,13 +97,6 @@ class PrepaidSiteWorkbook(models.TransientModel):
             raise
         savepoint.close(rollback=bool(problems))
         return problems, loader.counts
-
-    def _problem_message(self, problem):
-        """The text of a problem; those found in the file itself translated."""
-        return {
-            onboarding.NOT_A_WORKBOOK: self.env._("not an Excel workbook (.xlsx)"),
-            onboarding.COLUMN_MISSING: self.env._("column missing"),
-        }.get(problem.message, problem.message)
 
     def _record_problems(self, problems):
         self.write(
@@ -103,15 +107,7 @@ class PrepaidSiteWorkbook(models.TransientModel):
                     count=len(problems),
                 ),
                 "error_ids": [
-                    fields.Command.create(
-                        {
-                            "sheet": problem.sheet,
-                            "row": problem.row,
-                            "column": problem.column,
-                            "message": self._problem_message(problem),
-                        }
-                    )
-                    for problem in problems
+                    fields.Command.create(problem_values(self.env, problem)) for problem in problems
                 ],
             }
         )

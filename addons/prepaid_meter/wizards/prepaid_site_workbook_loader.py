@@ -16,6 +16,7 @@ import psycopg2
 from odoo import fields
 from odoo.exceptions import UserError, ValidationError
 
+from prepaid_core import onboarding
 from prepaid_core.onboarding import SHEETS, Problem
 
 _logger = logging.getLogger(__name__)
@@ -24,11 +25,59 @@ _logger = logging.getLogger(__name__)
 YES = frozenset({"yes", "y", "true", "1", "x", "是"})
 
 
+def problem_message(env, problem):
+    """The text of a problem, translated: those the checks name by a key of
+    ``prepaid_core.onboarding`` with their ``args``, the models' own as they raised them."""
+    args = problem.args
+    match problem.message:
+        case onboarding.NOT_A_WORKBOOK:
+            return env._("not an Excel workbook (.xlsx)")
+        case onboarding.COLUMN_MISSING:
+            return env._("column missing")
+        case onboarding.NO_SITE:
+            return env._("no site with code %(site)s", **args)
+        case onboarding.NO_BUILDING:
+            return env._("no building %(building)s on site %(site)s", **args)
+        case onboarding.NO_UNIT:
+            return env._("no unit %(unit)s in building %(building)s", **args)
+        case onboarding.NO_MODEL:
+            return env._("unknown meter model %(model)s", **args)
+        case onboarding.NO_GATEWAY:
+            return env._("no gateway %(gateway)s", **args)
+        case onboarding.NO_BUS:
+            return env._("gateway %(gateway)s has no bus %(bus)s", **args)
+        case onboarding.NOT_A_NUMBER:
+            return env._("%(value)s is not a number", **args)
+        case onboarding.NOT_A_DATE:
+            return env._("%(value)s is not a date (YYYY-MM-DD)", **args)
+        case onboarding.NOT_A_CHOICE:
+            return env._("%(value)s is not one of: %(choices)s", **args)
+    return problem.message
+
+
+def problem_values(env, problem):
+    """The values of an error line (sheet, row, column, message) of ``problem``."""
+    return {
+        "sheet": problem.sheet,
+        "row": problem.row,
+        "column": problem.column,
+        "message": problem_message(env, problem),
+    }
+
+
 class SiteWorkbookLoader:
     """Creates the records of one workbook in the current transaction (see module)."""
 
     def __init__(self, env, workbook):
-        self.env = env
+        # a site's records are logged as imported, not one chatter message each
+        self.env = env(
+            context=dict(
+                env.context,
+                tracking_disable=True,
+                mail_create_nolog=True,
+                mail_create_nosubscribe=True,
+            )
+        )
         self.rows = workbook.rows
         self.problems = list(workbook.problems)
         self.company = env.company
@@ -39,26 +88,34 @@ class SiteWorkbookLoader:
     # === ORCHESTRATION === #
     def load(self):
         """Every sheet in order; returns the problems (none: all created)."""
-        self._load_existing()
-        for sheet, step in (
-            ("Sites", self._load_sites),
-            ("Buildings", self._load_buildings),
-            ("Units", self._load_units),
-            ("Gateways", self._load_gateways),
-            ("Meters", self._load_meters),
-            ("Tenants", self._load_tenants),
-        ):
-            if self.rows.get(sheet):
-                step(self.rows[sheet])
-                self.counts[sheet] = len(self.rows[sheet])
+        self.load_existing()
+        for sheet in SHEETS:
+            self.load_rows(sheet, self.rows.get(sheet))
         return self.problems
 
-    def problem(self, row, key, message):
+    def load_rows(self, sheet, rows):
+        """The records of ``rows`` of ``sheet`` (a whole sheet or, in a background import,
+        a batch of it after the previous ones): created, or their problems kept."""
+        if not rows:
+            return
+        step = {
+            "Sites": self._load_sites,
+            "Buildings": self._load_buildings,
+            "Units": self._load_units,
+            "Gateways": self._load_gateways,
+            "Meters": self._load_meters,
+            "Tenants": self._load_tenants,
+        }[sheet]
+        step(rows)
+        self.counts[sheet] = self.counts.get(sheet, 0) + len(rows)
+
+    def problem(self, row, key, message, **args):
+        """``message``: a key of ``prepaid_core.onboarding`` with its ``args``, or a text."""
         header = next((c.header for c in SHEETS[row.sheet] if c.key == key), key)
-        self.problems.append(Problem(row.sheet, row.number, header, message))
+        self.problems.append(Problem(row.sheet, row.number, header, message, args))
 
     # === WHAT IS ALREADY THERE === #
-    def _load_existing(self):
+    def load_existing(self):
         """The company's sites, buildings, floors, units, gateways and buses and the meter
         models, by the keys the workbook names them with."""
         env = self.env
@@ -78,64 +135,81 @@ class SiteWorkbookLoader:
             self.models.setdefault(model.name.casefold(), model)
             self.models[model.code.casefold()] = model
 
+    def known(self):
+        """What the database holds, as the keys ``onboarding.check_workbook`` compares the
+        workbook's references with (call after :meth:`load_existing`)."""
+
+        def key(record):
+            return (record.code if "code" in record._fields else record.name).casefold()
+
+        return onboarding.Known(
+            sites=set(self.sites),
+            buildings={(key(b.site_id), name) for (_site, name), b in self.buildings.items()},
+            units={
+                (key(u.building_id.site_id), key(u.building_id), name)
+                for (_building, name), u in self.units.items()
+            },
+            buses={name: {bus.number for bus in g.bus_ids} for name, g in self.gateways.items()},
+            models=set(self.models),
+            choices={
+                "Units": {"unit_type": self.accepted_choices("prepaid.unit", "unit_type")},
+                "Gateways": {
+                    "gateway_type": self.accepted_choices("prepaid.gateway", "gateway_type"),
+                    "protocol": self.accepted_choices("prepaid.gateway.bus", "protocol"),
+                },
+            },
+        )
+
     # === REFERENCES === #
     def _site(self, row):
         site = self.sites.get(row.get("site").casefold())
         if not site:
-            self.problem(row, "site", self.env._("no site with code %s", row.get("site")))
+            self.problem(row, "site", onboarding.NO_SITE, site=row.get("site"))
         return site
 
-    def _child(self, row, key, parent, known, message):
+    def _child(self, row, key, parent, known, message, **args):
         """The record named by cell ``key`` under ``parent`` in ``known`` (``{(parent id,
         name): record}``); ``message`` a problem when the parent has none of that name."""
         record = parent and known.get((parent.id, row.get(key).casefold()))
         if parent and not record:
-            self.problem(row, key, message)
+            self.problem(row, key, message, **args)
         return record
 
     def _building(self, row):
-        values = {"building": row.get("building"), "site": row.get("site")}
-        return self._child(
-            row,
-            "building",
-            self._site(row),
-            self.buildings,
-            self.env._("no building %(building)s on site %(site)s", **values),
-        )
+        site = self._site(row)
+        building = row.get("building")
+        args = {"building": building, "site": row.get("site")}
+        return self._child(row, "building", site, self.buildings, onboarding.NO_BUILDING, **args)
 
     def _unit(self, row):
         if not row.get("unit"):
             return self.env["prepaid.unit"]
-        values = {"unit": row.get("unit"), "building": row.get("building")}
-        return self._child(
-            row,
-            "unit",
-            self._building(row),
-            self.units,
-            self.env._("no unit %(unit)s in building %(building)s", **values),
-        )
+        building = self._building(row)
+        args = {"unit": row.get("unit"), "building": row.get("building")}
+        return self._child(row, "unit", building, self.units, onboarding.NO_UNIT, **args)
 
     def _selection(self, row, key, model, field_name):
         """A selection cell: its technical value or its label, in English or translated."""
         text = row.get(key)
         if not text:
             return None
+        accepted = self.accepted_choices(model, field_name)
+        if text.casefold() in accepted:
+            return accepted[text.casefold()]
+        choices = ", ".join(dict.fromkeys(accepted.values()))
+        self.problem(row, key, onboarding.NOT_A_CHOICE, value=text, choices=choices)
+        return None
+
+    def accepted_choices(self, model, field_name):
+        """``{text: value}`` of a selection field: its values and their labels, in the
+        user's language and in English, case-folded."""
         field = self.env[model]._fields[field_name]
         choices = field._description_selection(self.env)
         english = field._description_selection(self.env(context={"lang": "en_US"}))
+        accepted = {value.casefold(): value for value, _label in choices}
         for value, label in [*choices, *english]:
-            if text.casefold() in (value.casefold(), label.casefold()):
-                return value
-        self.problem(
-            row,
-            key,
-            self.env._(
-                "%(value)s is not one of: %(choices)s",
-                value=text,
-                choices=", ".join(value for value, _label in choices),
-            ),
-        )
-        return None
+            accepted.setdefault(label.casefold(), value)
+        return accepted
 
     def _number(self, row, key, kind=float):
         text = row.get(key)
@@ -144,7 +218,7 @@ class SiteWorkbookLoader:
         try:
             return kind(text)
         except ValueError:
-            self.problem(row, key, self.env._("%s is not a number", text))
+            self.problem(row, key, onboarding.NOT_A_NUMBER, value=text)
             return None
 
     def _date(self, row, key):
@@ -154,7 +228,7 @@ class SiteWorkbookLoader:
         try:
             return fields.Date.to_date(value)
         except ValueError:
-            self.problem(row, key, self.env._("%s is not a date (YYYY-MM-DD)", value))
+            self.problem(row, key, onboarding.NOT_A_DATE, value=value)
             return None
 
     # === CREATION, ROW ERRORS NAMED === #
@@ -314,27 +388,19 @@ class SiteWorkbookLoader:
         if row.get("gateway"):
             gateway = self.gateways.get(row.get("gateway").casefold())
             if not gateway:
-                self.problem(row, "gateway", self.env._("no gateway %s", row.get("gateway")))
+                self.problem(row, "gateway", onboarding.NO_GATEWAY, gateway=row.get("gateway"))
                 return None, None
         number = self._number(row, "bus", int)
         if gateway and number is not None:
             bus = self.buses.get((gateway.id, number))
             if not bus:
-                self.problem(
-                    row,
-                    "bus",
-                    self.env._(
-                        "gateway %(gateway)s has no bus %(bus)s",
-                        gateway=gateway.name,
-                        bus=number,
-                    ),
-                )
+                self.problem(row, "bus", onboarding.NO_BUS, gateway=gateway.name, bus=number)
         return gateway, bus
 
     def _meter_vals(self, row):
         model = self.models.get(row.get("model").casefold())
         if not model:
-            self.problem(row, "model", self.env._("unknown meter model %s", row.get("model")))
+            self.problem(row, "model", onboarding.NO_MODEL, model=row.get("model"))
         # a meter of the building's common areas has no unit
         unit = self._unit(row) if row.get("unit") else self.env["prepaid.unit"]
         placed = bool(unit) if row.get("unit") else bool(self._building(row))
