@@ -24,13 +24,12 @@ The benchmark database (``prepaid_bench_billing``) is created on first use and k
 """
 
 import argparse
-import csv
-import io
 import subprocess
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from floor import PAST_CURSOR, copy_floor, sql_floor
 from odoo_bench import load_note, open_registry
 
 import odoo
@@ -142,10 +141,10 @@ def create_fleet(env, cr, count, tariff):
           FROM prepaid_unit u WHERE u.name LIKE 'bench-%%'
            AND NOT EXISTS (SELECT 1 FROM prepaid_tenancy t WHERE t.unit_id = u.id);
         INSERT INTO prepaid_account (name, tenancy_id, partner_id, unit_id, company_id, state,
-            balance, tariff_id, alarm1_threshold, alarm2_threshold, reminder_minutes,
-            create_uid, write_uid, create_date, write_date)
-        SELECT t.name, t.id, t.partner_id, t.unit_id, t.company_id, 'open', 0, %(t)s, 20, 5, 2,
-               1, 1, now(), now()
+            billing_type, balance, tariff_id, alarm1_threshold, alarm2_threshold,
+            reminder_minutes, create_uid, write_uid, create_date, write_date)
+        SELECT t.name, t.id, t.partner_id, t.unit_id, t.company_id, 'open', 'prepaid', 0, %(t)s,
+               20, 5, 2, 1, 1, now(), now()
           FROM prepaid_tenancy t WHERE t.name LIKE 'BENCH-%%'
            AND NOT EXISTS (SELECT 1 FROM prepaid_account a WHERE a.tenancy_id = t.id);
         """,
@@ -224,81 +223,15 @@ def naive_loop(env, sample):
     env.flush_all()
 
 
-#: the floor's flat price a unit (it prices nothing: one multiplication in SQL or Python)
-FLOOR_PRICE = Decimal("0.8")
 #: the tables a pass writes to (vacuumed after every reset and rolled-back measurement)
 TABLES = (
     "prepaid_meter_reading_store, prepaid_account_line, prepaid_account, prepaid_meter, "
     "prepaid_meter_latest, prepaid_meter_reading_daily_queue, prepaid_tenancy, prepaid_unit"
 )
-#: the new readings of the bench meters with their accounts (the floor reads them)
-NEW_READINGS = """
-    SELECT a.id AS account_id, a.company_id, r.read_at, r.consumption
-      FROM prepaid_meter m
-      JOIN prepaid_meter_reading_store r
-        ON r.meter_id = m.id AND r.read_at > COALESCE(m.billing_charged_until, '-infinity')
-      JOIN prepaid_tenancy t ON t.unit_id = m.unit_id AND t.state = 'open'
-      JOIN prepaid_account a ON a.tenancy_id = t.id AND a.state = 'open'
-     WHERE m.id = ANY(%(ids)s) AND r.chargeable
-"""
-LEDGER_COLUMNS = (
-    "account_id, company_id, kind, amount, quantity, date, posted_at, memo, "
-    "create_uid, write_uid, create_date, write_date"
-)
 
 
 def vacuum(db):
     subprocess.run(["psql", "-qd", db, "-c", f"VACUUM ANALYZE {TABLES}"], check=True)
-
-
-def floor_copy(cr, ids):
-    """The floor, through the client: the new readings read, one ledger row a reading
-    written with COPY, the balances with one UPDATE ... FROM."""
-    cr.execute(NEW_READINGS, {"ids": ids})
-    rows, deltas = [], {}
-    for account_id, company_id, read_at, consumption in cr.fetchall():
-        amount = -(Decimal(consumption) * FLOOR_PRICE).quantize(Decimal("0.0001"))
-        deltas[account_id] = deltas.get(account_id, 0) + amount
-        rows.append(
-            (account_id, company_id, "deduction", amount, consumption, read_at.date(), read_at)
-        )
-    buffer = io.StringIO()
-    csv.writer(buffer, delimiter="\t").writerows(
-        (*row, "floor", 1, 1, row[-1], row[-1]) for row in rows
-    )
-    buffer.seek(0)
-    cr._obj.copy_expert(
-        f"COPY prepaid_account_line ({LEDGER_COLUMNS}) FROM STDIN WITH (FORMAT csv, "
-        "DELIMITER E'\\t')",
-        buffer,
-    )
-    cr.execute(
-        "UPDATE prepaid_account a SET balance = a.balance + v.delta "
-        "FROM unnest(%s::int4[], %s::numeric[]) AS v(id, delta) WHERE a.id = v.id",
-        [list(deltas), list(deltas.values())],
-    )
-    return len(rows)
-
-
-def floor_sql(cr, ids):
-    """The floor in one statement: INSERT ... SELECT of the ledger rows, UPDATE ... FROM
-    of the balances."""
-    cr.execute(
-        f"""
-        WITH readings AS ({NEW_READINGS}),
-        lines AS (
-            INSERT INTO prepaid_account_line ({LEDGER_COLUMNS})
-            SELECT account_id, company_id, 'deduction',
-                   -round(consumption * %(price)s, 4), consumption, read_at::date, read_at,
-                   'floor', 1, 1, read_at, read_at
-              FROM readings
-            RETURNING account_id, amount)
-        UPDATE prepaid_account a SET balance = a.balance + s.delta
-          FROM (SELECT account_id, sum(amount) AS delta FROM lines GROUP BY account_id) s
-         WHERE a.id = s.account_id
-        """,
-        {"ids": ids, "price": FLOOR_PRICE},
-    )
 
 
 def timed_rollback(env, db, work):
@@ -353,8 +286,8 @@ def run_pass(env, db, ids, sample):
     cr, accounts = env.cr, env["prepaid.account"]
     prepare_pass(env, db, ids)
     figures = {
-        "floor_copy": timed_floor(env, db, lambda cr: floor_copy(cr, ids)),
-        "floor_sql": timed_floor(env, db, lambda cr: floor_sql(cr, ids)),
+        "floor_copy": timed_floor(env, db, lambda cr: copy_floor(cr, PAST_CURSOR, {"ids": ids})),
+        "floor_sql": timed_floor(env, db, lambda cr: sql_floor(cr, PAST_CURSOR, {"ids": ids})),
         "naive": timed_rollback(env, db, lambda: naive_loop(env, sample)),
         "run_sample": timed_rollback(env, db, lambda: accounts._run_deductions(meter_ids=sample)),
     }

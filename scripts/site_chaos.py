@@ -460,12 +460,13 @@ def relays_apart(cr) -> list:
 
 
 def credits(cr, references: list[str]) -> dict:
-    """Per payment reference: the transaction's state and amount, the recharge's lines (an
-    overdraft repaid first is a line of its own) and what they credited."""
+    """Per payment reference: the transaction's state and amount, the recharge's lines (a
+    preset credit recovered and an overdraft repaid first are lines of their own: a
+    recharge that only repays an overdraft has no line of kind recharge) and what they
+    credited."""
     cr.execute(
         """
-        SELECT tx.reference, tx.state, tx.amount::numeric(16, 2),
-               count(l.id) FILTER (WHERE l.kind = 'recharge'),
+        SELECT tx.reference, tx.state, tx.amount::numeric(16, 2), count(l.id),
                COALESCE(sum(l.amount), 0)::numeric(16, 4)
           FROM payment_transaction tx
           LEFT JOIN prepaid_account_line l ON l.reference = tx.reference
@@ -587,8 +588,10 @@ class SiteReport:
             found.append(f"actual relay not the desired one: {self.relays}")
         for reference, amount in recharges:
             state, paid, lines, credited = self.credits.get(reference, (None, 0, 0, 0))
-            expected = (1, Decimal(str(amount))) if state == "done" else (0, Decimal(0))
-            if (lines, Decimal(credited)) != expected:
+            # credited once: the lines of its reference (one of each kind at most, a unique
+            # index) add up to what was paid; nothing before the payment is done
+            expected = Decimal(str(amount)) if state == "done" else Decimal(0)
+            if Decimal(credited) != expected or bool(lines) != (state == "done"):
                 found.append(
                     f"recharge {reference} ({state}, {paid}): {lines} lines, {credited} credited"
                 )

@@ -35,6 +35,8 @@ COMMAND_KINDS = {
 }
 NEVER_SUPERSEDED = frozenset({"credit", "management"})
 RELAY_KIND_STATE = {"relay_on": "on", "relay_off": "off"}
+#: PostgreSQL advisory lock of a gateway's poll: (this key, gateway id)
+POLL_LOCK_KEY = 0x50524750  # "PRGP"
 
 COMMAND_ORIGINS = [
     ("manual", "Manager"),

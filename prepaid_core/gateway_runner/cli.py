@@ -21,7 +21,12 @@ import sys
 import threading
 from pathlib import Path
 
-from prepaid_core.gateway_runner.api import DeviceApiClient, DeviceApiError, DeviceApiUnavailable
+from prepaid_core.gateway_runner.api import (
+    DeviceApiClient,
+    DeviceApiError,
+    DeviceApiUnavailable,
+    backoff_delay,
+)
 from prepaid_core.gateway_runner.ble import BleBridge
 from prepaid_core.gateway_runner.collector import CollectorRunner, CollectorSettings
 from prepaid_core.gateway_runner.mqtt import MqttRunner, MqttSettings
@@ -90,11 +95,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     key = read_api_key(args.api_key_file)
     api = DeviceApiClient(args.odoo_url, args.gateway, key, sign=not args.unsigned)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     try:
-        config = api.config()
-    except (DeviceApiError, DeviceApiUnavailable) as exc:
+        config = read_config(api, stop)
+    except DeviceApiError as exc:
         _logger.error("cannot read the gateway's settings from Odoo: %s", exc)
         return 2
+    if config is None:  # stopped while Odoo was away
+        return 0
     mode = args.mode or {"mqtt": "mqtt", "ble_bridge": "ble", "tcp_collector": "collector"}.get(
         config.get("gateway_type")
     )
@@ -102,14 +112,29 @@ def main(argv: list[str] | None = None) -> int:
         kind = config.get("gateway_type")
         _logger.error("gateway %s is a %s: nothing to run", args.gateway, kind)
         return 2
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     if mode == "mqtt":
         return _run_mqtt(api, config.get("mqtt") or {}, args, stop)
     if mode == "collector":
         return _run_collector(api, args, stop)
     return _run_ble(api, args, stop)
+
+
+def read_config(api, stop: threading.Event, base: float = 2.0, cap: float = 60.0):
+    """The gateway's settings from Odoo, asked again (R12: waits doubling, jittered, at
+    most ``cap`` seconds) for as long as Odoo cannot be reached: a runner started while
+    Odoo restarts waits for it instead of leaving its meters' messages to nobody.  A
+    refusal (wrong key, unknown gateway) raises :class:`DeviceApiError` at once; None when
+    ``stop`` is set meanwhile."""
+    failures = 0
+    while not stop.is_set():
+        try:
+            return api.config()
+        except DeviceApiUnavailable as exc:
+            failures += 1
+            wait = backoff_delay(failures, base, cap)
+            _logger.warning("gateway settings: Odoo unavailable (%s); again in %.1fs", exc, wait)
+            stop.wait(wait)
+    return None
 
 
 def _run_mqtt(api, broker: dict, args, stop: threading.Event) -> int:

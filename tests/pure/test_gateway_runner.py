@@ -30,6 +30,7 @@ from prepaid_core.gateway_runner.api import (
 )
 from prepaid_core.gateway_runner.ble import BleBridge
 from prepaid_core.gateway_runner.cli import main as cli_main
+from prepaid_core.gateway_runner.cli import read_config
 from prepaid_core.gateway_runner.collector import CollectorRunner, CollectorSettings
 from prepaid_core.gateway_runner.mapping import UnsupportedCommand, command_from_api
 from prepaid_core.gateway_runner.mqtt import MqttRunner, MqttSettings
@@ -612,6 +613,22 @@ def test_cli_reads_the_key_from_a_file_and_never_from_arguments(tmp_path, device
     code = cli_main(["--odoo-url", device_api.url, "--gateway", "7", "--api-key-file", str(wrong)])
     assert code == 2
     assert "not-the-key" not in capsys.readouterr().err
+
+
+def test_runner_started_while_odoo_is_away_waits_for_it(device_api):
+    """R12: the settings are asked again, waits doubling, until Odoo answers; a refusal
+    ends at once; a runner stopped meanwhile ends without them."""
+    api = DeviceApiClient(device_api.url, device_api.gateway_id, KEY, retries=0, backoff=0.01)
+    device_api.fail_config = 5  # Odoo restarting: five answers of 503
+    config = read_config(api, threading.Event(), base=0.01, cap=0.02)
+    assert config["gateway_type"] == "mqtt"
+    assert device_api.fail_config == 0
+    stopped = threading.Event()
+    stopped.set()
+    assert read_config(api, stopped) is None
+    wrong = DeviceApiClient(device_api.url, device_api.gateway_id, "not-the-key", retries=0)
+    with pytest.raises(DeviceApiError):
+        read_config(wrong, threading.Event(), base=0.01, cap=0.02)
 
 
 # === BLUETOOTH BRIDGE === #

@@ -617,7 +617,7 @@ class PrepaidGateway(models.Model):
         now = fields.Datetime.now()
         state = {
             "poll_due": not self.next_poll_at or self.next_poll_at <= now,
-            "busy": bool(self.poll_lease_until and self.poll_lease_until > now),
+            "busy": self._poll_running(),
         }
         if state["poll_due"]:
             state.update(self._api_poll_reads_due())

@@ -15,6 +15,7 @@ report (``runner/report``) is recorded by the same ``_record_poll``.
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -28,7 +29,7 @@ from odoo.addons.prepaid_meter.utils import selection_label
 from prepaid_core import buses as bus_drivers
 from prepaid_core.buses import POLLED_VALUES
 
-from ..const import ACTIVE_STATES
+from ..const import ACTIVE_STATES, POLL_LOCK_KEY
 from .prepaid_gateway import RUNNER_GRACE_MINUTES
 from .prepaid_meter_model_dlms import DLMS_PROTOCOLS
 
@@ -36,7 +37,7 @@ _logger = logging.getLogger(__name__)
 
 #: failed meters named in a gateway's poll summary (the others are counted)
 MAX_FAILURES_SHOWN = 20
-#: longest a poll may hold its gateway before another one may take over
+#: how long a poll is shown as running at most (the lock, not this, keeps polls apart)
 POLL_LEASE_MINUTES = 15
 
 
@@ -100,17 +101,44 @@ class PrepaidGateway(models.Model):
             self.next_poll_at = started
             _logger.info("gateway %s: served by its runner, poll brought forward", self.id)
             return {"stored": 0, "rejected": [], "skipped": True, "runner": True}
-        if not self._take_poll_lease(started):
-            _logger.info("gateway %s: a poll is already running, skipped", self.id)
-            return {"stored": 0, "rejected": [], "skipped": True}
-        try:
-            return self._poll_locked(started, only_meters)
-        finally:
-            self.poll_lease_until = False
+        with self._poll_lock() as locked:
+            if not locked or not self._take_poll_lease(started):
+                _logger.info("gateway %s: a poll is already running, skipped", self.id)
+                return {"stored": 0, "rejected": [], "skipped": True}
+            try:
+                return self._poll_locked(started, only_meters)
+            finally:
+                self.poll_lease_until = False
+
+    @contextmanager
+    def _poll_lock(self):
+        """One poll per gateway at a time, over every Odoo node: a PostgreSQL advisory lock
+        held for the poll's length by a transaction of its own (the poll commits as it
+        goes).  A poll that dies (its process killed, the database restarted) lets go of
+        the lock with its connection: the next poll never waits for a lease to expire."""
+        with self.env.registry.cursor() as lock_cr:
+            lock_cr.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [POLL_LOCK_KEY, self.id])
+            yield lock_cr.fetchone()[0]
+
+    def _poll_running(self):
+        """Whether a poll of this gateway (another transaction's) holds its lock now, on any
+        Odoo node."""
+        self.ensure_one()
+        query = SQL(
+            """
+            SELECT EXISTS (SELECT 1 FROM pg_locks
+                            WHERE locktype = 'advisory' AND granted AND objsubid = 2
+                              AND classid = %s AND objid = %s
+                              AND pid <> pg_backend_pid()) AS running
+            """,
+            POLL_LOCK_KEY,
+            self.id,
+        )
+        return self.env.execute_query_dict(query)[0]["running"]
 
     def _take_poll_lease(self, now):
-        """One poll per gateway at a time: the lease is taken in SQL (an expired lease of a
-        crashed poll is taken over), never while a gateway runner serves the collector (the
+        """Once the poll's lock is held: show the poll as running (a lease left by a poll
+        that died is overwritten), never while a gateway runner serves the collector (the
         runner's calls write the same row: one of two concurrent transactions waits)."""
         self.flush_recordset(["poll_lease_until", "runner_seen_at"])
         taken = self.env.execute_query(
@@ -118,13 +146,11 @@ class PrepaidGateway(models.Model):
                 """
                 UPDATE prepaid_gateway SET poll_lease_until = %(lease_until)s
                  WHERE id = %(gateway_id)s
-                   AND (poll_lease_until IS NULL OR poll_lease_until < %(now)s)
                    AND (runner_seen_at IS NULL OR runner_seen_at < %(runner_gone)s)
                 RETURNING id
                 """,
                 lease_until=now + timedelta(minutes=POLL_LEASE_MINUTES),
                 gateway_id=self.id,
-                now=now,
                 runner_gone=now - timedelta(minutes=RUNNER_GRACE_MINUTES),
             )
         )

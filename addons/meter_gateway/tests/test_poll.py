@@ -2,12 +2,14 @@ import logging
 import time
 from datetime import timedelta
 
+import psycopg2
 from psycopg2 import IntegrityError
 
-from odoo import fields
+from odoo import fields, sql_db
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from ..const import POLL_LOCK_KEY
 from .common import UJ_PER_KWH, MeterGatewayCommon
 
 _logger = logging.getLogger(__name__)
@@ -262,11 +264,19 @@ class TestPoll(MeterGatewayCommon):
 
     def test_one_poll_per_gateway_at_a_time(self):
         _sim, _collector, gateway, meters = self._sim_one_bus(2)
-        gateway.poll_lease_until = fields.Datetime.now() + timedelta(minutes=5)
+        Reading = self.env["prepaid.meter.reading"]
+        # another node's poll holds the gateway's lock on its own connection
+        _db, dsn = sql_db.connection_info_for(self.env.cr.dbname)
+        other = psycopg2.connect(**dsn)
+        with other.cursor() as other_cr:
+            other_cr.execute("SELECT pg_advisory_lock(%s, %s)", [POLL_LOCK_KEY, gateway.id])
         self.assertTrue(gateway._poll().get("skipped"))
-        self.assertFalse(self.env["prepaid.meter.reading"].search([("meter_id", "in", meters.ids)]))
-        # a lease left by a crashed poll expires
-        gateway.poll_lease_until = fields.Datetime.now() - timedelta(minutes=1)
+        self.assertTrue(gateway._api_poll_state()["busy"])
+        self.assertFalse(Reading.search([("meter_id", "in", meters.ids)]))
+        other.close()  # that poll's process dies (or the database restarts)
+        # the lease it left shows a poll running for minutes; the next poll goes ahead
+        gateway.poll_lease_until = fields.Datetime.now() + timedelta(minutes=10)
+        self.assertFalse(gateway._api_poll_state()["busy"])
         self.assertEqual(gateway._poll()["stored"], 2)
         self.assertFalse(gateway.poll_lease_until)
 

@@ -40,12 +40,7 @@ class PrepaidAccount(models.Model):
             data = {"uom": "", "balance": {}, "currency": account.currency_id.symbol or ""}
             meters = account.meter_ids
             for period in ("day", "month"):
-                series = [meter._consumption_series(period, today) for meter in meters]
-                first = series[0] if series else []
-                data[period] = [
-                    {"x": point["x"], "y": round(sum(s[i]["y"] for s in series), 3)}
-                    for i, point in enumerate(first)
-                ] or [{"x": str(day), "y": 0.0} for day in Meter._chart_range(period, today)[1]]
+                data[period] = meters._consumption_series(period, today)
                 data["balance"][period] = account._balance_series(Meter._chart_range(period, today))
             data["uom"] = " / ".join(sorted(set(meters.mapped("uom_name")) - {False}))
             account.consumption_chart = data

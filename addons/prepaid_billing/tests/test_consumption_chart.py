@@ -1,7 +1,7 @@
 """M10: the consumption chart's data on the meter and the account: every day and month of
 the range, the daily frozen consumption, the balance at the end of each period."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from odoo import fields
 from odoo.tests import tagged
@@ -43,6 +43,22 @@ class TestConsumptionChart(PrepaidBillingCommon):
         # the balance line ends on today's balance
         self.assertEqual(data["balance"]["day"][-1]["y"], 50.0)
         self.assertEqual(len(data["balance"]["month"]), 12)
+
+    def test_years_from_the_first_with_consumption(self):
+        meter, end = self.meter, self.t0.date() + timedelta(days=40)
+        self.assertEqual(
+            meter._consumption_series("year", end), [{"x": f"{end.year}-01-01", "y": 0.0}]
+        )
+        self._frozen(meter, date(end.year - 2, 6, 1), 3.0)
+        self._frozen(meter, end, 1.5)
+        self.assertEqual(
+            meter._consumption_series("year", end),
+            [
+                {"x": f"{end.year - 2}-01-01", "y": 3.0},
+                {"x": f"{end.year - 1}-01-01", "y": 0.0},  # a year without: shown at 0
+                {"x": f"{end.year}-01-01", "y": 1.5},
+            ],
+        )
 
     def test_balance_at_the_end_of_each_day(self):
         today = fields.Date.context_today(self.account)

@@ -133,27 +133,15 @@ class PrepaidMeter(models.Model):
         return read_request
 
     # === FIGURES (T5) === #
-    def _portal_consumption(self, period="month", limit=12):
-        """Consumption per day (the last 30, each shown), per month (last ``limit`` months)
-        or per year, from the daily frozen records: ``[(label, quantity)]``, oldest first;
-        a day's label is its ISO date, a month's ``YYYY-MM``, a year's ``YYYY``."""
+    def _portal_consumption(self, period="month"):
+        """The meter's chart figures (:meth:`_consumption_series`) per day (the last 30),
+        month (the last 12) or year: ``[(label, quantity)]``, oldest first; a day's label
+        is its ISO date, a month's ``YYYY-MM``, a year's ``YYYY``."""
         self.ensure_one()
-        if period == "day":
-            today = fields.Date.context_today(self)
-            return [(point["x"], point["y"]) for point in self._consumption_series("day", today)]
-        self.env["prepaid.meter.reading.daily"].flush_model()
-        trunc = "year" if period == "year" else "month"
-        label = "YYYY" if period == "year" else "YYYY-MM"
-        self.env.cr.execute(
-            f"""
-            SELECT to_char(date_trunc('{trunc}', day), '{label}'), SUM(consumption)
-              FROM prepaid_meter_reading_daily
-             WHERE meter_id = %s
-             GROUP BY 1 ORDER BY 1 DESC LIMIT %s
-            """,  # trunc and label are constants chosen above
-            [self.id, limit],
-        )
-        return [(row[0], float(row[1] or 0.0)) for row in reversed(self.env.cr.fetchall())]
+        today = fields.Date.context_today(self)
+        size = {"day": 10, "month": 7, "year": 4}[period]
+        series = self._consumption_series(period, today)
+        return [(point["x"][:size], point["y"]) for point in series]
 
     def _portal_spent(self, period, labels):
         """The money the meter's account was charged for consumption in each period of

@@ -55,7 +55,9 @@ class TestPortalHistoryDays(PrepaidPortalMixin, HttpCase):
         self.assertIn("btn-primary", day.get("class"))
 
     def test_months_still_shown_with_their_money(self):
+        """The last 12 months, each shown (as on the meter's form), this one last."""
         page = self._page("month")
         bars = page.xpath("//*[contains(@class, 'o_prepaid_bar ')]")
-        self.assertEqual(len(bars), 1)
-        self.assertIn("7.00 kWh, $\N{NO-BREAK SPACE}3.50", bars[0].get("title"))
+        self.assertEqual(len(bars), 12)
+        self.assertIn("7.00 kWh, $\N{NO-BREAK SPACE}3.50", bars[-1].get("title"))
+        self.assertIn("0.00 kWh, $\N{NO-BREAK SPACE}0.00", bars[0].get("title"))

@@ -2,7 +2,7 @@ from datetime import datetime
 
 from lxml import html
 
-from odoo import http
+from odoo import fields, http
 from odoo.tests import tagged
 
 from odoo.addons.prepaid_meter.tests.translations import ChineseTranslationCase
@@ -73,16 +73,20 @@ class TestChinesePortalPages(PortalTourCommon):
         labels = [
             e.text_content() for e in document.xpath("//*[contains(@class, 'o_prepaid_bar_label')]")
         ]
-        self.assertEqual(labels[:4], ["12月", "1月", "2月", "3月"])
+        # the last 12 months, this one last
+        today = fields.Date.context_today(self.meter_a1)
+        months = [(today.year * 12 + today.month - 1 - n) for n in reversed(range(12))]
+        self.assertEqual(labels, [f"{month % 12 + 1}月" for month in months])
         titles = [e.get("title") for e in document.xpath("//*[contains(@class, 'o_prepaid_bar ')]")]
-        self.assertTrue(titles[0].startswith("2025年12月"), titles[0])
+        self.assertTrue(titles[-1].startswith(f"{today.year}年{today.month}月"), titles[-1])
         self.assertIn("用量（kWh）", text)
         self.assertNotIn("Consumption (", text)
         document, _text = self._text(f"/zh_CN/my/meters/{self.meter_a1.id}/history?period=year")
         labels = [
             e.text_content() for e in document.xpath("//*[contains(@class, 'o_prepaid_bar_label')]")
         ]
-        self.assertEqual(labels, ["2025年", "2026年"])
+        # from the first year with consumption to this one, each shown
+        self.assertEqual(labels, [f"{year}年" for year in range(2025, today.year + 1)])
 
     def test_alert_page_sentence_in_chinese(self):
         self.authenticate("tenant_a", "tenant_a_pw")
