@@ -142,10 +142,10 @@ def create_fleet(env, cr, count, tariff):
           FROM prepaid_unit u WHERE u.name LIKE 'bench-%%'
            AND NOT EXISTS (SELECT 1 FROM prepaid_tenancy t WHERE t.unit_id = u.id);
         INSERT INTO prepaid_account (name, tenancy_id, partner_id, unit_id, company_id, state,
-            balance, tariff_id, alarm1_threshold, alarm2_threshold, reminder_minutes,
-            create_uid, write_uid, create_date, write_date)
-        SELECT t.name, t.id, t.partner_id, t.unit_id, t.company_id, 'open', 0, %(t)s, 20, 5, 2,
-               1, 1, now(), now()
+            billing_type, balance, tariff_id, alarm1_threshold, alarm2_threshold,
+            reminder_minutes, create_uid, write_uid, create_date, write_date)
+        SELECT t.name, t.id, t.partner_id, t.unit_id, t.company_id, 'open', 'prepaid', 0,
+               %(t)s, 20, 5, 2, 1, 1, now(), now()
           FROM prepaid_tenancy t WHERE t.name LIKE 'BENCH-%%'
            AND NOT EXISTS (SELECT 1 FROM prepaid_account a WHERE a.tenancy_id = t.id);
         """,
@@ -176,8 +176,10 @@ def reset(cr):
         SELECT id, company_id, 'recharge', 1000, '2030-01-01', now(), 'bench opening',
                1, 1, now(), now()
           FROM prepaid_account WHERE name LIKE 'BENCH-%%';
-        UPDATE prepaid_account SET balance = 1000, notice_keys = NULL,
-               last_recharge_at = NULL WHERE name LIKE 'BENCH-%%';
+        DELETE FROM prepaid_account_notice n USING prepaid_account a
+         WHERE a.id = n.account_id AND a.name LIKE 'BENCH-%%';
+        UPDATE prepaid_account SET balance = 1000, last_recharge_at = NULL
+         WHERE name LIKE 'BENCH-%%';
         """
     )
     cr.commit()
