@@ -9,19 +9,15 @@ class PrepaidAccount(models.Model):
 
     alert_subscription_ids = fields.One2many("prepaid.alert.subscription", "account_id")
 
-    def _send_notice(self, notice):
+    def _deliver_notice(self, notice):
         subscriptions = self.alert_subscription_ids.filtered("active")
         if not subscriptions:
-            return super()._send_notice(notice)
+            super()._deliver_notice(notice)
+            return
         self.ensure_one()
-        keys = list(self.notice_keys or [])
-        if notice.key in keys:
-            return False
-        self.sudo().notice_keys = [*keys, notice.key][-50:]
         for subscription in subscriptions:
             partner = subscription.partner_id
             self._send_to_partner(partner, self._notice_text(notice, partner), subscription.channel)
-        return True
 
     def _send_to_partner(self, partner, text, channel):
         """One notice to one tenant by ``channel`` ('email' or 'sms'), logged on the account;
