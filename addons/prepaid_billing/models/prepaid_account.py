@@ -511,10 +511,17 @@ class PrepaidAccount(models.Model):
         return bool(self.env["prepaid.account.notice"]._queue([(self.id, notice)]))
 
     def _deliver_notice(self, notice):
-        """Tell the tenant (email from a template, SMS), logged in the chatter."""
+        """Tell the tenant (email from a template, SMS), logged in the chatter; True when an
+        SMS went out (it cannot be taken back: the caller commits)."""
         self.ensure_one()
         partner = self.partner_id
         text = self._notice_text(notice, partner)
+        self._post_notice_mail(partner, text)
+        return bool(partner.phone) and self._send_notice_sms(partner, text)
+
+    def _post_notice_mail(self, partner, text):
+        """E-mail ``text`` to ``partner`` with the notice template, posted in the chatter."""
+        self.ensure_one()
         template = self.env.ref("prepaid_billing.mail_template_prepaid_notice")
         self.sudo().with_context(notice_text=text).message_post_with_source(
             template,
@@ -522,8 +529,6 @@ class PrepaidAccount(models.Model):
             message_type="comment",
             partner_ids=partner.ids,
         )
-        if partner.phone:
-            self._send_notice_sms(partner, text)
 
     def _notice_text(self, notice, partner):
         """X4/B8: the notice worded in ``partner``'s language, amounts in the account's

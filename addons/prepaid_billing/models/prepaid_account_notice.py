@@ -17,7 +17,7 @@ class PrepaidAccountNotice(models.Model):
     The alarm evaluation (inside the deduction run, a recharge, a refund...) only inserts a
     row, in its own transaction: a run rolled back queues nothing, a committed one its notices
     once (unique account and key: an alarm crossing is one key). The scheduled action sends
-    them one by one, each marked sent in the transaction that posts it, so a sending job
+    them in batches, each marked sent in the transaction that posts it, so a sending job
     killed and run again sends each notice once; one that fails is kept, with its reason,
     and said on the account's chatter."""
 
@@ -97,22 +97,27 @@ class PrepaidAccountNotice(models.Model):
 
     @api.model
     def _send_queued(self, batch_size=NOTICE_BATCH_SIZE, commit=False):
-        """Send the queued notices, oldest first, read ``batch_size`` at a time; with
-        ``commit``, each notice is committed as it is sent (a killed run loses nothing sent
-        and sends nothing twice). Return how many were sent or failed."""
+        """Send the queued notices, oldest first, ``batch_size`` at a time; return how many
+        were sent or failed. With ``commit``, each batch is committed with its messages
+        (a killed run leaves the batch queued, its messages undone, for the next run), and
+        a notice whose SMS went out at once as well (an SMS cannot be undone)."""
         cron = self.env["ir.cron"]
         if commit:
             cron._commit_progress(0, remaining=self._queued_count())
         done, last_id = 0, 0
         while batch := self._queued_batch(batch_size, last_id):
-            last_id = batch[-1].id
+            last_id, pending = batch[-1].id, 0
             for notice in batch:
                 if not notice._take():
                     continue  # another run has it, or sent it since the batch was read
-                notice._send()
-                done += 1
-                if commit and not cron._commit_progress(1):
-                    return done
+                texted = notice._send()
+                done, pending = done + 1, pending + 1
+                if commit and texted:
+                    if not cron._commit_progress(pending):
+                        return done
+                    pending = 0
+            if commit and not cron._commit_progress(pending):
+                return done
         return done
 
     @api.model
@@ -153,12 +158,12 @@ class PrepaidAccountNotice(models.Model):
 
     def _send(self):
         """Deliver this notice through its account (mail, SMS, the tenant's channels); a
-        failure marks it failed, with its reason on the account."""
+        failure marks it failed, with its reason on the account. True when an SMS went out."""
         self.ensure_one()
         notice = Notice(self.kind, self.key, self.text or "", self.values or None)
         try:
             with self.env.cr.savepoint():
-                self.account_id._deliver_notice(notice)
+                texted = self.account_id._deliver_notice(notice)
         except Exception as exc:  # any failure is kept on the notice
             _logger.warning(
                 "Notice %s of account %s not sent", self.key, self.account_id.id, exc_info=True
@@ -174,4 +179,4 @@ class PrepaidAccountNotice(models.Model):
             )
             return False
         self.write({"state": "sent", "sent_at": fields.Datetime.now()})
-        return True
+        return bool(texted)
