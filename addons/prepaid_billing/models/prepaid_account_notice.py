@@ -26,12 +26,7 @@ class PrepaidAccountNotice(models.Model):
     _order = "id desc"
 
     account_id = fields.Many2one(
-        "prepaid.account",
-        string="Account",
-        required=True,
-        index=True,
-        ondelete="cascade",
-        readonly=True,
+        "prepaid.account", required=True, index=True, ondelete="cascade", readonly=True
     )
     key = fields.Char(required=True, readonly=True, help="One alarm crossing, one key.")
     kind = fields.Char(required=True, readonly=True)
