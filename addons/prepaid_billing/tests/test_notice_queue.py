@@ -58,6 +58,15 @@ class TestNoticeQueue(MockSmsGatewayMixin, PrepaidBillingCommon):
         self.assertEqual(len(self._comments() - comments), 1)
         self.assertEqual(len(self.sent), 1)
 
+    def test_the_account_lists_its_notices_to_its_readers(self):
+        self._cross_alarm1()
+        self.notices._send_queued()
+        for group in ("group_prepaid_accountant", "group_prepaid_user"):
+            reader = self._user(f"notices_{group}", f"prepaid_meter.{group}")
+            account = self.account.with_user(reader)
+            self.assertEqual(account.notice_ids.mapped("state"), ["sent"], group)
+            self.assertIn("Credit is low", account.notice_ids.text)
+
     def test_a_key_is_queued_once(self):
         notice = Notice("alarm1", "alarm1#7", "Credit is low.", None)
         self.assertTrue(self.account._send_notice(notice))
