@@ -175,8 +175,10 @@ def reset(cr):
         SELECT id, company_id, 'recharge', 1000, '2030-01-01', now(), 'bench opening',
                1, 1, now(), now()
           FROM prepaid_account WHERE name LIKE 'BENCH-%%';
-        UPDATE prepaid_account SET balance = 1000, notice_keys = NULL,
-               last_recharge_at = NULL WHERE name LIKE 'BENCH-%%';
+        DELETE FROM prepaid_account_notice n USING prepaid_account a
+         WHERE a.id = n.account_id AND a.name LIKE 'BENCH-%%';
+        UPDATE prepaid_account SET balance = 1000, last_recharge_at = NULL
+         WHERE name LIKE 'BENCH-%%';
         """
     )
     cr.commit()

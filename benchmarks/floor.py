@@ -4,12 +4,12 @@ Read the new chargeable readings with their meters' open accounts, write one led
 reading and every account's balance, pricing nothing but one multiplication.  No charging
 can do less work than this, so a benchmark divides the scheduled action's time by it: the
 ratio does not depend on how fast the machine is.  The rows are adjustments (memo
-``floor``): the one consumption line a day of a deduction (a unique index) is the run's.  Two ways, the faster of which is the
-floor: the readings read to the client, the ledger rows written with COPY and the balances
-with one ``UPDATE ... FROM`` (``copy_floor``); one ``INSERT ... SELECT`` and
-``UPDATE ... FROM`` statement (``sql_floor``).  Which readings: those of a time window
-(``WINDOW``: ``since``, ``until``) or those past the meters' billing cursors
-(``PAST_CURSOR``: ``ids``).
+``floor``): the one consumption line a day of a deduction (a unique index) is the run's.
+Two ways, the faster of which is the floor: the readings read to the client, the ledger
+rows written with COPY and the balances with one ``UPDATE ... FROM`` (``copy_floor``); one
+``INSERT ... SELECT`` and ``UPDATE ... FROM`` statement (``sql_floor``).  Which readings:
+those of a time window (``WINDOW``: ``since``, ``until``) or those past the meters' billing
+cursors (``PAST_CURSOR``: ``ids``).
 
     from floor import measure_floor
     floor = measure_floor(cr, since, until)   # cr: an Odoo cursor; readings in (since, until]

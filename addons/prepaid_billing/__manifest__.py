@@ -22,6 +22,7 @@
         "data/ir_cron_forecast_data.xml",
         "data/ir_cron_charges_data.xml",
         "data/ir_cron_postpaid_data.xml",
+        "data/ir_cron_notice_data.xml",
         "wizards/prepaid_account_recharge_views.xml",
         "wizards/prepaid_account_refund_views.xml",
         "wizards/prepaid_meter_batch_views.xml",

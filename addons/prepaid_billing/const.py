@@ -24,3 +24,5 @@ DEDUCTION_SHARDS_PARAM = "prepaid_billing.deduction_shards"
 DEDUCTION_SHARDS_DEFAULT = 4
 #: meters priced per transaction of the deduction run
 DEDUCTION_BATCH_SIZE = 2000
+#: notices read (and locked) at a time by their sending action
+NOTICE_BATCH_SIZE = 200

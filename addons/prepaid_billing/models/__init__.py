@@ -15,6 +15,7 @@ from . import (
     prepaid_account_line_accounting,
     prepaid_account_line_charge,
     prepaid_account_line_receipt,
+    prepaid_account_notice,
     prepaid_account_payment,
     prepaid_account_postpaid,
     prepaid_account_receipt,

@@ -98,7 +98,7 @@ class PrepaidAccount(models.Model):
     closing_due = fields.Float(
         digits=(16, 4), readonly=True, copy=False, help="Owed by the tenant at cancellation."
     )
-    notice_keys = fields.Json(copy=False, help="Keys of the latest alarm notices sent.")
+    notice_ids = fields.One2many("prepaid.account.notice", "account_id", string="Notices")
     sms_failure = fields.Char(
         string="SMS Not Sent",
         readonly=True,
@@ -505,15 +505,23 @@ class PrepaidAccount(models.Model):
 
     # === NOTICES === #
     def _send_notice(self, notice):
-        """B8: tell the tenant (email from a template, SMS), logged in the chatter; a notice
-        key is sent once per account."""
+        """B8: queue ``notice`` for this account's tenant (sent by its own scheduled action,
+        :meth:`_deliver_notice`); a notice key is sent once per account. True if queued."""
         self.ensure_one()
-        keys = list(self.notice_keys or [])
-        if notice.key in keys:
-            return False
-        self.sudo().notice_keys = [*keys, notice.key][-50:]
+        return bool(self.env["prepaid.account.notice"]._queue([(self.id, notice)]))
+
+    def _deliver_notice(self, notice):
+        """Tell the tenant (email from a template, SMS), logged in the chatter; True when an
+        SMS went out (it cannot be taken back: the caller commits)."""
+        self.ensure_one()
         partner = self.partner_id
         text = self._notice_text(notice, partner)
+        self._post_notice_mail(partner, text)
+        return bool(partner.phone) and self._send_notice_sms(partner, text)
+
+    def _post_notice_mail(self, partner, text):
+        """E-mail ``text`` to ``partner`` with the notice template, posted in the chatter."""
+        self.ensure_one()
         template = self.env.ref("prepaid_billing.mail_template_prepaid_notice")
         self.sudo().with_context(notice_text=text).message_post_with_source(
             template,
@@ -521,9 +529,6 @@ class PrepaidAccount(models.Model):
             message_type="comment",
             partner_ids=partner.ids,
         )
-        if partner.phone:
-            self._send_notice_sms(partner, text)
-        return True
 
     def _notice_text(self, notice, partner):
         """X4/B8: the notice worded in ``partner``'s language, amounts in the account's

@@ -229,8 +229,8 @@ class PrepaidMeter(models.Model):
     def _evaluate_alarms(self, now=None, siblings=False):
         """Run the engine's alarm machine for these meters (and, with ``siblings``, the other
         meters of their accounts): store its state and the alarm level, set the desired relay
-        state and send the notices.  Reads in one query; writes only what changed, in
-        batches."""
+        state and queue the notices (sent by their own scheduled action).  Reads in one
+        query; writes only what changed, in batches."""
         ids = [meter_id for meter_id in self.ids if meter_id]
         if not ids:
             return
@@ -247,9 +247,7 @@ class PrepaidMeter(models.Model):
         self._store_alarm_levels(changes.levels)
         for (relay, text), meter_ids in changes.relays.items():
             self.sudo().browse(meter_ids)._set_desired_relay(relay, text)
-        accounts = self.env["prepaid.account"].sudo()
-        for account_id, notice in changes.notices:
-            accounts.browse(account_id)._send_notice(notice)
+        self.env["prepaid.account.notice"].sudo()._queue(changes.notices)
 
     def _alarm_rows(self, ids, siblings):
         """What the alarm machine reads of meters ``ids`` (or of all meters of their units)

@@ -16,6 +16,7 @@ from . import (
     test_meter_balance_recharge,
     test_meter_balance_reconcile,
     test_money_format,
+    test_notice_queue,
     test_overload_ct,
     test_postpaid,
     test_preset_meter_balance,

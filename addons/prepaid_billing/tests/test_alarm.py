@@ -37,6 +37,8 @@ class TestAlarm(MockSmsGatewayMixin, PrepaidBillingCommon):
         self._deduct()
 
     def _notices(self):
+        """The notices sent to the tenant (queued ones sent first, as their action does)."""
+        self.env["prepaid.account.notice"]._send_queued()  # their scheduled action
         return self.account.message_ids.filtered(lambda m: m.message_type == "comment").mapped(
             "body"
         )

@@ -25,6 +25,7 @@ class TestCreditForecast(PrepaidBillingCommon):
         self.today = (self.t0 + timedelta(days=9)).date()
 
     def _notices(self):
+        self.env["prepaid.account.notice"]._send_queued()  # their scheduled action
         return self.account.message_ids.filtered(
             lambda m: m.message_type == "comment" and "day(s) left" in (m.body or "")
         )

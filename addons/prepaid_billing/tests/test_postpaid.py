@@ -152,7 +152,7 @@ class TestPostpaid(PostpaidCommon):
                 }
             ],
         )
-        self.assertIn(f"postpaid_overdue#{invoice.id}", self.account.notice_keys)
+        self.assertIn(f"postpaid_overdue#{invoice.id}", self.account.notice_ids.mapped("key"))
         # a deduction run evaluates the alarms again: the cut stays
         self._ingest(self.meter, (MAR_31_NOON + 60, 1031.333))
         self._deduct()

@@ -9,32 +9,23 @@ class PrepaidAccount(models.Model):
 
     alert_subscription_ids = fields.One2many("prepaid.alert.subscription", "account_id")
 
-    def _send_notice(self, notice):
+    def _deliver_notice(self, notice):
         subscriptions = self.alert_subscription_ids.filtered("active")
         if not subscriptions:
-            return super()._send_notice(notice)
+            return super()._deliver_notice(notice)
         self.ensure_one()
-        keys = list(self.notice_keys or [])
-        if notice.key in keys:
-            return False
-        self.sudo().notice_keys = [*keys, notice.key][-50:]
+        channels = set()
         for subscription in subscriptions:
             partner = subscription.partner_id
-            self._send_to_partner(partner, self._notice_text(notice, partner), subscription.channel)
-        return True
+            text = self._notice_text(notice, partner)
+            channels.add(self._send_to_partner(partner, text, subscription.channel))
+        return "sms" in channels  # an SMS went out
 
     def _send_to_partner(self, partner, text, channel):
         """One notice to one tenant by ``channel`` ('email' or 'sms'), logged on the account;
         an SMS that cannot be sent falls back to e-mail (the failure stays on the account)."""
         self.ensure_one()
-        account = self.sudo()
         if channel == "sms" and partner.phone and self._send_notice_sms(partner, text):
             return "sms"
-        template = self.env.ref("prepaid_billing.mail_template_prepaid_notice")
-        account.with_context(notice_text=text).message_post_with_source(
-            template,
-            subtype_xmlid="mail.mt_comment",
-            message_type="comment",
-            partner_ids=partner.ids,
-        )
+        self._post_notice_mail(partner, text)
         return "email"

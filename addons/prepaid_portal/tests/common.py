@@ -185,8 +185,14 @@ class PrepaidPortalMixin(MockSmsGatewayMixin):
         cls.account_a1.write({"alarm1_threshold": 5.0, "alarm2_threshold": 2.0})
         cls.account_a1.sudo()._recharge("50", memo="desk")
 
+    def _send_notices(self):
+        """Send the queued notices, as their scheduled action does."""
+        self.env["prepaid.account.notice"]._send_queued()
+
     def _notice_emails(self, account, partner):
-        """The messages e-mailed to ``partner`` from the account's chatter."""
+        """The messages e-mailed to ``partner`` from the account's chatter (the queued
+        notices sent first)."""
+        self._send_notices()
         return self.env["mail.message"].search(
             [
                 ("model", "=", "prepaid.account"),

@@ -55,6 +55,8 @@ class TestAlertSubscriptions(PrepaidPortalMixin, TransactionCase):
         emails = self._emails()
         self.account_a1.sudo()._refund("46")  # 4 left: below billing's alarm 1 (5)
         self.assertEqual(self.account_a1.meter_ids.alarm_level, "alarm1")
+        self.assertFalse(self.sms, "queued: sent by the notices' scheduled action")
+        self._send_notices()
         self.assertEqual(len(self.sms), 1)
         self.assertEqual(self._emails(), emails)
 
@@ -62,6 +64,7 @@ class TestAlertSubscriptions(PrepaidPortalMixin, TransactionCase):
         """Without a subscription billing's own behaviour stays: e-mail and SMS."""
         emails = self._emails()
         self.account_a1.sudo()._refund("46")
+        self._send_notices()
         self.assertEqual(len(self.sms), 1)
         self.assertEqual(len(self._emails() - emails), 1)
 
