@@ -7,6 +7,8 @@ from odoo.exceptions import ValidationError
 
 from prepaid_core import balance
 
+from .prepaid_meter_postpaid import POSTPAID_OVERDUE, POSTPAID_PAID
+
 _logger = logging.getLogger(__name__)
 
 #: ledger reference of what paid a postpaid invoice (then its id)
@@ -113,6 +115,21 @@ class PrepaidAccount(models.Model):
             changed |= account
         changed.meter_ids._evaluate_alarms()
         return changed
+
+    def _notice_text(self, notice, partner):
+        if notice.kind in (POSTPAID_OVERDUE, POSTPAID_PAID):  # in the tenant's language
+            account = self.with_context(lang=partner.lang or self.env.lang)
+            return account._postpaid_notice_text(notice.kind)
+        return super()._notice_text(notice, partner)
+
+    @api.model
+    def _postpaid_notice_text(self, kind):
+        """The overdue policy's notice ``kind`` in this environment's language."""
+        if kind == POSTPAID_OVERDUE:
+            return self.env._(
+                "Supply cut: an invoice is overdue. It comes back on when it is paid."
+            )
+        return self.env._("The overdue invoice is paid: supply is restored.")
 
     def _postpaid_supply_message(self, invoice):
         if invoice:

@@ -4,6 +4,8 @@ from prepaid_core import alarm
 
 #: reason of the desired relay state of a meter cut by the overdue policy (B14)
 OVERDUE_CUT = "postpaid_overdue"
+#: the tenant's notices of the overdue policy: supply cut, supply back once paid
+POSTPAID_OVERDUE, POSTPAID_PAID = "postpaid_overdue", "postpaid_paid"
 #: decisions of the alarm machine the overdue policy may turn into a cut: those on credit
 CREDIT_DECISIONS = frozenset({alarm.CREDIT_OK, alarm.CREDIT_LOW})
 
@@ -33,11 +35,10 @@ class PrepaidMeter(models.Model):
         invoice_id = row.get("postpaid_overdue_invoice_id")
         old_relay = state.relay if state else alarm.ON
         was_cut = bool(state) and state.reason == OVERDUE_CUT
+        Account = self.env["prepaid.account"]
         if invoice_id and decision.reason in CREDIT_DECISIONS:
-            text = self.env._(
-                "Supply cut: an invoice is overdue. It comes back on when it is paid."
-            )
-            notice = alarm.Notice("postpaid_overdue", f"postpaid_overdue#{invoice_id}", text)
+            text = Account._postpaid_notice_text(POSTPAID_OVERDUE)
+            notice = alarm.Notice(POSTPAID_OVERDUE, f"postpaid_overdue#{invoice_id}", text)
             decision = decision._replace(
                 level=alarm.ARREARS,
                 relay=alarm.OFF,
@@ -48,8 +49,8 @@ class PrepaidMeter(models.Model):
             )
             return new_state._replace(relay=alarm.OFF, reason=OVERDUE_CUT), decision
         if was_cut:
-            text = self.env._("The overdue invoice is paid: supply is restored.")
+            text = Account._postpaid_notice_text(POSTPAID_PAID)
             key = f"postpaid_paid@{fields.Datetime.now().isoformat()}"
-            notice = alarm.Notice("postpaid_paid", key, text)
+            notice = alarm.Notice(POSTPAID_PAID, key, text)
             decision = decision._replace(notices=(*decision.notices, notice))
         return new_state, decision

@@ -44,6 +44,21 @@ class TestChinesePrepaidBilling(ChineseTranslationCase):
         overload = alarm._overload_notice(datetime(2026, 12, 6), None)
         self.assertIn("过载", account._notice_text(overload, zhang))
 
+    def test_overdue_policy_notices_in_the_tenants_language(self):
+        """B14/X4: the notices of the overdue policy are worded for the tenant, whatever the
+        language of the user (or scheduled action) that applied the policy."""
+        account = self.env["prepaid.account"].with_context(lang="en_US")
+        zhang = self.env["res.partner"].create({"name": "张伟", "lang": "zh_CN"})
+        jones = self.env["res.partner"].create({"name": "Ann Jones", "lang": "en_US"})
+        english = account._postpaid_notice_text("postpaid_overdue")
+        cut = alarm.Notice("postpaid_overdue", "postpaid_overdue#1", english)
+        self.assertEqual(
+            account._notice_text(cut, zhang), "已拉闸：有发票逾期未付。付清后自动合闸。"
+        )
+        self.assertEqual(account._notice_text(cut, jones), english)
+        paid = alarm.Notice("postpaid_paid", "postpaid_paid@1", "")
+        self.assertEqual(account._notice_text(paid, zhang), "逾期发票已付清：已合闸恢复供电。")
+
     def test_alarm_status_labels_are_in_chinese(self):
         labels = dict(self.zh["prepaid.meter"]._fields["status"]._description_selection(self.zh))
         self.assertEqual(labels["arrears"], "欠费")
