@@ -26,3 +26,5 @@ DEDUCTION_SHARDS_DEFAULT = 4
 DEDUCTION_BATCH_SIZE = 2000
 #: notices read (and locked) at a time by their sending action
 NOTICE_BATCH_SIZE = 200
+#: the tenant's notices of the postpaid overdue policy: supply cut, supply back once paid
+POSTPAID_OVERDUE, POSTPAID_PAID = "postpaid_overdue", "postpaid_paid"

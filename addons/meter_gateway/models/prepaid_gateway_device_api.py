@@ -367,15 +367,55 @@ class PrepaidGateway(models.Model):
 
     def _api_record_refused(self, refused, meters, source, lists):
         """Keep the items refused here in *Rejected Readings* (X1), with their meter when
-        their address names one (those refused by the readings' ingest are kept by it)."""
+        their address names one (those refused by the readings' ingest are kept by it),
+        except the items of meters another gateway on this gateway's broker stores."""
         Rejection = self.env["prepaid.meter.reading.rejection"].sudo()
+        others = self._api_shared_broker_meters(refused, lists)
         for key, refusals in refused.items():
-            if refusals:
-                rejections = [
-                    {"index": index, "reason": reason, "meter_id": meters.get(address)}
-                    for index, reason, address in refusals
-                ]
+            rejections = [
+                {"index": index, "reason": reason, "meter_id": meters.get(address)}
+                for index, reason, address in refusals
+                if not (reason == UNKNOWN_METER and lists[key][index].get("address") in others)
+            ]
+            if rejections:
                 Rejection._record(rejections, lists[key], source, PUSH_KINDS[key], self)
+
+    def _api_shared_broker_meters(self, refused, lists):
+        """The addresses refused as unknown here that are meters of another 4G gateway on
+        the same broker: each gateway's runner hears every meter of a broker several
+        gateways share, and the other gateway stores them (still refused in the answer)."""
+        addresses = {
+            lists[key][index].get("address")
+            for key, refusals in refused.items()
+            for index, reason, _address in refusals
+            if reason == UNKNOWN_METER
+        } - {None}
+        if self.gateway_type != "mqtt" or not addresses:
+            return set()
+        gateway = self.sudo()
+        siblings = gateway.search(
+            [
+                ("gateway_type", "=", "mqtt"),
+                ("id", "!=", gateway.id),
+                ("mqtt_host", "=", gateway.mqtt_host),
+                ("mqtt_port", "=", gateway.mqtt_port),
+            ]
+        )
+        if not siblings:
+            return set()
+        others = (
+            self.env["prepaid.meter"]
+            .sudo()
+            .search_fetch(
+                [
+                    ("gateway_id", "in", siblings.ids),
+                    ("address", "in", sorted(addresses)),
+                    ("state", "!=", "removed"),
+                ],
+                ["address"],
+            )
+        )
+        return set(others.mapped("address"))
 
     # === COMMANDS: fetch and acknowledge === #
     def _api_fetch_commands(self, limit=100):

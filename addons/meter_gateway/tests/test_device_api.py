@@ -735,6 +735,36 @@ class TestDeviceApi(DeviceApiPost, HttpCase, PrepaidMeterCommon):
         self.assertEqual(len(data["rejected"]), 2)
         self.assertFalse(self._readings(self.foreign))
 
+    def test_meters_of_another_gateway_on_the_same_broker_are_not_kept_as_rejected(self):
+        """Two 4G gateways on one broker: each runner hears every meter; what the other
+        gateway stores is refused in the answer but not kept in *Rejected Readings* (it
+        would fill it with each of the other's readings).  A meter of no gateway of that
+        broker is kept, as on a broker of its own."""
+        broker = {"mqtt_host": "broker.example", "mqtt_port": 1883}
+        self.other_gateway.write(broker)
+        shared = self.env["prepaid.gateway"].create(
+            {"name": "Shared", "gateway_type": "mqtt", "site_id": self.site.id, **broker}
+        )
+        shared._set_api_key("shared-key")
+        Rejection = self.env["prepaid.meter.reading.rejection"]
+
+        def push(message_id):
+            readings = [
+                {"address": address, "read_at": "2026-03-02T00:00:00Z", "forward_total": 1}
+                for address in (self.foreign.address, "000000000777")
+            ]
+            response = self._post(
+                PUSH, {"readings": readings}, message_id, key="shared-key", gateway=shared
+            )
+            self.assertEqual(response.status_code, 200, response.text)
+            self.assertEqual(len(response.json()["rejected"]), 2)
+            return Rejection.search([("gateway_id", "=", shared.id)])
+
+        self.assertEqual(push("m-shared-1").mapped("address"), ["000000000777"])
+        self.assertFalse(self._readings(self.foreign))
+        self.other_gateway.mqtt_port = 1884  # a broker of its own: its meter is a stranger
+        self.assertEqual(len(push("m-shared-2")), 3)
+
     def test_fetch_and_acknowledge_commands(self):
         self.meter._set_desired_relay("off", "credit exhausted")
         command = self.env["meter.gateway.command"]._queue(self.meter, "relay_off", "cut")

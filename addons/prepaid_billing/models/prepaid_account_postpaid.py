@@ -7,7 +7,7 @@ from odoo.exceptions import ValidationError
 
 from prepaid_core import balance
 
-from .prepaid_meter_postpaid import POSTPAID_OVERDUE, POSTPAID_PAID
+from ..const import POSTPAID_OVERDUE, POSTPAID_PAID
 
 _logger = logging.getLogger(__name__)
 

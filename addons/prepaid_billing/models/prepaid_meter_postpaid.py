@@ -2,10 +2,10 @@ from odoo import api, fields, models
 
 from prepaid_core import alarm
 
+from ..const import POSTPAID_OVERDUE, POSTPAID_PAID
+
 #: reason of the desired relay state of a meter cut by the overdue policy (B14)
 OVERDUE_CUT = "postpaid_overdue"
-#: the tenant's notices of the overdue policy: supply cut, supply back once paid
-POSTPAID_OVERDUE, POSTPAID_PAID = "postpaid_overdue", "postpaid_paid"
 #: decisions of the alarm machine the overdue policy may turn into a cut: those on credit
 CREDIT_DECISIONS = frozenset({alarm.CREDIT_OK, alarm.CREDIT_LOW})
 

@@ -1,6 +1,10 @@
 """B8, R11: the deduction queues its notices in its own transaction; their scheduled action
 sends each one once, and keeps one it cannot send with its reason."""
 
+import importlib.util
+import os
+
+from odoo.modules.module import get_module_path
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -98,3 +102,36 @@ class TestNoticeQueue(MockSmsGatewayMixin, PrepaidBillingCommon):
         self.assertEqual(len(note), 1)
         self.assertIn("Credit is low", note.body)
         self.assertEqual(self.notices._send_queued(), 0, "a failed notice is not retried")
+
+    def test_keys_sent_before_the_queue_are_not_sent_again(self):
+        """The upgrade turns the keys an account kept of the notices it had sent into sent
+        notices: an alarm crossing notified before is not notified again."""
+        cr = self.env.cr
+        cr.execute("ALTER TABLE prepaid_account ADD COLUMN notice_keys jsonb")
+        cr.execute(
+            "UPDATE prepaid_account SET notice_keys = %s WHERE id = %s",
+            ['["alarm1#1", "7:alarm2#3", "postpaid_paid@2026-05-13T00:00:00"]', self.account.id],
+        )
+        cr.execute(
+            "UPDATE prepaid_account SET notice_keys = 'null' WHERE id != %s", [self.account.id]
+        )
+        path = os.path.join(
+            get_module_path("prepaid_billing"), "migrations", "19.0.1.1.0", "post-migrate.py"
+        )
+        spec = importlib.util.spec_from_file_location("prepaid_billing_notice_migration", path)
+        migration = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(migration)
+        migration.migrate(cr, "19.0.1.0.0")
+        migration.migrate(cr, "19.0.1.0.0")  # run twice: nothing doubled
+        self.env.invalidate_all()
+        notices = self.notices.search([("state", "=", "sent")])
+        self.assertEqual(
+            sorted(notices.mapped(lambda n: (n.account_id.id, n.kind, n.key, n.state))),
+            [
+                (self.account.id, "alarm1", "alarm1#1", "sent"),
+                (self.account.id, "alarm2", "7:alarm2#3", "sent"),
+                (self.account.id, "postpaid_paid", "postpaid_paid@2026-05-13T00:00:00", "sent"),
+            ],
+        )
+        # the crossing already notified queues nothing
+        self.assertFalse(self.account._send_notice(Notice("alarm1", "alarm1#1", "Credit is low")))
