@@ -10,6 +10,7 @@ every balance stays equal to the sum of its ledger.
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from unittest.mock import patch
 
 from odoo import Command
 from odoo.tests import tagged
@@ -349,5 +350,33 @@ class TestBillingConcurrency(ConcurrencyCase):
             [(account, 1, COST) for account in self.created["accounts"]],
             "one invoice per account, for all that was charged",
         )
+        for balance, ledger, _kinds in self._ledgers():
+            self.assertEqual(Decimal(balance), Decimal(ledger), "balance == sum of the ledger")
+
+    def test_forecast_batch_started_again_when_its_accounts_change(self):
+        """T8 on a fleet that never stops being charged: a recharge of one of the batch's
+        accounts commits after the batch's snapshot; the batch is started again and the
+        forecast stored, instead of the whole run failing."""
+        Account = self.registry_obj["prepaid.account"]
+        first = self.created["accounts"][0]
+        spent_by_day, meanwhile = Account._forecast_spent_by_day, []
+
+        def spent(accounts, today):
+            result = spent_by_day(accounts, today)  # the batch's snapshot is taken
+            if not meanwhile and first in accounts.ids:
+                meanwhile.append(
+                    self._committed(lambda env: env["prepaid.account"].browse(first)._recharge("5"))
+                )
+            return result
+
+        def forecasts(env):
+            accounts = env["prepaid.account"].browse(self.created["accounts"])
+            accounts._run_forecasts(commit=True)
+            return accounts.mapped(lambda account: bool(account.forecast_at))
+
+        with patch.object(Account, "_forecast_spent_by_day", spent):
+            stored = self._committed(forecasts)
+        self.assertTrue(meanwhile, "a recharge committed during the batch")
+        self.assertEqual(stored, [True] * ACCOUNTS)
         for balance, ledger, _kinds in self._ledgers():
             self.assertEqual(Decimal(balance), Decimal(ledger), "balance == sum of the ledger")
