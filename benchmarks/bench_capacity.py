@@ -46,7 +46,7 @@ from typing import NamedTuple
 import psutil
 from bench_deduction import create_fleet, ladder_tou_tariff, reset
 from bench_device_api import settle
-from floor import measure_floor
+from floor import measure_floor_anew
 from odoo_bench import (
     bench_gateway,
     gateway_readings,
@@ -255,7 +255,7 @@ def run_interval(registry, url, meters, index, args):
     with registry.cursor() as cr:
         end, lags = charge_times(cr, messages, posted, read_at)
         commands = queued_commands(cr, started)
-        floor = measure_floor(cr, read_at - timedelta(minutes=args.interval), read_at)
+    floor = measure_floor_anew(registry, read_at - timedelta(minutes=args.interval), read_at)
     wall = max(end, commands["last"] or 0) - started
     result = {
         "index": index,

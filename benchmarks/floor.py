@@ -14,6 +14,7 @@ cursors (``PAST_CURSOR``: ``ids``).
     from floor import measure_floor
     floor = measure_floor(cr, since, until)   # cr: an Odoo cursor; readings in (since, until]
     print(floor.readings, floor.seconds)      # the COPY way, rolled back
+    floor = measure_floor_anew(registry, since, until)  # the same on a fresh cursor, retried
 """
 
 import csv
@@ -21,6 +22,8 @@ import io
 import time
 from decimal import Decimal
 from typing import NamedTuple
+
+from psycopg2.errors import SerializationFailure
 
 #: the floor's flat price a unit (it prices nothing: one multiplication in SQL or Python)
 FLOOR_PRICE = Decimal("0.8")
@@ -107,3 +110,16 @@ def measure_floor(cr, since, until):
         return Floor(readings, time.perf_counter() - start)
     finally:
         cr.execute("ROLLBACK TO SAVEPOINT deduction_floor")
+
+
+def measure_floor_anew(registry, since, until, tries=5):
+    """:func:`measure_floor` on a cursor of its own, started again when the scheduled actions
+    still running change one of the accounts meanwhile (the floor's balances UPDATE then
+    fails to serialize)."""
+    for attempt in range(1, tries + 1):
+        with registry.cursor() as cr:
+            try:
+                return measure_floor(cr, since, until)
+            except SerializationFailure:
+                if attempt == tries:
+                    raise

@@ -5,6 +5,8 @@ import logging
 from decimal import Decimal
 from typing import NamedTuple
 
+from psycopg2.errors import SerializationFailure
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, groupby
@@ -21,6 +23,9 @@ from ..const import (
 )
 
 _logger = logging.getLogger(__name__)
+
+#: times a batch of the scheduled action is started again when its rows change meanwhile
+DEDUCTION_TRIES = 5
 
 #: COPY options: tab-separated CSV (quoting by the csv module); empty is NULL
 COPY_CSV = "WITH (FORMAT csv, DELIMITER E'\\t', NULL '')"
@@ -116,12 +121,40 @@ class PrepaidAccount(models.Model):
                 _logger.info("Deduction shard %s left: another run took it over.", shard)
                 break
             batch = ids[start : start + batch_size]
-            with self.env.cr.savepoint():
-                charged += self._deduct_batch(batch)
+            if commit:
+                done = self._deduct_batch_again_if_changed(shard, batch)
+                if done is None:
+                    _logger.info("Deduction shard %s left: another run took it over.", shard)
+                    break
+                charged += done
+            else:
+                with self.env.cr.savepoint():
+                    charged += self._deduct_batch(batch)
             remaining -= len(batch)
             if commit:
                 self.env["ir.cron"]._commit_progress(len(batch), remaining=remaining)
         return charged
+
+    @api.model
+    def _deduct_batch_again_if_changed(self, shard, batch, tries=DEDUCTION_TRIES):
+        """Charge ``batch`` in this transaction; when one of its accounts or meters was
+        changed meanwhile by another transaction (a recharge, the forecast, a relay
+        command...), the batch is undone and started again with a new snapshot under the
+        shard's lock taken again, instead of failing the whole run: on a busy site the
+        charging and the desk never stop.  None when another run took the shard meanwhile."""
+        for attempt in range(1, tries + 1):
+            try:
+                with self.env.cr.savepoint():
+                    return self._deduct_batch(batch)
+            except SerializationFailure:
+                if attempt == tries:
+                    raise
+                self.env.cr.rollback()
+                self.env.invalidate_all()
+                _logger.info("Deduction shard %s: a batch changed meanwhile, again", shard)
+                if not self._deduction_lock(shard):
+                    return None
+        return None
 
     @api.model
     def _deduction_crons(self):

@@ -6,9 +6,12 @@ of accounts), stores each account's daily use and the days its credit lasts
 about as many days as the company's notice says, before the alarm thresholds are reached.
 """
 
+import logging
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
+
+from psycopg2.errors import SerializationFailure
 
 from odoo import api, fields, models
 from odoo.tools import SQL
@@ -18,8 +21,12 @@ from prepaid_core.alarm import Notice
 
 from .prepaid_account import to_money
 
+_logger = logging.getLogger(__name__)
+
 NOTICE_FORECAST = "forecast"
-FORECAST_BATCH_SIZE = 5000
+FORECAST_BATCH_SIZE = 1000
+#: times a batch of the scheduled action is started again when its accounts change meanwhile
+FORECAST_TRIES = 5
 
 
 class PrepaidAccount(models.Model):
@@ -55,9 +62,14 @@ class PrepaidAccount(models.Model):
         accounts = self.search(
             [("state", "=", "open"), ("billing_type", "=", "prepaid")], order="id"
         )
+        if commit:  # each batch in a transaction of its own from the first one on
+            self.env["ir.cron"]._commit_progress(0, remaining=len(accounts))
         for start in range(0, len(accounts), batch_size):
             batch = accounts[start : start + batch_size]
-            batch._update_forecast()
+            if commit:
+                batch._update_forecast_again_if_changed()
+            else:
+                batch._update_forecast()
             remaining = len(accounts) - start - len(batch)
             if commit and not self.env["ir.cron"]._commit_progress(len(batch), remaining=remaining):
                 break
@@ -71,6 +83,21 @@ class PrepaidAccount(models.Model):
         self._store_forecast(results)
         for account, result in results.items():
             account._send_forecast_notice(result)
+
+    def _update_forecast_again_if_changed(self, tries=FORECAST_TRIES):
+        """:meth:`_update_forecast` in a transaction of its own, started again (a new
+        snapshot) when a deduction or a recharge of one of these accounts commits meanwhile:
+        on a large fleet the charging never stops, and one such batch would otherwise fail
+        the whole run, at every run."""
+        for attempt in range(1, tries + 1):
+            try:
+                return self._update_forecast()
+            except SerializationFailure:
+                if attempt == tries:
+                    raise
+                self.env.cr.rollback()
+                self.env.invalidate_all()
+                _logger.info("forecast: %s accounts changed meanwhile, again", len(self))
 
     def _store_forecast(self, results):
         """One UPDATE for a batch's forecasts (no forecast: 0 a day, 0 days)."""

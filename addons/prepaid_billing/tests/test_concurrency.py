@@ -10,6 +10,7 @@ every balance stays equal to the sum of its ledger.
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from unittest.mock import patch
 
 from odoo import Command
 from odoo.tests import tagged
@@ -351,3 +352,68 @@ class TestBillingConcurrency(ConcurrencyCase):
         )
         for balance, ledger, _kinds in self._ledgers():
             self.assertEqual(Decimal(balance), Decimal(ledger), "balance == sum of the ledger")
+
+    def test_forecast_batch_started_again_when_its_accounts_change(self):
+        """T8 on a fleet that never stops being charged: a recharge of one of the batch's
+        accounts commits after the batch's snapshot; the batch is started again and the
+        forecast stored, instead of the whole run failing."""
+        Account = self.registry_obj["prepaid.account"]
+        first = self.created["accounts"][0]
+        spent_by_day, meanwhile = Account._forecast_spent_by_day, []
+
+        def spent(accounts, today):
+            result = spent_by_day(accounts, today)  # the batch's snapshot is taken
+            if not meanwhile and first in accounts.ids:
+                meanwhile.append(
+                    self._committed(lambda env: env["prepaid.account"].browse(first)._recharge("5"))
+                )
+            return result
+
+        def forecasts(env):
+            accounts = env["prepaid.account"].browse(self.created["accounts"])
+            accounts._run_forecasts(commit=True)
+            return accounts.mapped(lambda account: bool(account.forecast_at))
+
+        with patch.object(Account, "_forecast_spent_by_day", spent):
+            stored = self._committed(forecasts)
+        self.assertTrue(meanwhile, "a recharge committed during the batch")
+        self.assertEqual(stored, [True] * ACCOUNTS)
+        for balance, ledger, _kinds in self._ledgers():
+            self.assertEqual(Decimal(balance), Decimal(ledger), "balance == sum of the ledger")
+
+    def test_deduction_batch_started_again_when_a_recharge_commits_meanwhile(self):
+        """R11 on a busy site: desk recharges of the batch's accounts commit after the
+        batch's snapshot, before it locks its accounts; the batch is undone and started
+        again, every reading charged once and every recharge kept, instead of the run
+        failing."""
+        Account = self.registry_obj["prepaid.account"]
+        accounts = self.created["accounts"]
+        load_meters, meanwhile = Account._deduct_load_meters, []
+
+        def recharge(env):
+            for account in env["prepaid.account"].browse(accounts):
+                account._recharge("5")
+
+        def load(model, meter_ids):
+            if not meanwhile:  # the batch's snapshot is taken: the desk commits
+                meanwhile.append(self._committed(recharge))
+            return load_meters(model, meter_ids)
+
+        with patch.object(Account, "_deduct_load_meters", load):
+            charged = self._committed(
+                lambda env: env["prepaid.account"]._run_deductions(
+                    meter_ids=self.created["meters"], commit=True
+                )
+            )
+        self.assertTrue(meanwhile, "a recharge committed during the batch")
+        self.assertEqual(charged, 2 * ACCOUNTS, "two intervals a meter, each charged once")
+        for balance, ledger, kinds in self._ledgers():
+            self.assertEqual(Decimal(balance), Decimal(ledger), "balance == sum of the ledger")
+            self.assertEqual(kinds["deduction"][0], 1, "one consumption line a day")
+            self.assertEqual(Decimal(kinds["deduction"][1]), -COST)
+        recharged = self._query(
+            "SELECT count(*) FROM prepaid_account_line WHERE account_id = ANY(%s) "
+            "AND kind = 'recharge' AND amount = 5",
+            [accounts],
+        )
+        self.assertEqual(recharged, [(ACCOUNTS,)])
