@@ -1,5 +1,7 @@
 """Small helpers shared by the suite's add-ons."""
 
+from psycopg2.errors import SerializationFailure
+
 
 def selection_label(record, field_name, value):
     """The label of ``value`` of the selection field ``field_name`` of ``record``'s model,
@@ -40,3 +42,23 @@ def _manager_of(record):
     company = record.company_id if "company_id" in record._fields else record.env.company
     user = managers.filtered(lambda u: company in u.company_ids)[:1]
     return user or record.env.ref("base.user_admin")
+
+
+def again_if_changed(env, work, tries, before_again=None):
+    """``work()`` in the current transaction; when another transaction changed its rows
+    meanwhile (a serialization failure), the transaction is rolled back and ``work()`` runs
+    again on a new snapshot, ``tries`` times at most.  ``before_again()`` runs after each
+    rollback; when it returns False, nothing runs again and None is returned.  For the
+    scheduled actions that commit batch by batch on rows the desk and other actions write
+    too: one such batch would otherwise fail the whole run."""
+    for attempt in range(1, tries + 1):
+        try:
+            return work()
+        except SerializationFailure:
+            if attempt == tries:
+                raise
+            env.cr.rollback()
+            env.invalidate_all()
+            if before_again is not None and not before_again():
+                return None
+    return None

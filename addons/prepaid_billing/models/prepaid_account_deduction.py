@@ -5,11 +5,11 @@ import logging
 from decimal import Decimal
 from typing import NamedTuple
 
-from psycopg2.errors import SerializationFailure
-
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, groupby
+
+from odoo.addons.prepaid_meter.utils import again_if_changed
 
 from prepaid_core import deduction
 from prepaid_core import tariff as engine
@@ -142,19 +142,16 @@ class PrepaidAccount(models.Model):
         command...), the batch is undone and started again with a new snapshot under the
         shard's lock taken again, instead of failing the whole run: on a busy site the
         charging and the desk never stop.  None when another run took the shard meanwhile."""
-        for attempt in range(1, tries + 1):
-            try:
-                with self.env.cr.savepoint():
-                    return self._deduct_batch(batch)
-            except SerializationFailure:
-                if attempt == tries:
-                    raise
-                self.env.cr.rollback()
-                self.env.invalidate_all()
-                _logger.info("Deduction shard %s: a batch changed meanwhile, again", shard)
-                if not self._deduction_lock(shard):
-                    return None
-        return None
+
+        def charge():
+            with self.env.cr.savepoint():
+                return self._deduct_batch(batch)
+
+        def lock_again():
+            _logger.info("Deduction shard %s: a batch changed meanwhile, again", shard)
+            return self._deduction_lock(shard)
+
+        return again_if_changed(self.env, charge, tries, lock_again)
 
     @api.model
     def _deduction_crons(self):

@@ -11,10 +11,10 @@ from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 
-from psycopg2.errors import SerializationFailure
-
 from odoo import api, fields, models
 from odoo.tools import SQL
+
+from odoo.addons.prepaid_meter.utils import again_if_changed
 
 from prepaid_core import forecast
 from prepaid_core.alarm import Notice
@@ -89,15 +89,12 @@ class PrepaidAccount(models.Model):
         snapshot) when a deduction or a recharge of one of these accounts commits meanwhile:
         on a large fleet the charging never stops, and one such batch would otherwise fail
         the whole run, at every run."""
-        for attempt in range(1, tries + 1):
-            try:
-                return self._update_forecast()
-            except SerializationFailure:
-                if attempt == tries:
-                    raise
-                self.env.cr.rollback()
-                self.env.invalidate_all()
-                _logger.info("forecast: %s accounts changed meanwhile, again", len(self))
+
+        def again():
+            _logger.info("forecast: %s accounts changed meanwhile, again", len(self))
+            return True
+
+        return again_if_changed(self.env, self._update_forecast, tries, again)
 
     def _store_forecast(self, results):
         """One UPDATE for a batch's forecasts (no forecast: 0 a day, 0 days)."""
