@@ -1,7 +1,7 @@
 {
     "name": "Prepaid Billing",
     "summary": "Tariffs, prepaid accounts and their ledger, deductions, recharge, refund, alarms",
-    "version": "19.0.1.1.0",
+    "version": "19.0.1.2.0",
     "category": "Services/Prepaid Energy",
     "website": "https://github.com/prepaid-energy/prepaid-energy",
     "author": "Prepaid Energy contributors",

@@ -29,6 +29,29 @@ class TestDeduction(PrepaidBillingCommon):
         self.assertEqual(self.meter.billing_charged_until, self.t0 + timedelta(minutes=120))
         self.assertFalse(self.account._audit_balance())
 
+    def test_meter_pages_keep_room_for_the_cursors(self):
+        """Every run rewrites each charged meter's cursor: the meters' table keeps half of
+        each page free so that the new row version stays on its page (a HOT update,
+        no write to the meter's indexes; ``bench_deduction.py`` measures it)."""
+        self.env.cr.execute("SELECT reloptions FROM pg_class WHERE oid = 'prepaid_meter'::regclass")
+        self.assertIn("fillfactor=50", self.env.cr.fetchone()[0] or [])
+        cursors = {
+            "billing_charged_until",
+            "billing_base_at",
+            "billing_state",
+            "billing_tariff_id",
+            "billing_charged_amount",
+        }
+        self.env.cr.execute(
+            """
+            SELECT a.attname FROM pg_index i
+              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+             WHERE i.indrelid = 'prepaid_meter'::regclass
+            """
+        )
+        indexed = {row[0] for row in self.env.cr.fetchall()}
+        self.assertFalse(cursors & indexed, "an indexed cursor column makes no update HOT")
+
     def test_new_readings_trigger_the_deduction_at_once(self):
         """B3/X3: stored readings ask the scheduler for a deduction run now (once, however
         many batches arrive before it runs); the run itself charges them."""
