@@ -158,11 +158,7 @@ class PrepaidAccount(models.Model):
         """The active scheduled actions running the deduction: one per cron worker that may
         charge shards at the same time (Odoo runs a scheduled action in one worker at a
         time; a copy of it is one more worker)."""
-        return (
-            self.env["ir.cron"]
-            .sudo()
-            .search([("code", "=like", "%model._cron_deduct(%"), ("active", "=", True)])
-        )
+        return self.env["ir.cron"]._copies_of("_cron_deduct")
 
     @api.model
     def _deduction_shard_count(self):

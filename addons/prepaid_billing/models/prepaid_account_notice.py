@@ -1,6 +1,8 @@
 import json
 import logging
 
+from psycopg2.errors import SerializationFailure
+
 from odoo import api, fields, models
 from odoo.tools import SQL
 
@@ -82,8 +84,16 @@ class PrepaidAccountNotice(models.Model):
         queued = len(self.env.execute_query_dict(query))
         self.env["prepaid.account"].invalidate_model(["notice_ids"])
         if queued:
-            self.env.ref("prepaid_billing.ir_cron_prepaid_send_notices").sudo()._trigger()
+            for cron in self._sending_crons():
+                cron._trigger()
         return queued
+
+    @api.model
+    def _sending_crons(self):
+        """The active scheduled actions sending the notices: one per cron worker that may
+        send at the same time (Odoo runs a scheduled action in one worker at a time; a copy
+        of it is one more worker, each notice still sent once: see :meth:`_take`)."""
+        return self.env["ir.cron"]._copies_of("_cron_send_notices")
 
     # === SEND === #
     @api.model
@@ -139,7 +149,9 @@ class PrepaidAccountNotice(models.Model):
 
     def _take(self):
         """Lock this notice for this transaction if it is still queued (two runs never
-        send one notice: the second finds it locked, or sent)."""
+        send one notice: the second finds it locked, or sent). A notice another run sent
+        and committed after this transaction began cannot be locked here (PostgreSQL
+        refuses to serialize): it is passed over, not a failure of the whole run."""
         self.ensure_one()
         self.flush_model(["state"])
         query = SQL(
@@ -149,7 +161,12 @@ class PrepaidAccountNotice(models.Model):
             """,
             self.id,
         )
-        return bool(self.env.execute_query_dict(query))
+        try:
+            with self.env.cr.savepoint():
+                self.env.cr.execute(query, log_exceptions=False)
+                return bool(self.env.cr.fetchall())
+        except SerializationFailure:
+            return False
 
     def _send(self):
         """Deliver this notice through its account (mail, SMS, the tenant's channels); a

@@ -6,8 +6,11 @@ every balance stays equal to the sum of its ledger.
 - two deduction runs and a desk recharge at once (R11): each reading charged once, the
   recharge credited once;
 - a deduction run and the invoicing at once: whichever commits first, each charge is
-  invoiced once (now or on the next billing day), never twice, never lost."""
+  invoiced once (now or on the next billing day), never twice, never lost;
+- two notice-sending runs, one begun before the other committed: each notice sent once,
+  and the later run passes over what the other sent instead of failing."""
 
+from contextlib import closing
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from unittest.mock import patch
@@ -21,6 +24,8 @@ from odoo.addons.prepaid_meter.tests.concurrency import (
     purge,
     purge_meters,
 )
+
+from prepaid_core.alarm import Notice
 
 from ..const import DEDUCTION_SHARDS_PARAM
 
@@ -352,6 +357,38 @@ class TestBillingConcurrency(ConcurrencyCase):
         )
         for balance, ledger, _kinds in self._ledgers():
             self.assertEqual(Decimal(balance), Decimal(ledger), "balance == sum of the ledger")
+
+    def test_two_sending_runs_send_each_notice_once(self):
+        """B8, R11: two sending actions (two cron workers, two nodes). The second began
+        before the first committed the notices it sent: it finds them queued in its
+        snapshot, cannot lock them, and passes over them: each tenant told once, and
+        neither run fails."""
+        accounts = self.created["accounts"]
+        self._committed(
+            lambda env: env["prepaid.account.notice"]._queue(
+                [
+                    (account, Notice("alarm1", "alarm1#race", "Credit is low.", None))
+                    for account in accounts
+                ]
+            )
+        )
+        with closing(self._connect()) as cr:
+            later = self._env(cr)["prepaid.account.notice"]
+            self.assertEqual(later._queued_count(), ACCOUNTS)  # its snapshot, taken now
+            first = self._committed(lambda env: env["prepaid.account.notice"]._send_queued())
+            second = later._send_queued()
+            cr.commit()  # pylint: disable=invalid-commit
+        self.assertEqual((first, second), (ACCOUNTS, 0))
+        rows = self._query(
+            """
+            SELECT n.state, (SELECT count(*) FROM mail_message m
+                              WHERE m.model = 'prepaid.account' AND m.res_id = n.account_id
+                                AND m.message_type = 'comment')
+              FROM prepaid_account_notice n WHERE n.account_id = ANY(%s)
+            """,
+            [accounts],
+        )
+        self.assertEqual(rows, [("sent", 1)] * ACCOUNTS, "sent, and posted once")
 
     def test_forecast_batch_started_again_when_its_accounts_change(self):
         """T8 on a fleet that never stops being charged: a recharge of one of the batch's

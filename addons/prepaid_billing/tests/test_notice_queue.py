@@ -71,6 +71,16 @@ class TestNoticeQueue(MockSmsGatewayMixin, PrepaidBillingCommon):
             self.assertEqual(account.notice_ids.mapped("state"), ["sent"], group)
             self.assertIn("Credit is low", account.notice_ids.text)
 
+    def test_every_sending_action_is_asked_to_run(self):
+        """A copy of the sending action is one more cron worker sending (on another node,
+        say): queuing asks each active one."""
+        copy = self.cron.copy({"name": "Send the notices (second worker)"})
+        Trigger = self.env["ir.cron.trigger"]
+        before = Trigger.search([("cron_id", "in", (self.cron | copy).ids)])
+        self.account._send_notice(Notice("alarm1", "alarm1#copies", "Credit is low.", None))
+        asked = Trigger.search([("cron_id", "in", (self.cron | copy).ids)]) - before
+        self.assertEqual(asked.cron_id, self.cron | copy)
+
     def test_a_key_is_queued_once(self):
         notice = Notice("alarm1", "alarm1#7", "Credit is low.", None)
         self.assertTrue(self.account._send_notice(notice))

@@ -1,4 +1,4 @@
-from odoo import models
+from odoo import api, models
 
 #: the models whose scheduled actions are the suite's
 SUITE_MODELS = ("prepaid.", "meter.gateway")
@@ -17,3 +17,11 @@ class IrCron(models.Model):
         if lang and self.model_id.model.startswith(SUITE_MODELS):
             cron = self.with_context(lang=lang)
         return super(IrCron, cron)._callback(cron_name, server_action_id)
+
+    @api.model
+    def _copies_of(self, method):
+        """The active scheduled actions calling ``model.<method>(...)``: Odoo runs a
+        scheduled action in one cron worker at a time, so each copy of one is one more
+        worker that may run it side by side (the method keeps them apart)."""
+        domain = [("code", "=like", f"%model.{method}(%"), ("active", "=", True)]
+        return self.sudo().search(domain)
