@@ -100,12 +100,18 @@ class PrepaidAccount(models.Model):
         count = self._deduction_shard_count()
         if manual:
             self._deduction_lock_all(count, meter_ids)
+        # the meters to charge, found once a run (a reading stored after this is charged
+        # with them, or asks for the next run): each shard's batches read them again
+        # under its lock
+        candidates = self._deduction_candidates(meter_ids, count)
         charged = 0
         for shard in range(count):
+            ids = candidates.get(shard)
+            if not ids:
+                continue
             if not manual and not self._deduction_lock(shard):
                 _logger.info("Deduction shard %s skipped: another run holds it.", shard)
                 continue
-            ids = self._deduction_candidates(meter_ids, shard=(shard, count))
             charged += self._deduct_shard(shard, ids, batch_size, commit)
         return charged
 
@@ -184,7 +190,7 @@ class PrepaidAccount(models.Model):
         if meter_ids is None:
             shards = range(count)
         else:
-            shards = sorted({row["shard"] for row in self._deduction_shards(meter_ids, count)})
+            shards = sorted(self._deduction_shards(meter_ids, count))
         if not all(self._deduction_lock(shard) for shard in shards):
             raise UserError(
                 self.env._("Deductions are being charged right now; try again in a moment.")
@@ -192,33 +198,38 @@ class PrepaidAccount(models.Model):
 
     @api.model
     def _deduction_shards(self, meter_ids, count):
-        """``[{"id", "shard"}]`` in meter order: the shard of each meter of ``meter_ids`` (its open
-        account's id modulo ``count``; 0 for a meter without one, which is not charged)."""
+        """``{shard}`` of the meters ``meter_ids`` (see :meth:`_deduction_candidates`)."""
         query = SQL(
-            """
-            SELECT m.id, COALESCE((
-                       SELECT a.id FROM prepaid_tenancy t
-                         JOIN prepaid_account a ON a.tenancy_id = t.id AND a.state = 'open'
-                        WHERE t.unit_id = m.unit_id AND t.state = 'open'
-                        ORDER BY a.id LIMIT 1), 0) %% %s AS shard
-              FROM prepaid_meter m
-             WHERE m.id = ANY(%s)
-             ORDER BY m.id
-            """,
-            count,
+            "SELECT DISTINCT %s AS shard FROM prepaid_meter m WHERE m.id = ANY(%s)",
+            self._deduction_shard_sql(count),
             list(meter_ids),
         )
-        return self.env.execute_query_dict(query)
+        return {row["shard"] for row in self.env.execute_query_dict(query)}
 
     @api.model
-    def _deduction_candidates(self, meter_ids=None, shard=None):
-        """Meters (ids, in order) with a reading newer than what they are charged up to;
-        ``shard``: ``(number, count)``, only the meters of that shard's accounts."""
+    def _deduction_shard_sql(self, count):
+        """The shard of meter ``m``: its open account's id modulo ``count`` (0 for a meter
+        without one, which is not charged); every meter of an account is in its shard."""
+        return SQL(
+            """
+            COALESCE((SELECT a.id FROM prepaid_tenancy t
+                        JOIN prepaid_account a ON a.tenancy_id = t.id AND a.state = 'open'
+                       WHERE t.unit_id = m.unit_id AND t.state = 'open'
+                       ORDER BY a.id LIMIT 1), 0) %% %s
+            """,
+            count,
+        )
+
+    @api.model
+    def _deduction_candidates(self, meter_ids=None, count=1):
+        """``{shard: [meter id]}`` (ids in order) of the meters with a reading newer than
+        what they are charged up to, split into ``count`` shards; in one query, whatever
+        the number of shards."""
         self.env["prepaid.meter"].flush_model()
         self.env["prepaid.meter.latest"].flush_model()
         query = SQL(
             """
-            SELECT m.id FROM prepaid_meter m
+            SELECT m.id, %s AS shard FROM prepaid_meter m
               JOIN prepaid_meter_latest l ON l.id = m.latest_id
              WHERE m.state != 'draft' AND l.last_reading_at IS NOT NULL
                AND (m.billing_charged_until IS NULL
@@ -226,13 +237,13 @@ class PrepaidAccount(models.Model):
                AND %s
              ORDER BY m.id
             """,
+            self._deduction_shard_sql(count),
             SQL("m.id = ANY(%s)", list(meter_ids)) if meter_ids is not None else SQL("TRUE"),
         )
-        ids = [row["id"] for row in self.env.execute_query_dict(query)]
-        if shard is None or not ids:
-            return ids
-        number, count = shard
-        return [row["id"] for row in self._deduction_shards(ids, count) if row["shard"] == number]
+        candidates = {}
+        for row in self.env.execute_query_dict(query):
+            candidates.setdefault(row["shard"], []).append(row["id"])
+        return candidates
 
     # === ONE BATCH: LOAD -> PRICE -> STORE === #
     @api.model
