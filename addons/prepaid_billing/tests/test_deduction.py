@@ -29,12 +29,13 @@ class TestDeduction(PrepaidBillingCommon):
         self.assertEqual(self.meter.billing_charged_until, self.t0 + timedelta(minutes=120))
         self.assertFalse(self.account._audit_balance())
 
-    def test_meter_pages_keep_room_for_the_cursors(self):
-        """Every run rewrites each charged meter's cursor: the meters' table keeps half of
-        each page free so that the new row version stays on its page (a HOT update,
-        no write to the meter's indexes; ``bench_deduction.py`` measures it)."""
-        self.env.cr.execute("SELECT reloptions FROM pg_class WHERE oid = 'prepaid_meter'::regclass")
-        self.assertIn("fillfactor=50", self.env.cr.fetchone()[0] or [])
+    def test_pages_keep_room_for_the_cursors_and_balances(self):
+        """Every run rewrites each charged meter's cursor and its account's balance: both
+        tables keep half of each page free so that the new row version stays on its page
+        (a HOT update, no write to the indexes; ``bench_deduction.py`` measures it)."""
+        for table in ("prepaid_meter", "prepaid_account"):
+            self.env.cr.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", [table])
+            self.assertIn("fillfactor=50", self.env.cr.fetchone()[0] or [], table)
         cursors = {
             "billing_charged_until",
             "billing_base_at",

@@ -1,8 +1,10 @@
-"""B3: the meters' table keeps half of each page free for the deduction's cursor updates
-(``prepaid.meter.init``); its rows written before are packed, so it is rewritten once here
-(a few seconds for a million meters, during the upgrade)."""
+"""B3: the meters' and accounts' tables keep half of each page free for the deduction's
+updates of cursors and balances (``init`` of ``prepaid.meter`` and ``prepaid.account``);
+their rows written before are packed, so they are rewritten once here (seconds for a
+million meters, during the upgrade)."""
 
 
 def migrate(cr, version):
-    cr.execute("ALTER TABLE prepaid_meter SET (fillfactor = 50)")
-    cr.execute("CLUSTER prepaid_meter USING prepaid_meter_pkey")
+    for table in ("prepaid_meter", "prepaid_account"):
+        cr.execute(f"ALTER TABLE {table} SET (fillfactor = 50)")
+        cr.execute(f"CLUSTER {table} USING {table}_pkey")
