@@ -1227,5 +1227,20 @@ class TestDeviceApiFleetBatch(DeviceApiPost, HttpCase, PrepaidMeterCommon):
             self.assertEqual((kept.meter_id, kept.reason), (self.fleet[index], rejected["reason"]))
         self.assertEqual(self._stored(), 2 * (LARGE_BATCH - 1))
 
+    def test_a_push_reads_only_its_meters_entries(self):
+        """A push names its meters by gateway and address: the index that finds them leads
+        with both, so a message of a thousand readings reads a thousand entries, not every
+        meter of the gateway (a million on a large 4G gateway: 0.2-0.7 s a message)."""
+        self.env.cr.execute(
+            """
+            SELECT pg_get_indexdef(indexrelid, 1, true), pg_get_indexdef(indexrelid, 2, true)
+              FROM pg_index WHERE indexrelid = 'prepaid_meter_address_bus_uniq'::regclass
+            """
+        )
+        self.assertEqual(self.env.cr.fetchone(), ("gateway_id", "address"))
+        addresses = [*self.fleet[:3].mapped("address"), "990000000000"]
+        found = self.gateway._api_meters_by_address(addresses)
+        self.assertEqual(found, {meter.address: meter.id for meter in self.fleet[:3]})
+
     def _time(self, minutes_30=0):
         return f"{self.t0 + timedelta(minutes=30 * minutes_30):%Y-%m-%dT%H:%M:%SZ}"

@@ -160,8 +160,10 @@ class PrepaidMeter(models.Model):
     )
     qr_image = fields.Binary(compute="_compute_qr_url", string="QR Code")
 
+    # the address before the bus: a push names its meters by gateway and address, and a
+    # lookup by both then reads only their entries (not every meter of the gateway)
     _address_bus_uniq = models.UniqueIndex(
-        "(gateway_id, COALESCE(bus_id, 0), address) "
+        "(gateway_id, address, COALESCE(bus_id, 0)) "
         "WHERE address IS NOT NULL AND gateway_id IS NOT NULL AND state != 'removed'",
         "A communication address must be unique on its gateway bus.",
     )
