@@ -1234,7 +1234,7 @@ class TestDeviceApiFleetBatch(DeviceApiPost, HttpCase, PrepaidMeterCommon):
         self.env.cr.execute(
             """
             SELECT pg_get_indexdef(indexrelid, 1, true), pg_get_indexdef(indexrelid, 2, true)
-              FROM pg_index WHERE indexrelid = 'prepaid_meter_address_bus_uniq'::regclass
+              FROM pg_index WHERE indexrelid = 'prepaid_meter_gateway_address_idx'::regclass
             """
         )
         self.assertEqual(self.env.cr.fetchone(), ("gateway_id", "address"))

@@ -160,12 +160,16 @@ class PrepaidMeter(models.Model):
     )
     qr_image = fields.Binary(compute="_compute_qr_url", string="QR Code")
 
-    # the address before the bus: a push names its meters by gateway and address, and a
-    # lookup by both then reads only their entries (not every meter of the gateway)
     _address_bus_uniq = models.UniqueIndex(
-        "(gateway_id, address, COALESCE(bus_id, 0)) "
+        "(gateway_id, COALESCE(bus_id, 0), address) "
         "WHERE address IS NOT NULL AND gateway_id IS NOT NULL AND state != 'removed'",
         "A communication address must be unique on its gateway bus.",
+    )
+    # a push names its meters by gateway and address: a lookup by both reads only their
+    # entries (the unique index, bus second, would read every meter of the gateway)
+    _gateway_address_idx = models.Index(
+        "(gateway_id, address) "
+        "WHERE address IS NOT NULL AND gateway_id IS NOT NULL AND state != 'removed'"
     )
     _serial_model_uniq = models.UniqueIndex(
         "(model_id, serial) WHERE serial IS NOT NULL",
