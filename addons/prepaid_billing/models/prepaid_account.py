@@ -111,10 +111,11 @@ class PrepaidAccount(models.Model):
     _tenancy_uniq = models.Constraint("unique(tenancy_id)", "A tenancy has one prepaid account.")
 
     def init(self):
-        super().init()
+        res = super().init()
         # each deduction batch moves its accounts' balances (and the forecast writes its
         # figures): half of each page kept free keeps these updates HOT, on their page
         self.env.cr.execute(f"ALTER TABLE {self._table} SET (fillfactor = 50)")
+        return res
 
     @api.depends("balance", "preset_credit", "preset_recovered")
     def _compute_available_credit(self):

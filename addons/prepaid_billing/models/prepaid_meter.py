@@ -133,11 +133,12 @@ class PrepaidMeter(models.Model):
     _overload_limit_idx = models.Index("(id) WHERE overload_limit > 0")
 
     def init(self):
-        super().init()
+        res = super().init()
         # every deduction run rewrites each charged meter's cursor (``billing_*``, none of
         # them indexed): half of each page kept free lets the new row version stay on its
         # page (a HOT update), so the meter's 15 indexes are not written again for it
         self.env.cr.execute(f"ALTER TABLE {self._table} SET (fillfactor = 50)")
+        return res
 
     @api.constrains("tariff_id", "model_id")
     def _check_tariff_utility(self):
