@@ -26,5 +26,9 @@ DEDUCTION_SHARDS_DEFAULT = 4
 DEDUCTION_BATCH_SIZE = 2000
 #: notices read (and locked) at a time by their sending action
 NOTICE_BATCH_SIZE = 200
+#: pages of the meters' and accounts' tables filled to this percentage: each deduction run
+#: rewrites every charged meter's cursor and account's balance, and the free half of a
+#: page keeps the new row version on it (a HOT update, no index written again)
+HOT_UPDATE_FILLFACTOR = 50
 #: the tenant's notices of the postpaid overdue policy: supply cut, supply back once paid
 POSTPAID_OVERDUE, POSTPAID_PAID = "postpaid_overdue", "postpaid_paid"

@@ -11,6 +11,8 @@ from odoo.addons.prepaid_meter.utils import schedule_manager_activity, selection
 
 from prepaid_core import alarm, balance
 
+from ..const import HOT_UPDATE_FILLFACTOR
+
 _logger = logging.getLogger(__name__)
 
 ZERO = balance.ZERO
@@ -114,7 +116,13 @@ class PrepaidAccount(models.Model):
         res = super().init()
         # each deduction batch moves its accounts' balances (and the forecast writes its
         # figures): half of each page kept free keeps these updates HOT, on their page
-        self.env.cr.execute(f"ALTER TABLE {self._table} SET (fillfactor = 50)")
+        self.env.cr.execute(
+            SQL(
+                "ALTER TABLE %s SET (fillfactor = %s)",
+                SQL.identifier(self._table),
+                HOT_UPDATE_FILLFACTOR,
+            )
+        )
         return res
 
     @api.depends("balance", "preset_credit", "preset_recovered")

@@ -15,7 +15,7 @@ from odoo.addons.prepaid_meter.error_texts import error_text
 from prepaid_core import alarm
 from prepaid_core.readings import meter_side_limit
 
-from ..const import ALARM_LEVELS, FORCED_RELAY
+from ..const import ALARM_LEVELS, FORCED_RELAY, HOT_UPDATE_FILLFACTOR
 
 #: meter fields a meter pricing locally holds: a change asks for an issuance
 DEVICE_SETTING_FIELDS = frozenset(
@@ -137,7 +137,13 @@ class PrepaidMeter(models.Model):
         # every deduction run rewrites each charged meter's cursor (``billing_*``, none of
         # them indexed): half of each page kept free lets the new row version stay on its
         # page (a HOT update), so the meter's 15 indexes are not written again for it
-        self.env.cr.execute(f"ALTER TABLE {self._table} SET (fillfactor = 50)")
+        self.env.cr.execute(
+            SQL(
+                "ALTER TABLE %s SET (fillfactor = %s)",
+                SQL.identifier(self._table),
+                HOT_UPDATE_FILLFACTOR,
+            )
+        )
         return res
 
     @api.constrains("tariff_id", "model_id")
